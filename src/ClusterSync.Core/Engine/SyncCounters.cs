@@ -1,0 +1,91 @@
+using ClusterSync.Protocol;
+
+namespace ClusterSync.Engine;
+
+/// <summary>
+/// Everything the engine counts. Each field has one writing thread (the producer, the sender, the receiver or
+/// the control timer), so plain increments suffice; readers on other threads see a recent value.
+/// </summary>
+internal sealed class SyncCounters
+{
+    // producer (data plane) side
+    public long EventsSubmitted;
+    public long UpdatesQueued;
+    public long UpdatesCoalesced;
+    public long DelayedScheduled;
+    public long DelayedAnnounced;
+    public long DelayedSuppressed;
+    public long NeverSynced;
+    public long UnknownDestroys;
+    public long Expired;
+
+    // sender thread
+    public long UpdatesSent;
+    public long DatagramsSent;
+    public long BytesSent;
+    public long Retransmissions;
+    public long GoneSent;
+    public long WindowStalls;
+
+    // control timer
+    public long AcksSent;
+    public long NackRangesSent;
+    public long HeartbeatsSent;
+
+    // receiver thread
+    public long DatagramsReceived;
+    public long BytesReceived;
+    public long UpdatesApplied;
+    public long UpdatesStale;
+    public long AcksReceived;
+    public long NackRangesReceived;
+    public long HeartbeatsReceived;
+    public long GoneReceived;
+    public long ResyncNeeded;
+    public long LostSequences;
+    public long PeerRestarts;
+    public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
+
+    public long TotalDrops => Drops.Sum();
+
+    public long DropsFor(DropReason reason) => Volatile.Read(ref Drops[(int)reason]);
+
+    /// <summary>A flat name → value view (for status output and tests).</summary>
+    public IReadOnlyDictionary<string, long> ToDictionary()
+    {
+        var d = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var f in typeof(SyncCounters).GetFields())
+        {
+            if (f.FieldType == typeof(long))
+            {
+                d[ToSnake(f.Name)] = (long)f.GetValue(this)!;
+            }
+        }
+
+        foreach (var r in Enum.GetValues<DropReason>())
+        {
+            if (r != DropReason.None)
+            {
+                d["drops_" + ToSnake(r.ToString())] = Drops[(int)r];
+            }
+        }
+
+        return d;
+    }
+
+    private static string ToSnake(string s)
+    {
+        var sb = new System.Text.StringBuilder(s.Length + 8);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (char.IsUpper(s[i]) && i > 0)
+            {
+                sb.Append('_');
+            }
+
+            sb.Append(char.ToLowerInvariant(s[i]));
+        }
+
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,104 @@
+using ClusterSync.Protocol;
+
+namespace ClusterSync.Engine;
+
+internal sealed partial class SyncEngine
+{
+    private int _ticking;
+    private long _lastHeartbeatTimestamp;
+    private long _lastKeepAliveAckTimestamp;
+
+    /// <summary>Member state and priority carried in heartbeats (the cluster lifecycle sets them).</summary>
+    public byte AdvertisedState { get; set; }
+
+    public byte AdvertisedPriority { get; set; }
+
+    /// <summary>The control timer: acks and NACKs, heartbeats, delayed announcements, expiry. Runs every ack interval.</summary>
+    internal void OnTick()
+    {
+        if (Interlocked.Exchange(ref _ticking, 1) != 0 || _stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        try
+        {
+            long now = _time.GetTimestamp();
+            long nowMs = NowMs();
+            bool keepAlive = Elapsed(_lastKeepAliveAckTimestamp, now, _time) >= (long)_options.HeartbeatInterval.TotalMilliseconds;
+            if (keepAlive)
+            {
+                _lastKeepAliveAckTimestamp = now;
+            }
+
+            SendAcks(keepAlive);
+            if (_lastHeartbeatTimestamp == 0 || Elapsed(_lastHeartbeatTimestamp, now, _time) >= (long)_options.HeartbeatInterval.TotalMilliseconds)
+            {
+                _lastHeartbeatTimestamp = now;
+                SendHeartbeats();
+            }
+
+            bool queued;
+            lock (_tableLock)
+            {
+                queued = ReleaseDueLocked(nowMs);
+                // Walk the whole table about once a second.
+                int ticksPerSecond = (int)Math.Max(1, 1000 / Math.Max(1, _options.AckInterval.TotalMilliseconds));
+                int chunk = Math.Max(256, _table.SlotLimit / ticksPerSecond + 1);
+                _counters.Expired += _table.SweepExpired(nowMs, ref _sweepCursor, chunk);
+            }
+
+            if (queued)
+            {
+                SignalSender();
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.TimerFailed(_logger, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _ticking, 0);
+        }
+    }
+
+    private void SendAcks(bool keepAlive)
+    {
+        Span<SequenceRange> ranges = stackalloc SequenceRange[AckMessage.MaxRanges];
+        Span<byte> body = stackalloc byte[AckMessage.Size(AckMessage.MaxRanges)];
+        foreach (var peer in _peers)
+        {
+            int length;
+            int gaps;
+            lock (peer.Sync)
+            {
+                if (peer.Epoch == 0 || !(peer.AckDue || peer.Data.HasGaps || keepAlive))
+                {
+                    continue;
+                }
+
+                peer.AckDue = false;
+                gaps = peer.Data.CollectGaps(ranges);
+                length = AckMessage.Write(body, peer.MemberId, peer.Epoch, peer.Data.Cumulative, peer.Data.Target, ranges[..gaps]);
+            }
+
+            SendControl(MessageType.Ack, body[..length], peer.PeerIndex);
+            _counters.AcksSent++;
+            _counters.NackRangesSent += gaps;
+        }
+    }
+
+    private void SendHeartbeats()
+    {
+        Span<byte> body = stackalloc byte[HeartbeatMessage.Size];
+        ulong last = LastDataSequence;
+        HeartbeatMessage.Write(body, last, _resend.OldestHeld(last), AdvertisedState, AdvertisedPriority);
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            SendControl(MessageType.Heartbeat, body, i);
+        }
+
+        _counters.HeartbeatsSent++;
+    }
+}

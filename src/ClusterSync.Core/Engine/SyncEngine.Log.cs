@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSync.Engine;
+
+internal sealed partial class SyncEngine
+{
+    /// <summary>Source-generated log messages with fixed event ids (1xxx: engine).</summary>
+    private static partial class Log
+    {
+        [LoggerMessage(1001, LogLevel.Information, "Member {Member} started: epoch {Epoch}, {Peers} peers, MTU {Mtu}, encrypted {Encrypted}")]
+        public static partial void Started(ILogger logger, byte member, ulong epoch, int peers, int mtu, bool encrypted);
+
+        [LoggerMessage(1002, LogLevel.Warning, "Member {Member} runs INSECURE: delta sync is neither encrypted nor authenticated ('insecure: true')")]
+        public static partial void InsecureMode(ILogger logger, byte member);
+
+        [LoggerMessage(1003, LogLevel.Information, "Member {Member} stopped")]
+        public static partial void Stopped(ILogger logger, byte member);
+
+        [LoggerMessage(1010, LogLevel.Warning, "Resync needed: {Missing} updates from member {Peer} can no longer be repaired ({Reason})")]
+        public static partial void ResyncNeeded(ILogger logger, byte peer, ulong missing, string reason);
+
+        [LoggerMessage(1011, LogLevel.Information, "Member {Peer} started a new epoch {Epoch} (was {Previous})")]
+        public static partial void PeerRestarted(ILogger logger, byte peer, ulong epoch, ulong previous);
+
+        [LoggerMessage(1020, LogLevel.Error, "Sender loop failed")]
+        public static partial void SenderFailed(ILogger logger, Exception ex);
+
+        [LoggerMessage(1021, LogLevel.Error, "Receiver loop failed")]
+        public static partial void ReceiverFailed(ILogger logger, Exception ex);
+
+        [LoggerMessage(1022, LogLevel.Error, "Control timer failed")]
+        public static partial void TimerFailed(ILogger logger, Exception ex);
+    }
+}

@@ -1,0 +1,303 @@
+using System.Buffers.Binary;
+using ClusterSync.Connections;
+using ClusterSync.Protocol;
+using ClusterSync.Reliability;
+using ClusterSync.Security;
+
+namespace ClusterSync.Engine;
+
+internal sealed partial class SyncEngine
+{
+    private void ReceiverLoop()
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(65536);
+        var token = _stop.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                var pending = _channel.ReceiveAsync(buffer, token);
+                var result = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+                _counters.DatagramsReceived++;
+                _counters.BytesReceived += result.Length;
+                var reason = HandleDatagram(buffer.AsSpan(0, result.Length));
+                if (reason != DropReason.None)
+                {
+                    _counters.Drops[(int)reason]++;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (ObjectDisposedException) when (token.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.ReceiverFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>
+    /// Validates, authenticates and dispatches one datagram. Every rejection returns its reason (and is counted
+    /// by the caller); nothing is applied before the packet has been authenticated and checked against replay.
+    /// </summary>
+    internal DropReason HandleDatagram(Span<byte> datagram)
+    {
+        var status = PacketHeader.TryRead(datagram, out var header);
+        if (status != DropReason.None)
+        {
+            return status;
+        }
+
+        var peer = _peersById[header.Sender];
+        if (peer is null || header.Sender == MemberId)
+        {
+            return DropReason.UnknownSender;
+        }
+
+        bool sealedPacket = (header.Flags & HeaderFlags.Sealed) != 0;
+        if (sealedPacket != (_key is not null))
+        {
+            return DropReason.InsecureMismatch;
+        }
+
+        int bodyLength;
+        lock (peer.Sync)
+        {
+            // Which key? The current epoch's, or (after authentication) a newer epoch: the peer restarted.
+            PacketProtection opener;
+            bool newEpoch = false;
+            if (header.Epoch == peer.Epoch && peer.Opener is not null)
+            {
+                opener = peer.Opener;
+            }
+            else if (header.Epoch > peer.Epoch)
+            {
+                if (peer.CandidateEpoch != header.Epoch || peer.CandidateOpener is null)
+                {
+                    peer.CandidateOpener?.Dispose();
+                    peer.CandidateOpener = PacketProtection.Create(_key, header.Sender, header.Epoch);
+                    peer.CandidateEpoch = header.Epoch;
+                }
+
+                opener = peer.CandidateOpener;
+                newEpoch = true;
+            }
+            else
+            {
+                return DropReason.StaleEpoch;
+            }
+
+            // Replay pre-check (cheap, before decryption); committed only after authentication.
+            if (!newEpoch)
+            {
+                if (header.IsControl)
+                {
+                    if (!peer.Control.Check(header.Sequence & ~PacketHeader.ControlSpace))
+                    {
+                        return DropReason.Replay;
+                    }
+                }
+                else if (peer.Data.Check(header.Sequence) == WindowCheck.Duplicate)
+                {
+                    return DropReason.Replay;
+                }
+            }
+
+            bodyLength = opener.Open(datagram);
+            if (bodyLength < 0)
+            {
+                return DropReason.AuthenticationFailed;
+            }
+
+            if (newEpoch)
+            {
+                AdoptEpoch(peer, header.Epoch);
+            }
+
+            if (header.IsControl)
+            {
+                peer.Control.Mark(header.Sequence & ~PacketHeader.ControlSpace);
+            }
+            else
+            {
+                if (peer.Data.Check(header.Sequence) == WindowCheck.TooFar)
+                {
+                    ulong lost = peer.Data.SlideFor(header.Sequence);
+                    if (lost > 0)
+                    {
+                        RaiseResync(peer, lost, "gap wider than the receive window");
+                    }
+                }
+
+                peer.Data.Mark(header.Sequence);
+                peer.AckDue = true;
+            }
+
+            Volatile.Write(ref peer.LastHeardTimestamp, _time.GetTimestamp());
+        }
+
+        var body = datagram.Slice(PacketHeader.Size, bodyLength);
+        return header.Type switch
+        {
+            MessageType.Data => HandleData(body),
+            MessageType.Ack => HandleAck(peer, body),
+            MessageType.Heartbeat => HandleHeartbeat(peer, body),
+            MessageType.Gone => HandleGone(peer, body),
+            _ => DropReason.BadType,
+        };
+    }
+
+    private void AdoptEpoch(PeerState peer, ulong epoch)
+    {
+        ulong previous = peer.Epoch;
+        peer.Opener?.Dispose();
+        peer.Opener = peer.CandidateOpener;
+        peer.CandidateOpener = null;
+        peer.CandidateEpoch = 0;
+        peer.Epoch = epoch;
+        peer.Data.Reset();
+        peer.Control.Reset();
+        if (previous != 0)
+        {
+            _counters.PeerRestarts++;
+            Log.PeerRestarted(_logger, peer.MemberId, epoch, previous);
+        }
+    }
+
+    private DropReason HandleData(ReadOnlySpan<byte> body)
+    {
+        // The sender authenticated this body, so a malformed one is a bug on its side: drop the rest, count it.
+        if (body.Length < 2)
+        {
+            return DropReason.Malformed;
+        }
+
+        int count = BinaryPrimitives.ReadUInt16BigEndian(body);
+        var records = body[2..];
+        long nowMs = NowMs();
+        DropReason result = DropReason.None;
+        lock (_tableLock)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                int n = RecordCodec.TryRead(records, out var record);
+                if (n == 0)
+                {
+                    result = DropReason.Malformed;
+                    break;
+                }
+
+                ApplyLocked(record, nowMs);
+                records = records[n..];
+            }
+        }
+
+        return result == DropReason.None && records.Length != 0 ? DropReason.Malformed : result;
+    }
+
+    private DropReason HandleAck(PeerState peer, ReadOnlySpan<byte> body)
+    {
+        Span<SequenceRange> ranges = stackalloc SequenceRange[AckMessage.MaxRanges];
+        if (!AckMessage.TryRead(body, out ushort target, out ulong targetEpoch, out ulong cumulative, out _, ranges, out int count))
+        {
+            return DropReason.Malformed;
+        }
+
+        _counters.AcksReceived++;
+        if (target != MemberId || targetEpoch != Epoch)
+        {
+            return DropReason.None; // about an earlier life of ours: nothing to do
+        }
+
+        if (Volatile.Read(ref peer.AckedEpoch) != Epoch)
+        {
+            Volatile.Write(ref peer.AckedThrough, 0);
+            Volatile.Write(ref peer.AckedEpoch, Epoch);
+        }
+
+        if (cumulative > Volatile.Read(ref peer.AckedThrough))
+        {
+            Volatile.Write(ref peer.AckedThrough, Math.Min(cumulative, LastDataSequence));
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            _retransmitRequests.Enqueue((peer, ranges[i]));
+        }
+
+        _counters.NackRangesReceived += count;
+        _senderWake.Set();
+        return DropReason.None;
+    }
+
+    private DropReason HandleHeartbeat(PeerState peer, ReadOnlySpan<byte> body)
+    {
+        if (!HeartbeatMessage.TryRead(body, out ulong last, out ulong oldest, out byte state, out byte priority))
+        {
+            return DropReason.Malformed;
+        }
+
+        _counters.HeartbeatsReceived++;
+        lock (peer.Sync)
+        {
+            peer.LastState = state;
+            peer.LastPriority = priority;
+            peer.Data.NoteAnnounced(last);
+            if (oldest > 1 && peer.Data.Cumulative + 1 < oldest)
+            {
+                // What we miss below 'oldest' can no longer be resent.
+                ulong lost = peer.Data.SkipThrough(oldest - 1);
+                if (lost > 0)
+                {
+                    RaiseResync(peer, lost, "missing updates left the sender's resend buffer");
+                }
+            }
+
+            if (peer.Data.HasGaps)
+            {
+                peer.AckDue = true;
+            }
+        }
+
+        return DropReason.None;
+    }
+
+    private DropReason HandleGone(PeerState peer, ReadOnlySpan<byte> body)
+    {
+        if (!GoneMessage.TryRead(body, out ushort target, out ulong targetEpoch, out var range))
+        {
+            return DropReason.Malformed;
+        }
+
+        _counters.GoneReceived++;
+        if (target != MemberId || targetEpoch != Epoch)
+        {
+            return DropReason.None;
+        }
+
+        lock (peer.Sync)
+        {
+            if (range.Last > peer.Data.Cumulative)
+            {
+                ulong lost = peer.Data.SkipThrough(range.Last);
+                if (lost > 0)
+                {
+                    RaiseResync(peer, lost, "the sender no longer holds them");
+                }
+            }
+        }
+
+        return DropReason.None;
+    }
+
+    private void RaiseResync(PeerState peer, ulong lost, string reason)
+    {
+        _counters.ResyncNeeded++;
+        _counters.LostSequences += (long)lost;
+        Log.ResyncNeeded(_logger, peer.MemberId, lost, reason);
+        ResyncNeeded?.Invoke(peer.MemberId, lost);
+    }
+}

@@ -1,0 +1,283 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using ClusterSync.Connections;
+using ClusterSync.Protocol;
+using ClusterSync.Reliability;
+using ClusterSync.Security;
+
+namespace ClusterSync.Engine;
+
+internal sealed partial class SyncEngine
+{
+    private readonly ResendBuffer _resend;
+    private readonly long[] _lastResent;
+    private readonly PacketProtection _dataSealer;
+    private readonly PacketProtection _controlSealer;
+    private readonly object _controlSealLock = new();
+    private readonly ManualResetEventSlim _senderWake = new(false, 20);
+    private readonly ConcurrentQueue<(PeerState Peer, SequenceRange Range)> _retransmitRequests = new();
+    private int _senderWork;
+    private ulong _dataSequence;      // last data sequence used (sender thread writes)
+    private ulong _controlSequence;   // control sequence space counter (Interlocked)
+    private ulong _openSequence;
+    private Memory<byte> _openSlot;
+    private int _openLength;
+    private int _openCount;
+
+    /// <summary>The last data sequence sent in this epoch.</summary>
+    public ulong LastDataSequence => Volatile.Read(ref _dataSequence);
+
+    private void SignalSender()
+    {
+        Volatile.Write(ref _senderWork, 1);
+        _senderWake.Set();
+    }
+
+    private void SenderLoop()
+    {
+        try
+        {
+            var token = _stop.Token;
+            while (!token.IsCancellationRequested)
+            {
+                Interlocked.Exchange(ref _senderWork, 0);
+                ProcessRetransmits();
+                if (_options.MaxBatchDelay > TimeSpan.Zero && _active.Count > 0)
+                {
+                    Thread.Sleep(_options.MaxBatchDelay);
+                }
+
+                PendingBatch batch;
+                lock (_tableLock)
+                {
+                    batch = _active;
+                    _active = _sending;
+                    _sending = batch;
+                }
+
+                if (batch.Count > 0)
+                {
+                    SendBatch(batch);
+                    batch.Clear();
+                    continue;
+                }
+
+                if (Volatile.Read(ref _senderWork) != 0 || !_retransmitRequests.IsEmpty)
+                {
+                    continue;
+                }
+
+                _senderWake.Reset();
+                if (Volatile.Read(ref _senderWork) != 0 || !_retransmitRequests.IsEmpty)
+                {
+                    continue;
+                }
+
+                _senderWake.Wait(100, token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.SenderFailed(_logger, ex);
+        }
+    }
+
+    private void SendBatch(PendingBatch batch)
+    {
+        int capacity = _options.Mtu - PacketHeader.Size - (_dataSealer.Sealed ? PacketProtection.TagSize : 0);
+        foreach (ref readonly var change in batch.Items)
+        {
+            if (_openCount == 0)
+            {
+                OpenDatagram();
+            }
+
+            var body = _openSlot.Span.Slice(PacketHeader.Size, capacity);
+            int n = RecordCodec.Write(body[_openLength..], change);
+            if (n == 0)
+            {
+                CloseDatagram();
+                OpenDatagram();
+                body = _openSlot.Span.Slice(PacketHeader.Size, capacity);
+                n = RecordCodec.Write(body[_openLength..], change);
+            }
+
+            _openLength += n;
+            _openCount++;
+        }
+
+        if (_openCount > 0)
+        {
+            CloseDatagram();
+        }
+    }
+
+    private void OpenDatagram()
+    {
+        WaitForWindow();
+        _openSequence = _dataSequence + 1;
+        _openSlot = _resend.Rent(_openSequence);
+        _openLength = 2; // record count
+        _openCount = 0;
+    }
+
+    private void CloseDatagram()
+    {
+        var span = _openSlot.Span;
+        BinaryPrimitives.WriteUInt16BigEndian(span[PacketHeader.Size..], (ushort)_openCount);
+        new PacketHeader(MessageType.Data, MemberId, _dataSealer.Sealed ? HeaderFlags.Sealed : HeaderFlags.None, Epoch, _openSequence).Write(span);
+        int length = _dataSealer.Seal(span, _openLength);
+        _resend.Commit(_openSequence, length);
+        Volatile.Write(ref _dataSequence, _openSequence);
+        var datagram = _openSlot[..length];
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            Send(datagram, i);
+        }
+
+        _counters.DatagramsSent++;
+        _counters.BytesSent += length;
+        _counters.UpdatesSent += _openCount;
+        _openCount = 0;
+    }
+
+    private void Send(ReadOnlyMemory<byte> datagram, int peerIndex)
+    {
+        var pending = _channel.SendAsync(datagram, peerIndex, _stop.Token);
+        if (!pending.IsCompletedSuccessfully)
+        {
+            pending.AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>Waits while too many datagrams are unacknowledged by a live peer; pending changes keep coalescing meanwhile.</summary>
+    private void WaitForWindow()
+    {
+        bool stalled = false;
+        while (!_stop.IsCancellationRequested)
+        {
+            ulong floor = _dataSequence;
+            long now = _time.GetTimestamp();
+            foreach (var p in _peers)
+            {
+                if (!IsLive(p, now))
+                {
+                    continue;
+                }
+
+                ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0;
+                if (acked < floor)
+                {
+                    floor = acked;
+                }
+            }
+
+            if (_dataSequence - floor < (ulong)_options.SendWindowDatagrams)
+            {
+                return;
+            }
+
+            if (!stalled)
+            {
+                _counters.WindowStalls++;
+                stalled = true;
+            }
+
+            ProcessRetransmits();
+            _senderWake.Reset();
+            _senderWake.Wait(1);
+        }
+    }
+
+    private bool IsLive(PeerState p, long nowTimestamp)
+    {
+        long heard = Volatile.Read(ref p.LastHeardTimestamp);
+        return heard != 0 && Elapsed(heard, nowTimestamp, _time) <= (long)_options.DeadInterval.TotalMilliseconds;
+    }
+
+    /// <summary>Answers NACKs: resends what the buffer still holds, reports the rest as Gone.</summary>
+    private void ProcessRetransmits()
+    {
+        int budget = 4096;
+        long now = _time.GetTimestamp();
+        long holdoff = (long)(_options.RetransmitHoldoff.TotalSeconds * _time.TimestampFrequency);
+        while (budget > 0 && _retransmitRequests.TryDequeue(out var request))
+        {
+            var (peer, range) = request;
+            ulong goneFirst = 0;
+            ulong goneLast = 0;
+            ulong last = Math.Min(range.Last, _dataSequence);
+            for (ulong s = range.First; s <= last && budget > 0; s++)
+            {
+                if (_resend.TryGet(s, out var datagram))
+                {
+                    ref long stamp = ref _lastResent[(int)(s % (ulong)_lastResent.Length)];
+                    if (stamp != 0 && now - stamp < holdoff)
+                    {
+                        continue;
+                    }
+
+                    stamp = now;
+                    Send(datagram, peer.PeerIndex);
+                    _counters.Retransmissions++;
+                    budget--;
+                }
+                else
+                {
+                    if (goneFirst == 0)
+                    {
+                        goneFirst = s;
+                    }
+
+                    goneLast = s;
+                }
+            }
+
+            if (goneFirst != 0)
+            {
+                SendGone(peer, new SequenceRange(goneFirst, goneLast));
+            }
+        }
+    }
+
+    private void SendGone(PeerState peer, SequenceRange range)
+    {
+        Span<byte> body = stackalloc byte[GoneMessage.Size];
+        ulong peerEpoch;
+        lock (peer.Sync)
+        {
+            peerEpoch = peer.Epoch;
+        }
+
+        GoneMessage.Write(body, peer.MemberId, peerEpoch, range);
+        SendControl(MessageType.Gone, body, peer.PeerIndex);
+        _counters.GoneSent++;
+    }
+
+    /// <summary>Seals and sends one control message (ack, heartbeat, gone) in the control sequence space.</summary>
+    private void SendControl(MessageType type, ReadOnlySpan<byte> body, int peerIndex)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(PacketHeader.Size + body.Length + PacketProtection.TagSize);
+        int length;
+        lock (_controlSealLock)
+        {
+            ulong seq = PacketHeader.ControlSpace | ++_controlSequence;
+            new PacketHeader(type, MemberId, _controlSealer.Sealed ? HeaderFlags.Sealed : HeaderFlags.None, Epoch, seq).Write(buffer);
+            body.CopyTo(buffer.AsSpan(PacketHeader.Size));
+            length = _controlSealer.Seal(buffer, body.Length);
+        }
+
+        try
+        {
+            Send(buffer.AsMemory(0, length), peerIndex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using ClusterSync.Classification;
+using ClusterSync.Connections;
+using ClusterSync.Policy;
+using ClusterSync.Security;
+using ClusterSync.Table;
+using ClusterSync.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ClusterSync.Engine;
+
+/// <summary>
+/// One member's synchronization engine: its connection table, the policy gate, coalescing, and delta sync
+/// (sender thread, receiver thread, control timer). See Protocol/README.md for the wire protocol.
+/// </summary>
+internal sealed partial class SyncEngine : IDisposable
+{
+    private readonly SyncEngineOptions _options;
+    private readonly IDatagramChannel _channel;
+    private readonly ClusterKey? _key;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ServiceClassCatalog _catalog;
+    private readonly SyncCounters _counters = new();
+
+    // Guarded by _tableLock: the table, the version clock, the delay queue, the active pending batch, the sweep cursor.
+    private readonly object _tableLock = new();
+    private readonly ConnectionTable _table;
+    private readonly VersionClock _clock = new();
+    private readonly PriorityQueue<(ConnectionKey Key, long CreatedMs), long> _delayed = new();
+    private PendingBatch _active;
+    private PendingBatch _sending;
+    private int _sweepCursor;
+
+    private readonly PeerState?[] _peersById = new PeerState?[256];
+    private readonly PeerState[] _peers;
+    private readonly CancellationTokenSource _stop = new();
+    private Thread? _senderThread;
+    private Thread? _receiverThread;
+    private ITimer? _timer;
+    private int _started;
+    private int _disposed;
+
+    public SyncEngine(SyncEngineOptions options, IDatagramChannel channel, ClusterKey? key, TimeProvider? time = null,
+        ILogger? logger = null, IConnectionClassifier? classifier = null)
+    {
+        var errors = options.Validate("sync").ToList();
+        if (key is null && !options.Insecure)
+        {
+            errors.Add("sync.keyFile: a cluster key is required unless 'insecure: true' is set explicitly");
+        }
+
+        if (channel.PeerCount != options.PeerMemberIds.Count)
+        {
+            errors.Add($"sync.peers: the transport has {channel.PeerCount} peers but {options.PeerMemberIds.Count} member ids are configured");
+        }
+
+        if (options.Mtu > channel.MaxDatagramSize)
+        {
+            errors.Add($"sync.mtu: {options.Mtu} exceeds what the transport carries ({channel.MaxDatagramSize})");
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ConfigurationException(errors);
+        }
+
+        _options = options;
+        _channel = channel;
+        _key = options.Insecure ? null : key;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _catalog = new ServiceClassCatalog(options.Policy, classifier);
+        _table = new ConnectionTable(options.TableCapacity);
+        _active = new PendingBatch(1024);
+        _sending = new PendingBatch(1024);
+        Epoch = options.Epoch != 0 ? options.Epoch : (ulong)Math.Max(1, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        _peers = new PeerState[options.PeerMemberIds.Count];
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            _peers[i] = new PeerState(options.PeerMemberIds[i], i);
+            _peersById[options.PeerMemberIds[i]] = _peers[i];
+        }
+
+        _resend = new Reliability.ResendBuffer(options.ResendBufferDatagrams, options.Mtu);
+        _lastResent = new long[options.ResendBufferDatagrams];
+        _dataSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
+        _controlSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
+    }
+
+    public byte MemberId => _options.MemberId;
+
+    /// <summary>This life of the member; part of every nonce and of the key derivation.</summary>
+    public ulong Epoch { get; }
+
+    public SyncCounters Counters => _counters;
+
+    public ServiceClassCatalog Catalog => _catalog;
+
+    public SyncEngineOptions Options => _options;
+
+    /// <summary>Raised (on the receiver thread) when a gap from a peer can no longer be repaired: a full sync is needed.</summary>
+    public event Action<byte, ulong>? ResyncNeeded;
+
+    /// <summary>Observes every record applied from a peer (receiver thread; must be cheap). For benchmarks and the data-plane mirror.</summary>
+    public Action<ConnectionEvent>? AppliedObserver { get; set; }
+
+    public void Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("The engine is already started.");
+        }
+
+        if (_key is null)
+        {
+            Log.InsecureMode(_logger, MemberId);
+        }
+
+        Log.Started(_logger, MemberId, Epoch, _peers.Length, _options.Mtu, _key is not null);
+        _senderThread = new Thread(SenderLoop) { IsBackground = true, Name = $"cs-send-{MemberId}" };
+        _receiverThread = new Thread(ReceiverLoop) { IsBackground = true, Name = $"cs-recv-{MemberId}" };
+        _senderThread.Start();
+        _receiverThread.Start();
+        _timer = _time.CreateTimer(_ => OnTick(), null, _options.AckInterval, _options.AckInterval);
+    }
+
+    // ------------------------------------------------------------------ table access
+
+    /// <summary>Connections in the table (tombstones excluded). Allocates: for tests, snapshots and status.</summary>
+    public List<KeyValuePair<ConnectionKey, ConnectionEntry>> SnapshotTable(bool includeTombstones = false)
+    {
+        lock (_tableLock)
+        {
+            return _table.ToList(includeTombstones);
+        }
+    }
+
+    public bool TryGetEntry(in ConnectionKey key, out ConnectionEntry entry)
+    {
+        lock (_tableLock)
+        {
+            ref var e = ref _table.Find(key);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref e))
+            {
+                entry = default;
+                return false;
+            }
+
+            entry = e;
+            return true;
+        }
+    }
+
+    public int TableCount
+    {
+        get
+        {
+            lock (_tableLock)
+            {
+                return _table.Count;
+            }
+        }
+    }
+
+    internal long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    // ------------------------------------------------------------------ lifecycle
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stop.Cancel();
+        _timer?.Dispose();
+        SignalSender();
+        _channel.Dispose();
+        _senderThread?.Join(TimeSpan.FromSeconds(5));
+        _receiverThread?.Join(TimeSpan.FromSeconds(5));
+        _dataSealer.Dispose();
+        _controlSealer.Dispose();
+        foreach (var p in _peers)
+        {
+            p.Dispose();
+        }
+
+        _stop.Dispose();
+        Log.Stopped(_logger, MemberId);
+    }
+
+    private static long Elapsed(long fromTimestamp, long toTimestamp, TimeProvider time)
+        => (long)((toTimestamp - fromTimestamp) * (1000.0 / time.TimestampFrequency));
+}

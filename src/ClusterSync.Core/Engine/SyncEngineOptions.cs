@@ -1,0 +1,118 @@
+using ClusterSync.Policy;
+
+namespace ClusterSync.Engine;
+
+/// <summary>How one member synchronizes. Immutable; validated as a whole by <see cref="Validate"/>.</summary>
+internal sealed record SyncEngineOptions
+{
+    public const int DefaultPort = 8116;
+
+    /// <summary>This member's id (1-255).</summary>
+    public byte MemberId { get; init; }
+
+    /// <summary>Member ids of the peers, in the order of the transport's peer indexes.</summary>
+    public IReadOnlyList<byte> PeerMemberIds { get; init; } = [];
+
+    /// <summary>Largest datagram sent (the path MTU minus IP/UDP headers is the right value).</summary>
+    public int Mtu { get; init; } = 1400;
+
+    /// <summary>Datagrams the sender keeps for retransmission.</summary>
+    public int ResendBufferDatagrams { get; init; } = 16384;
+
+    /// <summary>Unacknowledged datagrams allowed in flight toward live peers before the sender waits (coalescing absorbs the wait).</summary>
+    public int SendWindowDatagrams { get; init; } = 8192;
+
+    /// <summary>How often a receiver acknowledges progress and NACKs gaps.</summary>
+    public TimeSpan AckInterval { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>How often a member sends a heartbeat carrying its last sequence.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Heartbeats missed before a peer counts as dead.</summary>
+    public int DeadAfterMissedHeartbeats { get; init; } = 3;
+
+    /// <summary>A resend for the same datagram is not repeated within this time.</summary>
+    public TimeSpan RetransmitHoldoff { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>0: a batch is flushed as soon as the queue drains. Otherwise the sender waits this long after the first change to coalesce more.</summary>
+    public TimeSpan MaxBatchDelay { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Connections the table holds before it grows (like nf_conntrack_max).</summary>
+    public int TableCapacity { get; init; } = 1 << 18;
+
+    /// <summary>How long a destroyed connection's tombstone guards against reordered older updates.</summary>
+    public TimeSpan TombstoneTtl { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Send and accept unencrypted packets. Must be explicit; logged as a warning at start.</summary>
+    public bool Insecure { get; init; }
+
+    /// <summary>Fixed epoch for this life of the member; 0 takes the current Unix time in milliseconds.</summary>
+    public ulong Epoch { get; init; }
+
+    public PolicyOptions Policy { get; init; } = new();
+
+    public TimeSpan DeadInterval => HeartbeatInterval * DeadAfterMissedHeartbeats;
+
+    public IEnumerable<string> Validate(string path)
+    {
+        if (MemberId == 0)
+        {
+            yield return $"{path}.memberId: expected a member id from 1 to 255";
+        }
+
+        var seen = new HashSet<byte>();
+        for (int i = 0; i < PeerMemberIds.Count; i++)
+        {
+            var id = PeerMemberIds[i];
+            if (id == 0 || id == MemberId || !seen.Add(id))
+            {
+                yield return $"{path}.peers[{i}].memberId: expected a unique member id from 1 to 255 other than this member's, found {id}";
+            }
+        }
+
+        if (Mtu is < 256 or > 65507)
+        {
+            yield return $"{path}.mtu: expected 256 to 65507 bytes, found {Mtu}";
+        }
+
+        if (ResendBufferDatagrams is < 64 or > 1 << 20)
+        {
+            yield return $"{path}.resendBufferDatagrams: expected 64 to 1048576, found {ResendBufferDatagrams}";
+        }
+
+        if (SendWindowDatagrams < 16 || SendWindowDatagrams > ResendBufferDatagrams)
+        {
+            yield return $"{path}.sendWindowDatagrams: expected 16 up to resendBufferDatagrams ({ResendBufferDatagrams}), found {SendWindowDatagrams}";
+        }
+
+        if (AckInterval <= TimeSpan.Zero || AckInterval > TimeSpan.FromSeconds(1))
+        {
+            yield return $"{path}.ackInterval: expected a duration in (0, 1s], found {AckInterval}";
+        }
+
+        if (HeartbeatInterval < TimeSpan.FromMilliseconds(1) || HeartbeatInterval > TimeSpan.FromSeconds(10))
+        {
+            yield return $"{path}.heartbeatInterval: expected a duration in [1ms, 10s], found {HeartbeatInterval}";
+        }
+
+        if (DeadAfterMissedHeartbeats is < 2 or > 100)
+        {
+            yield return $"{path}.deadAfterMissedHeartbeats: expected 2 to 100, found {DeadAfterMissedHeartbeats}";
+        }
+
+        if (TableCapacity is < 16 or > 1 << 28)
+        {
+            yield return $"{path}.tableCapacity: expected 16 to 268435456, found {TableCapacity}";
+        }
+
+        if (MaxBatchDelay < TimeSpan.Zero || MaxBatchDelay > TimeSpan.FromSeconds(1))
+        {
+            yield return $"{path}.maxBatchDelay: expected a duration in [0, 1s], found {MaxBatchDelay}";
+        }
+
+        foreach (var e in Policy.Validate($"{path}.policy"))
+        {
+            yield return e;
+        }
+    }
+}

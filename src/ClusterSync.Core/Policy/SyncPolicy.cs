@@ -1,0 +1,30 @@
+namespace ClusterSync.Policy;
+
+internal enum SyncPolicyKind : byte
+{
+    /// <summary>Announce at once.</summary>
+    Full,
+    /// <summary>Announce only once the connection has lived <see cref="SyncPolicy.Delay"/>; nothing if it ends first.</summary>
+    Delayed,
+    /// <summary>Never announce (selective sync).</summary>
+    None,
+}
+
+internal readonly record struct SyncPolicy(SyncPolicyKind Kind, TimeSpan Delay)
+{
+    public static SyncPolicy Full => new(SyncPolicyKind.Full, TimeSpan.Zero);
+
+    public static SyncPolicy Never => new(SyncPolicyKind.None, TimeSpan.Zero);
+
+    public static SyncPolicy Delayed(TimeSpan delay) => new(SyncPolicyKind.Delayed, delay);
+
+    public override string ToString() => Kind switch
+    {
+        SyncPolicyKind.Full => "full",
+        SyncPolicyKind.None => "none",
+        _ => $"delayed({Delay.TotalSeconds:0.###}s)",
+    };
+}
+
+/// <summary>A service class and its sync policy.</summary>
+internal sealed record ServiceClassDefinition(string Name, SyncPolicy Policy);

@@ -1,0 +1,275 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using ClusterSync.Connections;
+
+namespace ClusterSync.Table;
+
+/// <summary>
+/// The connection table: a chained hash table over flat struct arrays (key 40 B + entry 72 B + link 4 B per slot,
+/// plus 4 B per bucket), so a table sized for a million connections costs about 124 bytes per entry and an
+/// update in place allocates nothing. Slots never move, so a sweep or a snapshot can walk them in chunks.
+/// Not thread-safe: the engine serialises access.
+/// </summary>
+internal sealed class ConnectionTable
+{
+    private const int EndOfChain = -1;
+    private const int FreeMarker = -2; // Next <= FreeMarker: slot is free
+    private const int FreeListBase = -3; // a free slot's Next = FreeListBase - (index of the next free slot)
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Slot
+    {
+        public ConnectionKey Key;
+        public ConnectionEntry Entry;
+        public int Next;
+    }
+
+    private static readonly ulong s_seed = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+
+    private int[] _buckets;   // 1-based slot index, 0 = empty
+    private Slot[] _slots;
+    private int _mask;
+    private int _used;        // high-water mark of slots ever used
+    private int _freeList = -1;
+    private int _freeCount;
+    private Dictionary<ConnectionKey, ConnectionCounters>? _counters;
+
+    public ConnectionTable(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _slots = new Slot[capacity];
+        _buckets = new int[(int)BitOperations.RoundUpToPowerOf2((uint)capacity)];
+        _mask = _buckets.Length - 1;
+    }
+
+    /// <summary>Entries in the table, tombstones included.</summary>
+    public int Count => _used - _freeCount;
+
+    /// <summary>Slots allocated (entries the table holds before it grows).</summary>
+    public int Capacity => _slots.Length;
+
+    /// <summary>Upper bound of slot indexes in use, for chunked walks.</summary>
+    public int SlotLimit => _used;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int BucketOf(in ConnectionKey key) => (int)key.Hash64(s_seed) & _mask;
+
+    /// <summary>A reference to the entry of <paramref name="key"/>, or a null reference when absent.</summary>
+    public ref ConnectionEntry Find(in ConnectionKey key)
+    {
+        var slots = _slots;
+        int i = _buckets[BucketOf(key)] - 1;
+        while ((uint)i < (uint)slots.Length)
+        {
+            ref Slot s = ref slots[i];
+            if (s.Key.Equals(key))
+            {
+                return ref s.Entry;
+            }
+
+            i = s.Next;
+        }
+
+        return ref Unsafe.NullRef<ConnectionEntry>();
+    }
+
+    public bool Contains(in ConnectionKey key) => !Unsafe.IsNullRef(ref Find(key));
+
+    /// <summary>A reference to the entry of <paramref name="key"/>, added zeroed when absent.</summary>
+    public ref ConnectionEntry GetOrAdd(in ConnectionKey key, out bool added)
+    {
+        ref int bucket = ref _buckets[BucketOf(key)];
+        var slots = _slots;
+        int i = bucket - 1;
+        while ((uint)i < (uint)slots.Length)
+        {
+            ref Slot s = ref slots[i];
+            if (s.Key.Equals(key))
+            {
+                added = false;
+                return ref s.Entry;
+            }
+
+            i = s.Next;
+        }
+
+        int index;
+        if (_freeCount > 0)
+        {
+            index = _freeList;
+            _freeList = FreeListBase - slots[index].Next;
+            _freeCount--;
+        }
+        else
+        {
+            if (_used == slots.Length)
+            {
+                Grow();
+                slots = _slots;
+                bucket = ref _buckets[BucketOf(key)];
+            }
+
+            index = _used++;
+        }
+
+        ref Slot n = ref slots[index];
+        n.Key = key;
+        n.Entry = default;
+        n.Next = bucket - 1;
+        bucket = index + 1;
+        added = true;
+        return ref n.Entry;
+    }
+
+    public bool Remove(in ConnectionKey key)
+    {
+        ref int bucket = ref _buckets[BucketOf(key)];
+        var slots = _slots;
+        int last = -1;
+        int i = bucket - 1;
+        while ((uint)i < (uint)slots.Length)
+        {
+            ref Slot s = ref slots[i];
+            if (s.Key.Equals(key))
+            {
+                if (last < 0)
+                {
+                    bucket = s.Next + 1;
+                }
+                else
+                {
+                    slots[last].Next = s.Next;
+                }
+
+                Free(i);
+                _counters?.Remove(key);
+                return true;
+            }
+
+            last = i;
+            i = s.Next;
+        }
+
+        return false;
+    }
+
+    private void Free(int index)
+    {
+        ref Slot s = ref _slots[index];
+        s.Key = default;
+        s.Entry = default;
+        s.Next = FreeListBase - _freeList;
+        _freeList = index;
+        _freeCount++;
+    }
+
+    /// <summary>Reads slot <paramref name="index"/>; false when the slot is free.</summary>
+    public bool TryGetAt(int index, out ConnectionKey key, out ConnectionEntry entry)
+    {
+        ref Slot s = ref _slots[index];
+        if (s.Next <= FreeMarker)
+        {
+            key = default;
+            entry = default;
+            return false;
+        }
+
+        key = s.Key;
+        entry = s.Entry;
+        return true;
+    }
+
+    /// <summary>
+    /// Removes entries (and tombstones) whose expiry is at or before <paramref name="nowMs"/>, walking at most
+    /// <paramref name="maxSlots"/> slots from <paramref name="cursor"/> (which wraps). Returns how many were removed.
+    /// </summary>
+    public int SweepExpired(long nowMs, ref int cursor, int maxSlots)
+    {
+        int removed = 0;
+        int limit = _used;
+        if (limit == 0)
+        {
+            cursor = 0;
+            return 0;
+        }
+
+        for (int n = 0; n < maxSlots && n < limit; n++)
+        {
+            if (cursor >= limit)
+            {
+                cursor = 0;
+            }
+
+            ref Slot s = ref _slots[cursor];
+            if (s.Next > FreeMarker && s.Entry.ExpiresAtMs <= nowMs)
+            {
+                var key = s.Key;
+                Remove(key);
+                removed++;
+            }
+
+            cursor++;
+        }
+
+        return removed;
+    }
+
+    public void SetCounters(in ConnectionKey key, in ConnectionCounters counters)
+        => (_counters ??= new Dictionary<ConnectionKey, ConnectionCounters>())[key] = counters;
+
+    public bool TryGetCounters(in ConnectionKey key, out ConnectionCounters counters)
+    {
+        if (_counters is not null && _counters.TryGetValue(key, out counters))
+        {
+            return true;
+        }
+
+        counters = default;
+        return false;
+    }
+
+    public void ClearCounters(in ConnectionKey key) => _counters?.Remove(key);
+
+    /// <summary>Copies every entry out (allocates; for snapshots and tests).</summary>
+    public List<KeyValuePair<ConnectionKey, ConnectionEntry>> ToList(bool includeTombstones = false)
+    {
+        var list = new List<KeyValuePair<ConnectionKey, ConnectionEntry>>(Count);
+        for (int i = 0; i < _used; i++)
+        {
+            ref Slot s = ref _slots[i];
+            if (s.Next > FreeMarker && (includeTombstones || (s.Entry.Status & ConnectionStatus.Tombstone) == 0))
+            {
+                list.Add(new(s.Key, s.Entry));
+            }
+        }
+
+        return list;
+    }
+
+    private void Grow()
+    {
+        int newSize = checked(_slots.Length * 2);
+        var slots = new Slot[newSize];
+        Array.Copy(_slots, slots, _used);
+        var buckets = new int[(int)BitOperations.RoundUpToPowerOf2((uint)newSize)];
+        int mask = buckets.Length - 1;
+        for (int i = 0; i < _used; i++)
+        {
+            ref Slot s = ref slots[i];
+            if (s.Next <= FreeMarker)
+            {
+                continue;
+            }
+
+            ref int b = ref buckets[(int)s.Key.Hash64(s_seed) & mask];
+            s.Next = b - 1;
+            b = i + 1;
+        }
+
+        _slots = slots;
+        _buckets = buckets;
+        _mask = mask;
+    }
+}

@@ -1,0 +1,167 @@
+using System.Net;
+using System.Net.Sockets;
+using ClusterSync.Transport;
+
+namespace ClusterSync.Transport;
+
+/// <summary>
+/// The built-in transport: one UDP socket, peers addressed by pre-serialised socket addresses, so a send or a
+/// receive allocates nothing. Both calls complete synchronously: the engine runs them on dedicated threads.
+/// </summary>
+internal sealed class UdpDatagramChannel : IDatagramChannel
+{
+    public const int DefaultSocketBuffer = 4 * 1024 * 1024;
+    private static readonly TimeSpan s_receivePoll = TimeSpan.FromMilliseconds(250);
+    private readonly Socket _socket;
+    private SocketAddress[] _peers;
+    private readonly SocketAddress _received;
+    private long _sendErrors;
+    private volatile bool _disposed;
+
+    public UdpDatagramChannel(IPEndPoint local, IReadOnlyList<IPEndPoint> peers, int maxDatagramSize, int socketBuffer = DefaultSocketBuffer)
+    {
+        _socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            _socket.ReceiveBufferSize = socketBuffer;
+            _socket.SendBufferSize = socketBuffer;
+            _socket.ReceiveTimeout = (int)s_receivePoll.TotalMilliseconds;
+            _socket.Bind(local);
+        }
+        catch
+        {
+            _socket.Dispose();
+            throw;
+        }
+
+        _peers = peers.Select(p => p.Serialize()).ToArray();
+        _received = new SocketAddress(local.AddressFamily);
+        MaxDatagramSize = maxDatagramSize;
+    }
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+    /// <summary>Sets the peers after binding (tests bind to port 0 first, then learn each other's ports).</summary>
+    public void SetPeers(IReadOnlyList<IPEndPoint> peers) => _peers = peers.Select(p => p.Serialize()).ToArray();
+
+    public int MaxDatagramSize { get; }
+
+    public int PeerCount => _peers.Length;
+
+    public long SendErrors => Interlocked.Read(ref _sendErrors);
+
+    public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, int peerIndex, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            _socket.SendTo(datagram.Span, SocketFlags.None, _peers[peerIndex]);
+        }
+        catch (SocketException)
+        {
+            // Unreachable peer, full buffer: a lost datagram, which the protocol repairs. Counted.
+            Interlocked.Increment(ref _sendErrors);
+        }
+        catch (ObjectDisposedException) when (_disposed)
+        {
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (_disposed)
+            {
+                throw new OperationCanceledException("The channel is closed.");
+            }
+
+            int n;
+            try
+            {
+                n = _socket.ReceiveFrom(buffer.Span, SocketFlags.None, _received);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock
+                                                  or SocketError.ConnectionReset or SocketError.Interrupted or SocketError.MessageSize)
+            {
+                continue;
+            }
+            catch (Exception ex) when (_disposed && ex is SocketException or ObjectDisposedException)
+            {
+                throw new OperationCanceledException("The channel is closed.", ex);
+            }
+
+            int peer = -1;
+            for (int i = 0; i < _peers.Length; i++)
+            {
+                if (_peers[i].Equals(_received))
+                {
+                    peer = i;
+                    break;
+                }
+            }
+
+            return new ValueTask<DatagramReceiveResult>(new DatagramReceiveResult(n, peer));
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        _socket.Dispose();
+    }
+
+    /// <summary>Parses <c>host:port</c> or <c>[v6]:port</c>; the error names what was expected.</summary>
+    public static bool TryParseEndPoint(string text, out IPEndPoint endPoint, out string error)
+    {
+        error = "";
+        if (IPEndPoint.TryParse(text, out var ep) && ep.Port is > 0 and <= 65535 && text.Contains(':', StringComparison.Ordinal))
+        {
+            endPoint = ep;
+            return true;
+        }
+
+        endPoint = new IPEndPoint(IPAddress.Loopback, 0);
+        error = $"expected an IP address and port like '10.0.0.1:8116' or '[fd00::1]:8116', found '{text}'";
+        return false;
+    }
+}
+
+/// <summary>The named policy for the built-in UDP transport.</summary>
+internal sealed class UdpTransportFactory : ISyncTransportFactory
+{
+    public const string TransportName = "udp";
+
+    public string Name => TransportName;
+
+    public IDatagramChannel CreateDatagramChannel(TransportEndpoints endpoints, int maxDatagramSize)
+    {
+        var errors = new List<string>();
+        if (!UdpDatagramChannel.TryParseEndPoint(endpoints.LocalAddress, out var local, out var e1))
+        {
+            errors.Add($"transport.local: {e1}");
+        }
+
+        var peers = new List<IPEndPoint>();
+        for (int i = 0; i < endpoints.PeerAddresses.Count; i++)
+        {
+            if (UdpDatagramChannel.TryParseEndPoint(endpoints.PeerAddresses[i], out var p, out var e))
+            {
+                peers.Add(p);
+            }
+            else
+            {
+                errors.Add($"transport.peers[{i}]: {e}");
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ConfigurationException(errors);
+        }
+
+        return new UdpDatagramChannel(local, peers, maxDatagramSize);
+    }
+}

@@ -1,0 +1,85 @@
+using ClusterSync.Protocol;
+using ClusterSync.Security;
+
+namespace ClusterSync.IntegrationTests.DeltaSync;
+
+/// <summary>Members over real UDP on loopback replicate a workload and end with identical tables.</summary>
+public sealed class ConvergenceTests
+{
+    private const int Changes = 100_000;
+    private static readonly TimeSpan s_settle = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public void TwoMembers_NoLoss_TablesIdentical()
+    {
+        using var cluster = new LoopbackCluster(2);
+        LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 1, population: 20_000);
+        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, s_settle),
+            $"tables differ by {LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1])}");
+        Assert.True(cluster.Members[0].TableCount > 1000);
+        Assert.Equal(0, cluster.Members[1].Counters.ResyncNeeded);
+        Assert.Equal(0, cluster.Members[1].Counters.TotalDrops);
+    }
+
+    [Theory]
+    [InlineData(0.05)]
+    [InlineData(0.20)]
+    public void TwoMembers_LossDuplicationReordering_TablesIdentical(double loss)
+    {
+        using var cluster = new LoopbackCluster(2, faults: f =>
+        {
+            f.DropRate = loss;
+            f.DuplicateRate = 0.05;
+            f.ReorderRate = 0.05;
+        });
+        LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 2, population: 20_000);
+        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, s_settle),
+            $"tables differ by {LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1])}");
+        var sender = cluster.Members[0].Counters;
+        var receiver = cluster.Members[1].Counters;
+        Assert.True(cluster.Faults[0].Dropped > 0 && cluster.Faults[0].Duplicated > 0 && cluster.Faults[0].Reordered > 0);
+        Assert.True(sender.Retransmissions > 0, "losses must have been repaired by retransmission");
+        Assert.True(receiver.DropsFor(DropReason.Replay) > 0, "duplicates must have been rejected by the replay window");
+        Assert.Equal(0, receiver.ResyncNeeded);
+    }
+
+    [Fact]
+    public async Task ThreeMembers_AllProducing_WithLoss_TablesIdentical()
+    {
+        using var cluster = new LoopbackCluster(3, faults: f =>
+        {
+            f.DropRate = 0.05;
+            f.DuplicateRate = 0.02;
+            f.ReorderRate = 0.02;
+        });
+        var drivers = cluster.Members.Select((m, i) => Task.Run(() =>
+            LoopbackCluster.Drive(m, Changes / 3 + 1, seed: 10 + i, population: 8_000, addressBase: (uint)(0x0A00_0000 + (i << 20))))).ToArray();
+        await Task.WhenAll(drivers);
+        Assert.True(LoopbackCluster.WaitUntil(() =>
+                LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0
+                && LoopbackCluster.Differences(cluster.Members[0], cluster.Members[2]) == 0, s_settle),
+            $"differences: {LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1])}, {LoopbackCluster.Differences(cluster.Members[0], cluster.Members[2])}");
+        Assert.All(cluster.Members, m => Assert.Equal(0, m.Counters.ResyncNeeded));
+        // Every member owns a third of the table.
+        var owners = cluster.Members[2].SnapshotTable().GroupBy(kv => kv.Value.Owner).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(3, owners.Count);
+    }
+
+    [Fact]
+    public void ThreeMembers_OneWithWrongKey_NothingAppliedAndAllCounted()
+    {
+        var good = ClusterKey.Generate();
+        var wrong = ClusterKey.Generate();
+        using var cluster = new LoopbackCluster(3, keys: i => i == 2 ? wrong : good);
+        LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 3, population: 20_000);
+        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, s_settle));
+        var outsider = cluster.Members[2];
+        Assert.True(LoopbackCluster.WaitUntil(() => outsider.Counters.DropsFor(DropReason.AuthenticationFailed) >= cluster.Members[0].Counters.DatagramsSent, s_settle),
+            $"auth failures {outsider.Counters.DropsFor(DropReason.AuthenticationFailed)} < datagrams sent {cluster.Members[0].Counters.DatagramsSent}");
+        Assert.Equal(0, outsider.TableCount);
+        Assert.Equal(0, outsider.Counters.UpdatesApplied);
+        // And the good members reject the outsider's heartbeats and acks.
+        Assert.True(LoopbackCluster.WaitUntil(() => cluster.Members[0].Counters.DropsFor(DropReason.AuthenticationFailed) > 0, s_settle));
+        Assert.Equal(0, cluster.Members[1].Counters.UpdatesStale);
+    }
+}
