@@ -30,6 +30,8 @@ internal sealed class PeerState : IDisposable
     public readonly ReceiveWindow Data = new();
     public readonly ControlReplayWindow Control = new();
     public bool AckDue;
+    public int UnackedDatagrams;
+    public long LastNackTimestamp;
     public long LastHeardTimestamp;
     public byte LastState;
     public byte LastPriority;

@@ -65,28 +65,42 @@ internal sealed partial class SyncEngine
 
     private void SendAcks(bool keepAlive)
     {
-        Span<SequenceRange> ranges = stackalloc SequenceRange[AckMessage.MaxRanges];
-        Span<byte> body = stackalloc byte[AckMessage.Size(AckMessage.MaxRanges)];
         foreach (var peer in _peers)
         {
-            int length;
-            int gaps;
-            lock (peer.Sync)
-            {
-                if (peer.Epoch == 0 || !(peer.AckDue || peer.Data.HasGaps || keepAlive))
-                {
-                    continue;
-                }
+            SendAck(peer, keepAlive);
+        }
+    }
 
-                peer.AckDue = false;
-                gaps = peer.Data.CollectGaps(ranges);
-                length = AckMessage.Write(body, peer.MemberId, peer.Epoch, peer.Data.Cumulative, peer.Data.Target, ranges[..gaps]);
+    /// <summary>Acknowledges a peer's stream and NACKs its gaps (from the control timer, or the receiver for ack clocking).</summary>
+    private void SendAck(PeerState peer, bool force)
+    {
+        Span<SequenceRange> ranges = stackalloc SequenceRange[AckMessage.MaxRanges];
+        Span<byte> body = stackalloc byte[AckMessage.Size(AckMessage.MaxRanges)];
+        int length;
+        int gaps;
+        lock (peer.Sync)
+        {
+            if (peer.Epoch == 0 || !(peer.AckDue || peer.Data.HasGaps || force))
+            {
+                return;
             }
 
-            SendControl(MessageType.Ack, body[..length], peer.PeerIndex);
-            _counters.AcksSent++;
-            _counters.NackRangesSent += gaps;
+            peer.AckDue = false;
+            peer.UnackedDatagrams = 0;
+            gaps = 0;
+            long now = _time.GetTimestamp();
+            if (peer.Data.HasGaps && Elapsed(peer.LastNackTimestamp, now, _time) >= (long)_options.NackInterval.TotalMilliseconds)
+            {
+                gaps = peer.Data.CollectGaps(ranges);
+                peer.LastNackTimestamp = now;
+            }
+
+            length = AckMessage.Write(body, peer.MemberId, peer.Epoch, peer.Data.Cumulative, peer.Data.Target, ranges[..gaps]);
         }
+
+        SendControl(MessageType.Ack, body[..length], peer.PeerIndex);
+        Interlocked.Increment(ref _counters.AcksSent);
+        Interlocked.Add(ref _counters.NackRangesSent, gaps);
     }
 
     private void SendHeartbeats()

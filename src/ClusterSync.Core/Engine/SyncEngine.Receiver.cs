@@ -10,6 +10,7 @@ internal sealed partial class SyncEngine
 {
     private void ReceiverLoop()
     {
+        ReceiverThreadId = ThreadCpu.CurrentThreadId();
         var buffer = GC.AllocateUninitializedArray<byte>(65536);
         var token = _stop.Token;
         try
@@ -64,6 +65,7 @@ internal sealed partial class SyncEngine
         }
 
         int bodyLength;
+        bool ackNow = false;
         lock (peer.Sync)
         {
             // Which key? The current epoch's, or (after authentication) a newer epoch: the peer restarted.
@@ -134,12 +136,18 @@ internal sealed partial class SyncEngine
 
                 peer.Data.Mark(header.Sequence);
                 peer.AckDue = true;
+                ackNow = ++peer.UnackedDatagrams >= _options.AckEveryDatagrams;
             }
 
             Volatile.Write(ref peer.LastHeardTimestamp, _time.GetTimestamp());
         }
 
         var body = datagram.Slice(PacketHeader.Size, bodyLength);
+        if (ackNow)
+        {
+            SendAck(peer, force: true);
+        }
+
         return header.Type switch
         {
             MessageType.Data => HandleData(body),

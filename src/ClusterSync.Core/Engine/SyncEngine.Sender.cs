@@ -20,6 +20,7 @@ internal sealed partial class SyncEngine
     private int _senderWork;
     private ulong _dataSequence;      // last data sequence used (sender thread writes)
     private ulong _controlSequence;   // control sequence space counter (Interlocked)
+    private long _startedTimestamp;
     private ulong _openSequence;
     private Memory<byte> _openSlot;
     private int _openLength;
@@ -36,6 +37,7 @@ internal sealed partial class SyncEngine
 
     private void SenderLoop()
     {
+        SenderThreadId = ThreadCpu.CurrentThreadId();
         try
         {
             var token = _stop.Token;
@@ -193,10 +195,19 @@ internal sealed partial class SyncEngine
         }
     }
 
+    /// <summary>
+    /// A peer heard from within the dead interval; one never heard from counts as live during the first dead
+    /// interval after start, so a burst at start-up cannot overrun a peer that has not spoken yet.
+    /// </summary>
     private bool IsLive(PeerState p, long nowTimestamp)
     {
         long heard = Volatile.Read(ref p.LastHeardTimestamp);
-        return heard != 0 && Elapsed(heard, nowTimestamp, _time) <= (long)_options.DeadInterval.TotalMilliseconds;
+        if (heard == 0)
+        {
+            heard = _startedTimestamp;
+        }
+
+        return Elapsed(heard, nowTimestamp, _time) <= (long)_options.DeadInterval.TotalMilliseconds;
     }
 
     /// <summary>Answers NACKs: resends what the buffer still holds, reports the rest as Gone.</summary>

@@ -13,6 +13,8 @@ namespace ClusterSync.Engine;
 /// One member's synchronization engine: its connection table, the policy gate, coalescing, and delta sync
 /// (sender thread, receiver thread, control timer). See Protocol/README.md for the wire protocol.
 /// </summary>
+internal delegate void AppliedHandler(in ConnectionEvent record);
+
 internal sealed partial class SyncEngine : IDisposable
 {
     private readonly SyncEngineOptions _options;
@@ -103,7 +105,12 @@ internal sealed partial class SyncEngine : IDisposable
     public event Action<byte, ulong>? ResyncNeeded;
 
     /// <summary>Observes every record applied from a peer (receiver thread; must be cheap). For benchmarks and the data-plane mirror.</summary>
-    public Action<ConnectionEvent>? AppliedObserver { get; set; }
+    public AppliedHandler? AppliedObserver { get; set; }
+
+    /// <summary>Kernel thread ids of the sender and receiver threads (0 until started), for CPU accounting.</summary>
+    public int SenderThreadId { get; private set; }
+
+    public int ReceiverThreadId { get; private set; }
 
     public void Start()
     {
@@ -117,6 +124,7 @@ internal sealed partial class SyncEngine : IDisposable
             Log.InsecureMode(_logger, MemberId);
         }
 
+        _startedTimestamp = _time.GetTimestamp();
         Log.Started(_logger, MemberId, Epoch, _peers.Length, _options.Mtu, _key is not null);
         _senderThread = new Thread(SenderLoop) { IsBackground = true, Name = $"cs-send-{MemberId}" };
         _receiverThread = new Thread(ReceiverLoop) { IsBackground = true, Name = $"cs-recv-{MemberId}" };

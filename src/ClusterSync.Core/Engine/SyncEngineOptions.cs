@@ -20,10 +20,16 @@ internal sealed record SyncEngineOptions
     public int ResendBufferDatagrams { get; init; } = 16384;
 
     /// <summary>Unacknowledged datagrams allowed in flight toward live peers before the sender waits (coalescing absorbs the wait).</summary>
-    public int SendWindowDatagrams { get; init; } = 8192;
+    public int SendWindowDatagrams { get; init; } = 512;
+
+    /// <summary>A receiver acknowledges at once after this many new datagrams (ack clocking), besides every <see cref="AckInterval"/>.</summary>
+    public int AckEveryDatagrams { get; init; } = 32;
 
     /// <summary>How often a receiver acknowledges progress and NACKs gaps.</summary>
     public TimeSpan AckInterval { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>A receiver asks again for the same missing datagrams no sooner than this (gives a resend time to arrive).</summary>
+    public TimeSpan NackInterval { get; init; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>How often a member sends a heartbeat carrying its last sequence.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(100);
@@ -85,9 +91,19 @@ internal sealed record SyncEngineOptions
             yield return $"{path}.sendWindowDatagrams: expected 16 up to resendBufferDatagrams ({ResendBufferDatagrams}), found {SendWindowDatagrams}";
         }
 
+        if (AckEveryDatagrams < 1 || AckEveryDatagrams > SendWindowDatagrams / 2)
+        {
+            yield return $"{path}.ackEveryDatagrams: expected 1 up to half the send window ({SendWindowDatagrams / 2}), found {AckEveryDatagrams}";
+        }
+
         if (AckInterval <= TimeSpan.Zero || AckInterval > TimeSpan.FromSeconds(1))
         {
             yield return $"{path}.ackInterval: expected a duration in (0, 1s], found {AckInterval}";
+        }
+
+        if (NackInterval < AckInterval || NackInterval > TimeSpan.FromSeconds(5))
+        {
+            yield return $"{path}.nackInterval: expected a duration from ackInterval ({AckInterval}) to 5s, found {NackInterval}";
         }
 
         if (HeartbeatInterval < TimeSpan.FromMilliseconds(1) || HeartbeatInterval > TimeSpan.FromSeconds(10))

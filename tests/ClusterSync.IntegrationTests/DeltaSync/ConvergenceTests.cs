@@ -39,6 +39,7 @@ public sealed class ConvergenceTests
         var receiver = cluster.Members[1].Counters;
         Assert.True(cluster.Faults[0].Dropped > 0 && cluster.Faults[0].Duplicated > 0 && cluster.Faults[0].Reordered > 0);
         Assert.True(sender.Retransmissions > 0, "losses must have been repaired by retransmission");
+        Assert.True(receiver.UpdatesApplied >= 20_000, $"only {receiver.UpdatesApplied} updates crossed the wire");
         Assert.True(receiver.DropsFor(DropReason.Replay) > 0, "duplicates must have been rejected by the replay window");
         Assert.Equal(0, receiver.ResyncNeeded);
     }

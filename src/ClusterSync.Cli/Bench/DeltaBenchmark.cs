@@ -1,0 +1,267 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using ClusterSync.Connections;
+using ClusterSync.Engine;
+using ClusterSync.Security;
+using ClusterSync.Transport;
+
+namespace ClusterSync.Cli.Bench;
+
+/// <summary>
+/// <c>clustersync bench delta</c>: two members on loopback, each with its own UDP socket and threads, encrypted.
+/// The sender's table is filled with <c>--entries</c> connections (synchronized first, not timed); then updates
+/// run round-robin over them for <c>--seconds</c>, as fast as possible or at <c>--rate</c> per second.
+/// Latency is measured for every applied update: submit on the sender → applied on the receiver.
+/// </summary>
+internal static class DeltaBenchmark
+{
+    public static Command Create()
+    {
+        var seconds = new Option<double>("--seconds") { Description = "Length of the timed phase.", DefaultValueFactory = _ => 10 };
+        var rate = new Option<double?>("--rate") { Description = "Offered updates per second (default: as fast as possible)." };
+        var entries = new Option<int>("--entries") { Description = "Connections in the table.", DefaultValueFactory = _ => 1_000_000 };
+        var insecure = new Option<bool>("--insecure") { Description = "Run without encryption (for comparison only)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var command = new Command("delta", "Delta-sync throughput and latency between two members on loopback.") { seconds, rate, entries, insecure, json };
+        command.SetAction(parse =>
+        {
+            var s = parse.GetValue(seconds);
+            var r = parse.GetValue(rate);
+            var n = parse.GetValue(entries);
+            if (s is <= 0 or > 3600 || r is <= 0 || n is < 1 or > 50_000_000)
+            {
+                Console.Error.WriteLine("clustersync: bench delta: expected --seconds in (0, 3600], --rate > 0, --entries in [1, 50000000]");
+                return CommandLine.BadInput;
+            }
+
+            var result = Run(TimeSpan.FromSeconds(s), r, n, !parse.GetValue(insecure), parse.GetValue(json) ? null : Console.Error);
+            Console.WriteLine(parse.GetValue(json)
+                ? JsonSerializer.Serialize(result, BenchJson.Options)
+                : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-24} {kv.Value}")));
+            return result["lost_updates"] is long lost && lost == 0 ? CommandLine.Success : CommandLine.Failure;
+        });
+        return command;
+    }
+
+    private static ConnectionKey KeyOf(int index) => ConnectionKey.IPv4(0x0A00_0000u + (uint)(index >> 16), 0xC0A8_0001, (ushort)index, 443, 6);
+
+    private static int IndexOf(in ConnectionKey key) => (int)(((key.SourceV4 - 0x0A00_0000u) << 16) | key.SourcePort);
+
+    public static Dictionary<string, object> Run(TimeSpan duration, double? rate, int entries, bool encrypted, TextWriter? progress)
+    {
+        var key = encrypted ? ClusterKey.Generate() : null;
+        var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
+        var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
+        a.SetPeers([b.LocalEndPoint]);
+        b.SetPeers([a.LocalEndPoint]);
+        var common = new SyncEngineOptions { Insecure = !encrypted, TableCapacity = entries + 1024 };
+        if (int.TryParse(Environment.GetEnvironmentVariable("CLUSTERSYNC_BENCH_WINDOW"), out int window))
+        {
+            common = common with { SendWindowDatagrams = window, AckEveryDatagrams = Math.Max(1, window / 16) };
+        }
+
+        using var sender = new SyncEngine(common with { MemberId = 1, PeerMemberIds = [2] }, a, key);
+        using var receiver = new SyncEngine(common with { MemberId = 2, PeerMemberIds = [1] }, b, key);
+
+        var submitted = new long[entries];
+        var histogram = new long[1_000_001]; // microseconds; the last bucket holds everything ≥ 1 s
+        long measuring = 0;
+        double tickToMicro = 1_000_000.0 / Stopwatch.Frequency;
+        receiver.AppliedObserver = (in ConnectionEvent r) =>
+        {
+            if (Volatile.Read(ref measuring) == 0)
+            {
+                return;
+            }
+
+            long t = submitted[IndexOf(r.Key)];
+            if (t != 0)
+            {
+                long us = (long)((Stopwatch.GetTimestamp() - t) * tickToMicro);
+                histogram[Math.Clamp(us, 0, 1_000_000)]++;
+            }
+        };
+        sender.Start();
+        receiver.Start();
+
+        // Fill: every connection is created (and synchronized) before the clock starts.
+        var batch = new ConnectionEvent[256];
+        long nowMs = sender.NowMs();
+        progress?.WriteLine($"filling {entries:N0} connections...");
+        for (int i = 0; i < entries;)
+        {
+            int n = Math.Min(batch.Length, entries - i);
+            for (int j = 0; j < n; j++)
+            {
+                batch[j] = ConnectionEvent.Create(ConnectionEventKind.New, KeyOf(i + j), ProtocolState.TcpSynSent, 120, nowMs);
+            }
+
+            sender.Submit(batch.AsSpan(0, n));
+            i += n;
+        }
+
+        if (!WaitFor(() => receiver.Counters.UpdatesApplied >= entries, TimeSpan.FromSeconds(120)))
+        {
+            progress?.WriteLine($"warning: receiver applied only {receiver.Counters.UpdatesApplied:N0} of {entries:N0} before the timed phase");
+        }
+
+        progress?.WriteLine($"after fill: sent {sender.Counters.DatagramsSent:N0} datagrams, {sender.Counters.Retransmissions:N0} resent, {sender.Counters.WindowStalls:N0} window stalls, receiver nacked {receiver.Counters.NackRangesSent:N0} ranges");
+        progress?.WriteLine($"timed phase: {duration.TotalSeconds} s, {(rate is null ? "as fast as possible" : $"{rate:N0} updates/s offered")}...");
+        var producerTid = ThreadCpu.CurrentThreadId();
+        var cpuBefore = CpuOf(sender, receiver, producerTid);
+        var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        long appliedBefore = receiver.Counters.UpdatesApplied;
+        long sentBytesBefore = sender.Counters.BytesSent;
+        long sentUpdatesBefore = sender.Counters.UpdatesSent;
+        Volatile.Write(ref measuring, 1);
+
+        var clock = Stopwatch.StartNew();
+        long offered = 0;
+        int cursor = 0;
+        int batchSize = rate is null ? 256 : (int)Math.Clamp(rate.Value / 20_000, 1, 256);
+        ProtocolState[] states = [ProtocolState.TcpEstablished, ProtocolState.TcpFinWait, ProtocolState.TcpEstablished];
+        while (clock.Elapsed < duration)
+        {
+            if (rate is not null && offered >= rate.Value * clock.Elapsed.TotalSeconds)
+            {
+                Thread.Yield();
+                continue;
+            }
+
+            long stamp = Stopwatch.GetTimestamp();
+            for (int j = 0; j < batchSize; j++)
+            {
+                ref var e = ref batch[j];
+                e = ConnectionEvent.Create(ConnectionEventKind.Update, KeyOf(cursor), states[(int)(offered % 3)], 432000, nowMs);
+                e.Entry.Status = ConnectionStatus.SeenReply | ConnectionStatus.Assured;
+                submitted[cursor] = stamp;
+                if (++cursor == entries)
+                {
+                    cursor = 0;
+                }
+            }
+
+            sender.Submit(batch.AsSpan(0, batchSize));
+            offered += batchSize;
+        }
+
+        double elapsed = clock.Elapsed.TotalSeconds;
+        long appliedInWindow = receiver.Counters.UpdatesApplied - appliedBefore;
+        var cpuAfter = CpuOf(sender, receiver, producerTid);
+        var processAfter = Process.GetCurrentProcess().TotalProcessorTime;
+        long sentBytes = sender.Counters.BytesSent - sentBytesBefore;
+        long sentUpdates = sender.Counters.UpdatesSent - sentUpdatesBefore;
+
+        // Drain, then compare the tables entry by entry.
+        WaitFor(() => LiveDifferences(sender, receiver, quick: true) == 0, TimeSpan.FromSeconds(30));
+        Volatile.Write(ref measuring, 0);
+        long lost = LiveDifferences(sender, receiver, quick: false);
+
+        var result = new Dictionary<string, object>
+        {
+            ["updates_per_second"] = Math.Round(appliedInWindow / elapsed),
+            ["offered_per_second"] = Math.Round(offered / elapsed),
+            ["latency_p50_ms"] = Percentile(histogram, 0.50),
+            ["latency_p99_ms"] = Percentile(histogram, 0.99),
+            ["latency_max_ms"] = Percentile(histogram, 1.0),
+            ["bytes_per_update"] = sentUpdates == 0 ? 0 : Math.Round((double)sentBytes / sentUpdates, 1),
+            ["sender_cpu_seconds"] = Math.Round((cpuAfter.Sender - cpuBefore.Sender).TotalSeconds, 2),
+            ["receiver_cpu_seconds"] = Math.Round((cpuAfter.Receiver - cpuBefore.Receiver).TotalSeconds, 2),
+            ["process_cpu_seconds"] = Math.Round((processAfter - processBefore).TotalSeconds, 2),
+            ["lost_updates"] = lost,
+            ["seconds"] = Math.Round(elapsed, 2),
+            ["entries"] = entries,
+            ["encrypted"] = encrypted,
+            ["datagrams"] = sender.Counters.DatagramsSent,
+            ["retransmissions"] = sender.Counters.Retransmissions,
+            ["window_stalls"] = sender.Counters.WindowStalls,
+            ["receiver_drops"] = receiver.Counters.TotalDrops,
+            ["resync_needed"] = receiver.Counters.ResyncNeeded,
+            ["cores"] = Environment.ProcessorCount,
+        };
+        if (Environment.GetEnvironmentVariable("CLUSTERSYNC_BENCH_COUNTERS") == "1")
+        {
+            foreach (var (name, value) in sender.Counters.ToDictionary().Where(kv => kv.Value != 0))
+            {
+                progress?.WriteLine($"sender.{name} = {value}");
+            }
+
+            foreach (var (name, value) in receiver.Counters.ToDictionary().Where(kv => kv.Value != 0))
+            {
+                progress?.WriteLine($"receiver.{name} = {value}");
+            }
+        }
+
+        return result;
+    }
+
+    private static (TimeSpan Sender, TimeSpan Receiver) CpuOf(SyncEngine sender, SyncEngine receiver, int producerTid)
+        => (ThreadCpu.CpuTime(producerTid) + ThreadCpu.CpuTime(sender.SenderThreadId) + ThreadCpu.CpuTime(sender.ReceiverThreadId),
+            ThreadCpu.CpuTime(receiver.ReceiverThreadId) + ThreadCpu.CpuTime(receiver.SenderThreadId));
+
+    private static double Percentile(long[] histogram, double q)
+    {
+        long total = histogram.Sum();
+        if (total == 0)
+        {
+            return 0;
+        }
+
+        long target = Math.Max(1, (long)Math.Ceiling(total * q));
+        long seen = 0;
+        for (int us = 0; us < histogram.Length; us++)
+        {
+            seen += histogram[us];
+            if (seen >= target)
+            {
+                return Math.Round(us / 1000.0, 3);
+            }
+        }
+
+        return 1000;
+    }
+
+    /// <summary>Entries of the sender that the receiver lacks or holds at another version.</summary>
+    private static long LiveDifferences(SyncEngine sender, SyncEngine receiver, bool quick)
+    {
+        if (quick && sender.LastDataSequence != 0 && receiver.Counters.UpdatesApplied < sender.Counters.UpdatesSent)
+        {
+            return 1;
+        }
+
+        var want = sender.SnapshotTable();
+        long diff = 0;
+        foreach (var (k, e) in want)
+        {
+            if (!receiver.TryGetEntry(k, out var got) || got.Version != e.Version)
+            {
+                diff++;
+            }
+        }
+
+        return diff;
+    }
+
+    private static bool WaitFor(Func<bool> condition, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (sw.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            Thread.Sleep(50);
+        }
+
+        return true;
+    }
+}
+
+internal static class BenchJson
+{
+    public static readonly JsonSerializerOptions Options = new() { WriteIndented = false };
+}

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using ClusterSync.Cli.Bench;
+using ClusterSync.Cli.Commands;
+
+namespace ClusterSync.Cli;
+
+/// <summary>The <c>clustersync</c> command tree. Exit codes: 0 success, 1 the job failed, 2 bad usage or bad input.</summary>
+internal static class CommandLine
+{
+    public const int Success = 0;
+    public const int Failure = 1;
+    public const int BadInput = 2;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("ClusterSync: connection-state synchronization for clusters of firewalls and NAT gateways.")
+        {
+            KeygenCommand.Create(),
+            BuildBench(),
+        };
+
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors)
+            {
+                await Console.Error.WriteLineAsync($"clustersync: {error.Message}").ConfigureAwait(false);
+            }
+
+            await Console.Error.WriteLineAsync("Run 'clustersync --help' for usage.").ConfigureAwait(false);
+            return BadInput;
+        }
+
+        try
+        {
+            return await parsed.InvokeAsync().ConfigureAwait(false);
+        }
+        catch (ConfigurationException ex)
+        {
+            foreach (var e in ex.Errors)
+            {
+                await Console.Error.WriteLineAsync($"clustersync: {e}").ConfigureAwait(false);
+            }
+
+            return BadInput;
+        }
+    }
+
+    private static Command BuildBench()
+    {
+        var bench = new Command("bench", "Macro benchmarks; each prints its results (one JSON object with --json).");
+        bench.Subcommands.Add(DeltaBenchmark.Create());
+        return bench;
+    }
+}
