@@ -24,8 +24,13 @@ public enum ConnectionStatus : ushort
     Dying = 1 << 9,
     /// <summary>Fixed timeout.</summary>
     FixedTimeout = 1 << 10,
-    /// <summary>Every bit that travels on the wire.</summary>
-    WireMask = 0x3FFF,
+    /// <summary>Every bit that travels on the wire (conntrack's bits 0-11; the offload bits stay local).</summary>
+    WireMask = 0x0FFF,
+
+    /// <summary>Engine-internal: the connection has been sent to peers at least once (never on the wire).</summary>
+    Sent = 1 << 12,
+    /// <summary>Engine-internal: a change waits in the sender's queue (never on the wire).</summary>
+    Pending = 1 << 13,
 
     /// <summary>Engine-internal: the connection has been announced to peers (never on the wire).</summary>
     Announced = 1 << 14,

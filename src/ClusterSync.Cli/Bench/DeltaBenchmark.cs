@@ -124,7 +124,9 @@ internal static class DeltaBenchmark
         ProtocolState[] states = [ProtocolState.TcpEstablished, ProtocolState.TcpFinWait, ProtocolState.TcpEstablished];
         while (clock.Elapsed < duration)
         {
-            if (rate is not null && offered >= rate.Value * clock.Elapsed.TotalSeconds)
+            // Offered load: paced to --rate; without it, as fast as the sender drains (a producer that outruns the
+            // sender only coalesces updates that are never sent, and steals the CPU the sender needs).
+            if (rate is not null ? offered >= rate.Value * clock.Elapsed.TotalSeconds : sender.PendingCount > 16 * 1024)
             {
                 Thread.Yield();
                 continue;

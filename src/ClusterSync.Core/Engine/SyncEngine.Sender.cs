@@ -5,12 +5,14 @@ using ClusterSync.Connections;
 using ClusterSync.Protocol;
 using ClusterSync.Reliability;
 using ClusterSync.Security;
+using System.Runtime.CompilerServices;
 
 namespace ClusterSync.Engine;
 
 internal sealed partial class SyncEngine
 {
     private readonly ResendBuffer _resend;
+    private readonly ConnectionEvent[] _staging = new ConnectionEvent[1024];
     private readonly long[] _lastResent;
     private readonly PacketProtection _dataSealer;
     private readonly PacketProtection _controlSealer;
@@ -25,6 +27,9 @@ internal sealed partial class SyncEngine
     private Memory<byte> _openSlot;
     private int _openLength;
     private int _openCount;
+
+    /// <summary>Connections waiting for the sender (a gauge; the data plane may use it as backpressure).</summary>
+    public int PendingCount => Volatile.Read(ref _pendingCount);
 
     /// <summary>The last data sequence sent in this epoch.</summary>
     public ulong LastDataSequence => Volatile.Read(ref _dataSequence);
@@ -45,23 +50,22 @@ internal sealed partial class SyncEngine
             {
                 Interlocked.Exchange(ref _senderWork, 0);
                 ProcessRetransmits();
-                if (_options.MaxBatchDelay > TimeSpan.Zero && _active.Count > 0)
+                if (_options.MaxBatchDelay > TimeSpan.Zero && Volatile.Read(ref _pendingCount) > 0)
                 {
                     Thread.Sleep(_options.MaxBatchDelay);
                 }
 
-                PendingBatch batch;
+                int count;
                 lock (_tableLock)
                 {
-                    batch = _active;
-                    _active = _sending;
-                    _sending = batch;
+                    (_drainingSlots, _pendingSlots) = (_pendingSlots, _drainingSlots);
+                    count = _pendingCount;
+                    _pendingCount = 0;
                 }
 
-                if (batch.Count > 0)
+                if (count > 0)
                 {
-                    SendBatch(batch);
-                    batch.Clear();
+                    Drain(count);
                     continue;
                 }
 
@@ -88,10 +92,66 @@ internal sealed partial class SyncEngine
         }
     }
 
-    private void SendBatch(PendingBatch batch)
+    /// <summary>
+    /// Sends the latest state of every queued connection: copies entries out under the table lock in chunks
+    /// (so the data plane and the receiver wait at most one chunk), then encodes and seals outside it.
+    /// </summary>
+    private void Drain(int count)
+    {
+        var slots = _drainingSlots;
+        var staging = _staging;
+        for (int start = 0; start < count; start += staging.Length)
+        {
+            int end = Math.Min(count, start + staging.Length);
+            int n = 0;
+            lock (_tableLock)
+            {
+                for (int i = start; i < end; i++)
+                {
+                    ref var e = ref _table.EntryAt(slots[i], out var key);
+                    if (Unsafe.IsNullRef(ref e) || (e.Status & ConnectionStatus.Pending) == 0)
+                    {
+                        continue; // removed, or already sent from an earlier occurrence of this slot
+                    }
+
+                    e.Status &= ~ConnectionStatus.Pending;
+                    ref var r = ref staging[n];
+                    r.Key = key;
+                    r.Entry = e;
+                    r.HasCounters = false;
+                    if ((e.Status & ConnectionStatus.Tombstone) != 0 || (e.Status & ConnectionStatus.Announced) == 0)
+                    {
+                        // A tombstone, or the pending destroy of an earlier life under a new, unannounced one.
+                        if (e.Owner != MemberId && (e.Status & ConnectionStatus.Tombstone) == 0)
+                        {
+                            continue; // replaced meanwhile by a peer's newer state: not ours to send
+                        }
+
+                        r.Kind = ConnectionEventKind.Destroy;
+                    }
+                    else
+                    {
+                        r.Kind = (e.Status & ConnectionStatus.Sent) != 0 ? ConnectionEventKind.Update : ConnectionEventKind.New;
+                        e.Status |= ConnectionStatus.Sent;
+                        if (_table.TryGetCounters(key, out var c))
+                        {
+                            r.Counters = c;
+                            r.HasCounters = true;
+                        }
+                    }
+
+                    n++;
+                }
+            }
+
+            Encode(staging.AsSpan(0, n));
+        }
+    }
+
+    private void Encode(ReadOnlySpan<ConnectionEvent> changes)
     {
         int capacity = _options.Mtu - PacketHeader.Size - (_dataSealer.Sealed ? PacketProtection.TagSize : 0);
-        foreach (ref readonly var change in batch.Items)
+        foreach (ref readonly var change in changes)
         {
             if (_openCount == 0)
             {

@@ -31,14 +31,16 @@ internal sealed partial class SyncEngine
 
     private bool SubmitLocked(in ConnectionEvent change, long nowMs)
     {
-        ref var e = ref _table.GetOrAdd(change.Key, out bool added);
+        ref var e = ref _table.GetOrAdd(change.Key, out bool added, out int slot);
         if (change.Kind == ConnectionEventKind.Destroy)
         {
-            return DestroyLocked(ref e, added, change.Key, nowMs);
+            return DestroyLocked(ref e, added, slot, change.Key, nowMs);
         }
 
         bool newLife = added || (e.Status & ConnectionStatus.Tombstone) != 0;
         bool announced = !newLife && ((e.Status & ConnectionStatus.Announced) != 0 || e.Owner != MemberId);
+        // A new life keeps only a pending mark (the destroy of the previous life still has to go out).
+        var keep = e.Status & (newLife ? ConnectionStatus.Pending : ConnectionStatus.Pending | ConnectionStatus.Sent);
         byte serviceClass = newLife ? _catalog.Classify(change.Key) : e.ServiceClass;
         long created = newLife ? (change.Entry.CreatedMs > 0 ? Math.Min(change.Entry.CreatedMs, nowMs) : nowMs) : e.CreatedMs;
 
@@ -46,7 +48,7 @@ internal sealed partial class SyncEngine
         e.Reply = src.Reply;
         e.State = src.State;
         e.TimeoutSeconds = src.TimeoutSeconds;
-        e.Status = (src.Status & ConnectionStatus.WireMask) | (announced ? ConnectionStatus.Announced : 0);
+        e.Status = (src.Status & ConnectionStatus.WireMask) | keep | (announced ? ConnectionStatus.Announced : 0);
         e.CreatedMs = created;
         e.UpdatedMs = nowMs;
         e.Version = _clock.Next(nowMs);
@@ -59,7 +61,7 @@ internal sealed partial class SyncEngine
 
         if (announced)
         {
-            return Enqueue(change.Key, ConnectionEventKind.Update, e);
+            return Enqueue(ref e, slot);
         }
 
         if (!newLife)
@@ -72,7 +74,7 @@ internal sealed partial class SyncEngine
         {
             case SyncPolicyKind.Full:
                 e.Status |= ConnectionStatus.Announced;
-                return Enqueue(change.Key, ConnectionEventKind.New, e);
+                return Enqueue(ref e, slot);
             case SyncPolicyKind.Delayed:
                 _delayed.Enqueue((change.Key, created), created + (long)policy.Delay.TotalMilliseconds);
                 _counters.DelayedScheduled++;
@@ -83,7 +85,7 @@ internal sealed partial class SyncEngine
         }
     }
 
-    private bool DestroyLocked(ref ConnectionEntry e, bool added, in ConnectionKey key, long nowMs)
+    private bool DestroyLocked(ref ConnectionEntry e, bool added, int slot, in ConnectionKey key, long nowMs)
     {
         if (added)
         {
@@ -106,39 +108,51 @@ internal sealed partial class SyncEngine
                 _counters.DelayedSuppressed++;
             }
 
+            if ((e.Status & ConnectionStatus.Pending) != 0)
+            {
+                // The destroy of an earlier, announced life of this key is still queued: keep it a tombstone.
+                MakeTombstone(ref e, _clock.Next(nowMs), nowMs);
+                return true;
+            }
+
             _table.Remove(key);
             return false;
         }
 
         MakeTombstone(ref e, _clock.Next(nowMs), nowMs);
         _table.ClearCounters(key);
-        return Enqueue(key, ConnectionEventKind.Destroy, e);
+        return Enqueue(ref e, slot);
     }
 
     private void MakeTombstone(ref ConnectionEntry e, ulong version, long nowMs)
     {
         e.Version = version;
-        e.Status = ConnectionStatus.Tombstone;
+        e.Status = ConnectionStatus.Tombstone | (e.Status & (ConnectionStatus.Pending | ConnectionStatus.Sent));
         e.UpdatedMs = nowMs;
         e.TimeoutSeconds = (uint)Math.Max(1, _options.TombstoneTtl.TotalSeconds);
     }
 
+    /// <summary>
+    /// Marks the entry as waiting for the sender. An entry already waiting is not queued again: the sender reads
+    /// its latest state when it drains the queue, so changes coalesce per connection. Under the table lock.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool Enqueue(in ConnectionKey key, ConnectionEventKind kind, in ConnectionEntry entry)
+    private bool Enqueue(ref ConnectionEntry e, int slot)
     {
-        var change = new ConnectionEvent { Kind = kind, Key = key, Entry = entry };
-        if (kind != ConnectionEventKind.Destroy && _table.TryGetCounters(key, out var c))
-        {
-            change.Counters = c;
-            change.HasCounters = true;
-        }
-
-        if (_active.Upsert(change))
+        _counters.UpdatesQueued++;
+        if ((e.Status & ConnectionStatus.Pending) != 0)
         {
             _counters.UpdatesCoalesced++;
+            return true;
         }
 
-        _counters.UpdatesQueued++;
+        e.Status |= ConnectionStatus.Pending;
+        if (_pendingCount == _pendingSlots.Length)
+        {
+            Array.Resize(ref _pendingSlots, _pendingSlots.Length * 2);
+        }
+
+        _pendingSlots[_pendingCount++] = slot;
         return true;
     }
 
@@ -149,16 +163,23 @@ internal sealed partial class SyncEngine
         while (_delayed.TryPeek(out var item, out long due) && due <= nowMs)
         {
             _delayed.Dequeue();
-            ref var e = ref _table.Find(item.Key);
-            if (Unsafe.IsNullRef(ref e) || e.CreatedMs != item.CreatedMs
+            ref var e = ref _table.GetOrAdd(item.Key, out bool added, out int slot);
+            if (added)
+            {
+                _table.Remove(item.Key);
+                continue;
+            }
+
+            if (e.CreatedMs != item.CreatedMs
                 || (e.Status & (ConnectionStatus.Tombstone | ConnectionStatus.Announced)) != 0 || e.Owner != MemberId)
             {
                 continue; // ended (or replaced) before its delay: nothing is sent
             }
 
             e.Status |= ConnectionStatus.Announced;
+            e.Version = _clock.Next(nowMs); // announcing is a change: newer than any tombstone of an earlier life
             _counters.DelayedAnnounced++;
-            queued |= Enqueue(item.Key, ConnectionEventKind.New, e);
+            queued |= Enqueue(ref e, slot);
         }
 
         return queued;
@@ -175,18 +196,20 @@ internal sealed partial class SyncEngine
         }
 
         _clock.Observe(r.Entry.Version);
+        var pending = added ? 0 : e.Status & ConnectionStatus.Pending;
         if (r.Kind == ConnectionEventKind.Destroy)
         {
             byte owner = added ? (byte)0 : e.Owner;
             e = default;
             MakeTombstone(ref e, r.Entry.Version, nowMs);
+            e.Status = ConnectionStatus.Tombstone | pending;
             e.Owner = owner;
             _table.ClearCounters(r.Key);
         }
         else
         {
             e = r.Entry;
-            e.Status &= ConnectionStatus.WireMask;
+            e.Status = (e.Status & ConnectionStatus.WireMask) | pending;
             if (r.HasCounters)
             {
                 _table.SetCounters(r.Key, r.Counters);

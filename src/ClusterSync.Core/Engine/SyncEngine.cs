@@ -30,8 +30,9 @@ internal sealed partial class SyncEngine : IDisposable
     private readonly ConnectionTable _table;
     private readonly VersionClock _clock = new();
     private readonly PriorityQueue<(ConnectionKey Key, long CreatedMs), long> _delayed = new();
-    private PendingBatch _active;
-    private PendingBatch _sending;
+    private int[] _pendingSlots = new int[4096];   // slots whose entry carries the Pending bit (producer appends)
+    private int _pendingCount;
+    private int[] _drainingSlots = new int[4096];  // the list the sender is draining
     private int _sweepCursor;
 
     private readonly PeerState?[] _peersById = new PeerState?[256];
@@ -74,8 +75,6 @@ internal sealed partial class SyncEngine : IDisposable
         _logger = logger ?? NullLogger.Instance;
         _catalog = new ServiceClassCatalog(options.Policy, classifier);
         _table = new ConnectionTable(options.TableCapacity);
-        _active = new PendingBatch(1024);
-        _sending = new PendingBatch(1024);
         Epoch = options.Epoch != 0 ? options.Epoch : (ulong)Math.Max(1, _time.GetUtcNow().ToUnixTimeMilliseconds());
         _peers = new PeerState[options.PeerMemberIds.Count];
         for (int i = 0; i < _peers.Length; i++)

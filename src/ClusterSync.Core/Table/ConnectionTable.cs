@@ -78,7 +78,10 @@ internal sealed class ConnectionTable
     public bool Contains(in ConnectionKey key) => !Unsafe.IsNullRef(ref Find(key));
 
     /// <summary>A reference to the entry of <paramref name="key"/>, added zeroed when absent.</summary>
-    public ref ConnectionEntry GetOrAdd(in ConnectionKey key, out bool added)
+    public ref ConnectionEntry GetOrAdd(in ConnectionKey key, out bool added) => ref GetOrAdd(key, out added, out _);
+
+    /// <summary>As <see cref="GetOrAdd(in ConnectionKey, out bool)"/>, also giving the slot (stable until the entry is removed).</summary>
+    public ref ConnectionEntry GetOrAdd(in ConnectionKey key, out bool added, out int slot)
     {
         ref int bucket = ref _buckets[BucketOf(key)];
         var slots = _slots;
@@ -89,6 +92,7 @@ internal sealed class ConnectionTable
             if (s.Key.Equals(key))
             {
                 added = false;
+                slot = i;
                 return ref s.Entry;
             }
 
@@ -120,6 +124,7 @@ internal sealed class ConnectionTable
         n.Next = bucket - 1;
         bucket = index + 1;
         added = true;
+        slot = index;
         return ref n.Entry;
     }
 
@@ -163,6 +168,20 @@ internal sealed class ConnectionTable
         s.Next = FreeListBase - _freeList;
         _freeList = index;
         _freeCount++;
+    }
+
+    /// <summary>The entry in slot <paramref name="index"/>, or a null reference when the slot is free.</summary>
+    public ref ConnectionEntry EntryAt(int index, out ConnectionKey key)
+    {
+        ref Slot s = ref _slots[index];
+        if (s.Next <= FreeMarker || index >= _used)
+        {
+            key = default;
+            return ref Unsafe.NullRef<ConnectionEntry>();
+        }
+
+        key = s.Key;
+        return ref s.Entry;
     }
 
     /// <summary>Reads slot <paramref name="index"/>; false when the slot is free.</summary>

@@ -15,6 +15,7 @@ internal sealed class UdpDatagramChannel : IDatagramChannel
     private readonly Socket _socket;
     private SocketAddress[] _peers;
     private readonly SocketAddress _received;
+    private readonly LinuxBatchReceiver? _batch;
     private long _sendErrors;
     private volatile bool _disposed;
 
@@ -37,6 +38,7 @@ internal sealed class UdpDatagramChannel : IDatagramChannel
         _peers = peers.Select(p => p.Serialize()).ToArray();
         _received = new SocketAddress(local.AddressFamily);
         MaxDatagramSize = maxDatagramSize;
+        _batch = LinuxBatchReceiver.TryCreate(_socket, maxDatagramSize + 1);
     }
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
@@ -78,6 +80,22 @@ internal sealed class UdpDatagramChannel : IDatagramChannel
                 throw new OperationCanceledException("The channel is closed.");
             }
 
+            if (_batch is not null)
+            {
+                int got = _batch.Receive(buffer.Span, out var source);
+                if (got == 0)
+                {
+                    continue;
+                }
+
+                if (got < 0)
+                {
+                    throw new OperationCanceledException("The channel is closed.");
+                }
+
+                return new ValueTask<DatagramReceiveResult>(new DatagramReceiveResult(got, PeerOf(source)));
+            }
+
             int n;
             try
             {
@@ -93,24 +111,29 @@ internal sealed class UdpDatagramChannel : IDatagramChannel
                 throw new OperationCanceledException("The channel is closed.", ex);
             }
 
-            int peer = -1;
-            for (int i = 0; i < _peers.Length; i++)
-            {
-                if (_peers[i].Equals(_received))
-                {
-                    peer = i;
-                    break;
-                }
-            }
-
-            return new ValueTask<DatagramReceiveResult>(new DatagramReceiveResult(n, peer));
+            return new ValueTask<DatagramReceiveResult>(new DatagramReceiveResult(n, PeerOf(_received.Buffer.Span[.._received.Size])));
         }
+    }
+
+    private int PeerOf(ReadOnlySpan<byte> source)
+    {
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            var p = _peers[i];
+            if (source.SequenceEqual(p.Buffer.Span[..p.Size]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     public void Dispose()
     {
         _disposed = true;
         _socket.Dispose();
+        _batch?.Dispose();
     }
 
     /// <summary>Parses <c>host:port</c> or <c>[v6]:port</c>; the error names what was expected.</summary>
