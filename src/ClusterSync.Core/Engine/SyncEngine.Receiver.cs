@@ -8,6 +8,8 @@ namespace ClusterSync.Engine;
 
 internal sealed partial class SyncEngine
 {
+    private readonly ConnectionEvent[] _receiveStaging = new ConnectionEvent[64];
+
     private void ReceiverLoop()
     {
         ReceiverThreadId = ThreadCpu.CurrentThreadId();
@@ -187,20 +189,34 @@ internal sealed partial class SyncEngine
         var records = body[2..];
         long nowMs = NowMs();
         DropReason result = DropReason.None;
-        lock (_tableLock)
+        var staging = _receiveStaging;
+        for (int done = 0; done < count && result == DropReason.None;)
         {
-            for (int i = 0; i < count; i++)
+            // Decode a group, prefetch its table slots, then apply it under one lock.
+            int n = 0;
+            for (; n < staging.Length && done + n < count; n++)
             {
-                int n = RecordCodec.TryRead(records, out var record);
-                if (n == 0)
+                int used = RecordCodec.TryRead(records, out staging[n]);
+                if (used == 0)
                 {
                     result = DropReason.Malformed;
                     break;
                 }
 
-                ApplyLocked(record, nowMs);
-                records = records[n..];
+                records = records[used..];
             }
+
+            var group = staging.AsSpan(0, n);
+            lock (_tableLock)
+            {
+                Prefetch(group);
+                foreach (ref readonly var record in group)
+                {
+                    ApplyLocked(record, nowMs);
+                }
+            }
+
+            done += n;
         }
 
         return result == DropReason.None && records.Length != 0 ? DropReason.Malformed : result;

@@ -16,9 +16,14 @@ internal sealed partial class SyncEngine
         bool queued = false;
         lock (_tableLock)
         {
-            foreach (ref readonly var change in changes)
+            for (int start = 0; start < changes.Length; start += PrefetchGroup)
             {
-                queued |= SubmitLocked(change, nowMs);
+                var group = changes.Slice(start, Math.Min(PrefetchGroup, changes.Length - start));
+                Prefetch(group);
+                foreach (ref readonly var change in group)
+                {
+                    queued |= SubmitLocked(change, nowMs);
+                }
             }
         }
 
@@ -26,6 +31,27 @@ internal sealed partial class SyncEngine
         if (queued)
         {
             SignalSender();
+        }
+    }
+
+    private const int PrefetchGroup = 32;
+
+    /// <summary>Overlaps the table's cache misses for a group of changes: buckets first, then the slots they point to.</summary>
+    private void Prefetch(ReadOnlySpan<ConnectionEvent> group)
+    {
+        if (group.Length < 4)
+        {
+            return;
+        }
+
+        foreach (ref readonly var c in group)
+        {
+            _table.PrefetchBucket(c.Key);
+        }
+
+        foreach (ref readonly var c in group)
+        {
+            _table.PrefetchSlot(c.Key);
         }
     }
 
