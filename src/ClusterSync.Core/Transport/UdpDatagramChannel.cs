@@ -136,18 +136,24 @@ internal sealed class UdpDatagramChannel : IDatagramChannel
         _batch?.Dispose();
     }
 
-    /// <summary>Parses <c>host:port</c> or <c>[v6]:port</c>; the error names what was expected.</summary>
+    /// <summary>Parses <c>address[:port]</c> or <c>[v6]:port</c> (port 8116 when omitted); the error names what was expected.</summary>
     public static bool TryParseEndPoint(string text, out IPEndPoint endPoint, out string error)
     {
         error = "";
-        if (IPEndPoint.TryParse(text, out var ep) && ep.Port is > 0 and <= 65535 && text.Contains(':', StringComparison.Ordinal))
+        if (IPAddress.TryParse(text, out var bare) && !text.StartsWith('['))
+        {
+            endPoint = new IPEndPoint(bare, Engine.SyncEngineOptions.DefaultPort);
+            return true;
+        }
+
+        if (IPEndPoint.TryParse(text, out var ep) && ep.Port is > 0 and <= 65535)
         {
             endPoint = ep;
             return true;
         }
 
         endPoint = new IPEndPoint(IPAddress.Loopback, 0);
-        error = $"expected an IP address and port like '10.0.0.1:8116' or '[fd00::1]:8116', found '{text}'";
+        error = $"expected an IP address with an optional port like '10.0.0.1:8116' or '[fd00::1]:8116' (default port {Engine.SyncEngineOptions.DefaultPort}), found '{text}'";
         return false;
     }
 }

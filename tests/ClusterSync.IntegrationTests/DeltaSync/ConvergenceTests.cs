@@ -44,14 +44,17 @@ public sealed class ConvergenceTests
         Assert.Equal(0, receiver.ResyncNeeded);
     }
 
-    [Fact]
-    public async Task ThreeMembers_AllProducing_WithLoss_TablesIdentical()
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.05)]
+    [InlineData(0.20)]
+    public async Task ThreeMembers_AllProducing_TablesIdentical(double loss)
     {
         using var cluster = new LoopbackCluster(3, faults: f =>
         {
-            f.DropRate = 0.05;
-            f.DuplicateRate = 0.02;
-            f.ReorderRate = 0.02;
+            f.DropRate = loss;
+            f.DuplicateRate = loss > 0 ? 0.02 : 0;
+            f.ReorderRate = loss > 0 ? 0.02 : 0;
         });
         var drivers = cluster.Members.Select((m, i) => Task.Run(() =>
             LoopbackCluster.Drive(m, Changes / 3 + 1, seed: 10 + i, population: 8_000, addressBase: (uint)(0x0A00_0000 + (i << 20))))).ToArray();
