@@ -139,7 +139,7 @@ internal static class DeltaBenchmark
             }
             else if (sender.PendingCount > 16 * 1024)
             {
-                Thread.Yield();
+                Thread.Sleep(1); // 16k queued is several milliseconds of work for the sender
                 continue;
             }
 
@@ -196,6 +196,7 @@ internal static class DeltaBenchmark
         };
         if (Environment.GetEnvironmentVariable("CLUSTERSYNC_BENCH_COUNTERS") == "1")
         {
+            progress?.WriteLine($"cpu: producer {ThreadCpu.CpuTime(producerTid).TotalSeconds:F2} s, sender thread {ThreadCpu.CpuTime(sender.SenderThreadId).TotalSeconds:F2} s, receiver thread {ThreadCpu.CpuTime(receiver.ReceiverThreadId).TotalSeconds:F2} s (whole run)");
             foreach (var (name, value) in sender.Counters.ToDictionary().Where(kv => kv.Value != 0))
             {
                 progress?.WriteLine($"sender.{name} = {value}");

@@ -26,6 +26,7 @@ internal sealed class SyncCounters
     public long Retransmissions;
     public long GoneSent;
     public long WindowStalls;
+    public long SendFailures;
 
     // control timer
     public long AcksSent;
@@ -44,6 +45,7 @@ internal sealed class SyncCounters
     public long ResyncNeeded;
     public long LostSequences;
     public long PeerRestarts;
+    public long ReceiveFailures;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public long TotalDrops => Drops.Sum();

@@ -28,6 +28,12 @@ internal sealed partial class SyncEngine
         [LoggerMessage(1021, LogLevel.Error, "Receiver loop failed")]
         public static partial void ReceiverFailed(ILogger logger, Exception ex);
 
+        [LoggerMessage(1023, LogLevel.Error, "The transport failed to send (counted as send_failures; logged once)")]
+        public static partial void SendFailed(ILogger logger, Exception ex);
+
+        [LoggerMessage(1024, LogLevel.Error, "Handling a received datagram failed (counted as receive_failures; logged once)")]
+        public static partial void ReceiveFailed(ILogger logger, Exception ex);
+
         [LoggerMessage(1022, LogLevel.Error, "Control timer failed")]
         public static partial void TimerFailed(ILogger logger, Exception ex);
     }

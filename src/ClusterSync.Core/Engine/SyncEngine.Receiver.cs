@@ -23,7 +23,21 @@ internal sealed partial class SyncEngine
                 var result = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
                 _counters.DatagramsReceived++;
                 _counters.BytesReceived += result.Length;
-                var reason = HandleDatagram(buffer.AsSpan(0, result.Length));
+                DropReason reason;
+                try
+                {
+                    reason = HandleDatagram(buffer.AsSpan(0, result.Length));
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // A bug, never a packet's fault: count it, log it once, and keep receiving.
+                    reason = DropReason.Malformed;
+                    if (++_counters.ReceiveFailures == 1)
+                    {
+                        Log.ReceiveFailed(_logger, ex);
+                    }
+                }
+
                 if (reason != DropReason.None)
                 {
                     _counters.Drops[(int)reason]++;

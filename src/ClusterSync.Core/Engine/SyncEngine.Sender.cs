@@ -209,10 +209,25 @@ internal sealed partial class SyncEngine
 
     private void Send(ReadOnlyMemory<byte> datagram, int peerIndex)
     {
-        var pending = _channel.SendAsync(datagram, peerIndex, _stop.Token);
-        if (!pending.IsCompletedSuccessfully)
+        try
         {
-            pending.AsTask().GetAwaiter().GetResult();
+            var pending = _channel.SendAsync(datagram, peerIndex, _stop.Token);
+            if (!pending.IsCompletedSuccessfully)
+            {
+                pending.AsTask().GetAwaiter().GetResult();
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A transport failure loses this datagram, which the protocol repairs; it must not stop the member.
+            if (Interlocked.Increment(ref _counters.SendFailures) == 1)
+            {
+                Log.SendFailed(_logger, ex);
+            }
         }
     }
 
