@@ -1,0 +1,89 @@
+using BenchmarkDotNet.Attributes;
+using ClusterSync.Connections;
+using ClusterSync.Engine;
+using ClusterSync.Security;
+using ClusterSync.Transport;
+
+namespace ClusterSync.Benchmarks;
+
+/// <summary>
+/// The data-plane side of a member: <see cref="SyncEngine.Submit(ReadOnlySpan{ConnectionEvent})"/> of update events
+/// against a table of 1,000,000 connections (lookup, version, policy gate, coalescing mark). The engine is not
+/// started, so nothing is sent: every connection stays marked pending after its first update, and later updates
+/// coalesce into it, as they do while the sender is busy. Results are per event.
+/// </summary>
+[MemoryDiagnoser]
+public class SubmitBenchmarks
+{
+    private const int Entries = 1_000_000;
+    private const int Batch = 256;
+    private SyncEngine _engine = null!;
+    private ConnectionEvent[][] _batches = null!;
+    private int _next;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _engine = new SyncEngine(
+            new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], TableCapacity = Entries + 1024 },
+            new DiscardChannel(), ClusterKey.Generate());
+        var keys = Tuples.DistinctKeys(Entries, seed: 7);
+        var batch = new ConnectionEvent[Batch];
+        for (int i = 0; i < Entries; i += Batch)
+        {
+            int n = Math.Min(Batch, Entries - i);
+            for (int j = 0; j < n; j++)
+            {
+                batch[j] = ConnectionEvent.Create(ConnectionEventKind.New, keys[i + j], ProtocolState.TcpSynSent, 120, 0);
+            }
+
+            _engine.Submit(batch.AsSpan(0, n));
+        }
+
+        // Updates in a shuffled order, so the table is touched where real traffic would touch it.
+        var shuffled = Tuples.Shuffled(keys, seed: 8);
+        _batches = new ConnectionEvent[Entries / Batch][];
+        for (int b = 0; b < _batches.Length; b++)
+        {
+            _batches[b] = new ConnectionEvent[Batch];
+            for (int j = 0; j < Batch; j++)
+            {
+                ref var e = ref _batches[b][j];
+                e = ConnectionEvent.Create(ConnectionEventKind.Update, shuffled[(b * Batch) + j], ProtocolState.TcpEstablished, 432000, 0);
+                e.Entry.Status = ConnectionStatus.SeenReply | ConnectionStatus.Assured;
+            }
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _engine.Dispose();
+
+    [Benchmark(OperationsPerInvoke = Batch)]
+    public void SubmitUpdates()
+    {
+        _engine.Submit(_batches[_next]);
+        if (++_next == _batches.Length)
+        {
+            _next = 0;
+        }
+    }
+
+    private sealed class DiscardChannel : IDatagramChannel
+    {
+        public int MaxDatagramSize => 65507;
+
+        public int PeerCount => 1;
+
+        public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, int peerIndex, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+        public async ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            return default;
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}
