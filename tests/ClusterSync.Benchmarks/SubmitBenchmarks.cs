@@ -67,23 +67,4 @@ public class SubmitBenchmarks
             _next = 0;
         }
     }
-
-    private sealed class DiscardChannel : IDatagramChannel
-    {
-        public int MaxDatagramSize => 65507;
-
-        public int PeerCount => 1;
-
-        public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, int peerIndex, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
-
-        public async ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-            return default;
-        }
-
-        public void Dispose()
-        {
-        }
-    }
 }
