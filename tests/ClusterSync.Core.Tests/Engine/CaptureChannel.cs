@@ -56,7 +56,10 @@ internal sealed class CaptureChannel : IDatagramChannel
 
     public static bool IsData(byte[] datagram) => datagram.Length > 3 && datagram[3] == (byte)MessageType.Data;
 
-    /// <summary>Waits (without polling) until <paramref name="condition"/> holds over what was sent; false on timeout.</summary>
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds; false on timeout. Woken by every send, and re-checked at least
+    /// every 10 ms for conditions on state the engine updates just after sending (its counters).
+    /// </summary>
     public bool WaitUntil(Func<CaptureChannel, bool> condition, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -70,7 +73,7 @@ internal sealed class CaptureChannel : IDatagramChannel
                     return false;
                 }
 
-                Monitor.Wait(_sync, left);
+                Monitor.Wait(_sync, left < TimeSpan.FromMilliseconds(10) ? left : TimeSpan.FromMilliseconds(10));
             }
 
             return true;

@@ -79,4 +79,81 @@ public sealed class SyncEngineRepairTests : IDisposable
         Assert.Equal(3UL, highest);
         Assert.Equal([new SequenceRange(2, 3)], ranges[..count]);
     }
+
+    /// <summary>Sends one more datagram than the resend buffer holds; the receiver gets only the last one.</summary>
+    private List<byte[]> OverflowResendBuffer()
+    {
+        int n = _pair.Sender.Options.ResendBufferDatagrams + 1;
+        var sent = new List<byte[]>();
+        for (int i = 0; i < n; i++)
+        {
+            sent.Add(_pair.SubmitAndCapture(EngineKit.New(EngineKit.Tcp(443, (ushort)(10000 + i)))));
+        }
+
+        Assert.Equal((ulong)n, _pair.Sender.LastDataSequence);
+        Assert.Equal(DropReason.None, _pair.Feed(sent[^1]));
+        return sent;
+    }
+
+    [Fact]
+    public void HandleAck_NackForOverwrittenSequence_SenderAnswersGoneAndReceiverRaisesResync()
+    {
+        var sent = OverflowResendBuffer();
+        int n = sent.Count;
+        var resyncs = new List<(byte Peer, ulong Lost)>();
+        _pair.Receiver.ResyncNeeded += (peer, lost) => resyncs.Add((peer, lost));
+        _pair.Receiver.OnTick();
+        var ack = _pair.ReceiverChannel.SentTo(0).Last(d => d[3] == (byte)MessageType.Ack);
+
+        Assert.Equal(DropReason.None, _pair.Sender.HandleDatagram((byte[])ack.Clone()));
+
+        Assert.True(_pair.SenderChannel.WaitUntil(c => c.SentTo(0).Any(d => d[3] == (byte)MessageType.Gone), TimeSpan.FromSeconds(10)), "no Gone sent");
+        var gone = _pair.SenderChannel.SentTo(0).Single(d => d[3] == (byte)MessageType.Gone);
+        var (_, body) = OpenControl(gone, _pair.Key, 1, _pair.Sender.Epoch);
+        Assert.True(GoneMessage.TryRead(body, out ushort target, out ulong targetEpoch, out var range));
+        Assert.Equal(2, target);
+        Assert.Equal(_pair.Receiver.Epoch, targetEpoch);
+        Assert.Equal(new SequenceRange(1, 1), range);
+
+        Assert.Equal(DropReason.None, _pair.Feed(gone));
+
+        Assert.Equal([((byte)1, 1UL)], resyncs);
+        Assert.Equal(1, _pair.Receiver.Counters.GoneReceived);
+        Assert.Equal(1, _pair.Receiver.Counters.ResyncNeeded);
+        Assert.Equal(1, _pair.Receiver.Counters.LostSequences);
+
+        // Everything still held (2..n-1) was resent; feeding it completes the stream.
+        Assert.True(_pair.SenderChannel.WaitUntil(c => c.DataTo(0).Count >= (2 * n) - 2, TimeSpan.FromSeconds(10)), "resends missing");
+        foreach (var d in _pair.SenderChannel.DataTo(0).Skip(n))
+        {
+            Assert.Equal(DropReason.None, _pair.Feed(d));
+        }
+
+        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.Sender.Counters.Retransmissions == n - 2, TimeSpan.FromSeconds(10)));
+        Assert.Equal(n - 1, _pair.Receiver.SnapshotTable().Count);
+    }
+
+    [Fact]
+    public void HandleHeartbeat_OldestResendableAboveGap_ReceiverWritesOffAndRaisesResync()
+    {
+        var sent = OverflowResendBuffer();
+        var resyncs = new List<(byte Peer, ulong Lost)>();
+        _pair.Receiver.ResyncNeeded += (peer, lost) => resyncs.Add((peer, lost));
+
+        _pair.Sender.OnTick();
+        var heartbeat = _pair.SenderChannel.SentTo(0).Last(d => d[3] == (byte)MessageType.Heartbeat);
+        var (_, body) = OpenControl(heartbeat, _pair.Key, 1, _pair.Sender.Epoch);
+        Assert.True(HeartbeatMessage.TryRead(body, out ulong last, out ulong oldest, out _, out _));
+        Assert.Equal((ulong)sent.Count, last);
+        Assert.Equal(2UL, oldest);
+
+        Assert.Equal(DropReason.None, _pair.Feed(heartbeat));
+
+        Assert.Equal([((byte)1, 1UL)], resyncs);
+        Assert.Equal(1, _pair.Receiver.Counters.LostSequences);
+
+        // Sequence 1 is written off: it is now a replay, while the ones still held are not.
+        Assert.Equal(DropReason.Replay, _pair.Feed(sent[0]));
+        Assert.Equal(DropReason.None, _pair.Feed(sent[1]));
+    }
 }
