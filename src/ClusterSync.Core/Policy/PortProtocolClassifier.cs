@@ -13,43 +13,58 @@ internal sealed class PortProtocolClassifier : IConnectionClassifier
     public const string ClassifierName = "port-protocol";
     private const int AnyProtocol = -1;
 
-    // Per protocol (0-255): null = no port rules; otherwise a 65536-entry table of class names.
+    // Per protocol (0-255): null when no rule of that protocol names ports; otherwise the resolved class of every
+    // destination port (protocol-wide and any-protocol rules folded in, in rule order).
     private readonly string?[]?[] _ports = new string?[]?[256];
+    // Per protocol: the first rule without ports that applies (used when the protocol has no port table).
     private readonly string?[] _protocolWide = new string?[256];
-    private readonly string? _anyWide;
 
     public PortProtocolClassifier(IReadOnlyList<ClassRuleOptions> rules)
     {
-        // Apply in reverse so that earlier rules overwrite later ones: first match wins.
-        for (int i = rules.Count - 1; i >= 0; i--)
+        var parsed = new List<(int Protocol, List<(int Low, int High)>? Ranges, string Class)>(rules.Count);
+        for (int i = 0; i < rules.Count; i++)
         {
             var rule = rules[i];
             int proto = ParseProtocol(rule.Protocol) ?? throw new ConfigurationException($"rules[{i}].protocol: unknown protocol '{rule.Protocol}'");
-            if (rule.Ports is null)
-            {
-                if (proto == AnyProtocol)
-                {
-                    _anyWide = rule.Class;
-                }
-                else
-                {
-                    _protocolWide[proto] = rule.Class;
-                }
-
-                continue;
-            }
-
-            if (!TryParsePorts(rule.Ports, out var ranges, out var error))
+            List<(int Low, int High)>? ranges = null;
+            if (rule.Ports is not null && !PortProtocolClassifier.TryParsePorts(rule.Ports, out ranges, out var error))
             {
                 throw new ConfigurationException($"rules[{i}].ports: {error}");
             }
 
-            foreach (int p in proto == AnyProtocol ? [6, 17, 132] : new[] { proto })
+            parsed.Add((proto, ranges, rule.Class));
+        }
+
+        static bool Applies(int ruleProtocol, int protocol) => ruleProtocol == AnyProtocol || ruleProtocol == protocol;
+
+        for (int p = 0; p < 256; p++)
+        {
+            bool hasPortRule = parsed.Exists(r => r.Ranges is not null && (r.Protocol == p || (r.Protocol == AnyProtocol && p is 6 or 17 or 132)));
+            if (!hasPortRule)
             {
-                var table = _ports[p] ??= new string?[65536];
+                _protocolWide[p] = parsed.Find(r => r.Ranges is null && Applies(r.Protocol, p)).Class;
+                continue;
+            }
+
+            // Fill from the last rule to the first, so that the first matching rule is what remains.
+            var table = _ports[p] = new string?[65536];
+            for (int i = parsed.Count - 1; i >= 0; i--)
+            {
+                var (proto, ranges, cls) = parsed[i];
+                if (!Applies(proto, p))
+                {
+                    continue;
+                }
+
+                if (ranges is null)
+                {
+                    Array.Fill(table, cls);
+                    continue;
+                }
+
                 foreach (var (lo, hi) in ranges)
                 {
-                    Array.Fill(table, rule.Class, lo, hi - lo + 1);
+                    Array.Fill(table, cls, lo, hi - lo + 1);
                 }
             }
         }
@@ -61,16 +76,7 @@ internal sealed class PortProtocolClassifier : IConnectionClassifier
     {
         byte p = connection.Protocol;
         var table = _ports[p];
-        if (table is not null)
-        {
-            var c = table[connection.DestinationPort];
-            if (c is not null)
-            {
-                return c;
-            }
-        }
-
-        return _protocolWide[p] ?? _anyWide;
+        return table is not null ? table[connection.DestinationPort] : _protocolWide[p];
     }
 
     public static int? ParseProtocol(string? text) => text?.ToLowerInvariant() switch

@@ -130,36 +130,34 @@ internal sealed class ReceiveWindow
         }
     }
 
-    /// <summary>Fills <paramref name="ranges"/> with missing sequences between the cumulative point and the target.</summary>
+    /// <summary>
+    /// Fills <paramref name="ranges"/> with the missing sequences between the cumulative point and the target,
+    /// ascending and never beyond the window's edge (what lies past it is asked for once the window has moved).
+    /// </summary>
     public int CollectGaps(Span<SequenceRange> ranges)
     {
         int n = 0;
-        ulong target = Target;
+        ulong limit = Math.Min(Target, _cumulative + Size);
         ulong s = _cumulative + 1;
-        while (s <= target && n < ranges.Length)
+        while (s <= limit && n < ranges.Length)
         {
-            // find next missing at or after s
-            while (s <= target && IsSet(s))
+            while (s <= limit && IsSet(s))
             {
                 s++;
             }
 
-            if (s > target)
+            if (s > limit)
             {
                 break;
             }
 
             ulong first = s;
-            while (s <= target && !IsSet(s) && s - _cumulative <= Size)
+            while (s <= limit && !IsSet(s))
             {
                 s++;
             }
 
             ranges[n++] = new SequenceRange(first, s - 1);
-            if (s - _cumulative > Size)
-            {
-                break;
-            }
         }
 
         return n;

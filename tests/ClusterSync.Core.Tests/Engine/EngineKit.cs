@@ -47,6 +47,7 @@ internal static class EngineKit
             TableCapacity = 1024,
             ResendBufferDatagrams = 64,
             SendWindowDatagrams = 16,
+            AckEveryDatagrams = 8,
             Insecure = insecure,
             Policy = policy ?? TestPolicy(),
         };

@@ -33,7 +33,7 @@ public sealed class SyncEngineApplyTests : IDisposable
     {
         var keys = new[] { EngineKit.Tcp(443, 1001), EngineKit.Tcp(443, 1002), EngineKit.Tcp(22, 1003) };
         var applied = new List<ConnectionEvent>();
-        _pair.Receiver.AppliedObserver = applied.Add;
+        _pair.Receiver.AppliedObserver = (in ConnectionEvent r) => applied.Add(r);
         _pair.Sender.Submit(keys.Select(k => EngineKit.New(k)).ToArray());
         var datagram = Assert.Single(_pair.SenderChannel.WaitForData(1));
 

@@ -14,6 +14,7 @@ public class SyncEngineConfigurationTests
         TableCapacity = 1024,
         ResendBufferDatagrams = 64,
         SendWindowDatagrams = 16,
+        AckEveryDatagrams = 8,
     };
 
     [Fact]
@@ -46,7 +47,7 @@ public class SyncEngineConfigurationTests
         Assert.Equal(
             [
                 "sync.memberId", "sync.peers[1].memberId", "sync.peers[2].memberId", "sync.mtu", "sync.resendBufferDatagrams",
-                "sync.sendWindowDatagrams", "sync.ackInterval", "sync.heartbeatInterval", "sync.deadAfterMissedHeartbeats",
+                "sync.sendWindowDatagrams", "sync.ackEveryDatagrams", "sync.ackInterval", "sync.heartbeatInterval", "sync.deadAfterMissedHeartbeats",
                 "sync.tableCapacity", "sync.maxBatchDelay", "sync.policy.defaultClass",
             ],
             prefixes);

@@ -84,6 +84,8 @@ public sealed class SyncEngineRepairTests : IDisposable
     private List<byte[]> OverflowResendBuffer()
     {
         int n = _pair.Sender.Options.ResendBufferDatagrams + 1;
+        // A peer never heard from holds the send window only for the first dead interval.
+        _pair.Time.Advance(_pair.Sender.Options.DeadInterval + TimeSpan.FromMilliseconds(1));
         var sent = new List<byte[]>();
         for (int i = 0; i < n; i++)
         {
@@ -140,6 +142,7 @@ public sealed class SyncEngineRepairTests : IDisposable
         var resyncs = new List<(byte Peer, ulong Lost)>();
         _pair.Receiver.ResyncNeeded += (peer, lost) => resyncs.Add((peer, lost));
 
+        _pair.Time.Advance(_pair.Sender.Options.HeartbeatInterval); // the timer's next heartbeat
         _pair.Sender.OnTick();
         var heartbeat = _pair.SenderChannel.SentTo(0).Last(d => d[3] == (byte)MessageType.Heartbeat);
         var (_, body) = OpenControl(heartbeat, _pair.Key, 1, _pair.Sender.Epoch);

@@ -120,7 +120,7 @@ public class PortProtocolClassifierTests
         Assert.Null(Of().Classify(Tcp(80)));
     }
 
-    [Fact(Skip = "BUG: PortProtocolClassifier.Classify checks port tables before protocol-wide rules, so a later port rule beats an earlier protocol-wide rule (first match does not win)")]
+    [Fact]
     public void Classify_EarlierProtocolWideRuleAndLaterPortRule_FirstMatchWins()
     {
         var c = Of(Rule("tcp", null, "first"), Rule("tcp", "80", "second"));
@@ -128,7 +128,7 @@ public class PortProtocolClassifierTests
         Assert.Equal("first", c.Classify(Tcp(80)));
     }
 
-    [Fact(Skip = "BUG: PortProtocolClassifier.Classify checks port/protocol-wide slots before the any-protocol slot, so a later specific rule beats an earlier 'any' rule (first match does not win)")]
+    [Fact]
     public void Classify_EarlierAnyWideRuleAndLaterSpecificRules_FirstMatchWins()
     {
         var c = Of(Rule("any", null, "first"), Rule("tcp", "80", "second"), Rule("udp", null, "third"));
