@@ -224,10 +224,11 @@ internal sealed partial class SyncEngine
             var group = staging.AsSpan(0, n);
             lock (_tableLock)
             {
-                Prefetch(group);
-                foreach (ref readonly var record in group)
+                PrefetchBuckets(group, 0, PrefetchDistance * 2);
+                for (int i = 0; i < group.Length; i++)
                 {
-                    ApplyLocked(record, nowMs);
+                    PrefetchAhead(group, i);
+                    ApplyLocked(group[i], nowMs);
                 }
             }
 

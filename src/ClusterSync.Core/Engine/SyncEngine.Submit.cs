@@ -16,14 +16,12 @@ internal sealed partial class SyncEngine
         bool queued = false;
         lock (_tableLock)
         {
-            for (int start = 0; start < changes.Length; start += PrefetchGroup)
+            PrefetchBuckets(changes, 0, PrefetchDistance * 2);
+            for (int i = 0; i < changes.Length; i++)
             {
-                var group = changes.Slice(start, Math.Min(PrefetchGroup, changes.Length - start));
-                Prefetch(group);
-                foreach (ref readonly var change in group)
-                {
-                    queued |= SubmitLocked(change, nowMs);
-                }
+                // Software pipeline: buckets 2·D ahead, slots D ahead, so the table's cache misses overlap.
+                PrefetchAhead(changes, i);
+                queued |= SubmitLocked(changes[i], nowMs);
             }
         }
 
@@ -34,24 +32,33 @@ internal sealed partial class SyncEngine
         }
     }
 
-    private const int PrefetchGroup = 32;
+    private const int PrefetchDistance = 8;
 
-    /// <summary>Overlaps the table's cache misses for a group of changes: buckets first, then the slots they point to.</summary>
-    private void Prefetch(ReadOnlySpan<ConnectionEvent> group)
+    private void PrefetchBuckets(ReadOnlySpan<ConnectionEvent> changes, int from, int count)
     {
-        if (group.Length < 4)
+        int end = Math.Min(changes.Length, from + count);
+        for (int i = from; i < end; i++)
         {
-            return;
+            _table.PrefetchBucket(changes[i].Key);
         }
 
-        foreach (ref readonly var c in group)
+        for (int i = from; i < Math.Min(end, from + PrefetchDistance); i++)
         {
-            _table.PrefetchBucket(c.Key);
+            _table.PrefetchSlot(changes[i].Key);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PrefetchAhead(ReadOnlySpan<ConnectionEvent> changes, int i)
+    {
+        if (i + (2 * PrefetchDistance) < changes.Length)
+        {
+            _table.PrefetchBucket(changes[i + (2 * PrefetchDistance)].Key);
         }
 
-        foreach (ref readonly var c in group)
+        if (i + PrefetchDistance < changes.Length)
         {
-            _table.PrefetchSlot(c.Key);
+            _table.PrefetchSlot(changes[i + PrefetchDistance].Key);
         }
     }
 

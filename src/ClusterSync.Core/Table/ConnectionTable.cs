@@ -79,7 +79,10 @@ internal sealed class ConnectionTable
             int i = _buckets[BucketOf(key)] - 1;
             if ((uint)i < (uint)_slots.Length)
             {
-                Sse.Prefetch0(Unsafe.AsPointer(ref _slots[i]));
+                // A slot is 120 bytes: it spans two (sometimes three) cache lines; fetch both ends.
+                byte* p = (byte*)Unsafe.AsPointer(ref _slots[i]);
+                Sse.Prefetch0(p);
+                Sse.Prefetch0(p + 119);
             }
         }
     }
