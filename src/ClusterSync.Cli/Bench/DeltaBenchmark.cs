@@ -23,20 +23,22 @@ internal static class DeltaBenchmark
         var rate = new Option<double?>("--rate") { Description = "Offered updates per second (default: as fast as possible)." };
         var entries = new Option<int>("--entries") { Description = "Connections in the table.", DefaultValueFactory = _ => 1_000_000 };
         var insecure = new Option<bool>("--insecure") { Description = "Run without encryption (for comparison only)." };
+        var mtu = new Option<int>("--mtu") { Description = "Largest datagram (default 1400; 8192 models a jumbo-frame sync network).", DefaultValueFactory = _ => 1400 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("delta", "Delta-sync throughput and latency between two members on loopback.") { seconds, rate, entries, insecure, json };
+        var command = new Command("delta", "Delta-sync throughput and latency between two members on loopback.") { seconds, rate, entries, insecure, mtu, json };
         command.SetAction(parse =>
         {
             var s = parse.GetValue(seconds);
             var r = parse.GetValue(rate);
             var n = parse.GetValue(entries);
-            if (s is <= 0 or > 3600 || r is <= 0 || n is < 1 or > 50_000_000)
+            var m = parse.GetValue(mtu);
+            if (s is <= 0 or > 3600 || r is <= 0 || n is < 1 or > 50_000_000 || m is < 256 or > 65000)
             {
-                Console.Error.WriteLine("clustersync: bench delta: expected --seconds in (0, 3600], --rate > 0, --entries in [1, 50000000]");
+                Console.Error.WriteLine("clustersync: bench delta: expected --seconds in (0, 3600], --rate > 0, --entries in [1, 50000000], --mtu in [256, 65000]");
                 return CommandLine.BadInput;
             }
 
-            var result = Run(TimeSpan.FromSeconds(s), r, n, !parse.GetValue(insecure), parse.GetValue(json) ? null : Console.Error);
+            var result = Run(TimeSpan.FromSeconds(s), r, n, !parse.GetValue(insecure), m, parse.GetValue(json) ? null : Console.Error);
             Console.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(result, BenchJson.Options)
                 : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-24} {kv.Value}")));
@@ -49,18 +51,24 @@ internal static class DeltaBenchmark
 
     private static int IndexOf(in ConnectionKey key) => (int)(((key.SourceV4 - 0x0A00_0000u) << 16) | key.SourcePort);
 
-    public static Dictionary<string, object> Run(TimeSpan duration, double? rate, int entries, bool encrypted, TextWriter? progress)
+    public static Dictionary<string, object> Run(TimeSpan duration, double? rate, int entries, bool encrypted, int mtu, TextWriter? progress)
     {
         var key = encrypted ? ClusterKey.Generate() : null;
-        var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
+        var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
+        var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
         a.SetPeers([b.LocalEndPoint]);
         b.SetPeers([a.LocalEndPoint]);
-        var common = new SyncEngineOptions { Insecure = !encrypted, TableCapacity = entries + 1024 };
-        if (int.TryParse(Environment.GetEnvironmentVariable("CLUSTERSYNC_BENCH_WINDOW"), out int window))
+        // Keep the bytes in flight (window × MTU) within what a 4 MiB socket buffer holds.
+        int window = Math.Clamp(720 * 1024 / mtu, 16, 512);
+        var common = new SyncEngineOptions
         {
-            common = common with { SendWindowDatagrams = window, AckEveryDatagrams = Math.Max(1, window / 16) };
-        }
+            Insecure = !encrypted,
+            TableCapacity = entries + 1024,
+            Mtu = mtu,
+            SendWindowDatagrams = window,
+            AckEveryDatagrams = Math.Max(1, window / 16),
+            ResendBufferDatagrams = Math.Max(window * 4, 32 * 1024 * 1024 / mtu),
+        };
 
         using var sender = new SyncEngine(common with { MemberId = 1, PeerMemberIds = [2] }, a, key);
         using var receiver = new SyncEngine(common with { MemberId = 2, PeerMemberIds = [1] }, b, key);
@@ -110,6 +118,7 @@ internal static class DeltaBenchmark
         progress?.WriteLine($"after fill: sent {sender.Counters.DatagramsSent:N0} datagrams, {sender.Counters.Retransmissions:N0} resent, {sender.Counters.WindowStalls:N0} window stalls, receiver nacked {receiver.Counters.NackRangesSent:N0} ranges");
         progress?.WriteLine($"timed phase: {duration.TotalSeconds} s, {(rate is null ? "as fast as possible" : $"{rate:N0} updates/s offered")}...");
         var producerTid = ThreadCpu.CurrentThreadId();
+        var threadsBefore = (P: ThreadCpu.CpuTime(producerTid), S: ThreadCpu.CpuTime(sender.SenderThreadId), R: ThreadCpu.CpuTime(receiver.ReceiverThreadId));
         var cpuBefore = CpuOf(sender, receiver, producerTid);
         var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
         long appliedBefore = receiver.Counters.UpdatesApplied;
@@ -186,6 +195,7 @@ internal static class DeltaBenchmark
             ["lost_updates"] = lost,
             ["seconds"] = Math.Round(elapsed, 2),
             ["entries"] = entries,
+            ["mtu"] = mtu,
             ["encrypted"] = encrypted,
             ["datagrams"] = sender.Counters.DatagramsSent,
             ["retransmissions"] = sender.Counters.Retransmissions,
@@ -196,7 +206,7 @@ internal static class DeltaBenchmark
         };
         if (Environment.GetEnvironmentVariable("CLUSTERSYNC_BENCH_COUNTERS") == "1")
         {
-            progress?.WriteLine($"cpu: producer {ThreadCpu.CpuTime(producerTid).TotalSeconds:F2} s, sender thread {ThreadCpu.CpuTime(sender.SenderThreadId).TotalSeconds:F2} s, receiver thread {ThreadCpu.CpuTime(receiver.ReceiverThreadId).TotalSeconds:F2} s (whole run)");
+            progress?.WriteLine($"cpu in the timed phase and drain: producer {(ThreadCpu.CpuTime(producerTid) - threadsBefore.P).TotalSeconds:F2} s, sender thread {(ThreadCpu.CpuTime(sender.SenderThreadId) - threadsBefore.S).TotalSeconds:F2} s, receiver thread {(ThreadCpu.CpuTime(receiver.ReceiverThreadId) - threadsBefore.R).TotalSeconds:F2} s");
             foreach (var (name, value) in sender.Counters.ToDictionary().Where(kv => kv.Value != 0))
             {
                 progress?.WriteLine($"sender.{name} = {value}");
