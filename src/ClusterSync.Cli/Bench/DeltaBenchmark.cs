@@ -116,58 +116,69 @@ internal static class DeltaBenchmark
         }
 
         progress?.WriteLine($"after fill: sent {sender.Counters.DatagramsSent:N0} datagrams, {sender.Counters.Retransmissions:N0} resent, {sender.Counters.WindowStalls:N0} window stalls, receiver nacked {receiver.Counters.NackRangesSent:N0} ranges");
+        int cursor = 0;
+        int batchSize = rate is null ? 256 : (int)Math.Clamp(rate.Value / 1_000, 1, 256);
+        ProtocolState[] states = [ProtocolState.TcpEstablished, ProtocolState.TcpFinWait, ProtocolState.TcpEstablished];
+
+        // Offered load: paced to --rate; without it, as fast as the sender drains (a producer that outruns the
+        // sender only coalesces updates that are never sent, and steals the CPU the sender needs).
+        long Drive(Stopwatch clock, TimeSpan length)
+        {
+            long offered = 0;
+            while (clock.Elapsed < length)
+            {
+                if (rate is not null)
+                {
+                    if (offered >= rate.Value * clock.Elapsed.TotalSeconds)
+                    {
+                        // Sleep rather than spin: on two cores a spinning producer takes the CPU the members need.
+                        // So the data plane delivers a burst about every millisecond, as a kernel event queue would.
+                        Thread.Sleep(1);
+                        continue;
+                    }
+                }
+                else if (sender.PendingCount > 16 * 1024)
+                {
+                    Thread.Sleep(1); // 16k queued is several milliseconds of work for the sender
+                    continue;
+                }
+
+                long stamp = Stopwatch.GetTimestamp();
+                for (int j = 0; j < batchSize; j++)
+                {
+                    ref var e = ref batch[j];
+                    e = ConnectionEvent.Create(ConnectionEventKind.Update, KeyOf(cursor), states[(int)(offered % 3)], 432000, nowMs);
+                    e.Entry.Status = ConnectionStatus.SeenReply | ConnectionStatus.Assured;
+                    submitted[cursor] = stamp;
+                    if (++cursor == entries)
+                    {
+                        cursor = 0;
+                    }
+                }
+
+                sender.Submit(batch.AsSpan(0, batchSize));
+                offered += batchSize;
+            }
+
+            return offered;
+        }
+
+        // Warm-up (not measured): the same load for a second, so the JIT's later tiers are in place.
+        Drive(Stopwatch.StartNew(), TimeSpan.FromSeconds(1));
+        WaitFor(() => sender.PendingCount == 0, TimeSpan.FromSeconds(10));
+
         progress?.WriteLine($"timed phase: {duration.TotalSeconds} s, {(rate is null ? "as fast as possible" : $"{rate:N0} updates/s offered")}...");
         var producerTid = ThreadCpu.CurrentThreadId();
         var threadsBefore = (P: ThreadCpu.CpuTime(producerTid), S: ThreadCpu.CpuTime(sender.SenderThreadId), R: ThreadCpu.CpuTime(receiver.ReceiverThreadId));
         var cpuBefore = CpuOf(sender, receiver, producerTid);
         var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
         long appliedBefore = receiver.Counters.UpdatesApplied;
+        int gcBefore = GC.CollectionCount(0);
         long sentBytesBefore = sender.Counters.BytesSent;
         long sentUpdatesBefore = sender.Counters.UpdatesSent;
         Volatile.Write(ref measuring, 1);
-
         var clock = Stopwatch.StartNew();
-        long offered = 0;
-        int cursor = 0;
-        int batchSize = rate is null ? 256 : (int)Math.Clamp(rate.Value / 1_000, 1, 256);
-        ProtocolState[] states = [ProtocolState.TcpEstablished, ProtocolState.TcpFinWait, ProtocolState.TcpEstablished];
-        while (clock.Elapsed < duration)
-        {
-            // Offered load: paced to --rate; without it, as fast as the sender drains (a producer that outruns the
-            // sender only coalesces updates that are never sent, and steals the CPU the sender needs).
-            if (rate is not null)
-            {
-                double ahead = offered - (rate.Value * clock.Elapsed.TotalSeconds);
-                if (ahead >= 0)
-                {
-                    // Sleep rather than spin: on two cores a spinning producer takes the CPU the members need.
-                    // So the data plane delivers a burst about every millisecond, as a kernel event queue would.
-                    Thread.Sleep(1);
-                    continue;
-                }
-            }
-            else if (sender.PendingCount > 16 * 1024)
-            {
-                Thread.Sleep(1); // 16k queued is several milliseconds of work for the sender
-                continue;
-            }
-
-            long stamp = Stopwatch.GetTimestamp();
-            for (int j = 0; j < batchSize; j++)
-            {
-                ref var e = ref batch[j];
-                e = ConnectionEvent.Create(ConnectionEventKind.Update, KeyOf(cursor), states[(int)(offered % 3)], 432000, nowMs);
-                e.Entry.Status = ConnectionStatus.SeenReply | ConnectionStatus.Assured;
-                submitted[cursor] = stamp;
-                if (++cursor == entries)
-                {
-                    cursor = 0;
-                }
-            }
-
-            sender.Submit(batch.AsSpan(0, batchSize));
-            offered += batchSize;
-        }
+        long offered = Drive(clock, duration);
 
         double elapsed = clock.Elapsed.TotalSeconds;
         long appliedInWindow = receiver.Counters.UpdatesApplied - appliedBefore;
@@ -186,7 +197,9 @@ internal static class DeltaBenchmark
             ["updates_per_second"] = Math.Round(appliedInWindow / elapsed),
             ["offered_per_second"] = Math.Round(offered / elapsed),
             ["latency_p50_ms"] = Percentile(histogram, 0.50),
+            ["latency_p90_ms"] = Percentile(histogram, 0.90),
             ["latency_p99_ms"] = Percentile(histogram, 0.99),
+            ["latency_p999_ms"] = Percentile(histogram, 0.999),
             ["latency_max_ms"] = Percentile(histogram, 1.0),
             ["bytes_per_update"] = sentUpdates == 0 ? 0 : Math.Round((double)sentBytes / sentUpdates, 1),
             ["sender_cpu_seconds"] = Math.Round((cpuAfter.Sender - cpuBefore.Sender).TotalSeconds, 2),
@@ -203,6 +216,7 @@ internal static class DeltaBenchmark
             ["receiver_drops"] = receiver.Counters.TotalDrops,
             ["resync_needed"] = receiver.Counters.ResyncNeeded,
             ["cores"] = Environment.ProcessorCount,
+            ["gc_collections"] = GC.CollectionCount(0) - gcBefore,
         };
         if (Environment.GetEnvironmentVariable("CLUSTERSYNC_BENCH_COUNTERS") == "1")
         {
