@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Security.Cryptography;
 using ClusterSync.Protocol;
 
@@ -81,6 +80,4 @@ internal sealed class PacketProtection : IDisposable
     }
 
     public void Dispose() => _aead?.Dispose();
-
-    internal static ulong ReadEpoch(ReadOnlySpan<byte> header) => BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
 }

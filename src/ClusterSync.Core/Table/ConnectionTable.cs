@@ -219,7 +219,7 @@ internal sealed class ConnectionTable
     public bool TryGetAt(int index, out ConnectionKey key, out ConnectionEntry entry)
     {
         ref Slot s = ref _slots[index];
-        if (s.Next <= FreeMarker)
+        if (s.Next <= FreeMarker || index >= _used)
         {
             key = default;
             entry = default;
