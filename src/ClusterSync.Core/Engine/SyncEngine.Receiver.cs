@@ -9,6 +9,7 @@ namespace ClusterSync.Engine;
 internal sealed partial class SyncEngine
 {
     private readonly ConnectionEvent[] _receiveStaging = new ConnectionEvent[64];
+    private readonly Queue<(byte Peer, ulong Lost)> _resyncNotifications = new();
 
     private void ReceiverLoop()
     {
@@ -61,6 +62,20 @@ internal sealed partial class SyncEngine
     /// by the caller); nothing is applied before the packet has been authenticated and checked against replay.
     /// </summary>
     internal DropReason HandleDatagram(Span<byte> datagram)
+    {
+        var result = HandleDatagramCore(datagram);
+
+        // Resync notifications are raised here, outside every lock, so a handler may start a full sync.
+        while (_resyncNotifications.Count > 0)
+        {
+            var (peer, lost) = _resyncNotifications.Dequeue();
+            ResyncNeeded?.Invoke(peer, lost);
+        }
+
+        return result;
+    }
+
+    private DropReason HandleDatagramCore(Span<byte> datagram)
     {
         var status = PacketHeader.TryRead(datagram, out var header);
         if (status != DropReason.None)
@@ -338,6 +353,6 @@ internal sealed partial class SyncEngine
         _counters.ResyncNeeded++;
         _counters.LostSequences += (long)lost;
         Log.ResyncNeeded(_logger, peer.MemberId, lost, reason);
-        ResyncNeeded?.Invoke(peer.MemberId, lost);
+        _resyncNotifications.Enqueue((peer.MemberId, lost));
     }
 }

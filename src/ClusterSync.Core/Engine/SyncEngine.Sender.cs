@@ -217,9 +217,9 @@ internal sealed partial class SyncEngine
                 pending.AsTask().GetAwaiter().GetResult();
             }
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (Exception) when (_stop.IsCancellationRequested)
         {
-            throw;
+            // Stopping: the channel is closing under us.
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -16,6 +16,7 @@ internal sealed partial class SyncEngine
         bool queued = false;
         lock (_tableLock)
         {
+            _counters.EventsSubmitted += changes.Length;
             PrefetchBuckets(changes, 0, PrefetchDistance * 2);
             for (int i = 0; i < changes.Length; i++)
             {
@@ -25,7 +26,6 @@ internal sealed partial class SyncEngine
             }
         }
 
-        _counters.EventsSubmitted += changes.Length;
         if (queued)
         {
             SignalSender();

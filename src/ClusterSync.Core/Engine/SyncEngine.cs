@@ -100,7 +100,10 @@ internal sealed partial class SyncEngine : IDisposable
 
     public SyncEngineOptions Options => _options;
 
-    /// <summary>Raised (on the receiver thread) when a gap from a peer can no longer be repaired: a full sync is needed.</summary>
+    /// <summary>
+    /// Raised on the receiver thread, outside the engine's locks, when a gap from a peer can no longer be repaired:
+    /// a full sync is needed. Handlers should hand the work off rather than block the receiver.
+    /// </summary>
     public event Action<byte, ulong>? ResyncNeeded;
 
     /// <summary>Observes every record applied from a peer (receiver thread; must be cheap). For benchmarks and the data-plane mirror.</summary>
