@@ -1,0 +1,79 @@
+namespace ClusterSync.Membership;
+
+/// <summary>What the election decided for the local member, and why.</summary>
+internal enum ElectionOutcome
+{
+    /// <summary>Nothing to change.</summary>
+    Stay,
+    /// <summary>No live Active member: the highest-ranked eligible member (this one) takes over.</summary>
+    TakeOver,
+    /// <summary>Preemption: this member outranks the current Active and takes over.</summary>
+    Preempt,
+    /// <summary>Two Active members (a partition healed, or a preempting member took over): the lower-ranked one steps down.</summary>
+    StepDownSplitBrain,
+}
+
+/// <summary>
+/// The high-availability election as a pure function of what the member sees, so every member reaches the
+/// same answer from the same heartbeats: one Active; when it dies, the highest-ranked eligible member takes over
+/// (rank = priority, then lower member id); with preemption, a higher-ranked member takes the role back;
+/// two Actives after a partition resolve to the higher-ranked one.
+/// </summary>
+internal static class HighAvailabilityElection
+{
+    public static ElectionOutcome Decide(in MemberView self, ReadOnlySpan<MemberView> peers, bool preemption)
+    {
+        if (!self.Eligible)
+        {
+            return ElectionOutcome.Stay;
+        }
+
+        bool activePeer = false;
+        bool higherActivePeer = false;
+        bool higherEligiblePeer = false;
+        foreach (ref readonly var p in peers)
+        {
+            if (!p.Alive)
+            {
+                continue;
+            }
+
+            bool outranksMe = p.Outranks(self);
+            if (p.State == MemberState.Active)
+            {
+                activePeer = true;
+                higherActivePeer |= outranksMe;
+            }
+
+            if (p.Eligible && outranksMe)
+            {
+                higherEligiblePeer = true;
+            }
+        }
+
+        if (self.State == MemberState.Active)
+        {
+            if (higherActivePeer)
+            {
+                return ElectionOutcome.StepDownSplitBrain;
+            }
+
+            // With preemption a higher-ranked Standby takes over; this member yields when it sees it Active
+            // (the split-brain rule above), never before, so there is no moment without an Active member.
+            return ElectionOutcome.Stay;
+        }
+
+        // Standby.
+        if (!activePeer)
+        {
+            return higherEligiblePeer ? ElectionOutcome.Stay : ElectionOutcome.TakeOver;
+        }
+
+        if (preemption && !higherActivePeer && !higherEligiblePeer)
+        {
+            return ElectionOutcome.Preempt;
+        }
+
+        return ElectionOutcome.Stay;
+    }
+}

@@ -1,0 +1,35 @@
+namespace ClusterSync.Membership;
+
+/// <summary>Member states carried in heartbeats (ClusterXL's CCP states, in ClusterSync's terms).</summary>
+internal enum MemberState : byte
+{
+    /// <summary>Starting; not yet synchronized.</summary>
+    Init = 0,
+    /// <summary>Pulling a full sync; cannot take over yet.</summary>
+    Syncing = 1,
+    /// <summary>Holds a complete replica; ready to take over.</summary>
+    Standby = 2,
+    /// <summary>Serving traffic and announcing its connections.</summary>
+    Active = 3,
+    /// <summary>Declared dead (missed heartbeats) or stopped.</summary>
+    Down = 4,
+}
+
+/// <summary>How members share the work.</summary>
+internal enum ClusterMode : byte
+{
+    /// <summary>One Active member; the others are Standby.</summary>
+    HighAvailability,
+    /// <summary>Every member Active; each connection has one owner.</summary>
+    LoadSharing,
+}
+
+/// <summary>What a member knows of another (or itself) when it decides its state.</summary>
+internal readonly record struct MemberView(byte Id, byte Priority, MemberState State, bool Alive)
+{
+    /// <summary>Eligible to be (or stay) Active: alive and holding a complete replica.</summary>
+    public bool Eligible => Alive && State is MemberState.Standby or MemberState.Active;
+
+    /// <summary>True when this member outranks <paramref name="other"/>: higher priority, then lower id.</summary>
+    public bool Outranks(in MemberView other) => Priority != other.Priority ? Priority > other.Priority : Id < other.Id;
+}
