@@ -52,6 +52,8 @@ internal sealed partial class SyncEngine
             {
                 SignalSender();
             }
+
+            Ticked?.Invoke();
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

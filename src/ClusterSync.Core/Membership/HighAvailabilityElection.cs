@@ -31,6 +31,7 @@ internal static class HighAvailabilityElection
         bool activePeer = false;
         bool higherActivePeer = false;
         bool higherEligiblePeer = false;
+        bool higherStarting = false;
         foreach (ref readonly var p in peers)
         {
             if (!p.Alive)
@@ -49,6 +50,10 @@ internal static class HighAvailabilityElection
             {
                 higherEligiblePeer = true;
             }
+
+            // A higher-ranked member still in Init decides within one dead interval: wait for it rather than
+            // becoming Active and splitting the brain at start-up. (One that is Syncing may take long: no wait.)
+            higherStarting |= p.State == MemberState.Init && outranksMe;
         }
 
         if (self.State == MemberState.Active)
@@ -66,7 +71,7 @@ internal static class HighAvailabilityElection
         // Standby.
         if (!activePeer)
         {
-            return higherEligiblePeer ? ElectionOutcome.Stay : ElectionOutcome.TakeOver;
+            return higherEligiblePeer || higherStarting ? ElectionOutcome.Stay : ElectionOutcome.TakeOver;
         }
 
         if (preemption && !higherActivePeer && !higherEligiblePeer)

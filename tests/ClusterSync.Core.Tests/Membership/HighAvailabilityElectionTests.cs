@@ -37,6 +37,13 @@ public sealed class HighAvailabilityElectionTests
     }
 
     [Fact]
+    public void Decide_HigherRankedPeerStillInInit_WaitsForIt()
+    {
+        Assert.Equal(ElectionOutcome.Stay, HighAvailabilityElection.Decide(M(2, 100, MemberState.Standby), [M(1, 200, MemberState.Init)], false));
+        Assert.Equal(ElectionOutcome.TakeOver, HighAvailabilityElection.Decide(M(2, 100, MemberState.Standby), [M(1, 200, MemberState.Init, alive: false)], false));
+    }
+
+    [Fact]
     public void Decide_ActiveAlive_StandbyStaysWithoutPreemption()
     {
         Assert.Equal(ElectionOutcome.Stay, HighAvailabilityElection.Decide(M(1, 200, MemberState.Standby), [M(2, 100, MemberState.Active)], preemption: false));

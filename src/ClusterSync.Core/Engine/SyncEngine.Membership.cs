@@ -1,0 +1,45 @@
+using ClusterSync.Membership;
+
+namespace ClusterSync.Engine;
+
+internal sealed partial class SyncEngine
+{
+    /// <summary>Raised at the end of every control tick (timer thread, outside the engine's locks).</summary>
+    internal event Action? Ticked;
+
+    /// <summary>What the heartbeats say of each peer: id, priority, state, and whether it was heard within the dead interval.</summary>
+    internal int GetPeerViews(Span<MemberView> views)
+    {
+        long now = _time.GetTimestamp();
+        int n = 0;
+        foreach (var p in _peers)
+        {
+            if (n == views.Length)
+            {
+                break;
+            }
+
+            long heard = Volatile.Read(ref p.LastHeardTimestamp);
+            bool alive = heard != 0 && Elapsed(heard, now, _time) <= (long)_options.DeadInterval.TotalMilliseconds;
+            MemberState state;
+            byte priority;
+            lock (p.Sync)
+            {
+                state = (MemberState)p.LastState;
+                priority = p.LastPriority;
+            }
+
+            views[n++] = new MemberView(p.MemberId, priority, alive ? state : MemberState.Down, alive);
+        }
+
+        return n;
+    }
+
+    /// <summary>Milliseconds since <paramref name="member"/> was last heard (authenticated), or -1 if never.</summary>
+    internal long LastHeardAgoMs(byte member)
+    {
+        var p = _peersById[member];
+        long heard = p is null ? 0 : Volatile.Read(ref p.LastHeardTimestamp);
+        return heard == 0 ? -1 : Elapsed(heard, _time.GetTimestamp(), _time);
+    }
+}

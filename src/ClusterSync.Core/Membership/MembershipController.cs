@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using ClusterSync.Engine;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ClusterSync.Membership;
+
+/// <summary>High-availability settings of a member.</summary>
+internal sealed record MembershipOptions
+{
+    public ClusterMode Mode { get; init; } = ClusterMode.HighAvailability;
+
+    /// <summary>Higher wins the election; ties go to the lower member id.</summary>
+    public byte Priority { get; init; } = 100;
+
+    /// <summary>A higher-ranked member takes the Active role back when it returns (off by default, as in ClusterXL).</summary>
+    public bool Preemption { get; init; }
+
+    /// <summary>
+    /// True when the member starts with a complete table (a new cluster). False for a member that joins a running
+    /// cluster: it stays Syncing until a full sync completes (<see cref="MembershipController.MarkSynchronized"/>).
+    /// </summary>
+    public bool StartsSynchronized { get; init; } = true;
+}
+
+/// <summary>
+/// Runs the member's state machine on every control tick: Init → (Syncing) → Standby → Active, from the peers'
+/// heartbeats. In high availability the election decides (<see cref="HighAvailabilityElection"/>); a member that
+/// promotes itself commits its replica into its data plane first, then announces itself Active. In load sharing
+/// every synchronized member is Active.
+/// </summary>
+internal sealed partial class MembershipController : IDisposable
+{
+    private readonly SyncEngine _engine;
+    private readonly MembershipOptions _options;
+    private readonly IReplicaSink _sink;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly long _startedTimestamp;
+    private readonly object _sync = new();
+    private MemberView[] _views = [];
+    private bool _synchronized;
+    private byte _lastActivePeer;
+    private long _failovers;
+    private long _splitBrains;
+
+    public MembershipController(SyncEngine engine, MembershipOptions options, IReplicaSink sink, TimeProvider? time = null, ILogger? logger = null)
+    {
+        _engine = engine;
+        _options = options;
+        _sink = sink;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _synchronized = options.StartsSynchronized;
+        _startedTimestamp = _time.GetTimestamp();
+        _views = new MemberView[engine.Options.PeerMemberIds.Count];
+        Publish(MemberState.Init);
+        engine.Ticked += Evaluate;
+    }
+
+    public MemberState State { get; private set; }
+
+    public long Failovers => Interlocked.Read(ref _failovers);
+
+    public long SplitBrainsResolved => Interlocked.Read(ref _splitBrains);
+
+    /// <summary>Milliseconds the last promotion took from the Active's last heartbeat to this member serving.</summary>
+    public double LastFailoverMilliseconds { get; private set; }
+
+    /// <summary>Connections committed into the data plane at the last promotion.</summary>
+    public int LastCommitted { get; private set; }
+
+    public event Action<MemberState, MemberState>? StateChanged;
+
+    /// <summary>A joining member's full sync completed: it may now become Standby (and take over).</summary>
+    public void MarkSynchronized()
+    {
+        lock (_sync)
+        {
+            _synchronized = true;
+        }
+    }
+
+    /// <summary>This member stops (or is being stopped): it advertises Down in its last heartbeats.</summary>
+    public void Dispose()
+    {
+        _engine.Ticked -= Evaluate;
+        Publish(MemberState.Down);
+    }
+
+    /// <summary>One step of the state machine; called on every control tick.</summary>
+    internal void Evaluate()
+    {
+        lock (_sync)
+        {
+            int n = _engine.GetPeerViews(_views);
+            var peers = _views.AsSpan(0, n);
+            foreach (var p in peers)
+            {
+                if (p.Alive && p.State == MemberState.Active)
+                {
+                    _lastActivePeer = p.Id;
+                }
+            }
+
+            var self = new MemberView(_engine.MemberId, _options.Priority, State, true);
+            switch (State)
+            {
+                case MemberState.Init:
+                    // Listen for one dead interval before deciding, so an existing Active is heard first.
+                    if (Elapsed(_startedTimestamp) >= _engine.Options.DeadInterval.TotalMilliseconds)
+                    {
+                        Publish(_synchronized ? MemberState.Standby : MemberState.Syncing);
+                    }
+
+                    break;
+                case MemberState.Syncing:
+                    if (_synchronized)
+                    {
+                        Publish(MemberState.Standby);
+                    }
+
+                    break;
+                case MemberState.Standby when _options.Mode == ClusterMode.LoadSharing:
+                    Promote("load sharing: every synchronized member is active");
+                    break;
+                case MemberState.Standby:
+                    var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption);
+                    if (outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt)
+                    {
+                        Promote(outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
+                    }
+
+                    break;
+                case MemberState.Active when _options.Mode == ClusterMode.HighAvailability:
+                    if (HighAvailabilityElection.Decide(self, peers, _options.Preemption) == ElectionOutcome.StepDownSplitBrain)
+                    {
+                        Interlocked.Increment(ref _splitBrains);
+                        Log.SplitBrain(_logger, _engine.MemberId);
+                        Publish(MemberState.Standby);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private void Promote(string reason)
+    {
+        // How long since the Active we followed was last heard: the failover time as this member sees it.
+        long sinceActive = _lastActivePeer == 0 ? -1 : _engine.LastHeardAgoMs(_lastActivePeer);
+
+        var sw = Stopwatch.StartNew();
+        var replica = _engine.SnapshotTable();
+        _sink.Commit(replica);
+        LastCommitted = replica.Count;
+        LastFailoverMilliseconds = sinceActive >= 0 ? sinceActive : sw.Elapsed.TotalMilliseconds;
+        _lastActivePeer = 0;
+        Interlocked.Increment(ref _failovers);
+        Log.Promoted(_logger, _engine.MemberId, reason, replica.Count, _sink.Name, sw.Elapsed.TotalMilliseconds);
+        Publish(MemberState.Active);
+    }
+
+    private void Publish(MemberState state)
+    {
+        var old = State;
+        State = state;
+        _engine.AdvertisedState = (byte)state;
+        _engine.AdvertisedPriority = _options.Priority;
+        if (old != state)
+        {
+            Log.StateChanged(_logger, _engine.MemberId, old, state);
+            StateChanged?.Invoke(old, state);
+        }
+    }
+
+    private double Elapsed(long from) => (_time.GetTimestamp() - from) * 1000.0 / _time.TimestampFrequency;
+
+    private static partial class Log
+    {
+        [LoggerMessage(2001, LogLevel.Information, "Member {Member}: {From} -> {To}")]
+        public static partial void StateChanged(ILogger logger, byte member, MemberState from, MemberState to);
+
+        [LoggerMessage(2002, LogLevel.Warning, "Member {Member} becomes Active ({Reason}): committed {Connections} connections into the {Sink} data plane in {Milliseconds:F1} ms")]
+        public static partial void Promoted(ILogger logger, byte member, string reason, int connections, string sink, double milliseconds);
+
+        [LoggerMessage(2003, LogLevel.Warning, "Member {Member} saw another Active member of higher rank (split brain): stepping down to Standby")]
+        public static partial void SplitBrain(ILogger logger, byte member);
+    }
+}
