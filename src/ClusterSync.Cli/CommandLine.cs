@@ -15,6 +15,8 @@ internal static class CommandLine
     {
         var root = new RootCommand("ClusterSync: connection-state synchronization for clusters of firewalls and NAT gateways.")
         {
+            NodeCommand.Create(),
+            StatusCommand.Create(),
             KeygenCommand.Create(),
             BuildBench(),
         };

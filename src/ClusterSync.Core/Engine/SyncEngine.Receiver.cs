@@ -52,6 +52,7 @@ internal sealed partial class SyncEngine
         }
         catch (Exception ex)
         {
+            MarkFailed("receiver", ex);
             Log.ReceiverFailed(_logger, ex);
         }
     }
