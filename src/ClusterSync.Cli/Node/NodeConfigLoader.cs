@@ -66,10 +66,12 @@ internal static class NodeConfigLoader
             throw Fail(full, errors);
         }
 
-        CheckNulls(config!, "", errors);
-        if (errors.Count > 0)
+        // Unknown settings are reported together with everything else; nulls stop here (nothing to validate).
+        var nulls = new List<string>();
+        CheckNulls(config!, "", nulls);
+        if (nulls.Count > 0)
         {
-            throw Fail(full, errors);
+            throw Fail(full, [.. errors, .. nulls]);
         }
 
         var loaded = Validate(config!, full, errors);
