@@ -15,6 +15,8 @@ internal static class CommandLine
     {
         var root = new RootCommand("ClusterSync: connection-state synchronization for clusters of firewalls and NAT gateways.")
         {
+            NodeCommand.Create(),
+            StatusCommand.Create(),
             KeygenCommand.Create(),
             BuildBench(),
         };
@@ -33,7 +35,8 @@ internal static class CommandLine
 
         try
         {
-            return await parsed.InvokeAsync().ConfigureAwait(false);
+            // Our own handlers below: bad configuration is exit 2 with its messages, not a stack trace.
+            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
         catch (ConfigurationException ex)
         {
@@ -43,6 +46,11 @@ internal static class CommandLine
             }
 
             return BadInput;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            await Console.Error.WriteLineAsync($"clustersync: failed: {ex}").ConfigureAwait(false);
+            return Failure;
         }
     }
 

@@ -53,6 +53,7 @@ internal sealed partial class SyncEngine
         }
         catch (Exception ex)
         {
+            MarkFailed("receiver", ex);
             Log.ReceiverFailed(_logger, ex);
         }
     }

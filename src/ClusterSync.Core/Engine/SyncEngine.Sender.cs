@@ -88,6 +88,7 @@ internal sealed partial class SyncEngine
         }
         catch (Exception ex)
         {
+            MarkFailed("sender", ex);
             Log.SenderFailed(_logger, ex);
         }
     }

@@ -282,6 +282,22 @@ internal sealed class ConnectionTable
 
     public void ClearCounters(in ConnectionKey key) => _counters?.Remove(key);
 
+    /// <summary>Entries that are not tombstones (walks the table: for status, not the hot path).</summary>
+    public int CountLive()
+    {
+        int live = 0;
+        for (int i = 0; i < _used; i++)
+        {
+            ref Slot s = ref _slots[i];
+            if (s.Next > FreeMarker && (s.Entry.Status & ConnectionStatus.Tombstone) == 0)
+            {
+                live++;
+            }
+        }
+
+        return live;
+    }
+
     /// <summary>Copies every entry out (allocates; for snapshots and tests).</summary>
     public List<KeyValuePair<ConnectionKey, ConnectionEntry>> ToList(bool includeTombstones = false)
     {

@@ -1,0 +1,88 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using ClusterSync.Cli.Node;
+using ClusterSync.Engine;
+using ClusterSync.Transport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace ClusterSync.Cli.Commands;
+
+/// <summary>
+/// <c>clustersync node --config FILE</c>: one member under the Generic Host. The configuration is validated as a whole
+/// before anything starts (exit 2 with every error); the engine and the control endpoint are hosted services,
+/// stopped cleanly on SIGTERM or Ctrl-C.
+/// </summary>
+internal static class NodeCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<FileInfo>("--config", "-c") { Description = "The node configuration file (JSON; see README, Configuration).", Required = true };
+        var command = new Command("node", "Run one member of a cluster.") { config };
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config)!.FullName, cancellationToken));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(string configPath, CancellationToken cancellationToken)
+    {
+        // Throws ConfigurationException with every error (exit 2) before anything is bound or started.
+        var loaded = NodeConfigLoader.Load(configPath);
+
+        UdpDatagramChannel channel;
+        try
+        {
+            channel = new UdpDatagramChannel(loaded.LocalEndPoint, loaded.PeerEndPoints, loaded.EngineOptions.Mtu, loaded.Config.Sync.SocketBufferBytes);
+        }
+        catch (SocketException ex)
+        {
+            var field = $"cluster.members[{loaded.SelfIndex}].address";
+            if (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+            {
+                throw new ConfigurationException($"{loaded.Path}: {field}: {loaded.LocalEndPoint} is not an address of this machine (node.memberId {loaded.Self.Id} must be this machine's member)");
+            }
+
+            await Console.Error.WriteLineAsync($"clustersync: {loaded.Path}: {field}: cannot bind UDP {loaded.LocalEndPoint}: {ex.Message}").ConfigureAwait(false);
+            return CommandLine.Failure;
+        }
+
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "clustersync" });
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddSingleton(loaded);
+        builder.Services.AddSingleton(sp => new SyncEngine(loaded.EngineOptions, channel, loaded.Key, TimeProvider.System,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("ClusterSync.Engine")));
+        builder.Services.AddSingleton<NodeRuntime>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeRuntime>());
+        if (loaded.Config.Node.Control.Port != 0)
+        {
+            builder.Services.AddSingleton<ControlEndpoint>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlEndpoint>());
+        }
+
+        using var host = builder.Build();
+        try
+        {
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (NodeStartException ex)
+        {
+            await Console.Error.WriteLineAsync($"clustersync: {ex.Message}").ConfigureAwait(false);
+            return CommandLine.Failure;
+        }
+        finally
+        {
+            channel.Dispose();
+        }
+
+        return CommandLine.Success;
+    }
+}

@@ -1,0 +1,139 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ClusterSync.Cli.Node;
+using Spectre.Console;
+
+namespace ClusterSync.Cli.Commands;
+
+/// <summary><c>clustersync status [--endpoint URL] [--json]</c>: a running node's <c>/status</c>, as a syncstat-style table or JSON.</summary>
+internal static class StatusCommand
+{
+    public static Command Create()
+    {
+        var endpoint = new Option<string>("--endpoint", "-e")
+        {
+            Description = "The node's control endpoint.",
+            DefaultValueFactory = _ => $"http://127.0.0.1:{ControlConfig.DefaultPort}",
+        };
+        var json = new Option<bool>("--json") { Description = "Print the node's status document (JSON) instead of tables." };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the node.", DefaultValueFactory = _ => 5 };
+        var command = new Command("status", "Member state and sync statistics of a running node (like 'cphaprob syncstat').") { endpoint, json, timeout };
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(endpoint)!, parse.GetValue(json), parse.GetValue(timeout), Console.Out, cancellationToken));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(string endpoint, bool json, double timeoutSeconds, TextWriter output, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var baseUri) || baseUri.Scheme != Uri.UriSchemeHttp)
+        {
+            await Console.Error.WriteLineAsync($"clustersync: --endpoint: expected an http URL like http://127.0.0.1:{ControlConfig.DefaultPort}, found '{endpoint}'").ConfigureAwait(false);
+            return CommandLine.BadInput;
+        }
+
+        if (!(timeoutSeconds > 0 && timeoutSeconds <= 300))
+        {
+            await Console.Error.WriteLineAsync($"clustersync: --timeout: expected seconds in (0, 300], found {timeoutSeconds}").ConfigureAwait(false);
+            return CommandLine.BadInput;
+        }
+
+        var url = new Uri(baseUri, "/status");
+        string body;
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(timeoutSeconds) })
+        {
+            try
+            {
+                using var response = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+                body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                {
+                    await Console.Error.WriteLineAsync($"clustersync: {url}: the node answered {(int)response.StatusCode} {response.ReasonPhrase}").ConfigureAwait(false);
+                    return CommandLine.Failure;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                var why = ex is TaskCanceledException ? $"no answer within {timeoutSeconds} s" : ex.Message;
+                await Console.Error.WriteLineAsync($"clustersync: cannot reach the node at {url}: {why} (is 'clustersync node' running with this node.control.port?)").ConfigureAwait(false);
+                return CommandLine.Failure;
+            }
+        }
+
+        NodeStatus status;
+        try
+        {
+            status = JsonSerializer.Deserialize<NodeStatus>(body, ControlEndpoint.StatusJson)
+                ?? throw new JsonException("empty document");
+        }
+        catch (JsonException ex)
+        {
+            await Console.Error.WriteLineAsync($"clustersync: {url}: not a node status document: {ex.Message}").ConfigureAwait(false);
+            return CommandLine.Failure;
+        }
+
+        if (json)
+        {
+            await output.WriteLineAsync(JsonSerializer.Serialize(status, ControlEndpoint.StatusJson)).ConfigureAwait(false);
+        }
+        else
+        {
+            Render(status, output);
+        }
+
+        return status.State == "running" ? CommandLine.Success : CommandLine.Failure;
+    }
+
+    /// <summary>Three tables: the member, its peers, and the sync statistics (delta sync counters and drops).</summary>
+    public static void Render(NodeStatus s, TextWriter output)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = output == Console.Out ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = output == Console.Out ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        });
+        var c = CultureInfo.InvariantCulture;
+
+        if (output != Console.Out || Console.IsOutputRedirected)
+        {
+            console.Profile.Width = 132;
+        }
+
+        var member = new Spectre.Console.Table().Title("Member").AddColumn("Field").AddColumn("Value");
+        member.AddRow("Member", s.MemberId.ToString(c));
+        member.AddRow("State", Markup.Escape(s.State + (s.Failure is null ? "" : $" ({s.Failure})")));
+        member.AddRow("Epoch", s.Epoch.ToString(c));
+        member.AddRow("Sync address", Markup.Escape(s.SyncAddress));
+        member.AddRow("Encrypted", s.Encrypted ? "yes" : "NO (insecure)");
+        member.AddRow("Uptime", TimeSpan.FromSeconds(Math.Round(s.UptimeSeconds)).ToString("c", c));
+        member.AddRow("Table size", $"{s.TableSize.ToString("N0", c)} connections ({s.TableEntries.ToString("N0", c)} entries with tombstones)");
+        member.AddRow("Pending", s.Pending.ToString("N0", c));
+        member.AddRow("Last sequence sent", s.LastDataSequence.ToString(c));
+        member.AddRow("Data plane", Markup.Escape(s.DataPlane.Source + (s.DataPlane.LiveConnections is { } live
+            ? $" ({live.ToString("N0", c)} live, {s.DataPlane.ChangesSubmitted.ToString("N0", c)} submitted{(s.DataPlane.Finished ? ", finished" : "")})"
+            : "")));
+        console.Write(member);
+
+        var peers = new Spectre.Console.Table().Title("Peers").AddColumns("Member", "Address", "State", "Last heard", "Epoch", "Priority", "Received through", "Acked through");
+        foreach (var p in s.Peers)
+        {
+            peers.AddRow(
+                p.MemberId.ToString(c), p.Address, p.Alive ? "alive" : p.LastHeardMs is null ? "never heard" : "down",
+                p.LastHeardMs is { } ms ? $"{(ms / 1000.0).ToString("0.000", c)} s ago" : "-", p.Epoch.ToString(c), p.Priority.ToString(c),
+                p.ReceivedThrough.ToString(c), p.AckedThrough.ToString(c));
+        }
+
+        console.Write(peers);
+
+        var stats = new Spectre.Console.Table().Title("Sync statistics").AddColumn("Counter").AddColumn(new TableColumn("Value").RightAligned());
+        foreach (var (name, value) in s.Counters)
+        {
+            if (value != 0 || !name.StartsWith("drops_", StringComparison.Ordinal))
+            {
+                stats.AddRow(Markup.Escape(name), value.ToString("N0", c));
+            }
+        }
+
+        console.Write(stats);
+    }
+}

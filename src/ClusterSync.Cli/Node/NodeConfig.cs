@@ -1,0 +1,147 @@
+using ClusterSync.Engine;
+using ClusterSync.Policy;
+
+namespace ClusterSync.Cli.Node;
+
+/// <summary>
+/// The node configuration file (<c>clustersync node --config FILE</c>): what is configured, immutable, validated as a
+/// whole by <see cref="NodeConfigLoader"/>. JSON names are the camelCase property names.
+/// </summary>
+internal sealed record NodeConfig
+{
+    public ClusterConfig Cluster { get; init; } = new();
+
+    public NodeSection Node { get; init; } = new();
+
+    public SyncConfig Sync { get; init; } = new();
+
+    public PolicyOptions Policy { get; init; } = new();
+
+    public DataPlaneConfig DataPlane { get; init; } = new();
+}
+
+/// <summary>What every member of the cluster shares: the key and the member list.</summary>
+internal sealed record ClusterConfig
+{
+    /// <summary>The cluster key file (made by <c>clustersync keygen</c>); relative paths are relative to the configuration file.</summary>
+    public string? KeyFile { get; init; }
+
+    /// <summary>No encryption. Must be explicit when there is no key file.</summary>
+    public bool Insecure { get; init; }
+
+    public IReadOnlyList<MemberConfig> Members { get; init; } = [];
+}
+
+/// <summary>One member: its id, its sync address (<c>ip:port</c>, UDP) and its priority.</summary>
+internal sealed record MemberConfig
+{
+    public int Id { get; init; }
+
+    public string Address { get; init; } = "";
+
+    public int Priority { get; init; } = 100;
+}
+
+/// <summary>This node: which member it is, and its control endpoint.</summary>
+internal sealed record NodeSection
+{
+    public int MemberId { get; init; }
+
+    public ControlConfig Control { get; init; } = new();
+}
+
+/// <summary>The local HTTP control endpoint (<c>/status</c>, <c>/metrics</c>, <c>/healthz</c>), bound to 127.0.0.1 only.</summary>
+internal sealed record ControlConfig
+{
+    public const int DefaultPort = 9116;
+
+    /// <summary>TCP port on 127.0.0.1; 0 disables the endpoint.</summary>
+    public int Port { get; init; } = DefaultPort;
+}
+
+/// <summary>Delta sync knobs; each maps to the <see cref="SyncEngineOptions"/> property of the same name and default.</summary>
+internal sealed record SyncConfig
+{
+    private static readonly SyncEngineOptions s_defaults = new();
+
+    public int Mtu { get; init; } = s_defaults.Mtu;
+
+    public int ResendBufferDatagrams { get; init; } = s_defaults.ResendBufferDatagrams;
+
+    public int SendWindowDatagrams { get; init; } = s_defaults.SendWindowDatagrams;
+
+    public int AckEveryDatagrams { get; init; } = s_defaults.AckEveryDatagrams;
+
+    public TimeSpan AckInterval { get; init; } = s_defaults.AckInterval;
+
+    public TimeSpan NackInterval { get; init; } = s_defaults.NackInterval;
+
+    public TimeSpan RetransmitHoldoff { get; init; } = s_defaults.RetransmitHoldoff;
+
+    public TimeSpan HeartbeatInterval { get; init; } = s_defaults.HeartbeatInterval;
+
+    public int DeadAfterMissedHeartbeats { get; init; } = s_defaults.DeadAfterMissedHeartbeats;
+
+    public TimeSpan MaxBatchDelay { get; init; } = s_defaults.MaxBatchDelay;
+
+    public int TableCapacity { get; init; } = s_defaults.TableCapacity;
+
+    public TimeSpan TombstoneTtl { get; init; } = s_defaults.TombstoneTtl;
+
+    /// <summary>UDP socket send and receive buffer, bytes.</summary>
+    public int SocketBufferBytes { get; init; } = Transport.UdpDatagramChannel.DefaultSocketBuffer;
+
+    /// <summary>The engine's options for this member (the engine's record stays the one the engine validates).</summary>
+    public SyncEngineOptions ToEngineOptions(byte memberId, IReadOnlyList<byte> peerIds, bool insecure, PolicyOptions policy) => new()
+    {
+        MemberId = memberId,
+        PeerMemberIds = peerIds,
+        Mtu = Mtu,
+        ResendBufferDatagrams = ResendBufferDatagrams,
+        SendWindowDatagrams = SendWindowDatagrams,
+        AckEveryDatagrams = AckEveryDatagrams,
+        AckInterval = AckInterval,
+        NackInterval = NackInterval,
+        RetransmitHoldoff = RetransmitHoldoff,
+        HeartbeatInterval = HeartbeatInterval,
+        DeadAfterMissedHeartbeats = DeadAfterMissedHeartbeats,
+        MaxBatchDelay = MaxBatchDelay,
+        TableCapacity = TableCapacity,
+        TombstoneTtl = TombstoneTtl,
+        Insecure = insecure,
+        Policy = policy,
+    };
+}
+
+/// <summary>Where this node's connection changes come from.</summary>
+internal sealed record DataPlaneConfig
+{
+    public const string SourceGenerator = "generator";
+    public const string SourceApi = "api";
+    public const string SourceNone = "none";
+
+    /// <summary><c>generator</c> (the built-in workload generator), <c>api</c> (an embedding application submits) or <c>none</c> (a pure standby replica).</summary>
+    public string Source { get; init; } = SourceNone;
+
+    public GeneratorConfig Generator { get; init; } = new();
+}
+
+/// <summary>The built-in workload generator (<see cref="Workload.ChangeGenerator"/>), paced to a rate.</summary>
+internal sealed record GeneratorConfig
+{
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Live connections the generator keeps (its population).</summary>
+    public int Connections { get; init; } = 10_000;
+
+    public double ChangesPerSecond { get; init; } = 5_000;
+
+    /// <summary>Stop after this many changes; 0 runs until the node stops.</summary>
+    public long MaxChanges { get; init; }
+
+    /// <summary>Share of IPv6 connections, 0 to 1.</summary>
+    public double Ipv6Share { get; init; } = 0.1;
+
+    /// <summary>First IPv4 source address of generated connections (distinct per member keeps their keys apart).</summary>
+    public string SourceBase { get; init; } = "10.0.0.0";
+}

@@ -1,0 +1,70 @@
+namespace ClusterSync.Engine;
+
+/// <summary>What one member knows of a peer right now (for status output; a copy, not live state).</summary>
+/// <param name="MemberId">The peer's member id.</param>
+/// <param name="Epoch">The peer's current epoch as received (0: never heard).</param>
+/// <param name="LastHeardAgeMs">Milliseconds since the last authenticated packet from the peer; null when never heard.</param>
+/// <param name="Live">Heard within the dead interval.</param>
+/// <param name="State">Member state the peer advertises in its heartbeats.</param>
+/// <param name="Priority">Priority the peer advertises in its heartbeats.</param>
+/// <param name="ReceivedThrough">The peer's data sequence received without gaps.</param>
+/// <param name="AckedThrough">Our data sequence the peer acknowledged.</param>
+internal readonly record struct PeerStatus(
+    byte MemberId, ulong Epoch, long? LastHeardAgeMs, bool Live, byte State, byte Priority, ulong ReceivedThrough, ulong AckedThrough);
+
+internal sealed partial class SyncEngine
+{
+    private volatile string? _failure;
+
+    /// <summary>Started, not yet disposed, and neither the sender nor the receiver loop has failed.</summary>
+    public bool IsRunning => Volatile.Read(ref _started) == 1 && Volatile.Read(ref _disposed) == 0 && _failure is null;
+
+    /// <summary>Why the engine stopped working on its own (a sender or receiver loop failed); null while healthy.</summary>
+    public string? Failure => _failure;
+
+    /// <summary>Connections in the table that are not tombstones. Walks the table under its lock: for status, not per packet.</summary>
+    public int LiveConnectionCount
+    {
+        get
+        {
+            lock (_tableLock)
+            {
+                return _table.CountLive();
+            }
+        }
+    }
+
+    /// <summary>Time since <see cref="Start"/>; zero before.</summary>
+    public TimeSpan Uptime => _startedTimestamp == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_startedTimestamp);
+
+    /// <summary>A copy of what this member knows of each peer, in transport peer order.</summary>
+    public PeerStatus[] GetPeerStatus()
+    {
+        long now = _time.GetTimestamp();
+        var result = new PeerStatus[_peers.Length];
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            var p = _peers[i];
+            long heard = Volatile.Read(ref p.LastHeardTimestamp);
+            ulong epoch;
+            ulong received;
+            byte state;
+            byte priority;
+            lock (p.Sync)
+            {
+                epoch = p.Epoch;
+                received = p.Data.Cumulative;
+                state = p.LastState;
+                priority = p.LastPriority;
+            }
+
+            long? age = heard == 0 ? null : Elapsed(heard, now, _time);
+            result[i] = new PeerStatus(p.MemberId, epoch, age, heard != 0 && IsLive(p, now), state, priority, received,
+                Volatile.Read(ref p.AckedThrough));
+        }
+
+        return result;
+    }
+
+    private void MarkFailed(string loop, Exception ex) => _failure ??= $"{loop} loop failed: {ex.GetType().Name}: {ex.Message}";
+}

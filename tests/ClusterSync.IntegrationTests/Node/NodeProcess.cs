@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ClusterSync.IntegrationTests.Node;
+
+/// <summary>Runs the built <c>clustersync.dll</c> as a separate OS process; output is collected; disposing kills what still runs.</summary>
+internal sealed class NodeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private NodeProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ClusterSync.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException($"no ClusterSync.sln above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>The CLI as built by its own project (same configuration as the tests), so its runtimeconfig and deps are its own.</summary>
+    public static string CliDll()
+    {
+        var configuration = Path.GetFileName(Path.GetDirectoryName(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))) ?? "Release";
+        var dll = Path.Combine(RepositoryRoot(), "src", "ClusterSync.Cli", "bin", configuration, "net10.0", "clustersync.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("build src/ClusterSync.Cli first", dll);
+    }
+
+    public static NodeProcess Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(CliDll());
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        var process = new Process { StartInfo = info };
+        var node = new NodeProcess(process);
+        process.OutputDataReceived += (_, e) => node.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => node.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return node;
+    }
+
+    /// <summary>Runs the CLI to completion (bounded by <paramref name="timeout"/>); returns its exit code and output.</summary>
+    public static async Task<(int Code, string Output)> RunAsync(TimeSpan timeout, params string[] args)
+    {
+        await using var p = Start(args);
+        using var cts = new CancellationTokenSource(timeout);
+        await p._process.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, p.Output);
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    /// <summary>Asks the process to stop as a service manager would (SIGTERM).</summary>
+    public async Task TerminateAsync()
+    {
+        using var kill = Process.Start("kill", ["-TERM", Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await _process.WaitForExitAsync(cts.Token);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        finally
+        {
+            _process.Dispose();
+        }
+    }
+
+    /// <summary>A port the OS considered free a moment ago (bound to 0, then released).</summary>
+    public static int FreeUdpPort()
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+
+    public static int FreeTcpPort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+}
