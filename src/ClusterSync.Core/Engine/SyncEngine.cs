@@ -162,6 +162,7 @@ internal sealed partial class SyncEngine : IDisposable
         }
     }
 
+    /// <summary>Entries in the table, tombstones of destroyed connections included (see <c>LiveConnectionCount</c>).</summary>
     public int TableCount
     {
         get
