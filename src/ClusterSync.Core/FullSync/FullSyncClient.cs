@@ -138,6 +138,7 @@ internal sealed class FullSyncClient
     private async Task<FullSyncResult> ReceiveAsync(Stream stream, FrameProtection opener, byte peer, long start, CancellationToken cancellationToken)
     {
         var frame = ArrayPool<byte>.Shared.Rent(FrameProtection.MaxPlaintext + FrameProtection.Overhead);
+        var ahead = ArrayPool<byte>.Shared.Rent(FrameProtection.MaxPlaintext + FrameProtection.Overhead);
         var staging = ArrayPool<ConnectionEvent>.Shared.Rent(ApplyBatch);
         long entries = 0;
         long applied = 0;
@@ -147,30 +148,21 @@ internal sealed class FullSyncClient
         ulong epoch = 0;
         ulong cutSequence = 0;
         long total = 0;
+        using var idle = new CancellationTokenSource(IdleTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
+        Task<int>? next = ReadFrameAsync(stream, frame, linked.Token);
         try
         {
             while (true)
             {
-                int length;
-                using (var idle = new CancellationTokenSource(IdleTimeout, _time))
-                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token))
+                int length = await next!.ConfigureAwait(false);
+                next = null;
+                idle.CancelAfter(IdleTimeout);
+                if (length < 0)
                 {
-                    if (!await FullSyncHandshake.ReadAllAsync(stream, frame.AsMemory(0, FrameProtection.LengthSize), linked.Token).ConfigureAwait(false))
-                    {
-                        return Failure(FullSyncStatus.Truncated, "the stream ended before the End frame", peer, start, entries, applied, bytes);
-                    }
-
-                    int sealedLength = FrameProtection.ReadSealedLength(frame);
-                    if (sealedLength < 0)
-                    {
-                        return Failure(FullSyncStatus.Malformed, "a frame length is out of bounds", peer, start, entries, applied, bytes);
-                    }
-
-                    length = FrameProtection.LengthSize + sealedLength;
-                    if (!await FullSyncHandshake.ReadAllAsync(stream, frame.AsMemory(FrameProtection.LengthSize, sealedLength), linked.Token).ConfigureAwait(false))
-                    {
-                        return Failure(FullSyncStatus.Truncated, "the stream ended inside a frame", peer, start, entries, applied, bytes);
-                    }
+                    return length == -1
+                        ? Failure(FullSyncStatus.Truncated, "the stream ended before the End frame", peer, start, entries, applied, bytes)
+                        : Failure(FullSyncStatus.Malformed, "a frame length is out of bounds", peer, start, entries, applied, bytes);
                 }
 
                 bytes += length;
@@ -182,8 +174,16 @@ internal sealed class FullSyncClient
                         peer, start, entries, applied, bytes);
                 }
 
-                var body = new ReadOnlySpan<byte>(frame, FrameProtection.LengthSize + 1, plain - 1);
                 var type = (FrameType)frame[FrameProtection.LengthSize];
+                var current = frame;
+                if (type == FrameType.Records)
+                {
+                    // Read the next frame while this one is applied.
+                    next = ReadFrameAsync(stream, ahead, linked.Token);
+                    (frame, ahead) = (ahead, frame);
+                }
+
+                var body = new ReadOnlySpan<byte>(current, FrameProtection.LengthSize + 1, plain - 1);
                 switch (type)
                 {
                     case FrameType.Begin when !begun && body.Length == 25:
@@ -197,6 +197,7 @@ internal sealed class FullSyncClient
                             return Failure(FullSyncStatus.Malformed, $"the snapshot names member {source}, the handshake {peer}", peer, start);
                         }
 
+                        next = ReadFrameAsync(stream, frame, linked.Token);
                         break;
                     case FrameType.Records when begun && body.Length >= 4:
                     {
@@ -237,9 +238,42 @@ internal sealed class FullSyncClient
         }
         finally
         {
+            if (next is not null)
+            {
+                // A read still in flight (we stopped early): end it before its buffer goes back to the pool.
+                await linked.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await next.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+                {
+                }
+            }
+
             ArrayPool<byte>.Shared.Return(frame);
+            ArrayPool<byte>.Shared.Return(ahead);
             ArrayPool<ConnectionEvent>.Shared.Return(staging);
         }
+    }
+
+    /// <summary>Reads one whole frame into <paramref name="buffer"/>: its length, -1 at the end of the stream, -2 for a bad length.</summary>
+    private static async Task<int> ReadFrameAsync(Stream stream, byte[] buffer, CancellationToken cancellationToken)
+    {
+        if (!await FullSyncHandshake.ReadAllAsync(stream, buffer.AsMemory(0, FrameProtection.LengthSize), cancellationToken).ConfigureAwait(false))
+        {
+            return -1;
+        }
+
+        int sealedLength = FrameProtection.ReadSealedLength(buffer);
+        if (sealedLength < 0)
+        {
+            return -2;
+        }
+
+        return await FullSyncHandshake.ReadAllAsync(stream, buffer.AsMemory(FrameProtection.LengthSize, sealedLength), cancellationToken).ConfigureAwait(false)
+            ? FrameProtection.LengthSize + sealedLength
+            : -1;
     }
 
     /// <summary>Decodes a Records body (<c>count(4) record*count</c>) and applies it in batches; stops at the first bad record.</summary>

@@ -62,10 +62,11 @@ public sealed class FullSyncTests
         var source = cluster.Members[0];
         var joiner = cluster.Members[1];
         // The joiner "was not there" while the source filled: the link drops everything.
-        cluster.Faults[0].Partitioned = true;
+        // Both directions, so the source sees the joiner dead and its flow control does not wait for it.
+        cluster.Faults[0].Partitioned = cluster.Faults[1].Partitioned = true;
         Fill(source, 200_000);
         Assert.True(LoopbackCluster.WaitUntil(() => source.PendingCount == 0 && source.Counters.UpdatesSent >= 200_000, s_settle));
-        cluster.Faults[0].Partitioned = false;
+        cluster.Faults[0].Partitioned = cluster.Faults[1].Partitioned = false;
         Assert.True(joiner.TableCount < 1000);
 
         using var tcp = new Tcp(source, key);
@@ -107,11 +108,11 @@ public sealed class FullSyncTests
 
         var resync = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
         replica.ResyncNeeded += (peer, _) => resync.TrySetResult(peer);
-        // A partition far longer than the 64-datagram resend buffer covers.
-        cluster.Faults[0].Partitioned = true;
+        // A partition (both ways: the source stops waiting for the replica) far longer than the 64-datagram resend buffer covers.
+        cluster.Faults[0].Partitioned = cluster.Faults[1].Partitioned = true;
         LoopbackCluster.Drive(source, 60_000, seed: 8, population: 20_000, addressBase: 0x0D00_0000);
-        Assert.True(LoopbackCluster.WaitUntil(() => source.PendingCount == 0, s_settle));
-        cluster.Faults[0].Partitioned = false;
+        Assert.True(LoopbackCluster.WaitUntil(() => source.PendingCount == 0 && source.Counters.DatagramsSent > 200, s_settle));
+        cluster.Faults[0].Partitioned = cluster.Faults[1].Partitioned = false;
         var peer = await resync.Task.WaitAsync(s_settle);
         Assert.Equal(source.MemberId, peer);
         Assert.True(LoopbackCluster.Differences(source, replica) > 0);
