@@ -36,6 +36,11 @@ internal sealed class PeerState : IDisposable
     public byte LastState;
     public byte LastPriority;
 
+    // A full sync covered the peer's stream up to PendingCoverSequence of PendingCoverEpoch, an epoch not yet
+    // adopted: applied when a packet of that epoch authenticates (see SyncEngine.MarkSynchronizedThrough).
+    public ulong PendingCoverEpoch;
+    public ulong PendingCoverSequence;
+
     // --- our stream, as the peer acknowledges it ---
     public ulong AckedEpoch;
     public ulong AckedThrough;

@@ -200,6 +200,7 @@ internal sealed partial class SyncEngine
         peer.Epoch = epoch;
         peer.Data.Reset();
         peer.Control.Reset();
+        ApplyPendingCover(peer);
         if (previous != 0)
         {
             _counters.PeerRestarts++;

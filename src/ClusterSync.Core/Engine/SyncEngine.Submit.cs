@@ -221,11 +221,26 @@ internal sealed partial class SyncEngine
     /// <summary>Applies one record received from a peer: only a newer version wins. Under the table lock.</summary>
     private void ApplyLocked(in ConnectionEvent r, long nowMs)
     {
-        ref var e = ref _table.GetOrAdd(r.Key, out bool added);
-        if (!added && e.Version >= r.Entry.Version)
+        if (!ApplyVersionedLocked(r, nowMs))
         {
             _counters.UpdatesStale++;
             return;
+        }
+
+        _counters.UpdatesApplied++;
+        AppliedObserver?.Invoke(r);
+    }
+
+    /// <summary>
+    /// The apply rule shared by delta sync and full sync: the record wins only if its version is newer than the
+    /// entry's. Returns false (nothing changed) for a stale record. Under the table lock.
+    /// </summary>
+    private bool ApplyVersionedLocked(in ConnectionEvent r, long nowMs)
+    {
+        ref var e = ref _table.GetOrAdd(r.Key, out bool added);
+        if (!added && e.Version >= r.Entry.Version)
+        {
+            return false;
         }
 
         _clock.Observe(r.Entry.Version);
@@ -253,7 +268,6 @@ internal sealed partial class SyncEngine
             }
         }
 
-        _counters.UpdatesApplied++;
-        AppliedObserver?.Invoke(r);
+        return true;
     }
 }

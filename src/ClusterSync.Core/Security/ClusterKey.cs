@@ -84,6 +84,13 @@ internal sealed class ClusterKey
 
     private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
+    /// <summary>
+    /// Fills <paramref name="output"/> with HKDF-SHA256 key material for a full-sync session
+    /// (salt "ClusterSync full sync v1", the caller's <paramref name="info"/>); see FullSync/README.md.
+    /// </summary>
+    public void DeriveFullSyncKeys(Span<byte> output, ReadOnlySpan<byte> info)
+        => HKDF.DeriveKey(HashAlgorithmName.SHA256, _secret, output, "ClusterSync full sync v1"u8, info);
+
     /// <summary>The AES-256 key of <paramref name="sender"/> in <paramref name="epoch"/> (HKDF-SHA256).</summary>
     public byte[] DeriveSenderKey(ushort sender, ulong epoch)
     {

@@ -1,0 +1,190 @@
+using System.Runtime.CompilerServices;
+using ClusterSync.Connections;
+
+namespace ClusterSync.Engine;
+
+/// <summary>Where a snapshot was cut: the source's epoch and the last delta sequence it had sent before the walk began.</summary>
+internal readonly record struct SnapshotCut(byte Member, ulong Epoch, ulong Sequence, long Total);
+
+/// <summary>Engine access for full sync (FullSync/README.md): cutting and walking a snapshot, applying one, covering the delta window.</summary>
+internal sealed partial class SyncEngine
+{
+    /// <summary>
+    /// Cuts a snapshot: the delta sequence is read before any slot is walked, so every change sent with a sequence
+    /// at or below it is already in the table the walk sees (the table is written before a change is queued).
+    /// </summary>
+    internal SnapshotCut CutSnapshot()
+    {
+        ulong sequence = LastDataSequence;
+        Interlocked.MemoryBarrier();
+        int total;
+        lock (_tableLock)
+        {
+            total = _table.Count;
+        }
+
+        return new SnapshotCut(MemberId, Epoch, sequence, total);
+    }
+
+    /// <summary>
+    /// Copies the next entries of a snapshot walk into <paramref name="destination"/>, walking at most
+    /// <c>destination.Length</c> slots from <paramref name="cursor"/> under the table lock (short holds, so the
+    /// engine keeps serving traffic). Live entries become Update records, tombstones Destroy records; connections
+    /// this member has not announced (a delay still running, a never-sync class) are skipped, as delta sync skips
+    /// them. Returns the records copied; the walk is over when <paramref name="cursor"/> reaches -1.
+    /// </summary>
+    internal int CopySnapshotChunk(ref int cursor, Span<ConnectionEvent> destination)
+    {
+        if (cursor < 0)
+        {
+            return 0;
+        }
+
+        int n = 0;
+        lock (_tableLock)
+        {
+            int limit = _table.SlotLimit;
+            int end = (int)Math.Min((long)cursor + destination.Length, limit);
+            byte me = MemberId;
+            for (int i = cursor; i < end; i++)
+            {
+                ref var e = ref _table.EntryAt(i, out var key);
+                if (Unsafe.IsNullRef(ref e))
+                {
+                    continue;
+                }
+
+                var status = e.Status;
+                ref var r = ref destination[n];
+                if ((status & ConnectionStatus.Tombstone) != 0)
+                {
+                    r.Kind = ConnectionEventKind.Destroy;
+                    r.HasCounters = false;
+                }
+                else
+                {
+                    if (e.Owner == me && (status & ConnectionStatus.Announced) == 0)
+                    {
+                        continue;
+                    }
+
+                    r.Kind = ConnectionEventKind.Update;
+                    r.HasCounters = _table.TryGetCounters(key, out r.Counters);
+                }
+
+                r.Key = key;
+                r.Entry = e;
+                n++;
+            }
+
+            cursor = end >= limit ? -1 : end;
+        }
+
+        return n;
+    }
+
+    /// <summary>
+    /// Applies snapshot records with the delta-sync rule (only a newer version wins), in groups under the table
+    /// lock so delta sync interleaves. Returns how many changed the table (the rest were stale).
+    /// </summary>
+    internal int ApplySnapshot(ReadOnlySpan<ConnectionEvent> records)
+    {
+        const int Group = 64;
+        long nowMs = NowMs();
+        int applied = 0;
+        for (int from = 0; from < records.Length; from += Group)
+        {
+            var group = records.Slice(from, Math.Min(Group, records.Length - from));
+            lock (_tableLock)
+            {
+                PrefetchBuckets(group, 0, PrefetchDistance * 2);
+                for (int i = 0; i < group.Length; i++)
+                {
+                    PrefetchAhead(group, i);
+                    ref readonly var r = ref group[i];
+                    if (!ApplyVersionedLocked(r, nowMs))
+                    {
+                        continue;
+                    }
+
+                    applied++;
+                    if (r.Kind != ConnectionEventKind.Destroy && r.Entry.Owner == MemberId)
+                    {
+                        // Our own connection from an earlier life (we restarted): it was announced, so its
+                        // next change must be sent again.
+                        ref var e = ref _table.Find(r.Key);
+                        e.Status |= ConnectionStatus.Announced;
+                    }
+                }
+            }
+        }
+
+        return applied;
+    }
+
+    /// <summary>
+    /// Tells the delta receiver that a full sync from <paramref name="peer"/> covered its stream up to
+    /// <paramref name="sequence"/> of <paramref name="epoch"/>: those sequences are written off without raising
+    /// resync needed. An epoch not yet adopted (no packet of it authenticated yet) is remembered and applied on
+    /// adoption; an older epoch is ignored (the peer restarted since the cut). Returns false when ignored.
+    /// </summary>
+    internal bool MarkSynchronizedThrough(byte peer, ulong epoch, ulong sequence)
+    {
+        var state = _peersById[peer];
+        if (state is null || epoch == 0)
+        {
+            return false;
+        }
+
+        lock (state.Sync)
+        {
+            if (epoch == state.Epoch)
+            {
+                if (sequence > state.Data.Cumulative)
+                {
+                    state.Data.SkipThrough(sequence);
+                }
+
+                return true;
+            }
+
+            if (epoch > state.Epoch)
+            {
+                if (epoch > state.PendingCoverEpoch || (epoch == state.PendingCoverEpoch && sequence > state.PendingCoverSequence))
+                {
+                    state.PendingCoverEpoch = epoch;
+                    state.PendingCoverSequence = sequence;
+                }
+
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Called under the peer's lock when its epoch is adopted.</summary>
+    private static void ApplyPendingCover(PeerState peer)
+    {
+        if (peer.PendingCoverEpoch == peer.Epoch && peer.PendingCoverSequence > 0)
+        {
+            peer.Data.SkipThrough(peer.PendingCoverSequence);
+        }
+
+        if (peer.PendingCoverEpoch <= peer.Epoch)
+        {
+            peer.PendingCoverEpoch = 0;
+            peer.PendingCoverSequence = 0;
+        }
+    }
+
+    /// <summary>The delta receive window's cumulative point for <paramref name="peer"/> (tests and status).</summary>
+    internal (ulong Epoch, ulong Cumulative) ReceivedThrough(byte peer)
+    {
+        var state = _peersById[peer] ?? throw new ArgumentOutOfRangeException(nameof(peer));
+        lock (state.Sync)
+        {
+            return (state.Epoch, state.Data.Cumulative);
+        }
+    }
+}

@@ -1,0 +1,311 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using ClusterSync.Connections;
+using ClusterSync.Engine;
+using ClusterSync.Protocol;
+using ClusterSync.Security;
+using ClusterSync.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ClusterSync.FullSync;
+
+/// <summary>
+/// Pulls a snapshot from a peer into an engine (join, restart, resync needed): connects, authenticates, applies
+/// every record by version while delta sync keeps running, then covers the peer's delta stream up to the cut.
+/// Expected failures come back as a <see cref="FullSyncResult"/> and are counted; a frame that fails
+/// authentication ends the transfer before anything in it is applied.
+/// </summary>
+internal sealed class FullSyncClient
+{
+    private const int ApplyBatch = 1024;
+    private readonly SyncEngine _engine;
+    private readonly IStreamChannel _channel;
+    private readonly ClusterKey _key;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public FullSyncClient(SyncEngine engine, IStreamChannel channel, ClusterKey key, FullSyncCounters? counters = null,
+        TimeProvider? time = null, ILogger? logger = null)
+    {
+        _engine = engine;
+        _channel = channel;
+        _key = key;
+        Counters = counters ?? new FullSyncCounters();
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    public FullSyncCounters Counters { get; }
+
+    /// <summary>Progress (entries received / total announced), once per frame.</summary>
+    public IProgress<FullSyncProgress>? Progress { get; init; }
+
+    /// <summary>Connecting plus the handshake must finish within this time.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>No frame for this long ends the transfer.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Pulls a snapshot from the peer at <paramref name="peerIndex"/> of the stream channel.</summary>
+    public async Task<FullSyncResult> PullAsync(int peerIndex, CancellationToken cancellationToken = default)
+    {
+        long start = _time.GetTimestamp();
+        Stream stream;
+        try
+        {
+            using var timeout = new CancellationTokenSource(HandshakeTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            stream = await _channel.ConnectAsync(peerIndex, linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
+        {
+            return Finish(Failure(FullSyncStatus.ConnectFailed, ex.Message, 0, start));
+        }
+
+        await using (stream.ConfigureAwait(false))
+        {
+            return await PullAsync(stream, cancellationToken, start).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Pulls a snapshot over an open stream (tests); does not dispose it.</summary>
+    internal async Task<FullSyncResult> PullAsync(Stream stream, CancellationToken cancellationToken, long? startTimestamp = null)
+    {
+        long start = startTimestamp ?? _time.GetTimestamp();
+        HandshakeResult? hs = null;
+        try
+        {
+            using (var timeout = new CancellationTokenSource(HandshakeTimeout, _time))
+            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token))
+            {
+                hs = await FullSyncHandshake.ClientAsync(stream, _key, _engine.MemberId, linked.Token).ConfigureAwait(false);
+            }
+
+            if (!hs.Ok)
+            {
+                return Finish(Failure(hs.Status, hs.Error ?? "handshake failed", hs.PeerMember, start));
+            }
+
+            return Finish(await ReceiveAsync(stream, hs.Receive!, hs.PeerMember, start, cancellationToken).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException)
+        {
+            var status = cancellationToken.IsCancellationRequested ? FullSyncStatus.Canceled : FullSyncStatus.TimedOut;
+            return Finish(Failure(status, "canceled or timed out", hs?.PeerMember ?? 0, start));
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            return Finish(Failure(FullSyncStatus.Truncated, ex.Message, hs?.PeerMember ?? 0, start));
+        }
+        finally
+        {
+            hs?.DisposeKeys();
+        }
+    }
+
+    private FullSyncResult Failure(FullSyncStatus status, string error, byte peer, long start, long entries = 0, long applied = 0, long bytes = 0)
+        => new(status, error, peer, entries, applied, bytes, _time.GetElapsedTime(start).TotalSeconds, 0, 0);
+
+    private FullSyncResult Finish(FullSyncResult result)
+    {
+        if (result.Succeeded)
+        {
+            Interlocked.Increment(ref Counters.Received);
+            FullSyncLog.PullDone(_logger, result.Peer, result.Entries, result.Applied, result.Bytes, result.Seconds, result.SourceEpoch, result.CutSequence);
+            return result;
+        }
+
+        switch (result.Status)
+        {
+            case FullSyncStatus.WrongKey:
+                Interlocked.Increment(ref Counters.HandshakeWrongKey);
+                break;
+            case FullSyncStatus.AuthenticationFailed:
+                Interlocked.Increment(ref Counters.FramesAuthenticationFailed);
+                break;
+            case FullSyncStatus.Refused:
+                Interlocked.Increment(ref Counters.Refused);
+                break;
+        }
+
+        Interlocked.Increment(ref Counters.ReceiveFailed);
+        FullSyncLog.PullFailed(_logger, result.Peer, result.Status, result.Error ?? "");
+        return result;
+    }
+
+    private async Task<FullSyncResult> ReceiveAsync(Stream stream, FrameProtection opener, byte peer, long start, CancellationToken cancellationToken)
+    {
+        var frame = ArrayPool<byte>.Shared.Rent(FrameProtection.MaxPlaintext + FrameProtection.Overhead);
+        var ahead = ArrayPool<byte>.Shared.Rent(FrameProtection.MaxPlaintext + FrameProtection.Overhead);
+        var staging = ArrayPool<ConnectionEvent>.Shared.Rent(ApplyBatch);
+        long entries = 0;
+        long applied = 0;
+        long bytes = 0;
+        bool begun = false;
+        byte source = 0;
+        ulong epoch = 0;
+        ulong cutSequence = 0;
+        long total = 0;
+        using var idle = new CancellationTokenSource(IdleTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
+        Task<int>? next = ReadFrameAsync(stream, frame, linked.Token);
+        try
+        {
+            while (true)
+            {
+                int length = await next!.ConfigureAwait(false);
+                next = null;
+                idle.CancelAfter(IdleTimeout);
+                if (length < 0)
+                {
+                    return length == -1
+                        ? Failure(FullSyncStatus.Truncated, "the stream ended before the End frame", peer, start, entries, applied, bytes)
+                        : Failure(FullSyncStatus.Malformed, "a frame length is out of bounds", peer, start, entries, applied, bytes);
+                }
+
+                bytes += length;
+                Interlocked.Add(ref Counters.BytesReceived, length);
+                int plain = opener.Open(frame.AsSpan(0, length));
+                if (plain < 0)
+                {
+                    return Failure(FullSyncStatus.AuthenticationFailed, $"frame {opener.Counter - 1} failed authentication; nothing in it was applied",
+                        peer, start, entries, applied, bytes);
+                }
+
+                var type = (FrameType)frame[FrameProtection.LengthSize];
+                var current = frame;
+                if (type == FrameType.Records)
+                {
+                    // Read the next frame while this one is applied.
+                    next = ReadFrameAsync(stream, ahead, linked.Token);
+                    (frame, ahead) = (ahead, frame);
+                }
+
+                var body = new ReadOnlySpan<byte>(current, FrameProtection.LengthSize + 1, plain - 1);
+                switch (type)
+                {
+                    case FrameType.Begin when !begun && body.Length == 25:
+                        begun = true;
+                        source = body[0];
+                        epoch = BinaryPrimitives.ReadUInt64BigEndian(body[1..]);
+                        cutSequence = BinaryPrimitives.ReadUInt64BigEndian(body[9..]);
+                        total = BinaryPrimitives.ReadInt64BigEndian(body[17..]);
+                        if (source != peer)
+                        {
+                            return Failure(FullSyncStatus.Malformed, $"the snapshot names member {source}, the handshake {peer}", peer, start);
+                        }
+
+                        next = ReadFrameAsync(stream, frame, linked.Token);
+                        break;
+                    case FrameType.Records when begun && body.Length >= 4:
+                    {
+                        var (ok, n, a) = ApplyRecords(body, staging);
+                        entries += n;
+                        applied += a;
+                        Interlocked.Add(ref Counters.EntriesReceived, n);
+                        Interlocked.Add(ref Counters.EntriesApplied, a);
+                        if (!ok)
+                        {
+                            return Failure(FullSyncStatus.Malformed, "a Records frame did not parse; the rest of it was not applied", peer, start, entries, applied, bytes);
+                        }
+
+                        Progress?.Report(new FullSyncProgress(peer, entries, total, bytes));
+                        break;
+                    }
+
+                    case FrameType.End when begun && body.Length == 8:
+                        long announced = BinaryPrimitives.ReadInt64BigEndian(body);
+                        if (announced != entries)
+                        {
+                            return Failure(FullSyncStatus.Malformed, $"the source sent {announced} entries, {entries} arrived", peer, start, entries, applied, bytes);
+                        }
+
+                        FullSyncLog.Progress(_logger, peer, entries, total, bytes);
+                        if (!_engine.MarkSynchronizedThrough(source, epoch, cutSequence))
+                        {
+                            return Failure(FullSyncStatus.StaleEpoch, $"member {source} restarted since epoch {epoch}", peer, start, entries, applied, bytes);
+                        }
+
+                        return new FullSyncResult(FullSyncStatus.Completed, null, peer, entries, applied, bytes, _time.GetElapsedTime(start).TotalSeconds, epoch, cutSequence);
+                    case FrameType.Error:
+                        return Failure(FullSyncStatus.Refused, "the source reported an error", peer, start, entries, applied, bytes);
+                    default:
+                        return Failure(FullSyncStatus.Malformed, $"unexpected frame {type} ({body.Length} bytes)", peer, start, entries, applied, bytes);
+                }
+            }
+        }
+        finally
+        {
+            if (next is not null)
+            {
+                // A read still in flight (we stopped early): end it before its buffer goes back to the pool.
+                await linked.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await next.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+                {
+                }
+            }
+
+            ArrayPool<byte>.Shared.Return(frame);
+            ArrayPool<byte>.Shared.Return(ahead);
+            ArrayPool<ConnectionEvent>.Shared.Return(staging);
+        }
+    }
+
+    /// <summary>Reads one whole frame into <paramref name="buffer"/>: its length, -1 at the end of the stream, -2 for a bad length.</summary>
+    private static async Task<int> ReadFrameAsync(Stream stream, byte[] buffer, CancellationToken cancellationToken)
+    {
+        if (!await FullSyncHandshake.ReadAllAsync(stream, buffer.AsMemory(0, FrameProtection.LengthSize), cancellationToken).ConfigureAwait(false))
+        {
+            return -1;
+        }
+
+        int sealedLength = FrameProtection.ReadSealedLength(buffer);
+        if (sealedLength < 0)
+        {
+            return -2;
+        }
+
+        return await FullSyncHandshake.ReadAllAsync(stream, buffer.AsMemory(FrameProtection.LengthSize, sealedLength), cancellationToken).ConfigureAwait(false)
+            ? FrameProtection.LengthSize + sealedLength
+            : -1;
+    }
+
+    /// <summary>Decodes a Records body (<c>count(4) record*count</c>) and applies it in batches; stops at the first bad record.</summary>
+    private (bool Ok, int Records, int Applied) ApplyRecords(ReadOnlySpan<byte> body, ConnectionEvent[] staging)
+    {
+        int count = BinaryPrimitives.ReadInt32BigEndian(body);
+        var records = body[4..];
+        int done = 0;
+        int applied = 0;
+        while (done < count)
+        {
+            int n = 0;
+            int want = Math.Min(ApplyBatch, count - done);
+            for (; n < want; n++)
+            {
+                int used = RecordCodec.TryRead(records, out staging[n]);
+                if (used == 0)
+                {
+                    break;
+                }
+
+                records = records[used..];
+            }
+
+            applied += _engine.ApplySnapshot(staging.AsSpan(0, n));
+            done += n;
+            if (n < want)
+            {
+                return (false, done, applied);
+            }
+        }
+
+        return (count >= 0 && records.Length == 0, done, applied);
+    }
+}

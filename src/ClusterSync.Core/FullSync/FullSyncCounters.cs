@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSync.FullSync;
+
+/// <summary>Full-sync counters of one member (server and client side). Written with Interlocked: transfers run concurrently.</summary>
+internal sealed class FullSyncCounters
+{
+    public long Served;
+    public long ServeFailed;
+    public long Received;
+    public long ReceiveFailed;
+    public long HandshakeWrongKey;
+    public long HandshakeFailed;
+    public long FramesAuthenticationFailed;
+    public long Refused;
+    public long EntriesSent;
+    public long EntriesReceived;
+    public long EntriesApplied;
+    public long BytesSent;
+    public long BytesReceived;
+
+    /// <summary>A flat name → value view (status output, tests).</summary>
+    public IReadOnlyDictionary<string, long> ToDictionary() => new SortedDictionary<string, long>(StringComparer.Ordinal)
+    {
+        ["full_sync_served"] = Volatile.Read(ref Served),
+        ["full_sync_serve_failed"] = Volatile.Read(ref ServeFailed),
+        ["full_sync_received"] = Volatile.Read(ref Received),
+        ["full_sync_receive_failed"] = Volatile.Read(ref ReceiveFailed),
+        ["full_sync_handshake_wrong_key"] = Volatile.Read(ref HandshakeWrongKey),
+        ["full_sync_handshake_failed"] = Volatile.Read(ref HandshakeFailed),
+        ["full_sync_frames_authentication_failed"] = Volatile.Read(ref FramesAuthenticationFailed),
+        ["full_sync_refused"] = Volatile.Read(ref Refused),
+        ["full_sync_entries_sent"] = Volatile.Read(ref EntriesSent),
+        ["full_sync_entries_received"] = Volatile.Read(ref EntriesReceived),
+        ["full_sync_entries_applied"] = Volatile.Read(ref EntriesApplied),
+        ["full_sync_bytes_sent"] = Volatile.Read(ref BytesSent),
+        ["full_sync_bytes_received"] = Volatile.Read(ref BytesReceived),
+    };
+}
+
+/// <summary>Progress of one transfer: entries so far and the total the source announced (an estimate taken at the cut).</summary>
+internal readonly record struct FullSyncProgress(byte Peer, long Entries, long Total, long Bytes);
+
+/// <summary>What a pull achieved.</summary>
+internal sealed record FullSyncResult(FullSyncStatus Status, string? Error, byte Peer, long Entries, long Applied, long Bytes,
+    double Seconds, ulong SourceEpoch, ulong CutSequence)
+{
+    public bool Succeeded => Status == FullSyncStatus.Completed;
+}
+
+/// <summary>Source-generated log messages (2xxx: full sync).</summary>
+internal static partial class FullSyncLog
+{
+    [LoggerMessage(2001, LogLevel.Information, "Full sync server of member {Member} listening")]
+    public static partial void Listening(ILogger logger, byte member);
+
+    [LoggerMessage(2002, LogLevel.Information, "Full sync to member {Peer}: cut at epoch {Epoch} sequence {Sequence}, about {Total} entries")]
+    public static partial void ServeStarted(ILogger logger, byte peer, ulong epoch, ulong sequence, long total);
+
+    [LoggerMessage(2003, LogLevel.Information, "Full sync to member {Peer} done: {Entries} entries, {Bytes} bytes in {Seconds:F3} s")]
+    public static partial void ServeDone(ILogger logger, byte peer, long entries, long bytes, double seconds);
+
+    [LoggerMessage(2004, LogLevel.Warning, "Full sync to member {Peer} failed ({Status}): {Error}")]
+    public static partial void ServeFailed(ILogger logger, byte peer, FullSyncStatus status, string error);
+
+    [LoggerMessage(2005, LogLevel.Information, "Full sync from member {Peer}: {Entries}/{Total} entries, {Bytes} bytes")]
+    public static partial void Progress(ILogger logger, byte peer, long entries, long total, long bytes);
+
+    [LoggerMessage(2006, LogLevel.Information, "Full sync from member {Peer} done: {Entries} entries ({Applied} newer applied), {Bytes} bytes in {Seconds:F3} s; delta covered through epoch {Epoch} sequence {Sequence}")]
+    public static partial void PullDone(ILogger logger, byte peer, long entries, long applied, long bytes, double seconds, ulong epoch, ulong sequence);
+
+    [LoggerMessage(2007, LogLevel.Warning, "Full sync from member {Peer} failed ({Status}): {Error}")]
+    public static partial void PullFailed(ILogger logger, byte peer, FullSyncStatus status, string error);
+
+    [LoggerMessage(2008, LogLevel.Error, "Full sync server accept loop failed")]
+    public static partial void AcceptFailed(ILogger logger, Exception ex);
+}

@@ -1,0 +1,325 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using ClusterSync.Connections;
+using ClusterSync.Engine;
+using ClusterSync.Protocol;
+using ClusterSync.Security;
+using ClusterSync.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ClusterSync.FullSync;
+
+/// <summary>
+/// Serves snapshots of an engine's table to authenticated peers over a stream channel (TCP port 256 by default),
+/// several at once. Each transfer: handshake, Begin (the cut), Records frames, End. See README.md.
+/// </summary>
+internal sealed class FullSyncServer : IAsyncDisposable
+{
+    public const int DefaultPort = 256;
+
+    /// <summary>Records are packed into frames of up to this many plaintext bytes.</summary>
+    public const int FrameData = 1 << 20;
+
+    /// <summary>Slots walked per table-lock hold.</summary>
+    public const int ChunkSlots = 4096;
+
+    private readonly SyncEngine _engine;
+    private readonly IStreamChannel _channel;
+    private readonly ClusterKey _key;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly HashSet<byte> _peers;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _transfers = [];
+    private Task? _acceptLoop;
+    private int _active;
+
+    public FullSyncServer(SyncEngine engine, IStreamChannel channel, ClusterKey key, FullSyncCounters? counters = null,
+        TimeProvider? time = null, ILogger? logger = null)
+    {
+        _engine = engine;
+        _channel = channel;
+        _key = key;
+        Counters = counters ?? new FullSyncCounters();
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _peers = [.. engine.Options.PeerMemberIds];
+    }
+
+    public FullSyncCounters Counters { get; }
+
+    /// <summary>Transfers served at once; more are refused (Busy) and retried by the joiner.</summary>
+    public int MaxConcurrent { get; init; } = 4;
+
+    /// <summary>A handshake must finish within this time.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public void Start()
+    {
+        FullSyncLog.Listening(_logger, _engine.MemberId);
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var token = _stop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Stream stream;
+            try
+            {
+                stream = await _channel.AcceptAsync(token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                if (token.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                FullSyncLog.AcceptFailed(_logger, ex);
+                continue;
+            }
+
+            var task = Task.Run(() => ServeAsync(stream, token), CancellationToken.None);
+            lock (_transfers)
+            {
+                _transfers.RemoveAll(t => t.IsCompleted);
+                _transfers.Add(task);
+            }
+        }
+    }
+
+    /// <summary>Serves one snapshot on an accepted stream (internal for tests); disposes the stream. Never throws.</summary>
+    internal async Task<FullSyncStatus> ServeAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        byte peer = 0;
+        bool slot = false;
+        long start = _time.GetTimestamp();
+        HandshakeResult? hs = null;
+        try
+        {
+            await using (stream.ConfigureAwait(false))
+            {
+                using (var handshakeTimeout = new CancellationTokenSource(HandshakeTimeout, _time))
+                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, handshakeTimeout.Token))
+                {
+                    hs = await FullSyncHandshake.ServerAsync(stream, _key, _engine.MemberId, member =>
+                    {
+                        var status = Admit(member);
+                        slot = status == HelloStatus.Accepted;
+                        return status;
+                    }, linked.Token).ConfigureAwait(false);
+                }
+
+                peer = hs.PeerMember;
+                if (!hs.Ok)
+                {
+                    return Failed(hs.Status, hs.Error ?? "handshake failed", peer);
+                }
+
+                var (status, entries, bytes) = await StreamSnapshotAsync(stream, hs.Send!, peer, cancellationToken).ConfigureAwait(false);
+                if (status != FullSyncStatus.Completed)
+                {
+                    return Failed(status, "the transfer was interrupted", peer);
+                }
+
+                Interlocked.Increment(ref Counters.Served);
+                FullSyncLog.ServeDone(_logger, peer, entries, bytes, _time.GetElapsedTime(start).TotalSeconds);
+                return FullSyncStatus.Completed;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return Failed(cancellationToken.IsCancellationRequested ? FullSyncStatus.Canceled : FullSyncStatus.TimedOut, "canceled or timed out", peer);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            return Failed(FullSyncStatus.Truncated, ex.Message, peer);
+        }
+        finally
+        {
+            hs?.DisposeKeys();
+            if (slot)
+            {
+                Interlocked.Decrement(ref _active);
+            }
+        }
+    }
+
+    private HelloStatus Admit(byte member)
+    {
+        if (!_peers.Contains(member))
+        {
+            return HelloStatus.UnknownMember;
+        }
+
+        if (Interlocked.Increment(ref _active) > MaxConcurrent)
+        {
+            Interlocked.Decrement(ref _active);
+            return HelloStatus.Busy;
+        }
+
+        return HelloStatus.Accepted;
+    }
+
+    private FullSyncStatus Failed(FullSyncStatus status, string error, byte peer)
+    {
+        switch (status)
+        {
+            case FullSyncStatus.WrongKey:
+                Interlocked.Increment(ref Counters.HandshakeWrongKey);
+                break;
+            case FullSyncStatus.Refused:
+                Interlocked.Increment(ref Counters.Refused);
+                break;
+            case FullSyncStatus.Malformed or FullSyncStatus.Truncated or FullSyncStatus.TimedOut when peer == 0:
+                Interlocked.Increment(ref Counters.HandshakeFailed);
+                break;
+        }
+
+        Interlocked.Increment(ref Counters.ServeFailed);
+        FullSyncLog.ServeFailed(_logger, peer, status, error);
+        return status;
+    }
+
+    private async Task<(FullSyncStatus Status, long Entries, long Bytes)> StreamSnapshotAsync(Stream stream, FrameProtection sealer, byte peer, CancellationToken cancellationToken)
+    {
+        var cut = _engine.CutSnapshot();
+        FullSyncLog.ServeStarted(_logger, peer, cut.Epoch, cut.Sequence, cut.Total);
+        int bufferSize = FrameData + 64 + FrameProtection.Overhead;
+        var front = ArrayPool<byte>.Shared.Rent(bufferSize);
+        var back = ArrayPool<byte>.Shared.Rent(bufferSize);
+        var events = ArrayPool<ConnectionEvent>.Shared.Rent(ChunkSlots);
+        Task pending = Task.CompletedTask;
+        long entries = 0;
+        long bytes = 0;
+        try
+        {
+            // Begin: source member, epoch, cut sequence, total (estimate).
+            int p = FrameProtection.LengthSize;
+            front[p++] = (byte)FrameType.Begin;
+            front[p++] = cut.Member;
+            BinaryPrimitives.WriteUInt64BigEndian(front.AsSpan(p), cut.Epoch);
+            BinaryPrimitives.WriteUInt64BigEndian(front.AsSpan(p + 8), cut.Sequence);
+            BinaryPrimitives.WriteInt64BigEndian(front.AsSpan(p + 16), cut.Total);
+            p += 24;
+            int n = sealer.Seal(front, p - FrameProtection.LengthSize);
+            await stream.WriteAsync(front.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            bytes += n;
+
+            const int RecordsStart = FrameProtection.LengthSize + 1 + 4;
+            int limit = FrameProtection.LengthSize + FrameData;
+            int pos = RecordsStart;
+            int count = 0;
+            int cursor = 0;
+            while (cursor >= 0)
+            {
+                int copied = _engine.CopySnapshotChunk(ref cursor, events.AsSpan(0, ChunkSlots));
+                for (int i = 0; i < copied; i++)
+                {
+                    if (pos + RecordCodec.MaxRecordSize > limit)
+                    {
+                        (pending, n) = await FlushAsync(stream, sealer, front, pos, count, pending, cancellationToken).ConfigureAwait(false);
+                        bytes += n;
+                        (front, back) = (back, front);
+                        pos = RecordsStart;
+                        count = 0;
+                        Report(peer, entries, cut.Total, bytes);
+                    }
+
+                    pos += RecordCodec.Write(front.AsSpan(pos), events[i]);
+                    count++;
+                    entries++;
+                }
+            }
+
+            if (count > 0)
+            {
+                (pending, n) = await FlushAsync(stream, sealer, front, pos, count, pending, cancellationToken).ConfigureAwait(false);
+                bytes += n;
+                (front, back) = (back, front);
+            }
+
+            await pending.ConfigureAwait(false);
+            p = FrameProtection.LengthSize;
+            front[p++] = (byte)FrameType.End;
+            BinaryPrimitives.WriteInt64BigEndian(front.AsSpan(p), entries);
+            p += 8;
+            n = sealer.Seal(front, p - FrameProtection.LengthSize);
+            await stream.WriteAsync(front.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            bytes += n;
+            Interlocked.Add(ref Counters.EntriesSent, entries);
+            Interlocked.Add(ref Counters.BytesSent, bytes);
+            Report(peer, entries, cut.Total, bytes);
+
+            // Wait for the joiner to close: it has read everything (a clean shutdown, not a reset).
+            await stream.ReadAsync(front.AsMemory(0, 1), cancellationToken).ConfigureAwait(false);
+            return (FullSyncStatus.Completed, entries, bytes);
+        }
+        finally
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+            }
+
+            ArrayPool<byte>.Shared.Return(front);
+            ArrayPool<byte>.Shared.Return(back);
+            ArrayPool<ConnectionEvent>.Shared.Return(events);
+        }
+    }
+
+    /// <summary>Seals a Records frame and starts writing it once the previous write has finished (double buffering).</summary>
+    private static async Task<(Task Write, int Length)> FlushAsync(Stream stream, FrameProtection sealer, byte[] frame, int pos, int count, Task previous,
+        CancellationToken cancellationToken)
+    {
+        frame[FrameProtection.LengthSize] = (byte)FrameType.Records;
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(FrameProtection.LengthSize + 1), count);
+        await previous.ConfigureAwait(false);
+        int n = sealer.Seal(frame, pos - FrameProtection.LengthSize);
+        return (stream.WriteAsync(frame.AsMemory(0, n), cancellationToken).AsTask(), n);
+    }
+
+    /// <summary>Progress of every transfer (entries sent / total), per frame.</summary>
+    public IProgress<FullSyncProgress>? Progress { get; init; }
+
+    private void Report(byte peer, long entries, long total, long bytes) => Progress?.Report(new FullSyncProgress(peer, entries, total, bytes));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_channel is IDisposable d)
+        {
+            d.Dispose();
+        }
+
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+
+        Task[] running;
+        lock (_transfers)
+        {
+            running = [.. _transfers];
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,241 @@
+using System.Security.Cryptography;
+using ClusterSync.Connections;
+using ClusterSync.Core.Tests.Engine;
+using ClusterSync.Engine;
+using ClusterSync.FullSync;
+using ClusterSync.Security;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ClusterSync.Core.Tests.FullSync;
+
+public sealed class FullSyncStreamTests
+{
+    private static byte[] Key() => RandomNumberGenerator.GetBytes(32);
+
+    private static byte[] Frame(FrameProtection sealer, byte[] plaintext)
+    {
+        var buffer = new byte[plaintext.Length + FrameProtection.Overhead];
+        plaintext.CopyTo(buffer, FrameProtection.LengthSize);
+        int n = sealer.Seal(buffer, plaintext.Length);
+        Assert.Equal(buffer.Length, n);
+        return buffer;
+    }
+
+    [Fact]
+    public void Frames_RoundTrip_InOrder()
+    {
+        var key = Key();
+        using var sealer = new FrameProtection(key, FullSyncHandshake.ServerToClient);
+        using var opener = new FrameProtection(key, FullSyncHandshake.ServerToClient);
+        for (int i = 1; i < 5; i++)
+        {
+            var plain = RandomNumberGenerator.GetBytes(i * 1000);
+            var frame = Frame(sealer, plain);
+            Assert.Equal(plain.Length + FrameProtection.TagSize, FrameProtection.ReadSealedLength(frame));
+            Assert.False(frame.AsSpan(FrameProtection.LengthSize, plain.Length).SequenceEqual(plain)); // encrypted on the wire
+            Assert.Equal(plain.Length, opener.Open(frame));
+            Assert.True(frame.AsSpan(FrameProtection.LengthSize, plain.Length).SequenceEqual(plain));
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]   // length prefix (associated data)
+    [InlineData(10)]  // ciphertext
+    [InlineData(-1)]  // tag
+    public void Frame_Tampered_IsRejected(int offset)
+    {
+        var key = Key();
+        using var sealer = new FrameProtection(key, 1);
+        using var opener = new FrameProtection(key, 1);
+        var frame = Frame(sealer, RandomNumberGenerator.GetBytes(100));
+        frame[offset < 0 ? frame.Length + offset : offset] ^= 0x01;
+        Assert.Equal(-1, opener.Open(frame));
+    }
+
+    [Fact]
+    public void Frame_TruncatedReorderedOrOtherDirection_IsRejected()
+    {
+        var key = Key();
+        using var sealer = new FrameProtection(key, 1);
+        var first = Frame(sealer, RandomNumberGenerator.GetBytes(100));
+        var second = Frame(sealer, RandomNumberGenerator.GetBytes(100));
+        using (var opener = new FrameProtection(key, 1))
+        {
+            Assert.Equal(-1, opener.Open(first.AsSpan(0, first.Length - 1)));
+        }
+
+        using (var opener = new FrameProtection(key, 1))
+        {
+            Assert.Equal(-1, opener.Open(second)); // counter 0 expected: a skipped or reordered frame fails
+        }
+
+        using (var opener = new FrameProtection(key, 2))
+        {
+            Assert.Equal(-1, opener.Open(first)); // a frame reflected from the other direction fails
+        }
+
+        Assert.Equal(-1, FrameProtection.ReadSealedLength([0xFF, 0xFF, 0xFF, 0xFF]));
+        Assert.Equal(-1, FrameProtection.ReadSealedLength([0, 0, 0, 3]));
+    }
+
+    [Fact]
+    public async Task Handshake_SameKey_AgreesOnDirectionalKeys()
+    {
+        var key = ClusterKey.Generate();
+        var (a, b) = MemoryDuplex.CreatePair();
+        var server = FullSyncHandshake.ServerAsync(a, key, 1, _ => HelloStatus.Accepted, CancellationToken.None);
+        var client = await FullSyncHandshake.ClientAsync(b, key, 2, CancellationToken.None);
+        var s = await server;
+        Assert.True(client.Ok && s.Ok);
+        Assert.Equal(1, client.PeerMember);
+        Assert.Equal(2, s.PeerMember);
+        var frame = Frame(s.Send!, [1, 2, 3]);
+        Assert.Equal(3, client.Receive!.Open(frame));
+        var back = Frame(client.Send!, [4, 5]);
+        Assert.Equal(2, s.Receive!.Open(back));
+        client.DisposeKeys();
+        s.DisposeKeys();
+    }
+
+    [Fact]
+    public async Task Handshake_WrongKey_RefusedOnBothSides()
+    {
+        var (a, b) = MemoryDuplex.CreatePair();
+        var server = FullSyncHandshake.ServerAsync(a, ClusterKey.Generate(), 1, _ => HelloStatus.Accepted, CancellationToken.None);
+        var client = await FullSyncHandshake.ClientAsync(b, ClusterKey.Generate(), 2, CancellationToken.None);
+        var s = await server;
+        Assert.Equal(FullSyncStatus.WrongKey, client.Status);
+        Assert.Equal(FullSyncStatus.WrongKey, s.Status);
+        Assert.Null(client.Receive);
+        Assert.Null(s.Send);
+    }
+
+    [Fact]
+    public async Task Handshake_UnknownMember_Refused()
+    {
+        var key = ClusterKey.Generate();
+        var (a, b) = MemoryDuplex.CreatePair();
+        var server = FullSyncHandshake.ServerAsync(a, key, 1, _ => HelloStatus.UnknownMember, CancellationToken.None);
+        var client = await FullSyncHandshake.ClientAsync(b, key, 9, CancellationToken.None);
+        Assert.Equal(FullSyncStatus.Refused, client.Status);
+        Assert.Equal(FullSyncStatus.Refused, (await server).Status);
+    }
+
+    private static (SyncEngine Source, SyncEngine Joiner) Engines(ClusterKey key, ClusterKey? joinerKey = null)
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var (source, _) = EngineKit.Create(1, 2, key, time);
+        var (joiner, _) = EngineKit.Create(2, 1, joinerKey ?? key, time);
+        var batch = new ConnectionEvent[300];
+        for (int i = 0; i < batch.Length; i++)
+        {
+            batch[i] = ConnectionEvent.Create(ConnectionEventKind.New, EngineKit.Tcp(443, (ushort)(1000 + i)), ProtocolState.TcpEstablished, 600, 0);
+        }
+
+        source.Submit(batch);
+        source.Submit(ConnectionEvent.Create(ConnectionEventKind.Destroy, EngineKit.Tcp(443, 1000), ProtocolState.TcpClose, 0, 0));
+        return (source, joiner);
+    }
+
+    private static async Task<(FullSyncResult Client, FullSyncStatus Server)> Transfer(SyncEngine source, SyncEngine joiner, ClusterKey serverKey,
+        ClusterKey clientKey, Action<long, Memory<byte>>? tamper = null)
+    {
+        var (a, b) = MemoryDuplex.CreatePair();
+        b.OnRead = tamper;
+        await using var server = new FullSyncServer(source, new NoChannel(), serverKey);
+        var client = new FullSyncClient(joiner, new NoChannel(), clientKey);
+        var serving = server.ServeAsync(a, CancellationToken.None);
+        var result = await client.PullAsync(b, CancellationToken.None);
+        b.Dispose();
+        return (result, await serving);
+    }
+
+    [Fact]
+    public async Task Pull_AppliesSnapshotAndTombstones()
+    {
+        var key = ClusterKey.Generate();
+        var (source, joiner) = Engines(key);
+        using (source)
+        using (joiner)
+        {
+            var (result, served) = await Transfer(source, joiner, key, key);
+            Assert.Equal(FullSyncStatus.Completed, result.Status);
+            Assert.Equal(FullSyncStatus.Completed, served);
+            Assert.Equal(300, result.Entries); // 299 live + 1 tombstone
+            Assert.Equal(299, joiner.SnapshotTable().Count);
+            foreach (var (k, e) in source.SnapshotTable())
+            {
+                Assert.True(joiner.TryGetEntry(k, out var other) && other.SameState(e));
+            }
+
+            Assert.True(joiner.TryGetEntry(EngineKit.Tcp(443, 1000), out var tomb) && (tomb.Status & ConnectionStatus.Tombstone) != 0);
+        }
+    }
+
+    [Fact]
+    public async Task Pull_WrongKey_NothingApplied()
+    {
+        var key = ClusterKey.Generate();
+        var other = ClusterKey.Generate();
+        var (source, joiner) = Engines(key, other);
+        using (source)
+        using (joiner)
+        {
+            var (result, served) = await Transfer(source, joiner, key, other);
+            Assert.Equal(FullSyncStatus.WrongKey, result.Status);
+            Assert.Equal(FullSyncStatus.WrongKey, served);
+            Assert.Equal(0, joiner.TableCount);
+        }
+    }
+
+    [Theory]
+    [InlineData(FullSyncHandshake.ServerHelloSize + 10)]          // inside the Begin frame
+    [InlineData(FullSyncHandshake.ServerHelloSize + 46 + 40)]     // inside the first Records frame
+    public async Task Pull_TamperedFrame_AbortsAndAppliesNothing(long offset)
+    {
+        var key = ClusterKey.Generate();
+        var (source, joiner) = Engines(key);
+        using (source)
+        using (joiner)
+        {
+            var (result, _) = await Transfer(source, joiner, key, key, (at, bytes) =>
+            {
+                if (offset >= at && offset < at + bytes.Length)
+                {
+                    bytes.Span[(int)(offset - at)] ^= 0x80;
+                }
+            });
+            Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
+            Assert.Equal(0, joiner.TableCount);
+            Assert.Equal(0, result.Applied);
+        }
+    }
+
+    [Fact]
+    public async Task Pull_TruncatedStream_Fails()
+    {
+        var key = ClusterKey.Generate();
+        var (source, joiner) = Engines(key);
+        using (source)
+        using (joiner)
+        {
+            var (a, b) = MemoryDuplex.CreatePair();
+            var client = new FullSyncClient(joiner, new NoChannel(), key);
+            var pulling = client.PullAsync(b, CancellationToken.None);
+            var hs = await FullSyncHandshake.ServerAsync(a, key, 1, _ => HelloStatus.Accepted, CancellationToken.None);
+            Assert.True(hs.Ok);
+            a.Dispose(); // no Begin, no End
+            var result = await pulling;
+            Assert.Equal(FullSyncStatus.Truncated, result.Status);
+            Assert.Equal(1, client.Counters.ReceiveFailed);
+            hs.DisposeKeys();
+        }
+    }
+
+    private sealed class NoChannel : ClusterSync.Transport.IStreamChannel
+    {
+        public ValueTask<Stream> ConnectAsync(int peerIndex, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public ValueTask<Stream> AcceptAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    }
+}
