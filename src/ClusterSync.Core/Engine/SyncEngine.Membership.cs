@@ -19,17 +19,8 @@ internal sealed partial class SyncEngine
                 break;
             }
 
-            long heard = Volatile.Read(ref p.LastHeardTimestamp);
-            bool alive = heard != 0 && Elapsed(heard, now, _time) <= (long)_options.DeadInterval.TotalMilliseconds;
-            MemberState state;
-            byte priority;
-            lock (p.Sync)
-            {
-                state = (MemberState)p.LastState;
-                priority = p.LastPriority;
-            }
-
-            views[n++] = new MemberView(p.MemberId, priority, alive ? state : MemberState.Down, alive);
+            var s = ReadPeerStatus(p, now);
+            views[n++] = new MemberView(s.MemberId, s.Priority, s.Live ? (MemberState)s.State : MemberState.Down, s.Live);
         }
 
         return n;

@@ -44,26 +44,29 @@ internal sealed partial class SyncEngine
         var result = new PeerStatus[_peers.Length];
         for (int i = 0; i < _peers.Length; i++)
         {
-            var p = _peers[i];
-            long heard = Volatile.Read(ref p.LastHeardTimestamp);
-            ulong epoch;
-            ulong received;
-            byte state;
-            byte priority;
-            lock (p.Sync)
-            {
-                epoch = p.Epoch;
-                received = p.Data.Cumulative;
-                state = p.LastState;
-                priority = p.LastPriority;
-            }
-
-            long? age = heard == 0 ? null : Elapsed(heard, now, _time);
-            result[i] = new PeerStatus(p.MemberId, epoch, age, heard != 0 && IsLive(p, now), state, priority, received,
-                Volatile.Read(ref p.AckedThrough));
+            result[i] = ReadPeerStatus(_peers[i], now);
         }
 
         return result;
+    }
+
+    private PeerStatus ReadPeerStatus(PeerState p, long now)
+    {
+        long heard = Volatile.Read(ref p.LastHeardTimestamp);
+        ulong epoch;
+        ulong received;
+        byte state;
+        byte priority;
+        lock (p.Sync)
+        {
+            epoch = p.Epoch;
+            received = p.Data.Cumulative;
+            state = p.LastState;
+            priority = p.LastPriority;
+        }
+
+        long? age = heard == 0 ? null : Elapsed(heard, now, _time);
+        return new PeerStatus(p.MemberId, epoch, age, heard != 0 && IsLive(p, now), state, priority, received, Volatile.Read(ref p.AckedThrough));
     }
 
     private void MarkFailed(string loop, Exception ex) => _failure ??= $"{loop} loop failed: {ex.GetType().Name}: {ex.Message}";
