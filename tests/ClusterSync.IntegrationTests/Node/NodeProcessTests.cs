@@ -15,6 +15,11 @@ public sealed partial class NodeProcessTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-node-").FullName;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
 
+    // The generator drives only while its member is Active; preemption makes member 1 (priority 100) Active
+    // whichever process comes up first.
+    private readonly int _fullSync1 = NodeProcess.FreeTcpPort();
+    private readonly int _fullSync2 = NodeProcess.FreeTcpPort();
+
     public void Dispose()
     {
         _http.Dispose();
@@ -128,9 +133,10 @@ public sealed partial class NodeProcessTests : IDisposable
             {
               "cluster": {
                 "keyFile": "cluster.key",
+                "preemption": true,
                 "members": [
-                  { "id": 1, "address": "127.0.0.1:{{sync1}}", "priority": 100 },
-                  { "id": 2, "address": "127.0.0.1:{{sync2}}", "priority": 90 }
+                  { "id": 1, "address": "127.0.0.1:{{sync1}}", "priority": 100, "fullSyncPort": {{_fullSync1}} },
+                  { "id": 2, "address": "127.0.0.1:{{sync2}}", "priority": 90, "fullSyncPort": {{_fullSync2}} }
                 ]
               },
               "node": { "memberId": {{memberId}}, "control": { "port": {{control}} } },
