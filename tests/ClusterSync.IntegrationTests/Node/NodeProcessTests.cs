@@ -64,6 +64,9 @@ public sealed partial class NodeProcessTests : IDisposable
             Assert.Equal(1, g.GetProperty("memberId").GetInt32());
             Assert.Equal(2, r.GetProperty("memberId").GetInt32());
             Assert.Equal("running", r.GetProperty("state").GetString());
+            Assert.Equal("Active", g.GetProperty("membership").GetProperty("state").GetString());
+            Assert.Equal("Standby", r.GetProperty("membership").GetProperty("state").GetString());
+            Assert.Equal("Active", r.GetProperty("peers")[0].GetProperty("memberState").GetString());
             Assert.True(r.GetProperty("counters").GetProperty("updates_applied").GetInt64() > 0);
             var peerOfReplica = Assert.Single(r.GetProperty("peers").EnumerateArray().ToList());
             Assert.Equal(1, peerOfReplica.GetProperty("memberId").GetInt32());
@@ -77,7 +80,9 @@ public sealed partial class NodeProcessTests : IDisposable
                 "clustersync_updates_sent_total", "clustersync_updates_received_total", "clustersync_updates_applied_total",
                 "clustersync_bytes_sent_total", "clustersync_bytes_received_total", "clustersync_retransmissions_total",
                 "clustersync_nack_ranges_sent_total", "clustersync_drops_total", "clustersync_queue_depth",
-                "clustersync_table_size", "clustersync_resync_needed_total",
+                "clustersync_table_size", "clustersync_resync_needed_total", "clustersync_member_state", "clustersync_peer_member_state",
+                "clustersync_failovers_total", "clustersync_split_brains_total", "clustersync_last_failover_milliseconds",
+                "clustersync_full_sync_served_total", "clustersync_full_sync_received_total", "clustersync_full_sync_receive_failed_total",
             })
             {
                 Assert.True(metrics.ContainsKey(family), $"missing {family}");
