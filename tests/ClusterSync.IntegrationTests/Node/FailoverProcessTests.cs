@@ -130,6 +130,95 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task NodeJoiningRunningClusterWith100kConnectionsUnderChurn_ReportsStandbyOnlyAfterItsFullSync_EndsIdentical()
+    {
+        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "keygen", "--out", Path.Combine(_dir, "cluster.key"));
+        Assert.True(code == 0, output);
+        var cluster = new Cluster(3);
+
+        // 200,000-connection population: the first 100,000 changes all open connections, the rest churn (≈30 % new,
+        // 55 % updates, 15 % destroys), so the table passes 100,000 after 2 s at 50,000 changes/s and keeps changing.
+        var config1 = cluster.Write(_dir, 1, """{"source": "generator", "generator": {"seed": 5, "connections": 200000, "changesPerSecond": 50000, "maxChanges": 400000}}""", "{}");
+        var config2 = cluster.Write(_dir, 2, """{"source": "none"}""", "{}");
+        var config3 = cluster.Write(_dir, 3, """{"source": "none"}""", "{}");
+        NodeProcess? n1 = null, n2 = null, n3 = null;
+        try
+        {
+            n1 = NodeProcess.Start("node", "--config", config1);
+            await WaitUntilAsync(async () => MemberState(await StatusAsync(cluster.Endpoint(1))) == "Active", "member 1 Active", n1);
+            n2 = NodeProcess.Start("node", "--config", config2);
+            await WaitUntilAsync(async () => await StatusAsync(cluster.Endpoint(2)) is { } s
+                && MemberState(s) == "Standby" && s.GetProperty("tableSize").GetInt32() >= 100_000, "member 2 Standby with 100,000 connections", n1, n2);
+            var atJoin = (await StatusAsync(cluster.Endpoint(1)))!.Value;
+            Assert.False(atJoin.GetProperty("dataPlane").GetProperty("finished").GetBoolean()); // still churning
+
+            // Member 3 joins; from its first answer on, every /status it gives that says Standby must already count a
+            // completed full sync of at least the 100,000 connections held at the join.
+            n3 = NodeProcess.Start("node", "--config", config3);
+            var seen = new List<string>();
+            JsonElement firstStandby = default;
+            await WaitUntilAsync(async () =>
+            {
+                if (await StatusAsync(cluster.Endpoint(3)) is not { } s)
+                {
+                    return false;
+                }
+
+                var state = MemberState(s)!;
+                if (seen.Count == 0 || seen[^1] != state)
+                {
+                    seen.Add(state);
+                }
+
+                firstStandby = s;
+                return state == "Standby";
+            }, "member 3 Standby", n1, n2, n3);
+            log.WriteLine($"member 3 states seen: {string.Join(" -> ", seen)}");
+            var fullSync = firstStandby.GetProperty("fullSync");
+            Assert.True(fullSync.GetProperty("full_sync_received").GetInt64() >= 1, "member 3 reported Standby before any full sync completed");
+            Assert.True(fullSync.GetProperty("full_sync_entries_received").GetInt64() >= 100_000,
+                $"member 3's full sync carried only {fullSync.GetProperty("full_sync_entries_received").GetInt64()} entries");
+
+            // When the generator stops and member 1's last change is acknowledged, all three tables are identical.
+            (long Count, string Xor) d1 = default, d2 = default, d3 = default;
+            await WaitUntilAsync(async () =>
+            {
+                if (await StatusAsync(cluster.Endpoint(1)) is not { } s1)
+                {
+                    return false;
+                }
+
+                ulong sent = s1.GetProperty("lastDataSequence").GetUInt64();
+                if (!s1.GetProperty("dataPlane").GetProperty("finished").GetBoolean() || s1.GetProperty("pending").GetInt32() != 0
+                    || !s1.GetProperty("peers").EnumerateArray().All(p => p.GetProperty("ackedThrough").GetUInt64() == sent))
+                {
+                    await Task.Delay(200);
+                    return false;
+                }
+
+                d1 = Digest(s1);
+                d2 = Digest((await StatusAsync(cluster.Endpoint(2)))!.Value);
+                d3 = Digest((await StatusAsync(cluster.Endpoint(3)))!.Value);
+                return d1 == d2 && d1 == d3;
+            }, "three identical tables", n1, n2, n3);
+            log.WriteLine($"identical: {d1.Count} connections, digest {d1.Xor}");
+            Assert.True(d1.Count >= 100_000);
+            Assert.Equal("Active", MemberState(await StatusAsync(cluster.Endpoint(1))));
+            Assert.Equal("Standby", MemberState(await StatusAsync(cluster.Endpoint(3))));
+        }
+        finally
+        {
+            foreach (var n in new[] { n1, n2, n3 })
+            {
+                if (n is not null)
+                {
+                    await n.DisposeAsync();
+                }
+            }
+        }
+    }
+
     internal static (long Count, string Xor) Digest(JsonElement statusOrDigest)
     {
         var d = statusOrDigest.TryGetProperty("digest", out var inner) ? inner : statusOrDigest;
