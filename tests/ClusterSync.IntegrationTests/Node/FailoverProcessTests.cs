@@ -9,6 +9,7 @@ namespace ClusterSync.IntegrationTests.Node;
 /// High availability with every member a separate OS process (<c>dotnet clustersync.dll node</c>): join by full sync,
 /// election, and failover when the Active member is killed with SIGKILL.
 /// </summary>
+[Collection(TimingSensitiveCollection.Name)]
 public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
 {
     private const int DeadIntervalMs = 300; // heartbeatInterval 100 ms × deadAfterMissedHeartbeats 3 (the defaults)

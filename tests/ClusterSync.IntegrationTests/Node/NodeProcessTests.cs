@@ -9,6 +9,7 @@ namespace ClusterSync.IntegrationTests.Node;
 /// Two members as separate OS processes (<c>dotnet clustersync.dll node --config ...</c>) on loopback with ephemeral
 /// ports and a key from <c>clustersync keygen</c>: one drives the workload generator, one is a pure replica.
 /// </summary>
+[Collection(TimingSensitiveCollection.Name)]
 public sealed partial class NodeProcessTests : IDisposable
 {
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(60);
