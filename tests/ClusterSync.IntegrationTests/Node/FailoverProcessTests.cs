@@ -23,13 +23,14 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
-    public async Task ThreeNodeProcesses_ActiveKilled_StandbyTakesOverWithinDeadIntervalWithEveryAcknowledgedConnection()
+    public async Task ThreeNodeProcesses_ActiveKilled_StandbyTakesOverWithinDeadIntervalWithEveryAcknowledgedConnectionAndDrivesIt()
     {
         var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "keygen", "--out", Path.Combine(_dir, "cluster.key"));
         Assert.True(code == 0, output);
         var cluster = new Cluster(3);
         var config1 = cluster.Write(_dir, 1, """{"source": "generator", "generator": {"seed": 11, "connections": 10000, "changesPerSecond": 5000, "maxChanges": 20000}}""");
-        var config2 = cluster.Write(_dir, 2, """{"source": "none"}""");
+        // Member 2 has a generator too: as a Standby it must not drive; once Active it continues the population it took over.
+        var config2 = cluster.Write(_dir, 2, """{"source": "generator", "generator": {"seed": 12, "connections": 10000, "changesPerSecond": 5000, "maxChanges": 5000, "sourceBase": "10.1.0.0"}}""");
         var config3 = cluster.Write(_dir, 3, """{"source": "none"}""");
         NodeProcess? n1 = null, n2 = null, n3 = null;
         try
@@ -72,6 +73,7 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
             }, "member 1 finished and fully acknowledged", n1, n2, n3);
             var before = Digest(last);
             Assert.True(before.Count > 5000, $"member 1 holds only {before.Count} connections");
+            Assert.Equal(0, (await StatusAsync(cluster.Endpoint(2)))!.Value.GetProperty("dataPlane").GetProperty("changesSubmitted").GetInt64());
 
             var clock = Stopwatch.StartNew();
             n1.Kill();
@@ -115,9 +117,31 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
                     && s3!.Value.GetProperty("peers").EnumerateArray().Any(p => p.GetProperty("memberId").GetInt32() == 2 && p.GetProperty("memberState").GetString() == "Active")
                     && s3.Value.GetProperty("peers").EnumerateArray().Any(p => p.GetProperty("memberId").GetInt32() == 1 && p.GetProperty("memberState").GetString() == "Down");
             }, "member 3 Standby following member 2", n2, n3);
-            Assert.Equal(before, Digest((await StatusAsync(cluster.Endpoint(2)))!.Value));
-            Assert.Equal(before, Digest((await StatusAsync(cluster.Endpoint(3)))!.Value));
             Assert.Equal(0, (await StatusAsync(cluster.Endpoint(3)))!.Value.GetProperty("membership").GetProperty("failovers").GetInt64());
+
+            // Member 2's generator now drives from the taken-over population: when it has finished and member 3 has
+            // acknowledged everything, the two tables are identical, and the generator's live set is exactly the table
+            // (it would be only its own new connections had it not adopted the 7,000+ taken-over ones).
+            JsonElement after = default;
+            await WaitUntilAsync(async () =>
+            {
+                if (await StatusAsync(cluster.Endpoint(2)) is not { } s)
+                {
+                    return false;
+                }
+
+                after = s;
+                ulong sent = s.GetProperty("lastDataSequence").GetUInt64();
+                if (!s.GetProperty("dataPlane").GetProperty("finished").GetBoolean() || s.GetProperty("pending").GetInt32() != 0
+                    || !s.GetProperty("peers").EnumerateArray().Where(p => p.GetProperty("alive").GetBoolean()).All(p => p.GetProperty("ackedThrough").GetUInt64() == sent))
+                {
+                    return false;
+                }
+
+                return await StatusAsync(cluster.Endpoint(3)) is { } s3 && Digest(s3) == Digest(s);
+            }, "member 2's generator finished and member 3 identical", n2, n3);
+            Assert.Equal(after.GetProperty("tableSize").GetInt32(), after.GetProperty("dataPlane").GetProperty("liveConnections").GetInt32());
+            Assert.NotEqual(before, Digest(after));
         }
         finally
         {
