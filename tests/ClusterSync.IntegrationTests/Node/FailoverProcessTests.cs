@@ -244,6 +244,48 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task TwoNodeProcessesInLoadSharing_BothActive_EachDrivesItsOwnConnections_TablesEndIdentical()
+    {
+        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "keygen", "--out", Path.Combine(_dir, "cluster.key"));
+        Assert.True(code == 0, output);
+        var cluster = new Cluster(2) { Mode = "load-sharing" };
+        var config1 = cluster.Write(_dir, 1, """{"source": "generator", "generator": {"seed": 21, "connections": 5000, "changesPerSecond": 5000, "maxChanges": 10000, "sourceBase": "10.0.0.0"}}""");
+        var config2 = cluster.Write(_dir, 2, """{"source": "generator", "generator": {"seed": 22, "connections": 5000, "changesPerSecond": 5000, "maxChanges": 10000, "sourceBase": "10.1.0.0"}}""");
+        NodeProcess? n1 = null, n2 = null;
+        try
+        {
+            n1 = NodeProcess.Start("node", "--config", config1);
+            n2 = NodeProcess.Start("node", "--config", config2);
+            (long Count, string Xor) d1 = default;
+            await WaitUntilAsync(async () =>
+            {
+                var s1 = await StatusAsync(cluster.Endpoint(1));
+                var s2 = await StatusAsync(cluster.Endpoint(2));
+                if (s1 is null || s2 is null || MemberState(s1) != "Active" || MemberState(s2) != "Active")
+                {
+                    return false;
+                }
+
+                bool Settled(JsonElement s) => s.GetProperty("dataPlane").GetProperty("finished").GetBoolean() && s.GetProperty("pending").GetInt32() == 0
+                    && s.GetProperty("peers")[0].GetProperty("ackedThrough").GetUInt64() == s.GetProperty("lastDataSequence").GetUInt64();
+                d1 = Digest(s1.Value);
+                return Settled(s1.Value) && Settled(s2.Value) && d1 == Digest(s2.Value);
+            }, "both Active, finished, identical", n1, n2);
+            Assert.True(d1.Count > 4000, $"only {d1.Count} connections");
+        }
+        finally
+        {
+            foreach (var n in new[] { n1, n2 })
+            {
+                if (n is not null)
+                {
+                    await n.DisposeAsync();
+                }
+            }
+        }
+    }
+
     internal static (long Count, string Xor) Digest(JsonElement statusOrDigest)
     {
         var d = statusOrDigest.TryGetProperty("digest", out var inner) ? inner : statusOrDigest;
@@ -299,6 +341,8 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
 
         public string Endpoint(int member) => $"http://127.0.0.1:{_control[member - 1]}";
 
+        public string Mode { get; init; } = "high-availability";
+
         public string Write(string dir, int member, string dataPlane, string sync = """{"tableCapacity": 16384}""")
         {
             var c = CultureInfo.InvariantCulture;
@@ -307,7 +351,7 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
             var path = Path.Combine(dir, $"node{member}.json");
             File.WriteAllText(path, string.Create(c, $$"""
                 {
-                  "cluster": { "keyFile": "cluster.key", "mode": "high-availability", "members": [
+                  "cluster": { "keyFile": "cluster.key", "mode": "{{Mode}}", "members": [
                 {{list}}
                   ] },
                   "node": { "memberId": {{member}}, "control": { "port": {{_control[member - 1]}} } },
