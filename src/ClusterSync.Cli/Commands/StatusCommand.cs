@@ -101,6 +101,13 @@ internal static class StatusCommand
 
         var member = new Spectre.Console.Table().Title("Member").AddColumn("Field").AddColumn("Value");
         member.AddRow("Member", s.MemberId.ToString(c));
+        member.AddRow("Member state", Markup.Escape($"{s.Membership.State} ({s.Membership.Mode}, priority {s.Membership.Priority}{(s.Membership.Preemption ? ", preemption" : "")})"));
+        member.AddRow("Failovers", Markup.Escape($"{s.Membership.Failovers.ToString(c)} (last {s.Membership.LastFailoverMs.ToString("0.0", c)} ms, {s.Membership.LastCommitted.ToString("N0", c)} connections committed)"));
+        member.AddRow("Split brains resolved", s.Membership.SplitBrainsResolved.ToString(c));
+        member.AddRow("Full syncs", Markup.Escape(
+            $"served {Get(s.FullSync, "full_sync_served").ToString(c)} (failed {Get(s.FullSync, "full_sync_serve_failed").ToString(c)}), " +
+            $"received {Get(s.FullSync, "full_sync_received").ToString(c)} (failed {Get(s.FullSync, "full_sync_receive_failed").ToString(c)})"));
+        member.AddRow("Table digest", Markup.Escape($"{s.Digest.Count.ToString("N0", c)} / {s.Digest.Xor}"));
         member.AddRow("State", Markup.Escape(s.State + (s.Failure is null ? "" : $" ({s.Failure})")));
         member.AddRow("Epoch", s.Epoch.ToString(c));
         member.AddRow("Sync address", Markup.Escape(s.SyncAddress));
@@ -114,11 +121,11 @@ internal static class StatusCommand
             : "")));
         console.Write(member);
 
-        var peers = new Spectre.Console.Table().Title("Peers").AddColumns("Member", "Address", "State", "Last heard", "Epoch", "Priority", "Received through", "Acked through");
+        var peers = new Spectre.Console.Table().Title("Peers").AddColumns("Member", "Address", "State", "Member state", "Last heard", "Epoch", "Priority", "Received through", "Acked through");
         foreach (var p in s.Peers)
         {
             peers.AddRow(
-                p.MemberId.ToString(c), p.Address, p.Alive ? "alive" : p.LastHeardMs is null ? "never heard" : "down",
+                p.MemberId.ToString(c), p.Address, p.Alive ? "alive" : p.LastHeardMs is null ? "never heard" : "down", p.MemberState,
                 p.LastHeardMs is { } ms ? $"{(ms / 1000.0).ToString("0.000", c)} s ago" : "-", p.Epoch.ToString(c), p.Priority.ToString(c),
                 p.ReceivedThrough.ToString(c), p.AckedThrough.ToString(c));
         }
@@ -134,6 +141,13 @@ internal static class StatusCommand
             }
         }
 
+        foreach (var (name, value) in s.FullSync)
+        {
+            stats.AddRow(Markup.Escape(name), value.ToString("N0", c));
+        }
+
         console.Write(stats);
     }
+
+    private static long Get(IReadOnlyDictionary<string, long> values, string name) => values.TryGetValue(name, out var v) ? v : 0;
 }

@@ -15,4 +15,13 @@ internal sealed record LoadedNodeConfig(
     IReadOnlyList<MemberConfig> PeerMembers,
     IReadOnlyList<IPEndPoint> PeerEndPoints,
     SyncEngineOptions EngineOptions,
-    uint GeneratorSourceBase);
+    uint GeneratorSourceBase)
+{
+    /// <summary>This member's full sync listen address (its sync IP, <c>fullSyncPort</c>).</summary>
+    public required IPEndPoint FullSyncEndPoint { get; init; }
+
+    /// <summary>The peers' full sync addresses, in peer order.</summary>
+    public required IReadOnlyList<IPEndPoint> PeerFullSyncEndPoints { get; init; }
+
+    public required Membership.ClusterMode Mode { get; init; }
+}

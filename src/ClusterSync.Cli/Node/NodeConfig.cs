@@ -29,7 +29,16 @@ internal sealed record ClusterConfig
     /// <summary>No encryption. Must be explicit when there is no key file.</summary>
     public bool Insecure { get; init; }
 
+    /// <summary><c>high-availability</c> (one Active member, the others Standby) or <c>load-sharing</c> (every synchronized member Active).</summary>
+    public string Mode { get; init; } = ModeHighAvailability;
+
+    /// <summary>A higher-ranked member takes the Active role back when it returns (off by default, as in ClusterXL).</summary>
+    public bool Preemption { get; init; }
+
     public IReadOnlyList<MemberConfig> Members { get; init; } = [];
+
+    public const string ModeHighAvailability = "high-availability";
+    public const string ModeLoadSharing = "load-sharing";
 }
 
 /// <summary>One member: its id, its sync address (<c>ip:port</c>, UDP) and its priority.</summary>
@@ -40,6 +49,9 @@ internal sealed record MemberConfig
     public string Address { get; init; } = "";
 
     public int Priority { get; init; } = 100;
+
+    /// <summary>TCP port of the member's full sync server, on the IP address of <see cref="Address"/>.</summary>
+    public int FullSyncPort { get; init; } = FullSync.FullSyncServer.DefaultPort;
 }
 
 /// <summary>This node: which member it is, and its control endpoint.</summary>

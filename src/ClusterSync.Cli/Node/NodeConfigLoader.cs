@@ -132,6 +132,47 @@ internal static class NodeConfigLoader
             {
                 errors.Add($"{p}.priority: expected 0 to 255, found {m.Priority}");
             }
+
+            if (m.FullSyncPort is < 1 or > 65535)
+            {
+                errors.Add($"{p}.fullSyncPort: expected a TCP port 1-65535, found {m.FullSyncPort}");
+            }
+        }
+
+        // Full sync ports: TCP on the member's IP; no clash with a sync port on the same IP, another member's full sync
+        // endpoint on the same IP, or (for a loopback member) the control endpoint.
+        var fullSyncEndPoints = new Dictionary<IPEndPoint, int>();
+        for (int i = 0; i < members.Count; i++)
+        {
+            if (endpoints[i] is not { } ep || members[i].FullSyncPort is < 1 or > 65535)
+            {
+                continue;
+            }
+
+            var fs = new IPEndPoint(ep.Address, members[i].FullSyncPort);
+            var p = $"cluster.members[{i}].fullSyncPort";
+            if (!fullSyncEndPoints.TryAdd(fs, i))
+            {
+                errors.Add($"{p}: {fs} is also the full sync endpoint of cluster.members[{fullSyncEndPoints[fs]}]; expected a port of its own");
+            }
+
+            for (int j = 0; j < members.Count; j++)
+            {
+                if (endpoints[j] is { } other && other.Equals(fs))
+                {
+                    errors.Add($"{p}: {members[i].FullSyncPort} is also the sync port of cluster.members[{j}] ({other}); expected a port of its own");
+                }
+            }
+        }
+
+        ClusterSync.Membership.ClusterMode mode = ClusterSync.Membership.ClusterMode.HighAvailability;
+        if (c.Cluster.Mode == ClusterConfig.ModeLoadSharing)
+        {
+            mode = ClusterSync.Membership.ClusterMode.LoadSharing;
+        }
+        else if (c.Cluster.Mode != ClusterConfig.ModeHighAvailability)
+        {
+            errors.Add($"cluster.mode: expected '{ClusterConfig.ModeHighAvailability}' or '{ClusterConfig.ModeLoadSharing}', found '{c.Cluster.Mode}'");
         }
 
         // node
@@ -162,6 +203,11 @@ internal static class NodeConfigLoader
                 if (endpoints[i] is { } ep && ep.Port == controlPort)
                 {
                     errors.Add($"node.control.port: {controlPort} is also the sync port of cluster.members[{i}] ({ep}); expected a port of its own");
+                }
+
+                if (endpoints[i] is { } fe && members[i].FullSyncPort == controlPort && (i == selfIndex || IPAddress.IsLoopback(fe.Address)))
+                {
+                    errors.Add($"node.control.port: {controlPort} is also the full sync port of cluster.members[{i}] ({fe.Address}:{controlPort}, TCP); expected a port of its own");
                 }
             }
         }
@@ -257,7 +303,12 @@ internal static class NodeConfigLoader
         var self = members[selfIndex];
         var engine = c.Sync.ToEngineOptions((byte)self.Id, peers.Select(i => (byte)members[i].Id).ToList(), c.Cluster.Insecure, c.Policy);
         return new LoadedNodeConfig(file, c, key, self, selfIndex, endpoints[selfIndex]!, peers.Select(i => members[i]).ToList(),
-            peers.Select(i => endpoints[i]!).ToList(), engine, sourceBase);
+            peers.Select(i => endpoints[i]!).ToList(), engine, sourceBase)
+        {
+            FullSyncEndPoint = new IPEndPoint(endpoints[selfIndex]!.Address, self.FullSyncPort),
+            PeerFullSyncEndPoints = peers.Select(i => new IPEndPoint(endpoints[i]!.Address, members[i].FullSyncPort)).ToList(),
+            Mode = mode,
+        };
     }
 
     /// <summary>Every property of the JSON that no options record has, with its path and the names that would fit.</summary>

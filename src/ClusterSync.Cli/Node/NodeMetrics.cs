@@ -35,6 +35,12 @@ internal sealed class NodeMetrics
     private readonly Gauge _peerUp;
     private readonly Gauge _peerLastHeard;
     private readonly Gauge? _generatorLive;
+    private readonly Gauge _memberState;
+    private readonly Gauge _peerState;
+    private readonly Counter _failovers;
+    private readonly Counter _splitBrains;
+    private readonly Gauge _lastFailover;
+    private readonly Dictionary<string, Counter> _fullSync = new(StringComparer.Ordinal);
 
     public NodeMetrics(NodeRuntime node)
     {
@@ -57,6 +63,16 @@ internal sealed class NodeMetrics
         if (node.GeneratorLiveConnections is not null)
         {
             _generatorLive = factory.CreateGauge("clustersync_generator_live_connections", "Live connections of the built-in workload generator.");
+        }
+
+        _memberState = factory.CreateGauge("clustersync_member_state", "1 for this member's current state (Init, Syncing, Standby, Active, Down), 0 for the others.", new GaugeConfiguration { LabelNames = ["state"] });
+        _peerState = factory.CreateGauge("clustersync_peer_member_state", "The state a peer advertises: 0 Init, 1 Syncing, 2 Standby, 3 Active, 4 Down (also when not heard within the dead interval).", new GaugeConfiguration { LabelNames = ["peer"] });
+        _failovers = factory.CreateCounter("clustersync_failovers_total", "Times this member became Active (committed its replica into the data plane).");
+        _splitBrains = factory.CreateCounter("clustersync_split_brains_total", "Times this member stepped down because a higher-ranked member was also Active.");
+        _lastFailover = factory.CreateGauge("clustersync_last_failover_milliseconds", "At the last promotion: milliseconds from the previous Active's last heartbeat to this member serving.");
+        foreach (var name in node.FullSyncCounters.ToDictionary().Keys)
+        {
+            _fullSync[name] = factory.CreateCounter($"clustersync_{name}_total", $"Full sync counter {name}.");
         }
 
         _registry.AddBeforeCollectCallback(Update);
@@ -93,6 +109,26 @@ internal sealed class NodeMetrics
             var peer = p.MemberId.ToString(System.Globalization.CultureInfo.InvariantCulture);
             _peerUp.WithLabels(peer).Set(p.Live ? 1 : 0);
             _peerLastHeard.WithLabels(peer).Set(p.LastHeardAgeMs is { } ms ? ms / 1000.0 : -1);
+        }
+
+        var state = _node.Membership?.State ?? Membership.MemberState.Init;
+        foreach (var st in Enum.GetValues<Membership.MemberState>())
+        {
+            _memberState.WithLabels(st.ToString()).Set(st == state ? 1 : 0);
+        }
+
+        foreach (var p in engine.GetPeerStatus())
+        {
+            _peerState.WithLabels(p.MemberId.ToString(System.Globalization.CultureInfo.InvariantCulture)).Set(p.Live ? p.State : (int)Membership.MemberState.Down);
+        }
+
+        _failovers.IncTo(_node.Membership?.Failovers ?? 0);
+        _splitBrains.IncTo(_node.Membership?.SplitBrainsResolved ?? 0);
+        _lastFailover.Set(_node.Membership?.LastFailoverMilliseconds ?? 0);
+        var fullSync = _node.FullSyncCounters.ToDictionary();
+        foreach (var (name, counter) in _fullSync)
+        {
+            counter.IncTo(fullSync[name]);
         }
 
         if (_generatorLive is not null && _node.GeneratorLiveConnections is { } live)

@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
+using ClusterSync.FullSync;
+using ClusterSync.Membership;
+using ClusterSync.Transport;
 using ClusterSync.Workload;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,10 +11,20 @@ using Microsoft.Extensions.Logging;
 namespace ClusterSync.Cli.Node;
 
 /// <summary>
-/// The live node: the engine and, for <c>dataPlane.source: generator</c>, the thread that drives the workload
-/// generator at the configured rate through <see cref="SyncEngine.Submit(ReadOnlySpan{ConnectionEvent})"/>.
+/// The live node: the engine, the membership state machine (<see cref="MembershipController"/>, replica committed
+/// into an <see cref="InMemoryReplicaSink"/>), the full sync server (TCP, <c>fullSyncPort</c>) and client, and, for
+/// <c>dataPlane.source: generator</c>, the thread that drives the workload generator at the configured rate through
+/// <see cref="SyncEngine.Submit(ReadOnlySpan{ConnectionEvent})"/> while this member is Active.
 /// A hosted service: started and stopped by the Generic Host (SIGTERM, Ctrl-C).
 /// </summary>
+/// <remarks>
+/// Join: the member starts with <see cref="MembershipOptions.StartsSynchronized"/> false. After its Init dead interval
+/// the controller moves it to Syncing; if some peer is alive and Standby/Active the node pulls a full sync from the
+/// Active (else the best-ranked Standby), retrying until one succeeds, and only then marks itself synchronized (so it
+/// reports Standby only after the pull). If no synchronized peer is alive it is the cluster's first member and is
+/// synchronized at once. <see cref="SyncEngine.ResyncNeeded"/> schedules a pull from that peer; pulls run one at a
+/// time on a worker task, never on the receiver thread.
+/// </remarks>
 internal sealed partial class NodeRuntime : IHostedService, IDisposable
 {
     private const int BackpressurePending = 64 * 1024;
@@ -19,16 +32,29 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     private readonly ILogger<NodeRuntime> _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly ChangeGenerator? _generator;
+    private readonly InMemoryReplicaSink _sink = new();
+    private readonly FullSyncCounters _fullSyncCounters = new();
+    private readonly object _pullLock = new();
+    private readonly SortedSet<byte> _pullPeers = [];
+    private readonly ILoggerFactory? _loggerFactory;
+    private MembershipController? _membership;
+    private TcpStreamChannel? _fullSyncChannel;
+    private FullSyncServer? _fullSyncServer;
+    private FullSyncClient? _fullSyncClient;
+    private bool _joinPending;
+    private bool _pullRunning;
+    private Task _pullWorker = Task.CompletedTask;
     private Thread? _generatorThread;
     private long _submitted;
     private volatile bool _finished;
     private int _disposed;
 
-    public NodeRuntime(LoadedNodeConfig config, SyncEngine engine, ILogger<NodeRuntime> logger)
+    public NodeRuntime(LoadedNodeConfig config, SyncEngine engine, ILogger<NodeRuntime> logger, ILoggerFactory? loggerFactory = null)
     {
         _config = config;
         Engine = engine;
         _logger = logger;
+        _loggerFactory = loggerFactory;
         var dp = config.Config.DataPlane;
         if (dp.Source == DataPlaneConfig.SourceGenerator)
         {
@@ -40,9 +66,41 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
     public LoadedNodeConfig Config => _config;
 
+    public MembershipController? Membership => _membership;
+
+    public InMemoryReplicaSink ReplicaSink => _sink;
+
+    public FullSyncCounters FullSyncCounters => _fullSyncCounters;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         Engine.AdvertisedPriority = (byte)_config.Self.Priority;
+        if (_config.Key is { } key)
+        {
+            try
+            {
+                _fullSyncChannel = new TcpStreamChannel(_config.FullSyncEndPoint, _config.PeerFullSyncEndPoints);
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                throw new NodeStartException($"{_config.Path}: cluster.members[{_config.SelfIndex}].fullSyncPort: cannot listen on TCP {_config.FullSyncEndPoint}: {ex.Message}");
+            }
+
+            var fsLogger = _loggerFactory?.CreateLogger("ClusterSync.FullSync");
+            _fullSyncServer = new FullSyncServer(Engine, _fullSyncChannel, key, _fullSyncCounters, TimeProvider.System, fsLogger);
+            _fullSyncClient = new FullSyncClient(Engine, _fullSyncChannel, key, _fullSyncCounters, TimeProvider.System, fsLogger);
+            _fullSyncServer.Start();
+            Engine.ResyncNeeded += OnResyncNeeded;
+        }
+
+        _membership = new MembershipController(Engine, new MembershipOptions
+        {
+            Mode = _config.Mode,
+            Priority = (byte)_config.Self.Priority,
+            Preemption = _config.Config.Cluster.Preemption,
+            StartsSynchronized = false,
+        }, _sink, TimeProvider.System, _loggerFactory?.CreateLogger("ClusterSync.Membership"));
+        _membership.StateChanged += OnStateChanged;
         Engine.Start();
         Log.NodeStarted(_logger, _config.Self.Id, _config.LocalEndPoint.ToString(), _config.PeerMembers.Count, _config.Config.DataPlane.Source);
         if (_generator is not null)
@@ -54,13 +112,35 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         _stop.Cancel();
         _generatorThread?.Join(TimeSpan.FromSeconds(5));
+        _membership?.Dispose();
+        await StopFullSyncAsync().ConfigureAwait(false);
         Engine.Dispose();
         Log.NodeStopped(_logger, _config.Self.Id, Interlocked.Read(ref _submitted));
-        return Task.CompletedTask;
+    }
+
+    private async Task StopFullSyncAsync()
+    {
+        Engine.ResyncNeeded -= OnResyncNeeded;
+        try
+        {
+            await _pullWorker.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        if (_fullSyncServer is not null)
+        {
+            await _fullSyncServer.DisposeAsync().ConfigureAwait(false);
+            _fullSyncServer = null;
+        }
+
+        _fullSyncChannel?.Dispose();
+        _fullSyncChannel = null;
     }
 
     public void Dispose()
@@ -73,8 +153,176 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
         _stop.Cancel();
         _generatorThread?.Join(TimeSpan.FromSeconds(5));
+        _membership?.Dispose();
+        StopFullSyncAsync().GetAwaiter().GetResult();
         Engine.Dispose();
         _stop.Dispose();
+    }
+
+    // ------------------------------------------------------------------ join and resync
+
+    private void OnStateChanged(MemberState from, MemberState to)
+    {
+        // Raised on the engine's timer thread inside the controller's lock: only schedule.
+        if (to == MemberState.Syncing)
+        {
+            RequestPull(0);
+        }
+    }
+
+    private void OnResyncNeeded(byte peer, ulong epoch)
+    {
+        // Raised on the receiver thread: only schedule.
+        Log.ResyncScheduled(_logger, peer, epoch);
+        RequestPull(peer);
+    }
+
+    /// <summary>Schedules a pull from <paramref name="peer"/> (0: the join pull from the best synchronized peer).</summary>
+    private void RequestPull(byte peer)
+    {
+        lock (_pullLock)
+        {
+            if (peer == 0)
+            {
+                _joinPending = true;
+            }
+            else
+            {
+                _pullPeers.Add(peer);
+            }
+
+            if (_pullRunning || _stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _pullRunning = true;
+            _pullWorker = Task.Run(PullLoopAsync);
+        }
+    }
+
+    private async Task PullLoopAsync()
+    {
+        while (true)
+        {
+            bool join;
+            byte peer = 0;
+            lock (_pullLock)
+            {
+                if (_stop.IsCancellationRequested || (!_joinPending && _pullPeers.Count == 0))
+                {
+                    _pullRunning = false;
+                    return;
+                }
+
+                join = _joinPending;
+                if (join)
+                {
+                    _joinPending = false;
+                }
+                else
+                {
+                    peer = _pullPeers.Min;
+                    _pullPeers.Remove(peer);
+                }
+            }
+
+            try
+            {
+                if (join)
+                {
+                    await JoinAsync().ConfigureAwait(false);
+                }
+                else if (_fullSyncClient is not null && PeerIndex(peer) is int index and >= 0)
+                {
+                    await _fullSyncClient.PullAsync(index, _stop.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+            }
+            catch (ObjectDisposedException) when (_stop.IsCancellationRequested)
+            {
+            }
+        }
+    }
+
+    /// <summary>The join: pull from the Active (else the best Standby) until one pull succeeds; nobody synchronized alive: synchronized at once.</summary>
+    private async Task JoinAsync()
+    {
+        var views = new MemberView[_config.PeerMembers.Count];
+        var token = _stop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            int n = Engine.GetPeerViews(views);
+            MemberView? source = null;
+            foreach (var v in views.AsSpan(0, n))
+            {
+                if (!v.Eligible)
+                {
+                    continue;
+                }
+
+                if (source is not { } s
+                    || (v.State == MemberState.Active && s.State != MemberState.Active)
+                    || (v.State == s.State && v.Outranks(s)))
+                {
+                    source = v;
+                }
+            }
+
+            if (source is not { } from)
+            {
+                Log.FirstMember(_logger, Engine.MemberId);
+                _membership!.MarkSynchronized();
+                return;
+            }
+
+            if (_fullSyncClient is null)
+            {
+                Log.NoFullSync(_logger, Engine.MemberId, from.Id);
+                _membership!.MarkSynchronized();
+                return;
+            }
+
+            var result = await _fullSyncClient.PullAsync(PeerIndex(from.Id), token).ConfigureAwait(false);
+            if (result.Succeeded)
+            {
+                Log.Joined(_logger, Engine.MemberId, from.Id, from.State, result.Entries);
+                _membership!.MarkSynchronized();
+                return;
+            }
+
+            Log.JoinPullFailed(_logger, from.Id, result.Status, result.Error ?? "");
+            await Task.Delay(200, token).ConfigureAwait(false);
+        }
+    }
+
+    private int PeerIndex(byte member)
+    {
+        for (int i = 0; i < _config.PeerMembers.Count; i++)
+        {
+            if (_config.PeerMembers[i].Id == member)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Count and XOR of a per-entry hash of (key, version) over the live connections: equal tables give equal digests.</summary>
+    internal static TableDigest Digest(IEnumerable<KeyValuePair<ConnectionKey, ConnectionEntry>> entries)
+    {
+        long count = 0;
+        ulong xor = 0;
+        foreach (var (k, e) in entries)
+        {
+            count++;
+            xor ^= k.Hash64(0xD1CE_57ED) * 0x9E37_79B9_7F4A_7C15UL ^ (e.Version * 0xBF58_476D_1CE4_E5B9UL);
+        }
+
+        return new TableDigest { Count = count, Xor = xor.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) };
     }
 
     /// <summary>What <c>/status</c> reports.</summary>
@@ -101,6 +349,20 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 ChangesSubmitted = Interlocked.Read(ref _submitted),
                 Finished = _finished,
             },
+            Membership = new MembershipStatus
+            {
+                State = (_membership?.State ?? MemberState.Init).ToString(),
+                Mode = _config.Config.Cluster.Mode,
+                Priority = _config.Self.Priority,
+                Preemption = _config.Config.Cluster.Preemption,
+                Failovers = _membership?.Failovers ?? 0,
+                SplitBrainsResolved = _membership?.SplitBrainsResolved ?? 0,
+                LastFailoverMs = Math.Round(_membership?.LastFailoverMilliseconds ?? 0, 1),
+                LastCommitted = _membership?.LastCommitted ?? 0,
+                Committed = Digest(_sink.Committed),
+            },
+            FullSync = _fullSyncCounters.ToDictionary(),
+            Digest = Digest(Engine.SnapshotTable()),
             Peers = peers.Select((p, i) => new PeerStatusDocument
             {
                 MemberId = p.MemberId,
@@ -109,6 +371,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 LastHeardMs = p.LastHeardAgeMs,
                 Alive = p.Live,
                 State = p.State,
+                MemberState = (p.Live ? (MemberState)p.State : MemberState.Down).ToString(),
                 Priority = p.Priority,
                 ReceivedThrough = p.ReceivedThrough,
                 AckedThrough = p.AckedThrough,
@@ -125,11 +388,38 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         var batch = new ConnectionEvent[256];
         var clock = Stopwatch.StartNew();
         long offered = 0;
+        long offeredAtResume = 0;
+        bool driving = false;
         var token = _stop.Token;
         try
         {
             while (!token.IsCancellationRequested)
             {
+                // Only an Active member's data plane carries traffic: a Standby waits, and on becoming Active (a
+                // failover) continues the population it took over (the replica it committed). In load sharing every
+                // member keeps its own population.
+                bool active = _membership?.State == MemberState.Active;
+                if (!active)
+                {
+                    driving = false;
+                    token.WaitHandle.WaitOne(5);
+                    continue;
+                }
+
+                if (!driving)
+                {
+                    driving = true;
+                    if (_config.Mode == ClusterMode.HighAvailability)
+                    {
+                        var committed = _sink.Committed;
+                        _generator!.Adopt(committed.Keys);
+                        Log.GeneratorDriving(_logger, Engine.MemberId, _generator.LiveCount);
+                    }
+
+                    clock.Restart();
+                    offeredAtResume = offered;
+                }
+
                 if (g.MaxChanges > 0 && offered >= g.MaxChanges)
                 {
                     _finished = true;
@@ -137,7 +427,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                     return;
                 }
 
-                long target = (long)(g.ChangesPerSecond * clock.Elapsed.TotalSeconds);
+                long target = offeredAtResume + (long)(g.ChangesPerSecond * clock.Elapsed.TotalSeconds);
                 if (g.MaxChanges > 0)
                 {
                     target = Math.Min(target, g.MaxChanges);
@@ -177,5 +467,23 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
         [LoggerMessage(2003, LogLevel.Information, "Generator finished: {Submitted} changes submitted, {Live} live connections")]
         public static partial void GeneratorFinished(ILogger logger, long submitted, int live);
+
+        [LoggerMessage(2004, LogLevel.Information, "Member {Member}: no synchronized peer is alive; starting synchronized (first member)")]
+        public static partial void FirstMember(ILogger logger, byte member);
+
+        [LoggerMessage(2005, LogLevel.Warning, "Member {Member}: insecure cluster, no full sync; joining without pulling from member {Peer}")]
+        public static partial void NoFullSync(ILogger logger, byte member, byte peer);
+
+        [LoggerMessage(2006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({State}), {Entries} entries")]
+        public static partial void Joined(ILogger logger, byte member, byte peer, MemberState state, long entries);
+
+        [LoggerMessage(2007, LogLevel.Warning, "Join pull from member {Peer} failed ({Status}: {Error}); retrying")]
+        public static partial void JoinPullFailed(ILogger logger, byte peer, FullSyncStatus status, string error);
+
+        [LoggerMessage(2008, LogLevel.Information, "Resync needed from member {Peer} (epoch {Epoch}): full sync scheduled")]
+        public static partial void ResyncScheduled(ILogger logger, byte peer, ulong epoch);
+
+        [LoggerMessage(2009, LogLevel.Information, "Member {Member} is Active: the generator drives, continuing {Live} taken-over connections")]
+        public static partial void GeneratorDriving(ILogger logger, byte member, int live);
     }
 }

@@ -31,10 +31,54 @@ internal sealed record NodeStatus
 
     public DataPlaneStatus DataPlane { get; init; } = new();
 
+    public MembershipStatus Membership { get; init; } = new();
+
+    /// <summary>Full sync counters (served, received, failed, entries, bytes) by snake_case name.</summary>
+    public IReadOnlyDictionary<string, long> FullSync { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>The live connections of the table: count and XOR of (key, version) hashes.</summary>
+    public TableDigest Digest { get; init; } = new();
+
     public IReadOnlyList<PeerStatusDocument> Peers { get; init; } = [];
 
     /// <summary>Every engine counter, snake_case name → value (drops as <c>drops_&lt;reason&gt;</c>).</summary>
     public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
+}
+
+/// <summary>Count and XOR (16 hex digits) of a per-entry hash of key and version: two tables with equal digests hold the same connections at the same versions.</summary>
+internal sealed record TableDigest
+{
+    public long Count { get; init; }
+
+    public string Xor { get; init; } = "0000000000000000";
+}
+
+internal sealed record MembershipStatus
+{
+    /// <summary><c>Init</c>, <c>Syncing</c>, <c>Standby</c>, <c>Active</c> or <c>Down</c>.</summary>
+    public string State { get; init; } = "";
+
+    /// <summary><c>high-availability</c> or <c>load-sharing</c>.</summary>
+    public string Mode { get; init; } = "";
+
+    public int Priority { get; init; }
+
+    public bool Preemption { get; init; }
+
+    /// <summary>Times this member became Active.</summary>
+    public long Failovers { get; init; }
+
+    /// <summary>Times this member stepped down because a higher-ranked member was also Active.</summary>
+    public long SplitBrainsResolved { get; init; }
+
+    /// <summary>Milliseconds from the previous Active's last heartbeat to this member serving, at the last promotion.</summary>
+    public double LastFailoverMs { get; init; }
+
+    /// <summary>Connections committed into the data plane at the last promotion.</summary>
+    public int LastCommitted { get; init; }
+
+    /// <summary>What the replica sink holds now (what was committed at the last promotion).</summary>
+    public TableDigest Committed { get; init; } = new();
 }
 
 internal sealed record DataPlaneStatus
@@ -64,6 +108,9 @@ internal sealed record PeerStatusDocument
     public bool Alive { get; init; }
 
     public int State { get; init; }
+
+    /// <summary>The member state the peer's heartbeats advertise (<c>Down</c> once it missed the dead interval).</summary>
+    public string MemberState { get; init; } = "";
 
     public int Priority { get; init; }
 

@@ -33,6 +33,25 @@ internal sealed class ChangeGenerator
 
     public int LiveCount => _liveCount;
 
+    /// <summary>
+    /// Continues from a taken-over population: the live set becomes <paramref name="keys"/> (up to the population
+    /// size), so the stream goes on updating and destroying those connections, and opening new ones.
+    /// </summary>
+    public void Adopt(IEnumerable<ConnectionKey> keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        _liveCount = 0;
+        foreach (var k in keys)
+        {
+            if (_liveCount == _population)
+            {
+                break;
+            }
+
+            _live[_liveCount++] = k;
+        }
+    }
+
     /// <summary>Writes the next change into <paramref name="change"/>; <paramref name="nowMs"/> stamps creation.</summary>
     public void Next(ref ConnectionEvent change, long nowMs)
     {
@@ -65,7 +84,7 @@ internal sealed class ChangeGenerator
         ushort sport = (ushort)(1024 + (n % 60000));
         if (_random.NextDouble() < _ipv6Share)
         {
-            return ConnectionKey.IPv6(0xFD00_0000_0000_0000UL, n, 0xFD00_0000_0000_0001UL, n % 97, sport, port, proto);
+            return ConnectionKey.IPv6(0xFD00_0000_0000_0000UL | _base, n, 0xFD00_0000_0000_0001UL, n % 97, sport, port, proto);
         }
 
         return ConnectionKey.IPv4(_base + (n / 60000), 0xC0A8_0001 + (n % 251), sport, port, proto);

@@ -5,7 +5,7 @@ using ClusterSync.Membership;
 namespace ClusterSync.IntegrationTests.Membership;
 
 /// <summary>High availability on loopback: the Active member dies, the best Standby commits its replica and takes over.</summary>
-[Collection(TimingCollection.Name)]
+[Collection(TimingSensitiveCollection.Name)]
 public sealed class FailoverTests
 {
     private sealed class HaCluster : IDisposable

@@ -19,8 +19,8 @@ public sealed class NodeConfigTests : IDisposable
           "cluster": {
             "insecure": true,
             "members": [
-              { "id": 1, "address": "127.0.0.1:18116", "priority": 100 },
-              { "id": 2, "address": "127.0.0.1:18117", "priority": 90 }
+              { "id": 1, "address": "127.0.0.1:18116", "priority": 100, "fullSyncPort": 18256 },
+              { "id": 2, "address": "127.0.0.1:18117", "priority": 90, "fullSyncPort": 18257 }
             ]
           },
           "node": { "memberId": 1, "control": { "port": 19116 } },
@@ -38,7 +38,7 @@ public sealed class NodeConfigTests : IDisposable
         { "missing key file", """{"cluster": {"insecure": false, "keyFile": "nope.key"}}""", "cluster.keyFile: " },
         { "no key file and insecure not set", """{"cluster": {"insecure": false}}""", "cluster.keyFile: " },
         { "unknown member", """{"node": {"memberId": 7}}""", "node.memberId: 7 is not" },
-        { "duplicate port", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116"}, {"id": 2, "address": "127.0.0.1:18116"}]}}""", "cluster.members[1].address: duplicate" },
+        { "duplicate port", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 18256}, {"id": 2, "address": "127.0.0.1:18116", "fullSyncPort": 18257}]}}""", "cluster.members[1].address: duplicate" },
         { "control port equal to a sync port", """{"node": {"control": {"port": 18117}}}""", "node.control.port: 18117" },
         { "bad address", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116"}, {"id": 2, "address": "not-an-ip"}]}}""", "cluster.members[1].address: expected an IP address" },
         { "duplicate member id", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116"}, {"id": 1, "address": "127.0.0.1:18117"}]}}""", "cluster.members[1].id: duplicate" },
@@ -52,6 +52,11 @@ public sealed class NodeConfigTests : IDisposable
         { "null section", """{"node": null}""", "node: expected a value" },
         { "unknown data-plane source", """{"dataPlane": {"source": "pcap"}}""", "dataPlane.source: expected 'generator', 'api' or 'none'" },
         { "bad generator rate", """{"dataPlane": {"source": "generator", "generator": {"changesPerSecond": 0}}}""", "dataPlane.generator.changesPerSecond" },
+        { "unknown cluster mode", """{"cluster": {"mode": "active-active"}}""", "cluster.mode: expected 'high-availability' or 'load-sharing'" },
+        { "full sync port out of range", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 70000}, {"id": 2, "address": "127.0.0.1:18117"}]}}""", "cluster.members[0].fullSyncPort: expected a TCP port" },
+        { "full sync port equal to a sync port", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 18117}, {"id": 2, "address": "127.0.0.1:18117", "fullSyncPort": 18256}]}}""", "cluster.members[0].fullSyncPort: 18117 is also the sync port" },
+        { "duplicate full sync endpoint", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 18256}, {"id": 2, "address": "127.0.0.1:18117", "fullSyncPort": 18256}]}}""", "cluster.members[1].fullSyncPort: 127.0.0.1:18256 is also the full sync endpoint" },
+        { "control port equal to the full sync port", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 19116}, {"id": 2, "address": "127.0.0.1:18117", "fullSyncPort": 18257}]}}""", "node.control.port: 19116 is also the full sync port" },
         { "insecure and a key file", """{"cluster": {"insecure": true, "keyFile": "cluster.key"}}""", "cluster.insecure: " },
     };
 
@@ -127,6 +132,10 @@ public sealed class NodeConfigTests : IDisposable
         Assert.Equal(new Engine.SyncEngineOptions().ResendBufferDatagrams, loaded.EngineOptions.ResendBufferDatagrams);
         Assert.True(loaded.EngineOptions.Insecure);
         Assert.Null(loaded.Key);
+        Assert.Equal(ClusterSync.Membership.ClusterMode.HighAvailability, loaded.Mode);
+        Assert.False(loaded.Config.Cluster.Preemption);
+        Assert.Equal("127.0.0.1:18257", loaded.FullSyncEndPoint.ToString());
+        Assert.Equal("127.0.0.1:18256", Assert.Single(loaded.PeerFullSyncEndPoints).ToString());
     }
 
     [Fact]

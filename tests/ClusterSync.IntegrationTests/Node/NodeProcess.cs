@@ -93,6 +93,9 @@ internal sealed class NodeProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Kills the process at once (SIGKILL on Linux): no shutdown, no last heartbeat, as a crash or power loss.</summary>
+    public void Kill() => _process.Kill();
+
     /// <summary>Asks the process to stop as a service manager would (SIGTERM).</summary>
     public async Task TerminateAsync()
     {

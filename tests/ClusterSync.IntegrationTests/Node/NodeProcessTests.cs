@@ -9,11 +9,17 @@ namespace ClusterSync.IntegrationTests.Node;
 /// Two members as separate OS processes (<c>dotnet clustersync.dll node --config ...</c>) on loopback with ephemeral
 /// ports and a key from <c>clustersync keygen</c>: one drives the workload generator, one is a pure replica.
 /// </summary>
+[Collection(TimingSensitiveCollection.Name)]
 public sealed partial class NodeProcessTests : IDisposable
 {
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(60);
     private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-node-").FullName;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    // The generator drives only while its member is Active; preemption makes member 1 (priority 100) Active
+    // whichever process comes up first.
+    private readonly int _fullSync1 = NodeProcess.FreeTcpPort();
+    private readonly int _fullSync2 = NodeProcess.FreeTcpPort();
 
     public void Dispose()
     {
@@ -59,6 +65,9 @@ public sealed partial class NodeProcessTests : IDisposable
             Assert.Equal(1, g.GetProperty("memberId").GetInt32());
             Assert.Equal(2, r.GetProperty("memberId").GetInt32());
             Assert.Equal("running", r.GetProperty("state").GetString());
+            Assert.Equal("Active", g.GetProperty("membership").GetProperty("state").GetString());
+            Assert.Equal("Standby", r.GetProperty("membership").GetProperty("state").GetString());
+            Assert.Equal("Active", r.GetProperty("peers")[0].GetProperty("memberState").GetString());
             Assert.True(r.GetProperty("counters").GetProperty("updates_applied").GetInt64() > 0);
             var peerOfReplica = Assert.Single(r.GetProperty("peers").EnumerateArray().ToList());
             Assert.Equal(1, peerOfReplica.GetProperty("memberId").GetInt32());
@@ -72,7 +81,9 @@ public sealed partial class NodeProcessTests : IDisposable
                 "clustersync_updates_sent_total", "clustersync_updates_received_total", "clustersync_updates_applied_total",
                 "clustersync_bytes_sent_total", "clustersync_bytes_received_total", "clustersync_retransmissions_total",
                 "clustersync_nack_ranges_sent_total", "clustersync_drops_total", "clustersync_queue_depth",
-                "clustersync_table_size", "clustersync_resync_needed_total",
+                "clustersync_table_size", "clustersync_resync_needed_total", "clustersync_member_state", "clustersync_peer_member_state",
+                "clustersync_failovers_total", "clustersync_split_brains_total", "clustersync_last_failover_milliseconds",
+                "clustersync_full_sync_served_total", "clustersync_full_sync_received_total", "clustersync_full_sync_receive_failed_total",
             })
             {
                 Assert.True(metrics.ContainsKey(family), $"missing {family}");
@@ -128,9 +139,10 @@ public sealed partial class NodeProcessTests : IDisposable
             {
               "cluster": {
                 "keyFile": "cluster.key",
+                "preemption": true,
                 "members": [
-                  { "id": 1, "address": "127.0.0.1:{{sync1}}", "priority": 100 },
-                  { "id": 2, "address": "127.0.0.1:{{sync2}}", "priority": 90 }
+                  { "id": 1, "address": "127.0.0.1:{{sync1}}", "priority": 100, "fullSyncPort": {{_fullSync1}} },
+                  { "id": 2, "address": "127.0.0.1:{{sync2}}", "priority": 90, "fullSyncPort": {{_fullSync2}} }
                 ]
               },
               "node": { "memberId": {{memberId}}, "control": { "port": {{control}} } },
