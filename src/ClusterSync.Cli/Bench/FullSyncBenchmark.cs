@@ -20,7 +20,12 @@ internal static class FullSyncBenchmark
     {
         var entries = new Option<int>("--entries") { Description = "Connections in the source's table.", DefaultValueFactory = _ => 1_000_000 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("fullsync", "Full-sync transfer (snapshot over encrypted TCP) from a source to a joining member on loopback.") { entries, json };
+        var settle = new Option<int>("--settle-ms")
+        {
+            Description = "Wait this long after the joiner's first-contact resync before pulling (0: pull at once, during the retransmission storm).",
+            DefaultValueFactory = _ => 1000,
+        };
+        var command = new Command("fullsync", "Full-sync transfer (snapshot over encrypted TCP) from a source to a joining member on loopback.") { entries, json, settle };
         command.SetAction(parse =>
         {
             var n = parse.GetValue(entries);
@@ -30,7 +35,14 @@ internal static class FullSyncBenchmark
                 return CommandLine.BadInput;
             }
 
-            var result = Run(n, parse.GetValue(json) ? null : Console.Error);
+            int settleMs = parse.GetValue(settle);
+            if (settleMs is < 0 or > 60_000)
+            {
+                Console.Error.WriteLine("clustersync: bench fullsync: expected --settle-ms in [0, 60000]");
+                return CommandLine.BadInput;
+            }
+
+            var result = Run(n, parse.GetValue(json) ? null : Console.Error, settleMs);
             Console.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(result, BenchJson.Options)
                 : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-24} {kv.Value}")));
@@ -41,7 +53,7 @@ internal static class FullSyncBenchmark
 
     private static ConnectionKey KeyOf(int index) => ConnectionKey.IPv4(0x0A00_0000u + (uint)(index >> 16), 0xC0A8_0001, (ushort)index, 443, 6);
 
-    public static Dictionary<string, object> Run(int entries, TextWriter? progress)
+    public static Dictionary<string, object> Run(int entries, TextWriter? progress, int settleMs = 1000)
     {
         var key = ClusterKey.Generate();
         var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
@@ -79,10 +91,14 @@ internal static class FullSyncBenchmark
         sourceLink.Partitioned = false;
         joiner.Start();
         // The joiner's first heartbeat from the source reveals the gap below the source's resend buffer (resync
-        // needed) and the retransmission of what the buffer still holds; let that settle so the timed part is the
-        // transfer itself (delta sync keeps running throughout).
+        // needed) and starts the retransmission of what the buffer still holds. The client covers the source's
+        // stream as soon as Begin arrives, which ends that storm; --settle-ms lets it run out first instead
+        // (delta sync keeps running throughout).
         WaitFor(() => joiner.Counters.ResyncNeeded > 0, TimeSpan.FromSeconds(5));
-        Thread.Sleep(TimeSpan.FromSeconds(1));
+        if (settleMs > 0)
+        {
+            Thread.Sleep(settleMs);
+        }
 
         using var sourceTcp = new TcpStreamChannel(new IPEndPoint(IPAddress.Loopback, 0), []);
         using var joinerTcp = new TcpStreamChannel(new IPEndPoint(IPAddress.Loopback, 0), [sourceTcp.LocalEndPoint]);
@@ -94,6 +110,7 @@ internal static class FullSyncBenchmark
         long deltaBefore = joiner.Counters.UpdatesApplied;
         long gc0 = GC.CollectionCount(0);
         var pulled = client.PullAsync(0).GetAwaiter().GetResult();
+        long deltaAfter = joiner.Counters.UpdatesApplied;
         long gcs = GC.CollectionCount(0) - gc0;
         server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         progress?.WriteLine($"pulled: {pulled.Status} {pulled.Error}");
@@ -114,6 +131,8 @@ internal static class FullSyncBenchmark
             ["gen0_collections"] = gcs,
             ["encrypted"] = true,
             ["joiner_delta_applied_before"] = deltaBefore,
+            ["joiner_delta_applied_during"] = deltaAfter - deltaBefore,
+            ["settle_ms"] = settleMs,
         };
     }
 

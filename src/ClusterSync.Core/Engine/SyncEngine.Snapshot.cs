@@ -33,6 +33,7 @@ internal sealed partial class SyncEngine
     /// this member has not announced (a delay still running, a never-sync class) are skipped, as delta sync skips
     /// them. Returns the records copied; the walk is over when <paramref name="cursor"/> reaches -1.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal int CopySnapshotChunk(ref int cursor, Span<ConnectionEvent> destination)
     {
         if (cursor < 0)
@@ -87,6 +88,7 @@ internal sealed partial class SyncEngine
     /// Applies snapshot records with the delta-sync rule (only a newer version wins), in groups under the table
     /// lock so delta sync interleaves. Returns how many changed the table (the rest were stale).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal int ApplySnapshot(ReadOnlySpan<ConnectionEvent> records)
     {
         const int Group = 64;
@@ -161,6 +163,18 @@ internal sealed partial class SyncEngine
 
             return false;
         }
+    }
+
+    /// <summary>
+    /// A full sync from <paramref name="peer"/> covered its delta stream (at Begin) and then failed: the written-off
+    /// sequences were not delivered, so resync needed is raised again (counted, logged, the event fired on the
+    /// calling thread, outside every lock) and the joiner pulls again.
+    /// </summary>
+    internal void RaiseResyncAfterFailedPull(byte peer)
+    {
+        Interlocked.Increment(ref _counters.ResyncNeeded);
+        Log.ResyncNeeded(_logger, peer, 0, "a full sync that covered its delta stream failed");
+        ResyncNeeded?.Invoke(peer, 0);
     }
 
     /// <summary>Called under the peer's lock when its epoch is adopted.</summary>

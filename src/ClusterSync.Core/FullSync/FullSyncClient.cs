@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Protocol;
@@ -148,6 +149,8 @@ internal sealed class FullSyncClient
         ulong epoch = 0;
         ulong cutSequence = 0;
         long total = 0;
+        bool covered = false;
+        bool completed = false;
         using var idle = new CancellationTokenSource(IdleTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
         Task<int>? next = ReadFrameAsync(stream, frame, linked.Token);
@@ -197,6 +200,17 @@ internal sealed class FullSyncClient
                             return Failure(FullSyncStatus.Malformed, $"the snapshot names member {source}, the handshake {peer}", peer, start);
                         }
 
+                        // Cover the source's delta stream up to the cut now, not at End: the joiner stops NACKing
+                        // sequences the snapshot is about to deliver (a first-contact retransmission storm would
+                        // compete with the transfer). If the transfer fails from here on, resync needed is raised
+                        // again (finally below), so the written-off sequences are never silently lost.
+                        if (!_engine.MarkSynchronizedThrough(source, epoch, cutSequence))
+                        {
+                            return Failure(FullSyncStatus.StaleEpoch, $"member {source} restarted since epoch {epoch}", peer, start);
+                        }
+
+                        covered = true;
+
                         next = ReadFrameAsync(stream, frame, linked.Token);
                         break;
                     case FrameType.Records when begun && body.Length >= 4:
@@ -228,6 +242,7 @@ internal sealed class FullSyncClient
                             return Failure(FullSyncStatus.StaleEpoch, $"member {source} restarted since epoch {epoch}", peer, start, entries, applied, bytes);
                         }
 
+                        completed = true;
                         return new FullSyncResult(FullSyncStatus.Completed, null, peer, entries, applied, bytes, _time.GetElapsedTime(start).TotalSeconds, epoch, cutSequence);
                     case FrameType.Error:
                         return Failure(FullSyncStatus.Refused, "the source reported an error", peer, start, entries, applied, bytes);
@@ -254,6 +269,10 @@ internal sealed class FullSyncClient
             ArrayPool<byte>.Shared.Return(frame);
             ArrayPool<byte>.Shared.Return(ahead);
             ArrayPool<ConnectionEvent>.Shared.Return(staging);
+            if (covered && !completed)
+            {
+                _engine.RaiseResyncAfterFailedPull(source);
+            }
         }
     }
 
@@ -277,6 +296,7 @@ internal sealed class FullSyncClient
     }
 
     /// <summary>Decodes a Records body (<c>count(4) record*count</c>) and applies it in batches; stops at the first bad record.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private (bool Ok, int Records, int Applied) ApplyRecords(ReadOnlySpan<byte> body, ConnectionEvent[] staging)
     {
         int count = BinaryPrimitives.ReadInt32BigEndian(body);
