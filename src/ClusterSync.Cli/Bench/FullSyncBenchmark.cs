@@ -108,9 +108,11 @@ internal static class FullSyncBenchmark
 
         progress?.WriteLine("full sync...");
         long deltaBefore = joiner.Counters.UpdatesApplied;
+        long retransmitsBefore = source.Counters.Retransmissions;
         long gc0 = GC.CollectionCount(0);
         var pulled = client.PullAsync(0).GetAwaiter().GetResult();
         long deltaAfter = joiner.Counters.UpdatesApplied;
+        long retransmitsAfter = source.Counters.Retransmissions;
         long gcs = GC.CollectionCount(0) - gc0;
         server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         progress?.WriteLine($"pulled: {pulled.Status} {pulled.Error}");
@@ -132,6 +134,7 @@ internal static class FullSyncBenchmark
             ["encrypted"] = true,
             ["joiner_delta_applied_before"] = deltaBefore,
             ["joiner_delta_applied_during"] = deltaAfter - deltaBefore,
+            ["source_retransmissions_during"] = retransmitsAfter - retransmitsBefore,
             ["settle_ms"] = settleMs,
         };
     }

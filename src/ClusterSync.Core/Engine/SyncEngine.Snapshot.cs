@@ -138,6 +138,22 @@ internal sealed partial class SyncEngine
             return false;
         }
 
+        bool covered = false;
+        lock (state.Sync)
+        {
+            if (epoch == state.Epoch && sequence > state.Data.Cumulative)
+            {
+                state.Data.SkipThrough(sequence);
+                covered = true;
+            }
+        }
+
+        if (covered)
+        {
+            // Acknowledge at once: the peer stops resending what we NACKed before the cover.
+            SendAck(state, force: true);
+        }
+
         lock (state.Sync)
         {
             if (epoch == state.Epoch)
