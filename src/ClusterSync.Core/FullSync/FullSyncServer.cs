@@ -309,8 +309,9 @@ internal sealed class FullSyncServer : IAsyncDisposable
     {
         frame[FrameProtection.LengthSize] = (byte)FrameType.Records;
         BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(FrameProtection.LengthSize + 1), count);
-        await previous.ConfigureAwait(false);
+        // Seal while the previous frame is still being written (it is in the other buffer; frames seal in order).
         int n = sealer.Seal(frame, pos - FrameProtection.LengthSize);
+        await previous.ConfigureAwait(false);
         return (stream.WriteAsync(frame.AsMemory(0, n), cancellationToken).AsTask(), n);
     }
 
