@@ -91,26 +91,33 @@ internal sealed partial class SyncEngine
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal int ApplySnapshot(ReadOnlySpan<ConnectionEvent> records)
     {
-        const int Group = 64;
+        // Groups of 256 per lock hold (tens of microseconds, so delta sync interleaves); the prefetch pipeline runs
+        // over the whole span, across group boundaries, so the table's cache misses keep overlapping.
+        const int Group = 256;
         long nowMs = NowMs();
         int applied = 0;
+        byte me = MemberId;
         for (int from = 0; from < records.Length; from += Group)
         {
-            var group = records.Slice(from, Math.Min(Group, records.Length - from));
+            int to = Math.Min(from + Group, records.Length);
             lock (_tableLock)
             {
-                PrefetchBuckets(group, 0, PrefetchDistance * 2);
-                for (int i = 0; i < group.Length; i++)
+                if (from == 0)
                 {
-                    PrefetchAhead(group, i);
-                    ref readonly var r = ref group[i];
+                    PrefetchBuckets(records, 0, PrefetchDistance * 2);
+                }
+
+                for (int i = from; i < to; i++)
+                {
+                    PrefetchAhead(records, i);
+                    ref readonly var r = ref records[i];
                     if (!ApplyVersionedLocked(r, nowMs))
                     {
                         continue;
                     }
 
                     applied++;
-                    if (r.Kind != ConnectionEventKind.Destroy && r.Entry.Owner == MemberId)
+                    if (r.Kind != ConnectionEventKind.Destroy && r.Entry.Owner == me)
                     {
                         // Our own connection from an earlier life (we restarted): it was announced, so its
                         // next change must be sent again.
