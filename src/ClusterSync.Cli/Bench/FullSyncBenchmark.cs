@@ -109,10 +109,12 @@ internal static class FullSyncBenchmark
         progress?.WriteLine("full sync...");
         long deltaBefore = joiner.Counters.UpdatesApplied;
         long retransmitsBefore = source.Counters.Retransmissions;
+        var cpuBefore = Environment.CpuUsage.TotalTime;
         long gc0 = GC.CollectionCount(0);
         var pulled = client.PullAsync(0).GetAwaiter().GetResult();
         long deltaAfter = joiner.Counters.UpdatesApplied;
         long retransmitsAfter = source.Counters.Retransmissions;
+        var cpu = Environment.CpuUsage.TotalTime - cpuBefore;
         long gcs = GC.CollectionCount(0) - gc0;
         server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         progress?.WriteLine($"pulled: {pulled.Status} {pulled.Error}");
@@ -122,6 +124,7 @@ internal static class FullSyncBenchmark
         {
             ["entries"] = pulled.Entries,
             ["seconds"] = Math.Round(pulled.Seconds, 4),
+            ["cpu_seconds"] = Math.Round(cpu.TotalSeconds, 4), // both members, every thread (delta sync included)
             ["identical"] = identical && pulled.Succeeded,
             ["bytes"] = pulled.Bytes,
             ["entries_per_second"] = Math.Round(pulled.Entries / Math.Max(pulled.Seconds, 1e-9)),
