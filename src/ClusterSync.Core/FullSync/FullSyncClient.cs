@@ -316,8 +316,9 @@ internal sealed class FullSyncClient
         {
             // The receiver stopped (or timed out): it reports why.
         }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        catch (Exception ex)
         {
+            // Passed on and rethrown by the receiver (an I/O error ends the transfer as Truncated).
             try
             {
                 await opened.WriteAsync(new OpenedFrame([], 0, 0, ex), cancellationToken).ConfigureAwait(false);
