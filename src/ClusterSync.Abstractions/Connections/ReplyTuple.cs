@@ -6,4 +6,15 @@ namespace ClusterSync.Connections;
 /// </summary>
 public readonly record struct ReplyTuple(
     ulong SourceHigh, ulong SourceLow, ulong DestinationHigh, ulong DestinationLow,
-    ushort SourcePort, ushort DestinationPort);
+    ushort SourcePort, ushort DestinationPort)
+{
+    // Field by field (the generated member goes through EqualityComparer<T>.Default, slow until tiered up):
+    // the codec compares every record's reply tuple with the key's inverse.
+    /// <summary>Every field equal.</summary>
+    public bool Equals(ReplyTuple other)
+        => SourceLow == other.SourceLow && DestinationLow == other.DestinationLow && SourceHigh == other.SourceHigh
+            && DestinationHigh == other.DestinationHigh && SourcePort == other.SourcePort && DestinationPort == other.DestinationPort;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(SourceHigh, SourceLow, DestinationHigh, DestinationLow, SourcePort, DestinationPort);
+}

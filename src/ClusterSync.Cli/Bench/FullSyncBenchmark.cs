@@ -20,7 +20,12 @@ internal static class FullSyncBenchmark
     {
         var entries = new Option<int>("--entries") { Description = "Connections in the source's table.", DefaultValueFactory = _ => 1_000_000 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("fullsync", "Full-sync transfer (snapshot over encrypted TCP) from a source to a joining member on loopback.") { entries, json };
+        var settle = new Option<int>("--settle-ms")
+        {
+            Description = "Wait this long after the joiner's first-contact resync before pulling (0: pull at once, during the retransmission storm).",
+            DefaultValueFactory = _ => 1000,
+        };
+        var command = new Command("fullsync", "Full-sync transfer (snapshot over encrypted TCP) from a source to a joining member on loopback.") { entries, json, settle };
         command.SetAction(parse =>
         {
             var n = parse.GetValue(entries);
@@ -30,7 +35,14 @@ internal static class FullSyncBenchmark
                 return CommandLine.BadInput;
             }
 
-            var result = Run(n, parse.GetValue(json) ? null : Console.Error);
+            int settleMs = parse.GetValue(settle);
+            if (settleMs is < 0 or > 60_000)
+            {
+                Console.Error.WriteLine("clustersync: bench fullsync: expected --settle-ms in [0, 60000]");
+                return CommandLine.BadInput;
+            }
+
+            var result = Run(n, parse.GetValue(json) ? null : Console.Error, settleMs);
             Console.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(result, BenchJson.Options)
                 : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-24} {kv.Value}")));
@@ -41,7 +53,7 @@ internal static class FullSyncBenchmark
 
     private static ConnectionKey KeyOf(int index) => ConnectionKey.IPv4(0x0A00_0000u + (uint)(index >> 16), 0xC0A8_0001, (ushort)index, 443, 6);
 
-    public static Dictionary<string, object> Run(int entries, TextWriter? progress)
+    public static Dictionary<string, object> Run(int entries, TextWriter? progress, int settleMs = 1000)
     {
         var key = ClusterKey.Generate();
         var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
@@ -79,10 +91,14 @@ internal static class FullSyncBenchmark
         sourceLink.Partitioned = false;
         joiner.Start();
         // The joiner's first heartbeat from the source reveals the gap below the source's resend buffer (resync
-        // needed) and the retransmission of what the buffer still holds; let that settle so the timed part is the
-        // transfer itself (delta sync keeps running throughout).
+        // needed) and starts the retransmission of what the buffer still holds. The client covers the source's
+        // stream as soon as Begin arrives, which ends that storm; --settle-ms lets it run out first instead
+        // (delta sync keeps running throughout).
         WaitFor(() => joiner.Counters.ResyncNeeded > 0, TimeSpan.FromSeconds(5));
-        Thread.Sleep(TimeSpan.FromSeconds(1));
+        if (settleMs > 0)
+        {
+            Thread.Sleep(settleMs);
+        }
 
         using var sourceTcp = new TcpStreamChannel(new IPEndPoint(IPAddress.Loopback, 0), []);
         using var joinerTcp = new TcpStreamChannel(new IPEndPoint(IPAddress.Loopback, 0), [sourceTcp.LocalEndPoint]);
@@ -92,8 +108,13 @@ internal static class FullSyncBenchmark
 
         progress?.WriteLine("full sync...");
         long deltaBefore = joiner.Counters.UpdatesApplied;
+        long retransmitsBefore = source.Counters.Retransmissions;
+        var cpuBefore = Environment.CpuUsage.TotalTime;
         long gc0 = GC.CollectionCount(0);
         var pulled = client.PullAsync(0).GetAwaiter().GetResult();
+        long deltaAfter = joiner.Counters.UpdatesApplied;
+        long retransmitsAfter = source.Counters.Retransmissions;
+        var cpu = Environment.CpuUsage.TotalTime - cpuBefore;
         long gcs = GC.CollectionCount(0) - gc0;
         server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         progress?.WriteLine($"pulled: {pulled.Status} {pulled.Error}");
@@ -103,6 +124,7 @@ internal static class FullSyncBenchmark
         {
             ["entries"] = pulled.Entries,
             ["seconds"] = Math.Round(pulled.Seconds, 4),
+            ["cpu_seconds"] = Math.Round(cpu.TotalSeconds, 4), // both members, every thread (delta sync included)
             ["identical"] = identical && pulled.Succeeded,
             ["bytes"] = pulled.Bytes,
             ["entries_per_second"] = Math.Round(pulled.Entries / Math.Max(pulled.Seconds, 1e-9)),
@@ -114,6 +136,9 @@ internal static class FullSyncBenchmark
             ["gen0_collections"] = gcs,
             ["encrypted"] = true,
             ["joiner_delta_applied_before"] = deltaBefore,
+            ["joiner_delta_applied_during"] = deltaAfter - deltaBefore,
+            ["source_retransmissions_during"] = retransmitsAfter - retransmitsBefore,
+            ["settle_ms"] = settleMs,
         };
     }
 

@@ -298,7 +298,9 @@ internal sealed partial class SyncEngine
             ulong goneFirst = 0;
             ulong goneLast = 0;
             ulong last = Math.Min(range.Last, _dataSequence);
-            for (ulong s = range.First; s <= last && budget > 0; s++)
+            // What the peer acknowledged since it NACKed (a full sync's cover) needs no resend.
+            ulong acked = Volatile.Read(ref peer.AckedEpoch) == Epoch ? Volatile.Read(ref peer.AckedThrough) : 0;
+            for (ulong s = Math.Max(range.First, acked + 1); s <= last && budget > 0; s++)
             {
                 if (_resend.TryGet(s, out var datagram))
                 {

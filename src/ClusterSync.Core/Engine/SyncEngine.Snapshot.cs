@@ -33,6 +33,7 @@ internal sealed partial class SyncEngine
     /// this member has not announced (a delay still running, a never-sync class) are skipped, as delta sync skips
     /// them. Returns the records copied; the walk is over when <paramref name="cursor"/> reaches -1.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal int CopySnapshotChunk(ref int cursor, Span<ConnectionEvent> destination)
     {
         if (cursor < 0)
@@ -87,28 +88,36 @@ internal sealed partial class SyncEngine
     /// Applies snapshot records with the delta-sync rule (only a newer version wins), in groups under the table
     /// lock so delta sync interleaves. Returns how many changed the table (the rest were stale).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal int ApplySnapshot(ReadOnlySpan<ConnectionEvent> records)
     {
-        const int Group = 64;
+        // Groups of 256 per lock hold (tens of microseconds, so delta sync interleaves); the prefetch pipeline runs
+        // over the whole span, across group boundaries, so the table's cache misses keep overlapping.
+        const int Group = 256;
         long nowMs = NowMs();
         int applied = 0;
+        byte me = MemberId;
         for (int from = 0; from < records.Length; from += Group)
         {
-            var group = records.Slice(from, Math.Min(Group, records.Length - from));
+            int to = Math.Min(from + Group, records.Length);
             lock (_tableLock)
             {
-                PrefetchBuckets(group, 0, PrefetchDistance * 2);
-                for (int i = 0; i < group.Length; i++)
+                if (from == 0)
                 {
-                    PrefetchAhead(group, i);
-                    ref readonly var r = ref group[i];
+                    PrefetchBuckets(records, 0, PrefetchDistance * 2);
+                }
+
+                for (int i = from; i < to; i++)
+                {
+                    PrefetchAhead(records, i);
+                    ref readonly var r = ref records[i];
                     if (!ApplyVersionedLocked(r, nowMs))
                     {
                         continue;
                     }
 
                     applied++;
-                    if (r.Kind != ConnectionEventKind.Destroy && r.Entry.Owner == MemberId)
+                    if (r.Kind != ConnectionEventKind.Destroy && r.Entry.Owner == me)
                     {
                         // Our own connection from an earlier life (we restarted): it was announced, so its
                         // next change must be sent again.
@@ -136,6 +145,22 @@ internal sealed partial class SyncEngine
             return false;
         }
 
+        bool covered = false;
+        lock (state.Sync)
+        {
+            if (epoch == state.Epoch && sequence > state.Data.Cumulative)
+            {
+                state.Data.SkipThrough(sequence);
+                covered = true;
+            }
+        }
+
+        if (covered)
+        {
+            // Acknowledge at once: the peer stops resending what we NACKed before the cover.
+            SendAck(state, force: true);
+        }
+
         lock (state.Sync)
         {
             if (epoch == state.Epoch)
@@ -161,6 +186,18 @@ internal sealed partial class SyncEngine
 
             return false;
         }
+    }
+
+    /// <summary>
+    /// A full sync from <paramref name="peer"/> covered its delta stream (at Begin) and then failed: the written-off
+    /// sequences were not delivered, so resync needed is raised again (counted, logged, the event fired on the
+    /// calling thread, outside every lock) and the joiner pulls again.
+    /// </summary>
+    internal void RaiseResyncAfterFailedPull(byte peer)
+    {
+        Interlocked.Increment(ref _counters.ResyncNeeded);
+        Log.ResyncNeeded(_logger, peer, 0, "a full sync that covered its delta stream failed");
+        ResyncNeeded?.Invoke(peer, 0);
     }
 
     /// <summary>Called under the peer's lock when its epoch is adopted.</summary>

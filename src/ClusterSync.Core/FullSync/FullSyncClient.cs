@@ -1,6 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Protocol;
@@ -135,11 +138,28 @@ internal sealed class FullSyncClient
         return result;
     }
 
+    /// <summary>A frame read and opened by the reader: <c>Length</c> is the plaintext length, or a negative code.</summary>
+    private readonly record struct OpenedFrame(byte[] Buffer, int Plain, int Sealed, Exception? Error);
+
+    private const int EndOfStream = -1;
+    private const int BadLength = -2;
+    private const int BadTag = -3;
+    private const int PipelineBuffers = 4;
+
     private async Task<FullSyncResult> ReceiveAsync(Stream stream, FrameProtection opener, byte peer, long start, CancellationToken cancellationToken)
     {
-        var frame = ArrayPool<byte>.Shared.Rent(FrameProtection.MaxPlaintext + FrameProtection.Overhead);
-        var ahead = ArrayPool<byte>.Shared.Rent(FrameProtection.MaxPlaintext + FrameProtection.Overhead);
+        // Two stages: a reader task reads and opens (decrypts) frames ahead into pooled 1 MiB buffers, while this one
+        // decodes and applies; on two cores, AES-GCM and socket reads overlap the table work.
         var staging = ArrayPool<ConnectionEvent>.Shared.Rent(ApplyBatch);
+        var free = Channel.CreateBounded<byte[]>(PipelineBuffers);
+        var opened = Channel.CreateBounded<OpenedFrame>(new BoundedChannelOptions(PipelineBuffers) { SingleReader = true, SingleWriter = true });
+        var buffers = new byte[PipelineBuffers][];
+        for (int i = 0; i < buffers.Length; i++)
+        {
+            buffers[i] = ArrayPool<byte>.Shared.Rent(FrameProtection.MaxPlaintext + FrameProtection.Overhead);
+            free.Writer.TryWrite(buffers[i]);
+        }
+
         long entries = 0;
         long applied = 0;
         long bytes = 0;
@@ -148,42 +168,39 @@ internal sealed class FullSyncClient
         ulong epoch = 0;
         ulong cutSequence = 0;
         long total = 0;
+        bool covered = false;
+        bool completed = false;
         using var idle = new CancellationTokenSource(IdleTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
-        Task<int>? next = ReadFrameAsync(stream, frame, linked.Token);
+        var reader = Task.Run(() => ReadFramesAsync(stream, opener, free.Reader, opened.Writer, idle, linked.Token), CancellationToken.None);
         try
         {
             while (true)
             {
-                int length = await next!.ConfigureAwait(false);
-                next = null;
-                idle.CancelAfter(IdleTimeout);
-                if (length < 0)
+                var frame = await opened.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
+                if (frame.Error is not null)
                 {
-                    return length == -1
-                        ? Failure(FullSyncStatus.Truncated, "the stream ended before the End frame", peer, start, entries, applied, bytes)
-                        : Failure(FullSyncStatus.Malformed, "a frame length is out of bounds", peer, start, entries, applied, bytes);
+                    ExceptionDispatchInfo.Throw(frame.Error);
                 }
 
-                bytes += length;
-                Interlocked.Add(ref Counters.BytesReceived, length);
-                int plain = opener.Open(frame.AsSpan(0, length));
-                if (plain < 0)
+                if (frame.Sealed > 0)
                 {
-                    return Failure(FullSyncStatus.AuthenticationFailed, $"frame {opener.Counter - 1} failed authentication; nothing in it was applied",
-                        peer, start, entries, applied, bytes);
+                    bytes += frame.Sealed;
                 }
 
-                var type = (FrameType)frame[FrameProtection.LengthSize];
-                var current = frame;
-                if (type == FrameType.Records)
+                switch (frame.Plain)
                 {
-                    // Read the next frame while this one is applied.
-                    next = ReadFrameAsync(stream, ahead, linked.Token);
-                    (frame, ahead) = (ahead, frame);
+                    case EndOfStream:
+                        return Failure(FullSyncStatus.Truncated, "the stream ended before the End frame", peer, start, entries, applied, bytes);
+                    case BadLength:
+                        return Failure(FullSyncStatus.Malformed, "a frame length is out of bounds", peer, start, entries, applied, bytes);
+                    case BadTag:
+                        return Failure(FullSyncStatus.AuthenticationFailed, $"frame {opener.Counter - 1} failed authentication; nothing in it was applied",
+                            peer, start, entries, applied, bytes);
                 }
 
-                var body = new ReadOnlySpan<byte>(current, FrameProtection.LengthSize + 1, plain - 1);
+                var type = (FrameType)frame.Buffer[FrameProtection.LengthSize];
+                var body = new ReadOnlySpan<byte>(frame.Buffer, FrameProtection.LengthSize + 1, frame.Plain - 1);
                 switch (type)
                 {
                     case FrameType.Begin when !begun && body.Length == 25:
@@ -197,7 +214,16 @@ internal sealed class FullSyncClient
                             return Failure(FullSyncStatus.Malformed, $"the snapshot names member {source}, the handshake {peer}", peer, start);
                         }
 
-                        next = ReadFrameAsync(stream, frame, linked.Token);
+                        // Cover the source's delta stream up to the cut now, not at End: the joiner stops NACKing
+                        // sequences the snapshot is about to deliver (a first-contact retransmission storm would
+                        // compete with the transfer). If the transfer fails from here on, resync needed is raised
+                        // again (finally below), so the written-off sequences are never silently lost.
+                        if (!_engine.MarkSynchronizedThrough(source, epoch, cutSequence))
+                        {
+                            return Failure(FullSyncStatus.StaleEpoch, $"member {source} restarted since epoch {epoch}", peer, start);
+                        }
+
+                        covered = true;
                         break;
                     case FrameType.Records when begun && body.Length >= 4:
                     {
@@ -228,32 +254,78 @@ internal sealed class FullSyncClient
                             return Failure(FullSyncStatus.StaleEpoch, $"member {source} restarted since epoch {epoch}", peer, start, entries, applied, bytes);
                         }
 
+                        completed = true;
                         return new FullSyncResult(FullSyncStatus.Completed, null, peer, entries, applied, bytes, _time.GetElapsedTime(start).TotalSeconds, epoch, cutSequence);
                     case FrameType.Error:
                         return Failure(FullSyncStatus.Refused, "the source reported an error", peer, start, entries, applied, bytes);
                     default:
                         return Failure(FullSyncStatus.Malformed, $"unexpected frame {type} ({body.Length} bytes)", peer, start, entries, applied, bytes);
                 }
+
+                free.Writer.TryWrite(frame.Buffer);
             }
         }
         finally
         {
-            if (next is not null)
+            // Stop the reader (it may be waiting for a buffer or a frame) before its buffers go back to the pool.
+            await linked.CancelAsync().ConfigureAwait(false);
+            await reader.ConfigureAwait(false);
+            foreach (var buffer in buffers)
             {
-                // A read still in flight (we stopped early): end it before its buffer goes back to the pool.
-                await linked.CancelAsync().ConfigureAwait(false);
-                try
-                {
-                    await next.ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
-                {
-                }
+                ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            ArrayPool<byte>.Shared.Return(frame);
-            ArrayPool<byte>.Shared.Return(ahead);
             ArrayPool<ConnectionEvent>.Shared.Return(staging);
+            if (covered && !completed)
+            {
+                _engine.RaiseResyncAfterFailedPull(source);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The reader stage: reads and opens frames in order into free buffers and hands them on, until End, Error, an
+    /// unexpected type, a failure (passed on as a code or an exception) or cancellation. Never throws.
+    /// </summary>
+    private async Task ReadFramesAsync(Stream stream, FrameProtection opener, ChannelReader<byte[]> free, ChannelWriter<OpenedFrame> opened,
+        CancellationTokenSource idle, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                var buffer = await free.ReadAsync(cancellationToken).ConfigureAwait(false);
+                int length = await ReadFrameAsync(stream, buffer, cancellationToken).ConfigureAwait(false);
+                idle.CancelAfter(IdleTimeout);
+                if (length < 0)
+                {
+                    await opened.WriteAsync(new OpenedFrame(buffer, length, 0, null), cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
+                Interlocked.Add(ref Counters.BytesReceived, length);
+                int plain = opener.Open(buffer.AsSpan(0, length));
+                await opened.WriteAsync(new OpenedFrame(buffer, plain < 0 ? BadTag : plain, length, null), cancellationToken).ConfigureAwait(false);
+                if (plain < 0 || (FrameType)buffer[FrameProtection.LengthSize] is not (FrameType.Begin or FrameType.Records))
+                {
+                    return; // nothing after this frame is read
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The receiver stopped (or timed out): it reports why.
+        }
+        catch (Exception ex)
+        {
+            // Passed on and rethrown by the receiver (an I/O error ends the transfer as Truncated).
+            try
+            {
+                await opened.WriteAsync(new OpenedFrame([], 0, 0, ex), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
         }
     }
 
@@ -277,6 +349,7 @@ internal sealed class FullSyncClient
     }
 
     /// <summary>Decodes a Records body (<c>count(4) record*count</c>) and applies it in batches; stops at the first bad record.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private (bool Ok, int Records, int Applied) ApplyRecords(ReadOnlySpan<byte> body, ConnectionEvent[] staging)
     {
         int count = BinaryPrimitives.ReadInt32BigEndian(body);

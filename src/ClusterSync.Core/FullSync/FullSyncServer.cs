@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Protocol;
@@ -226,21 +227,24 @@ internal sealed class FullSyncServer : IAsyncDisposable
             while (cursor >= 0)
             {
                 int copied = _engine.CopySnapshotChunk(ref cursor, events.AsSpan(0, ChunkSlots));
-                for (int i = 0; i < copied; i++)
+                int i = 0;
+                while (true)
                 {
-                    if (pos + RecordCodec.MaxRecordSize > limit)
+                    int wrote = Encode(events.AsSpan(i, copied - i), front, ref pos, limit);
+                    i += wrote;
+                    count += wrote;
+                    entries += wrote;
+                    if (i == copied)
                     {
-                        (pending, n) = await FlushAsync(stream, sealer, front, pos, count, pending, cancellationToken).ConfigureAwait(false);
-                        bytes += n;
-                        (front, back) = (back, front);
-                        pos = RecordsStart;
-                        count = 0;
-                        Report(peer, entries, cut.Total, bytes);
+                        break;
                     }
 
-                    pos += RecordCodec.Write(front.AsSpan(pos), events[i]);
-                    count++;
-                    entries++;
+                    (pending, n) = await FlushAsync(stream, sealer, front, pos, count, pending, cancellationToken).ConfigureAwait(false);
+                    bytes += n;
+                    (front, back) = (back, front);
+                    pos = RecordsStart;
+                    count = 0;
+                    Report(peer, entries, cut.Total, bytes);
                 }
             }
 
@@ -284,14 +288,30 @@ internal sealed class FullSyncServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Encodes records into <paramref name="frame"/> from <paramref name="pos"/> while one more surely fits; returns how many.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int Encode(ReadOnlySpan<ConnectionEvent> events, byte[] frame, ref int pos, int limit)
+    {
+        int p = pos;
+        int i = 0;
+        for (; i < events.Length && p + RecordCodec.MaxRecordSize <= limit; i++)
+        {
+            p += RecordCodec.Write(frame.AsSpan(p), events[i]);
+        }
+
+        pos = p;
+        return i;
+    }
+
     /// <summary>Seals a Records frame and starts writing it once the previous write has finished (double buffering).</summary>
     private static async Task<(Task Write, int Length)> FlushAsync(Stream stream, FrameProtection sealer, byte[] frame, int pos, int count, Task previous,
         CancellationToken cancellationToken)
     {
         frame[FrameProtection.LengthSize] = (byte)FrameType.Records;
         BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(FrameProtection.LengthSize + 1), count);
-        await previous.ConfigureAwait(false);
+        // Seal while the previous frame is still being written (it is in the other buffer; frames seal in order).
         int n = sealer.Seal(frame, pos - FrameProtection.LengthSize);
+        await previous.ConfigureAwait(false);
         return (stream.WriteAsync(frame.AsMemory(0, n), cancellationToken).AsTask(), n);
     }
 

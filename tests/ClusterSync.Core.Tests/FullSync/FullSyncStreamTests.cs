@@ -211,6 +211,48 @@ public sealed class FullSyncStreamTests
         }
     }
 
+    [Theory]
+    [InlineData(FullSyncHandshake.ServerHelloSize + 10, false)]       // Begin fails: nothing was covered
+    [InlineData(FullSyncHandshake.ServerHelloSize + 46 + 40, true)]   // a Records frame fails after Begin covered the stream
+    public async Task Pull_FailingAfterBegin_RaisesResyncNeededAgain(long offset, bool raised)
+    {
+        var key = ClusterKey.Generate();
+        var (source, joiner) = Engines(key);
+        using (source)
+        using (joiner)
+        {
+            var events = new List<(byte Peer, ulong Lost)>();
+            joiner.ResyncNeeded += (peer, lost) => events.Add((peer, lost));
+            var (result, _) = await Transfer(source, joiner, key, key, (at, bytes) =>
+            {
+                if (offset >= at && offset < at + bytes.Length)
+                {
+                    bytes.Span[(int)(offset - at)] ^= 0x80;
+                }
+            });
+            Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
+            Assert.Equal(raised ? 1 : 0, joiner.Counters.ResyncNeeded);
+            Assert.Equal(raised ? [((byte)1, 0UL)] : [], events);
+        }
+    }
+
+    [Fact]
+    public async Task Pull_Completed_DoesNotRaiseResyncNeeded()
+    {
+        var key = ClusterKey.Generate();
+        var (source, joiner) = Engines(key);
+        using (source)
+        using (joiner)
+        {
+            int raised = 0;
+            joiner.ResyncNeeded += (_, _) => raised++;
+            var (result, _) = await Transfer(source, joiner, key, key);
+            Assert.Equal(FullSyncStatus.Completed, result.Status);
+            Assert.Equal(0, raised);
+            Assert.Equal(0, joiner.Counters.ResyncNeeded);
+        }
+    }
+
     [Fact]
     public async Task Pull_TruncatedStream_Fails()
     {

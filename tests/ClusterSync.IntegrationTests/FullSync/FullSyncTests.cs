@@ -94,6 +94,9 @@ public sealed class FullSyncTests
         var (epoch, through) = joiner.ReceivedThrough(source.MemberId);
         Assert.Equal(source.Epoch, epoch);
         Assert.True(through >= result.CutSequence);
+        // The joiner acknowledged the cover at once (from Begin): the source knows everything up to the cut arrived.
+        Assert.True(LoopbackCluster.WaitUntil(() => source.GetPeerStatus().Single(p => p.MemberId == joiner.MemberId).AckedThrough >= result.CutSequence,
+            TimeSpan.FromSeconds(5)));
     }
 
     [Fact]
