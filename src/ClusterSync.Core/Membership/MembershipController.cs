@@ -122,13 +122,13 @@ internal sealed partial class MembershipController : IDisposable
 
                     break;
                 case MemberState.Standby when _options.Mode == ClusterMode.LoadSharing:
-                    Promote("load sharing: every synchronized member is active");
+                    Promote(peers, "load sharing: every synchronized member is active");
                     break;
                 case MemberState.Standby:
                     var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption);
                     if (outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt)
                     {
-                        Promote(outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
+                        Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
                     }
 
                     break;
@@ -145,10 +145,22 @@ internal sealed partial class MembershipController : IDisposable
         }
     }
 
-    private void Promote(string reason)
+    private void Promote(ReadOnlySpan<MemberView> peers, string reason)
     {
-        // How long since the Active we followed was last heard: the failover time as this member sees it.
+        // How long since the Active we followed was last heard: the failover time as this member sees it. If it
+        // died before its first Active heartbeat reached us, the most recently heard dead peer stands in for it.
         long sinceActive = _lastActivePeer == 0 ? -1 : _engine.LastHeardAgoMs(_lastActivePeer);
+        if (sinceActive < 0)
+        {
+            foreach (var p in peers)
+            {
+                long ago = p.Alive ? -1 : _engine.LastHeardAgoMs(p.Id);
+                if (ago >= 0 && (sinceActive < 0 || ago < sinceActive))
+                {
+                    sinceActive = ago;
+                }
+            }
+        }
 
         var sw = Stopwatch.StartNew();
         var replica = _engine.SnapshotTable();

@@ -55,6 +55,21 @@ public sealed class FailoverTests
         }
     }
 
+    private static bool SeesActive(SyncEngine observer, byte member)
+    {
+        Span<MemberView> views = stackalloc MemberView[8];
+        int n = observer.GetPeerViews(views);
+        foreach (var v in views[..n])
+        {
+            if (v.Id == member && v.Alive && v.State == MemberState.Active)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     [Fact]
     public void Start_ThreeMembers_HighestPriorityBecomesActiveOthersStandby()
     {
@@ -74,6 +89,7 @@ public sealed class FailoverTests
         LoopbackCluster.Drive(active, 30_000, seed: 7, population: 10_000);
         Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(active, ha.Cluster.Members[1]) == 0, TimeSpan.FromSeconds(30)));
         var synced = active.SnapshotTable();
+        Assert.True(LoopbackCluster.WaitUntil(() => SeesActive(ha.Cluster.Members[1], 1), TimeSpan.FromSeconds(5)), "member 2 never heard member 1 as Active");
 
         // Kill the Active: its engine stops dead (no goodbye), as with SIGKILL.
         var killed = Stopwatch.StartNew();

@@ -123,21 +123,42 @@ internal sealed class NodeProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>A port the OS considered free a moment ago (bound to 0, then released).</summary>
-    public static int FreeUdpPort()
+    // Ports handed out in this test run: the OS may give a just-released port again, and a node configuration with
+    // the same port twice (sync, full sync, control) is rightly refused, so never hand one out twice.
+    private static readonly HashSet<int> s_handedOut = [];
+
+    /// <summary>A port the OS considered free a moment ago (bound to 0, then released), never handed out before.</summary>
+    public static int FreeUdpPort() => Unique(() =>
     {
         using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
+    });
 
-    public static int FreeTcpPort()
+    public static int FreeTcpPort() => Unique(() =>
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         int port = ((IPEndPoint)l.LocalEndpoint).Port;
         l.Stop();
         return port;
+    });
+
+    private static int Unique(Func<int> pick)
+    {
+        lock (s_handedOut)
+        {
+            for (int attempt = 0; attempt < 100; attempt++)
+            {
+                int port = pick();
+                if (s_handedOut.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
+
+        throw new InvalidOperationException("no fresh ephemeral port after 100 attempts");
     }
 
     private void Append(string? line)
