@@ -57,7 +57,6 @@ internal static class RecordCodec
 
     /// <summary>Writes <paramref name="r"/>; returns bytes written, or 0 when it does not fit.</summary>
     // Hot in bulk (a full sync decodes a million records at once, on a cold process): compiled optimized from the start.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Write(Span<byte> dst, in ConnectionEvent r)
     {
         ref readonly var k = ref r.Key;
@@ -120,7 +119,6 @@ internal static class RecordCodec
         return o;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int WriteAddress(Span<byte> dst, ulong hi, ulong lo, bool v6)
     {
         if (!v6)
@@ -134,7 +132,6 @@ internal static class RecordCodec
         return 16;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ReadAddress(ReadOnlySpan<byte> src, bool v6, out ulong hi, out ulong lo)
     {
         if (!v6)
@@ -150,7 +147,6 @@ internal static class RecordCodec
 
     /// <summary>Reads one record; returns bytes consumed, or 0 when the bytes do not form a valid record.</summary>
     // Hot in bulk (a full sync decodes a million records at once, on a cold process): compiled optimized from the start.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int TryRead(ReadOnlySpan<byte> src, out ConnectionEvent r)
     {
         r = default;

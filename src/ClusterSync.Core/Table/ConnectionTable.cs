@@ -112,7 +112,7 @@ internal sealed class ConnectionTable
     public ref ConnectionEntry GetOrAdd(in ConnectionKey key, out bool added) => ref GetOrAdd(key, out added, out _);
 
     /// <summary>As <see cref="GetOrAdd(in ConnectionKey, out bool)"/>, also giving the slot (stable until the entry is removed).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot in bulk (a full sync into a cold process)
+
     public ref ConnectionEntry GetOrAdd(in ConnectionKey key, out bool added, out int slot)
     {
         ref int bucket = ref _buckets[BucketOf(key)];
