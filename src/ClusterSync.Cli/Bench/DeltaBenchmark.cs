@@ -47,10 +47,6 @@ internal static class DeltaBenchmark
         return command;
     }
 
-    private static ConnectionKey KeyOf(int index) => ConnectionKey.IPv4(0x0A00_0000u + (uint)(index >> 16), 0xC0A8_0001, (ushort)index, 443, 6);
-
-    private static int IndexOf(in ConnectionKey key) => (int)(((key.SourceV4 - 0x0A00_0000u) << 16) | key.SourcePort);
-
     public static Dictionary<string, object> Run(TimeSpan duration, double? rate, int entries, bool encrypted, int mtu, TextWriter? progress)
     {
         var key = encrypted ? ClusterKey.Generate() : null;
@@ -84,7 +80,7 @@ internal static class DeltaBenchmark
                 return;
             }
 
-            long t = submitted[IndexOf(r.Key)];
+            long t = submitted[BenchWorkload.IndexOf(r.Key)];
             if (t != 0)
             {
                 long us = (long)((Stopwatch.GetTimestamp() - t) * tickToMicro);
@@ -95,22 +91,12 @@ internal static class DeltaBenchmark
         receiver.Start();
 
         // Fill: every connection is created (and synchronized) before the clock starts.
+        progress?.WriteLine($"filling {entries:N0} connections...");
+        BenchWorkload.Fill(sender, entries, ProtocolState.TcpSynSent, 120);
         var batch = new ConnectionEvent[256];
         long nowMs = sender.NowMs();
-        progress?.WriteLine($"filling {entries:N0} connections...");
-        for (int i = 0; i < entries;)
-        {
-            int n = Math.Min(batch.Length, entries - i);
-            for (int j = 0; j < n; j++)
-            {
-                batch[j] = ConnectionEvent.Create(ConnectionEventKind.New, KeyOf(i + j), ProtocolState.TcpSynSent, 120, nowMs);
-            }
 
-            sender.Submit(batch.AsSpan(0, n));
-            i += n;
-        }
-
-        if (!WaitFor(() => receiver.Counters.UpdatesApplied >= entries, TimeSpan.FromSeconds(120)))
+        if (!BenchWorkload.WaitFor(() => receiver.Counters.UpdatesApplied >= entries, TimeSpan.FromSeconds(120)))
         {
             progress?.WriteLine($"warning: receiver applied only {receiver.Counters.UpdatesApplied:N0} of {entries:N0} before the timed phase");
         }
@@ -147,7 +133,7 @@ internal static class DeltaBenchmark
                 for (int j = 0; j < batchSize; j++)
                 {
                     ref var e = ref batch[j];
-                    e = ConnectionEvent.Create(ConnectionEventKind.Update, KeyOf(cursor), states[(int)(offered % 3)], 432000, nowMs);
+                    e = ConnectionEvent.Create(ConnectionEventKind.Update, BenchWorkload.KeyOf(cursor), states[(int)(offered % 3)], 432000, nowMs);
                     e.Entry.Status = ConnectionStatus.SeenReply | ConnectionStatus.Assured;
                     submitted[cursor] = stamp;
                     if (++cursor == entries)
@@ -165,7 +151,7 @@ internal static class DeltaBenchmark
 
         // Warm-up (not measured): the same load for a second, so the JIT's later tiers are in place.
         Drive(Stopwatch.StartNew(), TimeSpan.FromSeconds(1));
-        WaitFor(() => sender.PendingCount == 0, TimeSpan.FromSeconds(10));
+        BenchWorkload.WaitFor(() => sender.PendingCount == 0, TimeSpan.FromSeconds(10));
 
         progress?.WriteLine($"timed phase: {duration.TotalSeconds} s, {(rate is null ? "as fast as possible" : $"{rate:N0} updates/s offered")}...");
         var producerTid = ThreadCpu.CurrentThreadId();
@@ -188,7 +174,7 @@ internal static class DeltaBenchmark
         long sentUpdates = sender.Counters.UpdatesSent - sentUpdatesBefore;
 
         // Drain, then compare the tables entry by entry.
-        WaitFor(() => LiveDifferences(sender, receiver, quick: true) == 0, TimeSpan.FromSeconds(30));
+        BenchWorkload.WaitFor(() => LiveDifferences(sender, receiver, quick: true) == 0, TimeSpan.FromSeconds(30));
         Volatile.Write(ref measuring, 0);
         long lost = LiveDifferences(sender, receiver, quick: false);
 
@@ -281,25 +267,4 @@ internal static class DeltaBenchmark
 
         return diff;
     }
-
-    private static bool WaitFor(Func<bool> condition, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (sw.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            Thread.Sleep(50);
-        }
-
-        return true;
-    }
-}
-
-internal static class BenchJson
-{
-    public static readonly JsonSerializerOptions Options = new() { WriteIndented = false };
 }

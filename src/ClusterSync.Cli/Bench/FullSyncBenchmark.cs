@@ -51,7 +51,6 @@ internal static class FullSyncBenchmark
         return command;
     }
 
-    private static ConnectionKey KeyOf(int index) => ConnectionKey.IPv4(0x0A00_0000u + (uint)(index >> 16), 0xC0A8_0001, (ushort)index, 443, 6);
 
     public static Dictionary<string, object> Run(int entries, TextWriter? progress, int settleMs = 1000)
     {
@@ -72,29 +71,17 @@ internal static class FullSyncBenchmark
         using var joiner = new SyncEngine(common with { MemberId = 2, PeerMemberIds = [1] }, b, key);
         source.Start();
 
-        var batch = new ConnectionEvent[256];
-        long nowMs = source.NowMs();
         progress?.WriteLine($"filling the source with {entries:N0} connections...");
-        for (int i = 0; i < entries;)
-        {
-            int n = Math.Min(batch.Length, entries - i);
-            for (int j = 0; j < n; j++)
-            {
-                batch[j] = ConnectionEvent.Create(ConnectionEventKind.New, KeyOf(i + j), ProtocolState.TcpEstablished, 432000, nowMs);
-            }
+        BenchWorkload.Fill(source, entries, ProtocolState.TcpEstablished, 432000);
 
-            source.Submit(batch.AsSpan(0, n));
-            i += n;
-        }
-
-        WaitFor(() => source.PendingCount == 0 && source.Counters.UpdatesSent >= entries, TimeSpan.FromSeconds(60));
+        BenchWorkload.WaitFor(() => source.PendingCount == 0 && source.Counters.UpdatesSent >= entries, TimeSpan.FromSeconds(60));
         sourceLink.Partitioned = false;
         joiner.Start();
         // The joiner's first heartbeat from the source reveals the gap below the source's resend buffer (resync
         // needed) and starts the retransmission of what the buffer still holds. The client covers the source's
         // stream as soon as Begin arrives, which ends that storm; --settle-ms lets it run out first instead
         // (delta sync keeps running throughout).
-        WaitFor(() => joiner.Counters.ResyncNeeded > 0, TimeSpan.FromSeconds(5));
+        BenchWorkload.WaitFor(() => joiner.Counters.ResyncNeeded > 0, TimeSpan.FromSeconds(5));
         if (settleMs > 0)
         {
             Thread.Sleep(settleMs);
@@ -159,19 +146,4 @@ internal static class FullSyncBenchmark
         return (differences == 0, left.Count, differences);
     }
 
-    private static bool WaitFor(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            Thread.Sleep(10);
-        }
-
-        return condition();
-    }
 }
