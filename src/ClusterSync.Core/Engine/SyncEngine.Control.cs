@@ -13,6 +13,15 @@ internal sealed partial class SyncEngine
 
     public byte AdvertisedPriority { get; set; }
 
+    private void ControlLoop()
+    {
+        var stop = _stop.Token.WaitHandle;
+        while (!stop.WaitOne(_options.AckInterval))
+        {
+            OnTick();
+        }
+    }
+
     /// <summary>The control timer: acks and NACKs, heartbeats, delayed announcements, expiry. Runs every ack interval.</summary>
     internal void OnTick()
     {

@@ -41,6 +41,7 @@ internal sealed partial class SyncEngine : IDisposable
     private Thread? _senderThread;
     private Thread? _receiverThread;
     private ITimer? _timer;
+    private Thread? _controlThread;
     private int _started;
     private int _disposed;
 
@@ -132,7 +133,18 @@ internal sealed partial class SyncEngine : IDisposable
         _receiverThread = new Thread(ReceiverLoop) { IsBackground = true, Name = $"cs-recv-{MemberId}" };
         _senderThread.Start();
         _receiverThread.Start();
-        _timer = _time.CreateTimer(_ => OnTick(), null, _options.AckInterval, _options.AckInterval);
+        if (ReferenceEquals(_time, TimeProvider.System))
+        {
+            // The control tick (heartbeats, acks, the election) gets its own thread: on a busy machine thread-pool
+            // timers can lag by hundreds of milliseconds, and a late heartbeat is a false failover.
+            _controlThread = new Thread(ControlLoop) { IsBackground = true, Name = $"cs-ctl-{MemberId}" };
+            _controlThread.Start();
+        }
+        else
+        {
+            // A test clock drives the tick through its timers.
+            _timer = _time.CreateTimer(_ => OnTick(), null, _options.AckInterval, _options.AckInterval);
+        }
     }
 
     // ------------------------------------------------------------------ table access
@@ -187,6 +199,7 @@ internal sealed partial class SyncEngine : IDisposable
 
         _stop.Cancel();
         _timer?.Dispose();
+        _controlThread?.Join(TimeSpan.FromSeconds(5));
         SignalSender();
         _channel.Dispose();
         _senderThread?.Join(TimeSpan.FromSeconds(5));
