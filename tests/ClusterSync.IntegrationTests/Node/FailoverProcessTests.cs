@@ -297,6 +297,11 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
 
     internal async Task<JsonElement?> StatusAsync(string endpoint)
     {
+        if (!NodeProcess.ControlReady(endpoint))
+        {
+            return null;
+        }
+
         try
         {
             using var doc = JsonDocument.Parse(await _http.GetStringAsync($"{endpoint}/status"));

@@ -11,9 +11,28 @@ internal sealed class NodeProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
+    private static readonly List<NodeProcess> s_started = [];
+
     private NodeProcess(Process process)
     {
         _process = process;
+        lock (s_started)
+        {
+            s_started.Add(this);
+        }
+    }
+
+    /// <summary>
+    /// True once a started node has logged that its control endpoint listens at <paramref name="endpoint"/>. Tests
+    /// poll only after that: the managed HttpListener on Unix can fail its own Start() (ArgumentNullException in
+    /// HttpEndPointListener) when a client connects while it is starting, which a 20 ms poller makes likely.
+    /// </summary>
+    public static bool ControlReady(string endpoint)
+    {
+        lock (s_started)
+        {
+            return s_started.Exists(n => n.Output.Contains($"Control endpoint on {endpoint}/", StringComparison.Ordinal));
+        }
     }
 
     public int Id => _process.Id;

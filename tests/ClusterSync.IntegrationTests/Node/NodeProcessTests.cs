@@ -156,6 +156,11 @@ public sealed partial class NodeProcessTests : IDisposable
 
     private async Task<HttpStatusCode?> HealthAsync(string endpoint)
     {
+        if (!NodeProcess.ControlReady(endpoint))
+        {
+            return null;
+        }
+
         try
         {
             using var response = await _http.GetAsync($"{endpoint}/healthz");
