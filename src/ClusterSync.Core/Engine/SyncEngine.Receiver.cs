@@ -225,17 +225,11 @@ internal sealed partial class SyncEngine
         for (int done = 0; done < count && result == DropReason.None;)
         {
             // Decode a group, prefetch its table slots, then apply it under one lock.
-            int n = 0;
-            for (; n < staging.Length && done + n < count; n++)
+            int want = Math.Min(staging.Length, count - done);
+            int n = RecordCodec.ReadMany(ref records, staging.AsSpan(0, want));
+            if (n < want)
             {
-                int used = RecordCodec.TryRead(records, out staging[n]);
-                if (used == 0)
-                {
-                    result = DropReason.Malformed;
-                    break;
-                }
-
-                records = records[used..];
+                result = DropReason.Malformed;
             }
 
             var group = staging.AsSpan(0, n);

@@ -358,18 +358,8 @@ internal sealed class FullSyncClient
         int applied = 0;
         while (done < count)
         {
-            int n = 0;
             int want = Math.Min(ApplyBatch, count - done);
-            for (; n < want; n++)
-            {
-                int used = RecordCodec.TryRead(records, out staging[n]);
-                if (used == 0)
-                {
-                    break;
-                }
-
-                records = records[used..];
-            }
+            int n = RecordCodec.ReadMany(ref records, staging.AsSpan(0, want));
 
             applied += _engine.ApplySnapshot(staging.AsSpan(0, n));
             done += n;

@@ -145,6 +145,26 @@ internal static class RecordCodec
         lo = BinaryPrimitives.ReadUInt64BigEndian(src[8..]);
     }
 
+    /// <summary>
+    /// Decodes records from the front of <paramref name="records"/> into <paramref name="staging"/> until it is full;
+    /// returns how many were read. Stops at the first invalid record, leaving <paramref name="records"/> at it.
+    /// </summary>
+    public static int ReadMany(ref ReadOnlySpan<byte> records, Span<ConnectionEvent> staging)
+    {
+        for (int n = 0; n < staging.Length; n++)
+        {
+            int used = TryRead(records, out staging[n]);
+            if (used == 0)
+            {
+                return n;
+            }
+
+            records = records[used..];
+        }
+
+        return staging.Length;
+    }
+
     /// <summary>Reads one record; returns bytes consumed, or 0 when the bytes do not form a valid record.</summary>
     // Hot in bulk (a full sync decodes a million records at once, on a cold process): compiled optimized from the start.
     public static int TryRead(ReadOnlySpan<byte> src, out ConnectionEvent r)
