@@ -32,6 +32,9 @@ internal sealed class SyncCounters
     public long AcksSent;
     public long NackRangesSent;
     public long HeartbeatsSent;
+    public long LinkUps;
+    public long LinkDowns;
+    public long LinkSwitches;
 
     // receiver thread
     public long DatagramsReceived;
@@ -46,6 +49,7 @@ internal sealed class SyncCounters
     public long LostSequences;
     public long PeerRestarts;
     public long ReceiveFailures;
+    public long LinkMismatches;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public long TotalDrops => Drops.Sum();

@@ -47,6 +47,8 @@ internal sealed partial class SyncEngine
                 SendHeartbeats();
             }
 
+            _links?.Evaluate(now);
+
             bool queued;
             lock (_tableLock)
             {
@@ -118,10 +120,17 @@ internal sealed partial class SyncEngine
     {
         Span<byte> body = stackalloc byte[HeartbeatMessage.Size];
         ulong last = LastDataSequence;
-        HeartbeatMessage.Write(body, last, _resend.OldestHeld(last), AdvertisedState, AdvertisedPriority);
-        for (int i = 0; i < _peers.Length; i++)
+        if (_links is not null)
         {
-            SendControl(MessageType.Heartbeat, body, i);
+            SendHeartbeatsOnLinks(body, last, _resend.OldestHeld(last));
+        }
+        else
+        {
+            HeartbeatMessage.Write(body, last, _resend.OldestHeld(last), AdvertisedState, AdvertisedPriority);
+            for (int i = 0; i < _peers.Length; i++)
+            {
+                SendControl(MessageType.Heartbeat, body, i);
+            }
         }
 
         _counters.HeartbeatsSent++;

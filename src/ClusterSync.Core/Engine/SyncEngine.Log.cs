@@ -34,6 +34,18 @@ internal sealed partial class SyncEngine
         [LoggerMessage(1024, LogLevel.Error, "Handling a received datagram failed (counted as receive_failures; logged once)")]
         public static partial void ReceiveFailed(ILogger logger, Exception ex);
 
+        [LoggerMessage(1030, LogLevel.Warning, "Sync link {Link} to member {Peer} is down: no heartbeat both ways within the dead interval ({DeadMs} ms)")]
+        public static partial void LinkDown(ILogger logger, byte peer, byte link, long deadMs);
+
+        [LoggerMessage(1031, LogLevel.Information, "Sync link {Link} to member {Peer} is up")]
+        public static partial void LinkUp(ILogger logger, byte peer, byte link);
+
+        [LoggerMessage(1032, LogLevel.Warning, "Traffic to member {Peer} moves from sync link {From} to sync link {To}")]
+        public static partial void LinkSwitched(ILogger logger, byte peer, byte from, byte to);
+
+        [LoggerMessage(1033, LogLevel.Information, "Member {Member} stopping: sent heartbeats with state Down on every link")]
+        public static partial void Farewell(ILogger logger, byte member);
+
         [LoggerMessage(1022, LogLevel.Error, "Control timer failed")]
         public static partial void TimerFailed(ILogger logger, Exception ex);
     }

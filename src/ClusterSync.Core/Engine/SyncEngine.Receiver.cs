@@ -286,12 +286,13 @@ internal sealed partial class SyncEngine
 
     private DropReason HandleHeartbeat(PeerState peer, ReadOnlySpan<byte> body)
     {
-        if (!HeartbeatMessage.TryRead(body, out ulong last, out ulong oldest, out byte state, out byte priority))
+        if (!HeartbeatMessage.TryRead(body, out ulong last, out ulong oldest, out byte state, out byte priority, out byte link, out byte heardLinks))
         {
             return DropReason.Malformed;
         }
 
         _counters.HeartbeatsReceived++;
+        NoteHeartbeatLink(peer, link, heardLinks);
         lock (peer.Sync)
         {
             peer.LastState = state;

@@ -208,11 +208,11 @@ internal sealed partial class SyncEngine
         _openCount = 0;
     }
 
-    private void Send(ReadOnlyMemory<byte> datagram, int peerIndex)
+    private void Send(ReadOnlyMemory<byte> datagram, int peerIndex, int link = -1)
     {
         try
         {
-            var pending = _channel.SendAsync(datagram, peerIndex, _stop.Token);
+            var pending = link < 0 ? _channel.SendAsync(datagram, peerIndex, _stop.Token) : _multi!.SendOnLinkAsync(datagram, peerIndex, link, _stop.Token);
             if (!pending.IsCompletedSuccessfully)
             {
                 pending.AsTask().GetAwaiter().GetResult();
@@ -242,9 +242,9 @@ internal sealed partial class SyncEngine
             long now = _time.GetTimestamp();
             foreach (var p in _peers)
             {
-                if (!IsLive(p, now))
+                if (!IsLive(p, now) || Volatile.Read(ref p.LastState) == (byte)Membership.MemberState.Down)
                 {
-                    continue;
+                    continue; // a peer that said it stops (Down) holds nothing back
                 }
 
                 ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0;
@@ -348,7 +348,7 @@ internal sealed partial class SyncEngine
     }
 
     /// <summary>Seals and sends one control message (ack, heartbeat, gone) in the control sequence space.</summary>
-    private void SendControl(MessageType type, ReadOnlySpan<byte> body, int peerIndex)
+    private void SendControl(MessageType type, ReadOnlySpan<byte> body, int peerIndex, int link = -1)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(PacketHeader.Size + body.Length + PacketProtection.TagSize);
         int length;
@@ -362,7 +362,7 @@ internal sealed partial class SyncEngine
 
         try
         {
-            Send(buffer.AsMemory(0, length), peerIndex);
+            Send(buffer.AsMemory(0, length), peerIndex, link);
         }
         finally
         {

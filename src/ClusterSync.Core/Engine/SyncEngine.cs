@@ -44,6 +44,7 @@ internal sealed partial class SyncEngine : IDisposable
     private Thread? _controlThread;
     private int _started;
     private int _disposed;
+    private volatile bool _crashing;
 
     public SyncEngine(SyncEngineOptions options, IDatagramChannel channel, ClusterKey? key, TimeProvider? time = null,
         ILogger? logger = null, IConnectionClassifier? classifier = null)
@@ -88,6 +89,7 @@ internal sealed partial class SyncEngine : IDisposable
         _lastResent = new long[options.ResendBufferDatagrams];
         _dataSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         _controlSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
+        InitLinks(channel);
     }
 
     public byte MemberId => _options.MemberId;
@@ -190,6 +192,13 @@ internal sealed partial class SyncEngine : IDisposable
 
     // ------------------------------------------------------------------ lifecycle
 
+    /// <summary>Stops as a killed process would: no Down heartbeat (tests that stand in for SIGKILL).</summary>
+    internal void Crash()
+    {
+        _crashing = true;
+        Dispose();
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -200,6 +209,11 @@ internal sealed partial class SyncEngine : IDisposable
         _stop.Cancel();
         _timer?.Dispose();
         _controlThread?.Join(TimeSpan.FromSeconds(5));
+        if (Volatile.Read(ref _started) == 1 && !_crashing)
+        {
+            SendFarewell();
+        }
+
         SignalSender();
         _channel.Dispose();
         _senderThread?.Join(TimeSpan.FromSeconds(5));

@@ -77,27 +77,40 @@ internal static class AckMessage
 
 /// <summary>
 /// Heartbeat body: the highest data sequence sent in this epoch, the oldest one still in the resend buffer,
-/// the member's state and priority (the control channel's fields; the cluster lifecycle gives them meaning).
+/// the member's state and priority (the control channel's fields; the cluster lifecycle gives them meaning),
+/// the sync link it was sent on (its index in the cluster's link list) and a bitmap of the links on which
+/// the sender heard the target recently (link health is judged in both directions from it).
 /// </summary>
 internal static class HeartbeatMessage
 {
     public const int Size = 8 + 8 + 1 + 1 + 2;
 
+    /// <summary>Sync links a cluster may have (the heard bitmap is one byte).</summary>
+    public const int MaxLinks = 8;
+
     public static int Write(Span<byte> dst, ulong lastSequence, ulong oldestResendable, byte state, byte priority)
+        => Write(dst, lastSequence, oldestResendable, state, priority, 0, 0);
+
+    public static int Write(Span<byte> dst, ulong lastSequence, ulong oldestResendable, byte state, byte priority, byte link, byte heardLinks)
     {
         BinaryPrimitives.WriteUInt64BigEndian(dst, lastSequence);
         BinaryPrimitives.WriteUInt64BigEndian(dst[8..], oldestResendable);
         dst[16] = state;
         dst[17] = priority;
-        BinaryPrimitives.WriteUInt16BigEndian(dst[18..], 0);
+        dst[18] = link;
+        dst[19] = heardLinks;
         return Size;
     }
 
     public static bool TryRead(ReadOnlySpan<byte> src, out ulong lastSequence, out ulong oldestResendable, out byte state, out byte priority)
+        => TryRead(src, out lastSequence, out oldestResendable, out state, out priority, out _, out _);
+
+    public static bool TryRead(ReadOnlySpan<byte> src, out ulong lastSequence, out ulong oldestResendable, out byte state, out byte priority,
+        out byte link, out byte heardLinks)
     {
         lastSequence = oldestResendable = 0;
-        state = priority = 0;
-        if (src.Length != Size || BinaryPrimitives.ReadUInt16BigEndian(src[18..]) != 0)
+        state = priority = link = heardLinks = 0;
+        if (src.Length != Size || src[18] >= MaxLinks)
         {
             return false;
         }
@@ -106,6 +119,8 @@ internal static class HeartbeatMessage
         oldestResendable = BinaryPrimitives.ReadUInt64BigEndian(src[8..]);
         state = src[16];
         priority = src[17];
+        link = src[18];
+        heardLinks = src[19];
         return lastSequence < PacketHeader.ControlSpace && oldestResendable <= lastSequence + 1;
     }
 }

@@ -177,14 +177,40 @@ public class ControlMessagesTests
         Assert.False(HeartbeatMessage.TryRead(b.AsSpan(0, length), out _, out _, out _, out _));
     }
 
+    [Fact]
+    public void HeartbeatTryRead_LinkAndHeardLinks_RoundTrip()
+    {
+        var b = new byte[HeartbeatMessage.Size];
+        HeartbeatMessage.Write(b, 10, 5, 2, 100, link: 7, heardLinks: 0b1000_0101);
+
+        Assert.True(HeartbeatMessage.TryRead(b, out ulong last, out _, out byte state, out _, out byte link, out byte heard));
+        Assert.Equal(10UL, last);
+        Assert.Equal(2, state);
+        Assert.Equal(7, link);
+        Assert.Equal(0b1000_0101, heard);
+        Assert.Equal(7, b[18]);
+        Assert.Equal(0b1000_0101, b[19]);
+    }
+
+    [Fact]
+    public void HeartbeatWrite_SingleLinkForm_WritesLinkZeroAndNoHeardLinks()
+    {
+        var b = new byte[HeartbeatMessage.Size];
+        Array.Fill(b, (byte)0xFF);
+        HeartbeatMessage.Write(b, 10, 5, 0, 0);
+
+        Assert.Equal(0, b[18]);
+        Assert.Equal(0, b[19]);
+    }
+
     [Theory]
-    [InlineData(18)]
-    [InlineData(19)]
-    public void HeartbeatTryRead_NonzeroReserved_ReturnsFalse(int index)
+    [InlineData(HeartbeatMessage.MaxLinks)]
+    [InlineData(255)]
+    public void HeartbeatTryRead_LinkIndexBeyondMaxLinks_ReturnsFalse(int link)
     {
         var b = new byte[HeartbeatMessage.Size];
         HeartbeatMessage.Write(b, 10, 5, 0, 0);
-        b[index] = 1;
+        b[18] = (byte)link;
 
         Assert.False(HeartbeatMessage.TryRead(b, out _, out _, out _, out _));
     }

@@ -93,7 +93,7 @@ public sealed class FailoverTests
 
         // Kill the Active: its engine stops dead (no goodbye), as with SIGKILL.
         var killed = Stopwatch.StartNew();
-        active.Dispose();
+        active.Crash();
         var deadline = active.Options.DeadInterval + TimeSpan.FromMilliseconds(200);
         Assert.True(LoopbackCluster.WaitUntil(() => ha.Controllers[1].State == MemberState.Active, TimeSpan.FromSeconds(5)), "no takeover");
         var takeover = killed.Elapsed;

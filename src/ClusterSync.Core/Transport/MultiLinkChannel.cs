@@ -1,0 +1,176 @@
+using System.Collections.Concurrent;
+
+namespace ClusterSync.Transport;
+
+/// <summary>One sync link: its configured id and the channel (for UDP, one socket on the link's local address).</summary>
+internal sealed record SyncLink(byte Id, IDatagramChannel Channel);
+
+/// <summary>
+/// Several sync links (for example a dedicated sync network and a cross-cable) seen by the engine as one channel.
+/// <see cref="SendAsync"/> sends on the link that carries the peer's traffic (chosen by the engine's link health,
+/// <see cref="Route"/>); <see cref="SendOnLinkAsync"/> sends on a given link (heartbeats go on every link).
+/// Each link has its own receive thread; received datagrams are handed to the engine's single receive loop in
+/// arrival order, with the link they came on (<see cref="LastReceivedLink"/>). Links are ordered by id.
+/// </summary>
+internal sealed class MultiLinkChannel : IDatagramChannel
+{
+    private const int BufferCount = 512;
+    private readonly SyncLink[] _links;
+    private readonly int[] _route;
+    private readonly ConcurrentQueue<byte[]> _free = new();
+    private readonly ConcurrentQueue<(byte[] Buffer, int Length, int Peer, int Link)> _ready = new();
+    private readonly SemaphoreSlim _freeCount;
+    private readonly SemaphoreSlim _readyCount = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Thread[] _threads;
+    private long _receiveFailures;
+    private int _disposed;
+
+    public MultiLinkChannel(IEnumerable<SyncLink> links)
+    {
+        _links = [.. links.OrderBy(l => l.Id)];
+        if (_links.Length is < 1 or > Protocol.HeartbeatMessage.MaxLinks)
+        {
+            throw new ArgumentException($"expected 1 to {Protocol.HeartbeatMessage.MaxLinks} sync links, found {_links.Length}", nameof(links));
+        }
+
+        if (_links.Select(l => l.Id).Distinct().Count() != _links.Length)
+        {
+            throw new ArgumentException("sync link ids must be unique", nameof(links));
+        }
+
+        PeerCount = _links[0].Channel.PeerCount;
+        if (_links.Any(l => l.Channel.PeerCount != PeerCount))
+        {
+            throw new ArgumentException("every sync link must reach the same peers", nameof(links));
+        }
+
+        MaxDatagramSize = _links.Min(l => l.Channel.MaxDatagramSize);
+        _route = new int[PeerCount];
+        for (int i = 0; i < BufferCount; i++)
+        {
+            _free.Enqueue(GC.AllocateUninitializedArray<byte>(MaxDatagramSize + 1));
+        }
+
+        _freeCount = new SemaphoreSlim(BufferCount);
+        _threads = new Thread[_links.Length];
+        for (int l = 0; l < _links.Length; l++)
+        {
+            int link = l;
+            _threads[l] = new Thread(() => ReceiveLoop(link)) { IsBackground = true, Name = $"cs-link-{_links[l].Id}" };
+            _threads[l].Start();
+        }
+    }
+
+    public int MaxDatagramSize { get; }
+
+    public int PeerCount { get; }
+
+    public int LinkCount => _links.Length;
+
+    /// <summary>Link ids in link order (ascending).</summary>
+    public IReadOnlyList<byte> LinkIds => _links.Select(l => l.Id).ToArray();
+
+    /// <summary>The link index of the datagram the last <see cref="ReceiveAsync"/> returned (the receive loop's thread only).</summary>
+    public int LastReceivedLink { get; internal set; }
+
+    /// <summary>Datagrams lost because a link's receive failed unexpectedly (the link's thread then stops).</summary>
+    public long ReceiveFailures => Interlocked.Read(ref _receiveFailures);
+
+    /// <summary>Sends <paramref name="peer"/>'s traffic on link <paramref name="link"/> from now on.</summary>
+    public void Route(int peer, int link) => Volatile.Write(ref _route[peer], link);
+
+    public int RouteOf(int peer) => Volatile.Read(ref _route[peer]);
+
+    public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, int peerIndex, CancellationToken cancellationToken = default)
+        => _links[Volatile.Read(ref _route[peerIndex])].Channel.SendAsync(datagram, peerIndex, cancellationToken);
+
+    public ValueTask SendOnLinkAsync(ReadOnlyMemory<byte> datagram, int peerIndex, int link, CancellationToken cancellationToken = default)
+        => _links[link].Channel.SendAsync(datagram, peerIndex, cancellationToken);
+
+    public ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (!_readyCount.Wait(250, cancellationToken))
+        {
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                throw new OperationCanceledException("The channel is closed.");
+            }
+        }
+
+        _ready.TryDequeue(out var item);
+        try
+        {
+            item.Buffer.AsSpan(0, item.Length).CopyTo(buffer.Span);
+        }
+        finally
+        {
+            _free.Enqueue(item.Buffer);
+            _freeCount.Release();
+        }
+
+        LastReceivedLink = item.Link;
+        return new ValueTask<DatagramReceiveResult>(new DatagramReceiveResult(item.Length, item.Peer));
+    }
+
+    private void ReceiveLoop(int link)
+    {
+        var token = _stop.Token;
+        var channel = _links[link].Channel;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                _freeCount.Wait(token);
+                _free.TryDequeue(out var buffer);
+                DatagramReceiveResult result;
+                try
+                {
+                    var pending = channel.ReceiveAsync(buffer, token);
+                    result = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+                }
+                catch
+                {
+                    _free.Enqueue(buffer!);
+                    _freeCount.Release();
+                    throw;
+                }
+
+                _ready.Enqueue((buffer!, result.Length, result.PeerIndex, link));
+                _readyCount.Release();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (ObjectDisposedException) when (token.IsCancellationRequested)
+        {
+        }
+        catch (Exception) when (!token.IsCancellationRequested)
+        {
+            // The link's socket failed: the link stops receiving, so its heartbeats stop and link health takes it down.
+            Interlocked.Increment(ref _receiveFailures);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stop.Cancel();
+        foreach (var l in _links)
+        {
+            l.Channel.Dispose();
+        }
+
+        foreach (var t in _threads)
+        {
+            t.Join(TimeSpan.FromSeconds(5));
+        }
+
+        _stop.Dispose();
+    }
+}
