@@ -1,0 +1,163 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ClusterSync.Cli.Node.Http;
+
+namespace ClusterSync.IntegrationTests.Node;
+
+/// <summary>The control endpoint's HTTP/1.1 server on a real loopback socket (ephemeral port).</summary>
+public sealed class ControlHttpServerTests : IAsyncLifetime
+{
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private ControlHttpServer _server = null!;
+    private int _calls;
+
+    private string Url(string path) => $"http://127.0.0.1:{_server.LocalEndPoint.Port}{path}";
+
+    public Task InitializeAsync()
+    {
+        var routes = new Dictionary<string, ControlHandler>(StringComparer.Ordinal)
+        {
+            ["/hello"] = _ =>
+            {
+                Interlocked.Increment(ref _calls);
+                return ValueTask.FromResult(ControlResponse.Text(200, "hello\n"));
+            },
+            ["/slow"] = async ct =>
+            {
+                await Task.Delay(200, ct);
+                return ControlResponse.Text(200, "slow\n");
+            },
+            ["/boom"] = _ => throw new InvalidOperationException("a bug in a handler"),
+        };
+        _server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, 0), routes,
+            new ControlHttpOptions { RequestTimeout = TimeSpan.FromMilliseconds(500), MaxRequestHeadBytes = 1024, MaxConcurrentConnections = 64 });
+        _server.Start();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    /// <summary>Sends <paramref name="request"/> as raw bytes and reads the whole answer until the server closes.</summary>
+    private async Task<string> RawAsync(string request)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(_server.LocalEndPoint);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        return await reader.ReadToEndAsync(cts.Token);
+    }
+
+    [Fact]
+    public async Task Get_KnownRoute_200WithBodyLengthAndClose()
+    {
+        var answer = await RawAsync("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: text/plain; charset=utf-8\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("Content-Length: 6\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("Connection: close\r\n", answer, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nhello\n", answer, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Get_WithHttpClientQueryAndTrailingSlash_RoutesToPath()
+    {
+        Assert.Equal("hello\n", await _http.GetStringAsync(Url("/hello/?x=1")));
+    }
+
+    [Fact]
+    public async Task Get_UnknownPath_404NamingTheRoutes()
+    {
+        using var response = await _http.GetAsync(Url("/nope"));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("/hello", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Post_KnownRoute_405WithAllowAndHandlerNotCalled()
+    {
+        using var response = await _http.PostAsync(Url("/hello"), new StringContent("x"));
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal(["GET", "HEAD"], response.Content.Headers.Allow.Order());
+        Assert.Equal(0, _calls);
+    }
+
+    [Fact]
+    public async Task Head_KnownRoute_HeadersWithoutBody()
+    {
+        var answer = await RawAsync("HEAD /hello HTTP/1.1\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("Content-Length: 6\r\n", answer, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n", answer, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("garbage\r\n\r\n")]
+    [InlineData("GET hello HTTP/1.1\r\n\r\n")]
+    [InlineData("GET /hello SPDY/3\r\n\r\n")]
+    public async Task Request_MalformedRequestLine_400(string request)
+    {
+        Assert.StartsWith("HTTP/1.1 400 ", await RawAsync(request), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Request_HeadLargerThanLimit_431()
+    {
+        var answer = await RawAsync("GET /hello HTTP/1.1\r\nX-Big: " + new string('a', 2000) + "\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 431 ", answer, StringComparison.Ordinal);
+        Assert.Equal(0, _calls);
+    }
+
+    [Fact]
+    public async Task Handler_Throws_500AndServerKeepsServing()
+    {
+        using var response = await _http.GetAsync(Url("/boom"));
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Equal("hello\n", await _http.GetStringAsync(Url("/hello")));
+    }
+
+    [Fact]
+    public async Task SilentClient_ClosedAfterTimeout_OthersServedMeanwhile()
+    {
+        using var silent = new TcpClient();
+        await silent.ConnectAsync(_server.LocalEndPoint);
+
+        Assert.Equal("hello\n", await _http.GetStringAsync(Url("/hello")));
+
+        var buffer = new byte[16];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        int n = await silent.GetStream().ReadAsync(buffer, cts.Token); // the server gives up on it after 500 ms
+        Assert.Equal(0, n);
+    }
+
+    [Fact]
+    public async Task ManyConcurrentClients_EveryOneAnswered()
+    {
+        var requests = Enumerable.Range(0, 40).Select(i => _http.GetStringAsync(Url(i % 2 == 0 ? "/hello" : "/slow"))).ToList();
+
+        var bodies = await Task.WhenAll(requests);
+
+        Assert.Equal(20, bodies.Count(b => b == "hello\n"));
+        Assert.Equal(20, bodies.Count(b => b == "slow\n"));
+    }
+
+    [Fact]
+    public void Start_PortAlreadyInUse_ThrowsSocketException()
+    {
+        var taken = new ControlHttpServer(_server.LocalEndPoint, new Dictionary<string, ControlHandler>());
+
+        Assert.Throws<SocketException>(taken.Start);
+    }
+}
