@@ -30,20 +30,19 @@ internal static class NodeCommand
         // Throws ConfigurationException with every error (exit 2) before anything is bound or started.
         var loaded = NodeConfigLoader.Load(configPath);
 
-        UdpDatagramChannel channel;
+        IDatagramChannel channel;
         try
         {
-            channel = new UdpDatagramChannel(loaded.LocalEndPoint, loaded.PeerEndPoints, loaded.EngineOptions.Mtu, loaded.Config.Sync.SocketBufferBytes);
+            channel = SyncLinkChannels.Open(loaded);
         }
-        catch (SocketException ex)
+        catch (SyncBindException ex)
         {
-            var field = $"cluster.members[{loaded.SelfIndex}].address";
-            if (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+            if (ex.Error == SocketError.AddressNotAvailable)
             {
-                throw new ConfigurationException($"{loaded.Path}: {field}: {loaded.LocalEndPoint} is not an address of this machine (node.memberId {loaded.Self.Id} must be this machine's member)");
+                throw new ConfigurationException($"{loaded.Path}: {ex.Field}: {ex.EndPoint} is not an address of this machine (node.memberId {loaded.Self.Id} must be this machine's member)");
             }
 
-            await Console.Error.WriteLineAsync($"clustersync: {loaded.Path}: {field}: cannot bind UDP {loaded.LocalEndPoint}: {ex.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"clustersync: {loaded.Path}: {ex.Message}").ConfigureAwait(false);
             return CommandLine.Failure;
         }
 

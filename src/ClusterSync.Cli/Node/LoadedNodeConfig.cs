@@ -24,4 +24,13 @@ internal sealed record LoadedNodeConfig(
     public required IReadOnlyList<IPEndPoint> PeerFullSyncEndPoints { get; init; }
 
     public required Membership.ClusterMode Mode { get; init; }
+
+    /// <summary>Sync link ids in ascending order (one link, id 0, for a member configured with a single <c>address</c>).</summary>
+    public IReadOnlyList<byte> LinkIds { get; init; } = [0];
+
+    /// <summary>This member's UDP address on each link, in <see cref="LinkIds"/> order (empty: just <see cref="LocalEndPoint"/>).</summary>
+    public IReadOnlyList<IPEndPoint> LocalLinkEndPoints { get; init; } = [];
+
+    /// <summary>Per link (in <see cref="LinkIds"/> order), the peers' addresses in peer order (empty: just <see cref="PeerEndPoints"/>).</summary>
+    public IReadOnlyList<IReadOnlyList<IPEndPoint>> PeerLinkEndPoints { get; init; } = [];
 }

@@ -41,17 +41,29 @@ internal sealed record ClusterConfig
     public const string ModeLoadSharing = "load-sharing";
 }
 
-/// <summary>One member: its id, its sync address (<c>ip:port</c>, UDP) and its priority.</summary>
+/// <summary>One member: its id, its sync address (<c>ip:port</c>, UDP) or sync links, and its priority.</summary>
 internal sealed record MemberConfig
 {
     public int Id { get; init; }
 
+    /// <summary>The sync address of a member with one sync link (link id 0). Give either this or <see cref="Links"/>.</summary>
     public string Address { get; init; } = "";
+
+    /// <summary>Several sync links (the same link ids on every member); traffic takes the lowest-id healthy one.</summary>
+    public IReadOnlyList<LinkConfig> Links { get; init; } = [];
 
     public int Priority { get; init; } = 100;
 
     /// <summary>TCP port of the member's full sync server, on the IP address of <see cref="Address"/>.</summary>
     public int FullSyncPort { get; init; } = FullSync.FullSyncServer.DefaultPort;
+}
+
+/// <summary>One sync link of a member: the link's id (the same link has the same id on every member) and the member's UDP address on it.</summary>
+internal sealed record LinkConfig
+{
+    public int Id { get; init; }
+
+    public string Address { get; init; } = "";
 }
 
 /// <summary>This node: which member it is, and its control endpoint.</summary>

@@ -97,7 +97,8 @@ internal static class NodeConfigLoader
         }
 
         var ids = new Dictionary<int, int>();
-        var addresses = new Dictionary<IPEndPoint, int>();
+        var addresses = new Dictionary<IPEndPoint, string>();
+        var memberLinks = new List<(byte Id, IPEndPoint EndPoint)>?[members.Count];
         for (int i = 0; i < members.Count; i++)
         {
             var m = members[i];
@@ -111,22 +112,8 @@ internal static class NodeConfigLoader
                 errors.Add($"{p}.id: duplicate member id {m.Id} (also cluster.members[{ids[m.Id]}].id)");
             }
 
-            if (!UdpDatagramChannel.TryParseEndPoint(m.Address, out var ep, out var error))
-            {
-                errors.Add($"{p}.address: {error}");
-            }
-            else if (ep.Address.Equals(IPAddress.Any) || ep.Address.Equals(IPAddress.IPv6Any))
-            {
-                errors.Add($"{p}.address: expected an address the other members can send to, found the wildcard '{m.Address}'");
-            }
-            else if (!addresses.TryAdd(ep, i))
-            {
-                errors.Add($"{p}.address: duplicate address and port {ep} (also cluster.members[{addresses[ep]}].address)");
-            }
-            else
-            {
-                endpoints[i] = ep;
-            }
+            memberLinks[i] = ParseLinks(m, p, addresses, errors);
+            endpoints[i] = memberLinks[i]?[0].EndPoint;
 
             if (m.Priority is < 0 or > 255)
             {
@@ -138,6 +125,18 @@ internal static class NodeConfigLoader
                 errors.Add($"{p}.fullSyncPort: expected a TCP port 1-65535, found {m.FullSyncPort}");
             }
         }
+
+        // Sync links: every member has the same link ids (a link joins the same network on every member).
+        int first = Array.FindIndex(memberLinks, l => l is not null);
+        for (int i = first + 1; first >= 0 && i < members.Count; i++)
+        {
+            if (memberLinks[i] is { } links && !links.Select(l => l.Id).SequenceEqual(memberLinks[first]!.Select(l => l.Id)))
+            {
+                errors.Add($"cluster.members[{i}].{(members[i].Links.Count == 0 ? "address" : "links")}: expected the sync link ids of cluster.members[{first}] ({LinkIdList(memberLinks[first]!)}), found ({LinkIdList(links)}); every member needs the same links");
+            }
+        }
+
+        var syncEndPoints = Enumerable.Range(0, members.Count).SelectMany(j => (memberLinks[j] ?? []).Select(l => (Member: j, l.EndPoint))).ToList();
 
         // Full sync ports: TCP on the member's IP; no clash with a sync port on the same IP, another member's full sync
         // endpoint on the same IP, or (for a loopback member) the control endpoint.
@@ -156,9 +155,9 @@ internal static class NodeConfigLoader
                 errors.Add($"{p}: {fs} is also the full sync endpoint of cluster.members[{fullSyncEndPoints[fs]}]; expected a port of its own");
             }
 
-            for (int j = 0; j < members.Count; j++)
+            foreach (var (j, other) in syncEndPoints)
             {
-                if (endpoints[j] is { } other && other.Equals(fs))
+                if (other.Equals(fs))
                 {
                     errors.Add($"{p}: {members[i].FullSyncPort} is also the sync port of cluster.members[{j}] ({other}); expected a port of its own");
                 }
@@ -198,13 +197,13 @@ internal static class NodeConfigLoader
         }
         else if (controlPort != 0)
         {
+            foreach (var (i, ep) in syncEndPoints.Where(s => s.EndPoint.Port == controlPort))
+            {
+                errors.Add($"node.control.port: {controlPort} is also the sync port of cluster.members[{i}] ({ep}); expected a port of its own");
+            }
+
             for (int i = 0; i < members.Count; i++)
             {
-                if (endpoints[i] is { } ep && ep.Port == controlPort)
-                {
-                    errors.Add($"node.control.port: {controlPort} is also the sync port of cluster.members[{i}] ({ep}); expected a port of its own");
-                }
-
                 if (endpoints[i] is { } fe && members[i].FullSyncPort == controlPort && (i == selfIndex || IPAddress.IsLoopback(fe.Address)))
                 {
                     errors.Add($"node.control.port: {controlPort} is also the full sync port of cluster.members[{i}] ({fe.Address}:{controlPort}, TCP); expected a port of its own");
@@ -308,8 +307,74 @@ internal static class NodeConfigLoader
             FullSyncEndPoint = new IPEndPoint(endpoints[selfIndex]!.Address, self.FullSyncPort),
             PeerFullSyncEndPoints = peers.Select(i => new IPEndPoint(endpoints[i]!.Address, members[i].FullSyncPort)).ToList(),
             Mode = mode,
+            LinkIds = memberLinks[selfIndex]!.Select(l => l.Id).ToList(),
+            LocalLinkEndPoints = memberLinks[selfIndex]!.Select(l => l.EndPoint).ToList(),
+            PeerLinkEndPoints = Enumerable.Range(0, memberLinks[selfIndex]!.Count).Select(l => (IReadOnlyList<IPEndPoint>)peers.Select(i => memberLinks[i]![l].EndPoint).ToList()).ToList(),
         };
     }
+
+    /// <summary>
+    /// A member's sync links, lowest id first: its single <c>address</c> (link id 0) or its <c>links</c>. Null when one
+    /// is invalid (every problem is added to <paramref name="errors"/>); addresses must be unique across the cluster.
+    /// </summary>
+    private static List<(byte Id, IPEndPoint EndPoint)>? ParseLinks(MemberConfig m, string p, Dictionary<IPEndPoint, string> addresses, List<string> errors)
+    {
+        var given = m.Links.Count == 0
+            ? [(Id: 0, Address: m.Address, Path: $"{p}.address", IdPath: $"{p}.address")]
+            : m.Links.Select((l, j) => (l.Id, l.Address, Path: $"{p}.links[{j}].address", IdPath: $"{p}.links[{j}].id")).ToList();
+        bool valid = true;
+        if (m.Links.Count > 0 && m.Address.Length > 0)
+        {
+            errors.Add($"{p}.address: expected either 'address' (one sync link) or 'links', not both");
+            valid = false;
+        }
+
+        if (m.Links.Count > Protocol.HeartbeatMessage.MaxLinks)
+        {
+            errors.Add($"{p}.links: expected 1 to {Protocol.HeartbeatMessage.MaxLinks} sync links, found {m.Links.Count}");
+            valid = false;
+        }
+
+        var result = new List<(byte Id, IPEndPoint EndPoint)>();
+        var linkIds = new HashSet<int>();
+        foreach (var (id, address, path, idPath) in given)
+        {
+            if (id is < 0 or > 255)
+            {
+                errors.Add($"{idPath}: expected a sync link id from 0 to 255, found {id}");
+                valid = false;
+            }
+            else if (!linkIds.Add(id))
+            {
+                errors.Add($"{idPath}: duplicate sync link id {id}; expected each link of a member once");
+                valid = false;
+            }
+
+            if (!UdpDatagramChannel.TryParseEndPoint(address, out var ep, out var error))
+            {
+                errors.Add($"{path}: {error}");
+                valid = false;
+            }
+            else if (ep.Address.Equals(IPAddress.Any) || ep.Address.Equals(IPAddress.IPv6Any))
+            {
+                errors.Add($"{path}: expected an address the other members can send to, found the wildcard '{address}'");
+                valid = false;
+            }
+            else if (!addresses.TryAdd(ep, path))
+            {
+                errors.Add($"{path}: duplicate address and port {ep} (also {addresses[ep]})");
+                valid = false;
+            }
+            else
+            {
+                result.Add(((byte)id, ep));
+            }
+        }
+
+        return valid ? [.. result.OrderBy(l => l.Id)] : null;
+    }
+
+    private static string LinkIdList(List<(byte Id, IPEndPoint EndPoint)> links) => string.Join(", ", links.Select(l => l.Id));
 
     /// <summary>Every property of the JSON that no options record has, with its path and the names that would fit.</summary>
     private static void CheckUnknown(JsonElement element, Type type, string path, List<string> errors)

@@ -21,6 +21,10 @@ internal sealed class NodeMetrics
         ["nack_ranges_sent"] = "Sequence ranges this member asked peers to resend.",
         ["nack_ranges_received"] = "Sequence ranges peers asked this member to resend.",
         ["resync_needed"] = "Gaps from a peer that could no longer be repaired (a full sync is needed).",
+        ["link_switches"] = "Times a peer's traffic moved to another sync link.",
+        ["link_downs"] = "Times a sync link toward a peer went down (no heartbeat both ways within the dead interval).",
+        ["link_ups"] = "Times a sync link toward a peer came up.",
+        ["link_mismatches"] = "Heartbeats that arrived on another sync link than the one they were sent on (ignored for link health).",
     };
 
     private readonly NodeRuntime _node;
@@ -41,6 +45,8 @@ internal sealed class NodeMetrics
     private readonly Counter _splitBrains;
     private readonly Gauge _lastFailover;
     private readonly Dictionary<string, Counter> _fullSync = new(StringComparer.Ordinal);
+    private readonly Gauge _linkUp;
+    private readonly Gauge _linkCarrying;
 
     public NodeMetrics(NodeRuntime node)
     {
@@ -75,6 +81,8 @@ internal sealed class NodeMetrics
             _fullSync[name] = factory.CreateCounter($"clustersync_{name}_total", $"Full sync counter {name}.");
         }
 
+        _linkUp = factory.CreateGauge("clustersync_link_up", "1 while heartbeats cross the sync link both ways within the dead interval (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
+        _linkCarrying = factory.CreateGauge("clustersync_link_carrying", "1 for the sync link that carries the peer's data, acks and NACKs (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
         _registry.AddBeforeCollectCallback(Update);
     }
 
@@ -120,6 +128,18 @@ internal sealed class NodeMetrics
         foreach (var p in engine.GetPeerStatus())
         {
             _peerState.WithLabels(p.MemberId.ToString(System.Globalization.CultureInfo.InvariantCulture)).Set(p.Live ? p.State : (int)Membership.MemberState.Down);
+        }
+
+        var peerIds = engine.Options.PeerMemberIds;
+        for (int i = 0; i < peerIds.Count; i++)
+        {
+            var peer = peerIds[i].ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var link in engine.GetLinkStatus(i))
+            {
+                var id = link.LinkId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                _linkUp.WithLabels(peer, id).Set(link.Up ? 1 : 0);
+                _linkCarrying.WithLabels(peer, id).Set(link.Carrying ? 1 : 0);
+            }
         }
 
         _failovers.IncTo(_node.Membership?.Failovers ?? 0);

@@ -375,6 +375,8 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 Priority = p.Priority,
                 ReceivedThrough = p.ReceivedThrough,
                 AckedThrough = p.AckedThrough,
+                Links = LinkDocuments(i),
+                LinkSwitches = Engine.LinkSwitches(i),
             }).ToList(),
             Counters = Engine.Counters.ToDictionary(),
         };

@@ -117,4 +117,31 @@ internal sealed record PeerStatusDocument
     public ulong ReceivedThrough { get; init; }
 
     public ulong AckedThrough { get; init; }
+
+    /// <summary>Each sync link toward the peer (empty with a single link).</summary>
+    public IReadOnlyList<LinkStatusDocument> Links { get; init; } = [];
+
+    /// <summary>Times the peer's traffic moved to another sync link.</summary>
+    public long LinkSwitches { get; init; }
+}
+
+/// <summary>One sync link toward one peer.</summary>
+internal sealed record LinkStatusDocument
+{
+    public int Id { get; init; }
+
+    /// <summary>The peer's address on this link.</summary>
+    public string Address { get; init; } = "";
+
+    /// <summary>Heartbeats cross it both ways within the dead interval.</summary>
+    public bool Up { get; init; }
+
+    /// <summary>Milliseconds since a heartbeat the peer sent on this link arrived on it; null when never.</summary>
+    public long? LastHeardMs { get; init; }
+
+    /// <summary>The peer's heartbeats say it hears this member on the link.</summary>
+    public bool PeerHearsUs { get; init; }
+
+    /// <summary>Data, acks and NACKs to the peer travel on this link now.</summary>
+    public bool Carrying { get; init; }
 }
