@@ -26,7 +26,7 @@ public sealed class ControlEndpointProcessTests : IDisposable
             cts.CancelAfter(TimeSpan.FromSeconds(2));
             await client.ConnectAsync(IPAddress.Loopback, port, cts.Token);
             var stream = client.GetStream();
-            await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), cts.Token);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"), cts.Token);
             using var reader = new StreamReader(stream, Encoding.ASCII);
             var all = await reader.ReadToEndAsync(cts.Token);
             int end = all.IndexOf('\r', StringComparison.Ordinal);
