@@ -12,6 +12,7 @@ namespace ClusterSync.Transport.Nats;
 /// unacknowledged, so the reader's queue and the server's pending buffer stay bounded. NATS core delivers in order
 /// from one publisher but may drop (a slow consumer, a reconnect): a Data message whose offset is not the next
 /// expected one ends the stream with an <see cref="IOException"/> — full sync then fails cleanly and is retried.
+/// Disposing closes both directions, as closing a socket does: the peer's read ends (0) after the data already sent.
 /// </summary>
 internal sealed class NatsStream : Stream
 {

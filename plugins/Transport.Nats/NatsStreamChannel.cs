@@ -28,6 +28,7 @@ internal sealed class NatsStreamChannel : IStreamChannel, IDisposable
     });
     private OpenSubscription? _openSubscription;
     private long _refused;
+    private int _disposed;
 
     private NatsStreamChannel(NatsConnection connection, string root, IReadOnlyList<string> peers)
     {
@@ -151,6 +152,11 @@ internal sealed class NatsStreamChannel : IStreamChannel, IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _accepted.Writer.TryComplete();
         while (_accepted.Reader.TryRead(out var pending))
         {

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.Loader;
 using System.Security.Cryptography;
 using ClusterSync.Transport;
+using NATS.Client.Core;
 
 namespace ClusterSync.IntegrationTests.Transport;
 
@@ -139,6 +140,52 @@ public sealed class NatsTransportTests(NatsServerFixture nats) : IClassFixture<N
         {
             ((IDisposable)outsider).Dispose();
             foreach (var c in members)
+            {
+                ((IDisposable)c).Dispose();
+            }
+        }
+    }
+
+    [SkippableFact]
+    public async Task Stream_DataMessageMissing_ReadFailsWithIOExceptionAfterTheBytesBeforeTheGap()
+    {
+        var transport = Nats();
+        var channels = transport.CreateStreamChannels(2);
+        // A raw NATS client watches the acceptor's stream subjects and then plays a message that skips ahead.
+        await using var raw = new NatsConnection(NatsOpts.Default with { Url = transport.Url });
+        await raw.ConnectAsync();
+        string acceptorRoot = transport.Endpoints(1, 2).LocalAddress[(transport.Url.Length + 1)..];
+        await using var watch = await raw.SubscribeCoreAsync<byte[]>($"{acceptorRoot}.s.*");
+        await raw.PingAsync();
+        try
+        {
+            var accept = channels[1].AcceptAsync().AsTask();
+            await using var client = await channels[0].ConnectAsync(0).AsTask().WaitAsync(s_timeout);
+            await using var server = await accept.WaitAsync(s_timeout);
+            await client.WriteAsync(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 });
+            using var cts = new CancellationTokenSource(s_timeout);
+            var seen = await watch.Msgs.ReadAsync(cts.Token);
+            while (seen.Subject.EndsWith(".open", StringComparison.Ordinal))
+            {
+                seen = await watch.Msgs.ReadAsync(cts.Token);
+            }
+
+            Assert.Equal(9 + 10, seen.Data!.Length);
+
+            // Offset 20 where 10 is expected: as if a message had been dropped on the way.
+            var skipped = new byte[9 + 4];
+            skipped[0] = 1;
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(skipped.AsSpan(1), 20);
+            await raw.PublishAsync(seen.Subject, skipped);
+
+            var buffer = new byte[64];
+            Assert.Equal(10, await server.ReadAsync(buffer).AsTask().WaitAsync(s_timeout));
+            var ex = await Assert.ThrowsAsync<IOException>(async () => await server.ReadAsync(buffer).AsTask().WaitAsync(s_timeout));
+            Assert.Contains("gap: expected offset 10, got 20", ex.Message);
+        }
+        finally
+        {
+            foreach (var c in channels)
             {
                 ((IDisposable)c).Dispose();
             }
