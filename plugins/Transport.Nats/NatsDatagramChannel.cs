@@ -43,7 +43,9 @@ internal sealed class NatsDatagramChannel : IDatagramChannel
             SingleReader = true,
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait, // never reached: a slot is taken before an item is written
-            AllowSynchronousContinuations = false,
+            // The engine's receive thread blocks on the result: completing it inline on the NATS reader wakes that thread
+            // directly, without a hop through the (possibly busy) thread pool.
+            AllowSynchronousContinuations = true,
         });
     }
 
