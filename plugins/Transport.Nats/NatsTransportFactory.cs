@@ -40,8 +40,10 @@ public sealed class NatsTransportFactory : ISyncTransportFactory, IStreamTranspo
         Url = url,
         Name = $"clustersync {root} {purpose}",
         ConnectTimeout = s_connectTimeout,
-        // Reconnect for ever: a member outlives a NATS restart; what was lost meanwhile delta sync repairs.
+        // Reconnect for ever, starting fast: a member outlives a NATS restart; what was lost meanwhile delta sync repairs.
         MaxReconnectRetry = -1,
+        ReconnectWaitMin = TimeSpan.FromMilliseconds(100),
+        ReconnectWaitMax = TimeSpan.FromSeconds(2),
     };
 
     private static T Open<T>(string url, Func<Task<T>> open)
