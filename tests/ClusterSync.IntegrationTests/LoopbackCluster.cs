@@ -2,13 +2,17 @@ using System.Diagnostics;
 using System.Net;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
+using ClusterSync.IntegrationTests.Transport;
 using ClusterSync.Policy;
 using ClusterSync.Security;
 using ClusterSync.Transport;
 
 namespace ClusterSync.IntegrationTests;
 
-/// <summary>N members on 127.0.0.1 with ephemeral UDP ports, optionally behind fault-injecting wrappers.</summary>
+/// <summary>
+/// N members on 127.0.0.1 with ephemeral UDP ports (or another <see cref="TestTransport"/>, such as the NATS plugin),
+/// optionally behind fault-injecting wrappers.
+/// </summary>
 internal sealed class LoopbackCluster : IDisposable
 {
     public static readonly PolicyOptions SyncEverything = new()
@@ -24,20 +28,33 @@ internal sealed class LoopbackCluster : IDisposable
     public List<UdpDatagramChannel> Sockets { get; } = [];
 
     public LoopbackCluster(int members, Func<int, ClusterKey?>? keys = null, Action<FaultInjectingChannel>? faults = null,
-        Func<SyncEngineOptions, SyncEngineOptions>? configure = null)
+        Func<SyncEngineOptions, SyncEngineOptions>? configure = null, TestTransport? transport = null)
     {
         var clusterKey = ClusterKey.Generate();
         keys ??= _ => clusterKey;
-        for (int i = 0; i < members; i++)
+        IReadOnlyList<IDatagramChannel>? channels = transport?.CreateChannels(members);
+        if (channels is null)
         {
-            Sockets.Add(new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500));
+            for (int i = 0; i < members; i++)
+            {
+                Sockets.Add(new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500));
+            }
         }
 
         for (int i = 0; i < members; i++)
         {
             var peers = Enumerable.Range(0, members).Where(j => j != i).ToList();
-            Sockets[i].SetPeers(peers.Select(j => Sockets[j].LocalEndPoint).ToList());
-            IDatagramChannel channel = Sockets[i];
+            IDatagramChannel channel;
+            if (channels is null)
+            {
+                Sockets[i].SetPeers(peers.Select(j => Sockets[j].LocalEndPoint).ToList());
+                channel = Sockets[i];
+            }
+            else
+            {
+                channel = channels[i];
+            }
+
             var fault = new FaultInjectingChannel(channel, seed: 1000 + i);
             faults?.Invoke(fault);
             Faults.Add(fault);

@@ -47,13 +47,25 @@ internal static class DeltaBenchmark
         return command;
     }
 
-    public static Dictionary<string, object> Run(TimeSpan duration, double? rate, int entries, bool encrypted, int mtu, TextWriter? progress)
+    /// <param name="channels">Another transport's channel pair (sender, receiver) for a given largest datagram; UDP on loopback when null.</param>
+    public static Dictionary<string, object> Run(TimeSpan duration, double? rate, int entries, bool encrypted, int mtu, TextWriter? progress,
+        Func<int, (IDatagramChannel Sender, IDatagramChannel Receiver)>? channels = null)
     {
         var key = encrypted ? ClusterKey.Generate() : null;
-        var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
-        var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
-        a.SetPeers([b.LocalEndPoint]);
-        b.SetPeers([a.LocalEndPoint]);
+        IDatagramChannel a, b;
+        if (channels is not null)
+        {
+            (a, b) = channels(Math.Max(1500, mtu));
+        }
+        else
+        {
+            var udpA = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
+            var udpB = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
+            udpA.SetPeers([udpB.LocalEndPoint]);
+            udpB.SetPeers([udpA.LocalEndPoint]);
+            (a, b) = (udpA, udpB);
+        }
+
         // Keep the bytes in flight (window × MTU) within what a 4 MiB socket buffer holds.
         int window = Math.Clamp(720 * 1024 / mtu, 16, 512);
         var common = new SyncEngineOptions

@@ -1,18 +1,25 @@
+using ClusterSync.IntegrationTests.Transport;
 using ClusterSync.Protocol;
 using ClusterSync.Security;
 
 namespace ClusterSync.IntegrationTests.DeltaSync;
 
-/// <summary>Members over real UDP on loopback replicate a workload and end with identical tables.</summary>
-public sealed class ConvergenceTests
+/// <summary>
+/// Members replicate a workload and end with identical tables — one suite, run against every transport: the built-in UDP
+/// one on loopback and the NATS transport plugin (loaded from its built assembly) through a real nats-server. Loss,
+/// duplication and reordering are injected between the engine and the transport, so both carry the same faults.
+/// </summary>
+public sealed class ConvergenceTests(NatsServerFixture nats) : IClassFixture<NatsServerFixture>
 {
     private const int Changes = 100_000;
     private static readonly TimeSpan s_settle = TimeSpan.FromSeconds(60);
 
-    [Fact]
-    public void TwoMembers_NoLoss_TablesIdentical()
+    [SkippableTheory]
+    [InlineData(TestTransport.UdpName)]
+    [InlineData(TestTransport.NatsName)]
+    public void TwoMembers_NoLoss_TablesIdentical(string transport)
     {
-        using var cluster = new LoopbackCluster(2);
+        using var cluster = new LoopbackCluster(2, transport: TestTransport.Create(transport, nats));
         LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 1, population: 20_000);
         Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, s_settle),
             $"tables differ by {LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1])}");
@@ -21,12 +28,14 @@ public sealed class ConvergenceTests
         Assert.Equal(0, cluster.Members[1].Counters.TotalDrops);
     }
 
-    [Theory]
-    [InlineData(0.05)]
-    [InlineData(0.20)]
-    public void TwoMembers_LossDuplicationReordering_TablesIdentical(double loss)
+    [SkippableTheory]
+    [InlineData(TestTransport.UdpName, 0.05)]
+    [InlineData(TestTransport.UdpName, 0.20)]
+    [InlineData(TestTransport.NatsName, 0.05)]
+    [InlineData(TestTransport.NatsName, 0.20)]
+    public void TwoMembers_LossDuplicationReordering_TablesIdentical(string transport, double loss)
     {
-        using var cluster = new LoopbackCluster(2, faults: f =>
+        using var cluster = new LoopbackCluster(2, transport: TestTransport.Create(transport, nats), faults: f =>
         {
             f.DropRate = loss;
             f.DuplicateRate = 0.05;
@@ -44,13 +53,16 @@ public sealed class ConvergenceTests
         Assert.Equal(0, receiver.ResyncNeeded);
     }
 
-    [Theory]
-    [InlineData(0.0)]
-    [InlineData(0.05)]
-    [InlineData(0.20)]
-    public async Task ThreeMembers_AllProducing_TablesIdentical(double loss)
+    [SkippableTheory]
+    [InlineData(TestTransport.UdpName, 0.0)]
+    [InlineData(TestTransport.UdpName, 0.05)]
+    [InlineData(TestTransport.UdpName, 0.20)]
+    [InlineData(TestTransport.NatsName, 0.0)]
+    [InlineData(TestTransport.NatsName, 0.05)]
+    [InlineData(TestTransport.NatsName, 0.20)]
+    public async Task ThreeMembers_AllProducing_TablesIdentical(string transport, double loss)
     {
-        using var cluster = new LoopbackCluster(3, faults: f =>
+        using var cluster = new LoopbackCluster(3, transport: TestTransport.Create(transport, nats), faults: f =>
         {
             f.DropRate = loss;
             f.DuplicateRate = loss > 0 ? 0.02 : 0;
@@ -69,12 +81,14 @@ public sealed class ConvergenceTests
         Assert.Equal(3, owners.Count);
     }
 
-    [Fact]
-    public void ThreeMembers_OneWithWrongKey_NothingAppliedAndAllCounted()
+    [SkippableTheory]
+    [InlineData(TestTransport.UdpName)]
+    [InlineData(TestTransport.NatsName)]
+    public void ThreeMembers_OneWithWrongKey_NothingAppliedAndAllCounted(string transport)
     {
         var good = ClusterKey.Generate();
         var wrong = ClusterKey.Generate();
-        using var cluster = new LoopbackCluster(3, keys: i => i == 2 ? wrong : good);
+        using var cluster = new LoopbackCluster(3, keys: i => i == 2 ? wrong : good, transport: TestTransport.Create(transport, nats));
         LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 3, population: 20_000);
         Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, s_settle));
         var outsider = cluster.Members[2];
