@@ -10,6 +10,7 @@ namespace ClusterSync.Transport.Nats;
 /// <c>&lt;B root&gt;.d.&lt;A root&gt;</c>, one subscription per configured peer (so the subscription names the peer).
 /// The receive path copies each payload straight from the client's socket buffer into a slot of a fixed pool of
 /// <see cref="ReceiveSlots"/> buffers and queues it on a bounded single-reader channel; no message object is built.
+/// The engine's receive thread waits on an event the reader sets (no async machinery per datagram).
 /// When every slot is taken the datagram is dropped and counted, like a full UDP socket buffer: delta sync's NACKs
 /// and retransmissions repair it. Sends while the connection is not open (reconnecting) are dropped and counted too,
 /// so the engine's sender and control threads never wait for a server that went away.
@@ -24,6 +25,7 @@ internal sealed class NatsDatagramChannel : IDatagramChannel
     private readonly List<DatagramSubscription> _subscriptions = [];
     private readonly Channel<Received> _queue;
     private readonly ConcurrentQueue<byte[]> _free = new();
+    private readonly ManualResetEventSlim _arrived = new(false, spinCount: 20);
     private int _allocatedSlots;
     private long _dropped;
     private long _sendDropped;
@@ -43,9 +45,7 @@ internal sealed class NatsDatagramChannel : IDatagramChannel
             SingleReader = true,
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait, // never reached: a slot is taken before an item is written
-            // The engine's receive thread blocks on the result: completing it inline on the NATS reader wakes that thread
-            // directly, without a hop through the (possibly busy) thread pool.
-            AllowSynchronousContinuations = true,
+            AllowSynchronousContinuations = false,
         });
     }
 
@@ -125,27 +125,33 @@ internal sealed class NatsDatagramChannel : IDatagramChannel
         }
     }
 
+    /// <summary>
+    /// Completes synchronously, as the UDP transport does: the engine's dedicated receive thread waits on an event that
+    /// the NATS reader sets, so a wait costs no allocation and no thread-pool hop.
+    /// </summary>
     public ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_queue.Reader.TryRead(out var item))
-        {
-            return new ValueTask<DatagramReceiveResult>(Take(item, buffer.Span));
-        }
-
-        return ReceiveSlowAsync(buffer, cancellationToken);
-    }
-
-    private async ValueTask<DatagramReceiveResult> ReceiveSlowAsync(Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        while (await _queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        while (true)
         {
             if (_queue.Reader.TryRead(out var item))
             {
-                return Take(item, buffer.Span);
+                return new ValueTask<DatagramReceiveResult>(Take(item, buffer.Span));
             }
-        }
 
-        throw new OperationCanceledException("The channel is closed.");
+            if (_disposed)
+            {
+                throw new OperationCanceledException("The channel is closed.");
+            }
+
+            // Reset, then look again: an item written after the look sets the event after this reset.
+            _arrived.Reset();
+            if (_queue.Reader.TryRead(out item))
+            {
+                return new ValueTask<DatagramReceiveResult>(Take(item, buffer.Span));
+            }
+
+            _arrived.Wait(cancellationToken);
+        }
     }
 
     private DatagramReceiveResult Take(in Received item, Span<byte> destination)
@@ -179,7 +185,11 @@ internal sealed class NatsDatagramChannel : IDatagramChannel
 
         int length = (int)payload.Length;
         payload.CopyTo(slot);
-        if (!_queue.Writer.TryWrite(new Received(slot, length, peer)))
+        if (_queue.Writer.TryWrite(new Received(slot, length, peer)))
+        {
+            _arrived.Set();
+        }
+        else
         {
             _free.Enqueue(slot); // closed
         }
@@ -194,6 +204,7 @@ internal sealed class NatsDatagramChannel : IDatagramChannel
 
         _disposed = true;
         _queue.Writer.TryComplete();
+        _arrived.Set();
         try
         {
             _connection.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));

@@ -5,7 +5,8 @@ namespace ClusterSync.IntegrationTests.Transport;
 
 /// <summary>
 /// <c>bench delta</c>'s measurement with both members on the NATS plugin through a real nats-server: how many updates per
-/// second delta sync carries over NATS (printed), with every update arriving.
+/// second delta sync carries over NATS (printed), with every update arriving; and what a datagram costs in allocations.
+/// Alone in the timing-sensitive collection, so no other test's allocations or CPU are counted.
 /// </summary>
 [Collection(TimingSensitiveCollection.Name)]
 public sealed class NatsThroughputTests(NatsServerFixture nats, ITestOutputHelper output) : IClassFixture<NatsServerFixture>
@@ -21,5 +22,48 @@ public sealed class NatsThroughputTests(NatsServerFixture nats, ITestOutputHelpe
         Assert.Equal(0L, result["lost_updates"]);
         // A floor far below what loopback gives (hundreds of thousands per second): it catches a stalled transport, not a slow machine.
         Assert.True((double)result["updates_per_second"] > 20_000, $"only {result["updates_per_second"]} updates/s");
+    }
+
+    [SkippableFact]
+    public async Task SendReceive_TwentyThousandDatagrams_AllocatesOnlyWhatTheNatsClientForces()
+    {
+        var transport = (TestTransport.NatsTestTransport)TestTransport.Create(TestTransport.NatsName, nats);
+        var channels = transport.CreateChannels(2);
+        try
+        {
+            var datagram = new byte[1400];
+            var buffer = new byte[1500];
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+            async Task RoundAsync(int count)
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    await channels[0].SendAsync(datagram, 0, cts.Token);
+                    if (i % 1024 == 1023)
+                    {
+                        for (int j = 0; j < 1024; j++)
+                        {
+                            await channels[1].ReceiveAsync(buffer, cts.Token);
+                        }
+                    }
+                }
+            }
+
+            await RoundAsync(2_048); // warm up: slots, pools, JIT
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            await RoundAsync(20_480);
+            long perDatagram = (GC.GetTotalAllocatedBytes(precise: true) - before) / 20_480;
+            Console.WriteLine($"NATS datagram send+receive: {perDatagram} bytes allocated per datagram (whole process)");
+            // The plugin allocates nothing per datagram; what remains is the client's (the subject string it builds per MSG).
+            Assert.True(perDatagram < 256, $"{perDatagram} bytes per datagram");
+        }
+        finally
+        {
+            foreach (var c in channels)
+            {
+                c.Dispose();
+            }
+        }
     }
 }
