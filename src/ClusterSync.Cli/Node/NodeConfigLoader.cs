@@ -253,6 +253,7 @@ internal static class NodeConfigLoader
 
         // policy
         errors.AddRange(c.Policy.Validate("policy"));
+        errors.AddRange(c.Plugins.Validate("plugins"));
 
         // dataPlane
         uint sourceBase = 0;
