@@ -48,8 +48,9 @@ internal sealed partial class SyncEngine
             for (int i = 0; i < changes.Length; i++)
             {
                 ref readonly var c = ref changes[i];
-                if (c.Kind != ConnectionEventKind.New)
+                if (c.Kind != ConnectionEventKind.New || plugin.Disabled)
                 {
+                    // Not classified here: an update, or the plugin was disabled within this batch (built-in rules).
                     classes[i] = NotClassified;
                     if (controls is not null)
                     {
