@@ -13,14 +13,28 @@ internal static class PluginsCommand
     {
         var dir = new Option<DirectoryInfo?>("--dir", "-d") { Description = "The plugin directory (default: plugins/ next to the clustersync binary)." };
         var json = new Option<bool>("--json") { Description = "Print a JSON array: name, kind, version, status, reason (and contractVersion, path)." };
-        var command = new Command("plugins", "List the plugins found, loaded, refused and disabled, and why.") { dir, json };
-        command.SetAction(parse => Run(parse.GetValue(dir)?.FullName ?? PluginCatalog.DefaultDirectory, parse.GetValue(json), Console.Out));
+        var config = new Option<FileInfo?>("--config", "-c") { Description = "A node configuration file: use its plugins.directory and plugins.disabled." };
+        var command = new Command("plugins", "List the plugins found, loaded, refused and disabled, and why.") { dir, json, config };
+        command.SetAction(parse =>
+        {
+            IReadOnlyCollection<string> disabled = [];
+            string directory = PluginCatalog.DefaultDirectory;
+            if (parse.GetValue(config) is { } file)
+            {
+                // Bad configuration: ConfigurationException, exit 2 with every error.
+                var loaded = NodeConfigLoader.Load(file.FullName);
+                directory = loaded.Config.Plugins.ResolveDirectory(loaded.Path);
+                disabled = [.. loaded.Config.Plugins.Disabled];
+            }
+
+            return Run(parse.GetValue(dir)?.FullName ?? directory, parse.GetValue(json), Console.Out, disabled);
+        });
         return command;
     }
 
-    public static int Run(string directory, bool json, TextWriter output)
+    public static int Run(string directory, bool json, TextWriter output, IReadOnlyCollection<string>? disabled = null)
     {
-        using var catalog = PluginCatalog.Load(directory);
+        using var catalog = PluginCatalog.Load(directory, disabled: disabled);
         var plugins = catalog.Plugins;
         if (json)
         {
