@@ -163,13 +163,22 @@ internal sealed partial class PluginCatalog : IDisposable
         PluginLoader loader;
         try
         {
-            loader = PluginLoader.CreateFromAssemblyFile(dll, s_sharedTypes, config =>
+            loader = CreateLoader(dll, hotReload);
+        }
+        catch (IOException ex) when (hotReload)
+        {
+            // The file watcher could not start (for example the inotify instance limit): load without hot reload.
+            Log.HotReloadUnavailable(_logger, folderName, ex.Message);
+            hotReload = false;
+            try
             {
-                config.IsUnloadable = hotReload;
-                config.LoadInMemory = hotReload;
-                config.EnableHotReload = hotReload;
-                config.ReloadDelay = TimeSpan.FromMilliseconds(200);
-            });
+                loader = CreateLoader(dll, hotReload: false);
+            }
+            catch (Exception again) when (again is IOException or BadImageFormatException or UnauthorizedAccessException or ArgumentException)
+            {
+                Record(folder, Refuse(folderName, dll, $"cannot load {dll}: {again.Message}"));
+                return;
+            }
         }
         catch (Exception ex) when (ex is IOException or BadImageFormatException or UnauthorizedAccessException or ArgumentException)
         {
@@ -189,6 +198,15 @@ internal sealed partial class PluginCatalog : IDisposable
             loader.Reloaded += (_, e) => OnReloaded(folder, folderName, dll, e.Loader, disabled);
         }
     }
+
+    private static PluginLoader CreateLoader(string dll, bool hotReload)
+        => PluginLoader.CreateFromAssemblyFile(dll, s_sharedTypes, config =>
+        {
+            config.IsUnloadable = hotReload;
+            config.LoadInMemory = hotReload;
+            config.EnableHotReload = hotReload;
+            config.ReloadDelay = TimeSpan.FromMilliseconds(200);
+        });
 
     private void OnReloaded(string folder, string folderName, string dll, PluginLoader loader, IReadOnlyCollection<string> disabled)
     {
@@ -365,6 +383,9 @@ internal sealed partial class PluginCatalog : IDisposable
 
         [LoggerMessage(3002, LogLevel.Warning, "Plugin {Name} at {Path} refused: {Reason}")]
         public static partial void PluginRefused(ILogger logger, string name, string path, string reason);
+
+        [LoggerMessage(3004, LogLevel.Warning, "Plugin folder {Name}: hot reload unavailable ({Reason}); loaded without it")]
+        public static partial void HotReloadUnavailable(ILogger logger, string name, string reason);
 
         [LoggerMessage(3003, LogLevel.Information, "Plugin {Name} reloaded from disk: version {Version}, {Status} {Reason}")]
         public static partial void PluginReloaded(ILogger logger, string name, string version, string status, string reason);
