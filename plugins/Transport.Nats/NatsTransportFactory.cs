@@ -1,4 +1,7 @@
+using ClusterSync.Plugins;
 using NATS.Client.Core;
+
+[assembly: ClusterSyncPlugin(ClusterSync.Transport.Nats.NatsTransportFactory.TransportName, "1.0.0", PluginKind.Transport)]
 
 namespace ClusterSync.Transport.Nats;
 

@@ -18,6 +18,7 @@ internal static class CommandLine
             NodeCommand.Create(),
             StatusCommand.Create(),
             KeygenCommand.Create(),
+            PluginsCommand.Create(),
             BuildBench(),
         };
 

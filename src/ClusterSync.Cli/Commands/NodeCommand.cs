@@ -59,7 +59,11 @@ internal static class NodeCommand
         builder.Services.AddSingleton(loaded);
         builder.Services.AddSingleton(sp => new SyncEngine(loaded.EngineOptions, channel, loaded.Key, TimeProvider.System,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("ClusterSync.Engine")));
-        builder.Services.AddSingleton<NodeRuntime>();
+        builder.Services.AddSingleton(sp => new Plugins.NodePlugins(loaded.Config.Plugins, loaded.Path, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(sp => new NodeRuntime(loaded, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILogger<NodeRuntime>>(), sp.GetRequiredService<ILoggerFactory>())
+        {
+            Plugins = sp.GetRequiredService<Plugins.NodePlugins>(),
+        });
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeRuntime>());
         if (loaded.Config.Node.Control.Port != 0)
         {

@@ -18,6 +18,8 @@ internal sealed record NodeConfig
     public PolicyOptions Policy { get; init; } = new();
 
     public DataPlaneConfig DataPlane { get; init; } = new();
+
+    public Plugins.PluginsConfig Plugins { get; init; } = new();
 }
 
 /// <summary>What every member of the cluster shares: the key and the member list.</summary>

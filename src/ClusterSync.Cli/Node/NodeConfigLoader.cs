@@ -252,6 +252,7 @@ internal static class NodeConfigLoader
 
         // policy
         errors.AddRange(c.Policy.Validate("policy"));
+        errors.AddRange(c.Plugins.Validate("plugins"));
 
         // dataPlane
         uint sourceBase = 0;

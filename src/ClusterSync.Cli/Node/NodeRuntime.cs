@@ -72,6 +72,9 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
     public FullSyncCounters FullSyncCounters => _fullSyncCounters;
 
+    /// <summary>The node's plugins (the classifier plugin in use; set by the node command).</summary>
+    public Plugins.NodePlugins? Plugins { get; init; }
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         Engine.AdvertisedPriority = (byte)_config.Self.Priority;
@@ -379,6 +382,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 LinkSwitches = Engine.LinkSwitches(i),
             }).ToList(),
             Counters = Engine.Counters.ToDictionary(),
+            Plugins = Plugins?.GetStatus(),
         };
     }
 

@@ -43,6 +43,9 @@ internal sealed record NodeStatus
 
     /// <summary>Every engine counter, snake_case name → value (drops as <c>drops_&lt;reason&gt;</c>).</summary>
     public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>The classifier in effect, its isolation counters, and every plugin found (null: no plugin catalog).</summary>
+    public Plugins.PluginsStatus? Plugins { get; init; }
 }
 
 /// <summary>Count and XOR (16 hex digits) of a per-entry hash of key and version: two tables with equal digests hold the same connections at the same versions.</summary>

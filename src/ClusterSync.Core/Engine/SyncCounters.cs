@@ -14,6 +14,14 @@ internal sealed class SyncCounters
     public long UpdatesCoalesced;
     public long DelayedScheduled;
     public long DelayedAnnounced;
+    /// <summary>Related connections a protocol plugin tied to a live control connection.</summary>
+    public long RelatedTied;
+    /// <summary>Related connections destroyed because their control connection ended.</summary>
+    public long RelatedDestroyedWithControl;
+    /// <summary>Related connections beyond the per-unit limit (kept as ordinary connections).</summary>
+    public long RelatedOverflow;
+    /// <summary>Units that could not travel in one datagram (larger than the MTU, or cut by a staging chunk).</summary>
+    public long RelatedSplit;
     public long DelayedSuppressed;
     public long NeverSynced;
     public long UnknownDestroys;

@@ -13,6 +13,7 @@ internal sealed partial class SyncEngine
 {
     private readonly ResendBuffer _resend;
     private readonly ConnectionEvent[] _staging = new ConnectionEvent[1024];
+    private readonly int[] _stagedUnit = new int[1024]; // records in the unit that starts at this staging index (1: alone)
     private readonly long[] _lastResent;
     private readonly PacketProtection _dataSealer;
     private readonly PacketProtection _controlSealer;
@@ -101,13 +102,13 @@ internal sealed partial class SyncEngine
     {
         var slots = _drainingSlots;
         var staging = _staging;
-        for (int start = 0; start < count; start += staging.Length)
+        int i = 0;
+        while (i < count)
         {
-            int end = Math.Min(count, start + staging.Length);
             int n = 0;
             lock (_tableLock)
             {
-                for (int i = start; i < end; i++)
+                for (int end = Math.Min(count, i + staging.Length); i < end && n < staging.Length; i++)
                 {
                     ref var e = ref _table.EntryAt(slots[i], out var key);
                     if (Unsafe.IsNullRef(ref e) || (e.Status & ConnectionStatus.Pending) == 0)
@@ -115,33 +116,23 @@ internal sealed partial class SyncEngine
                         continue; // removed, or already sent from an earlier occurrence of this slot
                     }
 
+                    if (_controlOf is not null && WaitsForControlLocked(key))
+                    {
+                        continue; // staged with its control connection, which is pending too
+                    }
+
                     e.Status &= ~ConnectionStatus.Pending;
-                    ref var r = ref staging[n];
-                    r.Key = key;
-                    r.Entry = e;
-                    r.HasCounters = false;
-                    if ((e.Status & ConnectionStatus.Tombstone) != 0 || (e.Status & ConnectionStatus.Announced) == 0)
+                    if (!StageEntry(ref e, key, ref staging[n]))
                     {
-                        // A tombstone, or the pending destroy of an earlier life under a new, unannounced one.
-                        if (e.Owner != MemberId && (e.Status & ConnectionStatus.Tombstone) == 0)
-                        {
-                            continue; // replaced meanwhile by a peer's newer state: not ours to send
-                        }
-
-                        r.Kind = ConnectionEventKind.Destroy;
-                    }
-                    else
-                    {
-                        r.Kind = (e.Status & ConnectionStatus.Sent) != 0 ? ConnectionEventKind.Update : ConnectionEventKind.New;
-                        e.Status |= ConnectionStatus.Sent;
-                        if (_table.TryGetCounters(key, out var c))
-                        {
-                            r.Counters = c;
-                            r.HasCounters = true;
-                        }
+                        continue;
                     }
 
+                    _stagedUnit[n] = 1;
                     n++;
+                    if (_units is not null && n < staging.Length)
+                    {
+                        n = StageRelatedLocked(key, staging[n - 1].Kind == ConnectionEventKind.Destroy, staging, n);
+                    }
                 }
             }
 
@@ -149,14 +140,56 @@ internal sealed partial class SyncEngine
         }
     }
 
+    /// <summary>Copies an entry taken off the queue into a record to send; false when there is nothing to send. Under the table lock.</summary>
+    private bool StageEntry(ref ConnectionEntry e, in ConnectionKey key, ref ConnectionEvent r)
+    {
+        r.Key = key;
+        r.Entry = e;
+        r.HasCounters = false;
+        if ((e.Status & ConnectionStatus.Tombstone) != 0 || (e.Status & ConnectionStatus.Announced) == 0)
+        {
+            // A tombstone, or the pending destroy of an earlier life under a new, unannounced one.
+            if (e.Owner != MemberId && (e.Status & ConnectionStatus.Tombstone) == 0)
+            {
+                return false; // replaced meanwhile by a peer's newer state: not ours to send
+            }
+
+            r.Kind = ConnectionEventKind.Destroy;
+        }
+        else
+        {
+            r.Kind = (e.Status & ConnectionStatus.Sent) != 0 ? ConnectionEventKind.Update : ConnectionEventKind.New;
+            e.Status |= ConnectionStatus.Sent;
+            if (_table.TryGetCounters(key, out var c))
+            {
+                r.Counters = c;
+                r.HasCounters = true;
+            }
+        }
+
+        return true;
+    }
+
     private void Encode(ReadOnlySpan<ConnectionEvent> changes)
     {
         int capacity = _options.Mtu - PacketHeader.Size - (_dataSealer.Sealed ? PacketProtection.TagSize : 0);
-        foreach (ref readonly var change in changes)
+        for (int i = 0; i < changes.Length; i++)
         {
+            ref readonly var change = ref changes[i];
             if (_openCount == 0)
             {
                 OpenDatagram();
+            }
+            else if (_units is not null && _stagedUnit[i] > 1 && _openLength + MeasureUnit(changes.Slice(i, _stagedUnit[i])) > capacity)
+            {
+                // A control connection and its related connections travel in one datagram: start a fresh one.
+                CloseDatagram();
+                OpenDatagram();
+            }
+
+            if (_units is not null && _stagedUnit[i] > 1 && 2 + MeasureUnit(changes.Slice(i, _stagedUnit[i])) > capacity)
+            {
+                _counters.RelatedSplit++; // larger than a datagram: cannot travel as one
             }
 
             var body = _openSlot.Span.Slice(PacketHeader.Size, capacity);
@@ -177,6 +210,17 @@ internal sealed partial class SyncEngine
         {
             CloseDatagram();
         }
+    }
+
+    private static int MeasureUnit(ReadOnlySpan<ConnectionEvent> unit)
+    {
+        int total = 0;
+        foreach (ref readonly var r in unit)
+        {
+            total += RecordCodec.Measure(r);
+        }
+
+        return total;
     }
 
     private void OpenDatagram()

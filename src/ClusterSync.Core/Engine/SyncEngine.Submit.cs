@@ -12,6 +12,12 @@ internal sealed partial class SyncEngine
     /// <summary>Applies a batch of data-plane events (one lock, one wake-up of the sender).</summary>
     public void Submit(ReadOnlySpan<ConnectionEvent> changes)
     {
+        if (_catalog.ActivePlugin is { } plugin)
+        {
+            SubmitThroughPlugin(changes, plugin);
+            return;
+        }
+
         long nowMs = NowMs();
         bool queued = false;
         lock (_tableLock)
@@ -62,11 +68,39 @@ internal sealed partial class SyncEngine
         }
     }
 
-    private bool SubmitLocked(in ConnectionEvent change, long nowMs)
+    private bool SubmitLocked(in ConnectionEvent change, long nowMs) => SubmitLocked(change, nowMs, NotClassified, default);
+
+    private const byte NotClassified = 0xFF;
+
+    /// <summary>
+    /// Applies one data-plane event under the table lock. <paramref name="preClass"/> is the class a plugin gave a New
+    /// event before the lock (<see cref="NotClassified"/>: the in-process classifier decides); <paramref name="control"/>
+    /// the control connection a protocol plugin tied it to (default: none).
+    /// </summary>
+    private bool SubmitLocked(in ConnectionEvent change, long nowMs, byte preClass, in ConnectionKey control)
     {
+        if (_units is not null && change.Kind == ConnectionEventKind.Destroy && _units.ContainsKey(change.Key))
+        {
+            return DestroyUnitLocked(change.Key, nowMs);
+        }
+
+        // A related connection of a live control connection: what the unit decides (before GetOrAdd moves entries).
+        byte unitClass = NotClassified;
+        bool unitAnnounced = false;
+        if (control.Family != 0 && change.Kind == ConnectionEventKind.New && !control.Equals(change.Key))
+        {
+            ref var c = ref _table.Find(control);
+            if (!Unsafe.IsNullRef(ref c) && (c.Status & ConnectionStatus.Tombstone) == 0 && c.Owner == MemberId)
+            {
+                unitClass = c.ServiceClass;
+                unitAnnounced = (c.Status & ConnectionStatus.Announced) != 0;
+            }
+        }
+
         ref var e = ref _table.GetOrAdd(change.Key, out bool added, out int slot);
         if (change.Kind == ConnectionEventKind.Destroy)
         {
+            ForgetRelatedLocked(change.Key);
             return DestroyLocked(ref e, added, slot, change.Key, nowMs);
         }
 
@@ -74,7 +108,10 @@ internal sealed partial class SyncEngine
         bool announced = !newLife && ((e.Status & ConnectionStatus.Announced) != 0 || e.Owner != MemberId);
         // A new life keeps only a pending mark (the destroy of the previous life still has to go out).
         var keep = e.Status & (newLife ? ConnectionStatus.Pending : ConnectionStatus.Pending | ConnectionStatus.Sent);
-        byte serviceClass = newLife ? _catalog.Classify(change.Key) : e.ServiceClass;
+        byte serviceClass = !newLife ? e.ServiceClass
+            : unitClass != NotClassified ? unitClass
+            : preClass != NotClassified ? preClass
+            : _catalog.Classify(change.Key);
         long created = newLife ? (change.Entry.CreatedMs > 0 ? Math.Min(change.Entry.CreatedMs, nowMs) : nowMs) : e.CreatedMs;
 
         ref readonly var src = ref change.Entry;
@@ -102,11 +139,29 @@ internal sealed partial class SyncEngine
             return false; // still waiting for its delay, or never synced
         }
 
+        if (unitClass != NotClassified)
+        {
+            // Part of a unit: announced with its control connection (now, if the control is out already; else when it is).
+            AddRelatedLocked(control, change.Key);
+            if (!unitAnnounced)
+            {
+                return false;
+            }
+
+            e.Status |= ConnectionStatus.Announced;
+            return Enqueue(ref e, slot);
+        }
+
         var policy = _catalog.PolicyOf(serviceClass);
         switch (policy.Kind)
         {
             case SyncPolicyKind.Full:
                 e.Status |= ConnectionStatus.Announced;
+                if (_units is not null && _units.ContainsKey(change.Key))
+                {
+                    return AnnounceUnitLocked(ref e, slot, change.Key, nowMs);
+                }
+
                 return Enqueue(ref e, slot);
             case SyncPolicyKind.Delayed:
                 _delayed.Enqueue((change.Key, created), created + (long)policy.Delay.TotalMilliseconds);
@@ -212,7 +267,7 @@ internal sealed partial class SyncEngine
             e.Status |= ConnectionStatus.Announced;
             e.Version = _clock.Next(nowMs); // announcing is a change: newer than any tombstone of an earlier life
             _counters.DelayedAnnounced++;
-            queued |= Enqueue(ref e, slot);
+            queued |= _units is not null && _units.ContainsKey(item.Key) ? AnnounceUnitLocked(ref e, slot, item.Key, nowMs) : Enqueue(ref e, slot);
         }
 
         return queued;

@@ -75,7 +75,7 @@ internal sealed partial class SyncEngine : IDisposable
         _key = options.Insecure ? null : key;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
-        _catalog = new ServiceClassCatalog(options.Policy, classifier);
+        _catalog = new ServiceClassCatalog(options.Policy, classifier, _time);
         _table = new ConnectionTable(options.TableCapacity);
         Epoch = options.Epoch != 0 ? options.Epoch : (ulong)Math.Max(1, _time.GetUtcNow().ToUnixTimeMilliseconds());
         _peers = new PeerState[options.PeerMemberIds.Count];
@@ -207,6 +207,7 @@ internal sealed partial class SyncEngine : IDisposable
         }
 
         _stop.Cancel();
+        _catalog.Dispose();
         _timer?.Dispose();
         _controlThread?.Join(TimeSpan.FromSeconds(5));
         if (Volatile.Read(ref _started) == 1 && !_crashing)

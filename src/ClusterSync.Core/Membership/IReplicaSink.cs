@@ -2,19 +2,6 @@ using ClusterSync.Connections;
 
 namespace ClusterSync.Membership;
 
-/// <summary>
-/// Where a member that becomes Active commits its replica: the data plane that will carry the connections
-/// (the embedding application's table, later the Linux kernel). The plugin issue moves this contract into
-/// ClusterSync.Abstractions with the data-plane source.
-/// </summary>
-internal interface IReplicaSink
-{
-    string Name { get; }
-
-    /// <summary>Installs <paramref name="replica"/> (live connections only) into the data plane.</summary>
-    void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica);
-}
-
 /// <summary>The in-process sink: keeps what was committed, for an embedding application, the demo and tests.</summary>
 internal sealed class InMemoryReplicaSink : IReplicaSink
 {

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using ClusterSync.Connections;
+
+namespace ClusterSync.DataPlane;
+
+/// <summary>
+/// Where a member that becomes Active commits its replica: the data plane that will carry the connections
+/// (the embedding application's table, the Linux kernel's conntrack table).
+/// </summary>
+public interface IReplicaSink
+{
+    /// <summary>The sink's name, for status output.</summary>
+    string Name { get; }
+
+    /// <summary>Installs <paramref name="replica"/> (live connections only) into the data plane. Called on failover, not on a hot path.</summary>
+    void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica);
+}
+
+/// <summary>Receives connection events from a data-plane source (the engine's submit path).</summary>
+public interface IConnectionEventSink
+{
+    /// <summary>Submits a batch of events; the span is only read during the call.</summary>
+    void Submit(ReadOnlySpan<ConnectionEvent> changes);
+
+    /// <summary>Changes waiting for the sender: a source may hold back while this is large (backpressure).</summary>
+    int PendingCount { get; }
+}
+
+/// <summary>A source of connection events: kernel conntrack, a trace replay, an embedding application.</summary>
+public interface IConnectionSource : IAsyncDisposable
+{
+    /// <summary>The source's name, for status output.</summary>
+    string Name { get; }
+
+    /// <summary>Feeds <paramref name="sink"/> until <paramref name="cancellationToken"/> is cancelled; runs on a thread of its own.</summary>
+    Task RunAsync(IConnectionEventSink sink, CancellationToken cancellationToken);
+}
+
+/// <summary>What a data plane is created with.</summary>
+/// <param name="MemberId">This member's id.</param>
+/// <param name="Settings">The plugin's own settings (<c>plugins.settings.NAME</c>), or null.</param>
+public sealed record DataPlaneContext(byte MemberId, JsonElement? Settings);
+
+/// <summary>The entry point of a data-plane plugin, selected by <see cref="Name"/>; created with its public parameterless constructor.</summary>
+public interface IDataPlaneFactory
+{
+    /// <summary>The data plane's configuration name.</summary>
+    string Name { get; }
+
+    /// <summary>The source of connection events (null when the data plane only receives replicas).</summary>
+    IConnectionSource? CreateSource(DataPlaneContext context);
+
+    /// <summary>The sink a member commits its replica into on failover.</summary>
+    IReplicaSink CreateSink(DataPlaneContext context);
+}
