@@ -131,6 +131,21 @@ internal static class StatusCommand
         }
 
         console.Write(peers);
+        if (s.Peers.Any(p => p.Links.Count > 0))
+        {
+            var links = new Spectre.Console.Table().Title("Sync links").AddColumns("Member", "Link", "Peer address", "Link state", "Last heard", "Peer hears us", "Carrying", "Switches");
+            foreach (var p in s.Peers)
+            {
+                foreach (var l in p.Links)
+                {
+                    links.AddRow(p.MemberId.ToString(c), l.Id.ToString(c), Markup.Escape(l.Address), l.Up ? "up" : "DOWN",
+                        l.LastHeardMs is { } heard ? $"{(heard / 1000.0).ToString("0.000", c)} s ago" : "-", l.PeerHearsUs ? "yes" : "no",
+                        l.Carrying ? "*" : "", p.LinkSwitches.ToString(c));
+                }
+            }
+
+            console.Write(links);
+        }
 
         var stats = new Spectre.Console.Table().Title("Sync statistics").AddColumn("Counter").AddColumn(new TableColumn("Value").RightAligned());
         foreach (var (name, value) in s.Counters)

@@ -16,7 +16,7 @@ internal readonly record struct LinkStatus(byte LinkId, bool Up, long? HeardAgeM
 /// within the dead interval and (2) the peer's latest heartbeat reports hearing this member on it — so a link that
 /// silently drops traffic in either direction goes down. Traffic takes the lowest-index (lowest-id) link that is up;
 /// when none is, it stays on its link while the peer is heard there, else moves to the lowest link the peer is
-/// heard on; heard on none, it stays where it was.
+/// heard on; heard on none, it stays where it was. Until some link has been up it stays on the lowest link.
 /// </summary>
 /// <remarks>
 /// Threads: the receiver thread calls <see cref="Heard"/> and <see cref="Reported"/>; the control tick calls
@@ -33,6 +33,7 @@ internal sealed class LinkHealth
     private readonly bool[] _up;         // [peer * links + link]: as of the last Evaluate
     private readonly int[] _carrying;    // [peer]: link index carrying the peer's traffic
     private readonly long[] _switches;   // [peer]
+    private readonly bool[] _seenUp;     // [peer]: some link has been up toward the peer (control tick)
 
     public LinkHealth(int peers, IReadOnlyList<byte> linkIds, TimeSpan deadInterval, TimeProvider time)
     {
@@ -50,6 +51,7 @@ internal sealed class LinkHealth
         _up = new bool[peers * _linkIds.Length];
         _carrying = new int[peers];
         _switches = new long[peers];
+        _seenUp = new bool[peers];
     }
 
     /// <summary>Called when a link goes up or down toward a peer (control tick): peer index, link index, up.</summary>
@@ -118,10 +120,13 @@ internal sealed class LinkHealth
                 }
             }
 
-            // No link up both ways (start-up, or every link failing): stay while the peer is still heard on the
-            // current link, else take the lowest link it is heard on; heard on none: stay.
+            // No link up both ways. At start-up (none ever was) stay on the lowest link until one is up: one-way
+            // evidence then is only the order in which first heartbeats happened to arrive. Later (every link
+            // failing): stay while the peer is still heard on the current link, else take the lowest link it is
+            // heard on; heard on none: stay.
             int current = _carrying[p];
-            int target = firstUp >= 0 ? firstUp : HeardRecently(p, current, now) ? current : firstHeard;
+            _seenUp[p] |= firstUp >= 0;
+            int target = firstUp >= 0 ? firstUp : !_seenUp[p] || HeardRecently(p, current, now) ? current : firstHeard;
             if (target >= 0 && target != current)
             {
                 Volatile.Write(ref _carrying[p], target);

@@ -120,21 +120,47 @@ public sealed class LinkHealthTests
     }
 
     [Fact]
-    public void Evaluate_NoLinkUpBothWays_StaysWhileHeardElseLowestHeard()
+    public void Evaluate_StartUpHeardOnHigherLinksFirst_StaysOnLowestUntilALinkIsUp()
     {
-        // Start-up: heartbeats arrive on links 1 and 2 before any report: no link is up, link 0 is not heard.
+        // Start-up: heartbeats arrive on links 1 and 2 before link 0's and before any report: no link is up.
         Heartbeat(0, [2, 1], 0);
         _health.Evaluate(Now);
-        Assert.Equal(1, _health.Carrying(0)); // the lowest link the peer is heard on
+        Assert.Equal(0, _health.Carrying(0));
 
-        _time.Advance(TimeSpan.FromMilliseconds(50));
-        Heartbeat(0, [0, 1, 2], 0);
+        _health.Reported(0, 0b110);
         _health.Evaluate(Now);
-        Assert.Equal(1, _health.Carrying(0)); // still heard on link 1, nothing up both ways: no flapping
+        Assert.Equal(1, _health.Carrying(0)); // link 1 is up both ways, link 0 is not
 
-        _health.Reported(0, 0b111);
+        Heartbeat(0, [0, 1, 2], 0b111);
         _health.Evaluate(Now);
         Assert.Equal(0, _health.Carrying(0)); // link 0 up both ways: lowest id wins
+        Assert.Equal(2, _health.Switches(0));
+    }
+
+    [Fact]
+    public void Evaluate_NoLinkUpAfterOneWas_StaysWhileHeardElseLowestHeard()
+    {
+        Heartbeat(0, [0, 1, 2], 0b111);
+        _health.Evaluate(Now);
+        Assert.Equal(0, _health.Carrying(0));
+
+        // The peer stops hearing us anywhere, but we still hear it on every link: nothing is up, stay on link 0.
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        Heartbeat(0, [0, 1, 2], 0);
+        _health.Evaluate(Now);
+        Assert.Equal(0, _health.Carrying(0));
+
+        // Link 0 also goes silent: move to the lowest link the peer is still heard on.
+        for (int i = 0; i < 3; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+            Heartbeat(0, [2, 1], 0);
+        }
+
+        _time.Advance(TimeSpan.FromMilliseconds(50));
+        Heartbeat(0, [2, 1], 0);
+        _health.Evaluate(Now);
+        Assert.Equal(1, _health.Carrying(0));
     }
 
     [Fact]

@@ -106,6 +106,11 @@ public sealed class SyncLinkProcessTests : IDisposable
             Assert.Contains("clustersync_link_up{peer=\"1\",link=\"2\"} 1", metrics, StringComparison.Ordinal);
             Assert.Contains("clustersync_link_carrying{peer=\"1\",link=\"1\"} 1", metrics, StringComparison.Ordinal);
 
+            var (statusCode, table) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "status", "--endpoint", $"http://127.0.0.1:{control[1]}");
+            Assert.True(statusCode == 0, table);
+            Assert.Contains("Sync links", table, StringComparison.Ordinal);
+            Assert.Contains("127.0.0.2:" + sync[0], table, StringComparison.Ordinal);
+
             // SIGTERM the Active: its Down heartbeats make the Standby take over long before the 1 s dead interval.
             var stopped = Stopwatch.StartNew();
             await active.TerminateAsync();
