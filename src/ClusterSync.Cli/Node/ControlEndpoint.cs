@@ -98,6 +98,12 @@ internal sealed partial class ControlEndpoint : IHostedService, IDisposable
         var response = context.Response;
         try
         {
+            if (ClusterRoutes.TryHandle(_node, context.Request.HttpMethod, context.Request.Url?.AbsolutePath.TrimEnd('/') ?? "", context.Request.Url?.Query ?? "") is { } routed)
+            {
+                await WriteTextAsync(response, routed.Status, routed.ContentType, routed.Body).ConfigureAwait(false);
+                return;
+            }
+
             if (context.Request.HttpMethod is not ("GET" or "HEAD"))
             {
                 await WriteTextAsync(response, 405, "text/plain; charset=utf-8", "only GET\n").ConfigureAwait(false);

@@ -47,6 +47,9 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     private Thread? _generatorThread;
     private long _submitted;
     private volatile bool _finished;
+    private volatile bool _generatorPaused;
+    private volatile bool _generatorHeld;
+    private double _generatorRate = double.NaN; // NaN: the configured changesPerSecond
     private int _disposed;
 
     public NodeRuntime(LoadedNodeConfig config, SyncEngine engine, ILogger<NodeRuntime> logger, ILoggerFactory? loggerFactory = null)
@@ -312,18 +315,10 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     }
 
     /// <summary>Count and XOR of a per-entry hash of (key, version) over the live connections: equal tables give equal digests.</summary>
-    internal static TableDigest Digest(IEnumerable<KeyValuePair<ConnectionKey, ConnectionEntry>> entries)
-    {
-        long count = 0;
-        ulong xor = 0;
-        foreach (var (k, e) in entries)
-        {
-            count++;
-            xor ^= k.Hash64(0xD1CE_57ED) * 0x9E37_79B9_7F4A_7C15UL ^ (e.Version * 0xBF58_476D_1CE4_E5B9UL);
-        }
+    internal static TableDigest Digest(IEnumerable<KeyValuePair<ConnectionKey, ConnectionEntry>> entries) => ToDocument(TableDigestAccumulator.Of(entries));
 
-        return new TableDigest { Count = count, Xor = xor.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) };
-    }
+    private static TableDigest ToDocument(TableDigestAccumulator d)
+        => new() { Count = d.Count, Xor = d.Xor.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) };
 
     /// <summary>What <c>/status</c> reports.</summary>
     public NodeStatus GetStatus()
@@ -348,6 +343,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 LiveConnections = _generator?.LiveCount,
                 ChangesSubmitted = Interlocked.Read(ref _submitted),
                 Finished = _finished,
+                Paused = _generatorHeld,
             },
             Membership = new MembershipStatus
             {
@@ -362,7 +358,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 Committed = Digest(_sink.Committed),
             },
             FullSync = _fullSyncCounters.ToDictionary(),
-            Digest = Digest(Engine.SnapshotTable()),
+            Digest = ToDocument(TableDigestAccumulator.Of(Engine)),
             Peers = peers.Select((p, i) => new PeerStatusDocument
             {
                 MemberId = p.MemberId,
@@ -382,6 +378,20 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
     public int? GeneratorLiveConnections => _generator?.LiveCount;
 
+    /// <summary>The generator thread is holding back (after <c>POST /generator/pause</c>): nothing more is submitted until resumed.</summary>
+    public bool GeneratorPaused => _generatorHeld;
+
+    /// <summary>Pauses or resumes the generator; <paramref name="changesPerSecond"/> (when given) replaces the configured rate.</summary>
+    public void SetGenerator(bool paused, double? changesPerSecond = null)
+    {
+        if (changesPerSecond is double rate)
+        {
+            Volatile.Write(ref _generatorRate, rate);
+        }
+
+        _generatorPaused = paused;
+    }
+
     private void GeneratorLoop()
     {
         var g = _config.Config.DataPlane.Generator;
@@ -390,6 +400,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         long offered = 0;
         long offeredAtResume = 0;
         bool driving = false;
+        double changesPerSecond = g.ChangesPerSecond;
         var token = _stop.Token;
         try
         {
@@ -420,6 +431,28 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                     offeredAtResume = offered;
                 }
 
+                double rate = Volatile.Read(ref _generatorRate);
+                if (_generatorPaused || !double.IsNaN(rate))
+                {
+                    // Paused, or the rate changed: pace from here at the rate in force when it runs again.
+                    while (_generatorPaused && !token.IsCancellationRequested)
+                    {
+                        _generatorHeld = true;
+                        token.WaitHandle.WaitOne(5);
+                    }
+
+                    _generatorHeld = false;
+
+                    if (!double.IsNaN(rate = Interlocked.Exchange(ref _generatorRate, double.NaN)))
+                    {
+                        changesPerSecond = rate;
+                    }
+
+                    clock.Restart();
+                    offeredAtResume = offered;
+                    continue;
+                }
+
                 if (g.MaxChanges > 0 && offered >= g.MaxChanges)
                 {
                     _finished = true;
@@ -427,7 +460,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                     return;
                 }
 
-                long target = offeredAtResume + (long)(g.ChangesPerSecond * clock.Elapsed.TotalSeconds);
+                long target = offeredAtResume + (long)(changesPerSecond * clock.Elapsed.TotalSeconds);
                 if (g.MaxChanges > 0)
                 {
                     target = Math.Min(target, g.MaxChanges);
