@@ -50,6 +50,14 @@ internal static class ClusterRoutes
                 bool pause = path == "/generator/pause";
                 node.SetGenerator(pause, rate);
                 return RouteResponse.Text(200, pause ? "pausing\n" : "running\n");
+            case "/ownership":
+                if (method is not ("GET" or "HEAD"))
+                {
+                    return RouteResponse.Text(405, "only GET\n");
+                }
+
+                bool list = QueryValue(query, "connections") is "true" or "1";
+                return RouteResponse.Json(OwnershipReport.Build(node, list));
             default:
                 return null;
         }

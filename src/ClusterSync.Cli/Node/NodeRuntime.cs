@@ -62,6 +62,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         if (dp.Source == DataPlaneConfig.SourceGenerator)
         {
             _generator = new ChangeGenerator(dp.Generator.Seed, dp.Generator.Connections, dp.Generator.Ipv6Share, config.GeneratorSourceBase);
+            _generatorPaused = dp.Generator.Paused;
         }
     }
 
@@ -104,6 +105,11 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             StartsSynchronized = false,
         }, _sink, TimeProvider.System, _loggerFactory?.CreateLogger("ClusterSync.Membership"));
         _membership.StateChanged += OnStateChanged;
+        if (_generator is not null && _config.Mode == ClusterMode.LoadSharing)
+        {
+            RouteByOwnership(_generator, _membership);
+        }
+
         Engine.Start();
         Log.NodeStarted(_logger, _config.Self.Id, _config.LocalEndPoint.ToString(), _config.PeerMembers.Count, _config.Config.DataPlane.Source);
         if (_generator is not null)
@@ -431,6 +437,11 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                     offeredAtResume = offered;
                 }
 
+                if (_config.Mode == ClusterMode.LoadSharing)
+                {
+                    ApplyOwnershipChanges();
+                }
+
                 double rate = Volatile.Read(ref _generatorRate);
                 if (_generatorPaused || !double.IsNaN(rate))
                 {
@@ -455,9 +466,15 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
                 if (g.MaxChanges > 0 && offered >= g.MaxChanges)
                 {
-                    _finished = true;
-                    Log.GeneratorFinished(_logger, offered, _generator!.LiveCount);
-                    return;
+                    // Done driving; the thread stays to follow ownership changes (its live set is the data plane's).
+                    if (!_finished)
+                    {
+                        _finished = true;
+                        Log.GeneratorFinished(_logger, offered, _generator!.LiveCount);
+                    }
+
+                    token.WaitHandle.WaitOne(5);
+                    continue;
                 }
 
                 long target = offeredAtResume + (long)(changesPerSecond * clock.Elapsed.TotalSeconds);
@@ -473,11 +490,21 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                     continue;
                 }
 
-                int n = (int)Math.Min(batch.Length, target - offered);
+                int want = (int)Math.Min(batch.Length, target - offered);
                 long nowMs = Engine.NowMs();
-                for (int i = 0; i < n; i++)
+                int n = 0;
+                for (int i = 0; i < want; i++)
                 {
-                    _generator!.Next(ref batch[i], nowMs);
+                    if (_generator!.Next(ref batch[n], nowMs))
+                    {
+                        n++;
+                    }
+                }
+
+                if (n == 0)
+                {
+                    token.WaitHandle.WaitOne(1); // nothing of ours to drive (load sharing: no connection owned yet)
+                    continue;
                 }
 
                 Engine.Submit(batch.AsSpan(0, n));

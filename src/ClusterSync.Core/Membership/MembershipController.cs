@@ -151,7 +151,8 @@ internal sealed partial class MembershipController : IDisposable
 
                     break;
                 case MemberState.Standby when _options.Mode == ClusterMode.LoadSharing:
-                    Promote(peers, "load sharing: every synchronized member is active");
+                    // Commits only the share this member owns (UpdateOwners, below), not the whole replica.
+                    PromoteLoadSharing();
                     break;
                 case MemberState.Standby:
                     var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption);
@@ -170,6 +171,11 @@ internal sealed partial class MembershipController : IDisposable
                     }
 
                     break;
+            }
+
+            if (_options.Mode == ClusterMode.LoadSharing)
+            {
+                UpdateOwners(peers, stalled);
             }
         }
     }
