@@ -6,7 +6,10 @@ namespace ClusterSync.Cli.Node;
 /// <summary>What a control-endpoint route answers: HTTP status, content type, body.</summary>
 internal readonly record struct RouteResponse(int Status, string ContentType, string Body)
 {
-    public static RouteResponse Json<T>(T value) => new(200, "application/json; charset=utf-8", JsonSerializer.Serialize(value, ControlEndpoint.StatusJson) + "\n");
+    private static readonly JsonSerializerOptions s_compact = new(JsonSerializerDefaults.Web);
+
+    /// <summary>Compact JSON (a report may list every connection).</summary>
+    public static RouteResponse Json<T>(T value) => new(200, "application/json; charset=utf-8", JsonSerializer.Serialize(value, s_compact) + "\n");
 
     public static RouteResponse Text(int status, string body) => new(status, "text/plain; charset=utf-8", body);
 }

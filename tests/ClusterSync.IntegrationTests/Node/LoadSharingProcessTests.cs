@@ -82,6 +82,7 @@ public sealed class LoadSharingProcessTests(ITestOutputHelper log)
         }
 
         var owners = before[1];
+        log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: four ownership reports read");
         Assert.True(owners.Count > 10_000, $"only {owners.Count} connections");
         foreach (int m in s_all)
         {
@@ -107,6 +108,7 @@ public sealed class LoadSharingProcessTests(ITestOutputHelper log)
             liveBefore[m] = (await cluster.GetJsonAsync(m, "/ownership"))!.Value.GetProperty("generatorLive").GetInt32();
         }
 
+        log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: checked; killing member 4");
         cluster[4]!.Kill();
         await cluster[4]!.WaitForExitAsync(TimeSpan.FromSeconds(10));
         await cluster.WaitUntilAsync(async () =>
