@@ -46,6 +46,7 @@ internal sealed partial class MembershipController : IDisposable
     private long _lastEvaluateTimestamp;
     private long _stalledUntilTimestamp;
     private long _stalls;
+    private readonly HashSet<byte> _splitBrainPeers = [];
 
     public MembershipController(SyncEngine engine, MembershipOptions options, IReplicaSink sink, TimeProvider? time = null, ILogger? logger = null)
     {
@@ -169,6 +170,10 @@ internal sealed partial class MembershipController : IDisposable
                         Log.SplitBrain(_logger, _engine.MemberId);
                         Publish(MemberState.Standby);
                     }
+                    else
+                    {
+                        NoteLowerActivePeers(peers);
+                    }
 
                     break;
             }
@@ -176,6 +181,23 @@ internal sealed partial class MembershipController : IDisposable
             if (_options.Mode == ClusterMode.LoadSharing)
             {
                 UpdateOwners(peers, stalled);
+            }
+        }
+    }
+
+    /// <summary>The winning side of a split brain logs each lower-ranked Active peer once per episode (it steps down).</summary>
+    private void NoteLowerActivePeers(ReadOnlySpan<MemberView> peers)
+    {
+        foreach (var p in peers)
+        {
+            bool active = p.Alive && p.State == MemberState.Active;
+            if (active && _splitBrainPeers.Add(p.Id))
+            {
+                Log.SplitBrainWinner(_logger, _engine.MemberId, p.Id);
+            }
+            else if (!active)
+            {
+                _splitBrainPeers.Remove(p.Id);
             }
         }
     }
@@ -233,6 +255,9 @@ internal sealed partial class MembershipController : IDisposable
 
         [LoggerMessage(2003, LogLevel.Warning, "Member {Member} saw another Active member of higher rank (split brain): stepping down to Standby")]
         public static partial void SplitBrain(ILogger logger, byte member);
+
+        [LoggerMessage(2006, LogLevel.Warning, "Member {Member} saw member {Peer} also Active (split brain): this member outranks it and stays Active; it steps down")]
+        public static partial void SplitBrainWinner(ILogger logger, byte member, byte peer);
 
         [LoggerMessage(2004, LogLevel.Warning, "Member {Member}: control tick {Milliseconds:F0} ms late (this process stalled); no takeover for one dead interval")]
         public static partial void LocalStall(ILogger logger, byte member, double milliseconds);
