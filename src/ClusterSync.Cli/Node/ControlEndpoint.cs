@@ -39,9 +39,15 @@ internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable
         ["/healthz"] = _ => Health(),
     };
 
+    /// <summary>Routes that look at the method or query (<see cref="ClusterRoutes"/>: generator pause/resume, ownership).</summary>
+    private ValueTask<ControlResponse?> RequestRoutes(ControlRequest request, CancellationToken cancellationToken)
+        => ValueTask.FromResult(ClusterRoutes.TryHandle(_node, request.Method, request.Path, request.Query) is { } r
+            ? new ControlResponse(r.Status, r.ContentType, System.Text.Encoding.UTF8.GetBytes(r.Body))
+            : (ControlResponse?)null);
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), logger: _logger);
+        var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), logger: _logger, requestRoutes: RequestRoutes);
         try
         {
             server.Start();

@@ -168,6 +168,9 @@ internal sealed record GeneratorConfig
     /// <summary>Share of IPv6 connections, 0 to 1.</summary>
     public double Ipv6Share { get; init; } = 0.1;
 
+    /// <summary>Start with the generator held; <c>POST /generator/resume</c> on the control endpoint releases it.</summary>
+    public bool Paused { get; init; }
+
     /// <summary>First IPv4 source address of generated connections (distinct per member keeps their keys apart).</summary>
     public string SourceBase { get; init; } = "10.0.0.0";
 }

@@ -47,6 +47,9 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     private Thread? _generatorThread;
     private long _submitted;
     private volatile bool _finished;
+    private volatile bool _generatorPaused;
+    private volatile bool _generatorHeld;
+    private double _generatorRate = double.NaN; // NaN: the configured changesPerSecond
     private int _disposed;
 
     public NodeRuntime(LoadedNodeConfig config, SyncEngine engine, ILogger<NodeRuntime> logger, ILoggerFactory? loggerFactory = null)
@@ -59,6 +62,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         if (dp.Source == DataPlaneConfig.SourceGenerator)
         {
             _generator = new ChangeGenerator(dp.Generator.Seed, dp.Generator.Connections, dp.Generator.Ipv6Share, config.GeneratorSourceBase);
+            _generatorPaused = dp.Generator.Paused;
         }
     }
 
@@ -104,6 +108,11 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             StartsSynchronized = false,
         }, _sink, TimeProvider.System, _loggerFactory?.CreateLogger("ClusterSync.Membership"));
         _membership.StateChanged += OnStateChanged;
+        if (_generator is not null && _config.Mode == ClusterMode.LoadSharing)
+        {
+            RouteByOwnership(_generator, _membership);
+        }
+
         Engine.Start();
         Log.NodeStarted(_logger, _config.Self.Id, _config.LocalEndPoint.ToString(), _config.PeerMembers.Count, _config.Config.DataPlane.Source);
         if (_generator is not null)
@@ -315,18 +324,10 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     }
 
     /// <summary>Count and XOR of a per-entry hash of (key, version) over the live connections: equal tables give equal digests.</summary>
-    internal static TableDigest Digest(IEnumerable<KeyValuePair<ConnectionKey, ConnectionEntry>> entries)
-    {
-        long count = 0;
-        ulong xor = 0;
-        foreach (var (k, e) in entries)
-        {
-            count++;
-            xor ^= k.Hash64(0xD1CE_57ED) * 0x9E37_79B9_7F4A_7C15UL ^ (e.Version * 0xBF58_476D_1CE4_E5B9UL);
-        }
+    internal static TableDigest Digest(IEnumerable<KeyValuePair<ConnectionKey, ConnectionEntry>> entries) => ToDocument(TableDigestAccumulator.Of(entries));
 
-        return new TableDigest { Count = count, Xor = xor.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) };
-    }
+    private static TableDigest ToDocument(TableDigestAccumulator d)
+        => new() { Count = d.Count, Xor = d.Xor.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) };
 
     /// <summary>What <c>/status</c> reports.</summary>
     public NodeStatus GetStatus()
@@ -351,6 +352,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 LiveConnections = _generator?.LiveCount,
                 ChangesSubmitted = Interlocked.Read(ref _submitted),
                 Finished = _finished,
+                Paused = _generatorHeld,
             },
             Membership = new MembershipStatus
             {
@@ -365,7 +367,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 Committed = Digest(_sink.Committed),
             },
             FullSync = _fullSyncCounters.ToDictionary(),
-            Digest = Digest(Engine.SnapshotTable()),
+            Digest = ToDocument(TableDigestAccumulator.Of(Engine)),
             Peers = peers.Select((p, i) => new PeerStatusDocument
             {
                 MemberId = p.MemberId,
@@ -388,6 +390,20 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
     public int? GeneratorLiveConnections => _generator?.LiveCount;
 
+    /// <summary>The generator thread is holding back (after <c>POST /generator/pause</c>): nothing more is submitted until resumed.</summary>
+    public bool GeneratorPaused => _generatorHeld;
+
+    /// <summary>Pauses or resumes the generator; <paramref name="changesPerSecond"/> (when given) replaces the configured rate.</summary>
+    public void SetGenerator(bool paused, double? changesPerSecond = null)
+    {
+        if (changesPerSecond is double rate)
+        {
+            Volatile.Write(ref _generatorRate, rate);
+        }
+
+        _generatorPaused = paused;
+    }
+
     private void GeneratorLoop()
     {
         var g = _config.Config.DataPlane.Generator;
@@ -396,6 +412,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         long offered = 0;
         long offeredAtResume = 0;
         bool driving = false;
+        double changesPerSecond = g.ChangesPerSecond;
         var token = _stop.Token;
         try
         {
@@ -426,14 +443,47 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                     offeredAtResume = offered;
                 }
 
-                if (g.MaxChanges > 0 && offered >= g.MaxChanges)
+                if (_config.Mode == ClusterMode.LoadSharing)
                 {
-                    _finished = true;
-                    Log.GeneratorFinished(_logger, offered, _generator!.LiveCount);
-                    return;
+                    ApplyOwnershipChanges();
                 }
 
-                long target = offeredAtResume + (long)(g.ChangesPerSecond * clock.Elapsed.TotalSeconds);
+                double rate = Volatile.Read(ref _generatorRate);
+                if (_generatorPaused || !double.IsNaN(rate))
+                {
+                    // Paused, or the rate changed: pace from here at the rate in force when it runs again.
+                    while (_generatorPaused && !token.IsCancellationRequested)
+                    {
+                        _generatorHeld = true;
+                        token.WaitHandle.WaitOne(5);
+                    }
+
+                    _generatorHeld = false;
+
+                    if (!double.IsNaN(rate = Interlocked.Exchange(ref _generatorRate, double.NaN)))
+                    {
+                        changesPerSecond = rate;
+                    }
+
+                    clock.Restart();
+                    offeredAtResume = offered;
+                    continue;
+                }
+
+                if (g.MaxChanges > 0 && offered >= g.MaxChanges)
+                {
+                    // Done driving; the thread stays to follow ownership changes (its live set is the data plane's).
+                    if (!_finished)
+                    {
+                        _finished = true;
+                        Log.GeneratorFinished(_logger, offered, _generator!.LiveCount);
+                    }
+
+                    token.WaitHandle.WaitOne(5);
+                    continue;
+                }
+
+                long target = offeredAtResume + (long)(changesPerSecond * clock.Elapsed.TotalSeconds);
                 if (g.MaxChanges > 0)
                 {
                     target = Math.Min(target, g.MaxChanges);
@@ -446,11 +496,21 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                     continue;
                 }
 
-                int n = (int)Math.Min(batch.Length, target - offered);
+                int want = (int)Math.Min(batch.Length, target - offered);
                 long nowMs = Engine.NowMs();
-                for (int i = 0; i < n; i++)
+                int n = 0;
+                for (int i = 0; i < want; i++)
                 {
-                    _generator!.Next(ref batch[i], nowMs);
+                    if (_generator!.Next(ref batch[n], nowMs))
+                    {
+                        n++;
+                    }
+                }
+
+                if (n == 0)
+                {
+                    token.WaitHandle.WaitOne(1); // nothing of ours to drive (load sharing: no connection owned yet)
+                    continue;
                 }
 
                 Engine.Submit(batch.AsSpan(0, n));

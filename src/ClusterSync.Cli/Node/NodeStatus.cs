@@ -95,6 +95,9 @@ internal sealed record DataPlaneStatus
 
     /// <summary>The generator reached <c>maxChanges</c> and stopped.</summary>
     public bool Finished { get; init; }
+
+    /// <summary>The generator is paused (<c>POST /generator/pause</c>).</summary>
+    public bool Paused { get; init; }
 }
 
 internal sealed record PeerStatusDocument

@@ -36,13 +36,17 @@ internal sealed partial class MembershipController : IDisposable
     private readonly IReplicaSink _sink;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly long _startedTimestamp;
+    private long _listeningSinceTimestamp;
     private readonly object _sync = new();
     private MemberView[] _views = [];
     private bool _synchronized;
     private byte _lastActivePeer;
     private long _failovers;
     private long _splitBrains;
+    private long _lastEvaluateTimestamp;
+    private long _stalledUntilTimestamp;
+    private long _stalls;
+    private readonly HashSet<byte> _splitBrainPeers = [];
 
     public MembershipController(SyncEngine engine, MembershipOptions options, IReplicaSink sink, TimeProvider? time = null, ILogger? logger = null)
     {
@@ -52,7 +56,6 @@ internal sealed partial class MembershipController : IDisposable
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
         _synchronized = options.StartsSynchronized;
-        _startedTimestamp = _time.GetTimestamp();
         _views = new MemberView[engine.Options.PeerMemberIds.Count];
         Publish(MemberState.Init);
         engine.Ticked += Evaluate;
@@ -63,6 +66,12 @@ internal sealed partial class MembershipController : IDisposable
     public long Failovers => Interlocked.Read(ref _failovers);
 
     public long SplitBrainsResolved => Interlocked.Read(ref _splitBrains);
+
+    /// <summary>
+    /// Times this member found its own control tick late by more than half a dead interval (a process stall: GC,
+    /// CPU starvation). Peers' heartbeats may then be waiting unread, so a takeover waits one dead interval.
+    /// </summary>
+    public long LocalStalls => Interlocked.Read(ref _stalls);
 
     /// <summary>Milliseconds the last promotion took from the Active's last heartbeat to this member serving.</summary>
     public double LastFailoverMilliseconds { get; private set; }
@@ -103,12 +112,33 @@ internal sealed partial class MembershipController : IDisposable
                 }
             }
 
+            // A tick far later than the ack interval means this process itself was stalled: the silence of a peer
+            // is then no evidence that the peer died (its heartbeats may be unread in the socket buffer). Hold any
+            // takeover for one dead interval after such a stall, as the receiver catches up.
+            long now = _time.GetTimestamp();
+            double deadMs = _engine.Options.DeadInterval.TotalMilliseconds;
+            if (_lastEvaluateTimestamp != 0 && Elapsed(_lastEvaluateTimestamp) > deadMs / 2)
+            {
+                Interlocked.Increment(ref _stalls);
+                Log.LocalStall(_logger, _engine.MemberId, Elapsed(_lastEvaluateTimestamp));
+                _stalledUntilTimestamp = now + (long)(deadMs * _time.TimestampFrequency / 1000.0);
+            }
+
+            _lastEvaluateTimestamp = now;
+            bool stalled = now < _stalledUntilTimestamp;
+            if (_listeningSinceTimestamp == 0)
+            {
+                _listeningSinceTimestamp = now; // the first tick: the engine runs, its receiver listens from here
+            }
+
             var self = new MemberView(_engine.MemberId, _options.Priority, State, true);
             switch (State)
             {
                 case MemberState.Init:
-                    // Listen for one dead interval before deciding, so an existing Active is heard first.
-                    if (Elapsed(_startedTimestamp) >= _engine.Options.DeadInterval.TotalMilliseconds)
+                    // Listen for one dead interval of running ticks before deciding, so an existing Active is heard
+                    // first: counted from the first tick (not from construction: a slow start-up would eat it), and
+                    // not while this process is catching up after a stall (its peers' heartbeats may be unread).
+                    if (!stalled && Elapsed(_listeningSinceTimestamp) >= deadMs)
                     {
                         Publish(_synchronized ? MemberState.Standby : MemberState.Syncing);
                     }
@@ -122,11 +152,12 @@ internal sealed partial class MembershipController : IDisposable
 
                     break;
                 case MemberState.Standby when _options.Mode == ClusterMode.LoadSharing:
-                    Promote(peers, "load sharing: every synchronized member is active");
+                    // Commits only the share this member owns (UpdateOwners, below), not the whole replica.
+                    PromoteLoadSharing();
                     break;
                 case MemberState.Standby:
                     var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption);
-                    if (outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt)
+                    if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled)
                     {
                         Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
                     }
@@ -139,8 +170,34 @@ internal sealed partial class MembershipController : IDisposable
                         Log.SplitBrain(_logger, _engine.MemberId);
                         Publish(MemberState.Standby);
                     }
+                    else
+                    {
+                        NoteLowerActivePeers(peers);
+                    }
 
                     break;
+            }
+
+            if (_options.Mode == ClusterMode.LoadSharing)
+            {
+                UpdateOwners(peers, stalled);
+            }
+        }
+    }
+
+    /// <summary>The winning side of a split brain logs each lower-ranked Active peer once per episode (it steps down).</summary>
+    private void NoteLowerActivePeers(ReadOnlySpan<MemberView> peers)
+    {
+        foreach (var p in peers)
+        {
+            bool active = p.Alive && p.State == MemberState.Active;
+            if (active && _splitBrainPeers.Add(p.Id))
+            {
+                Log.SplitBrainWinner(_logger, _engine.MemberId, p.Id);
+            }
+            else if (!active)
+            {
+                _splitBrainPeers.Remove(p.Id);
             }
         }
     }
@@ -198,5 +255,11 @@ internal sealed partial class MembershipController : IDisposable
 
         [LoggerMessage(2003, LogLevel.Warning, "Member {Member} saw another Active member of higher rank (split brain): stepping down to Standby")]
         public static partial void SplitBrain(ILogger logger, byte member);
+
+        [LoggerMessage(2006, LogLevel.Warning, "Member {Member} saw member {Peer} also Active (split brain): this member outranks it and stays Active; it steps down")]
+        public static partial void SplitBrainWinner(ILogger logger, byte member, byte peer);
+
+        [LoggerMessage(2004, LogLevel.Warning, "Member {Member}: control tick {Milliseconds:F0} ms late (this process stalled); no takeover for one dead interval")]
+        public static partial void LocalStall(ILogger logger, byte member, double milliseconds);
     }
 }

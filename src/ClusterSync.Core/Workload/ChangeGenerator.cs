@@ -34,6 +34,53 @@ internal sealed class ChangeGenerator
     public int LiveCount => _liveCount;
 
     /// <summary>
+    /// When set, only connections it accepts are opened: the data plane of a load-sharing member sees only the
+    /// connections the upstream switch hashes to it (see <c>Membership.Ownership</c>). Null: every connection.
+    /// </summary>
+    public Func<ConnectionKey, bool>? Accept { get; set; }
+
+    /// <summary>Drops from the live set every connection <paramref name="keep"/> refuses (it moved to another member).</summary>
+    public int Retain(Func<ConnectionKey, bool> keep)
+    {
+        ArgumentNullException.ThrowIfNull(keep);
+        int kept = 0;
+        for (int i = 0; i < _liveCount; i++)
+        {
+            if (keep(_live[i]))
+            {
+                _live[kept++] = _live[i];
+            }
+        }
+
+        int dropped = _liveCount - kept;
+        _liveCount = kept;
+        return dropped;
+    }
+
+    /// <summary>Adds taken-over connections to the live set (up to the population size), so the stream drives them too.</summary>
+    public int AddLive(IEnumerable<ConnectionKey> keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var present = new HashSet<ConnectionKey>(_live.AsSpan(0, _liveCount).ToArray());
+        int added = 0;
+        foreach (var k in keys)
+        {
+            if (_liveCount == _population)
+            {
+                break;
+            }
+
+            if (present.Add(k))
+            {
+                _live[_liveCount++] = k;
+                added++;
+            }
+        }
+
+        return added;
+    }
+
+    /// <summary>
     /// Continues from a taken-over population: the live set becomes <paramref name="keys"/> (up to the population
     /// size), so the stream goes on updating and destroying those connections, and opening new ones.
     /// </summary>
@@ -52,16 +99,30 @@ internal sealed class ChangeGenerator
         }
     }
 
-    /// <summary>Writes the next change into <paramref name="change"/>; <paramref name="nowMs"/> stamps creation.</summary>
-    public void Next(ref ConnectionEvent change, long nowMs)
+    /// <summary>
+    /// Writes the next change into <paramref name="change"/>; <paramref name="nowMs"/> stamps creation. False when
+    /// there was nothing to write: no live connection, and no new one <see cref="Accept"/> took within 64 candidates.
+    /// </summary>
+    public bool Next(ref ConnectionEvent change, long nowMs)
     {
         double roll = _random.NextDouble();
         if (_liveCount < _population && (_liveCount < _population / 2 || roll < 0.3))
         {
-            var key = NewKey();
-            _live[_liveCount++] = key;
-            Fill(ref change, ConnectionEventKind.New, key, ProtocolState.TcpSynSent, nowMs);
-            return;
+            for (int attempt = 0; attempt < 64; attempt++)
+            {
+                var key = NewKey();
+                if (Accept is null || Accept(key))
+                {
+                    _live[_liveCount++] = key;
+                    Fill(ref change, ConnectionEventKind.New, key, ProtocolState.TcpSynSent, nowMs);
+                    return true;
+                }
+            }
+        }
+
+        if (_liveCount == 0)
+        {
+            return false;
         }
 
         int i = _random.Next(_liveCount);
@@ -70,11 +131,12 @@ internal sealed class ChangeGenerator
         {
             Fill(ref change, ConnectionEventKind.Update, k, ProtocolState.TcpEstablished, nowMs);
             change.Entry.Status = ConnectionStatus.SeenReply | ConnectionStatus.Assured | ConnectionStatus.Confirmed;
-            return;
+            return true;
         }
 
         _live[i] = _live[--_liveCount];
         Fill(ref change, ConnectionEventKind.Destroy, k, ProtocolState.TcpClose, nowMs);
+        return true;
     }
 
     private ConnectionKey NewKey()

@@ -18,6 +18,15 @@ internal readonly record struct ControlResponse(int Status, string ContentType, 
 /// <summary>Answers one GET (or HEAD) of a route; the token ends with the request's deadline or the server's stop.</summary>
 internal delegate ValueTask<ControlResponse> ControlHandler(CancellationToken cancellationToken);
 
+/// <summary>One request as routes that look at the method or the query see it (the path without query, trailing slash trimmed).</summary>
+internal readonly record struct ControlRequest(string Method, string Path, string Query);
+
+/// <summary>
+/// A route that needs the method or the query (for example a POST): answers the request, or null when the path is not
+/// one of its own (the route table is consulted next).
+/// </summary>
+internal delegate ValueTask<ControlResponse?> ControlRequestHandler(ControlRequest request, CancellationToken cancellationToken);
+
 /// <summary>Limits of the control HTTP server.</summary>
 internal sealed record ControlHttpOptions
 {
@@ -43,6 +52,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
 {
     private readonly IPEndPoint _endpoint;
     private readonly IReadOnlyDictionary<string, ControlHandler> _routes;
+    private readonly ControlRequestHandler? _requestRoutes;
     private readonly ControlHttpOptions _options;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
@@ -54,10 +64,12 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
     private long _rejected;
     private int _disposed;
 
-    public ControlHttpServer(IPEndPoint endpoint, IReadOnlyDictionary<string, ControlHandler> routes, ControlHttpOptions? options = null, ILogger? logger = null)
+    public ControlHttpServer(IPEndPoint endpoint, IReadOnlyDictionary<string, ControlHandler> routes, ControlHttpOptions? options = null, ILogger? logger = null,
+        ControlRequestHandler? requestRoutes = null)
     {
         _endpoint = endpoint;
         _routes = routes;
+        _requestRoutes = requestRoutes;
         _options = options ?? new ControlHttpOptions();
         _logger = logger ?? NullLogger.Instance;
         _slots = new SemaphoreSlim(_options.MaxConcurrentConnections);
@@ -179,6 +191,22 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
 
     private async ValueTask<ControlResponse> RouteAsync(Request request, CancellationToken token)
     {
+        if (_requestRoutes is not null)
+        {
+            try
+            {
+                if (await _requestRoutes(new ControlRequest(request.Method, request.Path, request.Query), token).ConfigureAwait(false) is { } answered)
+                {
+                    return answered;
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.HandlerFailed(_logger, request.Path, ex);
+                return ControlResponse.Text(500, "internal error\n");
+            }
+        }
+
         if (!_routes.TryGetValue(request.Path, out var handler))
         {
             return ControlResponse.Text(404, $"not found; try {string.Join(", ", _routes.Keys.Order(StringComparer.Ordinal))}\n");
@@ -200,7 +228,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
         }
     }
 
-    private readonly record struct Request(string Method, string Path);
+    private readonly record struct Request(string Method, string Path, string Query);
 
     /// <summary>Reads up to the blank line that ends the head; returns the request or a status (400, 431) to answer with.</summary>
     private async Task<(Request Request, int Status)> ReadHeadAsync(NetworkStream stream, CancellationToken token)
@@ -234,9 +262,12 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
         }
 
         var path = parts[1];
+        var queryText = "";
         int query = path.IndexOfAny(['?', '#']);
         if (query >= 0)
         {
+            int fragment = path.IndexOf('#', query);
+            queryText = path[query] == '?' ? path[(query + 1)..(fragment < 0 ? path.Length : fragment)] : "";
             path = path[..query];
         }
 
@@ -245,7 +276,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
             path = path.TrimEnd('/');
         }
 
-        return (new Request(parts[0], path), 0);
+        return (new Request(parts[0], path, queryText), 0);
     }
 
     private static int HeadEnd(ReadOnlySpan<byte> data)
