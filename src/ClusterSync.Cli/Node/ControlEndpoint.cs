@@ -134,6 +134,8 @@ internal sealed partial class ControlEndpoint : IHostedService, IDisposable
                     }
 
                     break;
+                case var path when await Demo.FailoverRoutes.TryHandleAsync(_node, path, response).ConfigureAwait(false):
+                    break;
                 default:
                     await WriteTextAsync(response, 404, "text/plain; charset=utf-8", "not found; try /status, /metrics or /healthz\n").ConfigureAwait(false);
                     break;
