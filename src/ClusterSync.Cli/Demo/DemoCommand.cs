@@ -55,8 +55,11 @@ internal static class DemoCommand
             Render(result, options, AnsiConsole.Console);
         }
 
-        return result.Tally.Total.LostSynced == 0 ? CommandLine.Success : CommandLine.Failure;
+        return Passed(result) ? CommandLine.Success : CommandLine.Failure;
     }
+
+    /// <summary>No synchronized connection lost, and the takeover was caused by the kill (not a false failover before it).</summary>
+    internal static bool Passed(DemoResult result) => result.Tally.Total.LostSynced == 0 && !result.PrematureTakeover;
 
     /// <summary>Runs the demo; Ctrl+C, SIGTERM and SIGQUIT cancel it, and the runner kills its processes and deletes its files.</summary>
     internal static async Task<(DemoResult? Result, int Code)> RunWithCleanupAsync(DemoOptions options, Action<string> progress, CancellationToken token)
@@ -101,6 +104,7 @@ internal static class DemoCommand
             ["detection_ms"] = r.DetectionMs,
             ["new_active"] = r.NewActive,
             ["captured_before_promotion"] = r.CapturedBeforePromotion,
+            ["premature_takeover"] = r.PrematureTakeover,
             ["committed"] = r.Committed,
             ["captured_not_alive"] = r.Tally.CapturedNotAlive,
             ["messages"] = r.Messages,
@@ -148,6 +152,11 @@ internal static class DemoCommand
         facts.AddRow("verdict", t.LostSynced == 0
             ? $"[green]no synchronized connection lost[/] ({N(t.Preserved)} of {N(t.Alive)} alive preserved; the {N(t.LostUnsynced)} lost had never been synchronized: never-sync class, still in their sync delay, or in flight)"
             : $"[red]{N(t.LostSynced)} synchronized connections lost[/], e.g. {Markup.Escape(string.Join(", ", r.Tally.LostSyncedSample))}");
+        if (r.PrematureTakeover)
+        {
+            facts.AddRow("[red]warning[/]", "[red]a survivor saw the Active dead before the kill (a false failover: heartbeats starved on a loaded machine); this run does not measure the kill[/]");
+        }
+
         console.Write(facts);
         console.MarkupLine($"[grey]demo took {r.TotalSeconds.ToString("N1", c)} s; processes stopped, files removed[/]");
 

@@ -101,7 +101,8 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             Engine.ResyncNeeded += OnResyncNeeded;
         }
 
-        Witness = new FailoverWitness(Engine, TimeProvider.System); // before the controller: it must see a death first
+        // Before the controller: the witness must see a death first.
+        Witness = new FailoverWitness(Engine, _sink, (byte)_config.Self.Priority, _config.Config.Cluster.Preemption, _config.Mode, TimeProvider.System);
         _membership = new MembershipController(Engine, new MembershipOptions
         {
             Mode = _config.Mode,
