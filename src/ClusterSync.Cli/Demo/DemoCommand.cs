@@ -105,6 +105,7 @@ internal static class DemoCommand
             ["new_active"] = r.NewActive,
             ["captured_before_promotion"] = r.CapturedBeforePromotion,
             ["premature_takeover"] = r.PrematureTakeover,
+            ["survivors"] = r.SurvivorsSeen,
             ["committed"] = r.Committed,
             ["captured_not_alive"] = r.Tally.CapturedNotAlive,
             ["messages"] = r.Messages,
@@ -133,10 +134,11 @@ internal static class DemoCommand
         var c = CultureInfo.InvariantCulture;
         var t = r.Tally.Total;
         console.WriteLine();
-        console.Write(new Rule($"[bold]Failover: member 1 killed (SIGKILL) under {r.ChangesPerSecondAtKill.ToString("N0", c)} changes/s; member {r.NewActive} took over[/]").LeftJustified());
+        console.Write(new Rule($"[bold]member 1 SIGKILLed at {r.ChangesPerSecondAtKill.ToString("N0", c)} changes/s; member {r.NewActive} took over[/]").LeftJustified());
+        console.MarkupLine("[grey]alive: in member 1's data plane at the kill; synced: held by a survivor when it saw member 1 dead; preserved: in the new Active's committed table[/]");
         var table = new Spectre.Console.Table().Border(TableBorder.Rounded)
-            .AddColumn("service class").AddColumn(new TableColumn("alive at failover").RightAligned()).AddColumn(new TableColumn("synchronized").RightAligned())
-            .AddColumn(new TableColumn("preserved").RightAligned()).AddColumn(new TableColumn("lost, synchronized").RightAligned()).AddColumn(new TableColumn("lost, never synchronized").RightAligned());
+            .AddColumn("service class").AddColumn(new TableColumn("alive").RightAligned()).AddColumn(new TableColumn("synced").RightAligned())
+            .AddColumn(new TableColumn("preserved").RightAligned()).AddColumn(new TableColumn("lost synced").RightAligned()).AddColumn(new TableColumn("lost unsynced").RightAligned());
         foreach (var (name, v) in r.Tally.ByClass)
         {
             table.AddRow(Markup.Escape(name), N(v.Alive), N(v.Synced), N(v.Preserved), Lost(v.LostSynced), N(v.LostUnsynced));
@@ -154,7 +156,7 @@ internal static class DemoCommand
             : $"[red]{N(t.LostSynced)} synchronized connections lost[/], e.g. {Markup.Escape(string.Join(", ", r.Tally.LostSyncedSample))}");
         if (r.PrematureTakeover)
         {
-            facts.AddRow("[red]warning[/]", "[red]a survivor saw the Active dead before the kill (a false failover: heartbeats starved on a loaded machine); this run does not measure the kill[/]");
+            facts.AddRow("[red]warning[/]", $"[red]a survivor saw the Active dead before the kill (a false failover: heartbeats starved on a loaded machine); this run does not measure the kill: {Markup.Escape(r.SurvivorsSeen)}[/]");
         }
 
         console.Write(facts);

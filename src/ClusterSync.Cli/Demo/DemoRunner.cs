@@ -68,6 +68,9 @@ internal sealed record DemoResult
     /// </summary>
     public required bool PrematureTakeover { get; init; }
 
+    /// <summary>Survivors' failover counts and death-detection times relative to the kill, for the report.</summary>
+    public required string SurvivorsSeen { get; init; }
+
     public required int Committed { get; init; }
 
     public required long ChangesFed { get; init; }
@@ -239,6 +242,8 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             DetectionMs = Math.Round(capture.GetProperty("detectedUnixMs").GetDouble() - kill.UnixMs, 1),
             NewActive = newActive,
             CapturedBeforePromotion = capture.GetProperty("beforePromotion").GetBoolean(),
+            SurvivorsSeen = string.Join("; ", docs.Skip(1).Select(d => string.Create(CultureInfo.InvariantCulture,
+                $"member {d.GetProperty("memberId").GetInt32()}: {d.GetProperty("failovers").GetInt64()} takeovers, Active seen dead {d.GetProperty("capture").GetProperty("detectedUnixMs").GetDouble() - kill.UnixMs:F1} ms after the kill"))),
             PrematureTakeover = docs.Skip(1).Any(d => d.GetProperty("capture").GetProperty("detectedUnixMs").GetDouble() < kill.UnixMs
                 || d.GetProperty("failovers").GetInt64() > (d.GetProperty("memberId").GetInt32() == newActive ? 1 : 0)),
             Committed = committed.Count,

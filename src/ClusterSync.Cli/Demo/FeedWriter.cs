@@ -32,7 +32,7 @@ internal sealed class FeedWriter : IDisposable
     private long _rateStartTicks;
     private readonly object _lock = new();
     private readonly Dictionary<ConnectionKey, string> _alive = [];
-    private readonly Queue<(long Ticks, long Fed)> _samples = new();
+    private readonly List<(long Ticks, long Fed)> _samples = [];
     private Socket? _socket;
     private Thread? _thread;
     private bool _stopped;
@@ -83,7 +83,7 @@ internal sealed class FeedWriter : IDisposable
         {
             _stopped = true;
             ThrowIfFailed();
-            double rate = RecentRate();
+            double rate = RecentRate(Stopwatch.GetTimestamp());
             double at = FailoverWitness.UnixMs(TimeProvider.System);
             active.Kill();
             return new KillPoint(new Dictionary<ConnectionKey, string>(_alive), at, _fed, rate);
@@ -119,6 +119,14 @@ internal sealed class FeedWriter : IDisposable
                 {
                     target = _rateFrom + (long)(_rate * Stopwatch.GetElapsedTime(_rateStartTicks).TotalSeconds);
                     fed = _fed;
+                    long lag = (long)(_rate * 0.05);
+                    if (target - fed > lag)
+                    {
+                        // Stalled (the node applied backpressure, or this thread was not scheduled): no burst to
+                        // catch up beyond 50 ms of changes, so the rate stays what was asked for.
+                        _rateFrom += target - fed - lag;
+                        target = fed + lag;
+                    }
                 }
 
                 if (target <= fed)
@@ -169,29 +177,30 @@ internal sealed class FeedWriter : IDisposable
         }
     }
 
+    // Samples every 50 ms; the oldest kept is the newest one at least a second old.
     private void Sample(long ticks, long fed)
     {
-        if (_samples.Count == 0 || ticks - _samples.Last().Ticks > Stopwatch.Frequency / 20)
+        if (_samples.Count == 0 || ticks - _samples[^1].Ticks > Stopwatch.Frequency / 20)
         {
-            _samples.Enqueue((ticks, fed));
+            _samples.Add((ticks, fed));
         }
 
-        while (_samples.Count > 2 && ticks - _samples.Peek().Ticks > Stopwatch.Frequency)
+        while (_samples.Count > 1 && ticks - _samples[1].Ticks >= Stopwatch.Frequency)
         {
-            _samples.Dequeue();
+            _samples.RemoveAt(0);
         }
     }
 
-    private double RecentRate()
+    /// <summary>Changes per second from the newest sample at least a second old up to <paramref name="now"/> (a stall counts).</summary>
+    private double RecentRate(long now)
     {
-        if (_samples.Count < 2)
+        if (_samples.Count == 0)
         {
             return 0;
         }
 
-        var first = _samples.Peek();
-        var last = _samples.Last();
-        double seconds = (double)(last.Ticks - first.Ticks) / Stopwatch.Frequency;
-        return seconds > 0 ? (last.Fed - first.Fed) / seconds : 0;
+        var from = _samples[0];
+        double seconds = (double)(now - from.Ticks) / Stopwatch.Frequency;
+        return seconds > 0 ? (_fed - from.Fed) / seconds : 0;
     }
 }
