@@ -161,7 +161,13 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             await WaitUntilAsync(async () =>
             {
                 feed.ThrowIfFailed();
-                return await TableSizeAsync(1, token).ConfigureAwait(false) >= options.MinReplica;
+                int size = await TableSizeAsync(1, token).ConfigureAwait(false);
+                if (Environment.GetEnvironmentVariable("CLUSTERSYNC_DEMO_DEBUG") == "1")
+                {
+                    progress($"member 1 holds {size:N0} connections; {feed.Fed:N0} changes fed");
+                }
+
+                return size >= options.MinReplica;
             }, $"member 1 holding {options.MinReplica:N0} connections", token).ConfigureAwait(false);
             feed.SetRate(options.Rate);
         }

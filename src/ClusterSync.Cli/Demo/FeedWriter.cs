@@ -124,7 +124,7 @@ internal sealed class FeedWriter : IDisposable
                     {
                         // Stalled (the node applied backpressure, or this thread was not scheduled): no burst to
                         // catch up beyond 50 ms of changes, so the rate stays what was asked for.
-                        _rateFrom += target - fed - lag;
+                        _rateFrom -= target - fed - lag;
                         target = fed + lag;
                     }
                 }
