@@ -58,6 +58,7 @@ internal static class FailoverBenchmark
                 ["changes_per_second_at_kill"] = result.ChangesPerSecondAtKill,
                 ["dead_interval_ms"] = 300,
                 ["premature_takeover"] = result.PrematureTakeover,
+                ["extra_takeovers"] = result.ExtraTakeovers,
                 ["survivors"] = result.SurvivorsSeen,
             };
             Console.WriteLine(asJson

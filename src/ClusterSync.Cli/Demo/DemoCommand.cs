@@ -105,6 +105,7 @@ internal static class DemoCommand
             ["new_active"] = r.NewActive,
             ["captured_before_promotion"] = r.CapturedBeforePromotion,
             ["premature_takeover"] = r.PrematureTakeover,
+            ["extra_takeovers"] = r.ExtraTakeovers,
             ["survivors"] = r.SurvivorsSeen,
             ["committed"] = r.Committed,
             ["captured_not_alive"] = r.Tally.CapturedNotAlive,
@@ -157,6 +158,11 @@ internal static class DemoCommand
         if (r.PrematureTakeover)
         {
             facts.AddRow("[red]warning[/]", $"[red]a survivor saw the Active dead before the kill (a false failover: heartbeats starved on a loaded machine); this run does not measure the kill: {Markup.Escape(r.SurvivorsSeen)}[/]");
+        }
+
+        if (r.ExtraTakeovers > 0)
+        {
+            facts.AddRow("[yellow]note[/]", $"[yellow]{r.ExtraTakeovers} more takeover(s) after the first (a survivor missed the new Active's heartbeats while it committed; resolved by rank): {Markup.Escape(r.SurvivorsSeen)}[/]");
         }
 
         console.Write(facts);

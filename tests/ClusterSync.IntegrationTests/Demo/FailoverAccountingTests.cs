@@ -121,7 +121,7 @@ public sealed class FailoverAccountingTests
         };
         var result = new DemoResult
         {
-            Tally = tally, FailoverMs = 312.5, DetectionMs = 290, NewActive = 2, CapturedBeforePromotion = true, PrematureTakeover = false, SurvivorsSeen = "", Committed = 8, ChangesFed = 100,
+            Tally = tally, FailoverMs = 312.5, DetectionMs = 290, NewActive = 2, CapturedBeforePromotion = true, PrematureTakeover = false, ExtraTakeovers = 0, SurvivorsSeen = "", Committed = 8, ChangesFed = 100,
             ChurnSeconds = 1, ChangesPerSecondAtKill = 5000, Messages = 60, MessagesSyncAll = 100, Datagrams = 5, TotalSeconds = 9,
         };
         var output = new StringWriter();
