@@ -89,4 +89,60 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
         double failoverMs = d.GetProperty("failover_ms").GetDouble();
         Assert.True(failoverMs >= d.GetProperty("detection_ms").GetDouble() && failoverMs > 0, output);
     }
+
+    [Fact]
+    public async Task Demo_Sigterm_StopsItsNodeProcessesAndRemovesItsDirectory()
+    {
+        await using var demo = NodeProcess.Start("demo", "--seconds", "60");
+        string? dir = null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60) && !demo.HasExited && !demo.Output.Contains("data plane:", StringComparison.Ordinal))
+        {
+            await Task.Delay(50);
+        }
+
+        var output = demo.Output;
+        Assert.True(output.Contains("data plane:", StringComparison.Ordinal), output);
+        dir = System.Text.RegularExpressions.Regex.Match(output, @"in (/\S*clustersync-demo-\S+)").Groups[1].Value;
+        Assert.True(Directory.Exists(dir), $"no directory '{dir}' in: {output}");
+        Assert.Equal(3, NodesUsing(dir).Count);
+
+        await demo.TerminateAsync();
+        int code = await demo.WaitForExitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(1, code);
+        Assert.Contains("interrupted", demo.Output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(dir), $"{dir} is still there");
+        Assert.Empty(NodesUsing(dir));
+    }
+
+    /// <summary>Processes whose command line names a file in <paramref name="dir"/> (the demo's node configurations).</summary>
+    private static List<int> NodesUsing(string dir)
+    {
+        var found = new List<int>();
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), out int pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' ');
+                if (cmdline.Contains(" node ", StringComparison.Ordinal) && cmdline.Contains(dir, StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return found;
+    }
 }
