@@ -51,6 +51,7 @@ public sealed class NodeConfigTests : IDisposable
         { "wrong JSON type", """{"node": {"memberId": "one"}}""", "node.memberId: " },
         { "null section", """{"node": null}""", "node: expected a value" },
         { "unknown data-plane source", """{"dataPlane": {"source": "pcap"}}""", "dataPlane.source: expected 'generator', 'api', 'feed' or 'none'" },
+        { "feed source without a port", """{"dataPlane": {"source": "feed"}}""", "dataPlane.feedPort: expected a TCP port" },
         { "bad generator rate", """{"dataPlane": {"source": "generator", "generator": {"changesPerSecond": 0}}}""", "dataPlane.generator.changesPerSecond" },
         { "unknown cluster mode", """{"cluster": {"mode": "active-active"}}""", "cluster.mode: expected 'high-availability' or 'load-sharing'" },
         { "full sync port out of range", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 70000}, {"id": 2, "address": "127.0.0.1:18117"}]}}""", "cluster.members[0].fullSyncPort: expected a TCP port" },
