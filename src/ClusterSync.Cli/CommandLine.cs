@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ClusterSync.Cli.Bench;
 using ClusterSync.Cli.Commands;
+using ClusterSync.Cli.Demo;
 
 namespace ClusterSync.Cli;
 
@@ -15,6 +16,7 @@ internal static class CommandLine
     {
         var root = new RootCommand("ClusterSync: connection-state synchronization for clusters of firewalls and NAT gateways.")
         {
+            DemoCommand.Create(),
             NodeCommand.Create(),
             StatusCommand.Create(),
             KeygenCommand.Create(),
@@ -60,6 +62,7 @@ internal static class CommandLine
         var bench = new Command("bench", "Macro benchmarks; each prints its results (one JSON object with --json).");
         bench.Subcommands.Add(DeltaBenchmark.Create());
         bench.Subcommands.Add(FullSyncBenchmark.Create());
+        bench.Subcommands.Add(FailoverBenchmark.Create());
         return bench;
     }
 }

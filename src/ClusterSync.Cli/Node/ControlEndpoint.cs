@@ -32,12 +32,21 @@ internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable
     public int Port => _node.Config.Config.Node.Control.Port;
 
     /// <summary>Path → handler. Add a route here (one line).</summary>
-    private Dictionary<string, ControlHandler> Routes() => new(StringComparer.Ordinal)
+    private Dictionary<string, ControlHandler> Routes()
     {
-        ["/status"] = _ => Json(_node.GetStatus()),
-        ["/metrics"] = MetricsAsync,
-        ["/healthz"] = _ => Health(),
-    };
+        var routes = new Dictionary<string, ControlHandler>(StringComparer.Ordinal)
+        {
+            ["/status"] = _ => Json(_node.GetStatus()),
+            ["/metrics"] = MetricsAsync,
+            ["/healthz"] = _ => Health(),
+        };
+        foreach (var (path, handler) in Demo.FailoverRoutes.Routes(_node))
+        {
+            routes.Add(path, handler);
+        }
+
+        return routes;
+    }
 
     /// <summary>Routes that look at the method or query (<see cref="ClusterRoutes"/>: generator pause/resume, ownership).</summary>
     private ValueTask<ControlResponse?> RequestRoutes(ControlRequest request, CancellationToken cancellationToken)

@@ -145,11 +145,15 @@ internal sealed record DataPlaneConfig
     public const string SourceGenerator = "generator";
     public const string SourceApi = "api";
     public const string SourceNone = "none";
+    public const string SourceFeed = "feed";
 
     /// <summary><c>generator</c> (the built-in workload generator), <c>api</c> (an embedding application submits) or <c>none</c> (a pure standby replica).</summary>
     public string Source { get; init; } = SourceNone;
 
     public GeneratorConfig Generator { get; init; } = new();
+
+    /// <summary><c>feed</c>: TCP port on 127.0.0.1 where an external data plane (the demo) streams connection changes (<see cref="Demo.DataPlaneFeed"/>).</summary>
+    public int FeedPort { get; init; }
 }
 
 /// <summary>The built-in workload generator (<see cref="Workload.ChangeGenerator"/>), paced to a rate.</summary>

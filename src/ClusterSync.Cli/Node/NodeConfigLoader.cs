@@ -257,9 +257,13 @@ internal static class NodeConfigLoader
         // dataPlane
         uint sourceBase = 0;
         var dp = c.DataPlane;
-        if (dp.Source is not (DataPlaneConfig.SourceGenerator or DataPlaneConfig.SourceApi or DataPlaneConfig.SourceNone))
+        if (dp.Source is not (DataPlaneConfig.SourceGenerator or DataPlaneConfig.SourceApi or DataPlaneConfig.SourceNone or DataPlaneConfig.SourceFeed))
         {
-            errors.Add($"dataPlane.source: expected 'generator', 'api' or 'none', found '{dp.Source}'");
+            errors.Add($"dataPlane.source: expected 'generator', 'api', 'feed' or 'none', found '{dp.Source}'");
+        }
+        else if (dp.Source == DataPlaneConfig.SourceFeed && dp.FeedPort is < 1 or > 65535)
+        {
+            errors.Add($"dataPlane.feedPort: expected a TCP port 1 to 65535 for source 'feed', found {dp.FeedPort}");
         }
         else if (dp.Source == DataPlaneConfig.SourceGenerator)
         {

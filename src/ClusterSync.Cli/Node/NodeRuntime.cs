@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ClusterSync.Cli.Demo;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.FullSync;
@@ -38,6 +39,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     private readonly SortedSet<byte> _pullPeers = [];
     private readonly ILoggerFactory? _loggerFactory;
     private MembershipController? _membership;
+    private DataPlaneFeed? _feed;
     private TcpStreamChannel? _fullSyncChannel;
     private FullSyncServer? _fullSyncServer;
     private FullSyncClient? _fullSyncClient;
@@ -79,6 +81,12 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     /// <summary>The node's plugins (the classifier plugin in use; set by the node command).</summary>
     public Plugins.NodePlugins? Plugins { get; init; }
 
+    /// <summary>What this member held when it saw the Active die, and when it started serving (demo, bench failover).</summary>
+    public FailoverWitness Witness { get; private set; } = null!;
+
+    /// <summary>The data-plane feed (<c>dataPlane.source: feed</c>), else null.</summary>
+    public DataPlaneFeed? Feed => _feed;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         Engine.AdvertisedPriority = (byte)_config.Self.Priority;
@@ -100,6 +108,8 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             Engine.ResyncNeeded += OnResyncNeeded;
         }
 
+        // Before the controller: the witness must see a death first.
+        Witness = new FailoverWitness(Engine, _sink, (byte)_config.Self.Priority, _config.Config.Cluster.Preemption, _config.Mode, TimeProvider.System);
         _membership = new MembershipController(Engine, new MembershipOptions
         {
             Mode = _config.Mode,
@@ -113,6 +123,20 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             RouteByOwnership(_generator, _membership);
         }
 
+        Witness.Attach(_membership);
+        if (_config.Config.DataPlane.Source == DataPlaneConfig.SourceFeed)
+        {
+            _feed = new DataPlaneFeed(Engine, _config.Config.DataPlane.FeedPort, () => _membership?.State == MemberState.Active,
+                _loggerFactory?.CreateLogger("ClusterSync.Feed") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            try
+            {
+                _feed.Start();
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                throw new NodeStartException($"{_config.Path}: dataPlane.feedPort: cannot listen on TCP 127.0.0.1:{_config.Config.DataPlane.FeedPort}: {ex.Message}");
+            }
+        }
         Engine.Start();
         Log.NodeStarted(_logger, _config.Self.Id, _config.LocalEndPoint.ToString(), _config.PeerMembers.Count, _config.Config.DataPlane.Source);
         if (_generator is not null)
@@ -128,6 +152,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     {
         _stop.Cancel();
         _generatorThread?.Join(TimeSpan.FromSeconds(5));
+        _feed?.Dispose();
         _membership?.Dispose();
         await StopFullSyncAsync().ConfigureAwait(false);
         Engine.Dispose();
@@ -165,6 +190,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
         _stop.Cancel();
         _generatorThread?.Join(TimeSpan.FromSeconds(5));
+        _feed?.Dispose();
         _membership?.Dispose();
         StopFullSyncAsync().GetAwaiter().GetResult();
         Engine.Dispose();
@@ -350,7 +376,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             {
                 Source = _config.Config.DataPlane.Source,
                 LiveConnections = _generator?.LiveCount,
-                ChangesSubmitted = Interlocked.Read(ref _submitted),
+                ChangesSubmitted = _feed?.Submitted ?? Interlocked.Read(ref _submitted),
                 Finished = _finished,
                 Paused = _generatorHeld,
             },

@@ -1,0 +1,386 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using ClusterSync.Cli.Commands;
+using ClusterSync.Classification;
+using ClusterSync.Connections;
+using ClusterSync.Policy;
+using ClusterSync.Security;
+using ClusterSync.Workload;
+
+namespace ClusterSync.Cli.Demo;
+
+/// <summary>The sync policy the demo cluster runs.</summary>
+internal enum DemoPolicy
+{
+    /// <summary>The default service classes (mission-critical full, short-lived delayed 3 s, non-sync none, default full).</summary>
+    Static,
+
+    /// <summary>Every connection synchronized at once (the baseline; used by <c>bench failover</c>).</summary>
+    SyncAll,
+
+    // Adaptive mode (issue "Adaptive mode") plugs in here: a third value whose node configuration turns the adaptive
+    // controller on (DemoRunner.PolicyJson); the accounting below is policy-agnostic.
+}
+
+internal sealed record DemoOptions
+{
+    /// <summary>Seconds of churn through the Active before it is killed.</summary>
+    public double ChurnSeconds { get; init; } = 8;
+
+    /// <summary>Changes per second the data plane offers the Active.</summary>
+    public double Rate { get; init; } = 5000;
+
+    /// <summary>The generator's population (live connections it keeps).</summary>
+    public int Connections { get; init; } = 20_000;
+
+    /// <summary>Fill first: at <see cref="FillRate"/> until member 1 holds this many connections, before the others join (0: no fill phase).</summary>
+    public int MinReplica { get; init; }
+
+    /// <summary>Changes per second of the fill phase (then <see cref="Rate"/> for <see cref="ChurnSeconds"/>).</summary>
+    public double FillRate { get; init; } = 100_000;
+
+    public DemoPolicy Policy { get; init; } = DemoPolicy.Static;
+
+    public int Seed { get; init; } = 7;
+
+    public CliLauncher Launcher { get; init; } = CliLauncher.Current();
+}
+
+/// <summary>What one demo run measured (see <see cref="FailoverAccounting"/> for the definitions).</summary>
+internal sealed record DemoResult
+{
+    public required FailoverTally Tally { get; init; }
+
+    public required double FailoverMs { get; init; }
+
+    public required double DetectionMs { get; init; }
+
+    public required int NewActive { get; init; }
+
+    public required bool CapturedBeforePromotion { get; init; }
+
+    /// <summary>
+    /// A survivor took over before the kill, or saw the Active dead before it: a false failover (heartbeats starved on
+    /// an overloaded machine). The run then measures that, not the kill, and fails.
+    /// </summary>
+    public required bool PrematureTakeover { get; init; }
+
+    /// <summary>Takeovers after the kill beyond the one expected (e.g. the other Standby, while the new Active's commit held up its heartbeats).</summary>
+    public required long ExtraTakeovers { get; init; }
+
+    /// <summary>Survivors' failover counts and death-detection times relative to the kill, for the report.</summary>
+    public required string SurvivorsSeen { get; init; }
+
+    public required int Committed { get; init; }
+
+    public required long ChangesFed { get; init; }
+
+    public required double ChurnSeconds { get; init; }
+
+    public required double ChangesPerSecondAtKill { get; init; }
+
+    public required long Messages { get; init; }
+
+    public required long MessagesSyncAll { get; init; }
+
+    public required long Datagrams { get; init; }
+
+    public required double TotalSeconds { get; init; }
+}
+
+/// <summary>
+/// <c>clustersync demo</c>: three <c>clustersync node</c> OS processes on loopback (a generated key and configurations
+/// in a temporary directory, ephemeral ports), a mixed workload from <see cref="ChangeGenerator"/> streamed into the
+/// Active member's data plane (<see cref="DataPlaneFeed"/>), the Active SIGKILLed while the changes flow, and the
+/// accounting of what the new Active committed against what was alive and what was synchronized.
+/// Processes and files are removed whatever happens (the caller's token cancels on Ctrl+C/SIGTERM).
+/// </summary>
+internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
+{
+    private const int Members = 3;
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(30);
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(3) };
+    private readonly int[] _sync = new int[Members];
+    private readonly int[] _fullSync = new int[Members];
+    private readonly int[] _control = new int[Members];
+    private readonly ChildProcess?[] _nodes = new ChildProcess?[Members];
+
+    public async Task<DemoResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.StartNew();
+        var dir = Directory.CreateTempSubdirectory("clustersync-demo-").FullName;
+        try
+        {
+            return await RunInAsync(dir, started, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var n in _nodes)
+            {
+                n?.Dispose();
+            }
+
+            _http.Dispose();
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private async Task<DemoResult> RunInAsync(string dir, Stopwatch started, CancellationToken token)
+    {
+        KeygenCommand.Write(Path.Combine(dir, "cluster.key"), ClusterKey.Generate());
+        var ports = new HashSet<int>();
+        for (int i = 0; i < Members; i++)
+        {
+            _sync[i] = FreePort(SocketType.Dgram, ports);
+            _fullSync[i] = FreePort(SocketType.Stream, ports);
+            _control[i] = FreePort(SocketType.Stream, ports);
+        }
+
+        int feedPort = FreePort(SocketType.Stream, ports);
+        var configs = Enumerable.Range(1, Members).Select(m => WriteConfig(dir, m, m == 1 ? feedPort : 0)).ToArray();
+
+        progress($"starting member 1 (priority 100) in {dir}");
+        _nodes[0] = ChildProcess.Start(options.Launcher, "node", "--config", configs[0]);
+        await WaitUntilAsync(async () => await StateAsync(1, token).ConfigureAwait(false) == "Active", "member 1 Active", token).ConfigureAwait(false);
+
+        // The data plane: the demo plays member 1's kernel; what it has generated is what is alive there.
+        var catalog = new ServiceClassCatalog(PolicyOptionsFor(options.Policy));
+        using var feed = new FeedWriter(feedPort, new ChangeGenerator(options.Seed, options.Connections), catalog,
+            options.MinReplica > 0 ? options.FillRate : options.Rate);
+        if (options.MinReplica > 0)
+        {
+            // A large table: fill member 1 alone, then the others join it by full sync (as a cluster is built).
+            feed.Start();
+            progress($"data plane: filling member 1 at {options.FillRate:N0} changes/s until it holds {options.MinReplica:N0} connections");
+            await WaitUntilAsync(async () =>
+            {
+                feed.ThrowIfFailed();
+                int size = await TableSizeAsync(1, token).ConfigureAwait(false);
+                if (Environment.GetEnvironmentVariable("CLUSTERSYNC_DEMO_DEBUG") == "1")
+                {
+                    progress($"member 1 holds {size:N0} connections; {feed.Fed:N0} changes fed");
+                }
+
+                return size >= options.MinReplica;
+            }, $"member 1 holding {options.MinReplica:N0} connections", token).ConfigureAwait(false);
+            feed.SetRate(options.Rate);
+        }
+
+        progress("member 1 is Active; starting members 2 and 3 (they join by full sync)");
+        _nodes[1] = ChildProcess.Start(options.Launcher, "node", "--config", configs[1]);
+        _nodes[2] = ChildProcess.Start(options.Launcher, "node", "--config", configs[2]);
+        await WaitUntilAsync(async () => await StateAsync(2, token).ConfigureAwait(false) == "Standby"
+            && await StateAsync(3, token).ConfigureAwait(false) == "Standby", "members 2 and 3 Standby", token).ConfigureAwait(false);
+        if (options.MinReplica == 0)
+        {
+            feed.Start();
+        }
+
+        progress($"data plane: {options.Rate:N0} changes/s into member 1 for {options.ChurnSeconds:N0} s");
+        var churn = Stopwatch.StartNew();
+        while (churn.Elapsed.TotalSeconds < options.ChurnSeconds)
+        {
+            feed.ThrowIfFailed();
+            EnsureRunning("while the workload runs");
+            await Task.Delay(Math.Clamp((int)((options.ChurnSeconds - churn.Elapsed.TotalSeconds) * 1000), 1, 100), token).ConfigureAwait(false);
+        }
+
+        // The last counters of member 1 before it dies (a few ms before the kill): sync messages vs. changes.
+        var lastStatus = await GetJsonAsync(1, "/status", token).ConfigureAwait(false) ?? throw new DemoException("member 1 does not answer /status");
+        var counters = lastStatus.GetProperty("counters");
+        long messages = counters.GetProperty("updates_sent").GetInt64();
+        long messagesSyncAll = counters.GetProperty("events_submitted").GetInt64();
+        long datagrams = counters.GetProperty("datagrams_sent").GetInt64();
+        long takeoversBefore = 0;
+        for (int m = 2; m <= Members; m++)
+        {
+            takeoversBefore += (await GetJsonAsync(m, FailoverRoutes.StatusPath, token).ConfigureAwait(false))?.GetProperty("failovers").GetInt64() ?? 0;
+        }
+
+        // Kill -9 the Active between two batches of the data plane: the changes are flowing (the previous batch is
+        // still being submitted, queued or in flight), and the alive set is exact.
+        var kill = feed.StopAndKill(_nodes[0]!);
+        progress($"SIGKILL member 1 with {kill.Alive.Count:N0} connections alive, at {kill.RecentRate:N0} changes/s");
+
+        // The survivors: the new Active (serving since) and both captures (what each held when it saw member 1 die).
+        JsonElement[] docs = new JsonElement[Members];
+        int newActive = 0;
+        await WaitUntilAsync(async () =>
+        {
+            newActive = 0;
+            for (int m = 2; m <= Members; m++)
+            {
+                if (await GetJsonAsync(m, FailoverRoutes.StatusPath, token).ConfigureAwait(false) is not { } d)
+                {
+                    return false;
+                }
+
+                docs[m - 1] = d;
+                if (d.GetProperty("state").GetString() == "Active" && d.GetProperty("servingUnixMs").GetDouble() > kill.UnixMs)
+                {
+                    newActive = m;
+                }
+            }
+
+            return newActive != 0 && docs.Skip(1).All(d => d.TryGetProperty("capture", out _));
+        }, "a new Active and both survivors' captures", token, skipMember: 1).ConfigureAwait(false);
+
+        var captures = new List<IReadOnlyDictionary<ConnectionKey, ConnectionEntry>>();
+        for (int m = 2; m <= Members; m++)
+        {
+            captures.Add(RecordStream.DecodeEntries(await GetBytesAsync(m, FailoverRoutes.CapturePath, token).ConfigureAwait(false)));
+        }
+
+        if (Environment.GetEnvironmentVariable("CLUSTERSYNC_DEMO_DEBUG") == "1")
+        {
+            progress(_nodes[newActive - 1]!.Output);
+        }
+
+        var committed = RecordStream.DecodeEntries(await GetBytesAsync(newActive, FailoverRoutes.CommittedPath, token).ConfigureAwait(false));
+        var tally = FailoverAccounting.Compare(kill.Alive, captures, committed);
+        var active = docs[newActive - 1];
+        var capture = active.GetProperty("capture");
+        return new DemoResult
+        {
+            Tally = tally,
+            FailoverMs = Math.Round(active.GetProperty("servingUnixMs").GetDouble() - kill.UnixMs, 1),
+            DetectionMs = Math.Round(capture.GetProperty("detectedUnixMs").GetDouble() - kill.UnixMs, 1),
+            NewActive = newActive,
+            CapturedBeforePromotion = capture.GetProperty("beforePromotion").GetBoolean(),
+            SurvivorsSeen = string.Join("; ", docs.Skip(1).Select(d => string.Create(CultureInfo.InvariantCulture,
+                $"member {d.GetProperty("memberId").GetInt32()}: {d.GetProperty("failovers").GetInt64()} takeovers, Active seen dead {d.GetProperty("capture").GetProperty("detectedUnixMs").GetDouble() - kill.UnixMs:F1} ms after the kill"))),
+            PrematureTakeover = takeoversBefore > 0 || docs.Skip(1).Any(d => d.GetProperty("capture").GetProperty("detectedUnixMs").GetDouble() < kill.UnixMs),
+            ExtraTakeovers = docs.Skip(1).Sum(d => d.GetProperty("failovers").GetInt64()) - takeoversBefore - 1,
+            Committed = committed.Count,
+            ChangesFed = kill.ChangesFed,
+            ChurnSeconds = Math.Round(churn.Elapsed.TotalSeconds, 2),
+            ChangesPerSecondAtKill = Math.Round(kill.RecentRate),
+            Messages = messages,
+            MessagesSyncAll = messagesSyncAll,
+            Datagrams = datagrams,
+            TotalSeconds = Math.Round(started.Elapsed.TotalSeconds, 1),
+        };
+    }
+
+    public static PolicyOptions PolicyOptionsFor(DemoPolicy policy) => policy switch
+    {
+        DemoPolicy.SyncAll => new PolicyOptions { Classes = [new ServiceClassOptions { Name = ServiceClassNames.Default, Policy = "full" }], Rules = [] },
+        _ => new PolicyOptions(),
+    };
+
+    private static string PolicyJson(DemoPolicy policy) => policy switch
+    {
+        DemoPolicy.SyncAll => """{ "classes": [ { "name": "default", "policy": "full" } ], "rules": [] }""",
+        _ => "{}", // the default classes and rules (README, Configuration)
+    };
+
+    private string WriteConfig(string dir, int member, int feedPort)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var list = string.Join(",\n", Enumerable.Range(1, Members).Select(i => string.Create(c,
+            $$"""    { "id": {{i}}, "address": "127.0.0.1:{{_sync[i - 1]}}", "priority": {{110 - (10 * i)}}, "fullSyncPort": {{_fullSync[i - 1]}} }""")));
+        var dataPlane = feedPort != 0 ? string.Create(c, $$"""{ "source": "feed", "feedPort": {{feedPort}} }""") : """{ "source": "none" }""";
+        int capacity = Math.Max(16_384, options.Connections * 2);
+        var path = Path.Combine(dir, $"node{member}.json");
+        File.WriteAllText(path, string.Create(c, $$"""
+            {
+              "cluster": { "keyFile": "cluster.key", "mode": "high-availability", "members": [
+            {{list}}
+              ] },
+              "node": { "memberId": {{member}}, "control": { "port": {{_control[member - 1]}} } },
+              "sync": { "tableCapacity": {{capacity}} },
+              "policy": {{PolicyJson(options.Policy)}},
+              "dataPlane": {{dataPlane}}
+            }
+            """));
+        return path;
+    }
+
+    private static int FreePort(SocketType type, HashSet<int> taken)
+    {
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            using var s = new Socket(AddressFamily.InterNetwork, type, type == SocketType.Dgram ? ProtocolType.Udp : ProtocolType.Tcp);
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            int port = ((IPEndPoint)s.LocalEndPoint!).Port;
+            if (taken.Add(port))
+            {
+                return port;
+            }
+        }
+
+        throw new DemoException("no free loopback port");
+    }
+
+    private string Endpoint(int member) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{_control[member - 1]}");
+
+    // Poll a node only after it logged its control endpoint listening (the managed HttpListener can fail its own
+    // start when a client connects while it starts).
+    private bool Ready(int member) => _nodes[member - 1] is { } n && n.HasLogged($"Control endpoint on {Endpoint(member)}/");
+
+    private async Task<JsonElement?> GetJsonAsync(int member, string path, CancellationToken token)
+    {
+        if (!Ready(member))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(await _http.GetStringAsync(Endpoint(member) + path, token).ConfigureAwait(false));
+            return doc.RootElement.Clone();
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is TaskCanceledException && !token.IsCancellationRequested))
+        {
+            return null;
+        }
+    }
+
+    private async Task<byte[]> GetBytesAsync(int member, string path, CancellationToken token)
+        => await _http.GetByteArrayAsync(Endpoint(member) + path, token).ConfigureAwait(false);
+
+    private async Task<string?> StateAsync(int member, CancellationToken token)
+        => await GetJsonAsync(member, "/status", token).ConfigureAwait(false) is { } s ? s.GetProperty("membership").GetProperty("state").GetString() : null;
+
+    private async Task<int> TableSizeAsync(int member, CancellationToken token)
+        => await GetJsonAsync(member, "/status", token).ConfigureAwait(false) is { } s ? s.GetProperty("tableSize").GetInt32() : 0;
+
+    private void EnsureRunning(string when, int skipMember = 0)
+    {
+        for (int i = 0; i < Members; i++)
+        {
+            if (i + 1 != skipMember && _nodes[i] is { HasExited: true } n)
+            {
+                throw new DemoException($"member {i + 1} exited {when}:\n{n.Output}");
+            }
+        }
+    }
+
+    private async Task WaitUntilAsync(Func<Task<bool>> condition, string what, CancellationToken token, int skipMember = 0)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition().ConfigureAwait(false))
+        {
+            EnsureRunning($"while waiting for {what}", skipMember);
+            if (clock.Elapsed > StepTimeout)
+            {
+                throw new DemoException($"timed out after {StepTimeout.TotalSeconds:N0} s waiting for {what}:\n"
+                    + string.Join("\n----\n", _nodes.Where(n => n is not null).Select(n => n!.Output)));
+            }
+
+            await Task.Delay(10, token).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>The demo's cluster did not behave (a node exited, a step timed out): exit 1 with the reason.</summary>
+internal sealed class DemoException(string message) : Exception(message);

@@ -1,0 +1,148 @@
+using System.Text.Json;
+using ClusterSync.Cli.Demo;
+using ClusterSync.IntegrationTests.Node;
+using Xunit.Abstractions;
+
+namespace ClusterSync.IntegrationTests.Demo;
+
+/// <summary>
+/// <c>clustersync demo</c>, <c>bench failover</c> and the failover acceptance: three <c>clustersync node</c> OS
+/// processes on loopback, the Active SIGKILLed while the data plane streams changes into it.
+/// </summary>
+[Collection(TimingSensitiveCollection.Name)]
+public sealed class DemoProcessTests(ITestOutputHelper log)
+{
+    private const double DeadIntervalMs = 300; // heartbeatInterval 100 ms × deadAfterMissedHeartbeats 3 (the defaults)
+
+    [Fact]
+    public async Task KillMinus9UnderChurn_StandbyActiveWithinDeadIntervalPlus200ms_EverySynchronizedConnectionCommitted()
+    {
+        var options = new DemoOptions
+        {
+            ChurnSeconds = 3,
+            Rate = 6000,
+            Connections = 20_000,
+            Policy = DemoPolicy.SyncAll,
+            Launcher = new CliLauncher("dotnet", [NodeProcess.CliDll()]),
+        };
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var r = await new DemoRunner(options, log.WriteLine).RunAsync(timeout.Token);
+        var t = r.Tally.Total;
+        log.WriteLine($"failover {r.FailoverMs} ms (death seen {r.DetectionMs} ms), {r.ChangesPerSecondAtKill} changes/s at the kill, alive {t.Alive}, synced {t.Synced}, committed {r.Committed}, lost synced {t.LostSynced}");
+
+        Assert.True(r.ChangesPerSecondAtKill >= 5000, $"only {r.ChangesPerSecondAtKill} changes/s in the second before the kill");
+        Assert.Equal(2, r.NewActive); // priority 90 outranks 80
+        Assert.True(r.FailoverMs <= DeadIntervalMs + 200, $"member 2 served {r.FailoverMs} ms after the kill");
+        Assert.True(r.CapturedBeforePromotion);
+        Assert.False(r.PrematureTakeover, $"a false failover before the kill: {r.SurvivorsSeen}");
+        // Not vacuous: with every connection synchronized at once, all but the few still queued or in flight at the
+        // kill were held by the survivors, and every one of those is in the new Active's committed table.
+        Assert.True(t.Alive > 10_000, $"only {t.Alive} connections alive");
+        Assert.True(t.Synced >= t.Alive * 0.95, $"only {t.Synced} of {t.Alive} synchronized");
+        Assert.Equal(0, t.LostSynced);
+        Assert.True(r.Committed >= t.Synced);
+    }
+
+    [Fact]
+    public async Task Demo_Json_ExitsZeroWithEveryFieldPresentAndPlausible()
+    {
+        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(90), "demo", "--json", "--seconds", "4");
+        log.WriteLine(output);
+        Assert.True(code == 0, output);
+        var json = output.Split('\n').Last(l => l.StartsWith('{'));
+        var d = JsonDocument.Parse(json).RootElement;
+        long Get(string name) => d.GetProperty(name).GetInt64();
+
+        long alive = Get("alive_at_failover"), synced = Get("synced_at_failover"), preserved = Get("preserved");
+        Assert.Equal(0, Get("lost_synced"));
+        Assert.True(alive > 5000, $"alive {alive}");
+        Assert.True(synced <= alive && preserved <= alive && preserved >= synced, $"alive {alive}, synced {synced}, preserved {preserved}");
+        Assert.Equal(alive - preserved, Get("lost_unsynced"));
+        double failoverMs = d.GetProperty("failover_ms").GetDouble();
+        Assert.InRange(failoverMs, DeadIntervalMs - 100, 5000);
+        long messages = Get("messages"), syncAll = Get("messages_sync_all");
+        Assert.True(messages > 0 && messages < syncAll, $"messages {messages}, sync-all {syncAll}");
+
+        // The static policy's classes: never-sync connections are never synchronized, mission-critical ones at once,
+        // short-lived ones only after 3 s of life; every class adds up.
+        var classes = d.GetProperty("by_class");
+        var nonSync = classes.GetProperty("non-sync");
+        Assert.True(nonSync.GetProperty("alive").GetInt32() > 0);
+        Assert.Equal(0, nonSync.GetProperty("synced").GetInt32());
+        var critical = classes.GetProperty("mission-critical");
+        Assert.True(critical.GetProperty("synced").GetInt32() >= critical.GetProperty("alive").GetInt32() * 0.9);
+        var shortLived = classes.GetProperty("short-lived");
+        Assert.True(shortLived.GetProperty("synced").GetInt32() < shortLived.GetProperty("alive").GetInt32());
+        Assert.Equal(alive, classes.EnumerateObject().Sum(c => c.Value.GetProperty("alive").GetInt64()));
+    }
+
+    [Fact]
+    public async Task BenchFailover_Json_PrintsFailoverMsAndNoSynchronizedLoss()
+    {
+        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(120), "bench", "failover", "--json");
+        log.WriteLine(output);
+        Assert.True(code == 0, output);
+        var d = JsonDocument.Parse(output.Split('\n').Last(l => l.StartsWith('{'))).RootElement;
+
+        Assert.Equal(0, d.GetProperty("lost_synced").GetInt32());
+        Assert.True(d.GetProperty("committed").GetInt32() >= 100_000);
+        double failoverMs = d.GetProperty("failover_ms").GetDouble();
+        Assert.True(failoverMs >= d.GetProperty("detection_ms").GetDouble() && failoverMs > 0, output);
+    }
+
+    [Fact]
+    public async Task Demo_Sigterm_StopsItsNodeProcessesAndRemovesItsDirectory()
+    {
+        await using var demo = NodeProcess.Start("demo", "--seconds", "60");
+        string? dir = null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60) && !demo.HasExited && !demo.Output.Contains("data plane:", StringComparison.Ordinal))
+        {
+            await Task.Delay(50);
+        }
+
+        var output = demo.Output;
+        Assert.True(output.Contains("data plane:", StringComparison.Ordinal), output);
+        dir = System.Text.RegularExpressions.Regex.Match(output, @"in (/\S*clustersync-demo-\S+)").Groups[1].Value;
+        Assert.True(Directory.Exists(dir), $"no directory '{dir}' in: {output}");
+        Assert.Equal(3, NodesUsing(dir).Count);
+
+        await demo.TerminateAsync();
+        int code = await demo.WaitForExitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(1, code);
+        Assert.Contains("interrupted", demo.Output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(dir), $"{dir} is still there");
+        Assert.Empty(NodesUsing(dir));
+    }
+
+    /// <summary>Processes whose command line names a file in <paramref name="dir"/> (the demo's node configurations).</summary>
+    private static List<int> NodesUsing(string dir)
+    {
+        var found = new List<int>();
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), out int pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(proc, "cmdline")).Replace('\0', ' ');
+                if (cmdline.Contains(" node ", StringComparison.Ordinal) && cmdline.Contains(dir, StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return found;
+    }
+}
