@@ -19,6 +19,9 @@ internal static class CommandLine
             StatusCommand.Create(),
             KeygenCommand.Create(),
             BuildBench(),
+            GenerateCommand.Create(),
+            SimulateCommand.Create(),
+            TrainCommand.Create(),
         };
 
         var parsed = root.Parse(args);
