@@ -45,3 +45,10 @@ public sealed class TrainedModelFixture : IDisposable
         }
     }
 }
+
+/// <summary>The test classes that share one <see cref="TrainedModelFixture"/> (trained once per test run).</summary>
+[CollectionDefinition(Name)]
+public sealed class TrainedModelCollection : ICollectionFixture<TrainedModelFixture>
+{
+    public const string Name = "trained model";
+}

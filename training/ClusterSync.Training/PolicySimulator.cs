@@ -124,11 +124,30 @@ internal sealed class PolicySimulator
 
     /// <summary>The adaptive point with the least exposure that sends no more than <paramref name="messages"/>.</summary>
     public (double Price, PolicyResult Result) AdaptiveAtMessages(long messages)
-        => Bisect(r => r.Messages <= messages, higherIsCheaper: false);
+        => Best(Bisect(r => r.Messages <= messages, higherIsCheaper: false), r => r.Messages <= messages, r => r.ExposureSeconds);
 
     /// <summary>The adaptive point with the fewest messages whose exposure is no more than <paramref name="exposure"/>.</summary>
     public (double Price, PolicyResult Result) AdaptiveAtExposure(double exposure)
-        => Bisect(r => r.ExposureSeconds <= exposure, higherIsCheaper: true);
+        => Best(Bisect(r => r.ExposureSeconds <= exposure, higherIsCheaper: true), r => r.ExposureSeconds <= exposure, r => r.Messages);
+
+    // The price → (messages, exposure) map is a staircase (the model has finitely many buckets), so bisection alone can
+    // stop on a step; a dense sweep of prices is searched too and the best feasible point wins.
+    private (double Price, PolicyResult Result) Best((double Price, PolicyResult Result) bisected, Func<PolicyResult, bool> feasible, Func<PolicyResult, double> cost)
+    {
+        var best = bisected;
+        bool bestOk = feasible(best.Result);
+        foreach (var price in Prices(160))
+        {
+            var r = Adaptive("probe", price);
+            if (feasible(r) && (!bestOk || cost(r) < cost(best.Result)))
+            {
+                best = (price, r);
+                bestOk = true;
+            }
+        }
+
+        return best;
+    }
 
     // Price p: higher p → fewer messages, more exposure. For "within exposure" find the largest feasible p;
     // for "within messages" find the smallest feasible p.
@@ -162,18 +181,20 @@ internal sealed class PolicySimulator
     }
 
     /// <summary>Adaptive points over a sweep of prices.</summary>
-    public List<FrontierPoint> AdaptiveFrontier(int points = 48)
+    public List<FrontierPoint> AdaptiveFrontier(int points = 96)
     {
         var list = new List<FrontierPoint>();
-        for (int i = 0; i < points; i++)
+        foreach (var price in Prices(points))
         {
-            double price = Math.Exp(Math.Log(1e-3) + ((Math.Log(1e5) - Math.Log(1e-3)) * i / (points - 1)));
             var r = Adaptive("sweep", price);
             list.Add(new FrontierPoint(price, r.Messages, r.ExposureSeconds));
         }
 
         return list;
     }
+
+    private static IEnumerable<double> Prices(int points)
+        => Enumerable.Range(0, points).Select(i => Math.Exp(Math.Log(1e-4) + ((Math.Log(1e6) - Math.Log(1e-4)) * i / (points - 1))));
 
     /// <summary>Oracle points: sync at once iff lifetime &gt; threshold, over a sweep of thresholds.</summary>
     public List<FrontierPoint> OracleFrontier()

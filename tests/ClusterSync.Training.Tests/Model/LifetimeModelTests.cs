@@ -8,7 +8,8 @@ using Microsoft.ML.Data;
 
 namespace ClusterSync.Adaptive.Tests.Model;
 
-public sealed class LifetimeModelTests : IClassFixture<TrainedModelFixture>
+[Collection(TrainedModelCollection.Name)]
+public sealed class LifetimeModelTests
 {
     private readonly TrainedModelFixture _fixture;
 

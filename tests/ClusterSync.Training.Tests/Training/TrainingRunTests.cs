@@ -3,7 +3,8 @@ using ClusterSync.Tests;
 
 namespace ClusterSync.Training.Tests;
 
-public sealed class TrainingRunTests : IClassFixture<TrainedModelFixture>
+[Collection(TrainedModelCollection.Name)]
+public sealed class TrainingRunTests
 {
     private readonly TrainedModelFixture _fixture;
 
