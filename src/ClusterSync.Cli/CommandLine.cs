@@ -62,6 +62,7 @@ internal static class CommandLine
         var bench = new Command("bench", "Macro benchmarks; each prints its results (one JSON object with --json).");
         bench.Subcommands.Add(DeltaBenchmark.Create());
         bench.Subcommands.Add(FullSyncBenchmark.Create());
+        bench.Subcommands.Add(PredictionBenchmark.Create());
         return bench;
     }
 }

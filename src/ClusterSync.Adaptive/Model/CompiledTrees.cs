@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Microsoft.ML.Trainers.FastTree;
 
 namespace ClusterSync.Adaptive.Model;
@@ -9,21 +11,30 @@ namespace ClusterSync.Adaptive.Model;
 /// </summary>
 internal sealed class CompiledTrees
 {
+    // One 16-byte node: a walk touches one cache line per level.
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly struct Node(float threshold, int feature, int left, int right)
+    {
+        public readonly float Threshold = threshold;
+        public readonly int Feature = feature;
+        public readonly int Left = left;
+        public readonly int Right = right;
+    }
+
     private readonly int[] _roots;
-    private readonly int[] _feature;
-    private readonly float[] _threshold;
-    private readonly int[] _left;
-    private readonly int[] _right;
+    private readonly Node[] _nodes;
     private readonly double[] _leaf;
     private readonly double _bias;
 
     private CompiledTrees(int[] roots, int[] feature, float[] threshold, int[] left, int[] right, double[] leaf, double bias, int maxFeature)
     {
         _roots = roots;
-        _feature = feature;
-        _threshold = threshold;
-        _left = left;
-        _right = right;
+        _nodes = new Node[feature.Length];
+        for (int i = 0; i < feature.Length; i++)
+        {
+            _nodes[i] = new Node(threshold[i], feature[i], left[i], right[i]);
+        }
+
         _leaf = leaf;
         _bias = bias;
         MaxFeatureIndex = maxFeature;
@@ -80,25 +91,48 @@ internal sealed class CompiledTrees
             int Map(int child) => child >= 0 ? nodeBase + child : ~(leafBase + ~child);
         }
 
+        foreach (var child in left.Concat(right).Concat(roots))
+        {
+            if (child >= feature.Count || (child < 0 && ~child >= leaf.Count))
+            {
+                throw new NotSupportedException($"a tree refers to node {child} outside the ensemble");
+            }
+        }
+
+        if (feature.Any(f => f < 0))
+        {
+            throw new NotSupportedException("a split on a negative feature index");
+        }
+
         return new CompiledTrees([.. roots], [.. feature], [.. threshold], [.. left], [.. right], [.. leaf], ensemble.Bias, maxFeature);
     }
 
+    /// <summary>
+    /// Sum of the trees' leaves for <paramref name="features"/>. Indexes were checked at compile time (every split
+    /// feature &lt; <see cref="MaxFeatureIndex"/> + 1 ≤ the schema's count, every child inside the arrays), so the walk
+    /// runs without bounds checks; <paramref name="features"/> must hold at least <see cref="MaxFeatureIndex"/> + 1 floats.
+    /// </summary>
     public float Evaluate(ReadOnlySpan<float> features)
     {
+        if (features.Length <= MaxFeatureIndex)
+        {
+            throw new ArgumentException($"needs {MaxFeatureIndex + 1} features", nameof(features));
+        }
+
         double sum = _bias;
-        var feature = _feature;
-        var threshold = _threshold;
-        var left = _left;
-        var right = _right;
+        ref float f0 = ref MemoryMarshal.GetReference(features);
+        ref Node n0 = ref MemoryMarshal.GetArrayDataReference(_nodes);
+        ref double l0 = ref MemoryMarshal.GetArrayDataReference(_leaf);
         foreach (int root in _roots)
         {
             int node = root;
             while (node >= 0)
             {
-                node = features[feature[node]] <= threshold[node] ? left[node] : right[node];
+                ref readonly Node n = ref Unsafe.Add(ref n0, node);
+                node = Unsafe.Add(ref f0, n.Feature) <= n.Threshold ? n.Left : n.Right;
             }
 
-            sum += _leaf[~node];
+            sum += Unsafe.Add(ref l0, ~node);
         }
 
         return (float)sum;
