@@ -119,9 +119,20 @@ internal static class TrainingRun
         // compiled trees, which its load-time self-check holds to ML.NET's.
         string modelPath = System.IO.Path.Combine(options.OutputDirectory, options.Name + ".zip");
         string sources = string.Join("; ", options.Sources.Select(s => $"{s.Format.ToString().ToLowerInvariant()}: {s.Path}"));
+        // The provisional model (no calibration yet) never takes the final name: a node may be watching that file.
         var provisional = LifetimeTrainer.Manifest(options.Name, [new LifetimeBucket { Survival = new double[LifetimeModel.DelayGrid.Count], Exposure = new double[LifetimeModel.DelayGrid.Count] }], options.Trainer, sources);
-        LifetimeTrainer.Write(modelPath, ml, transformer, schema, provisional);
-        var scorer = LifetimeModel.Load(modelPath);
+        string provisionalPath = System.IO.Path.Combine(options.OutputDirectory, $".{options.Name}.provisional.zip");
+        LifetimeTrainer.Write(provisionalPath, ml, transformer, schema, provisional);
+        LifetimeModel scorer;
+        try
+        {
+            scorer = LifetimeModel.Load(provisionalPath);
+        }
+        finally
+        {
+            File.Delete(provisionalPath);
+        }
+
         var buckets = LifetimeTrainer.Calibrate(f => scorer.Score(f), split.Calibration, options.Trainer.Buckets);
         var manifest = LifetimeTrainer.Manifest(options.Name, buckets, options.Trainer, sources);
         LifetimeTrainer.Write(modelPath, ml, transformer, schema, manifest);
