@@ -46,6 +46,23 @@ public sealed class LifetimeModelTests
     }
 
     [Fact]
+    public void Load_ShippedModel_ValidForThisBuild()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ClusterSync.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        Assert.NotNull(dir);
+        string shipped = Path.Combine(dir.FullName, "models", "lifetime.zip");
+        // A feature change must come with a retrained shipped model (models/train-shipped.sh).
+        Assert.True(LifetimeModel.TryLoad(shipped, out var model, out var reason), reason);
+        Assert.Equal(FeatureSchema.Version, model.Manifest.FeatureVersion);
+        Assert.True(model.BucketCount > 10);
+    }
+
+    [Fact]
     public void Load_OtherFeatureNames_Refused()
     {
         var path = CopyWithManifest(m => m with { Features = [.. m.Features.Reverse()] });
