@@ -22,6 +22,9 @@ internal static class CommandLine
             KeygenCommand.Create(),
             PluginsCommand.Create(),
             BuildBench(),
+            GenerateCommand.Create(),
+            SimulateCommand.Create(),
+            TrainCommand.Create(),
         };
 
         var parsed = root.Parse(args);
@@ -63,6 +66,7 @@ internal static class CommandLine
         bench.Subcommands.Add(DeltaBenchmark.Create());
         bench.Subcommands.Add(FullSyncBenchmark.Create());
         bench.Subcommands.Add(FailoverBenchmark.Create());
+        bench.Subcommands.Add(PredictionBenchmark.Create());
         return bench;
     }
 }
