@@ -31,19 +31,39 @@ internal static class NodeCommand
         var loaded = NodeConfigLoader.Load(configPath);
 
         IDatagramChannel channel;
-        try
+        IStreamChannel? streams = null;
+        Plugins.PluginCatalog? catalog = null;
+        if (loaded.Config.Cluster.Transport != ClusterConfig.TransportUdp)
         {
-            channel = SyncLinkChannels.Open(loaded);
-        }
-        catch (SyncBindException ex)
-        {
-            if (ex.Error == SocketError.AddressNotAvailable)
+            // A plugin transport: found by name in the plugin directory. No silent swap to UDP when it is missing or fails.
+            var plugins = loaded.Config.Plugins;
+            catalog = Plugins.PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
+            try
             {
-                throw new ConfigurationException($"{loaded.Path}: {ex.Field}: {ex.EndPoint} is not an address of this machine (node.memberId {loaded.Self.Id} must be this machine's member)");
+                (channel, streams) = OpenPluginTransport(loaded, catalog);
             }
+            catch
+            {
+                catalog.Dispose();
+                throw;
+            }
+        }
+        else
+        {
+            try
+            {
+                channel = SyncLinkChannels.Open(loaded);
+            }
+            catch (SyncBindException ex)
+            {
+                if (ex.Error == SocketError.AddressNotAvailable)
+                {
+                    throw new ConfigurationException($"{loaded.Path}: {ex.Field}: {ex.EndPoint} is not an address of this machine (node.memberId {loaded.Self.Id} must be this machine's member)");
+                }
 
-            await Console.Error.WriteLineAsync($"clustersync: {loaded.Path}: {ex.Message}").ConfigureAwait(false);
-            return CommandLine.Failure;
+                await Console.Error.WriteLineAsync($"clustersync: {loaded.Path}: {ex.Message}").ConfigureAwait(false);
+                return CommandLine.Failure;
+            }
         }
 
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "clustersync" });
@@ -59,10 +79,11 @@ internal static class NodeCommand
         builder.Services.AddSingleton(loaded);
         builder.Services.AddSingleton(sp => new SyncEngine(loaded.EngineOptions, channel, loaded.Key, TimeProvider.System,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("ClusterSync.Engine")));
-        builder.Services.AddSingleton(sp => new Plugins.NodePlugins(loaded.Config.Plugins, loaded.Path, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(sp => new Plugins.NodePlugins(loaded.Config.Plugins, loaded.Path, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILoggerFactory>(), catalog));
         builder.Services.AddSingleton(sp => new NodeRuntime(loaded, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILogger<NodeRuntime>>(), sp.GetRequiredService<ILoggerFactory>())
         {
             Plugins = sp.GetRequiredService<Plugins.NodePlugins>(),
+            FullSyncStreams = streams,
         });
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeRuntime>());
         if (loaded.Config.Node.Control.Port != 0)
@@ -87,5 +108,42 @@ internal static class NodeCommand
         }
 
         return CommandLine.Success;
+    }
+
+    /// <summary>
+    /// Opens the configured transport plugin's channels: the datagram channel for delta sync and the control channel, and
+    /// its stream channel for full sync when it offers one. A transport that is not loaded, or that refuses its addresses,
+    /// is bad configuration (exit 2); one that cannot reach its infrastructure is a failure of the job (exit 1).
+    /// </summary>
+    private static (IDatagramChannel Channel, IStreamChannel? Streams) OpenPluginTransport(LoadedNodeConfig loaded, Plugins.PluginCatalog catalog)
+    {
+        var name = loaded.Config.Cluster.Transport;
+        if (!catalog.TryGetTransport(name, out var factory, out _))
+        {
+            var found = catalog.Find(name);
+            throw new ConfigurationException($"{loaded.Path}: cluster.transport: no loaded transport plugin named '{name}' in {catalog.Directory}"
+                + (found is null ? "" : $" ({found.Status}: {found.Reason})"));
+        }
+
+        var endpoints = new TransportEndpoints(loaded.Self.TransportAddress!, [.. loaded.PeerMembers.Select(m => m.TransportAddress!)]);
+        IDatagramChannel channel;
+        try
+        {
+            channel = factory.CreateDatagramChannel(endpoints, loaded.EngineOptions.Mtu);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ConfigurationException($"{loaded.Path}: cluster.transport '{name}': {ex.Message}");
+        }
+
+        try
+        {
+            return (channel, factory is IStreamTransportFactory streams ? streams.CreateStreamChannel(endpoints) : null);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
     }
 }

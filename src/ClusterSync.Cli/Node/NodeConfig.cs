@@ -39,6 +39,15 @@ internal sealed record ClusterConfig
 
     public IReadOnlyList<MemberConfig> Members { get; init; } = [];
 
+    /// <summary>
+    /// The sync transport by name: <c>udp</c> (built in: delta sync on <c>address</c>/<c>links</c>, full sync on TCP
+    /// <c>fullSyncPort</c>) or a transport plugin's name (for example <c>nats</c>), which then carries delta sync, the
+    /// control channel and (when the plugin offers streams) full sync between the members' <c>transportAddress</c>es.
+    /// </summary>
+    public string Transport { get; init; } = TransportUdp;
+
+    public const string TransportUdp = "udp";
+
     public const string ModeHighAvailability = "high-availability";
     public const string ModeLoadSharing = "load-sharing";
 }
@@ -58,6 +67,9 @@ internal sealed record MemberConfig
 
     /// <summary>TCP port of the member's full sync server, on the IP address of <see cref="Address"/>.</summary>
     public int FullSyncPort { get; init; } = FullSync.FullSyncServer.DefaultPort;
+
+    /// <summary>The member's address on a plugin transport (<c>cluster.transport</c> other than <c>udp</c>), in that transport's syntax.</summary>
+    public string? TransportAddress { get; init; }
 }
 
 /// <summary>One sync link of a member: the link's id (the same link has the same id on every member) and the member's UDP address on it.</summary>

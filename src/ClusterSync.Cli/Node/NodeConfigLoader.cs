@@ -164,6 +164,26 @@ internal static class NodeConfigLoader
             }
         }
 
+        if (string.IsNullOrWhiteSpace(c.Cluster.Transport))
+        {
+            errors.Add($"cluster.transport: expected '{ClusterConfig.TransportUdp}' or the name of a transport plugin, found an empty name");
+        }
+        else if (c.Cluster.Transport != ClusterConfig.TransportUdp)
+        {
+            for (int i = 0; i < members.Count; i++)
+            {
+                if (string.IsNullOrWhiteSpace(members[i].TransportAddress))
+                {
+                    errors.Add($"cluster.members[{i}].transportAddress: required with cluster.transport '{c.Cluster.Transport}' (the member's address on that transport)");
+                }
+
+                if (members[i].Links.Count > 1)
+                {
+                    errors.Add($"cluster.members[{i}].links: several sync links need cluster.transport '{ClusterConfig.TransportUdp}'");
+                }
+            }
+        }
+
         ClusterSync.Membership.ClusterMode mode = ClusterSync.Membership.ClusterMode.HighAvailability;
         if (c.Cluster.Mode == ClusterConfig.ModeLoadSharing)
         {

@@ -40,7 +40,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     private readonly ILoggerFactory? _loggerFactory;
     private MembershipController? _membership;
     private DataPlaneFeed? _feed;
-    private TcpStreamChannel? _fullSyncChannel;
+    private IStreamChannel? _fullSyncChannel;
     private FullSyncServer? _fullSyncServer;
     private FullSyncClient? _fullSyncClient;
     private bool _joinPending;
@@ -84,6 +84,9 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     /// <summary>What this member held when it saw the Active die, and when it started serving (demo, bench failover).</summary>
     public FailoverWitness Witness { get; private set; } = null!;
 
+    /// <summary>Full-sync streams of a plugin transport (<c>cluster.transport</c>), or null for TCP on <c>fullSyncPort</c>. Owned by the runtime once set.</summary>
+    public IStreamChannel? FullSyncStreams { get; init; }
+
     /// <summary>The data-plane feed (<c>dataPlane.source: feed</c>), else null.</summary>
     public DataPlaneFeed? Feed => _feed;
 
@@ -94,7 +97,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         {
             try
             {
-                _fullSyncChannel = new TcpStreamChannel(_config.FullSyncEndPoint, _config.PeerFullSyncEndPoints);
+                _fullSyncChannel = FullSyncStreams ?? new TcpStreamChannel(_config.FullSyncEndPoint, _config.PeerFullSyncEndPoints);
             }
             catch (System.Net.Sockets.SocketException ex)
             {
@@ -176,7 +179,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             _fullSyncServer = null;
         }
 
-        _fullSyncChannel?.Dispose();
+        (_fullSyncChannel as IDisposable)?.Dispose();
         _fullSyncChannel = null;
     }
 

@@ -44,13 +44,13 @@ internal sealed partial class NodePlugins : IDisposable
     private readonly ILogger _logger;
     private long _reloads;
 
-    public NodePlugins(PluginsConfig config, string? configPath, SyncEngine engine, ILoggerFactory? loggerFactory = null)
+    public NodePlugins(PluginsConfig config, string? configPath, SyncEngine engine, ILoggerFactory? loggerFactory = null, PluginCatalog? catalog = null)
     {
         _config = config;
         _engine = engine;
         _logger = loggerFactory?.CreateLogger("ClusterSync.Plugins") ?? NullLogger.Instance;
         _context = new ClassifierContextFactory(engine.Options.Policy, config);
-        Catalog = PluginCatalog.Load(config.ResolveDirectory(configPath), config.HotReload, config.Disabled, _logger);
+        Catalog = catalog ?? PluginCatalog.Load(config.ResolveDirectory(configPath), config.HotReload, config.Disabled, _logger);
         engine.Catalog.PluginDisabled += OnDisabled;
         Catalog.ClassifierReloaded += OnReloaded;
         if (config.Classifier == PluginsConfig.BuiltInClassifier)

@@ -57,7 +57,7 @@ internal sealed partial class PluginCatalog : IDisposable
     private static readonly Type[] s_sharedTypes =
     [
         typeof(ClusterSyncPluginAttribute), typeof(IConnectionClassifierFactory), typeof(IRelatedConnectionResolver),
-        typeof(ISyncTransportFactory), typeof(IDataPlaneFactory), typeof(Connections.ConnectionKey),
+        typeof(ISyncTransportFactory), typeof(IStreamTransportFactory), typeof(IDataPlaneFactory), typeof(Connections.ConnectionKey),
     ];
 
     private readonly ConcurrentDictionary<string, PluginInfo> _infos = new(StringComparer.Ordinal);   // by folder path

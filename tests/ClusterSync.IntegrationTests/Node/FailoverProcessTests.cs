@@ -295,7 +295,9 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
     internal static string? MemberState(JsonElement? status)
         => status is { } s ? s.GetProperty("membership").GetProperty("state").GetString() : null;
 
-    internal async Task<JsonElement?> StatusAsync(string endpoint)
+    internal Task<JsonElement?> StatusAsync(string endpoint) => StatusAsync(_http, endpoint);
+
+    internal static async Task<JsonElement?> StatusAsync(HttpClient http, string endpoint)
     {
         if (!NodeProcess.ControlReady(endpoint))
         {
@@ -304,7 +306,7 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
 
         try
         {
-            using var doc = JsonDocument.Parse(await _http.GetStringAsync($"{endpoint}/status"));
+            using var doc = JsonDocument.Parse(await http.GetStringAsync($"{endpoint}/status"));
             return doc.RootElement.Clone();
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException)
@@ -348,15 +350,19 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
 
         public string Mode { get; init; } = "high-availability";
 
+        /// <summary>A plugin transport: its name and each member's address on it (member id → address); null for UDP.</summary>
+        public (string Name, Func<int, string> Address)? Transport { get; init; }
+
         public string Write(string dir, int member, string dataPlane, string sync = """{"tableCapacity": 16384}""")
         {
             var c = CultureInfo.InvariantCulture;
             var list = string.Join(",\n", Enumerable.Range(1, _sync.Length).Select(i =>
-                string.Create(c, $$"""      { "id": {{i}}, "address": "127.0.0.1:{{_sync[i - 1]}}", "priority": {{110 - (10 * i)}}, "fullSyncPort": {{_fullSync[i - 1]}} }""")));
+                string.Create(c, $$"""      { "id": {{i}}, "address": "127.0.0.1:{{_sync[i - 1]}}", "priority": {{110 - (10 * i)}}, "fullSyncPort": {{_fullSync[i - 1]}}{{(Transport is { } t ? $", \"transportAddress\": \"{t.Address(i)}\"" : "")}} }""")));
+            var transport = Transport is { } tr ? $"\"transport\": \"{tr.Name}\", " : "";
             var path = Path.Combine(dir, $"node{member}.json");
             File.WriteAllText(path, string.Create(c, $$"""
                 {
-                  "cluster": { "keyFile": "cluster.key", "mode": "{{Mode}}", "members": [
+                  "cluster": { "keyFile": "cluster.key", {{transport}}"mode": "{{Mode}}", "members": [
                 {{list}}
                   ] },
                   "node": { "memberId": {{member}}, "control": { "port": {{_control[member - 1]}} } },
