@@ -15,6 +15,7 @@ internal sealed class SyncCounters
     public long DelayedScheduled;
     public long DelayedAnnounced;
     public long DelayedSuppressed;
+    public long DelayedRevised;
     public long NeverSynced;
     public long UnknownDestroys;
     public long Expired;
