@@ -1,0 +1,109 @@
+namespace ClusterSync.Adaptive.Controller;
+
+/// <summary>
+/// Adaptive mode (the node's <c>adaptive</c> section). Immutable; validated as a whole by <see cref="Validate"/>.
+/// </summary>
+internal sealed record AdaptiveOptions
+{
+    /// <summary>Adaptive decisions on (otherwise the class policies alone decide).</summary>
+    public bool Enabled { get; init; }
+
+    /// <summary>The model file (a zip written by <c>clustersync train</c>); null or empty: cold start, no model.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>
+    /// The loss budget: expected connections lost by a failover at a random instant (Σ exposure / T, the time-average
+    /// of live connections not yet replicated). The feedback loop moves the thresholds so that the realized value tracks it.
+    /// </summary>
+    public double LossBudget { get; init; } = 10;
+
+    /// <summary>The delay checkpoint for classes whose policy is not <c>delayed</c> (those use their own delay).</summary>
+    public TimeSpan Checkpoint { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Classes always synchronized at once, whatever the model says (the mission-critical ones).</summary>
+    public IReadOnlyList<string> NeverSkip { get; init; } = ["mission-critical"];
+
+    /// <summary>Starting threshold: a connection whose calibrated P(lives past the checkpoint) reaches it is synced at once.</summary>
+    public double InitialThreshold { get; init; } = 0.5;
+
+    /// <summary>Below <c>threshold × neverRatio</c> a connection is never synced (surely short).</summary>
+    public double NeverRatio { get; init; } = 0.1;
+
+    /// <summary>Outcomes a class needs before its online quantiles replace its static policy (cold start).</summary>
+    public int ColdStartMinSamples { get; init; } = 200;
+
+    /// <summary>The feedback loop closes a batch of outcomes after this long or <see cref="FeedbackBatch"/> outcomes.</summary>
+    public TimeSpan FeedbackInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    public int FeedbackBatch { get; init; } = 4096;
+
+    /// <summary>How strongly one batch moves the threshold (log-space step per unit of relative budget error).</summary>
+    public double Gain { get; init; } = 0.25;
+
+    /// <summary>|mean predicted − mean observed| of P(lives past the checkpoint) above which a class is flagged for retraining.</summary>
+    public double DriftThreshold { get; init; } = 0.15;
+
+    /// <summary>How often the model file is checked for a new version (besides file-system notifications).</summary>
+    public TimeSpan ReloadPollInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    public IEnumerable<string> Validate(string path)
+    {
+        if (!(LossBudget > 0 && LossBudget < 1e9))
+        {
+            yield return $"{path}.lossBudget: expected expected-connections-lost per failover > 0, found {LossBudget}";
+        }
+
+        if (Checkpoint <= TimeSpan.Zero || Checkpoint > TimeSpan.FromHours(24))
+        {
+            yield return $"{path}.checkpoint: expected a duration in (0, 24h], found {Checkpoint}";
+        }
+
+        if (!(InitialThreshold > 0 && InitialThreshold < 1))
+        {
+            yield return $"{path}.initialThreshold: expected a probability in (0, 1), found {InitialThreshold}";
+        }
+
+        if (!(NeverRatio >= 0 && NeverRatio < 1))
+        {
+            yield return $"{path}.neverRatio: expected a number in [0, 1), found {NeverRatio}";
+        }
+
+        if (ColdStartMinSamples is < 1 or > 10_000_000)
+        {
+            yield return $"{path}.coldStartMinSamples: expected 1 to 10000000, found {ColdStartMinSamples}";
+        }
+
+        if (FeedbackInterval < TimeSpan.FromMilliseconds(10) || FeedbackInterval > TimeSpan.FromMinutes(10))
+        {
+            yield return $"{path}.feedbackInterval: expected a duration in [10ms, 10m], found {FeedbackInterval}";
+        }
+
+        if (FeedbackBatch is < 1 or > 1_000_000)
+        {
+            yield return $"{path}.feedbackBatch: expected 1 to 1000000, found {FeedbackBatch}";
+        }
+
+        if (!(Gain > 0 && Gain <= 5))
+        {
+            yield return $"{path}.gain: expected a number in (0, 5], found {Gain}";
+        }
+
+        if (!(DriftThreshold > 0 && DriftThreshold < 1))
+        {
+            yield return $"{path}.driftThreshold: expected a number in (0, 1), found {DriftThreshold}";
+        }
+
+        if (ReloadPollInterval < TimeSpan.FromMilliseconds(50) || ReloadPollInterval > TimeSpan.FromHours(1))
+        {
+            yield return $"{path}.reloadPollInterval: expected a duration in [50ms, 1h], found {ReloadPollInterval}";
+        }
+
+        for (int i = 0; i < NeverSkip.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(NeverSkip[i]))
+            {
+                yield return $"{path}.neverSkip[{i}]: expected a service class name";
+            }
+        }
+    }
+}
