@@ -18,6 +18,7 @@ internal static class CommandLine
             NodeCommand.Create(),
             StatusCommand.Create(),
             KeygenCommand.Create(),
+            TelemetryCommand.Create(),
             BuildBench(),
         };
 
@@ -59,6 +60,7 @@ internal static class CommandLine
         var bench = new Command("bench", "Macro benchmarks; each prints its results (one JSON object with --json).");
         bench.Subcommands.Add(DeltaBenchmark.Create());
         bench.Subcommands.Add(FullSyncBenchmark.Create());
+        bench.Subcommands.Add(TelemetryBenchmark.Create());
         return bench;
     }
 }

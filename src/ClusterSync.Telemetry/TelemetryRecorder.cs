@@ -164,8 +164,12 @@ internal sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDispo
         }
     }
 
+    /// <summary>Kernel thread id of the writer thread (for CPU accounting in benchmarks); 0 until it runs.</summary>
+    public int WriterThreadId { get; private set; }
+
     private void WriterLoop()
     {
+        WriterThreadId = ClusterSync.Engine.ThreadCpu.CurrentThreadId();
         var buffer = new ConnectionOutcome[_options.SegmentRecords];
         var bytes = new byte[_options.SegmentRecords * LifecycleCodec.Size];
         bool stopping = false;

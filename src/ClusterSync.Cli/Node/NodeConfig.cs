@@ -18,6 +18,10 @@ internal sealed record NodeConfig
     public PolicyOptions Policy { get; init; } = new();
 
     public DataPlaneConfig DataPlane { get; init; } = new();
+
+    public Adaptive.Controller.AdaptiveOptions Adaptive { get; init; } = new();
+
+    public Telemetry.TelemetryOptions Telemetry { get; init; } = new();
 }
 
 /// <summary>What every member of the cluster shares: the key and the member list.</summary>

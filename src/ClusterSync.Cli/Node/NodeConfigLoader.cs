@@ -253,6 +253,7 @@ internal static class NodeConfigLoader
 
         // policy
         errors.AddRange(c.Policy.Validate("policy"));
+        AdaptiveNodeConfig.Validate(c, file, errors); // adaptive, telemetry
 
         // dataPlane
         uint sourceBase = 0;

@@ -75,6 +75,7 @@ internal sealed class NodeMetrics
             _fullSync[name] = factory.CreateCounter($"clustersync_{name}_total", $"Full sync counter {name}.");
         }
 
+        node.Adaptive?.RegisterMetrics(factory);
         _registry.AddBeforeCollectCallback(Update);
     }
 
@@ -131,6 +132,7 @@ internal sealed class NodeMetrics
             counter.IncTo(fullSync[name]);
         }
 
+        _node.Adaptive?.UpdateMetrics();
         if (_generatorLive is not null && _node.GeneratorLiveConnections is { } live)
         {
             _generatorLive.Set(live);

@@ -60,6 +60,8 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         {
             _generator = new ChangeGenerator(dp.Generator.Seed, dp.Generator.Connections, dp.Generator.Ipv6Share, config.GeneratorSourceBase);
         }
+
+        Adaptive = AdaptiveNode.Create(config, engine, loggerFactory);
     }
 
     public SyncEngine Engine { get; }
@@ -119,6 +121,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         _membership?.Dispose();
         await StopFullSyncAsync().ConfigureAwait(false);
         Engine.Dispose();
+        Adaptive?.Dispose();
         Log.NodeStopped(_logger, _config.Self.Id, Interlocked.Read(ref _submitted));
     }
 
@@ -156,6 +159,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         _membership?.Dispose();
         StopFullSyncAsync().GetAwaiter().GetResult();
         Engine.Dispose();
+        Adaptive?.Dispose();
         _stop.Dispose();
     }
 
@@ -377,8 +381,14 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
                 AckedThrough = p.AckedThrough,
             }).ToList(),
             Counters = Engine.Counters.ToDictionary(),
+            Exposure = Adaptive?.GetExposure() ?? new ExposureDocument(),
+            Adaptive = Adaptive?.GetAdaptive(),
+            Telemetry = Adaptive?.GetTelemetry(),
         };
     }
+
+    /// <summary>Adaptive mode and telemetry capture (created at start, before the engine starts).</summary>
+    public AdaptiveNode? Adaptive { get; }
 
     public int? GeneratorLiveConnections => _generator?.LiveCount;
 
