@@ -71,6 +71,7 @@ internal sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDispo
     private long[] _lastMessages = new long[256];
     private long[] _lastExposureMs = new long[256];
     private long _lastMetricsTimestamp;
+    private int _disposed;
 
     public TelemetryRecorder(TelemetryOptions options, byte memberId, IReadOnlyList<ServiceClassDefinition> classes,
         IReadOnlyCollection<string>? neverSkip = null, Func<string>? decisionSource = null, Func<EngineSample>? engineSample = null,
@@ -320,7 +321,7 @@ internal sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDispo
 
     public void Dispose()
     {
-        if (_stop.IsSet)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }

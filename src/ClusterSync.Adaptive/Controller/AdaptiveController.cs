@@ -63,17 +63,19 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private long _reloads;
     private long _reloadsRefused;
     private string? _lastReloadError;
+    private int _disposed;
 
     public AdaptiveController(AdaptiveOptions options, IReadOnlyList<ServiceClassDefinition> classes, ILifetimePredictor? predictor = null,
         TimeProvider? time = null, ILogger? logger = null, IScheduler? bufferScheduler = null)
     {
         var errors = options.Validate("adaptive").ToList();
         var names = classes.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
-        for (int i = 0; i < options.NeverSkip.Count; i++)
+        var neverSkip = options.EffectiveNeverSkip(names);
+        for (int i = 0; i < neverSkip.Count; i++)
         {
-            if (!string.IsNullOrWhiteSpace(options.NeverSkip[i]) && !names.Contains(options.NeverSkip[i]))
+            if (!string.IsNullOrWhiteSpace(neverSkip[i]) && !names.Contains(neverSkip[i]))
             {
-                errors.Add($"adaptive.neverSkip[{i}]: '{options.NeverSkip[i]}' is not one of the configured classes ({string.Join(", ", names)})");
+                errors.Add($"adaptive.neverSkip[{i}]: '{neverSkip[i]}' is not one of the configured classes ({string.Join(", ", names)})");
             }
         }
 
@@ -90,7 +92,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         {
             var def = i < classes.Count ? classes[i] : null;
             double checkpoint = def?.Policy.Kind == SyncPolicyKind.Delayed ? def.Policy.Delay.TotalSeconds : options.Checkpoint.TotalSeconds;
-            _classes[i] = new ClassInfo(def?.Name ?? "?", def is not null && options.NeverSkip.Contains(def.Name), checkpoint,
+            _classes[i] = new ClassInfo(def?.Name ?? "?", def is not null && neverSkip.Contains(def.Name), checkpoint,
                 (int)Math.Round(checkpoint * 1000));
         }
 
@@ -405,6 +407,11 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _outcomes.OnCompleted();
         _pipeline.Dispose();
         _outcomes.Dispose();

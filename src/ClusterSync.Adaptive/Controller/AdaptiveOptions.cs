@@ -20,8 +20,17 @@ internal sealed record AdaptiveOptions
     /// <summary>The delay checkpoint for classes whose policy is not <c>delayed</c> (those use their own delay).</summary>
     public TimeSpan Checkpoint { get; init; } = TimeSpan.FromSeconds(3);
 
-    /// <summary>Classes always synchronized at once, whatever the model says (the mission-critical ones).</summary>
-    public IReadOnlyList<string> NeverSkip { get; init; } = ["mission-critical"];
+    /// <summary>
+    /// Classes always synchronized at once, whatever the model says. Null (the default): the class named
+    /// <c>mission-critical</c>, when the policy has one.
+    /// </summary>
+    public IReadOnlyList<string>? NeverSkip { get; init; }
+
+    public const string DefaultNeverSkipClass = "mission-critical";
+
+    /// <summary>The never-skip classes in effect among <paramref name="classes"/>.</summary>
+    public IReadOnlyList<string> EffectiveNeverSkip(IEnumerable<string> classes)
+        => NeverSkip ?? (classes.Contains(DefaultNeverSkipClass, StringComparer.Ordinal) ? [DefaultNeverSkipClass] : []);
 
     /// <summary>Starting threshold: a connection whose calibrated P(lives past the checkpoint) reaches it is synced at once.</summary>
     public double InitialThreshold { get; init; } = 0.5;
@@ -98,9 +107,9 @@ internal sealed record AdaptiveOptions
             yield return $"{path}.reloadPollInterval: expected a duration in [50ms, 1h], found {ReloadPollInterval}";
         }
 
-        for (int i = 0; i < NeverSkip.Count; i++)
+        for (int i = 0; i < (NeverSkip?.Count ?? 0); i++)
         {
-            if (string.IsNullOrWhiteSpace(NeverSkip[i]))
+            if (string.IsNullOrWhiteSpace(NeverSkip![i]))
             {
                 yield return $"{path}.neverSkip[{i}]: expected a service class name";
             }

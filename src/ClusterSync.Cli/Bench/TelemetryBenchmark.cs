@@ -129,6 +129,8 @@ internal static class TelemetryBenchmark
         var on = new List<double>();
         var connectionsOn = new List<double>();
         var ratios = new List<double>();
+        var cpuOff = new List<double>();
+        var cpuOn = new List<double>();
         double pairOff = 0;
         double pairOn = 0;
         var writerCpu = TimeSpan.Zero;
@@ -138,13 +140,15 @@ internal static class TelemetryBenchmark
             // Pairs in ABBA order (off-on, on-off, ...) so a drifting machine load cancels out of the pair ratios.
             bool capture = (r % 2 == 1) ^ ((r / 2) % 2 == 1);
             var cpuBefore = ThreadCpu.CpuTime(recorder.WriterThreadId);
+            var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
             sender.OutcomeSink = capture ? recorder : null;
             long applied0 = receiver.Counters.UpdatesApplied;
             long ended0 = recorder.Ended;
             var clock = Stopwatch.StartNew();
             Drive(round);
             double elapsed = clock.Elapsed.TotalSeconds;
-            double rate = (receiver.Counters.UpdatesApplied - applied0) / elapsed;
+            long appliedInRound = receiver.Counters.UpdatesApplied - applied0;
+            double rate = appliedInRound / elapsed;
             (capture ? on : off).Add(rate);
             if (capture)
             {
@@ -152,11 +156,13 @@ internal static class TelemetryBenchmark
                 connectionsOn.Add((recorder.Ended - ended0) / elapsed);
                 BenchWorkload.WaitFor(() => recorder.Captured == recorder.Written, TimeSpan.FromSeconds(30));
                 writerCpu += ThreadCpu.CpuTime(recorder.WriterThreadId) - cpuBefore;
+                cpuOn.Add((Process.GetCurrentProcess().TotalProcessorTime - processBefore).TotalMilliseconds * 1000 / Math.Max(1, appliedInRound));
                 onSeconds += elapsed;
             }
             else
             {
                 pairOff = rate;
+                cpuOff.Add((Process.GetCurrentProcess().TotalProcessorTime - processBefore).TotalMilliseconds * 1000 / Math.Max(1, appliedInRound));
             }
 
             if (r % 2 == 1)
@@ -183,6 +189,9 @@ internal static class TelemetryBenchmark
             ["pair_ratios_on_over_off"] = string.Join(" ", ratios.Select(x => x.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture))),
             ["telemetry_writer_cpu_seconds_per_second"] = Math.Round(writerCpu.TotalSeconds / Math.Max(1e-9, onSeconds), 3),
             ["telemetry_writer_cpu_microseconds_per_record"] = Math.Round(writerCpu.TotalMilliseconds * 1000 / Math.Max(1, recorder.Written), 2),
+            ["process_cpu_microseconds_per_update_off"] = Math.Round(Median(cpuOff), 3),
+            ["process_cpu_microseconds_per_update_on"] = Math.Round(Median(cpuOn), 3),
+            ["cpu_overhead_percent"] = Math.Round(((Median(cpuOn) / Median(cpuOff)) - 1) * 100, 2),
             ["connections_ended_per_second_capture_on"] = Math.Round(Median(connectionsOn)),
             ["rounds_off"] = string.Join(" ", off.Select(x => Math.Round(x).ToString(System.Globalization.CultureInfo.InvariantCulture))),
             ["rounds_on"] = string.Join(" ", on.Select(x => Math.Round(x).ToString(System.Globalization.CultureInfo.InvariantCulture))),

@@ -21,9 +21,9 @@ internal static class AdaptiveNodeConfig
         var a = c.Adaptive;
         errors.AddRange(a.Validate("adaptive"));
         var classes = c.Policy.Classes.Select(x => x.Name).ToHashSet(StringComparer.Ordinal);
-        for (int i = 0; i < a.NeverSkip.Count; i++)
+        for (int i = 0; i < (a.NeverSkip?.Count ?? 0); i++)
         {
-            if (!string.IsNullOrWhiteSpace(a.NeverSkip[i]) && !classes.Contains(a.NeverSkip[i]))
+            if (!string.IsNullOrWhiteSpace(a.NeverSkip![i]) && !classes.Contains(a.NeverSkip[i]))
             {
                 errors.Add($"adaptive.neverSkip[{i}]: '{a.NeverSkip[i]}' is not one of policy.classes ({string.Join(", ", classes)})");
             }
@@ -71,6 +71,7 @@ internal sealed class AdaptiveNode : IDisposable
 {
     private readonly SyncEngine _engine;
     private readonly string? _modelPath;
+    private int _disposed;
 
     private AdaptiveNode(SyncEngine engine, AdaptiveController? controller, ModelWatcher? watcher, TelemetryRecorder? recorder, string? modelPath)
     {
@@ -119,7 +120,7 @@ internal sealed class AdaptiveNode : IDisposable
         {
             var options = c.Telemetry with { Path = AdaptiveNodeConfig.ResolvePath(config.Path, c.Telemetry.Path) };
             var ctl = controller;
-            recorder = new TelemetryRecorder(options, engine.MemberId, classes, c.Adaptive.Enabled ? c.Adaptive.NeverSkip : [],
+            recorder = new TelemetryRecorder(options, engine.MemberId, classes, c.Adaptive.Enabled ? c.Adaptive.EffectiveNeverSkip(classes.Select(k => k.Name)) : [],
                 ctl is null ? null : () => ctl.ModelName is { } m ? "model:" + m : "class-quantiles",
                 () => Sample(engine, ctl), TimeProvider.System, loggerFactory?.CreateLogger("ClusterSync.Telemetry"));
         }
@@ -285,6 +286,12 @@ internal sealed class AdaptiveNode : IDisposable
 
     public void Dispose()
     {
+        // The host disposes the node runtime twice (as a singleton and as the hosted service).
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _engine.Decider = null;
         _engine.OutcomeSink = null;
         Watcher?.Dispose();
