@@ -20,6 +20,9 @@ internal static class CommandLine
             KeygenCommand.Create(),
             TelemetryCommand.Create(),
             BuildBench(),
+            GenerateCommand.Create(),
+            SimulateCommand.Create(),
+            TrainCommand.Create(),
         };
 
         var parsed = root.Parse(args);

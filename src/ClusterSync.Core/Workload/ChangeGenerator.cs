@@ -5,14 +5,13 @@ namespace ClusterSync.Workload;
 /// <summary>
 /// A seeded stream of connection changes over a bounded population of connections: new connections until the
 /// population is reached, then a mix of updates, destroys and new ones. The same seed gives the same stream.
-/// Keys are IPv4 (and a share of IPv6), spread over services so every class of the default policy is exercised.
+/// Keys are IPv4 (and a share of IPv6), spread over the primary ports of <see cref="ServiceMix.Default"/> so every
+/// class of the default policy is exercised. Whole connections with lifetimes (traces) come from <see cref="Trace.TraceGenerator"/>.
 /// </summary>
 internal sealed class ChangeGenerator
 {
-    private static readonly (byte Protocol, ushort Port)[] s_services =
-    [
-        (6, 443), (6, 80), (6, 22), (17, 53), (6, 3306), (6, 5432), (17, 123), (6, 8080), (6, 25), (17, 5060),
-    ];
+    // The service mix is the one source of truth for services and their ports.
+    private static readonly (byte Protocol, ushort Port)[] s_services = ServiceMix.Default.PrimaryPorts;
 
     private readonly Random _random;
     private readonly int _population;

@@ -1,0 +1,112 @@
+using System.IO.Compression;
+using System.Text.Json;
+using ClusterSync.Adaptive.Features;
+using ClusterSync.Adaptive.Model;
+using ClusterSync.Tests;
+
+namespace ClusterSync.Training.Tests.Cli;
+
+/// <summary>The built <c>clustersync</c>: generate, simulate (the JSON contract), exit codes on bad input.</summary>
+[Collection(TrainedModelCollection.Name)]
+public sealed class AdaptiveCommandsTests
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(120);
+    private readonly TrainedModelFixture _fixture;
+
+    public AdaptiveCommandsTests(TrainedModelFixture fixture) => _fixture = fixture;
+
+    [Fact]
+    public void Simulate_Json_ExactlyTheDocumentedShape()
+    {
+        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", _fixture.TracePath, "--model", _fixture.Result.ModelPath, "--budget", "0.01", "0.05", "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var root = doc.RootElement;
+        Assert.Equal(["connections", "span_seconds", "policies"], root.EnumerateObject().Select(p => p.Name));
+        Assert.True(root.GetProperty("connections").GetInt64() > 50_000);
+        Assert.True(root.GetProperty("span_seconds").GetDouble() > 2.9 * 86_400);
+        var policies = root.GetProperty("policies").EnumerateArray().ToList();
+        Assert.Equal(["sync-all", "static-3s", "static-30s", "per-class-static", "oracle", "adaptive@0.01", "adaptive@0.05"],
+            policies.Select(p => p.GetProperty("name").GetString()));
+        foreach (var p in policies)
+        {
+            Assert.Equal(["name", "messages", "bytes", "exposure_seconds", "expected_loss"], p.EnumerateObject().Select(x => x.Name));
+        }
+
+        var syncAll = policies[0];
+        Assert.Equal(0, syncAll.GetProperty("exposure_seconds").GetDouble());
+        var static3 = policies[1];
+        Assert.True(static3.GetProperty("messages").GetInt64() < syncAll.GetProperty("messages").GetInt64());
+        Assert.Equal(static3.GetProperty("messages").GetInt64(), policies[4].GetProperty("messages").GetInt64());
+        Assert.True(policies[4].GetProperty("exposure_seconds").GetDouble() < static3.GetProperty("exposure_seconds").GetDouble());
+    }
+
+    [Fact]
+    public void Simulate_LuflowFormatWithoutModel_StaticPoliciesAndOracle()
+    {
+        string csv = Path.Combine(_fixture.Directory, "luflow-small.csv");
+        File.WriteAllLines(csv,
+        [
+            "avg_ipt,bytes_in,bytes_out,dest_ip,dest_port,entropy,num_pkts_out,num_pkts_in,proto,src_ip,src_port,time_end,time_start,total_entropy,label,duration",
+            "1,10,20,786,22,1,1,1,6,100,40000,1600000060000000,16000000005,1,benign,60",
+            "1,10,20,786,53,1,1,1,17,100,40001,1600000001000000,16000000009,1,benign,1E-1",
+            "0,56,56,786,\"\",1,1,1,1,55960,\"\",1600000002000000,16000000015,1,outlier,5.9E-5",
+        ]);
+        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", csv, "--format", "luflow", "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(3, doc.RootElement.GetProperty("connections").GetInt64());
+        var static3 = doc.RootElement.GetProperty("policies").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "static-3s");
+        Assert.Equal(2, static3.GetProperty("messages").GetInt64());
+        Assert.Equal(3 + 0.1 + 5.9e-5, static3.GetProperty("exposure_seconds").GetDouble(), 6);
+    }
+
+    [Fact]
+    public void Simulate_ModelOfAnotherFeatureVersion_Exit2WithReason()
+    {
+        string path = Path.Combine(_fixture.Directory, "v-other.zip");
+        File.Copy(_fixture.Result.ModelPath, path, overwrite: true);
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            var e = zip.GetEntry(ModelManifest.EntryName)!;
+            ModelManifest m;
+            using (var s = e.Open())
+            {
+                m = JsonSerializer.Deserialize(s, ModelManifestJson.Default.ModelManifest)!;
+            }
+
+            e.Delete();
+            using var w = zip.CreateEntry(ModelManifest.EntryName).Open();
+            JsonSerializer.Serialize(w, m with { FeatureVersion = 99 }, ModelManifestJson.Default.ModelManifest);
+        }
+
+        var (code, _, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", _fixture.TracePath, "--model", path, "--json");
+        Assert.Equal(2, code);
+        Assert.Contains("v-other.zip", stderr, StringComparison.Ordinal);
+        Assert.Contains($"feature version 99, this build computes version {FeatureSchema.Version}", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GenerateAndSimulate_BadInput_Exit2NamingTheFieldAndExpectation()
+    {
+        var (code, _, stderr) = CliProcess.Run(s_timeout, "generate", "--out", Path.Combine(_fixture.Directory, "x.csv"), "--rate", "-1");
+        Assert.Equal(2, code);
+        Assert.Contains("--rate: expected connections per second", stderr, StringComparison.Ordinal);
+
+        string bad = Path.Combine(_fixture.Directory, "bad.csv");
+        File.WriteAllText(bad, "start,duration,proto,src,sport,dst,dport,service,bytes_out,bytes_in,pkts_out,pkts_in\n1,2,6,10.0.0.1,1,10.0.0.2,99999,web,1,1,1,1\n");
+        (code, _, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", bad, "--json");
+        Assert.Equal(2, code);
+        Assert.Contains("bad.csv:2: dport: expected an integer 0-65535", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Generate_Seeded_WritesTheSameTraceTwice()
+    {
+        string a = Path.Combine(_fixture.Directory, "a.csv"), b = Path.Combine(_fixture.Directory, "b.csv");
+        Assert.Equal(0, CliProcess.Run(s_timeout, "generate", "--out", a, "--days", "0.05", "--seed", "5").ExitCode);
+        Assert.Equal(0, CliProcess.Run(s_timeout, "generate", "--out", b, "--days", "0.05", "--seed", "5").ExitCode);
+        Assert.Equal(File.ReadAllText(a), File.ReadAllText(b));
+        Assert.StartsWith("start,duration,proto,src,sport,dst,dport,service,bytes_out,bytes_in,pkts_out,pkts_in", File.ReadAllText(a), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,116 @@
+using System.IO.Compression;
+using System.Text.Json;
+using ClusterSync.Adaptive.Features;
+using ClusterSync.Adaptive.Model;
+using ClusterSync.Tests;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace ClusterSync.Adaptive.Tests.Model;
+
+[Collection(TrainedModelCollection.Name)]
+public sealed class LifetimeModelTests
+{
+    private readonly TrainedModelFixture _fixture;
+
+    public LifetimeModelTests(TrainedModelFixture fixture) => _fixture = fixture;
+
+    private string CopyWithManifest(Func<ModelManifest, ModelManifest> change)
+    {
+        string path = Path.Combine(_fixture.Directory, Guid.NewGuid().ToString("N") + ".zip");
+        File.Copy(_fixture.Result.ModelPath, path);
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Update);
+        var entry = zip.GetEntry(ModelManifest.EntryName)!;
+        ModelManifest m;
+        using (var s = entry.Open())
+        {
+            m = JsonSerializer.Deserialize(s, ModelManifestJson.Default.ModelManifest)!;
+        }
+
+        entry.Delete();
+        using var w = zip.CreateEntry(ModelManifest.EntryName).Open();
+        JsonSerializer.Serialize(w, change(m), ModelManifestJson.Default.ModelManifest);
+        return path;
+    }
+
+    [Fact]
+    public void Load_WrongFeatureVersion_RefusedWithReason()
+    {
+        var path = CopyWithManifest(m => m with { FeatureVersion = FeatureSchema.Version + 1 });
+        Assert.False(LifetimeModel.TryLoad(path, out var model, out var reason));
+        Assert.Null(model);
+        Assert.Contains(path, reason, StringComparison.Ordinal);
+        Assert.Contains("feature version " + (FeatureSchema.Version + 1), reason, StringComparison.Ordinal);
+        var ex = Assert.Throws<ModelLoadException>(() => LifetimeModel.Load(path));
+        Assert.Contains("featureVersion", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_OtherFeatureNames_Refused()
+    {
+        var path = CopyWithManifest(m => m with { Features = [.. m.Features.Reverse()] });
+        Assert.False(LifetimeModel.TryLoad(path, out _, out var reason));
+        Assert.Contains("features: expected", reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_NotAModel_RefusedWithReason()
+    {
+        string junk = Path.Combine(_fixture.Directory, "junk.zip");
+        File.WriteAllText(junk, "not a zip");
+        Assert.False(LifetimeModel.TryLoad(junk, out _, out var reason));
+        Assert.Contains("junk.zip", reason, StringComparison.Ordinal);
+
+        string missing = Path.Combine(_fixture.Directory, "missing.zip");
+        Assert.False(LifetimeModel.TryLoad(missing, out _, out reason));
+        Assert.Contains("no such model file", reason, StringComparison.Ordinal);
+
+        // An ML.NET zip without our manifest.
+        string bare = Path.Combine(_fixture.Directory, "bare.zip");
+        File.Copy(_fixture.Result.ModelPath, bare);
+        using (var zip = ZipFile.Open(bare, ZipArchiveMode.Update))
+        {
+            zip.GetEntry(ModelManifest.EntryName)!.Delete();
+        }
+
+        Assert.False(LifetimeModel.TryLoad(bare, out _, out reason));
+        Assert.Contains(ModelManifest.EntryName, reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Predict_CompiledTrees_AgreeWithMlNetTransform()
+    {
+        var model = LifetimeModel.Load(_fixture.Result.ModelPath);
+        var ml = new MLContext(0);
+        var records = _fixture.Result.Split.Test.Take(2000).ToList();
+        var rows = records.Select(r =>
+        {
+            var row = new FeatureRow();
+            FeatureExtractor.Write(FeatureExtractor.FromTrace(r), row.Features);
+            return row;
+        }).ToList();
+        var scores = model.Transformer.Transform(ml.Data.LoadFromEnumerable(rows)).GetColumn<float>("Score").ToArray();
+        var starts = records.Select(r => FeatureExtractor.FromTrace(r)).ToArray();
+        var batch = new LifetimeEstimate[starts.Length];
+        model.PredictBatch(starts, batch);
+        for (int i = 0; i < rows.Count; i++)
+        {
+            Assert.Equal(scores[i], model.Predict(starts[i]).Score, 3);
+            Assert.Equal(scores[i], batch[i].Score, 3);
+        }
+    }
+
+    [Fact]
+    public void ChooseDelay_PriceExtremes_SyncAllOrNever()
+    {
+        var model = LifetimeModel.Load(_fixture.Result.ModelPath);
+        var est = model.Predict(FeatureExtractor.FromTrace(_fixture.Result.Split.Test[0]));
+        Assert.Equal(0, model.ChooseDelay(est, 0));
+        Assert.Equal(LifetimeModel.NeverIndex, model.ChooseDelay(est, 1e12));
+        for (int g = 1; g < LifetimeModel.DelayGrid.Count; g++)
+        {
+            Assert.True(model.ProbabilityAlive(est, g) <= model.ProbabilityAlive(est, g - 1));
+            Assert.True(model.ExpectedExposure(est, g) >= model.ExpectedExposure(est, g - 1) - 1e-9);
+        }
+    }
+}
