@@ -13,7 +13,7 @@ internal sealed class TelemetryReader : IDisposable
         "member,start_ms,end_ms,lifetime_s,family,protocol,src,sport,dst,dport,zone,class,decision,delay_s,score,reason,synced,messages,end_reason,final_state,has_counters,orig_packets,orig_bytes,reply_packets,reply_bytes";
 
     public const string MetricsHeader =
-        "time_ms,seconds,class,connections,synced,messages,bytes,exposure_s,updates_sent,bytes_sent,retransmissions,nack_ranges_sent,nack_ranges_received,pending,lag_datagrams,at_risk_connections,at_risk_exposure_s,realized_loss,threshold,capture_dropped";
+        "time_ms,seconds,class,connections,synced,messages,bytes,exposure_s,updates_sent,bytes_sent,retransmissions,nack_ranges_sent,nack_ranges_received,pending,lag_datagrams,at_risk_connections,at_risk_exposure_s,realized_loss,price,capture_dropped";
 
     private readonly LiteDatabase _db;
     private readonly Dictionary<long, Run> _runs = [];
@@ -107,7 +107,7 @@ internal sealed class TelemetryReader : IDisposable
             string common = string.Join(',', m["updatesSent"].AsInt64, m["bytesSent"].AsInt64, m["retransmissions"].AsInt64,
                 m["nackRangesSent"].AsInt64, m["nackRangesReceived"].AsInt64, m["pending"].AsInt64, m["lagDatagrams"].AsInt64,
                 m["atRiskConnections"].AsInt32, m["atRiskExposureSeconds"].AsDouble.ToString("0.###", ic),
-                m["realizedLoss"].IsNull ? "" : m["realizedLoss"].AsDouble.ToString("0.###", ic), m["threshold"].AsDouble.ToString("0.####", ic),
+                m["realizedLoss"].IsNull ? "" : m["realizedLoss"].AsDouble.ToString("0.###", ic), m["price"].AsDouble.ToString("0.####", ic),
                 m["captureDropped"].AsInt64);
             foreach (var c in m["classes"].AsArray)
             {

@@ -18,7 +18,7 @@ internal readonly record struct EngineSample(
     int AtRiskConnections,
     double AtRiskExposureSeconds,
     double RealizedLoss,
-    double Threshold);
+    double Price);
 
 /// <summary>
 /// Telemetry capture into LiteDB. The engine hands each ended connection to <see cref="OnEnded"/> (under its table
@@ -278,7 +278,7 @@ internal sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDispo
             ["atRiskConnections"] = sample.AtRiskConnections,
             ["atRiskExposureSeconds"] = sample.AtRiskExposureSeconds,
             ["realizedLoss"] = double.IsNaN(sample.RealizedLoss) ? BsonValue.Null : sample.RealizedLoss,
-            ["threshold"] = sample.Threshold,
+            ["price"] = sample.Price,
             ["captureDropped"] = _ring.Dropped,
             ["classes"] = classes,
         });

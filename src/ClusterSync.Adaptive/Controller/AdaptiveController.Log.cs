@@ -19,8 +19,8 @@ internal sealed partial class AdaptiveController
         [LoggerMessage(5004, LogLevel.Warning, "Retraining hint: class '{Class}' drifts: predicted P(lives > {Checkpoint}s) {Predicted:F3}, observed {Observed:F3} over {Samples:F0} outcomes (model {Model})")]
         public static partial void DriftHint(ILogger logger, string @class, double checkpoint, double predicted, double observed, double samples, string model);
 
-        [LoggerMessage(5005, LogLevel.Debug, "Adaptive feedback: realized loss {Realized:F3} (budget {Budget}), threshold {Previous:F3} -> {Threshold:F3}")]
-        public static partial void ThresholdMoved(ILogger logger, double realized, double budget, double previous, double threshold);
+        [LoggerMessage(5005, LogLevel.Debug, "Adaptive feedback: realized loss {Realized:F4} (budget {Budget}), price {Previous:F3} -> {Price:F3}")]
+        public static partial void PriceMoved(ILogger logger, double realized, double budget, double previous, double price);
 
         [LoggerMessage(5006, LogLevel.Error, "Adaptive feedback batch failed")]
         public static partial void FeedbackFailed(ILogger logger, Exception ex);

@@ -9,22 +9,25 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ClusterSync.Adaptive.Controller;
 
 /// <summary>
-/// The adaptive policy gate: per new connection, model score → calibrated P(lives past the checkpoint) → sync now
-/// (≥ threshold), never (&lt; threshold × neverRatio) or hold until the checkpoint, where the decision is revised with
-/// what was learned since. Outcomes stream back through an Rx pipeline (buffer by time or count, off the data-plane
-/// thread) that keeps per-class lifetime quantiles and calibration, measures drift, and moves the threshold so that
-/// the realized loss (Σ exposure / T) tracks the budget. Without a model (cold start) each class's online
-/// P(lives past the checkpoint) stands in for the score, and the class's static policy is the floor until the class
-/// has enough outcomes. See README.md in this folder.
+/// The adaptive policy gate. Per new connection the model (or, in cold start, the class's online lifetime
+/// distribution) picks the delay on the calibration grid that minimizes <c>price · P(synced) + E[exposure]</c> — the
+/// same rule <c>clustersync simulate</c> evaluates: 0 = sync now, ∞ = never; held connections are revised at their
+/// checkpoint with what was learned since. Outcomes stream back through an Rx pipeline (buffer by time or count, off
+/// the data-plane thread) that keeps per-class lifetime quantiles, per-class predicted-vs-observed statistics (drift,
+/// with a retraining hint in the log) and the realized loss Σ exposure / Σ lifetime, and moves the price so that the
+/// realized loss tracks the budget. Without a model each class's static policy is the floor until the class has
+/// enough outcomes. See README.md in this folder.
 /// </summary>
 internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcomeSink, IDisposable
 {
     private const int CalibrationBins = 10;
-    private const double CalibrationPrior = 20;
     private const double FadePerBatch = 0.97;
     private const double RealizedSmoothing = 0.3;
-    private const double MinThreshold = 0.01;
-    private const double MaxThreshold = 0.99;
+    private const double MinPrice = 1e-3;
+    private const double MaxPrice = 1e6;
+
+    /// <summary>The delays a decision chooses among (seconds; the last is never): the model's calibration grid.</summary>
+    private static readonly double[] s_grid = [.. Model.LifetimeModel.DelayGrid];
 
     private readonly AdaptiveOptions _options;
     private readonly ILogger _logger;
@@ -42,9 +45,8 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private readonly double[] _driftObserved;
     private readonly double[] _driftCount;
     private readonly long[] _lastDriftHintMs;
-    private long _lastEndedMs;
     private double _realized = double.NaN;
-    private double _threshold;
+    private double _price;
 
     // Read by the data-plane thread: one reference each, swapped whole.
     private volatile DecisionState _state;
@@ -104,7 +106,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         _driftObserved = new double[256];
         _driftCount = new double[256];
         _lastDriftHintMs = new long[256];
-        _threshold = options.InitialThreshold;
+        _price = options.InitialPrice;
         _state = BuildState();
         if (predictor is not null)
         {
@@ -124,10 +126,10 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
     public AdaptiveOptions Options => _options;
 
-    /// <summary>The threshold in use: calibrated P(lives past the checkpoint) at or above it is synced at once.</summary>
-    public double Threshold => _state.Threshold;
+    /// <summary>The price in use: exposure seconds one synchronized connection is worth. Lower syncs earlier.</summary>
+    public double Price => _state.Price;
 
-    /// <summary>The realized loss the feedback loop measured last (Σ exposure / T); NaN before the first batch.</summary>
+    /// <summary>The realized loss the feedback loop measured last (Σ exposure / Σ lifetime, smoothed); NaN before the first batch.</summary>
     public double RealizedLoss
     {
         get
@@ -162,38 +164,40 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         }
 
         var state = _state;
-        float p;
-        float score;
         var model = _model;
         if (model is not null)
         {
-            score = model.Predictor.ProbabilityLivesLongerThan(key, entry, cls.Name, cls.CheckpointSeconds);
-            p = state.Calibrate(serviceClass, score);
-        }
-        else
-        {
-            p = score = state.ClassLongShare[serviceClass];
-            if (float.IsNaN(p))
-            {
-                _static++;
-                return SyncDecision.From(classPolicy); // cold start: the static policy is the floor
-            }
+            int ms = model.Predictor.ChooseDelayMs(key, entry.CreatedMs, state.Price, cls.CheckpointSeconds, out float p);
+            return Count(ms, p);
         }
 
-        if (p >= state.Threshold)
+        // Cold start: the class's own online lifetime distribution; its static policy until it has enough outcomes.
+        int classMs = state.ClassDelayMs[serviceClass];
+        if (classMs == int.MinValue)
+        {
+            _static++;
+            return SyncDecision.From(classPolicy);
+        }
+
+        return Count(classMs, state.ClassLongShare[serviceClass]);
+    }
+
+    private SyncDecision Count(int delayMs, float score)
+    {
+        if (delayMs == 0)
         {
             _now++;
             return SyncDecision.Now(score);
         }
 
-        if (p < state.Threshold * _options.NeverRatio)
+        if (delayMs < 0)
         {
             _never++;
             return SyncDecision.Never(score);
         }
 
         _delayed++;
-        return SyncDecision.After(cls.CheckpointMs, score);
+        return SyncDecision.After(delayMs, score);
     }
 
     public SyncDecision Revise(in ConnectionKey key, in ConnectionEntry entry, in ConnectionCounters counters, bool hasCounters, byte serviceClass, long ageMs)
@@ -237,17 +241,15 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     {
         lock (_feedbackLock)
         {
-            long minCreated = long.MaxValue;
-            long maxEnded = 0;
             double exposureSeconds = 0;
+            double lifetimeSeconds = 0;
             foreach (var o in batch)
             {
                 var c = o.ServiceClass;
                 double life = o.LifetimeMs / 1000.0;
                 _histograms[c].Add(life);
                 exposureSeconds += o.ExposureMs / 1000.0;
-                minCreated = Math.Min(minCreated, o.CreatedMs);
-                maxEnded = Math.Max(maxEnded, o.EndedMs);
+                lifetimeSeconds += life;
                 if (!float.IsNaN(o.Score) && _model is not null)
                 {
                     double y = life > _classes[c].CheckpointSeconds ? 1 : 0;
@@ -262,18 +264,15 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
             _observed += batch.Count;
 
-            // Realized loss: exposure accrued per second of wall time covered by the outcomes.
-            long from = _lastEndedMs != 0 ? _lastEndedMs : minCreated;
-            double span = Math.Max(1, maxEnded - from) / 1000.0;
-            _lastEndedMs = Math.Max(_lastEndedMs, maxEnded);
-            double rate = exposureSeconds / span;
-            _realized = double.IsNaN(_realized) ? rate : (RealizedSmoothing * rate) + ((1 - RealizedSmoothing) * _realized);
+            // Realized loss: the share of connection-seconds that were not replicated.
+            double share = lifetimeSeconds > 0 ? exposureSeconds / lifetimeSeconds : 0;
+            _realized = double.IsNaN(_realized) ? share : (RealizedSmoothing * share) + ((1 - RealizedSmoothing) * _realized);
 
-            // Over budget: lower the threshold (more connections synced at once); under: raise it (fewer messages).
-            double previous = _threshold;
+            // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
+            double previous = _price;
             double error = Math.Clamp((_realized / _options.LossBudget) - 1, -1, 1);
-            _threshold = Math.Clamp(_threshold * Math.Exp(-_options.Gain * error), MinThreshold, MaxThreshold);
-            Log.ThresholdMoved(_logger, _realized, _options.LossBudget, previous, _threshold);
+            _price = Math.Clamp(_price * Math.Exp(-_options.Gain * error), MinPrice, MaxPrice);
+            Log.PriceMoved(_logger, _realized, _options.LossBudget, previous, _price);
 
             CheckDrift();
             _state = BuildState();
@@ -319,20 +318,41 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private DecisionState BuildState()
     {
         var share = new float[256];
-        var calibration = new float[256 * CalibrationBins * 2];
+        var delays = new int[256];
         for (int c = 0; c < 256; c++)
         {
             var h = _histograms[c];
-            share[c] = h.Count >= _options.ColdStartMinSamples ? (float)h.FractionAbove(_classes[c].CheckpointSeconds) : float.NaN;
-            for (int b = 0; b < CalibrationBins; b++)
+            if (h.Count < _options.ColdStartMinSamples)
             {
-                int at = ((c * CalibrationBins) + b) * 2;
-                calibration[at] = (float)_calHits[c][b];
-                calibration[at + 1] = (float)_calCounts[c][b];
+                share[c] = float.NaN;
+                delays[c] = int.MinValue; // the static policy
+                continue;
             }
+
+            share[c] = (float)h.FractionAbove(_classes[c].CheckpointSeconds);
+            // The same rule as the model's: the grid delay minimizing price · P(synced) + E[exposure].
+            int best = 0;
+            double bestCost = double.PositiveInfinity;
+            for (int g = 0; g < s_grid.Length; g++)
+            {
+                double d = s_grid[g];
+                double cost = double.IsPositiveInfinity(d) ? h.ExpectedMin(double.PositiveInfinity) : (_price * h.FractionAbove(d)) + h.ExpectedMin(d);
+                if (d == 0)
+                {
+                    cost = _price;
+                }
+
+                if (cost < bestCost)
+                {
+                    bestCost = cost;
+                    best = g;
+                }
+            }
+
+            delays[c] = double.IsPositiveInfinity(s_grid[best]) ? -1 : (int)Math.Round(s_grid[best] * 1000);
         }
 
-        return new DecisionState(_threshold, share, calibration);
+        return new DecisionState(_price, share, delays);
     }
 
     // ------------------------------------------------------------------ the model
@@ -355,7 +375,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         Interlocked.Increment(ref _reloads);
         lock (_feedbackLock)
         {
-            // A new model starts with fresh calibration and drift statistics (the lifetime quantiles stay).
+            // A new model starts with fresh calibration and drift statistics (the lifetime quantiles and the price stay).
             foreach (var a in _calHits.Concat(_calCounts))
             {
                 Array.Clear(a);
@@ -401,7 +421,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
             return new AdaptiveStatus(model is null ? "cold-start" : "model", model?.Predictor.Name, model?.Path, model?.LoadedAt,
                 Interlocked.Read(ref _reloads), Interlocked.Read(ref _reloadsRefused), _lastReloadError, _options.LossBudget, _realized,
-                _threshold, _now, _delayed, _never, _static, _neverSkip, _revisedNow, _revisedHeld, _observed, 0, _driftHints, classes);
+                _price, _now, _delayed, _never, _static, _neverSkip, _revisedNow, _revisedHeld, _observed, 0, _driftHints, classes);
         }
     }
 
@@ -422,23 +442,12 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private sealed record LoadedModel(ILifetimePredictor Predictor, string? Path, DateTimeOffset LoadedAt);
 
     /// <summary>What a decision reads, swapped whole after each feedback batch.</summary>
-    private sealed class DecisionState(double threshold, float[] classLongShare, float[] calibration)
+    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs)
     {
-        public readonly double Threshold = threshold;
+        public readonly double Price = price;
         public readonly float[] ClassLongShare = classLongShare;
-        private readonly float[] _calibration = calibration;
 
-        public float Calibrate(byte serviceClass, float score)
-        {
-            if (float.IsNaN(score))
-            {
-                return 0;
-            }
-
-            // Observed frequency in the score's bin, shrunk toward the score itself while the bin has few outcomes.
-            int bin = Math.Clamp((int)(score * CalibrationBins), 0, CalibrationBins - 1);
-            int at = ((serviceClass * CalibrationBins) + bin) * 2;
-            return (_calibration[at] + ((float)CalibrationPrior * score)) / (_calibration[at + 1] + (float)CalibrationPrior);
-        }
+        /// <summary>Cold-start delay per class (ms; 0 now, −1 never, int.MinValue: not enough outcomes, use the static policy).</summary>
+        public readonly int[] ClassDelayMs = classDelayMs;
     }
 }

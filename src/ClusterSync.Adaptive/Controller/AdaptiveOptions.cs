@@ -12,12 +12,22 @@ internal sealed record AdaptiveOptions
     public string? Model { get; init; }
 
     /// <summary>
-    /// The loss budget: expected connections lost by a failover at a random instant (Σ exposure / T, the time-average
-    /// of live connections not yet replicated). The feedback loop moves the thresholds so that the realized value tracks it.
+    /// The loss budget: the share of connection-seconds left unreplicated (Σ exposure / Σ lifetime) — the share of live
+    /// connections a failover at a random instant is expected to lose. The same unit as <c>clustersync simulate</c>'s
+    /// <c>adaptive@budget</c>. The feedback loop moves the price so that the realized share tracks it.
     /// </summary>
-    public double LossBudget { get; init; } = 10;
+    public double LossBudget { get; init; } = 0.01;
 
-    /// <summary>The delay checkpoint for classes whose policy is not <c>delayed</c> (those use their own delay).</summary>
+    /// <summary>
+    /// The starting price: the exposure seconds one synchronized connection is worth (its messages priced in seconds).
+    /// Decisions minimize <c>price · P(synced) + E[exposure]</c>; the feedback loop then moves the price.
+    /// </summary>
+    public double InitialPrice { get; init; } = 5;
+
+    /// <summary>
+    /// The reference delay for classes whose policy is not <c>delayed</c> (those use their own delay): drift and the
+    /// per-class statistics compare predicted and observed P(lives past it).
+    /// </summary>
     public TimeSpan Checkpoint { get; init; } = TimeSpan.FromSeconds(3);
 
     /// <summary>
@@ -31,12 +41,6 @@ internal sealed record AdaptiveOptions
     /// <summary>The never-skip classes in effect among <paramref name="classes"/>.</summary>
     public IReadOnlyList<string> EffectiveNeverSkip(IEnumerable<string> classes)
         => NeverSkip ?? (classes.Contains(DefaultNeverSkipClass, StringComparer.Ordinal) ? [DefaultNeverSkipClass] : []);
-
-    /// <summary>Starting threshold: a connection whose calibrated P(lives past the checkpoint) reaches it is synced at once.</summary>
-    public double InitialThreshold { get; init; } = 0.5;
-
-    /// <summary>Below <c>threshold × neverRatio</c> a connection is never synced (surely short).</summary>
-    public double NeverRatio { get; init; } = 0.1;
 
     /// <summary>Outcomes a class needs before its online quantiles replace its static policy (cold start).</summary>
     public int ColdStartMinSamples { get; init; } = 200;
@@ -57,24 +61,19 @@ internal sealed record AdaptiveOptions
 
     public IEnumerable<string> Validate(string path)
     {
-        if (!(LossBudget > 0 && LossBudget < 1e9))
+        if (!(LossBudget > 0 && LossBudget < 1))
         {
-            yield return $"{path}.lossBudget: expected expected-connections-lost per failover > 0, found {LossBudget}";
+            yield return $"{path}.lossBudget: expected a share of connection-seconds left unreplicated in (0, 1), found {LossBudget}";
+        }
+
+        if (!(InitialPrice > 0 && InitialPrice <= 1e6))
+        {
+            yield return $"{path}.initialPrice: expected seconds of exposure per synced connection in (0, 1000000], found {InitialPrice}";
         }
 
         if (Checkpoint <= TimeSpan.Zero || Checkpoint > TimeSpan.FromHours(24))
         {
             yield return $"{path}.checkpoint: expected a duration in (0, 24h], found {Checkpoint}";
-        }
-
-        if (!(InitialThreshold > 0 && InitialThreshold < 1))
-        {
-            yield return $"{path}.initialThreshold: expected a probability in (0, 1), found {InitialThreshold}";
-        }
-
-        if (!(NeverRatio >= 0 && NeverRatio < 1))
-        {
-            yield return $"{path}.neverRatio: expected a number in [0, 1), found {NeverRatio}";
         }
 
         if (ColdStartMinSamples is < 1 or > 10_000_000)

@@ -25,7 +25,7 @@ internal sealed record AdaptiveStatus(
     string? LastReloadError,
     double LossBudget,
     double RealizedLoss,
-    double Threshold,
+    double Price,
     long DecidedNow,
     long DecidedDelayed,
     long DecidedNever,

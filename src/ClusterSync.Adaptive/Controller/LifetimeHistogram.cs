@@ -57,6 +57,27 @@ internal sealed class LifetimeHistogram
         return Math.Clamp((above + (_counts[b] * within)) / Count, 0, 1);
     }
 
+    /// <summary>E[min(lifetime, <paramref name="seconds"/>)]: the expected exposure under that delay (bin midpoints); NaN when empty.</summary>
+    public double ExpectedMin(double seconds)
+    {
+        if (Count <= 0)
+        {
+            return double.NaN;
+        }
+
+        double sum = 0;
+        for (int i = 0; i < Bins; i++)
+        {
+            if (_counts[i] > 0)
+            {
+                double mid = i == 0 ? MinSeconds / 2 : Math.Sqrt(LowerEdge(i) * LowerEdge(i + 1));
+                sum += _counts[i] * Math.Min(mid, seconds);
+            }
+        }
+
+        return sum / Count;
+    }
+
     /// <summary>The <paramref name="q"/>-quantile in seconds (geometric interpolation within the bin); NaN when empty.</summary>
     public double Quantile(double q)
     {

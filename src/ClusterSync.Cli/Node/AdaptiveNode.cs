@@ -10,11 +10,8 @@ namespace ClusterSync.Cli.Node;
 /// <summary>Validation of the node's <c>adaptive</c> and <c>telemetry</c> sections (called by <see cref="NodeConfigLoader"/>).</summary>
 internal static class AdaptiveNodeConfig
 {
-    /// <summary>
-    /// The loader for <c>adaptive.model</c> files. Null while this build has no model runtime: a configured model is then
-    /// refused at load with that reason (adaptive mode still runs, in cold start, without <c>model</c>).
-    /// </summary>
-    public static IModelLoader? ModelLoader { get; set; }
+    /// <summary>The loader for <c>adaptive.model</c> files (ML.NET lifetime models written by <c>clustersync train</c>).</summary>
+    public static IModelLoader? ModelLoader { get; set; } = new LifetimeModelLoader();
 
     public static void Validate(NodeConfig c, string file, List<string> errors)
     {
@@ -151,7 +148,7 @@ internal sealed class AdaptiveNode : IDisposable
 
         var k = engine.Counters;
         return new EngineSample(k.UpdatesSent, k.BytesSent, k.Retransmissions, k.NackRangesSent, k.NackRangesReceived, engine.PendingCount, lag,
-            x.Connections, x.ExposureSeconds, controller?.RealizedLoss ?? double.NaN, controller?.Threshold ?? 0);
+            x.Connections, x.ExposureSeconds, controller?.RealizedLoss ?? double.NaN, controller?.Price ?? 0);
     }
 
     public ExposureDocument GetExposure()
@@ -179,7 +176,7 @@ internal sealed class AdaptiveNode : IDisposable
             LastReloadError = s.LastReloadError,
             LossBudget = s.LossBudget,
             RealizedLoss = Finite(s.RealizedLoss),
-            Threshold = Math.Round(s.Threshold, 4),
+            Price = Math.Round(s.Price, 4),
             Decisions = new Dictionary<string, long>(StringComparer.Ordinal)
             {
                 ["now"] = s.DecidedNow,
@@ -241,8 +238,8 @@ internal sealed class AdaptiveNode : IDisposable
         _exposureSeconds = factory.CreateGauge("clustersync_exposure_seconds", "Summed age of the connections at risk now.");
         if (Controller is not null)
         {
-            _threshold = factory.CreateGauge("clustersync_adaptive_threshold", "Calibrated P(lives past the checkpoint) at or above which a connection is synced at once.");
-            _realized = factory.CreateGauge("clustersync_adaptive_realized_loss", "Realized expected connections lost per failover (sum of exposure / time), tracked against the loss budget.");
+            _threshold = factory.CreateGauge("clustersync_adaptive_price", "Exposure seconds one synchronized connection is worth; decisions minimize price * P(synced) + E[exposure].");
+            _realized = factory.CreateGauge("clustersync_adaptive_realized_loss", "Realized share of connection-seconds left unreplicated (sum of exposure / sum of lifetime), tracked against adaptive.lossBudget.");
             _drift = factory.CreateGauge("clustersync_adaptive_drift", "Per class |mean predicted - mean observed| P(lives past the checkpoint); above adaptive.driftThreshold a retraining hint is logged.", new GaugeConfiguration { LabelNames = ["class"] });
             _reloads = factory.CreateCounter("clustersync_model_reloads_total", "Model files loaded and swapped in.");
             _refused = factory.CreateCounter("clustersync_model_reloads_refused_total", "Model files refused (the previous model stayed).");
@@ -263,7 +260,7 @@ internal sealed class AdaptiveNode : IDisposable
         if (Controller is not null)
         {
             var s = Controller.GetStatus();
-            _threshold?.Set(s.Threshold);
+            _threshold?.Set(s.Price);
             _realized?.Set(double.IsFinite(s.RealizedLoss) ? s.RealizedLoss : 0);
             foreach (var k in s.Classes)
             {

@@ -29,10 +29,11 @@ internal sealed record AdaptiveDocument
 
     public double LossBudget { get; init; }
 
-    /// <summary>Realized Σ exposure / T (null before the first feedback batch).</summary>
+    /// <summary>Realized Σ exposure / Σ lifetime (null before the first feedback batch).</summary>
     public double? RealizedLoss { get; init; }
 
-    public double Threshold { get; init; }
+    /// <summary>Exposure seconds one synchronized connection is worth (what the feedback loop moves).</summary>
+    public double Price { get; init; }
 
     public IReadOnlyDictionary<string, long> Decisions { get; init; } = new Dictionary<string, long>();
 

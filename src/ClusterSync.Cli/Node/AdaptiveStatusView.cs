@@ -21,8 +21,8 @@ internal static class AdaptiveStatusView
             t.AddRow("Model", Markup.Escape(a.Model is null ? "none: cold start (online per-class quantiles, static policy as floor)"
                 : $"{a.Model} ({a.ModelPath}, loaded {a.ModelLoadedAt?.ToString("u", c)})"));
             t.AddRow("Model reloads", Markup.Escape($"{a.ModelReloads.ToString(c)} loaded, {a.ModelReloadsRefused.ToString(c)} refused{(a.LastReloadError is null ? "" : $" (last: {a.LastReloadError})")}"));
-            t.AddRow("Loss budget / realized", Markup.Escape($"{a.LossBudget.ToString("0.###", c)} / {(a.RealizedLoss is { } r ? r.ToString("0.###", c) : "-")} expected connections lost per failover"));
-            t.AddRow("Threshold", a.Threshold.ToString("0.####", c));
+            t.AddRow("Loss budget / realized", Markup.Escape($"{a.LossBudget.ToString("0.####", c)} / {(a.RealizedLoss is { } r ? r.ToString("0.####", c) : "-")} of connection-seconds unreplicated"));
+            t.AddRow("Price", Markup.Escape($"{a.Price.ToString("0.####", c)} s of exposure per synced connection"));
             t.AddRow("Decisions", Markup.Escape(string.Join(", ", a.Decisions.Select(kv => $"{kv.Key} {kv.Value.ToString("N0", c)}"))));
             t.AddRow("Outcomes / drift hints", Markup.Escape($"{a.OutcomesObserved.ToString("N0", c)} / {a.DriftHints.ToString(c)}"));
             foreach (var k in a.Classes.Where(k => k.Outcomes > 0 || k.NeverSkip))

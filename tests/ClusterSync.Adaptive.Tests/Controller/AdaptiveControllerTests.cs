@@ -25,13 +25,13 @@ public sealed class AdaptiveControllerTests
     private static readonly ConnectionKey Key = ConnectionKey.IPv4(0x0A000001, 0xC0A80101, 40000, 443, 6);
 
     private static AdaptiveController Create(ILifetimePredictor? predictor = null, AdaptiveOptions? options = null, TimeProvider? time = null)
-        => new(options ?? new AdaptiveOptions { Enabled = true, LossBudget = 150, FeedbackInterval = TimeSpan.FromMinutes(10) },
+        => new(options ?? new AdaptiveOptions { Enabled = true, FeedbackInterval = TimeSpan.FromMinutes(10) },
             Classes, predictor, time ?? new FakeTimeProvider(), bufferScheduler: new HistoricalScheduler());
 
     [Fact]
     public void Decide_NeverSkipClass_SyncedAtOnceWhateverTheModel()
     {
-        using var controller = Create(new ConstantPredictor(0f));
+        using var controller = Create(new ConstantPredictor(-1, 0f)); // the model says: never
         for (int i = 0; i < 1000; i++)
         {
             var d = controller.Decide(Key, default, MissionCritical, SyncPolicy.Full);
@@ -40,80 +40,82 @@ public sealed class AdaptiveControllerTests
             Assert.Equal(SyncPolicyKind.Full, r.Kind);
         }
 
-        // The same score for a class that may be skipped: never synced (surely short).
+        // The same answer for a class that may be skipped: never synced (surely short).
         Assert.Equal(SyncPolicyKind.None, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
         Assert.Equal(1000, controller.GetStatus().DecidedNeverSkip);
     }
 
     [Fact]
-    public void Decide_ModelScores_NowHoldOrNeverAroundTheThreshold()
+    public void Decide_ModelChoice_NowHoldOrNeverWithItsScore()
     {
-        using var controller = Create(new ConstantPredictor(0.95f));
-        Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        using var now = Create(new ConstantPredictor(0, 0.95f));
+        Assert.Equal(SyncPolicyKind.Full, now.Decide(Key, default, Default, SyncPolicy.Full).Kind);
 
-        using var mid = Create(new ConstantPredictor(0.3f));
-        var d = mid.Decide(Key, default, ShortLived, SyncPolicy.Delayed(TimeSpan.FromSeconds(3)));
+        using var hold = Create(new ConstantPredictor(3000, 0.3f));
+        var d = hold.Decide(Key, default, ShortLived, SyncPolicy.Delayed(TimeSpan.FromSeconds(3)));
         Assert.Equal(SyncPolicyKind.Delayed, d.Kind);
         Assert.Equal(3000, d.DelayMs);
         Assert.Equal(0.3f, d.Score);
 
-        using var low = Create(new ConstantPredictor(0.01f));
-        Assert.Equal(SyncPolicyKind.None, low.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        using var never = Create(new ConstantPredictor(-1, 0.01f));
+        Assert.Equal(SyncPolicyKind.None, never.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        Assert.Equal(SyncPolicyKind.None, never.Decide(Key, default, NonSync, SyncPolicy.Never).Kind);
     }
 
     [Fact]
-    public void Decide_ColdStart_StaticPolicyUntilEnoughOutcomesThenClassQuantiles()
+    public void Decide_ColdStart_StaticPolicyUntilEnoughOutcomesThenClassLifetimes()
     {
         using var controller = Create(options: new AdaptiveOptions { Enabled = true, ColdStartMinSamples = 100, FeedbackInterval = TimeSpan.FromMinutes(10) });
         var delayed = SyncPolicy.Delayed(TimeSpan.FromSeconds(3));
-        var first = controller.Decide(Key, default, ShortLived, delayed);
-        Assert.Equal(SyncPolicyKind.Delayed, first.Kind); // the static policy is the floor
-        Assert.Equal(1, controller.GetStatus().DecidedStatic);
+        Assert.Equal(SyncPolicyKind.Delayed, controller.Decide(Key, default, ShortLived, delayed).Kind); // the static policy is the floor
+        Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        Assert.Equal(2, controller.GetStatus().DecidedStatic);
 
-        // The class turns out long-lived: nine in ten live a minute.
-        var outcomes = Enumerable.Range(0, 200).Select(i => Outcome(ShortLived, i * 100, i % 10 == 0 ? 500 : 60_000, delayMs: 3000)).ToList();
+        // The "short-lived" class turns out long-lived (a minute), the default class lives 200 ms.
+        var outcomes = Enumerable.Range(0, 200).Select(i => Outcome(ShortLived, i * 100, 60_000, delayMs: 3000))
+            .Concat(Enumerable.Range(0, 200).Select(i => Outcome(Default, i * 100, 200, delayMs: 0))).ToList();
         controller.Process(outcomes);
 
         Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, default, ShortLived, delayed).Kind);
+        Assert.NotEqual(SyncPolicyKind.Full, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
         var cls = controller.GetStatus().Classes[ShortLived];
-        Assert.InRange(cls.ObservedLongShare, 0.85, 0.95);
+        Assert.InRange(cls.ObservedLongShare, 0.95, 1.0);
         Assert.InRange(cls.LifetimeP50Seconds, 40, 90);
     }
 
     [Fact]
-    public void Process_LifetimesShift_ThresholdMovesTheRightWay()
+    public void Process_LifetimesShift_PriceMovesTheRightWay()
     {
-        // The model believes every connection short (score 0.2): all are held for the 3 s checkpoint.
-        using var controller = Create(new ConstantPredictor(0.2f), new AdaptiveOptions
+        using var controller = Create(new ConstantPredictor(-1, 0.05f), new AdaptiveOptions
         {
-            Enabled = true, LossBudget = 150, InitialThreshold = 0.5, NeverRatio = 0.01, FeedbackInterval = TimeSpan.FromMinutes(10),
+            Enabled = true, LossBudget = 0.01, InitialPrice = 5, FeedbackInterval = TimeSpan.FromMinutes(10),
         });
         var rng = new Random(5);
         long t = 1_000_000;
 
-        // Phase A: 100 connections/s, lifetimes ~ exp(mean 1 s): exposure ≈ 100 × E[min(L, 3)] ≈ 95 < budget 150.
-        double start = controller.Threshold;
+        // Phase A: half the connections synced at once (live 100 s), half never synced (the model: surely short) and
+        // indeed short (mean 0.2 s): unreplicated share ≈ 0.2 / 100.2 ≈ 0.002 < budget 0.01.
+        double start = controller.Price;
         for (int batch = 0; batch < 20; batch++)
         {
-            controller.Process(Batch(rng, ref t, meanSeconds: 1));
+            controller.Process(Batch(rng, ref t, neverMeanSeconds: 0.2));
         }
 
-        double afterShort = controller.Threshold;
-        Assert.True(afterShort > start, $"under budget the threshold should rise (fewer messages): {start} -> {afterShort}");
-        Assert.InRange(controller.RealizedLoss, 60, 140);
+        double afterShort = controller.Price;
+        Assert.True(afterShort > start, $"under budget the price should rise (fewer messages): {start} -> {afterShort}");
+        Assert.InRange(controller.RealizedLoss, 0.0005, 0.005);
 
-        // Phase B (generated drift): the same traffic now lives ~60 s: exposure ≈ 100 × 3 = 300 > budget.
+        // Phase B (generated drift): the never-synced connections now live ~30 s: share ≈ 30 / 130 ≈ 0.23 > budget.
         for (int batch = 0; batch < 20; batch++)
         {
-            controller.Process(Batch(rng, ref t, meanSeconds: 60));
+            controller.Process(Batch(rng, ref t, neverMeanSeconds: 30));
         }
 
-        double afterLong = controller.Threshold;
-        Assert.True(afterLong < afterShort, $"over budget the threshold should fall (more synced at once): {afterShort} -> {afterLong}");
-        Assert.True(afterLong < 0.2, $"the threshold should fall below the model's score so connections sync at once: {afterLong}");
-        Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        double afterLong = controller.Price;
+        Assert.True(afterLong < afterShort, $"over budget the price should fall (sync earlier): {afterShort} -> {afterLong}");
+        Assert.True(afterLong < start, $"{afterLong}");
 
-        // Predicted 0.2 of them live past 3 s; observed ~0.95: drift is flagged for retraining.
+        // Predicted 0.05 of the never-synced live past 3 s; observed ~0.9: drift is flagged for retraining.
         var status = controller.GetStatus();
         var cls = status.Classes[Default];
         Assert.True(cls.DriftFlagged, $"drift {cls.Drift}");
@@ -123,7 +125,7 @@ public sealed class AdaptiveControllerTests
     [Fact]
     public void TryLoadModel_BadFile_RefusedWithReasonAndOldModelStays()
     {
-        using var controller = Create(new ConstantPredictor(0.95f, "good-v1"));
+        using var controller = Create(new ConstantPredictor(0, 0.95f, "good-v1"));
         var loader = new ScriptedLoader();
         Assert.False(controller.TryLoadModel(loader, "bad.zip", out var reason));
         Assert.Contains("featureVersion", reason, StringComparison.Ordinal);
@@ -154,14 +156,21 @@ public sealed class AdaptiveControllerTests
         Assert.Equal(50, controller.GetStatus().OutcomesObserved);
     }
 
-    private static List<ConnectionOutcome> Batch(Random rng, ref long t, double meanSeconds)
+    private static List<ConnectionOutcome> Batch(Random rng, ref long t, double neverMeanSeconds)
     {
         var list = new List<ConnectionOutcome>(1000);
         for (int i = 0; i < 1000; i++)
         {
             t += 10; // 100 per second
-            long life = (long)(-Math.Log(1 - rng.NextDouble()) * meanSeconds * 1000);
-            list.Add(Outcome(Default, t - life, life, delayMs: 3000, score: 0.2f));
+            if (i % 2 == 0)
+            {
+                list.Add(Outcome(Default, t - 100_000, 100_000, delayMs: 0, score: 0.95f));
+            }
+            else
+            {
+                long life = (long)(-Math.Log(1 - rng.NextDouble()) * neverMeanSeconds * 1000);
+                list.Add(Outcome(Default, t - life, life, delayMs: -1, score: 0.05f));
+            }
         }
 
         return list;
@@ -171,11 +180,16 @@ public sealed class AdaptiveControllerTests
         => new(Key, cls, createdMs, createdMs + lifeMs, ConnectionEndReason.Destroyed, lifeMs > delayMs && delayMs >= 0, delayMs, score,
             lifeMs > delayMs ? 2 : 0, ProtocolState.TcpClose, default, false);
 
-    private sealed class ConstantPredictor(float p, string name = "constant") : ILifetimePredictor
+    /// <summary>A fake model: always the same delay and score (the real <see cref="LifetimeModelPredictor"/> is tested below).</summary>
+    private sealed class ConstantPredictor(int delayMs, float p, string name = "constant") : ILifetimePredictor
     {
         public string Name => name;
 
-        public float ProbabilityLivesLongerThan(in ConnectionKey key, in ConnectionEntry entry, string serviceClass, double horizonSeconds) => p;
+        public int ChooseDelayMs(in ConnectionKey key, long createdMs, double price, double checkpointSeconds, out float probabilityLong)
+        {
+            probabilityLong = p;
+            return delayMs;
+        }
     }
 
     private sealed class ScriptedLoader : IModelLoader
@@ -189,7 +203,7 @@ public sealed class AdaptiveControllerTests
                 return false;
             }
 
-            predictor = new ConstantPredictor(0.5f, Path.GetFileNameWithoutExtension(path));
+            predictor = new ConstantPredictor(3000, 0.5f, Path.GetFileNameWithoutExtension(path));
             reason = "";
             return true;
         }
