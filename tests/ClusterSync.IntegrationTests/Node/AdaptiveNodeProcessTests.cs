@@ -30,7 +30,7 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
               "node": { "memberId": 1, "control": { "port": {{control}} } },
               "sync": { "tableCapacity": 16384 },
               "dataPlane": { "source": "generator", "generator": { "seed": 3, "connections": 2000, "changesPerSecond": 20000, "maxChanges": 40000 } },
-              "adaptive": { "enabled": true, "lossBudget": 50, "coldStartMinSamples": 50, "feedbackInterval": "200ms" },
+              "adaptive": { "enabled": true, "lossBudget": 0.02, "coldStartMinSamples": 50, "feedbackInterval": "200ms" },
               "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
             }
             """);
@@ -68,7 +68,7 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
             var adaptive = s.GetProperty("adaptive");
             Assert.Equal("cold-start", adaptive.GetProperty("mode").GetString());
             Assert.Equal(JsonValueKind.Null, adaptive.GetProperty("model").ValueKind);
-            Assert.Equal(50, adaptive.GetProperty("lossBudget").GetDouble());
+            Assert.Equal(0.02, adaptive.GetProperty("lossBudget").GetDouble());
             var decisions = adaptive.GetProperty("decisions");
             Assert.True(decisions.GetProperty("never_skip").GetInt64() > 0, decisions.ToString()); // ssh, https, databases...
             var exposure = s.GetProperty("exposure");
@@ -78,7 +78,7 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
             Assert.True(mc.GetProperty("neverSkip").GetBoolean());
 
             var metrics = await _http.GetStringAsync($"{endpoint}/metrics");
-            foreach (var family in new[] { "clustersync_exposure_connections", "clustersync_adaptive_threshold", "clustersync_adaptive_realized_loss", "clustersync_telemetry_records_written_total" })
+            foreach (var family in new[] { "clustersync_exposure_connections", "clustersync_adaptive_price", "clustersync_adaptive_realized_loss", "clustersync_telemetry_records_written_total" })
             {
                 Assert.Contains($"# TYPE {family} ", metrics, StringComparison.Ordinal);
             }
