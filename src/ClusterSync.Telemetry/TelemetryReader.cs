@@ -96,6 +96,24 @@ internal sealed class TelemetryReader : IDisposable
         return n;
     }
 
+    /// <summary>
+    /// Writes the lifecycle records in the trace CSV format (docs/trace-format.md) that <c>clustersync train --trace</c>
+    /// and <c>simulate</c> read: start, duration, addresses and ports, the service class, bytes and packets.
+    /// </summary>
+    public long ExportTrace(TextWriter w)
+    {
+        long n = 0;
+        ClusterSync.Workload.Trace.TraceCsv.Write(w, ReadLifecycles().Select(r =>
+        {
+            n++;
+            var k = r.Key;
+            return new ClusterSync.Workload.Trace.TraceRecord(r.StartMs / 1000.0, r.LifetimeSeconds, k.Protocol, k.SourceAddress.ToString(), k.SourcePort,
+                k.DestinationAddress.ToString(), k.DestinationPort, r.Class, (long)r.Counters.OriginalBytes, (long)r.Counters.ReplyBytes,
+                (long)r.Counters.OriginalPackets, (long)r.Counters.ReplyPackets);
+        }));
+        return n;
+    }
+
     /// <summary>Writes the metrics as CSV, one line per class per interval; returns how many lines.</summary>
     public long ExportMetrics(TextWriter w)
     {

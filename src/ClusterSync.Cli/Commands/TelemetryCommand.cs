@@ -11,12 +11,19 @@ internal static class TelemetryCommand
         var db = new Option<FileInfo>("--db") { Description = "The node's telemetry file (telemetry.path).", Required = true };
         var output = new Option<FileInfo>("--out", "-o") { Description = "Where to write the lifecycle CSV (one connection per line).", Required = true };
         var metrics = new Option<FileInfo?>("--metrics") { Description = "Also write the periodic sync metrics as CSV (one class per interval per line)." };
-        var export = new Command("export", "Write captured connection lifecycles (and optionally sync metrics) as CSV for training.") { db, output, metrics };
+        var format = new Option<string>("--format") { Description = "lifecycle (every captured field) or trace (the trace CSV that 'train --trace' and 'simulate' read).", DefaultValueFactory = _ => "lifecycle" };
+        var export = new Command("export", "Write captured connection lifecycles (and optionally sync metrics) as CSV for training.") { db, output, format, metrics };
         export.SetAction(parse =>
         {
             var dbFile = parse.GetValue(db)!;
             var outFile = parse.GetValue(output)!;
             var metricsFile = parse.GetValue(metrics);
+            var fmt = parse.GetValue(format);
+            if (fmt is not ("lifecycle" or "trace"))
+            {
+                Console.Error.WriteLine($"clustersync: --format: expected 'lifecycle' or 'trace', found '{fmt}'");
+                return CommandLine.BadInput;
+            }
             if (!dbFile.Exists)
             {
                 Console.Error.WriteLine($"clustersync: {dbFile.FullName}: --db: no such telemetry file; expected the node's telemetry.path");
@@ -28,7 +35,7 @@ internal static class TelemetryCommand
             long records;
             using (var w = new StreamWriter(outFile.FullName))
             {
-                records = reader.ExportLifecycles(w);
+                records = fmt == "trace" ? reader.ExportTrace(w) : reader.ExportLifecycles(w);
             }
 
             Console.WriteLine($"wrote {records:N0} connection lifecycles to {outFile.FullName}");

@@ -108,6 +108,18 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
         Assert.Contains(lines, l => l.Contains(",mission-critical,now,0,,never-skip,true,", StringComparison.Ordinal));
         Assert.True(File.ReadAllLines(metricsCsv).Length > 1);
 
+        // The data scientist's path: the capture as a trace, which the simulator (and 'train --trace') reads.
+        var trace = Path.Combine(_dir, "trace.csv");
+        (exportCode, exportOutput) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(60), "telemetry", "export",
+            "--db", Path.Combine(_dir, "telemetry.db"), "--out", trace, "--format", "trace");
+        Assert.True(exportCode == 0, exportOutput);
+        var (simCode, simOutput) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(120), "simulate", "--trace", trace, "--json");
+        Assert.True(simCode == 0, simOutput);
+        using (var sim = JsonDocument.Parse(simOutput[simOutput.IndexOf('{', StringComparison.Ordinal)..]))
+        {
+            Assert.Equal(lines.Length - 1, sim.RootElement.GetProperty("connections").GetInt32());
+        }
+
         var (badCode, badOutput) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "telemetry", "export", "--db", Path.Combine(_dir, "nope.db"), "--out", csv);
         Assert.True(badCode == 2, badOutput);
         Assert.Contains("nope.db", badOutput, StringComparison.Ordinal);
