@@ -21,6 +21,7 @@ internal static class CommandLine
             StatusCommand.Create(),
             KeygenCommand.Create(),
             PluginsCommand.Create(),
+            TelemetryCommand.Create(),
             BuildBench(),
             GenerateCommand.Create(),
             SimulateCommand.Create(),
@@ -67,6 +68,7 @@ internal static class CommandLine
         bench.Subcommands.Add(FullSyncBenchmark.Create());
         bench.Subcommands.Add(FailoverBenchmark.Create());
         bench.Subcommands.Add(PredictionBenchmark.Create());
+        bench.Subcommands.Add(TelemetryBenchmark.Create());
         return bench;
     }
 }

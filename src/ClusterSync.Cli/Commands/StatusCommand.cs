@@ -120,6 +120,7 @@ internal static class StatusCommand
             ? $" ({live.ToString("N0", c)} live, {s.DataPlane.ChangesSubmitted.ToString("N0", c)} submitted{(s.DataPlane.Finished ? ", finished" : "")})"
             : "")));
         console.Write(member);
+        AdaptiveStatusView.Render(s, console);
 
         var peers = new Spectre.Console.Table().Title("Peers").AddColumns("Member", "Address", "State", "Member state", "Last heard", "Epoch", "Priority", "Received through", "Acked through");
         foreach (var p in s.Peers)

@@ -20,6 +20,10 @@ internal sealed record NodeConfig
     public DataPlaneConfig DataPlane { get; init; } = new();
 
     public Plugins.PluginsConfig Plugins { get; init; } = new();
+
+    public Adaptive.Controller.AdaptiveOptions Adaptive { get; init; } = new();
+
+    public Telemetry.TelemetryOptions Telemetry { get; init; } = new();
 }
 
 /// <summary>What every member of the cluster shares: the key and the member list.</summary>

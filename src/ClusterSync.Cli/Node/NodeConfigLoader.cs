@@ -273,6 +273,7 @@ internal static class NodeConfigLoader
         // policy
         errors.AddRange(c.Policy.Validate("policy"));
         errors.AddRange(c.Plugins.Validate("plugins"));
+        AdaptiveNodeConfig.Validate(c, file, errors); // adaptive, telemetry
 
         // dataPlane
         uint sourceBase = 0;

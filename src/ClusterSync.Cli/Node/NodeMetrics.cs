@@ -83,6 +83,7 @@ internal sealed class NodeMetrics
 
         _linkUp = factory.CreateGauge("clustersync_link_up", "1 while heartbeats cross the sync link both ways within the dead interval (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
         _linkCarrying = factory.CreateGauge("clustersync_link_carrying", "1 for the sync link that carries the peer's data, acks and NACKs (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
+        node.Adaptive?.RegisterMetrics(factory);
         _registry.AddBeforeCollectCallback(Update);
     }
 
@@ -151,6 +152,7 @@ internal sealed class NodeMetrics
             counter.IncTo(fullSync[name]);
         }
 
+        _node.Adaptive?.UpdateMetrics();
         if (_generatorLive is not null && _node.GeneratorLiveConnections is { } live)
         {
             _generatorLive.Set(live);

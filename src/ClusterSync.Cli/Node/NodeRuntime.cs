@@ -66,6 +66,8 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             _generator = new ChangeGenerator(dp.Generator.Seed, dp.Generator.Connections, dp.Generator.Ipv6Share, config.GeneratorSourceBase);
             _generatorPaused = dp.Generator.Paused;
         }
+
+        Adaptive = AdaptiveNode.Create(config, engine, loggerFactory);
     }
 
     public SyncEngine Engine { get; }
@@ -159,6 +161,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         _membership?.Dispose();
         await StopFullSyncAsync().ConfigureAwait(false);
         Engine.Dispose();
+        Adaptive?.Dispose();
         Log.NodeStopped(_logger, _config.Self.Id, Interlocked.Read(ref _submitted));
     }
 
@@ -197,6 +200,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         _membership?.Dispose();
         StopFullSyncAsync().GetAwaiter().GetResult();
         Engine.Dispose();
+        Adaptive?.Dispose();
         _stop.Dispose();
     }
 
@@ -414,8 +418,14 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             }).ToList(),
             Counters = Engine.Counters.ToDictionary(),
             Plugins = Plugins?.GetStatus(),
+            Exposure = Adaptive?.GetExposure() ?? new ExposureDocument(),
+            Adaptive = Adaptive?.GetAdaptive(),
+            Telemetry = Adaptive?.GetTelemetry(),
         };
     }
+
+    /// <summary>Adaptive mode and telemetry capture (created at start, before the engine starts).</summary>
+    public AdaptiveNode? Adaptive { get; }
 
     public int? GeneratorLiveConnections => _generator?.LiveCount;
 

@@ -41,6 +41,15 @@ internal sealed record NodeStatus
 
     public IReadOnlyList<PeerStatusDocument> Peers { get; init; } = [];
 
+    /// <summary>Connections at risk now (owned, live, not yet replicated).</summary>
+    public ExposureDocument Exposure { get; init; } = new();
+
+    /// <summary>Adaptive mode (null when off).</summary>
+    public AdaptiveDocument? Adaptive { get; init; }
+
+    /// <summary>Telemetry capture (null when off).</summary>
+    public TelemetryDocument? Telemetry { get; init; }
+
     /// <summary>Every engine counter, snake_case name → value (drops as <c>drops_&lt;reason&gt;</c>).</summary>
     public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
 

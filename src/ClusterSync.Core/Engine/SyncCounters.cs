@@ -23,6 +23,7 @@ internal sealed class SyncCounters
     /// <summary>Units that could not travel in one datagram (larger than the MTU, or cut by a staging chunk).</summary>
     public long RelatedSplit;
     public long DelayedSuppressed;
+    public long DelayedRevised;
     public long NeverSynced;
     public long UnknownDestroys;
     public long Expired;

@@ -56,7 +56,7 @@ internal sealed partial class SyncEngine
                 // Walk the whole table about once a second.
                 int ticksPerSecond = (int)Math.Max(1, 1000 / Math.Max(1, _options.AckInterval.TotalMilliseconds));
                 int chunk = Math.Max(256, _table.SlotLimit / ticksPerSecond + 1);
-                _counters.Expired += _table.SweepExpired(nowMs, ref _sweepCursor, chunk);
+                _counters.Expired += _table.SweepExpired(nowMs, ref _sweepCursor, chunk, _outcomes is null ? null : _onExpired);
             }
 
             if (queued)

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
 using ClusterSync.Policy;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 
@@ -153,9 +154,19 @@ internal sealed partial class SyncEngine
         }
 
         var policy = _catalog.PolicyOf(serviceClass);
+        ref var tag = ref _table.TagAt(slot);
+        tag.Messages = 0;
+        var decider = _decider;
+        if (decider is not null)
+        {
+            return ApplyDecisionLocked(ref e, slot, ref tag, change.Key, decider.Decide(change.Key, e, serviceClass, policy));
+        }
+
+        tag.Score = SlotTag.NoScore;
         switch (policy.Kind)
         {
             case SyncPolicyKind.Full:
+                tag.DelayCode = DelayGrid.Now;
                 e.Status |= ConnectionStatus.Announced;
                 if (_units is not null && _units.ContainsKey(change.Key))
                 {
@@ -164,10 +175,34 @@ internal sealed partial class SyncEngine
 
                 return Enqueue(ref e, slot);
             case SyncPolicyKind.Delayed:
+                tag.DelayCode = DelayGrid.Encode((int)policy.Delay.TotalMilliseconds);
                 _delayed.Enqueue((change.Key, created), created + (long)policy.Delay.TotalMilliseconds);
                 _counters.DelayedScheduled++;
                 return false;
             default:
+                tag.DelayCode = DelayGrid.Never;
+                _counters.NeverSynced++;
+                return false;
+        }
+    }
+
+    /// <summary>Carries out a decider's decision for a new connection (delays rounded to the tag's grid). Under the table lock.</summary>
+    private bool ApplyDecisionLocked(ref ConnectionEntry e, int slot, ref SlotTag tag, in ConnectionKey key, SyncDecision decision)
+    {
+        tag.Score = SlotTag.EncodeScore(decision.Score);
+        switch (decision.Kind)
+        {
+            case SyncPolicyKind.Full:
+                tag.DelayCode = DelayGrid.Now;
+                e.Status |= ConnectionStatus.Announced;
+                return Enqueue(ref e, slot);
+            case SyncPolicyKind.Delayed:
+                tag.DelayCode = DelayGrid.Encode(decision.DelayMs);
+                _delayed.Enqueue((key, e.CreatedMs), e.CreatedMs + DelayGrid.Decode(tag.DelayCode));
+                _counters.DelayedScheduled++;
+                return false;
+            default:
+                tag.DelayCode = DelayGrid.Never;
                 _counters.NeverSynced++;
                 return false;
         }
@@ -187,13 +222,21 @@ internal sealed partial class SyncEngine
             return false;
         }
 
-        bool announced = (e.Status & ConnectionStatus.Announced) != 0 || e.Owner != MemberId;
+        bool owned = e.Owner == MemberId;
+        bool announced = (e.Status & ConnectionStatus.Announced) != 0 || !owned;
+        var sink = _outcomes;
         if (!announced)
         {
             // Never announced (delayed and ended early, or a never-sync class): it costs zero messages.
-            if (_catalog.PolicyOf(e.ServiceClass).Kind == SyncPolicyKind.Delayed)
+            var tag = _table.TagAt(slot);
+            if (tag.DelayCode is not DelayGrid.Now and not DelayGrid.Never)
             {
                 _counters.DelayedSuppressed++;
+            }
+
+            if (sink is not null)
+            {
+                ReportEnded(sink, key, e, tag, nowMs, ConnectionEndReason.Destroyed);
             }
 
             if ((e.Status & ConnectionStatus.Pending) != 0)
@@ -207,9 +250,40 @@ internal sealed partial class SyncEngine
             return false;
         }
 
+        if (sink is not null && owned)
+        {
+            // Counted with the destroy record it is about to cost (unless it coalesces into a queued one).
+            var tag = _table.TagAt(slot);
+            if ((e.Status & ConnectionStatus.Pending) == 0)
+            {
+                tag.Messages = (ushort)Math.Min(ushort.MaxValue, tag.Messages + 1);
+            }
+
+            ReportEnded(sink, key, e, tag, nowMs, ConnectionEndReason.Destroyed);
+        }
+
         MakeTombstone(ref e, _clock.Next(nowMs), nowMs);
         _table.ClearCounters(key);
         return Enqueue(ref e, slot);
+    }
+
+    private void ReportEnded(IConnectionOutcomeSink sink, in ConnectionKey key, in ConnectionEntry e, SlotTag tag, long nowMs, ConnectionEndReason reason)
+    {
+        bool hasCounters = _table.TryGetCounters(key, out var counters);
+        var outcome = new ConnectionOutcome(key, e.ServiceClass, e.CreatedMs, nowMs, reason,
+            (e.Status & ConnectionStatus.Announced) != 0, DelayGrid.Decode(tag.DelayCode), SlotTag.DecodeScore(tag.Score),
+            tag.Messages, e.State, counters, hasCounters);
+        sink.OnEnded(outcome);
+    }
+
+    /// <summary>The sweep's view of an expiring entry: an owned, live connection ends (timed out).</summary>
+    private void OnExpired(in ConnectionKey key, in ConnectionEntry entry, SlotTag tag, long nowMs)
+    {
+        var sink = _outcomes;
+        if (sink is not null && entry.Owner == MemberId && (entry.Status & ConnectionStatus.Tombstone) == 0)
+        {
+            ReportEnded(sink, key, entry, tag, Math.Min(nowMs, entry.ExpiresAtMs), ConnectionEndReason.Expired);
+        }
     }
 
     private void MakeTombstone(ref ConnectionEntry e, ulong version, long nowMs)
@@ -232,6 +306,12 @@ internal sealed partial class SyncEngine
         {
             _counters.UpdatesCoalesced++;
             return true;
+        }
+
+        ref var tag = ref _table.TagAt(slot);
+        if (tag.Messages != ushort.MaxValue)
+        {
+            tag.Messages++; // one record will go out for this connection
         }
 
         e.Status |= ConnectionStatus.Pending;
@@ -264,6 +344,12 @@ internal sealed partial class SyncEngine
                 continue; // ended (or replaced) before its delay: nothing is sent
             }
 
+            var decider = _decider;
+            if (decider is not null && !ReviseLocked(decider, ref e, slot, item, nowMs))
+            {
+                continue; // held longer, or never
+            }
+
             e.Status |= ConnectionStatus.Announced;
             e.Version = _clock.Next(nowMs); // announcing is a change: newer than any tombstone of an earlier life
             _counters.DelayedAnnounced++;
@@ -271,6 +357,34 @@ internal sealed partial class SyncEngine
         }
 
         return queued;
+    }
+
+    /// <summary>
+    /// The delay checkpoint with a decider: true to announce now; otherwise the connection is held again (scheduled
+    /// for the new checkpoint) or never announced. Under the table lock.
+    /// </summary>
+    private bool ReviseLocked(ISyncDecider decider, ref ConnectionEntry e, int slot, (ConnectionKey Key, long CreatedMs) item, long nowMs)
+    {
+        bool hasCounters = _table.TryGetCounters(item.Key, out var counters);
+        long age = Math.Max(0, nowMs - e.CreatedMs);
+        var decision = decider.Revise(item.Key, e, counters, hasCounters, e.ServiceClass, age);
+        ref var tag = ref _table.TagAt(slot);
+        switch (decision.Kind)
+        {
+            case SyncPolicyKind.Full:
+                tag.DelayCode = DelayGrid.Encode((int)Math.Min(int.MaxValue, age));
+                return true;
+            case SyncPolicyKind.Delayed:
+                tag.DelayCode = DelayGrid.Encode((int)Math.Min(int.MaxValue, age + decision.DelayMs));
+                _delayed.Enqueue(item, e.CreatedMs + Math.Max(age + 1, DelayGrid.Decode(tag.DelayCode)));
+                _counters.DelayedRevised++;
+                return false;
+            default:
+                tag.DelayCode = DelayGrid.Never;
+                _counters.DelayedRevised++;
+                _counters.NeverSynced++;
+                return false;
+        }
     }
 
     /// <summary>Applies one record received from a peer: only a newer version wins. Under the table lock.</summary>

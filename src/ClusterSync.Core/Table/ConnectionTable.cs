@@ -13,6 +13,9 @@ namespace ClusterSync.Table;
 /// update in place allocates nothing. Slots never move, so a sweep or a snapshot can walk them in chunks.
 /// Not thread-safe: the engine serialises access.
 /// </summary>
+/// <summary>Sees an entry the sweep is about to remove (under the engine's table lock).</summary>
+internal delegate void ExpiredHandler(in ConnectionKey key, in ConnectionEntry entry, SlotTag tag, long nowMs);
+
 internal sealed class ConnectionTable
 {
     private const int EndOfChain = -1;
@@ -25,6 +28,7 @@ internal sealed class ConnectionTable
         public ConnectionKey Key;
         public ConnectionEntry Entry;
         public int Next;
+        public SlotTag Tag; // fills the slot's padding (120 bytes either way)
     }
 
     private static readonly ulong s_seed = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
@@ -153,6 +157,7 @@ internal sealed class ConnectionTable
         ref Slot n = ref slots[index];
         n.Key = key;
         n.Entry = default;
+        n.Tag = default;
         n.Next = bucket - 1;
         bucket = index + 1;
         added = true;
@@ -202,6 +207,10 @@ internal sealed class ConnectionTable
         _freeCount++;
     }
 
+    /// <summary>The engine-local tag of slot <paramref name="index"/> (a slot in use).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref SlotTag TagAt(int index) => ref _slots[index].Tag;
+
     /// <summary>The entry in slot <paramref name="index"/>, or a null reference when the slot is free.</summary>
     public ref ConnectionEntry EntryAt(int index, out ConnectionKey key)
     {
@@ -236,7 +245,7 @@ internal sealed class ConnectionTable
     /// Removes entries (and tombstones) whose expiry is at or before <paramref name="nowMs"/>, walking at most
     /// <paramref name="maxSlots"/> slots from <paramref name="cursor"/> (which wraps). Returns how many were removed.
     /// </summary>
-    public int SweepExpired(long nowMs, ref int cursor, int maxSlots)
+    public int SweepExpired(long nowMs, ref int cursor, int maxSlots, ExpiredHandler? onExpired = null)
     {
         int removed = 0;
         int limit = _used;
@@ -257,6 +266,7 @@ internal sealed class ConnectionTable
             if (s.Next > FreeMarker && s.Entry.ExpiresAtMs <= nowMs)
             {
                 var key = s.Key;
+                onExpired?.Invoke(key, s.Entry, s.Tag, nowMs);
                 Remove(key);
                 removed++;
             }
@@ -282,6 +292,25 @@ internal sealed class ConnectionTable
     }
 
     public void ClearCounters(in ConnectionKey key) => _counters?.Remove(key);
+
+    /// <summary>Live entries owned by <paramref name="owner"/> and not announced, with their summed age (walks the table).</summary>
+    public int CountUnannounced(byte owner, long nowMs, out long ageMs)
+    {
+        int n = 0;
+        ageMs = 0;
+        for (int i = 0; i < _used; i++)
+        {
+            ref Slot s = ref _slots[i];
+            if (s.Next > FreeMarker && s.Entry.Owner == owner
+                && (s.Entry.Status & (ConnectionStatus.Tombstone | ConnectionStatus.Announced)) == 0)
+            {
+                n++;
+                ageMs += Math.Max(0, nowMs - s.Entry.CreatedMs);
+            }
+        }
+
+        return n;
+    }
 
     /// <summary>Entries that are not tombstones (walks the table: for status, not the hot path).</summary>
     public int CountLive()

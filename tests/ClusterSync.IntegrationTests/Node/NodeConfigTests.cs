@@ -59,6 +59,10 @@ public sealed class NodeConfigTests : IDisposable
         { "duplicate full sync endpoint", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 18256}, {"id": 2, "address": "127.0.0.1:18117", "fullSyncPort": 18256}]}}""", "cluster.members[1].fullSyncPort: 127.0.0.1:18256 is also the full sync endpoint" },
         { "control port equal to the full sync port", """{"cluster": {"members": [{"id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 19116}, {"id": 2, "address": "127.0.0.1:18117", "fullSyncPort": 18257}]}}""", "node.control.port: 19116 is also the full sync port" },
         { "insecure and a key file", """{"cluster": {"insecure": true, "keyFile": "cluster.key"}}""", "cluster.insecure: " },
+        { "adaptive never-skip class unknown", """{"adaptive": {"enabled": true, "neverSkip": ["gold"]}}""", "adaptive.neverSkip[0]: 'gold' is not one of policy.classes" },
+        { "adaptive loss budget not positive", """{"adaptive": {"enabled": true, "lossBudget": 0}}""", "adaptive.lossBudget: expected" },
+        { "adaptive model file missing", """{"adaptive": {"enabled": true, "model": "nope.zip"}}""", "adaptive.model: " },
+        { "telemetry sample rate above one", """{"telemetry": {"enabled": true, "sampleRate": 1.5}}""", "telemetry.sampleRate: expected a share in (0, 1]" },
     };
 
     [Theory]

@@ -1,0 +1,453 @@
+using System.Reactive.Concurrency;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using ClusterSync.Connections;
+using ClusterSync.Policy;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ClusterSync.Adaptive.Controller;
+
+/// <summary>
+/// The adaptive policy gate. Per new connection the model (or, in cold start, the class's online lifetime
+/// distribution) picks the delay on the calibration grid that minimizes <c>price · P(synced) + E[exposure]</c> — the
+/// same rule <c>clustersync simulate</c> evaluates: 0 = sync now, ∞ = never; held connections are revised at their
+/// checkpoint with what was learned since. Outcomes stream back through an Rx pipeline (buffer by time or count, off
+/// the data-plane thread) that keeps per-class lifetime quantiles, per-class predicted-vs-observed statistics (drift,
+/// with a retraining hint in the log) and the realized loss Σ exposure / Σ lifetime, and moves the price so that the
+/// realized loss tracks the budget. Without a model each class's static policy is the floor until the class has
+/// enough outcomes. See README.md in this folder.
+/// </summary>
+internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcomeSink, IDisposable
+{
+    private const int CalibrationBins = 10;
+    private const double FadePerBatch = 0.97;
+    private const double RealizedSmoothing = 0.3;
+    private const double MinPrice = 1e-3;
+    private const double MaxPrice = 1e6;
+
+    /// <summary>The delays a decision chooses among (seconds; the last is never): the model's calibration grid.</summary>
+    private static readonly double[] s_grid = [.. Model.LifetimeModel.DelayGrid];
+
+    private readonly AdaptiveOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly ClassInfo[] _classes;
+    private readonly Subject<ConnectionOutcome> _outcomes = new();
+    private readonly IDisposable _pipeline;
+    private readonly object _feedbackLock = new();
+
+    // Feedback state (under _feedbackLock).
+    private readonly LifetimeHistogram[] _histograms;
+    private readonly double[][] _calHits;
+    private readonly double[][] _calCounts;
+    private readonly double[] _driftPredicted;
+    private readonly double[] _driftObserved;
+    private readonly double[] _driftCount;
+    private readonly long[] _lastDriftHintMs;
+    private double _realized = double.NaN;
+    private double _price;
+
+    // Read by the data-plane thread: one reference each, swapped whole.
+    private volatile DecisionState _state;
+    private volatile LoadedModel? _model;
+
+    // Counters (one writing thread each).
+    private long _now;
+    private long _delayed;
+    private long _never;
+    private long _static;
+    private long _neverSkip;
+    private long _revisedNow;
+    private long _revisedHeld;
+    private long _observed;
+    private long _driftHints;
+    private long _reloads;
+    private long _reloadsRefused;
+    private string? _lastReloadError;
+    private int _disposed;
+
+    public AdaptiveController(AdaptiveOptions options, IReadOnlyList<ServiceClassDefinition> classes, ILifetimePredictor? predictor = null,
+        TimeProvider? time = null, ILogger? logger = null, IScheduler? bufferScheduler = null)
+    {
+        var errors = options.Validate("adaptive").ToList();
+        var names = classes.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var neverSkip = options.EffectiveNeverSkip(names);
+        for (int i = 0; i < neverSkip.Count; i++)
+        {
+            if (!string.IsNullOrWhiteSpace(neverSkip[i]) && !names.Contains(neverSkip[i]))
+            {
+                errors.Add($"adaptive.neverSkip[{i}]: '{neverSkip[i]}' is not one of the configured classes ({string.Join(", ", names)})");
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ConfigurationException(errors);
+        }
+
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _classes = new ClassInfo[256];
+        for (int i = 0; i < 256; i++)
+        {
+            var def = i < classes.Count ? classes[i] : null;
+            double checkpoint = def?.Policy.Kind == SyncPolicyKind.Delayed ? def.Policy.Delay.TotalSeconds : options.Checkpoint.TotalSeconds;
+            _classes[i] = new ClassInfo(def?.Name ?? "?", def is not null && neverSkip.Contains(def.Name), checkpoint,
+                (int)Math.Round(checkpoint * 1000));
+        }
+
+        ClassCount = classes.Count;
+        _histograms = Enumerable.Range(0, 256).Select(_ => new LifetimeHistogram()).ToArray();
+        _calHits = Enumerable.Range(0, 256).Select(_ => new double[CalibrationBins]).ToArray();
+        _calCounts = Enumerable.Range(0, 256).Select(_ => new double[CalibrationBins]).ToArray();
+        _driftPredicted = new double[256];
+        _driftObserved = new double[256];
+        _driftCount = new double[256];
+        _lastDriftHintMs = new long[256];
+        _price = options.InitialPrice;
+        _state = BuildState();
+        if (predictor is not null)
+        {
+            _model = new LoadedModel(predictor, null, _time.GetUtcNow());
+        }
+
+        // The feedback loop: the engine's thread only appends to the current buffer; a closed buffer is handled on
+        // the task pool, never under the engine's lock.
+        _pipeline = _outcomes
+            .Buffer(options.FeedbackInterval, options.FeedbackBatch, bufferScheduler ?? DefaultScheduler.Instance)
+            .Where(b => b.Count > 0)
+            .ObserveOn(TaskPoolScheduler.Default)
+            .Subscribe(SafeProcess);
+    }
+
+    public int ClassCount { get; }
+
+    public AdaptiveOptions Options => _options;
+
+    /// <summary>The price in use: exposure seconds one synchronized connection is worth. Lower syncs earlier.</summary>
+    public double Price => _state.Price;
+
+    /// <summary>The realized loss the feedback loop measured last (Σ exposure / Σ lifetime, smoothed); NaN before the first batch.</summary>
+    public double RealizedLoss
+    {
+        get
+        {
+            lock (_feedbackLock)
+            {
+                return _realized;
+            }
+        }
+    }
+
+    public string? ModelName => _model?.Predictor.Name;
+
+    /// <summary>Raised after each feedback batch (on the feedback thread).</summary>
+    public event Action? BatchProcessed;
+
+    // ------------------------------------------------------------------ decisions (data-plane thread)
+
+    public SyncDecision Decide(in ConnectionKey key, in ConnectionEntry entry, byte serviceClass, SyncPolicy classPolicy)
+    {
+        var cls = _classes[serviceClass];
+        if (cls.NeverSkip)
+        {
+            _neverSkip++;
+            return SyncDecision.Now();
+        }
+
+        if (classPolicy.Kind == SyncPolicyKind.None)
+        {
+            _static++;
+            return SyncDecision.Never(); // selective sync configured by the operator stays
+        }
+
+        var state = _state;
+        var model = _model;
+        if (model is not null)
+        {
+            int ms = model.Predictor.ChooseDelayMs(key, entry.CreatedMs, state.Price, cls.CheckpointSeconds, out float p);
+            return Count(ms, p);
+        }
+
+        // Cold start: the class's own online lifetime distribution; its static policy until it has enough outcomes.
+        int classMs = state.ClassDelayMs[serviceClass];
+        if (classMs == int.MinValue)
+        {
+            _static++;
+            return SyncDecision.From(classPolicy);
+        }
+
+        return Count(classMs, state.ClassLongShare[serviceClass]);
+    }
+
+    private SyncDecision Count(int delayMs, float score)
+    {
+        if (delayMs == 0)
+        {
+            _now++;
+            return SyncDecision.Now(score);
+        }
+
+        if (delayMs < 0)
+        {
+            _never++;
+            return SyncDecision.Never(score);
+        }
+
+        _delayed++;
+        return SyncDecision.After(delayMs, score);
+    }
+
+    public SyncDecision Revise(in ConnectionKey key, in ConnectionEntry entry, in ConnectionCounters counters, bool hasCounters, byte serviceClass, long ageMs)
+    {
+        var cls = _classes[serviceClass];
+        // What was learned since the start: a connection already closing, or a UDP flow that never saw a reply, is
+        // likely to end soon — hold it once more (half a checkpoint) rather than pay for its announcement and destroy.
+        bool closing = entry.State is ProtocolState.TcpFinWait or ProtocolState.TcpCloseWait or ProtocolState.TcpLastAck
+            or ProtocolState.TcpTimeWait or ProtocolState.TcpClose;
+        bool silentUdp = entry.State == ProtocolState.UdpUnreplied || (hasCounters && counters.ReplyPackets == 0 && key.Protocol == 17);
+        if (!cls.NeverSkip && (closing || silentUdp) && ageMs < 2 * cls.CheckpointMs)
+        {
+            _revisedHeld++;
+            return SyncDecision.After(Math.Max(50, cls.CheckpointMs / 2));
+        }
+
+        _revisedNow++;
+        return SyncDecision.Now();
+    }
+
+    // ------------------------------------------------------------------ outcomes (engine thread → Rx)
+
+    public void OnEnded(in ConnectionOutcome outcome) => _outcomes.OnNext(outcome);
+
+    private void SafeProcess(IList<ConnectionOutcome> batch)
+    {
+        try
+        {
+            Process(batch);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.FeedbackFailed(_logger, ex);
+        }
+
+        BatchProcessed?.Invoke();
+    }
+
+    /// <summary>One feedback step over a batch of outcomes (the Rx subscriber; public for tests that drive it directly).</summary>
+    public void Process(IList<ConnectionOutcome> batch)
+    {
+        lock (_feedbackLock)
+        {
+            double exposureSeconds = 0;
+            double lifetimeSeconds = 0;
+            foreach (var o in batch)
+            {
+                var c = o.ServiceClass;
+                double life = o.LifetimeMs / 1000.0;
+                _histograms[c].Add(life);
+                exposureSeconds += o.ExposureMs / 1000.0;
+                lifetimeSeconds += life;
+                if (!float.IsNaN(o.Score) && _model is not null)
+                {
+                    double y = life > _classes[c].CheckpointSeconds ? 1 : 0;
+                    int bin = Math.Clamp((int)(o.Score * CalibrationBins), 0, CalibrationBins - 1);
+                    _calHits[c][bin] += y;
+                    _calCounts[c][bin]++;
+                    _driftPredicted[c] += o.Score;
+                    _driftObserved[c] += y;
+                    _driftCount[c]++;
+                }
+            }
+
+            _observed += batch.Count;
+
+            // Realized loss: the share of connection-seconds that were not replicated.
+            double share = lifetimeSeconds > 0 ? exposureSeconds / lifetimeSeconds : 0;
+            _realized = double.IsNaN(_realized) ? share : (RealizedSmoothing * share) + ((1 - RealizedSmoothing) * _realized);
+
+            // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
+            double previous = _price;
+            double error = Math.Clamp((_realized / _options.LossBudget) - 1, -1, 1);
+            _price = Math.Clamp(_price * Math.Exp(-_options.Gain * error), MinPrice, MaxPrice);
+            Log.PriceMoved(_logger, _realized, _options.LossBudget, previous, _price);
+
+            CheckDrift();
+            _state = BuildState();
+
+            for (int c = 0; c < 256; c++)
+            {
+                _histograms[c].Decay(FadePerBatch);
+                for (int b = 0; b < CalibrationBins; b++)
+                {
+                    _calHits[c][b] *= FadePerBatch;
+                    _calCounts[c][b] *= FadePerBatch;
+                }
+
+                _driftPredicted[c] *= FadePerBatch;
+                _driftObserved[c] *= FadePerBatch;
+                _driftCount[c] *= FadePerBatch;
+            }
+        }
+    }
+
+    private void CheckDrift()
+    {
+        long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        for (int c = 0; c < ClassCount; c++)
+        {
+            double n = _driftCount[c];
+            if (n < 100)
+            {
+                continue;
+            }
+
+            double predicted = _driftPredicted[c] / n;
+            double observed = _driftObserved[c] / n;
+            if (Math.Abs(predicted - observed) > _options.DriftThreshold && nowMs - _lastDriftHintMs[c] >= 60_000)
+            {
+                _lastDriftHintMs[c] = nowMs;
+                _driftHints++;
+                Log.DriftHint(_logger, _classes[c].Name, _classes[c].CheckpointSeconds, predicted, observed, n, _model?.Predictor.Name ?? "none");
+            }
+        }
+    }
+
+    private DecisionState BuildState()
+    {
+        var share = new float[256];
+        var delays = new int[256];
+        for (int c = 0; c < 256; c++)
+        {
+            var h = _histograms[c];
+            if (h.Count < _options.ColdStartMinSamples)
+            {
+                share[c] = float.NaN;
+                delays[c] = int.MinValue; // the static policy
+                continue;
+            }
+
+            share[c] = (float)h.FractionAbove(_classes[c].CheckpointSeconds);
+            // The same rule as the model's: the grid delay minimizing price · P(synced) + E[exposure].
+            int best = 0;
+            double bestCost = double.PositiveInfinity;
+            for (int g = 0; g < s_grid.Length; g++)
+            {
+                double d = s_grid[g];
+                double cost = double.IsPositiveInfinity(d) ? h.ExpectedMin(double.PositiveInfinity) : (_price * h.FractionAbove(d)) + h.ExpectedMin(d);
+                if (d == 0)
+                {
+                    cost = _price;
+                }
+
+                if (cost < bestCost)
+                {
+                    bestCost = cost;
+                    best = g;
+                }
+            }
+
+            delays[c] = double.IsPositiveInfinity(s_grid[best]) ? -1 : (int)Math.Round(s_grid[best] * 1000);
+        }
+
+        return new DecisionState(_price, share, delays);
+    }
+
+    // ------------------------------------------------------------------ the model
+
+    /// <summary>
+    /// Loads <paramref name="path"/> with <paramref name="loader"/> and swaps it in atomically; a file that does not
+    /// load or validate is refused with a reason and the model in use stays. Safe to call while deciding.
+    /// </summary>
+    public bool TryLoadModel(IModelLoader loader, string path, out string reason)
+    {
+        if (!loader.TryLoad(path, out var predictor, out reason) || predictor is null)
+        {
+            Interlocked.Increment(ref _reloadsRefused);
+            _lastReloadError = reason;
+            Log.ModelRefused(_logger, _model?.Predictor.Name ?? "none (cold start)", reason);
+            return false;
+        }
+
+        _model = new LoadedModel(predictor, path, _time.GetUtcNow());
+        Interlocked.Increment(ref _reloads);
+        lock (_feedbackLock)
+        {
+            // A new model starts with fresh calibration and drift statistics (the lifetime quantiles and the price stay).
+            foreach (var a in _calHits.Concat(_calCounts))
+            {
+                Array.Clear(a);
+            }
+
+            Array.Clear(_driftPredicted);
+            Array.Clear(_driftObserved);
+            Array.Clear(_driftCount);
+            _state = BuildState();
+        }
+
+        Log.ModelLoaded(_logger, predictor.Name, path);
+        reason = "";
+        return true;
+    }
+
+    /// <summary>Drops the model: back to cold start.</summary>
+    public void UnloadModel()
+    {
+        _model = null;
+        Log.ColdStart(_logger, _options.ColdStartMinSamples);
+    }
+
+    // ------------------------------------------------------------------ status
+
+    public AdaptiveStatus GetStatus()
+    {
+        lock (_feedbackLock)
+        {
+            var model = _model;
+            var classes = new List<AdaptiveClassStatus>(ClassCount);
+            for (int c = 0; c < ClassCount; c++)
+            {
+                var h = _histograms[c];
+                double n = _driftCount[c];
+                double predicted = n > 0 ? _driftPredicted[c] / n : double.NaN;
+                double observedModel = n > 0 ? _driftObserved[c] / n : double.NaN;
+                double drift = n > 0 ? Math.Abs(predicted - observedModel) : double.NaN;
+                classes.Add(new AdaptiveClassStatus(_classes[c].Name, _classes[c].NeverSkip, _classes[c].CheckpointSeconds, h.Total,
+                    h.Quantile(0.5), h.Quantile(0.9), h.Quantile(0.99), h.FractionAbove(_classes[c].CheckpointSeconds), predicted, drift,
+                    n >= 100 && drift > _options.DriftThreshold));
+            }
+
+            return new AdaptiveStatus(model is null ? "cold-start" : "model", model?.Predictor.Name, model?.Path, model?.LoadedAt,
+                Interlocked.Read(ref _reloads), Interlocked.Read(ref _reloadsRefused), _lastReloadError, _options.LossBudget, _realized,
+                _price, _now, _delayed, _never, _static, _neverSkip, _revisedNow, _revisedHeld, _observed, 0, _driftHints, classes);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _outcomes.OnCompleted();
+        _pipeline.Dispose();
+        _outcomes.Dispose();
+    }
+
+    private sealed record ClassInfo(string Name, bool NeverSkip, double CheckpointSeconds, int CheckpointMs);
+
+    private sealed record LoadedModel(ILifetimePredictor Predictor, string? Path, DateTimeOffset LoadedAt);
+
+    /// <summary>What a decision reads, swapped whole after each feedback batch.</summary>
+    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs)
+    {
+        public readonly double Price = price;
+        public readonly float[] ClassLongShare = classLongShare;
+
+        /// <summary>Cold-start delay per class (ms; 0 now, −1 never, int.MinValue: not enough outcomes, use the static policy).</summary>
+        public readonly int[] ClassDelayMs = classDelayMs;
+    }
+}

@@ -1,0 +1,117 @@
+namespace ClusterSync.Adaptive.Controller;
+
+/// <summary>
+/// Adaptive mode (the node's <c>adaptive</c> section). Immutable; validated as a whole by <see cref="Validate"/>.
+/// </summary>
+internal sealed record AdaptiveOptions
+{
+    /// <summary>Adaptive decisions on (otherwise the class policies alone decide).</summary>
+    public bool Enabled { get; init; }
+
+    /// <summary>The model file (a zip written by <c>clustersync train</c>); null or empty: cold start, no model.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>
+    /// The loss budget: the share of connection-seconds left unreplicated (Σ exposure / Σ lifetime) — the share of live
+    /// connections a failover at a random instant is expected to lose. The same unit as <c>clustersync simulate</c>'s
+    /// <c>adaptive@budget</c>. The feedback loop moves the price so that the realized share tracks it.
+    /// </summary>
+    public double LossBudget { get; init; } = 0.01;
+
+    /// <summary>
+    /// The starting price: the exposure seconds one synchronized connection is worth (its messages priced in seconds).
+    /// Decisions minimize <c>price · P(synced) + E[exposure]</c>; the feedback loop then moves the price.
+    /// </summary>
+    public double InitialPrice { get; init; } = 5;
+
+    /// <summary>
+    /// The reference delay for classes whose policy is not <c>delayed</c> (those use their own delay): drift and the
+    /// per-class statistics compare predicted and observed P(lives past it).
+    /// </summary>
+    public TimeSpan Checkpoint { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// Classes always synchronized at once, whatever the model says. Null (the default): the class named
+    /// <c>mission-critical</c>, when the policy has one.
+    /// </summary>
+    public IReadOnlyList<string>? NeverSkip { get; init; }
+
+    public const string DefaultNeverSkipClass = "mission-critical";
+
+    /// <summary>The never-skip classes in effect among <paramref name="classes"/>.</summary>
+    public IReadOnlyList<string> EffectiveNeverSkip(IEnumerable<string> classes)
+        => NeverSkip ?? (classes.Contains(DefaultNeverSkipClass, StringComparer.Ordinal) ? [DefaultNeverSkipClass] : []);
+
+    /// <summary>Outcomes a class needs before its online quantiles replace its static policy (cold start).</summary>
+    public int ColdStartMinSamples { get; init; } = 200;
+
+    /// <summary>The feedback loop closes a batch of outcomes after this long or <see cref="FeedbackBatch"/> outcomes.</summary>
+    public TimeSpan FeedbackInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    public int FeedbackBatch { get; init; } = 4096;
+
+    /// <summary>How strongly one batch moves the threshold (log-space step per unit of relative budget error).</summary>
+    public double Gain { get; init; } = 0.25;
+
+    /// <summary>|mean predicted − mean observed| of P(lives past the checkpoint) above which a class is flagged for retraining.</summary>
+    public double DriftThreshold { get; init; } = 0.15;
+
+    /// <summary>How often the model file is checked for a new version (besides file-system notifications).</summary>
+    public TimeSpan ReloadPollInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    public IEnumerable<string> Validate(string path)
+    {
+        if (!(LossBudget > 0 && LossBudget < 1))
+        {
+            yield return $"{path}.lossBudget: expected a share of connection-seconds left unreplicated in (0, 1), found {LossBudget}";
+        }
+
+        if (!(InitialPrice > 0 && InitialPrice <= 1e6))
+        {
+            yield return $"{path}.initialPrice: expected seconds of exposure per synced connection in (0, 1000000], found {InitialPrice}";
+        }
+
+        if (Checkpoint <= TimeSpan.Zero || Checkpoint > TimeSpan.FromHours(24))
+        {
+            yield return $"{path}.checkpoint: expected a duration in (0, 24h], found {Checkpoint}";
+        }
+
+        if (ColdStartMinSamples is < 1 or > 10_000_000)
+        {
+            yield return $"{path}.coldStartMinSamples: expected 1 to 10000000, found {ColdStartMinSamples}";
+        }
+
+        if (FeedbackInterval < TimeSpan.FromMilliseconds(10) || FeedbackInterval > TimeSpan.FromMinutes(10))
+        {
+            yield return $"{path}.feedbackInterval: expected a duration in [10ms, 10m], found {FeedbackInterval}";
+        }
+
+        if (FeedbackBatch is < 1 or > 1_000_000)
+        {
+            yield return $"{path}.feedbackBatch: expected 1 to 1000000, found {FeedbackBatch}";
+        }
+
+        if (!(Gain > 0 && Gain <= 5))
+        {
+            yield return $"{path}.gain: expected a number in (0, 5], found {Gain}";
+        }
+
+        if (!(DriftThreshold > 0 && DriftThreshold < 1))
+        {
+            yield return $"{path}.driftThreshold: expected a number in (0, 1), found {DriftThreshold}";
+        }
+
+        if (ReloadPollInterval < TimeSpan.FromMilliseconds(50) || ReloadPollInterval > TimeSpan.FromHours(1))
+        {
+            yield return $"{path}.reloadPollInterval: expected a duration in [50ms, 1h], found {ReloadPollInterval}";
+        }
+
+        for (int i = 0; i < (NeverSkip?.Count ?? 0); i++)
+        {
+            if (string.IsNullOrWhiteSpace(NeverSkip![i]))
+            {
+                yield return $"{path}.neverSkip[{i}]: expected a service class name";
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+using System.Reactive.Concurrency;
+using ClusterSync.Adaptive.Controller;
+using ClusterSync.Connections;
+using ClusterSync.Policy;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ClusterSync.Adaptive.Tests.Controller;
+
+public sealed class AdaptiveControllerTests
+{
+    // Class ids in catalog order: 0 mission-critical (full), 1 short-lived (delayed 3 s), 2 non-sync (none), 3 default (full).
+    private const byte MissionCritical = 0;
+    private const byte ShortLived = 1;
+    private const byte NonSync = 2;
+    private const byte Default = 3;
+
+    private static readonly ServiceClassDefinition[] Classes =
+    [
+        new("mission-critical", SyncPolicy.Full),
+        new("short-lived", SyncPolicy.Delayed(TimeSpan.FromSeconds(3))),
+        new("non-sync", SyncPolicy.Never),
+        new("default", SyncPolicy.Full),
+    ];
+
+    private static readonly ConnectionKey Key = ConnectionKey.IPv4(0x0A000001, 0xC0A80101, 40000, 443, 6);
+
+    private static AdaptiveController Create(ILifetimePredictor? predictor = null, AdaptiveOptions? options = null, TimeProvider? time = null)
+        => new(options ?? new AdaptiveOptions { Enabled = true, FeedbackInterval = TimeSpan.FromMinutes(10) },
+            Classes, predictor, time ?? new FakeTimeProvider(), bufferScheduler: new HistoricalScheduler());
+
+    [Fact]
+    public void Decide_NeverSkipClass_SyncedAtOnceWhateverTheModel()
+    {
+        using var controller = Create(new ConstantPredictor(-1, 0f)); // the model says: never
+        for (int i = 0; i < 1000; i++)
+        {
+            var d = controller.Decide(Key, default, MissionCritical, SyncPolicy.Full);
+            Assert.Equal(SyncPolicyKind.Full, d.Kind);
+            var r = controller.Revise(Key, new ConnectionEntry { State = ProtocolState.TcpFinWait }, default, false, MissionCritical, 3000);
+            Assert.Equal(SyncPolicyKind.Full, r.Kind);
+        }
+
+        // The same answer for a class that may be skipped: never synced (surely short).
+        Assert.Equal(SyncPolicyKind.None, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        Assert.Equal(1000, controller.GetStatus().DecidedNeverSkip);
+    }
+
+    [Fact]
+    public void Decide_ModelChoice_NowHoldOrNeverWithItsScore()
+    {
+        using var now = Create(new ConstantPredictor(0, 0.95f));
+        Assert.Equal(SyncPolicyKind.Full, now.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+
+        using var hold = Create(new ConstantPredictor(3000, 0.3f));
+        var d = hold.Decide(Key, default, ShortLived, SyncPolicy.Delayed(TimeSpan.FromSeconds(3)));
+        Assert.Equal(SyncPolicyKind.Delayed, d.Kind);
+        Assert.Equal(3000, d.DelayMs);
+        Assert.Equal(0.3f, d.Score);
+
+        using var never = Create(new ConstantPredictor(-1, 0.01f));
+        Assert.Equal(SyncPolicyKind.None, never.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        Assert.Equal(SyncPolicyKind.None, never.Decide(Key, default, NonSync, SyncPolicy.Never).Kind);
+    }
+
+    [Fact]
+    public void Decide_ColdStart_StaticPolicyUntilEnoughOutcomesThenClassLifetimes()
+    {
+        using var controller = Create(options: new AdaptiveOptions { Enabled = true, ColdStartMinSamples = 100, FeedbackInterval = TimeSpan.FromMinutes(10) });
+        var delayed = SyncPolicy.Delayed(TimeSpan.FromSeconds(3));
+        Assert.Equal(SyncPolicyKind.Delayed, controller.Decide(Key, default, ShortLived, delayed).Kind); // the static policy is the floor
+        Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        Assert.Equal(2, controller.GetStatus().DecidedStatic);
+
+        // The "short-lived" class turns out long-lived (a minute), the default class lives 200 ms.
+        var outcomes = Enumerable.Range(0, 200).Select(i => Outcome(ShortLived, i * 100, 60_000, delayMs: 3000))
+            .Concat(Enumerable.Range(0, 200).Select(i => Outcome(Default, i * 100, 200, delayMs: 0))).ToList();
+        controller.Process(outcomes);
+
+        Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, default, ShortLived, delayed).Kind);
+        Assert.NotEqual(SyncPolicyKind.Full, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+        var cls = controller.GetStatus().Classes[ShortLived];
+        Assert.InRange(cls.ObservedLongShare, 0.95, 1.0);
+        Assert.InRange(cls.LifetimeP50Seconds, 40, 90);
+    }
+
+    [Fact]
+    public void Process_LifetimesShift_PriceMovesTheRightWay()
+    {
+        using var controller = Create(new ConstantPredictor(-1, 0.05f), new AdaptiveOptions
+        {
+            Enabled = true, LossBudget = 0.01, InitialPrice = 5, FeedbackInterval = TimeSpan.FromMinutes(10),
+        });
+        var rng = new Random(5);
+        long t = 1_000_000;
+
+        // Phase A: half the connections synced at once (live 100 s), half never synced (the model: surely short) and
+        // indeed short (mean 0.2 s): unreplicated share ≈ 0.2 / 100.2 ≈ 0.002 < budget 0.01.
+        double start = controller.Price;
+        for (int batch = 0; batch < 20; batch++)
+        {
+            controller.Process(Batch(rng, ref t, neverMeanSeconds: 0.2));
+        }
+
+        double afterShort = controller.Price;
+        Assert.True(afterShort > start, $"under budget the price should rise (fewer messages): {start} -> {afterShort}");
+        Assert.InRange(controller.RealizedLoss, 0.0005, 0.005);
+
+        // Phase B (generated drift): the never-synced connections now live ~30 s: share ≈ 30 / 130 ≈ 0.23 > budget.
+        for (int batch = 0; batch < 20; batch++)
+        {
+            controller.Process(Batch(rng, ref t, neverMeanSeconds: 30));
+        }
+
+        double afterLong = controller.Price;
+        Assert.True(afterLong < afterShort, $"over budget the price should fall (sync earlier): {afterShort} -> {afterLong}");
+        Assert.True(afterLong < start, $"{afterLong}");
+
+        // Predicted 0.05 of the never-synced live past 3 s; observed ~0.9: drift is flagged for retraining.
+        var status = controller.GetStatus();
+        var cls = status.Classes[Default];
+        Assert.True(cls.DriftFlagged, $"drift {cls.Drift}");
+        Assert.True(status.DriftHints >= 1);
+    }
+
+    [Fact]
+    public void TryLoadModel_BadFile_RefusedWithReasonAndOldModelStays()
+    {
+        using var controller = Create(new ConstantPredictor(0, 0.95f, "good-v1"));
+        var loader = new ScriptedLoader();
+        Assert.False(controller.TryLoadModel(loader, "bad.zip", out var reason));
+        Assert.Contains("featureVersion", reason, StringComparison.Ordinal);
+        Assert.Equal("good-v1", controller.ModelName);
+        Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+
+        Assert.True(controller.TryLoadModel(loader, "good-v2.zip", out _));
+        Assert.Equal("good-v2", controller.ModelName);
+        var s = controller.GetStatus();
+        Assert.Equal(1, s.ModelReloads);
+        Assert.Equal(1, s.ModelReloadsRefused);
+        Assert.Contains("featureVersion", s.LastReloadError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OnEnded_OutcomesStreamThroughRx_BatchClosesOnCount()
+    {
+        using var controller = new AdaptiveController(
+            new AdaptiveOptions { Enabled = true, FeedbackBatch = 50, FeedbackInterval = TimeSpan.FromMinutes(10) }, Classes);
+        using var processed = new ManualResetEventSlim();
+        controller.BatchProcessed += processed.Set;
+        for (int i = 0; i < 50; i++)
+        {
+            controller.OnEnded(Outcome(Default, i * 10, 2000, delayMs: 0));
+        }
+
+        Assert.True(processed.Wait(TimeSpan.FromSeconds(10)), "the feedback batch was never processed");
+        Assert.Equal(50, controller.GetStatus().OutcomesObserved);
+    }
+
+    private static List<ConnectionOutcome> Batch(Random rng, ref long t, double neverMeanSeconds)
+    {
+        var list = new List<ConnectionOutcome>(1000);
+        for (int i = 0; i < 1000; i++)
+        {
+            t += 10; // 100 per second
+            if (i % 2 == 0)
+            {
+                list.Add(Outcome(Default, t - 100_000, 100_000, delayMs: 0, score: 0.95f));
+            }
+            else
+            {
+                long life = (long)(-Math.Log(1 - rng.NextDouble()) * neverMeanSeconds * 1000);
+                list.Add(Outcome(Default, t - life, life, delayMs: -1, score: 0.05f));
+            }
+        }
+
+        return list;
+    }
+
+    private static ConnectionOutcome Outcome(byte cls, long createdMs, long lifeMs, int delayMs, float score = float.NaN)
+        => new(Key, cls, createdMs, createdMs + lifeMs, ConnectionEndReason.Destroyed, lifeMs > delayMs && delayMs >= 0, delayMs, score,
+            lifeMs > delayMs ? 2 : 0, ProtocolState.TcpClose, default, false);
+
+    /// <summary>A fake model: always the same delay and score (the real <see cref="LifetimeModelPredictor"/> is tested below).</summary>
+    private sealed class ConstantPredictor(int delayMs, float p, string name = "constant") : ILifetimePredictor
+    {
+        public string Name => name;
+
+        public int ChooseDelayMs(in ConnectionKey key, long createdMs, double price, double checkpointSeconds, out float probabilityLong)
+        {
+            probabilityLong = p;
+            return delayMs;
+        }
+    }
+
+    private sealed class ScriptedLoader : IModelLoader
+    {
+        public bool TryLoad(string path, out ILifetimePredictor? predictor, out string reason)
+        {
+            if (path.StartsWith("bad", StringComparison.Ordinal))
+            {
+                predictor = null;
+                reason = $"{path}: featureVersion: expected 1, found 7";
+                return false;
+            }
+
+            predictor = new ConstantPredictor(3000, 0.5f, Path.GetFileNameWithoutExtension(path));
+            reason = "";
+            return true;
+        }
+    }
+}
