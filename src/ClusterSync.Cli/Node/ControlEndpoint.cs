@@ -102,9 +102,10 @@ internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable
     private ValueTask<ControlResponse> Health()
     {
         var engine = _node.Engine;
-        return ValueTask.FromResult(engine.IsRunning
+        string? problem = !engine.IsRunning ? engine.Failure ?? "the engine is not running" : engine.TransportFailure;
+        return ValueTask.FromResult(problem is null
             ? ControlResponse.Text(200, "ok\n")
-            : ControlResponse.Text(503, $"unhealthy: {engine.Failure ?? "the engine is not running"}\n"));
+            : ControlResponse.Text(503, $"unhealthy: {problem}\n"));
     }
 
     private static partial class Log
