@@ -23,6 +23,7 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
             Rate = 6000,
             Connections = 20_000,
             Policy = DemoPolicy.SyncAll,
+            ServiceLifetimes = false,
             Launcher = new CliLauncher("dotnet", [NodeProcess.CliDll()]),
         };
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
