@@ -100,7 +100,8 @@ internal sealed class AdaptiveNode : IDisposable
 
     public TelemetryRecorder? Recorder { get; }
 
-    public static AdaptiveNode Create(LoadedNodeConfig config, SyncEngine engine, ILoggerFactory? loggerFactory)
+    /// <param name="shippedModelPath">Where the shipped model is (default: <see cref="AdaptiveNodeConfig.ShippedModelPath"/>; tests pass another).</param>
+    public static AdaptiveNode Create(LoadedNodeConfig config, SyncEngine engine, ILoggerFactory? loggerFactory, string? shippedModelPath = null)
     {
         var c = config.Config;
         AdaptiveController? controller = null;
@@ -130,7 +131,7 @@ internal sealed class AdaptiveNode : IDisposable
                 watcher = new ModelWatcher(controller, loader, modelPath);
                 source = "configured";
             }
-            else if (string.IsNullOrWhiteSpace(c.Adaptive.Model) && TryShipped(controller, logger, out modelPath, out why))
+            else if (string.IsNullOrWhiteSpace(c.Adaptive.Model) && TryShipped(controller, shippedModelPath ?? AdaptiveNodeConfig.ShippedModelPath, logger, out modelPath, out why))
             {
                 // No adaptive.model: the model shipped next to the binary (watched like a configured one).
                 watcher = new ModelWatcher(controller, AdaptiveNodeConfig.ModelLoader!, modelPath);
@@ -166,9 +167,9 @@ internal sealed class AdaptiveNode : IDisposable
     }
 
     /// <summary>Loads the shipped model; false (with the reason, logged) when it is missing or does not load: cold start.</summary>
-    private static bool TryShipped(AdaptiveController controller, ILogger? logger, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? path, out string? reason)
+    private static bool TryShipped(AdaptiveController controller, string shipped, ILogger? logger, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? path, out string? reason)
     {
-        path = AdaptiveNodeConfig.ShippedModelPath;
+        path = shipped;
         if (AdaptiveNodeConfig.ModelLoader is not { } loader)
         {
             reason = "this build has no model runtime";
