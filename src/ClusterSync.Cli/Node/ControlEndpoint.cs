@@ -102,9 +102,11 @@ internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable
     private ValueTask<ControlResponse> Health()
     {
         var engine = _node.Engine;
-        return ValueTask.FromResult(engine.IsRunning
-            ? ControlResponse.Text(200, "ok\n")
-            : ControlResponse.Text(503, $"unhealthy: {engine.Failure ?? "the engine is not running"}\n"));
+        return ValueTask.FromResult(!engine.IsRunning
+            ? ControlResponse.Text(503, $"unhealthy: {engine.Failure ?? "the engine is not running"}\n")
+            : _node.DataPlanePlugin?.Failure is { } failure
+                ? ControlResponse.Text(503, $"unhealthy: data-plane plugin '{_node.DataPlanePlugin.Name}': {failure}\n")
+                : ControlResponse.Text(200, "ok\n"));
     }
 
     private static partial class Log
