@@ -59,6 +59,7 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
 
         // SIGKILL the Active: member 2 takes over and commits the replica into the trace-replay plugin's sink.
         n1.Kill();
+        await n1.WaitForExitAsync(TimeSpan.FromSeconds(10));
         JsonElement s2 = default;
         await cluster.WaitUntilAsync(async () =>
         {
