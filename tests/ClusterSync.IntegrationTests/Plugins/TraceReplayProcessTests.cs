@@ -107,6 +107,23 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
         Assert.Contains($"{config}: {expected}", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Replay_MissingTraceOrBadSpeed_Exit2NamingTheOption()
+    {
+        await using var cluster = new ProcessCluster(2);
+        await cluster.KeygenAsync();
+        var config = cluster.Write(1, """{"source": "none"}""");
+        var missing = Path.Combine(cluster.Directory, "missing.csv");
+        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config);
+        Assert.True(code == 2, output);
+        Assert.Contains($"--trace: no such file '{missing}'", output, StringComparison.Ordinal);
+
+        File.WriteAllText(missing, "start,duration,proto,src,sport,dst,dport,service,bytes_out,bytes_in,pkts_out,pkts_in\n");
+        (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config, "--speed", "0");
+        Assert.True(code == 2, output);
+        Assert.Contains("--speed: expected a factor in (0, 1e9], found 0", output, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// What the replay leaves open, computed from the file with the plugin's documented semantics: each connection new at
     /// its start and destroyed at start + duration when that is not after the trace's last start; by time, ties in file order.
