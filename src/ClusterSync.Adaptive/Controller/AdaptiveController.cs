@@ -143,6 +143,9 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
     public string? ModelName => _model?.Predictor.Name;
 
+    /// <summary>The model in use (null: cold start).</summary>
+    public ILifetimePredictor? Predictor => _model?.Predictor;
+
     /// <summary>Raised after each feedback batch (on the feedback thread).</summary>
     public event Action? BatchProcessed;
 

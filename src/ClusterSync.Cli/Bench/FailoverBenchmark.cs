@@ -39,7 +39,7 @@ internal static class FailoverBenchmark
             bool asJson = parse.GetValue(json);
             // Population 2N: the first N changes (at 100,000/s) open N connections; then 2 s of churn at --rate
             // (≈30 % new, 55 % updates, 15 % destroys) and the kill.
-            var options = new DemoOptions { ChurnSeconds = 2, Rate = r, FillRate = 100_000, Connections = 2 * n, MinReplica = n, Policy = DemoPolicy.SyncAll };
+            var options = new DemoOptions { ChurnSeconds = 2, Rate = r, FillRate = 100_000, Connections = 2 * n, MinReplica = n, Policy = DemoPolicy.SyncAll, ServiceLifetimes = false };
             var (result, code) = await DemoCommand.RunWithCleanupAsync(options, Console.Error.WriteLine, token).ConfigureAwait(false);
             if (result is null)
             {

@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace ClusterSync.Cli.Demo;
 
 /// <summary>
-/// <c>clustersync demo [--json] [--seconds N] [--rate R]</c>: see <see cref="DemoRunner"/>. Exit 0 only if no
+/// <c>clustersync demo [--json] [--seconds N] [--rate R] [--policy adaptive|static|sync-all]</c>: see <see cref="DemoRunner"/>. Exit 0 only if no
 /// synchronized connection was lost (<c>lost_synced</c> 0); 1 when one was, or the cluster misbehaved; 2 on bad usage.
 /// </summary>
 internal static class DemoCommand
@@ -17,16 +17,27 @@ internal static class DemoCommand
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object." };
         var seconds = new Option<double>("--seconds") { Description = "Seconds of traffic through the Active before it is killed.", DefaultValueFactory = _ => 8 };
         var rate = new Option<double>("--rate") { Description = "Connection changes per second offered to the Active.", DefaultValueFactory = _ => 5000 };
+        var policy = new Option<string>("--policy")
+        {
+            Description = "The members' sync policy: adaptive (the shipped model decides per connection), static (the default service classes) or sync-all.",
+            DefaultValueFactory = _ => "adaptive",
+        };
         var command = new Command("demo", "A 3-member cluster on loopback (separate processes), mixed traffic, the Active killed with SIGKILL mid-run; prints what was preserved and lost.")
         {
-            json, seconds, rate,
+            json, seconds, rate, policy,
         };
-        command.SetAction((parse, token) => RunAsync(parse.GetValue(json), parse.GetValue(seconds), parse.GetValue(rate), token));
+        command.SetAction((parse, token) => RunAsync(parse.GetValue(json), parse.GetValue(seconds), parse.GetValue(rate), parse.GetValue(policy), token));
         return command;
     }
 
-    private static async Task<int> RunAsync(bool json, double seconds, double rate, CancellationToken token)
+    private static async Task<int> RunAsync(bool json, double seconds, double rate, string? policyName, CancellationToken token)
     {
+        if (ParsePolicy(policyName) is not { } policy)
+        {
+            await Console.Error.WriteLineAsync($"clustersync: demo: --policy: expected adaptive, static or sync-all, found '{policyName}'").ConfigureAwait(false);
+            return CommandLine.BadInput;
+        }
+
         if (!(seconds >= 1 && seconds <= 600))
         {
             await Console.Error.WriteLineAsync("clustersync: demo: --seconds: expected 1 to 600").ConfigureAwait(false);
@@ -39,7 +50,7 @@ internal static class DemoCommand
             return CommandLine.BadInput;
         }
 
-        var options = new DemoOptions { ChurnSeconds = seconds, Rate = rate, Connections = (int)Math.Clamp(rate * 4, 2_000, 400_000) };
+        var options = new DemoOptions { ChurnSeconds = seconds, Rate = rate, Connections = (int)Math.Clamp(rate * 4, 2_000, 400_000), Policy = policy };
         var (result, code) = await RunWithCleanupAsync(options, json ? Console.Error.WriteLine : line => AnsiConsole.MarkupLineInterpolated($"[grey]{line}[/]"), token).ConfigureAwait(false);
         if (result is null)
         {
@@ -57,6 +68,21 @@ internal static class DemoCommand
 
         return Passed(result) ? CommandLine.Success : CommandLine.Failure;
     }
+
+    internal static DemoPolicy? ParsePolicy(string? name) => name?.Trim().ToLowerInvariant() switch
+    {
+        "adaptive" => DemoPolicy.Adaptive,
+        "static" => DemoPolicy.Static,
+        "sync-all" => DemoPolicy.SyncAll,
+        _ => null,
+    };
+
+    internal static string PolicyName(DemoPolicy policy) => policy switch
+    {
+        DemoPolicy.Adaptive => "adaptive",
+        DemoPolicy.SyncAll => "sync-all",
+        _ => "static",
+    };
 
     /// <summary>No synchronized connection lost, and the takeover was caused by the kill (not a false failover before it).</summary>
     internal static bool Passed(DemoResult result) => result.Tally.Total.LostSynced == 0 && !result.PrematureTakeover;
@@ -116,7 +142,15 @@ internal static class DemoCommand
             ["changes_per_second_at_kill"] = r.ChangesPerSecondAtKill,
             ["churn_seconds"] = r.ChurnSeconds,
             ["rate"] = options.Rate,
-            ["policy"] = options.Policy == DemoPolicy.SyncAll ? "sync-all" : "static",
+            ["policy"] = PolicyName(options.Policy),
+            ["model"] = (object?)r.Model ?? "none",
+            ["model_source"] = (object?)r.ModelSource ?? "none",
+            ["model_trained_at"] = (object?)r.ModelTrainedAt ?? "",
+            ["decisions"] = r.Decisions ?? new Dictionary<string, long>(),
+            ["workload"] = options.ServiceLifetimes ? "service-mix lifetimes" : "population",
+            ["exposed_at_failover"] = t.Alive - t.Synced,
+            ["messages_static_3s"] = r.Static3s?.Messages ?? -1,
+            ["exposed_static_3s"] = r.Static3s?.Exposed ?? -1,
             ["seconds"] = r.TotalSeconds,
             ["by_class"] = r.Tally.ByClass.ToDictionary(kv => kv.Key, kv => (object)new Dictionary<string, int>
             {
@@ -125,6 +159,7 @@ internal static class DemoCommand
                 ["preserved"] = kv.Value.Preserved,
                 ["lost_synced"] = kv.Value.LostSynced,
                 ["lost_unsynced"] = kv.Value.LostUnsynced,
+                ["exposed"] = kv.Value.Alive - kv.Value.Synced,
             }),
             ["lost_synced_sample"] = r.Tally.LostSyncedSample,
         };
@@ -151,7 +186,26 @@ internal static class DemoCommand
         facts.AddRow("failover time", $"[bold]{r.FailoverMs.ToString("N1", c)} ms[/] from the kill to member {r.NewActive} serving with {N(r.Committed)} connections committed (death seen after {r.DetectionMs.ToString("N1", c)} ms)");
         double share = r.MessagesSyncAll == 0 ? 0 : 100.0 * r.Messages / r.MessagesSyncAll;
         facts.AddRow("sync cost", $"[bold]{N(r.Messages)}[/] sync messages for {N(r.MessagesSyncAll)} changes: {share.ToString("N1", c)} % of what sync-everything would send ({N(r.Datagrams)} datagrams)");
-        facts.AddRow("traffic", $"{N(r.ChangesFed)} changes in {r.ChurnSeconds.ToString("N1", c)} s at {options.Rate.ToString("N0", c)}/s offered; policy {(options.Policy == DemoPolicy.SyncAll ? "sync-all" : "static classes")}");
+        if (r.Static3s is { } s3)
+        {
+            double s3share = r.ChangesFed == 0 ? 0 : 100.0 * s3.Messages / r.ChangesFed;
+            facts.AddRow("static 3 s", $"{N(s3.Messages)} messages for the {N(r.ChangesFed)} changes fed: {s3share.ToString("N1", c)} % of sync-all, with {N(s3.Exposed)} alive connections unreplicated at the kill (counted offline from the generated lifetimes)");
+        }
+
+        facts.AddRow("exposure at the kill", $"[bold]{N(t.Alive - t.Synced)}[/] of {N(t.Alive)} alive not replicated: "
+            + Markup.Escape(string.Join(", ", r.Tally.ByClass.Select(kv => $"{kv.Key} {N(kv.Value.Alive - kv.Value.Synced)}"))));
+        var policy = options.Policy switch
+        {
+            DemoPolicy.Adaptive => r.Model is null ? "adaptive, no model (cold start)" : $"adaptive, model {r.Model} ({r.ModelSource ?? "-"}, trained {r.ModelTrainedAt ?? "-"})",
+            DemoPolicy.SyncAll => "sync-all",
+            _ => "static classes",
+        };
+        if (r.Decisions is { Count: > 0 } d)
+        {
+            policy += "; decisions " + string.Join(", ", d.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {N(kv.Value)}"));
+        }
+
+        facts.AddRow("traffic", $"{N(r.ChangesFed)} changes in {r.ChurnSeconds.ToString("N1", c)} s at {options.Rate.ToString("N0", c)}/s offered ({(options.ServiceLifetimes ? "service-mix lifetimes" : "fixed population")}); policy {Markup.Escape(policy)}");
         facts.AddRow("verdict", t.LostSynced == 0
             ? $"[green]no synchronized connection lost[/] ({N(t.Preserved)} of {N(t.Alive)} alive preserved; the {N(t.LostUnsynced)} lost had never been synchronized: never-sync class, still in their sync delay, or in flight)"
             : $"[red]{N(t.LostSynced)} synchronized connections lost[/], e.g. {Markup.Escape(string.Join(", ", r.Tally.LostSyncedSample))}");

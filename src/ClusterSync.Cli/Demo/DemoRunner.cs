@@ -21,8 +21,11 @@ internal enum DemoPolicy
     /// <summary>Every connection synchronized at once (the baseline; used by <c>bench failover</c>).</summary>
     SyncAll,
 
-    // Adaptive mode (issue "Adaptive mode") plugs in here: a third value whose node configuration turns the adaptive
-    // controller on (DemoRunner.PolicyJson); the accounting below is policy-agnostic.
+    /// <summary>
+    /// The default classes with adaptive mode on and no <c>adaptive.model</c>: every member uses the shipped model
+    /// (models/lifetime.zip next to the binary); mission-critical stays never-skip.
+    /// </summary>
+    Adaptive,
 }
 
 internal sealed record DemoOptions
@@ -42,7 +45,14 @@ internal sealed record DemoOptions
     /// <summary>Changes per second of the fill phase (then <see cref="Rate"/> for <see cref="ChurnSeconds"/>).</summary>
     public double FillRate { get; init; } = 100_000;
 
-    public DemoPolicy Policy { get; init; } = DemoPolicy.Static;
+    public DemoPolicy Policy { get; init; } = DemoPolicy.Adaptive;
+
+    /// <summary>
+    /// Connections live as their service does (<see cref="ChangeGenerator.WithLifetimes"/> over
+    /// <see cref="ServiceMix.Default"/>: heavy-tailed lifetimes per service); false: the population mode (random
+    /// destroys over a fixed population, used to fill large tables fast).
+    /// </summary>
+    public bool ServiceLifetimes { get; init; } = true;
 
     public int Seed { get; init; } = 7;
 
@@ -89,6 +99,19 @@ internal sealed record DemoResult
     public required long Datagrams { get; init; }
 
     public required double TotalSeconds { get; init; }
+
+    /// <summary>Static 3 s for the same changes, counted offline by the data plane (null when not counted).</summary>
+    public StaticDelayCount? Static3s { get; init; }
+
+    /// <summary>The model member 1 decided with (adaptive mode), as its /status named it just before the kill.</summary>
+    public string? Model { get; init; }
+
+    public string? ModelSource { get; init; }
+
+    public string? ModelTrainedAt { get; init; }
+
+    /// <summary>Member 1's adaptive decisions (now, delayed, never, ...) just before the kill.</summary>
+    public IReadOnlyDictionary<string, long>? Decisions { get; init; }
 }
 
 /// <summary>
@@ -154,7 +177,10 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
 
         // The data plane: the demo plays member 1's kernel; what it has generated is what is alive there.
         var catalog = new ServiceClassCatalog(PolicyOptionsFor(options.Policy));
-        using var feed = new FeedWriter(feedPort, new ChangeGenerator(options.Seed, options.Connections), catalog,
+        var generator = options.ServiceLifetimes
+            ? ChangeGenerator.WithLifetimes(options.Seed, options.Connections, ServiceMix.Default)
+            : new ChangeGenerator(options.Seed, options.Connections);
+        using var feed = new FeedWriter(feedPort, generator, catalog,
             options.MinReplica > 0 ? options.FillRate : options.Rate);
         if (options.MinReplica > 0)
         {
@@ -200,6 +226,20 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         long messages = counters.GetProperty("updates_sent").GetInt64();
         long messagesSyncAll = counters.GetProperty("events_submitted").GetInt64();
         long datagrams = counters.GetProperty("datagrams_sent").GetInt64();
+        string? model = null, modelSource = null, modelTrainedAt = null;
+        Dictionary<string, long>? decisions = null;
+        if (lastStatus.TryGetProperty("adaptive", out var adaptive) && adaptive.ValueKind == JsonValueKind.Object)
+        {
+            model = adaptive.GetProperty("model").GetString();
+            modelSource = adaptive.TryGetProperty("modelSource", out var ms) ? ms.GetString() : null;
+            modelTrainedAt = adaptive.TryGetProperty("modelTrainedAt", out var mt) ? mt.GetString() : null;
+            decisions = adaptive.GetProperty("decisions").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64(), StringComparer.Ordinal);
+            if (model is null)
+            {
+                var why = adaptive.TryGetProperty("coldStartReason", out var r) ? r.GetString() : null;
+                progress($"note: member 1 runs adaptive mode without a model (cold start){(why is null ? "" : $": {why}")}");
+            }
+        }
         long takeoversBefore = 0;
         for (int m = 2; m <= Members; m++)
         {
@@ -268,6 +308,11 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             MessagesSyncAll = messagesSyncAll,
             Datagrams = datagrams,
             TotalSeconds = Math.Round(started.Elapsed.TotalSeconds, 1),
+            Static3s = kill.Static3s,
+            Model = model,
+            ModelSource = modelSource,
+            ModelTrainedAt = modelTrainedAt,
+            Decisions = decisions,
         };
     }
 
@@ -290,6 +335,8 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             $$"""    { "id": {{i}}, "address": "127.0.0.1:{{_sync[i - 1]}}", "priority": {{110 - (10 * i)}}, "fullSyncPort": {{_fullSync[i - 1]}} }""")));
         var dataPlane = feedPort != 0 ? string.Create(c, $$"""{ "source": "feed", "feedPort": {{feedPort}} }""") : """{ "source": "none" }""";
         int capacity = Math.Max(16_384, options.Connections * 2);
+        // Adaptive: no adaptive.model, so each member uses the shipped model next to its binary.
+        var adaptive = options.Policy == DemoPolicy.Adaptive ? ",\n  \"adaptive\": { \"enabled\": true }" : "";
         var path = Path.Combine(dir, $"node{member}.json");
         File.WriteAllText(path, string.Create(c, $$"""
             {
@@ -299,7 +346,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
               "node": { "memberId": {{member}}, "control": { "port": {{_control[member - 1]}} } },
               "sync": { "tableCapacity": {{capacity}} },
               "policy": {{PolicyJson(options.Policy)}},
-              "dataPlane": {{dataPlane}}
+              "dataPlane": {{dataPlane}}{{adaptive}}
             }
             """));
         return path;

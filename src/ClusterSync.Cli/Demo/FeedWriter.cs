@@ -13,7 +13,16 @@ namespace ClusterSync.Cli.Demo;
 /// <param name="UnixMs">This machine's clock just before the SIGKILL.</param>
 /// <param name="ChangesFed">Changes the data plane had produced.</param>
 /// <param name="RecentRate">Changes per second over the last second before the kill.</param>
-internal sealed record KillPoint(IReadOnlyDictionary<ConnectionKey, string> Alive, double UnixMs, long ChangesFed, double RecentRate);
+/// <param name="Static3s">What a static 3 s delay would have cost for the same changes (counted offline, see <see cref="StaticDelayCount"/>).</param>
+internal sealed record KillPoint(IReadOnlyDictionary<ConnectionKey, string> Alive, double UnixMs, long ChangesFed, double RecentRate, StaticDelayCount Static3s);
+
+/// <summary>
+/// A static delay counted offline from the changes the data plane produced, one message per change as sync-all is
+/// counted (its cost is the number of changes): a connection costs nothing until it has lived the delay; then one
+/// message announces it, and every later update and its destroy cost one each. Exposed: connections alive at the kill
+/// that had not yet lived the delay (not replicated under that policy).
+/// </summary>
+internal sealed record StaticDelayCount(double DelaySeconds, long Messages, int Exposed);
 
 /// <summary>
 /// The demo's data plane: drives <see cref="ChangeGenerator"/> at a rate and streams the changes into the Active's
@@ -32,6 +41,9 @@ internal sealed class FeedWriter : IDisposable
     private long _rateStartTicks;
     private readonly object _lock = new();
     private readonly Dictionary<ConnectionKey, string> _alive = [];
+    private readonly Dictionary<ConnectionKey, long> _createdMs = [];
+    private const long StaticDelayMs = 3000;
+    private long _staticMessages;
     private readonly List<(long Ticks, long Fed)> _samples = [];
     private Socket? _socket;
     private Thread? _thread;
@@ -86,7 +98,23 @@ internal sealed class FeedWriter : IDisposable
             double rate = RecentRate(Stopwatch.GetTimestamp());
             double at = FailoverWitness.UnixMs(TimeProvider.System);
             active.Kill();
-            return new KillPoint(new Dictionary<ConnectionKey, string>(_alive), at, _fed, rate);
+            long nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            int exposed = 0;
+            long announced = 0;
+            foreach (var created in _createdMs.Values)
+            {
+                if (nowMs - created >= StaticDelayMs)
+                {
+                    announced++;
+                }
+                else
+                {
+                    exposed++;
+                }
+            }
+
+            return new KillPoint(new Dictionary<ConnectionKey, string>(_alive), at, _fed, rate,
+                new StaticDelayCount(StaticDelayMs / 1000.0, _staticMessages + announced, exposed));
         }
     }
 
@@ -151,10 +179,19 @@ internal sealed class FeedWriter : IDisposable
                         if (e.Kind == ConnectionEventKind.New)
                         {
                             _alive[e.Key] = _catalog.NameOf(_catalog.Classify(e.Key));
+                            _createdMs[e.Key] = nowMs;
                         }
-                        else if (e.Kind == ConnectionEventKind.Destroy)
+                        else if (_createdMs.TryGetValue(e.Key, out long created) && nowMs - created >= StaticDelayMs)
+                        {
+                            // Static 3 s: an update or destroy of a connection past its delay costs one message; the
+                            // destroy also pays its announcement (alive ones pay it at the kill).
+                            _staticMessages += e.Kind == ConnectionEventKind.Destroy ? 2 : 1;
+                        }
+
+                        if (e.Kind == ConnectionEventKind.Destroy)
                         {
                             _alive.Remove(e.Key);
+                            _createdMs.Remove(e.Key);
                         }
                     }
 

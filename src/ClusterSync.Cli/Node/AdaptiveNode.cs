@@ -26,7 +26,7 @@ internal static class AdaptiveNodeConfig
             }
         }
 
-        if (a.Enabled && !string.IsNullOrWhiteSpace(a.Model))
+        if (a.Enabled && !string.IsNullOrWhiteSpace(a.Model) && !IsColdStart(a.Model))
         {
             var path = ResolvePath(file, a.Model);
             if (!File.Exists(path))
@@ -46,8 +46,23 @@ internal static class AdaptiveNodeConfig
         errors.AddRange(c.Telemetry.Validate("telemetry"));
     }
 
+    /// <summary><c>adaptive.model: "none"</c>: cold start on purpose (no model, not even the shipped one).</summary>
+    public const string NoModel = "none";
+
+    public static bool IsColdStart(string? model) => string.Equals(model?.Trim(), NoModel, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The shipped model, copied next to the binary by the build: the default of adaptive mode without <c>adaptive.model</c>.</summary>
+    public static string ShippedModelPath => System.IO.Path.Combine(AppContext.BaseDirectory, "models", "lifetime.zip");
+
     public static string ResolvePath(string configFile, string path)
         => System.IO.Path.GetFullPath(path, System.IO.Path.GetDirectoryName(configFile)!);
+}
+
+/// <summary>Source-generated log messages of the node's adaptive mode (event ids 52xx).</summary>
+internal static partial class AdaptiveNodeLog
+{
+    [LoggerMessage(5201, LogLevel.Warning, "Adaptive mode: no adaptive.model and the shipped model is not usable ({Reason}); cold start")]
+    public static partial void ShippedModelUnavailable(ILogger logger, string reason);
 }
 
 /// <summary>Hands every outcome to two sinks (the feedback loop and telemetry capture).</summary>
@@ -85,17 +100,26 @@ internal sealed class AdaptiveNode : IDisposable
 
     public TelemetryRecorder? Recorder { get; }
 
-    public static AdaptiveNode Create(LoadedNodeConfig config, SyncEngine engine, ILoggerFactory? loggerFactory)
+    /// <param name="shippedModelPath">Where the shipped model is (default: <see cref="AdaptiveNodeConfig.ShippedModelPath"/>; tests pass another).</param>
+    public static AdaptiveNode Create(LoadedNodeConfig config, SyncEngine engine, ILoggerFactory? loggerFactory, string? shippedModelPath = null)
     {
         var c = config.Config;
         AdaptiveController? controller = null;
         ModelWatcher? watcher = null;
         string? modelPath = null;
+        string? source = null;
+        string? why = null;
+        string? coldStartReason = null;
         var classes = engine.Catalog.Classes;
         if (c.Adaptive.Enabled)
         {
             controller = new AdaptiveController(c.Adaptive, classes, null, TimeProvider.System, loggerFactory?.CreateLogger("ClusterSync.Adaptive"));
-            if (!string.IsNullOrWhiteSpace(c.Adaptive.Model) && AdaptiveNodeConfig.ModelLoader is { } loader)
+            var logger = loggerFactory?.CreateLogger("ClusterSync.Cli.AdaptiveNode");
+            if (AdaptiveNodeConfig.IsColdStart(c.Adaptive.Model))
+            {
+                controller.UnloadModel();
+            }
+            else if (!string.IsNullOrWhiteSpace(c.Adaptive.Model) && AdaptiveNodeConfig.ModelLoader is { } loader)
             {
                 modelPath = AdaptiveNodeConfig.ResolvePath(config.Path, c.Adaptive.Model);
                 if (!controller.TryLoadModel(loader, modelPath, out var reason))
@@ -105,9 +129,18 @@ internal sealed class AdaptiveNode : IDisposable
                 }
 
                 watcher = new ModelWatcher(controller, loader, modelPath);
+                source = "configured";
+            }
+            else if (string.IsNullOrWhiteSpace(c.Adaptive.Model) && TryShipped(controller, shippedModelPath ?? AdaptiveNodeConfig.ShippedModelPath, logger, out modelPath, out why))
+            {
+                // No adaptive.model: the model shipped next to the binary (watched like a configured one).
+                watcher = new ModelWatcher(controller, AdaptiveNodeConfig.ModelLoader!, modelPath);
+                source = "shipped";
             }
             else
             {
+                modelPath = null;
+                coldStartReason = why;
                 controller.UnloadModel();
             }
         }
@@ -130,8 +163,45 @@ internal sealed class AdaptiveNode : IDisposable
             (null, not null) => recorder,
             _ => null,
         };
-        return new AdaptiveNode(engine, controller, watcher, recorder, modelPath);
+        return new AdaptiveNode(engine, controller, watcher, recorder, modelPath) { ModelSource = source, ColdStartReason = coldStartReason };
     }
+
+    /// <summary>Loads the shipped model; false (with the reason, logged) when it is missing or does not load: cold start.</summary>
+    private static bool TryShipped(AdaptiveController controller, string shipped, ILogger? logger, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? path, out string? reason)
+    {
+        path = shipped;
+        if (AdaptiveNodeConfig.ModelLoader is not { } loader)
+        {
+            reason = "this build has no model runtime";
+        }
+        else if (!File.Exists(path))
+        {
+            reason = $"the shipped model {path} is missing";
+        }
+        else if (controller.TryLoadModel(loader, path, out var refused))
+        {
+            reason = null;
+            return true;
+        }
+        else
+        {
+            reason = $"the shipped model {path} does not load: {refused}";
+        }
+
+        if (logger is not null)
+        {
+            AdaptiveNodeLog.ShippedModelUnavailable(logger, reason);
+        }
+
+        path = null;
+        return false;
+    }
+
+    /// <summary><c>configured</c> (adaptive.model), <c>shipped</c> (the default next to the binary) or null (cold start).</summary>
+    public string? ModelSource { get; private init; }
+
+    /// <summary>Why adaptive mode runs without a model when none was refused on purpose (e.g. the shipped file is missing).</summary>
+    public string? ColdStartReason { get; private init; }
 
     private static EngineSample Sample(SyncEngine engine, AdaptiveController? controller)
     {
@@ -171,6 +241,9 @@ internal sealed class AdaptiveNode : IDisposable
             Model = s.Model,
             ModelPath = s.ModelPath ?? _modelPath,
             ModelLoadedAt = s.ModelLoadedAt,
+            ModelSource = s.Model is null ? null : ModelSource,
+            ModelTrainedAt = Controller.Predictor is LifetimeModelPredictor p && p.Model.Manifest.TrainedAtUtc.Length > 0 ? p.Model.Manifest.TrainedAtUtc : null,
+            ColdStartReason = s.Model is null ? ColdStartReason : null,
             ModelReloads = s.ModelReloads,
             ModelReloadsRefused = s.ModelReloadsRefused,
             LastReloadError = s.LastReloadError,

@@ -21,6 +21,15 @@ internal sealed record AdaptiveDocument
 
     public DateTimeOffset? ModelLoadedAt { get; init; }
 
+    /// <summary><c>shipped</c> (the model next to the binary, used when <c>adaptive.model</c> is not set) or <c>configured</c>.</summary>
+    public string? ModelSource { get; init; }
+
+    /// <summary>The model's version: when it was trained (its manifest; the model card beside the zip says on what).</summary>
+    public string? ModelTrainedAt { get; init; }
+
+    /// <summary>Why there is no model although none was configured (e.g. the shipped file is missing).</summary>
+    public string? ColdStartReason { get; init; }
+
     public long ModelReloads { get; init; }
 
     public long ModelReloadsRefused { get; init; }

@@ -18,8 +18,9 @@ internal static class AdaptiveStatusView
         }
         else
         {
-            t.AddRow("Model", Markup.Escape(a.Model is null ? "none: cold start (online per-class quantiles, static policy as floor)"
-                : $"{a.Model} ({a.ModelPath}, loaded {a.ModelLoadedAt?.ToString("u", c)})"));
+            t.AddRow("Model", Markup.Escape(a.Model is null
+                ? $"none: cold start (online per-class quantiles, static policy as floor){(a.ColdStartReason is null ? "" : $"; {a.ColdStartReason}")}"
+                : $"{a.Model}{(a.ModelSource is null ? "" : $" ({a.ModelSource})")}, trained {a.ModelTrainedAt ?? "-"}: {a.ModelPath}, loaded {a.ModelLoadedAt?.ToString("u", c)}"));
             t.AddRow("Model reloads", Markup.Escape($"{a.ModelReloads.ToString(c)} loaded, {a.ModelReloadsRefused.ToString(c)} refused{(a.LastReloadError is null ? "" : $" (last: {a.LastReloadError})")}"));
             t.AddRow("Loss budget / realized", Markup.Escape($"{a.LossBudget.ToString("0.####", c)} / {(a.RealizedLoss is { } r ? r.ToString("0.####", c) : "-")} of connection-seconds unreplicated"));
             t.AddRow("Price", Markup.Escape($"{a.Price.ToString("0.####", c)} s of exposure per synced connection"));

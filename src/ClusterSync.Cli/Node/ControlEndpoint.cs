@@ -102,11 +102,12 @@ internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable
     private ValueTask<ControlResponse> Health()
     {
         var engine = _node.Engine;
-        return ValueTask.FromResult(!engine.IsRunning
-            ? ControlResponse.Text(503, $"unhealthy: {engine.Failure ?? "the engine is not running"}\n")
-            : _node.DataPlanePlugin?.Failure is { } failure
-                ? ControlResponse.Text(503, $"unhealthy: data-plane plugin '{_node.DataPlanePlugin.Name}': {failure}\n")
-                : ControlResponse.Text(200, "ok\n"));
+        string? problem = !engine.IsRunning ? engine.Failure ?? "the engine is not running"
+            : engine.TransportFailure
+            ?? (_node.DataPlanePlugin?.Failure is { } failure ? $"data-plane plugin '{_node.DataPlanePlugin.Name}': {failure}" : null);
+        return ValueTask.FromResult(problem is null
+            ? ControlResponse.Text(200, "ok\n")
+            : ControlResponse.Text(503, $"unhealthy: {problem}\n"));
     }
 
     private static partial class Log

@@ -380,6 +380,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             Epoch = Engine.Epoch,
             State = Engine.IsRunning ? "running" : Engine.Failure is not null ? "failed" : "stopped",
             Failure = Engine.Failure,
+            TransportFailure = Engine.TransportFailure,
             UptimeSeconds = Math.Round(Engine.Uptime.TotalSeconds, 3),
             Encrypted = _config.Key is not null,
             SyncAddress = _config.LocalEndPoint.ToString(),

@@ -12,6 +12,9 @@ internal sealed record NodeStatus
 
     public string? Failure { get; init; }
 
+    /// <summary>Set while every send of the sync transport has failed for a dead interval (health is red meanwhile).</summary>
+    public string? TransportFailure { get; init; }
+
     public double UptimeSeconds { get; init; }
 
     public bool Encrypted { get; init; }

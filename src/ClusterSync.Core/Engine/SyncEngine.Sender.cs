@@ -261,6 +261,11 @@ internal sealed partial class SyncEngine
             {
                 pending.AsTask().GetAwaiter().GetResult();
             }
+
+            if (_lastSendFailedTimestamp != 0)
+            {
+                Volatile.Write(ref _lastSendOkTimestamp, _time.GetTimestamp()); // only while failures are on record
+            }
         }
         catch (Exception) when (_stop.IsCancellationRequested)
         {
@@ -269,6 +274,14 @@ internal sealed partial class SyncEngine
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // A transport failure loses this datagram, which the protocol repairs; it must not stop the member.
+            // Failing without a success for a dead interval turns the member's health red (TransportFailure).
+            long now = _time.GetTimestamp();
+            if (Volatile.Read(ref _lastSendFailedTimestamp) == 0 || Volatile.Read(ref _lastSendOkTimestamp) >= Volatile.Read(ref _lastSendFailedTimestamp))
+            {
+                Volatile.Write(ref _sendFailingSince, now);
+            }
+
+            Volatile.Write(ref _lastSendFailedTimestamp, now);
             if (Interlocked.Increment(ref _counters.SendFailures) == 1)
             {
                 Log.SendFailed(_logger, ex);

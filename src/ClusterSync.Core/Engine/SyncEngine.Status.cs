@@ -22,6 +22,29 @@ internal sealed partial class SyncEngine
     /// <summary>Why the engine stopped working on its own (a sender or receiver loop failed); null while healthy.</summary>
     public string? Failure => _failure;
 
+    /// <summary>
+    /// Why the transport counts as failed: every send has failed for at least a dead interval (the datagram transport
+    /// throws on send: a plugin transport that lost its server, a socket error). Null while sends succeed, or failures
+    /// are only sporadic. The node does not switch to another transport on its own: its health turns red instead.
+    /// </summary>
+    public string? TransportFailure
+    {
+        get
+        {
+            long failed = Volatile.Read(ref _lastSendFailedTimestamp);
+            if (failed == 0 || Volatile.Read(ref _lastSendOkTimestamp) >= failed)
+            {
+                return null;
+            }
+
+            long since = Volatile.Read(ref _sendFailingSince);
+            long ms = Elapsed(since, _time.GetTimestamp(), _time);
+            return ms >= (long)_options.DeadInterval.TotalMilliseconds
+                ? $"the sync transport has failed every send for {ms} ms ({Volatile.Read(ref _counters.SendFailures)} send failures, the last {Elapsed(failed, _time.GetTimestamp(), _time)} ms ago)"
+                : null;
+        }
+    }
+
     /// <summary>Connections in the table that are not tombstones. Walks the table under its lock: for status, not per packet.</summary>
     public int LiveConnectionCount
     {

@@ -43,6 +43,9 @@ internal sealed partial class SyncEngine : IDisposable
     private ITimer? _timer;
     private Thread? _controlThread;
     private int _started;
+    private long _lastSendOkTimestamp;     // written only while a send failure is on record
+    private long _lastSendFailedTimestamp; // 0: no send has failed
+    private long _sendFailingSince;        // first failure of the current run of failures
     private int _disposed;
     private volatile bool _crashing;
 

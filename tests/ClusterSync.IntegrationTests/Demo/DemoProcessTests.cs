@@ -23,6 +23,7 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
             Rate = 6000,
             Connections = 20_000,
             Policy = DemoPolicy.SyncAll,
+            ServiceLifetimes = false,
             Launcher = new CliLauncher("dotnet", [NodeProcess.CliDll()]),
         };
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
@@ -44,27 +45,52 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
     }
 
     [Fact]
-    public async Task Demo_Json_ExitsZeroWithEveryFieldPresentAndPlausible()
+    public async Task Demo_Json_AdaptiveByDefault_ExitsZeroWithShippedModelAndCheaperThanSyncAll()
     {
         var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(90), "demo", "--json", "--seconds", "4");
         log.WriteLine(output);
         Assert.True(code == 0, output);
-        var json = output.Split('\n').Last(l => l.StartsWith('{'));
-        var d = JsonDocument.Parse(json).RootElement;
+        var d = JsonDocument.Parse(output.Split('\n').Last(l => l.StartsWith('{'))).RootElement;
         long Get(string name) => d.GetProperty(name).GetInt64();
 
-        long alive = Get("alive_at_failover"), synced = Get("synced_at_failover"), preserved = Get("preserved");
-        Assert.Equal(0, Get("lost_synced"));
-        Assert.True(alive > 5000, $"alive {alive}");
-        Assert.True(synced <= alive && preserved <= alive && preserved >= synced, $"alive {alive}, synced {synced}, preserved {preserved}");
-        Assert.Equal(alive - preserved, Get("lost_unsynced"));
-        double failoverMs = d.GetProperty("failover_ms").GetDouble();
-        Assert.InRange(failoverMs, DeadIntervalMs - 100, 5000);
+        AssertCommonFields(d);
+        Assert.Equal("adaptive", d.GetProperty("policy").GetString());
+        Assert.Equal("lifetime", d.GetProperty("model").GetString());
+        Assert.Equal("shipped", d.GetProperty("model_source").GetString());
+        Assert.Equal("service-mix lifetimes", d.GetProperty("workload").GetString());
+        var decisions = d.GetProperty("decisions");
+        Assert.True(decisions.GetProperty("now").GetInt64() + decisions.GetProperty("delayed").GetInt64() + decisions.GetProperty("never").GetInt64() > 0, decisions.ToString());
+
+        // Adaptive decisions cost fewer messages than synchronizing every change; the offline static 3 s count is a
+        // count of the same changes (at most one message per change plus one announcement per connection).
         long messages = Get("messages"), syncAll = Get("messages_sync_all");
+        Assert.True(messages > 0 && messages < syncAll, $"messages {messages}, sync-all {syncAll}");
+        long static3 = Get("messages_static_3s");
+        Assert.InRange(static3, 1, Get("changes_fed") + Get("alive_at_failover"));
+        Assert.InRange(Get("exposed_static_3s"), 0, Get("alive_at_failover"));
+
+        // Never-skip (mission-critical) connections are synchronized at once whatever the model says.
+        var critical = d.GetProperty("by_class").GetProperty("mission-critical");
+        Assert.True(critical.GetProperty("alive").GetInt32() > 0);
+        Assert.True(critical.GetProperty("synced").GetInt32() >= critical.GetProperty("alive").GetInt32() * 0.9, critical.ToString());
+    }
+
+    [Fact]
+    public async Task Demo_JsonStaticPolicy_ClassesBehaveAsConfigured()
+    {
+        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(90), "demo", "--json", "--seconds", "4", "--policy", "static");
+        log.WriteLine(output);
+        Assert.True(code == 0, output);
+        var d = JsonDocument.Parse(output.Split('\n').Last(l => l.StartsWith('{'))).RootElement;
+
+        AssertCommonFields(d);
+        Assert.Equal("static", d.GetProperty("policy").GetString());
+        Assert.Equal("none", d.GetProperty("model").GetString());
+        long messages = d.GetProperty("messages").GetInt64(), syncAll = d.GetProperty("messages_sync_all").GetInt64();
         Assert.True(messages > 0 && messages < syncAll, $"messages {messages}, sync-all {syncAll}");
 
         // The static policy's classes: never-sync connections are never synchronized, mission-critical ones at once,
-        // short-lived ones only after 3 s of life; every class adds up.
+        // short-lived ones only after 3 s of life.
         var classes = d.GetProperty("by_class");
         var nonSync = classes.GetProperty("non-sync");
         Assert.True(nonSync.GetProperty("alive").GetInt32() > 0);
@@ -73,7 +99,31 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
         Assert.True(critical.GetProperty("synced").GetInt32() >= critical.GetProperty("alive").GetInt32() * 0.9);
         var shortLived = classes.GetProperty("short-lived");
         Assert.True(shortLived.GetProperty("synced").GetInt32() < shortLived.GetProperty("alive").GetInt32());
+    }
+
+    [Fact]
+    public async Task Demo_UnknownPolicy_ExitsTwoNamingTheOption()
+    {
+        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "demo", "--policy", "sometimes");
+        Assert.Equal(2, code);
+        Assert.Contains("--policy: expected adaptive, static or sync-all", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>The fields every demo summary has, and how they add up.</summary>
+    private static void AssertCommonFields(JsonElement d)
+    {
+        long Get(string name) => d.GetProperty(name).GetInt64();
+        long alive = Get("alive_at_failover"), synced = Get("synced_at_failover"), preserved = Get("preserved");
+        Assert.Equal(0, Get("lost_synced"));
+        Assert.True(alive > 1000, $"alive {alive}");
+        Assert.True(synced <= alive && preserved <= alive && preserved >= synced, $"alive {alive}, synced {synced}, preserved {preserved}");
+        Assert.Equal(alive - preserved, Get("lost_unsynced"));
+        Assert.Equal(alive - synced, Get("exposed_at_failover"));
+        double failoverMs = d.GetProperty("failover_ms").GetDouble();
+        Assert.InRange(failoverMs, DeadIntervalMs - 100, 5000);
+        var classes = d.GetProperty("by_class");
         Assert.Equal(alive, classes.EnumerateObject().Sum(c => c.Value.GetProperty("alive").GetInt64()));
+        Assert.Equal(alive - synced, classes.EnumerateObject().Sum(c => c.Value.GetProperty("exposed").GetInt64()));
     }
 
     [Fact]

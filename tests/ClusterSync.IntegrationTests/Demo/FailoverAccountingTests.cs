@@ -123,6 +123,8 @@ public sealed class FailoverAccountingTests
         {
             Tally = tally, FailoverMs = 312.5, DetectionMs = 290, NewActive = 2, CapturedBeforePromotion = true, PrematureTakeover = false, ExtraTakeovers = 0, SurvivorsSeen = "", Committed = 8, ChangesFed = 100,
             ChurnSeconds = 1, ChangesPerSecondAtKill = 5000, Messages = 60, MessagesSyncAll = 100, Datagrams = 5, TotalSeconds = 9,
+            Static3s = new StaticDelayCount(3, 75, 4), Model = "lifetime", ModelSource = "shipped", ModelTrainedAt = "2026-11-26T02:44:31Z",
+            Decisions = new Dictionary<string, long> { ["now"] = 7, ["never"] = 3 },
         };
         var output = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
@@ -134,7 +136,15 @@ public sealed class FailoverAccountingTests
         Assert.Contains(verdict, text, StringComparison.Ordinal);
         Assert.Contains("312.5 ms", text, StringComparison.Ordinal);
         Assert.Contains("60.0 %", text, StringComparison.Ordinal);
+        Assert.Contains("75 messages for the 100 changes fed: 75.0 % of sync-all", text, StringComparison.Ordinal);
+        Assert.Contains("2 of 10 alive not replicated: mission-critical 2", text, StringComparison.Ordinal);
+        Assert.Contains("adaptive, model lifetime (shipped, trained 2026-11-26T02:44:31Z); decisions now 7, never 3", text, StringComparison.Ordinal);
         var json = DemoCommand.ToJson(result, new DemoOptions());
         Assert.Equal(lostSynced, json["lost_synced"]);
+        Assert.Equal("adaptive", json["policy"]);
+        Assert.Equal("lifetime", json["model"]);
+        Assert.Equal(75L, json["messages_static_3s"]);
+        Assert.Equal(4, json["exposed_static_3s"]);
+        Assert.Equal(2, json["exposed_at_failover"]);
     }
 }

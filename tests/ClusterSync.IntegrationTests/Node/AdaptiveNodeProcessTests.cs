@@ -30,7 +30,7 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
               "node": { "memberId": 1, "control": { "port": {{control}} } },
               "sync": { "tableCapacity": 16384 },
               "dataPlane": { "source": "generator", "generator": { "seed": 3, "connections": 2000, "changesPerSecond": 20000, "maxChanges": 40000 } },
-              "adaptive": { "enabled": true, "lossBudget": 0.02, "coldStartMinSamples": 50, "feedbackInterval": "200ms" },
+              "adaptive": { "enabled": true, "model": "none", "lossBudget": 0.02, "coldStartMinSamples": 50, "feedbackInterval": "200ms" },
               "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
             }
             """);
@@ -123,5 +123,73 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
         var (badCode, badOutput) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "telemetry", "export", "--db", Path.Combine(_dir, "nope.db"), "--out", csv);
         Assert.True(badCode == 2, badOutput);
         Assert.Contains("nope.db", badOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Node_AdaptiveWithoutModel_UsesTheShippedModelAndStatusNamesIt()
+    {
+        int sync = NodeProcess.FreeUdpPort(), control = NodeProcess.FreeTcpPort(), fullSync = NodeProcess.FreeTcpPort();
+        var config = Path.Combine(_dir, "shipped.json");
+        File.WriteAllText(config, $$"""
+            {
+              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{sync}}", "fullSyncPort": {{fullSync}} } ] },
+              "node": { "memberId": 1, "control": { "port": {{control}} } },
+              "sync": { "tableCapacity": 16384 },
+              "dataPlane": { "source": "generator", "generator": { "seed": 5, "connections": 2000, "changesPerSecond": 20000, "maxChanges": 20000 } },
+              "adaptive": { "enabled": true }
+            }
+            """);
+        var endpoint = $"http://127.0.0.1:{control}";
+        await using var node = NodeProcess.Start("node", "--config", config);
+        try
+        {
+            JsonElement s = default;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (true)
+            {
+                Assert.False(node.HasExited, $"the node exited:\n{node.Output}");
+                if (NodeProcess.ControlReady(endpoint))
+                {
+                    try
+                    {
+                        using var doc = JsonDocument.Parse(await _http.GetStringAsync($"{endpoint}/status"));
+                        s = doc.RootElement.Clone();
+                        if (s.GetProperty("dataPlane").GetProperty("finished").GetBoolean())
+                        {
+                            break;
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                    }
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, $"timed out; last status: {s}");
+                await Task.Delay(100);
+            }
+
+            var adaptive = s.GetProperty("adaptive");
+            Assert.Equal("model", adaptive.GetProperty("mode").GetString());
+            Assert.Equal("lifetime", adaptive.GetProperty("model").GetString());
+            Assert.Equal("shipped", adaptive.GetProperty("modelSource").GetString());
+            var shipped = Path.Combine(Path.GetDirectoryName(NodeProcess.CliDll())!, "models", "lifetime.zip");
+            Assert.Equal(shipped, adaptive.GetProperty("modelPath").GetString());
+            Assert.False(string.IsNullOrEmpty(adaptive.GetProperty("modelTrainedAt").GetString()));
+            var decisions = adaptive.GetProperty("decisions");
+            Assert.True(decisions.GetProperty("now").GetInt64() + decisions.GetProperty("delayed").GetInt64() + decisions.GetProperty("never").GetInt64() > 0, decisions.ToString());
+
+            var (code, table) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "status", "--endpoint", endpoint);
+            Assert.True(code == 0, table);
+            Assert.Contains("Exposure now", table, StringComparison.Ordinal);
+            Assert.Contains("lifetime (shipped)", table, StringComparison.Ordinal);
+
+            await node.TerminateAsync();
+            Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        }
+        catch
+        {
+            Console.WriteLine($"--- node output ---\n{node.Output}");
+            throw;
+        }
     }
 }
