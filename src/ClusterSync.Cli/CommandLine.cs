@@ -18,6 +18,7 @@ internal static class CommandLine
         {
             DemoCommand.Create(),
             NodeCommand.Create(),
+            ReplayCommand.Create(),
             StatusCommand.Create(),
             KeygenCommand.Create(),
             PluginsCommand.Create(),

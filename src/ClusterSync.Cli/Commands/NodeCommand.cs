@@ -25,19 +25,41 @@ internal static class NodeCommand
         return command;
     }
 
-    public static async Task<int> RunAsync(string configPath, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string configPath, CancellationToken cancellationToken) => await RunAsync(configPath, null, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Runs the node of <paramref name="configPath"/>, its settings first overridden by <paramref name="adjust"/> (<c>clustersync replay</c>).</summary>
+    public static async Task<int> RunAsync(string configPath, Func<NodeConfig, NodeConfig>? adjust, CancellationToken cancellationToken)
     {
         // Throws ConfigurationException with every error (exit 2) before anything is bound or started.
-        var loaded = NodeConfigLoader.Load(configPath);
+        var loaded = NodeConfigLoader.Load(configPath, adjust);
 
         IDatagramChannel channel;
         IStreamChannel? streams = null;
         Plugins.PluginCatalog? catalog = null;
+        Plugins.NodeDataPlane? dataPlane = null;
+        if (loaded.Config.DataPlane.Source == DataPlaneConfig.SourcePlugin)
+        {
+            // A data-plane plugin: found by name; not loaded, or its factory refuses its settings: exit 2 naming the field.
+            var plugins = loaded.Config.Plugins;
+            var dp = loaded.Config.DataPlane;
+            catalog = Plugins.PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
+            try
+            {
+                dataPlane = Plugins.NodeDataPlane.Create(catalog, dp.Plugin!, (byte)loaded.Self.Id,
+                    dp.Settings ?? (plugins.Settings.TryGetValue(dp.Plugin!, out var s) ? s : null), loaded.Path, null);
+            }
+            catch
+            {
+                catalog.Dispose();
+                throw;
+            }
+        }
+
         if (loaded.Config.Cluster.Transport != ClusterConfig.TransportUdp)
         {
             // A plugin transport: found by name in the plugin directory. No silent swap to UDP when it is missing or fails.
             var plugins = loaded.Config.Plugins;
-            catalog = Plugins.PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
+            catalog ??= Plugins.PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
             try
             {
                 (channel, streams) = OpenPluginTransport(loaded, catalog);
@@ -84,6 +106,7 @@ internal static class NodeCommand
         {
             Plugins = sp.GetRequiredService<Plugins.NodePlugins>(),
             FullSyncStreams = streams,
+            DataPlanePlugin = dataPlane is null ? null : dataPlane.WithLogger(sp.GetRequiredService<ILoggerFactory>()),
         });
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeRuntime>());
         if (loaded.Config.Node.Control.Port != 0)

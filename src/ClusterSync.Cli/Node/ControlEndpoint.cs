@@ -102,7 +102,9 @@ internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable
     private ValueTask<ControlResponse> Health()
     {
         var engine = _node.Engine;
-        string? problem = !engine.IsRunning ? engine.Failure ?? "the engine is not running" : engine.TransportFailure;
+        string? problem = !engine.IsRunning ? engine.Failure ?? "the engine is not running"
+            : engine.TransportFailure
+            ?? (_node.DataPlanePlugin?.Failure is { } failure ? $"data-plane plugin '{_node.DataPlanePlugin.Name}': {failure}" : null);
         return ValueTask.FromResult(problem is null
             ? ControlResponse.Text(200, "ok\n")
             : ControlResponse.Text(503, $"unhealthy: {problem}\n"));

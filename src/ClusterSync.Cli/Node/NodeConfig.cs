@@ -162,14 +162,21 @@ internal sealed record DataPlaneConfig
     public const string SourceApi = "api";
     public const string SourceNone = "none";
     public const string SourceFeed = "feed";
+    public const string SourcePlugin = "plugin";
 
-    /// <summary><c>generator</c> (the built-in workload generator), <c>api</c> (an embedding application submits) or <c>none</c> (a pure standby replica).</summary>
+    /// <summary><c>generator</c> (the built-in workload generator), <c>api</c> (an embedding application submits), <c>feed</c>, <c>plugin</c> (a data-plane plugin: <see cref="Plugin"/>) or <c>none</c> (a pure standby replica).</summary>
     public string Source { get; init; } = SourceNone;
 
     public GeneratorConfig Generator { get; init; } = new();
 
     /// <summary><c>feed</c>: TCP port on 127.0.0.1 where an external data plane (the demo) streams connection changes (<see cref="Demo.DataPlaneFeed"/>).</summary>
     public int FeedPort { get; init; }
+
+    /// <summary><c>plugin</c>: the data-plane plugin by name (for example <c>trace-replay</c>); its source feeds the engine while this member is Active, its sink receives the replica on failover.</summary>
+    public string? Plugin { get; init; }
+
+    /// <summary><c>plugin</c>: the settings handed to the plugin's factory (default: <c>plugins.settings.NAME</c>).</summary>
+    public System.Text.Json.JsonElement? Settings { get; init; }
 }
 
 /// <summary>The built-in workload generator (<see cref="Workload.ChangeGenerator"/>), paced to a rate.</summary>

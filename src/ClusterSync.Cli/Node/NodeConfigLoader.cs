@@ -26,7 +26,10 @@ internal static class NodeConfigLoader
 
     private static readonly NullabilityInfoContext s_nullability = new();
 
-    public static LoadedNodeConfig Load(string path)
+    public static LoadedNodeConfig Load(string path) => Load(path, null);
+
+    /// <summary>Loads, lets <paramref name="adjust"/> override settings (for example <c>clustersync replay</c>'s data plane), then validates.</summary>
+    public static LoadedNodeConfig Load(string path, Func<NodeConfig, NodeConfig>? adjust)
     {
         var full = System.IO.Path.GetFullPath(path);
         byte[] bytes;
@@ -74,7 +77,7 @@ internal static class NodeConfigLoader
             throw Fail(full, [.. errors, .. nulls]);
         }
 
-        var loaded = Validate(config!, full, errors);
+        var loaded = Validate(adjust is null ? config! : adjust(config!), full, errors);
         if (errors.Count > 0 || loaded is null)
         {
             throw Fail(full, errors);
@@ -278,9 +281,17 @@ internal static class NodeConfigLoader
         // dataPlane
         uint sourceBase = 0;
         var dp = c.DataPlane;
-        if (dp.Source is not (DataPlaneConfig.SourceGenerator or DataPlaneConfig.SourceApi or DataPlaneConfig.SourceNone or DataPlaneConfig.SourceFeed))
+        if (dp.Source is not (DataPlaneConfig.SourceGenerator or DataPlaneConfig.SourceApi or DataPlaneConfig.SourceNone or DataPlaneConfig.SourceFeed or DataPlaneConfig.SourcePlugin))
         {
-            errors.Add($"dataPlane.source: expected 'generator', 'api', 'feed' or 'none', found '{dp.Source}'");
+            errors.Add($"dataPlane.source: expected 'generator', 'api', 'feed', 'plugin' or 'none', found '{dp.Source}'");
+        }
+        else if (dp.Source == DataPlaneConfig.SourcePlugin && string.IsNullOrWhiteSpace(dp.Plugin))
+        {
+            errors.Add("dataPlane.plugin: expected the name of a data-plane plugin (for example 'trace-replay') for source 'plugin'");
+        }
+        else if (dp.Source != DataPlaneConfig.SourcePlugin && (dp.Plugin is not null || dp.Settings is not null))
+        {
+            errors.Add($"dataPlane.{(dp.Plugin is not null ? "plugin" : "settings")}: only used with source 'plugin', found source '{dp.Source}'");
         }
         else if (dp.Source == DataPlaneConfig.SourceFeed && dp.FeedPort is < 1 or > 65535)
         {

@@ -86,6 +86,9 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     /// <summary>What this member held when it saw the Active die, and when it started serving (demo, bench failover).</summary>
     public FailoverWitness Witness { get; private set; } = null!;
 
+    /// <summary>The data-plane plugin (<c>dataPlane.source: plugin</c>; set by the node command), else null. Owned by the runtime once set.</summary>
+    public Plugins.NodeDataPlane? DataPlanePlugin { get; init; }
+
     /// <summary>Full-sync streams of a plugin transport (<c>cluster.transport</c>), or null for TCP on <c>fullSyncPort</c>. Owned by the runtime once set.</summary>
     public IStreamChannel? FullSyncStreams { get; init; }
 
@@ -121,7 +124,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             Priority = (byte)_config.Self.Priority,
             Preemption = _config.Config.Cluster.Preemption,
             StartsSynchronized = false,
-        }, _sink, TimeProvider.System, _loggerFactory?.CreateLogger("ClusterSync.Membership"));
+        }, DataPlanePlugin?.WrapSink(_sink) ?? _sink, TimeProvider.System, _loggerFactory?.CreateLogger("ClusterSync.Membership"));
         _membership.StateChanged += OnStateChanged;
         if (_generator is not null && _config.Mode == ClusterMode.LoadSharing)
         {
@@ -150,6 +153,8 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             _generatorThread.Start();
         }
 
+        DataPlanePlugin?.Start(Engine, () => _membership?.State == MemberState.Active, _stop.Token);
+
         return Task.CompletedTask;
     }
 
@@ -157,12 +162,13 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
     {
         _stop.Cancel();
         _generatorThread?.Join(TimeSpan.FromSeconds(5));
+        DataPlanePlugin?.Stop(TimeSpan.FromSeconds(5));
         _feed?.Dispose();
         _membership?.Dispose();
         await StopFullSyncAsync().ConfigureAwait(false);
         Engine.Dispose();
         Adaptive?.Dispose();
-        Log.NodeStopped(_logger, _config.Self.Id, Interlocked.Read(ref _submitted));
+        Log.NodeStopped(_logger, _config.Self.Id, _feed?.Submitted ?? DataPlanePlugin?.Submitted ?? Interlocked.Read(ref _submitted));
     }
 
     private async Task StopFullSyncAsync()
@@ -196,11 +202,13 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
         _stop.Cancel();
         _generatorThread?.Join(TimeSpan.FromSeconds(5));
+        DataPlanePlugin?.Stop(TimeSpan.FromSeconds(5));
         _feed?.Dispose();
         _membership?.Dispose();
         StopFullSyncAsync().GetAwaiter().GetResult();
         Engine.Dispose();
         Adaptive?.Dispose();
+        DataPlanePlugin?.Dispose();
         _stop.Dispose();
     }
 
@@ -384,9 +392,10 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             {
                 Source = _config.Config.DataPlane.Source,
                 LiveConnections = _generator?.LiveCount,
-                ChangesSubmitted = _feed?.Submitted ?? Interlocked.Read(ref _submitted),
-                Finished = _finished,
+                ChangesSubmitted = _feed?.Submitted ?? DataPlanePlugin?.Submitted ?? Interlocked.Read(ref _submitted),
+                Finished = _finished || DataPlanePlugin?.Finished == true,
                 Paused = _generatorHeld,
+                Plugin = DataPlanePlugin?.GetStatus(),
             },
             Membership = new MembershipStatus
             {

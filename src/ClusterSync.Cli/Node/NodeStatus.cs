@@ -110,6 +110,9 @@ internal sealed record DataPlaneStatus
 
     /// <summary>The generator is paused (<c>POST /generator/pause</c>).</summary>
     public bool Paused { get; init; }
+
+    /// <summary>The data-plane plugin (source <c>plugin</c>), else null.</summary>
+    public Plugins.DataPlanePluginStatus? Plugin { get; init; }
 }
 
 internal sealed record PeerStatusDocument

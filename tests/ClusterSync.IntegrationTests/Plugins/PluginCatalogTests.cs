@@ -19,6 +19,9 @@ public class PluginCatalogTests
         Assert.True(catalog.TryGetClassifier("port-protocol", out var factory, out _));
         Assert.Equal("port-protocol", factory.Name);
         Assert.False(catalog.TryGetTransport("port-protocol", out _, out _));
+        Assert.Equal(("dataplane", "1.0.0", PluginInfo.Loaded), (byName["trace-replay"].Kind, byName["trace-replay"].Version, byName["trace-replay"].Status));
+        Assert.True(catalog.TryGetDataPlane("trace-replay", out var dataPlane, out _));
+        Assert.Equal("trace-replay", dataPlane.Name);
     }
 
     [Fact]

@@ -1,0 +1,90 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ClusterSync.IntegrationTests.Node;
+
+namespace ClusterSync.IntegrationTests.Plugins;
+
+/// <summary>
+/// Isolation of a data-plane plugin (a built test plugin loaded from disk by real node processes): its source throwing
+/// and its sink throwing on failover are counted and reported (<c>/status</c>, <c>/healthz</c> 503), and the node keeps
+/// running, synchronizing and failing over; the in-process replica is committed regardless.
+/// </summary>
+[Collection(TimingSensitiveCollection.Name)]
+public sealed class DataPlaneIsolationProcessTests
+{
+    [Fact]
+    public async Task FaultyDataPlane_SourceAndSinkThrow_CountedHealthRedNodeKeepsSyncingAndFailsOver()
+    {
+        using var files = new PluginFiles();
+        files.Drop(PluginFiles.TestPluginOutput("TestDataPlane.Faulty"), "TestDataPlane.Faulty");
+        await using var cluster = new ProcessCluster(2);
+        await cluster.KeygenAsync();
+        WriteWithPlugins(cluster, 1, """{"source": "plugin", "plugin": "faulty-plane", "settings": {"failAfter": 300}}""", files.Directory);
+        WriteWithPlugins(cluster, 2, """{"source": "plugin", "plugin": "faulty-plane", "settings": {"sinkThrows": true}}""", files.Directory);
+        var n1 = cluster.Start(1);
+        await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active");
+        cluster.Start(2);
+
+        // The source submitted 300 connections, then threw: counted, red health, the node runs on and member 2 has them.
+        JsonElement s1 = default;
+        await cluster.WaitUntilAsync(async () =>
+        {
+            if (await cluster.StatusAsync(1) is not { } a || await cluster.StatusAsync(2) is not { } b)
+            {
+                return false;
+            }
+
+            s1 = a;
+            return a.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sourceState").GetString() == "failed"
+                && ProcessCluster.Settled(a) && ProcessCluster.MemberState(b) == "Standby" && b.GetProperty("tableSize").GetInt32() == 300;
+        }, "member 1's source failed and member 2 holding its 300 connections");
+        var p1 = s1.GetProperty("dataPlane").GetProperty("plugin");
+        Assert.Equal(1, p1.GetProperty("sourceExceptions").GetInt64());
+        Assert.Contains("faulty source: broke after 300 connections", p1.GetProperty("failure").GetString(), StringComparison.Ordinal);
+        Assert.Equal("running", s1.GetProperty("state").GetString());
+        Assert.Equal(300, s1.GetProperty("dataPlane").GetProperty("changesSubmitted").GetInt64());
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using (var health = await http.GetAsync($"{cluster.Endpoint(1)}/healthz"))
+        {
+            Assert.Equal(503, (int)health.StatusCode);
+            Assert.Contains("data-plane plugin 'faulty-plane'", await health.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var health = await http.GetAsync($"{cluster.Endpoint(2)}/healthz"))
+        {
+            Assert.Equal(200, (int)health.StatusCode);
+        }
+
+        // Failover: member 2's plugin sink throws; the in-process replica is committed, member 2 is Active and runs on.
+        var before = ProcessCluster.Digest(s1);
+        n1.Kill();
+        await n1.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        JsonElement s2 = default;
+        await cluster.WaitUntilAsync(async () =>
+        {
+            if (await cluster.StatusAsync(2) is not { } b)
+            {
+                return false;
+            }
+
+            s2 = b;
+            return ProcessCluster.MemberState(b) == "Active" && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkExceptions").GetInt64() >= 1;
+        }, "member 2 Active after its sink threw", TimeSpan.FromSeconds(10));
+        Assert.Equal(before, ProcessCluster.Digest(s2.GetProperty("membership").GetProperty("committed")));
+        Assert.Equal(0, s2.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommits").GetInt64());
+        Assert.Equal("running", s2.GetProperty("state").GetString());
+        using (var health = await http.GetAsync($"{cluster.Endpoint(2)}/healthz"))
+        {
+            Assert.Equal(503, (int)health.StatusCode);
+            Assert.Contains("sink failed to commit 300 connections", await health.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+    }
+
+    private static void WriteWithPlugins(ProcessCluster cluster, int member, string dataPlane, string pluginDirectory)
+    {
+        var path = cluster.Write(member, dataPlane);
+        var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        config["plugins"] = new JsonObject { ["directory"] = pluginDirectory, ["classifier"] = "built-in", ["hotReload"] = false };
+        File.WriteAllText(path, config.ToJsonString());
+    }
+}
