@@ -55,7 +55,7 @@ public sealed class FailoverTests
         }
     }
 
-    private static bool SeesActive(SyncEngine observer, byte member)
+    internal static bool SeesActive(SyncEngine observer, byte member)
     {
         Span<MemberView> views = stackalloc MemberView[8];
         int n = observer.GetPeerViews(views);

@@ -12,21 +12,6 @@ namespace ClusterSync.IntegrationTests.Membership;
 [Collection(TimingSensitiveCollection.Name)]
 public sealed class NatsFailoverTests(NatsServerFixture nats) : IClassFixture<NatsServerFixture>
 {
-    private static bool SeesActive(SyncEngine observer, byte member)
-    {
-        Span<MemberView> views = stackalloc MemberView[8];
-        int n = observer.GetPeerViews(views);
-        foreach (var v in views[..n])
-        {
-            if (v.Id == member && v.Alive && v.State == MemberState.Active)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     [SkippableFact]
     public void ActiveKilled_StandbyOverNatsTakesOverWithNoSynchronizedConnectionLost()
     {
@@ -65,7 +50,7 @@ public sealed class NatsFailoverTests(NatsServerFixture nats) : IClassFixture<Na
                 $"differences {LoopbackCluster.Differences(active, cluster.Members[1])}, {LoopbackCluster.Differences(active, cluster.Members[2])}");
             var synced = active.SnapshotTable();
             Assert.True(synced.Count > 1000);
-            Assert.True(LoopbackCluster.WaitUntil(() => SeesActive(cluster.Members[1], 1), TimeSpan.FromSeconds(5)), "member 2 never heard member 1 as Active");
+            Assert.True(LoopbackCluster.WaitUntil(() => FailoverTests.SeesActive(cluster.Members[1], 1), TimeSpan.FromSeconds(5)), "member 2 never heard member 1 as Active");
 
             // Kill the Active: its engine and its NATS connection stop dead (no goodbye), as with SIGKILL.
             var killed = Stopwatch.StartNew();
