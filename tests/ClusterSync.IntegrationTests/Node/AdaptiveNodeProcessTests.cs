@@ -38,32 +38,9 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
         await using var node = NodeProcess.Start("node", "--config", config);
         try
         {
-            JsonElement s = default;
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (true)
-            {
-                Assert.False(node.HasExited, $"the node exited:\n{node.Output}");
-                if (NodeProcess.ControlReady(endpoint))
-                {
-                    try
-                    {
-                        using var doc = JsonDocument.Parse(await _http.GetStringAsync($"{endpoint}/status"));
-                        s = doc.RootElement.Clone();
-                        if (s.GetProperty("dataPlane").GetProperty("finished").GetBoolean()
-                            && s.GetProperty("telemetry").GetProperty("written").GetInt64() > 1000
-                            && s.GetProperty("adaptive").GetProperty("outcomesObserved").GetInt64() > 1000)
-                        {
-                            break;
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                    }
-                }
-
-                Assert.True(DateTime.UtcNow < deadline, $"timed out; last status: {s}");
-                await Task.Delay(100);
-            }
+            var s = await StatusWhenAsync(endpoint, node, st => st.GetProperty("dataPlane").GetProperty("finished").GetBoolean()
+                && st.GetProperty("telemetry").GetProperty("written").GetInt64() > 1000
+                && st.GetProperty("adaptive").GetProperty("outcomesObserved").GetInt64() > 1000);
 
             var adaptive = s.GetProperty("adaptive");
             Assert.Equal("cold-start", adaptive.GetProperty("mode").GetString());
@@ -143,30 +120,7 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
         await using var node = NodeProcess.Start("node", "--config", config);
         try
         {
-            JsonElement s = default;
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (true)
-            {
-                Assert.False(node.HasExited, $"the node exited:\n{node.Output}");
-                if (NodeProcess.ControlReady(endpoint))
-                {
-                    try
-                    {
-                        using var doc = JsonDocument.Parse(await _http.GetStringAsync($"{endpoint}/status"));
-                        s = doc.RootElement.Clone();
-                        if (s.GetProperty("dataPlane").GetProperty("finished").GetBoolean())
-                        {
-                            break;
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                    }
-                }
-
-                Assert.True(DateTime.UtcNow < deadline, $"timed out; last status: {s}");
-                await Task.Delay(100);
-            }
+            var s = await StatusWhenAsync(endpoint, node, st => st.GetProperty("dataPlane").GetProperty("finished").GetBoolean());
 
             var adaptive = s.GetProperty("adaptive");
             Assert.Equal("model", adaptive.GetProperty("mode").GetString());
@@ -191,5 +145,14 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
             Console.WriteLine($"--- node output ---\n{node.Output}");
             throw;
         }
+    }
+
+    /// <summary>Polls the node's <c>/status</c> (the shared poll of the process tests) until <paramref name="done"/> holds; 60 s.</summary>
+    private async Task<JsonElement> StatusWhenAsync(string endpoint, NodeProcess node, Func<JsonElement, bool> done)
+    {
+        JsonElement last = default;
+        await FailoverProcessTests.WaitUntilAsync(async () => await FailoverProcessTests.StatusAsync(_http, endpoint) is { } s && done(last = s),
+            "the node's status", TimeSpan.FromSeconds(60), node);
+        return last;
     }
 }

@@ -320,10 +320,13 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, params NodeProcess?[] nodes)
+    internal static Task WaitUntilAsync(Func<Task<bool>> condition, string what, params NodeProcess?[] nodes)
+        => WaitUntilAsync(condition, what, TimeSpan.FromSeconds(30), nodes);
+
+    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout, params NodeProcess?[] nodes)
     {
         var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
+        while (deadline.Elapsed < timeout)
         {
             if (await condition())
             {
