@@ -291,14 +291,9 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    internal static (long Count, string Xor) Digest(JsonElement statusOrDigest)
-    {
-        var d = statusOrDigest.TryGetProperty("digest", out var inner) ? inner : statusOrDigest;
-        return (d.GetProperty("count").GetInt64(), d.GetProperty("xor").GetString()!);
-    }
+    internal static (long Count, string Xor) Digest(JsonElement statusOrDigest) => ProcessCluster.Digest(statusOrDigest);
 
-    internal static string? MemberState(JsonElement? status)
-        => status is { } s ? s.GetProperty("membership").GetProperty("state").GetString() : null;
+    internal static string? MemberState(JsonElement? status) => ProcessCluster.MemberState(status);
 
     internal Task<JsonElement?> StatusAsync(string endpoint) => StatusAsync(_http, endpoint);
 
