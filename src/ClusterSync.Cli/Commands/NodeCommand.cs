@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Net.Sockets;
-using ClusterSync.Cli.Node;
 using ClusterSync.Engine;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Node.Control;
+using ClusterSync.Node.Plugins;
+using ClusterSync.Node.Runtime;
 using ClusterSync.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -35,17 +38,17 @@ internal static class NodeCommand
 
         IDatagramChannel channel;
         IStreamChannel? streams = null;
-        Plugins.PluginCatalog? catalog = null;
-        Plugins.NodeDataPlane? dataPlane = null;
+        PluginCatalog? catalog = null;
+        NodeDataPlane? dataPlane = null;
         if (loaded.Config.DataPlane.Source == DataPlaneConfig.SourcePlugin)
         {
             // A data-plane plugin: found by name; not loaded, or its factory refuses its settings: exit 2 naming the field.
             var plugins = loaded.Config.Plugins;
             var dp = loaded.Config.DataPlane;
-            catalog = Plugins.PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
+            catalog = PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
             try
             {
-                dataPlane = Plugins.NodeDataPlane.Create(catalog, dp.Plugin!, (byte)loaded.Self.Id,
+                dataPlane = NodeDataPlane.Create(catalog, dp.Plugin!, (byte)loaded.Self.Id,
                     dp.Settings ?? (plugins.Settings.TryGetValue(dp.Plugin!, out var s) ? s : null), loaded.Path, null);
             }
             catch
@@ -59,7 +62,7 @@ internal static class NodeCommand
         {
             // A plugin transport: found by name in the plugin directory. No silent swap to UDP when it is missing or fails.
             var plugins = loaded.Config.Plugins;
-            catalog ??= Plugins.PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
+            catalog ??= PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
             try
             {
                 (channel, streams) = OpenPluginTransport(loaded, catalog);
@@ -101,10 +104,10 @@ internal static class NodeCommand
         builder.Services.AddSingleton(loaded);
         builder.Services.AddSingleton(sp => new SyncEngine(loaded.EngineOptions, channel, loaded.Key, TimeProvider.System,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("ClusterSync.Engine")));
-        builder.Services.AddSingleton(sp => new Plugins.NodePlugins(loaded.Config.Plugins, loaded.Path, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILoggerFactory>(), catalog));
+        builder.Services.AddSingleton(sp => new NodePlugins(loaded.Config.Plugins, loaded.Path, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILoggerFactory>(), catalog));
         builder.Services.AddSingleton(sp => new NodeRuntime(loaded, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILogger<NodeRuntime>>(), sp.GetRequiredService<ILoggerFactory>())
         {
-            Plugins = sp.GetRequiredService<Plugins.NodePlugins>(),
+            Plugins = sp.GetRequiredService<NodePlugins>(),
             FullSyncStreams = streams,
             DataPlanePlugin = dataPlane is null ? null : dataPlane.WithLogger(sp.GetRequiredService<ILoggerFactory>()),
         });
@@ -138,7 +141,7 @@ internal static class NodeCommand
     /// its stream channel for full sync when it offers one. A transport that is not loaded, or that refuses its addresses,
     /// is bad configuration (exit 2); one that cannot reach its infrastructure is a failure of the job (exit 1).
     /// </summary>
-    private static (IDatagramChannel Channel, IStreamChannel? Streams) OpenPluginTransport(LoadedNodeConfig loaded, Plugins.PluginCatalog catalog)
+    private static (IDatagramChannel Channel, IStreamChannel? Streams) OpenPluginTransport(LoadedNodeConfig loaded, PluginCatalog catalog)
     {
         var name = loaded.Config.Cluster.Transport;
         if (!catalog.TryGetTransport(name, out var factory, out _))

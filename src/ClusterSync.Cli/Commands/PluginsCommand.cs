@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
-using ClusterSync.Cli.Node;
-using ClusterSync.Cli.Plugins;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Node.Plugins;
 using Spectre.Console;
 
 namespace ClusterSync.Cli.Commands;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using ClusterSync.Cli.Node;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.Cli.Commands;
 

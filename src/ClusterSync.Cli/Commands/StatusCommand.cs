@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using ClusterSync.Cli.Node;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Node.Control;
+using ClusterSync.Node.Runtime;
 using Spectre.Console;
 
 namespace ClusterSync.Cli.Commands;

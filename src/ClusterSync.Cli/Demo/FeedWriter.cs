@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using ClusterSync.Connections;
+using ClusterSync.Node.DataPlanes;
 using ClusterSync.Policy;
 using ClusterSync.Protocol;
 using ClusterSync.Workload;

@@ -1,5 +1,6 @@
 using ClusterSync.Cli.Demo;
 using ClusterSync.Connections;
+using ClusterSync.Node.DataPlanes;
 using Spectre.Console;
 
 namespace ClusterSync.IntegrationTests.Demo;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using ClusterSync.Cli.Node.Http;
+using ClusterSync.Node.Control.Http;
 
 namespace ClusterSync.IntegrationTests.Node;
 

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using ClusterSync.Cli;
-using ClusterSync.Cli.Node;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Node;
 

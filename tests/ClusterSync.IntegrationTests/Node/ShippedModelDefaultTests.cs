@@ -1,6 +1,7 @@
 using System.Net;
-using ClusterSync.Cli.Node;
 using ClusterSync.Engine;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Node.Runtime;
 using ClusterSync.Transport;
 
 namespace ClusterSync.IntegrationTests.Node;

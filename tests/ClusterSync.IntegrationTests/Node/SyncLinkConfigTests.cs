@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using ClusterSync.Cli.Node;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Node;
 

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using ClusterSync.Classification;
-using ClusterSync.Cli.Plugins;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Node.Plugins;
 using ClusterSync.Policy;
 
 namespace ClusterSync.IntegrationTests.Plugins;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using ClusterSync.Cli.Commands;
-using ClusterSync.Cli.Plugins;
+using ClusterSync.Node.Plugins;
 using ClusterSync.Plugins;
 
 namespace ClusterSync.IntegrationTests.Plugins;

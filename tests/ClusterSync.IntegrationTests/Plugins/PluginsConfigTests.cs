@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using ClusterSync.Cli.Node;
-using ClusterSync.Cli.Plugins;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Node.Plugins;
 
 namespace ClusterSync.IntegrationTests.Plugins;
 

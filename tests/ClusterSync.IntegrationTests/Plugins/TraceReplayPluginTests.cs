@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using ClusterSync.Cli.Plugins;
 using ClusterSync.Connections;
 using ClusterSync.DataPlane;
+using ClusterSync.Node.Plugins;
 
 namespace ClusterSync.IntegrationTests.Plugins;
 

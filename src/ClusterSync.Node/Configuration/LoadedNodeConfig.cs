@@ -1,0 +1,36 @@
+using System.Net;
+using ClusterSync.Engine;
+using ClusterSync.Security;
+
+namespace ClusterSync.Node.Configuration;
+
+/// <summary>A configuration that passed validation, with what was derived from it (the key, the endpoints, the engine options).</summary>
+internal sealed record LoadedNodeConfig(
+    string Path,
+    NodeConfig Config,
+    ClusterKey? Key,
+    MemberConfig Self,
+    int SelfIndex,
+    IPEndPoint LocalEndPoint,
+    IReadOnlyList<MemberConfig> PeerMembers,
+    IReadOnlyList<IPEndPoint> PeerEndPoints,
+    SyncEngineOptions EngineOptions,
+    uint GeneratorSourceBase)
+{
+    /// <summary>This member's full sync listen address (its sync IP, <c>fullSyncPort</c>).</summary>
+    public required IPEndPoint FullSyncEndPoint { get; init; }
+
+    /// <summary>The peers' full sync addresses, in peer order.</summary>
+    public required IReadOnlyList<IPEndPoint> PeerFullSyncEndPoints { get; init; }
+
+    public required Membership.ClusterMode Mode { get; init; }
+
+    /// <summary>Sync link ids in ascending order (one link, id 0, for a member configured with a single <c>address</c>).</summary>
+    public IReadOnlyList<byte> LinkIds { get; init; } = [0];
+
+    /// <summary>This member's UDP address on each link, in <see cref="LinkIds"/> order (empty: just <see cref="LocalEndPoint"/>).</summary>
+    public IReadOnlyList<IPEndPoint> LocalLinkEndPoints { get; init; } = [];
+
+    /// <summary>Per link (in <see cref="LinkIds"/> order), the peers' addresses in peer order (empty: just <see cref="PeerEndPoints"/>).</summary>
+    public IReadOnlyList<IReadOnlyList<IPEndPoint>> PeerLinkEndPoints { get; init; } = [];
+}

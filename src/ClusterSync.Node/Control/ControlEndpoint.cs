@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using ClusterSync.Node.Control.Http;
+using ClusterSync.Node.Runtime;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSync.Node.Control;
+
+/// <summary>
+/// The local control endpoint on 127.0.0.1 (<c>node.control.port</c>): <c>GET /status</c> (JSON),
+/// <c>/metrics</c> (Prometheus text) and <c>/healthz</c> (200 while the engine runs, 503 otherwise), served by
+/// <see cref="ControlHttpServer"/> (a small HTTP/1.1 server on a TcpListener; no ASP.NET host). A route is one
+/// line in <see cref="Routes"/>.
+/// </summary>
+internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, IDisposable
+{
+    public static readonly JsonSerializerOptions StatusJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    private readonly NodeRuntime _node;
+    private readonly NodeMetrics _metrics;
+    private readonly ILogger<ControlEndpoint> _logger;
+    private ControlHttpServer? _server;
+
+    public ControlEndpoint(NodeRuntime node, ILogger<ControlEndpoint> logger)
+    {
+        _node = node;
+        _metrics = new NodeMetrics(node);
+        _logger = logger;
+    }
+
+    public int Port => _node.Config.Config.Node.Control.Port;
+
+    /// <summary>Path → handler. Add a route here (one line).</summary>
+    private Dictionary<string, ControlHandler> Routes()
+    {
+        var routes = new Dictionary<string, ControlHandler>(StringComparer.Ordinal)
+        {
+            ["/status"] = _ => Json(_node.GetStatus()),
+            ["/metrics"] = MetricsAsync,
+            ["/healthz"] = _ => Health(),
+        };
+        foreach (var (path, handler) in FailoverRoutes.Routes(_node))
+        {
+            routes.Add(path, handler);
+        }
+
+        return routes;
+    }
+
+    /// <summary>Routes that look at the method or query (<see cref="ClusterRoutes"/>: generator pause/resume, ownership).</summary>
+    private ValueTask<ControlResponse?> RequestRoutes(ControlRequest request, CancellationToken cancellationToken)
+        => ValueTask.FromResult(ClusterRoutes.TryHandle(_node, request.Method, request.Path, request.Query) is { } r
+            ? new ControlResponse(r.Status, r.ContentType, System.Text.Encoding.UTF8.GetBytes(r.Body))
+            : (ControlResponse?)null);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), logger: _logger, requestRoutes: RequestRoutes);
+        try
+        {
+            server.Start();
+        }
+        catch (SocketException ex)
+        {
+            throw new NodeStartException($"{_node.Config.Path}: node.control.port: cannot listen on 127.0.0.1:{Port}: {ex.Message}");
+        }
+
+        _server = server;
+        Log.Listening(_logger, Port);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private static ValueTask<ControlResponse> Json<T>(T document)
+        => ValueTask.FromResult(new ControlResponse(200, ControlResponse.JsonContent, JsonSerializer.SerializeToUtf8Bytes(document, StatusJson)));
+
+    private async ValueTask<ControlResponse> MetricsAsync(CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await _metrics.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return new ControlResponse(200, NodeMetrics.ContentType, buffer.ToArray());
+    }
+
+    private ValueTask<ControlResponse> Health()
+    {
+        var engine = _node.Engine;
+        string? problem = !engine.IsRunning ? engine.Failure ?? "the engine is not running"
+            : engine.TransportFailure
+            ?? (_node.DataPlanePlugin?.Failure is { } failure ? $"data-plane plugin '{_node.DataPlanePlugin.Name}': {failure}" : null);
+        return ValueTask.FromResult(problem is null
+            ? ControlResponse.Text(200, "ok\n")
+            : ControlResponse.Text(503, $"unhealthy: {problem}\n"));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(2101, LogLevel.Information, "Control endpoint on http://127.0.0.1:{Port}/ (/status, /metrics, /healthz)")]
+        public static partial void Listening(ILogger logger, int port);
+    }
+}
+
+/// <summary>The node could not start (a port in use): the message names the file and the field (exit code 1).</summary>
+internal sealed class NodeStartException(string message) : Exception(message);

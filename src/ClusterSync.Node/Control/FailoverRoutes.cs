@@ -1,0 +1,99 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ClusterSync.Node.Control.Http;
+using ClusterSync.Node.DataPlanes;
+using ClusterSync.Node.Runtime;
+
+namespace ClusterSync.Node.Control;
+
+/// <summary>
+/// Control endpoint routes for failover accounting (<c>clustersync demo</c>, <c>bench failover</c>, tests), kept
+/// apart from the endpoint's HTTP server so they can be attached to any server:
+/// <list type="bullet">
+/// <item><c>/failover</c>: JSON <see cref="FailoverDocument"/> (when this member saw the Active die, what it held then,
+/// when it started serving, what it committed);</item>
+/// <item><c>/failover/capture</c>: the replica held when the Active was seen dead (back-to-back connection records,
+/// <see cref="RecordStream"/>; 404 before any capture);</item>
+/// <item><c>/failover/committed</c>: what the last promotion committed into the data plane (same encoding).</item>
+/// </list>
+/// </summary>
+internal static class FailoverRoutes
+{
+    public const string StatusPath = "/failover";
+    public const string CapturePath = "/failover/capture";
+    public const string CommittedPath = "/failover/committed";
+
+    /// <summary>The three routes, for the control endpoint's route table (GET and HEAD).</summary>
+    public static IEnumerable<KeyValuePair<string, ControlHandler>> Routes(NodeRuntime node) =>
+    [
+        new(StatusPath, _ => ValueTask.FromResult(new ControlResponse(200, ControlResponse.JsonContent,
+            Encoding.UTF8.GetBytes(JsonSerializer.Serialize(Describe(node), FailoverJson.Options) + "\n")))),
+        new(CapturePath, _ => ValueTask.FromResult(node.Witness.Capture is { } capture
+            ? new ControlResponse(200, "application/octet-stream", RecordStream.EncodeEntries(capture.Replica))
+            : ControlResponse.Text(404, "no Active member seen dead yet\n"))),
+        new(CommittedPath, _ => ValueTask.FromResult(new ControlResponse(200, "application/octet-stream", RecordStream.EncodeEntries(node.ReplicaSink.Committed)))),
+    ];
+
+    public static FailoverDocument Describe(NodeRuntime node)
+    {
+        var capture = node.Witness.Capture;
+        return new FailoverDocument
+        {
+            MemberId = node.Engine.MemberId,
+            State = (node.Membership?.State ?? Membership.MemberState.Init).ToString(),
+            Failovers = node.Membership?.Failovers ?? 0,
+            ServingUnixMs = node.Witness.ServingUnixMs,
+            Committed = node.ReplicaSink.Committed.Count,
+            Capture = capture is null ? null : new CaptureDocument
+            {
+                Peer = capture.Peer,
+                DetectedUnixMs = capture.DetectedUnixMs,
+                BeforePromotion = capture.BeforePromotion,
+                Connections = capture.Replica.Count,
+            },
+            FeedSubmitted = node.Feed?.Submitted,
+            FeedDropped = node.Feed?.Dropped,
+        };
+    }
+}
+
+internal sealed record FailoverDocument
+{
+    public int MemberId { get; init; }
+
+    public string State { get; init; } = "";
+
+    public long Failovers { get; init; }
+
+    /// <summary>When this member last became Active (Unix ms with fraction, this machine's clock, after its commit); 0 if never.</summary>
+    public double ServingUnixMs { get; init; }
+
+    /// <summary>Connections the last promotion committed into the data plane.</summary>
+    public int Committed { get; init; }
+
+    public CaptureDocument? Capture { get; init; }
+
+    public long? FeedSubmitted { get; init; }
+
+    public long? FeedDropped { get; init; }
+}
+
+internal sealed record CaptureDocument
+{
+    public int Peer { get; init; }
+
+    public double DetectedUnixMs { get; init; }
+
+    public bool BeforePromotion { get; init; }
+
+    public int Connections { get; init; }
+}
+
+internal static class FailoverJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+}

@@ -1,0 +1,318 @@
+using System.Text.Json;
+using ClusterSync.Connections;
+using ClusterSync.DataPlane;
+using ClusterSync.Engine;
+using ClusterSync.Membership;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ClusterSync.Node.Plugins;
+
+/// <summary>What <c>/status</c> reports under <c>dataPlane.plugin</c>.</summary>
+internal sealed record DataPlanePluginStatus
+{
+    public string Name { get; init; } = "";
+
+    public string? Version { get; init; }
+
+    /// <summary>The source's name, or null for a sink-only data plane.</summary>
+    public string? Source { get; init; }
+
+    public string Sink { get; init; } = "";
+
+    /// <summary><c>none</c>, <c>waiting</c> (not Active), <c>running</c>, <c>finished</c> or <c>failed</c>.</summary>
+    public string SourceState { get; init; } = "";
+
+    public long SourceExceptions { get; init; }
+
+    public long SinkCommits { get; init; }
+
+    public long SinkExceptions { get; init; }
+
+    /// <summary>Connections handed to the plugin's sink by its last successful commit.</summary>
+    public long SinkLastCommitted { get; init; }
+
+    /// <summary>The last plugin failure (source or sink), or null.</summary>
+    public string? Failure { get; init; }
+
+    /// <summary>The source's own counters (when it reports them).</summary>
+    public IReadOnlyDictionary<string, long>? SourceCounters { get; init; }
+
+    /// <summary>The sink's own counters (when it reports them).</summary>
+    public IReadOnlyDictionary<string, long>? SinkCounters { get; init; }
+}
+
+/// <summary>
+/// A node's data-plane plugin (<c>dataPlane.source: plugin</c>): its source feeds the engine only while this member is
+/// Active (in high availability; in load sharing every member is Active once synchronized), and its sink receives the
+/// replica committed on failover, after the in-process sink (which keeps <c>/status</c>'s committed digest). Isolation:
+/// the source runs on a thread of its own and the sink's commit on a task of its own (never on the membership
+/// controller's thread, so a hanging sink cannot hold up a failover); an exception from either is counted, logged and
+/// reported by <c>/status</c> and <c>/healthz</c>, and never stops the node.
+/// </summary>
+internal sealed partial class NodeDataPlane : IDisposable
+{
+    private readonly IConnectionSource? _source;
+    private readonly IReplicaSink _sink;
+    private ILogger _logger;
+    private readonly object _commitLock = new();
+    private Task _commits = Task.CompletedTask;
+    private Thread? _thread;
+    private string _sourceState;
+    private string? _failure;
+    private long _sourceExceptions;
+    private long _sinkExceptions;
+    private long _sinkCommits;
+    private long _sinkLastCommitted;
+    private long _submitted;
+
+    private NodeDataPlane(string name, string? version, IConnectionSource? source, IReplicaSink sink, ILogger logger)
+    {
+        Name = name;
+        Version = version;
+        _source = source;
+        _sink = sink;
+        _logger = logger;
+        _sourceState = source is null ? "none" : "waiting";
+    }
+
+    public string Name { get; }
+
+    public string? Version { get; }
+
+    /// <summary>Changes the source submitted to the engine.</summary>
+    public long Submitted => Interlocked.Read(ref _submitted);
+
+    public bool Finished => Volatile.Read(ref _sourceState) == "finished";
+
+    /// <summary>The last plugin failure (the node's health is red while set), or null.</summary>
+    public string? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>
+    /// Creates the configured data plane from the catalog; a plugin not loaded, or whose factory refuses its settings, is
+    /// bad configuration (<see cref="ConfigurationException"/> naming the file and field).
+    /// </summary>
+    public static NodeDataPlane Create(PluginCatalog catalog, string name, byte memberId, JsonElement? settings, string configPath, ILoggerFactory? loggerFactory)
+    {
+        if (!catalog.TryGetDataPlane(name, out var factory, out var info))
+        {
+            var found = catalog.Find(name);
+            throw new ConfigurationException($"{configPath}: dataPlane.plugin: no loaded data-plane plugin named '{name}' in {catalog.Directory}"
+                + (found is null ? "" : $" ({found.Kind}, {found.Status}: {found.Reason})"));
+        }
+
+        var context = new DataPlaneContext(memberId, settings);
+        IConnectionSource? source;
+        IReplicaSink sink;
+        try
+        {
+            source = factory.CreateSource(context);
+            sink = factory.CreateSink(context);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            throw new ConfigurationException($"{configPath}: dataPlane.settings: the data-plane plugin '{name}' refused its settings: {ex.Message}");
+        }
+
+        if (sink is null)
+        {
+            throw new ConfigurationException($"{configPath}: dataPlane.plugin: the data-plane plugin '{name}' created no replica sink");
+        }
+
+        return new NodeDataPlane(name, info.Version, source, sink, loggerFactory?.CreateLogger("ClusterSync.DataPlane") ?? NullLogger.Instance);
+    }
+
+    /// <summary>Logs through <paramref name="loggerFactory"/> from now on (the host's, created after the plugin).</summary>
+    public NodeDataPlane WithLogger(ILoggerFactory loggerFactory)
+    {
+        _logger = loggerFactory.CreateLogger("ClusterSync.DataPlane");
+        return this;
+    }
+
+    /// <summary>The sink the membership controller commits into: the in-process sink, then (off-thread) the plugin's.</summary>
+    public IReplicaSink WrapSink(InMemoryReplicaSink inner) => new ChainedSink(this, inner);
+
+    /// <summary>Starts the source's thread: it waits until <paramref name="isActive"/>, then runs the source (gated by it).</summary>
+    public void Start(SyncEngine engine, Func<bool> isActive, CancellationToken stop)
+    {
+        if (_source is null)
+        {
+            return;
+        }
+
+        _thread = new Thread(() => RunSource(engine, isActive, stop)) { IsBackground = true, Name = "cs-dataplane" };
+        _thread.Start();
+    }
+
+    /// <summary>Waits for the source's thread (after the stop token was cancelled) and the last commit, bounded.</summary>
+    public void Stop(TimeSpan timeout)
+    {
+        _thread?.Join(timeout);
+        try
+        {
+            _commits.Wait(timeout);
+        }
+        catch (AggregateException)
+        {
+        }
+    }
+
+    private void RunSource(SyncEngine engine, Func<bool> isActive, CancellationToken stop)
+    {
+        while (!isActive())
+        {
+            if (stop.WaitHandle.WaitOne(5))
+            {
+                return;
+            }
+        }
+
+        Volatile.Write(ref _sourceState, "running");
+        Log.SourceRunning(_logger, Name, engine.MemberId);
+        try
+        {
+            _source!.RunAsync(new ActiveGate(this, engine, isActive, stop), stop).GetAwaiter().GetResult();
+            Volatile.Write(ref _sourceState, "finished");
+            Log.SourceFinished(_logger, Name, Submitted);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (ObjectDisposedException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref _sourceExceptions);
+            Volatile.Write(ref _failure, $"source failed: {ex.GetType().Name}: {ex.Message}");
+            Volatile.Write(ref _sourceState, "failed");
+            Log.SourceFailed(_logger, Name, ex);
+        }
+    }
+
+    private void CommitToPlugin(KeyValuePair<ConnectionKey, ConnectionEntry>[] replica)
+    {
+        lock (_commitLock)
+        {
+            _commits = _commits.ContinueWith(_ =>
+            {
+                try
+                {
+                    _sink.Commit(replica);
+                    Interlocked.Increment(ref _sinkCommits);
+                    Interlocked.Exchange(ref _sinkLastCommitted, replica.Length);
+                    Log.SinkCommitted(_logger, Name, replica.Length);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Interlocked.Increment(ref _sinkExceptions);
+                    Volatile.Write(ref _failure, $"sink failed to commit {replica.Length} connections: {ex.GetType().Name}: {ex.Message}");
+                    Log.SinkFailed(_logger, Name, replica.Length, ex);
+                }
+            }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+    }
+
+    public DataPlanePluginStatus GetStatus() => new()
+    {
+        Name = Name,
+        Version = Version,
+        Source = _source?.Name,
+        Sink = _sink.Name,
+        SourceState = Volatile.Read(ref _sourceState),
+        SourceExceptions = Interlocked.Read(ref _sourceExceptions),
+        SinkCommits = Interlocked.Read(ref _sinkCommits),
+        SinkExceptions = Interlocked.Read(ref _sinkExceptions),
+        SinkLastCommitted = Interlocked.Read(ref _sinkLastCommitted),
+        Failure = Failure,
+        SourceCounters = Counters(_source as IDataPlaneStatus, "source"),
+        SinkCounters = Counters(_sink as IDataPlaneStatus, "sink"),
+    };
+
+    private IReadOnlyDictionary<string, long>? Counters(IDataPlaneStatus? status, string part)
+    {
+        if (status is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return new Dictionary<string, long>(status.GetCounters());
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.CountersFailed(_logger, Name, part, ex.Message);
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_source is not null)
+        {
+            try
+            {
+                _source.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.SourceFailed(_logger, Name, ex);
+            }
+        }
+    }
+
+    /// <summary>The engine's submit path as the plugin's source sees it: held while this member is not Active.</summary>
+    private sealed class ActiveGate(NodeDataPlane owner, SyncEngine engine, Func<bool> isActive, CancellationToken stop) : IConnectionEventSink
+    {
+        public int PendingCount => engine.PendingCount;
+
+        public void Submit(ReadOnlySpan<ConnectionEvent> changes)
+        {
+            while (!isActive())
+            {
+                // A Standby's data plane carries no traffic: the source is held until this member is Active again.
+                if (stop.WaitHandle.WaitOne(5))
+                {
+                    throw new OperationCanceledException(stop);
+                }
+            }
+
+            engine.Submit(changes);
+            Interlocked.Add(ref owner._submitted, changes.Length);
+        }
+    }
+
+    /// <summary>Commits into the in-process sink (synchronously), then hands a copy to the plugin's sink on a task.</summary>
+    private sealed class ChainedSink(NodeDataPlane owner, InMemoryReplicaSink inner) : IReplicaSink
+    {
+        public string Name => $"{inner.Name}+{owner._sink.Name}";
+
+        public void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
+        {
+            inner.Commit(replica);
+            owner.CommitToPlugin([.. replica]);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(3020, LogLevel.Information, "Data-plane plugin {Name}: member {Member} is Active, its source runs")]
+        public static partial void SourceRunning(ILogger logger, string name, byte member);
+
+        [LoggerMessage(3021, LogLevel.Information, "Data-plane plugin {Name}: source finished after {Submitted} changes")]
+        public static partial void SourceFinished(ILogger logger, string name, long submitted);
+
+        [LoggerMessage(3022, LogLevel.Error, "Data-plane plugin {Name}: source failed; the node keeps running without it")]
+        public static partial void SourceFailed(ILogger logger, string name, Exception exception);
+
+        [LoggerMessage(3023, LogLevel.Information, "Data-plane plugin {Name}: replica of {Count} connections committed into its sink")]
+        public static partial void SinkCommitted(ILogger logger, string name, int count);
+
+        [LoggerMessage(3024, LogLevel.Error, "Data-plane plugin {Name}: its sink failed to commit {Count} connections; the in-process replica stands")]
+        public static partial void SinkFailed(ILogger logger, string name, int count, Exception exception);
+
+        [LoggerMessage(3025, LogLevel.Warning, "Data-plane plugin {Name}: its {Part} counters failed: {Reason}")]
+        public static partial void CountersFailed(ILogger logger, string name, string part, string reason);
+    }
+}

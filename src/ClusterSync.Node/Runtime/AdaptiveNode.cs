@@ -1,0 +1,372 @@
+using ClusterSync.Adaptive.Controller;
+using ClusterSync.Engine;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Policy;
+using ClusterSync.Telemetry;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace ClusterSync.Node.Runtime;
+
+/// <summary>Validation of the node's <c>adaptive</c> and <c>telemetry</c> sections (called by <see cref="NodeConfigLoader"/>).</summary>
+internal static class AdaptiveNodeConfig
+{
+    /// <summary>The loader for <c>adaptive.model</c> files (ML.NET lifetime models written by <c>clustersync train</c>).</summary>
+    public static IModelLoader? ModelLoader { get; set; } = new LifetimeModelLoader();
+
+    public static void Validate(NodeConfig c, string file, List<string> errors)
+    {
+        var a = c.Adaptive;
+        errors.AddRange(a.Validate("adaptive"));
+        var classes = c.Policy.Classes.Select(x => x.Name).ToHashSet(StringComparer.Ordinal);
+        for (int i = 0; i < (a.NeverSkip?.Count ?? 0); i++)
+        {
+            if (!string.IsNullOrWhiteSpace(a.NeverSkip![i]) && !classes.Contains(a.NeverSkip[i]))
+            {
+                errors.Add($"adaptive.neverSkip[{i}]: '{a.NeverSkip[i]}' is not one of policy.classes ({string.Join(", ", classes)})");
+            }
+        }
+
+        if (a.Enabled && !string.IsNullOrWhiteSpace(a.Model) && !IsColdStart(a.Model))
+        {
+            var path = ResolvePath(file, a.Model);
+            if (!File.Exists(path))
+            {
+                errors.Add($"adaptive.model: {path}: file not found; expected a model zip written by 'clustersync train' (or no 'model' for cold start)");
+            }
+            else if (ModelLoader is null)
+            {
+                errors.Add($"adaptive.model: {path}: this build has no model runtime to load it; remove 'model' to run adaptive mode in cold start");
+            }
+            else if (!ModelLoader.TryLoad(path, out _, out var reason))
+            {
+                errors.Add($"adaptive.model: {reason}");
+            }
+        }
+
+        errors.AddRange(c.Telemetry.Validate("telemetry"));
+    }
+
+    /// <summary><c>adaptive.model: "none"</c>: cold start on purpose (no model, not even the shipped one).</summary>
+    public const string NoModel = "none";
+
+    public static bool IsColdStart(string? model) => string.Equals(model?.Trim(), NoModel, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The shipped model, copied next to the binary by the build: the default of adaptive mode without <c>adaptive.model</c>.</summary>
+    public static string ShippedModelPath => System.IO.Path.Combine(AppContext.BaseDirectory, "models", "lifetime.zip");
+
+    public static string ResolvePath(string configFile, string path)
+        => System.IO.Path.GetFullPath(path, System.IO.Path.GetDirectoryName(configFile)!);
+}
+
+/// <summary>Source-generated log messages of the node's adaptive mode (event ids 52xx).</summary>
+internal static partial class AdaptiveNodeLog
+{
+    [LoggerMessage(5201, LogLevel.Warning, "Adaptive mode: no adaptive.model and the shipped model is not usable ({Reason}); cold start")]
+    public static partial void ShippedModelUnavailable(ILogger logger, string reason);
+}
+
+/// <summary>Hands every outcome to two sinks (the feedback loop and telemetry capture).</summary>
+internal sealed class OutcomeFanOut(IConnectionOutcomeSink first, IConnectionOutcomeSink second) : IConnectionOutcomeSink
+{
+    public void OnEnded(in ConnectionOutcome outcome)
+    {
+        first.OnEnded(outcome);
+        second.OnEnded(outcome);
+    }
+}
+
+/// <summary>
+/// The node's adaptive mode and telemetry capture: the controller as the engine's decider, the model watcher (hot
+/// reload), the telemetry recorder; their status and metrics. Created before the engine starts.
+/// </summary>
+internal sealed class AdaptiveNode : IDisposable
+{
+    private readonly SyncEngine _engine;
+    private readonly string? _modelPath;
+    private int _disposed;
+
+    private AdaptiveNode(SyncEngine engine, AdaptiveController? controller, ModelWatcher? watcher, TelemetryRecorder? recorder, string? modelPath)
+    {
+        _engine = engine;
+        Controller = controller;
+        Watcher = watcher;
+        Recorder = recorder;
+        _modelPath = modelPath;
+    }
+
+    public AdaptiveController? Controller { get; }
+
+    public ModelWatcher? Watcher { get; }
+
+    public TelemetryRecorder? Recorder { get; }
+
+    /// <param name="shippedModelPath">Where the shipped model is (default: <see cref="AdaptiveNodeConfig.ShippedModelPath"/>; tests pass another).</param>
+    public static AdaptiveNode Create(LoadedNodeConfig config, SyncEngine engine, ILoggerFactory? loggerFactory, string? shippedModelPath = null)
+    {
+        var c = config.Config;
+        AdaptiveController? controller = null;
+        ModelWatcher? watcher = null;
+        string? modelPath = null;
+        string? source = null;
+        string? why = null;
+        string? coldStartReason = null;
+        var classes = engine.Catalog.Classes;
+        if (c.Adaptive.Enabled)
+        {
+            controller = new AdaptiveController(c.Adaptive, classes, null, TimeProvider.System, loggerFactory?.CreateLogger("ClusterSync.Adaptive"));
+            var logger = loggerFactory?.CreateLogger("ClusterSync.Node.AdaptiveNode");
+            if (AdaptiveNodeConfig.IsColdStart(c.Adaptive.Model))
+            {
+                controller.UnloadModel();
+            }
+            else if (!string.IsNullOrWhiteSpace(c.Adaptive.Model) && AdaptiveNodeConfig.ModelLoader is { } loader)
+            {
+                modelPath = AdaptiveNodeConfig.ResolvePath(config.Path, c.Adaptive.Model);
+                if (!controller.TryLoadModel(loader, modelPath, out var reason))
+                {
+                    controller.Dispose();
+                    throw new ConfigurationException($"{config.Path}: adaptive.model: {reason}");
+                }
+
+                watcher = new ModelWatcher(controller, loader, modelPath);
+                source = "configured";
+            }
+            else if (string.IsNullOrWhiteSpace(c.Adaptive.Model) && TryShipped(controller, shippedModelPath ?? AdaptiveNodeConfig.ShippedModelPath, logger, out modelPath, out why))
+            {
+                // No adaptive.model: the model shipped next to the binary (watched like a configured one).
+                watcher = new ModelWatcher(controller, AdaptiveNodeConfig.ModelLoader!, modelPath);
+                source = "shipped";
+            }
+            else
+            {
+                modelPath = null;
+                coldStartReason = why;
+                controller.UnloadModel();
+            }
+        }
+
+        TelemetryRecorder? recorder = null;
+        if (c.Telemetry.Enabled)
+        {
+            var options = c.Telemetry with { Path = AdaptiveNodeConfig.ResolvePath(config.Path, c.Telemetry.Path) };
+            var ctl = controller;
+            recorder = new TelemetryRecorder(options, engine.MemberId, classes, c.Adaptive.Enabled ? c.Adaptive.EffectiveNeverSkip(classes.Select(k => k.Name)) : [],
+                ctl is null ? null : () => ctl.ModelName is { } m ? "model:" + m : "class-quantiles",
+                () => Sample(engine, ctl), TimeProvider.System, loggerFactory?.CreateLogger("ClusterSync.Telemetry"));
+        }
+
+        engine.Decider = controller;
+        engine.OutcomeSink = (controller, recorder) switch
+        {
+            (not null, not null) => new OutcomeFanOut(controller, recorder),
+            (not null, null) => controller,
+            (null, not null) => recorder,
+            _ => null,
+        };
+        return new AdaptiveNode(engine, controller, watcher, recorder, modelPath) { ModelSource = source, ColdStartReason = coldStartReason };
+    }
+
+    /// <summary>Loads the shipped model; false (with the reason, logged) when it is missing or does not load: cold start.</summary>
+    private static bool TryShipped(AdaptiveController controller, string shipped, ILogger? logger, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? path, out string? reason)
+    {
+        path = shipped;
+        if (AdaptiveNodeConfig.ModelLoader is not { } loader)
+        {
+            reason = "this build has no model runtime";
+        }
+        else if (!File.Exists(path))
+        {
+            reason = $"the shipped model {path} is missing";
+        }
+        else if (controller.TryLoadModel(loader, path, out var refused))
+        {
+            reason = null;
+            return true;
+        }
+        else
+        {
+            reason = $"the shipped model {path} does not load: {refused}";
+        }
+
+        if (logger is not null)
+        {
+            AdaptiveNodeLog.ShippedModelUnavailable(logger, reason);
+        }
+
+        path = null;
+        return false;
+    }
+
+    /// <summary><c>configured</c> (adaptive.model), <c>shipped</c> (the default next to the binary) or null (cold start).</summary>
+    public string? ModelSource { get; private init; }
+
+    /// <summary>Why adaptive mode runs without a model when none was refused on purpose (e.g. the shipped file is missing).</summary>
+    public string? ColdStartReason { get; private init; }
+
+    private static EngineSample Sample(SyncEngine engine, AdaptiveController? controller)
+    {
+        var x = engine.GetExposure();
+        ulong last = engine.LastDataSequence;
+        long lag = 0;
+        foreach (var p in engine.GetPeerStatus())
+        {
+            if (p.Live)
+            {
+                lag = Math.Max(lag, (long)(last - Math.Min(last, p.AckedThrough)));
+            }
+        }
+
+        var k = engine.Counters;
+        return new EngineSample(k.UpdatesSent, k.BytesSent, k.Retransmissions, k.NackRangesSent, k.NackRangesReceived, engine.PendingCount, lag,
+            x.Connections, x.ExposureSeconds, controller?.RealizedLoss ?? double.NaN, controller?.Price ?? 0);
+    }
+
+    public ExposureDocument GetExposure()
+    {
+        var x = _engine.GetExposure();
+        return new ExposureDocument { Connections = x.Connections, ExposureSeconds = Math.Round(x.ExposureSeconds, 3) };
+    }
+
+    public AdaptiveDocument? GetAdaptive()
+    {
+        if (Controller is null)
+        {
+            return null;
+        }
+
+        var s = Controller.GetStatus();
+        return new AdaptiveDocument
+        {
+            Mode = s.Mode,
+            Model = s.Model,
+            ModelPath = s.ModelPath ?? _modelPath,
+            ModelLoadedAt = s.ModelLoadedAt,
+            ModelSource = s.Model is null ? null : ModelSource,
+            ModelTrainedAt = Controller.Predictor is LifetimeModelPredictor p && p.Model.Manifest.TrainedAtUtc.Length > 0 ? p.Model.Manifest.TrainedAtUtc : null,
+            ColdStartReason = s.Model is null ? ColdStartReason : null,
+            ModelReloads = s.ModelReloads,
+            ModelReloadsRefused = s.ModelReloadsRefused,
+            LastReloadError = s.LastReloadError,
+            LossBudget = s.LossBudget,
+            RealizedLoss = Finite(s.RealizedLoss),
+            Price = Math.Round(s.Price, 4),
+            Decisions = new Dictionary<string, long>(StringComparer.Ordinal)
+            {
+                ["now"] = s.DecidedNow,
+                ["delayed"] = s.DecidedDelayed,
+                ["never"] = s.DecidedNever,
+                ["static"] = s.DecidedStatic,
+                ["never_skip"] = s.DecidedNeverSkip,
+                ["revised_now"] = s.RevisedNow,
+                ["revised_held"] = s.RevisedHeld,
+            },
+            OutcomesObserved = s.OutcomesObserved,
+            DriftHints = s.DriftHints,
+            Classes = s.Classes.Select(k => new AdaptiveClassDocument
+            {
+                Name = k.Name,
+                NeverSkip = k.NeverSkip,
+                CheckpointSeconds = k.CheckpointSeconds,
+                Outcomes = k.Outcomes,
+                LifetimeP50Seconds = Finite(k.LifetimeP50Seconds),
+                LifetimeP90Seconds = Finite(k.LifetimeP90Seconds),
+                LifetimeP99Seconds = Finite(k.LifetimeP99Seconds),
+                ObservedLongShare = Finite(k.ObservedLongShare),
+                PredictedLongShare = Finite(k.PredictedLongShare),
+                Drift = Finite(k.Drift),
+                DriftFlagged = k.DriftFlagged,
+            }).ToList(),
+        };
+    }
+
+    public TelemetryDocument? GetTelemetry() => Recorder is null ? null : new TelemetryDocument
+    {
+        Path = Recorder.FilePath,
+        Ended = Recorder.Ended,
+        Written = Recorder.Written,
+        Dropped = Recorder.Dropped,
+        Segments = Recorder.Segments,
+        SegmentsDeleted = Recorder.SegmentsDeleted,
+        WriteFailures = Recorder.WriteFailures,
+    };
+
+    private static double? Finite(double v) => double.IsFinite(v) ? Math.Round(v, 4) : null;
+
+    // ------------------------------------------------------------------ metrics
+
+    private Gauge? _exposureConnections;
+    private Gauge? _exposureSeconds;
+    private Gauge? _threshold;
+    private Gauge? _realized;
+    private Gauge? _drift;
+    private Counter? _reloads;
+    private Counter? _refused;
+    private Counter? _written;
+    private Counter? _dropped;
+
+    /// <summary>Registers the adaptive and telemetry metrics in the node's registry (called once by <see cref="NodeMetrics"/>).</summary>
+    public void RegisterMetrics(IMetricFactory factory)
+    {
+        _exposureConnections = factory.CreateGauge("clustersync_exposure_connections", "Connections at risk now: owned, live, not yet replicated (a failover now loses them).");
+        _exposureSeconds = factory.CreateGauge("clustersync_exposure_seconds", "Summed age of the connections at risk now.");
+        if (Controller is not null)
+        {
+            _threshold = factory.CreateGauge("clustersync_adaptive_price", "Exposure seconds one synchronized connection is worth; decisions minimize price * P(synced) + E[exposure].");
+            _realized = factory.CreateGauge("clustersync_adaptive_realized_loss", "Realized share of connection-seconds left unreplicated (sum of exposure / sum of lifetime), tracked against adaptive.lossBudget.");
+            _drift = factory.CreateGauge("clustersync_adaptive_drift", "Per class |mean predicted - mean observed| P(lives past the checkpoint); above adaptive.driftThreshold a retraining hint is logged.", new GaugeConfiguration { LabelNames = ["class"] });
+            _reloads = factory.CreateCounter("clustersync_model_reloads_total", "Model files loaded and swapped in.");
+            _refused = factory.CreateCounter("clustersync_model_reloads_refused_total", "Model files refused (the previous model stayed).");
+        }
+
+        if (Recorder is not null)
+        {
+            _written = factory.CreateCounter("clustersync_telemetry_records_written_total", "Connection lifecycle records written to the telemetry file.");
+            _dropped = factory.CreateCounter("clustersync_telemetry_records_dropped_total", "Sampled lifecycle records dropped because the writer fell behind.");
+        }
+    }
+
+    public void UpdateMetrics()
+    {
+        var x = _engine.GetExposure();
+        _exposureConnections?.Set(x.Connections);
+        _exposureSeconds?.Set(x.ExposureSeconds);
+        if (Controller is not null)
+        {
+            var s = Controller.GetStatus();
+            _threshold?.Set(s.Price);
+            _realized?.Set(double.IsFinite(s.RealizedLoss) ? s.RealizedLoss : 0);
+            foreach (var k in s.Classes)
+            {
+                if (double.IsFinite(k.Drift))
+                {
+                    _drift?.WithLabels(k.Name).Set(k.Drift);
+                }
+            }
+
+            _reloads?.IncTo(s.ModelReloads);
+            _refused?.IncTo(s.ModelReloadsRefused);
+        }
+
+        if (Recorder is not null)
+        {
+            _written?.IncTo(Recorder.Written);
+            _dropped?.IncTo(Recorder.Dropped);
+        }
+    }
+
+    public void Dispose()
+    {
+        // The host disposes the node runtime twice (as a singleton and as the hosted service).
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _engine.Decider = null;
+        _engine.OutcomeSink = null;
+        Watcher?.Dispose();
+        Recorder?.Dispose();
+        Controller?.Dispose();
+    }
+}
