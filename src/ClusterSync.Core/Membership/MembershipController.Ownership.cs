@@ -122,7 +122,7 @@ internal sealed partial class MembershipController
 
     private static partial class Log
     {
-        [LoggerMessage(2005, LogLevel.Warning, "Member {Member}: owners {Old} -> {New}: took over {Connections} connections; {Holding} taken over in all, committed into the {Sink} data plane in {Milliseconds:F1} ms")]
+        [LoggerMessage(1305, LogLevel.Warning, "Member {Member}: owners {Old} -> {New}: took over {Connections} connections; {Holding} taken over in all, committed into the {Sink} data plane in {Milliseconds:F1} ms")]
         public static partial void OwnersChanged(ILogger logger, byte member, string old, string @new, int connections, int holding, string sink, double milliseconds);
     }
 }

@@ -247,19 +247,19 @@ internal sealed partial class MembershipController : IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(2001, LogLevel.Information, "Member {Member}: {From} -> {To}")]
+        [LoggerMessage(1301, LogLevel.Information, "Member {Member}: {From} -> {To}")]
         public static partial void StateChanged(ILogger logger, byte member, MemberState from, MemberState to);
 
-        [LoggerMessage(2002, LogLevel.Warning, "Member {Member} becomes Active ({Reason}): committed {Connections} connections into the {Sink} data plane in {Milliseconds:F1} ms")]
+        [LoggerMessage(1302, LogLevel.Warning, "Member {Member} becomes Active ({Reason}): committed {Connections} connections into the {Sink} data plane in {Milliseconds:F1} ms")]
         public static partial void Promoted(ILogger logger, byte member, string reason, int connections, string sink, double milliseconds);
 
-        [LoggerMessage(2003, LogLevel.Warning, "Member {Member} saw another Active member of higher rank (split brain): stepping down to Standby")]
+        [LoggerMessage(1303, LogLevel.Warning, "Member {Member} saw another Active member of higher rank (split brain): stepping down to Standby")]
         public static partial void SplitBrain(ILogger logger, byte member);
 
-        [LoggerMessage(2006, LogLevel.Warning, "Member {Member} saw member {Peer} also Active (split brain): this member outranks it and stays Active; it steps down")]
+        [LoggerMessage(1306, LogLevel.Warning, "Member {Member} saw member {Peer} also Active (split brain): this member outranks it and stays Active; it steps down")]
         public static partial void SplitBrainWinner(ILogger logger, byte member, byte peer);
 
-        [LoggerMessage(2004, LogLevel.Warning, "Member {Member}: control tick {Milliseconds:F0} ms late (this process stalled); no takeover for one dead interval")]
+        [LoggerMessage(1304, LogLevel.Warning, "Member {Member}: control tick {Milliseconds:F0} ms late (this process stalled); no takeover for one dead interval")]
         public static partial void LocalStall(ILogger logger, byte member, double milliseconds);
     }
 }

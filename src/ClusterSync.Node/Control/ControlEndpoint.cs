@@ -113,7 +113,7 @@ internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(2101, LogLevel.Information, "Control endpoint on http://127.0.0.1:{Port}/ (/status, /metrics, /healthz)")]
+        [LoggerMessage(4101, LogLevel.Information, "Control endpoint on http://127.0.0.1:{Port}/ (/status, /metrics, /healthz)")]
         public static partial void Listening(ILogger logger, int port);
     }
 }

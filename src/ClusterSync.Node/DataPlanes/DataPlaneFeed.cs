@@ -154,10 +154,10 @@ internal sealed partial class DataPlaneFeed : IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(2201, LogLevel.Information, "Data-plane feed on tcp://127.0.0.1:{Port} (changes are submitted while this member is Active)")]
+        [LoggerMessage(4201, LogLevel.Information, "Data-plane feed on tcp://127.0.0.1:{Port} (changes are submitted while this member is Active)")]
         public static partial void Listening(ILogger logger, int port);
 
-        [LoggerMessage(2202, LogLevel.Warning, "Data-plane feed: invalid frame or record ({Length} bytes); the rest of the frame is skipped")]
+        [LoggerMessage(4202, LogLevel.Warning, "Data-plane feed: invalid frame or record ({Length} bytes); the rest of the frame is skipped")]
         public static partial void BadFrame(ILogger logger, int length);
     }
 }

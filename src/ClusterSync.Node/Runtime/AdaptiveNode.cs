@@ -62,7 +62,7 @@ internal static class AdaptiveNodeConfig
 /// <summary>Source-generated log messages of the node's adaptive mode (event ids 52xx).</summary>
 internal static partial class AdaptiveNodeLog
 {
-    [LoggerMessage(5201, LogLevel.Warning, "Adaptive mode: no adaptive.model and the shipped model is not usable ({Reason}); cold start")]
+    [LoggerMessage(4050, LogLevel.Warning, "Adaptive mode: no adaptive.model and the shipped model is not usable ({Reason}); cold start")]
     public static partial void ShippedModelUnavailable(ILogger logger, string reason);
 }
 

@@ -37,7 +37,7 @@ internal sealed partial class NodeRuntime
 
     private static partial class OwnershipLog
     {
-        [LoggerMessage(2020, LogLevel.Information, "Member {Member}: owners now {Owners}; the generator dropped {Dropped} connections that moved away and drives {Added} taken over ({Live} live)")]
+        [LoggerMessage(4020, LogLevel.Information, "Member {Member}: owners now {Owners}; the generator dropped {Dropped} connections that moved away and drives {Added} taken over ({Live} live)")]
         public static partial void Rerouted(ILogger logger, byte member, string owners, int dropped, int added, int live);
     }
 }

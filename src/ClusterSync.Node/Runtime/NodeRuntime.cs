@@ -576,31 +576,31 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(2001, LogLevel.Information, "Node {Member} running: sync on {Address} (UDP), {Peers} peers, data plane '{Source}'")]
+        [LoggerMessage(4001, LogLevel.Information, "Node {Member} running: sync on {Address} (UDP), {Peers} peers, data plane '{Source}'")]
         public static partial void NodeStarted(ILogger logger, int member, string address, int peers, string source);
 
-        [LoggerMessage(2002, LogLevel.Information, "Node {Member} stopped after submitting {Submitted} changes")]
+        [LoggerMessage(4002, LogLevel.Information, "Node {Member} stopped after submitting {Submitted} changes")]
         public static partial void NodeStopped(ILogger logger, int member, long submitted);
 
-        [LoggerMessage(2003, LogLevel.Information, "Generator finished: {Submitted} changes submitted, {Live} live connections")]
+        [LoggerMessage(4003, LogLevel.Information, "Generator finished: {Submitted} changes submitted, {Live} live connections")]
         public static partial void GeneratorFinished(ILogger logger, long submitted, int live);
 
-        [LoggerMessage(2004, LogLevel.Information, "Member {Member}: no synchronized peer is alive; starting synchronized (first member)")]
+        [LoggerMessage(4004, LogLevel.Information, "Member {Member}: no synchronized peer is alive; starting synchronized (first member)")]
         public static partial void FirstMember(ILogger logger, byte member);
 
-        [LoggerMessage(2005, LogLevel.Warning, "Member {Member}: insecure cluster, no full sync; joining without pulling from member {Peer}")]
+        [LoggerMessage(4005, LogLevel.Warning, "Member {Member}: insecure cluster, no full sync; joining without pulling from member {Peer}")]
         public static partial void NoFullSync(ILogger logger, byte member, byte peer);
 
-        [LoggerMessage(2006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({State}), {Entries} entries")]
+        [LoggerMessage(4006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({State}), {Entries} entries")]
         public static partial void Joined(ILogger logger, byte member, byte peer, MemberState state, long entries);
 
-        [LoggerMessage(2007, LogLevel.Warning, "Join pull from member {Peer} failed ({Status}: {Error}); retrying")]
+        [LoggerMessage(4007, LogLevel.Warning, "Join pull from member {Peer} failed ({Status}: {Error}); retrying")]
         public static partial void JoinPullFailed(ILogger logger, byte peer, FullSyncStatus status, string error);
 
-        [LoggerMessage(2008, LogLevel.Information, "Resync needed from member {Peer} (epoch {Epoch}): full sync scheduled")]
+        [LoggerMessage(4008, LogLevel.Information, "Resync needed from member {Peer} (epoch {Epoch}): full sync scheduled")]
         public static partial void ResyncScheduled(ILogger logger, byte peer, ulong epoch);
 
-        [LoggerMessage(2009, LogLevel.Information, "Member {Member} is Active: the generator drives, continuing {Live} taken-over connections")]
+        [LoggerMessage(4009, LogLevel.Information, "Member {Member} is Active: the generator drives, continuing {Live} taken-over connections")]
         public static partial void GeneratorDriving(ILogger logger, byte member, int live);
     }
 }

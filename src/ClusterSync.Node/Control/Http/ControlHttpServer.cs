@@ -320,10 +320,10 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(2102, LogLevel.Warning, "Control endpoint: accepting a connection failed")]
+        [LoggerMessage(4102, LogLevel.Warning, "Control endpoint: accepting a connection failed")]
         public static partial void AcceptFailed(ILogger logger, Exception exception);
 
-        [LoggerMessage(2103, LogLevel.Error, "Control endpoint: the handler of {Path} failed")]
+        [LoggerMessage(4103, LogLevel.Error, "Control endpoint: the handler of {Path} failed")]
         public static partial void HandlerFailed(ILogger logger, string path, Exception exception);
     }
 }
