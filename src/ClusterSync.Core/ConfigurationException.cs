@@ -1,7 +1,7 @@
 namespace ClusterSync;
 
 /// <summary>Bad configuration or bad input: the message names the file, the field and what was expected (exit code 2).</summary>
-internal sealed class ConfigurationException : Exception
+public sealed class ConfigurationException : Exception
 {
     public ConfigurationException(string message)
         : base(message)

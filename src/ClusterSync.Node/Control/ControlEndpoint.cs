@@ -117,6 +117,3 @@ internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable
         public static partial void Listening(ILogger logger, int port);
     }
 }
-
-/// <summary>The node could not start (a port in use): the message names the file and the field (exit code 1).</summary>
-internal sealed class NodeStartException(string message) : Exception(message);
