@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
 using System.Text.Json;
-using ClusterSync.Node.Runtime;
 using ClusterSync.Policy;
 using ClusterSync.Security;
 using ClusterSync.Transport;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using ClusterSync.Node.Plugins;
 using ClusterSync.Policy;
 
 namespace ClusterSync.Node.Configuration;
@@ -9,6 +8,9 @@ internal sealed record PluginsConfig
 {
     public const string DefaultClassifier = "port-protocol";
     public const string BuiltInClassifier = "built-in";
+
+    /// <summary><c>plugins/</c> next to the clustersync binary (of the embedding application's binary when embedded).</summary>
+    public static string DefaultDirectory => System.IO.Path.Combine(AppContext.BaseDirectory, "plugins");
 
     /// <summary>The plugin directory (one folder per plugin); relative to the configuration file. Default: <c>plugins/</c> next to the clustersync binary.</summary>
     public string? Directory { get; init; }
@@ -47,6 +49,6 @@ internal sealed record PluginsConfig
     }
 
     public string ResolveDirectory(string? configPath)
-        => Directory is null ? PluginCatalog.DefaultDirectory
+        => Directory is null ? DefaultDirectory
             : Path.GetFullPath(Directory, configPath is null ? Environment.CurrentDirectory : Path.GetDirectoryName(Path.GetFullPath(configPath))!);
 }

@@ -4,7 +4,6 @@ using ClusterSync.Engine;
 using ClusterSync.FullSync;
 using ClusterSync.Membership;
 using ClusterSync.Node.Configuration;
-using ClusterSync.Node.Control;
 using ClusterSync.Node.DataPlanes;
 using ClusterSync.Transport;
 using ClusterSync.Workload;
