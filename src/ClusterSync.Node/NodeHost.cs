@@ -17,7 +17,7 @@ namespace ClusterSync.Node;
 /// services of one Generic Host. <c>clustersync node</c> and <see cref="ClusterNode"/> both build their node here.
 /// Disposing stops nothing: stop the host first; disposing releases the host and the sync channel.
 /// </summary>
-internal sealed class NodeHost : IAsyncDisposable
+public sealed class NodeHost : IAsyncDisposable
 {
     private readonly IDatagramChannel _channel;
 

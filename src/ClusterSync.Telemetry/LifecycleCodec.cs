@@ -8,7 +8,7 @@ namespace ClusterSync.Telemetry;
 /// One connection's life as the capture stores it, decoded (what export and training read).
 /// <see cref="DelayMs"/> is 0 for "synced at once" and −1 for "never"; <see cref="Score"/> is NaN without a model score.
 /// </summary>
-internal sealed record LifecycleRecord(
+public sealed record LifecycleRecord(
     byte Member,
     ConnectionKey Key,
     byte ClassId,

@@ -1,7 +1,7 @@
 namespace ClusterSync.Telemetry;
 
 /// <summary>Telemetry capture (the node's <c>telemetry</c> section). Immutable; validated as a whole.</summary>
-internal sealed record TelemetryOptions
+public sealed record TelemetryOptions
 {
     public bool Enabled { get; init; }
 

@@ -6,7 +6,7 @@ using LiteDB;
 namespace ClusterSync.Telemetry;
 
 /// <summary>Reads a telemetry file (lifecycle records decoded from their segments, metrics) and exports CSV.</summary>
-internal sealed class TelemetryReader : IDisposable
+public sealed class TelemetryReader : IDisposable
 {
     /// <summary>The lifecycle CSV columns, in order (documented in README "Adaptive mode at run time / telemetry").</summary>
     public const string LifecycleHeader =

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ClusterSync.Telemetry;
 
 /// <summary>What the engine (and the adaptive controller) report at each metrics interval; cumulative counters.</summary>
-internal readonly record struct EngineSample(
+public readonly record struct EngineSample(
     long UpdatesSent,
     long BytesSent,
     long Retransmissions,
@@ -30,7 +30,7 @@ internal readonly record struct EngineSample(
 /// Collections: <c>runs</c> (one per start: member, classes, never-skip classes), <c>lifecycle</c> (segments),
 /// <c>metrics</c>.
 /// </summary>
-internal sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposable
+public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposable
 {
     public const string RunsCollection = "runs";
     public const string LifecycleCollection = "lifecycle";

@@ -15,7 +15,7 @@ namespace ClusterSync.Workload;
 /// exactly the lifetimes of what was destroyed, so a caller can count offline what a static delay would have cost.
 /// </para>
 /// </summary>
-internal sealed class ChangeGenerator
+public sealed class ChangeGenerator
 {
     // The service mix is the one source of truth for services and their ports.
     private static readonly (byte Protocol, ushort Port)[] s_services = ServiceMix.Default.PrimaryPorts;

@@ -7,7 +7,7 @@ namespace ClusterSync.Workload;
 /// <param name="TailScaleSeconds">Pareto scale (the smallest tail lifetime).</param>
 /// <param name="TailAlpha">Pareto shape (smaller is heavier).</param>
 /// <param name="MaxSeconds">Lifetimes are capped here (the trace's idle timeouts).</param>
-internal sealed record LifetimeShape(double MedianSeconds, double Sigma, double TailShare, double TailScaleSeconds, double TailAlpha, double MaxSeconds)
+public sealed record LifetimeShape(double MedianSeconds, double Sigma, double TailShare, double TailScaleSeconds, double TailAlpha, double MaxSeconds)
 {
     public double Sample(Random random)
     {
@@ -34,7 +34,7 @@ internal sealed record LifetimeShape(double MedianSeconds, double Sigma, double 
 }
 
 /// <summary>Who opens the connections of a service, seen from the protected network.</summary>
-internal enum ServiceDirection : byte
+public enum ServiceDirection : byte
 {
     /// <summary>Internal clients to external servers.</summary>
     Outbound,
@@ -48,7 +48,7 @@ internal enum ServiceDirection : byte
 /// One service of a workload: protocol, server ports, share of new connections, direction, lifetime shape,
 /// how its rate follows the day, and its bytes per second.
 /// </summary>
-internal sealed record ServiceProfile(
+public sealed record ServiceProfile(
     string Name,
     byte Protocol,
     ushort[] Ports,
@@ -70,7 +70,7 @@ internal sealed record ServiceProfile(
 /// their lifetimes. <see cref="TraceGenerator"/> draws whole connections from it; <see cref="ChangeGenerator"/>
 /// cycles over its primary ports.
 /// </summary>
-internal sealed class ServiceMix
+public sealed class ServiceMix
 {
     public ServiceMix(IReadOnlyList<ServiceProfile> services)
     {

@@ -10,7 +10,7 @@ using Microsoft.ML.Trainers.FastTree;
 namespace ClusterSync.Training;
 
 /// <summary>Hyper-parameters of the lifetime model.</summary>
-internal sealed record TrainerOptions
+public sealed record TrainerOptions
 {
     public int Trees { get; init; } = 100;
     public int Leaves { get; init; } = 32;

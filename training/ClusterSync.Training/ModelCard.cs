@@ -6,7 +6,7 @@ using ClusterSync.Adaptive.Model;
 namespace ClusterSync.Training;
 
 /// <summary>The model card: markdown next to the model zip.</summary>
-internal static class ModelCard
+public static class ModelCard
 {
     public static string Render(TrainingRunOptions options, ModelManifest manifest, TimeSplit split, TestMetrics metrics,
         SimulationReport report, FrontierReads reads, TimeSpan trainTime, IReadOnlyList<string> plots, int totalConnections)

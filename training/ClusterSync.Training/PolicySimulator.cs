@@ -8,13 +8,13 @@ using ClusterSync.Workload.Trace;
 namespace ClusterSync.Training;
 
 /// <summary>One policy's totals over a trace.</summary>
-internal sealed record PolicyResult(string Name, long Messages, long Bytes, double ExposureSeconds, double ExpectedLoss);
+public sealed record PolicyResult(string Name, long Messages, long Bytes, double ExposureSeconds, double ExpectedLoss);
 
 /// <summary>What <c>clustersync simulate --json</c> prints.</summary>
-internal sealed record SimulationReport(long Connections, double SpanSeconds, IReadOnlyList<PolicyResult> Policies);
+public sealed record SimulationReport(long Connections, double SpanSeconds, IReadOnlyList<PolicyResult> Policies);
 
 /// <summary>A (messages, exposure) point of a policy family, with the knob that produced it.</summary>
-internal readonly record struct FrontierPoint(double Knob, long Messages, double ExposureSeconds);
+public readonly record struct FrontierPoint(double Knob, long Messages, double ExposureSeconds);
 
 /// <summary>
 /// Replays a trace under sync policies. Per connection with lifetime L and delay d (∞ = never): if L &gt; d it is
@@ -22,7 +22,7 @@ internal readonly record struct FrontierPoint(double Knob, long Messages, double
 /// are the same for every policy) — else nothing is sent; its exposure is min(L, d). expected_loss =
 /// Σ exposure / span: connections a failover at a random instant would lose.
 /// </summary>
-internal sealed class PolicySimulator
+public sealed class PolicySimulator
 {
     public const int MessagesPerSync = 2;
 

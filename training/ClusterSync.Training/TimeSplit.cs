@@ -7,7 +7,7 @@ namespace ClusterSync.Training;
 /// buckets, the latest days evaluate. With fewer than three UTC days in the data, the span is cut by time at
 /// 60 % / 80 % instead.
 /// </summary>
-internal sealed record TimeSplit(IReadOnlyList<TraceRecord> Train, IReadOnlyList<TraceRecord> Calibration, IReadOnlyList<TraceRecord> Test, string Description)
+public sealed record TimeSplit(IReadOnlyList<TraceRecord> Train, IReadOnlyList<TraceRecord> Calibration, IReadOnlyList<TraceRecord> Test, string Description)
 {
     public static TimeSplit ByDays(IReadOnlyList<TraceRecord> sortedByStart, int testDays, int calibrationDays)
     {

@@ -8,10 +8,10 @@ using Microsoft.ML;
 namespace ClusterSync.Training;
 
 /// <summary>One input of a training run.</summary>
-internal sealed record TrainingSource(string Path, TraceFormat Format);
+public sealed record TrainingSource(string Path, TraceFormat Format);
 
 /// <summary>What <c>clustersync train</c> does.</summary>
-internal sealed record TrainingRunOptions
+public sealed record TrainingRunOptions
 {
     public string Name { get; init; } = "lifetime";
     public IReadOnlyList<TrainingSource> Sources { get; init; } = [];
@@ -27,7 +27,7 @@ internal sealed record TrainingRunOptions
 }
 
 /// <summary>The frontier read against static 3 s (the acceptance numbers).</summary>
-internal sealed record FrontierReads(
+public sealed record FrontierReads(
     PolicyResult Static3,
     PolicyResult AdaptiveAtStatic3Messages,
     PolicyResult AdaptiveAtStatic3Exposure,
@@ -70,7 +70,7 @@ internal sealed record FrontierReads(
 }
 
 /// <summary>Everything a run produced.</summary>
-internal sealed record TrainingRunResult(
+public sealed record TrainingRunResult(
     string ModelPath,
     string CardPath,
     IReadOnlyList<string> PlotPaths,
@@ -81,13 +81,13 @@ internal sealed record TrainingRunResult(
     TimeSpan TrainTime);
 
 /// <summary>Held-out quality of the model.</summary>
-internal sealed record TestMetrics(double RmseLogLifetime, double RSquaredLogLifetime, double BrierAlive3s, IReadOnlyList<CalibrationBin> Calibration);
+public sealed record TestMetrics(double RmseLogLifetime, double RSquaredLogLifetime, double BrierAlive3s, IReadOnlyList<CalibrationBin> Calibration);
 
 /// <summary>Predicted P(lifetime &gt; 3 s) against the observed share, over test connections grouped by prediction.</summary>
-internal sealed record CalibrationBin(double Predicted, double Observed, long Count);
+public sealed record CalibrationBin(double Predicted, double Observed, long Count);
 
 /// <summary>load → split by time → features → train → calibrate → evaluate on later days → model zip + card + plots.</summary>
-internal static class TrainingRun
+public static class TrainingRun
 {
     public static TrainingRunResult Run(TrainingRunOptions options, Action<string, double>? progress = null)
     {

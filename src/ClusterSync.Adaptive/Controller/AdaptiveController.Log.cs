@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace ClusterSync.Adaptive.Controller;
 
-internal sealed partial class AdaptiveController
+public sealed partial class AdaptiveController
 {
     /// <summary>Source-generated log messages with fixed event ids (5xxx: adaptive mode).</summary>
     private static partial class Log

@@ -18,7 +18,7 @@ namespace ClusterSync.Adaptive.Controller;
 /// realized loss tracks the budget. Without a model each class's static policy is the floor until the class has
 /// enough outcomes. See README.md in this folder.
 /// </summary>
-internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcomeSink, IDisposable
+public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcomeSink, IDisposable
 {
     private const int CalibrationBins = 10;
     private const double FadePerBatch = 0.97;

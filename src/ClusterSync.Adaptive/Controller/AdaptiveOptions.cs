@@ -3,7 +3,7 @@ namespace ClusterSync.Adaptive.Controller;
 /// <summary>
 /// Adaptive mode (the node's <c>adaptive</c> section). Immutable; validated as a whole by <see cref="Validate"/>.
 /// </summary>
-internal sealed record AdaptiveOptions
+public sealed record AdaptiveOptions
 {
     /// <summary>Adaptive decisions on (otherwise the class policies alone decide).</summary>
     public bool Enabled { get; init; }

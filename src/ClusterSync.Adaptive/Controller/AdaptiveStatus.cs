@@ -1,7 +1,7 @@
 namespace ClusterSync.Adaptive.Controller;
 
 /// <summary>What one service class looks like to the feedback loop right now.</summary>
-internal sealed record AdaptiveClassStatus(
+public sealed record AdaptiveClassStatus(
     string Name,
     bool NeverSkip,
     double CheckpointSeconds,
@@ -15,7 +15,7 @@ internal sealed record AdaptiveClassStatus(
     bool DriftFlagged);
 
 /// <summary>A copy of the controller's live state (status, metrics, tests).</summary>
-internal sealed record AdaptiveStatus(
+public sealed record AdaptiveStatus(
     string Mode,
     string? Model,
     string? ModelPath,

@@ -8,7 +8,7 @@ namespace ClusterSync.Adaptive.Controller;
 /// A loaded lifetime model as the controller uses it. Called on the data-plane thread: no blocking, no allocation,
 /// well under 2 µs. Implementations are immutable; a new model is a new instance swapped in whole.
 /// </summary>
-internal interface ILifetimePredictor
+public interface ILifetimePredictor
 {
     /// <summary>What status shows: the model's name and version.</summary>
     string Name { get; }
@@ -22,14 +22,14 @@ internal interface ILifetimePredictor
 }
 
 /// <summary>Reads and validates a model file (schema, feature version) into a predictor, or says why not.</summary>
-internal interface IModelLoader
+public interface IModelLoader
 {
     /// <summary>True with the predictor; false with a reason naming the file and what was expected.</summary>
     bool TryLoad(string path, out ILifetimePredictor? predictor, out string reason);
 }
 
 /// <summary>The ML.NET lifetime model written by <c>clustersync train</c> (<see cref="LifetimeModel"/>), with the shared features.</summary>
-internal sealed class LifetimeModelPredictor(LifetimeModel model) : ILifetimePredictor
+public sealed class LifetimeModelPredictor(LifetimeModel model) : ILifetimePredictor
 {
     public LifetimeModel Model => model;
 
@@ -62,7 +62,7 @@ internal sealed class LifetimeModelPredictor(LifetimeModel model) : ILifetimePre
 }
 
 /// <summary>Loads model zips with <see cref="LifetimeModel.TryLoad"/> (format, feature version and schema validated).</summary>
-internal sealed class LifetimeModelLoader : IModelLoader
+public sealed class LifetimeModelLoader : IModelLoader
 {
     public bool TryLoad(string path, out ILifetimePredictor? predictor, out string reason)
     {

@@ -6,7 +6,7 @@ namespace ClusterSync.Adaptive.Controller;
 /// <see cref="AdaptiveController.TryLoadModel"/>, which validates it and swaps it in atomically, or refuses it and keeps
 /// the model in use. Deploy by writing the new file next to the old one and renaming it over (an atomic replace).
 /// </summary>
-internal sealed class ModelWatcher : IDisposable
+public sealed class ModelWatcher : IDisposable
 {
     private readonly AdaptiveController _controller;
     private readonly IModelLoader _loader;

@@ -11,7 +11,7 @@ namespace ClusterSync.Adaptive.Features;
 /// <param name="SourceInternal">The originator is inside the protected network.</param>
 /// <param name="DestinationInternal">The responder is inside the protected network.</param>
 /// <param name="StartUnixSeconds">Start time, seconds since the Unix epoch (UTC).</param>
-internal readonly record struct ConnectionStart(
+public readonly record struct ConnectionStart(
     byte Protocol,
     ushort SourcePort,
     ushort DestinationPort,

@@ -10,7 +10,7 @@ namespace ClusterSync.Adaptive.Features;
 /// The one feature code path, used by training (from trace records) and by the runtime (from connection keys).
 /// <see cref="Write"/> allocates nothing.
 /// </summary>
-internal static class FeatureExtractor
+public static class FeatureExtractor
 {
     /// <summary>Writes the <see cref="FeatureSchema.Count"/> features of <paramref name="c"/> into <paramref name="features"/>.</summary>
     public static void Write(in ConnectionStart c, Span<float> features)

@@ -5,7 +5,7 @@ namespace ClusterSync.Adaptive.Features;
 /// whenever a feature is added, removed, reordered or computed differently; a model trained for another version is
 /// refused at load (training and runtime share <see cref="FeatureExtractor"/>, so the version is all that can drift).
 /// </summary>
-internal static class FeatureSchema
+public static class FeatureSchema
 {
     /// <summary>The feature-extraction version this build computes.</summary>
     public const int Version = 1;

@@ -13,7 +13,7 @@ namespace ClusterSync.Adaptive.Model;
 /// to P(lifetime &gt; delay) and E[min(lifetime, delay)] on <see cref="DelayGrid"/>. Immutable and thread-safe:
 /// swap a whole instance to change models. <see cref="Load"/> validates everything and refuses with a reason.
 /// </summary>
-internal sealed class LifetimeModel
+public sealed class LifetimeModel
 {
     /// <summary>Delays (seconds) at which the calibration is kept and among which <see cref="ChooseDelay"/> picks; the last is never.</summary>
     public static IReadOnlyList<double> DelayGrid { get; } = [0, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, double.PositiveInfinity];
@@ -321,7 +321,7 @@ internal sealed class LifetimeModel
 }
 
 /// <summary>The row type of ML.NET data views over features (training, batch scoring, checks).</summary>
-internal sealed class FeatureRow
+public sealed class FeatureRow
 {
     [VectorType(FeatureSchema.Count)]
     [ColumnName(FeatureSchema.FeaturesColumn)]

@@ -7,7 +7,7 @@ namespace ClusterSync.Adaptive.Model;
 /// expects (format, feature version and names) and the calibration that turns its score into lifetime
 /// probabilities (one <see cref="LifetimeBucket"/> per score range).
 /// </summary>
-internal sealed record ModelManifest
+public sealed record ModelManifest
 {
     public const string EntryName = "clustersync/manifest.json";
     public const string CurrentFormat = "clustersync-lifetime/1";
@@ -46,7 +46,7 @@ internal sealed record ModelManifest
 /// Observed lifetimes (on calibration data) of the connections whose score fell in one range: per delay of the
 /// grid the share still alive at that delay and the mean of min(lifetime, delay) — the exposure that delay costs.
 /// </summary>
-internal sealed record LifetimeBucket
+public sealed record LifetimeBucket
 {
     /// <summary>Scores up to this value (inclusive) fall in this bucket; null for the last bucket.</summary>
     [JsonPropertyName("upperScore")]
@@ -66,4 +66,4 @@ internal sealed record LifetimeBucket
 
 [JsonSerializable(typeof(ModelManifest))]
 [JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
-internal sealed partial class ModelManifestJson : JsonSerializerContext;
+public sealed partial class ModelManifestJson : JsonSerializerContext;

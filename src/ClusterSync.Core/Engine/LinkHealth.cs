@@ -8,7 +8,7 @@ namespace ClusterSync.Engine;
 /// <param name="HeardAgeMs">Milliseconds since a heartbeat the peer sent on this link arrived on it; null when never.</param>
 /// <param name="PeerHearsUs">The peer's latest heartbeat says it hears this member on the link.</param>
 /// <param name="Carrying">Data, acks and NACKs toward the peer travel on this link now.</param>
-internal readonly record struct LinkStatus(byte LinkId, bool Up, long? HeardAgeMs, bool PeerHearsUs, bool Carrying);
+public readonly record struct LinkStatus(byte LinkId, bool Up, long? HeardAgeMs, bool PeerHearsUs, bool Carrying);
 
 /// <summary>
 /// Health of every sync link toward every peer, and the link each peer's traffic takes. Heartbeats go on every link;

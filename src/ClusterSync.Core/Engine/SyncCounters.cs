@@ -6,7 +6,7 @@ namespace ClusterSync.Engine;
 /// Everything the engine counts. Each field has one writing thread (the producer, the sender, the receiver or
 /// the control timer), so plain increments suffice; readers on other threads see a recent value.
 /// </summary>
-internal sealed class SyncCounters
+public sealed class SyncCounters
 {
     // producer (data plane) side
     public long EventsSubmitted;

@@ -2,7 +2,7 @@ using ClusterSync.Protocol;
 
 namespace ClusterSync.Engine;
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     private int _ticking;
     private long _lastHeartbeatTimestamp;

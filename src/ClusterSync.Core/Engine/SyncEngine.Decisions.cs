@@ -6,9 +6,9 @@ namespace ClusterSync.Engine;
 /// <summary>What is at risk right now: owned, live connections not yet announced (a failover now would lose them).</summary>
 /// <param name="Connections">How many.</param>
 /// <param name="ExposureSeconds">The sum of their ages: seconds alive but not replicated so far.</param>
-internal readonly record struct ExposureSnapshot(int Connections, double ExposureSeconds);
+public readonly record struct ExposureSnapshot(int Connections, double ExposureSeconds);
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     private ISyncDecider? _decider;
     private IConnectionOutcomeSink? _outcomes;

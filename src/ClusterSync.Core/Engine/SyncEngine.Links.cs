@@ -11,7 +11,7 @@ namespace ClusterSync.Engine;
 /// on the healthy link announce the last sequence, the peer NACKs the gap, and the resend buffer (which the send
 /// window keeps larger than what is in flight) answers on the new link.
 /// </summary>
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     private MultiLinkChannel? _multi;
     private LinkHealth? _links;

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace ClusterSync.Engine;
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     /// <summary>Source-generated log messages with fixed event ids (1xxx: engine).</summary>
     private static partial class Log

@@ -2,13 +2,13 @@ using ClusterSync.Membership;
 
 namespace ClusterSync.Engine;
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     /// <summary>Raised at the end of every control tick (timer thread, outside the engine's locks).</summary>
-    internal event Action? Ticked;
+    public event Action? Ticked;
 
     /// <summary>What the heartbeats say of each peer: id, priority, state, and whether it was heard within the dead interval.</summary>
-    internal int GetPeerViews(Span<MemberView> views)
+    public int GetPeerViews(Span<MemberView> views)
     {
         long now = _time.GetTimestamp();
         int n = 0;

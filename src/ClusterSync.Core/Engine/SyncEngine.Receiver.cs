@@ -6,7 +6,7 @@ using ClusterSync.Security;
 
 namespace ClusterSync.Engine;
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     private readonly ConnectionEvent[] _receiveStaging = new ConnectionEvent[64];
     private readonly Queue<(byte Peer, ulong Lost)> _resyncNotifications = new();

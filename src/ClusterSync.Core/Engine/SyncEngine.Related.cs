@@ -17,7 +17,7 @@ namespace ClusterSync.Engine;
 /// connection and its related connections together. A control connection's destroy destroys its related connections
 /// in the same datagram: they leave the peer together. See docs/plugins.md.
 /// </remarks>
-internal sealed partial class SyncEngine : IConnectionEventSink
+public sealed partial class SyncEngine : IConnectionEventSink
 {
     private const int MaxRelatedPerUnit = 16;
 

@@ -9,7 +9,7 @@ using System.Runtime.CompilerServices;
 
 namespace ClusterSync.Engine;
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     private readonly ResendBuffer _resend;
     private readonly ConnectionEvent[] _staging = new ConnectionEvent[1024];

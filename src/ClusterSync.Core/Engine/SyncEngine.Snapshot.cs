@@ -7,7 +7,7 @@ namespace ClusterSync.Engine;
 internal readonly record struct SnapshotCut(byte Member, ulong Epoch, ulong Sequence, long Total);
 
 /// <summary>Engine access for full sync (FullSync/README.md): cutting and walking a snapshot, applying one, covering the delta window.</summary>
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     /// <summary>
     /// Cuts a snapshot: the delta sequence is read before any slot is walked, so every change sent with a sequence

@@ -9,10 +9,10 @@ namespace ClusterSync.Engine;
 /// <param name="Priority">Priority the peer advertises in its heartbeats.</param>
 /// <param name="ReceivedThrough">The peer's data sequence received without gaps.</param>
 /// <param name="AckedThrough">Our data sequence the peer acknowledged.</param>
-internal readonly record struct PeerStatus(
+public readonly record struct PeerStatus(
     byte MemberId, ulong Epoch, long? LastHeardAgeMs, bool Live, byte State, byte Priority, ulong ReceivedThrough, ulong AckedThrough);
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     private volatile string? _failure;
 

@@ -5,7 +5,7 @@ using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     /// <summary>Applies one data-plane event to the local table and passes it through the policy gate.</summary>
     public void Submit(in ConnectionEvent change) => Submit(new ReadOnlySpan<ConnectionEvent>(in change));

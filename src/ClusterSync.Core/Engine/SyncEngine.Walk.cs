@@ -4,12 +4,12 @@ using ClusterSync.Connections;
 namespace ClusterSync.Engine;
 
 /// <summary>Sees the live connections of a table walk, one at a time (a struct, so the walk allocates nothing).</summary>
-internal interface ILiveConnectionVisitor
+public interface ILiveConnectionVisitor
 {
     void Visit(in ConnectionKey key, in ConnectionEntry entry);
 }
 
-internal sealed partial class SyncEngine
+public sealed partial class SyncEngine
 {
     private const int WalkChunkSlots = 4096;
 

@@ -13,9 +13,9 @@ namespace ClusterSync.Engine;
 /// One member's synchronization engine: its connection table, the policy gate, coalescing, and delta sync
 /// (sender thread, receiver thread, control timer). See Protocol/README.md for the wire protocol.
 /// </summary>
-internal delegate void AppliedHandler(in ConnectionEvent record);
+public delegate void AppliedHandler(in ConnectionEvent record);
 
-internal sealed partial class SyncEngine : IDisposable
+public sealed partial class SyncEngine : IDisposable
 {
     private readonly SyncEngineOptions _options;
     private readonly IDatagramChannel _channel;
@@ -191,7 +191,7 @@ internal sealed partial class SyncEngine : IDisposable
         }
     }
 
-    internal long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
+    public long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     // ------------------------------------------------------------------ lifecycle
 

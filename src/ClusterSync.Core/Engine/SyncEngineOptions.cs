@@ -3,7 +3,7 @@ using ClusterSync.Policy;
 namespace ClusterSync.Engine;
 
 /// <summary>How one member synchronizes. Immutable; validated as a whole by <see cref="Validate"/>.</summary>
-internal sealed record SyncEngineOptions
+public sealed record SyncEngineOptions
 {
     public const int DefaultPort = 8116;
 

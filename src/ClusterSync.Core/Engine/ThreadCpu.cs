@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace ClusterSync.Engine;
 
 /// <summary>Per-OS-thread CPU time on Linux (from /proc), so benchmarks can attribute CPU to each member's threads.</summary>
-internal static partial class ThreadCpu
+public static partial class ThreadCpu
 {
     [LibraryImport("libc", EntryPoint = "gettid")]
     private static partial int GetTid();

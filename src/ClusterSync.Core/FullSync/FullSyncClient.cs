@@ -20,7 +20,7 @@ namespace ClusterSync.FullSync;
 /// Expected failures come back as a <see cref="FullSyncResult"/> and are counted; a frame that fails
 /// authentication ends the transfer before anything in it is applied.
 /// </summary>
-internal sealed class FullSyncClient
+public sealed class FullSyncClient
 {
     private const int ApplyBatch = 1024;
     private readonly SyncEngine _engine;

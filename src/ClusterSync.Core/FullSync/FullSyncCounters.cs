@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace ClusterSync.FullSync;
 
 /// <summary>Full-sync counters of one member (server and client side). Written with Interlocked: transfers run concurrently.</summary>
-internal sealed class FullSyncCounters
+public sealed class FullSyncCounters
 {
     public long Served;
     public long ServeFailed;
@@ -39,10 +39,10 @@ internal sealed class FullSyncCounters
 }
 
 /// <summary>Progress of one transfer: entries so far and the total the source announced (an estimate taken at the cut).</summary>
-internal readonly record struct FullSyncProgress(byte Peer, long Entries, long Total, long Bytes);
+public readonly record struct FullSyncProgress(byte Peer, long Entries, long Total, long Bytes);
 
 /// <summary>What a pull achieved.</summary>
-internal sealed record FullSyncResult(FullSyncStatus Status, string? Error, byte Peer, long Entries, long Applied, long Bytes,
+public sealed record FullSyncResult(FullSyncStatus Status, string? Error, byte Peer, long Entries, long Applied, long Bytes,
     double Seconds, ulong SourceEpoch, ulong CutSequence)
 {
     public bool Succeeded => Status == FullSyncStatus.Completed;

@@ -13,7 +13,7 @@ internal enum FrameType : byte
 }
 
 /// <summary>How a full sync ended. Everything but <see cref="Completed"/> is an expected failure, counted, never thrown.</summary>
-internal enum FullSyncStatus
+public enum FullSyncStatus
 {
     Completed,
     /// <summary>The peer does not hold our cluster key (a handshake proof did not verify).</summary>

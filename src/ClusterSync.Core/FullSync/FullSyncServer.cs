@@ -16,7 +16,7 @@ namespace ClusterSync.FullSync;
 /// Serves snapshots of an engine's table to authenticated peers over a stream channel (TCP port 256 by default),
 /// several at once. Each transfer: handshake, Begin (the cut), Records frames, End. See README.md.
 /// </summary>
-internal sealed class FullSyncServer : IAsyncDisposable
+public sealed class FullSyncServer : IAsyncDisposable
 {
     public const int DefaultPort = 256;
 

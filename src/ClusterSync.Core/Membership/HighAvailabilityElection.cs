@@ -1,7 +1,7 @@
 namespace ClusterSync.Membership;
 
 /// <summary>What the election decided for the local member, and why.</summary>
-internal enum ElectionOutcome
+public enum ElectionOutcome
 {
     /// <summary>Nothing to change.</summary>
     Stay,
@@ -19,7 +19,7 @@ internal enum ElectionOutcome
 /// (rank = priority, then lower member id); with preemption, a higher-ranked member takes the role back;
 /// two Actives after a partition resolve to the higher-ranked one.
 /// </summary>
-internal static class HighAvailabilityElection
+public static class HighAvailabilityElection
 {
     public static ElectionOutcome Decide(in MemberView self, ReadOnlySpan<MemberView> peers, bool preemption)
     {

@@ -3,7 +3,7 @@ using ClusterSync.Connections;
 namespace ClusterSync.Membership;
 
 /// <summary>The in-process sink: keeps what was committed, for an embedding application, the demo and tests.</summary>
-internal sealed class InMemoryReplicaSink : IReplicaSink
+public sealed class InMemoryReplicaSink : IReplicaSink
 {
     private readonly object _sync = new();
     private IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> _snapshot = [];

@@ -1,7 +1,7 @@
 namespace ClusterSync.Membership;
 
 /// <summary>Member states carried in heartbeats (ClusterXL's CCP states, in ClusterSync's terms).</summary>
-internal enum MemberState : byte
+public enum MemberState : byte
 {
     /// <summary>Starting; not yet synchronized.</summary>
     Init = 0,
@@ -16,7 +16,7 @@ internal enum MemberState : byte
 }
 
 /// <summary>How members share the work.</summary>
-internal enum ClusterMode : byte
+public enum ClusterMode : byte
 {
     /// <summary>One Active member; the others are Standby.</summary>
     HighAvailability,
@@ -25,7 +25,7 @@ internal enum ClusterMode : byte
 }
 
 /// <summary>What a member knows of another (or itself) when it decides its state.</summary>
-internal readonly record struct MemberView(byte Id, byte Priority, MemberState State, bool Alive)
+public readonly record struct MemberView(byte Id, byte Priority, MemberState State, bool Alive)
 {
     /// <summary>Eligible to be (or stay) Active: alive and holding a complete replica.</summary>
     public bool Eligible => Alive && State is MemberState.Standby or MemberState.Active;

@@ -13,7 +13,7 @@ namespace ClusterSync.Membership;
 /// only its own share) together with those it took over earlier and still owns, and raises <see cref="OwnershipChanged"/>, so its data-plane source drops what it lost and
 /// drives what it gained.
 /// </summary>
-internal sealed partial class MembershipController
+public sealed partial class MembershipController
 {
     private byte[] _owners = [];
     private List<KeyValuePair<ConnectionKey, ConnectionEntry>> _takenOver = [];

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ClusterSync.Membership;
 
 /// <summary>High-availability settings of a member.</summary>
-internal sealed record MembershipOptions
+public sealed record MembershipOptions
 {
     public ClusterMode Mode { get; init; } = ClusterMode.HighAvailability;
 
@@ -29,7 +29,7 @@ internal sealed record MembershipOptions
 /// promotes itself commits its replica into its data plane first, then announces itself Active. In load sharing
 /// every synchronized member is Active.
 /// </summary>
-internal sealed partial class MembershipController : IDisposable
+public sealed partial class MembershipController : IDisposable
 {
     private readonly SyncEngine _engine;
     private readonly MembershipOptions _options;

@@ -7,7 +7,7 @@ namespace ClusterSync.Membership;
 /// connection (the hash is over the canonical, direction-free tuple), chosen by rendezvous hashing among the
 /// live members, so when a member comes or goes only the connections it gains or loses change owner.
 /// </summary>
-internal static class Ownership
+public static class Ownership
 {
     /// <summary>A hash of the connection that is the same for its original and its reply direction.</summary>
     public static ulong SymmetricHash(in ConnectionKey key)

@@ -7,7 +7,7 @@ namespace ClusterSync.Membership;
 /// Count and XOR of a per-connection hash of (key, version): two tables with equal digests hold the same connections
 /// at the same versions (up to a 64-bit collision). Order-free, so members compare tables without shipping them.
 /// </summary>
-internal struct TableDigestAccumulator : ILiveConnectionVisitor
+public struct TableDigestAccumulator : ILiveConnectionVisitor
 {
     public long Count;
     public ulong Xor;

@@ -6,7 +6,7 @@ namespace ClusterSync.Policy;
 /// What a <see cref="ISyncDecider"/> says for one connection: announce now, after <see cref="DelayMs"/>, or never;
 /// <see cref="Score"/> is the model's score behind it (NaN when there was none), kept for telemetry and feedback.
 /// </summary>
-internal readonly record struct SyncDecision(SyncPolicyKind Kind, int DelayMs, float Score)
+public readonly record struct SyncDecision(SyncPolicyKind Kind, int DelayMs, float Score)
 {
     public static SyncDecision Now(float score = float.NaN) => new(SyncPolicyKind.Full, 0, score);
 
@@ -28,7 +28,7 @@ internal readonly record struct SyncDecision(SyncPolicyKind Kind, int DelayMs, f
 /// engine calls it on the data-plane thread under its table lock: implementations must not block or allocate and
 /// should take well under 2 µs. Without a decider the engine uses the class policy alone.
 /// </summary>
-internal interface ISyncDecider
+public interface ISyncDecider
 {
     /// <summary>A new connection of <paramref name="serviceClass"/>, whose configured policy is <paramref name="classPolicy"/>.</summary>
     SyncDecision Decide(in ConnectionKey key, in ConnectionEntry entry, byte serviceClass, SyncPolicy classPolicy);
@@ -41,7 +41,7 @@ internal interface ISyncDecider
 }
 
 /// <summary>How a connection's life ended, as the engine saw it.</summary>
-internal enum ConnectionEndReason : byte
+public enum ConnectionEndReason : byte
 {
     /// <summary>The data plane reported its end.</summary>
     Destroyed = 1,
@@ -53,7 +53,7 @@ internal enum ConnectionEndReason : byte
 /// One connection's life, reported when it ends: what was decided (delay, score), whether it was announced, the
 /// records spent on it, its final state and counters. <see cref="SyncDelayMs"/> is −1 for "never".
 /// </summary>
-internal readonly record struct ConnectionOutcome(
+public readonly record struct ConnectionOutcome(
     ConnectionKey Key,
     byte ServiceClass,
     long CreatedMs,
@@ -78,7 +78,7 @@ internal readonly record struct ConnectionOutcome(
 /// engine's table lock on the data-plane or control thread: implementations only hand the record off (a bounded
 /// queue), never block.
 /// </summary>
-internal interface IConnectionOutcomeSink
+public interface IConnectionOutcomeSink
 {
     void OnEnded(in ConnectionOutcome outcome);
 }

@@ -3,7 +3,7 @@ using ClusterSync.Classification;
 namespace ClusterSync.Policy;
 
 /// <summary>How a classifier plugin is isolated (<c>plugins.classifierTimeout</c>, <c>plugins.maxFailures</c>).</summary>
-internal sealed record ClassifierGuardOptions
+public sealed record ClassifierGuardOptions
 {
     /// <summary>A call running longer than this is a hang: the plugin is disabled at once and its late answer discarded.</summary>
     public TimeSpan CallTimeout { get; init; } = TimeSpan.FromMilliseconds(250);
@@ -29,7 +29,7 @@ internal sealed record ClassifierGuardOptions
 /// A classifier plugin bound to a <see cref="ServiceClassCatalog"/>: the plugin's classifier (and protocol resolver), and
 /// what its isolation has counted. Disabled for good once <see cref="DisabledReason"/> is set; a hot reload binds a new one.
 /// </summary>
-internal sealed class PluginClassifierBinding
+public sealed class PluginClassifierBinding
 {
     internal long CallStart;       // timestamp of the call in progress (0: none); written by the caller, read by the watchdog
     private long _calls;

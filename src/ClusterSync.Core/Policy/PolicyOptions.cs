@@ -3,7 +3,7 @@ using ClusterSync.Classification;
 namespace ClusterSync.Policy;
 
 /// <summary>Configured service class: <c>policy</c> is <c>full</c>, <c>delayed</c> (with <c>delaySeconds</c>) or <c>none</c>.</summary>
-internal sealed record ServiceClassOptions
+public sealed record ServiceClassOptions
 {
     public string Name { get; init; } = "";
     public string Policy { get; init; } = "full";
@@ -11,7 +11,7 @@ internal sealed record ServiceClassOptions
 }
 
 /// <summary>A port/protocol rule: connections of <c>protocol</c> to one of <c>ports</c> belong to <c>class</c>.</summary>
-internal sealed record ClassRuleOptions
+public sealed record ClassRuleOptions
 {
     /// <summary><c>tcp</c>, <c>udp</c>, <c>icmp</c>, <c>icmpv6</c>, <c>sctp</c>, <c>any</c> or a protocol number.</summary>
     public string Protocol { get; init; } = "any";
@@ -23,7 +23,7 @@ internal sealed record ClassRuleOptions
 }
 
 /// <summary>Service classes and the rules of the built-in port/protocol classifier.</summary>
-internal sealed record PolicyOptions
+public sealed record PolicyOptions
 {
     public string DefaultClass { get; init; } = ServiceClassNames.Default;
 

@@ -19,7 +19,7 @@ namespace ClusterSync.Policy;
 /// discarded. The thread that made the hung call stays inside the plugin until it returns (.NET cannot abort a thread);
 /// no engine lock is held meanwhile, so the engine's own threads keep replicating.
 /// </remarks>
-internal sealed class ServiceClassCatalog : IDisposable
+public sealed class ServiceClassCatalog : IDisposable
 {
     private readonly FrozenDictionary<string, byte> _ids;
     private readonly ServiceClassDefinition[] _classes;

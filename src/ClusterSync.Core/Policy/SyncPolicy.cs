@@ -1,6 +1,6 @@
 namespace ClusterSync.Policy;
 
-internal enum SyncPolicyKind : byte
+public enum SyncPolicyKind : byte
 {
     /// <summary>Announce at once.</summary>
     Full,
@@ -10,7 +10,7 @@ internal enum SyncPolicyKind : byte
     None,
 }
 
-internal readonly record struct SyncPolicy(SyncPolicyKind Kind, TimeSpan Delay)
+public readonly record struct SyncPolicy(SyncPolicyKind Kind, TimeSpan Delay)
 {
     public static SyncPolicy Full => new(SyncPolicyKind.Full, TimeSpan.Zero);
 
@@ -27,4 +27,4 @@ internal readonly record struct SyncPolicy(SyncPolicyKind Kind, TimeSpan Delay)
 }
 
 /// <summary>A service class and its sync policy.</summary>
-internal sealed record ServiceClassDefinition(string Name, SyncPolicy Policy);
+public sealed record ServiceClassDefinition(string Name, SyncPolicy Policy);

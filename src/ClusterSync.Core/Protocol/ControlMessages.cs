@@ -81,7 +81,7 @@ internal static class AckMessage
 /// the sync link it was sent on (its index in the cluster's link list) and a bitmap of the links on which
 /// the sender heard the target recently (link health is judged in both directions from it).
 /// </summary>
-internal static class HeartbeatMessage
+public static class HeartbeatMessage
 {
     public const int Size = 8 + 8 + 1 + 1 + 2;
 

@@ -9,7 +9,7 @@ namespace ClusterSync.Protocol;
 /// A record: op, flags, protocol, state, zone, ports, addresses, version; then (new/update only)
 /// status, class, owner, timeout, created, updated, and optionally the reply tuple and counters.
 /// </summary>
-internal static class RecordCodec
+public static class RecordCodec
 {
     private const byte FlagIPv6 = 1;
     private const byte FlagReply = 2;

@@ -86,7 +86,7 @@ internal readonly record struct PacketHeader(MessageType Type, ushort Sender, He
 }
 
 /// <summary>Why a received datagram was dropped. Every reason has its own counter.</summary>
-internal enum DropReason
+public enum DropReason
 {
     None = 0,
     Truncated,

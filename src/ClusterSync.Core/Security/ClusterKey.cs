@@ -8,7 +8,7 @@ namespace ClusterSync.Security;
 /// The cluster key: 32 random bytes every member shares. Per-sender, per-epoch AES-256-GCM keys are derived
 /// from it with HKDF-SHA256, so no two members (and no two lives of one member) ever share a key.
 /// </summary>
-internal sealed class ClusterKey
+public sealed class ClusterKey
 {
     public const string FileTag = "clustersync-key v1";
     private static readonly byte[] s_salt = Encoding.ASCII.GetBytes("ClusterSync delta sync v1");

@@ -7,7 +7,7 @@ namespace ClusterSync.Transport;
 /// (holds a datagram back and sends it after later ones), or cuts the link entirely (a partition).
 /// Seeded, so a failing run can be replayed. For tests, benchmarks and the demo; never configured by default.
 /// </summary>
-internal sealed class FaultInjectingChannel : IDatagramChannel
+public sealed class FaultInjectingChannel : IDatagramChannel
 {
     private readonly IDatagramChannel _inner;
     private readonly Random _random;

@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 namespace ClusterSync.Transport;
 
 /// <summary>One sync link: its configured id and the channel (for UDP, one socket on the link's local address).</summary>
-internal sealed record SyncLink(byte Id, IDatagramChannel Channel);
+public sealed record SyncLink(byte Id, IDatagramChannel Channel);
 
 /// <summary>
 /// Several sync links (for example a dedicated sync network and a cross-cable) seen by the engine as one channel.
@@ -12,7 +12,7 @@ internal sealed record SyncLink(byte Id, IDatagramChannel Channel);
 /// Each link has its own receive thread; received datagrams are handed to the engine's single receive loop in
 /// arrival order, with the link they came on (<see cref="LastReceivedLink"/>). Links are ordered by id.
 /// </summary>
-internal sealed class MultiLinkChannel : IDatagramChannel
+public sealed class MultiLinkChannel : IDatagramChannel
 {
     private const int BufferCount = 512;
     private readonly SyncLink[] _links;

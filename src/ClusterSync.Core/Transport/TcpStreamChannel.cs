@@ -4,7 +4,7 @@ using System.Net.Sockets;
 namespace ClusterSync.Transport;
 
 /// <summary>The built-in stream channel (TCP) that full sync uses; encryption is layered on top by full sync.</summary>
-internal sealed class TcpStreamChannel : IStreamChannel, IDisposable
+public sealed class TcpStreamChannel : IStreamChannel, IDisposable
 {
     private readonly TcpListener _listener;
     private readonly IReadOnlyList<IPEndPoint> _peers;

@@ -8,7 +8,7 @@ namespace ClusterSync.Transport;
 /// The built-in transport: one UDP socket, peers addressed by pre-serialised socket addresses, so a send or a
 /// receive allocates nothing. Both calls complete synchronously: the engine runs them on dedicated threads.
 /// </summary>
-internal sealed class UdpDatagramChannel : IDatagramChannel
+public sealed class UdpDatagramChannel : IDatagramChannel
 {
     public const int DefaultSocketBuffer = 4 * 1024 * 1024;
     private static readonly TimeSpan s_receivePoll = TimeSpan.FromMilliseconds(250);

@@ -5,7 +5,7 @@ using ClusterSync.Security;
 namespace ClusterSync.Node.Configuration;
 
 /// <summary>A configuration that passed validation, with what was derived from it (the key, the endpoints, the engine options).</summary>
-internal sealed record LoadedNodeConfig(
+public sealed record LoadedNodeConfig(
     string Path,
     NodeConfig Config,
     ClusterKey? Key,

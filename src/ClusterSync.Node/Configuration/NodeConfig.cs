@@ -7,7 +7,7 @@ namespace ClusterSync.Node.Configuration;
 /// The node configuration file (<c>clustersync node --config FILE</c>): what is configured, immutable, validated as a
 /// whole by <see cref="NodeConfigLoader"/>. JSON names are the camelCase property names.
 /// </summary>
-internal sealed record NodeConfig
+public sealed record NodeConfig
 {
     public ClusterConfig Cluster { get; init; } = new();
 
@@ -27,7 +27,7 @@ internal sealed record NodeConfig
 }
 
 /// <summary>What every member of the cluster shares: the key and the member list.</summary>
-internal sealed record ClusterConfig
+public sealed record ClusterConfig
 {
     /// <summary>The cluster key file (made by <c>clustersync keygen</c>); relative paths are relative to the configuration file.</summary>
     public string? KeyFile { get; init; }
@@ -57,7 +57,7 @@ internal sealed record ClusterConfig
 }
 
 /// <summary>One member: its id, its sync address (<c>ip:port</c>, UDP) or sync links, and its priority.</summary>
-internal sealed record MemberConfig
+public sealed record MemberConfig
 {
     public int Id { get; init; }
 
@@ -77,7 +77,7 @@ internal sealed record MemberConfig
 }
 
 /// <summary>One sync link of a member: the link's id (the same link has the same id on every member) and the member's UDP address on it.</summary>
-internal sealed record LinkConfig
+public sealed record LinkConfig
 {
     public int Id { get; init; }
 
@@ -85,7 +85,7 @@ internal sealed record LinkConfig
 }
 
 /// <summary>This node: which member it is, and its control endpoint.</summary>
-internal sealed record NodeSection
+public sealed record NodeSection
 {
     public int MemberId { get; init; }
 
@@ -93,7 +93,7 @@ internal sealed record NodeSection
 }
 
 /// <summary>The local HTTP control endpoint (<c>/status</c>, <c>/metrics</c>, <c>/healthz</c>), bound to 127.0.0.1 only.</summary>
-internal sealed record ControlConfig
+public sealed record ControlConfig
 {
     public const int DefaultPort = 9116;
 
@@ -102,7 +102,7 @@ internal sealed record ControlConfig
 }
 
 /// <summary>Delta sync knobs; each maps to the <see cref="SyncEngineOptions"/> property of the same name and default.</summary>
-internal sealed record SyncConfig
+public sealed record SyncConfig
 {
     private static readonly SyncEngineOptions s_defaults = new();
 
@@ -156,7 +156,7 @@ internal sealed record SyncConfig
 }
 
 /// <summary>Where this node's connection changes come from.</summary>
-internal sealed record DataPlaneConfig
+public sealed record DataPlaneConfig
 {
     public const string SourceGenerator = "generator";
     public const string SourceApi = "api";
@@ -180,7 +180,7 @@ internal sealed record DataPlaneConfig
 }
 
 /// <summary>The built-in workload generator (<see cref="Workload.ChangeGenerator"/>), paced to a rate.</summary>
-internal sealed record GeneratorConfig
+public sealed record GeneratorConfig
 {
     public int Seed { get; init; } = 1;
 

@@ -13,7 +13,7 @@ namespace ClusterSync.Node.Configuration;
 /// Reads a node configuration file and validates it as a whole: every problem is reported at once, each as
 /// <c>FILE: json.path: what was expected</c>, in one <see cref="ConfigurationException"/> (exit code 2).
 /// </summary>
-internal static class NodeConfigLoader
+public static class NodeConfigLoader
 {
     public static readonly JsonSerializerOptions JsonOptions = new()
     {

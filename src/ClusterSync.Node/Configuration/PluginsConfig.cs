@@ -4,7 +4,7 @@ using ClusterSync.Policy;
 namespace ClusterSync.Node.Configuration;
 
 /// <summary>The node's <c>plugins</c> section: where plugins are found, which classifier is used, how it is isolated.</summary>
-internal sealed record PluginsConfig
+public sealed record PluginsConfig
 {
     public const string DefaultClassifier = "port-protocol";
     public const string BuiltInClassifier = "built-in";

@@ -14,7 +14,7 @@ namespace ClusterSync.Node.Control;
 /// <see cref="ControlHttpServer"/> (a small HTTP/1.1 server on a TcpListener; no ASP.NET host). A route is one
 /// line in <see cref="Routes"/>.
 /// </summary>
-internal sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, IDisposable
+public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, IDisposable
 {
     public static readonly JsonSerializerOptions StatusJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 

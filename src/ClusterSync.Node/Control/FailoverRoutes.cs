@@ -18,7 +18,7 @@ namespace ClusterSync.Node.Control;
 /// <item><c>/failover/committed</c>: what the last promotion committed into the data plane (same encoding).</item>
 /// </list>
 /// </summary>
-internal static class FailoverRoutes
+public static class FailoverRoutes
 {
     public const string StatusPath = "/failover";
     public const string CapturePath = "/failover/capture";
@@ -58,7 +58,7 @@ internal static class FailoverRoutes
     }
 }
 
-internal sealed record FailoverDocument
+public sealed record FailoverDocument
 {
     public int MemberId { get; init; }
 
@@ -79,7 +79,7 @@ internal sealed record FailoverDocument
     public long? FeedDropped { get; init; }
 }
 
-internal sealed record CaptureDocument
+public sealed record CaptureDocument
 {
     public int Peer { get; init; }
 

@@ -16,7 +16,7 @@ namespace ClusterSync.Node.DataPlanes;
 /// data plane carries traffic); otherwise they are read and counted as dropped. One client at a time; a dedicated
 /// thread; backpressure by not reading while the engine holds more than 65,536 pending connections.
 /// </summary>
-internal sealed partial class DataPlaneFeed : IDisposable
+public sealed partial class DataPlaneFeed : IDisposable
 {
     private const int BackpressurePending = 64 * 1024;
     private readonly SyncEngine _engine;

@@ -9,7 +9,7 @@ namespace ClusterSync.Node.DataPlanes;
 /// <param name="DetectedUnixMs">When (this machine's clock, Unix ms) this member saw it dead.</param>
 /// <param name="BeforePromotion">True when the replica is the one held before this member promoted itself (the normal case).</param>
 /// <param name="Replica">This member's live connections (key → entry with version) at that moment.</param>
-internal sealed record DeathCapture(byte Peer, double DetectedUnixMs, bool BeforePromotion, IReadOnlyCollection<KeyValuePair<ConnectionKey, ConnectionEntry>> Replica);
+public sealed record DeathCapture(byte Peer, double DetectedUnixMs, bool BeforePromotion, IReadOnlyCollection<KeyValuePair<ConnectionKey, ConnectionEntry>> Replica);
 
 /// <summary>
 /// Records, on a surviving member, what it held at the instant it saw the Active member die, and when this member
@@ -26,7 +26,7 @@ internal sealed record DeathCapture(byte Peer, double DetectedUnixMs, bool Befor
 /// between the witness's and the controller's reads, the capture comes one tick later with
 /// <see cref="DeathCapture.BeforePromotion"/> false (still exact while the new Active submits nothing of its own).
 /// </remarks>
-internal sealed class FailoverWitness
+public sealed class FailoverWitness
 {
     private readonly SyncEngine _engine;
     private readonly InMemoryReplicaSink _sink;

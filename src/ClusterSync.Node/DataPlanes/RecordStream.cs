@@ -9,7 +9,7 @@ namespace ClusterSync.Node.DataPlanes;
 /// feed (frames: a 4-byte big-endian length, then records) and the failover dumps of the control endpoint (a body of
 /// back-to-back records). Loopback only, never on the sync wire: no encryption, no sequence numbers.
 /// </summary>
-internal static class RecordStream
+public static class RecordStream
 {
     /// <summary>Largest frame a feed reader accepts.</summary>
     public const int MaxFrameBytes = 1 << 20;

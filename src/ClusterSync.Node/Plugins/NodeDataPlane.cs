@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ClusterSync.Node.Plugins;
 
 /// <summary>What <c>/status</c> reports under <c>dataPlane.plugin</c>.</summary>
-internal sealed record DataPlanePluginStatus
+public sealed record DataPlanePluginStatus
 {
     public string Name { get; init; } = "";
 
@@ -50,7 +50,7 @@ internal sealed record DataPlanePluginStatus
 /// controller's thread, so a hanging sink cannot hold up a failover); an exception from either is counted, logged and
 /// reported by <c>/status</c> and <c>/healthz</c>, and never stops the node.
 /// </summary>
-internal sealed partial class NodeDataPlane : IDisposable
+public sealed partial class NodeDataPlane : IDisposable
 {
     private readonly IConnectionSource? _source;
     private readonly IReplicaSink _sink;

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ClusterSync.Node.Plugins;
 
 /// <summary>What <c>/status</c> reports about plugins: the classifier in effect and every plugin found.</summary>
-internal sealed record PluginsStatus
+public sealed record PluginsStatus
 {
     /// <summary>The classifier in effect (a plugin's name, or <c>port-protocol (built-in)</c> after a fallback).</summary>
     public string Classifier { get; init; } = "";
@@ -36,7 +36,7 @@ internal sealed record PluginsStatus
 /// cannot be used (not found, refused, its factory throws), the engine keeps its built-in rules and the reason is logged
 /// and shown in <c>/status</c>.
 /// </summary>
-internal sealed partial class NodePlugins : IDisposable
+public sealed partial class NodePlugins : IDisposable
 {
     private readonly PluginsConfig _config;
     private readonly SyncEngine _engine;

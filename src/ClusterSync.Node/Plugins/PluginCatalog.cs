@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ClusterSync.Node.Plugins;
 
 /// <summary>One plugin found on disk, as <c>clustersync plugins</c> and <c>/status</c> report it.</summary>
-internal sealed record PluginInfo
+public sealed record PluginInfo
 {
     public required string Name { get; init; }
 
@@ -53,7 +53,7 @@ internal sealed record PluginInfo
 /// <see cref="TryGetDataPlane"/>. With hot reload, a classifier or protocol plugin whose assembly changes on disk is loaded
 /// again and <see cref="ClassifierReloaded"/> is raised with the new factory.
 /// </summary>
-internal sealed partial class PluginCatalog : IDisposable
+public sealed partial class PluginCatalog : IDisposable
 {
     private static readonly Type[] s_sharedTypes =
     [

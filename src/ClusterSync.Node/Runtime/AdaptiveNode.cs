@@ -29,7 +29,7 @@ internal sealed class OutcomeFanOut(IConnectionOutcomeSink first, IConnectionOut
 /// The node's adaptive mode and telemetry capture: the controller as the engine's decider, the model watcher (hot
 /// reload), the telemetry recorder; their status and metrics. Created before the engine starts.
 /// </summary>
-internal sealed class AdaptiveNode : IDisposable
+public sealed class AdaptiveNode : IDisposable
 {
     private readonly SyncEngine _engine;
     private readonly string? _modelPath;

@@ -1,7 +1,7 @@
 namespace ClusterSync.Node.Runtime;
 
 /// <summary>Connections at risk now: owned, live, not yet replicated (what a failover this instant would lose).</summary>
-internal sealed record ExposureDocument
+public sealed record ExposureDocument
 {
     public int Connections { get; init; }
 
@@ -10,7 +10,7 @@ internal sealed record ExposureDocument
 }
 
 /// <summary>The adaptive controller as <c>/status</c> shows it (null when adaptive mode is off).</summary>
-internal sealed record AdaptiveDocument
+public sealed record AdaptiveDocument
 {
     /// <summary><c>model</c> or <c>cold-start</c>.</summary>
     public string Mode { get; init; } = "";
@@ -53,7 +53,7 @@ internal sealed record AdaptiveDocument
     public IReadOnlyList<AdaptiveClassDocument> Classes { get; init; } = [];
 }
 
-internal sealed record AdaptiveClassDocument
+public sealed record AdaptiveClassDocument
 {
     public string Name { get; init; } = "";
 
@@ -79,7 +79,7 @@ internal sealed record AdaptiveClassDocument
 }
 
 /// <summary>Telemetry capture as <c>/status</c> shows it (null when off).</summary>
-internal sealed record TelemetryDocument
+public sealed record TelemetryDocument
 {
     public string Path { get; init; } = "";
 

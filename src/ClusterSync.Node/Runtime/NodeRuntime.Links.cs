@@ -1,6 +1,6 @@
 namespace ClusterSync.Node.Runtime;
 
-internal sealed partial class NodeRuntime
+public sealed partial class NodeRuntime
 {
     /// <summary>The sync links toward peer <paramref name="peerIndex"/> for <c>/status</c> (empty with a single link).</summary>
     private List<LinkStatusDocument> LinkDocuments(int peerIndex)

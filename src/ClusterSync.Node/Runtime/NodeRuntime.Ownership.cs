@@ -11,7 +11,7 @@ namespace ClusterSync.Node.Runtime;
 /// (as if the upstream switch's symmetric hash delivered them here), and when the owner set changes it drops the
 /// connections that moved away and drives the ones this member took over (those the membership controller committed).
 /// </summary>
-internal sealed partial class NodeRuntime
+public sealed partial class NodeRuntime
 {
     private readonly ConcurrentQueue<(byte[] Owners, IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> Gained)> _ownershipChanges = new();
 

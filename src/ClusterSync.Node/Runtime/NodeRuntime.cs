@@ -27,7 +27,7 @@ namespace ClusterSync.Node.Runtime;
 /// synchronized at once. <see cref="SyncEngine.ResyncNeeded"/> schedules a pull from that peer; pulls run one at a
 /// time on a worker task, never on the receiver thread.
 /// </remarks>
-internal sealed partial class NodeRuntime : IHostedService, IDisposable
+public sealed partial class NodeRuntime : IHostedService, IDisposable
 {
     private const int BackpressurePending = 64 * 1024;
     private readonly LoadedNodeConfig _config;

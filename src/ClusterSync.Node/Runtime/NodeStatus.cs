@@ -1,7 +1,7 @@
 namespace ClusterSync.Node.Runtime;
 
 /// <summary>The JSON document of <c>GET /status</c> (camelCase); also what <c>clustersync status</c> reads back.</summary>
-internal sealed record NodeStatus
+public sealed record NodeStatus
 {
     public int MemberId { get; init; }
 
@@ -61,14 +61,14 @@ internal sealed record NodeStatus
 }
 
 /// <summary>Count and XOR (16 hex digits) of a per-entry hash of key and version: two tables with equal digests hold the same connections at the same versions.</summary>
-internal sealed record TableDigest
+public sealed record TableDigest
 {
     public long Count { get; init; }
 
     public string Xor { get; init; } = "0000000000000000";
 }
 
-internal sealed record MembershipStatus
+public sealed record MembershipStatus
 {
     /// <summary><c>Init</c>, <c>Syncing</c>, <c>Standby</c>, <c>Active</c> or <c>Down</c>.</summary>
     public string State { get; init; } = "";
@@ -96,7 +96,7 @@ internal sealed record MembershipStatus
     public TableDigest Committed { get; init; } = new();
 }
 
-internal sealed record DataPlaneStatus
+public sealed record DataPlaneStatus
 {
     public string Source { get; init; } = "";
 
@@ -115,7 +115,7 @@ internal sealed record DataPlaneStatus
     public Plugins.DataPlanePluginStatus? Plugin { get; init; }
 }
 
-internal sealed record PeerStatusDocument
+public sealed record PeerStatusDocument
 {
     public int MemberId { get; init; }
 
@@ -147,7 +147,7 @@ internal sealed record PeerStatusDocument
 }
 
 /// <summary>One sync link toward one peer.</summary>
-internal sealed record LinkStatusDocument
+public sealed record LinkStatusDocument
 {
     public int Id { get; init; }
 

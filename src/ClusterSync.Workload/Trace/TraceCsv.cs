@@ -8,7 +8,7 @@ namespace ClusterSync.Workload.Trace;
 /// connection per line; lines starting with <c>#</c> are comments. Bad input throws
 /// <see cref="ConfigurationException"/> naming the file, the line, the field and what was expected.
 /// </summary>
-internal static class TraceCsv
+public static class TraceCsv
 {
     public static readonly string[] Columns =
     [

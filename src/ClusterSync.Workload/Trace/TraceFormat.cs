@@ -1,7 +1,7 @@
 namespace ClusterSync.Workload.Trace;
 
 /// <summary>Input formats that load into trace records.</summary>
-internal enum TraceFormat
+public enum TraceFormat
 {
     /// <summary>The trace CSV (docs/trace-format.md).</summary>
     Trace,
@@ -12,7 +12,7 @@ internal enum TraceFormat
 }
 
 /// <summary>Loads a trace in any <see cref="TraceFormat"/>, sorted by start time.</summary>
-internal static class TraceLoader
+public static class TraceLoader
 {
     public static TraceFormat ParseFormat(string? text) => text?.ToLowerInvariant() switch
     {

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace ClusterSync.Workload.Trace;
 
 /// <summary>What <see cref="TraceGenerator"/> produces.</summary>
-internal sealed record TraceGeneratorOptions
+public sealed record TraceGeneratorOptions
 {
     public int Seed { get; init; } = 1;
 
@@ -59,7 +59,7 @@ internal sealed record TraceGeneratorOptions
 /// service's own diurnal swing), its lifetime from that service's heavy-tailed shape (scaled per server port), its
 /// addresses from the service's direction. The same options give the same trace.
 /// </summary>
-internal static class TraceGenerator
+public static class TraceGenerator
 {
     public static List<TraceRecord> Generate(TraceGeneratorOptions options)
     {

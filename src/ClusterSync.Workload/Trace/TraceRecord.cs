@@ -16,7 +16,7 @@ namespace ClusterSync.Workload.Trace;
 /// <param name="BytesIn">Bytes from the responder.</param>
 /// <param name="PacketsOut">Packets from the originator.</param>
 /// <param name="PacketsIn">Packets from the responder.</param>
-internal readonly record struct TraceRecord(
+public readonly record struct TraceRecord(
     double StartUnixSeconds,
     double DurationSeconds,
     byte Protocol,

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ClusterSync.Node.Control.Http;
 
 /// <summary>What a route answers: status code, content type and body (empty for 204-like answers).</summary>
-internal readonly record struct ControlResponse(int Status, string ContentType, ReadOnlyMemory<byte> Body)
+public readonly record struct ControlResponse(int Status, string ContentType, ReadOnlyMemory<byte> Body)
 {
     public const string PlainText = "text/plain; charset=utf-8";
     public const string JsonContent = "application/json; charset=utf-8";
@@ -16,7 +16,7 @@ internal readonly record struct ControlResponse(int Status, string ContentType, 
 }
 
 /// <summary>Answers one GET (or HEAD) of a route; the token ends with the request's deadline or the server's stop.</summary>
-internal delegate ValueTask<ControlResponse> ControlHandler(CancellationToken cancellationToken);
+public delegate ValueTask<ControlResponse> ControlHandler(CancellationToken cancellationToken);
 
 /// <summary>One request as routes that look at the method or the query see it (the path without query, trailing slash trimmed).</summary>
 internal readonly record struct ControlRequest(string Method, string Path, string Query);
