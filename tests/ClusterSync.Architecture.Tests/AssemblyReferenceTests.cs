@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
 
 namespace ClusterSync.Architecture.Tests;
 
@@ -46,5 +47,21 @@ public sealed class AssemblyReferenceTests
         }
 
         Assert.True(violations.Count == 0, "assembly references outside the allowed graph:\n" + string.Join("\n", violations));
+    }
+
+    [Fact]
+    public void ProductionAssemblies_InternalsVisibleTo_OnlyTestsAndBenchmarks()
+    {
+        var production = Repository.ProductionAssemblies.Values.ToHashSet(StringComparer.Ordinal);
+
+        var grants = Repository.LoadProductionAssemblies()
+            .SelectMany(a => a.GetCustomAttributes<InternalsVisibleToAttribute>().Select(v => (From: a.GetName().Name!, To: v.AssemblyName)))
+            .ToList();
+
+        Assert.NotEmpty(grants); // the tests still see internals
+        var forbidden = grants.Where(g => production.Contains(g.To)
+            || !(g.To.EndsWith(".Tests", StringComparison.Ordinal) || g.To is "ClusterSync.IntegrationTests" or "ClusterSync.Benchmarks"))
+            .Select(g => $"{g.From} -> {g.To}").ToList();
+        Assert.True(forbidden.Count == 0, "InternalsVisibleTo beyond tests and benchmarks: " + string.Join(", ", forbidden));
     }
 }
