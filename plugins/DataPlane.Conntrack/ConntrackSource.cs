@@ -39,6 +39,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
     {
         _registry = registry;
+        _registry.SourceCreated();
         _resyncInterval = settings.ResyncSeconds > 0 ? TimeSpan.FromSeconds(settings.ResyncSeconds) : Timeout.InfiniteTimeSpan;
         EventsSysctl = ReadEventsSysctl();
         _time = time ?? TimeProvider.System;
