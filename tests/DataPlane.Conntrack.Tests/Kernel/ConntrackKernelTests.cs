@@ -209,6 +209,19 @@ public sealed class ConntrackKernelTests
     }
 
     [NetnsFact]
+    public void Sink_CommitWithAcks_EveryEntryAcknowledged()
+    {
+        using var ns = Netns.Create();
+        var sink = ns.Run(() => new ConntrackFactory().CreateSink(Context("""{ "ack": true, "batchBytes": 65536 }""")));
+        sink.Commit([.. Enumerable.Range(0, 2000).Select(i => Tcp(i))]);
+        Assert.Equal(2000, Counter(sink, "acks"));
+        Assert.Equal(2000, Counter(sink, "committed"));
+        Assert.Equal(0, Counter(sink, "refused"));
+        Assert.True(Counter(sink, "batches") >= 5);
+        Assert.Equal(2000, ns.ConntrackList("-p", "tcp").Length);
+    }
+
+    [NetnsFact]
     public async Task Source_EventsOfOwnCommit_NotAnnounced()
     {
         using var ns = Netns.Create();
