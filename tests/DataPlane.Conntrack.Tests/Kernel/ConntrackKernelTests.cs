@@ -209,6 +209,86 @@ public sealed class ConntrackKernelTests
     }
 
     [NetnsFact]
+    public async Task Sink_CommitOfAnnouncedConnection_CarriesMidStreamTrafficThroughStrictFirewall()
+    {
+        using var ns = Netns.Create();
+        // A stateful policy as on a firewall: only a SYN may create state, a mid-stream packet the table does not know is dropped.
+        ns.Exec("sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0");
+        ns.Nft("""
+            table inet clustersync_fw {
+              chain out {
+                type filter hook output priority 10; policy drop;
+                ct state established,related accept
+                ct state new tcp flags & (syn | ack) == syn accept
+              }
+            }
+            """);
+        var factory = new ConntrackFactory();
+        var source = ns.Run(() => factory.CreateSource(Context()))!;
+        var takeover = ns.Run(() => new ConntrackFactory().CreateSink(Context()));   // the peer that takes over
+        var sink = new RecordingSink();
+        using var stop = new CancellationTokenSource();
+        var run = source.RunAsync(sink, stop.Token);
+        try
+        {
+            Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout));
+            var (listener, client, server) = ns.Run(() =>
+            {
+                var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                l.Listen();
+                var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                c.Connect(l.LocalEndPoint!);
+                return (l, c, l.Accept());
+            });
+            using (listener)
+            using (client)
+            using (server)
+            {
+                var key = ConnectionKey.IPv4(0x7F000001, 0x7F000001, (ushort)((IPEndPoint)client.LocalEndPoint!).Port, (ushort)((IPEndPoint)listener.LocalEndPoint!).Port, 6);
+                var buffer = new byte[16];
+                client.Send("before"u8);
+                Assert.Equal(6, await ReceiveAsync(server, buffer, Timeout));
+                Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Entry.State == ProtocolState.TcpEstablished && (e.Entry.Status & ConnectionStatus.Assured) != 0), Timeout), "never announced Established+Assured");
+                var announced = sink.Events.Last(e => e.Key == key);
+
+                // The firewall forgets the connection (as a peer that never saw it): mid-stream data is dropped.
+                ns.Exec("conntrack", "-D", "-p", "tcp", "--dport", key.DestinationPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                client.Send("lost"u8);
+                Assert.Equal(0, await ReceiveAsync(server, buffer, TimeSpan.FromMilliseconds(700)));
+
+                // The takeover commits what was announced: the retransmission passes, the stream goes on.
+                takeover.Commit([new(announced.Key, announced.Entry)]);
+                Assert.Equal(0, Counter(takeover, "refused"));
+                Assert.Equal(4, await ReceiveAsync(server, buffer, Timeout));
+                server.Send("reply"u8);
+                Assert.Equal(5, await ReceiveAsync(client, buffer, Timeout));
+                Assert.Contains(" ESTABLISHED ", Assert.Single(ns.ConntrackList("-p", "tcp")), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await source.DisposeAsync();
+            await Task.WhenAny(run, Task.Delay(Timeout));
+        }
+    }
+
+    /// <summary>Bytes received within <paramref name="timeout"/> (0 when nothing arrived).</summary>
+    private static async Task<int> ReceiveAsync(Socket socket, byte[] buffer, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            return await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+    }
+
+    [NetnsFact]
     public void Sink_CommitWithAcks_EveryEntryAcknowledged()
     {
         using var ns = Netns.Create();
