@@ -204,6 +204,15 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         }
     }
 
+    /// <summary>Handles one datagram as if it came from the event socket (tests; the source must not be running).</summary>
+    internal void HandleDatagram(ReadOnlySpan<byte> datagram, IConnectionEventSink sink)
+    {
+        _sink = sink;
+        datagram.CopyTo(_receive);
+        Handle(datagram.Length);
+        Flush();
+    }
+
     private long NextResync() => _resyncInterval == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)_resyncInterval.TotalMilliseconds;
 
     private static int ReadEventsSysctl()
