@@ -48,6 +48,43 @@ public sealed class SourceIngestTests
     }
 
     [NetnsFact]
+    public async Task HandleDatagram_SteadyState_AllocatesNothingPerEvent()
+    {
+        using var ns = Netns.Create();
+        var (source, _, _) = Create(ns);
+        await using var _ = source;
+        var sink = new CountingSink();
+        for (int warm = 0; warm < 3; warm++)
+        {
+            foreach (var e in Events)
+            {
+                source.HandleDatagram(e, sink);
+            }
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int round = 0; round < 500; round++)
+        {
+            foreach (var e in Events)
+            {
+                source.HandleDatagram(e, sink);
+            }
+        }
+
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+        Assert.True(sink.Count >= 500 * 15);
+    }
+
+    private sealed class CountingSink : IConnectionEventSink
+    {
+        public long Count;
+
+        public int PendingCount => 0;
+
+        public void Submit(ReadOnlySpan<ConnectionEvent> changes) => Count += changes.Length;
+    }
+
+    [NetnsFact]
     public async Task HandleDatagram_TruncatedAndCorrupted_CountedNeverThrown()
     {
         using var ns = Netns.Create();
