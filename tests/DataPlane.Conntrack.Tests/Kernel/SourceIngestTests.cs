@@ -62,16 +62,24 @@ public sealed class SourceIngestTests
             }
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int round = 0; round < 500; round++)
+        // Steady state: a round of 500 × 19 events that allocates nothing (the runtime may allocate once while it
+        // recompiles hot methods at a higher tier, so a few rounds are allowed to find one).
+        var allocated = new List<long>();
+        for (int attempt = 0; attempt < 5 && (allocated.Count == 0 || allocated[^1] != 0); attempt++)
         {
-            foreach (var e in Events)
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int round = 0; round < 500; round++)
             {
-                source.HandleDatagram(e, sink);
+                foreach (var e in Events)
+                {
+                    source.HandleDatagram(e, sink);
+                }
             }
+
+            allocated.Add(GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+        Assert.True(allocated[^1] == 0, "bytes allocated per round: " + string.Join(", ", allocated));
         Assert.True(sink.Count >= 500 * 15);
     }
 
