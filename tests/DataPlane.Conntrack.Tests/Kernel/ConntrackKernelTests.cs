@@ -156,6 +156,10 @@ public sealed class ConntrackKernelTests
         var natKey = ConnectionKey.IPv4(0x0A030001, 0xC6336407, 40000, 443, 6);
         replica.Add(new(natKey, new ConnectionEntry { Reply = natKey.InverseTuple with { DestinationLow = 0x0000_FFFF_CB00_7101, DestinationPort = 61000 }, State = ProtocolState.TcpEstablished, Status = ConnectionStatus.SeenReply | ConnectionStatus.Assured, TimeoutSeconds = 3600 }));
 
+        // Port forward: 198.51.100.9:80 is served by 10.4.0.2:8080.
+        var dnatKey = ConnectionKey.IPv4(0xCB007105, 0xC6336409, 50000, 80, 6);
+        replica.Add(new(dnatKey, new ConnectionEntry { Reply = dnatKey.InverseTuple with { SourceLow = 0x0000_FFFF_0A04_0002, SourcePort = 8080 }, State = ProtocolState.TcpEstablished, Status = ConnectionStatus.SeenReply | ConnectionStatus.Assured, TimeoutSeconds = 3600 }));
+
         sink.Commit(replica);
 
         Assert.Equal(0, Counter(sink, "refused"));
@@ -171,6 +175,8 @@ public sealed class ConntrackKernelTests
         var nat = Assert.Single(ns.ConntrackList("-p", "tcp", "--orig-src", "10.3.0.1"));
         Assert.Matches(@"src=10\.3\.0\.1 dst=198\.51\.100\.7 sport=40000 dport=443 .*src=198\.51\.100\.7 dst=203\.0\.113\.1 sport=443 dport=61000", nat);
         Assert.Single(ns.ConntrackList("-p", "tcp", "--orig-src", "10.3.0.1", "--src-nat"));
+        var dnat = Assert.Single(ns.ConntrackList("-p", "tcp", "--orig-src", "203.0.113.5", "--dst-nat"));
+        Assert.Matches(@"src=203\.0\.113\.5 dst=198\.51\.100\.9 sport=50000 dport=80 .*src=10\.4\.0\.2 dst=203\.0\.113\.5 sport=8080 dport=50000", dnat);
     }
 
     [NetnsFact]
