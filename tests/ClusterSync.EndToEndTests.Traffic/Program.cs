@@ -20,7 +20,8 @@ namespace ClusterSync.EndToEndTests.Traffic;
 /// <item><c>P unixMs shortOk shortFail c0 c1 ... cN-1</c> every T ms: round trips completed per long connection;</item>
 /// <item><c>DEAD i reason</c> when long connection i is reset or closed (its count stops).</item>
 /// </list>
-/// Both modes exit when their standard input closes (the test that started them is gone) or on SIGTERM.
+/// Both modes exit when their standard input closes (the test that started them is gone) or on SIGTERM; with
+/// <c>--stdin ignore</c> (a script running them in the background) only on SIGTERM.
 /// </summary>
 internal static class Program
 {
@@ -50,7 +51,10 @@ internal static class Program
             c.Cancel = true;
             stop.Cancel();
         });
-        _ = Task.Run(() => WatchStdin(stop));
+        if (!(options.TryGetValue("stdin", out var stdinMode) && stdinMode == "ignore"))
+        {
+            _ = Task.Run(() => WatchStdin(stop));
+        }
 
         try
         {
@@ -74,7 +78,7 @@ internal static class Program
     private static int Usage(string what)
     {
         Console.Error.WriteLine($"cse2e-traffic: expected {what}");
-        Console.Error.WriteLine("usage: cse2e-traffic echo --port P | clients --server IP:PORT --long N [--interval-ms M] [--short-rate R] [--short-count C] [--report-ms T]");
+        Console.Error.WriteLine("usage: cse2e-traffic echo --port P | clients --server IP:PORT --long N [--interval-ms M] [--short-rate R] [--short-count C] [--report-ms T]  [--stdin ignore]");
         return 2;
     }
 
