@@ -1,0 +1,321 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ClusterSync.Connections;
+using ClusterSync.DataPlane;
+using ClusterSync.Plugins.Conntrack.Netlink;
+
+namespace ClusterSync.Plugins.Conntrack;
+
+/// <summary>
+/// Commits a replica into the kernel's conntrack table of the namespace the sink was created in. CT_NEW with
+/// NLM_F_CREATE|NLM_F_EXCL, packed <c>batchBytes</c> per send; without <c>ack</c> the kernel answers only failures
+/// (an NLMSG_ERROR carrying the request's sequence number, queued before the send returns), so a batch costs one
+/// system call plus a non-blocking drain. EEXIST is answered by an update (CT_NEW without CREATE/EXCL), or for a NAT'd
+/// entry (NAT can only be set on create) and when the update is refused (EBUSY) by delete + create. Every other
+/// refusal is counted with its errno. The events our commit causes carry this socket's port id: the factory's source
+/// does not re-announce them.
+/// </summary>
+internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposable
+{
+    private const int ReceiveBufferBytes = 64 << 20;
+    private readonly NetlinkSocket _socket;
+    private readonly ConntrackSettings _settings;
+    private readonly CommitRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly object _commitLock = new();
+    private readonly byte[] _batch;
+    private readonly byte[] _receive = new byte[128 << 10];
+    private readonly ConcurrentDictionary<string, long> _refusedByErrno = new(StringComparer.Ordinal);
+    private uint _sequence;
+    private long _commits;
+    private long _committed;
+    private long _refused;
+    private long _updated;
+    private long _replaced;
+    private long _unmappable;
+    private long _batches;
+    private long _messages;
+    private long _acks;
+    private long _errorsLost;
+    private long _lastEntries;
+    private long _lastMicroseconds;
+
+    public ConntrackSink(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
+    {
+        _settings = settings;
+        _registry = registry;
+        _time = time ?? TimeProvider.System;
+        _socket = NetlinkSocket.Open("commit socket");
+        try
+        {
+            _socket.ForceReceiveBuffer(ReceiveBufferBytes, "commit socket");
+            _socket.ForceSendBuffer((settings.BatchBytes * 2) + (1 << 16), "commit socket");
+            _socket.CapAcks("commit socket");
+            _socket.SetReceiveTimeout(TimeSpan.FromSeconds(1), "commit socket");
+        }
+        catch
+        {
+            _socket.Dispose();
+            throw;
+        }
+
+        _batch = new byte[settings.BatchBytes];
+        _sequence = (uint)Environment.TickCount;
+        _registry.AddPort(_socket.PortId);
+    }
+
+    public string Name => "conntrack";
+
+    /// <summary>The commit socket's netlink port id (events it causes carry it).</summary>
+    public uint PortId => _socket.PortId;
+
+    public void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
+    {
+        ArgumentNullException.ThrowIfNull(replica);
+        lock (_commitLock)
+        {
+            var clock = Stopwatch.StartNew();
+            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var existing = new List<int>();
+            int ok = Send(replica, Enumerable.Range(0, replica.Count), Op.Create, nowMs, existing);
+
+            // EEXIST: update in place; NAT'd entries (NAT only on create) and refused updates (EBUSY): delete + create.
+            if (existing.Count > 0)
+            {
+                var replace = new List<int>();
+                var update = new List<int>();
+                foreach (int i in existing)
+                {
+                    (IsNat(replica[i], nowMs) ? replace : update).Add(i);
+                }
+
+                var busy = new List<int>();
+                int updated = Send(replica, update, Op.Update, nowMs, busy);
+                Interlocked.Add(ref _updated, updated);
+                replace.AddRange(busy);
+                int replaced = Send(replica, replace, Op.Replace, nowMs, null);
+                Interlocked.Add(ref _replaced, replaced);
+                ok += updated + replaced;
+            }
+
+            Interlocked.Add(ref _committed, ok);
+            Interlocked.Increment(ref _commits);
+            Interlocked.Exchange(ref _lastEntries, replica.Count);
+            Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
+        }
+    }
+
+    public IReadOnlyDictionary<string, long> GetCounters()
+    {
+        long us = Interlocked.Read(ref _lastMicroseconds);
+        long entries = Interlocked.Read(ref _lastEntries);
+        var c = new Dictionary<string, long>(StringComparer.Ordinal)
+        {
+            ["commits"] = Interlocked.Read(ref _commits),
+            ["committed"] = Interlocked.Read(ref _committed),
+            ["refused"] = Interlocked.Read(ref _refused),
+            ["updated"] = Interlocked.Read(ref _updated),
+            ["replaced"] = Interlocked.Read(ref _replaced),
+            ["unmappable"] = Interlocked.Read(ref _unmappable),
+            ["batches"] = Interlocked.Read(ref _batches),
+            ["messages"] = Interlocked.Read(ref _messages),
+            ["acks"] = Interlocked.Read(ref _acks),
+            ["errors_lost"] = Interlocked.Read(ref _errorsLost),
+            ["last_commit_entries"] = entries,
+            ["last_commit_us"] = us,
+            ["last_commit_entries_per_second"] = us > 0 ? entries * 1_000_000 / us : 0,
+            ["port_id"] = _socket.PortId,
+        };
+        foreach (var (errno, count) in _refusedByErrno)
+        {
+            c["refused_" + errno] = count;
+        }
+
+        return c;
+    }
+
+    public void Dispose() => _socket.Dispose();
+
+    private static bool IsNat(in KeyValuePair<ConnectionKey, ConnectionEntry> kv, long nowMs)
+        => ConntrackMapping.TryGetCommit(kv.Key, kv.Value, nowMs, out var r) && ConntrackMapping.IsNat(r);
+
+    private enum Op : byte
+    {
+        Create,
+        Update,
+        Replace,
+    }
+
+    /// <summary>
+    /// Sends one operation for the given replica indexes in batches; returns how many succeeded. Failures with EEXIST
+    /// (create) or EBUSY (update) go to <paramref name="retry"/> when given; the others are counted as refused.
+    /// </summary>
+    private int Send(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, IEnumerable<int> indexes, Op op, long nowMs, List<int>? retry)
+    {
+        int maxMessages = (_batch.Length / 64) + 1;
+        var slots = new int[maxMessages];      // message slot → replica index (a replace is two messages: delete, create)
+        var keys = new ConnectionKey[maxMessages];
+        var failed = new bool[maxMessages];
+        int succeeded = 0;
+        using var e = indexes.GetEnumerator();
+        bool more = e.MoveNext();
+        while (more)
+        {
+            var w = new NetlinkWriter(_batch);
+            uint first = _sequence;
+            int count = 0;
+            int entries = 0;
+            ushort ack = _settings.Ack ? Nl.FAck : (ushort)0;
+            while (more && w.Remaining >= 2 * CtRequests.MaxMessageLength && count + 2 <= maxMessages)
+            {
+                int i = e.Current;
+                more = e.MoveNext();
+                var kv = replica[i];
+                if (!ConntrackMapping.TryGetCommit(kv.Key, kv.Value, nowMs, out var r))
+                {
+                    if (op == Op.Create)
+                    {
+                        Interlocked.Increment(ref _unmappable);
+                    }
+
+                    continue;
+                }
+
+                if (op == Op.Replace)
+                {
+                    // The delete's failure (ENOENT: gone meanwhile) does not matter; its slot is marked so.
+                    slots[count] = -1;
+                    CtRequests.WriteDelete(ref w, first + (uint)count, ack, r);
+                    count++;
+                }
+
+                slots[count] = i;
+                keys[entries++] = kv.Key;
+                if (op == Op.Update)
+                {
+                    r.NatSource = default;
+                    r.NatDestination = default;
+                    CtRequests.WriteNew(ref w, first + (uint)count, ack, r);
+                }
+                else
+                {
+                    CtRequests.WriteNew(ref w, first + (uint)count, (ushort)(Nl.FCreate | Nl.FExcl | ack), r);
+                }
+
+                count++;
+            }
+
+            if (count == 0)
+            {
+                break;
+            }
+
+            _sequence = first + (uint)count;
+            Array.Clear(failed, 0, count);
+            _registry.Committing(keys.AsSpan(0, entries));
+            int sent = _socket.Send(w.Written);
+            Interlocked.Increment(ref _batches);
+            Interlocked.Add(ref _messages, count);
+            if (sent < 0)
+            {
+                // The whole batch was refused by the socket layer (not by conntrack): every entry of it is refused.
+                for (int s = 0; s < count; s++)
+                {
+                    if (slots[s] >= 0)
+                    {
+                        Refuse(-sent);
+                    }
+                }
+
+                continue;
+            }
+
+            Drain(first, count, slots, failed, op, retry);
+            for (int s = 0; s < count; s++)
+            {
+                if (slots[s] >= 0 && !failed[s])
+                {
+                    succeeded++;
+                }
+            }
+        }
+
+        return succeeded;
+    }
+
+    /// <summary>
+    /// Reads the kernel's answers to a batch just sent: without acks only errors, already queued (the kernel handled the
+    /// batch inside the send call), so a non-blocking drain; with acks one answer per message, waited for (bounded).
+    /// </summary>
+    private void Drain(uint first, int count, int[] slots, bool[] failed, Op op, List<int>? retry)
+    {
+        int answers = 0;
+        long deadline = Environment.TickCount64 + 5000;
+        while (true)
+        {
+            bool wait = _settings.Ack && answers < count && Environment.TickCount64 < deadline;
+            int n = _socket.Receive(_receive, dontWait: !wait);
+            if (n < 0)
+            {
+                if (-n == Nl.ENOBUFS)
+                {
+                    // Answers were dropped (receive buffer overrun): whatever they said is unknown.
+                    Interlocked.Increment(ref _errorsLost);
+                    continue;
+                }
+
+                if (-n is Nl.EAGAIN or Nl.EINTR && wait)
+                {
+                    continue;
+                }
+
+                return;
+            }
+
+            var reader = new NetlinkReader(_receive.AsSpan(0, n));
+            while (reader.Next(out var m))
+            {
+                if (!m.TryGetError(out int error, out uint seq))
+                {
+                    continue;
+                }
+
+                uint slot = seq - first;
+                if (slot >= (uint)count)
+                {
+                    continue;   // an answer to an earlier batch
+                }
+
+                answers++;
+                if (error == 0)
+                {
+                    Interlocked.Increment(ref _acks);
+                    continue;
+                }
+
+                int errno = -error;
+                int index = slots[slot];
+                if (index < 0)
+                {
+                    continue;   // the delete of a replace
+                }
+
+                failed[slot] = true;
+                if (retry is not null && ((op == Op.Create && errno == Nl.EEXIST) || (op == Op.Update && errno == Nl.EBUSY)))
+                {
+                    retry.Add(index);
+                }
+                else
+                {
+                    Refuse(errno);
+                }
+            }
+        }
+    }
+
+    private void Refuse(int errno)
+    {
+        Interlocked.Increment(ref _refused);
+        _refusedByErrno.AddOrUpdate(Nl.ErrnoName(errno), 1, static (_, v) => v + 1);
+    }
+}

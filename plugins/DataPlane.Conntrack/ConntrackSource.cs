@@ -1,0 +1,468 @@
+using System.Runtime.InteropServices;
+using ClusterSync.Connections;
+using ClusterSync.DataPlane;
+using ClusterSync.Plugins.Conntrack.Netlink;
+
+namespace ClusterSync.Plugins.Conntrack;
+
+/// <summary>
+/// Kernel conntrack events in. On <see cref="RunAsync"/> a dedicated reader thread joins the NEW, UPDATE and DESTROY
+/// groups first, then dumps the table on a second socket, so nothing that happens during the dump is missed; the
+/// connections it announced are tracked by (zone, original tuple) — never by the kernel's id — which reconciles the
+/// dump with the events queued meanwhile. An overrun of the event socket's receive buffer (ENOBUFS: events were lost)
+/// is answered by a fresh dump: connections not announced yet are announced, changed ones updated, and those
+/// announced but gone from the kernel destroyed (counted: <c>enobufs</c>, <c>resyncs</c>, <c>resync_purged</c>).
+/// Events caused by this factory's commit socket (its port id is their nlmsg_pid) are tracked but not announced.
+/// </summary>
+internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
+{
+    private const int BatchSize = 256;
+    private readonly NetlinkSocket _events;
+    private readonly NetlinkSocket _dump;
+    private readonly CommitRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<ConnectionKey, Tracked> _table;
+    private readonly List<ConnectionKey> _stale = [];
+    private readonly ConnectionEvent[] _batch = new ConnectionEvent[BatchSize];
+    private readonly byte[] _receive = new byte[128 << 10];
+    private readonly byte[] _request = new byte[64];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Counters _c = new();
+    private Thread? _thread;
+    private IConnectionEventSink? _sink;
+    private int _pending;
+    private uint _generation;
+    private uint _dumpSequence;
+    private bool _initialDump;
+
+    public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
+    {
+        _registry = registry;
+        _time = time ?? TimeProvider.System;
+        _table = new Dictionary<ConnectionKey, Tracked>(settings.ExpectedConnections);
+        _events = NetlinkSocket.Open("event socket");
+        try
+        {
+            _dump = NetlinkSocket.Open("dump socket");
+        }
+        catch
+        {
+            _events.Dispose();
+            throw;
+        }
+
+        try
+        {
+            // SO_RCVBUFFORCE needs CAP_NET_ADMIN: without it the source fails here, at creation, with the reason.
+            ReceiveBufferBytes = _events.ForceReceiveBuffer(settings.ReceiveBufferBytes, "event socket");
+            _events.SetReceiveTimeout(TimeSpan.FromMilliseconds(200), "event socket");
+            _dump.ForceReceiveBuffer(4 << 20, "dump socket");
+            _dump.SetReceiveTimeout(TimeSpan.FromSeconds(5), "dump socket");
+        }
+        catch
+        {
+            _events.Dispose();
+            _dump.Dispose();
+            throw;
+        }
+    }
+
+    public string Name => "conntrack";
+
+    /// <summary>The event socket's receive buffer as the kernel set it (it doubles what was asked).</summary>
+    public int ReceiveBufferBytes { get; }
+
+    public Task RunAsync(IConnectionEventSink sink, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        if (_thread is not null)
+        {
+            throw new InvalidOperationException("the conntrack source runs once");
+        }
+
+        _sink = sink;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        _thread = new Thread(() =>
+        {
+            try
+            {
+                Run(linked.Token);
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    done.TrySetCanceled(cancellationToken);
+                }
+                else
+                {
+                    done.TrySetResult();
+                }
+            }
+            catch (OperationCanceledException) when (linked.IsCancellationRequested)
+            {
+                done.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : linked.Token);
+            }
+            catch (Exception ex)
+            {
+                done.TrySetException(ex);
+            }
+            finally
+            {
+                linked.Dispose();
+            }
+        })
+        { IsBackground = true, Name = "cs-conntrack-events" };
+        _thread.Start();
+        return done.Task;
+    }
+
+    public IReadOnlyDictionary<string, long> GetCounters() => _c.Snapshot(Volatile.Read(ref _c.Tracked), ReceiveBufferBytes);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_thread is { } t && t != Thread.CurrentThread)
+        {
+            t.Join(TimeSpan.FromSeconds(5));
+        }
+
+        _events.Dispose();
+        _dump.Dispose();
+        _stop.Dispose();
+    }
+
+    private void Run(CancellationToken stop)
+    {
+        // Subscribe before the dump: an entry that changes while the dump runs is then in the dump, in an event, or both.
+        _events.JoinGroup(Nl.GroupNew, "event socket");
+        _events.JoinGroup(Nl.GroupUpdate, "event socket");
+        _events.JoinGroup(Nl.GroupDestroy, "event socket");
+        _initialDump = true;
+        Dump(resync: false, stop);
+        _initialDump = false;
+        _registry.SourceDumped();
+
+        while (!stop.IsCancellationRequested)
+        {
+            int n = _events.Receive(_receive);
+            while (n > 0)
+            {
+                Handle(n);
+                if (_pending >= BatchSize - 16)
+                {
+                    Flush();
+                }
+
+                n = _events.Receive(_receive, dontWait: true);
+            }
+
+            Flush();
+            switch (-n)
+            {
+                case Nl.EAGAIN or Nl.EINTR or 0:
+                    break;
+                case Nl.ENOBUFS:
+                    Interlocked.Increment(ref _c.Enobufs);
+                    Dump(resync: true, stop);
+                    break;
+                case 9:   // EBADF: disposed
+                    return;
+                default:
+                    Interlocked.Increment(ref _c.NetlinkErrors);
+                    break;
+            }
+        }
+    }
+
+    private void Handle(int length)
+    {
+        var reader = new NetlinkReader(_receive.AsSpan(0, length));
+        long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        while (reader.Next(out var m))
+        {
+            if (m.Type is Nl.CtNew or Nl.CtDelete)
+            {
+                if (CtParser.TryParse(m, out var r))
+                {
+                    Apply(r, fromDump: false, nowMs);
+                }
+                else
+                {
+                    Interlocked.Increment(ref _c.Malformed);
+                }
+            }
+            else if (m.Type == Nl.MsgError && m.TryGetError(out int error, out _) && error != 0)
+            {
+                Interlocked.Increment(ref _c.NetlinkErrors);
+            }
+        }
+
+        if (reader.Malformed)
+        {
+            Interlocked.Increment(ref _c.Malformed);
+        }
+    }
+
+    /// <summary>Dumps the table and reconciles; on a resync, connections announced but not in the dump are destroyed.</summary>
+    private void Dump(bool resync, CancellationToken stop)
+    {
+        _generation++;
+        uint sequence = ++_dumpSequence;
+        var w = new NetlinkWriter(_request);
+        CtRequests.WriteDump(ref w, sequence);
+        int sent = _dump.Send(w.Written);
+        if (sent < 0)
+        {
+            Interlocked.Increment(ref _c.DumpFailures);
+            return;
+        }
+
+        bool done = false;
+        long entries = 0;
+        while (!done)
+        {
+            stop.ThrowIfCancellationRequested();
+            int n = _dump.Receive(_receive);
+            if (n < 0)
+            {
+                if (-n == Nl.EINTR)
+                {
+                    continue;
+                }
+
+                Interlocked.Increment(ref _c.DumpFailures);
+                Flush();
+                return;   // timed out or failed: no purge on a partial dump
+            }
+
+            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var reader = new NetlinkReader(_receive.AsSpan(0, n));
+            while (reader.Next(out var m))
+            {
+                if (m.Sequence != sequence)
+                {
+                    continue;   // the tail of an abandoned dump
+                }
+
+                if (m.Type == Nl.MsgDone)
+                {
+                    done = true;
+                    break;
+                }
+
+                if (m.Type == Nl.MsgError)
+                {
+                    if (m.TryGetError(out int error, out _) && error != 0)
+                    {
+                        Interlocked.Increment(ref _c.DumpFailures);
+                        Flush();
+                        if (-error is Nl.EPERM or Nl.EACCES)
+                        {
+                            throw new ConntrackAccessException("dump", "IPCTNL_MSG_CT_GET", -error);
+                        }
+
+                        return;
+                    }
+
+                    continue;
+                }
+
+                if (m.Type != Nl.CtNew)
+                {
+                    continue;
+                }
+
+                if (CtParser.TryParse(m, out var r))
+                {
+                    entries++;
+                    Apply(r, fromDump: true, nowMs);
+                    if (_pending >= BatchSize - 16)
+                    {
+                        Flush();
+                    }
+                }
+                else
+                {
+                    Interlocked.Increment(ref _c.Malformed);
+                }
+            }
+
+            if (reader.Malformed)
+            {
+                Interlocked.Increment(ref _c.Malformed);
+            }
+        }
+
+        if (resync)
+        {
+            // Announced, but the kernel no longer has them: their destroy events were among those lost.
+            _stale.Clear();
+            foreach (var (key, t) in _table)
+            {
+                if (t.Generation != _generation)
+                {
+                    _stale.Add(key);
+                }
+            }
+
+            foreach (var key in _stale)
+            {
+                _table.Remove(key);
+                Emit(new ConnectionEvent { Kind = ConnectionEventKind.Destroy, Key = key });
+                Interlocked.Increment(ref _c.AnnouncedDestroy);
+            }
+
+            Interlocked.Add(ref _c.ResyncPurged, _stale.Count);
+            Interlocked.Increment(ref _c.Resyncs);
+        }
+
+        Flush();
+        Interlocked.Increment(ref _c.Dumps);
+        Interlocked.Add(ref _c.DumpEntries, entries);
+        Volatile.Write(ref _c.Tracked, _table.Count);
+    }
+
+    private void Apply(in CtRecord r, bool fromDump, long nowMs)
+    {
+        if (!ConntrackMapping.TryGetKey(r, out var key))
+        {
+            Interlocked.Increment(ref _c.Unmappable);
+            return;
+        }
+
+        bool echo = !fromDump && _registry.IsOwnPort(r.PortId);
+        if (r.IsDelete)
+        {
+            Interlocked.Increment(ref _c.EventsDestroy);
+            if (!_table.Remove(key))
+            {
+                Interlocked.Increment(ref _c.DestroyUnknown);
+            }
+            else if (echo)
+            {
+                Interlocked.Increment(ref _c.EchoSuppressed);
+            }
+            else
+            {
+                var e = new ConnectionEvent { Kind = ConnectionEventKind.Destroy, Key = key };
+                if (ConntrackMapping.TryGetEntry(r, key, ProtocolState.None, nowMs, out var entry, out var counters))
+                {
+                    e.Entry = entry;
+                    e.Counters = counters;
+                    e.HasCounters = r.HasCounters;
+                }
+
+                Emit(e);
+                Interlocked.Increment(ref _c.AnnouncedDestroy);
+            }
+
+            Volatile.Write(ref _c.Tracked, _table.Count);
+            return;
+        }
+
+        if (!fromDump)
+        {
+            Interlocked.Increment(ref (r.Flags & Nl.FCreate) != 0 ? ref _c.EventsNew : ref _c.EventsUpdate);
+        }
+
+        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_table, key, out bool known);
+        if (!ConntrackMapping.TryGetEntry(r, key, known ? slot.State : ProtocolState.None, nowMs, out var mapped, out var c))
+        {
+            if (!known)
+            {
+                _table.Remove(key);
+            }
+
+            Interlocked.Increment(ref _c.Unmappable);
+            return;
+        }
+
+        bool changed = !known || slot.State != mapped.State || slot.Status != mapped.Status;
+        slot = new Tracked(mapped.State, mapped.Status, _generation);
+        Volatile.Write(ref _c.Tracked, _table.Count);
+        if (echo || (fromDump && !known && _initialDump && _registry.WasCommitted(key)))
+        {
+            Interlocked.Increment(ref _c.EchoSuppressed);
+            return;
+        }
+
+        if (fromDump && !changed)
+        {
+            return;   // the dump confirms what was announced
+        }
+
+        var ev = new ConnectionEvent { Kind = known ? ConnectionEventKind.Update : ConnectionEventKind.New, Key = key, Entry = mapped, Counters = c, HasCounters = r.HasCounters };
+        Emit(ev);
+        Interlocked.Increment(ref known ? ref _c.AnnouncedUpdate : ref _c.AnnouncedNew);
+    }
+
+    private void Emit(in ConnectionEvent e)
+    {
+        _batch[_pending++] = e;
+        if (_pending == BatchSize)
+        {
+            Flush();
+        }
+    }
+
+    private void Flush()
+    {
+        if (_pending == 0)
+        {
+            return;
+        }
+
+        int n = _pending;
+        _pending = 0;
+        _sink!.Submit(_batch.AsSpan(0, n));
+        Interlocked.Add(ref _c.Submitted, n);
+    }
+
+    private readonly record struct Tracked(ProtocolState State, ConnectionStatus Status, uint Generation);
+
+    private sealed class Counters
+    {
+        public long EventsNew;
+        public long EventsUpdate;
+        public long EventsDestroy;
+        public long AnnouncedNew;
+        public long AnnouncedUpdate;
+        public long AnnouncedDestroy;
+        public long Submitted;
+        public long EchoSuppressed;
+        public long DestroyUnknown;
+        public long Dumps;
+        public long DumpEntries;
+        public long DumpFailures;
+        public long Enobufs;
+        public long Resyncs;
+        public long ResyncPurged;
+        public long Unmappable;
+        public long Malformed;
+        public long NetlinkErrors;
+        public int Tracked;
+
+        public Dictionary<string, long> Snapshot(int tracked, int receiveBuffer) => new(StringComparer.Ordinal)
+        {
+            ["events_new"] = Interlocked.Read(ref EventsNew),
+            ["events_update"] = Interlocked.Read(ref EventsUpdate),
+            ["events_destroy"] = Interlocked.Read(ref EventsDestroy),
+            ["announced_new"] = Interlocked.Read(ref AnnouncedNew),
+            ["announced_update"] = Interlocked.Read(ref AnnouncedUpdate),
+            ["announced_destroy"] = Interlocked.Read(ref AnnouncedDestroy),
+            ["submitted"] = Interlocked.Read(ref Submitted),
+            ["echo_suppressed"] = Interlocked.Read(ref EchoSuppressed),
+            ["destroy_unknown"] = Interlocked.Read(ref DestroyUnknown),
+            ["dumps"] = Interlocked.Read(ref Dumps),
+            ["dump_entries"] = Interlocked.Read(ref DumpEntries),
+            ["dump_failures"] = Interlocked.Read(ref DumpFailures),
+            ["enobufs"] = Interlocked.Read(ref Enobufs),
+            ["resyncs"] = Interlocked.Read(ref Resyncs),
+            ["resync_purged"] = Interlocked.Read(ref ResyncPurged),
+            ["unmappable"] = Interlocked.Read(ref Unmappable),
+            ["malformed"] = Interlocked.Read(ref Malformed),
+            ["netlink_errors"] = Interlocked.Read(ref NetlinkErrors),
+            ["tracked"] = tracked,
+            ["receive_buffer_bytes"] = receiveBuffer,
+        };
+    }
+}
