@@ -88,6 +88,9 @@ public sealed partial class KernelFailoverTests(ITestOutputHelper log)
         Log($"fw2's replica holds all {LongLived} long-lived connections ({replicated.Count} client connections in all)");
         Assert.False((await net.ConntrackClientPortsAsync(2, TrafficWorkload.Port)).Overlaps(ports), "fw2's kernel knew a long-lived connection before any failover");
         await EveryConnectionProgressesAsync(traffic, TimeSpan.FromSeconds(10), "before the failover");
+        // Short connections churn fw1's table (and the replica) for a while before the failure.
+        var churn = await traffic.ProgressAtOrAfterAsync(0, TimeSpan.FromSeconds(5));
+        await nodes.WaitUntilAsync(() => Task.FromResult(traffic.Latest!.ShortOk >= churn.ShortOk + (2 * ShortPerSecond)), "two seconds of short connections", TimeSpan.FromSeconds(20));
 
         long switched = await SwitchToFw2Async(net, nodes);
         await nodes.WaitUntilAsync(async () => FirewallNodes.MemberState(await nodes.StatusAsync(2)) == "Active", "fw2's node Active", TimeSpan.FromSeconds(10));
@@ -105,6 +108,14 @@ public sealed partial class KernelFailoverTests(ITestOutputHelper log)
         }
 
         var synchronized = ports.Intersect(committed).ToHashSet();
+        if (nat)
+        {
+            // The committed entries carry the NAT binding: the server answers the cluster's NAT address.
+            var natted = await net.ConntrackReplyDestinationsAsync(2, TrafficWorkload.Port);
+            var notNatted = synchronized.Where(p => !natted.TryGetValue(p, out var d) || d != FirewallPair.NatAddress).ToList();
+            Assert.True(notNatted.Count == 0, $"{notNatted.Count} committed entries in fw2 without the reply tuple to {FirewallPair.NatAddress}: ports {string.Join(", ", notNatted.Take(10))}");
+        }
+
         Log($"fw2 Active; its kernel table holds {synchronized.Count} of {LongLived} long-lived connections ({DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - switched} ms after the switch)");
         Assert.True(synchronized.Count == LongLived,
             $"fw2 committed {synchronized.Count} of the {LongLived} long-lived connections its replica held; missing client ports: {string.Join(", ", ports.Except(committed).Take(20))}\n{nodes[2]!.Log}");
@@ -121,12 +132,20 @@ public sealed partial class KernelFailoverTests(ITestOutputHelper log)
             $"{stalled.Count} synchronized long-lived connections made no progress within {s_resumeWithin.TotalSeconds:F0} s of the switch: "
             + $"{string.Join(", ", stalled.Take(20).Select(i => $"#{i} port {traffic.ClientPorts[i]}"))}; dead: {string.Join("; ", traffic.Dead.Values.Take(5))}\nfw2 node:\n{nodes[2]!.Log}");
         Assert.Empty(traffic.Dead);
+        // New connections flow through fw2 too (its node Active, its firewall creating state from SYNs).
+        var afterSwitch = await traffic.ProgressAtOrAfterAsync(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), TimeSpan.FromSeconds(5));
+        await nodes.WaitUntilAsync(() => Task.FromResult(traffic.Latest!.ShortOk > afterSwitch.ShortOk), "a short connection through fw2", TimeSpan.FromSeconds(10));
     }
 
     /// <summary>SIGKILL fw1's node (when there is one), cut fw1 off, route client and server through fw2; the switch's wall-clock time.</summary>
     private async Task<long> SwitchToFw2Async(FirewallPair net, FirewallNodes? nodes)
     {
-        nodes?[1]?.Kill();
+        if (nodes?[1] is { } fw1Node)
+        {
+            fw1Node.Kill();
+            Assert.True(await fw1Node.WaitForExitAsync(TimeSpan.FromSeconds(5)), "fw1's node did not die of SIGKILL within 5 s");
+        }
+
         await net.CutOffAsync(1);
         await net.RouteThroughAsync(2);
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

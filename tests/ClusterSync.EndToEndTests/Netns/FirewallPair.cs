@@ -130,6 +130,23 @@ internal sealed partial class FirewallPair : IAsyncDisposable
         return ports;
     }
 
+    /// <summary>Client port → reply-tuple destination of the client→server:<paramref name="port"/> connections in the firewall's kernel table (NAT: the translated source).</summary>
+    public async Task<Dictionary<int, string>> ConntrackReplyDestinationsAsync(int fw, int port)
+    {
+        var result = new Dictionary<int, string>();
+        foreach (var line in await ConntrackAsync(fw))
+        {
+            var tuples = OriginalTuple().Matches(line);
+            if (tuples.Count >= 2 && tuples[0].Groups[1].Value == ClientAddress && tuples[0].Groups[2].Value == ServerAddress
+                && int.Parse(tuples[0].Groups[4].Value, CultureInfo.InvariantCulture) == port)
+            {
+                result[int.Parse(tuples[0].Groups[3].Value, CultureInfo.InvariantCulture)] = tuples[1].Groups[2].Value;
+            }
+        }
+
+        return result;
+    }
+
     private async Task BuildAsync()
     {
         foreach (var ns in new[] { Client, Server, Firewall(1), Firewall(2), Switch })
@@ -233,14 +250,20 @@ internal sealed partial class FirewallPair : IAsyncDisposable
             processes = [.. _processes];
         }
 
-        foreach (var p in processes)
+        try
         {
-            await p.DisposeAsync();
+            foreach (var p in processes)
+            {
+                await p.DisposeAsync();
+            }
         }
-
-        foreach (var ns in _created)
+        finally
         {
-            await DeleteAsync(ns);
+            // Whatever happened to the processes, the namespaces (and every link in them) go.
+            foreach (var ns in _created)
+            {
+                await DeleteAsync(ns);
+            }
         }
     }
 

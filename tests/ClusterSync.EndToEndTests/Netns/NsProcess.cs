@@ -14,6 +14,7 @@ internal sealed class NsProcess : IAsyncDisposable
     private const int MaxLog = 64 * 1024;
     private readonly Process _process;
     private readonly StringBuilder _log = new();
+    private int _disposed;
 
     private NsProcess(string name, Process process)
     {
@@ -79,7 +80,7 @@ internal sealed class NsProcess : IAsyncDisposable
         {
             _process.Kill(entireProcessTree: true);
         }
-        catch (InvalidOperationException)
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception or ObjectDisposedException)
         {
         }
     }
@@ -96,10 +97,20 @@ internal sealed class NsProcess : IAsyncDisposable
         {
             return false;
         }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
     }
 
+    /// <summary>Kills the process tree and waits for it (10 s at most); idempotent (both the pair and its owner may dispose it).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         Kill();
         await WaitForExitAsync(TimeSpan.FromSeconds(10));
         _process.Dispose();
