@@ -4,7 +4,7 @@
 #   sudo bench/conntrackd-compare.sh [--long N] [--short-rate R] [--short-count C] [--burst-rate R] [--burst-count C]
 #                                    [--commit-entries E] [--only conntrackd|clustersync] [--keep DIR]
 #
-# Not a CI test. Needs root, iproute2, nftables, conntrack, conntrackd, tcpdump and a Release build of
+# Not a CI test. Needs root, iproute2, nftables, conntrack, conntrackd, tcpdump, curl, jq and a Release build of
 # src/ClusterSync.Cli (with the conntrack data-plane plugin) and tests/ClusterSync.EndToEndTests.Traffic:
 #   dotnet build -c Release src/ClusterSync.Cli && dotnet build -c Release tests/ClusterSync.EndToEndTests.Traffic
 #
@@ -25,9 +25,12 @@
 #   3. failover: SIGKILL the daemon on fw1, cut fw1 off (nftables netdev drop), route through fw2; conntrackd: fw2 runs
 #      `conntrackd -c` (commit its external cache); ClusterSync: fw2's Standby node promotes and commits by itself.
 #      survived = long-lived connections that exchange data again within 20 s.
-#   4. commit of E entries (default 200,000) into an empty kernel table: conntrackd — E entries loaded into fw1's
-#      kernel (conntrack -R), replicated, then `conntrackd -c` on fw2 timed until fw2's kernel holds them;
-#      ClusterSync — `clustersync bench commit --entries E --json` in a namespace of its own.
+#   4. commit of E entries (default 200,000) into an empty kernel table, on two bare namespaces joined by a sync
+#      link: E established TCP entries loaded into A's kernel (conntrack -R) and replicated to B by the daemon; then
+#      conntrackd — `conntrackd -c` on B, timed until B's kernel holds them; ClusterSync — A's node SIGKILLed, B's
+#      node promotes and commits (its own commit time from its log; the time from the kill until B's kernel holds
+#      them, dead interval included, in the detail line); plus `clustersync bench commit --entries E --json` when the
+#      CLI has that command.
 # Prints a Markdown table. Everything it creates (namespaces cscmp-PID-*, processes, files) is removed on exit.
 set -euo pipefail
 
@@ -50,8 +53,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=$ROOT/src/ClusterSync.Cli/bin/Release/net10.0/clustersync.dll
 TRAFFIC=$ROOT/tests/ClusterSync.EndToEndTests.Traffic/bin/Release/net10.0/cse2e-traffic.dll
 [[ $EUID -eq 0 ]] || { echo "conntrackd-compare.sh: needs root (network namespaces, nftables)" >&2; exit 2; }
-for t in ip nft conntrack conntrackd tcpdump dotnet; do
-  command -v $t >/dev/null || { echo "conntrackd-compare.sh: $t is missing (apt-get install iproute2 nftables conntrack conntrackd tcpdump; .NET 10 SDK)" >&2; exit 2; }
+for t in ip nft conntrack conntrackd tcpdump curl jq dotnet; do
+  command -v $t >/dev/null || { echo "conntrackd-compare.sh: $t is missing (apt-get install iproute2 nftables conntrack conntrackd tcpdump curl jq; .NET 10 SDK)" >&2; exit 2; }
 done
 [[ -f $TRAFFIC ]] || { echo "conntrackd-compare.sh: build tests/ClusterSync.EndToEndTests.Traffic -c Release first ($TRAFFIC)" >&2; exit 2; }
 
@@ -273,6 +276,7 @@ EOF
 cs_status() { ip netns exec "$PFX-fw$1" curl -s -m 2 http://127.0.0.1:9116/status 2>/dev/null; }
 cs_state() { cs_status "$1" | jq -r '.membership.state // empty' 2>/dev/null; }
 cs_is() { [[ $(cs_state "$1") == "$2" ]]; }
+cs_table_at_least() { local n; n=$(cs_status "$1" | jq -r '.tableSize // 0' 2>/dev/null); CS_LAST_TABLE=${n:-0}; [[ ${n:-0} -ge $2 ]]; }
 
 start_clustersync() {   # $1 fw number, $2 dir
   cs_conf "$1" "$2"
@@ -322,8 +326,22 @@ run_side() {   # $1 conntrackd|clustersync
   R[$side.bytes_short]=$(( (b2 - b1) / SHORT_COUNT ))
   log "$side: latency over ${R[$side.lat_n]} isolated connections p50 ${R[$side.lat_p50]} ms p99 ${R[$side.lat_p99]} ms; sync bytes/conn long ${R[$side.bytes_long]} short ${R[$side.bytes_short]}"
 
+  # Idle cost: 3 s with only the long-lived connections running (they cause no conntrack events): heartbeats,
+  # keepalives, timers. Subtracted in the "net" rows.
+  local i0 i1 i10 i20 i11 i21 it0 it1; i0=$(sync_bytes); i10=$(cpu_ticks "$DAEMON1"); i20=$(cpu_ticks "$DAEMON2"); it0=$(now_ms)
+  sleep 3
+  i1=$(sync_bytes); i11=$(cpu_ticks "$DAEMON1"); i21=$(cpu_ticks "$DAEMON2"); it1=$(now_ms)
+  local idle_s; idle_s=$(awk -v a="$it0" -v b="$it1" 'BEGIN { print (b - a) / 1000 }')
+  R[$side.idle_bytes]=$(awk -v b=$(( i1 - i0 )) -v s="$idle_s" 'BEGIN { printf "%.0f", b / s }')
+  R[$side.idle_cpu1]=$(awk -v c=$(( i11 - i10 )) -v hz="$HZ" -v s="$idle_s" 'BEGIN { printf "%.4f", c / hz / s }')
+  R[$side.idle_cpu2]=$(awk -v c=$(( i21 - i20 )) -v hz="$HZ" -v s="$idle_s" 'BEGIN { printf "%.4f", c / hz / s }')
+  local short_s; short_s=$(awk -v n="$SHORT_COUNT" -v r="$SHORT_RATE" 'BEGIN { print n / r }')
+  R[$side.bytes_short_net]=$(awk -v b=$(( b2 - b1 )) -v idle="${R[$side.idle_bytes]}" -v s="$short_s" -v n="$SHORT_COUNT" 'BEGIN { v = (b - idle * s) / n; printf "%.0f", v < 0 ? 0 : v }')
+  R[$side.idle_cpu]="${R[$side.idle_cpu1]} / ${R[$side.idle_cpu2]}"
+  log "$side: idle: ${R[$side.idle_bytes]} sync-link bytes/s, CPU s/s fw1 ${R[$side.idle_cpu1]} fw2 ${R[$side.idle_cpu2]}"
+
   # 2. CPU per kernel event: a burst of short connections.
-  local e0 c10 c20; e0=$(wc -l < "$dir/events.txt"); c10=$(cpu_ticks "$DAEMON1"); c20=$(cpu_ticks "$DAEMON2")
+  local e0 c10 c20 bt0 bt1; e0=$(wc -l < "$dir/events.txt"); c10=$(cpu_ticks "$DAEMON1"); c20=$(cpu_ticks "$DAEMON2"); bt0=$(now_ms)
   start_clients "$dir" burst 0 "$BURST_RATE" "$BURST_COUNT"
   wait_until $(( BURST_COUNT / BURST_RATE + 60 )) "$BURST_COUNT burst connections" short_done "$dir/burst.log" "$BURST_COUNT"
   # Quiet: the replica stops changing.
@@ -333,11 +351,14 @@ run_side() {   # $1 conntrackd|clustersync
     if [[ $cur == "$prev" ]]; then stable=$((stable + 1)); (( stable >= 3 )) && break; else stable=0; fi
     prev=$cur; sleep 0.2
   done
-  local e1 c11 c21; e1=$(wc -l < "$dir/events.txt"); c11=$(cpu_ticks "$DAEMON1"); c21=$(cpu_ticks "$DAEMON2")
+  local e1 c11 c21; e1=$(wc -l < "$dir/events.txt"); c11=$(cpu_ticks "$DAEMON1"); c21=$(cpu_ticks "$DAEMON2"); bt1=$(now_ms)
   local kernel; kernel=$(ip netns exec $FW1 conntrack -C)
+  local burst_s; burst_s=$(awk -v a="$bt0" -v b="$bt1" 'BEGIN { print (b - a) / 1000 }')
   R[$side.events]=$(( e1 - e0 ))
   R[$side.cpu1]=$(awk -v c=$(( c11 - c10 )) -v hz="$HZ" -v e=$(( e1 - e0 )) 'BEGIN { printf "%.3f", c / hz / e * 10000 }')
   R[$side.cpu2]=$(awk -v c=$(( c21 - c20 )) -v hz="$HZ" -v e=$(( e1 - e0 )) 'BEGIN { printf "%.3f", c / hz / e * 10000 }')
+  R[$side.cpu1_net]=$(awk -v c=$(( c11 - c10 )) -v hz="$HZ" -v e=$(( e1 - e0 )) -v idle="${R[$side.idle_cpu1]}" -v s="$burst_s" 'BEGIN { printf "%.3f", (c / hz - idle * s) / e * 10000 }')
+  R[$side.cpu2_net]=$(awk -v c=$(( c21 - c20 )) -v hz="$HZ" -v e=$(( e1 - e0 )) -v idle="${R[$side.idle_cpu2]}" -v s="$burst_s" 'BEGIN { printf "%.3f", (c / hz - idle * s) / e * 10000 }')
   R[$side.replicated]="$cur / $kernel"
   log "$side: ${R[$side.events]} kernel events; CPU s per 10k events fw1 ${R[$side.cpu1]} fw2 ${R[$side.cpu2]}; replica ${cur} of fw1's ${kernel} entries"
 
@@ -372,9 +393,7 @@ run_side() {   # $1 conntrackd|clustersync
 
 # Two bare namespaces joined by a sync link, conntrackd on both; E entries loaded into A's kernel, replicated to B,
 # then `conntrackd -c` on B timed until B's kernel holds them.
-commit_conntrackd() {
-  local dir=$1/commit
-  mkdir -p "$dir"
+setup_commit_pair() {   # two bare namespaces joined by a sync link, conntrack active in both
   PFX="$PREFIX_BASE-cc"
   FW1=$PFX-fw1 FW2=$PFX-fw2
   for ns in $FW1 $FW2; do ip netns add $ns; NAMESPACES+=($ns); ip -n $ns link set lo up; done
@@ -383,11 +402,20 @@ commit_conntrackd() {
     ip -n $PFX-fw$f addr add 10.201.3.$f/24 dev sync0; ip -n $PFX-fw$f link set sync0 up
     printf 'table inet t {\n chain f {\n  type filter hook forward priority 0;\n  ct state established accept\n }\n}\n' | ip netns exec $PFX-fw$f nft -f -
   done
+}
+
+load_entries() {   # COMMIT_ENTRIES established TCP entries into A's kernel (conntrack -R: one process, ctnetlink)
+  awk -v n="$COMMIT_ENTRIES" 'BEGIN { for (i = 0; i < n; i++) printf "-I -p tcp -s 10.%d.%d.%d -d 10.99.0.1 --sport %d --dport 443 --state ESTABLISHED -t 3600 -u ASSURED\n", 50 + int(i / 62500), int(i / 250) % 250, i % 250 + 1, 1024 + i % 60000 }' > "$1/entries.txt"
+  ip netns exec $FW1 conntrack -R "$1/entries.txt" 2>/dev/null || true
+}
+
+commit_conntrackd() {
+  local dir=$1/commit
+  mkdir -p "$dir"
+  setup_commit_pair "$dir"
   start_conntrackd 1 "$dir"; start_conntrackd 2 "$dir"
-  awk -v n="$COMMIT_ENTRIES" 'BEGIN { for (i = 0; i < n; i++) printf "-I -p tcp -s 10.%d.%d.%d -d 10.99.0.1 --sport %d --dport 443 --state ESTABLISHED -t 3600 -u ASSURED\n", 50 + int(i / 62500), int(i / 250) % 250, i % 250 + 1, 1024 + i % 60000 }' > "$dir/entries.txt"
-  ip netns exec $FW1 conntrack -R "$dir/entries.txt" 2>/dev/null || true
+  load_entries "$dir"
   local loaded; loaded=$(ip netns exec $FW1 conntrack -C)
-  FW2=$PFX-fw2
   local got=0
   for _ in $(seq 600); do
     got=$(conntrackd_external "$dir"); [[ -n $got ]] || got=0
@@ -406,18 +434,43 @@ commit_conntrackd() {
   R[conntrackd.commit_s]=$(awk -v a="$t0" -v c="$t2" 'BEGIN { printf "%.2f", (c - a) / 1e9 }')
 }
 
+# The same for ClusterSync: E entries loaded into A's kernel, replicated by A's node (conntrack plugin) to B's, then
+# A's node SIGKILLed; B's node detects it (dead interval), promotes and commits; timed from the kill until B's
+# kernel holds them, with the node's own commit time from its log. Also `clustersync bench commit` when the CLI has it.
 commit_clustersync() {
   local dir=$1/commit out
   mkdir -p "$dir"
-  PFX="$PREFIX_BASE-cc"
+  setup_commit_pair "$dir"
+  dotnet "$CLI" keygen --out "$dir/cluster.key" >/dev/null
+  start_clustersync 1 "$dir"
+  wait_until 60 "commit pair: A's node Active" cs_is 1 Active
+  start_clustersync 2 "$dir"
+  wait_until 60 "commit pair: B's node Standby" cs_is 2 Standby
+  load_entries "$dir"
+  local loaded; loaded=$(ip netns exec $FW1 conntrack -C)
+  wait_until 180 "B's replica holding $COMMIT_ENTRIES entries" cs_table_at_least 2 "$COMMIT_ENTRIES"
+  local got; got=$(cs_status 2 | jq -r .tableSize)
+  local t0 t2 count=0; t0=$(date +%s%N)
+  kill -KILL "$DAEMON1"
+  local deadline=$(( $(now_ms) + 60000 ))
+  while (( $(now_ms) < deadline )); do
+    count=$(ip netns exec $FW2 conntrack -C); (( count >= COMMIT_ENTRIES )) && break; sleep 0.01
+  done
+  t2=$(date +%s%N)
+  # The node logs its promotion ("becomes Active ... committed N connections ... in X ms": the in-process table
+  # handed over) and, separately, when the plugin's sink has committed the replica into the kernel.
+  local promoted sunk
+  promoted=$(grep -m1 'becomes Active' "$dir/cs-fw2.log" | awk '{ print $1 }')
+  sunk=$(grep 'Data-plane plugin conntrack: replica of [0-9]* connections committed into its sink' "$dir/cs-fw2.log" | tail -n 1 | awk '{ print $1 }')
+  local line; line=$(grep -o 'committed [0-9]* connections into the [^ ]* data plane in [0-9.]* ms' "$dir/cs-fw2.log" | tail -n 1)
+  R[clustersync.commit_s]=$(awk -v a="$promoted" -v b="$sunk" 'function s(t,  p) { split(t, p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] } BEGIN { if (a == "" || b == "") print "n/a"; else printf "%.2f", s(b) - s(a) }')
+  R[clustersync.commit]=$(awk -v a="$t0" -v c="$t2" -v n="$count" -v r="$got" -v l="$loaded" -v line="$line" -v p="$promoted" -v k="$sunk" 'BEGIN { printf "%d of %d replicated (%d loaded): kernel held %d %.2f s after the SIGKILL (dead interval 0.3 s included); promoted at %s (%s), the plugin sink done at %s", n, r, l, n, (c - a) / 1e9, p, line, k }')
   ip netns add $PFX-bench; NAMESPACES+=($PFX-bench); ip -n $PFX-bench link set lo up
   if out=$(ip netns exec $PFX-bench dotnet "$CLI" bench commit --entries "$COMMIT_ENTRIES" --json 2>"$dir/bench.err"); then
     echo "$out" > "$dir/bench.json"
-    R[clustersync.commit]="bench commit: $(jq -c . < "$dir/bench.json" 2>/dev/null || echo "$out")"
-    R[clustersync.commit_s]=$(jq -r '.seconds // (.entries / .entries_per_second) // empty' < "$dir/bench.json" 2>/dev/null | awk '{ printf "%.2f", $1 }')
+    R[clustersync.commit]+="; bench commit: $(jq -c . < "$dir/bench.json" 2>/dev/null || echo "$out")"
   else
-    R[clustersync.commit]="clustersync bench commit failed: $(head -c 300 "$dir/bench.err")"
-    R[clustersync.commit_s]="n/a"
+    R[clustersync.commit]+="; clustersync bench commit: not available in this build"
   fi
 }
 
@@ -445,7 +498,12 @@ row "isolated connections measured" lat_n
 row "kernel events on fw1 (burst)" events
 row "CPU s / 10,000 kernel events, fw1 (sender)" cpu1
 row "CPU s / 10,000 kernel events, fw2 (receiver)" cpu2
+row "  same, net of idle cost, fw1" cpu1_net
+row "  same, net of idle cost, fw2" cpu2_net
+row "idle CPU s per s, fw1 / fw2" idle_cpu
 row "sync-link bytes per short connection (both ways, incl. heartbeats)" bytes_short
+row "  same, net of idle traffic" bytes_short_net
+row "idle sync-link bytes/s (heartbeats, keepalives)" idle_bytes
 row "sync-link bytes per long-lived connection set-up" bytes_long
 row "fw2 serving after switch (ms; conntrackd -c returned / node Active)" takeover_ms
 row "long-lived connections surviving the failover (of $LONG)" survived
