@@ -28,8 +28,8 @@
 #   4. commit of E entries (default 200,000) into an empty kernel table, on two bare namespaces joined by a sync
 #      link: E established TCP entries loaded into A's kernel (conntrack -R) and replicated to B by the daemon; then
 #      conntrackd — `conntrackd -c` on B, timed until B's kernel holds them; ClusterSync — A's node SIGKILLed, B's
-#      node promotes and commits (its own commit time from its log; the time from the kill until B's kernel holds
-#      them, dead interval included, in the detail line); plus `clustersync bench commit --entries E --json` when the
+#      node promotes and commits (the plugin sink's own last_commit_us from /status; the time from the kill until
+#      B's kernel holds them, dead interval included, in the detail line); plus `clustersync bench commit --entries E --json` when the
 #      CLI has that command.
 # Prints a Markdown table. Everything it creates (namespaces cscmp-PID-*, processes, files) is removed on exit.
 set -euo pipefail
@@ -310,7 +310,7 @@ run_side() {   # $1 conntrackd|clustersync
   [[ $side == conntrackd ]] && datafilter='src host 10.201.3.1 and (udp[8] & 0x0f) != 10'   # conntrackd: not a control message
   ip netns exec $FW2 tcpdump -i sync0 -n -w "$dir/sync.pcap" -U "udp and $datafilter" > "$dir/tcpdump2.log" 2>&1 &
   PIDS+=($!); disown $!; local td2=$!
-  wait_until 10 "tcpdump" sh -c "grep -q listening '$dir/tcpdump1.log' && grep -q listening '$dir/tcpdump2.log'"
+  wait_until 10 "tcpdump" sh -c "grep -qs listening '$dir/tcpdump1.log' && grep -qs listening '$dir/tcpdump2.log'"
   ip netns exec $FW1 conntrack -E > "$dir/events.txt" 2>/dev/null &
   PIDS+=($!); disown $!; local events_pid=$!
   start_echo "$dir"
@@ -326,10 +326,10 @@ run_side() {   # $1 conntrackd|clustersync
   R[$side.bytes_short]=$(( (b2 - b1) / SHORT_COUNT ))
   log "$side: latency over ${R[$side.lat_n]} isolated connections p50 ${R[$side.lat_p50]} ms p99 ${R[$side.lat_p99]} ms; sync bytes/conn long ${R[$side.bytes_long]} short ${R[$side.bytes_short]}"
 
-  # Idle cost: 3 s with only the long-lived connections running (they cause no conntrack events): heartbeats,
+  # Idle cost: 5 s with only the long-lived connections running (they cause no conntrack events): heartbeats,
   # keepalives, timers. Subtracted in the "net" rows.
   local i0 i1 i10 i20 i11 i21 it0 it1; i0=$(sync_bytes); i10=$(cpu_ticks "$DAEMON1"); i20=$(cpu_ticks "$DAEMON2"); it0=$(now_ms)
-  sleep 3
+  sleep 5
   i1=$(sync_bytes); i11=$(cpu_ticks "$DAEMON1"); i21=$(cpu_ticks "$DAEMON2"); it1=$(now_ms)
   local idle_s; idle_s=$(awk -v a="$it0" -v b="$it1" 'BEGIN { print (b - a) / 1000 }')
   R[$side.idle_bytes]=$(awk -v b=$(( i1 - i0 )) -v s="$idle_s" 'BEGIN { printf "%.0f", b / s }')
@@ -344,14 +344,21 @@ run_side() {   # $1 conntrackd|clustersync
   local e0 c10 c20 bt0 bt1; e0=$(wc -l < "$dir/events.txt"); c10=$(cpu_ticks "$DAEMON1"); c20=$(cpu_ticks "$DAEMON2"); bt0=$(now_ms)
   start_clients "$dir" burst 0 "$BURST_RATE" "$BURST_COUNT"
   wait_until $(( BURST_COUNT / BURST_RATE + 60 )) "$BURST_COUNT burst connections" short_done "$dir/burst.log" "$BURST_COUNT"
-  # Quiet: the replica stops changing.
+  # Quiet: no new kernel event for 0.6 s (without asking the daemons anything: that would cost them CPU) ...
   local prev=-1 cur=0 stable=0
+  for _ in $(seq 100); do
+    cur=$(wc -l < "$dir/events.txt")
+    if [[ $cur == "$prev" ]]; then stable=$((stable + 1)); (( stable >= 3 )) && break; else stable=0; fi
+    prev=$cur; sleep 0.2
+  done
+  local e1 c11 c21; e1=$(wc -l < "$dir/events.txt"); c11=$(cpu_ticks "$DAEMON1"); c21=$(cpu_ticks "$DAEMON2"); bt1=$(now_ms)
+  # ... then the replica stops changing.
+  prev=-1 stable=0
   for _ in $(seq 100); do
     if [[ $side == conntrackd ]]; then cur=$(conntrackd_external "$dir"); else cur=$(cs_status 2 | jq -r .tableSize); fi
     if [[ $cur == "$prev" ]]; then stable=$((stable + 1)); (( stable >= 3 )) && break; else stable=0; fi
     prev=$cur; sleep 0.2
   done
-  local e1 c11 c21; e1=$(wc -l < "$dir/events.txt"); c11=$(cpu_ticks "$DAEMON1"); c21=$(cpu_ticks "$DAEMON2"); bt1=$(now_ms)
   local kernel; kernel=$(ip netns exec $FW1 conntrack -C)
   local burst_s; burst_s=$(awk -v a="$bt0" -v b="$bt1" 'BEGIN { print (b - a) / 1000 }')
   R[$side.events]=$(( e1 - e0 ))
@@ -463,8 +470,11 @@ commit_clustersync() {
   promoted=$(grep -m1 'becomes Active' "$dir/cs-fw2.log" | awk '{ print $1 }')
   sunk=$(grep 'Data-plane plugin conntrack: replica of [0-9]* connections committed into its sink' "$dir/cs-fw2.log" | tail -n 1 | awk '{ print $1 }')
   local line; line=$(grep -o 'committed [0-9]* connections into the [^ ]* data plane in [0-9.]* ms' "$dir/cs-fw2.log" | tail -n 1)
-  R[clustersync.commit_s]=$(awk -v a="$promoted" -v b="$sunk" 'function s(t,  p) { split(t, p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] } BEGIN { if (a == "" || b == "") print "n/a"; else printf "%.2f", s(b) - s(a) }')
-  R[clustersync.commit]=$(awk -v a="$t0" -v c="$t2" -v n="$count" -v r="$got" -v l="$loaded" -v line="$line" -v p="$promoted" -v k="$sunk" 'BEGIN { printf "%d of %d replicated (%d loaded): kernel held %d %.2f s after the SIGKILL (dead interval 0.3 s included); promoted at %s (%s), the plugin sink done at %s", n, r, l, n, (c - a) / 1e9, p, line, k }')
+  # The plugin sink's own measure of its last commit (/status dataPlane.plugin.sinkCounters).
+  local sink; sink=$(cs_status 2 | jq -c '.dataPlane.plugin.sinkCounters | {last_commit_entries, last_commit_us, last_commit_entries_per_second, refused}' 2>/dev/null)
+  R[clustersync.commit_s]=$(echo "$sink" | jq -r '.last_commit_us // empty' | awk '{ printf "%.2f", $1 / 1e6 }')
+  [[ -n ${R[clustersync.commit_s]} ]] || R[clustersync.commit_s]=$(awk -v a="$promoted" -v b="$sunk" 'function s(t,  p) { split(t, p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] } BEGIN { if (a == "" || b == "") print "n/a"; else printf "%.2f", s(b) - s(a) }')
+  R[clustersync.commit]=$(awk -v a="$t0" -v c="$t2" -v n="$count" -v r="$got" -v l="$loaded" -v line="$line" -v p="$promoted" -v k="$sunk" -v sink="$sink" 'BEGIN { printf "%d of %d replicated (%d loaded): kernel held %d %.2f s after the SIGKILL (dead interval 0.3 s included); promoted at %s (%s), the plugin sink done at %s: %s", n, r, l, n, (c - a) / 1e9, p, line, k, sink }')
   ip netns add $PFX-bench; NAMESPACES+=($PFX-bench); ip -n $PFX-bench link set lo up
   if out=$(ip netns exec $PFX-bench dotnet "$CLI" bench commit --entries "$COMMIT_ENTRIES" --json 2>"$dir/bench.err"); then
     echo "$out" > "$dir/bench.json"
