@@ -25,7 +25,8 @@ internal sealed class FirewallNodes : IAsyncDisposable
     public FirewallNodes(FirewallPair net)
     {
         _net = net;
-        Directory = System.IO.Directory.CreateTempSubdirectory("cse2e-nodes-").FullName;
+        // The test process id in the name: FirewallPair removes the directories of test processes that no longer run.
+        Directory = System.IO.Directory.CreateTempSubdirectory($"cse2e-{Environment.ProcessId}-nodes-").FullName;
     }
 
     public string Directory { get; }

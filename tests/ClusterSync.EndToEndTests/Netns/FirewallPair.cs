@@ -291,9 +291,24 @@ internal sealed partial class FirewallPair : IAsyncDisposable
         await Host.RunAsync("ip", ["netns", "del", ns]);
     }
 
-    /// <summary>Namespaces left by an end-to-end test process that no longer runs (killed before it could clean up).</summary>
+    /// <summary>Namespaces (and node configuration directories) left by an end-to-end test process that no longer runs (killed before it could clean up).</summary>
     private static async Task RemoveStaleAsync()
     {
+        foreach (var dir in Directory.EnumerateDirectories(Path.GetTempPath(), "cse2e-*-nodes-*"))
+        {
+            var m = StaleDirectory().Match(Path.GetFileName(dir));
+            if (m.Success && int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) is int owner && owner != Environment.ProcessId && !Directory.Exists($"/proc/{owner}"))
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
         var (code, list) = await Host.RunAsync("ip", ["netns", "list"]);
         if (code != 0)
         {
@@ -311,8 +326,11 @@ internal sealed partial class FirewallPair : IAsyncDisposable
         }
     }
 
-    [GeneratedRegex(@"^((?:cse2e|cscmp)-(\d+)-[0-9a-f]+-\w+)")]
+    [GeneratedRegex(@"^((?:cse2e|cscmp)-(\d+)-\S+)")]
     private static partial Regex StaleName();
+
+    [GeneratedRegex(@"^cse2e-(\d+)-nodes-")]
+    private static partial Regex StaleDirectory();
 
     [GeneratedRegex(@"src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)")]
     private static partial Regex OriginalTuple();
