@@ -344,6 +344,7 @@ run_side() {   # $1 conntrackd|clustersync
   local e0 c10 c20 bt0 bt1; e0=$(wc -l < "$dir/events.txt"); c10=$(cpu_ticks "$DAEMON1"); c20=$(cpu_ticks "$DAEMON2"); bt0=$(now_ms)
   start_clients "$dir" burst 0 "$BURST_RATE" "$BURST_COUNT"
   wait_until $(( BURST_COUNT / BURST_RATE + 60 )) "$BURST_COUNT burst connections" short_done "$dir/burst.log" "$BURST_COUNT"
+  local bdone; bdone=$(now_ms)
   # Quiet: no new kernel event for 0.6 s (without asking the daemons anything: that would cost them CPU) ...
   local prev=-1 cur=0 stable=0
   for _ in $(seq 100); do
@@ -362,6 +363,7 @@ run_side() {   # $1 conntrackd|clustersync
   local kernel; kernel=$(ip netns exec $FW1 conntrack -C)
   local burst_s; burst_s=$(awk -v a="$bt0" -v b="$bt1" 'BEGIN { print (b - a) / 1000 }')
   R[$side.events]=$(( e1 - e0 ))
+  R[$side.burst]=$(awk -v a="$bt0" -v b="$bdone" -v n="$BURST_COUNT" -v e=$(( e1 - e0 )) 'BEGIN { s = (b - a) / 1000; printf "%.0f conn/s, %.0f events/s", n / s, e / s }')
   R[$side.cpu1]=$(awk -v c=$(( c11 - c10 )) -v hz="$HZ" -v e=$(( e1 - e0 )) 'BEGIN { printf "%.3f", c / hz / e * 10000 }')
   R[$side.cpu2]=$(awk -v c=$(( c21 - c20 )) -v hz="$HZ" -v e=$(( e1 - e0 )) 'BEGIN { printf "%.3f", c / hz / e * 10000 }')
   R[$side.cpu1_net]=$(awk -v c=$(( c11 - c10 )) -v hz="$HZ" -v e=$(( e1 - e0 )) -v idle="${R[$side.idle_cpu1]}" -v s="$burst_s" 'BEGIN { printf "%.3f", (c / hz - idle * s) / e * 10000 }')
@@ -506,6 +508,7 @@ row "replication latency p50 (ms; SYN at fw1 → sync datagram at fw2)" lat_p50
 row "replication latency p99 (ms)" lat_p99
 row "isolated connections measured" lat_n
 row "kernel events on fw1 (burst)" events
+row "burst achieved (connections through fw1, kernel events on fw1)" burst
 row "CPU s / 10,000 kernel events, fw1 (sender)" cpu1
 row "CPU s / 10,000 kernel events, fw2 (receiver)" cpu2
 row "  same, net of idle cost, fw1" cpu1_net
