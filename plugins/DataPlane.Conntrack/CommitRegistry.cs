@@ -13,6 +13,16 @@ internal sealed class CommitRegistry
     private readonly HashSet<ConnectionKey> _committedBeforeDump = [];
     private uint[] _ports = [];
     private bool _sourceDumped;
+    private bool _hasSource;
+
+    /// <summary>A source was created by this factory (without one, commits are not remembered).</summary>
+    public void SourceCreated()
+    {
+        lock (_sync)
+        {
+            _hasSource = true;
+        }
+    }
 
     public void AddPort(uint portId)
     {
@@ -46,7 +56,7 @@ internal sealed class CommitRegistry
     {
         lock (_sync)
         {
-            if (_sourceDumped)
+            if (_sourceDumped || !_hasSource)
             {
                 return;
             }

@@ -6,7 +6,7 @@ namespace ClusterSync.Plugins.Conntrack;
 /// <summary>The plugin's settings (<c>dataPlane.settings</c>); <see cref="Parse"/> throws <see cref="ArgumentException"/> naming the setting.</summary>
 internal sealed record ConntrackSettings
 {
-    public const string Names = "receiveBufferBytes, batchBytes, ack, expectedConnections, events";
+    public const string Names = "receiveBufferBytes, batchBytes, ack, expectedConnections, events, resyncSeconds";
 
     /// <summary>SO_RCVBUFFORCE of the event socket: events queue here while the reader is busy (default 16 MiB).</summary>
     public int ReceiveBufferBytes { get; init; } = 16 << 20;
@@ -22,6 +22,9 @@ internal sealed record ConntrackSettings
 
     /// <summary>Whether the source runs (default true); false makes the plugin a replica sink only.</summary>
     public bool Events { get; init; } = true;
+
+    /// <summary>A reconciling dump every this many seconds (default 0: only after an overrun).</summary>
+    public int ResyncSeconds { get; init; }
 
     public static ConntrackSettings Parse(JsonElement? element)
     {
@@ -45,6 +48,9 @@ internal sealed record ConntrackSettings
                     break;
                 case "batchBytes":
                     s = s with { BatchBytes = Int(p, 4096, 16 << 20) };
+                    break;
+                case "resyncSeconds":
+                    s = s with { ResyncSeconds = Int(p, 0, 86_400) };
                     break;
                 case "expectedConnections":
                     s = s with { ExpectedConnections = Int(p, 0, 50_000_000) };

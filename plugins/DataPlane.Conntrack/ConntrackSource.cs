@@ -33,11 +33,15 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     private int _pending;
     private uint _generation;
     private uint _dumpSequence;
+    private readonly TimeSpan _resyncInterval;
     private bool _initialDump;
 
     public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
     {
         _registry = registry;
+        _registry.SourceCreated();
+        _resyncInterval = settings.ResyncSeconds > 0 ? TimeSpan.FromSeconds(settings.ResyncSeconds) : Timeout.InfiniteTimeSpan;
+        EventsSysctl = ReadEventsSysctl();
         _time = time ?? TimeProvider.System;
         _table = new Dictionary<ConnectionKey, Tracked>(settings.ExpectedConnections);
         _events = NetlinkSocket.Open("event socket");
@@ -58,6 +62,13 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             _events.SetReceiveTimeout(TimeSpan.FromMilliseconds(200), "event socket");
             _dump.ForceReceiveBuffer(4 << 20, "dump socket");
             _dump.SetReceiveTimeout(TimeSpan.FromSeconds(5), "dump socket");
+
+            // Subscribe now, long before this member may run the source: with nf_conntrack_events=2 (the kernel's
+            // default) an entry created while nobody listens never reports an update or its destroy, and that would
+            // include the entries our own sink commits on failover. What queues meanwhile is drained at run start.
+            _events.JoinGroup(Nl.GroupNew, "event socket");
+            _events.JoinGroup(Nl.GroupUpdate, "event socket");
+            _events.JoinGroup(Nl.GroupDestroy, "event socket");
         }
         catch
         {
@@ -71,6 +82,9 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
 
     /// <summary>The event socket's receive buffer as the kernel set it (it doubles what was asked).</summary>
     public int ReceiveBufferBytes { get; }
+
+    /// <summary><c>net.netfilter.nf_conntrack_events</c> of the namespace when the source was created (-1: unreadable).</summary>
+    public int EventsSysctl { get; }
 
     public Task RunAsync(IConnectionEventSink sink, CancellationToken cancellationToken)
     {
@@ -115,7 +129,12 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         return done.Task;
     }
 
-    public IReadOnlyDictionary<string, long> GetCounters() => _c.Snapshot(Volatile.Read(ref _c.Tracked), ReceiveBufferBytes);
+    public IReadOnlyDictionary<string, long> GetCounters()
+    {
+        var c = _c.Snapshot(Volatile.Read(ref _c.Tracked), ReceiveBufferBytes);
+        c["events_sysctl"] = EventsSysctl;
+        return c;
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -132,17 +151,29 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
 
     private void Run(CancellationToken stop)
     {
-        // Subscribe before the dump: an entry that changes while the dump runs is then in the dump, in an event, or both.
-        _events.JoinGroup(Nl.GroupNew, "event socket");
-        _events.JoinGroup(Nl.GroupUpdate, "event socket");
-        _events.JoinGroup(Nl.GroupDestroy, "event socket");
+        // Subscribed since creation; what queued before now is superseded by the dump that follows (an overrun flag too).
+        // An entry that changes while the dump runs is then in the dump, in an event, or both.
+        while (_events.Receive(_receive, dontWait: true) is > 0 or -Nl.ENOBUFS)
+        {
+        }
+
         _initialDump = true;
         Dump(resync: false, stop);
         _initialDump = false;
         _registry.SourceDumped();
 
+        long nextResync = NextResync();
         while (!stop.IsCancellationRequested)
         {
+            if (Environment.TickCount64 >= nextResync)
+            {
+                // Periodic reconciliation (resyncSeconds): catches what no event reports, such as the destroy of an
+                // entry created while nobody listened (nf_conntrack_events=2).
+                Interlocked.Increment(ref _c.PeriodicResyncs);
+                Dump(resync: true, stop);
+                nextResync = NextResync();
+            }
+
             int n = _events.Receive(_receive);
             while (n > 0)
             {
@@ -170,6 +201,29 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
                     Interlocked.Increment(ref _c.NetlinkErrors);
                     break;
             }
+        }
+    }
+
+    /// <summary>Handles one datagram as if it came from the event socket (tests; the source must not be running).</summary>
+    internal void HandleDatagram(ReadOnlySpan<byte> datagram, IConnectionEventSink sink)
+    {
+        _sink = sink;
+        datagram.CopyTo(_receive);
+        Handle(datagram.Length);
+        Flush();
+    }
+
+    private long NextResync() => _resyncInterval == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)_resyncInterval.TotalMilliseconds;
+
+    private static int ReadEventsSysctl()
+    {
+        try
+        {
+            return int.Parse(File.ReadAllText("/proc/sys/net/netfilter/nf_conntrack_events").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return -1;
         }
     }
 
@@ -435,6 +489,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         public long DumpFailures;
         public long Enobufs;
         public long Resyncs;
+        public long PeriodicResyncs;
         public long ResyncPurged;
         public long Unmappable;
         public long Malformed;
@@ -458,6 +513,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             ["enobufs"] = Interlocked.Read(ref Enobufs),
             ["resyncs"] = Interlocked.Read(ref Resyncs),
             ["resync_purged"] = Interlocked.Read(ref ResyncPurged),
+            ["periodic_resyncs"] = Interlocked.Read(ref PeriodicResyncs),
             ["unmappable"] = Interlocked.Read(ref Unmappable),
             ["malformed"] = Interlocked.Read(ref Malformed),
             ["netlink_errors"] = Interlocked.Read(ref NetlinkErrors),

@@ -70,6 +70,7 @@ internal static class CommandLine
         bench.Subcommands.Add(FailoverBenchmark.Create());
         bench.Subcommands.Add(PredictionBenchmark.Create());
         bench.Subcommands.Add(TelemetryBenchmark.Create());
+        bench.Subcommands.Add(CommitBenchmark.Create());
         return bench;
     }
 }

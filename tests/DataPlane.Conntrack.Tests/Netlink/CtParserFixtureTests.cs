@@ -175,13 +175,20 @@ public sealed class CtParserFixtureTests
     {
         var datagrams = Fixtures.Sources(Events, "event").ToArray();
         long sum = ParseAll(datagrams);   // warm up
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        // Steady state: a round that allocates nothing (a few allowed while the runtime tiers the methods up).
+        var allocated = new List<long>();
+        for (int attempt = 0; attempt < 5 && (allocated.Count == 0 || allocated[^1] != 0); attempt++)
         {
-            sum += ParseAll(datagrams);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++)
+            {
+                sum += ParseAll(datagrams);
+            }
+
+            allocated.Add(GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+        Assert.True(allocated[^1] == 0, "bytes allocated per round: " + string.Join(", ", allocated));
         Assert.True(sum > 0);
     }
 
