@@ -431,15 +431,15 @@ commit_conntrackd() {
     (( got >= COMMIT_ENTRIES )) && break
     sleep 0.1
   done
-  local t0 t1; t0=$(date +%s%N)
+  local t0 t1 k0 k1; k0=$(cpu_ticks "$DAEMON2"); t0=$(date +%s%N)
   ip netns exec $FW2 conntrackd -C "$dir/conntrackd-fw2.conf" -c > "$dir/commit.out" 2>&1
   t1=$(date +%s%N)
   local deadline=$(( $(now_ms) + 60000 )) count=0
   while (( $(now_ms) < deadline )); do
     count=$(ip netns exec $FW2 conntrack -C); (( count >= got )) && break; sleep 0.01
   done
-  local t2; t2=$(date +%s%N)
-  R[conntrackd.commit]=$(awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$count" -v r="$got" -v l="$loaded" 'BEGIN { printf "%d of %d replicated (%d loaded) committed: conntrackd -c returned after %.2f s, kernel held %d after %.2f s (%.0f entries/s)", n, r, l, (b - a) / 1e9, n, (c - a) / 1e9, n / ((c - a) / 1e9) }')
+  local t2; t2=$(date +%s%N); k1=$(cpu_ticks "$DAEMON2")
+  R[conntrackd.commit]=$(awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$count" -v r="$got" -v l="$loaded" -v cpu=$(( k1 - k0 )) -v hz="$HZ" 'BEGIN { printf "%d of %d replicated (%d loaded) committed: conntrackd -c returned after %.2f s, kernel held %d after %.2f s (%.0f entries/s); conntrackd CPU meanwhile %.2f s", n, r, l, (b - a) / 1e9, n, (c - a) / 1e9, n / ((c - a) / 1e9), cpu / hz }')
   R[conntrackd.commit_s]=$(awk -v a="$t0" -v c="$t2" 'BEGIN { printf "%.2f", (c - a) / 1e9 }')
 }
 
