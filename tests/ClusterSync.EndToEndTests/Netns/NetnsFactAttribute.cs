@@ -1,0 +1,23 @@
+namespace ClusterSync.EndToEndTests.Netns;
+
+/// <summary>A fact that builds network namespaces: skipped with the reason when it cannot here (<see cref="Host.SkipReason"/>).</summary>
+internal sealed class NetnsFactAttribute : FactAttribute
+{
+    public NetnsFactAttribute()
+    {
+        if (Host.SkipReason is { } reason)
+        {
+            Skip = reason;
+        }
+    }
+}
+
+/// <summary>
+/// The end-to-end tests run one at a time: each builds five namespaces, runs hundreds of connections and up to two
+/// node processes, and measures how connections fare across a failover on a 2-core CI machine.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class EndToEndCollection
+{
+    public const string Name = "End to end (network namespaces)";
+}
