@@ -41,9 +41,31 @@ internal sealed class PeerState : IDisposable
     public ulong PendingCoverEpoch;
     public ulong PendingCoverSequence;
 
-    // --- our stream, as the peer acknowledges it ---
+    // --- our stream, as the peer acknowledges it (this life of the peer only) ---
     public ulong AckedEpoch;
     public ulong AckedThrough;
+
+    /// <summary>Counts the peer's lives seen by this member; NACKs queued for an earlier life are ignored.</summary>
+    public long Generation;
+
+    /// <summary>
+    /// Starts every per-peer state afresh for a new life (epoch) of the peer, under <see cref="Sync"/> on the receiver
+    /// thread: the receive windows, ack and NACK state, what the peer said of itself, and what its earlier life
+    /// acknowledged of our stream (a restarted peer has none of it; keeping the old acked-through point would skip
+    /// the resends it NACKs and wedge the send window). The pending full-sync cover is applied by the caller.
+    /// </summary>
+    public void ResetForNewEpoch()
+    {
+        Data.Reset();
+        Control.Reset();
+        AckDue = false;
+        UnackedDatagrams = 0;
+        LastNackTimestamp = 0;
+        LastState = 0; // Init: until its first heartbeat, the new life is starting
+        Volatile.Write(ref AckedThrough, 0);
+        Volatile.Write(ref AckedEpoch, 0);
+        Volatile.Write(ref Generation, Generation + 1);
+    }
 
     public void Dispose()
     {

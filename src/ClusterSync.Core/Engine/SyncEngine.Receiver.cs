@@ -198,8 +198,7 @@ internal sealed partial class SyncEngine
         peer.CandidateOpener = null;
         peer.CandidateEpoch = 0;
         peer.Epoch = epoch;
-        peer.Data.Reset();
-        peer.Control.Reset();
+        peer.ResetForNewEpoch();
         ApplyPendingCover(peer);
         if (previous != 0)
         {
@@ -276,7 +275,7 @@ internal sealed partial class SyncEngine
 
         for (int i = 0; i < count; i++)
         {
-            _retransmitRequests.Enqueue((peer, ranges[i]));
+            _retransmitRequests.Enqueue((peer, Volatile.Read(ref peer.Generation), ranges[i]));
         }
 
         _counters.NackRangesReceived += count;

@@ -19,7 +19,7 @@ internal sealed partial class SyncEngine
     private readonly PacketProtection _controlSealer;
     private readonly object _controlSealLock = new();
     private readonly ManualResetEventSlim _senderWake = new(false, 20);
-    private readonly ConcurrentQueue<(PeerState Peer, SequenceRange Range)> _retransmitRequests = new();
+    private readonly ConcurrentQueue<(PeerState Peer, long Generation, SequenceRange Range)> _retransmitRequests = new();
     private int _senderWork;
     private ulong _dataSequence;      // last data sequence used (sender thread writes)
     private ulong _controlSequence;   // control sequence space counter (Interlocked)
@@ -351,7 +351,12 @@ internal sealed partial class SyncEngine
         long holdoff = (long)(_options.RetransmitHoldoff.TotalSeconds * _time.TimestampFrequency);
         while (budget > 0 && _retransmitRequests.TryDequeue(out var request))
         {
-            var (peer, range) = request;
+            var (peer, generation, range) = request;
+            if (generation != Volatile.Read(ref peer.Generation))
+            {
+                continue; // NACKed by an earlier life of the peer: the new life asks for what it misses itself
+            }
+
             ulong goneFirst = 0;
             ulong goneLast = 0;
             ulong last = Math.Min(range.Last, _dataSequence);
