@@ -48,6 +48,25 @@ internal sealed class PeerState : IDisposable
     /// <summary>Counts the peer's lives seen by this member; NACKs queued for an earlier life are ignored.</summary>
     public long Generation;
 
+    // --- the send window's view of the peer (sender thread; status reads) ---
+    /// <summary>The peer's acked-through point when the sender last saw it move (or the peer was caught up).</summary>
+    public ulong WindowAcked;
+
+    /// <summary>When <see cref="WindowAcked"/> last moved: a peer behind that has not moved for a dead interval is stalled.</summary>
+    public long WindowProgressTimestamp;
+
+    /// <summary>
+    /// The peer no longer holds the send window back (stalled for a dead interval, or restarted), as its death would
+    /// not; it is readmitted once its acknowledgements are back within the window.
+    /// </summary>
+    public volatile bool OutOfWindow;
+
+    // --- replication lag (control tick) ---
+    /// <summary>When this life of the peer was first heard: updates sent before it were never owed to this life.</summary>
+    public long LifeStartTimestamp;
+
+    public bool LagAlarmRaised;
+
     /// <summary>
     /// Starts every per-peer state afresh for a new life (epoch) of the peer, under <see cref="Sync"/> on the receiver
     /// thread: the receive windows, ack and NACK state, what the peer said of itself, and what its earlier life
@@ -65,6 +84,7 @@ internal sealed class PeerState : IDisposable
         Volatile.Write(ref AckedThrough, 0);
         Volatile.Write(ref AckedEpoch, 0);
         Volatile.Write(ref Generation, Generation + 1);
+        OutOfWindow = true; // a restart is a death: the new life holds the window back once it has caught up
     }
 
     public void Dispose()

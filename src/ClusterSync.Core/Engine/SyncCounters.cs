@@ -35,6 +35,8 @@ internal sealed class SyncCounters
     public long Retransmissions;
     public long GoneSent;
     public long WindowStalls;
+    /// <summary>Times a live peer stopped holding the send window back: its acknowledgements stalled for a dead interval.</summary>
+    public long WindowPeersDropped;
     public long SendFailures;
 
     // control timer
@@ -44,6 +46,8 @@ internal sealed class SyncCounters
     public long LinkUps;
     public long LinkDowns;
     public long LinkSwitches;
+    /// <summary>Times a live peer's replication lag passed <c>maxReplicationLag</c> (once per episode).</summary>
+    public long ReplicationLagAlarms;
 
     // receiver thread
     public long DatagramsReceived;

@@ -45,6 +45,7 @@ internal sealed partial class SyncEngine
             {
                 _lastHeartbeatTimestamp = now;
                 SendHeartbeats();
+                CheckReplicationLag(now);
             }
 
             _links?.Evaluate(now);

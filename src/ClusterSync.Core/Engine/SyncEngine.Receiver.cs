@@ -199,6 +199,12 @@ internal sealed partial class SyncEngine
         peer.CandidateEpoch = 0;
         peer.Epoch = epoch;
         peer.ResetForNewEpoch();
+        Volatile.Write(ref peer.LifeStartTimestamp, _time.GetTimestamp());
+        if (previous == 0)
+        {
+            peer.OutOfWindow = false; // first contact: the peer holds the window from the start (no burst outruns it)
+        }
+
         ApplyPendingCover(peer);
         if (previous != 0)
         {

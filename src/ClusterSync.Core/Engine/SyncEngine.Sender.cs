@@ -15,6 +15,7 @@ internal sealed partial class SyncEngine
     private readonly ConnectionEvent[] _staging = new ConnectionEvent[1024];
     private readonly int[] _stagedUnit = new int[1024]; // records in the unit that starts at this staging index (1: alone)
     private readonly long[] _lastResent;
+    private readonly long[] _sentAt; // when each datagram in the resend buffer was first sent (replication lag)
     private readonly PacketProtection _dataSealer;
     private readonly PacketProtection _controlSealer;
     private readonly object _controlSealLock = new();
@@ -239,6 +240,7 @@ internal sealed partial class SyncEngine
         new PacketHeader(MessageType.Data, MemberId, _dataSealer.Sealed ? HeaderFlags.Sealed : HeaderFlags.None, Epoch, _openSequence).Write(span);
         int length = _dataSealer.Seal(span, _openLength);
         _resend.Commit(_openSequence, length);
+        Volatile.Write(ref _sentAt[(int)(_openSequence % (ulong)_sentAt.Length)], _time.GetTimestamp());
         Volatile.Write(ref _dataSequence, _openSequence);
         var datagram = _openSlot[..length];
         for (int i = 0; i < _peers.Length; i++)
@@ -289,7 +291,11 @@ internal sealed partial class SyncEngine
         }
     }
 
-    /// <summary>Waits while too many datagrams are unacknowledged by a live peer; pending changes keep coalescing meanwhile.</summary>
+    /// <summary>
+    /// Waits while too many datagrams are unacknowledged by a live peer; pending changes keep coalescing meanwhile. A
+    /// peer whose acknowledgements have not moved for a dead interval while it is behind (or that restarted) stops
+    /// holding the window back, as its death would; it holds it again once its acknowledgements are within the window.
+    /// </summary>
     private void WaitForWindow()
     {
         bool stalled = false;
@@ -305,6 +311,31 @@ internal sealed partial class SyncEngine
                 }
 
                 ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0;
+                if (acked != p.WindowAcked || acked >= _dataSequence)
+                {
+                    p.WindowAcked = acked;
+                    p.WindowProgressTimestamp = now;
+                }
+
+                bool within = _dataSequence - acked < (ulong)_options.SendWindowDatagrams;
+                if (p.OutOfWindow)
+                {
+                    if (!within)
+                    {
+                        continue;
+                    }
+
+                    p.OutOfWindow = false;
+                    Log.PeerBackInWindow(_logger, p.MemberId, acked);
+                }
+                else if (!within && Elapsed(p.WindowProgressTimestamp, now, _time) > (long)_options.DeadInterval.TotalMilliseconds)
+                {
+                    p.OutOfWindow = true;
+                    _counters.WindowPeersDropped++;
+                    Log.PeerDroppedFromWindow(_logger, p.MemberId, acked, _dataSequence, (long)_options.DeadInterval.TotalMilliseconds);
+                    continue;
+                }
+
                 if (acked < floor)
                 {
                     floor = acked;

@@ -90,6 +90,7 @@ internal sealed partial class SyncEngine : IDisposable
 
         _resend = new Reliability.ResendBuffer(options.ResendBufferDatagrams, options.Mtu);
         _lastResent = new long[options.ResendBufferDatagrams];
+        _sentAt = new long[options.ResendBufferDatagrams];
         _dataSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         _controlSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         InitLinks(channel);

@@ -49,6 +49,13 @@ internal sealed record SyncEngineOptions
     /// <summary>How long a destroyed connection's tombstone guards against reordered older updates.</summary>
     public TimeSpan TombstoneTtl { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A live peer whose oldest unacknowledged update is older than this is lagging: health turns red
+    /// (<see cref="SyncEngine.ReplicationLagFailure"/>) and an error is logged. Zero turns the alarm off. A bound
+    /// shorter than the dead interval counts as the dead interval (a peer is not judged faster than its death would be).
+    /// </summary>
+    public TimeSpan MaxReplicationLag { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Send and accept unencrypted packets. Must be explicit; logged as a warning at start.</summary>
     public bool Insecure { get; init; }
 
@@ -58,6 +65,10 @@ internal sealed record SyncEngineOptions
     public PolicyOptions Policy { get; init; } = new();
 
     public TimeSpan DeadInterval => HeartbeatInterval * DeadAfterMissedHeartbeats;
+
+    /// <summary>The replication lag bound in force: <see cref="MaxReplicationLag"/>, at least the dead interval; zero when off.</summary>
+    public TimeSpan EffectiveMaxReplicationLag => MaxReplicationLag == TimeSpan.Zero ? TimeSpan.Zero
+        : MaxReplicationLag < DeadInterval ? DeadInterval : MaxReplicationLag;
 
     public IEnumerable<string> Validate(string path)
     {
@@ -124,6 +135,11 @@ internal sealed record SyncEngineOptions
         if (MaxBatchDelay < TimeSpan.Zero || MaxBatchDelay > TimeSpan.FromSeconds(1))
         {
             yield return $"{path}.maxBatchDelay: expected a duration in [0, 1s], found {MaxBatchDelay}";
+        }
+
+        if (MaxReplicationLag < TimeSpan.Zero || MaxReplicationLag > TimeSpan.FromHours(1))
+        {
+            yield return $"{path}.maxReplicationLag: expected 0 (off) or a duration up to 1h, found {MaxReplicationLag}";
         }
 
         foreach (var e in Policy.Validate($"{path}.policy"))
