@@ -61,6 +61,8 @@ internal sealed class SyncCounters
     public long ResyncNeeded;
     public long LostSequences;
     public long PeerRestarts;
+    /// <summary>Entries a full sync that replaces removed: held here, absent from the snapshot and unchanged since (ghosts).</summary>
+    public long ReplaceRemoved;
     public long ReceiveFailures;
     public long LinkMismatches;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];

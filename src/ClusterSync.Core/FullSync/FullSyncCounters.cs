@@ -16,6 +16,8 @@ internal sealed class FullSyncCounters
     public long EntriesSent;
     public long EntriesReceived;
     public long EntriesApplied;
+    /// <summary>Entries removed because a completed snapshot did not name them (a full sync replaces, it does not merge).</summary>
+    public long EntriesRemoved;
     public long BytesSent;
     public long BytesReceived;
 
@@ -33,6 +35,7 @@ internal sealed class FullSyncCounters
         ["full_sync_entries_sent"] = Volatile.Read(ref EntriesSent),
         ["full_sync_entries_received"] = Volatile.Read(ref EntriesReceived),
         ["full_sync_entries_applied"] = Volatile.Read(ref EntriesApplied),
+        ["full_sync_entries_removed"] = Volatile.Read(ref EntriesRemoved),
         ["full_sync_bytes_sent"] = Volatile.Read(ref BytesSent),
         ["full_sync_bytes_received"] = Volatile.Read(ref BytesReceived),
     };
@@ -46,6 +49,9 @@ internal sealed record FullSyncResult(FullSyncStatus Status, string? Error, byte
     double Seconds, ulong SourceEpoch, ulong CutSequence)
 {
     public bool Succeeded => Status == FullSyncStatus.Completed;
+
+    /// <summary>Entries the joiner held that the snapshot did not name (ghosts), removed at End.</summary>
+    public long Removed { get; init; }
 }
 
 /// <summary>Source-generated log messages (2xxx: full sync).</summary>
