@@ -46,6 +46,18 @@ internal sealed class SyncCounters
     public long LinkUps;
     public long LinkDowns;
     public long LinkSwitches;
+    /// <summary>Anti-entropy checks started (Active: root digests sent, one per live Standby).</summary>
+    public long AntiEntropyChecks;
+    /// <summary>Root digests compared (Standby).</summary>
+    public long AntiEntropyRootsCompared;
+    /// <summary>Root digests that differed from this member's table (Standby).</summary>
+    public long AntiEntropyMismatches;
+    /// <summary>Small differing ranges listed entry by entry (Active).</summary>
+    public long AntiEntropyRangesSent;
+    /// <summary>Differing ranges repaired from such a list (Standby).</summary>
+    public long AntiEntropyRangesRepaired;
+    /// <summary>Entries repaired by anti-entropy (Standby): newer versions applied plus entries removed that the Active does not hold.</summary>
+    public long AntiEntropyEntriesRepaired;
     /// <summary>Times a live peer's replication lag passed <c>maxReplicationLag</c> (once per episode).</summary>
     public long ReplicationLagAlarms;
 

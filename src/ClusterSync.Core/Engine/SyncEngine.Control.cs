@@ -49,6 +49,7 @@ internal sealed partial class SyncEngine
             }
 
             _links?.Evaluate(now);
+            RunAntiEntropy(now);
 
             bool queued;
             lock (_tableLock)

@@ -58,6 +58,12 @@ internal sealed partial class SyncEngine
         [LoggerMessage(1043, LogLevel.Information, "Replication to member {Peer} caught up (lag back within {BoundMs} ms)")]
         public static partial void ReplicationCaughtUp(ILogger logger, byte peer, long boundMs);
 
+        [LoggerMessage(1050, LogLevel.Warning, "Anti-entropy: this member's table differs from member {Peer}'s (the Active) in {Ranges} of 64 top ranges; repairing those ranges")]
+        public static partial void AntiEntropyMismatch(ILogger logger, byte peer, int ranges);
+
+        [LoggerMessage(1051, LogLevel.Warning, "Anti-entropy repaired {Entries} entries in range depth {Depth} prefix {Prefix:x}")]
+        public static partial void AntiEntropyRepaired(ILogger logger, byte depth, ulong prefix, int entries);
+
         [LoggerMessage(1022, LogLevel.Error, "Control timer failed")]
         public static partial void TimerFailed(ILogger logger, Exception ex);
     }

@@ -186,6 +186,7 @@ internal sealed partial class SyncEngine
             MessageType.Ack => HandleAck(peer, body),
             MessageType.Heartbeat => HandleHeartbeat(peer, body),
             MessageType.Gone => HandleGone(peer, body),
+            MessageType.Digest or MessageType.DigestRequest or MessageType.RangeEntries => QueueAntiEntropy(peer, header.Type, body),
             _ => DropReason.BadType,
         };
     }

@@ -56,6 +56,12 @@ internal sealed record SyncEngineOptions
     /// </summary>
     public TimeSpan MaxReplicationLag { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often the Active checks each live Standby's table against its own (anti-entropy range digests); zero turns it off.</summary>
+    public TimeSpan AntiEntropyInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Anti-entropy counts only entries last updated at least this long ago, so changes still in flight do not look like divergence.</summary>
+    public TimeSpan AntiEntropySettle { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Send and accept unencrypted packets. Must be explicit; logged as a warning at start.</summary>
     public bool Insecure { get; init; }
 
@@ -135,6 +141,16 @@ internal sealed record SyncEngineOptions
         if (MaxBatchDelay < TimeSpan.Zero || MaxBatchDelay > TimeSpan.FromSeconds(1))
         {
             yield return $"{path}.maxBatchDelay: expected a duration in [0, 1s], found {MaxBatchDelay}";
+        }
+
+        if (AntiEntropyInterval < TimeSpan.Zero || AntiEntropyInterval > TimeSpan.FromDays(1))
+        {
+            yield return $"{path}.antiEntropyInterval: expected 0 (off) or a duration up to 1 day, found {AntiEntropyInterval}";
+        }
+
+        if (AntiEntropySettle < TimeSpan.Zero || AntiEntropySettle > TimeSpan.FromMinutes(10))
+        {
+            yield return $"{path}.antiEntropySettle: expected a duration from 0 to 10 minutes, found {AntiEntropySettle}";
         }
 
         if (MaxReplicationLag < TimeSpan.Zero || MaxReplicationLag > TimeSpan.FromHours(1))
