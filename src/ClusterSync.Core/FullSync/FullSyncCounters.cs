@@ -13,6 +13,10 @@ internal sealed class FullSyncCounters
     public long HandshakeFailed;
     public long FramesAuthenticationFailed;
     public long Refused;
+    /// <summary>Connections cut before the client proved the cluster key (deadline passed, wrong key, malformed, closed, unknown member).</summary>
+    public long UnauthenticatedCut;
+    /// <summary>Connections cut at accept: too many handshakes pending from that source address, or in all.</summary>
+    public long HandshakesOverLimit;
     public long EntriesSent;
     public long EntriesReceived;
     public long EntriesApplied;
@@ -32,6 +36,8 @@ internal sealed class FullSyncCounters
         ["full_sync_handshake_failed"] = Volatile.Read(ref HandshakeFailed),
         ["full_sync_frames_authentication_failed"] = Volatile.Read(ref FramesAuthenticationFailed),
         ["full_sync_refused"] = Volatile.Read(ref Refused),
+        ["full_sync_unauthenticated_cut"] = Volatile.Read(ref UnauthenticatedCut),
+        ["full_sync_handshakes_over_limit"] = Volatile.Read(ref HandshakesOverLimit),
         ["full_sync_entries_sent"] = Volatile.Read(ref EntriesSent),
         ["full_sync_entries_received"] = Volatile.Read(ref EntriesReceived),
         ["full_sync_entries_applied"] = Volatile.Read(ref EntriesApplied),
