@@ -61,7 +61,7 @@ internal sealed class FullSyncServer : IAsyncDisposable
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
     /// <summary>Connections still in their handshake (not yet authenticated) from one source address; more are cut at once.</summary>
-    public int MaxPendingPerSource { get; init; } = 2;
+    public int MaxPendingPerSource { get; init; } = 4;
 
     /// <summary>Connections still in their handshake in all; more are cut at once.</summary>
     public int MaxPendingTotal { get; init; } = 16;
