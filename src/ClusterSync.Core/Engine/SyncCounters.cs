@@ -62,7 +62,10 @@ internal sealed class SyncCounters
     public long ReplicationLagAlarms;
 
     // receiver thread
+    /// <summary>Every datagram received, including those the transport could not hand over: = accepted + total drops.</summary>
     public long DatagramsReceived;
+    /// <summary>Datagrams that passed every check (authenticated, not a replay, parsed).</summary>
+    public long DatagramsAccepted;
     public long BytesReceived;
     public long UpdatesApplied;
     public long UpdatesStale;

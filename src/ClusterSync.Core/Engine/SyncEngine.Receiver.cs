@@ -3,6 +3,7 @@ using ClusterSync.Connections;
 using ClusterSync.Protocol;
 using ClusterSync.Reliability;
 using ClusterSync.Security;
+using ClusterSync.Transport;
 
 namespace ClusterSync.Engine;
 
@@ -10,6 +11,9 @@ internal sealed partial class SyncEngine
 {
     private readonly ConnectionEvent[] _receiveStaging = new ConnectionEvent[64];
     private readonly Queue<(byte Peer, ulong Lost)> _resyncNotifications = new();
+    private IReceiveDropCounts? _dropCounts;
+    private long _foldedEmpty;
+    private long _foldedOversize;
 
     private void ReceiverLoop()
     {
@@ -22,6 +26,7 @@ internal sealed partial class SyncEngine
             {
                 var pending = _channel.ReceiveAsync(buffer, token);
                 var result = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+                FoldTransportDrops();
                 _counters.DatagramsReceived++;
                 _counters.BytesReceived += result.Length;
                 DropReason reason;
@@ -42,6 +47,10 @@ internal sealed partial class SyncEngine
                 if (reason != DropReason.None)
                 {
                     _counters.Drops[(int)reason]++;
+                }
+                else
+                {
+                    _counters.DatagramsAccepted++;
                 }
             }
         }
@@ -76,8 +85,38 @@ internal sealed partial class SyncEngine
         return result;
     }
 
+    /// <summary>Counts, as received and dropped, the datagrams the transport could not hand over (receiver thread).</summary>
+    private void FoldTransportDrops()
+    {
+        if (_dropCounts is null)
+        {
+            return;
+        }
+
+        long empty = _dropCounts.EmptyDatagrams;
+        long oversize = _dropCounts.OversizeDatagrams;
+        if (empty != _foldedEmpty || oversize != _foldedOversize)
+        {
+            _counters.Drops[(int)DropReason.Empty] += empty - _foldedEmpty;
+            _counters.Drops[(int)DropReason.Oversize] += oversize - _foldedOversize;
+            _counters.DatagramsReceived += (empty - _foldedEmpty) + (oversize - _foldedOversize);
+            _foldedEmpty = empty;
+            _foldedOversize = oversize;
+        }
+    }
+
     private DropReason HandleDatagramCore(Span<byte> datagram)
     {
+        if (datagram.IsEmpty)
+        {
+            return DropReason.Empty;
+        }
+
+        if (datagram.Length > _channel.MaxDatagramSize)
+        {
+            return DropReason.Oversize;
+        }
+
         var status = PacketHeader.TryRead(datagram, out var header);
         if (status != DropReason.None)
         {

@@ -94,6 +94,9 @@ internal sealed partial class SyncEngine : IDisposable
         _dataSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         _controlSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         InitLinks(channel);
+        _dropCounts = channel as IReceiveDropCounts;
+        _foldedEmpty = _dropCounts?.EmptyDatagrams ?? 0;
+        _foldedOversize = _dropCounts?.OversizeDatagrams ?? 0;
     }
 
     public byte MemberId => _options.MemberId;

@@ -108,4 +108,8 @@ internal enum DropReason
     Replay,
     OutsideWindow,
     Malformed,
+    /// <summary>An empty datagram (no header at all).</summary>
+    Empty,
+    /// <summary>A datagram larger than the transport carries (cut by the kernel, or longer than the channel's maximum).</summary>
+    Oversize,
 }
