@@ -25,8 +25,15 @@ internal sealed class PeerState : IDisposable
     // --- the peer's stream, as we receive it ---
     public ulong Epoch;
     public PacketProtection? Opener;
-    public ulong CandidateEpoch;
-    public PacketProtection? CandidateOpener;
+    // Keys derived for epochs newer than Epoch that have not authenticated a packet yet (a restart, or forgeries):
+    // a few are cached (an attacker alternating epochs cannot force a derivation per packet) and new derivations are
+    // rate-limited by a token bucket (see SyncEngine.CandidateOpener).
+    public const int CandidateSlots = 4;
+    public readonly ulong[] CandidateEpochs = new ulong[CandidateSlots];
+    public readonly PacketProtection?[] CandidateOpeners = new PacketProtection?[CandidateSlots];
+    public int NextCandidateSlot;
+    public double DeriveTokens = -1; // -1: full (first use)
+    public long DeriveRefillTimestamp;
     public readonly ReceiveWindow Data = new();
     public readonly ControlReplayWindow Control = new();
     public bool AckDue;
@@ -87,9 +94,24 @@ internal sealed class PeerState : IDisposable
         OutOfWindow = true; // a restart is a death: the new life holds the window back once it has caught up
     }
 
+    /// <summary>Drops every cached candidate key (after an epoch was adopted), except <paramref name="keep"/>.</summary>
+    public void ClearCandidates(PacketProtection? keep = null)
+    {
+        for (int i = 0; i < CandidateSlots; i++)
+        {
+            if (!ReferenceEquals(CandidateOpeners[i], keep))
+            {
+                CandidateOpeners[i]?.Dispose();
+            }
+
+            CandidateOpeners[i] = null;
+            CandidateEpochs[i] = 0;
+        }
+    }
+
     public void Dispose()
     {
         Opener?.Dispose();
-        CandidateOpener?.Dispose();
+        ClearCandidates();
     }
 }

@@ -76,6 +76,8 @@ internal sealed class SyncCounters
     public long ResyncNeeded;
     public long LostSequences;
     public long PeerRestarts;
+    /// <summary>Keys derived for epochs of peers not yet adopted (rate-limited per peer: drops_derivation_limited).</summary>
+    public long KeyDerivations;
     /// <summary>Entries a full sync that replaces removed: held here, absent from the snapshot and unchanged since (ghosts).</summary>
     public long ReplaceRemoved;
     public long ReceiveFailures;

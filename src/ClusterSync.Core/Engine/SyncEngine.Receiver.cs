@@ -148,14 +148,13 @@ internal sealed partial class SyncEngine
             }
             else if (header.Epoch > peer.Epoch)
             {
-                if (peer.CandidateEpoch != header.Epoch || peer.CandidateOpener is null)
+                var candidate = CandidateOpener(peer, header.Sender, header.Epoch);
+                if (candidate is null)
                 {
-                    peer.CandidateOpener?.Dispose();
-                    peer.CandidateOpener = PacketProtection.Create(_key, header.Sender, header.Epoch);
-                    peer.CandidateEpoch = header.Epoch;
+                    return DropReason.DerivationLimited;
                 }
 
-                opener = peer.CandidateOpener;
+                opener = candidate;
                 newEpoch = true;
             }
             else
@@ -234,9 +233,16 @@ internal sealed partial class SyncEngine
     {
         ulong previous = peer.Epoch;
         peer.Opener?.Dispose();
-        peer.Opener = peer.CandidateOpener;
-        peer.CandidateOpener = null;
-        peer.CandidateEpoch = 0;
+        peer.Opener = null;
+        for (int i = 0; i < PeerState.CandidateSlots; i++)
+        {
+            if (peer.CandidateEpochs[i] == epoch)
+            {
+                peer.Opener = peer.CandidateOpeners[i];
+            }
+        }
+
+        peer.ClearCandidates(keep: peer.Opener);
         peer.Epoch = epoch;
         peer.ResetForNewEpoch();
         Volatile.Write(ref peer.LifeStartTimestamp, _time.GetTimestamp());
@@ -251,6 +257,52 @@ internal sealed partial class SyncEngine
             _counters.PeerRestarts++;
             Log.PeerRestarted(_logger, peer.MemberId, epoch, previous);
         }
+    }
+
+    private const double DeriveBurst = 32;
+    private const double DerivePerSecond = 16;
+
+    /// <summary>
+    /// The key of <paramref name="epoch"/> (newer than the peer's current one) for authenticating a packet, under the
+    /// peer's lock: from the cache of recent candidates, else derived if the peer's derivation budget allows (32 at once,
+    /// 16 a second after that), else null (the packet is dropped as <c>derivation_limited</c>). Forged headers naming new
+    /// epochs therefore cost at most a few derivations a second; a peer that really restarted keeps sending and is heard.
+    /// </summary>
+    private PacketProtection? CandidateOpener(PeerState peer, ushort sender, ulong epoch)
+    {
+        for (int i = 0; i < PeerState.CandidateSlots; i++)
+        {
+            if (peer.CandidateEpochs[i] == epoch && peer.CandidateOpeners[i] is { } cached)
+            {
+                return cached;
+            }
+        }
+
+        long now = _time.GetTimestamp();
+        if (peer.DeriveTokens < 0)
+        {
+            peer.DeriveTokens = DeriveBurst;
+        }
+        else
+        {
+            double seconds = (now - peer.DeriveRefillTimestamp) / (double)_time.TimestampFrequency;
+            peer.DeriveTokens = Math.Min(DeriveBurst, peer.DeriveTokens + (seconds * DerivePerSecond));
+        }
+
+        peer.DeriveRefillTimestamp = now;
+        if (peer.DeriveTokens < 1)
+        {
+            return null;
+        }
+
+        peer.DeriveTokens -= 1;
+        _counters.KeyDerivations++;
+        int slot = peer.NextCandidateSlot;
+        peer.NextCandidateSlot = (slot + 1) % PeerState.CandidateSlots;
+        peer.CandidateOpeners[slot]?.Dispose();
+        peer.CandidateOpeners[slot] = PacketProtection.Create(_key, sender, epoch);
+        peer.CandidateEpochs[slot] = epoch;
+        return peer.CandidateOpeners[slot];
     }
 
     /// <summary>Decodes and applies an authenticated Data body (internal for the micro benchmarks).</summary>

@@ -112,4 +112,6 @@ internal enum DropReason
     Empty,
     /// <summary>A datagram larger than the transport carries (cut by the kernel, or longer than the channel's maximum).</summary>
     Oversize,
+    /// <summary>A header naming a new epoch of a peer, beyond the peer's key-derivation budget (a flood of forged epochs).</summary>
+    DerivationLimited,
 }

@@ -120,4 +120,35 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
         receiver.OnTick();
         Assert.Equal(0, receiver.Counters.NackRangesSent);
     }
+
+    [Fact]
+    public void HandleDatagram_ForgedHeadersWithNewEpochs_DerivationsRateLimitedAndCachedRealRestartStillHeard()
+    {
+        var (receiver, _) = Create(2, 1, epoch: 5000);
+        var forged = new byte[PacketHeader.Size + 40 + PacketProtection.TagSize];
+        int limited = 0;
+        for (int i = 0; i < 100; i++)
+        {
+            new PacketHeader(MessageType.Heartbeat, 1, HeaderFlags.Sealed, 10_000UL + (ulong)i, PacketHeader.ControlSpace | 1).Write(forged);
+            var reason = Feed(receiver, forged);
+            Assert.True(reason is DropReason.AuthenticationFailed or DropReason.DerivationLimited, $"{reason}");
+            limited += reason == DropReason.DerivationLimited ? 1 : 0;
+        }
+
+        Assert.Equal(32, receiver.Counters.KeyDerivations); // the burst, then nothing more at this instant
+        Assert.Equal(68, limited);
+
+        // A repeated epoch is served from the cache: no new derivation, no budget spent.
+        new PacketHeader(MessageType.Heartbeat, 1, HeaderFlags.Sealed, 10_031, PacketHeader.ControlSpace | 1).Write(forged);
+        Assert.Equal(DropReason.AuthenticationFailed, Feed(receiver, forged));
+        Assert.Equal(32, receiver.Counters.KeyDerivations);
+
+        // The real member 1 starts; once the budget refills, its packets authenticate and its epoch is adopted.
+        var (sender, senderChannel) = Create(1, 2, epoch: 20_000);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        sender.OnTick();
+        Assert.Equal(DropReason.None, Feed(receiver, Control(senderChannel, MessageType.Heartbeat).Last()));
+        Assert.Equal(20_000UL, receiver.GetPeerStatus()[0].Epoch);
+        Assert.Equal(33, receiver.Counters.KeyDerivations);
+    }
 }
