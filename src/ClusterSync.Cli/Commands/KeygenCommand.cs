@@ -27,16 +27,6 @@ internal static class KeygenCommand
         return command;
     }
 
-    public static void Write(string path, ClusterKey key)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using var stream = new FileStream(path, options);
-        using var writer = new StreamWriter(stream);
-        writer.Write(key.ToFileText());
-    }
+    /// <summary>Writes the key file with mode 0600, also over an existing file (<see cref="ClusterKey.WriteFile"/>).</summary>
+    public static void Write(string path, ClusterKey key) => key.WriteFile(path);
 }

@@ -124,13 +124,14 @@ internal static class StatusCommand
         console.Write(member);
         AdaptiveStatusView.Render(s, console);
 
-        var peers = new Spectre.Console.Table().Title("Peers").AddColumns("Member", "Address", "State", "Member state", "Last heard", "Epoch", "Priority", "Received through", "Acked through");
+        var peers = new Spectre.Console.Table().Title("Peers").AddColumns("Member", "Address", "State", "Member state", "Last heard", "Epoch", "Priority", "Received through", "Acked through", "Lag");
         foreach (var p in s.Peers)
         {
             peers.AddRow(
                 p.MemberId.ToString(c), p.Address, p.Alive ? "alive" : p.LastHeardMs is null ? "never heard" : "down", p.MemberState,
                 p.LastHeardMs is { } ms ? $"{(ms / 1000.0).ToString("0.000", c)} s ago" : "-", p.Epoch.ToString(c), p.Priority.ToString(c),
-                p.ReceivedThrough.ToString(c), p.AckedThrough.ToString(c));
+                p.ReceivedThrough.ToString(c), p.AckedThrough.ToString(c),
+                $"{p.ReplicationLagDatagrams.ToString(c)} dgrams, {(p.ReplicationLagMs / 1000.0).ToString("0.000", c)} s{(p.Lagging ? " LAGGING" : "")}{(p.InSendWindow ? "" : " (out of window)")}");
         }
 
         console.Write(peers);

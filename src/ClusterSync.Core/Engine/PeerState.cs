@@ -25,8 +25,15 @@ internal sealed class PeerState : IDisposable
     // --- the peer's stream, as we receive it ---
     public ulong Epoch;
     public PacketProtection? Opener;
-    public ulong CandidateEpoch;
-    public PacketProtection? CandidateOpener;
+    // Keys derived for epochs newer than Epoch that have not authenticated a packet yet (a restart, or forgeries):
+    // a few are cached (an attacker alternating epochs cannot force a derivation per packet) and new derivations are
+    // rate-limited by a token bucket (see SyncEngine.CandidateOpener).
+    public const int CandidateSlots = 4;
+    public readonly ulong[] CandidateEpochs = new ulong[CandidateSlots];
+    public readonly PacketProtection?[] CandidateOpeners = new PacketProtection?[CandidateSlots];
+    public int NextCandidateSlot;
+    public double DeriveTokens = -1; // -1: full (first use)
+    public long DeriveRefillTimestamp;
     public readonly ReceiveWindow Data = new();
     public readonly ControlReplayWindow Control = new();
     public bool AckDue;
@@ -41,13 +48,70 @@ internal sealed class PeerState : IDisposable
     public ulong PendingCoverEpoch;
     public ulong PendingCoverSequence;
 
-    // --- our stream, as the peer acknowledges it ---
+    // --- our stream, as the peer acknowledges it (this life of the peer only) ---
     public ulong AckedEpoch;
     public ulong AckedThrough;
+
+    /// <summary>Counts the peer's lives seen by this member; NACKs queued for an earlier life are ignored.</summary>
+    public long Generation;
+
+    // --- the send window's view of the peer (sender thread; status reads) ---
+    /// <summary>The peer's acked-through point when the sender last saw it move (or the peer was caught up).</summary>
+    public ulong WindowAcked;
+
+    /// <summary>When <see cref="WindowAcked"/> last moved: a peer behind that has not moved for a dead interval is stalled.</summary>
+    public long WindowProgressTimestamp;
+
+    /// <summary>
+    /// The peer no longer holds the send window back (stalled for a dead interval, or restarted), as its death would
+    /// not; it is readmitted once its acknowledgements are back within the window.
+    /// </summary>
+    public volatile bool OutOfWindow;
+
+    // --- replication lag (control tick) ---
+    /// <summary>When this life of the peer was first heard: updates sent before it were never owed to this life.</summary>
+    public long LifeStartTimestamp;
+
+    public bool LagAlarmRaised;
+
+    /// <summary>
+    /// Starts every per-peer state afresh for a new life (epoch) of the peer, under <see cref="Sync"/> on the receiver
+    /// thread: the receive windows, ack and NACK state, what the peer said of itself, and what its earlier life
+    /// acknowledged of our stream (a restarted peer has none of it; keeping the old acked-through point would skip
+    /// the resends it NACKs and wedge the send window). The pending full-sync cover is applied by the caller.
+    /// </summary>
+    public void ResetForNewEpoch()
+    {
+        Data.Reset();
+        Control.Reset();
+        AckDue = false;
+        UnackedDatagrams = 0;
+        LastNackTimestamp = 0;
+        LastState = 0; // Init: until its first heartbeat, the new life is starting
+        Volatile.Write(ref AckedThrough, 0);
+        Volatile.Write(ref AckedEpoch, 0);
+        Volatile.Write(ref Generation, Generation + 1);
+        OutOfWindow = true; // a restart is a death: the new life holds the window back once it has caught up
+    }
+
+    /// <summary>Drops every cached candidate key (after an epoch was adopted), except <paramref name="keep"/>.</summary>
+    public void ClearCandidates(PacketProtection? keep = null)
+    {
+        for (int i = 0; i < CandidateSlots; i++)
+        {
+            if (!ReferenceEquals(CandidateOpeners[i], keep))
+            {
+                CandidateOpeners[i]?.Dispose();
+            }
+
+            CandidateOpeners[i] = null;
+            CandidateEpochs[i] = 0;
+        }
+    }
 
     public void Dispose()
     {
         Opener?.Dispose();
-        CandidateOpener?.Dispose();
+        ClearCandidates();
     }
 }

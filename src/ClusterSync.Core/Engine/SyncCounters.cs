@@ -35,6 +35,8 @@ public sealed class SyncCounters
     public long Retransmissions;
     public long GoneSent;
     public long WindowStalls;
+    /// <summary>Times a live peer stopped holding the send window back: its acknowledgements stalled for a dead interval.</summary>
+    public long WindowPeersDropped;
     public long SendFailures;
 
     // control timer
@@ -44,9 +46,26 @@ public sealed class SyncCounters
     public long LinkUps;
     public long LinkDowns;
     public long LinkSwitches;
+    /// <summary>Anti-entropy checks started (Active: root digests sent, one per live Standby).</summary>
+    public long AntiEntropyChecks;
+    /// <summary>Root digests compared (Standby).</summary>
+    public long AntiEntropyRootsCompared;
+    /// <summary>Root digests that differed from this member's table (Standby).</summary>
+    public long AntiEntropyMismatches;
+    /// <summary>Small differing ranges listed entry by entry (Active).</summary>
+    public long AntiEntropyRangesSent;
+    /// <summary>Differing ranges repaired from such a list (Standby).</summary>
+    public long AntiEntropyRangesRepaired;
+    /// <summary>Entries repaired by anti-entropy (Standby): newer versions applied plus entries removed that the Active does not hold.</summary>
+    public long AntiEntropyEntriesRepaired;
+    /// <summary>Times a live peer's replication lag passed <c>maxReplicationLag</c> (once per episode).</summary>
+    public long ReplicationLagAlarms;
 
     // receiver thread
+    /// <summary>Every datagram received, including those the transport could not hand over: = accepted + total drops.</summary>
     public long DatagramsReceived;
+    /// <summary>Datagrams that passed every check (authenticated, not a replay, parsed).</summary>
+    public long DatagramsAccepted;
     public long BytesReceived;
     public long UpdatesApplied;
     public long UpdatesStale;
@@ -57,6 +76,10 @@ public sealed class SyncCounters
     public long ResyncNeeded;
     public long LostSequences;
     public long PeerRestarts;
+    /// <summary>Keys derived for epochs of peers not yet adopted (rate-limited per peer: drops_derivation_limited).</summary>
+    public long KeyDerivations;
+    /// <summary>Entries a full sync that replaces removed: held here, absent from the snapshot and unchanged since (ghosts).</summary>
+    public long ReplaceRemoved;
     public long ReceiveFailures;
     public long LinkMismatches;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];

@@ -45,9 +45,11 @@ public sealed partial class SyncEngine
             {
                 _lastHeartbeatTimestamp = now;
                 SendHeartbeats();
+                CheckReplicationLag(now);
             }
 
             _links?.Evaluate(now);
+            RunAntiEntropy(now);
 
             bool queued;
             lock (_tableLock)

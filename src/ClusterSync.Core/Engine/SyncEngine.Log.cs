@@ -46,6 +46,24 @@ public sealed partial class SyncEngine
         [LoggerMessage(1033, LogLevel.Information, "Member {Member} stopping: sent heartbeats with state Down on every link")]
         public static partial void Farewell(ILogger logger, byte member);
 
+        [LoggerMessage(1040, LogLevel.Warning, "Member {Peer} no longer holds the send window back: its acknowledgements stayed at {Acked} (we sent {Sent}) for more than the dead interval ({DeadMs} ms)")]
+        public static partial void PeerDroppedFromWindow(ILogger logger, byte peer, ulong acked, ulong sent, long deadMs);
+
+        [LoggerMessage(1041, LogLevel.Information, "Member {Peer} holds the send window again: acknowledged through {Acked}")]
+        public static partial void PeerBackInWindow(ILogger logger, byte peer, ulong acked);
+
+        [LoggerMessage(1042, LogLevel.Error, "Replication to member {Peer} lags: {SequenceLag} datagrams unacknowledged, the oldest sent {AgeMs} ms ago (bound {BoundMs} ms)")]
+        public static partial void ReplicationLagging(ILogger logger, byte peer, ulong sequenceLag, long ageMs, long boundMs);
+
+        [LoggerMessage(1043, LogLevel.Information, "Replication to member {Peer} caught up (lag back within {BoundMs} ms)")]
+        public static partial void ReplicationCaughtUp(ILogger logger, byte peer, long boundMs);
+
+        [LoggerMessage(1050, LogLevel.Warning, "Anti-entropy: this member's table differs from member {Peer}'s (the Active) in {Ranges} of 64 top ranges; repairing those ranges")]
+        public static partial void AntiEntropyMismatch(ILogger logger, byte peer, int ranges);
+
+        [LoggerMessage(1051, LogLevel.Warning, "Anti-entropy repaired {Entries} entries in range depth {Depth} prefix {Prefix:x}")]
+        public static partial void AntiEntropyRepaired(ILogger logger, byte depth, ulong prefix, int entries);
+
         [LoggerMessage(1022, LogLevel.Error, "Control timer failed")]
         public static partial void TimerFailed(ILogger logger, Exception ex);
     }

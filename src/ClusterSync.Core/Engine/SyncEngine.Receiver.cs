@@ -3,6 +3,7 @@ using ClusterSync.Connections;
 using ClusterSync.Protocol;
 using ClusterSync.Reliability;
 using ClusterSync.Security;
+using ClusterSync.Transport;
 
 namespace ClusterSync.Engine;
 
@@ -10,6 +11,9 @@ public sealed partial class SyncEngine
 {
     private readonly ConnectionEvent[] _receiveStaging = new ConnectionEvent[64];
     private readonly Queue<(byte Peer, ulong Lost)> _resyncNotifications = new();
+    private IReceiveDropCounts? _dropCounts;
+    private long _foldedEmpty;
+    private long _foldedOversize;
 
     private void ReceiverLoop()
     {
@@ -22,6 +26,7 @@ public sealed partial class SyncEngine
             {
                 var pending = _channel.ReceiveAsync(buffer, token);
                 var result = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+                FoldTransportDrops();
                 _counters.DatagramsReceived++;
                 _counters.BytesReceived += result.Length;
                 DropReason reason;
@@ -42,6 +47,10 @@ public sealed partial class SyncEngine
                 if (reason != DropReason.None)
                 {
                     _counters.Drops[(int)reason]++;
+                }
+                else
+                {
+                    _counters.DatagramsAccepted++;
                 }
             }
         }
@@ -76,8 +85,38 @@ public sealed partial class SyncEngine
         return result;
     }
 
+    /// <summary>Counts, as received and dropped, the datagrams the transport could not hand over (receiver thread).</summary>
+    private void FoldTransportDrops()
+    {
+        if (_dropCounts is null)
+        {
+            return;
+        }
+
+        long empty = _dropCounts.EmptyDatagrams;
+        long oversize = _dropCounts.OversizeDatagrams;
+        if (empty != _foldedEmpty || oversize != _foldedOversize)
+        {
+            _counters.Drops[(int)DropReason.Empty] += empty - _foldedEmpty;
+            _counters.Drops[(int)DropReason.Oversize] += oversize - _foldedOversize;
+            _counters.DatagramsReceived += (empty - _foldedEmpty) + (oversize - _foldedOversize);
+            _foldedEmpty = empty;
+            _foldedOversize = oversize;
+        }
+    }
+
     private DropReason HandleDatagramCore(Span<byte> datagram)
     {
+        if (datagram.IsEmpty)
+        {
+            return DropReason.Empty;
+        }
+
+        if (datagram.Length > _channel.MaxDatagramSize)
+        {
+            return DropReason.Oversize;
+        }
+
         var status = PacketHeader.TryRead(datagram, out var header);
         if (status != DropReason.None)
         {
@@ -109,14 +148,13 @@ public sealed partial class SyncEngine
             }
             else if (header.Epoch > peer.Epoch)
             {
-                if (peer.CandidateEpoch != header.Epoch || peer.CandidateOpener is null)
+                var candidate = CandidateOpener(peer, header.Sender, header.Epoch);
+                if (candidate is null)
                 {
-                    peer.CandidateOpener?.Dispose();
-                    peer.CandidateOpener = PacketProtection.Create(_key, header.Sender, header.Epoch);
-                    peer.CandidateEpoch = header.Epoch;
+                    return DropReason.DerivationLimited;
                 }
 
-                opener = peer.CandidateOpener;
+                opener = candidate;
                 newEpoch = true;
             }
             else
@@ -186,6 +224,7 @@ public sealed partial class SyncEngine
             MessageType.Ack => HandleAck(peer, body),
             MessageType.Heartbeat => HandleHeartbeat(peer, body),
             MessageType.Gone => HandleGone(peer, body),
+            MessageType.Digest or MessageType.DigestRequest or MessageType.RangeEntries => QueueAntiEntropy(peer, header.Type, body),
             _ => DropReason.BadType,
         };
     }
@@ -194,18 +233,76 @@ public sealed partial class SyncEngine
     {
         ulong previous = peer.Epoch;
         peer.Opener?.Dispose();
-        peer.Opener = peer.CandidateOpener;
-        peer.CandidateOpener = null;
-        peer.CandidateEpoch = 0;
+        peer.Opener = null;
+        for (int i = 0; i < PeerState.CandidateSlots; i++)
+        {
+            if (peer.CandidateEpochs[i] == epoch)
+            {
+                peer.Opener = peer.CandidateOpeners[i];
+            }
+        }
+
+        peer.ClearCandidates(keep: peer.Opener);
         peer.Epoch = epoch;
-        peer.Data.Reset();
-        peer.Control.Reset();
+        peer.ResetForNewEpoch();
+        Volatile.Write(ref peer.LifeStartTimestamp, _time.GetTimestamp());
+        if (previous == 0)
+        {
+            peer.OutOfWindow = false; // first contact: the peer holds the window from the start (no burst outruns it)
+        }
+
         ApplyPendingCover(peer);
         if (previous != 0)
         {
             _counters.PeerRestarts++;
             Log.PeerRestarted(_logger, peer.MemberId, epoch, previous);
         }
+    }
+
+    private const double DeriveBurst = 32;
+    private const double DerivePerSecond = 16;
+
+    /// <summary>
+    /// The key of <paramref name="epoch"/> (newer than the peer's current one) for authenticating a packet, under the
+    /// peer's lock: from the cache of recent candidates, else derived if the peer's derivation budget allows (32 at once,
+    /// 16 a second after that), else null (the packet is dropped as <c>derivation_limited</c>). Forged headers naming new
+    /// epochs therefore cost at most a few derivations a second; a peer that really restarted keeps sending and is heard.
+    /// </summary>
+    private PacketProtection? CandidateOpener(PeerState peer, ushort sender, ulong epoch)
+    {
+        for (int i = 0; i < PeerState.CandidateSlots; i++)
+        {
+            if (peer.CandidateEpochs[i] == epoch && peer.CandidateOpeners[i] is { } cached)
+            {
+                return cached;
+            }
+        }
+
+        long now = _time.GetTimestamp();
+        if (peer.DeriveTokens < 0)
+        {
+            peer.DeriveTokens = DeriveBurst;
+        }
+        else
+        {
+            double seconds = (now - peer.DeriveRefillTimestamp) / (double)_time.TimestampFrequency;
+            peer.DeriveTokens = Math.Min(DeriveBurst, peer.DeriveTokens + (seconds * DerivePerSecond));
+        }
+
+        peer.DeriveRefillTimestamp = now;
+        if (peer.DeriveTokens < 1)
+        {
+            return null;
+        }
+
+        peer.DeriveTokens -= 1;
+        _counters.KeyDerivations++;
+        int slot = peer.NextCandidateSlot;
+        peer.NextCandidateSlot = (slot + 1) % PeerState.CandidateSlots;
+        peer.CandidateOpeners[slot]?.Dispose();
+        peer.CandidateOpeners[slot] = PacketProtection.Create(_key, sender, epoch);
+        peer.CandidateEpochs[slot] = epoch;
+        return peer.CandidateOpeners[slot];
     }
 
     /// <summary>Decodes and applies an authenticated Data body (internal for the micro benchmarks).</summary>
@@ -276,7 +373,7 @@ public sealed partial class SyncEngine
 
         for (int i = 0; i < count; i++)
         {
-            _retransmitRequests.Enqueue((peer, ranges[i]));
+            _retransmitRequests.Enqueue((peer, Volatile.Read(ref peer.Generation), ranges[i]));
         }
 
         _counters.NackRangesReceived += count;

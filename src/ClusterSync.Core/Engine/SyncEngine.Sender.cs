@@ -15,11 +15,12 @@ public sealed partial class SyncEngine
     private readonly ConnectionEvent[] _staging = new ConnectionEvent[1024];
     private readonly int[] _stagedUnit = new int[1024]; // records in the unit that starts at this staging index (1: alone)
     private readonly long[] _lastResent;
+    private readonly long[] _sentAt; // when each datagram in the resend buffer was first sent (replication lag)
     private readonly PacketProtection _dataSealer;
     private readonly PacketProtection _controlSealer;
     private readonly object _controlSealLock = new();
     private readonly ManualResetEventSlim _senderWake = new(false, 20);
-    private readonly ConcurrentQueue<(PeerState Peer, SequenceRange Range)> _retransmitRequests = new();
+    private readonly ConcurrentQueue<(PeerState Peer, long Generation, SequenceRange Range)> _retransmitRequests = new();
     private int _senderWork;
     private ulong _dataSequence;      // last data sequence used (sender thread writes)
     private ulong _controlSequence;   // control sequence space counter (Interlocked)
@@ -239,6 +240,7 @@ public sealed partial class SyncEngine
         new PacketHeader(MessageType.Data, MemberId, _dataSealer.Sealed ? HeaderFlags.Sealed : HeaderFlags.None, Epoch, _openSequence).Write(span);
         int length = _dataSealer.Seal(span, _openLength);
         _resend.Commit(_openSequence, length);
+        Volatile.Write(ref _sentAt[(int)(_openSequence % (ulong)_sentAt.Length)], _time.GetTimestamp());
         Volatile.Write(ref _dataSequence, _openSequence);
         var datagram = _openSlot[..length];
         for (int i = 0; i < _peers.Length; i++)
@@ -289,7 +291,11 @@ public sealed partial class SyncEngine
         }
     }
 
-    /// <summary>Waits while too many datagrams are unacknowledged by a live peer; pending changes keep coalescing meanwhile.</summary>
+    /// <summary>
+    /// Waits while too many datagrams are unacknowledged by a live peer; pending changes keep coalescing meanwhile. A
+    /// peer whose acknowledgements have not moved for a dead interval while it is behind (or that restarted) stops
+    /// holding the window back, as its death would; it holds it again once its acknowledgements are within the window.
+    /// </summary>
     private void WaitForWindow()
     {
         bool stalled = false;
@@ -305,6 +311,31 @@ public sealed partial class SyncEngine
                 }
 
                 ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0;
+                if (acked != p.WindowAcked || acked >= _dataSequence)
+                {
+                    p.WindowAcked = acked;
+                    p.WindowProgressTimestamp = now;
+                }
+
+                bool within = _dataSequence - acked < (ulong)_options.SendWindowDatagrams;
+                if (p.OutOfWindow)
+                {
+                    if (!within)
+                    {
+                        continue;
+                    }
+
+                    p.OutOfWindow = false;
+                    Log.PeerBackInWindow(_logger, p.MemberId, acked);
+                }
+                else if (!within && Elapsed(p.WindowProgressTimestamp, now, _time) > (long)_options.DeadInterval.TotalMilliseconds)
+                {
+                    p.OutOfWindow = true;
+                    _counters.WindowPeersDropped++;
+                    Log.PeerDroppedFromWindow(_logger, p.MemberId, acked, _dataSequence, (long)_options.DeadInterval.TotalMilliseconds);
+                    continue;
+                }
+
                 if (acked < floor)
                 {
                     floor = acked;
@@ -351,7 +382,12 @@ public sealed partial class SyncEngine
         long holdoff = (long)(_options.RetransmitHoldoff.TotalSeconds * _time.TimestampFrequency);
         while (budget > 0 && _retransmitRequests.TryDequeue(out var request))
         {
-            var (peer, range) = request;
+            var (peer, generation, range) = request;
+            if (generation != Volatile.Read(ref peer.Generation))
+            {
+                continue; // NACKed by an earlier life of the peer: the new life asks for what it misses itself
+            }
+
             ulong goneFirst = 0;
             ulong goneLast = 0;
             ulong last = Math.Min(range.Last, _dataSequence);

@@ -111,7 +111,7 @@ public sealed partial class SyncEngine
                 {
                     PrefetchAhead(records, i);
                     ref readonly var r = ref records[i];
-                    if (!ApplyVersionedLocked(r, nowMs))
+                    if (!ApplyVersionedLocked(r, nowMs, snapshot: true))
                     {
                         continue;
                     }
@@ -212,6 +212,126 @@ public sealed partial class SyncEngine
         {
             peer.PendingCoverEpoch = 0;
             peer.PendingCoverSequence = 0;
+        }
+    }
+
+    // A full sync that replaces (FullSync/README.md, "Replace"): one bit per table slot that held a candidate entry when
+    // the snapshot began; cleared when the snapshot names the entry or a newer change to it is applied. Table lock.
+    private ulong[]? _replaceMarks;
+    private byte _replaceSource;
+
+    /// <summary>
+    /// Starts a full sync that replaces: every entry this member holds now that the snapshot from
+    /// <paramref name="source"/> may remove (see <see cref="EndReplace"/>) is marked, in one hold of the table lock (a
+    /// bit per slot; no entry is copied). False when another replace is running (that pull then only merges).
+    /// </summary>
+    internal bool BeginReplace(byte source)
+    {
+        lock (_tableLock)
+        {
+            if (_replaceMarks is not null)
+            {
+                return false;
+            }
+
+            int limit = _table.SlotLimit;
+            var marks = new ulong[(limit + 63) / 64];
+            for (int i = 0; i < limit; i++)
+            {
+                ref var e = ref _table.EntryAt(i, out _);
+                if (!Unsafe.IsNullRef(ref e) && (e.Status & ConnectionStatus.Tombstone) == 0 && e.Owner != MemberId)
+                {
+                    marks[i >> 6] |= 1UL << (i & 63);
+                }
+            }
+
+            _replaceMarks = marks;
+            _replaceSource = source;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Ends a full sync that replaces. With <paramref name="commit"/> (the snapshot arrived whole) every entry still
+    /// marked, so named neither by the snapshot nor by a newer change since, becomes a tombstone at its own version
+    /// (an older reordered update cannot bring it back; a newer one wins): the table equals the snapshot at the cut
+    /// plus the changes since. Entries this member owns are never removed (its data plane is their authority), nor
+    /// are those of a live Active peer other than the source (load sharing: that peer's own stream covers them).
+    /// Without <paramref name="commit"/> nothing is removed. Returns the entries removed.
+    /// </summary>
+    internal int EndReplace(bool commit)
+    {
+        Span<Membership.MemberView> views = stackalloc Membership.MemberView[_peers.Length];
+        int nViews = GetPeerViews(views);
+        views = views[..nViews];
+        long nowMs = NowMs();
+        int removed = 0;
+        lock (_tableLock)
+        {
+            var marks = _replaceMarks;
+            byte source = _replaceSource;
+            _replaceMarks = null;
+            if (marks is null || !commit)
+            {
+                return 0;
+            }
+
+            int limit = Math.Min(_table.SlotLimit, marks.Length * 64);
+            for (int w = 0; w < marks.Length; w++)
+            {
+                ulong bits = marks[w];
+                while (bits != 0)
+                {
+                    int i = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
+                    bits &= bits - 1;
+                    if (i >= limit)
+                    {
+                        break;
+                    }
+
+                    ref var e = ref _table.EntryAt(i, out var key);
+                    if (Unsafe.IsNullRef(ref e) || (e.Status & ConnectionStatus.Tombstone) != 0 || e.Owner == MemberId
+                        || (e.Owner != source && IsLiveActive(views, e.Owner)))
+                    {
+                        continue;
+                    }
+
+                    MakeTombstone(ref e, e.Version, nowMs);
+                    _table.ClearCounters(key);
+                    removed++;
+                    if (AppliedObserver is { } observer)
+                    {
+                        var gone = new ConnectionEvent { Kind = ConnectionEventKind.Destroy, Key = key, Entry = e };
+                        observer(gone);
+                    }
+                }
+            }
+        }
+
+        Interlocked.Add(ref _counters.ReplaceRemoved, removed);
+        return removed;
+    }
+
+    private static bool IsLiveActive(ReadOnlySpan<Membership.MemberView> views, byte member)
+    {
+        foreach (var v in views)
+        {
+            if (v.Id == member)
+            {
+                return v.Alive && v.State == Membership.MemberState.Active;
+            }
+        }
+
+        return false;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ConfirmForReplaceLocked(int slot)
+    {
+        var marks = _replaceMarks!;
+        if ((uint)(slot >> 6) < (uint)marks.Length)
+        {
+            marks[slot >> 6] &= ~(1UL << (slot & 63));
         }
     }
 

@@ -12,6 +12,17 @@ namespace ClusterSync.Engine;
 public readonly record struct PeerStatus(
     byte MemberId, ulong Epoch, long? LastHeardAgeMs, bool Live, byte State, byte Priority, ulong ReceivedThrough, ulong AckedThrough);
 
+/// <summary>How far one peer is behind this member's delta stream (a copy for status, metrics and health).</summary>
+/// <param name="MemberId">The peer's member id.</param>
+/// <param name="Live">Heard within the dead interval and not stopping (Down): only a live peer can lag.</param>
+/// <param name="InWindow">The peer holds the send window back; false while it is dropped from it (stalled, or restarted and catching up).</param>
+/// <param name="AckedThrough">Our data sequence the peer's current life acknowledged.</param>
+/// <param name="SequenceLag">Data datagrams sent and not yet acknowledged by the peer.</param>
+/// <param name="OldestUnackedAgeMs">Milliseconds the oldest update not yet acknowledged by the peer has waited (since it was sent, or since the peer's current life began if later); 0 when caught up.</param>
+/// <param name="Lagging">Live and <paramref name="OldestUnackedAgeMs"/> past <see cref="SyncEngineOptions.MaxReplicationLag"/>.</param>
+public readonly record struct ReplicationLag(
+    byte MemberId, bool Live, bool InWindow, ulong AckedThrough, ulong SequenceLag, long OldestUnackedAgeMs, bool Lagging);
+
 public sealed partial class SyncEngine
 {
     private volatile string? _failure;
@@ -90,6 +101,96 @@ public sealed partial class SyncEngine
 
         long? age = heard == 0 ? null : Elapsed(heard, now, _time);
         return new PeerStatus(p.MemberId, epoch, age, heard != 0 && IsLive(p, now), state, priority, received, Volatile.Read(ref p.AckedThrough));
+    }
+
+    /// <summary>Per-peer replication lag, in transport peer order. Cheap (no table walk): fine for every status or metrics read.</summary>
+    public ReplicationLag[] GetReplicationLag()
+    {
+        long now = _time.GetTimestamp();
+        var result = new ReplicationLag[_peers.Length];
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            result[i] = ReadReplicationLag(_peers[i], now);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Why replication counts as failing: some live peer's oldest unacknowledged update is older than
+    /// <see cref="SyncEngineOptions.MaxReplicationLag"/>. Null while every live peer keeps up (or the bound is 0).
+    /// </summary>
+    public string? ReplicationLagFailure
+    {
+        get
+        {
+            if (_options.EffectiveMaxReplicationLag == TimeSpan.Zero)
+            {
+                return null;
+            }
+
+            long now = _time.GetTimestamp();
+            System.Text.StringBuilder? text = null;
+            foreach (var p in _peers)
+            {
+                var lag = ReadReplicationLag(p, now);
+                if (lag.Lagging)
+                {
+                    text ??= new System.Text.StringBuilder("replication lags past maxReplicationLag (")
+                        .Append((long)_options.EffectiveMaxReplicationLag.TotalMilliseconds).Append(" ms):");
+                    text.Append(" member ").Append(lag.MemberId).Append(' ').Append(lag.SequenceLag).Append(" datagrams behind, oldest ")
+                        .Append(lag.OldestUnackedAgeMs).Append(" ms;");
+                }
+            }
+
+            return text?.ToString().TrimEnd(';');
+        }
+    }
+
+    private ReplicationLag ReadReplicationLag(PeerState p, long now)
+    {
+        bool live = IsLive(p, now) && Volatile.Read(ref p.LastState) != (byte)Membership.MemberState.Down;
+        ulong last = LastDataSequence;
+        ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Math.Min(Volatile.Read(ref p.AckedThrough), last) : 0;
+        ulong lag = last - acked;
+        long age = 0;
+        if (lag > 0)
+        {
+            // The oldest unacknowledged datagram, or the oldest the resend buffer still remembers the sending time of.
+            ulong oldest = Math.Max(acked + 1, _resend.OldestHeld(last));
+            long sent = Volatile.Read(ref _sentAt[(int)(oldest % (ulong)_sentAt.Length)]);
+            long since = Math.Max(sent, Math.Max(Volatile.Read(ref p.LifeStartTimestamp), _startedTimestamp));
+            age = since == 0 ? 0 : Math.Max(0, Elapsed(since, now, _time));
+        }
+
+        bool lagging = live && _options.EffectiveMaxReplicationLag > TimeSpan.Zero && age > (long)_options.EffectiveMaxReplicationLag.TotalMilliseconds;
+        return new ReplicationLag(p.MemberId, live, !p.OutOfWindow, acked, lag, age, lagging);
+    }
+
+    /// <summary>Raises (once per episode) and clears the replication lag alarm of each peer (control tick).</summary>
+    private void CheckReplicationLag(long now)
+    {
+        if (_options.EffectiveMaxReplicationLag == TimeSpan.Zero)
+        {
+            return;
+        }
+
+        long bound = (long)_options.EffectiveMaxReplicationLag.TotalMilliseconds;
+        foreach (var p in _peers)
+        {
+            var lag = ReadReplicationLag(p, now);
+            if (lag.Lagging && !p.LagAlarmRaised)
+            {
+                p.LagAlarmRaised = true;
+                _counters.ReplicationLagAlarms++;
+                Log.ReplicationLagging(_logger, p.MemberId, lag.SequenceLag, lag.OldestUnackedAgeMs, bound);
+            }
+            else if (!lag.Lagging && p.LagAlarmRaised)
+            {
+                p.LagAlarmRaised = false;
+                Log.ReplicationCaughtUp(_logger, p.MemberId, bound);
+            }
+        }
     }
 
     private void MarkFailed(string loop, Exception ex) => _failure ??= $"{loop} loop failed: {ex.GetType().Name}: {ex.Message}";

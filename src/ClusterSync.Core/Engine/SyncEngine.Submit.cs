@@ -404,9 +404,15 @@ public sealed partial class SyncEngine
     /// The apply rule shared by delta sync and full sync: the record wins only if its version is newer than the
     /// entry's. Returns false (nothing changed) for a stale record. Under the table lock.
     /// </summary>
-    private bool ApplyVersionedLocked(in ConnectionEvent r, long nowMs)
+    private bool ApplyVersionedLocked(in ConnectionEvent r, long nowMs, bool snapshot = false)
     {
-        ref var e = ref _table.GetOrAdd(r.Key, out bool added);
+        ref var e = ref _table.GetOrAdd(r.Key, out bool added, out int slot);
+        if (_replaceMarks is not null && (snapshot || added || e.Version < r.Entry.Version))
+        {
+            // A full sync that replaces is running: the snapshot names this entry, or a newer change arrived.
+            ConfirmForReplaceLocked(slot);
+        }
+
         if (!added && e.Version >= r.Entry.Version)
         {
             return false;

@@ -90,9 +90,13 @@ public sealed partial class SyncEngine : IDisposable
 
         _resend = new Reliability.ResendBuffer(options.ResendBufferDatagrams, options.Mtu);
         _lastResent = new long[options.ResendBufferDatagrams];
+        _sentAt = new long[options.ResendBufferDatagrams];
         _dataSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         _controlSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         InitLinks(channel);
+        _dropCounts = channel as IReceiveDropCounts;
+        _foldedEmpty = _dropCounts?.EmptyDatagrams ?? 0;
+        _foldedOversize = _dropCounts?.OversizeDatagrams ?? 0;
     }
 
     public byte MemberId => _options.MemberId;

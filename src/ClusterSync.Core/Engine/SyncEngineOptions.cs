@@ -49,6 +49,19 @@ public sealed record SyncEngineOptions
     /// <summary>How long a destroyed connection's tombstone guards against reordered older updates.</summary>
     public TimeSpan TombstoneTtl { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A live peer whose oldest unacknowledged update is older than this is lagging: health turns red
+    /// (<see cref="SyncEngine.ReplicationLagFailure"/>) and an error is logged. Zero turns the alarm off. A bound
+    /// shorter than the dead interval counts as the dead interval (a peer is not judged faster than its death would be).
+    /// </summary>
+    public TimeSpan MaxReplicationLag { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the Active checks each live Standby's table against its own (anti-entropy range digests); zero turns it off.</summary>
+    public TimeSpan AntiEntropyInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Anti-entropy counts only entries last updated at least this long ago, so changes still in flight do not look like divergence.</summary>
+    public TimeSpan AntiEntropySettle { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Send and accept unencrypted packets. Must be explicit; logged as a warning at start.</summary>
     public bool Insecure { get; init; }
 
@@ -58,6 +71,10 @@ public sealed record SyncEngineOptions
     public PolicyOptions Policy { get; init; } = new();
 
     public TimeSpan DeadInterval => HeartbeatInterval * DeadAfterMissedHeartbeats;
+
+    /// <summary>The replication lag bound in force: <see cref="MaxReplicationLag"/>, at least the dead interval; zero when off.</summary>
+    public TimeSpan EffectiveMaxReplicationLag => MaxReplicationLag == TimeSpan.Zero ? TimeSpan.Zero
+        : MaxReplicationLag < DeadInterval ? DeadInterval : MaxReplicationLag;
 
     public IEnumerable<string> Validate(string path)
     {
@@ -124,6 +141,21 @@ public sealed record SyncEngineOptions
         if (MaxBatchDelay < TimeSpan.Zero || MaxBatchDelay > TimeSpan.FromSeconds(1))
         {
             yield return $"{path}.maxBatchDelay: expected a duration in [0, 1s], found {MaxBatchDelay}";
+        }
+
+        if (AntiEntropyInterval < TimeSpan.Zero || AntiEntropyInterval > TimeSpan.FromDays(1))
+        {
+            yield return $"{path}.antiEntropyInterval: expected 0 (off) or a duration up to 1 day, found {AntiEntropyInterval}";
+        }
+
+        if (AntiEntropySettle < TimeSpan.Zero || AntiEntropySettle > TimeSpan.FromMinutes(10))
+        {
+            yield return $"{path}.antiEntropySettle: expected a duration from 0 to 10 minutes, found {AntiEntropySettle}";
+        }
+
+        if (MaxReplicationLag < TimeSpan.Zero || MaxReplicationLag > TimeSpan.FromHours(1))
+        {
+            yield return $"{path}.maxReplicationLag: expected 0 (off) or a duration up to 1h, found {MaxReplicationLag}";
         }
 
         foreach (var e in Policy.Validate($"{path}.policy"))

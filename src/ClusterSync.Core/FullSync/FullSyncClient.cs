@@ -169,6 +169,7 @@ public sealed class FullSyncClient
         ulong cutSequence = 0;
         long total = 0;
         bool covered = false;
+        bool replacing = false;
         bool completed = false;
         using var idle = new CancellationTokenSource(IdleTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
@@ -224,6 +225,10 @@ public sealed class FullSyncClient
                         }
 
                         covered = true;
+
+                        // The snapshot replaces the table (no merge): what this member holds and the snapshot does not
+                        // name (and no change since touches) is removed at End.
+                        replacing = _engine.BeginReplace(source);
                         break;
                     case FrameType.Records when begun && body.Length >= 4:
                     {
@@ -255,7 +260,13 @@ public sealed class FullSyncClient
                         }
 
                         completed = true;
-                        return new FullSyncResult(FullSyncStatus.Completed, null, peer, entries, applied, bytes, _time.GetElapsedTime(start).TotalSeconds, epoch, cutSequence);
+                        long removed = replacing ? _engine.EndReplace(commit: true) : 0;
+                        replacing = false;
+                        Interlocked.Add(ref Counters.EntriesRemoved, removed);
+                        return new FullSyncResult(FullSyncStatus.Completed, null, peer, entries, applied, bytes, _time.GetElapsedTime(start).TotalSeconds, epoch, cutSequence)
+                        {
+                            Removed = removed,
+                        };
                     case FrameType.Error:
                         return Failure(FullSyncStatus.Refused, "the source reported an error", peer, start, entries, applied, bytes);
                     default:
@@ -276,6 +287,11 @@ public sealed class FullSyncClient
             }
 
             ArrayPool<ConnectionEvent>.Shared.Return(staging);
+            if (replacing)
+            {
+                _engine.EndReplace(commit: false); // an incomplete snapshot removes nothing
+            }
+
             if (covered && !completed)
             {
                 _engine.RaiseResyncAfterFailedPull(source);

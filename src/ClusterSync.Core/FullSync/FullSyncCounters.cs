@@ -13,9 +13,15 @@ public sealed class FullSyncCounters
     public long HandshakeFailed;
     public long FramesAuthenticationFailed;
     public long Refused;
+    /// <summary>Connections cut before the client proved the cluster key (deadline passed, wrong key, malformed, closed, unknown member).</summary>
+    public long UnauthenticatedCut;
+    /// <summary>Connections cut at accept: too many handshakes pending from that source address, or in all.</summary>
+    public long HandshakesOverLimit;
     public long EntriesSent;
     public long EntriesReceived;
     public long EntriesApplied;
+    /// <summary>Entries removed because a completed snapshot did not name them (a full sync replaces, it does not merge).</summary>
+    public long EntriesRemoved;
     public long BytesSent;
     public long BytesReceived;
 
@@ -30,9 +36,12 @@ public sealed class FullSyncCounters
         ["full_sync_handshake_failed"] = Volatile.Read(ref HandshakeFailed),
         ["full_sync_frames_authentication_failed"] = Volatile.Read(ref FramesAuthenticationFailed),
         ["full_sync_refused"] = Volatile.Read(ref Refused),
+        ["full_sync_unauthenticated_cut"] = Volatile.Read(ref UnauthenticatedCut),
+        ["full_sync_handshakes_over_limit"] = Volatile.Read(ref HandshakesOverLimit),
         ["full_sync_entries_sent"] = Volatile.Read(ref EntriesSent),
         ["full_sync_entries_received"] = Volatile.Read(ref EntriesReceived),
         ["full_sync_entries_applied"] = Volatile.Read(ref EntriesApplied),
+        ["full_sync_entries_removed"] = Volatile.Read(ref EntriesRemoved),
         ["full_sync_bytes_sent"] = Volatile.Read(ref BytesSent),
         ["full_sync_bytes_received"] = Volatile.Read(ref BytesReceived),
     };
@@ -46,6 +55,9 @@ public sealed record FullSyncResult(FullSyncStatus Status, string? Error, byte P
     double Seconds, ulong SourceEpoch, ulong CutSequence)
 {
     public bool Succeeded => Status == FullSyncStatus.Completed;
+
+    /// <summary>Entries the joiner held that the snapshot did not name (ghosts), removed at End.</summary>
+    public long Removed { get; init; }
 }
 
 /// <summary>Source-generated log messages (2xxx: full sync).</summary>

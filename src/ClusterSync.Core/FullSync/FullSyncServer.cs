@@ -54,8 +54,19 @@ public sealed class FullSyncServer : IAsyncDisposable
     /// <summary>Transfers served at once; more are refused (Busy) and retried by the joiner.</summary>
     public int MaxConcurrent { get; init; } = 4;
 
-    /// <summary>A handshake must finish within this time.</summary>
-    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// A client must prove the cluster key (its ClientFinish verified) within this time of connecting, else the
+    /// connection is cut and counted (<c>full_sync_unauthenticated_cut</c>). No transfer slot is held meanwhile.
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Connections still in their handshake (not yet authenticated) from one source address; more are cut at once.</summary>
+    public int MaxPendingPerSource { get; init; } = 4;
+
+    /// <summary>Connections still in their handshake in all; more are cut at once.</summary>
+    public int MaxPendingTotal { get; init; } = 16;
+
+    private readonly HandshakeAdmission _admission = new();
 
     public void Start()
     {
@@ -92,7 +103,17 @@ public sealed class FullSyncServer : IAsyncDisposable
                 continue;
             }
 
-            var task = Task.Run(() => ServeAsync(stream, token), CancellationToken.None);
+            // Unauthenticated connections are bounded per source address and in all: a flood of idle handshakes
+            // cannot starve the authenticated members (they hold no transfer slot either).
+            var source = (stream as System.Net.Sockets.NetworkStream)?.Socket.RemoteEndPoint is System.Net.IPEndPoint ep ? ep.Address.ToString() : "";
+            if (!_admission.TryEnter(source, MaxPendingPerSource, MaxPendingTotal))
+            {
+                Interlocked.Increment(ref Counters.HandshakesOverLimit);
+                await stream.DisposeAsync().ConfigureAwait(false);
+                continue;
+            }
+
+            var task = Task.Run(() => ServeAsync(stream, token, source), CancellationToken.None);
             lock (_transfers)
             {
                 _transfers.RemoveAll(t => t.IsCompleted);
@@ -101,11 +122,16 @@ public sealed class FullSyncServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Serves one snapshot on an accepted stream (internal for tests); disposes the stream. Never throws.</summary>
-    internal async Task<FullSyncStatus> ServeAsync(Stream stream, CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves one snapshot on an accepted stream (internal for tests); disposes the stream. Never throws. A transfer
+    /// slot is claimed only once the client has proven the key; with none free the client gets an Error frame (busy).
+    /// <paramref name="admittedSource"/>: the source address the accept loop counted as pending (released here).
+    /// </summary>
+    internal async Task<FullSyncStatus> ServeAsync(Stream stream, CancellationToken cancellationToken, string? admittedSource = null)
     {
         byte peer = 0;
         bool slot = false;
+        bool pending = admittedSource is not null;
         long start = _time.GetTimestamp();
         HandshakeResult? hs = null;
         try
@@ -115,19 +141,31 @@ public sealed class FullSyncServer : IAsyncDisposable
                 using (var handshakeTimeout = new CancellationTokenSource(HandshakeTimeout, _time))
                 using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, handshakeTimeout.Token))
                 {
-                    hs = await FullSyncHandshake.ServerAsync(stream, _key, _engine.MemberId, member =>
-                    {
-                        var status = Admit(member);
-                        slot = status == HelloStatus.Accepted;
-                        return status;
-                    }, linked.Token).ConfigureAwait(false);
+                    hs = await FullSyncHandshake.ServerAsync(stream, _key, _engine.MemberId, Admit, linked.Token).ConfigureAwait(false);
+                }
+
+                if (pending)
+                {
+                    _admission.Exit(admittedSource!);
+                    pending = false;
                 }
 
                 peer = hs.PeerMember;
                 if (!hs.Ok)
                 {
+                    Interlocked.Increment(ref Counters.UnauthenticatedCut);
                     return Failed(hs.Status, hs.Error ?? "handshake failed", peer);
                 }
+
+                // Authenticated: only now may the client hold a transfer slot.
+                if (Interlocked.Increment(ref _active) > MaxConcurrent)
+                {
+                    Interlocked.Decrement(ref _active);
+                    await SendBusyAsync(stream, hs.Send!, cancellationToken).ConfigureAwait(false);
+                    return Failed(FullSyncStatus.Refused, $"busy: {MaxConcurrent} transfers running", peer);
+                }
+
+                slot = true;
 
                 var (status, entries, bytes) = await StreamSnapshotAsync(stream, hs.Send!, peer, cancellationToken).ConfigureAwait(false);
                 if (status != FullSyncStatus.Completed)
@@ -142,14 +180,29 @@ public sealed class FullSyncServer : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+            if (hs is null)
+            {
+                Interlocked.Increment(ref Counters.UnauthenticatedCut); // the key was not proven in time
+            }
+
             return Failed(cancellationToken.IsCancellationRequested ? FullSyncStatus.Canceled : FullSyncStatus.TimedOut, "canceled or timed out", peer);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
+            if (hs is null)
+            {
+                Interlocked.Increment(ref Counters.UnauthenticatedCut);
+            }
+
             return Failed(FullSyncStatus.Truncated, ex.Message, peer);
         }
         finally
         {
+            if (pending)
+            {
+                _admission.Exit(admittedSource!);
+            }
+
             hs?.DisposeKeys();
             if (slot)
             {
@@ -158,20 +211,18 @@ public sealed class FullSyncServer : IAsyncDisposable
         }
     }
 
-    private HelloStatus Admit(byte member)
+    /// <summary>At ClientHello (nothing proven yet): only whether the member is a configured peer. No slot is claimed here.</summary>
+    private HelloStatus Admit(byte member) => _peers.Contains(member) ? HelloStatus.Accepted : HelloStatus.UnknownMember;
+
+    /// <summary>Tells an authenticated client that every transfer slot is taken: an Error frame (reason 2, busy); it retries.</summary>
+    private static async Task SendBusyAsync(Stream stream, FrameProtection sealer, CancellationToken cancellationToken)
     {
-        if (!_peers.Contains(member))
-        {
-            return HelloStatus.UnknownMember;
-        }
-
-        if (Interlocked.Increment(ref _active) > MaxConcurrent)
-        {
-            Interlocked.Decrement(ref _active);
-            return HelloStatus.Busy;
-        }
-
-        return HelloStatus.Accepted;
+        var frame = new byte[FrameProtection.Overhead + 2];
+        frame[FrameProtection.LengthSize] = (byte)FrameType.Error;
+        frame[FrameProtection.LengthSize + 1] = (byte)HelloStatus.Busy;
+        int n = sealer.Seal(frame, 2);
+        await stream.WriteAsync(frame.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private FullSyncStatus Failed(FullSyncStatus status, string error, byte peer)
@@ -341,5 +392,60 @@ public sealed class FullSyncServer : IAsyncDisposable
 
         await Task.WhenAll(running).ConfigureAwait(false);
         _stop.Dispose();
+    }
+}
+
+/// <summary>Counts connections still in their full-sync handshake, per source address and in all (accept loop and serving tasks).</summary>
+internal sealed class HandshakeAdmission
+{
+    private readonly Dictionary<string, int> _bySource = new(StringComparer.Ordinal);
+    private int _total;
+
+    public int Pending
+    {
+        get
+        {
+            lock (_bySource)
+            {
+                return _total;
+            }
+        }
+    }
+
+    /// <summary>Admits one more pending handshake from <paramref name="source"/> unless a limit is reached.</summary>
+    public bool TryEnter(string source, int perSource, int total)
+    {
+        lock (_bySource)
+        {
+            _bySource.TryGetValue(source, out int n);
+            if (n >= perSource || _total >= total)
+            {
+                return false;
+            }
+
+            _bySource[source] = n + 1;
+            _total++;
+            return true;
+        }
+    }
+
+    public void Exit(string source)
+    {
+        lock (_bySource)
+        {
+            if (_bySource.TryGetValue(source, out int n))
+            {
+                if (n <= 1)
+                {
+                    _bySource.Remove(source);
+                }
+                else
+                {
+                    _bySource[source] = n - 1;
+                }
+
+                _total--;
+            }
+        }
     }
 }

@@ -19,9 +19,15 @@ public enum ElectionOutcome
 /// (rank = priority, then lower member id); with preemption, a higher-ranked member takes the role back;
 /// two Actives after a partition resolve to the higher-ranked one.
 /// </summary>
+/// <remarks>
+/// A Standby waits for a higher-ranked member still in Init only while the cluster is forming
+/// (<c>waitForStarting</c>: no Active member seen yet). Once an Active has been seen, a member in Init is a restarted
+/// one (it will join through a full sync and report Standby): waiting for it would leave the cluster without an
+/// Active, and if it finished its join first it would take the role back although preemption is off.
+/// </remarks>
 public static class HighAvailabilityElection
 {
-    public static ElectionOutcome Decide(in MemberView self, ReadOnlySpan<MemberView> peers, bool preemption)
+    public static ElectionOutcome Decide(in MemberView self, ReadOnlySpan<MemberView> peers, bool preemption, bool waitForStarting = true)
     {
         if (!self.Eligible)
         {
@@ -53,7 +59,7 @@ public static class HighAvailabilityElection
 
             // A higher-ranked member still in Init decides within one dead interval: wait for it rather than
             // becoming Active and splitting the brain at start-up. (One that is Syncing may take long: no wait.)
-            higherStarting |= p.State == MemberState.Init && outranksMe;
+            higherStarting |= waitForStarting && p.State == MemberState.Init && outranksMe;
         }
 
         if (self.State == MemberState.Active)

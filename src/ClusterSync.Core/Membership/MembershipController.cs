@@ -41,6 +41,7 @@ public sealed partial class MembershipController : IDisposable
     private MemberView[] _views = [];
     private bool _synchronized;
     private byte _lastActivePeer;
+    private bool _sawActive;
     private long _failovers;
     private long _splitBrains;
     private long _lastEvaluateTimestamp;
@@ -109,6 +110,7 @@ public sealed partial class MembershipController : IDisposable
                 if (p.Alive && p.State == MemberState.Active)
                 {
                     _lastActivePeer = p.Id;
+                    _sawActive = true;
                 }
             }
 
@@ -156,7 +158,7 @@ public sealed partial class MembershipController : IDisposable
                     PromoteLoadSharing();
                     break;
                 case MemberState.Standby:
-                    var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption);
+                    var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive);
                     if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled)
                     {
                         Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
@@ -164,7 +166,7 @@ public sealed partial class MembershipController : IDisposable
 
                     break;
                 case MemberState.Active when _options.Mode == ClusterMode.HighAvailability:
-                    if (HighAvailabilityElection.Decide(self, peers, _options.Preemption) == ElectionOutcome.StepDownSplitBrain)
+                    if (HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive) == ElectionOutcome.StepDownSplitBrain)
                     {
                         Interlocked.Increment(ref _splitBrains);
                         Log.SplitBrain(_logger, _engine.MemberId);
@@ -232,6 +234,7 @@ public sealed partial class MembershipController : IDisposable
 
     private void Publish(MemberState state)
     {
+        _sawActive |= state == MemberState.Active;
         var old = State;
         State = state;
         _engine.AdvertisedState = (byte)state;

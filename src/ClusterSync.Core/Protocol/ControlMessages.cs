@@ -155,3 +155,136 @@ internal static class GoneMessage
         return range.First != 0 && range.Last >= range.First && range.Last < PacketHeader.ControlSpace;
     }
 }
+
+/// <summary>The digest of one key range: live entries and the XOR of their (key, version) hashes.</summary>
+internal readonly record struct RangeDigest(uint Count, ulong Xor);
+
+/// <summary>
+/// Anti-entropy bodies (Protocol/README.md, "Anti-entropy"). A range is (depth, prefix): the keys whose 64-bit range hash
+/// starts with the <c>6 × depth</c> bits of <c>prefix</c>; its 64 children split it by the next 6 bits. Every body starts
+/// with the target member and the cutoff (only entries last updated at or before it count, so changes in flight do
+/// not make equal tables look different).
+/// </summary>
+internal static class AntiEntropyMessages
+{
+    public const int Children = 64;
+    public const int BitsPerLevel = 6;
+    public const int MaxDepth = 9;
+    private const int Head = 2 + 8 + 1 + 8;
+    public const int DigestSize = Head + (Children * 12);
+    public const int RequestSize = Head + 8;
+
+    /// <summary>The bytes before the records of a RangeEntries body (<c>head count(2)</c>).</summary>
+    public const int EntriesHeadSize = Head + 2;
+
+    private static void WriteHead(Span<byte> dst, ushort target, long cutoffMs, byte depth, ulong prefix)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(dst, target);
+        BinaryPrimitives.WriteInt64BigEndian(dst[2..], cutoffMs);
+        dst[10] = depth;
+        BinaryPrimitives.WriteUInt64BigEndian(dst[11..], prefix);
+    }
+
+    public static bool TryReadHead(ReadOnlySpan<byte> src, out ushort target, out long cutoffMs, out byte depth, out ulong prefix)
+    {
+        target = 0;
+        cutoffMs = 0;
+        depth = 0;
+        prefix = 0;
+        if (src.Length < Head)
+        {
+            return false;
+        }
+
+        target = BinaryPrimitives.ReadUInt16BigEndian(src);
+        cutoffMs = BinaryPrimitives.ReadInt64BigEndian(src[2..]);
+        depth = src[10];
+        prefix = BinaryPrimitives.ReadUInt64BigEndian(src[11..]);
+
+        // The prefix has 6 × depth significant bits; a deeper range or stray high bits are malformed.
+        return cutoffMs > 0 && depth < MaxDepth && (depth == 0 ? prefix == 0 : prefix >> (BitsPerLevel * depth) == 0);
+    }
+
+    /// <summary>Digest (type 5), Active → Standby: the 64 children of a range.</summary>
+    public static int WriteDigest(Span<byte> dst, ushort target, long cutoffMs, byte depth, ulong prefix, ReadOnlySpan<RangeDigest> children)
+    {
+        WriteHead(dst, target, cutoffMs, depth, prefix);
+        int o = Head;
+        for (int i = 0; i < Children; i++)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(dst[o..], children[i].Count);
+            BinaryPrimitives.WriteUInt64BigEndian(dst[(o + 4)..], children[i].Xor);
+            o += 12;
+        }
+
+        return o;
+    }
+
+    public static bool TryReadDigest(ReadOnlySpan<byte> src, out ushort target, out long cutoffMs, out byte depth, out ulong prefix, Span<RangeDigest> children)
+    {
+        if (src.Length != DigestSize || !TryReadHead(src, out target, out cutoffMs, out depth, out prefix))
+        {
+            target = 0;
+            cutoffMs = 0;
+            depth = 0;
+            prefix = 0;
+            return false;
+        }
+
+        int o = Head;
+        for (int i = 0; i < Children; i++)
+        {
+            children[i] = new RangeDigest(BinaryPrimitives.ReadUInt32BigEndian(src[o..]), BinaryPrimitives.ReadUInt64BigEndian(src[(o + 4)..]));
+            o += 12;
+        }
+
+        return true;
+    }
+
+    /// <summary>DigestRequest (type 6), Standby → Active: the children of a range (bit i: child i) whose digests differ.</summary>
+    public static int WriteRequest(Span<byte> dst, ushort target, long cutoffMs, byte depth, ulong prefix, ulong mask)
+    {
+        WriteHead(dst, target, cutoffMs, depth, prefix);
+        BinaryPrimitives.WriteUInt64BigEndian(dst[Head..], mask);
+        return RequestSize;
+    }
+
+    public static bool TryReadRequest(ReadOnlySpan<byte> src, out ushort target, out long cutoffMs, out byte depth, out ulong prefix, out ulong mask)
+    {
+        mask = 0;
+        if (src.Length != RequestSize || !TryReadHead(src, out target, out cutoffMs, out depth, out prefix))
+        {
+            target = 0;
+            cutoffMs = 0;
+            depth = 0;
+            prefix = 0;
+            return false;
+        }
+
+        mask = BinaryPrimitives.ReadUInt64BigEndian(src[Head..]);
+        return mask != 0;
+    }
+
+    /// <summary>RangeEntries (type 7), Active → Standby: head, count(2), then every counted entry of the range as a Data record.</summary>
+    public static void WriteEntriesHead(Span<byte> dst, ushort target, long cutoffMs, byte depth, ulong prefix, ushort count)
+    {
+        WriteHead(dst, target, cutoffMs, depth, prefix);
+        BinaryPrimitives.WriteUInt16BigEndian(dst[Head..], count);
+    }
+
+    public static bool TryReadEntriesHead(ReadOnlySpan<byte> src, out ushort target, out long cutoffMs, out byte depth, out ulong prefix, out ushort count)
+    {
+        count = 0;
+        if (src.Length < EntriesHeadSize || !TryReadHead(src, out target, out cutoffMs, out depth, out prefix))
+        {
+            target = 0;
+            cutoffMs = 0;
+            depth = 0;
+            prefix = 0;
+            return false;
+        }
+
+        count = BinaryPrimitives.ReadUInt16BigEndian(src[Head..]);
+        return true;
+    }
+}

@@ -9,6 +9,12 @@ internal enum MessageType : byte
     Ack = 2,
     Heartbeat = 3,
     Gone = 4,
+    /// <summary>Anti-entropy: the digests of a key range's 64 children (Active → Standby).</summary>
+    Digest = 5,
+    /// <summary>Anti-entropy: the children whose digests differ (Standby → Active).</summary>
+    DigestRequest = 6,
+    /// <summary>Anti-entropy: every counted entry of a small differing range (Active → Standby).</summary>
+    RangeEntries = 7,
 }
 
 [Flags]
@@ -60,7 +66,7 @@ internal readonly record struct PacketHeader(MessageType Type, ushort Sender, He
         }
 
         var type = (MessageType)source[3];
-        if (type is < MessageType.Data or > MessageType.Gone)
+        if (type is < MessageType.Data or > MessageType.RangeEntries)
         {
             return DropReason.BadType;
         }
@@ -102,4 +108,10 @@ public enum DropReason
     Replay,
     OutsideWindow,
     Malformed,
+    /// <summary>An empty datagram (no header at all).</summary>
+    Empty,
+    /// <summary>A datagram larger than the transport carries (cut by the kernel, or longer than the channel's maximum).</summary>
+    Oversize,
+    /// <summary>A header naming a new epoch of a peer, beyond the peer's key-derivation budget (a flood of forged epochs).</summary>
+    DerivationLimited,
 }

@@ -30,20 +30,93 @@ public sealed class ClusterKey
     public string ToFileText()
         => $"# ClusterSync cluster key. Keep it secret: every member of the cluster needs this same file.\n{FileTag} {Convert.ToBase64String(_secret)}\n";
 
-    /// <summary>Reads a key file; a bad file throws <see cref="ConfigurationException"/> naming the file and what was expected.</summary>
+    /// <summary>The size of a key file as <see cref="ToFileText"/> (and so <c>clustersync keygen</c>) writes it.</summary>
+    public static readonly int FileSize = Encoding.UTF8.GetByteCount(new ClusterKey(new byte[32]).ToFileText());
+
+    private const UnixFileMode GroupOrOther = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
+    /// <summary>
+    /// Reads a key file; a bad file throws <see cref="ConfigurationException"/> naming the file and what was expected. The
+    /// file must be a regular file of exactly <see cref="FileSize"/> bytes (as keygen writes it: a device such as
+    /// <c>/dev/zero</c>, a pipe or a huge file is refused before anything is read) and, like ssh's private keys, not
+    /// accessible by group or others (mode 0600 or stricter).
+    /// </summary>
     public static ClusterKey Load(string path)
     {
-        string text;
         try
         {
-            text = File.ReadAllText(path);
+            var info = new FileInfo(path);
+            if (!info.Exists)
+            {
+                throw new ConfigurationException($"{path}: the cluster key file does not exist (make one with 'clustersync keygen --out {path}')");
+            }
+
+            if (info.Length != FileSize)
+            {
+                throw new ConfigurationException(
+                    $"{path}: expected a regular file of exactly {FileSize} bytes as 'clustersync keygen' writes it, found {(info.Length == 0 ? "an empty file or not a regular file (a device or a pipe)" : $"{info.Length} bytes")}");
+            }
+
+            if (!OperatingSystem.IsWindows())
+            {
+                var mode = File.GetUnixFileMode(path);
+                if ((mode & GroupOrOther) != 0)
+                {
+                    throw new ConfigurationException(
+                        $"{path}: the cluster key file is accessible by group or others (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); it must be readable by its owner only: chmod 600 {path}");
+                }
+            }
+
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            if (!stream.CanSeek)
+            {
+                throw new ConfigurationException($"{path}: expected a regular file holding the cluster key, found a device or a pipe");
+            }
+
+            var bytes = new byte[FileSize + 1];
+            int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            if (read != FileSize)
+            {
+                throw new ConfigurationException($"{path}: expected exactly {FileSize} bytes, read {read} (the file changed while it was read?)");
+            }
+
+            return Parse(Encoding.UTF8.GetString(bytes, 0, read), path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new ConfigurationException($"{path}: cannot read the cluster key file: {ex.Message}");
         }
+    }
 
-        return Parse(text, path);
+    /// <summary>
+    /// Writes a key file readable by its owner only (0600), also when it replaces an existing file whatever that file's
+    /// mode was: written to a new 0600 file beside it, then moved over it, so the key is never readable by others.
+    /// </summary>
+    public void WriteFile(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        try
+        {
+            using (var stream = new FileStream(temp, options))
+            {
+                stream.Write(Encoding.UTF8.GetBytes(ToFileText()));
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp); // nothing there after a successful move
+        }
     }
 
     public static ClusterKey Parse(string text, string source)

@@ -7,7 +7,7 @@ namespace ClusterSync.Transport;
 /// (holds a datagram back and sends it after later ones), or cuts the link entirely (a partition).
 /// Seeded, so a failing run can be replayed. For tests, benchmarks and the demo; never configured by default.
 /// </summary>
-public sealed class FaultInjectingChannel : IDatagramChannel
+public sealed class FaultInjectingChannel : IDatagramChannel, IReceiveDropCounts
 {
     private readonly IDatagramChannel _inner;
     private readonly Random _random;
@@ -38,6 +38,12 @@ public sealed class FaultInjectingChannel : IDatagramChannel
     public int MaxDatagramSize => _inner.MaxDatagramSize;
 
     public int PeerCount => _inner.PeerCount;
+
+    /// <inheritdoc />
+    public long EmptyDatagrams => (_inner as IReceiveDropCounts)?.EmptyDatagrams ?? 0;
+
+    /// <inheritdoc />
+    public long OversizeDatagrams => (_inner as IReceiveDropCounts)?.OversizeDatagrams ?? 0;
 
     public async ValueTask SendAsync(ReadOnlyMemory<byte> datagram, int peerIndex, CancellationToken cancellationToken = default)
     {

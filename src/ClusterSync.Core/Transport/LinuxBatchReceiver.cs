@@ -80,7 +80,10 @@ internal sealed unsafe partial class LinuxBatchReceiver : IDisposable
         return new LinuxBatchReceiver(socket, slotSize);
     }
 
-    public long Truncated { get; private set; }
+    private long _truncated;
+
+    /// <summary>Datagrams larger than a slot, cut by the kernel (MSG_TRUNC) and dropped here.</summary>
+    public long Truncated => Interlocked.Read(ref _truncated);
 
     /// <summary>
     /// Copies the next datagram into <paramref name="destination"/>; returns its length and its source address,
@@ -178,7 +181,7 @@ internal sealed unsafe partial class LinuxBatchReceiver : IDisposable
         {
             if ((_messages[i].Header.Flags & MsgTrunc) != 0)
             {
-                Truncated++;
+                Interlocked.Increment(ref _truncated);
                 continue;
             }
 

@@ -12,7 +12,7 @@ public sealed record SyncLink(byte Id, IDatagramChannel Channel);
 /// Each link has its own receive thread; received datagrams are handed to the engine's single receive loop in
 /// arrival order, with the link they came on (<see cref="LastReceivedLink"/>). Links are ordered by id.
 /// </summary>
-public sealed class MultiLinkChannel : IDatagramChannel
+public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts
 {
     private const int BufferCount = 512;
     private readonly SyncLink[] _links;
@@ -76,6 +76,12 @@ public sealed class MultiLinkChannel : IDatagramChannel
 
     /// <summary>Datagrams lost because a link's receive failed unexpectedly (the link's thread then stops).</summary>
     public long ReceiveFailures => Interlocked.Read(ref _receiveFailures);
+
+    /// <inheritdoc />
+    public long EmptyDatagrams => _links.Sum(l => (l.Channel as IReceiveDropCounts)?.EmptyDatagrams ?? 0);
+
+    /// <inheritdoc />
+    public long OversizeDatagrams => _links.Sum(l => (l.Channel as IReceiveDropCounts)?.OversizeDatagrams ?? 0);
 
     /// <summary>Sends <paramref name="peer"/>'s traffic on link <paramref name="link"/> from now on.</summary>
     public void Route(int peer, int link) => Volatile.Write(ref _route[peer], link);

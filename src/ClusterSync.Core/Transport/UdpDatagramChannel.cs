@@ -8,7 +8,7 @@ namespace ClusterSync.Transport;
 /// The built-in transport: one UDP socket, peers addressed by pre-serialised socket addresses, so a send or a
 /// receive allocates nothing. Both calls complete synchronously: the engine runs them on dedicated threads.
 /// </summary>
-public sealed class UdpDatagramChannel : IDatagramChannel
+public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts
 {
     public const int DefaultSocketBuffer = 4 * 1024 * 1024;
     private static readonly TimeSpan s_receivePoll = TimeSpan.FromMilliseconds(250);
@@ -48,6 +48,15 @@ public sealed class UdpDatagramChannel : IDatagramChannel
 
     public int MaxDatagramSize { get; }
 
+    private long _emptyDatagrams;
+    private long _oversizeDatagrams;
+
+    /// <inheritdoc />
+    public long EmptyDatagrams => Interlocked.Read(ref _emptyDatagrams);
+
+    /// <inheritdoc />
+    public long OversizeDatagrams => Interlocked.Read(ref _oversizeDatagrams) + (_batch?.Truncated ?? 0);
+
     public int PeerCount => _peers.Length;
 
     public long SendErrors => Interlocked.Read(ref _sendErrors);
@@ -85,6 +94,11 @@ public sealed class UdpDatagramChannel : IDatagramChannel
                 int got = _batch.Receive(buffer.Span, out var source);
                 if (got == 0)
                 {
+                    if (!source.IsEmpty)
+                    {
+                        Interlocked.Increment(ref _emptyDatagrams); // an empty datagram (not a receive timeout)
+                    }
+
                     continue;
                 }
 
@@ -101,14 +115,25 @@ public sealed class UdpDatagramChannel : IDatagramChannel
             {
                 n = _socket.ReceiveFrom(buffer.Span, SocketFlags.None, _received);
             }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.MessageSize)
+            {
+                Interlocked.Increment(ref _oversizeDatagrams); // larger than the buffer: cut by the kernel
+                continue;
+            }
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock
-                                                  or SocketError.ConnectionReset or SocketError.Interrupted or SocketError.MessageSize)
+                                                  or SocketError.ConnectionReset or SocketError.Interrupted)
             {
                 continue;
             }
             catch (Exception ex) when (_disposed && ex is SocketException or ObjectDisposedException)
             {
                 throw new OperationCanceledException("The channel is closed.", ex);
+            }
+
+            if (n == 0)
+            {
+                Interlocked.Increment(ref _emptyDatagrams);
+                continue;
             }
 
             return new ValueTask<DatagramReceiveResult>(new DatagramReceiveResult(n, PeerOf(_received.Buffer.Span[.._received.Size])));

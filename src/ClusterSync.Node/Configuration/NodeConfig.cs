@@ -130,6 +130,14 @@ public sealed record SyncConfig
 
     public TimeSpan TombstoneTtl { get; init; } = s_defaults.TombstoneTtl;
 
+    /// <summary>A live peer lagging longer than this turns health red (0: off).</summary>
+    public TimeSpan MaxReplicationLag { get; init; } = s_defaults.MaxReplicationLag;
+
+    /// <summary>How often the Active checks each Standby's table by range digests (0: off).</summary>
+    public TimeSpan AntiEntropyInterval { get; init; } = s_defaults.AntiEntropyInterval;
+
+    public TimeSpan AntiEntropySettle { get; init; } = s_defaults.AntiEntropySettle;
+
     /// <summary>UDP socket send and receive buffer, bytes.</summary>
     public int SocketBufferBytes { get; init; } = Transport.UdpDatagramChannel.DefaultSocketBuffer;
 
@@ -150,6 +158,9 @@ public sealed record SyncConfig
         MaxBatchDelay = MaxBatchDelay,
         TableCapacity = TableCapacity,
         TombstoneTtl = TombstoneTtl,
+        MaxReplicationLag = MaxReplicationLag,
+        AntiEntropyInterval = AntiEntropyInterval,
+        AntiEntropySettle = AntiEntropySettle,
         Insecure = insecure,
         Policy = policy,
     };

@@ -105,6 +105,7 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
         var engine = _node.Engine;
         string? problem = !engine.IsRunning ? engine.Failure ?? "the engine is not running"
             : engine.TransportFailure
+            ?? engine.ReplicationLagFailure
             ?? (_node.DataPlanePlugin?.Failure is { } failure ? $"data-plane plugin '{_node.DataPlanePlugin.Name}': {failure}" : null);
         return ValueTask.FromResult(problem is null
             ? ControlResponse.Text(200, "ok\n")

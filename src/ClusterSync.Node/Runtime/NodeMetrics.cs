@@ -38,6 +38,8 @@ internal sealed class NodeMetrics
     private readonly Gauge _up;
     private readonly Gauge _peerUp;
     private readonly Gauge _peerLastHeard;
+    private readonly Gauge _peerLagDatagrams;
+    private readonly Gauge _peerLagSeconds;
     private readonly Gauge? _generatorLive;
     private readonly Gauge _memberState;
     private readonly Gauge _peerState;
@@ -66,6 +68,8 @@ internal sealed class NodeMetrics
         _up = factory.CreateGauge("clustersync_up", "1 while the engine runs and its transport has not failed.");
         _peerUp = factory.CreateGauge("clustersync_peer_up", "1 while the peer has been heard within the dead interval.", new GaugeConfiguration { LabelNames = ["peer"] });
         _peerLastHeard = factory.CreateGauge("clustersync_peer_last_heard_seconds", "Seconds since the peer was last heard from (-1: never).", new GaugeConfiguration { LabelNames = ["peer"] });
+        _peerLagDatagrams = factory.CreateGauge("clustersync_peer_replication_lag_datagrams", "Data datagrams sent to the peer and not yet acknowledged.", new GaugeConfiguration { LabelNames = ["peer"] });
+        _peerLagSeconds = factory.CreateGauge("clustersync_peer_replication_lag_seconds", "Age of the oldest update the peer has not acknowledged (0: caught up).", new GaugeConfiguration { LabelNames = ["peer"] });
         if (node.GeneratorLiveConnections is not null)
         {
             _generatorLive = factory.CreateGauge("clustersync_generator_live_connections", "Live connections of the built-in workload generator.");
@@ -118,6 +122,13 @@ internal sealed class NodeMetrics
             var peer = p.MemberId.ToString(System.Globalization.CultureInfo.InvariantCulture);
             _peerUp.WithLabels(peer).Set(p.Live ? 1 : 0);
             _peerLastHeard.WithLabels(peer).Set(p.LastHeardAgeMs is { } ms ? ms / 1000.0 : -1);
+        }
+
+        foreach (var lag in engine.GetReplicationLag())
+        {
+            var peer = lag.MemberId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _peerLagDatagrams.WithLabels(peer).Set(lag.SequenceLag);
+            _peerLagSeconds.WithLabels(peer).Set(lag.OldestUnackedAgeMs / 1000.0);
         }
 
         var state = _node.Membership?.State ?? Membership.MemberState.Init;

@@ -301,53 +301,49 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
         }
     }
 
-    /// <summary>The join: pull from the Active (else the best Standby) until one pull succeeds; nobody synchronized alive: synchronized at once.</summary>
+    /// <summary>
+    /// The join, as <see cref="JoinPlanner"/> decides: pull from the Active (or, with no Active for a while, the best
+    /// Standby) until one pull succeeds; start as first member only when no synchronized peer exists (never on a brief
+    /// view: a failed or refused pull is retried).
+    /// </summary>
     private async Task JoinAsync()
     {
         var views = new MemberView[_config.PeerMembers.Count];
         var token = _stop.Token;
+        var planner = new JoinPlanner(Engine.MemberId, (byte)_config.Self.Priority, Engine.Options.DeadInterval, TimeProvider.System);
         while (!token.IsCancellationRequested)
         {
             int n = Engine.GetPeerViews(views);
-            MemberView? source = null;
-            foreach (var v in views.AsSpan(0, n))
+            var decision = planner.Next(views.AsSpan(0, n));
+            if (decision.Step == JoinStep.FirstMember)
             {
-                if (!v.Eligible)
-                {
-                    continue;
-                }
-
-                if (source is not { } s
-                    || (v.State == MemberState.Active && s.State != MemberState.Active)
-                    || (v.State == s.State && v.Outranks(s)))
-                {
-                    source = v;
-                }
-            }
-
-            if (source is not { } from)
-            {
-                Log.FirstMember(_logger, Engine.MemberId);
+                Log.FirstMember(_logger, Engine.MemberId, decision.Reason);
                 _membership!.MarkSynchronized();
                 return;
+            }
+
+            if (decision.Step == JoinStep.Wait)
+            {
+                await Task.Delay(100, token).ConfigureAwait(false);
+                continue;
             }
 
             if (_fullSyncClient is null)
             {
-                Log.NoFullSync(_logger, Engine.MemberId, from.Id);
+                Log.NoFullSync(_logger, Engine.MemberId, decision.Source);
                 _membership!.MarkSynchronized();
                 return;
             }
 
-            var result = await _fullSyncClient.PullAsync(PeerIndex(from.Id), token).ConfigureAwait(false);
+            var result = await _fullSyncClient.PullAsync(PeerIndex(decision.Source), token).ConfigureAwait(false);
             if (result.Succeeded)
             {
-                Log.Joined(_logger, Engine.MemberId, from.Id, from.State, result.Entries);
+                Log.Joined(_logger, Engine.MemberId, decision.Source, decision.Reason, result.Entries);
                 _membership!.MarkSynchronized();
                 return;
             }
 
-            Log.JoinPullFailed(_logger, from.Id, result.Status, result.Error ?? "");
+            Log.JoinPullFailed(_logger, decision.Source, result.Status, result.Error ?? "");
             await Task.Delay(200, token).ConfigureAwait(false);
         }
     }
@@ -375,6 +371,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     public NodeStatus GetStatus()
     {
         var peers = Engine.GetPeerStatus();
+        var lags = Engine.GetReplicationLag();
         return new NodeStatus
         {
             MemberId = Engine.MemberId,
@@ -382,6 +379,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             State = Engine.IsRunning ? "running" : Engine.Failure is not null ? "failed" : "stopped",
             Failure = Engine.Failure,
             TransportFailure = Engine.TransportFailure,
+            ReplicationLagFailure = Engine.ReplicationLagFailure,
             UptimeSeconds = Math.Round(Engine.Uptime.TotalSeconds, 3),
             Encrypted = _config.Key is not null,
             SyncAddress = _config.LocalEndPoint.ToString(),
@@ -424,6 +422,10 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
                 Priority = p.Priority,
                 ReceivedThrough = p.ReceivedThrough,
                 AckedThrough = p.AckedThrough,
+                ReplicationLagDatagrams = lags[i].SequenceLag,
+                ReplicationLagMs = lags[i].OldestUnackedAgeMs,
+                InSendWindow = lags[i].InWindow,
+                Lagging = lags[i].Lagging,
                 Links = LinkDocuments(i),
                 LinkSwitches = Engine.LinkSwitches(i),
             }).ToList(),
@@ -584,14 +586,14 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
         [LoggerMessage(4003, LogLevel.Information, "Generator finished: {Submitted} changes submitted, {Live} live connections")]
         public static partial void GeneratorFinished(ILogger logger, long submitted, int live);
 
-        [LoggerMessage(4004, LogLevel.Information, "Member {Member}: no synchronized peer is alive; starting synchronized (first member)")]
-        public static partial void FirstMember(ILogger logger, byte member);
+        [LoggerMessage(4004, LogLevel.Information, "Member {Member}: starting synchronized (first member): {Reason}")]
+        public static partial void FirstMember(ILogger logger, byte member, string reason);
 
         [LoggerMessage(4005, LogLevel.Warning, "Member {Member}: insecure cluster, no full sync; joining without pulling from member {Peer}")]
         public static partial void NoFullSync(ILogger logger, byte member, byte peer);
 
-        [LoggerMessage(4006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({State}), {Entries} entries")]
-        public static partial void Joined(ILogger logger, byte member, byte peer, MemberState state, long entries);
+        [LoggerMessage(4006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({Source}), {Entries} entries")]
+        public static partial void Joined(ILogger logger, byte member, byte peer, string source, long entries);
 
         [LoggerMessage(4007, LogLevel.Warning, "Join pull from member {Peer} failed ({Status}: {Error}); retrying")]
         public static partial void JoinPullFailed(ILogger logger, byte peer, FullSyncStatus status, string error);

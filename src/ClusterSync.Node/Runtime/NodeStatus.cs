@@ -15,6 +15,9 @@ public sealed record NodeStatus
     /// <summary>Set while every send of the sync transport has failed for a dead interval (health is red meanwhile).</summary>
     public string? TransportFailure { get; init; }
 
+    /// <summary>Set while a live peer's replication lag is past <c>sync.maxReplicationLag</c> (health is red meanwhile).</summary>
+    public string? ReplicationLagFailure { get; init; }
+
     public double UptimeSeconds { get; init; }
 
     public bool Encrypted { get; init; }
@@ -138,6 +141,18 @@ public sealed record PeerStatusDocument
     public ulong ReceivedThrough { get; init; }
 
     public ulong AckedThrough { get; init; }
+
+    /// <summary>Data datagrams sent to the peer and not yet acknowledged by it.</summary>
+    public ulong ReplicationLagDatagrams { get; init; }
+
+    /// <summary>Milliseconds the oldest update the peer has not acknowledged has waited (0: caught up).</summary>
+    public long ReplicationLagMs { get; init; }
+
+    /// <summary>The peer holds the send window back (false while dropped from it: stalled, or restarted and catching up).</summary>
+    public bool InSendWindow { get; init; }
+
+    /// <summary>Live and past <c>sync.maxReplicationLag</c>.</summary>
+    public bool Lagging { get; init; }
 
     /// <summary>Each sync link toward the peer (empty with a single link).</summary>
     public IReadOnlyList<LinkStatusDocument> Links { get; init; } = [];

@@ -132,7 +132,7 @@ public sealed class SyncEngineApplyTests : IDisposable
         for (int length = 0; length < datagram.Length; length++)
         {
             var result = _pair.Receiver.HandleDatagram(datagram.AsSpan(0, length).ToArray());
-            var expected = length < PacketHeader.Size ? DropReason.Truncated : DropReason.AuthenticationFailed;
+            var expected = length == 0 ? DropReason.Empty : length < PacketHeader.Size ? DropReason.Truncated : DropReason.AuthenticationFailed;
             Assert.True(expected == result, $"length {length}: expected {expected}, got {result}");
         }
 

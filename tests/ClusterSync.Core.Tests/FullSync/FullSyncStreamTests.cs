@@ -172,6 +172,87 @@ public sealed class FullSyncStreamTests
         }
     }
 
+    /// <summary>Entries of the source (owner 1) the joiner holds from before (a lost destroy, an expired tombstone): ghosts.</summary>
+    private static ConnectionEvent[] Ghosts(int count, ushort firstPort)
+    {
+        var ghosts = new ConnectionEvent[count];
+        for (int i = 0; i < count; i++)
+        {
+            ghosts[i] = ConnectionEvent.Create(ConnectionEventKind.Update, EngineKit.Tcp(443, (ushort)(firstPort + i), 0x0A00_0009), ProtocolState.TcpEstablished, 600, 0);
+            ghosts[i].Entry.Owner = 1;
+            ghosts[i].Entry.Version = 1000UL + (ulong)i;
+        }
+
+        return ghosts;
+    }
+
+    [Fact]
+    public async Task Pull_JoinerHoldsGhostsAbsentFromSnapshot_TableEqualsSnapshotAndOwnConnectionsStay()
+    {
+        var key = ClusterKey.Generate();
+        var (source, joiner) = Engines(key);
+        using (source)
+        using (joiner)
+        {
+            joiner.ApplySnapshot(Ghosts(25, 7000));
+            joiner.Submit(EngineKit.New(EngineKit.Tcp(443, 9000, 0x0A00_0002))); // the joiner's own connection
+            var (result, _) = await Transfer(source, joiner, key, key);
+
+            Assert.Equal(FullSyncStatus.Completed, result.Status);
+            Assert.Equal(25, result.Removed);
+            Assert.Equal(25, joiner.Counters.ReplaceRemoved);
+            var live = joiner.SnapshotTable().ToDictionary(kv => kv.Key, kv => kv.Value);
+            Assert.Equal(300, live.Count); // the source's 299 live connections and the joiner's own one
+            foreach (var (k, e) in source.SnapshotTable())
+            {
+                Assert.True(live.TryGetValue(k, out var other) && other.SameState(e));
+            }
+
+            Assert.True(live.ContainsKey(EngineKit.Tcp(443, 9000, 0x0A00_0002)));
+            Assert.True(joiner.TryGetEntry(EngineKit.Tcp(443, 7000, 0x0A00_0009), out var ghost) && (ghost.Status & ConnectionStatus.Tombstone) != 0);
+        }
+    }
+
+    [Fact]
+    public async Task Pull_FailsAfterBegin_RemovesNothing()
+    {
+        var key = ClusterKey.Generate();
+        var (source, joiner) = Engines(key);
+        using (source)
+        using (joiner)
+        {
+            joiner.ApplySnapshot(Ghosts(5, 7100));
+            var (result, _) = await Transfer(source, joiner, key, key,
+                (offset, bytes) => { if (offset <= FullSyncHandshake.ServerHelloSize + 86 && offset + bytes.Length > FullSyncHandshake.ServerHelloSize + 86) { bytes.Span[(int)(FullSyncHandshake.ServerHelloSize + 86 - offset)] ^= 1; } });
+
+            Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
+            Assert.Equal(0, joiner.Counters.ReplaceRemoved);
+            Assert.True(joiner.TryGetEntry(EngineKit.Tcp(443, 7100, 0x0A00_0009), out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
+        }
+    }
+
+    [Fact]
+    public void EndReplace_EntryNamedBySnapshotOrChangedByDeltaMeanwhile_KeptOthersRemoved()
+    {
+        using var pair = new EnginePair();
+        var ghosts = Ghosts(3, 7200);
+        pair.Receiver.ApplySnapshot(ghosts);
+        Assert.True(pair.Receiver.BeginReplace(1));
+        Assert.False(pair.Receiver.BeginReplace(1)); // one replace at a time
+
+        pair.Receiver.ApplySnapshot(ghosts.AsSpan(0, 1)); // the snapshot names the first (same version: stale, still named)
+        var delta = pair.SubmitAndCapture(EngineKit.New(ghosts[1].Key)); // a newer change to the second arrives by delta
+        Assert.Equal(ClusterSync.Protocol.DropReason.None, pair.Feed(delta));
+        var fresh = pair.SubmitAndCapture(EngineKit.New(EngineKit.Tcp(443, 7300)));
+        Assert.Equal(ClusterSync.Protocol.DropReason.None, pair.Feed(fresh)); // a connection new since the cut
+
+        Assert.Equal(1, pair.Receiver.EndReplace(commit: true));
+
+        var live = pair.Receiver.SnapshotTable().Select(kv => kv.Key).ToHashSet();
+        Assert.Equal([ghosts[0].Key, ghosts[1].Key, EngineKit.Tcp(443, 7300)], live.OrderBy(k => k.SourcePort).ToArray());
+        Assert.Equal(0, pair.Receiver.EndReplace(commit: true)); // nothing running any more
+    }
+
     [Fact]
     public async Task Pull_WrongKey_NothingApplied()
     {

@@ -44,6 +44,26 @@ public sealed class HighAvailabilityElectionTests
     }
 
     [Fact]
+    public void Decide_TwoHigherRankedPeersInInit_WaitsForThem()
+    {
+        // Two starting members that both outrank this one must not cancel each other out (split brain at start-up).
+        Assert.Equal(ElectionOutcome.Stay,
+            HighAvailabilityElection.Decide(M(3, 100, MemberState.Standby), [M(1, 200, MemberState.Init), M(2, 150, MemberState.Init)], false));
+        Assert.Equal(ElectionOutcome.Stay,
+            HighAvailabilityElection.Decide(M(3, 100, MemberState.Standby), [M(1, 200, MemberState.Init), M(2, 150, MemberState.Init), M(4, 120, MemberState.Init)], false));
+    }
+
+    [Fact]
+    public void Decide_HigherRankedPeerInInitAfterAnActiveWasSeen_TakesOver()
+    {
+        // Not forming any more: a member in Init is a restarted one that will join as Standby; it does not hold the role.
+        Assert.Equal(ElectionOutcome.TakeOver,
+            HighAvailabilityElection.Decide(M(2, 100, MemberState.Standby), [M(1, 200, MemberState.Init)], false, waitForStarting: false));
+        Assert.Equal(ElectionOutcome.Stay,
+            HighAvailabilityElection.Decide(M(2, 100, MemberState.Standby), [M(1, 200, MemberState.Standby)], false, waitForStarting: false));
+    }
+
+    [Fact]
     public void Decide_ActiveAlive_StandbyStaysWithoutPreemption()
     {
         Assert.Equal(ElectionOutcome.Stay, HighAvailabilityElection.Decide(M(1, 200, MemberState.Standby), [M(2, 100, MemberState.Active)], preemption: false));

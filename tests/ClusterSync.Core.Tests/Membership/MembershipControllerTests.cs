@@ -1,5 +1,8 @@
 using ClusterSync.Core.Tests.Engine;
+using ClusterSync.Engine;
 using ClusterSync.Membership;
+using ClusterSync.Protocol;
+using ClusterSync.Security;
 using Microsoft.Extensions.Time.Testing;
 
 namespace ClusterSync.Core.Tests.Membership;
@@ -61,6 +64,76 @@ public sealed class MembershipControllerTests
         int ticks = RunUntil(controller, time, MemberState.Standby, TimeSpan.FromSeconds(2));
 
         Assert.InRange(ticks * Tick.TotalMilliseconds, Dead.TotalMilliseconds - Tick.TotalMilliseconds, Dead.TotalMilliseconds + 20);
+    }
+
+    [Fact]
+    public void Evaluate_ActiveRestartsWithinDeadInterval_StandbyTakesOverAndRestartedMemberDoesNotWaitInLine()
+    {
+        // Member 1 (priority 200) is Active, member 2 (priority 100) Standby, preemption off. Member 1 is killed and
+        // restarted before its silence reaches the dead interval: member 2 learns it from the new epoch (a member in
+        // Init). Waiting for a higher-ranked member in Init is for a cluster that is forming; here it would leave the
+        // cluster without an Active and hand the role back to member 1 once it has joined (issue 14, bug 6).
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        var (engine, _) = EngineKit.Create(2, 1, key, time);
+        using var _e = engine;
+        var (active, activeChannel) = EngineKit.Create(1, 2, key, time);
+        using var _a = active;
+        active.AdvertisedState = (byte)MemberState.Active;
+        active.AdvertisedPriority = 200;
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
+        for (int i = 0; i < 100 && controller.State != MemberState.Standby; i++)
+        {
+            Heartbeat(engine, active, activeChannel);
+            time.Advance(Tick);
+            controller.Evaluate();
+        }
+
+        Assert.Equal(MemberState.Standby, controller.State);
+        var (restarted, restartedChannel) = EngineKit.Create(1, 2, key, time);
+        using var _r = restarted;
+        Assert.NotEqual(active.Epoch, restarted.Epoch);
+        restarted.AdvertisedState = (byte)MemberState.Init;
+        restarted.AdvertisedPriority = 200;
+        Heartbeat(engine, restarted, restartedChannel);
+        time.Advance(Tick);
+        controller.Evaluate();
+
+        Assert.Equal(MemberState.Active, controller.State);
+        Assert.Equal(1, controller.Failovers);
+    }
+
+    [Fact]
+    public void Evaluate_ClusterFormingHigherRankedPeerInInit_WaitsForIt()
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        var (engine, _) = EngineKit.Create(2, 1, key, time);
+        using var _e = engine;
+        var (peer, peerChannel) = EngineKit.Create(1, 2, key, time);
+        using var _p = peer;
+        peer.AdvertisedState = (byte)MemberState.Init;
+        peer.AdvertisedPriority = 200;
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
+        for (int i = 0; i < 200; i++)
+        {
+            Heartbeat(engine, peer, peerChannel);
+            time.Advance(Tick);
+            controller.Evaluate();
+        }
+
+        Assert.Equal(MemberState.Standby, controller.State);
+    }
+
+    /// <summary>Has <paramref name="from"/> send a heartbeat and feeds it to <paramref name="to"/>.</summary>
+    private static void Heartbeat(SyncEngine to, SyncEngine from, CaptureChannel fromChannel)
+    {
+        from.OnTick();
+        var beats = fromChannel.SentTo(0).Where(d => d[3] == (byte)MessageType.Heartbeat).ToList();
+        if (beats.Count > 0)
+        {
+            to.HandleDatagram(beats[^1].AsSpan());
+        }
     }
 
     private static int RunUntil(MembershipController controller, FakeTimeProvider time, MemberState state, TimeSpan limit)

@@ -86,7 +86,7 @@ public class PacketHeaderTests
 
     [Theory]
     [InlineData(0)]
-    [InlineData(5)]
+    [InlineData(8)]
     [InlineData(255)]
     public void TryRead_BadType_ReturnsBadType(byte type)
     {

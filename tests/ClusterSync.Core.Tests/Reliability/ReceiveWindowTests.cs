@@ -305,4 +305,58 @@ public class ReceiveWindowTests
 
         Assert.True(AckMessage.TryRead(body, out _, out _, out _, out _, new SequenceRange[AckMessage.MaxRanges], out _));
     }
+
+    [Fact]
+    public void Mark_GapThenLaterInSameWord_OutOfOrderDatagramRememberedAndItsReplayRefused()
+    {
+        // 3 arrives before 1: when 1 closes the run, only 1 may be consumed; 3 must stay marked (else its replay passes).
+        var w = With(3, 1);
+
+        Assert.Equal(1UL, w.Cumulative);
+        Assert.Equal(WindowCheck.Duplicate, w.Check(3));
+        Assert.Equal(WindowCheck.New, w.Check(2));
+        w.Mark(2);
+        Assert.Equal(3UL, w.Cumulative);
+        Assert.Equal(WindowCheck.Duplicate, w.Check(3));
+    }
+
+    [Fact]
+    public void Mark_RunEndingMidWordWithLaterBitsSet_ConsumesOnlyTheRun()
+    {
+        var w = With(70, 72, 65, 66, 67);
+
+        Assert.Equal(0UL, w.Cumulative);
+        for (ulong s = 1; s <= 64; s++)
+        {
+            w.Mark(s);
+        }
+
+        Assert.Equal(67UL, w.Cumulative);
+        Assert.Equal(WindowCheck.Duplicate, w.Check(70));
+        Assert.Equal(WindowCheck.Duplicate, w.Check(72));
+        Assert.Equal([new SequenceRange(68, 69), new SequenceRange(71, 71)], Gaps(w));
+    }
+
+    [Fact]
+    public void CollectGaps_SingleSequenceTailGap_AskedFor()
+    {
+        var w = With(1, 2, 3);
+        w.NoteAnnounced(4);
+
+        Assert.True(w.HasGaps);
+        Assert.Equal([new SequenceRange(4, 4)], Gaps(w));
+    }
+
+    [Fact]
+    public void CollectGaps_SingleSequenceGapsInsideAndAtTheTail_EachAskedFor()
+    {
+        var w = With(1, 2, 4);
+        w.NoteAnnounced(5);
+
+        Assert.True(w.HasGaps);
+        Assert.Equal([new SequenceRange(3, 3), new SequenceRange(5, 5)], Gaps(w));
+        var single = With(1, 3);
+        Assert.True(single.HasGaps);
+        Assert.Equal([new SequenceRange(2, 2)], Gaps(single));
+    }
 }

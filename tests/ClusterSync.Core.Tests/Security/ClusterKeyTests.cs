@@ -35,6 +35,7 @@ public class ClusterKeyTests
         Assert.Equal(new ClusterKey(secret).DeriveSenderKey(3, 4), parsed.DeriveSenderKey(3, 4));
     }
 
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     [Fact]
     public void Load_FileWrittenByToFileText_RoundTrips()
     {
@@ -42,11 +43,93 @@ public class ClusterKeyTests
         var path = Path.Combine(Path.GetTempPath(), $"cs-key-{Guid.NewGuid():N}.key");
         try
         {
-            File.WriteAllText(path, key.ToFileText());
+            key.WriteFile(path);
 
             var loaded = ClusterKey.Load(path);
 
             Assert.Equal(key.DeriveSenderKey(5, 6), loaded.DeriveSenderKey(5, 6));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    [Fact]
+    public void Load_GroupOrOtherReadable_RefusedNamingModeAndFix()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cs-key-{Guid.NewGuid():N}.key");
+        try
+        {
+            File.WriteAllText(path, ClusterKey.Generate().ToFileText());
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+            var ex = Assert.Throws<ConfigurationException>(() => ClusterKey.Load(path));
+
+            Assert.Contains(path, ex.Message);
+            Assert.Contains("0644", ex.Message);
+            Assert.Contains("chmod 600", ex.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(1)]
+    [InlineData(100_000)]
+    public void Load_NotExactlyTheKeygenSize_Refused(int delta)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cs-key-{Guid.NewGuid():N}.key");
+        try
+        {
+            var text = ClusterKey.Generate().ToFileText();
+            text = delta < 0 ? text[..^1] : text + new string('#', delta);
+            File.WriteAllText(path, delta == 0 ? "" : text);
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+            var ex = Assert.Throws<ConfigurationException>(() => ClusterKey.Load(path));
+
+            Assert.Contains(path, ex.Message);
+            Assert.Contains($"exactly {ClusterKey.FileSize} bytes", ex.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Load_DevZero_RefusedAtOnce()
+    {
+        Assert.True(File.Exists("/dev/zero"));
+        var ex = Assert.Throws<ConfigurationException>(() => ClusterKey.Load("/dev/zero"));
+        Assert.Contains("/dev/zero", ex.Message);
+        Assert.Contains("not a regular file", ex.Message);
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    [Fact]
+    public void WriteFile_OverExistingWorldReadableFile_ReplacedWithMode0600()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cs-key-{Guid.NewGuid():N}.key");
+        try
+        {
+            File.WriteAllText(path, "old");
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            var key = ClusterKey.Generate();
+
+            key.WriteFile(path);
+
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+            Assert.Equal(key.DeriveSenderKey(1, 2), ClusterKey.Load(path).DeriveSenderKey(1, 2));
+            Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.*.tmp")); // no temp file left behind
         }
         finally
         {

@@ -1,0 +1,393 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using ClusterSync.Connections;
+using ClusterSync.Membership;
+using ClusterSync.Protocol;
+using ClusterSync.Security;
+
+namespace ClusterSync.Engine;
+
+/// <summary>
+/// Anti-entropy (Protocol/README.md, "Anti-entropy"): replicas are proven equal, not assumed. Every
+/// <see cref="SyncEngineOptions.AntiEntropyInterval"/> the Active sends each live Standby the digests of the 64 top
+/// ranges of the key space (a count and an XOR of (key, version) hashes per range, over the live entries last updated
+/// before a cutoff, so changes in flight do not count). The Standby compares them with its own and asks for the children
+/// of the ranges that differ; the Active answers with the children's digests, or, for a range small enough to list,
+/// with every entry in it. The Standby applies those by version and removes what it holds in that range and the list
+/// does not name (ghosts). Equal tables cost one message per Standby and one table walk on each side.
+/// </summary>
+/// <remarks>
+/// The receiver thread only queues anti-entropy messages; the control tick does the table walks (chunked, 4,096 slots
+/// per hold of the table lock) and answers, a few messages per tick.
+/// </remarks>
+public sealed partial class SyncEngine
+{
+    private const ulong RangeSeed = 0xA17E_E17B_5EED_0001UL;
+    private const int AntiEntropyWorkPerTick = 8;
+    private readonly ConcurrentQueue<(PeerState Peer, MessageType Type, byte[] Body)> _antiEntropyWork = new();
+    private long _lastAntiEntropyTimestamp;
+
+    /// <summary>The 64-bit hash that places a key in the anti-entropy ranges (the same on every member).</summary>
+    internal static ulong RangeHash(in ConnectionKey key) => key.Hash64(RangeSeed);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool InRange(ulong hash, byte depth, ulong prefix)
+        => depth == 0 || hash >> (64 - (AntiEntropyMessages.BitsPerLevel * depth)) == prefix;
+
+    /// <summary>Counted by anti-entropy on both sides: live, last updated by the cutoff, and replicated (announced, or a peer's).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool CountsForAntiEntropy(in ConnectionEntry e, long cutoffMs)
+        => (e.Status & ConnectionStatus.Tombstone) == 0 && e.UpdatedMs <= cutoffMs
+           && (e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0);
+
+    /// <summary>
+    /// Digests of the descendants <paramref name="levels"/> levels below range (<paramref name="depth"/>, <paramref name="prefix"/>):
+    /// <c>64^levels</c> digests, by descendant index. Walks the table in chunks.
+    /// </summary>
+    internal void ComputeRangeDigests(byte depth, ulong prefix, long cutoffMs, int levels, Span<RangeDigest> digests)
+    {
+        digests.Clear();
+        int shift = 64 - (AntiEntropyMessages.BitsPerLevel * (depth + levels));
+        ulong mask = (1UL << (AntiEntropyMessages.BitsPerLevel * levels)) - 1;
+        int cursor = 0;
+        while (true)
+        {
+            lock (_tableLock)
+            {
+                int limit = _table.SlotLimit;
+                if (cursor >= limit)
+                {
+                    return;
+                }
+
+                int end = Math.Min(limit, cursor + WalkChunkSlots);
+                for (int i = cursor; i < end; i++)
+                {
+                    ref var e = ref _table.EntryAt(i, out var key);
+                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs))
+                    {
+                        continue;
+                    }
+
+                    ulong h = RangeHash(key);
+                    if (!InRange(h, depth, prefix))
+                    {
+                        continue;
+                    }
+
+                    ref var d = ref digests[(int)((h >> shift) & mask)];
+                    d = new RangeDigest(d.Count + 1, d.Xor ^ Membership.TableDigestAccumulator.EntryHash(key, e.Version));
+                }
+
+                cursor = end;
+            }
+        }
+    }
+
+    /// <summary>Control tick: the Active starts a check of every live Standby each anti-entropy interval; queued messages are answered.</summary>
+    private void RunAntiEntropy(long now)
+    {
+        for (int n = 0; n < AntiEntropyWorkPerTick && _antiEntropyWork.TryDequeue(out var work); n++)
+        {
+            switch (work.Type)
+            {
+                case MessageType.Digest:
+                    AnswerDigest(work.Peer, work.Body);
+                    break;
+                case MessageType.DigestRequest:
+                    AnswerRequest(work.Peer, work.Body);
+                    break;
+                case MessageType.RangeEntries:
+                    RepairRange(work.Body);
+                    break;
+            }
+        }
+
+        if (_options.AntiEntropyInterval == TimeSpan.Zero || AdvertisedState != (byte)MemberState.Active)
+        {
+            return;
+        }
+
+        if (_lastAntiEntropyTimestamp != 0 && Elapsed(_lastAntiEntropyTimestamp, now, _time) < (long)_options.AntiEntropyInterval.TotalMilliseconds)
+        {
+            return;
+        }
+
+        _lastAntiEntropyTimestamp = now;
+        StartAntiEntropyCheck(now);
+    }
+
+    /// <summary>Sends the root digests to every live Standby (tests call it directly). Returns the Standbys checked.</summary>
+    internal int StartAntiEntropyCheck(long now)
+    {
+        RangeDigest[]? digests = null;
+        long cutoffMs = NowMs() - (long)_options.AntiEntropySettle.TotalMilliseconds;
+        int checkedPeers = 0;
+        foreach (var p in _peers)
+        {
+            if (!IsLive(p, now) || Volatile.Read(ref p.LastHeardTimestamp) == 0 || Volatile.Read(ref p.LastState) != (byte)MemberState.Standby)
+            {
+                continue;
+            }
+
+            if (digests is null)
+            {
+                digests = new RangeDigest[AntiEntropyMessages.Children];
+                ComputeRangeDigests(0, 0, cutoffMs, 1, digests);
+            }
+
+            SendDigest(p, cutoffMs, 0, 0, digests);
+            _counters.AntiEntropyChecks++;
+            checkedPeers++;
+        }
+
+        return checkedPeers;
+    }
+
+    private void SendDigest(PeerState peer, long cutoffMs, byte depth, ulong prefix, ReadOnlySpan<RangeDigest> children)
+    {
+        Span<byte> body = stackalloc byte[AntiEntropyMessages.DigestSize];
+        AntiEntropyMessages.WriteDigest(body, peer.MemberId, cutoffMs, depth, prefix, children);
+        SendControl(MessageType.Digest, body, peer.PeerIndex);
+    }
+
+    /// <summary>Receiver thread: an authenticated anti-entropy message is checked, copied and left for the control tick.</summary>
+    private DropReason QueueAntiEntropy(PeerState peer, MessageType type, ReadOnlySpan<byte> body)
+    {
+        bool ok = type switch
+        {
+            MessageType.Digest => AntiEntropyMessages.TryReadDigest(body, out ushort t, out _, out _, out _, stackalloc RangeDigest[AntiEntropyMessages.Children]) && t == MemberId,
+            MessageType.DigestRequest => AntiEntropyMessages.TryReadRequest(body, out ushort t, out _, out _, out _, out _) && t == MemberId,
+            _ => AntiEntropyMessages.TryReadEntriesHead(body, out ushort t, out _, out _, out _, out _) && t == MemberId,
+        };
+        if (!ok)
+        {
+            return DropReason.Malformed;
+        }
+
+        if (_antiEntropyWork.Count < 1024)
+        {
+            _antiEntropyWork.Enqueue((peer, type, body.ToArray()));
+        }
+
+        return DropReason.None;
+    }
+
+    /// <summary>Standby: compares a range's children with its own and asks for those that differ.</summary>
+    private void AnswerDigest(PeerState peer, byte[] body)
+    {
+        if (AdvertisedState != (byte)MemberState.Standby)
+        {
+            return;
+        }
+
+        Span<RangeDigest> theirs = stackalloc RangeDigest[AntiEntropyMessages.Children];
+        AntiEntropyMessages.TryReadDigest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, theirs);
+        var mine = new RangeDigest[AntiEntropyMessages.Children];
+        ComputeRangeDigests(depth, prefix, cutoffMs, 1, mine);
+        ulong mask = 0;
+        for (int i = 0; i < mine.Length; i++)
+        {
+            if (mine[i] != theirs[i])
+            {
+                mask |= 1UL << i;
+            }
+        }
+
+        if (depth == 0)
+        {
+            _counters.AntiEntropyRootsCompared++;
+            if (mask != 0)
+            {
+                _counters.AntiEntropyMismatches++;
+                Log.AntiEntropyMismatch(_logger, peer.MemberId, BitOperations.PopCount(mask));
+            }
+        }
+
+        if (mask != 0)
+        {
+            Span<byte> request = stackalloc byte[AntiEntropyMessages.RequestSize];
+            AntiEntropyMessages.WriteRequest(request, peer.MemberId, cutoffMs, depth, prefix, mask);
+            SendControl(MessageType.DigestRequest, request, peer.PeerIndex);
+        }
+    }
+
+    /// <summary>Active: for each differing child, its children's digests, or (small enough to list) every entry in it.</summary>
+    private void AnswerRequest(PeerState peer, byte[] body)
+    {
+        if (AdvertisedState != (byte)MemberState.Active)
+        {
+            return;
+        }
+
+        AntiEntropyMessages.TryReadRequest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, out ulong mask);
+        int capacity = _options.Mtu - PacketHeader.Size - PacketProtection.TagSize - AntiEntropyMessages.EntriesHeadSize;
+        int listable = Math.Max(1, capacity / RecordCodec.MaxRecordSize);
+        byte childDepth = (byte)(depth + 1);
+        var grand = new RangeDigest[AntiEntropyMessages.Children * AntiEntropyMessages.Children];
+        ComputeRangeDigests(depth, prefix, cutoffMs, 2, grand);
+        ulong listMask = 0;
+        for (ulong bits = mask; bits != 0; bits &= bits - 1)
+        {
+            int child = BitOperations.TrailingZeroCount(bits);
+            var children = grand.AsSpan(child * AntiEntropyMessages.Children, AntiEntropyMessages.Children);
+            long count = 0;
+            foreach (var d in children)
+            {
+                count += d.Count;
+            }
+
+            if (count <= listable || childDepth >= AntiEntropyMessages.MaxDepth)
+            {
+                listMask |= 1UL << child;
+            }
+            else
+            {
+                SendDigest(peer, cutoffMs, childDepth, (prefix << AntiEntropyMessages.BitsPerLevel) | (uint)child, children);
+            }
+        }
+
+        if (listMask != 0)
+        {
+            SendRangeEntries(peer, cutoffMs, depth, prefix, listMask, listable, grand);
+        }
+    }
+
+    /// <summary>
+    /// Active: one RangeEntries message per child in <paramref name="childMask"/> of range (depth, prefix), naming every live
+    /// replicated entry in it, also those changed after the cutoff (so the Standby removes nothing the Active holds). A
+    /// child with more entries than a message lists gets its children's digests instead (<paramref name="grand"/>).
+    /// </summary>
+    private void SendRangeEntries(PeerState peer, long cutoffMs, byte depth, ulong prefix, ulong childMask, int listable, RangeDigest[] grand)
+    {
+        var lists = new List<ConnectionEvent>?[AntiEntropyMessages.Children];
+        int shift = 64 - (AntiEntropyMessages.BitsPerLevel * (depth + 1));
+        int cursor = 0;
+        bool done = false;
+        while (!done)
+        {
+            lock (_tableLock)
+            {
+                int limit = _table.SlotLimit;
+                int end = Math.Min(limit, cursor + WalkChunkSlots);
+                for (int i = cursor; i < end; i++)
+                {
+                    ref var e = ref _table.EntryAt(i, out var key);
+                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, long.MaxValue))
+                    {
+                        continue;
+                    }
+
+                    ulong h = RangeHash(key);
+                    int child = (int)((h >> shift) & 63);
+                    if (!InRange(h, depth, prefix) || (childMask & (1UL << child)) == 0)
+                    {
+                        continue;
+                    }
+
+                    var list = lists[child] ??= [];
+                    list.Add(new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = key, Entry = e });
+                }
+
+                cursor = end;
+                done = cursor >= limit;
+            }
+        }
+
+        var buffer = new byte[_options.Mtu];
+        for (ulong bits = childMask; bits != 0; bits &= bits - 1)
+        {
+            int child = BitOperations.TrailingZeroCount(bits);
+            var list = lists[child];
+            ulong childPrefix = (prefix << AntiEntropyMessages.BitsPerLevel) | (uint)child;
+            if ((list?.Count ?? 0) > listable && depth + 1 < AntiEntropyMessages.MaxDepth)
+            {
+                // Changes since the cutoff made it too long to list: descend instead.
+                SendDigest(peer, cutoffMs, (byte)(depth + 1), childPrefix, grand.AsSpan(child * AntiEntropyMessages.Children, AntiEntropyMessages.Children));
+                continue;
+            }
+
+            // At the deepest level (54 hash bits shared) a longer list cannot occur in practice; what fits is sent.
+            int count = Math.Min(list?.Count ?? 0, listable);
+            int o = AntiEntropyMessages.EntriesHeadSize;
+            for (int i = 0; i < count; i++)
+            {
+                o += RecordCodec.Write(buffer.AsSpan(o), list![i]);
+            }
+
+            AntiEntropyMessages.WriteEntriesHead(buffer, peer.MemberId, cutoffMs, (byte)(depth + 1), childPrefix, (ushort)count);
+            SendControl(MessageType.RangeEntries, buffer.AsSpan(0, o), peer.PeerIndex);
+            _counters.AntiEntropyRangesSent++;
+        }
+    }
+
+    /// <summary>
+    /// Standby: applies the entries of a differing range by version and removes the counted entries it holds in that
+    /// range that the list does not name (tombstones at their own version, so a newer change still wins).
+    /// </summary>
+    private void RepairRange(byte[] body)
+    {
+        if (AdvertisedState != (byte)MemberState.Standby)
+        {
+            return;
+        }
+
+        AntiEntropyMessages.TryReadEntriesHead(body, out _, out long cutoffMs, out byte depth, out ulong prefix, out ushort count);
+        ReadOnlySpan<byte> records = body.AsSpan(AntiEntropyMessages.EntriesHeadSize);
+        var listed = new ConnectionEvent[count];
+        if (RecordCodec.ReadMany(ref records, listed) != count || records.Length != 0)
+        {
+            return;
+        }
+
+        var names = new HashSet<ConnectionKey>(count);
+        long nowMs = NowMs();
+        int repaired = 0;
+        lock (_tableLock)
+        {
+            foreach (ref readonly var r in listed.AsSpan())
+            {
+                names.Add(r.Key);
+                if (InRange(RangeHash(r.Key), depth, prefix) && ApplyVersionedLocked(r, nowMs))
+                {
+                    repaired++;
+                }
+            }
+        }
+
+        int cursor = 0;
+        bool done = false;
+        while (!done)
+        {
+            lock (_tableLock)
+            {
+                int limit = _table.SlotLimit;
+                int end = Math.Min(limit, cursor + WalkChunkSlots);
+                for (int i = cursor; i < end; i++)
+                {
+                    ref var e = ref _table.EntryAt(i, out var key);
+                    if (Unsafe.IsNullRef(ref e) || e.Owner == MemberId || !CountsForAntiEntropy(e, cutoffMs)
+                        || !InRange(RangeHash(key), depth, prefix) || names.Contains(key))
+                    {
+                        continue;
+                    }
+
+                    MakeTombstone(ref e, e.Version, nowMs);
+                    _table.ClearCounters(key);
+                    repaired++;
+                }
+
+                cursor = end;
+                done = cursor >= limit;
+            }
+        }
+
+        _counters.AntiEntropyRangesRepaired++;
+        _counters.AntiEntropyEntriesRepaired += repaired;
+        if (repaired > 0)
+        {
+            Log.AntiEntropyRepaired(_logger, depth, prefix, repaired);
+        }
+    }
+}

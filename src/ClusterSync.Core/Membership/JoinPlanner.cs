@@ -1,0 +1,137 @@
+namespace ClusterSync.Membership;
+
+/// <summary>What a joining member does next.</summary>
+public enum JoinStep : byte
+{
+    /// <summary>Nothing to pull from yet: look again shortly.</summary>
+    Wait,
+    /// <summary>Pull a full sync from <see cref="JoinDecision.Source"/>; on failure ask again.</summary>
+    Pull,
+    /// <summary>No synchronized member exists: start synchronized (the cluster's first member).</summary>
+    FirstMember,
+}
+
+/// <summary>The planner's answer and why (for the log).</summary>
+public readonly record struct JoinDecision(JoinStep Step, byte Source, string Reason);
+
+/// <summary>
+/// Decides, from what the heartbeats show over time, where a joining (or restarted) member takes its full sync from,
+/// and whether it may start synchronized as the cluster's first member. A join is never skipped on a brief view:
+/// <list type="bullet">
+/// <item>A live Active is the source. With only Standbys alive the member waits up to <c>activeWait</c> for an Active
+/// (a failover under way) before it pulls from the best-ranked Standby.</item>
+/// <item>Once a synchronized peer (Standby or Active) has been seen alive, the member starts as first member only
+/// after no synchronized peer has been alive for <c>survivorAfter</c> (the rest of the cluster is gone, not just
+/// briefly unheard, busy or slow): until then it waits and pulls as soon as one is back.</item>
+/// <item>A cluster that is forming (the peers heard are all starting, none synchronized) starts from one member: the
+/// highest-ranked of them, after <c>firstMemberSilence</c>; the others pull from it once it is Standby.</item>
+/// <item>Never having heard any peer, the member starts first after <c>firstMemberSilence</c> of listening.</item>
+/// </list>
+/// </summary>
+public sealed class JoinPlanner
+{
+    private readonly byte _self;
+    private readonly byte _priority;
+    private readonly TimeProvider _time;
+    private readonly long _firstMemberSilenceMs;
+    private readonly long _survivorAfterMs;
+    private readonly long _activeWaitMs;
+    private long _startTimestamp;
+    private long _lastSynchronizedPeerTimestamp;
+    private long _standbyOnlySinceTimestamp;
+    private bool _sawSynchronizedPeer;
+
+    public JoinPlanner(byte self, byte priority, TimeSpan deadInterval, TimeProvider time, TimeSpan? firstMemberSilence = null,
+        TimeSpan? survivorAfter = null, TimeSpan? activeWait = null)
+    {
+        _self = self;
+        _priority = priority;
+        _time = time;
+        _firstMemberSilenceMs = (long)(firstMemberSilence ?? deadInterval * 3).TotalMilliseconds;
+        _survivorAfterMs = (long)(survivorAfter ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
+        _activeWaitMs = (long)(activeWait ?? deadInterval * 2).TotalMilliseconds;
+        _startTimestamp = time.GetTimestamp(); // listening since the planner was made
+    }
+
+    /// <summary>A synchronized peer (Standby or Active) has been seen alive since the planner started.</summary>
+    public bool SawSynchronizedPeer => _sawSynchronizedPeer;
+
+    /// <summary>The next step, given the peers as the heartbeats show them now.</summary>
+    public JoinDecision Next(ReadOnlySpan<MemberView> peers)
+    {
+        long now = _time.GetTimestamp();
+
+        MemberView? active = null;
+        MemberView? standby = null;
+        bool forming = false;
+        var self = new MemberView(_self, _priority, MemberState.Syncing, true);
+        bool outranksForming = true;
+        foreach (var p in peers)
+        {
+            if (!p.Alive)
+            {
+                continue;
+            }
+
+            if (p.State == MemberState.Active)
+            {
+                active = active is { } a && a.Outranks(p) ? a : p;
+            }
+            else if (p.State == MemberState.Standby)
+            {
+                standby = standby is { } s && s.Outranks(p) ? s : p;
+            }
+            else if (p.State is MemberState.Init or MemberState.Syncing)
+            {
+                forming = true;
+                outranksForming &= self.Outranks(p);
+            }
+        }
+
+        if (active is not null || standby is not null)
+        {
+            _sawSynchronizedPeer = true;
+            _lastSynchronizedPeerTimestamp = now;
+        }
+
+        if (active is { } from)
+        {
+            _standbyOnlySinceTimestamp = 0;
+            return new JoinDecision(JoinStep.Pull, from.Id, "the Active");
+        }
+
+        if (standby is { } best)
+        {
+            if (_standbyOnlySinceTimestamp == 0)
+            {
+                _standbyOnlySinceTimestamp = now;
+            }
+
+            return Ms(_standbyOnlySinceTimestamp, now) >= _activeWaitMs
+                ? new JoinDecision(JoinStep.Pull, best.Id, "no Active: the best-ranked Standby")
+                : new JoinDecision(JoinStep.Wait, 0, "Standbys alive but no Active yet (a failover under way?): waiting for it");
+        }
+
+        _standbyOnlySinceTimestamp = 0;
+        if (_sawSynchronizedPeer)
+        {
+            return Ms(_lastSynchronizedPeerTimestamp, now) >= _survivorAfterMs
+                ? new JoinDecision(JoinStep.FirstMember, 0, $"no synchronized peer alive for {_survivorAfterMs} ms")
+                : new JoinDecision(JoinStep.Wait, 0, "synchronized peers were seen: waiting for one to be reachable");
+        }
+
+        if (Ms(_startTimestamp, now) < _firstMemberSilenceMs)
+        {
+            return new JoinDecision(JoinStep.Wait, 0, "listening for synchronized peers");
+        }
+
+        if (forming && !outranksForming)
+        {
+            return new JoinDecision(JoinStep.Wait, 0, "the cluster is forming: a higher-ranked member starts first");
+        }
+
+        return new JoinDecision(JoinStep.FirstMember, 0, forming ? "the cluster is forming and this member ranks highest" : "no peer heard");
+    }
+
+    private long Ms(long from, long to) => (long)((to - from) * 1000.0 / _time.TimestampFrequency);
+}

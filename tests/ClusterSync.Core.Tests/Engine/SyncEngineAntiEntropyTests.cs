@@ -1,0 +1,190 @@
+using ClusterSync.Connections;
+using ClusterSync.Engine;
+using ClusterSync.Membership;
+using ClusterSync.Protocol;
+using ClusterSync.Security;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ClusterSync.Core.Tests.Engine;
+
+/// <summary>Anti-entropy between an Active and a Standby on a fake clock, control messages carried by hand.</summary>
+public sealed class SyncEngineAntiEntropyTests : IDisposable
+{
+    private readonly FakeTimeProvider _time = new(EngineKit.Start);
+    private readonly ClusterKey _key = ClusterKey.Generate();
+    private readonly SyncEngine _active;
+    private readonly CaptureChannel _activeChannel;
+    private readonly SyncEngine _standby;
+    private readonly CaptureChannel _standbyChannel;
+    private int _fromActive;
+    private int _fromStandby;
+
+    public SyncEngineAntiEntropyTests()
+    {
+        (_active, _activeChannel) = EngineKit.Create(1, 2, _key, _time);
+        (_standby, _standbyChannel) = EngineKit.Create(2, 1, _key, _time);
+        _active.AdvertisedState = (byte)MemberState.Active;
+        _standby.AdvertisedState = (byte)MemberState.Standby;
+        _active.Start();
+        _time.Advance(TimeSpan.FromSeconds(1)); // the Standby, never heard, no longer holds the send window
+    }
+
+    public void Dispose()
+    {
+        _active.Dispose();
+        _standby.Dispose();
+    }
+
+    private static ConnectionKey KeyOf(int i) => ConnectionKey.IPv4(0x0A10_0000u + (uint)i, 0xC0A8_0101, (ushort)(20000 + (i % 30000)), 443, 6);
+
+    /// <summary>Fills the Active with <paramref name="count"/> connections and feeds every data datagram to the Standby.</summary>
+    private void Populate(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            _active.Submit(EngineKit.New(KeyOf(i)));
+        }
+
+        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0 && _active.Counters.UpdatesSent >= count, TimeSpan.FromSeconds(10)));
+        foreach (var d in _activeChannel.DataTo(0))
+        {
+            Assert.Equal(DropReason.None, _standby.HandleDatagram(d.AsSpan()));
+        }
+    }
+
+    /// <summary>Carries heartbeats and anti-entropy messages both ways (not data: what was lost stays lost) until quiet.</summary>
+    private void Pump()
+    {
+        for (int round = 0; round < 50; round++)
+        {
+            _active.OnTick();
+            _standby.OnTick();
+            int moved = Carry(_activeChannel, ref _fromActive, _standby) + Carry(_standbyChannel, ref _fromStandby, _active);
+            if (moved == 0 && round > 2)
+            {
+                return;
+            }
+        }
+    }
+
+    private static int Carry(CaptureChannel from, ref int next, SyncEngine to)
+    {
+        var sent = from.SentTo(0);
+        int moved = 0;
+        for (; next < sent.Count; next++)
+        {
+            var type = (MessageType)sent[next][3];
+            if (type is MessageType.Heartbeat or MessageType.Digest or MessageType.DigestRequest or MessageType.RangeEntries)
+            {
+                to.HandleDatagram(sent[next].AsSpan());
+                moved++;
+            }
+        }
+
+        return moved;
+    }
+
+    private static Dictionary<ConnectionKey, ConnectionEntry> Live(SyncEngine e) => e.SnapshotTable().ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    [Fact]
+    public void StartAntiEntropyCheck_GhostLostDestroyAndMissedUpdate_RepairsOnlyDifferingRangesUntilTablesEqual()
+    {
+        Populate(3000);
+        Assert.Equal(3000, _standby.SnapshotTable().Count);
+
+        // Divergence of three causes: a lost destroy, a missed update, a ghost the Active never had.
+        _active.Submit(EngineKit.Destroy(KeyOf(5)));
+        _active.Submit(EngineKit.Update(KeyOf(7), ProtocolState.TcpFinWait));
+        var ghost = ConnectionEvent.Create(ConnectionEventKind.Update, ConnectionKey.IPv4(0x0B00_0001, 0xC0A8_0101, 999, 443, 6), ProtocolState.TcpEstablished, 3600, 0);
+        ghost.Entry.Owner = 1;
+        ghost.Entry.Version = 42;
+        ghost.Entry.UpdatedMs = _time.GetUtcNow().ToUnixTimeMilliseconds() - 60_000;
+        ghost.Entry.CreatedMs = ghost.Entry.UpdatedMs;
+        _standby.ApplySnapshot([ghost]);
+        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        _time.Advance(TimeSpan.FromSeconds(3)); // past the settle time: the changes count
+        Pump(); // heartbeats: each knows the other's state
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
+        Assert.Equal(3, _standby.Counters.AntiEntropyEntriesRepaired);
+        Assert.InRange(_standby.Counters.AntiEntropyRangesRepaired, 1, 3); // only the ranges that differ, never the table
+        var active = Live(_active);
+        var standby = Live(_standby);
+        Assert.Equal(active.Count, standby.Count);
+        foreach (var (k, e) in active)
+        {
+            Assert.True(standby.TryGetValue(k, out var other) && other.SameState(e) && other.Version == e.Version, $"{k} differs");
+        }
+
+        // Equal now: the next check costs one digest each way and repairs nothing.
+        long sentBefore = _activeChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.Digest);
+        long requestsBefore = _standbyChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.DigestRequest);
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+        Assert.Equal(2, _standby.Counters.AntiEntropyRootsCompared);
+        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
+        Assert.Equal(sentBefore + 1, _activeChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.Digest));
+        Assert.Equal(requestsBefore, _standbyChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.DigestRequest));
+    }
+
+    [Fact]
+    public void StartAntiEntropyCheck_NewConnectionInFlight_NotCountedAsDivergence()
+    {
+        Populate(100);
+        _time.Advance(TimeSpan.FromSeconds(3));
+        _active.Submit(EngineKit.New(KeyOf(500))); // not yet delivered, and younger than the settle time
+        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        Pump();
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.Equal(1, _standby.Counters.AntiEntropyRootsCompared);
+        Assert.Equal(0, _standby.Counters.AntiEntropyMismatches);
+    }
+
+    [Fact]
+    public void StartAntiEntropyCheck_UpdateInFlight_RemovesNothingTheActiveHolds()
+    {
+        // An update still in flight makes the ranges differ (the Standby counts the older version); the repair must
+        // then bring the newer version, never remove the connection.
+        Populate(100);
+        _time.Advance(TimeSpan.FromSeconds(3));
+        _active.Submit(EngineKit.Update(KeyOf(3), ProtocolState.TcpFinWait));
+        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        Pump();
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.Equal(100, _standby.SnapshotTable().Count);
+        Assert.True(_standby.TryGetEntry(KeyOf(3), out var e) && e.State == ProtocolState.TcpFinWait);
+        Assert.Equal(1, _standby.Counters.AntiEntropyEntriesRepaired);
+    }
+
+    [Fact]
+    public void StartAntiEntropyCheck_NotActiveOrPeerNotStandby_SendsNothing()
+    {
+        Populate(10);
+        _standby.AdvertisedState = (byte)MemberState.Syncing;
+        Pump();
+        Assert.Equal(0, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Assert.Equal(0, _active.Counters.AntiEntropyChecks);
+    }
+
+    [Fact]
+    public void TryReadHead_PrefixWiderThanDepthOrTooDeep_Malformed()
+    {
+        var body = new byte[AntiEntropyMessages.RequestSize];
+        AntiEntropyMessages.WriteRequest(body, 2, 1000, 1, 64, 1); // depth 1 has 6 prefix bits: 64 does not fit
+        Assert.False(AntiEntropyMessages.TryReadRequest(body, out _, out _, out _, out _, out _));
+        AntiEntropyMessages.WriteRequest(body, 2, 1000, AntiEntropyMessages.MaxDepth, 0, 1);
+        Assert.False(AntiEntropyMessages.TryReadRequest(body, out _, out _, out _, out _, out _));
+        AntiEntropyMessages.WriteRequest(body, 2, 1000, 1, 63, 1);
+        Assert.True(AntiEntropyMessages.TryReadRequest(body, out ushort target, out long cutoff, out byte depth, out ulong prefix, out ulong mask));
+        Assert.Equal((2, 1000L, (byte)1, 63UL, 1UL), (target, cutoff, depth, prefix, mask));
+    }
+}

@@ -1,0 +1,79 @@
+using ClusterSync.Core.Tests.Engine;
+using ClusterSync.Membership;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ClusterSync.Core.Tests.Membership;
+
+public sealed class JoinPlannerTests
+{
+    private static readonly TimeSpan Dead = TimeSpan.FromMilliseconds(300);
+    private readonly FakeTimeProvider _time = new(EngineKit.Start);
+
+    private static MemberView M(byte id, MemberState state, bool alive = true, byte priority = 100) => new(id, priority, state, alive);
+
+    private JoinPlanner Planner(byte self = 3, byte priority = 100) => new(self, priority, Dead, _time);
+
+    [Fact]
+    public void Next_ActiveAlive_PullsFromTheActiveEvenIfAStandbyOutranksIt()
+    {
+        var d = Planner().Next([M(1, MemberState.Standby, priority: 200), M(2, MemberState.Active)]);
+        Assert.Equal((JoinStep.Pull, (byte)2), (d.Step, d.Source));
+    }
+
+    [Fact]
+    public void Next_OnlyStandbysAlive_WaitsForAnActiveThenPullsFromBestStandby()
+    {
+        var planner = Planner();
+        MemberView[] peers = [M(1, MemberState.Standby, priority: 50), M(2, MemberState.Standby, priority: 150)];
+        Assert.Equal(JoinStep.Wait, planner.Next(peers).Step);
+        _time.Advance(Dead);
+        Assert.Equal(JoinStep.Wait, planner.Next(peers).Step);
+        _time.Advance(Dead);
+        var d = planner.Next(peers);
+        Assert.Equal((JoinStep.Pull, (byte)2), (d.Step, d.Source));
+    }
+
+    [Fact]
+    public void Next_SynchronizedPeerSeenThenBrieflyUnheard_NeverFirstMemberUntilSurvivorTimeout()
+    {
+        // Issue 14, bug 2: pulls fail (slots held, a busy source) and the view empties for a moment: the member
+        // must keep trying, not start "synchronized (first member)" with a partial table.
+        var planner = Planner();
+        Assert.Equal(JoinStep.Pull, planner.Next([M(1, MemberState.Active)]).Step);
+        for (int i = 0; i < 290; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(100));
+            Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Active, alive: false), M(2, MemberState.Init)]).Step);
+        }
+
+        Assert.Equal(JoinStep.Pull, planner.Next([M(1, MemberState.Active)]).Step); // back: pull
+
+        _time.Advance(TimeSpan.FromSeconds(30)); // gone for good: this member carries on alone
+        Assert.Equal(JoinStep.FirstMember, planner.Next([M(1, MemberState.Active, alive: false)]).Step);
+    }
+
+    [Fact]
+    public void Next_NoPeerEverHeard_FirstMemberOnlyAfterListeningThreeDeadIntervals()
+    {
+        var planner = Planner();
+        Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Down, alive: false)]).Step);
+        _time.Advance(Dead * 2);
+        Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Down, alive: false)]).Step);
+        _time.Advance(Dead);
+        Assert.Equal(JoinStep.FirstMember, planner.Next([M(1, MemberState.Down, alive: false)]).Step);
+    }
+
+    [Fact]
+    public void Next_ClusterForming_OnlyTheHighestRankedStartsFirstOthersPullFromIt()
+    {
+        var top = Planner(self: 1, priority: 200);
+        var other = Planner(self: 2, priority: 100);
+        _time.Advance(Dead * 3);
+        Assert.Equal(JoinStep.FirstMember, top.Next([M(2, MemberState.Syncing)]).Step);
+        Assert.Equal(JoinStep.Wait, other.Next([M(1, MemberState.Syncing, priority: 200)]).Step);
+        _time.Advance(Dead);
+        Assert.Equal(JoinStep.Wait, other.Next([M(1, MemberState.Init, priority: 200)]).Step);
+        var d = other.Next([M(1, MemberState.Active, priority: 200)]);
+        Assert.Equal((JoinStep.Pull, (byte)1), (d.Step, d.Source));
+    }
+}
