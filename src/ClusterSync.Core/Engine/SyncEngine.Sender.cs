@@ -295,25 +295,9 @@ internal sealed partial class SyncEngine
         bool stalled = false;
         while (!_stop.IsCancellationRequested)
         {
-            ulong floor = _dataSequence;
-            long now = _time.GetTimestamp();
-            foreach (var p in _peers)
+            if (HasWindowRoom() || _stepped)
             {
-                if (!IsLive(p, now) || Volatile.Read(ref p.LastState) == (byte)Membership.MemberState.Down)
-                {
-                    continue; // a peer that said it stops (Down) holds nothing back
-                }
-
-                ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0;
-                if (acked < floor)
-                {
-                    floor = acked;
-                }
-            }
-
-            if (_dataSequence - floor < (ulong)_options.SendWindowDatagrams)
-            {
-                return;
+                return; // stepped (SyncEngine.Stepped.cs): the step checked the window before draining and never waits
             }
 
             if (!stalled)
@@ -326,6 +310,28 @@ internal sealed partial class SyncEngine
             _senderWake.Reset();
             _senderWake.Wait(1);
         }
+    }
+
+    /// <summary>True when fewer than the send window's datagrams are unacknowledged by a live peer (one more may be sent).</summary>
+    private bool HasWindowRoom()
+    {
+        ulong floor = _dataSequence;
+        long now = _time.GetTimestamp();
+        foreach (var p in _peers)
+        {
+            if (!IsLive(p, now) || Volatile.Read(ref p.LastState) == (byte)Membership.MemberState.Down)
+            {
+                continue; // a peer that said it stops (Down) holds nothing back
+            }
+
+            ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0;
+            if (acked < floor)
+            {
+                floor = acked;
+            }
+        }
+
+        return _dataSequence - floor < (ulong)_options.SendWindowDatagrams;
     }
 
     /// <summary>
