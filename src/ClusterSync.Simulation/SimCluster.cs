@@ -49,7 +49,7 @@ internal sealed partial class SimCluster : IDisposable
     private int _failovers;
 
     /// <summary>What the serving Active held when it stopped serving, and which of it every live Standby also held.</summary>
-    private sealed record Handover(byte From, double AtSeconds, string Reason, List<ConnectionKey> Protected, int Live);
+    private sealed record Handover(byte From, double AtSeconds, string Reason, List<ConnectionKey> Protected, List<SimMember> Holders);
 
     public SimCluster(Scenario scenario, bool trace = false)
     {
@@ -286,14 +286,16 @@ internal sealed partial class SimCluster : IDisposable
             return; // the cluster's formation
         }
 
+        int own = member.Engine.LiveConnectionCount;
         foreach (var other in UpMembers())
         {
-            if (other.Id != member.Id && other.State is MemberState.Active or MemberState.Standby)
+            // A peer that is synchronized and holds connections this member lacks: the join had something to pull.
+            if (other.Id != member.Id && other.State is MemberState.Active or MemberState.Standby && other.Engine.LiveConnectionCount > own)
             {
                 bool reachable = Network.Connected(member.Id, other.Id);
                 Report(Invariants.JoinSkipped,
-                    $"m{member.Id} (restart #{member.Incarnation}) marked itself synchronized without a full sync while m{other.Id} was up and {other.State}" +
-                    $" ({(reachable ? "reachable" : "partitioned from it")}{(_wrongKey[member.Id] ? ", joiner has a wrong key" : "")}); its table holds {member.Engine.LiveConnectionCount} connections");
+                    $"m{member.Id} (restart #{member.Incarnation}) marked itself synchronized without a full sync while m{other.Id} was up, {other.State} with {other.Engine.LiveConnectionCount} connections" +
+                    $" ({(reachable ? "reachable" : "partitioned from it")}{(_wrongKey[member.Id] ? ", joiner has a wrong key" : "")}); its own table holds {own}");
                 return;
             }
         }
@@ -339,7 +341,8 @@ internal sealed partial class SimCluster : IDisposable
     private void LoseServing(string reason)
     {
         var from = _serving!;
-        var standbys = UpMembers().Where(m => m.Id != from.Id && m.State == MemberState.Standby).Select(LiveKeys).ToList();
+        var holders = UpMembers().Where(m => m.Id != from.Id && m.State == MemberState.Standby).ToList();
+        var standbys = holders.Select(LiveKeys).ToList();
         var protectedKeys = new List<ConnectionKey>();
         if (standbys.Count > 0)
         {
@@ -352,7 +355,7 @@ internal sealed partial class SimCluster : IDisposable
             }
         }
 
-        _handover = new Handover(from.Id, World.Seconds, reason, protectedKeys, _liveKeys.Count);
+        _handover = new Handover(from.Id, World.Seconds, reason, protectedKeys, holders);
         _serving = null;
         Trace($"m{from.Id} stops serving ({reason}): {_liveKeys.Count} live, {protectedKeys.Count} on every live Standby ({standbys.Count})");
 
@@ -376,7 +379,11 @@ internal sealed partial class SimCluster : IDisposable
     private void TakeServing(SimMember member, string how)
     {
         var table = LiveKeys(member);
-        if (_handover is { } h)
+        if (_handover is { } dead && !dead.Holders.Exists(x => x.Up))
+        {
+            Trace($"every Standby that held m{dead.From}'s connections died before the takeover: nothing was protected");
+        }
+        else if (_handover is { } h)
         {
             var missing = h.Protected.Where(k => !table.Contains(k)).ToList();
             if (missing.Count > 0)
@@ -387,9 +394,9 @@ internal sealed partial class SimCluster : IDisposable
                     $" connections every live Standby held (e.g. {missing[0]})");
             }
 
-            _handover = null;
         }
 
+        _handover = null;
         _serving = member;
         _liveKeys.Clear();
         _liveIndex.Clear();

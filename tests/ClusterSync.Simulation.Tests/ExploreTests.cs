@@ -9,6 +9,22 @@ public sealed class ExploreTests(ITestOutputHelper output)
     {
         int first = int.Parse(Environment.GetEnvironmentVariable("SIM_FIRST") ?? "1", System.Globalization.CultureInfo.InvariantCulture);
         int count = int.Parse(Environment.GetEnvironmentVariable("SIM_COUNT") ?? "20", System.Globalization.CultureInfo.InvariantCulture);
+        if (Environment.GetEnvironmentVariable("SIM_TRACE") is { } seedText)
+        {
+            var one = Simulator.Run(int.Parse(seedText, System.Globalization.CultureInfo.InvariantCulture), trace: true);
+            foreach (var line in one.Schedule)
+            {
+                output.WriteLine("schedule: " + line);
+            }
+
+            foreach (var line in one.Trace!)
+            {
+                output.WriteLine(line);
+            }
+
+            return;
+        }
+
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var results = Simulator.Soak(first, count, 2);
         foreach (var r in results)
@@ -21,5 +37,9 @@ public sealed class ExploreTests(ITestOutputHelper output)
         }
 
         output.WriteLine($"{count} seeds in {sw.Elapsed.TotalSeconds:F1}s");
+        foreach (var g in results.SelectMany(r => r.Violations.Select(v => v.Invariant).Distinct().Select(i => (i, r.Seed))).GroupBy(x => x.i))
+        {
+            output.WriteLine($"{g.Key}: {g.Count()} seeds, e.g. {string.Join(",", g.Take(8).Select(x => x.Seed))}");
+        }
     }
 }
