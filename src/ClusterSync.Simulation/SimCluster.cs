@@ -39,6 +39,7 @@ internal sealed partial class SimCluster : IDisposable
     private readonly ConnectionEvent[] _batch = new ConnectionEvent[64];
     private SimMember? _serving;
     private Handover? _handover;
+    private long _lostServingAt;
     private bool _churning = true;
     private bool _healed;
     private double _transferCutRate;
@@ -359,22 +360,54 @@ internal sealed partial class SimCluster : IDisposable
         _serving = null;
         Trace($"m{from.Id} stops serving ({reason}): {_liveKeys.Count} live, {protectedKeys.Count} on every live Standby ({standbys.Count})");
 
-        // Another member already Active (a split brain resolved in its favour) serves from now on.
-        SimMember? next = null;
+        _lostServingAt = World.Now;
+        if (reason.StartsWith("stepped down", StringComparison.Ordinal) && BestReachableActive(from.Id) is { } next)
+        {
+            // A split brain resolved in favour of an Active this one hears: the traffic moves to it at once.
+            TakeServing(next, "already Active (split brain resolved)");
+        }
+    }
+
+    /// <summary>
+    /// No member serves, no promotion came within a dead interval, but a member is Active (it was already, on the
+    /// other side of a partition or a lossy link): the traffic goes to the Active that reaches most members.
+    /// </summary>
+    private void AdoptExistingActive()
+    {
+        if (_serving is not null || World.Now - _lostServingAt < TimeSpan.FromMilliseconds(400).Ticks)
+        {
+            return;
+        }
+
+        if (BestReachableActive(0) is { } next)
+        {
+            TakeServing(next, "already Active");
+        }
+    }
+
+    private SimMember? BestReachableActive(byte except)
+    {
+        SimMember? best = null;
+        int bestReach = -1;
         foreach (var m in UpMembers())
         {
-            if (m.Id != from.Id && m.State == MemberState.Active
-                && (next is null || new MemberView(m.Id, _scenario.Priorities[m.Id], MemberState.Active, true).Outranks(new MemberView(next.Id, _scenario.Priorities[next.Id], MemberState.Active, true))))
+            if (m.Id == except || m.State != MemberState.Active)
             {
-                next = m;
+                continue;
+            }
+
+            int reach = UpMembers().Count(o => o.Id != m.Id && Network.Connected(m.Id, o.Id));
+            if (reach > bestReach || (reach == bestReach && Rank(m).Outranks(Rank(best!))))
+            {
+                best = m;
+                bestReach = reach;
             }
         }
 
-        if (next is not null)
-        {
-            TakeServing(next, "already Active (split brain)");
-        }
+        return best;
     }
+
+    private MemberView Rank(SimMember m) => new(m.Id, _scenario.Priorities[m.Id], MemberState.Active, true);
 
     private void TakeServing(SimMember member, string how)
     {
@@ -429,6 +462,7 @@ internal sealed partial class SimCluster : IDisposable
     private void ChurnStep()
     {
         World.Schedule(ChurnInterval, ChurnStep);
+        AdoptExistingActive();
         if (!_churning || _serving is not { Up: true } m || m.State != MemberState.Active)
         {
             return;
