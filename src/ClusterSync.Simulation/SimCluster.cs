@@ -40,6 +40,10 @@ internal sealed partial class SimCluster : IDisposable
     private SimMember? _serving;
     private Handover? _handover;
     private long _lostServingAt;
+    private readonly (List<byte> Over, double AtSeconds)?[] _promotedOver = new (List<byte>, double)?[256];
+    private readonly ulong[] _lastEpoch = new ulong[256];
+    private long _windowFloor = -1;
+    private long _windowFloorSince;
     private bool _churning = true;
     private bool _healed;
     private double _transferCutRate;
@@ -191,6 +195,14 @@ internal sealed partial class SimCluster : IDisposable
         member.Engine.AdvertisedPriority = _scenario.Priorities[id];
         member.Start();
         Trace($"m{id}.{member.Incarnation} starts (epoch {member.Engine.Epoch}{(wrongKey ? ", wrong key" : "")})");
+        if (member.Engine.Epoch <= _lastEpoch[id])
+        {
+            Report(Invariants.EpochRegression,
+                $"m{id} restart #{member.Incarnation} has epoch {member.Engine.Epoch}, not newer than its previous life's {_lastEpoch[id]}" +
+                $" (its wall clock is {_clocks[id].WallOffset.TotalSeconds:+0.0;-0.0}s off): peers drop its packets as a stale epoch");
+        }
+
+        _lastEpoch[id] = Math.Max(_lastEpoch[id], member.Engine.Epoch);
         World.Schedule(TimeSpan.FromTicks(World.Random.NextInt64(1, AckInterval.Ticks)), () => TickLoop(member));
     }
 
@@ -314,6 +326,8 @@ internal sealed partial class SimCluster : IDisposable
                     $"m{member.Id} became Active {(World.Seconds - _scenario.HealAt.TotalSeconds):F2}s after healing (preemption off); serving Active was {(_serving is null ? "none" : $"m{_serving.Id}")}");
             }
 
+            var over = UpMembers().Where(o => o.Id != member.Id && o.State == MemberState.Active && Network.Clean(o.Id, member.Id)).Select(o => o.Id).ToList();
+            _promotedOver[member.Id] = (over, World.Seconds);
             if (_serving is null)
             {
                 TakeServing(member, "promotion");
@@ -363,6 +377,13 @@ internal sealed partial class SimCluster : IDisposable
         _lostServingAt = World.Now;
         if (reason.StartsWith("stepped down", StringComparison.Ordinal) && BestReachableActive(from.Id) is { } next)
         {
+            if (_promotedOver[next.Id] is { } p && p.Over.Contains(from.Id))
+            {
+                Report(Invariants.Preempted,
+                    $"m{from.Id} stepped down for m{next.Id}, which became Active at {p.AtSeconds:F3}s while m{from.Id} was Active, up and reachable over clean links" +
+                    $" (m{next.Id} restart #{next.Incarnation}, {(next.StartedAsFirstMember ? "started as first member" : $"{next.PullsCompleted} full syncs")}); preemption is off");
+            }
+
             // A split brain resolved in favour of an Active this one hears: the traffic moves to it at once.
             TakeServing(next, "already Active (split brain resolved)");
         }
@@ -441,6 +462,48 @@ internal sealed partial class SimCluster : IDisposable
         Trace($"m{member.Id}.{member.Incarnation} serves ({how}): {_liveKeys.Count} connections");
     }
 
+    /// <summary>
+    /// The serving Active's send window must never wedge: full, with the slowest live peer's acknowledged-through
+    /// frozen, for two dead intervals (a stalled peer is to be dropped from the window after one, as its death would be).
+    /// </summary>
+    private void WatchWindow()
+    {
+        if (_serving is not { Up: true } m || m.Engine.SendWindowOpen)
+        {
+            _windowFloor = -1;
+            return;
+        }
+
+        var peers = m.Engine.GetPeerStatus();
+        long floor = long.MaxValue;
+        byte holder = 0;
+        foreach (var p in peers)
+        {
+            if (p.Live && p.State != (byte)MemberState.Down && (long)p.AckedThrough < floor)
+            {
+                floor = (long)p.AckedThrough;
+                holder = p.MemberId;
+            }
+        }
+
+        if (floor != _windowFloor)
+        {
+            _windowFloor = floor;
+            _windowFloorSince = World.Now;
+            return;
+        }
+
+        var stuck = TimeSpan.FromTicks(World.Now - _windowFloorSince);
+        if (stuck >= 2 * m.Engine.Options.DeadInterval && holder != 0)
+        {
+            var h = _members[holder];
+            Report(Invariants.WedgedWindow,
+                $"Active m{m.Id}'s send window full for {stuck.TotalMilliseconds:F0} ms, held by live m{holder}'s acked-through {floor} of {m.Engine.LastDataSequence}" +
+                $" (m{holder} restart #{h?.Incarnation}, epoch {h?.Engine.Epoch}, state {h?.State}, link {(Network.Clean(m.Id, holder) ? "clean" : Network.Connected(m.Id, holder) ? "lossy" : "cut one way")});" +
+                $" {m.Engine.PendingCount} changes queued");
+        }
+    }
+
     private static HashSet<ConnectionKey> LiveKeys(SimMember m) => m.Engine.SnapshotTable().Select(e => e.Key).ToHashSet();
 
     private void AddLive(in ConnectionKey k)
@@ -463,6 +526,7 @@ internal sealed partial class SimCluster : IDisposable
     {
         World.Schedule(ChurnInterval, ChurnStep);
         AdoptExistingActive();
+        WatchWindow();
         if (!_churning || _serving is not { Up: true } m || m.State != MemberState.Active)
         {
             return;

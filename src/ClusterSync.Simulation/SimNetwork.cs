@@ -63,6 +63,9 @@ internal sealed class SimNetwork
     /// <summary>True when <paramref name="a"/> and <paramref name="b"/> reach each other both ways (a TCP connection could be made).</summary>
     public bool Connected(byte a, byte b) => !_links[a, b].Cut && !_links[b, a].Cut;
 
+    /// <summary>True when nothing is lost between <paramref name="a"/> and <paramref name="b"/> (no cut, no loss, either way).</summary>
+    public bool Clean(byte a, byte b) => Connected(a, b) && _links[a, b].Loss == 0 && _links[b, a].Loss == 0;
+
     public void HealAll()
     {
         foreach (var l in _links)

@@ -15,7 +15,17 @@ internal static class Invariants
     public const string SingleActive = "single-active";
     /// <summary>The Active role moved after healing although nothing failed (preemption is off).</summary>
     public const string StableActive = "stable-active";
-    /// <summary>The Active's send window is full, or changes stay queued, a bound after healing.</summary>
+    /// <summary>
+    /// With preemption off, a member became Active while another was Active, up and reachable over clean links, and the
+    /// serving Active then stepped down for it (the split-brain rule handed the role to the newcomer).
+    /// </summary>
+    public const string Preempted = "preempted";
+    /// <summary>A restarted member's epoch is not newer than its previous life's (its peers drop its packets as stale).</summary>
+    public const string EpochRegression = "epoch-regression";
+    /// <summary>
+    /// The Active's send window stayed full with the slowest live peer's acknowledgements frozen for two dead intervals
+    /// (checked all the time), or the window is full or changes stay queued a bound after healing.
+    /// </summary>
     public const string WedgedWindow = "wedged-window";
     /// <summary>A member is not Standby or Active a bound after healing (stuck joining).</summary>
     public const string Liveness = "liveness";
