@@ -27,7 +27,12 @@ public sealed class ExploreTests(ITestOutputHelper output)
 
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var results = Simulator.Soak(first, count, 2);
-        foreach (var r in results)
+        foreach (var r in results.Where(r => !r.Passed))
+        {
+            output.WriteLine($"set {r.Seed}: {string.Join(" ", r.Violations.Select(v => v.Invariant).Distinct())}");
+        }
+
+        foreach (var r in Environment.GetEnvironmentVariable("SIM_QUIET") is null ? results : [])
         {
             output.WriteLine($"seed {r.Seed}: {(r.Passed ? "ok" : r.First!.ToString())} | {r.Stats}");
             foreach (var v in r.Violations.Skip(1))
