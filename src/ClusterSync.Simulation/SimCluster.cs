@@ -287,7 +287,7 @@ internal sealed partial class SimCluster : IDisposable
             _fullSyncsFailed++;
         }
 
-        Trace($"m{joiner.Id}.{joiner.Incarnation} pulls from m{sourceId}: {result.Status} ({result.Entries} entries, cut {result.CutSequence})");
+        Trace($"m{joiner.Id}.{joiner.Incarnation} pulls from m{sourceId}: {result.Status} ({result.Entries} entries, cut {result.CutSequence}){(result.Succeeded ? "" : ": " + result.Error)}");
         return result;
     }
 
