@@ -308,7 +308,7 @@ internal sealed partial class SimCluster : IDisposable
                 bool reachable = Network.Connected(member.Id, other.Id);
                 Report(Invariants.JoinSkipped,
                     $"m{member.Id} (restart #{member.Incarnation}) marked itself synchronized without a full sync while m{other.Id} was up, {other.State} with {other.Engine.LiveConnectionCount} connections" +
-                    $" ({(reachable ? "reachable" : "partitioned from it")}{(_wrongKey[member.Id] ? ", joiner has a wrong key" : "")}); its own table holds {own}");
+                    $" ({(reachable ? "reachable" : "partitioned from it")}{(_wrongKey[member.Id] ? ", joiner has a wrong key" : "")}{(_wrongKey[other.Id] ? ", peer has a wrong key" : "")}); its own table holds {own}");
                 return;
             }
         }
