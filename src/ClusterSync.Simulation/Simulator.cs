@@ -9,15 +9,35 @@ internal static class Simulator
         return cluster.Run();
     }
 
-    /// <summary>Runs <paramref name="count"/> seeds from <paramref name="firstSeed"/> on up to <paramref name="parallelism"/> threads; results in seed order.</summary>
+    /// <summary>
+    /// Runs <paramref name="count"/> seeds from <paramref name="firstSeed"/> on <paramref name="parallelism"/> threads of
+    /// its own (not the thread pool: a run waits for its full syncs, which run on the pool); results in seed order.
+    /// </summary>
     public static IReadOnlyList<SimulationResult> Soak(int firstSeed, int count, int parallelism = 1, IProgress<SimulationResult>? progress = null)
     {
         var results = new SimulationResult[count];
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
+        int next = -1;
+        var workers = new Thread[Math.Clamp(parallelism, 1, Math.Max(1, count))];
+        for (int w = 0; w < workers.Length; w++)
         {
-            results[i] = Run(firstSeed + i);
-            progress?.Report(results[i]);
-        });
+            workers[w] = new Thread(() =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < count)
+                {
+                    results[i] = Run(firstSeed + i);
+                    progress?.Report(results[i]);
+                }
+            })
+            { IsBackground = true, Name = $"soak-{w}" };
+            workers[w].Start();
+        }
+
+        foreach (var t in workers)
+        {
+            t.Join();
+        }
+
         return results;
     }
 }

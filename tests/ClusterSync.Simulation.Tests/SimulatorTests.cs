@@ -99,3 +99,18 @@ public sealed class SimulatorTests(ITestOutputHelper output)
     private const int CiFirstSeed = 1;
     private const int CiSeeds = 300;
 }
+
+public sealed class SoakTests
+{
+    [Fact]
+    public void Soak_InParallel_SameResultsAsOneByOne()
+    {
+        var parallel = Simulator.Soak(140, 12, parallelism: 3);
+
+        var sequential = Enumerable.Range(140, 12).Select(s => Simulator.Run(s)).ToList();
+
+        Assert.Equal(sequential.Select(r => r.Seed), parallel.Select(r => r.Seed));
+        Assert.Equal(sequential.Select(r => r.Stats), parallel.Select(r => r.Stats));
+        Assert.Equal(sequential.SelectMany(r => r.Violations), parallel.SelectMany(r => r.Violations));
+    }
+}
