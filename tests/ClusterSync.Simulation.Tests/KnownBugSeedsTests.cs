@@ -60,8 +60,14 @@ public sealed class KnownBugSeedsTests
         AssertNo(seed, Invariants.SingleActive);
     }
 
-    /// <summary>53: connections created on an Active whose clock ran 33 s ahead are updated on the next Active: every full sync from it fails (a Records frame does not parse), joiners stay Syncing.</summary>
+    /// <summary>
+    /// 119: the Active m2's wall clock steps back 15.5 s; connections it updates afterwards have UpdatedMs &lt; CreatedMs,
+    /// which RecordCodec.TryRead refuses: every full sync from m2 fails ("a Records frame did not parse"), m1 stays
+    /// Syncing (delta datagrams carrying such a record are dropped as Malformed too). 53: the same with connections
+    /// created on an Active whose clock ran 33 s ahead and updated on the next Active.
+    /// </summary>
     [Theory]
+    [InlineData(119, Skip = UpdatedBeforeCreated)]
     [InlineData(53, Skip = UpdatedBeforeCreated)]
     public void Run_ClockSeed_EveryMemberRejoins(int seed) => AssertNo(seed, Invariants.Liveness);
 
