@@ -295,9 +295,31 @@ internal sealed partial class SyncEngine
         bool stalled = false;
         while (!_stop.IsCancellationRequested)
         {
-            if (HasWindowRoom() || _stepped)
+            ulong floor = _dataSequence;
+            long now = _time.GetTimestamp();
+            foreach (var p in _peers)
             {
-                return; // stepped (SyncEngine.Stepped.cs): the step checked the window before draining and never waits
+                if (!IsLive(p, now) || Volatile.Read(ref p.LastState) == (byte)Membership.MemberState.Down)
+                {
+                    continue; // a peer that said it stops (Down) holds nothing back
+                }
+
+                ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0;
+                if (acked < floor)
+                {
+                    floor = acked;
+                }
+            }
+
+            if (_dataSequence - floor < (ulong)_options.SendWindowDatagrams)
+            {
+                return;
+            }
+
+            if (_stepped)
+            {
+                _steppedWindowFull = true; // stepped mode (SyncEngine.Stepped.cs): report the full window instead of waiting
+                return;
             }
 
             if (!stalled)
@@ -310,28 +332,6 @@ internal sealed partial class SyncEngine
             _senderWake.Reset();
             _senderWake.Wait(1);
         }
-    }
-
-    /// <summary>True when fewer than the send window's datagrams are unacknowledged by a live peer (one more may be sent).</summary>
-    private bool HasWindowRoom()
-    {
-        ulong floor = _dataSequence;
-        long now = _time.GetTimestamp();
-        foreach (var p in _peers)
-        {
-            if (!IsLive(p, now) || Volatile.Read(ref p.LastState) == (byte)Membership.MemberState.Down)
-            {
-                continue; // a peer that said it stops (Down) holds nothing back
-            }
-
-            ulong acked = Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0;
-            if (acked < floor)
-            {
-                floor = acked;
-            }
-        }
-
-        return _dataSequence - floor < (ulong)_options.SendWindowDatagrams;
     }
 
     /// <summary>

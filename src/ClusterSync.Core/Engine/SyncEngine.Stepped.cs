@@ -10,6 +10,7 @@ internal sealed partial class SyncEngine
 {
     private const int SteppedPiece = 16;
     private bool _stepped;
+    private bool _steppedWindowFull;
 
     /// <summary>Starts the engine without its sender, receiver and control threads (see the type's remarks).</summary>
     internal void StartStepped()
@@ -26,8 +27,9 @@ internal sealed partial class SyncEngine
 
     /// <summary>
     /// One pass of the sender loop, never waiting: answers NACKs, then sends queued changes while the send window has
-    /// room (checked before every piece of <see cref="SteppedPiece"/> connections); what does not fit stays queued,
-    /// coalescing, as it would while the sender thread waits for the window. Returns the connections sent.
+    /// room (checked with the sender's own <see cref="WaitForWindow"/> before every piece of <see cref="SteppedPiece"/>
+    /// connections; a piece may overrun a window that fills inside it); what does not fit stays queued, coalescing, as
+    /// it would while the sender thread waits for the window. Returns the connections sent.
     /// </summary>
     internal int StepSender()
     {
@@ -52,7 +54,7 @@ internal sealed partial class SyncEngine
         }
 
         int done = 0;
-        while (done < count && HasWindowRoom())
+        while (done < count && WindowHasRoomStepped())
         {
             int n = Math.Min(SteppedPiece, count - done);
             Array.Copy(taken, done, _drainingSlots, 0, n);
@@ -82,6 +84,14 @@ internal sealed partial class SyncEngine
         return done;
     }
 
-    /// <summary>True when the send window has room for another datagram (the sender would not wait).</summary>
-    internal bool SendWindowOpen => HasWindowRoom();
+    /// <summary>True when the send window has room for another datagram (the sender would not wait). Stepped mode only.</summary>
+    internal bool SendWindowOpen => _stepped ? WindowHasRoomStepped() : throw new InvalidOperationException("Only a stepped engine is probed.");
+
+    /// <summary>The sender's own window check (<see cref="WaitForWindow"/>), which in stepped mode returns at once and notes a full window.</summary>
+    private bool WindowHasRoomStepped()
+    {
+        _steppedWindowFull = false;
+        WaitForWindow();
+        return !_steppedWindowFull;
+    }
 }
