@@ -18,7 +18,7 @@ internal static class SoakCommand
         var seeds = new Option<int>("--seeds") { Description = "How many seeds to run (each a few simulated seconds of faults under churn).", Required = true };
         var first = new Option<int>("--first-seed") { Description = "The first seed (default 1); seeds run from here up.", DefaultValueFactory = _ => 1 };
         var parallel = new Option<int>("--parallel") { Description = "Seeds run at once (default: the processor count).", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var trace = new Option<bool>("--trace") { Description = "Print each failing seed's fault schedule and event trace (use with --seeds 1)." };
+        var trace = new Option<bool>("--trace") { Description = "Print every seed's fault schedule and event trace, one seed at a time (use with --seeds 1)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object: seeds, violations, failing seeds with their invariants." };
         var command = new Command("soak", "Run the deterministic fault simulator over many seeds and report broken invariants.") { seeds, first, parallel, trace, json };
         command.SetAction(parse =>
