@@ -577,8 +577,9 @@ internal sealed partial class SimCluster : IDisposable
 
     private void Report(string invariant, string detail)
     {
-        // One report per invariant and member pair is enough to reproduce; the rest would repeat it.
-        if (_reported.Add(invariant + "|" + detail[..Math.Min(detail.Length, 6)]))
+        // One report per invariant and first-named member is enough to reproduce; the rest would repeat it.
+        var member = System.Text.RegularExpressions.Regex.Match(detail, @"m\d+");
+        if (_reported.Add(invariant + "|" + (member.Success ? member.Value : "")))
         {
             _violations.Add(new Violation(invariant, Math.Round(World.Seconds, 3), detail));
             Trace($"VIOLATION {invariant}: {detail}");
