@@ -42,8 +42,9 @@ public sealed class KnownBugSeedsTests
     public void Run_Bug3Seed_NoGhostEntries(int seed) => AssertNo(seed, Invariants.Ghost);
 
     /// <summary>
-    /// Bug 6. 543: m1 restarts, joins by full sync and becomes Standby; the Active's last heartbeat it heard still said
-    /// Standby (the Active had just taken over), so m1 takes over too, outranks the Active, and the Active steps down.
+    /// Bug 6. 543: m1 restarts; the Active m2 crashes and m3 takes over (2.216 s); m1 joins by full sync from m3, whose
+    /// last heartbeat it heard still said Standby (2.301 s), becomes Standby, sees no live Active and takes over (2.309 s);
+    /// it outranks m3, which steps down (2.401 s): the restarted member took the Active role with preemption off.
     /// </summary>
     [Theory]
     [InlineData(543, Skip = Bug6)]
