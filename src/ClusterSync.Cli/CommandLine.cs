@@ -27,6 +27,7 @@ internal static class CommandLine
             GenerateCommand.Create(),
             SimulateCommand.Create(),
             TrainCommand.Create(),
+            SoakCommand.Create(),
         };
 
         var parsed = root.Parse(args);

@@ -59,7 +59,10 @@ public sealed class AssemblyReferenceTests
             .ToList();
 
         Assert.NotEmpty(grants); // the tests still see internals
-        var forbidden = grants.Where(g => production.Contains(g.To)
+        // The one exception: the deterministic fault simulator (test machinery behind `clustersync soak`, never loaded by
+        // a node) steps the engine through internal seams (SyncEngine.Stepped.cs) that are no public API.
+        var forbidden = grants.Where(g => !(g.From == "ClusterSync.Core" && g.To == "ClusterSync.Simulation"))
+            .Where(g => production.Contains(g.To)
             || !(g.To.EndsWith(".Tests", StringComparison.Ordinal) || g.To is "ClusterSync.IntegrationTests" or "ClusterSync.Benchmarks"))
             .Select(g => $"{g.From} -> {g.To}").ToList();
         Assert.True(forbidden.Count == 0, "InternalsVisibleTo beyond tests and benchmarks: " + string.Join(", ", forbidden));

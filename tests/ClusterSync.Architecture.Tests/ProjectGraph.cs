@@ -19,6 +19,7 @@ internal static class ProjectGraph
     private const string Telemetry = "ClusterSync.Telemetry";
     private const string Node = "ClusterSync.Node";
     private const string Training = "ClusterSync.Training";
+    private const string Simulation = "ClusterSync.Simulation";
     private const string Cli = "ClusterSync.Cli";
 
     /// <summary>The projects each production project may reference (by project name).</summary>
@@ -31,7 +32,8 @@ internal static class ProjectGraph
         [Telemetry] = [Abstractions, Core, Workload],
         [Node] = [Abstractions, Core, Workload, Adaptive, Telemetry],
         [Training] = [Abstractions, Core, Workload, Adaptive],
-        [Cli] = [Abstractions, Core, Workload, Adaptive, Telemetry, Node, Training],
+        [Simulation] = [Abstractions, Core],
+        [Cli] = [Abstractions, Core, Workload, Adaptive, Telemetry, Node, Training, Simulation],
     };
 
     public enum Kind

@@ -347,6 +347,12 @@ public sealed partial class SyncEngine
                 return;
             }
 
+            if (_stepped)
+            {
+                _steppedWindowFull = true; // stepped mode (SyncEngine.Stepped.cs): report the full window instead of waiting
+                return;
+            }
+
             if (!stalled)
             {
                 _counters.WindowStalls++;
