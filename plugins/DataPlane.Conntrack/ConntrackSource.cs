@@ -153,7 +153,9 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     {
         // Subscribed since creation; what queued before now is superseded by the dump that follows (an overrun flag too).
         // An entry that changes while the dump runs is then in the dump, in an event, or both.
-        while (_events.Receive(_receive, dontWait: true) is > 0 or -Nl.ENOBUFS)
+        // Bounded: under sustained churn the queue never empties; what is left is read after the dump.
+        long drainUntil = Environment.TickCount64 + 1000;
+        while (_events.Receive(_receive, dontWait: true) is > 0 or -Nl.ENOBUFS && Environment.TickCount64 < drainUntil)
         {
         }
 
