@@ -337,7 +337,7 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
             var result = await _fullSyncClient.PullAsync(PeerIndex(decision.Source), token).ConfigureAwait(false);
             if (result.Succeeded)
             {
-                Log.Joined(_logger, Engine.MemberId, decision.Source, decision.Reason, result.Entries);
+                Log.Joined(_logger, Engine.MemberId, decision.Source, decision.SourceState, result.Entries);
                 _membership!.MarkSynchronized();
                 return;
             }
@@ -591,8 +591,8 @@ internal sealed partial class NodeRuntime : IHostedService, IDisposable
         [LoggerMessage(2005, LogLevel.Warning, "Member {Member}: insecure cluster, no full sync; joining without pulling from member {Peer}")]
         public static partial void NoFullSync(ILogger logger, byte member, byte peer);
 
-        [LoggerMessage(2006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({Source}), {Entries} entries")]
-        public static partial void Joined(ILogger logger, byte member, byte peer, string source, long entries);
+        [LoggerMessage(2006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({State}), {Entries} entries")]
+        public static partial void Joined(ILogger logger, byte member, byte peer, MemberState state, long entries);
 
         [LoggerMessage(2007, LogLevel.Warning, "Join pull from member {Peer} failed ({Status}: {Error}); retrying")]
         public static partial void JoinPullFailed(ILogger logger, byte peer, FullSyncStatus status, string error);
