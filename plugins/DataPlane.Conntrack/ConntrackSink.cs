@@ -79,39 +79,52 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
         ArgumentNullException.ThrowIfNull(replica);
         lock (_commitLock)
         {
-            var clock = Stopwatch.StartNew();
-            _sendTicks = 0;
-            _drainTicks = 0;
-            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            var existing = new List<int>();
-            int ok = Send(replica, Enumerable.Range(0, replica.Count), Op.Create, nowMs, existing);
-
-            // EEXIST: update in place; NAT'd entries (NAT only on create) and refused updates (EBUSY): delete + create.
-            if (existing.Count > 0)
+            _registry.CommitStarted();
+            try
             {
-                var replace = new List<int>();
-                var update = new List<int>();
-                foreach (int i in existing)
-                {
-                    (IsNat(replica[i], nowMs) ? replace : update).Add(i);
-                }
+                CommitLocked(replica);
+            }
+            finally
+            {
+                _registry.CommitEnded();
+            }
+        }
+    }
 
-                var busy = new List<int>();
-                int updated = Send(replica, update, Op.Update, nowMs, busy);
-                Interlocked.Add(ref _updated, updated);
-                replace.AddRange(busy);
-                int replaced = Send(replica, replace, Op.Replace, nowMs, null);
-                Interlocked.Add(ref _replaced, replaced);
-                ok += updated + replaced;
+    private void CommitLocked(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
+    {
+        var clock = Stopwatch.StartNew();
+        _sendTicks = 0;
+        _drainTicks = 0;
+        long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var existing = new List<int>();
+        int ok = Send(replica, Enumerable.Range(0, replica.Count), Op.Create, nowMs, existing);
+
+        // EEXIST: update in place; NAT'd entries (NAT only on create) and refused updates (EBUSY): delete + create.
+        if (existing.Count > 0)
+        {
+            var replace = new List<int>();
+            var update = new List<int>();
+            foreach (int i in existing)
+            {
+                (IsNat(replica[i], nowMs) ? replace : update).Add(i);
             }
 
-            Interlocked.Add(ref _committed, ok);
-            Interlocked.Increment(ref _commits);
-            Interlocked.Exchange(ref _lastEntries, replica.Count);
-            Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
-            Interlocked.Exchange(ref _lastSendMicroseconds, (long)Stopwatch.GetElapsedTime(0, _sendTicks).TotalMicroseconds);
-            Interlocked.Exchange(ref _lastDrainMicroseconds, (long)Stopwatch.GetElapsedTime(0, _drainTicks).TotalMicroseconds);
+            var busy = new List<int>();
+            int updated = Send(replica, update, Op.Update, nowMs, busy);
+            Interlocked.Add(ref _updated, updated);
+            replace.AddRange(busy);
+            int replaced = Send(replica, replace, Op.Replace, nowMs, null);
+            Interlocked.Add(ref _replaced, replaced);
+            ok += updated + replaced;
         }
+
+        Interlocked.Add(ref _committed, ok);
+        Interlocked.Increment(ref _commits);
+        Interlocked.Exchange(ref _lastEntries, replica.Count);
+        Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
+        Interlocked.Exchange(ref _lastSendMicroseconds, (long)Stopwatch.GetElapsedTime(0, _sendTicks).TotalMicroseconds);
+        Interlocked.Exchange(ref _lastDrainMicroseconds, (long)Stopwatch.GetElapsedTime(0, _drainTicks).TotalMicroseconds);
     }
 
     public IReadOnlyDictionary<string, long> GetCounters()

@@ -42,7 +42,6 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     private uint _generation;
     private uint _dumpSequence;
     private readonly TimeSpan _resyncInterval;
-    private bool _initialDump;
 
     public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
     {
@@ -238,10 +237,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         // subscription first, then the dump. An entry that changes while the dump runs is in the dump, in an event read
         // after it, or both.
         Resubscribe();
-        _initialDump = true;
         Dump(resync: false, stop);
-        _initialDump = false;
-        _registry.SourceDumped();
 
         long nextResync = NextResync();
         while (!stop.IsCancellationRequested)
@@ -345,6 +341,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     {
         _generation++;
         uint sequence = ++_dumpSequence;
+        long commits = _registry.DumpStarting();
         var w = new NetlinkWriter(_request);
         CtRequests.WriteDump(ref w, sequence);
         int sent = _dump.Send(w.Written);
@@ -454,6 +451,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         }
 
         Flush();
+        _registry.DumpCompleted(commits);
         Interlocked.Increment(ref _c.Dumps);
         Interlocked.Add(ref _c.DumpEntries, entries);
         Volatile.Write(ref _c.Tracked, _table.Count);
@@ -517,7 +515,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         bool changed = !known || slot.State != mapped.State || slot.Status != mapped.Status;
         slot = new Tracked(mapped.State, mapped.Status, _generation);
         Volatile.Write(ref _c.Tracked, _table.Count);
-        if (echo || (fromDump && !known && _initialDump && _registry.WasCommitted(key)))
+        if (echo || (fromDump && !known && _registry.WasCommitted(key)))
         {
             Interlocked.Increment(ref _c.EchoSuppressed);
             return;

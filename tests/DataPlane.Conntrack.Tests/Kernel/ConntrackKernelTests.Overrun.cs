@@ -102,6 +102,42 @@ public sealed partial class ConntrackKernelTests
         }
     }
 
+    [NetnsFact]
+    public async Task Source_OwnCommitOverrunsEventSocket_ResyncDumpDoesNotReannounceIt()
+    {
+        using var ns = Netns.Create();
+        // A takeover: the factory's source runs and its own sink commits a replica whose NEW events (our echo) flood
+        // the event socket; the resync dump that answers the overrun sees the committed entries without a port id.
+        var factory = new ConntrackFactory();
+        var (source, sink) = ns.Run(() => (factory.CreateSource(Context("""{ "receiveBufferBytes": 65536 }"""))!, factory.CreateSink(Context())));
+        var recorder = new RecordingSink();
+        using var stop = new CancellationTokenSource();
+        var run = source.RunAsync(recorder, stop.Token);
+        try
+        {
+            Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout), "no initial dump");
+            var replica = Enumerable.Range(0, 20_000).Select(i => Tcp(i, net: 90)).ToList();
+            sink.Commit(replica);
+            Assert.Equal(0, Counter(sink, "refused"));
+
+            // Another member's connection, after the commit: announced (the source is alive and caught up).
+            var other = ns.Run(() => new ConntrackFactory().CreateSink(Context()));
+            other.Commit([Tcp(0, net: 91)]);
+            Assert.True(Wait.Until(() => recorder.Events.Any(e => e.Key == Tcp(0, net: 91).Key) && Counter(source, "tracked") == 20_001
+                && Counter(source, "resyncs") == Counter(source, "enobufs"), Timeout), Describe(source));
+            Assert.True(Counter(source, "enobufs") >= 1, "the commit did not overrun the event socket: the test proves nothing");
+            var ours = replica.Select(kv => kv.Key).ToHashSet();
+            Assert.DoesNotContain(recorder.Events, e => ours.Contains(e.Key));
+            Assert.True(Counter(source, "echo_suppressed") >= 20_000, Describe(source));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await source.DisposeAsync();
+            await Task.WhenAny(run, Task.Delay(Timeout));
+        }
+    }
+
     private static int KernelCount(Netns ns) => int.Parse(ns.Exec("conntrack", "-C").Trim(), CultureInfo.InvariantCulture);
 
     private static string Describe(IConnectionSource source)
