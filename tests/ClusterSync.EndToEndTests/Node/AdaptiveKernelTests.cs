@@ -41,7 +41,7 @@ public sealed class AdaptiveKernelTests
                   "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:8116", "fullSyncPort": 8117 } ] },
                   "node": { "memberId": 1, "control": { "port": 9116 } },
                   "dataPlane": { "source": "plugin", "plugin": "conntrack" },
-                  "adaptive": { "enabled": true },
+                  "adaptive": { "enabled": true, "feedbackInterval": "200ms" },
                   "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
                 }
                 """);
@@ -76,7 +76,8 @@ public sealed class AdaptiveKernelTests
             s = await StatusWhenAsync(http, node, st => Decisions(st) - before >= Connections
                 && st.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sourceCounters").GetProperty("announced_new").GetInt64() >= Connections);
             await Host.InAsync(ns, "conntrack", "-D", "-p", "tcp", "--orig-port-dst", ServerPort.ToString(CultureInfo.InvariantCulture));
-            s = await StatusWhenAsync(http, node, st => st.GetProperty("telemetry").GetProperty("written").GetInt64() >= Connections);
+            s = await StatusWhenAsync(http, node, st => st.GetProperty("telemetry").GetProperty("written").GetInt64() >= Connections
+                && st.GetProperty("adaptive").GetProperty("outcomesObserved").GetInt64() >= Connections);
             var adaptive = s.GetProperty("adaptive");
             Assert.True(Decisions(s) - before >= Connections, adaptive.GetProperty("decisions").ToString());
             Assert.True(adaptive.GetProperty("outcomesObserved").GetInt64() >= Connections, adaptive.ToString());
