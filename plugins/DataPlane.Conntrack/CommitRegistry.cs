@@ -4,16 +4,20 @@ namespace ClusterSync.Plugins.Conntrack;
 
 /// <summary>
 /// What a factory's sink tells its source about its own commits (echo suppression): the netlink port ids of the commit
-/// sockets (events they cause carry them as nlmsg_pid) and, until the source's first dump, the keys committed (a dump
-/// says nothing about who created an entry). Thread-safe.
+/// sockets (events they cause carry them as nlmsg_pid) and the keys committed, for dumps (a dump says nothing about who
+/// created an entry). The keys are kept until a dump that started after the last commit ended has completed — it saw
+/// every committed entry, so the source tracks them all — which covers the source's first dump at takeover (it runs
+/// while the commit does) and a resync dump after an overrun during the commit (the commit's own NEW events are what
+/// floods the event socket then). Thread-safe.
 /// </summary>
 internal sealed class CommitRegistry
 {
     private readonly object _sync = new();
-    private readonly HashSet<ConnectionKey> _committedBeforeDump = [];
+    private readonly HashSet<ConnectionKey> _committed = [];
     private uint[] _ports = [];
-    private bool _sourceDumped;
     private bool _hasSource;
+    private int _commitsRunning;
+    private long _commitVersion;
 
     /// <summary>A source was created by this factory (without one, commits are not remembered).</summary>
     public void SourceCreated()
@@ -51,40 +55,71 @@ internal sealed class CommitRegistry
         return false;
     }
 
-    /// <summary>Called by the sink before it sends a batch: remembers the keys while the source has not dumped yet.</summary>
+    /// <summary>The sink starts a commit.</summary>
+    public void CommitStarted()
+    {
+        lock (_sync)
+        {
+            _commitsRunning++;
+            _commitVersion++;
+        }
+    }
+
+    /// <summary>The sink finished a commit.</summary>
+    public void CommitEnded()
+    {
+        lock (_sync)
+        {
+            _commitsRunning--;
+            _commitVersion++;
+        }
+    }
+
+    /// <summary>Called by the sink before it sends a batch: remembers the keys (when this factory has a source).</summary>
     public void Committing(ReadOnlySpan<ConnectionKey> keys)
     {
         lock (_sync)
         {
-            if (_sourceDumped || !_hasSource)
+            if (!_hasSource)
             {
                 return;
             }
 
             foreach (var k in keys)
             {
-                _committedBeforeDump.Add(k);
+                _committed.Add(k);
             }
         }
     }
 
-    /// <summary>During the source's first dump: whether the entry was committed by our sink (then it is not announced).</summary>
+    /// <summary>During a dump: whether an entry the source does not track yet was committed by our sink (then it is not announced).</summary>
     public bool WasCommitted(in ConnectionKey key)
     {
         lock (_sync)
         {
-            return _committedBeforeDump.Count > 0 && _committedBeforeDump.Contains(key);
+            return _committed.Count > 0 && _committed.Contains(key);
         }
     }
 
-    /// <summary>The source finished its first dump: from now on echo suppression goes by port id alone.</summary>
-    public void SourceDumped()
+    /// <summary>A dump starts: a token for <see cref="DumpCompleted"/> (-1: a commit runs, the dump cannot cover it).</summary>
+    public long DumpStarting()
     {
         lock (_sync)
         {
-            _sourceDumped = true;
-            _committedBeforeDump.Clear();
-            _committedBeforeDump.TrimExcess();
+            return _commitsRunning > 0 ? -1 : _commitVersion;
+        }
+    }
+
+    /// <summary>A dump completed: if no commit ran since it started, it saw every committed entry; the keys are dropped.</summary>
+    public void DumpCompleted(long token)
+    {
+        lock (_sync)
+        {
+            if (token >= 0 && token == _commitVersion && _committed.Count > 0)
+            {
+                _committed.Clear();
+                _committed.TrimExcess();
+            }
         }
     }
 }

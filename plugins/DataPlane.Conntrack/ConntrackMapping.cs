@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
 using ClusterSync.Plugins.Conntrack.Netlink;
 
@@ -164,6 +165,7 @@ internal static class ConntrackMapping
     /// which the kernel computes the NAT'd reply tuple and sets IPS_SRC_NAT/IPS_DST_NAT (status NAT bits themselves are
     /// ignored by ctnetlink). False when the connection cannot be expressed (protocol, family, state).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryGetCommit(in ConnectionKey key, in ConnectionEntry entry, long nowMs, out CtRecord r)
     {
         r = default;

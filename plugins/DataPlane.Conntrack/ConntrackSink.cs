@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
 using ClusterSync.DataPlane;
 using ClusterSync.Plugins.Conntrack.Netlink;
@@ -39,6 +40,10 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
     private long _errorsLost;
     private long _lastEntries;
     private long _lastMicroseconds;
+    private long _lastSendMicroseconds;
+    private long _lastDrainMicroseconds;
+    private long _sendTicks;
+    private long _drainTicks;
 
     public ConntrackSink(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
     {
@@ -74,35 +79,52 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
         ArgumentNullException.ThrowIfNull(replica);
         lock (_commitLock)
         {
-            var clock = Stopwatch.StartNew();
-            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            var existing = new List<int>();
-            int ok = Send(replica, Enumerable.Range(0, replica.Count), Op.Create, nowMs, existing);
-
-            // EEXIST: update in place; NAT'd entries (NAT only on create) and refused updates (EBUSY): delete + create.
-            if (existing.Count > 0)
+            _registry.CommitStarted();
+            try
             {
-                var replace = new List<int>();
-                var update = new List<int>();
-                foreach (int i in existing)
-                {
-                    (IsNat(replica[i], nowMs) ? replace : update).Add(i);
-                }
+                CommitLocked(replica);
+            }
+            finally
+            {
+                _registry.CommitEnded();
+            }
+        }
+    }
 
-                var busy = new List<int>();
-                int updated = Send(replica, update, Op.Update, nowMs, busy);
-                Interlocked.Add(ref _updated, updated);
-                replace.AddRange(busy);
-                int replaced = Send(replica, replace, Op.Replace, nowMs, null);
-                Interlocked.Add(ref _replaced, replaced);
-                ok += updated + replaced;
+    private void CommitLocked(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
+    {
+        var clock = Stopwatch.StartNew();
+        _sendTicks = 0;
+        _drainTicks = 0;
+        long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var existing = new List<int>();
+        int ok = Send(replica, Enumerable.Range(0, replica.Count), Op.Create, nowMs, existing);
+
+        // EEXIST: update in place; NAT'd entries (NAT only on create) and refused updates (EBUSY): delete + create.
+        if (existing.Count > 0)
+        {
+            var replace = new List<int>();
+            var update = new List<int>();
+            foreach (int i in existing)
+            {
+                (IsNat(replica[i], nowMs) ? replace : update).Add(i);
             }
 
-            Interlocked.Add(ref _committed, ok);
-            Interlocked.Increment(ref _commits);
-            Interlocked.Exchange(ref _lastEntries, replica.Count);
-            Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
+            var busy = new List<int>();
+            int updated = Send(replica, update, Op.Update, nowMs, busy);
+            Interlocked.Add(ref _updated, updated);
+            replace.AddRange(busy);
+            int replaced = Send(replica, replace, Op.Replace, nowMs, null);
+            Interlocked.Add(ref _replaced, replaced);
+            ok += updated + replaced;
         }
+
+        Interlocked.Add(ref _committed, ok);
+        Interlocked.Increment(ref _commits);
+        Interlocked.Exchange(ref _lastEntries, replica.Count);
+        Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
+        Interlocked.Exchange(ref _lastSendMicroseconds, (long)Stopwatch.GetElapsedTime(0, _sendTicks).TotalMicroseconds);
+        Interlocked.Exchange(ref _lastDrainMicroseconds, (long)Stopwatch.GetElapsedTime(0, _drainTicks).TotalMicroseconds);
     }
 
     public IReadOnlyDictionary<string, long> GetCounters()
@@ -123,6 +145,8 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
             ["errors_lost"] = Interlocked.Read(ref _errorsLost),
             ["last_commit_entries"] = entries,
             ["last_commit_us"] = us,
+            ["last_commit_send_us"] = Interlocked.Read(ref _lastSendMicroseconds),
+            ["last_commit_drain_us"] = Interlocked.Read(ref _lastDrainMicroseconds),
             ["last_commit_entries_per_second"] = us > 0 ? entries * 1_000_000 / us : 0,
             ["port_id"] = _socket.PortId,
         };
@@ -150,6 +174,7 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
     /// Sends one operation for the given replica indexes in batches; returns how many succeeded. Failures with EEXIST
     /// (create) or EBUSY (update) go to <paramref name="retry"/> when given; the others are counted as refused.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Send(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, IEnumerable<int> indexes, Op op, long nowMs, List<int>? retry)
     {
         int maxMessages = (_batch.Length / 64) + 1;
@@ -213,7 +238,10 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
             _sequence = first + (uint)count;
             Array.Clear(failed, 0, count);
             _registry.Committing(keys.AsSpan(0, entries));
-            int sent = _socket.Send(w.Written);
+            long t0 = Stopwatch.GetTimestamp();
+            int sent = _socket.Send(w.Written);   // the kernel inserts the whole batch inside this call
+            long t1 = Stopwatch.GetTimestamp();
+            _sendTicks += t1 - t0;
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _messages, count);
             if (sent < 0)
@@ -231,6 +259,7 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
             }
 
             Drain(first, count, slots, failed, op, retry);
+            _drainTicks += Stopwatch.GetTimestamp() - t1;
             for (int s = 0; s < count; s++)
             {
                 if (slots[s] >= 0 && !failed[s])
@@ -247,6 +276,7 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
     /// Reads the kernel's answers to a batch just sent: without acks only errors, already queued (the kernel handled the
     /// batch inside the send call), so a non-blocking drain; with acks one answer per message, waited for (bounded).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Drain(uint first, int count, int[] slots, bool[] failed, Op op, List<int>? retry)
     {
         int answers = 0;

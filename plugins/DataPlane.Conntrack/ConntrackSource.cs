@@ -6,19 +6,23 @@ using ClusterSync.Plugins.Conntrack.Netlink;
 namespace ClusterSync.Plugins.Conntrack;
 
 /// <summary>
-/// Kernel conntrack events in. On <see cref="RunAsync"/> a dedicated reader thread joins the NEW, UPDATE and DESTROY
-/// groups first, then dumps the table on a second socket, so nothing that happens during the dump is missed; the
-/// connections it announced are tracked by (zone, original tuple) — never by the kernel's id — which reconciles the
-/// dump with the events queued meanwhile. An overrun of the event socket's receive buffer (ENOBUFS: events were lost)
-/// is answered by a fresh dump: connections not announced yet are announced, changed ones updated, and those
-/// announced but gone from the kernel destroyed (counted: <c>enobufs</c>, <c>resyncs</c>, <c>resync_purged</c>).
+/// Kernel conntrack events in. The event socket joins the NEW, UPDATE and DESTROY groups when the source is created; on
+/// <see cref="RunAsync"/> a dedicated reader thread re-subscribes (a fresh socket, empty queue), then dumps the table on
+/// a second socket, so nothing that happens during the dump is missed; the connections it announced are tracked by
+/// (zone, original tuple) — never by the kernel's id — which reconciles the dump with the events read after it. An
+/// overrun of the event socket's receive buffer (ENOBUFS: events were lost) is answered the same way, a fresh
+/// subscription and a dump: connections not announced yet are announced, changed ones updated, and those announced but
+/// gone from the kernel destroyed (counted: <c>enobufs</c>, <c>resyncs</c>, <c>resync_purged</c>).
 /// Events caused by this factory's commit socket (its port id is their nlmsg_pid) are tracked but not announced.
 /// </summary>
 internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
 {
     private const int BatchSize = 256;
-    private readonly NetlinkSocket _events;
+    private readonly object _socketLock = new();
+    private readonly int _receiveBufferBytes;
+    private NetlinkSocket _events;
     private readonly NetlinkSocket _dump;
+    private bool _disposed;
     private readonly CommitRegistry _registry;
     private readonly TimeProvider _time;
     private readonly Dictionary<ConnectionKey, Tracked> _table;
@@ -28,13 +32,16 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     private readonly byte[] _request = new byte[64];
     private readonly CancellationTokenSource _stop = new();
     private readonly Counters _c = new();
-    private Thread? _thread;
+    private readonly Thread _thread;
+    private readonly ManualResetEventSlim _go = new(false);
+    private CancellationToken _runToken;
+    private TaskCompletionSource? _done;
+    private int _runs;
     private IConnectionEventSink? _sink;
     private int _pending;
     private uint _generation;
     private uint _dumpSequence;
     private readonly TimeSpan _resyncInterval;
-    private bool _initialDump;
 
     public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
     {
@@ -44,38 +51,31 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         EventsSysctl = ReadEventsSysctl();
         _time = time ?? TimeProvider.System;
         _table = new Dictionary<ConnectionKey, Tracked>(settings.ExpectedConnections);
-        _events = NetlinkSocket.Open("event socket");
+        _receiveBufferBytes = settings.ReceiveBufferBytes;
+
+        // Subscribe now, long before this member may run the source: with nf_conntrack_events=2 (the kernel's default)
+        // an entry created while nobody listens never reports an update or its destroy, and that would include the
+        // entries our own sink commits on failover. SO_RCVBUFFORCE needs CAP_NET_ADMIN: without it the source fails
+        // here, at creation, with the reason.
+        _events = OpenEventSocket(out int inEffect);
+        ReceiveBufferBytes = inEffect;
+        NetlinkSocket? dump = null;
         try
         {
-            _dump = NetlinkSocket.Open("dump socket");
+            dump = NetlinkSocket.Open("dump socket");
+            dump.ForceReceiveBuffer(4 << 20, "dump socket");
+            dump.SetReceiveTimeout(TimeSpan.FromSeconds(5), "dump socket");
         }
         catch
         {
             _events.Dispose();
+            dump?.Dispose();
             throw;
         }
 
-        try
-        {
-            // SO_RCVBUFFORCE needs CAP_NET_ADMIN: without it the source fails here, at creation, with the reason.
-            ReceiveBufferBytes = _events.ForceReceiveBuffer(settings.ReceiveBufferBytes, "event socket");
-            _events.SetReceiveTimeout(TimeSpan.FromMilliseconds(200), "event socket");
-            _dump.ForceReceiveBuffer(4 << 20, "dump socket");
-            _dump.SetReceiveTimeout(TimeSpan.FromSeconds(5), "dump socket");
-
-            // Subscribe now, long before this member may run the source: with nf_conntrack_events=2 (the kernel's
-            // default) an entry created while nobody listens never reports an update or its destroy, and that would
-            // include the entries our own sink commits on failover. What queues meanwhile is drained at run start.
-            _events.JoinGroup(Nl.GroupNew, "event socket");
-            _events.JoinGroup(Nl.GroupUpdate, "event socket");
-            _events.JoinGroup(Nl.GroupDestroy, "event socket");
-        }
-        catch
-        {
-            _events.Dispose();
-            _dump.Dispose();
-            throw;
-        }
+        _dump = dump;
+        _thread = new Thread(ReaderThread) { IsBackground = true, Name = "cs-conntrack-events" };
+        _thread.Start();
     }
 
     public string Name => "conntrack";
@@ -89,44 +89,56 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     public Task RunAsync(IConnectionEventSink sink, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(sink);
-        if (_thread is not null)
+        if (Interlocked.Exchange(ref _runs, 1) != 0)
         {
             throw new InvalidOperationException("the conntrack source runs once");
         }
 
+        ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
         _sink = sink;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
-        _thread = new Thread(() =>
+        _runToken = cancellationToken;
+        _done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = _done.Task;
+        _go.Set();
+        return done;
+    }
+
+    /// <summary>
+    /// The reader thread, started by the constructor so it is in the network namespace the source was created in (a new
+    /// thread inherits its creator's; the event socket is re-opened from this thread after an overrun). It waits for
+    /// <see cref="RunAsync"/> (or disposal), then reads.
+    /// </summary>
+    private void ReaderThread()
+    {
+        WaitHandle.WaitAny([_go.WaitHandle, _stop.Token.WaitHandle]);
+        if (!_go.IsSet)
         {
-            try
+            return;   // disposed without running
+        }
+
+        var cancellationToken = _runToken;
+        var done = _done!;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        try
+        {
+            Run(linked.Token);
+            if (cancellationToken.IsCancellationRequested)
             {
-                Run(linked.Token);
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    done.TrySetCanceled(cancellationToken);
-                }
-                else
-                {
-                    done.TrySetResult();
-                }
+                done.TrySetCanceled(cancellationToken);
             }
-            catch (OperationCanceledException) when (linked.IsCancellationRequested)
+            else
             {
-                done.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : linked.Token);
+                done.TrySetResult();
             }
-            catch (Exception ex)
-            {
-                done.TrySetException(ex);
-            }
-            finally
-            {
-                linked.Dispose();
-            }
-        })
-        { IsBackground = true, Name = "cs-conntrack-events" };
-        _thread.Start();
-        return done.Task;
+        }
+        catch (OperationCanceledException) when (linked.IsCancellationRequested)
+        {
+            done.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : linked.Token);
+        }
+        catch (Exception ex)
+        {
+            done.TrySetException(ex);
+        }
     }
 
     public IReadOnlyDictionary<string, long> GetCounters()
@@ -139,30 +151,93 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        if (_thread is { } t && t != Thread.CurrentThread)
+        if (_thread != Thread.CurrentThread)
         {
-            t.Join(TimeSpan.FromSeconds(5));
+            _thread.Join(TimeSpan.FromSeconds(5));
         }
 
-        _events.Dispose();
+        lock (_socketLock)
+        {
+            _disposed = true;
+            _events.Dispose();
+        }
+
         _dump.Dispose();
         _stop.Dispose();
+        _go.Dispose();
+    }
+
+    /// <summary>
+    /// A socket subscribed to the NEW, UPDATE and DESTROY groups, its receive queue empty. Throws
+    /// <see cref="ConntrackAccessException"/> without CAP_NET_ADMIN.
+    /// </summary>
+    private NetlinkSocket OpenEventSocket(out int receiveBufferInEffect)
+    {
+        var socket = NetlinkSocket.Open("event socket");
+        try
+        {
+            receiveBufferInEffect = socket.ForceReceiveBuffer(_receiveBufferBytes, "event socket");
+            socket.SetReceiveTimeout(TimeSpan.FromMilliseconds(200), "event socket");
+            socket.JoinGroup(Nl.GroupNew, "event socket");
+            socket.JoinGroup(Nl.GroupUpdate, "event socket");
+            socket.JoinGroup(Nl.GroupDestroy, "event socket");
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Replaces the event socket by a fresh subscription (before a dump): what the old one queued is older than the dump
+    /// that follows and is discarded with it; the new one holds, in order, every event from now on. This is what makes a
+    /// resync exact: after an overrun the kernel reports ENOBUFS once and then drops silently until the receive queue has
+    /// been read empty (netlink's congested bit), so the old socket would have lost, without a word, the events of
+    /// everything created while the dump ran. The new socket subscribes before the old one closes, so the namespace never
+    /// lacks a listener (nf_conntrack_events=2). Returns false when the source is disposed or the socket cannot be opened
+    /// (then the old one stays and the failure is counted).
+    /// </summary>
+    private bool Resubscribe()
+    {
+        NetlinkSocket fresh;
+        try
+        {
+            fresh = OpenEventSocket(out _);
+        }
+        catch (Exception ex) when (ex is ConntrackAccessException or ConntrackUnavailableException)
+        {
+            Interlocked.Increment(ref _c.ResubscribeFailures);
+            return false;
+        }
+
+        NetlinkSocket old;
+        lock (_socketLock)
+        {
+            if (_disposed)
+            {
+                fresh.Dispose();
+                return false;
+            }
+
+            old = _events;
+            _events = fresh;
+        }
+
+        old.Dispose();
+        Interlocked.Increment(ref _c.Resubscribes);
+        return true;
     }
 
     private void Run(CancellationToken stop)
     {
-        // Subscribed since creation; what queued before now is superseded by the dump that follows (an overrun flag too).
-        // An entry that changes while the dump runs is then in the dump, in an event, or both.
-        // Bounded: under sustained churn the queue never empties; what is left is read after the dump.
-        long drainUntil = Environment.TickCount64 + 1000;
-        while (_events.Receive(_receive, dontWait: true) is > 0 or -Nl.ENOBUFS && Environment.TickCount64 < drainUntil)
-        {
-        }
-
-        _initialDump = true;
+        // Subscribed since creation; what queued before now (perhaps with an overrun, and the congested state that makes
+        // the kernel drop silently until the queue is read empty) is superseded by the dump that follows: a fresh
+        // subscription first, then the dump. An entry that changes while the dump runs is in the dump, in an event read
+        // after it, or both.
+        Resubscribe();
         Dump(resync: false, stop);
-        _initialDump = false;
-        _registry.SourceDumped();
 
         long nextResync = NextResync();
         while (!stop.IsCancellationRequested)
@@ -194,7 +269,10 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
                 case Nl.EAGAIN or Nl.EINTR or 0:
                     break;
                 case Nl.ENOBUFS:
+                    // Events were lost, and the kernel will drop more without a word until this queue is read empty:
+                    // a fresh subscription, then a dump; the stale queue goes with the old socket.
                     Interlocked.Increment(ref _c.Enobufs);
+                    Resubscribe();
                     Dump(resync: true, stop);
                     break;
                 case 9:   // EBADF: disposed
@@ -263,6 +341,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     {
         _generation++;
         uint sequence = ++_dumpSequence;
+        long commits = _registry.DumpStarting();
         var w = new NetlinkWriter(_request);
         CtRequests.WriteDump(ref w, sequence);
         int sent = _dump.Send(w.Written);
@@ -372,6 +451,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         }
 
         Flush();
+        _registry.DumpCompleted(commits);
         Interlocked.Increment(ref _c.Dumps);
         Interlocked.Add(ref _c.DumpEntries, entries);
         Volatile.Write(ref _c.Tracked, _table.Count);
@@ -435,7 +515,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         bool changed = !known || slot.State != mapped.State || slot.Status != mapped.Status;
         slot = new Tracked(mapped.State, mapped.Status, _generation);
         Volatile.Write(ref _c.Tracked, _table.Count);
-        if (echo || (fromDump && !known && _initialDump && _registry.WasCommitted(key)))
+        if (echo || (fromDump && !known && _registry.WasCommitted(key)))
         {
             Interlocked.Increment(ref _c.EchoSuppressed);
             return;
@@ -496,6 +576,8 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         public long Unmappable;
         public long Malformed;
         public long NetlinkErrors;
+        public long Resubscribes;
+        public long ResubscribeFailures;
         public int Tracked;
 
         public Dictionary<string, long> Snapshot(int tracked, int receiveBuffer) => new(StringComparer.Ordinal)
@@ -519,6 +601,8 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             ["unmappable"] = Interlocked.Read(ref Unmappable),
             ["malformed"] = Interlocked.Read(ref Malformed),
             ["netlink_errors"] = Interlocked.Read(ref NetlinkErrors),
+            ["resubscribes"] = Interlocked.Read(ref Resubscribes),
+            ["resubscribe_failures"] = Interlocked.Read(ref ResubscribeFailures),
             ["tracked"] = tracked,
             ["receive_buffer_bytes"] = receiveBuffer,
         };

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace ClusterSync.Plugins.Conntrack.Netlink;
 
@@ -27,6 +28,7 @@ internal ref struct NetlinkWriter
     public readonly ReadOnlySpan<byte> Written => _buffer[.._position];
 
     /// <summary>Starts a netfilter message: nlmsghdr (length filled by <see cref="EndMessage"/>) and nfgenmsg.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void BeginMessage(ushort type, ushort flags, uint sequence, byte family)
     {
         _messageStart = _position;
@@ -86,6 +88,7 @@ internal ref struct NetlinkWriter
         v[1] = second;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void PutAddress(ushort type, byte family, ulong hi, ulong lo)
     {
         if (family == 6)
@@ -100,6 +103,7 @@ internal ref struct NetlinkWriter
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Span<byte> Put(ushort type, int length)
     {
         int total = Nl.AttrHeaderLength + length;
@@ -131,6 +135,7 @@ internal static class CtRequests
     /// (state, flags with their mask) when <see cref="CtRecord.HasTcpState"/>, and the NAT bindings when present
     /// (only valid with <c>NLM_F_CREATE</c>: the kernel refuses NAT changes of an existing entry).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WriteNew(ref NetlinkWriter w, uint sequence, ushort flags, in CtRecord r)
     {
         w.BeginMessage(Nl.CtNew, (ushort)(Nl.FRequest | flags), sequence, r.L3Family);
@@ -185,6 +190,7 @@ internal static class CtRequests
     }
 
     /// <summary><c>IPCTNL_MSG_CT_DELETE</c> of the entry with <paramref name="r"/>'s original tuple in its zone.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WriteDelete(ref NetlinkWriter w, uint sequence, ushort flags, in CtRecord r)
     {
         w.BeginMessage(Nl.CtDelete, (ushort)(Nl.FRequest | flags), sequence, r.L3Family);
@@ -197,6 +203,7 @@ internal static class CtRequests
         w.EndMessage();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WriteTuple(ref NetlinkWriter w, ushort type, in CtTuple t)
     {
         int tuple = w.BeginNest(type);

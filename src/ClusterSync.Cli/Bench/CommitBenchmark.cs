@@ -140,6 +140,14 @@ internal static class CommitBenchmark
             ["plugin"] = $"conntrack {info.Version}",
             ["netns"] = ns,
         };
+        // Where the wall time went: inside send (the kernel inserting the batch), reading error replies, and the rest
+        // (building the messages, mapping the replica).
+        long us = counters.GetValueOrDefault("last_commit_us");
+        long sendUs = counters.GetValueOrDefault("last_commit_send_us");
+        long drainUs = counters.GetValueOrDefault("last_commit_drain_us");
+        result["send_seconds"] = sendUs / 1e6;
+        result["drain_seconds"] = drainUs / 1e6;
+        result["build_seconds"] = Math.Max(0, us - sendUs - drainUs) / 1e6;
         foreach (var (name, value) in counters.Where(c => c.Key.StartsWith("refused_", StringComparison.Ordinal)))
         {
             result[name] = value;

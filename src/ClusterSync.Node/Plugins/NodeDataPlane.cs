@@ -90,7 +90,9 @@ public sealed partial class NodeDataPlane : IDisposable
 
     /// <summary>
     /// Creates the configured data plane from the catalog; a plugin not loaded, or whose factory refuses its settings, is
-    /// bad configuration (<see cref="ConfigurationException"/> naming the file and field).
+    /// bad configuration (<see cref="ConfigurationException"/> naming the file and field), and so is a plugin the
+    /// operating system refuses (an <see cref="UnauthorizedAccessException"/>, such as the conntrack plugin without
+    /// CAP_NET_ADMIN: reported under <c>dataPlane.plugin</c>).
     /// </summary>
     public static NodeDataPlane Create(PluginCatalog catalog, string name, byte memberId, JsonElement? settings, string configPath, ILoggerFactory? loggerFactory)
     {
@@ -102,7 +104,7 @@ public sealed partial class NodeDataPlane : IDisposable
         }
 
         var context = new DataPlaneContext(memberId, settings);
-        IConnectionSource? source;
+        IConnectionSource? source = null;
         IReplicaSink sink;
         try
         {
@@ -111,7 +113,25 @@ public sealed partial class NodeDataPlane : IDisposable
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            throw new ConfigurationException($"{configPath}: dataPlane.settings: the data-plane plugin '{name}' refused its settings: {ex.Message}");
+            if (source is not null)
+            {
+                try
+                {
+                    source.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+                }
+                catch (Exception dispose) when (dispose is not OutOfMemoryException)
+                {
+                    // The creation failure is what the operator needs to see.
+                }
+            }
+
+            // A plugin refused access by the operating system (the conntrack plugin without CAP_NET_ADMIN): the machine,
+            // not the settings, is what has to change.
+            throw ex is UnauthorizedAccessException
+                ? new ConfigurationException($"{configPath}: dataPlane.plugin: the data-plane plugin '{name}' was refused access by the operating system"
+                    + (ex.Message.Contains("CAP_NET_ADMIN", StringComparison.Ordinal) ? "" : " (a kernel data plane needs CAP_NET_ADMIN in the node's network namespace)")
+                    + $": {ex.Message}")
+                : new ConfigurationException($"{configPath}: dataPlane.settings: the data-plane plugin '{name}' refused its settings: {ex.Message}");
         }
 
         if (sink is null)

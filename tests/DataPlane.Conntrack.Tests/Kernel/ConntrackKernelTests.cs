@@ -10,7 +10,7 @@ namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;
 /// The plugin against the real kernel, each test in a network namespace of its own (root only; skipped otherwise).
 /// One class: these run one after the other.
 /// </summary>
-public sealed class ConntrackKernelTests
+public sealed partial class ConntrackKernelTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 

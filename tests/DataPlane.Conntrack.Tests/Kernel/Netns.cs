@@ -174,6 +174,7 @@ internal sealed class RecordingSink : DataPlane.IConnectionEventSink
     private readonly object _sync = new();
     private readonly List<Connections.ConnectionEvent> _events = [];
     private readonly ManualResetEventSlim _open = new(true);
+    private Predicate<Connections.ConnectionEvent>? _holdWhen;
     private int _held;
 
     public int PendingCount => 0;
@@ -185,6 +186,18 @@ internal sealed class RecordingSink : DataPlane.IConnectionEventSink
         lock (_sync)
         {
             _events.AddRange(changes);
+            if (_holdWhen is { } when)
+            {
+                foreach (var c in changes)
+                {
+                    if (when(c))
+                    {
+                        _holdWhen = null;
+                        _open.Reset();
+                        break;
+                    }
+                }
+            }
         }
 
         if (!_open.IsSet)
@@ -199,6 +212,34 @@ internal sealed class RecordingSink : DataPlane.IConnectionEventSink
     public void Hold() => _open.Reset();
 
     public void Release() => _open.Set();
+
+    /// <summary>The first Submit with an event matching <paramref name="when"/> blocks until <see cref="Release"/>.</summary>
+    public void HoldWhen(Predicate<Connections.ConnectionEvent> when)
+    {
+        lock (_sync)
+        {
+            _holdWhen = when;
+        }
+    }
+
+    /// <summary>The connections announced and not destroyed since, replaying the submitted events in order.</summary>
+    public HashSet<Connections.ConnectionKey> Live()
+    {
+        var live = new HashSet<Connections.ConnectionKey>();
+        foreach (var e in Events)
+        {
+            if (e.Kind == Connections.ConnectionEventKind.Destroy)
+            {
+                live.Remove(e.Key);
+            }
+            else
+            {
+                live.Add(e.Key);
+            }
+        }
+
+        return live;
+    }
 
     public List<Connections.ConnectionEvent> Events
     {

@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using ClusterSync.EndToEndTests.Failover;
+using ClusterSync.EndToEndTests.Netns;
+
+namespace ClusterSync.EndToEndTests.Node;
+
+/// <summary>
+/// Adaptive mode on kernel-sourced connections (issue 15, item 4): a real <c>clustersync node</c> with
+/// <c>dataPlane.plugin: conntrack</c>, <c>adaptive.enabled</c> on the shipped model and telemetry to a file, in a
+/// namespace of its own; real TCP connections made by sockets in that namespace reach it as kernel conntrack events.
+/// Its adaptive decision counters in <c>/status</c> must move for them and a telemetry record must be written for each
+/// (read back after the node stopped with <c>clustersync telemetry export</c>), as for generated connections.
+/// </summary>
+[Collection(EndToEndCollection.Name)]
+public sealed class AdaptiveKernelTests
+{
+    private const int Connections = 200;
+    private const int ServerPort = 5801;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [NetnsFact]
+    public async Task Node_AdaptiveOnKernelConnections_DecisionsCountedAndTelemetryWritten()
+    {
+        string ns = string.Create(CultureInfo.InvariantCulture, $"cse2e-{Environment.ProcessId}-adaptive");
+        var directory = Directory.CreateTempSubdirectory($"cse2e-{Environment.ProcessId}-adaptive-");
+        await Host.MustAsync("ip", "netns", "add", ns);
+        NsProcess? node = null;
+        HttpClient? http = null;
+        try
+        {
+            await Host.InAsync(ns, "ip", "link", "set", "lo", "up");
+            await Host.InAsync(ns, "sysctl", "-qw", "net.netfilter.nf_conntrack_timestamp=1", "net.netfilter.nf_conntrack_acct=1");
+            await Host.NftAsync(ns, "table inet t {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ct state established,related,new accept\n }\n}\n");
+            var config = Path.Combine(directory.FullName, "node.json");
+            File.WriteAllText(config, """
+                {
+                  "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:8116", "fullSyncPort": 8117 } ] },
+                  "node": { "memberId": 1, "control": { "port": 9116 } },
+                  "dataPlane": { "source": "plugin", "plugin": "conntrack" },
+                  "adaptive": { "enabled": true, "feedbackInterval": "200ms" },
+                  "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
+                }
+                """);
+            node = NsProcess.Start("node", ns, "dotnet", [FirewallNodes.CliDll(), "node", "--config", config]);
+            http = ClientIn(ns);
+
+            var s = await StatusWhenAsync(http, node, st => st.GetProperty("dataPlane").TryGetProperty("plugin", out var p)
+                && p.GetProperty("sourceState").GetString() == "running"
+                && p.GetProperty("sourceCounters").GetProperty("dumps").GetInt64() >= 1);
+            Assert.Equal("model", s.GetProperty("adaptive").GetProperty("mode").GetString());
+            long before = Decisions(s);
+
+            // Real connections through the namespace's kernel: connect, exchange a byte each way, close; then the
+            // firewall forgets them (conntrack -D: their DESTROY events end their lifecycles now, not after TIME_WAIT).
+            using (var listener = Host.TcpSocketIn(ns))
+            {
+                listener.Bind(new IPEndPoint(IPAddress.Loopback, ServerPort));
+                listener.Listen(Connections);
+                var buffer = new byte[1];
+                for (int i = 0; i < Connections; i++)
+                {
+                    using var client = Host.TcpSocketIn(ns);
+                    await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort));
+                    using var server = await listener.AcceptAsync();
+                    await client.SendAsync(new byte[] { 1 });
+                    Assert.Equal(1, await server.ReceiveAsync(buffer));
+                    await server.SendAsync(new byte[] { 2 });
+                    Assert.Equal(1, await client.ReceiveAsync(buffer));
+                }
+            }
+
+            s = await StatusWhenAsync(http, node, st => Decisions(st) - before >= Connections
+                && st.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sourceCounters").GetProperty("announced_new").GetInt64() >= Connections);
+            await Host.InAsync(ns, "conntrack", "-D", "-p", "tcp", "--orig-port-dst", ServerPort.ToString(CultureInfo.InvariantCulture));
+            s = await StatusWhenAsync(http, node, st => st.GetProperty("telemetry").GetProperty("written").GetInt64() >= Connections
+                && st.GetProperty("adaptive").GetProperty("outcomesObserved").GetInt64() >= Connections);
+            var adaptive = s.GetProperty("adaptive");
+            Assert.True(Decisions(s) - before >= Connections, adaptive.GetProperty("decisions").ToString());
+            Assert.True(adaptive.GetProperty("outcomesObserved").GetInt64() >= Connections, adaptive.ToString());
+
+            // Stop the node (SIGTERM: telemetry flushed and closed), then read its file back.
+            await Host.MustAsync("kill", "-TERM", node.Id.ToString(CultureInfo.InvariantCulture));
+            Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the node did not stop on SIGTERM");
+            var csv = Path.Combine(directory.FullName, "lifecycles.csv");
+            var (code, output) = await Host.RunAsync("dotnet", [FirewallNodes.CliDll(), "telemetry", "export", "--db", Path.Combine(directory.FullName, "telemetry.db"), "--out", csv], timeout: Timeout);
+            Assert.True(code == 0, output);
+            var lines = File.ReadAllLines(csv);
+            var header = lines[0].Split(',');
+            int dport = Array.IndexOf(header, "dport"), decision = Array.IndexOf(header, "decision"), cls = Array.IndexOf(header, "class"),
+                start = Array.IndexOf(header, "start_ms"), end = Array.IndexOf(header, "end_ms"), protocol = Array.IndexOf(header, "protocol");
+            var ours = lines.Skip(1).Select(l => l.Split(',')).Where(f => f[dport] == ServerPort.ToString(CultureInfo.InvariantCulture)).ToList();
+            Assert.True(ours.Count >= Connections, $"{ours.Count} telemetry records for port {ServerPort} of {lines.Length - 1}:\n{string.Join('\n', lines.Take(5))}");
+            Assert.All(ours, f =>
+            {
+                Assert.False(string.IsNullOrEmpty(f[decision]), string.Join(',', f));
+                Assert.False(string.IsNullOrEmpty(f[cls]), string.Join(',', f));
+                Assert.True(long.Parse(f[start], CultureInfo.InvariantCulture) > 0 && long.Parse(f[end], CultureInfo.InvariantCulture) >= long.Parse(f[start], CultureInfo.InvariantCulture), string.Join(',', f));
+            });
+        }
+        catch
+        {
+            Console.WriteLine($"--- node output ---\n{node?.Log}");
+            throw;
+        }
+        finally
+        {
+            http?.Dispose();
+            if (node is not null)
+            {
+                await node.DisposeAsync();
+            }
+
+            await Host.RunAsync("ip", ["netns", "del", ns]);
+            directory.Delete(recursive: true);
+        }
+    }
+
+    private static long Decisions(JsonElement status)
+        => status.GetProperty("adaptive").GetProperty("decisions").EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Number).Sum(p => p.Value.GetInt64());
+
+    private static HttpClient ClientIn(string ns) => new(new SocketsHttpHandler
+    {
+        ConnectCallback = async (context, ct) =>
+        {
+            var socket = Host.TcpSocketIn(ns);
+            try
+            {
+                await socket.ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+        PooledConnectionLifetime = TimeSpan.Zero,
+    })
+    {
+        Timeout = TimeSpan.FromSeconds(5),
+        BaseAddress = new Uri("http://127.0.0.1:9116"),
+    };
+
+    private static async Task<JsonElement> StatusWhenAsync(HttpClient http, NsProcess node, Func<JsonElement, bool> done)
+    {
+        var clock = Stopwatch.StartNew();
+        string last = "";
+        while (clock.Elapsed < Timeout)
+        {
+            Assert.False(node.HasExited, $"the node exited:\n{node.Log}");
+            try
+            {
+                last = await http.GetStringAsync("/status");
+                using var doc = JsonDocument.Parse(last);
+                if (done(doc.RootElement))
+                {
+                    return doc.RootElement.Clone();
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Fail($"timed out; last status: {last}\n{node.Log}");
+        return default;
+    }
+}
