@@ -8,7 +8,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace ClusterSync.Node.Tests.Control.Http;
 
 /// <summary>The control HTTP server against hostile and careless clients, on real loopback sockets.</summary>
-public sealed class ControlHttpServerHardeningTests : IAsyncDisposable
+public sealed class ControlHttpServerHardeningTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncDisposable
 {
     private const string Token = "0123456789abcdef0123456789abcdef";
     private readonly List<Socket> _attackers = [];
@@ -101,17 +101,20 @@ public sealed class ControlHttpServerHardeningTests : IAsyncDisposable
         using var stop = await SlowlorisAsync(64);
         Assert.StartsWith("HTTP/1.1 200", await RawAsync("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), StringComparison.Ordinal); // warm-up (JIT)
 
-        var slowest = TimeSpan.Zero;
+        var latencies = new List<TimeSpan>();
         for (int i = 0; i < 30; i++)
         {
             var watch = Stopwatch.StartNew();
             var answer = await RawAsync("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
             watch.Stop();
             Assert.StartsWith("HTTP/1.1 200 OK", answer, StringComparison.Ordinal);
-            slowest = watch.Elapsed > slowest ? watch.Elapsed : slowest;
+            latencies.Add(watch.Elapsed);
         }
 
         await stop.CancelAsync();
+        latencies.Sort();
+        var slowest = latencies[^1];
+        output.WriteLine($"/healthz under 64 slowloris connections ({_server!.Open} open): median {latencies[15].TotalMilliseconds:0.00} ms, slowest {slowest.TotalMilliseconds:0.00} ms of 30");
         Assert.True(slowest < TimeSpan.FromMilliseconds(100), $"slowest /healthz under 64 slowloris connections: {slowest.TotalMilliseconds:0.0} ms");
         Assert.True(_server!.Open >= 64, $"the slowloris connections are still held ({_server.Open}): the test measured under attack");
     }
