@@ -14,6 +14,9 @@ internal static class CommandLine
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // Commands that run a node stop cleanly on a signal at any moment, start-up included (EarlySignals).
+        bool runsNode = args is ["node" or "replay", ..];
+        using var signals = runsNode ? EarlySignals.Listen() : null;
         var root = new RootCommand("ClusterSync: connection-state synchronization for clusters of firewalls and NAT gateways.")
         {
             DemoCommand.Create(),
@@ -45,7 +48,13 @@ internal static class CommandLine
         try
         {
             // Our own handlers below: bad configuration is exit 2 with its messages, not a stack trace.
-            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            // A node's signals are EarlySignals' alone: System.CommandLine's handler would answer 143 on its own
+            // (its termination timeout) while the node is still stopping cleanly.
+            return await parsed.InvokeAsync(new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = runsNode ? null : TimeSpan.FromSeconds(2),
+            }).ConfigureAwait(false);
         }
         catch (ConfigurationException ex)
         {

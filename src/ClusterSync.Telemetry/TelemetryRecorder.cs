@@ -76,6 +76,14 @@ public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposa
     public TelemetryRecorder(TelemetryOptions options, byte memberId, IReadOnlyList<ServiceClassDefinition> classes,
         IReadOnlyCollection<string>? neverSkip = null, Func<string>? decisionSource = null, Func<EngineSample>? engineSample = null,
         TimeProvider? time = null, ILogger? logger = null)
+        : this(options, memberId, classes, neverSkip, decisionSource, engineSample, time, logger, stream: null)
+    {
+    }
+
+    /// <summary>For tests: the database on <paramref name="stream"/> instead of the file (a stream that fails as a full disk does).</summary>
+    internal TelemetryRecorder(TelemetryOptions options, byte memberId, IReadOnlyList<ServiceClassDefinition> classes,
+        IReadOnlyCollection<string>? neverSkip, Func<string>? decisionSource, Func<EngineSample>? engineSample,
+        TimeProvider? time, ILogger? logger, Stream? stream)
     {
         var errors = options.Validate("telemetry").ToList();
         if (errors.Count > 0)
@@ -98,35 +106,90 @@ public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposa
             Directory.CreateDirectory(dir);
         }
 
+        LiteDatabase? db = null;
         try
         {
-            _db = new LiteDatabase(new ConnectionString { Filename = _path, Connection = ConnectionType.Direct });
+            if (stream is null)
+            {
+                CheckHeader(_path);
+            }
+
+            db = stream is null
+                ? new LiteDatabase(new ConnectionString { Filename = _path, Connection = ConnectionType.Direct })
+                : new LiteDatabase(stream);
+            _lifecycle = db.GetCollection(LifecycleCollection, BsonAutoId.Int64);
+            _lifecycle.EnsureIndex("from");
+            _held = _lifecycle.FindAll().Sum(d => (long)d["count"].AsInt32); // records kept from earlier runs count against the cap
+            _metrics = db.GetCollection(MetricsCollection, BsonAutoId.Int64);
+            _metrics.EnsureIndex("time");
+            var runs = db.GetCollection(RunsCollection, BsonAutoId.Int64);
+            _runId = runs.Insert(new BsonDocument
+            {
+                ["member"] = (int)memberId,
+                ["startedMs"] = _time.GetUtcNow().ToUnixTimeMilliseconds(),
+                ["format"] = LifecycleCodec.Version,
+                ["sampleRate"] = options.SampleRate,
+                ["classes"] = new BsonArray(classes.Select(c => new BsonValue(c.Name))),
+                ["classPolicies"] = new BsonArray(classes.Select(c => new BsonValue(c.Policy.ToString()))),
+                ["neverSkip"] = new BsonArray((neverSkip ?? []).Select(n => new BsonValue(n))),
+            }).AsInt64;
+            _db = db;
         }
-        catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException))
         {
-            throw new ConfigurationException($"telemetry.path: cannot open '{_path}' as a LiteDB file: {ex.Message}");
+            // A damaged file fails anywhere in LiteDB (open, index, first read or write) with any exception type.
+            try
+            {
+                db?.Dispose();
+            }
+            catch (Exception)
+            {
+                // Disposing a half-opened damaged file may fail too; the message below is what matters.
+            }
+
+            throw new ConfigurationException(ex is UnauthorizedAccessException
+                ? $"telemetry.path: cannot open '{_path}': {ex.Message}"
+                : $"telemetry.path: '{_path}' is not a usable telemetry (LiteDB) file, damaged or truncated? ({ex.GetType().Name}: {ex.Message}); " +
+                  $"move it aside (mv '{_path}' '{_path}.damaged') to start a new one, or set telemetry.path to another file");
         }
 
-        _lifecycle = _db.GetCollection(LifecycleCollection, BsonAutoId.Int64);
-        _lifecycle.EnsureIndex("from");
-        _held = _lifecycle.FindAll().Sum(d => (long)d["count"].AsInt32); // records kept from earlier runs count against the cap
-        _metrics = _db.GetCollection(MetricsCollection, BsonAutoId.Int64);
-        _metrics.EnsureIndex("time");
-        var runs = _db.GetCollection(RunsCollection, BsonAutoId.Int64);
-        _runId = runs.Insert(new BsonDocument
-        {
-            ["member"] = (int)memberId,
-            ["startedMs"] = _time.GetUtcNow().ToUnixTimeMilliseconds(),
-            ["format"] = LifecycleCodec.Version,
-            ["sampleRate"] = options.SampleRate,
-            ["classes"] = new BsonArray(classes.Select(c => new BsonValue(c.Name))),
-            ["classPolicies"] = new BsonArray(classes.Select(c => new BsonValue(c.Policy.ToString()))),
-            ["neverSkip"] = new BsonArray((neverSkip ?? []).Select(n => new BsonValue(n))),
-        }).AsInt64;
         _lastMetricsTimestamp = _time.GetTimestamp();
         _writer = new Thread(WriterLoop) { IsBackground = true, Name = "cs-telemetry", Priority = ThreadPriority.BelowNormal };
         _writer.Start();
     }
+
+    /// <summary>
+    /// LiteDB takes a short non-empty file for a new one and overwrites it; anything there that is not a LiteDB file
+    /// (shorter than one 8 KiB page, or without LiteDB's header text at byte 32) is refused instead.
+    /// </summary>
+    private static void CheckHeader(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists || info.Length == 0)
+        {
+            return;
+        }
+
+        if (info.Length < PageSize)
+        {
+            throw new InvalidDataException($"{info.Length} bytes, shorter than one {PageSize}-byte LiteDB page");
+        }
+
+        Span<byte> head = stackalloc byte[HeaderOffset + HeaderText.Length];
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1))
+        {
+            file.ReadExactly(head);
+        }
+
+        if (!head[HeaderOffset..].SequenceEqual(HeaderText))
+        {
+            throw new InvalidDataException("no LiteDB header");
+        }
+    }
+
+    private const int PageSize = 8192;
+    private const int HeaderOffset = 32;
+    private static ReadOnlySpan<byte> HeaderText => "** This is a LiteDB file **"u8;
 
     public string FilePath => _path;
 
@@ -187,14 +250,40 @@ public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposa
 
                 EnforceCap();
             }
-            catch (Exception ex) when (ex is LiteException or IOException)
+            catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException))
             {
-                _writeFailures++;
-                LogWriteFailed(_logger, _path, ex);
+                // A full disk, a damaged page, or LiteDB left in a bad state by an earlier failure (it then throws
+                // LockRecursionException and the like): counted, warned about at most once a minute, never fatal.
+                OnWriteFailed(ex);
             }
         }
 
-        _db.Checkpoint();
+        try
+        {
+            _db.Checkpoint();
+        }
+        catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException))
+        {
+            OnWriteFailed(ex);
+        }
+    }
+
+    /// <summary>Shortest time between two write-failure warnings.</summary>
+    public static readonly TimeSpan WarningInterval = TimeSpan.FromMinutes(1);
+
+    private long _lastWarningTimestamp;
+    private long _failuresAtLastWarning;
+
+    private void OnWriteFailed(Exception ex)
+    {
+        long failures = Interlocked.Increment(ref _writeFailures);
+        long now = _time.GetTimestamp();
+        if (failures == 1 || _time.GetElapsedTime(_lastWarningTimestamp, now) >= WarningInterval)
+        {
+            LogWriteFailed(_logger, _path, ex.GetType().Name, ex.Message, failures - _failuresAtLastWarning, failures);
+            _lastWarningTimestamp = now;
+            _failuresAtLastWarning = failures;
+        }
     }
 
     private void DrainSegments(ConnectionOutcome[] buffer, byte[] bytes)
@@ -328,12 +417,21 @@ public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposa
 
         _stop.Set();
         _writer.Join(TimeSpan.FromSeconds(30));
-        _db.Dispose();
+        try
+        {
+            _db.Dispose();
+        }
+        catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException))
+        {
+            // Whatever state a failed disk left LiteDB in, stopping the node must not fail on it.
+            OnWriteFailed(ex);
+        }
+
         _stop.Dispose();
     }
 
-    [LoggerMessage(5101, LogLevel.Error, "Telemetry write to {Path} failed (counted as write failures)")]
-    private static partial void LogWriteFailed(ILogger logger, string path, Exception ex);
+    [LoggerMessage(5101, LogLevel.Warning, "Telemetry write to {Path} failed: {Kind}: {Reason} ({Since} failures since the last warning, {Failures} in all; telemetry.writeFailures in /status; at most one warning a minute)")]
+    private static partial void LogWriteFailed(ILogger logger, string path, string kind, string reason, long since, long failures);
 
     [LoggerMessage(5102, LogLevel.Information, "Telemetry retention: {Segments} oldest segments deleted from {Path} (cap {CapMb} MB)")]
     private static partial void LogRetention(ILogger logger, int segments, string path, long capMb);

@@ -28,7 +28,8 @@ internal sealed class LoopbackCluster : IDisposable
     public List<UdpDatagramChannel> Sockets { get; } = [];
 
     public LoopbackCluster(int members, Func<int, ClusterKey?>? keys = null, Action<FaultInjectingChannel>? faults = null,
-        Func<SyncEngineOptions, SyncEngineOptions>? configure = null, TestTransport? transport = null)
+        Func<SyncEngineOptions, SyncEngineOptions>? configure = null, TestTransport? transport = null,
+        Func<int, IDatagramChannel, IDatagramChannel>? wrap = null)
     {
         var clusterKey = ClusterKey.Generate();
         keys ??= _ => clusterKey;
@@ -55,6 +56,7 @@ internal sealed class LoopbackCluster : IDisposable
                 channel = channels[i];
             }
 
+            channel = wrap?.Invoke(i, channel) ?? channel; // a test's tap between the transport and the faults
             var fault = new FaultInjectingChannel(channel, seed: 1000 + i);
             faults?.Invoke(fault);
             Faults.Add(fault);

@@ -29,8 +29,18 @@ internal static class NodeCommand
     /// <summary>Runs the node of <paramref name="configPath"/>, its settings first overridden by <paramref name="adjust"/> (<c>clustersync replay</c>).</summary>
     public static async Task<int> RunAsync(string configPath, Func<NodeConfig, NodeConfig>? adjust, CancellationToken cancellationToken)
     {
+        // A SIGTERM or SIGINT at any point of start-up is a clean stop (exit 0, as after start-up): the signal cancels
+        // `stopping` (EarlySignals catches the ones that arrive before System.CommandLine listens), and what has been
+        // started is stopped in order.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, EarlySignals.Token);
+
         // Throws ConfigurationException with every error (exit 2) before anything is bound or started.
         var loaded = NodeConfigLoader.Load(configPath, adjust);
+        if (stopping.IsCancellationRequested)
+        {
+            return CommandLine.Success;
+        }
+
         NodeHost node;
         try
         {
@@ -44,9 +54,17 @@ internal static class NodeCommand
 
         await using (node.ConfigureAwait(false))
         {
+            // Compose the runtime now (adaptive model, telemetry file): what it refuses (a damaged telemetry file) is a
+            // ConfigurationException (exit 2, one message) before the host starts, not a "Hosting failed to start" trace.
+            _ = node.Runtime;
+
             try
             {
-                await node.Host.RunAsync(cancellationToken).ConfigureAwait(false);
+                await node.Host.RunAsync(stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                // Stopped by a signal while starting: the host stopped what it had started.
             }
             catch (NodeStartException ex)
             {

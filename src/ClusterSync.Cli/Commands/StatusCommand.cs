@@ -20,13 +20,32 @@ internal static class StatusCommand
         };
         var json = new Option<bool>("--json") { Description = "Print the node's status document (JSON) instead of tables." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the node.", DefaultValueFactory = _ => 5 };
-        var command = new Command("status", "Member state and sync statistics of a running node (like 'cphaprob syncstat').") { endpoint, json, timeout };
-        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(endpoint)!, parse.GetValue(json), parse.GetValue(timeout), Console.Out, cancellationToken));
+        var tokenFile = new Option<string?>("--token-file")
+        {
+            Description = "The node's control token file (node.control.tokenFile); needed when the node sets node.control.requireTokenForReads.",
+        };
+        var command = new Command("status", "Member state and sync statistics of a running node (like 'cphaprob syncstat').") { endpoint, json, timeout, tokenFile };
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(endpoint)!, parse.GetValue(json), parse.GetValue(timeout), Console.Out, cancellationToken,
+            parse.GetValue(tokenFile)));
         return command;
     }
 
-    public static async Task<int> RunAsync(string endpoint, bool json, double timeoutSeconds, TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string endpoint, bool json, double timeoutSeconds, TextWriter output, CancellationToken cancellationToken, string? tokenFile = null)
     {
+        string? token = null;
+        if (tokenFile is not null)
+        {
+            try
+            {
+                token = ControlTokenFile.Load(Path.GetFullPath(tokenFile));
+            }
+            catch (ConfigurationException ex)
+            {
+                await Console.Error.WriteLineAsync($"clustersync: --token-file: {ex.Message}").ConfigureAwait(false);
+                return CommandLine.BadInput;
+            }
+        }
+
         if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var baseUri) || baseUri.Scheme != Uri.UriSchemeHttp)
         {
             await Console.Error.WriteLineAsync($"clustersync: --endpoint: expected an http URL like http://127.0.0.1:{ControlConfig.DefaultPort}, found '{endpoint}'").ConfigureAwait(false);
@@ -45,11 +64,17 @@ internal static class StatusCommand
         {
             try
             {
-                using var response = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                if (token is not null)
+                {
+                    request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+                }
+
+                using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
                 body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
                 if (!response.IsSuccessStatusCode)
                 {
-                    await Console.Error.WriteLineAsync($"clustersync: {url}: the node answered {(int)response.StatusCode} {response.ReasonPhrase}").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"clustersync: {url}: the node answered {(int)response.StatusCode} {response.ReasonPhrase}{(response.StatusCode == System.Net.HttpStatusCode.Unauthorized ? " (pass the node's token with --token-file)" : "")}").ConfigureAwait(false);
                     return CommandLine.Failure;
                 }
             }

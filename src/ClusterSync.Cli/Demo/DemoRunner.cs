@@ -6,6 +6,7 @@ using System.Text.Json;
 using ClusterSync.Classification;
 using ClusterSync.Cli.Commands;
 using ClusterSync.Connections;
+using ClusterSync.Node.Configuration;
 using ClusterSync.Node.Control;
 using ClusterSync.Node.DataPlanes;
 using ClusterSync.Policy;
@@ -162,6 +163,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
     private async Task<DemoResult> RunInAsync(string dir, Stopwatch started, CancellationToken token)
     {
         KeygenCommand.Write(Path.Combine(dir, "cluster.key"), ClusterKey.Generate());
+        ControlTokenFile.Write(Path.Combine(dir, "control.token")); // a token per run: the members' POST routes are closed to other local processes
         var ports = new HashSet<int>();
         for (int i = 0; i < Members; i++)
         {
@@ -345,7 +347,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
               "cluster": { "keyFile": "cluster.key", "mode": "high-availability", "members": [
             {{list}}
               ] },
-              "node": { "memberId": {{member}}, "control": { "port": {{_control[member - 1]}} } },
+              "node": { "memberId": {{member}}, "control": { "port": {{_control[member - 1]}}, "tokenFile": "control.token" } },
               "sync": { "tableCapacity": {{capacity}} },
               "policy": {{PolicyJson(options.Policy)}},
               "dataPlane": {{dataPlane}}{{adaptive}}

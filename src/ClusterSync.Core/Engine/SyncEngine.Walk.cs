@@ -23,28 +23,42 @@ public sealed partial class SyncEngine
         where TVisitor : struct, ILiveConnectionVisitor
     {
         int cursor = 0;
-        while (true)
+        while ((cursor = VisitLive(ref visitor, cursor, WalkChunkSlots)) >= 0)
         {
-            lock (_tableLock)
+        }
+    }
+
+    /// <summary>
+    /// One step of a resumable walk: shows the live connections in up to <paramref name="maxSlots"/> table slots from
+    /// <paramref name="cursor"/> (0 to begin) under one hold of the table lock, and returns the cursor to continue
+    /// from, or -1 when the walk is complete. Between steps the caller may do slow work (write to a socket) without
+    /// holding anything: a streamed report of millions of entries needs memory for one step only. Same consistency as
+    /// <see cref="VisitLive{TVisitor}(ref TVisitor)"/>.
+    /// </summary>
+    public int VisitLive<TVisitor>(ref TVisitor visitor, int cursor, int maxSlots)
+        where TVisitor : struct, ILiveConnectionVisitor
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(cursor);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSlots);
+        lock (_tableLock)
+        {
+            int limit = _table.SlotLimit;
+            if (cursor >= limit)
             {
-                int limit = _table.SlotLimit;
-                if (cursor >= limit)
-                {
-                    return;
-                }
-
-                int end = Math.Min(limit, cursor + WalkChunkSlots);
-                for (int i = cursor; i < end; i++)
-                {
-                    ref var e = ref _table.EntryAt(i, out var key);
-                    if (!Unsafe.IsNullRef(ref e) && (e.Status & ConnectionStatus.Tombstone) == 0)
-                    {
-                        visitor.Visit(key, e);
-                    }
-                }
-
-                cursor = end;
+                return -1;
             }
+
+            int end = (int)Math.Min(limit, (long)cursor + maxSlots);
+            for (int i = cursor; i < end; i++)
+            {
+                ref var e = ref _table.EntryAt(i, out var key);
+                if (!Unsafe.IsNullRef(ref e) && (e.Status & ConnectionStatus.Tombstone) == 0)
+                {
+                    visitor.Visit(key, e);
+                }
+            }
+
+            return end;
         }
     }
 }

@@ -25,6 +25,9 @@ public sealed record LoadedNodeConfig(
 
     public required Membership.ClusterMode Mode { get; init; }
 
+    /// <summary>The control endpoint's bearer token (<c>node.control.tokenFile</c>), or null when none is configured.</summary>
+    public string? ControlToken { get; init; }
+
     /// <summary>Sync link ids in ascending order (one link, id 0, for a member configured with a single <c>address</c>).</summary>
     public IReadOnlyList<byte> LinkIds { get; init; } = [0];
 

@@ -99,6 +99,20 @@ public sealed record ControlConfig
 
     /// <summary>TCP port on 127.0.0.1; 0 disables the endpoint.</summary>
     public int Port { get; init; } = DefaultPort;
+
+    /// <summary>
+    /// A file holding the bearer token (one line, owner-only like the cluster key) that every state-changing request
+    /// (POST: generator pause/resume, ...) must present as <c>Authorization: Bearer TOKEN</c>; relative paths are
+    /// relative to the configuration file. Without it, state-changing requests are refused (403) unless
+    /// <see cref="AllowUnauthenticated"/> is set.
+    /// </summary>
+    public string? TokenFile { get; init; }
+
+    /// <summary>Reads (<c>/status</c>, <c>/metrics</c>, <c>/healthz</c>, ...) need the token too (needs <see cref="TokenFile"/>).</summary>
+    public bool RequireTokenForReads { get; init; }
+
+    /// <summary>State-changing requests without a token (no <see cref="TokenFile"/>); any local process may then pause the generator. Must be explicit.</summary>
+    public bool AllowUnauthenticated { get; init; }
 }
 
 /// <summary>Delta sync knobs; each maps to the <see cref="SyncEngineOptions"/> property of the same name and default.</summary>

@@ -234,6 +234,29 @@ public static class NodeConfigLoader
             }
         }
 
+        string? controlToken = null;
+        var control = c.Node.Control;
+        bool hasTokenFile = !string.IsNullOrWhiteSpace(control.TokenFile);
+        if (hasTokenFile && control.AllowUnauthenticated)
+        {
+            errors.Add("node.control.allowUnauthenticated: 'true' contradicts node.control.tokenFile; expected either a token file or 'allowUnauthenticated: true', not both");
+        }
+        else if (control.RequireTokenForReads && !hasTokenFile)
+        {
+            errors.Add("node.control.requireTokenForReads: 'true' needs node.control.tokenFile (the token the reads must present)");
+        }
+        else if (hasTokenFile)
+        {
+            try
+            {
+                controlToken = ControlTokenFile.Load(System.IO.Path.GetFullPath(control.TokenFile!, System.IO.Path.GetDirectoryName(file)!));
+            }
+            catch (ConfigurationException ex)
+            {
+                errors.AddRange(ex.Errors.Select(e => $"node.control.tokenFile: {e}"));
+            }
+        }
+
         // key
         ClusterKey? key = null;
         bool hasKeyFile = !string.IsNullOrWhiteSpace(c.Cluster.KeyFile);
@@ -344,6 +367,7 @@ public static class NodeConfigLoader
             FullSyncEndPoint = new IPEndPoint(endpoints[selfIndex]!.Address, self.FullSyncPort),
             PeerFullSyncEndPoints = peers.Select(i => new IPEndPoint(endpoints[i]!.Address, members[i].FullSyncPort)).ToList(),
             Mode = mode,
+            ControlToken = controlToken,
             LinkIds = memberLinks[selfIndex]!.Select(l => l.Id).ToList(),
             LocalLinkEndPoints = memberLinks[selfIndex]!.Select(l => l.EndPoint).ToList(),
             PeerLinkEndPoints = Enumerable.Range(0, memberLinks[selfIndex]!.Count).Select(l => (IReadOnlyList<IPEndPoint>)peers.Select(i => memberLinks[i]![l].EndPoint).ToList()).ToList(),

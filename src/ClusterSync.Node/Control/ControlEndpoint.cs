@@ -21,11 +21,13 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
     private readonly NodeRuntime _node;
     private readonly NodeMetrics _metrics;
     private readonly ILogger<ControlEndpoint> _logger;
+    private readonly TimeProvider _time;
     private ControlHttpServer? _server;
 
-    public ControlEndpoint(NodeRuntime node, ILogger<ControlEndpoint> logger)
+    public ControlEndpoint(NodeRuntime node, ILogger<ControlEndpoint> logger, TimeProvider? time = null)
     {
         _node = node;
+        _time = time ?? TimeProvider.System;
         _metrics = new NodeMetrics(node);
         _logger = logger;
     }
@@ -51,13 +53,16 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
 
     /// <summary>Routes that look at the method or query (<see cref="ClusterRoutes"/>: generator pause/resume, ownership).</summary>
     private ValueTask<ControlResponse?> RequestRoutes(ControlRequest request, CancellationToken cancellationToken)
-        => ValueTask.FromResult(ClusterRoutes.TryHandle(_node, request.Method, request.Path, request.Query) is { } r
-            ? new ControlResponse(r.Status, r.ContentType, System.Text.Encoding.UTF8.GetBytes(r.Body))
-            : (ControlResponse?)null);
+        => ValueTask.FromResult(ClusterRoutes.TryHandle(_node, request.Method, request.Path, request.Query));
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), logger: _logger, requestRoutes: RequestRoutes);
+        var control = _node.Config.Config.Node.Control;
+        var options = new ControlHttpOptions
+        {
+            Access = new ControlAccess(_node.Config.ControlToken, control.RequireTokenForReads, control.AllowUnauthenticated, IPAddress.Loopback),
+        };
+        var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), options, _logger, RequestRoutes, _time);
         try
         {
             server.Start();
@@ -69,6 +74,14 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
 
         _server = server;
         Log.Listening(_logger, Port);
+        if (_node.Config.ControlToken is null && !control.AllowUnauthenticated)
+        {
+            Log.NoToken(_logger);
+        }
+        else if (control.AllowUnauthenticated)
+        {
+            Log.Unauthenticated(_logger);
+        }
         return Task.CompletedTask;
     }
 
@@ -116,5 +129,11 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
     {
         [LoggerMessage(4101, LogLevel.Information, "Control endpoint on http://127.0.0.1:{Port}/ (/status, /metrics, /healthz)")]
         public static partial void Listening(ILogger logger, int port);
+
+        [LoggerMessage(4104, LogLevel.Information, "Control endpoint: no node.control.tokenFile; state-changing requests (POST /generator/...) are refused (403), reads are open")]
+        public static partial void NoToken(ILogger logger);
+
+        [LoggerMessage(4105, LogLevel.Warning, "Control endpoint: node.control.allowUnauthenticated is set; any local process (and any web page that gets past the Host/Origin checks) may pause the generator")]
+        public static partial void Unauthenticated(ILogger logger);
     }
 }

@@ -1,4 +1,7 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Membership;
@@ -77,6 +80,88 @@ internal sealed record OwnershipReport
             GeneratorLive = node.GeneratorLiveConnections,
             List = walk.List,
         };
+    }
+
+    private static readonly JsonSerializerOptions s_compact = new(JsonSerializerDefaults.Web);
+
+    /// <summary>Slots walked per step of a streamed list (the table lock is held for one step; the output buffer holds one step's entries).</summary>
+    public const int StreamStepSlots = 1024;
+
+    /// <summary>Compact JSON and a newline (a report may list every connection).</summary>
+    public static byte[] Serialize(OwnershipReport report)
+        => [.. JsonSerializer.SerializeToUtf8Bytes(report, s_compact), (byte)'\n'];
+
+    /// <summary>
+    /// The report with every connection (<c>?connections=true</c>), streamed: the summary first (one walk without the
+    /// list), then <c>list</c> written while the table is walked <see cref="StreamStepSlots"/> slots at a time, each
+    /// step's JSON sent before the next step, the key texts formatted without allocating (IPv4). Memory is one step's
+    /// output whatever the table size; the same document as <see cref="Build"/> with the list (not a point-in-time
+    /// snapshot under churn, exactly like the in-memory walk).
+    /// </summary>
+    public static async Task WriteAsync(NodeRuntime node, Stream stream, CancellationToken cancellationToken)
+    {
+        var summary = JsonSerializer.SerializeToNode(Build(node, withList: false), s_compact)!.AsObject();
+        summary.Remove("list");
+        var buffer = new ArrayBufferWriter<byte>(256 * 1024);
+        await using var writer = new Utf8JsonWriter(buffer);
+        writer.WriteStartObject();
+        foreach (var (name, value) in summary)
+        {
+            writer.WritePropertyName(name);
+            if (value is null)
+            {
+                writer.WriteNullValue();
+            }
+            else
+            {
+                value.WriteTo(writer);
+            }
+        }
+
+        writer.WritePropertyName("list");
+        writer.WriteStartArray();
+        var owners = node.Membership?.Owners ?? [];
+        var committed = node.ReplicaSink.Committed;
+        int cursor = 0;
+        while (cursor >= 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var step = new StreamStep(owners, committed, writer);
+            cursor = node.Engine.VisitLive(ref step, cursor, StreamStepSlots);
+            if (cursor < 0)
+            {
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+
+            writer.Flush();
+            if (cursor < 0)
+            {
+                buffer.Write("\n"u8);
+            }
+
+            await stream.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            buffer.ResetWrittenCount();
+        }
+    }
+
+    private readonly struct StreamStep(byte[] owners, IReadOnlyDictionary<ConnectionKey, ConnectionEntry> committed, Utf8JsonWriter writer)
+        : ILiveConnectionVisitor
+    {
+        public void Visit(in ConnectionKey key, in ConnectionEntry entry)
+        {
+            byte owner = Ownership.OwnerOf(key, owners);
+            var reply = Ownership.ReplyKey(key, entry.Reply);
+            Span<char> text = stackalloc char[KeyText.MaxLength];
+            writer.WriteStartObject();
+            writer.WriteString("key"u8, text[..KeyText.Format(key, text)]);
+            writer.WriteString("reply"u8, text[..KeyText.Format(reply, text)]);
+            writer.WriteNumber("owner"u8, owner);
+            writer.WriteNumber("replyOwner"u8, Ownership.OwnerOf(reply, owners));
+            writer.WriteNumber("origin"u8, entry.Owner);
+            writer.WriteBoolean("committed"u8, committed.ContainsKey(key));
+            writer.WriteEndObject();
+        }
     }
 
     private sealed class Tally

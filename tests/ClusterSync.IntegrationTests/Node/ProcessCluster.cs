@@ -24,7 +24,11 @@ internal sealed class ProcessCluster : IAsyncDisposable
         Control = Enumerable.Range(0, members).Select(_ => NodeProcess.FreeTcpPort()).ToArray();
         _nodes = new NodeProcess?[members + 1];
         Directory = System.IO.Directory.CreateTempSubdirectory("clustersync-cluster-").FullName;
+        Token = ClusterSync.Node.Configuration.ControlTokenFile.Write(Path.Combine(Directory, "control.token"));
     }
+
+    /// <summary>The control endpoints' bearer token (every member's <c>node.control.tokenFile</c> is <c>control.token</c>).</summary>
+    public string Token { get; }
 
     public int Members { get; }
 
@@ -65,7 +69,7 @@ internal sealed class ProcessCluster : IAsyncDisposable
               "cluster": { "keyFile": "cluster.key", "mode": "{{Mode}}", "members": [
             {{list}}
               ] },
-              "node": { "memberId": {{member}}, "control": { "port": {{Control[member - 1]}} } },
+              "node": { "memberId": {{member}}, "control": { "port": {{Control[member - 1]}}, "tokenFile": "control.token" } },
               "sync": {{sync}},
               "policy": { "classes": [ { "name": "default", "policy": "full" } ], "rules": [] },
               "dataPlane": {{dataPlane}}
@@ -106,7 +110,9 @@ internal sealed class ProcessCluster : IAsyncDisposable
 
     public async Task PostAsync(int member, string pathAndQuery)
     {
-        using var response = await _http.PostAsync($"{Endpoint(member)}{pathAndQuery}", null).ConfigureAwait(false);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{Endpoint(member)}{pathAndQuery}");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token);
+        using var response = await _http.SendAsync(request).ConfigureAwait(false);
         Assert.True(response.IsSuccessStatusCode, $"POST {pathAndQuery} to member {member}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync().ConfigureAwait(false)}");
     }
 

@@ -1,0 +1,85 @@
+using ClusterSync.Node.Configuration;
+
+namespace ClusterSync.Node.Tests.Configuration;
+
+/// <summary><c>node.control</c>: the token file is checked like the cluster key; contradictions are errors naming the field.</summary>
+public sealed class ControlConfigTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-controlconfig-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Config(string control)
+    {
+        var path = Path.Combine(_dir, "node.json");
+        File.WriteAllText(path, $$"""
+            {
+              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:18116" } ] },
+              "node": { "memberId": 1, "control": {{control}} }
+            }
+            """);
+        return path;
+    }
+
+    private static string Errors(string config) => string.Join("\n", Assert.Throws<ConfigurationException>(() => NodeConfigLoader.Load(config)).Errors);
+
+    [Fact]
+    public void Load_TokenFileOwnerOnly_TokenLoaded()
+    {
+        var token = ControlTokenFile.Write(Path.Combine(_dir, "control.token"));
+
+        var loaded = NodeConfigLoader.Load(Config("""{ "port": 19116, "tokenFile": "control.token", "requireTokenForReads": true }"""));
+
+        Assert.Equal(token, loaded.ControlToken);
+    }
+
+    [Fact]
+    public void Load_NoTokenFile_NoToken()
+    {
+        Assert.Null(NodeConfigLoader.Load(Config("""{ "port": 19116 }""")).ControlToken);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void Load_TokenFileReadableByOthers_ErrorNamingFieldAndChmod()
+    {
+        var path = Path.Combine(_dir, "control.token");
+        ControlTokenFile.Write(path);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        var errors = Errors(Config("""{ "tokenFile": "control.token" }"""));
+
+        Assert.Contains("node.control.tokenFile: ", errors, StringComparison.Ordinal);
+        Assert.Contains("chmod 600", errors, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("missing.token", "does not exist")]
+    [InlineData("/dev/zero", "not a regular file")]
+    [InlineData("short.token", "expected one line of 16")]
+    public void Load_BadTokenFile_ErrorNamingField(string file, string reason)
+    {
+        ControlTokenFile.Write(Path.Combine(_dir, "short.token"), "abc");
+
+        var errors = Errors(Config($$"""{ "tokenFile": "{{file}}" }"""));
+
+        Assert.Contains("node.control.tokenFile: ", errors, StringComparison.Ordinal);
+        Assert.Contains(reason, errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_TokenFileAndAllowUnauthenticated_Contradiction()
+    {
+        ControlTokenFile.Write(Path.Combine(_dir, "control.token"));
+
+        Assert.Contains("node.control.allowUnauthenticated: 'true' contradicts node.control.tokenFile",
+            Errors(Config("""{ "tokenFile": "control.token", "allowUnauthenticated": true }""")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_RequireTokenForReadsWithoutTokenFile_Error()
+    {
+        Assert.Contains("node.control.requireTokenForReads: 'true' needs node.control.tokenFile",
+            Errors(Config("""{ "requireTokenForReads": true }""")), StringComparison.Ordinal);
+    }
+}
