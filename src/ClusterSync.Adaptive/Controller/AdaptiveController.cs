@@ -22,12 +22,14 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 {
     private const int CalibrationBins = 10;
     private const double FadePerBatch = 0.97;
-    private const double RealizedSmoothing = 0.3;
     private const double MinPrice = 1e-3;
     private const double MaxPrice = 1e6;
 
     /// <summary>The delays a decision chooses among (seconds; the last is never): the model's calibration grid.</summary>
     private static readonly double[] s_grid = [.. Model.LifetimeModel.DelayGrid];
+
+    /// <summary>The same grid in milliseconds as a predictor returns them (−1: never).</summary>
+    private static readonly int[] s_gridMs = s_grid.Select(d => double.IsPositiveInfinity(d) ? -1 : (int)Math.Round(d * 1000)).ToArray();
 
     private readonly AdaptiveOptions _options;
     private readonly ILogger _logger;
@@ -46,7 +48,20 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private readonly double[] _driftCount;
     private readonly long[] _lastDriftHintMs;
     private double _realized = double.NaN;
+    private double _realizedSinceStart = double.NaN;
+    private double _neverSyncShare = double.NaN;
     private double _price;
+    private readonly BaselineGuard _guard;
+    private long _lastStepMs = long.MinValue;
+    private double _lastExposure;
+    private double _lastLifetime;
+    private double _windowExposure;
+    private double _windowLifetime;
+
+    // Connection-seconds since start, live connections included: written by decisions (data-plane thread) and the
+    // feedback loop, under its own short lock (uncontended on the decision path but for one feedback sample a batch).
+    private readonly ExposureLedger _ledger = new(Model.LifetimeModel.DelayGrid);
+    private readonly object _ledgerLock = new();
 
     // Read by the data-plane thread: one reference each, swapped whole.
     private volatile DecisionState _state;
@@ -58,6 +73,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private long _never;
     private long _static;
     private long _neverSkip;
+    private long _guarded;
     private long _revisedNow;
     private long _revisedHeld;
     private long _observed;
@@ -68,7 +84,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private int _disposed;
 
     public AdaptiveController(AdaptiveOptions options, IReadOnlyList<ServiceClassDefinition> classes, ILifetimePredictor? predictor = null,
-        TimeProvider? time = null, ILogger? logger = null, IScheduler? bufferScheduler = null)
+        TimeProvider? time = null, ILogger? logger = null, IScheduler? bufferScheduler = null, IScheduler? feedbackScheduler = null)
     {
         var errors = options.Validate("adaptive").ToList();
         var names = classes.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
@@ -94,8 +110,9 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         {
             var def = i < classes.Count ? classes[i] : null;
             double checkpoint = def?.Policy.Kind == SyncPolicyKind.Delayed ? def.Policy.Delay.TotalSeconds : options.Checkpoint.TotalSeconds;
-            _classes[i] = new ClassInfo(def?.Name ?? "?", def is not null && neverSkip.Contains(def.Name), checkpoint,
-                (int)Math.Round(checkpoint * 1000));
+            bool skip = def is not null && neverSkip.Contains(def.Name);
+            bool operatorNever = def?.Policy.Kind == SyncPolicyKind.None;
+            _classes[i] = new ClassInfo(def?.Name ?? "?", skip, checkpoint, (int)Math.Round(checkpoint * 1000), operatorNever, !skip && !operatorNever);
         }
 
         ClassCount = classes.Count;
@@ -107,6 +124,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         _driftCount = new double[256];
         _lastDriftHintMs = new long[256];
         _price = options.InitialPrice;
+        _guard = new BaselineGuard(classes.Count);
         _state = BuildState();
         if (predictor is not null)
         {
@@ -118,7 +136,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         _pipeline = _outcomes
             .Buffer(options.FeedbackInterval, options.FeedbackBatch, bufferScheduler ?? DefaultScheduler.Instance)
             .Where(b => b.Count > 0)
-            .ObserveOn(TaskPoolScheduler.Default)
+            .ObserveOn(feedbackScheduler ?? TaskPoolScheduler.Default)
             .Subscribe(SafeProcess);
     }
 
@@ -129,7 +147,11 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     /// <summary>The price in use: exposure seconds one synchronized connection is worth. Lower syncs earlier.</summary>
     public double Price => _state.Price;
 
-    /// <summary>The realized loss the feedback loop measured last (Σ exposure / Σ lifetime, smoothed); NaN before the first batch.</summary>
+    /// <summary>
+    /// The realized loss the price follows: exposure-seconds / connection-seconds accrued over the last
+    /// <see cref="AdaptiveOptions.LossWindow"/> (exponential window) on the classes the policy acts on, live connections
+    /// included; NaN before the first batch.
+    /// </summary>
     public double RealizedLoss
     {
         get
@@ -163,26 +185,88 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         if (classPolicy.Kind == SyncPolicyKind.None)
         {
             _static++;
+            if (cls.OperatorNever)
+            {
+                lock (_ledgerLock)
+                {
+                    _ledger.StartedNeverSyncClass(entry.CreatedMs);
+                }
+            }
+
             return SyncDecision.Never(); // selective sync configured by the operator stays
         }
 
         var state = _state;
         var model = _model;
+        SyncDecision decision;
         if (model is not null)
         {
             int ms = model.Predictor.ChooseDelayMs(key, entry.CreatedMs, state.Price, cls.CheckpointSeconds, out float p);
-            return Count(ms, p);
+            if (state.Fallback is { } fallback && fallback[(serviceClass * BaselineGuard.RegionsPerClass) + GridIndexOfMs(ms)])
+            {
+                // The guard: the model does worse than the static policy on connections it treats like this one.
+                _guarded++;
+                decision = SyncDecision.After(cls.CheckpointMs);
+            }
+            else
+            {
+                decision = Count(ms, p);
+            }
         }
-
-        // Cold start: the class's own online lifetime distribution; its static policy until it has enough outcomes.
-        int classMs = state.ClassDelayMs[serviceClass];
-        if (classMs == int.MinValue)
+        else
         {
-            _static++;
-            return SyncDecision.From(classPolicy);
+            // Cold start: the class's own online lifetime distribution; its static policy until it has enough outcomes.
+            int classMs = state.ClassDelayMs[serviceClass];
+            if (classMs == int.MinValue)
+            {
+                _static++;
+                decision = SyncDecision.From(classPolicy);
+            }
+            else
+            {
+                decision = Count(classMs, state.ClassLongShare[serviceClass]);
+            }
         }
 
-        return Count(classMs, state.ClassLongShare[serviceClass]);
+        if (cls.Actable)
+        {
+            int registered = decision.Kind switch { SyncPolicyKind.Full => 0, SyncPolicyKind.None => -1, _ => decision.DelayMs };
+            lock (_ledgerLock)
+            {
+                _ledger.Started(entry.CreatedMs, registered);
+            }
+        }
+
+        return decision;
+    }
+
+    /// <summary>The grid index of a predictor's delay (milliseconds, −1 never); the nearest one when off the grid.</summary>
+    private static int GridIndexOfMs(int ms)
+    {
+        var grid = s_gridMs;
+        for (int g = 0; g < grid.Length; g++)
+        {
+            if (grid[g] == ms)
+            {
+                return g;
+            }
+        }
+
+        if (ms < 0)
+        {
+            return grid.Length - 1;
+        }
+
+        int best = 0;
+        for (int g = 1; g < grid.Length - 1; g++)
+        {
+            if (Math.Abs(grid[g] - ms) < Math.Abs(grid[best] - ms))
+            {
+                best = g;
+            }
+        }
+
+        return best;
     }
 
     private SyncDecision Count(int delayMs, float score)
@@ -244,16 +328,41 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     {
         lock (_feedbackLock)
         {
-            double exposureSeconds = 0;
-            double lifetimeSeconds = 0;
+            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var model = _model;
             foreach (var o in batch)
             {
                 var c = o.ServiceClass;
+                var cls = _classes[c];
                 double life = o.LifetimeMs / 1000.0;
                 _histograms[c].Add(life);
-                exposureSeconds += o.ExposureMs / 1000.0;
-                lifetimeSeconds += life;
-                if (!float.IsNaN(o.Score) && _model is not null)
+                lock (_ledgerLock)
+                {
+                    if (cls.Actable)
+                    {
+                        _ledger.Ended(o);
+                    }
+                    else if (cls.OperatorNever)
+                    {
+                        _ledger.EndedNeverSyncClass(o);
+                    }
+                }
+
+                if (cls.Actable)
+                {
+                    // What the static policy, and the model's own choice, would have done with this connection.
+                    int g = -1;
+                    double modelDelay = double.PositiveInfinity;
+                    if (model is not null)
+                    {
+                        g = GridIndexOfMs(model.Predictor.ChooseDelayMs(o.Key, o.CreatedMs, _price, cls.CheckpointSeconds, out _));
+                        modelDelay = s_grid[g];
+                    }
+
+                    _guard.Observe(c, life, o.Synced, o.ExposureMs / 1000.0, cls.CheckpointSeconds, g, modelDelay, nowMs);
+                }
+
+                if (!float.IsNaN(o.Score) && model is not null)
                 {
                     double y = life > _classes[c].CheckpointSeconds ? 1 : 0;
                     int bin = Math.Clamp((int)(o.Score * CalibrationBins), 0, CalibrationBins - 1);
@@ -267,15 +376,40 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
             _observed += batch.Count;
 
-            // Realized loss: the share of connection-seconds that were not replicated.
-            double share = lifetimeSeconds > 0 ? exposureSeconds / lifetimeSeconds : 0;
-            _realized = double.IsNaN(_realized) ? share : (RealizedSmoothing * share) + ((1 - RealizedSmoothing) * _realized);
+            // Realized loss: the share of connection-seconds the policy can act on that were not replicated, live
+            // connections included, over an exponential window of LossWindow; the operator's never-sync classes apart.
+            double exposureSeconds, lifetimeSeconds, neverSyncSeconds;
+            lock (_ledgerLock)
+            {
+                (exposureSeconds, lifetimeSeconds, neverSyncSeconds) = _ledger.Totals(nowMs);
+            }
+
+            double dt = _lastStepMs == long.MinValue ? 0 : Math.Max(0, nowMs - _lastStepMs) / 1000.0;
+            double keep = Math.Exp(-dt / _options.LossWindow.TotalSeconds);
+            _windowExposure = (keep * _windowExposure) + (exposureSeconds - _lastExposure);
+            _windowLifetime = (keep * _windowLifetime) + (lifetimeSeconds - _lastLifetime);
+            _lastExposure = exposureSeconds;
+            _lastLifetime = lifetimeSeconds;
+            _lastStepMs = nowMs;
+            if (_windowLifetime > 0)
+            {
+                _realized = Math.Max(0, _windowExposure / _windowLifetime);
+            }
+            else if (double.IsNaN(_realized))
+            {
+                _realized = 0;
+            }
+
+            _realizedSinceStart = lifetimeSeconds > 0 ? exposureSeconds / lifetimeSeconds : double.NaN;
+            _neverSyncShare = lifetimeSeconds + neverSyncSeconds > 0 ? neverSyncSeconds / (lifetimeSeconds + neverSyncSeconds) : double.NaN;
 
             // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
             double previous = _price;
             double error = Math.Clamp((_realized / _options.LossBudget) - 1, -1, 1);
             _price = Math.Clamp(_price * Math.Exp(-_options.Gain * error), MinPrice, MaxPrice);
             Log.PriceMoved(_logger, _realized, _options.LossBudget, previous, _price);
+
+            _guard.Fade(dt > 0 ? Math.Exp(-dt / _options.GuardWindow.TotalSeconds) : 1);
 
             CheckDrift();
             _state = BuildState();
@@ -355,7 +489,17 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
             delays[c] = double.IsPositiveInfinity(s_grid[best]) ? -1 : (int)Math.Round(s_grid[best] * 1000);
         }
 
-        return new DecisionState(_price, share, delays);
+        bool[]? fallback = null;
+        if (_options.Guard && _model is not null)
+        {
+            fallback = _guard.Update(_price, _options.GuardMinEvidence);
+            if (Array.IndexOf(fallback, true) < 0)
+            {
+                fallback = null;
+            }
+        }
+
+        return new DecisionState(_price, share, delays, fallback);
     }
 
     // ------------------------------------------------------------------ the model
@@ -387,6 +531,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
             Array.Clear(_driftPredicted);
             Array.Clear(_driftObserved);
             Array.Clear(_driftCount);
+            _guard.Reset();
             _state = BuildState();
         }
 
@@ -406,6 +551,12 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
     public AdaptiveStatus GetStatus()
     {
+        long live;
+        lock (_ledgerLock)
+        {
+            live = _ledger.Live;
+        }
+
         lock (_feedbackLock)
         {
             var model = _model;
@@ -424,7 +575,35 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
             return new AdaptiveStatus(model is null ? "cold-start" : "model", model?.Predictor.Name, model?.Path, model?.LoadedAt,
                 Interlocked.Read(ref _reloads), Interlocked.Read(ref _reloadsRefused), _lastReloadError, _options.LossBudget, _realized,
-                _price, _now, _delayed, _never, _static, _neverSkip, _revisedNow, _revisedHeld, _observed, 0, _driftHints, classes);
+                _price, _now, _delayed, _never, _static, _neverSkip, _revisedNow, _revisedHeld, _observed, 0, _driftHints, classes,
+                _realizedSinceStart, _neverSyncShare, live, Interlocked.Read(ref _guarded), GetComparison());
+        }
+    }
+
+    /// <summary>The running comparison with the static policy (adaptive as applied vs static on the same ended connections).</summary>
+    public AdaptiveComparison GetComparison()
+    {
+        lock (_feedbackLock)
+        {
+            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var since = BaselineWindow.Empty;
+            var hour = BaselineWindow.Empty;
+            var list = new List<AdaptiveClassComparison>(ClassCount);
+            for (int c = 0; c < ClassCount; c++)
+            {
+                if (!_classes[c].Actable)
+                {
+                    continue;
+                }
+
+                var s = _guard.SinceStart(c);
+                var h = _guard.LastHour(c, nowMs);
+                since = since.Plus(s);
+                hour = hour.Plus(h);
+                list.Add(new AdaptiveClassComparison(_classes[c].Name, _classes[c].CheckpointSeconds, _options.Guard ? _guard.RegionsGuarded(c) : 0, s, h));
+            }
+
+            return new AdaptiveComparison(since, hour, list);
         }
     }
 
@@ -440,14 +619,20 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         _outcomes.Dispose();
     }
 
-    private sealed record ClassInfo(string Name, bool NeverSkip, double CheckpointSeconds, int CheckpointMs);
+    /// <param name="CheckpointSeconds">The class's static delay (its own when <c>delayed</c>, else the checkpoint): the revision point and the guard's baseline.</param>
+    /// <param name="OperatorNever">A class the operator set to never sync: outside the budget, reported apart.</param>
+    /// <param name="Actable">A class the adaptive policy decides (neither never-skip nor never-sync).</param>
+    private sealed record ClassInfo(string Name, bool NeverSkip, double CheckpointSeconds, int CheckpointMs, bool OperatorNever, bool Actable);
 
     private sealed record LoadedModel(ILifetimePredictor Predictor, string? Path, DateTimeOffset LoadedAt);
 
     /// <summary>What a decision reads, swapped whole after each feedback batch.</summary>
-    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs)
+    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback)
     {
         public readonly double Price = price;
+
+        /// <summary>Per class and model grid index (class · 16 + index): the guard's fallback to the static delay; null: none.</summary>
+        public readonly bool[]? Fallback = fallback;
         public readonly float[] ClassLongShare = classLongShare;
 
         /// <summary>Cold-start delay per class (ms; 0 now, −1 never, int.MinValue: not enough outcomes, use the static policy).</summary>

@@ -18,11 +18,23 @@ public sealed class AdaptiveCommandsTests
     [Fact]
     public void Simulate_Json_ExactlyTheDocumentedShape()
     {
-        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", _fixture.TracePath, "--model", _fixture.Result.ModelPath, "--budget", "0.01", "0.05", "--json");
+        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", _fixture.TracePath, "--model", _fixture.Result.ModelPath, "--budget", "0.01", "0.05", "--no-frontier", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var root = doc.RootElement;
-        Assert.Equal(["connections", "span_seconds", "policies"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["connections", "span_seconds", "policies", "warmup_hours", "guard", "service_classes", "never_sync_class_share", "budgets", "frontier"],
+            root.EnumerateObject().Select(p => p.Name));
+        var budgets = root.GetProperty("budgets").EnumerateArray().ToList();
+        Assert.Equal([0.01, 0.05], budgets.Select(b => b.GetProperty("budget").GetDouble()));
+        foreach (var b in budgets)
+        {
+            Assert.Equal(["budget", "realized_loss", "realized_over_budget", "controller_realized_loss", "final_price", "guarded_decisions"],
+                b.EnumerateObject().Select(x => x.Name));
+            // The controller meets the operator's budget online (after the hour of warm-up).
+            Assert.InRange(b.GetProperty("realized_over_budget").GetDouble(), 0.5, 1.25);
+        }
+
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("frontier").ValueKind);
         Assert.True(root.GetProperty("connections").GetInt64() > 50_000);
         Assert.True(root.GetProperty("span_seconds").GetDouble() > 2.9 * 86_400);
         var policies = root.GetProperty("policies").EnumerateArray().ToList();
