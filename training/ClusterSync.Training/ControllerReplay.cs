@@ -3,6 +3,7 @@ using ClusterSync.Adaptive.Controller;
 using ClusterSync.Adaptive.Features;
 using ClusterSync.Connections;
 using ClusterSync.Policy;
+using ClusterSync.Table;
 using ClusterSync.Workload.Trace;
 
 namespace ClusterSync.Training;
@@ -38,6 +39,8 @@ internal sealed record ReplayResult(
 /// close, so a replay is deterministic. Outcomes are fed back as connections end. The price starts where the operator's
 /// configuration puts it and only the feedback loop moves it: nothing is set from the trace's true lifetimes.
 /// Connections are classified by the default service classes (<see cref="PolicyOptions"/>) unless given others.
+/// Delays are rounded to the engine's one-byte grid and scores to its one byte, as a node records them, and events at
+/// one instant run as the engine's would: ends, then checkpoints, then new connections.
 /// Messages: 2 per announced connection (new + destroy), as <see cref="PolicySimulator"/> counts them.
 /// </summary>
 internal sealed class ControllerReplay
@@ -101,6 +104,13 @@ internal sealed class ControllerReplay
     {
         var scheduler = new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(_startMs));
         var clock = new SchedulerTimeProvider(scheduler);
+        return Run(name, options, predictor, warmUp, scheduler, clock, decisions);
+    }
+
+    /// <summary>The replay on a given virtual clock (tests drive a node's engine on the same kind of clock).</summary>
+    private ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, HistoricalScheduler scheduler,
+        TimeProvider clock, List<ReplayDecision>? decisions)
+    {
         using var controller = new AdaptiveController(options with { Enabled = true }, _catalog.Classes, predictor, clock,
             bufferScheduler: scheduler, feedbackScheduler: ImmediateScheduler.Instance);
 
@@ -132,7 +142,7 @@ internal sealed class ControllerReplay
             var entry = new ConnectionEntry { CreatedMs = created, State = StateOf(_records[i].Protocol) };
             var d = controller.Decide(_keys[i], entry, _class[i], _policy[i]);
             decisions?.Add(new ReplayDecision(d.Kind, d.DelayMs));
-            score[i] = d.Score;
+            score[i] = SlotTag.DecodeScore(SlotTag.EncodeScore(d.Score)); // the engine keeps one byte of it
             long end = ToMs(_records[i].EndUnixSeconds);
             switch (d.Kind)
             {
@@ -141,8 +151,8 @@ internal sealed class ControllerReplay
                     decidedDelayMs[i] = 0;
                     break;
                 case SyncPolicyKind.Delayed:
-                    decidedDelayMs[i] = d.DelayMs;
-                    Schedule(i, 1, created + d.DelayMs, end);
+                    decidedDelayMs[i] = Rounded(d.DelayMs);
+                    Schedule(i, 1, created + decidedDelayMs[i], end);
                     break;
                 default:
                     decidedDelayMs[i] = -1;
@@ -227,11 +237,11 @@ internal sealed class ControllerReplay
                 {
                     case SyncPolicyKind.Full:
                         announcedAtMs[i] = ms;
-                        decidedDelayMs[i] = (int)(ms - created);
+                        decidedDelayMs[i] = Rounded((int)(ms - created));
                         break;
                     case SyncPolicyKind.Delayed:
-                        decidedDelayMs[i] = (int)(ms - created + r.DelayMs);
-                        Schedule(i, 1, ms + r.DelayMs, ToMs(_records[i].EndUnixSeconds));
+                        decidedDelayMs[i] = Rounded((int)(ms - created + r.DelayMs));
+                        Schedule(i, 1, created + Math.Max(ms - created + 1, decidedDelayMs[i]), ToMs(_records[i].EndUnixSeconds));
                         break;
                     default:
                         decidedDelayMs[i] = -1;
@@ -255,11 +265,17 @@ internal sealed class ControllerReplay
         _ => ProtocolState.None,
     };
 
+    /// <summary>A delay as the engine applies it: rounded to its one-byte grid (<see cref="DelayGrid"/>, 7 % steps).</summary>
+    private static int Rounded(int delayMs) => DelayGrid.Decode(DelayGrid.Encode(delayMs));
+
     private static long ToMs(double unixSeconds) => (long)Math.Round(unixSeconds * 1000);
 
-    /// <summary>A <see cref="TimeProvider"/> that reads a virtual-time scheduler's clock.</summary>
-    private sealed class SchedulerTimeProvider(HistoricalScheduler scheduler) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => scheduler.Now;
-    }
+    /// <summary>The trace's first start (milliseconds since 1970): where a replay's virtual clock starts.</summary>
+    public long StartMs => _startMs;
+}
+
+/// <summary>A <see cref="TimeProvider"/> that reads a virtual-time scheduler's clock: one clock for the controller's time and its Rx buffers.</summary>
+internal sealed class SchedulerTimeProvider(HistoricalScheduler scheduler) : TimeProvider
+{
+    public override DateTimeOffset GetUtcNow() => scheduler.Now;
 }

@@ -25,6 +25,15 @@ internal sealed class BaselineGuard
     private readonly double[] _staticSyncs;
     private readonly double[] _staticExposure;
     private readonly bool[] _fallback = new bool[256 * RegionsPerClass];
+    // Per class (faded): as applied, the model's own choices, the static policy — all on the same ended connections.
+    private readonly double[] _classN = new double[256];
+    private readonly double[] _appliedSyncs = new double[256];
+    private readonly double[] _appliedExposure = new double[256];
+    private readonly double[] _classModelSyncs = new double[256];
+    private readonly double[] _classModelExposure = new double[256];
+    private readonly double[] _classStaticSyncs = new double[256];
+    private readonly double[] _classStaticExposure = new double[256];
+    private readonly bool[] _classFallback = new bool[256];
     private readonly Window[] _sinceStart;
     private readonly Window[] _minutes;
     private readonly long[] _minuteOf;
@@ -71,6 +80,14 @@ internal sealed class BaselineGuard
             return;
         }
 
+        _classN[cls]++;
+        _appliedSyncs[cls] += synced ? 1 : 0;
+        _appliedExposure[cls] += exposure;
+        _classModelSyncs[cls] += lifetime > modelDelay ? 1 : 0;
+        _classModelExposure[cls] += Math.Min(lifetime, modelDelay);
+        _classStaticSyncs[cls] += staticSynced ? 1 : 0;
+        _classStaticExposure[cls] += staticExposure;
+
         int r = (cls * RegionsPerClass) + Math.Min(modelGrid, RegionsPerClass - 1);
         _n[r]++;
         _modelSyncs[r] += lifetime > modelDelay ? 1 : 0;
@@ -85,6 +102,17 @@ internal sealed class BaselineGuard
         if (factor >= 1)
         {
             return;
+        }
+
+        for (int c = 0; c < 256; c++)
+        {
+            _classN[c] *= factor;
+            _appliedSyncs[c] *= factor;
+            _appliedExposure[c] *= factor;
+            _classModelSyncs[c] *= factor;
+            _classModelExposure[c] *= factor;
+            _classStaticSyncs[c] *= factor;
+            _classStaticExposure[c] *= factor;
         }
 
         for (int r = 0; r < _n.Length; r++)
@@ -103,9 +131,34 @@ internal sealed class BaselineGuard
     /// <summary>
     /// Updates which regions fall back at <paramref name="price"/> and returns a copy for the decision state (index
     /// <c>class · 16 + model grid index</c>). A region with fewer than <paramref name="minEvidence"/> (faded) outcomes keeps its state.
+    /// A whole class falls back when what was applied there is worse than the static policy on both axes at once
+    /// (more syncs and more exposure: the price moving to meet the budget cannot excuse that), and returns when the
+    /// model's own choices on the same connections no longer are.
     /// </summary>
     public bool[] Update(double price, double minEvidence)
     {
+        for (int c = 0; c < 256; c++)
+        {
+            if (_classN[c] < minEvidence)
+            {
+                continue;
+            }
+
+            if (!_classFallback[c])
+            {
+                if (_appliedSyncs[c] > _classStaticSyncs[c] * (1 + EnterMargin) && _appliedExposure[c] > _classStaticExposure[c] * (1 + EnterMargin))
+                {
+                    _classFallback[c] = true;
+                }
+            }
+            else if (!(_classModelSyncs[c] > _classStaticSyncs[c] && _classModelExposure[c] > _classStaticExposure[c]))
+            {
+                _classFallback[c] = false;
+                _appliedSyncs[c] = _classStaticSyncs[c]; // what was applied meanwhile was the static policy
+                _appliedExposure[c] = _classStaticExposure[c];
+            }
+        }
+
         for (int r = 0; r < _n.Length; r++)
         {
             if (_n[r] < minEvidence)
@@ -118,8 +171,20 @@ internal sealed class BaselineGuard
             _fallback[r] = _fallback[r] ? model > baseline : model > baseline * (1 + EnterMargin) + 1e-9;
         }
 
-        return (bool[])_fallback.Clone();
+        var copy = (bool[])_fallback.Clone();
+        for (int c = 0; c < 256; c++)
+        {
+            if (_classFallback[c])
+            {
+                Array.Fill(copy, true, c * RegionsPerClass, RegionsPerClass);
+            }
+        }
+
+        return copy;
     }
+
+    /// <summary>The class falls back as a whole (the model's own choices are worse than the static policy on both axes).</summary>
+    public bool ClassGuarded(int cls) => _classFallback[cls];
 
     /// <summary>Clears the evidence and the fallbacks (a new model).</summary>
     public void Reset()
@@ -130,10 +195,20 @@ internal sealed class BaselineGuard
         Array.Clear(_staticSyncs);
         Array.Clear(_staticExposure);
         Array.Clear(_fallback);
+        Array.Clear(_classFallback);
+        foreach (var a in new[] { _classN, _appliedSyncs, _appliedExposure, _classModelSyncs, _classModelExposure, _classStaticSyncs, _classStaticExposure })
+        {
+            Array.Clear(a);
+        }
     }
 
     public int RegionsGuarded(int cls)
     {
+        if (_classFallback[cls])
+        {
+            return RegionsPerClass;
+        }
+
         int n = 0;
         for (int g = 0; g < RegionsPerClass; g++)
         {
