@@ -113,6 +113,26 @@ public sealed class AdaptiveCommandsTests
     }
 
     [Fact]
+    public void Simulate_FrontierAndPlot_PointsAgainstStatic3sAndPng()
+    {
+        string trace = Path.Combine(_fixture.Directory, "small-mix.csv"), png = Path.Combine(_fixture.Directory, "frontier.png");
+        Assert.Equal(0, CliProcess.Run(s_timeout, "generate", "--out", trace, "--days", "0.25", "--rate", "0.5", "--seed", "9").ExitCode);
+        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", trace, "--model", _fixture.Result.ModelPath, "--budget", "0.02",
+            "--warmup", "0.5", "--plot", png, "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var frontier = doc.RootElement.GetProperty("frontier");
+        long static3 = doc.RootElement.GetProperty("policies").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "static-3s").GetProperty("messages").GetInt64();
+        var atMessages = frontier.GetProperty("at_static_3s_messages");
+        Assert.Equal(JsonValueKind.Object, atMessages.ValueKind);
+        Assert.True(atMessages.GetProperty("messages").GetInt64() <= static3);
+        Assert.InRange(atMessages.GetProperty("messages_vs_static_3s").GetDouble(), 0, 1);
+        Assert.True(atMessages.GetProperty("budget").GetDouble() > 0);
+        Assert.True(frontier.TryGetProperty("at_static_3s_exposure", out _));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+    }
+
+    [Fact]
     public void Generate_Seeded_WritesTheSameTraceTwice()
     {
         string a = Path.Combine(_fixture.Directory, "a.csv"), b = Path.Combine(_fixture.Directory, "b.csv");
