@@ -26,6 +26,7 @@ internal sealed record ReplayResult(
     double RealizedLoss,
     double RealizedLossAll,
     double ControllerRealizedLoss,
+    double ControllerRealizedLossSinceStart,
     double NeverSyncClassShare,
     double FinalPrice,
     long Guarded,
@@ -206,7 +207,7 @@ internal sealed class ControllerReplay
         var status = controller.GetStatus();
         return new ReplayResult(name, options.LossBudget, n, messages, bytes, exposure,
             lifeAfter > 0 ? exposureAfter / lifeAfter : double.NaN, lifeAll > 0 ? exposureAll / lifeAll : double.NaN,
-            status.RealizedLoss, total > 0 ? neverClass / total : 0, status.Price, status.DecidedGuarded, status.Comparison);
+            status.RealizedLoss, status.RealizedLossSinceStart, total > 0 ? neverClass / total : 0, status.Price, status.DecidedGuarded, status.Comparison);
 
         void Advance(long ms)
         {

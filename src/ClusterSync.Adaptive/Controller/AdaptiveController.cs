@@ -52,6 +52,11 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private double _neverSyncShare = double.NaN;
     private double _price;
     private readonly BaselineGuard _guard;
+
+    // Per-service lifetimes learned on this site since start (protocol × low port, hashed), faded over the guard window.
+    private const int ServiceBuckets = 8192;
+    private readonly LifetimeHistogram?[] _services = new LifetimeHistogram?[ServiceBuckets];
+    private readonly List<int> _activeServices = [];
     private long _lastStepMs = long.MinValue;
     private double _lastExposure;
     private double _lastLifetime;
@@ -199,9 +204,22 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         var state = _state;
         var model = _model;
         SyncDecision decision;
-        if (model is not null)
+        int serviceMs = state.ServiceDelayMs is { } sd ? sd[ServiceBucket(key)] : int.MinValue;
+        if (model is not null || serviceMs != int.MinValue)
         {
-            int ms = model.Predictor.ChooseDelayMs(key, entry.CreatedMs, state.Price, cls.CheckpointSeconds, out float p);
+            float p;
+            int ms;
+            if (serviceMs != int.MinValue)
+            {
+                // What this site has taught the node about this service since start outweighs the model's prior.
+                ms = serviceMs;
+                p = state.ServiceLongShare![ServiceBucket(key)];
+            }
+            else
+            {
+                ms = model!.Predictor.ChooseDelayMs(key, entry.CreatedMs, state.Price, cls.CheckpointSeconds, out p);
+            }
+
             if (state.Fallback is { } fallback && fallback[(serviceClass * BaselineGuard.RegionsPerClass) + GridIndexOfMs(ms)])
             {
                 // The guard: the model does worse than the static policy on connections it treats like this one.
@@ -238,6 +256,13 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
         }
 
         return decision;
+    }
+
+    /// <summary>The service bucket of a connection: protocol × its lower port (the service port, whichever side opened), hashed.</summary>
+    private static int ServiceBucket(in ConnectionKey key)
+    {
+        uint low = Math.Min(key.SourcePort, key.DestinationPort);
+        return (int)((((uint)key.Protocol * 0x9E3779B1u) ^ (low * 0x85EBCA6Bu)) >> 19) & (ServiceBuckets - 1);
     }
 
     /// <summary>The grid index of a predictor's delay (milliseconds, −1 never); the nearest one when off the grid.</summary>
@@ -353,10 +378,28 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
                     // What the static policy, and the model's own choice, would have done with this connection.
                     int g = -1;
                     double modelDelay = double.PositiveInfinity;
-                    if (model is not null)
+                    int serviceMs = _state.ServiceDelayMs is { } sd ? sd[ServiceBucket(o.Key)] : int.MinValue;
+                    if (serviceMs != int.MinValue)
+                    {
+                        g = GridIndexOfMs(serviceMs);
+                        modelDelay = s_grid[g];
+                    }
+                    else if (model is not null)
                     {
                         g = GridIndexOfMs(model.Predictor.ChooseDelayMs(o.Key, o.CreatedMs, _price, cls.CheckpointSeconds, out _));
                         modelDelay = s_grid[g];
+                    }
+
+                    if (_options.ServiceStats)
+                    {
+                        int b = ServiceBucket(o.Key);
+                        if (_services[b] is not { } sh)
+                        {
+                            sh = _services[b] = new LifetimeHistogram();
+                            _activeServices.Add(b);
+                        }
+
+                        sh.Add(life);
                     }
 
                     _guard.Observe(c, life, o.Synced, o.ExposureMs / 1000.0, cls.CheckpointSeconds, g, modelDelay, nowMs);
@@ -409,7 +452,15 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
             _price = Math.Clamp(_price * Math.Exp(-_options.Gain * error), MinPrice, MaxPrice);
             Log.PriceMoved(_logger, _realized, _options.LossBudget, previous, _price);
 
-            _guard.Fade(dt > 0 ? Math.Exp(-dt / _options.GuardWindow.TotalSeconds) : 1);
+            double fade = dt > 0 ? Math.Exp(-dt / _options.GuardWindow.TotalSeconds) : 1;
+            _guard.Fade(fade);
+            if (fade < 1)
+            {
+                foreach (int b in _activeServices)
+                {
+                    _services[b]!.Decay(fade);
+                }
+            }
 
             CheckDrift();
             _state = BuildState();
@@ -467,26 +518,33 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
             }
 
             share[c] = (float)h.FractionAbove(_classes[c].CheckpointSeconds);
-            // The same rule as the model's: the grid delay minimizing price · P(synced) + E[exposure].
-            int best = 0;
-            double bestCost = double.PositiveInfinity;
-            for (int g = 0; g < s_grid.Length; g++)
+            delays[c] = BestDelayMs(h, _price);
+        }
+
+        int[]? serviceDelays = null;
+        float[]? serviceShare = null;
+        if (_options.ServiceStats)
+        {
+            foreach (int b in _activeServices)
             {
-                double d = s_grid[g];
-                double cost = double.IsPositiveInfinity(d) ? h.ExpectedMin(double.PositiveInfinity) : (_price * h.FractionAbove(d)) + h.ExpectedMin(d);
-                if (d == 0)
+                var h = _services[b]!;
+                if (h.Count < _options.ServiceMinSamples)
                 {
-                    cost = _price;
+                    continue;
                 }
 
-                if (cost < bestCost)
+                if (serviceDelays is null)
                 {
-                    bestCost = cost;
-                    best = g;
+                    serviceDelays = new int[ServiceBuckets];
+                    serviceShare = new float[ServiceBuckets];
+                    Array.Fill(serviceDelays, int.MinValue);
                 }
+
+                // Learned from ended connections only, a service's histogram under-weights its longest lives (they have
+                // not ended yet): its delay is capped (never-sync stays the model's or the operator's call).
+                serviceDelays[b] = BestDelayMs(h, _price, _options.ServiceMaxDelay.TotalSeconds);
+                serviceShare![b] = (float)h.FractionAbove(_options.Checkpoint.TotalSeconds);
             }
-
-            delays[c] = double.IsPositiveInfinity(s_grid[best]) ? -1 : (int)Math.Round(s_grid[best] * 1000);
         }
 
         bool[]? fallback = null;
@@ -499,7 +557,7 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
             }
         }
 
-        return new DecisionState(_price, share, delays, fallback);
+        return new DecisionState(_price, share, delays, fallback, serviceDelays, serviceShare);
     }
 
     // ------------------------------------------------------------------ the model
@@ -627,9 +685,38 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private sealed record LoadedModel(ILifetimePredictor Predictor, string? Path, DateTimeOffset LoadedAt);
 
     /// <summary>What a decision reads, swapped whole after each feedback batch.</summary>
-    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback)
+    /// <summary>The same rule as the model's: the grid delay minimizing price · P(synced) + E[exposure], from a lifetime histogram.</summary>
+    private static int BestDelayMs(LifetimeHistogram h, double price, double maxDelaySeconds = double.PositiveInfinity)
+    {
+        int best = 0;
+        double bestCost = double.PositiveInfinity;
+        for (int g = 0; g < s_grid.Length; g++)
+        {
+            double d = s_grid[g];
+            if (d > maxDelaySeconds)
+            {
+                break;
+            }
+
+            double cost = d == 0 ? price : double.IsPositiveInfinity(d) ? h.ExpectedMin(double.PositiveInfinity) : (price * h.FractionAbove(d)) + h.ExpectedMin(d);
+            if (cost < bestCost)
+            {
+                bestCost = cost;
+                best = g;
+            }
+        }
+
+        return s_gridMs[best];
+    }
+
+    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback, int[]? serviceDelayMs, float[]? serviceLongShare)
     {
         public readonly double Price = price;
+
+        /// <summary>Per service bucket: the delay its online lifetimes give (ms; int.MinValue: too few outcomes, ask the model); null: none yet.</summary>
+        public readonly int[]? ServiceDelayMs = serviceDelayMs;
+
+        public readonly float[]? ServiceLongShare = serviceLongShare;
 
         /// <summary>Per class and model grid index (class · 16 + index): the guard's fallback to the static delay; null: none.</summary>
         public readonly bool[]? Fallback = fallback;

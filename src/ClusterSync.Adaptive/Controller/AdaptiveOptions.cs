@@ -74,6 +74,17 @@ internal sealed record AdaptiveOptions
     /// <summary>Outcomes (faded) a region needs before the guard changes its mind about it.</summary>
     public double GuardMinEvidence { get; init; } = 30;
 
+    /// <summary>
+    /// Online per-service lifetimes (protocol × service port, learned on this site since start): a service with
+    /// <see cref="ServiceMinSamples"/> (faded) outcomes is decided from its own lifetimes rather than the model's.
+    /// </summary>
+    public bool ServiceStats { get; init; } = true;
+
+    public double ServiceMinSamples { get; init; } = 100;
+
+    /// <summary>The longest delay a service's own lifetimes may choose (they come from ended connections, short of the longest lives).</summary>
+    public TimeSpan ServiceMaxDelay { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How often the model file is checked for a new version (besides file-system notifications).</summary>
     public TimeSpan ReloadPollInterval { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -132,6 +143,16 @@ internal sealed record AdaptiveOptions
         if (!(GuardMinEvidence >= 1 && GuardMinEvidence <= 1e6))
         {
             yield return $"{path}.guardMinEvidence: expected 1 to 1000000, found {GuardMinEvidence}";
+        }
+
+        if (ServiceMaxDelay < TimeSpan.Zero || ServiceMaxDelay > TimeSpan.FromHours(24))
+        {
+            yield return $"{path}.serviceMaxDelay: expected a duration in [0, 24h], found {ServiceMaxDelay}";
+        }
+
+        if (!(ServiceMinSamples >= 1 && ServiceMinSamples <= 1e7))
+        {
+            yield return $"{path}.serviceMinSamples: expected 1 to 10000000, found {ServiceMinSamples}";
         }
 
         if (ReloadPollInterval < TimeSpan.FromMilliseconds(50) || ReloadPollInterval > TimeSpan.FromHours(1))

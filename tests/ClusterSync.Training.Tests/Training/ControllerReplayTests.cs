@@ -40,8 +40,9 @@ public sealed class ControllerReplayTests
         var records = Trace(seed: 11, hours: 6, perSecond: 1);
         var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy());
 
-        var guarded = replay.Run("guard", new AdaptiveOptions { LossBudget = 0.05 }, new WrongPredictor(), WarmUp);
-        var unguarded = replay.Run("no-guard", new AdaptiveOptions { LossBudget = 0.05, Guard = false }, new WrongPredictor(), WarmUp);
+        // The model alone (no per-service statistics that would soon overrule it): the guard is what protects.
+        var guarded = replay.Run("guard", new AdaptiveOptions { LossBudget = 0.05, ServiceStats = false }, new WrongPredictor(), WarmUp);
+        var unguarded = replay.Run("no-guard", new AdaptiveOptions { LossBudget = 0.05, Guard = false, ServiceStats = false }, new WrongPredictor(), WarmUp);
 
         // Without the guard the wrong model is worse than static 3 s on both axes (the test means something) ...
         var bare = unguarded.Comparison.SinceStart;
@@ -60,11 +61,27 @@ public sealed class ControllerReplayTests
     }
 
     [Fact]
+    public void Run_ModelWrongOnPurposeWithServiceStats_SiteLifetimesOverruleItWithinBudget()
+    {
+        var records = Trace(seed: 11, hours: 6, perSecond: 1);
+        var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy());
+        var r = replay.Run("service", new AdaptiveOptions { LossBudget = 0.02 }, new WrongPredictor(), WarmUp);
+
+        // What the node learns about ssh, dns and https since start replaces the wrong prior: the budget is met and,
+        // over the last hour, adaptive is not worse than static 3 s on both axes (it spends the budget static leaves
+        // unused on fewer messages).
+        var hour = r.Comparison.LastHour;
+        Assert.False(hour.WorseOnBoth, $"{hour}");
+        Assert.True(hour.AdaptiveMessages < hour.StaticMessages, $"{hour}");
+        Assert.InRange(r.RealizedLoss, 0.02 * 0.5, 0.02 * 1.25);
+    }
+
+    [Fact]
     public void Run_PriceSensitiveModel_MeetsBudgetNotWorseOnBoth()
     {
         var records = Trace(seed: 3, hours: 4, perSecond: 1);
         var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy());
-        var r = replay.Run("good", new AdaptiveOptions { LossBudget = 0.02 }, new PricedPredictor(), WarmUp);
+        var r = replay.Run("good", new AdaptiveOptions { LossBudget = 0.02, ServiceStats = false }, new PricedPredictor(), WarmUp);
 
         Assert.InRange(r.RealizedLoss, 0.02 * 0.5, 0.02 * 1.25);
         var since = r.Comparison.SinceStart;
