@@ -57,6 +57,10 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
     private const int ServiceBuckets = 8192;
     private readonly LifetimeHistogram?[] _services = new LifetimeHistogram?[ServiceBuckets];
     private readonly List<int> _activeServices = [];
+    private double _serviceFade = 1;
+    private long _serviceStepMs = long.MinValue;
+    private int[]? _serviceDelays;
+    private float[]? _serviceShare;
     private long _lastStepMs = long.MinValue;
     private double _lastExposure;
     private double _lastLifetime;
@@ -454,12 +458,22 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
 
             double fade = dt > 0 ? Math.Exp(-dt / _options.GuardWindow.TotalSeconds) : 1;
             _guard.Fade(fade);
-            if (fade < 1)
+            // The per-service histograms fade and give their delays every 10 s (not every batch: thousands of them).
+            _serviceFade *= fade;
+            bool serviceStep = _serviceStepMs == long.MinValue || nowMs - _serviceStepMs >= 10_000;
+            if (serviceStep)
             {
-                foreach (int b in _activeServices)
+                _serviceStepMs = nowMs;
+                if (_serviceFade < 1)
                 {
-                    _services[b]!.Decay(fade);
+                    foreach (int b in _activeServices)
+                    {
+                        _services[b]!.Decay(_serviceFade);
+                    }
                 }
+
+                _serviceFade = 1;
+                RefreshServiceDelays();
             }
 
             CheckDrift();
@@ -521,6 +535,26 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
             delays[c] = BestDelayMs(h, _price);
         }
 
+        return new DecisionState(_price, share, delays, GuardFallback(), _serviceDelays, _serviceShare);
+    }
+
+    private bool[]? GuardFallback()
+    {
+        bool[]? fallback = null;
+        if (_options.Guard && _model is not null)
+        {
+            fallback = _guard.Update(_price, _options.GuardMinEvidence);
+            if (Array.IndexOf(fallback, true) < 0)
+            {
+                fallback = null;
+            }
+        }
+
+        return fallback;
+    }
+
+    private void RefreshServiceDelays()
+    {
         int[]? serviceDelays = null;
         float[]? serviceShare = null;
         if (_options.ServiceStats)
@@ -547,17 +581,8 @@ internal sealed partial class AdaptiveController : ISyncDecider, IConnectionOutc
             }
         }
 
-        bool[]? fallback = null;
-        if (_options.Guard && _model is not null)
-        {
-            fallback = _guard.Update(_price, _options.GuardMinEvidence);
-            if (Array.IndexOf(fallback, true) < 0)
-            {
-                fallback = null;
-            }
-        }
-
-        return new DecisionState(_price, share, delays, fallback, serviceDelays, serviceShare);
+        _serviceDelays = serviceDelays;
+        _serviceShare = serviceShare;
     }
 
     // ------------------------------------------------------------------ the model
