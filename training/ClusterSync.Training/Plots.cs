@@ -3,7 +3,7 @@ namespace ClusterSync.Training;
 /// <summary>PNG plots of a training run (ScottPlot, headless through SkiaSharp).</summary>
 internal static class Plots
 {
-    public static string Frontier(string path, PolicySimulator sim, SimulationReport report)
+    public static string Frontier(string path, PolicySimulator sim, SimulationReport report, IReadOnlyList<FrontierPoint>? controller = null, string? controllerLabel = null)
     {
         var plot = new ScottPlot.Plot();
         double total = Math.Max(1e-9, sim.TotalLifetimeSeconds);
@@ -17,16 +17,23 @@ internal static class Plots
 
         Line(sim.StaticFrontier(), "one static delay (0 s … ∞)");
         Line(sim.OracleFrontier(), "oracle (knows each lifetime)");
-        try
+        if (controller is { Count: > 0 })
         {
-            Line(sim.AdaptiveFrontier(), "adaptive (model)");
+            Line(controller, controllerLabel ?? "adaptive");
         }
-        catch (InvalidOperationException)
+        else
         {
-            // No model: static and oracle only.
+            try
+            {
+                Line(sim.AdaptiveFrontier(), "adaptive (model)");
+            }
+            catch (InvalidOperationException)
+            {
+                // No model: static and oracle only.
+            }
         }
 
-        foreach (var p in report.Policies.Where(p => !p.Name.StartsWith("adaptive@", StringComparison.Ordinal)))
+        foreach (var p in report.Policies.Where(p => !p.Name.StartsWith("adaptive@", StringComparison.Ordinal) && !p.Name.StartsWith("model-only@", StringComparison.Ordinal)))
         {
             var m = plot.Add.Marker(p.Messages / 1000.0, 100 * p.ExposureSeconds / total);
             m.LegendText = p.Name;

@@ -22,12 +22,14 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 {
     private const int CalibrationBins = 10;
     private const double FadePerBatch = 0.97;
-    private const double RealizedSmoothing = 0.3;
     private const double MinPrice = 1e-3;
     private const double MaxPrice = 1e6;
 
     /// <summary>The delays a decision chooses among (seconds; the last is never): the model's calibration grid.</summary>
     private static readonly double[] s_grid = [.. Model.LifetimeModel.DelayGrid];
+
+    /// <summary>The same grid in milliseconds as a predictor returns them (−1: never).</summary>
+    private static readonly int[] s_gridMs = s_grid.Select(d => double.IsPositiveInfinity(d) ? -1 : (int)Math.Round(d * 1000)).ToArray();
 
     private readonly AdaptiveOptions _options;
     private readonly ILogger _logger;
@@ -46,7 +48,29 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private readonly double[] _driftCount;
     private readonly long[] _lastDriftHintMs;
     private double _realized = double.NaN;
+    private double _realizedSinceStart = double.NaN;
+    private double _neverSyncShare = double.NaN;
     private double _price;
+    private readonly BaselineGuard _guard;
+
+    // Per-service lifetimes learned on this site since start (protocol × low port, hashed), faded over the guard window.
+    private const int ServiceBuckets = 8192;
+    private readonly LifetimeHistogram?[] _services = new LifetimeHistogram?[ServiceBuckets];
+    private readonly List<int> _activeServices = [];
+    private double _serviceFade = 1;
+    private long _serviceStepMs = long.MinValue;
+    private int[]? _serviceDelays;
+    private float[]? _serviceShare;
+    private long _lastStepMs = long.MinValue;
+    private double _lastExposure;
+    private double _lastLifetime;
+    private double _windowExposure;
+    private double _windowLifetime;
+
+    // Connection-seconds since start, live connections included: written by decisions (data-plane thread) and the
+    // feedback loop, under its own short lock (uncontended on the decision path but for one feedback sample a batch).
+    private readonly ExposureLedger _ledger = new(Model.LifetimeModel.DelayGrid);
+    private readonly object _ledgerLock = new();
 
     // Read by the data-plane thread: one reference each, swapped whole.
     private volatile DecisionState _state;
@@ -58,6 +82,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private long _never;
     private long _static;
     private long _neverSkip;
+    private long _guarded;
     private long _revisedNow;
     private long _revisedHeld;
     private long _observed;
@@ -68,7 +93,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private int _disposed;
 
     public AdaptiveController(AdaptiveOptions options, IReadOnlyList<ServiceClassDefinition> classes, ILifetimePredictor? predictor = null,
-        TimeProvider? time = null, ILogger? logger = null, IScheduler? bufferScheduler = null)
+        TimeProvider? time = null, ILogger? logger = null, IScheduler? bufferScheduler = null, IScheduler? feedbackScheduler = null)
     {
         var errors = options.Validate("adaptive").ToList();
         var names = classes.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
@@ -94,8 +119,9 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         {
             var def = i < classes.Count ? classes[i] : null;
             double checkpoint = def?.Policy.Kind == SyncPolicyKind.Delayed ? def.Policy.Delay.TotalSeconds : options.Checkpoint.TotalSeconds;
-            _classes[i] = new ClassInfo(def?.Name ?? "?", def is not null && neverSkip.Contains(def.Name), checkpoint,
-                (int)Math.Round(checkpoint * 1000));
+            bool skip = def is not null && neverSkip.Contains(def.Name);
+            bool operatorNever = def?.Policy.Kind == SyncPolicyKind.None;
+            _classes[i] = new ClassInfo(def?.Name ?? "?", skip, checkpoint, (int)Math.Round(checkpoint * 1000), operatorNever, !skip && !operatorNever);
         }
 
         ClassCount = classes.Count;
@@ -107,6 +133,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         _driftCount = new double[256];
         _lastDriftHintMs = new long[256];
         _price = options.InitialPrice;
+        _guard = new BaselineGuard(classes.Count);
         _state = BuildState();
         if (predictor is not null)
         {
@@ -118,7 +145,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         _pipeline = _outcomes
             .Buffer(options.FeedbackInterval, options.FeedbackBatch, bufferScheduler ?? DefaultScheduler.Instance)
             .Where(b => b.Count > 0)
-            .ObserveOn(TaskPoolScheduler.Default)
+            .ObserveOn(feedbackScheduler ?? TaskPoolScheduler.Default)
             .Subscribe(SafeProcess);
     }
 
@@ -129,7 +156,11 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     /// <summary>The price in use: exposure seconds one synchronized connection is worth. Lower syncs earlier.</summary>
     public double Price => _state.Price;
 
-    /// <summary>The realized loss the feedback loop measured last (Σ exposure / Σ lifetime, smoothed); NaN before the first batch.</summary>
+    /// <summary>
+    /// The realized loss the price follows: exposure-seconds / connection-seconds accrued over the last
+    /// <see cref="AdaptiveOptions.LossWindow"/> (exponential window) on the classes the policy acts on, live connections
+    /// included; NaN before the first batch.
+    /// </summary>
     public double RealizedLoss
     {
         get
@@ -163,26 +194,108 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         if (classPolicy.Kind == SyncPolicyKind.None)
         {
             _static++;
+            if (cls.OperatorNever)
+            {
+                lock (_ledgerLock)
+                {
+                    _ledger.StartedNeverSyncClass(entry.CreatedMs);
+                }
+            }
+
             return SyncDecision.Never(); // selective sync configured by the operator stays
         }
 
         var state = _state;
         var model = _model;
-        if (model is not null)
+        SyncDecision decision;
+        int serviceMs = state.ServiceDelayMs is { } sd ? sd[ServiceBucket(key)] : int.MinValue;
+        if (model is not null || serviceMs != int.MinValue)
         {
-            int ms = model.Predictor.ChooseDelayMs(key, entry.CreatedMs, state.Price, cls.CheckpointSeconds, out float p);
-            return Count(ms, p);
+            float p;
+            int ms;
+            if (serviceMs != int.MinValue)
+            {
+                // What this site has taught the node about this service since start outweighs the model's prior.
+                ms = serviceMs;
+                p = state.ServiceLongShare![ServiceBucket(key)];
+            }
+            else
+            {
+                ms = model!.Predictor.ChooseDelayMs(key, entry.CreatedMs, state.Price, cls.CheckpointSeconds, out p);
+            }
+
+            if (state.Fallback is { } fallback && fallback[(serviceClass * BaselineGuard.RegionsPerClass) + GridIndexOfMs(ms)])
+            {
+                // The guard: the model does worse than the static policy on connections it treats like this one.
+                _guarded++;
+                decision = SyncDecision.After(cls.CheckpointMs);
+            }
+            else
+            {
+                decision = Count(ms, p);
+            }
+        }
+        else
+        {
+            // Cold start: the class's own online lifetime distribution; its static policy until it has enough outcomes.
+            int classMs = state.ClassDelayMs[serviceClass];
+            if (classMs == int.MinValue)
+            {
+                _static++;
+                decision = SyncDecision.From(classPolicy);
+            }
+            else
+            {
+                decision = Count(classMs, state.ClassLongShare[serviceClass]);
+            }
         }
 
-        // Cold start: the class's own online lifetime distribution; its static policy until it has enough outcomes.
-        int classMs = state.ClassDelayMs[serviceClass];
-        if (classMs == int.MinValue)
+        if (cls.Actable)
         {
-            _static++;
-            return SyncDecision.From(classPolicy);
+            int registered = decision.Kind switch { SyncPolicyKind.Full => 0, SyncPolicyKind.None => -1, _ => decision.DelayMs };
+            lock (_ledgerLock)
+            {
+                _ledger.Started(entry.CreatedMs, registered);
+            }
         }
 
-        return Count(classMs, state.ClassLongShare[serviceClass]);
+        return decision;
+    }
+
+    /// <summary>The service bucket of a connection: protocol × its lower port (the service port, whichever side opened), hashed.</summary>
+    private static int ServiceBucket(in ConnectionKey key)
+    {
+        uint low = Math.Min(key.SourcePort, key.DestinationPort);
+        return (int)((((uint)key.Protocol * 0x9E3779B1u) ^ (low * 0x85EBCA6Bu)) >> 19) & (ServiceBuckets - 1);
+    }
+
+    /// <summary>The grid index of a predictor's delay (milliseconds, −1 never); the nearest one when off the grid.</summary>
+    private static int GridIndexOfMs(int ms)
+    {
+        var grid = s_gridMs;
+        for (int g = 0; g < grid.Length; g++)
+        {
+            if (grid[g] == ms)
+            {
+                return g;
+            }
+        }
+
+        if (ms < 0)
+        {
+            return grid.Length - 1;
+        }
+
+        int best = 0;
+        for (int g = 1; g < grid.Length - 1; g++)
+        {
+            if (Math.Abs(grid[g] - ms) < Math.Abs(grid[best] - ms))
+            {
+                best = g;
+            }
+        }
+
+        return best;
     }
 
     private SyncDecision Count(int delayMs, float score)
@@ -244,16 +357,59 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     {
         lock (_feedbackLock)
         {
-            double exposureSeconds = 0;
-            double lifetimeSeconds = 0;
+            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var model = _model;
             foreach (var o in batch)
             {
                 var c = o.ServiceClass;
+                var cls = _classes[c];
                 double life = o.LifetimeMs / 1000.0;
                 _histograms[c].Add(life);
-                exposureSeconds += o.ExposureMs / 1000.0;
-                lifetimeSeconds += life;
-                if (!float.IsNaN(o.Score) && _model is not null)
+                lock (_ledgerLock)
+                {
+                    if (cls.Actable)
+                    {
+                        _ledger.Ended(o);
+                    }
+                    else if (cls.OperatorNever)
+                    {
+                        _ledger.EndedNeverSyncClass(o);
+                    }
+                }
+
+                if (cls.Actable)
+                {
+                    // What the static policy, and the model's own choice, would have done with this connection.
+                    int g = -1;
+                    double modelDelay = double.PositiveInfinity;
+                    int serviceMs = _state.ServiceDelayMs is { } sd ? sd[ServiceBucket(o.Key)] : int.MinValue;
+                    if (serviceMs != int.MinValue)
+                    {
+                        g = GridIndexOfMs(serviceMs);
+                        modelDelay = s_grid[g];
+                    }
+                    else if (model is not null)
+                    {
+                        g = GridIndexOfMs(model.Predictor.ChooseDelayMs(o.Key, o.CreatedMs, _price, cls.CheckpointSeconds, out _));
+                        modelDelay = s_grid[g];
+                    }
+
+                    if (_options.ServiceStats)
+                    {
+                        int b = ServiceBucket(o.Key);
+                        if (_services[b] is not { } sh)
+                        {
+                            sh = _services[b] = new LifetimeHistogram();
+                            _activeServices.Add(b);
+                        }
+
+                        sh.Add(life);
+                    }
+
+                    _guard.Observe(c, life, o.Synced, o.ExposureMs / 1000.0, cls.CheckpointSeconds, g, modelDelay, nowMs);
+                }
+
+                if (!float.IsNaN(o.Score) && model is not null)
                 {
                     double y = life > _classes[c].CheckpointSeconds ? 1 : 0;
                     int bin = Math.Clamp((int)(o.Score * CalibrationBins), 0, CalibrationBins - 1);
@@ -267,15 +423,58 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
             _observed += batch.Count;
 
-            // Realized loss: the share of connection-seconds that were not replicated.
-            double share = lifetimeSeconds > 0 ? exposureSeconds / lifetimeSeconds : 0;
-            _realized = double.IsNaN(_realized) ? share : (RealizedSmoothing * share) + ((1 - RealizedSmoothing) * _realized);
+            // Realized loss: the share of connection-seconds the policy can act on that were not replicated, live
+            // connections included, over an exponential window of LossWindow; the operator's never-sync classes apart.
+            double exposureSeconds, lifetimeSeconds, neverSyncSeconds;
+            lock (_ledgerLock)
+            {
+                (exposureSeconds, lifetimeSeconds, neverSyncSeconds) = _ledger.Totals(nowMs);
+            }
+
+            double dt = _lastStepMs == long.MinValue ? 0 : Math.Max(0, nowMs - _lastStepMs) / 1000.0;
+            double keep = Math.Exp(-dt / _options.LossWindow.TotalSeconds);
+            _windowExposure = (keep * _windowExposure) + (exposureSeconds - _lastExposure);
+            _windowLifetime = (keep * _windowLifetime) + (lifetimeSeconds - _lastLifetime);
+            _lastExposure = exposureSeconds;
+            _lastLifetime = lifetimeSeconds;
+            _lastStepMs = nowMs;
+            if (_windowLifetime > 0)
+            {
+                _realized = Math.Max(0, _windowExposure / _windowLifetime);
+            }
+            else if (double.IsNaN(_realized))
+            {
+                _realized = 0;
+            }
+
+            _realizedSinceStart = lifetimeSeconds > 0 ? exposureSeconds / lifetimeSeconds : double.NaN;
+            _neverSyncShare = lifetimeSeconds + neverSyncSeconds > 0 ? neverSyncSeconds / (lifetimeSeconds + neverSyncSeconds) : double.NaN;
 
             // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
             double previous = _price;
             double error = Math.Clamp((_realized / _options.LossBudget) - 1, -1, 1);
             _price = Math.Clamp(_price * Math.Exp(-_options.Gain * error), MinPrice, MaxPrice);
             Log.PriceMoved(_logger, _realized, _options.LossBudget, previous, _price);
+
+            double fade = dt > 0 ? Math.Exp(-dt / _options.GuardWindow.TotalSeconds) : 1;
+            _guard.Fade(fade);
+            // The per-service histograms fade and give their delays every 10 s (not every batch: thousands of them).
+            _serviceFade *= fade;
+            bool serviceStep = _serviceStepMs == long.MinValue || nowMs - _serviceStepMs >= 10_000;
+            if (serviceStep)
+            {
+                _serviceStepMs = nowMs;
+                if (_serviceFade < 1)
+                {
+                    foreach (int b in _activeServices)
+                    {
+                        _services[b]!.Decay(_serviceFade);
+                    }
+                }
+
+                _serviceFade = 1;
+                RefreshServiceDelays();
+            }
 
             CheckDrift();
             _state = BuildState();
@@ -333,29 +532,57 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             }
 
             share[c] = (float)h.FractionAbove(_classes[c].CheckpointSeconds);
-            // The same rule as the model's: the grid delay minimizing price · P(synced) + E[exposure].
-            int best = 0;
-            double bestCost = double.PositiveInfinity;
-            for (int g = 0; g < s_grid.Length; g++)
-            {
-                double d = s_grid[g];
-                double cost = double.IsPositiveInfinity(d) ? h.ExpectedMin(double.PositiveInfinity) : (_price * h.FractionAbove(d)) + h.ExpectedMin(d);
-                if (d == 0)
-                {
-                    cost = _price;
-                }
-
-                if (cost < bestCost)
-                {
-                    bestCost = cost;
-                    best = g;
-                }
-            }
-
-            delays[c] = double.IsPositiveInfinity(s_grid[best]) ? -1 : (int)Math.Round(s_grid[best] * 1000);
+            delays[c] = BestDelayMs(h, _price);
         }
 
-        return new DecisionState(_price, share, delays);
+        return new DecisionState(_price, share, delays, GuardFallback(), _serviceDelays, _serviceShare);
+    }
+
+    private bool[]? GuardFallback()
+    {
+        bool[]? fallback = null;
+        if (_options.Guard && _model is not null)
+        {
+            fallback = _guard.Update(_price, _options.GuardMinEvidence);
+            if (Array.IndexOf(fallback, true) < 0)
+            {
+                fallback = null;
+            }
+        }
+
+        return fallback;
+    }
+
+    private void RefreshServiceDelays()
+    {
+        int[]? serviceDelays = null;
+        float[]? serviceShare = null;
+        if (_options.ServiceStats)
+        {
+            foreach (int b in _activeServices)
+            {
+                var h = _services[b]!;
+                if (h.Count < _options.ServiceMinSamples)
+                {
+                    continue;
+                }
+
+                if (serviceDelays is null)
+                {
+                    serviceDelays = new int[ServiceBuckets];
+                    serviceShare = new float[ServiceBuckets];
+                    Array.Fill(serviceDelays, int.MinValue);
+                }
+
+                // Learned from ended connections only, a service's histogram under-weights its longest lives (they have
+                // not ended yet): its delay is capped (never-sync stays the model's or the operator's call).
+                serviceDelays[b] = BestDelayMs(h, _price, _options.ServiceMaxDelay.TotalSeconds);
+                serviceShare![b] = (float)h.FractionAbove(_options.Checkpoint.TotalSeconds);
+            }
+        }
+
+        _serviceDelays = serviceDelays;
+        _serviceShare = serviceShare;
     }
 
     // ------------------------------------------------------------------ the model
@@ -387,6 +614,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             Array.Clear(_driftPredicted);
             Array.Clear(_driftObserved);
             Array.Clear(_driftCount);
+            _guard.Reset();
             _state = BuildState();
         }
 
@@ -406,6 +634,12 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
     public AdaptiveStatus GetStatus()
     {
+        long live;
+        lock (_ledgerLock)
+        {
+            live = _ledger.Live;
+        }
+
         lock (_feedbackLock)
         {
             var model = _model;
@@ -424,7 +658,35 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
             return new AdaptiveStatus(model is null ? "cold-start" : "model", model?.Predictor.Name, model?.Path, model?.LoadedAt,
                 Interlocked.Read(ref _reloads), Interlocked.Read(ref _reloadsRefused), _lastReloadError, _options.LossBudget, _realized,
-                _price, _now, _delayed, _never, _static, _neverSkip, _revisedNow, _revisedHeld, _observed, 0, _driftHints, classes);
+                _price, _now, _delayed, _never, _static, _neverSkip, _revisedNow, _revisedHeld, _observed, 0, _driftHints, classes,
+                _realizedSinceStart, _neverSyncShare, live, Interlocked.Read(ref _guarded), GetComparison());
+        }
+    }
+
+    /// <summary>The running comparison with the static policy (adaptive as applied vs static on the same ended connections).</summary>
+    public AdaptiveComparison GetComparison()
+    {
+        lock (_feedbackLock)
+        {
+            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var since = BaselineWindow.Empty;
+            var hour = BaselineWindow.Empty;
+            var list = new List<AdaptiveClassComparison>(ClassCount);
+            for (int c = 0; c < ClassCount; c++)
+            {
+                if (!_classes[c].Actable)
+                {
+                    continue;
+                }
+
+                var s = _guard.SinceStart(c);
+                var h = _guard.LastHour(c, nowMs);
+                since = since.Plus(s);
+                hour = hour.Plus(h);
+                list.Add(new AdaptiveClassComparison(_classes[c].Name, _classes[c].CheckpointSeconds, _options.Guard ? _guard.RegionsGuarded(c) : 0, s, h));
+            }
+
+            return new AdaptiveComparison(since, hour, list);
         }
     }
 
@@ -440,14 +702,49 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         _outcomes.Dispose();
     }
 
-    private sealed record ClassInfo(string Name, bool NeverSkip, double CheckpointSeconds, int CheckpointMs);
+    /// <param name="CheckpointSeconds">The class's static delay (its own when <c>delayed</c>, else the checkpoint): the revision point and the guard's baseline.</param>
+    /// <param name="OperatorNever">A class the operator set to never sync: outside the budget, reported apart.</param>
+    /// <param name="Actable">A class the adaptive policy decides (neither never-skip nor never-sync).</param>
+    private sealed record ClassInfo(string Name, bool NeverSkip, double CheckpointSeconds, int CheckpointMs, bool OperatorNever, bool Actable);
 
     private sealed record LoadedModel(ILifetimePredictor Predictor, string? Path, DateTimeOffset LoadedAt);
 
     /// <summary>What a decision reads, swapped whole after each feedback batch.</summary>
-    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs)
+    /// <summary>The same rule as the model's: the grid delay minimizing price · P(synced) + E[exposure], from a lifetime histogram.</summary>
+    private static int BestDelayMs(LifetimeHistogram h, double price, double maxDelaySeconds = double.PositiveInfinity)
+    {
+        int best = 0;
+        double bestCost = double.PositiveInfinity;
+        for (int g = 0; g < s_grid.Length; g++)
+        {
+            double d = s_grid[g];
+            if (d > maxDelaySeconds)
+            {
+                break;
+            }
+
+            double cost = d == 0 ? price : double.IsPositiveInfinity(d) ? h.ExpectedMin(double.PositiveInfinity) : (price * h.FractionAbove(d)) + h.ExpectedMin(d);
+            if (cost < bestCost)
+            {
+                bestCost = cost;
+                best = g;
+            }
+        }
+
+        return s_gridMs[best];
+    }
+
+    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback, int[]? serviceDelayMs, float[]? serviceLongShare)
     {
         public readonly double Price = price;
+
+        /// <summary>Per service bucket: the delay its online lifetimes give (ms; int.MinValue: too few outcomes, ask the model); null: none yet.</summary>
+        public readonly int[]? ServiceDelayMs = serviceDelayMs;
+
+        public readonly float[]? ServiceLongShare = serviceLongShare;
+
+        /// <summary>Per class and model grid index (class · 16 + index): the guard's fallback to the static delay; null: none.</summary>
+        public readonly bool[]? Fallback = fallback;
         public readonly float[] ClassLongShare = classLongShare;
 
         /// <summary>Cold-start delay per class (ms; 0 now, −1 never, int.MinValue: not enough outcomes, use the static policy).</summary>

@@ -51,10 +51,39 @@ public sealed record AdaptiveOptions
     public int FeedbackBatch { get; init; } = 4096;
 
     /// <summary>How strongly one batch moves the threshold (log-space step per unit of relative budget error).</summary>
-    public double Gain { get; init; } = 0.25;
+    public double Gain { get; init; } = 0.02;
 
     /// <summary>|mean predicted − mean observed| of P(lives past the checkpoint) above which a class is flagged for retraining.</summary>
     public double DriftThreshold { get; init; } = 0.15;
+
+    /// <summary>
+    /// The time constant of the realized loss the price follows (exponential window over connection-seconds, live
+    /// connections included).
+    /// </summary>
+    public TimeSpan LossWindow { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// The baseline guard: per class and model region, fall back to the class's static policy while the model does
+    /// worse there than that policy on the same ended connections.
+    /// </summary>
+    public bool Guard { get; init; } = true;
+
+    /// <summary>The time constant of the guard's evidence (older outcomes fade).</summary>
+    public TimeSpan GuardWindow { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Outcomes (faded) a region needs before the guard changes its mind about it.</summary>
+    public double GuardMinEvidence { get; init; } = 30;
+
+    /// <summary>
+    /// Online per-service lifetimes (protocol × service port, learned on this site since start): a service with
+    /// <see cref="ServiceMinSamples"/> (faded) outcomes is decided from its own lifetimes rather than the model's.
+    /// </summary>
+    public bool ServiceStats { get; init; } = true;
+
+    public double ServiceMinSamples { get; init; } = 100;
+
+    /// <summary>The longest delay a service's own lifetimes may choose (they come from ended connections, short of the longest lives).</summary>
+    public TimeSpan ServiceMaxDelay { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How often the model file is checked for a new version (besides file-system notifications).</summary>
     public TimeSpan ReloadPollInterval { get; init; } = TimeSpan.FromSeconds(2);
@@ -99,6 +128,31 @@ public sealed record AdaptiveOptions
         if (!(DriftThreshold > 0 && DriftThreshold < 1))
         {
             yield return $"{path}.driftThreshold: expected a number in (0, 1), found {DriftThreshold}";
+        }
+
+        if (LossWindow < TimeSpan.FromSeconds(1) || LossWindow > TimeSpan.FromDays(1))
+        {
+            yield return $"{path}.lossWindow: expected a duration in [1s, 1d], found {LossWindow}";
+        }
+
+        if (GuardWindow < TimeSpan.FromSeconds(10) || GuardWindow > TimeSpan.FromDays(7))
+        {
+            yield return $"{path}.guardWindow: expected a duration in [10s, 7d], found {GuardWindow}";
+        }
+
+        if (!(GuardMinEvidence >= 1 && GuardMinEvidence <= 1e6))
+        {
+            yield return $"{path}.guardMinEvidence: expected 1 to 1000000, found {GuardMinEvidence}";
+        }
+
+        if (ServiceMaxDelay < TimeSpan.Zero || ServiceMaxDelay > TimeSpan.FromHours(24))
+        {
+            yield return $"{path}.serviceMaxDelay: expected a duration in [0, 24h], found {ServiceMaxDelay}";
+        }
+
+        if (!(ServiceMinSamples >= 1 && ServiceMinSamples <= 1e7))
+        {
+            yield return $"{path}.serviceMinSamples: expected 1 to 10000000, found {ServiceMinSamples}";
         }
 
         if (ReloadPollInterval < TimeSpan.FromMilliseconds(50) || ReloadPollInterval > TimeSpan.FromHours(1))

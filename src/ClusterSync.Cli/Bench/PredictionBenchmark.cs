@@ -2,17 +2,19 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using ClusterSync.Adaptive.Features;
+using ClusterSync.Adaptive.Controller;
 using ClusterSync.Adaptive.Model;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
+using ClusterSync.Policy;
 using ClusterSync.Workload.Trace;
 
 namespace ClusterSync.Cli.Bench;
 
 /// <summary>
-/// <c>clustersync bench prediction</c>: adaptive mode's cost per new connection — key → features → tree walk →
-/// calibration bucket → delay — over generated connections, after a warm-up. Reports wall time and the thread's
+/// <c>clustersync bench prediction</c>: adaptive mode's cost per new connection — the node's
+/// <see cref="AdaptiveController.Decide"/>: key → features → tree walk → calibration bucket → delay, the baseline
+/// guard's lookup and the exposure ledger's bookkeeping — over generated connections, after a warm-up. Reports wall time and the thread's
 /// CPU time per connection (CPU time stays meaningful on a loaded machine; BenchmarkDotNet's
 /// <c>PredictionBenchmarks</c> measures the same path in isolation).
 /// </summary>
@@ -63,11 +65,22 @@ internal static class PredictionBenchmark
     {
         var trace = TraceGenerator.Generate(new TraceGeneratorOptions { Seed = 11, SpanSeconds = 3600, ConnectionsPerSecond = 2 });
         var keys = trace.Take(4096).Select(t => ConnectionKey.IPv4((uint)t.GetHashCode(), 0x0A00_0001, t.SourcePort, t.DestinationPort, t.Protocol)).ToArray();
-        var starts = trace.Take(4096).Select(t => t.StartUnixSeconds).ToArray();
+        var entries = trace.Take(4096).Select(t => new ConnectionEntry { CreatedMs = (long)(t.StartUnixSeconds * 1000) }).ToArray();
+        // One class the model decides for every connection (no never-skip or never-sync shortcut): each decision walks the trees.
+        var catalog = new ServiceClassCatalog(new PolicyOptions
+        {
+            DefaultClass = "default",
+            Classes = [new ServiceClassOptions { Name = "default", Policy = "delayed", DelaySeconds = 3 }],
+            Rules = [],
+        });
+        var classes = keys.Select(k => catalog.Classify(k)).ToArray();
+        var policies = classes.Select(c => catalog.PolicyOf(c)).ToArray();
+        using var controller = new AdaptiveController(new AdaptiveOptions { Enabled = true, FeedbackInterval = TimeSpan.FromMinutes(10) }, catalog.Classes,
+            new LifetimeModelPredictor(model));
         int sink = 0;
         for (int i = 0; i < 500_000; i++)
         {
-            sink += Decide(model, keys, starts, i);
+            sink += Decide(controller, keys, entries, classes, policies, i);
         }
 
         int tid = ThreadCpu.CurrentThreadId();
@@ -76,7 +89,7 @@ internal static class PredictionBenchmark
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < n; i++)
         {
-            sink += Decide(model, keys, starts, i);
+            sink += Decide(controller, keys, entries, classes, policies, i);
         }
 
         sw.Stop();
@@ -86,10 +99,9 @@ internal static class PredictionBenchmark
         return (sw.Elapsed.TotalNanoseconds / n, cpu.TotalNanoseconds / n, alloc);
     }
 
-    private static int Decide(LifetimeModel model, ConnectionKey[] keys, double[] starts, int i)
+    private static int Decide(AdaptiveController controller, ConnectionKey[] keys, ConnectionEntry[] entries, byte[] classes, SyncPolicy[] policies, int i)
     {
         int j = i & 4095;
-        var est = model.Predict(FeatureExtractor.FromKey(keys[j], starts[j]));
-        return model.ChooseDelay(est, 2.0);
+        return controller.Decide(keys[j], entries[j], classes[j], policies[j]).DelayMs;
     }
 }

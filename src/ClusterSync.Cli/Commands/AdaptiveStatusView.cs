@@ -26,6 +26,17 @@ internal static class AdaptiveStatusView
             t.AddRow("Loss budget / realized", Markup.Escape($"{a.LossBudget.ToString("0.####", c)} / {(a.RealizedLoss is { } r ? r.ToString("0.####", c) : "-")} of connection-seconds unreplicated"));
             t.AddRow("Price", Markup.Escape($"{a.Price.ToString("0.####", c)} s of exposure per synced connection"));
             t.AddRow("Decisions", Markup.Escape(string.Join(", ", a.Decisions.Select(kv => $"{kv.Key} {kv.Value.ToString("N0", c)}"))));
+            if (a.Comparison is { } cmp)
+            {
+                t.AddRow("vs static (last hour)", Markup.Escape(Vs(cmp.LastHour)));
+                t.AddRow("vs static (since start)", Markup.Escape(Vs(cmp.SinceStart)));
+                foreach (var k in cmp.Classes.Where(k => k.SinceStart.Connections > 0))
+                {
+                    t.AddRow(Markup.Escape($"  vs static {k.StaticDelaySeconds.ToString("0.###", c)} s, {k.Class}"), Markup.Escape(
+                        $"last hour: {Vs(k.LastHour)}; guard: {(k.RegionsGuarded >= 16 ? "whole class on the static policy" : $"{k.RegionsGuarded.ToString(c)} model regions on the static policy")}"));
+                }
+            }
+
             t.AddRow("Outcomes / drift hints", Markup.Escape($"{a.OutcomesObserved.ToString("N0", c)} / {a.DriftHints.ToString(c)}"));
             foreach (var k in a.Classes.Where(k => k.Outcomes > 0 || k.NeverSkip))
             {
@@ -43,5 +54,10 @@ internal static class AdaptiveStatusView
         console.Write(t);
 
         string F(double? v) => v is { } x ? x.ToString("0.###", c) : "-";
+
+        string Vs(BaselineWindowDocument w) => w.Connections == 0 ? "no ended connections yet" :
+            $"messages {w.AdaptiveMessages.ToString("N0", c)} vs {w.StaticMessages.ToString("N0", c)} ({P(w.MessagesRatio)}), exposure {w.AdaptiveExposureSeconds.ToString("N0", c)} s vs {w.StaticExposureSeconds.ToString("N0", c)} s ({P(w.ExposureRatio)}) over {w.Connections.ToString("N0", c)} connections{(w.WorseOnBoth ? " — WORSE ON BOTH" : "")}";
+
+        string P(double? r) => r is { } x ? (100 * x).ToString("0.#", c) + " %" : "-";
     }
 }

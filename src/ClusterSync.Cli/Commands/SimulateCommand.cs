@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ClusterSync.Adaptive.Controller;
 using ClusterSync.Adaptive.Model;
 using ClusterSync.Training;
 using ClusterSync.Workload.Trace;
@@ -10,8 +11,10 @@ using Spectre.Console;
 namespace ClusterSync.Cli.Commands;
 
 /// <summary>
-/// <c>clustersync simulate --trace FILE [--format trace|luflow|zeek] [--model FILE] [--budget B]... [--json]</c>:
-/// replays a trace under sync-all, static-3s, static-30s, per-class-static, oracle and adaptive@budget.
+/// <c>clustersync simulate --trace FILE [--format trace|luflow|zeek] [--model FILE] [--budget B]... [--warmup H]
+/// [--no-guard] [--model-only] [--plot FILE.png] [--json]</c>: the static policies and the oracle, then the node's own
+/// adaptive controller replayed over the trace on a virtual clock at each loss budget (<c>adaptive@budget</c>), the
+/// realized loss against each budget, and the frontier points against static 3 s.
 /// </summary>
 internal static class SimulateCommand
 {
@@ -19,12 +22,18 @@ internal static class SimulateCommand
     {
         var trace = new Option<string>("--trace", "-t") { Description = "Trace file (a LUFlow zip, CSV or directory with --format luflow).", Required = true };
         var format = new Option<string>("--format") { Description = "trace (default), luflow or zeek.", DefaultValueFactory = _ => "trace" };
-        var model = new Option<string?>("--model", "-m") { Description = "Lifetime model zip for the adaptive policy (without it: static policies and the oracle only)." };
-        var budgets = new Option<double[]>("--budget") { Description = "Loss budgets of adaptive@budget: share of connection-seconds left unreplicated (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var model = new Option<string?>("--model", "-m") { Description = "Lifetime model zip (without it: the controller in cold start, the static policies and the oracle)." };
+        var budgets = new Option<double[]>("--budget") { Description = "Operator loss budgets: share of connection-seconds left unreplicated (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var warmup = new Option<double>("--warmup") { Description = "Hours of trace time before the realized loss is counted.", DefaultValueFactory = _ => 1 };
+        var noGuard = new Option<bool>("--no-guard") { Description = "Replay without the baseline guard (the model alone)." };
+        var modelOnly = new Option<bool>("--model-only") { Description = "Also the model-only rule with its price fitted to the trace's true lifetimes (model-only@budget; not what a node can do)." };
+        var serviceClasses = new Option<bool>("--service-classes") { Description = "Replay with the default service classes (mission-critical synced at once, non-sync never) instead of one class delayed 3 s; the comparison with static-3s is then not like for like." };
+        var noFrontier = new Option<bool>("--no-frontier") { Description = "Skip the search for the frontier points (about 20 more replays)." };
+        var plot = new Option<string?>("--plot") { Description = "Write the frontier plot (PNG) to this file." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("simulate", "Replay a trace under static and adaptive sync policies; report messages, bytes and exposure.")
+        var command = new Command("simulate", "Replay a trace under static policies and through the node's adaptive controller on a virtual clock; report messages, bytes, exposure and the realized loss against the budget.")
         {
-            trace, format, model, budgets, json,
+            trace, format, model, budgets, warmup, noGuard, modelOnly, serviceClasses, noFrontier, plot, json,
         };
         command.SetAction(parse =>
         {
@@ -40,6 +49,13 @@ internal static class SimulateCommand
                 }
             }
 
+            double warm = parse.GetValue(warmup);
+            if (!(warm >= 0 && warm <= 24 * 365))
+            {
+                Console.Error.WriteLine($"clustersync: --warmup: expected hours ≥ 0, found {warm.ToString(CultureInfo.InvariantCulture)}");
+                return CommandLine.BadInput;
+            }
+
             LifetimeModel? lifetimeModel = null;
             var modelPath = parse.GetValue(model);
             if (modelPath is not null && !LifetimeModel.TryLoad(modelPath, out lifetimeModel, out var reason))
@@ -49,7 +65,13 @@ internal static class SimulateCommand
             }
 
             var records = TraceLoader.Load(path, fmt);
-            var report = new PolicySimulator(records, lifetimeModel).Run(b);
+            var report = Simulation.Run(records, lifetimeModel, b, TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(modelOnly),
+                parse.GetValue(serviceClasses), !parse.GetValue(noFrontier) || parse.GetValue(plot) is not null);
+            if (parse.GetValue(plot) is { } png)
+            {
+                Simulation.Plot(png, records, lifetimeModel, report);
+            }
+
             if (parse.GetValue(json))
             {
                 Console.WriteLine(ToJson(report));
@@ -64,21 +86,64 @@ internal static class SimulateCommand
         return command;
     }
 
-    public static string ToJson(SimulationReport report)
-        => JsonSerializer.Serialize(new SimulationJson(report.Connections, report.SpanSeconds,
-            report.Policies.Select(p => new PolicyJson(p.Name, p.Messages, p.Bytes, p.ExposureSeconds, p.ExpectedLoss)).ToList()), SimulateJsonContext.Default.SimulationJson);
-
-    private static void Render(SimulationReport report, string path)
+    public static string ToJson(SimulationRun run)
     {
+        var report = run.Report;
+        var s3 = run.Static3s;
+        FrontierPointJson? Point(ReplayResult? r) => r is null ? null
+            : new FrontierPointJson(r.Budget, r.Messages, r.ExposureSeconds, Ratio(r.Messages, s3.Messages), Ratio(r.ExposureSeconds, s3.ExposureSeconds), r.RealizedLoss);
+        return JsonSerializer.Serialize(new SimulationJson(report.Connections, report.SpanSeconds,
+            report.Policies.Select(p => new PolicyJson(p.Name, p.Messages, p.Bytes, p.ExposureSeconds, p.ExpectedLoss)).ToList(),
+            run.Warmup.TotalHours, run.Guard, run.ServiceClasses, run.NeverSyncClassShare,
+            run.Budgets.Select(r => new BudgetJson(r.Budget, r.RealizedLoss, r.RealizedLoss / r.Budget, r.ControllerRealizedLoss, r.FinalPrice, r.Guarded)).ToList(),
+            run.Frontier is null ? null : new FrontierJson(Point(run.Frontier.AtStaticMessages), Point(run.Frontier.AtStaticExposure))),
+            SimulateJsonContext.Default.SimulationJson);
+    }
+
+    private static double Ratio(double a, double b) => b > 0 ? a / b : double.NaN;
+
+    private static void Render(SimulationRun run, string path)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var report = run.Report;
         AnsiConsole.MarkupLineInterpolated($"[bold]{path}[/]: {report.Connections:N0} connections over {report.SpanSeconds / 3600:0.##} h");
         var table = new Spectre.Console.Table().AddColumns("policy", "messages", "bytes", "exposure (s)", "expected loss");
         foreach (var p in report.Policies)
         {
-            table.AddRow(p.Name, p.Messages.ToString("N0", CultureInfo.InvariantCulture), p.Bytes.ToString("N0", CultureInfo.InvariantCulture),
-                p.ExposureSeconds.ToString("N0", CultureInfo.InvariantCulture), p.ExpectedLoss.ToString("0.###", CultureInfo.InvariantCulture));
+            table.AddRow(p.Name, p.Messages.ToString("N0", c), p.Bytes.ToString("N0", c), p.ExposureSeconds.ToString("N0", c), p.ExpectedLoss.ToString("0.###", c));
         }
 
         AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"adaptive@budget: the node's controller on a virtual clock ({(run.Guard ? "baseline guard on" : "no guard")}; {(run.ServiceClasses ? $"default service classes, never-sync classes {(100 * run.NeverSyncClassShare).ToString("0.#", c)} % of connection-seconds, apart" : "one class, static 3 s as its baseline")}); realized loss counted after {run.Warmup.TotalHours.ToString("0.##", c)} h of trace time on the classes the policy acts on.");
+        var budgets = new Spectre.Console.Table().AddColumns("budget", "realized loss", "× budget", "final price", "guarded decisions");
+        foreach (var r in run.Budgets)
+        {
+            budgets.AddRow(r.Budget.ToString("0.####", c), r.RealizedLoss.ToString("0.####", c), (r.RealizedLoss / r.Budget).ToString("0.##", c),
+                r.FinalPrice.ToString("0.###", c), r.Guarded.ToString("N0", c));
+        }
+
+        AnsiConsole.Write(budgets);
+        if (run.Frontier is { } f)
+        {
+            var s3 = run.Static3s;
+            var ft = new Spectre.Console.Table().AddColumns("point", "budget", "messages", "vs static-3s", "exposure (s)", "vs static-3s", "realized loss");
+            ft.AddRow("static-3s", "-", s3.Messages.ToString("N0", c), "100 %", s3.ExposureSeconds.ToString("N0", c), "100 %", "-");
+            void Row(string name, ReplayResult? r)
+            {
+                if (r is null)
+                {
+                    ft.AddRow(name, "none found", "-", "-", "-", "-", "-");
+                    return;
+                }
+
+                ft.AddRow(name, r.Budget.ToString("0.#####", c), r.Messages.ToString("N0", c), (100 * Ratio(r.Messages, s3.Messages)).ToString("0.0", c) + " %",
+                    r.ExposureSeconds.ToString("N0", c), (100 * Ratio(r.ExposureSeconds, s3.ExposureSeconds)).ToString("0.0", c) + " %", r.RealizedLoss.ToString("0.####", c));
+            }
+
+            Row("adaptive (≤ static-3s messages)", f.AtStaticMessages);
+            Row("adaptive (≤ static-3s exposure)", f.AtStaticExposure);
+            AnsiConsole.Write(ft);
+        }
     }
 }
 
@@ -89,10 +154,37 @@ internal sealed record PolicyJson(
     [property: JsonPropertyName("exposure_seconds")] double ExposureSeconds,
     [property: JsonPropertyName("expected_loss")] double ExpectedLoss);
 
+internal sealed record BudgetJson(
+    [property: JsonPropertyName("budget")] double Budget,
+    [property: JsonPropertyName("realized_loss")] double RealizedLoss,
+    [property: JsonPropertyName("realized_over_budget")] double RealizedOverBudget,
+    [property: JsonPropertyName("controller_realized_loss")] double ControllerRealizedLoss,
+    [property: JsonPropertyName("final_price")] double FinalPrice,
+    [property: JsonPropertyName("guarded_decisions")] long Guarded);
+
+internal sealed record FrontierPointJson(
+    [property: JsonPropertyName("budget")] double Budget,
+    [property: JsonPropertyName("messages")] long Messages,
+    [property: JsonPropertyName("exposure_seconds")] double ExposureSeconds,
+    [property: JsonPropertyName("messages_vs_static_3s")] double MessagesVsStatic,
+    [property: JsonPropertyName("exposure_vs_static_3s")] double ExposureVsStatic,
+    [property: JsonPropertyName("realized_loss")] double RealizedLoss);
+
+internal sealed record FrontierJson(
+    [property: JsonPropertyName("at_static_3s_messages")] FrontierPointJson? AtStaticMessages,
+    [property: JsonPropertyName("at_static_3s_exposure")] FrontierPointJson? AtStaticExposure);
+
 internal sealed record SimulationJson(
     [property: JsonPropertyName("connections")] long Connections,
     [property: JsonPropertyName("span_seconds")] double SpanSeconds,
-    [property: JsonPropertyName("policies")] IReadOnlyList<PolicyJson> Policies);
+    [property: JsonPropertyName("policies")] IReadOnlyList<PolicyJson> Policies,
+    [property: JsonPropertyName("warmup_hours")] double WarmupHours,
+    [property: JsonPropertyName("guard")] bool Guard,
+    [property: JsonPropertyName("service_classes")] bool ServiceClasses,
+    [property: JsonPropertyName("never_sync_class_share")] double NeverSyncClassShare,
+    [property: JsonPropertyName("budgets")] IReadOnlyList<BudgetJson> Budgets,
+    [property: JsonPropertyName("frontier")] FrontierJson? Frontier);
 
 [JsonSerializable(typeof(SimulationJson))]
+[JsonSourceGenerationOptions(NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 internal sealed partial class SimulateJsonContext : JsonSerializerContext;

@@ -209,6 +209,19 @@ public sealed class AdaptiveNode : IDisposable
                 ["never_skip"] = s.DecidedNeverSkip,
                 ["revised_now"] = s.RevisedNow,
                 ["revised_held"] = s.RevisedHeld,
+                ["guarded"] = s.DecidedGuarded,
+            },
+            RealizedLossSinceStart = Finite(s.RealizedLossSinceStart),
+            NeverSyncClassShare = Finite(s.NeverSyncClassShare),
+            Comparison = new AdaptiveComparisonDocument
+            {
+                SinceStart = Window(s.Comparison.SinceStart),
+                LastHour = Window(s.Comparison.LastHour),
+                Classes = s.Comparison.Classes.Select(k => new AdaptiveClassComparisonDocument
+                {
+                    Class = k.Class, StaticDelaySeconds = k.StaticDelaySeconds, RegionsGuarded = k.RegionsGuarded,
+                    SinceStart = Window(k.SinceStart), LastHour = Window(k.LastHour),
+                }).ToList(),
             },
             OutcomesObserved = s.OutcomesObserved,
             DriftHints = s.DriftHints,
@@ -242,6 +255,18 @@ public sealed class AdaptiveNode : IDisposable
 
     private static double? Finite(double v) => double.IsFinite(v) ? Math.Round(v, 4) : null;
 
+    private static BaselineWindowDocument Window(BaselineWindow w) => new()
+    {
+        Connections = w.Connections,
+        AdaptiveMessages = w.AdaptiveMessages,
+        AdaptiveExposureSeconds = Math.Round(w.AdaptiveExposureSeconds, 3),
+        StaticMessages = w.StaticMessages,
+        StaticExposureSeconds = Math.Round(w.StaticExposureSeconds, 3),
+        MessagesRatio = Finite(w.MessagesRatio),
+        ExposureRatio = Finite(w.ExposureRatio),
+        WorseOnBoth = w.WorseOnBoth,
+    };
+
     // ------------------------------------------------------------------ metrics
 
     private Gauge? _exposureConnections;
@@ -249,6 +274,8 @@ public sealed class AdaptiveNode : IDisposable
     private Gauge? _threshold;
     private Gauge? _realized;
     private Gauge? _drift;
+    private Gauge? _vsStaticMessages;
+    private Gauge? _vsStaticExposure;
     private Counter? _reloads;
     private Counter? _refused;
     private Counter? _written;
@@ -264,6 +291,8 @@ public sealed class AdaptiveNode : IDisposable
             _threshold = factory.CreateGauge("clustersync_adaptive_price", "Exposure seconds one synchronized connection is worth; decisions minimize price * P(synced) + E[exposure].");
             _realized = factory.CreateGauge("clustersync_adaptive_realized_loss", "Realized share of connection-seconds left unreplicated (sum of exposure / sum of lifetime), tracked against adaptive.lossBudget.");
             _drift = factory.CreateGauge("clustersync_adaptive_drift", "Per class |mean predicted - mean observed| P(lives past the checkpoint); above adaptive.driftThreshold a retraining hint is logged.", new GaugeConfiguration { LabelNames = ["class"] });
+            _vsStaticMessages = factory.CreateGauge("clustersync_adaptive_comparison_messages", "Messages (2 per synced connection) on ended connections: adaptive as applied vs the class's static policy, per class, since start and over the last hour.", new GaugeConfiguration { LabelNames = ["class", "policy", "window"] });
+            _vsStaticExposure = factory.CreateGauge("clustersync_adaptive_comparison_exposure_seconds", "Exposure seconds on ended connections: adaptive as applied vs the class's static policy, per class, since start and over the last hour.", new GaugeConfiguration { LabelNames = ["class", "policy", "window"] });
             _reloads = factory.CreateCounter("clustersync_model_reloads_total", "Model files loaded and swapped in.");
             _refused = factory.CreateCounter("clustersync_model_reloads_refused_total", "Model files refused (the previous model stayed).");
         }
@@ -290,6 +319,17 @@ public sealed class AdaptiveNode : IDisposable
                 if (double.IsFinite(k.Drift))
                 {
                     _drift?.WithLabels(k.Name).Set(k.Drift);
+                }
+            }
+
+            foreach (var k in s.Comparison.Classes)
+            {
+                foreach (var (window, w) in new[] { ("since_start", k.SinceStart), ("last_hour", k.LastHour) })
+                {
+                    _vsStaticMessages?.WithLabels(k.Class, "adaptive", window).Set(w.AdaptiveMessages);
+                    _vsStaticMessages?.WithLabels(k.Class, "static", window).Set(w.StaticMessages);
+                    _vsStaticExposure?.WithLabels(k.Class, "adaptive", window).Set(w.AdaptiveExposureSeconds);
+                    _vsStaticExposure?.WithLabels(k.Class, "static", window).Set(w.StaticExposureSeconds);
                 }
             }
 

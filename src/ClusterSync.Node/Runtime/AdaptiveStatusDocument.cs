@@ -51,6 +51,58 @@ public sealed record AdaptiveDocument
     public long DriftHints { get; init; }
 
     public IReadOnlyList<AdaptiveClassDocument> Classes { get; init; } = [];
+
+    /// <summary>Exposure-seconds / connection-seconds since start on the classes the policy acts on, live connections included.</summary>
+    public double? RealizedLossSinceStart { get; init; }
+
+    /// <summary>The operator's never-sync classes' share of all connection-seconds (outside the budget).</summary>
+    public double? NeverSyncClassShare { get; init; }
+
+    /// <summary>Adaptive as applied vs each class's static policy on the same ended connections (the operator's "does it pay here?").</summary>
+    public AdaptiveComparisonDocument? Comparison { get; init; }
+}
+
+/// <summary>Messages (2 per synced connection) and exposure seconds: adaptive as applied vs the static policy, on the same ended connections.</summary>
+internal sealed record BaselineWindowDocument
+{
+    public long Connections { get; init; }
+
+    public long AdaptiveMessages { get; init; }
+
+    public double AdaptiveExposureSeconds { get; init; }
+
+    public long StaticMessages { get; init; }
+
+    public double StaticExposureSeconds { get; init; }
+
+    public double? MessagesRatio { get; init; }
+
+    public double? ExposureRatio { get; init; }
+
+    public bool WorseOnBoth { get; init; }
+}
+
+internal sealed record AdaptiveClassComparisonDocument
+{
+    public string Class { get; init; } = "";
+
+    public double StaticDelaySeconds { get; init; }
+
+    /// <summary>Model regions (grid delays) falling back to the static delay now (16: the whole class).</summary>
+    public int RegionsGuarded { get; init; }
+
+    public BaselineWindowDocument SinceStart { get; init; } = new();
+
+    public BaselineWindowDocument LastHour { get; init; } = new();
+}
+
+internal sealed record AdaptiveComparisonDocument
+{
+    public BaselineWindowDocument SinceStart { get; init; } = new();
+
+    public BaselineWindowDocument LastHour { get; init; } = new();
+
+    public IReadOnlyList<AdaptiveClassComparisonDocument> Classes { get; init; } = [];
 }
 
 public sealed record AdaptiveClassDocument

@@ -65,7 +65,8 @@ public sealed class AdaptiveControllerTests
     [Fact]
     public void Decide_ColdStart_StaticPolicyUntilEnoughOutcomesThenClassLifetimes()
     {
-        using var controller = Create(options: new AdaptiveOptions { Enabled = true, ColdStartMinSamples = 100, FeedbackInterval = TimeSpan.FromMinutes(10) });
+        // Per-class cold start alone (the per-service statistics would decide this one key's service first).
+        using var controller = Create(options: new AdaptiveOptions { Enabled = true, ColdStartMinSamples = 100, FeedbackInterval = TimeSpan.FromMinutes(10), ServiceStats = false });
         var delayed = SyncPolicy.Delayed(TimeSpan.FromSeconds(3));
         Assert.Equal(SyncPolicyKind.Delayed, controller.Decide(Key, default, ShortLived, delayed).Kind); // the static policy is the floor
         Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
@@ -120,6 +121,32 @@ public sealed class AdaptiveControllerTests
         var cls = status.Classes[Default];
         Assert.True(cls.DriftFlagged, $"drift {cls.Drift}");
         Assert.True(status.DriftHints >= 1);
+    }
+
+    [Fact]
+    public void Process_LongConnectionsStillAlive_RealizedLossCountsThemAndNeverSyncClassApart()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_000_000));
+        using var controller = Create(new ConstantPredictor(-1, 0.05f), new AdaptiveOptions { Enabled = true, FeedbackInterval = TimeSpan.FromMinutes(10) }, time);
+        long t0 = time.GetUtcNow().ToUnixTimeMilliseconds();
+        // 100 connections the model never syncs, still alive after 10 minutes; 100 short ones (0.1 s) that ended;
+        // 100 of the operator's never-sync class, alive too.
+        for (int i = 0; i < 100; i++)
+        {
+            controller.Decide(Key, new ConnectionEntry { CreatedMs = t0 }, Default, SyncPolicy.Full);
+            controller.Decide(Key, new ConnectionEntry { CreatedMs = t0 }, Default, SyncPolicy.Full);
+            controller.Decide(Key, new ConnectionEntry { CreatedMs = t0 }, NonSync, SyncPolicy.Never);
+        }
+
+        time.Advance(TimeSpan.FromMinutes(10));
+        controller.Process(Enumerable.Range(0, 100).Select(_ => Outcome(Default, t0, 100, delayMs: -1, score: 0.05f)).ToList());
+
+        // Ended-only would say 100 % but of 10 connection-seconds; with the live ones it is 100 % of 60,010 — and the
+        // never-sync class's 60,000 connection-seconds are not in it but reported apart (half of all).
+        var s = controller.GetStatus();
+        Assert.Equal(1.0, s.RealizedLossSinceStart, 3);
+        Assert.Equal(100, s.LiveConnections);
+        Assert.InRange(s.NeverSyncClassShare, 0.49, 0.51);
     }
 
     [Fact]

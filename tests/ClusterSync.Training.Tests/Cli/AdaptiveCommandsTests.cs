@@ -18,11 +18,23 @@ public sealed class AdaptiveCommandsTests
     [Fact]
     public void Simulate_Json_ExactlyTheDocumentedShape()
     {
-        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", _fixture.TracePath, "--model", _fixture.Result.ModelPath, "--budget", "0.01", "0.05", "--json");
+        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", _fixture.TracePath, "--model", _fixture.Result.ModelPath, "--budget", "0.01", "0.05", "--no-frontier", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var root = doc.RootElement;
-        Assert.Equal(["connections", "span_seconds", "policies"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["connections", "span_seconds", "policies", "warmup_hours", "guard", "service_classes", "never_sync_class_share", "budgets", "frontier"],
+            root.EnumerateObject().Select(p => p.Name));
+        var budgets = root.GetProperty("budgets").EnumerateArray().ToList();
+        Assert.Equal([0.01, 0.05], budgets.Select(b => b.GetProperty("budget").GetDouble()));
+        foreach (var b in budgets)
+        {
+            Assert.Equal(["budget", "realized_loss", "realized_over_budget", "controller_realized_loss", "final_price", "guarded_decisions"],
+                b.EnumerateObject().Select(x => x.Name));
+            // The controller meets the operator's budget online (after the hour of warm-up).
+            Assert.InRange(b.GetProperty("realized_over_budget").GetDouble(), 0.5, 1.25);
+        }
+
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("frontier").ValueKind);
         Assert.True(root.GetProperty("connections").GetInt64() > 50_000);
         Assert.True(root.GetProperty("span_seconds").GetDouble() > 2.9 * 86_400);
         var policies = root.GetProperty("policies").EnumerateArray().ToList();
@@ -98,6 +110,26 @@ public sealed class AdaptiveCommandsTests
         (code, _, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", bad, "--json");
         Assert.Equal(2, code);
         Assert.Contains("bad.csv:2: dport: expected an integer 0-65535", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Simulate_FrontierAndPlot_PointsAgainstStatic3sAndPng()
+    {
+        string trace = Path.Combine(_fixture.Directory, "small-mix.csv"), png = Path.Combine(_fixture.Directory, "frontier.png");
+        Assert.Equal(0, CliProcess.Run(s_timeout, "generate", "--out", trace, "--days", "0.25", "--rate", "0.5", "--seed", "9").ExitCode);
+        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", trace, "--model", _fixture.Result.ModelPath, "--budget", "0.02",
+            "--warmup", "0.5", "--plot", png, "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var frontier = doc.RootElement.GetProperty("frontier");
+        long static3 = doc.RootElement.GetProperty("policies").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "static-3s").GetProperty("messages").GetInt64();
+        var atMessages = frontier.GetProperty("at_static_3s_messages");
+        Assert.Equal(JsonValueKind.Object, atMessages.ValueKind);
+        Assert.True(atMessages.GetProperty("messages").GetInt64() <= static3);
+        Assert.InRange(atMessages.GetProperty("messages_vs_static_3s").GetDouble(), 0, 1);
+        Assert.True(atMessages.GetProperty("budget").GetDouble() > 0);
+        Assert.True(frontier.TryGetProperty("at_static_3s_exposure", out _));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
     }
 
     [Fact]

@@ -1,0 +1,49 @@
+using System.Globalization;
+using ClusterSync.Adaptive.Controller;
+using ClusterSync.Adaptive.Model;
+using ClusterSync.Workload.Trace;
+
+namespace ClusterSync.Training;
+
+/// <summary>What <c>clustersync simulate</c> computed: the static policies, the controller replays per budget, the frontier points.</summary>
+internal sealed record SimulationRun(
+    SimulationReport Report,
+    PolicyResult Static3s,
+    IReadOnlyList<ReplayResult> Budgets,
+    ControllerFrontierResult? Frontier,
+    TimeSpan Warmup,
+    bool Guard,
+    double NeverSyncClassShare,
+    bool ServiceClasses);
+
+/// <summary><c>clustersync simulate</c>: static policies from <see cref="PolicySimulator"/>, adaptive from <see cref="ControllerReplay"/>.</summary>
+internal static class Simulation
+{
+    public static SimulationRun Run(IReadOnlyList<TraceRecord> records, LifetimeModel? model, IReadOnlyList<double> budgets, TimeSpan warmup, bool guard, bool modelOnly, bool serviceClasses = false, bool frontierPoints = true)
+    {
+        var sim = new PolicySimulator(records, model);
+        var report = sim.Run(modelOnly ? budgets : []);
+        var policies = report.Policies.Select(p => p.Name.StartsWith("adaptive@", StringComparison.Ordinal) ? p with { Name = "model-only" + p.Name["adaptive".Length..] } : p).ToList();
+        var static3 = policies.Single(p => p.Name == "static-3s");
+        var replay = new ControllerReplay(records, serviceClasses ? new ClusterSync.Policy.PolicyOptions() : ControllerReplay.UniformPolicy(3));
+        var predictor = model is null ? null : new LifetimeModelPredictor(model);
+        ReplayResult Replay(double b) => replay.Run($"adaptive@{b.ToString("0.#####", CultureInfo.InvariantCulture)}", new AdaptiveOptions { LossBudget = b, Guard = guard }, predictor, warmup);
+
+        var runs = budgets.Select(Replay).ToList();
+        foreach (var r in runs)
+        {
+            policies.Add(new PolicyResult(r.Name, r.Messages, r.Bytes, r.ExposureSeconds, sim.SpanSeconds > 0 ? r.ExposureSeconds / sim.SpanSeconds : 0));
+        }
+
+        var frontier = records.Count == 0 || !frontierPoints ? null : ControllerFrontier.Search(Replay, static3.Messages, static3.ExposureSeconds);
+        return new SimulationRun(report with { Policies = policies }, static3, runs, frontier, warmup, guard, runs.FirstOrDefault()?.NeverSyncClassShare ?? 0, serviceClasses);
+    }
+
+    /// <summary>The frontier plot: one static delay swept, the oracle, the controller at the swept budgets, the named policies.</summary>
+    public static string Plot(string path, IReadOnlyList<TraceRecord> records, LifetimeModel? model, SimulationRun run)
+    {
+        var sim = new PolicySimulator(records, model);
+        var controller = run.Frontier?.Sweep.Select(r => new FrontierPoint(r.Budget, r.Messages, r.ExposureSeconds)).ToList() ?? [];
+        return Plots.Frontier(path, sim, run.Report, controller, "adaptive (controller in the loop, budget swept)");
+    }
+}
