@@ -4,7 +4,7 @@ namespace ClusterSync.Training;
 /// <param name="Sweep">Every replay run, by budget.</param>
 /// <param name="AtStaticMessages">The least-exposure replay sending no more messages than static 3 s (null: none does).</param>
 /// <param name="AtStaticExposure">The fewest-messages replay exposing no more than static 3 s (null: none does).</param>
-internal sealed record ControllerFrontierResult(IReadOnlyList<ReplayResult> Sweep, ReplayResult? AtStaticMessages, ReplayResult? AtStaticExposure);
+public sealed record ControllerFrontierResult(IReadOnlyList<ReplayResult> Sweep, ReplayResult? AtStaticMessages, ReplayResult? AtStaticExposure);
 
 /// <summary>
 /// Finds the frontier points by replaying the trace through the controller at operator budgets: a log-spaced sweep,

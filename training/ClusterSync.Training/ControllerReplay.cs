@@ -16,7 +16,7 @@ internal readonly record struct ReplayDecision(SyncPolicyKind Kind, int DelayMs)
 /// the classes the policy acts on, counted after the warm-up; the operator's never-sync classes apart
 /// (<see cref="NeverSyncClassShare"/>).
 /// </summary>
-internal sealed record ReplayResult(
+public sealed record ReplayResult(
     string Name,
     double Budget,
     long Connections,

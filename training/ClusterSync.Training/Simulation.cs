@@ -6,7 +6,7 @@ using ClusterSync.Workload.Trace;
 namespace ClusterSync.Training;
 
 /// <summary>What <c>clustersync simulate</c> computed: the static policies, the controller replays per budget, the frontier points.</summary>
-internal sealed record SimulationRun(
+public sealed record SimulationRun(
     SimulationReport Report,
     PolicyResult Static3s,
     IReadOnlyList<ReplayResult> Budgets,
@@ -17,7 +17,7 @@ internal sealed record SimulationRun(
     bool ServiceClasses);
 
 /// <summary><c>clustersync simulate</c>: static policies from <see cref="PolicySimulator"/>, adaptive from <see cref="ControllerReplay"/>.</summary>
-internal static class Simulation
+public static class Simulation
 {
     public static SimulationRun Run(IReadOnlyList<TraceRecord> records, LifetimeModel? model, IReadOnlyList<double> budgets, TimeSpan warmup, bool guard, bool modelOnly, bool serviceClasses = false, bool frontierPoints = true)
     {

@@ -48,7 +48,7 @@ public sealed record AdaptiveStatus(
 /// checkpoint — 3 s by default — for classes that are not <c>delayed</c>): messages are 2 per synchronized connection
 /// (new + destroy), exposure Σ min(lifetime, delay) in seconds.
 /// </summary>
-internal sealed record BaselineWindow(long Connections, long AdaptiveMessages, double AdaptiveExposureSeconds, long StaticMessages, double StaticExposureSeconds)
+public sealed record BaselineWindow(long Connections, long AdaptiveMessages, double AdaptiveExposureSeconds, long StaticMessages, double StaticExposureSeconds)
 {
     public static readonly BaselineWindow Empty = new(0, 0, 0, 0, 0);
 
@@ -67,7 +67,7 @@ internal sealed record BaselineWindow(long Connections, long AdaptiveMessages, d
 }
 
 /// <summary>One class's running comparison; <see cref="RegionsGuarded"/>: model regions (grid delays) falling back to the static delay now.</summary>
-internal sealed record AdaptiveClassComparison(string Class, double StaticDelaySeconds, int RegionsGuarded, BaselineWindow SinceStart, BaselineWindow LastHour);
+public sealed record AdaptiveClassComparison(string Class, double StaticDelaySeconds, int RegionsGuarded, BaselineWindow SinceStart, BaselineWindow LastHour);
 
 /// <summary>The running comparison with the static policy: all classes the policy acts on together, and per class.</summary>
-internal sealed record AdaptiveComparison(BaselineWindow SinceStart, BaselineWindow LastHour, IReadOnlyList<AdaptiveClassComparison> Classes);
+public sealed record AdaptiveComparison(BaselineWindow SinceStart, BaselineWindow LastHour, IReadOnlyList<AdaptiveClassComparison> Classes);

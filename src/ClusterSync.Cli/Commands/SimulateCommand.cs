@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using ClusterSync.Adaptive.Controller;
 using ClusterSync.Adaptive.Model;
 using ClusterSync.Training;
+using PolicySimulation = ClusterSync.Training.Simulation;
 using ClusterSync.Workload.Trace;
 using Spectre.Console;
 
@@ -65,11 +66,11 @@ internal static class SimulateCommand
             }
 
             var records = TraceLoader.Load(path, fmt);
-            var report = Simulation.Run(records, lifetimeModel, b, TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(modelOnly),
+            var report = PolicySimulation.Run(records, lifetimeModel, b, TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(modelOnly),
                 parse.GetValue(serviceClasses), !parse.GetValue(noFrontier) || parse.GetValue(plot) is not null);
             if (parse.GetValue(plot) is { } png)
             {
-                Simulation.Plot(png, records, lifetimeModel, report);
+                PolicySimulation.Plot(png, records, lifetimeModel, report);
             }
 
             if (parse.GetValue(json))

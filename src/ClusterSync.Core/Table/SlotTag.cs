@@ -8,7 +8,7 @@ namespace ClusterSync.Table;
 /// decided for it (<see cref="DelayGrid"/> code) and the decider's score (0-254 for 0-1, 255 for none).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-internal struct SlotTag
+public struct SlotTag
 {
     public ushort Messages;
     public byte DelayCode;
@@ -27,7 +27,7 @@ internal struct SlotTag
 /// (50 ms … about 16 days, 7% steps). The engine rounds a decided delay to the grid before it schedules it, so the
 /// delay recorded is the delay applied.
 /// </summary>
-internal static class DelayGrid
+public static class DelayGrid
 {
     public const byte Now = 0;
     public const byte Never = 255;

@@ -63,7 +63,7 @@ public sealed record AdaptiveDocument
 }
 
 /// <summary>Messages (2 per synced connection) and exposure seconds: adaptive as applied vs the static policy, on the same ended connections.</summary>
-internal sealed record BaselineWindowDocument
+public sealed record BaselineWindowDocument
 {
     public long Connections { get; init; }
 
@@ -82,7 +82,7 @@ internal sealed record BaselineWindowDocument
     public bool WorseOnBoth { get; init; }
 }
 
-internal sealed record AdaptiveClassComparisonDocument
+public sealed record AdaptiveClassComparisonDocument
 {
     public string Class { get; init; } = "";
 
@@ -96,7 +96,7 @@ internal sealed record AdaptiveClassComparisonDocument
     public BaselineWindowDocument LastHour { get; init; } = new();
 }
 
-internal sealed record AdaptiveComparisonDocument
+public sealed record AdaptiveComparisonDocument
 {
     public BaselineWindowDocument SinceStart { get; init; } = new();
 
