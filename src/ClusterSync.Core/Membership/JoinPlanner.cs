@@ -23,10 +23,16 @@ public readonly record struct JoinDecision(JoinStep Step, byte Source, string Re
 /// <item>Once a synchronized peer (Standby or Active) has been seen alive, the member starts as first member only
 /// after no synchronized peer has been alive for <c>survivorAfter</c> (the rest of the cluster is gone, not just
 /// briefly unheard, busy or slow): until then it waits and pulls as soon as one is back.</item>
-/// <item>A cluster that is forming (the peers heard are all starting, none synchronized) starts from one member: the
-/// highest-ranked of them, after <c>firstMemberSilence</c>; the others pull from it once it is Standby.</item>
-/// <item>Never having heard any peer, the member starts first after <c>firstMemberSilence</c> of listening.</item>
+/// <item>A cluster that is forming (every configured peer has been heard, all starting, none synchronized) starts from
+/// one member: the highest-ranked of them, after <c>firstMemberSilence</c>; the others pull from it once it is Standby.</item>
+/// <item>A configured peer that has never been heard may be synchronized and out of reach (a partition, a wrong key, a
+/// cut sync link): silence is no evidence that the cluster is new. The member starts first only after
+/// <c>aloneAfter</c> (default 30 s, as <c>survivorAfter</c>) without hearing any synchronized peer; until then it waits,
+/// and pulls as soon as one is heard. A member configured with no peers starts first after <c>firstMemberSilence</c>.</item>
 /// </list>
+/// A demanding operator's expectation: a restarted member never serves (or becomes Standby, and so a takeover
+/// candidate) with a partial table while a synchronized peer may exist; only a whole cluster seen starting together,
+/// or a long, explicit time-out, lets a member start synchronized without a full sync.
 /// </summary>
 public sealed class JoinPlanner
 {
@@ -36,13 +42,15 @@ public sealed class JoinPlanner
     private readonly long _firstMemberSilenceMs;
     private readonly long _survivorAfterMs;
     private readonly long _activeWaitMs;
+    private readonly long _aloneAfterMs;
+    private readonly HashSet<byte> _heard = [];
     private long _startTimestamp;
     private long _lastSynchronizedPeerTimestamp;
     private long _standbyOnlySinceTimestamp;
     private bool _sawSynchronizedPeer;
 
     public JoinPlanner(byte self, byte priority, TimeSpan deadInterval, TimeProvider time, TimeSpan? firstMemberSilence = null,
-        TimeSpan? survivorAfter = null, TimeSpan? activeWait = null)
+        TimeSpan? survivorAfter = null, TimeSpan? activeWait = null, TimeSpan? aloneAfter = null)
     {
         _self = self;
         _priority = priority;
@@ -50,6 +58,7 @@ public sealed class JoinPlanner
         _firstMemberSilenceMs = (long)(firstMemberSilence ?? deadInterval * 3).TotalMilliseconds;
         _survivorAfterMs = (long)(survivorAfter ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
         _activeWaitMs = (long)(activeWait ?? deadInterval * 2).TotalMilliseconds;
+        _aloneAfterMs = (long)(aloneAfter ?? survivorAfter ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
         _startTimestamp = time.GetTimestamp(); // listening since the planner was made
     }
 
@@ -66,12 +75,16 @@ public sealed class JoinPlanner
         bool forming = false;
         var self = new MemberView(_self, _priority, MemberState.Syncing, true);
         bool outranksForming = true;
+        bool allHeard = true;
         foreach (var p in peers)
         {
             if (!p.Alive)
             {
+                allHeard &= _heard.Contains(p.Id);
                 continue;
             }
+
+            _heard.Add(p.Id);
 
             if (p.State == MemberState.Active)
             {
@@ -120,9 +133,15 @@ public sealed class JoinPlanner
                 : new JoinDecision(JoinStep.Wait, 0, "synchronized peers were seen: waiting for one to be reachable");
         }
 
-        if (Ms(_startTimestamp, now) < _firstMemberSilenceMs)
+        long listening = Ms(_startTimestamp, now);
+        if (listening < _firstMemberSilenceMs)
         {
             return new JoinDecision(JoinStep.Wait, 0, "listening for synchronized peers");
+        }
+
+        if (!allHeard && listening < _aloneAfterMs)
+        {
+            return new JoinDecision(JoinStep.Wait, 0, "a configured peer was never heard (it may be synchronized and out of reach): waiting for it");
         }
 
         if (forming && !outranksForming)
@@ -130,7 +149,8 @@ public sealed class JoinPlanner
             return new JoinDecision(JoinStep.Wait, 0, "the cluster is forming: a higher-ranked member starts first");
         }
 
-        return new JoinDecision(JoinStep.FirstMember, 0, forming ? "the cluster is forming and this member ranks highest" : "no peer heard");
+        return new JoinDecision(JoinStep.FirstMember, 0, forming ? "the cluster is forming and this member ranks highest"
+            : peers.IsEmpty ? "no peer configured" : $"no synchronized peer heard for {_aloneAfterMs} ms");
     }
 
     private long Ms(long from, long to) => (long)((to - from) * 1000.0 / _time.TimestampFrequency);
