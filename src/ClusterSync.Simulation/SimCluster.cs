@@ -180,6 +180,7 @@ internal sealed partial class SimCluster : IDisposable
             DeadAfterMissedHeartbeats = 3,
             TableCapacity = 1024,
             TombstoneTtl = _scenario.TombstoneTtl,
+            PreviousEpoch = _lastEpoch[id], // the member's disk survives a crash: the node keeps its last epoch
             AntiEntropyInterval = _scenario.AntiEntropyInterval,
             AntiEntropySettle = _scenario.AntiEntropySettle,
             Policy = FullOnly,

@@ -151,4 +151,29 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
         Assert.Equal(20_000UL, receiver.GetPeerStatus()[0].Epoch);
         Assert.Equal(33, receiver.Counters.KeyDerivations);
     }
+
+    [Fact]
+    public void Constructor_WallClockSteppedBackSincePreviousLife_EpochNewerThanPrevious()
+    {
+        // Simulator seed 450: a restart after the wall clock went back got an older epoch and its peers dropped it.
+        var first = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], Policy = EngineKit.TestPolicy() }, new CaptureChannel(1), _key, _time);
+        _engines.Add(first);
+        var steppedBack = new FakeTimeProvider(EngineKit.Start - TimeSpan.FromSeconds(25.5));
+
+        var restarted = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = first.Epoch, Policy = EngineKit.TestPolicy() },
+            new CaptureChannel(1), _key, steppedBack);
+        _engines.Add(restarted);
+
+        Assert.Equal(first.Epoch + 1, restarted.Epoch);
+    }
+
+    [Fact]
+    public void Constructor_WallClockAheadOfPreviousEpoch_EpochIsTheWallClock()
+    {
+        var engine = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = 5, Policy = EngineKit.TestPolicy() },
+            new CaptureChannel(1), _key, _time);
+        _engines.Add(engine);
+
+        Assert.Equal((ulong)EngineKit.Start.ToUnixTimeMilliseconds(), engine.Epoch);
+    }
 }
