@@ -230,7 +230,7 @@ internal sealed class SimMember : IDisposable
         {
             _planner = null;
             StartedAsFirstMember = true;
-            _cluster.OnFirstMember(this, decision.Reason);
+            _cluster.OnFirstMember(this, $"{decision.Reason}; views: {string.Join(", ", views.AsSpan(0, n).ToArray().Select(v => $"m{v.Id} {v.State}{(v.Alive ? "" : " (dead)")}"))}");
             Membership.MarkSynchronized();
             _cluster.World.Schedule(PullWorkerDelay, PullStep);
             return;

@@ -23,10 +23,10 @@ public readonly record struct JoinDecision(JoinStep Step, byte Source, string Re
 /// <item>Once a synchronized peer (Standby or Active) has been seen alive, the member starts as first member only
 /// after no synchronized peer has been alive for <c>survivorAfter</c> (the rest of the cluster is gone, not just
 /// briefly unheard, busy or slow): until then it waits and pulls as soon as one is back.</item>
-/// <item>A cluster that is forming (every configured peer has been heard, all starting, none synchronized) starts from
+/// <item>A cluster that is forming (every configured peer alive now, all starting, none synchronized) starts from
 /// one member: the highest-ranked of them, after <c>firstMemberSilence</c>; the others pull from it once it is Standby.</item>
-/// <item>A configured peer that has never been heard may be synchronized and out of reach (a partition, a wrong key, a
-/// cut sync link): silence is no evidence that the cluster is new. The member starts first only after
+/// <item>A configured peer that is not heard may be synchronized and out of reach (a partition, a wrong key, a cut sync
+/// link), even if it was heard starting a moment ago: silence is no evidence that the cluster is new. The member starts first only after
 /// <c>aloneAfter</c> (default 30 s, as <c>survivorAfter</c>) without hearing any synchronized peer; until then it waits,
 /// and pulls as soon as one is heard. A member configured with no peers starts first after <c>firstMemberSilence</c>.</item>
 /// </list>
@@ -43,7 +43,6 @@ public sealed class JoinPlanner
     private readonly long _survivorAfterMs;
     private readonly long _activeWaitMs;
     private readonly long _aloneAfterMs;
-    private readonly HashSet<byte> _heard = [];
     private long _startTimestamp;
     private long _lastSynchronizedPeerTimestamp;
     private long _standbyOnlySinceTimestamp;
@@ -75,16 +74,14 @@ public sealed class JoinPlanner
         bool forming = false;
         var self = new MemberView(_self, _priority, MemberState.Syncing, true);
         bool outranksForming = true;
-        bool allHeard = true;
+        bool allAlive = true;
         foreach (var p in peers)
         {
             if (!p.Alive)
             {
-                allHeard &= _heard.Contains(p.Id);
+                allAlive = false;
                 continue;
             }
-
-            _heard.Add(p.Id);
 
             if (p.State == MemberState.Active)
             {
@@ -139,9 +136,9 @@ public sealed class JoinPlanner
             return new JoinDecision(JoinStep.Wait, 0, "listening for synchronized peers");
         }
 
-        if (!allHeard && listening < _aloneAfterMs)
+        if (!allAlive && listening < _aloneAfterMs)
         {
-            return new JoinDecision(JoinStep.Wait, 0, "a configured peer was never heard (it may be synchronized and out of reach): waiting for it");
+            return new JoinDecision(JoinStep.Wait, 0, "a configured peer is not heard (it may be synchronized and out of reach): waiting for it");
         }
 
         if (forming && !outranksForming)
@@ -150,7 +147,8 @@ public sealed class JoinPlanner
         }
 
         return new JoinDecision(JoinStep.FirstMember, 0, forming ? "the cluster is forming and this member ranks highest"
-            : peers.IsEmpty ? "no peer configured" : $"no synchronized peer heard for {_aloneAfterMs} ms");
+            : peers.IsEmpty ? "no peer configured" : allAlive ? "every configured peer is alive and none is synchronized"
+            : $"no synchronized peer heard for {_aloneAfterMs} ms");
     }
 
     private long Ms(long from, long to) => (long)((to - from) * 1000.0 / _time.TimestampFrequency);

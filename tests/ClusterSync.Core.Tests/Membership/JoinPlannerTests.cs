@@ -93,6 +93,19 @@ public sealed class JoinPlannerTests
     }
 
     [Fact]
+    public void Next_FormingPeerHeardThenUnheard_WaitsForAloneTimeout()
+    {
+        // Seed 142: m2 restarts while the cluster forms, hears m1 starting, then m1 is cut off (and becomes the
+        // Active alone on its side): m2 must not start a second cluster with an empty table.
+        var planner = Planner(self: 2, priority: 100);
+        Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Syncing)]).Step);
+        _time.Advance(Dead * 3);
+        Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Syncing, alive: false)]).Step);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Syncing, alive: false)]).Step);
+    }
+
+    [Fact]
     public void Next_PartOfTheClusterFormingOneConfiguredPeerUnheard_WaitsForAloneTimeout()
     {
         // Two restarted members on one side of a partition must not form a new cluster while the third, possibly the
