@@ -11,8 +11,12 @@ namespace ClusterSync.Engine;
 /// <summary>
 /// Anti-entropy (Protocol/README.md, "Anti-entropy"): replicas are proven equal, not assumed. Every
 /// <see cref="SyncEngineOptions.AntiEntropyInterval"/> the Active sends each live Standby the digests of the 64 top
-/// ranges of the key space (a count and an XOR of (key, version) hashes per range, over the live entries last updated
-/// before a cutoff, so changes in flight do not count). The Standby compares them with its own and asks for the children
+/// ranges of the key space (a count and an XOR of (key, version) hashes per range, over the live entries whose version
+/// is at or below a cutoff, so changes in flight do not count). The cutoff is a version, not a time: the newest version
+/// the Active's clock had reached <see cref="SyncEngineOptions.AntiEntropySettle"/> ago by its monotonic clock. Entry
+/// versions are replicated exactly, so both sides count the same entries whatever their wall clocks say (a cutoff in
+/// wall-clock time left every entry written under a clock ahead of the Active's uncounted, and its divergence
+/// unrepaired, until the clocks met: simulator seed 199). The Standby compares them with its own and asks for the children
 /// of the ranges that differ; the Active answers with the children's digests, or, for a range small enough to list,
 /// with every entry in it. The Standby applies those by version and removes what it holds in that range and the list
 /// does not name (ghosts). Equal tables cost one message per Standby and one table walk on each side.
@@ -28,6 +32,11 @@ public sealed partial class SyncEngine
     private readonly ConcurrentQueue<(PeerState Peer, MessageType Type, byte[] Body)> _antiEntropyWork = new();
     private long _lastAntiEntropyTimestamp;
 
+    // (monotonic timestamp, newest version then), one per control tick, younger than the settle time; the newest one
+    // that aged past it is _settledVersion, the cutoff of a check. (At most settle / ack interval samples.)
+    private readonly Queue<(long Timestamp, ulong Version)> _versionSamples = new();
+    private ulong _settledVersion;
+
     /// <summary>The 64-bit hash that places a key in the anti-entropy ranges (the same on every member).</summary>
     internal static ulong RangeHash(in ConnectionKey key) => key.Hash64(RangeSeed);
 
@@ -35,11 +44,42 @@ public sealed partial class SyncEngine
     private static bool InRange(ulong hash, byte depth, ulong prefix)
         => depth == 0 || hash >> (64 - (AntiEntropyMessages.BitsPerLevel * depth)) == prefix;
 
-    /// <summary>Counted by anti-entropy on both sides: live, last updated by the cutoff, and replicated (announced, or a peer's).</summary>
+    /// <summary>Counted by anti-entropy on both sides: live, versioned at or below the cutoff, and replicated (announced, or a peer's).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool CountsForAntiEntropy(in ConnectionEntry e, long cutoffMs)
-        => (e.Status & ConnectionStatus.Tombstone) == 0 && e.UpdatedMs <= cutoffMs
+    private bool CountsForAntiEntropy(in ConnectionEntry e, long cutoff)
+        => (e.Status & ConnectionStatus.Tombstone) == 0 && e.Version <= (ulong)cutoff
            && (e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0);
+
+    /// <summary>Control tick: notes the newest version now; the newest sample at least the settle time old becomes the cutoff.</summary>
+    private void SampleVersion(long now)
+    {
+        ulong version;
+        lock (_tableLock)
+        {
+            version = _clock.Current;
+        }
+
+        _versionSamples.Enqueue((now, version));
+        long settleMs = (long)_options.AntiEntropySettle.TotalMilliseconds;
+        while (_versionSamples.TryPeek(out var oldest) && Elapsed(oldest.Timestamp, now, _time) >= settleMs)
+        {
+            _settledVersion = _versionSamples.Dequeue().Version;
+        }
+    }
+
+    /// <summary>The cutoff of a check: the newest version at least the settle time old (0: nothing settled yet).</summary>
+    private long AntiEntropyCutoff()
+    {
+        if (_options.AntiEntropySettle == TimeSpan.Zero)
+        {
+            lock (_tableLock)
+            {
+                return (long)_clock.Current;
+            }
+        }
+
+        return (long)_settledVersion;
+    }
 
     /// <summary>
     /// Digests of the descendants <paramref name="levels"/> levels below range (<paramref name="depth"/>, <paramref name="prefix"/>):
@@ -88,6 +128,7 @@ public sealed partial class SyncEngine
     /// <summary>Control tick: the Active starts a check of every live Standby each anti-entropy interval; queued messages are answered.</summary>
     private void RunAntiEntropy(long now)
     {
+        SampleVersion(now);
         for (int n = 0; n < AntiEntropyWorkPerTick && _antiEntropyWork.TryDequeue(out var work); n++)
         {
             switch (work.Type)
@@ -122,7 +163,12 @@ public sealed partial class SyncEngine
     internal int StartAntiEntropyCheck(long now)
     {
         RangeDigest[]? digests = null;
-        long cutoffMs = NowMs() - (long)_options.AntiEntropySettle.TotalMilliseconds;
+        long cutoffMs = AntiEntropyCutoff();
+        if (cutoffMs <= 0)
+        {
+            return 0; // nothing has settled yet (just started): the next interval checks
+        }
+
         int checkedPeers = 0;
         foreach (var p in _peers)
         {
