@@ -24,7 +24,9 @@ public readonly record struct JoinDecision(JoinStep Step, byte Source, string Re
 /// after no synchronized peer has been alive for <c>survivorAfter</c> (the rest of the cluster is gone, not just
 /// briefly unheard, busy or slow): until then it waits and pulls as soon as one is back.</item>
 /// <item>A cluster that is forming (every configured peer alive now, all starting, none synchronized) starts from
-/// one member: the highest-ranked of them, after <c>firstMemberSilence</c>; the others pull from it once it is Standby.</item>
+/// one member: the highest-ranked of them, after <c>firstMemberSilence</c>; the others pull from it once it is Standby.
+/// The same holds when synchronized peers were seen but every configured member is now alive and starting (they all
+/// restarted: no replica is left to pull).</item>
 /// <item>A configured peer that is not heard may be synchronized and out of reach (a partition, a wrong key, a cut sync
 /// link), even if it was heard starting a moment ago: silence is no evidence that the cluster is new. The member starts first only after
 /// <c>aloneAfter</c> (default 30 s, as <c>survivorAfter</c>) without hearing any synchronized peer; until then it waits,
@@ -75,6 +77,7 @@ public sealed class JoinPlanner
         var self = new MemberView(_self, _priority, MemberState.Syncing, true);
         bool outranksForming = true;
         bool allAlive = true;
+        int startingPeers = 0;
         foreach (var p in peers)
         {
             if (!p.Alive)
@@ -94,6 +97,7 @@ public sealed class JoinPlanner
             else if (p.State is MemberState.Init or MemberState.Syncing)
             {
                 forming = true;
+                startingPeers++;
                 outranksForming &= self.Outranks(p);
             }
         }
@@ -123,6 +127,16 @@ public sealed class JoinPlanner
         }
 
         _standbyOnlySinceTimestamp = 0;
+        long listening = Ms(_startTimestamp, now);
+        if (_sawSynchronizedPeer && startingPeers == peers.Length && Ms(_lastSynchronizedPeerTimestamp, now) >= _firstMemberSilenceMs)
+        {
+            // Every configured member is alive and starting: the synchronized ones seen earlier restarted too, nobody
+            // holds a replica any more (seed 709: every member restarted, all Syncing, each waiting for the others).
+            return outranksForming
+                ? new JoinDecision(JoinStep.FirstMember, 0, "every member restarted: the cluster forms again and this member ranks highest")
+                : new JoinDecision(JoinStep.Wait, 0, "every member restarted: a higher-ranked member starts first");
+        }
+
         if (_sawSynchronizedPeer)
         {
             return Ms(_lastSynchronizedPeerTimestamp, now) >= _survivorAfterMs
@@ -130,7 +144,6 @@ public sealed class JoinPlanner
                 : new JoinDecision(JoinStep.Wait, 0, "synchronized peers were seen: waiting for one to be reachable");
         }
 
-        long listening = Ms(_startTimestamp, now);
         if (listening < _firstMemberSilenceMs)
         {
             return new JoinDecision(JoinStep.Wait, 0, "listening for synchronized peers");

@@ -133,4 +133,25 @@ public sealed class JoinPlannerTests
         var d = other.Next([M(1, MemberState.Active, priority: 200)]);
         Assert.Equal((JoinStep.Pull, (byte)1), (d.Step, d.Source));
     }
+
+    [Fact]
+    public void Next_SynchronizedPeerSeenThenEveryMemberRestarted_HighestRankedStartsFirst()
+    {
+        // Seed 709: every member restarted one after another; all Syncing, each had seen a synchronized peer.
+        var top = Planner(self: 1, priority: 200);
+        var other = Planner(self: 2, priority: 100);
+        MemberView[] before = [M(2, MemberState.Active), M(3, MemberState.Standby)];
+        Assert.Equal(JoinStep.Pull, top.Next(before).Step);
+        Assert.Equal(JoinStep.Pull, other.Next([M(1, MemberState.Standby, priority: 200), M(3, MemberState.Active)]).Step);
+
+        _time.Advance(Dead);
+        Assert.Equal(JoinStep.Wait, top.Next([M(2, MemberState.Syncing), M(3, MemberState.Init)]).Step);
+        _time.Advance(Dead * 2);
+        Assert.Equal(JoinStep.FirstMember, top.Next([M(2, MemberState.Syncing), M(3, MemberState.Init)]).Step);
+        Assert.Equal(JoinStep.Wait, other.Next([M(1, MemberState.Syncing, priority: 200), M(3, MemberState.Syncing)]).Step);
+        var third = Planner(self: 1, priority: 200);
+        Assert.Equal(JoinStep.Pull, third.Next(before).Step);
+        _time.Advance(Dead * 3);
+        Assert.Equal(JoinStep.Wait, third.Next([M(2, MemberState.Syncing), M(3, MemberState.Down, alive: false)]).Step); // m3 may still hold it
+    }
 }
