@@ -218,20 +218,22 @@ public sealed partial class SyncEngine
     // A full sync that replaces (FullSync/README.md, "Replace"): one bit per table slot that held a candidate entry when
     // the snapshot began; cleared when the snapshot names the entry or a newer change to it is applied. Table lock.
     private ulong[]? _replaceMarks;
-    private byte _replaceSource;
+    private long _replaceToken;
 
     /// <summary>
-    /// Starts a full sync that replaces: every entry this member holds now that the snapshot from
-    /// <paramref name="source"/> may remove (see <see cref="EndReplace"/>) is marked, in one hold of the table lock (a
-    /// bit per slot; no entry is copied). False when another replace is running (that pull then only merges).
+    /// Starts a full sync that replaces: every entry this member holds now that a snapshot may remove (see
+    /// <see cref="EndReplace"/>) is marked, in one hold of the table lock (a bit per slot; no entry is copied). Called
+    /// before the pull connects, so every change applied after the source cuts its snapshot clears its entry's mark
+    /// (a change sent after the cut may arrive before the snapshot's Begin). Returns a token for
+    /// <see cref="EndReplace"/>; 0 when another replace is running (that pull then only merges).
     /// </summary>
-    internal bool BeginReplace(byte source)
+    internal long BeginReplace()
     {
         lock (_tableLock)
         {
             if (_replaceMarks is not null)
             {
-                return false;
+                return 0;
             }
 
             int limit = _table.SlotLimit;
@@ -246,8 +248,7 @@ public sealed partial class SyncEngine
             }
 
             _replaceMarks = marks;
-            _replaceSource = source;
-            return true;
+            return ++_replaceToken;
         }
     }
 
@@ -257,9 +258,10 @@ public sealed partial class SyncEngine
     /// (an older reordered update cannot bring it back; a newer one wins): the table equals the snapshot at the cut
     /// plus the changes since. Entries this member owns are never removed (its data plane is their authority), nor
     /// are those of a live Active peer other than the source (load sharing: that peer's own stream covers them).
-    /// Without <paramref name="commit"/> nothing is removed. Returns the entries removed.
+    /// Without <paramref name="commit"/> nothing is removed. A token other than the running replace's does nothing.
+    /// Returns the entries removed.
     /// </summary>
-    internal int EndReplace(bool commit)
+    internal int EndReplace(long token, bool commit, byte source)
     {
         Span<Membership.MemberView> views = stackalloc Membership.MemberView[_peers.Length];
         int nViews = GetPeerViews(views);
@@ -269,9 +271,13 @@ public sealed partial class SyncEngine
         lock (_tableLock)
         {
             var marks = _replaceMarks;
-            byte source = _replaceSource;
+            if (marks is null || token != _replaceToken)
+            {
+                return 0;
+            }
+
             _replaceMarks = null;
-            if (marks is null || !commit)
+            if (!commit)
             {
                 return 0;
             }

@@ -78,6 +78,10 @@ public sealed class FullSyncClient
     {
         long start = startTimestamp ?? _time.GetTimestamp();
         HandshakeResult? hs = null;
+
+        // Mark before connecting (the snapshot replaces the table, FullSync/README.md "Replace"): every change applied
+        // from here on, including those sent after the source's cut that overtake its Begin, keeps its entry.
+        long replace = _engine.BeginReplace();
         try
         {
             using (var timeout = new CancellationTokenSource(HandshakeTimeout, _time))
@@ -91,7 +95,7 @@ public sealed class FullSyncClient
                 return Finish(Failure(hs.Status, hs.Error ?? "handshake failed", hs.PeerMember, start));
             }
 
-            return Finish(await ReceiveAsync(stream, hs.Receive!, hs.PeerMember, start, cancellationToken).ConfigureAwait(false));
+            return Finish(await ReceiveAsync(stream, hs.Receive!, hs.PeerMember, start, replace, cancellationToken).ConfigureAwait(false));
         }
         catch (OperationCanceledException)
         {
@@ -105,6 +109,7 @@ public sealed class FullSyncClient
         finally
         {
             hs?.DisposeKeys();
+            _engine.EndReplace(replace, commit: false, 0); // a pull that did not complete removes nothing (no-op after a completed one)
         }
     }
 
@@ -146,7 +151,7 @@ public sealed class FullSyncClient
     private const int BadTag = -3;
     private const int PipelineBuffers = 4;
 
-    private async Task<FullSyncResult> ReceiveAsync(Stream stream, FrameProtection opener, byte peer, long start, CancellationToken cancellationToken)
+    private async Task<FullSyncResult> ReceiveAsync(Stream stream, FrameProtection opener, byte peer, long start, long replace, CancellationToken cancellationToken)
     {
         // Two stages: a reader task reads and opens (decrypts) frames ahead into pooled 1 MiB buffers, while this one
         // decodes and applies; on two cores, AES-GCM and socket reads overlap the table work.
@@ -169,7 +174,6 @@ public sealed class FullSyncClient
         ulong cutSequence = 0;
         long total = 0;
         bool covered = false;
-        bool replacing = false;
         bool completed = false;
         using var idle = new CancellationTokenSource(IdleTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
@@ -225,10 +229,6 @@ public sealed class FullSyncClient
                         }
 
                         covered = true;
-
-                        // The snapshot replaces the table (no merge): what this member holds and the snapshot does not
-                        // name (and no change since touches) is removed at End.
-                        replacing = _engine.BeginReplace(source);
                         break;
                     case FrameType.Records when begun && body.Length >= 4:
                     {
@@ -260,8 +260,9 @@ public sealed class FullSyncClient
                         }
 
                         completed = true;
-                        long removed = replacing ? _engine.EndReplace(commit: true) : 0;
-                        replacing = false;
+                        // The snapshot replaces the table (no merge): what this member held before the pull, the snapshot
+                        // does not name and no change since touched is removed.
+                        long removed = _engine.EndReplace(replace, commit: true, source);
                         Interlocked.Add(ref Counters.EntriesRemoved, removed);
                         return new FullSyncResult(FullSyncStatus.Completed, null, peer, entries, applied, bytes, _time.GetElapsedTime(start).TotalSeconds, epoch, cutSequence)
                         {
@@ -287,11 +288,6 @@ public sealed class FullSyncClient
             }
 
             ArrayPool<ConnectionEvent>.Shared.Return(staging);
-            if (replacing)
-            {
-                _engine.EndReplace(commit: false); // an incomplete snapshot removes nothing
-            }
-
             if (covered && !completed)
             {
                 _engine.RaiseResyncAfterFailedPull(source);

@@ -12,7 +12,7 @@ public enum JoinStep : byte
 }
 
 /// <summary>The planner's answer and why (for the log).</summary>
-public readonly record struct JoinDecision(JoinStep Step, byte Source, string Reason);
+public readonly record struct JoinDecision(JoinStep Step, byte Source, string Reason, MemberState SourceState = MemberState.Init);
 
 /// <summary>
 /// Decides, from what the heartbeats show over time, where a joining (or restarted) member takes its full sync from,
@@ -111,7 +111,7 @@ public sealed class JoinPlanner
         if (active is { } from)
         {
             _standbyOnlySinceTimestamp = 0;
-            return new JoinDecision(JoinStep.Pull, from.Id, "the Active");
+            return new JoinDecision(JoinStep.Pull, from.Id, "the Active", MemberState.Active);
         }
 
         if (standby is { } best)
@@ -122,7 +122,7 @@ public sealed class JoinPlanner
             }
 
             return Ms(_standbyOnlySinceTimestamp, now) >= _activeWaitMs
-                ? new JoinDecision(JoinStep.Pull, best.Id, "no Active: the best-ranked Standby")
+                ? new JoinDecision(JoinStep.Pull, best.Id, "no Active: the best-ranked Standby", MemberState.Standby)
                 : new JoinDecision(JoinStep.Wait, 0, "Standbys alive but no Active yet (a failover under way?): waiting for it");
         }
 

@@ -338,7 +338,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             var result = await _fullSyncClient.PullAsync(PeerIndex(decision.Source), token).ConfigureAwait(false);
             if (result.Succeeded)
             {
-                Log.Joined(_logger, Engine.MemberId, decision.Source, decision.Reason, result.Entries);
+                Log.Joined(_logger, Engine.MemberId, decision.Source, decision.SourceState, result.Entries);
                 _membership!.MarkSynchronized();
                 return;
             }
@@ -592,8 +592,8 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
         [LoggerMessage(4005, LogLevel.Warning, "Member {Member}: insecure cluster, no full sync; joining without pulling from member {Peer}")]
         public static partial void NoFullSync(ILogger logger, byte member, byte peer);
 
-        [LoggerMessage(4006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({Source}), {Entries} entries")]
-        public static partial void Joined(ILogger logger, byte member, byte peer, string source, long entries);
+        [LoggerMessage(4006, LogLevel.Information, "Member {Member} joined: full sync from member {Peer} ({State}), {Entries} entries")]
+        public static partial void Joined(ILogger logger, byte member, byte peer, MemberState state, long entries);
 
         [LoggerMessage(4007, LogLevel.Warning, "Join pull from member {Peer} failed ({Status}: {Error}); retrying")]
         public static partial void JoinPullFailed(ILogger logger, byte peer, FullSyncStatus status, string error);

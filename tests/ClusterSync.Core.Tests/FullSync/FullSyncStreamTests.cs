@@ -237,8 +237,9 @@ public sealed class FullSyncStreamTests
         using var pair = new EnginePair();
         var ghosts = Ghosts(3, 7200);
         pair.Receiver.ApplySnapshot(ghosts);
-        Assert.True(pair.Receiver.BeginReplace(1));
-        Assert.False(pair.Receiver.BeginReplace(1)); // one replace at a time
+        long token = pair.Receiver.BeginReplace();
+        Assert.NotEqual(0, token);
+        Assert.Equal(0, pair.Receiver.BeginReplace()); // one replace at a time
 
         pair.Receiver.ApplySnapshot(ghosts.AsSpan(0, 1)); // the snapshot names the first (same version: stale, still named)
         var delta = pair.SubmitAndCapture(EngineKit.New(ghosts[1].Key)); // a newer change to the second arrives by delta
@@ -246,11 +247,12 @@ public sealed class FullSyncStreamTests
         var fresh = pair.SubmitAndCapture(EngineKit.New(EngineKit.Tcp(443, 7300)));
         Assert.Equal(ClusterSync.Protocol.DropReason.None, pair.Feed(fresh)); // a connection new since the cut
 
-        Assert.Equal(1, pair.Receiver.EndReplace(commit: true));
+        Assert.Equal(0, pair.Receiver.EndReplace(token + 1, commit: true, 1)); // not the running replace: nothing
+        Assert.Equal(1, pair.Receiver.EndReplace(token, commit: true, 1));
 
         var live = pair.Receiver.SnapshotTable().Select(kv => kv.Key).ToHashSet();
         Assert.Equal([ghosts[0].Key, ghosts[1].Key, EngineKit.Tcp(443, 7300)], live.OrderBy(k => k.SourcePort).ToArray());
-        Assert.Equal(0, pair.Receiver.EndReplace(commit: true)); // nothing running any more
+        Assert.Equal(0, pair.Receiver.EndReplace(token, commit: true, 1)); // nothing running any more
     }
 
     [Fact]
