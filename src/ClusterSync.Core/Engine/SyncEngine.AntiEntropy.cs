@@ -44,11 +44,16 @@ public sealed partial class SyncEngine
     private static bool InRange(ulong hash, byte depth, ulong prefix)
         => depth == 0 || hash >> (64 - (AntiEntropyMessages.BitsPerLevel * depth)) == prefix;
 
-    /// <summary>Counted by anti-entropy on both sides: live, versioned at or below the cutoff, and replicated (announced, or a peer's).</summary>
+    /// <summary>
+    /// Counted by anti-entropy: live, versioned at or below the cutoff, and replicated. On the Active, its own entries
+    /// count once announced (one still waiting for its sync delay is not replicated yet). On a Standby every entry is a
+    /// replica, whoever it names as owner: one that names this member came from its own earlier life (or its time as
+    /// Active) through a full sync, and must be found and removed like any other ghost (simulator seed 385).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool CountsForAntiEntropy(in ConnectionEntry e, long cutoff)
+    private bool CountsForAntiEntropy(in ConnectionEntry e, long cutoff, bool replica)
         => (e.Status & ConnectionStatus.Tombstone) == 0 && e.Version <= (ulong)cutoff
-           && (e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0);
+           && (replica || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0);
 
     /// <summary>Control tick: notes the newest version now; the newest sample at least the settle time old becomes the cutoff.</summary>
     private void SampleVersion(long now)
@@ -85,7 +90,7 @@ public sealed partial class SyncEngine
     /// Digests of the descendants <paramref name="levels"/> levels below range (<paramref name="depth"/>, <paramref name="prefix"/>):
     /// <c>64^levels</c> digests, by descendant index. Walks the table in chunks.
     /// </summary>
-    internal void ComputeRangeDigests(byte depth, ulong prefix, long cutoffMs, int levels, Span<RangeDigest> digests)
+    internal void ComputeRangeDigests(byte depth, ulong prefix, long cutoffMs, int levels, Span<RangeDigest> digests, bool replica = false)
     {
         digests.Clear();
         int shift = 64 - (AntiEntropyMessages.BitsPerLevel * (depth + levels));
@@ -105,7 +110,7 @@ public sealed partial class SyncEngine
                 for (int i = cursor; i < end; i++)
                 {
                     ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs))
+                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs, replica))
                     {
                         continue;
                     }
@@ -231,7 +236,7 @@ public sealed partial class SyncEngine
         Span<RangeDigest> theirs = stackalloc RangeDigest[AntiEntropyMessages.Children];
         AntiEntropyMessages.TryReadDigest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, theirs);
         var mine = new RangeDigest[AntiEntropyMessages.Children];
-        ComputeRangeDigests(depth, prefix, cutoffMs, 1, mine);
+        ComputeRangeDigests(depth, prefix, cutoffMs, 1, mine, replica: true);
         ulong mask = 0;
         for (int i = 0; i < mine.Length; i++)
         {
@@ -320,7 +325,7 @@ public sealed partial class SyncEngine
                 for (int i = cursor; i < end; i++)
                 {
                     ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, long.MaxValue))
+                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, long.MaxValue, replica: false))
                     {
                         continue;
                     }
@@ -413,7 +418,7 @@ public sealed partial class SyncEngine
                 for (int i = cursor; i < end; i++)
                 {
                     ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || e.Owner == MemberId || !CountsForAntiEntropy(e, cutoffMs)
+                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs, replica: true)
                         || !InRange(RangeHash(key), depth, prefix) || names.Contains(key))
                     {
                         continue;

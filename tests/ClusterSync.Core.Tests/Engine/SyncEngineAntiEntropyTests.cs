@@ -204,6 +204,30 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     }
 
     [Fact]
+    public void StartAntiEntropyCheck_StandbyGhostNamingItselfAsOwner_Removed()
+    {
+        // Seed 385: a restarted member pulled entries its earlier life owned (as Active); destroyed on the Active
+        // meanwhile, they were ghosts on it that its own digests left out, so they were never found.
+        Populate(50);
+        var ghost = ConnectionEvent.Create(ConnectionEventKind.Update, ConnectionKey.IPv4(0x0B00_0003, 0xC0A8_0101, 997, 443, 6), ProtocolState.TcpEstablished, 3600, 0);
+        ghost.Entry.Owner = 2; // the Standby itself
+        ghost.Entry.Version = 43;
+        ghost.Entry.UpdatedMs = _time.GetUtcNow().ToUnixTimeMilliseconds() - 60_000;
+        ghost.Entry.CreatedMs = ghost.Entry.UpdatedMs;
+        _standby.ApplySnapshot([ghost]);
+        _active.OnTick();
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Pump();
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
+        Assert.True(!_standby.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
+        Assert.Equal(50, _standby.SnapshotTable().Count);
+    }
+
+    [Fact]
     public void TryReadHead_PrefixWiderThanDepthOrTooDeep_Malformed()
     {
         var body = new byte[AntiEntropyMessages.RequestSize];
