@@ -400,9 +400,29 @@ public sealed partial class SyncEngine
             foreach (ref readonly var r in listed.AsSpan())
             {
                 names.Add(r.Key);
-                if (InRange(RangeHash(r.Key), depth, prefix) && ApplyVersionedLocked(r, nowMs))
+                if (!InRange(RangeHash(r.Key), depth, prefix))
+                {
+                    continue;
+                }
+
+                if (ApplyVersionedLocked(r, nowMs))
                 {
                     repaired++;
+                    continue;
+                }
+
+                // This member holds a newer version than the Active lists, and one settled by the cutoff (not a change
+                // of the Active's that overtook the listing): a change the Active never had (the last delta of a dead
+                // Active that reached this Standby only). The Active's table is what its data plane carries: take it
+                // (simulator seed 78: two connections stayed stale on a Standby for good).
+                ref var mine = ref _table.Find(r.Key);
+                if (!Unsafe.IsNullRef(ref mine) && mine.Version > r.Entry.Version && mine.Version <= (ulong)cutoffMs)
+                {
+                    mine.Version = 0;
+                    if (ApplyVersionedLocked(r, nowMs))
+                    {
+                        repaired++;
+                    }
                 }
             }
         }

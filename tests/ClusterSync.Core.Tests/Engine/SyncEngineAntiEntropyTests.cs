@@ -228,6 +228,31 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     }
 
     [Fact]
+    public void StartAntiEntropyCheck_StandbyHoldsANewerVersionTheActiveNeverHad_TakesTheActives()
+    {
+        // Seed 78: the last update of a dead Active reached a Standby but not the member that took over; the Standby's
+        // newer version never matched the new Active's table.
+        Populate(20);
+        Assert.True(_active.TryGetEntry(KeyOf(4), out var truth));
+        var lost = new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(4), Entry = truth };
+        lost.Entry.State = ProtocolState.TcpFinWait;
+        lost.Entry.Version = truth.Version + 5;
+        lost.Entry.Owner = 3; // the dead Active
+        _standby.ApplySnapshot([lost]);
+        _active.Submit(EngineKit.Update(KeyOf(5), ProtocolState.TcpFinWait)); // the Active's HLC moves past the lost version
+        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        _active.OnTick();
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Pump();
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.True(_standby.TryGetEntry(KeyOf(4), out var now));
+        Assert.Equal((truth.Version, truth.State), (now.Version, now.State));
+    }
+
+    [Fact]
     public void TryReadHead_PrefixWiderThanDepthOrTooDeep_Malformed()
     {
         var body = new byte[AntiEntropyMessages.RequestSize];
