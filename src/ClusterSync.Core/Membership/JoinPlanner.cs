@@ -29,7 +29,7 @@ public readonly record struct JoinDecision(JoinStep Step, byte Source, string Re
 /// restarted: no replica is left to pull).</item>
 /// <item>A configured peer that is not heard may be synchronized and out of reach (a partition, a wrong key, a cut sync
 /// link), even if it was heard starting a moment ago: silence is no evidence that the cluster is new. The member starts first only after
-/// <c>aloneAfter</c> (default 30 s, as <c>survivorAfter</c>) without hearing any synchronized peer; until then it waits,
+/// <c>aloneAfter</c> (default <see cref="DefaultAloneAfter"/>, 10 s) without hearing any synchronized peer; until then it waits,
 /// and pulls as soon as one is heard. A member configured with no peers starts first after <c>firstMemberSilence</c>.</item>
 /// </list>
 /// A demanding operator's expectation: a restarted member never serves (or becomes Standby, and so a takeover
@@ -59,9 +59,17 @@ public sealed class JoinPlanner
         _firstMemberSilenceMs = (long)(firstMemberSilence ?? deadInterval * 3).TotalMilliseconds;
         _survivorAfterMs = (long)(survivorAfter ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
         _activeWaitMs = (long)(activeWait ?? deadInterval * 2).TotalMilliseconds;
-        _aloneAfterMs = (long)(aloneAfter ?? survivorAfter ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
+        _aloneAfterMs = (long)(aloneAfter ?? DefaultAloneAfter).TotalMilliseconds;
         _startTimestamp = time.GetTimestamp(); // listening since the planner was made
     }
+
+    /// <summary>
+    /// How long a member that hears none of its configured peers waits before it starts as the first member (10 s):
+    /// longer than any brief view (a restart, a lost heartbeat, a short partition), short enough that a member whose
+    /// peers are really gone serves without an operator. A partition longer than this with a restart inside it still
+    /// gives two clusters (there is no quorum in a two-member HA pair); the Active that wins when it heals keeps its table.
+    /// </summary>
+    public static readonly TimeSpan DefaultAloneAfter = TimeSpan.FromSeconds(10);
 
     /// <summary>A synchronized peer (Standby or Active) has been seen alive since the planner started.</summary>
     public bool SawSynchronizedPeer => _sawSynchronizedPeer;

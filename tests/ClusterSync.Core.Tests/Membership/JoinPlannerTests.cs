@@ -70,7 +70,7 @@ public sealed class JoinPlannerTests
         // synchronized Active. Silence for a few dead intervals is a brief view: keep waiting, pull once it is heard.
         var planner = Planner();
         MemberView[] silent = [M(1, MemberState.Down, alive: false), M(2, MemberState.Down, alive: false)];
-        for (int i = 0; i < 299; i++)
+        for (int i = 0; i < 99; i++)
         {
             Assert.Equal(JoinStep.Wait, planner.Next(silent).Step);
             _time.Advance(TimeSpan.FromMilliseconds(100));
@@ -101,7 +101,7 @@ public sealed class JoinPlannerTests
         Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Syncing)]).Step);
         _time.Advance(Dead * 3);
         Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Syncing, alive: false)]).Step);
-        _time.Advance(TimeSpan.FromSeconds(10));
+        _time.Advance(TimeSpan.FromSeconds(9));
         Assert.Equal(JoinStep.Wait, planner.Next([M(1, MemberState.Syncing, alive: false)]).Step);
     }
 
@@ -114,7 +114,7 @@ public sealed class JoinPlannerTests
         MemberView[] view = [M(2, MemberState.Syncing), M(3, MemberState.Down, alive: false)];
         _time.Advance(Dead * 3);
         Assert.Equal(JoinStep.Wait, top.Next(view).Step);
-        _time.Advance(TimeSpan.FromSeconds(29) - (Dead * 3));
+        _time.Advance(TimeSpan.FromSeconds(9) - (Dead * 3));
         Assert.Equal(JoinStep.Wait, top.Next(view).Step);
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(JoinStep.FirstMember, top.Next(view).Step);
