@@ -77,9 +77,13 @@ public sealed class KnownBugSeedsTests
     [InlineData(142)]
     public void Run_JoinSeed_RestartNeverStartsAsFirstMemberBesideAnActive(int seed) => AssertNo(seed, Invariants.JoinSkipped);
 
-    /// <summary>245: a new Active was announced only at the next heartbeat interval; a peer still seeing it Standby took over too.</summary>
+    /// <summary>
+    /// 245: a new Active was announced only at the next heartbeat interval; a peer still seeing it Standby took over too.
+    /// 955: a member back from a partition promoted itself before it had heard the higher-ranked member.
+    /// </summary>
     [Theory]
     [InlineData(245)]
+    [InlineData(955)]
     public void Run_HeartbeatSeed_NoSecondTakeover(int seed) => AssertNo(seed, Invariants.Preempted);
 
     /// <summary>
