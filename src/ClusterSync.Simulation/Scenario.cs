@@ -54,7 +54,21 @@ internal sealed record Scenario
     public byte[] Priorities { get; init; } = [];
     public TimeSpan HealAt { get; init; }
     public TimeSpan ChurnAfterHeal { get; init; } = TimeSpan.FromSeconds(1);
-    public TimeSpan ConvergenceBound { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// How long after churn stopped every Standby must equal the Active: at least 3 s (retransmission, resync, a join),
+    /// and at least two anti-entropy rounds after the settle time (a divergence that only anti-entropy repairs is found
+    /// by the first check that counts the last changes, at most one interval after they settled).
+    /// </summary>
+    public TimeSpan ConvergenceBound => TimeSpan.FromTicks(Math.Max(MinimumConvergenceBound.Ticks, (AntiEntropySettle + (2 * AntiEntropyInterval)).Ticks));
+
+    public TimeSpan MinimumConvergenceBound { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>The engine's anti-entropy period in the simulation (the 10 s default is longer than a run).</summary>
+    public TimeSpan AntiEntropyInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How old a change must be before anti-entropy counts it.</summary>
+    public TimeSpan AntiEntropySettle { get; init; } = TimeSpan.FromMilliseconds(500);
     public int ResendBufferDatagrams { get; init; }
     public int SendWindowDatagrams { get; init; }
     public TimeSpan TombstoneTtl { get; init; }

@@ -117,6 +117,14 @@ internal sealed partial class SimCluster
         }
     }
 
+    private static string AntiEntropy(SimMember active, SimMember standby)
+    {
+        var a = active.Engine.Counters;
+        var s = standby.Engine.Counters;
+        return $"Active checks {a.AntiEntropyChecks}, ranges sent {a.AntiEntropyRangesSent}; Standby roots compared {s.AntiEntropyRootsCompared}," +
+            $" mismatches {s.AntiEntropyMismatches}, ranges repaired {s.AntiEntropyRangesRepaired}, entries repaired {s.AntiEntropyEntriesRepaired}";
+    }
+
     /// <summary>A bound after churn stopped: one Active, every other member a Standby equal to it, nothing queued or wedged.</summary>
     private void CheckFinal()
     {
@@ -181,7 +189,7 @@ internal sealed partial class SimCluster
                 active.Engine.TryGetEntry(example!.Value, out var tomb);
                 Report(Invariants.Ghost,
                     $"Standby m{m.Id} holds {ghosts} connections Active m{active.Id} does not (e.g. {example}, {(tomb.Version != 0 ? "a tombstone on the Active" : "absent on the Active")})" +
-                    $"; {replica.Count} vs {truth.Count} live");
+                    $"; {replica.Count} vs {truth.Count} live; anti-entropy: {AntiEntropy(active, m)}");
             }
 
             if (missing > 0 || stale > 0)
@@ -189,7 +197,7 @@ internal sealed partial class SimCluster
                 Report(Invariants.Convergence,
                     $"Standby m{m.Id} (restart #{m.Incarnation}) lacks {missing} and holds {stale} stale of Active m{active.Id}'s {truth.Count} connections" +
                     $" {_scenario.ConvergenceBound.TotalSeconds:F0}s after churn stopped; m{m.Id} received m{active.Id} through " +
-                    $"{m.Engine.ReceivedThrough(active.Id).Cumulative} of {active.Engine.LastDataSequence}");
+                    $"{m.Engine.ReceivedThrough(active.Id).Cumulative} of {active.Engine.LastDataSequence}; anti-entropy: {AntiEntropy(active, m)}");
             }
         }
     }

@@ -180,6 +180,9 @@ internal sealed partial class SimCluster : IDisposable
             DeadAfterMissedHeartbeats = 3,
             TableCapacity = 1024,
             TombstoneTtl = _scenario.TombstoneTtl,
+            PreviousEpoch = _lastEpoch[id], // the member's disk survives a crash: the node keeps its last epoch
+            AntiEntropyInterval = _scenario.AntiEntropyInterval,
+            AntiEntropySettle = _scenario.AntiEntropySettle,
             Policy = FullOnly,
         };
         var key = wrongKey ? new ClusterKey(SHA256.HashData(Encoding.UTF8.GetBytes($"wrong key {World.Random.Next()}"))) : _key;
@@ -291,9 +294,9 @@ internal sealed partial class SimCluster : IDisposable
         return result;
     }
 
-    internal void OnFirstMember(SimMember member)
+    internal void OnFirstMember(SimMember member, string reason)
     {
-        Trace($"m{member.Id}.{member.Incarnation} starts synchronized (first member)");
+        Trace($"m{member.Id}.{member.Incarnation} starts synchronized (first member: {reason})");
         if (member.Incarnation == 0)
         {
             return; // the cluster's formation

@@ -10,25 +10,29 @@ namespace ClusterSync.Simulation;
 /// <summary>
 /// One life (incarnation) of a simulated member: the real <see cref="SyncEngine"/> in stepped mode, the real
 /// <see cref="MembershipController"/> and the real <see cref="FullSyncServer"/>/<see cref="FullSyncClient"/>, composed as
-/// the node composes them (<c>NodeRuntime</c>: it starts not synchronized; on Syncing it pulls from the Active, else the
-/// best-ranked Standby, retrying every 200 ms, and with no synchronized peer alive it starts synchronized as the first
-/// member; resync needed schedules a pull from that peer; pulls run one at a time). The pull worker is a simulated
+/// the node composes them (<c>NodeRuntime</c>: it starts not synchronized; on Syncing the Core <see cref="JoinPlanner"/>
+/// decides where it pulls from and whether it may start synchronized as the first member, a failed pull is retried after
+/// 200 ms; resync needed schedules a pull from that peer; pulls run one at a time). The pull worker is a simulated
 /// process here; a transfer runs the real handshake, frames and apply over an in-memory stream in zero simulated time.
 /// </summary>
 internal sealed class SimMember : IDisposable
 {
     public static readonly TimeSpan JoinRetryDelay = TimeSpan.FromMilliseconds(200);
     public static readonly TimeSpan PullWorkerDelay = TimeSpan.FromMilliseconds(1);
+    public static readonly TimeSpan JoinWaitDelay = TimeSpan.FromMilliseconds(100);
 
     private readonly SimCluster _cluster;
     private readonly SortedSet<byte> _pullPeers = [];
     private bool _joinPending;
     private bool _workerBusy;
     private bool _ticking;
+    private readonly byte _priority;
+    private JoinPlanner? _planner;
 
     public SimMember(SimCluster cluster, byte id, int incarnation, SyncEngineOptions options, MembershipOptions membership, ClusterKey key, MemberClock clock)
     {
         _cluster = cluster;
+        _priority = membership.Priority;
         Id = id;
         Incarnation = incarnation;
         Key = key;
@@ -206,7 +210,11 @@ internal sealed class SimMember : IDisposable
         _cluster.World.Schedule(TransferTime(result), PullStep);
     }
 
-    /// <summary>One attempt of the join: pull from the Active (else the best-ranked Standby); nobody synchronized alive: synchronized at once.</summary>
+    /// <summary>
+    /// One step of the join, as <see cref="JoinPlanner"/> decides (the node's join, <c>NodeRuntime.JoinAsync</c>): pull
+    /// from the planner's source until one pull succeeds, look again after <see cref="JoinWaitDelay"/> while it says wait,
+    /// start synchronized only when it says this member is the first.
+    /// </summary>
     private void JoinStep()
     {
         if (!Up)
@@ -214,36 +222,30 @@ internal sealed class SimMember : IDisposable
             return;
         }
 
+        _planner ??= new JoinPlanner(Id, _priority, Engine.Options.DeadInterval, Clock);
         var views = new MemberView[_cluster.Size - 1];
         int n = Engine.GetPeerViews(views);
-        MemberView? source = null;
-        foreach (var v in views.AsSpan(0, n))
+        var decision = _planner.Next(views.AsSpan(0, n));
+        if (decision.Step == ClusterSync.Membership.JoinStep.FirstMember)
         {
-            if (!v.Eligible)
-            {
-                continue;
-            }
-
-            if (source is not { } s
-                || (v.State == MemberState.Active && s.State != MemberState.Active)
-                || (v.State == s.State && v.Outranks(s)))
-            {
-                source = v;
-            }
-        }
-
-        if (source is not { } from)
-        {
+            _planner = null;
             StartedAsFirstMember = true;
-            _cluster.OnFirstMember(this);
+            _cluster.OnFirstMember(this, $"{decision.Reason}; views: {string.Join(", ", views.AsSpan(0, n).ToArray().Select(v => $"m{v.Id} {v.State}{(v.Alive ? "" : " (dead)")}"))}");
             Membership.MarkSynchronized();
             _cluster.World.Schedule(PullWorkerDelay, PullStep);
             return;
         }
 
-        var result = _cluster.Transfer(this, from.Id);
+        if (decision.Step == ClusterSync.Membership.JoinStep.Wait)
+        {
+            _cluster.World.Schedule(JoinWaitDelay, JoinStep);
+            return;
+        }
+
+        var result = _cluster.Transfer(this, decision.Source);
         if (result.Succeeded)
         {
+            _planner = null;
             PullsCompleted++;
             Membership.MarkSynchronized();
             _cluster.World.Schedule(TransferTime(result), PullStep);

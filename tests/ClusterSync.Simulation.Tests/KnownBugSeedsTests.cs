@@ -3,18 +3,13 @@ namespace ClusterSync.Simulation.Tests;
 /// <summary>
 /// Seeds on which the simulator found the bugs of issue 14 (and two clock findings) on the code of branch main at the
 /// time branch sim was cut. Each seed reproduces exactly (<c>clustersync soak --seeds 1 --first-seed N --trace</c>).
-/// They are skipped until the fixes are merged: then un-skip, and each must pass (the invariant no longer broken).
+/// The fixes are merged (branch rel, then branch sim2 for the clock findings and what the soak found next): every seed
+/// here must pass.
 /// A fix changes what happens after the fault, so a seed may stop reaching the same situation: keep the seed anyway
 /// (a regression must still not break the invariant) and look for fresh seeds with <c>clustersync soak</c>.
 /// </summary>
 public sealed class KnownBugSeedsTests
 {
-    private const string Bug1 = "bug 1 (issue 14): the Active keeps a restarted peer's old acked-through; fixed on branch rel";
-    private const string Bug2 = "bug 2 (issue 14): a restarted member skips full sync when it sees no pullable peer; fixed on branch rel";
-    private const string Bug3 = "bug 3 (issue 14): full sync only merges, expired tombstones leave ghosts; fixed on branch rel";
-    private const string Bug6 = "bug 6 (issue 14): a restarted member takes the Active role though preemption is off; fixed on branch rel";
-    private const string EpochFromClock = "finding: a restart after the wall clock went back gets an older epoch (peers drop it as stale); not yet fixed";
-    private const string UpdatedBeforeCreated = "finding: an entry updated under a clock behind its creator's has UpdatedMs < CreatedMs and fails to decode; not yet fixed";
 
     /// <summary>
     /// Bug 1. 865: m3 crashes, the Active m1 is isolated, m2 takes over, m3 restarts and joins from m2; after the partition
@@ -23,22 +18,22 @@ public sealed class KnownBugSeedsTests
     /// 147, 127: the same after a restart that skipped full sync (bug 2).
     /// </summary>
     [Theory]
-    [InlineData(865, Skip = Bug1)]
-    [InlineData(147, Skip = Bug1)]
-    [InlineData(127, Skip = Bug1)]
+    [InlineData(865)]
+    [InlineData(147)]
+    [InlineData(127)]
     public void Run_Bug1Seed_SendWindowNeverWedges(int seed) => AssertNo(seed, Invariants.WedgedWindow);
 
     /// <summary>Bug 2. 6: m2 restarts while cut off from the Active m1 (46 connections), sees no pullable peer and starts synchronized with an empty table.</summary>
     [Theory]
-    [InlineData(6, Skip = Bug2)]
-    [InlineData(13, Skip = Bug2)]
+    [InlineData(6)]
+    [InlineData(13)]
     public void Run_Bug2Seed_RestartNeverSkipsFullSync(int seed) => AssertNo(seed, Invariants.JoinSkipped);
 
     /// <summary>Bug 3. 12: m2 is isolated while the Active destroys connections; their tombstones expire before m2 pulls, the merge keeps them: 135 ghosts.</summary>
     [Theory]
-    [InlineData(12, Skip = Bug3)]
-    [InlineData(15, Skip = Bug3)]
-    [InlineData(23, Skip = Bug3)]
+    [InlineData(12)]
+    [InlineData(15)]
+    [InlineData(23)]
     public void Run_Bug3Seed_NoGhostEntries(int seed) => AssertNo(seed, Invariants.Ghost);
 
     /// <summary>
@@ -47,14 +42,14 @@ public sealed class KnownBugSeedsTests
     /// it outranks m3, which steps down (2.401 s): the restarted member took the Active role with preemption off.
     /// </summary>
     [Theory]
-    [InlineData(543, Skip = Bug6)]
-    [InlineData(475, Skip = Bug6)]
-    [InlineData(36, Skip = Bug6)]
+    [InlineData(543)]
+    [InlineData(475)]
+    [InlineData(36)]
     public void Run_Bug6Seed_RestartedMemberNeverPreempts(int seed) => AssertNo(seed, Invariants.Preempted);
 
     /// <summary>450: m3's wall clock jumps back 25.5 s and m3 restarts: its epoch is older than its previous life's, peers drop its packets, two Actives remain after healing.</summary>
     [Theory]
-    [InlineData(450, Skip = EpochFromClock)]
+    [InlineData(450)]
     public void Run_EpochSeed_RestartAlwaysGetsANewerEpoch(int seed)
     {
         AssertNo(seed, Invariants.EpochRegression);
@@ -68,9 +63,52 @@ public sealed class KnownBugSeedsTests
     /// created on an Active whose clock ran 33 s ahead and updated on the next Active.
     /// </summary>
     [Theory]
-    [InlineData(119, Skip = UpdatedBeforeCreated)]
-    [InlineData(53, Skip = UpdatedBeforeCreated)]
+    [InlineData(119)]
+    [InlineData(53)]
     public void Run_ClockSeed_EveryMemberRejoins(int seed) => AssertNo(seed, Invariants.Liveness);
+
+    /// <summary>
+    /// Found after the fixes of branch rel (branch sim2): 854: a restarted member heard the Active's data but lost its
+    /// heartbeats, took the default state (Init) for a forming cluster and started as first member; 142: it heard a
+    /// forming peer that was then cut off and started alone.
+    /// </summary>
+    [Theory]
+    [InlineData(854)]
+    [InlineData(142)]
+    public void Run_JoinSeed_RestartNeverStartsAsFirstMemberBesideAnActive(int seed) => AssertNo(seed, Invariants.JoinSkipped);
+
+    /// <summary>
+    /// 245: a new Active was announced only at the next heartbeat interval; a peer still seeing it Standby took over too.
+    /// 955: a member back from a partition promoted itself before it had heard the higher-ranked member.
+    /// </summary>
+    [Theory]
+    [InlineData(245)]
+    [InlineData(955)]
+    public void Run_HeartbeatSeed_NoSecondTakeover(int seed) => AssertNo(seed, Invariants.Preempted);
+
+    /// <summary>
+    /// Anti-entropy: 199 (cutoff in wall-clock time, the Active's clock behind the writers': nothing counted), 385 (a
+    /// Standby's ghost named the Standby itself as owner and was left out of its digests), 78 (a Standby held a newer
+    /// version, a dead Active's last update, that the new Active never had).
+    /// </summary>
+    [Theory]
+    [InlineData(199)]
+    [InlineData(385)]
+    [InlineData(78)]
+    public void Run_AntiEntropySeed_StandbysConverge(int seed)
+    {
+        AssertNo(seed, Invariants.Ghost);
+        AssertNo(seed, Invariants.Convergence);
+    }
+
+    /// <summary>709: every member restarted; all Syncing, each waited 30 s for the synchronized peers it had seen.</summary>
+    [Theory]
+    [InlineData(709)]
+    public void Run_AllRestartedSeed_ClusterFormsAgain(int seed)
+    {
+        AssertNo(seed, Invariants.SingleActive);
+        AssertNo(seed, Invariants.Liveness);
+    }
 
     private static void AssertNo(int seed, string invariant)
     {

@@ -43,6 +43,10 @@ internal sealed class PeerState : IDisposable
     public byte LastState;
     public byte LastPriority;
 
+    // A heartbeat of the peer was heard in this member's life: until then LastState is a default, not what the peer
+    // said (data alone proves it alive, not whether it is Active or starting).
+    public bool StateHeard;
+
     // A full sync covered the peer's stream up to PendingCoverSequence of PendingCoverEpoch, an epoch not yet
     // adopted: applied when a packet of that epoch authenticates (see SyncEngine.MarkSynchronizedThrough).
     public ulong PendingCoverEpoch;

@@ -11,8 +11,12 @@ namespace ClusterSync.Engine;
 /// <summary>
 /// Anti-entropy (Protocol/README.md, "Anti-entropy"): replicas are proven equal, not assumed. Every
 /// <see cref="SyncEngineOptions.AntiEntropyInterval"/> the Active sends each live Standby the digests of the 64 top
-/// ranges of the key space (a count and an XOR of (key, version) hashes per range, over the live entries last updated
-/// before a cutoff, so changes in flight do not count). The Standby compares them with its own and asks for the children
+/// ranges of the key space (a count and an XOR of (key, version) hashes per range, over the live entries whose version
+/// is at or below a cutoff, so changes in flight do not count). The cutoff is a version, not a time: the newest version
+/// the Active's clock had reached <see cref="SyncEngineOptions.AntiEntropySettle"/> ago by its monotonic clock. Entry
+/// versions are replicated exactly, so both sides count the same entries whatever their wall clocks say (a cutoff in
+/// wall-clock time left every entry written under a clock ahead of the Active's uncounted, and its divergence
+/// unrepaired, until the clocks met: simulator seed 199). The Standby compares them with its own and asks for the children
 /// of the ranges that differ; the Active answers with the children's digests, or, for a range small enough to list,
 /// with every entry in it. The Standby applies those by version and removes what it holds in that range and the list
 /// does not name (ghosts). Equal tables cost one message per Standby and one table walk on each side.
@@ -28,6 +32,11 @@ public sealed partial class SyncEngine
     private readonly ConcurrentQueue<(PeerState Peer, MessageType Type, byte[] Body)> _antiEntropyWork = new();
     private long _lastAntiEntropyTimestamp;
 
+    // (monotonic timestamp, newest version then), one per control tick, younger than the settle time; the newest one
+    // that aged past it is _settledVersion, the cutoff of a check. (At most settle / ack interval samples.)
+    private readonly Queue<(long Timestamp, ulong Version)> _versionSamples = new();
+    private ulong _settledVersion;
+
     /// <summary>The 64-bit hash that places a key in the anti-entropy ranges (the same on every member).</summary>
     internal static ulong RangeHash(in ConnectionKey key) => key.Hash64(RangeSeed);
 
@@ -35,17 +44,53 @@ public sealed partial class SyncEngine
     private static bool InRange(ulong hash, byte depth, ulong prefix)
         => depth == 0 || hash >> (64 - (AntiEntropyMessages.BitsPerLevel * depth)) == prefix;
 
-    /// <summary>Counted by anti-entropy on both sides: live, last updated by the cutoff, and replicated (announced, or a peer's).</summary>
+    /// <summary>
+    /// Counted by anti-entropy: live, versioned at or below the cutoff, and replicated. On the Active, its own entries
+    /// count once announced (one still waiting for its sync delay is not replicated yet). On a Standby every entry is a
+    /// replica, whoever it names as owner: one that names this member came from its own earlier life (or its time as
+    /// Active) through a full sync, and must be found and removed like any other ghost (simulator seed 385).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool CountsForAntiEntropy(in ConnectionEntry e, long cutoffMs)
-        => (e.Status & ConnectionStatus.Tombstone) == 0 && e.UpdatedMs <= cutoffMs
-           && (e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0);
+    private bool CountsForAntiEntropy(in ConnectionEntry e, long cutoff, bool replica)
+        => (e.Status & ConnectionStatus.Tombstone) == 0 && e.Version <= (ulong)cutoff
+           && (replica || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0);
+
+    /// <summary>Control tick: notes the newest version now; the newest sample at least the settle time old becomes the cutoff.</summary>
+    private void SampleVersion(long now)
+    {
+        ulong version;
+        lock (_tableLock)
+        {
+            version = _clock.Current;
+        }
+
+        _versionSamples.Enqueue((now, version));
+        long settleMs = (long)_options.AntiEntropySettle.TotalMilliseconds;
+        while (_versionSamples.TryPeek(out var oldest) && Elapsed(oldest.Timestamp, now, _time) >= settleMs)
+        {
+            _settledVersion = _versionSamples.Dequeue().Version;
+        }
+    }
+
+    /// <summary>The cutoff of a check: the newest version at least the settle time old (0: nothing settled yet).</summary>
+    private long AntiEntropyCutoff()
+    {
+        if (_options.AntiEntropySettle == TimeSpan.Zero)
+        {
+            lock (_tableLock)
+            {
+                return (long)_clock.Current;
+            }
+        }
+
+        return (long)_settledVersion;
+    }
 
     /// <summary>
     /// Digests of the descendants <paramref name="levels"/> levels below range (<paramref name="depth"/>, <paramref name="prefix"/>):
     /// <c>64^levels</c> digests, by descendant index. Walks the table in chunks.
     /// </summary>
-    internal void ComputeRangeDigests(byte depth, ulong prefix, long cutoffMs, int levels, Span<RangeDigest> digests)
+    internal void ComputeRangeDigests(byte depth, ulong prefix, long cutoffMs, int levels, Span<RangeDigest> digests, bool replica = false)
     {
         digests.Clear();
         int shift = 64 - (AntiEntropyMessages.BitsPerLevel * (depth + levels));
@@ -65,7 +110,7 @@ public sealed partial class SyncEngine
                 for (int i = cursor; i < end; i++)
                 {
                     ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs))
+                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs, replica))
                     {
                         continue;
                     }
@@ -88,6 +133,7 @@ public sealed partial class SyncEngine
     /// <summary>Control tick: the Active starts a check of every live Standby each anti-entropy interval; queued messages are answered.</summary>
     private void RunAntiEntropy(long now)
     {
+        SampleVersion(now);
         for (int n = 0; n < AntiEntropyWorkPerTick && _antiEntropyWork.TryDequeue(out var work); n++)
         {
             switch (work.Type)
@@ -122,7 +168,12 @@ public sealed partial class SyncEngine
     internal int StartAntiEntropyCheck(long now)
     {
         RangeDigest[]? digests = null;
-        long cutoffMs = NowMs() - (long)_options.AntiEntropySettle.TotalMilliseconds;
+        long cutoffMs = AntiEntropyCutoff();
+        if (cutoffMs <= 0)
+        {
+            return 0; // nothing has settled yet (just started): the next interval checks
+        }
+
         int checkedPeers = 0;
         foreach (var p in _peers)
         {
@@ -185,7 +236,7 @@ public sealed partial class SyncEngine
         Span<RangeDigest> theirs = stackalloc RangeDigest[AntiEntropyMessages.Children];
         AntiEntropyMessages.TryReadDigest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, theirs);
         var mine = new RangeDigest[AntiEntropyMessages.Children];
-        ComputeRangeDigests(depth, prefix, cutoffMs, 1, mine);
+        ComputeRangeDigests(depth, prefix, cutoffMs, 1, mine, replica: true);
         ulong mask = 0;
         for (int i = 0; i < mine.Length; i++)
         {
@@ -274,7 +325,7 @@ public sealed partial class SyncEngine
                 for (int i = cursor; i < end; i++)
                 {
                     ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, long.MaxValue))
+                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, long.MaxValue, replica: false))
                     {
                         continue;
                     }
@@ -349,9 +400,29 @@ public sealed partial class SyncEngine
             foreach (ref readonly var r in listed.AsSpan())
             {
                 names.Add(r.Key);
-                if (InRange(RangeHash(r.Key), depth, prefix) && ApplyVersionedLocked(r, nowMs))
+                if (!InRange(RangeHash(r.Key), depth, prefix))
+                {
+                    continue;
+                }
+
+                if (ApplyVersionedLocked(r, nowMs))
                 {
                     repaired++;
+                    continue;
+                }
+
+                // This member holds a newer version than the Active lists, and one settled by the cutoff (not a change
+                // of the Active's that overtook the listing): a change the Active never had (the last delta of a dead
+                // Active that reached this Standby only). The Active's table is what its data plane carries: take it
+                // (simulator seed 78: two connections stayed stale on a Standby for good).
+                ref var mine = ref _table.Find(r.Key);
+                if (!Unsafe.IsNullRef(ref mine) && mine.Version > r.Entry.Version && mine.Version <= (ulong)cutoffMs)
+                {
+                    mine.Version = 0;
+                    if (ApplyVersionedLocked(r, nowMs))
+                    {
+                        repaired++;
+                    }
                 }
             }
         }
@@ -367,7 +438,7 @@ public sealed partial class SyncEngine
                 for (int i = cursor; i < end; i++)
                 {
                     ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || e.Owner == MemberId || !CountsForAntiEntropy(e, cutoffMs)
+                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs, replica: true)
                         || !InRange(RangeHash(key), depth, prefix) || names.Contains(key))
                     {
                         continue;

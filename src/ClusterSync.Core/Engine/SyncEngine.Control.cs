@@ -8,8 +8,26 @@ public sealed partial class SyncEngine
     private long _lastHeartbeatTimestamp;
     private long _lastKeepAliveAckTimestamp;
 
-    /// <summary>Member state and priority carried in heartbeats (the cluster lifecycle sets them).</summary>
-    public byte AdvertisedState { get; set; }
+    private byte _advertisedState;
+
+    /// <summary>
+    /// Member state and priority carried in heartbeats (the cluster lifecycle sets them). A change of state is announced
+    /// on the next control tick, not the next heartbeat interval: a peer that still sees this member as Standby up to a
+    /// heartbeat interval after it became Active would take over too (two Actives, the lower-ranked stepping down: a
+    /// second failover for nothing; simulator seed 245).
+    /// </summary>
+    public byte AdvertisedState
+    {
+        get => _advertisedState;
+        set
+        {
+            if (_advertisedState != value)
+            {
+                _advertisedState = value;
+                Volatile.Write(ref _lastHeartbeatTimestamp, 0);
+            }
+        }
+    }
 
     public byte AdvertisedPriority { get; set; }
 

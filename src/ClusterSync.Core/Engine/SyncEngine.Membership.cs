@@ -19,8 +19,12 @@ public sealed partial class SyncEngine
                 break;
             }
 
+            // A peer heard only through data (its heartbeats lost so far) is alive, but its state is unknown: reporting
+            // the default (Init) would make a joiner take the cluster for forming and start as its first member while
+            // that peer is Active (simulator seed 854). Membership sees it once a heartbeat says what it is.
             var s = ReadPeerStatus(p, now);
-            views[n++] = new MemberView(s.MemberId, s.Priority, s.Live ? (MemberState)s.State : MemberState.Down, s.Live);
+            bool live = s.Live && Volatile.Read(ref p.StateHeard);
+            views[n++] = new MemberView(s.MemberId, s.Priority, live ? (MemberState)s.State : MemberState.Down, live);
         }
 
         return n;

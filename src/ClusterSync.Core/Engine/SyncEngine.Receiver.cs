@@ -394,6 +394,7 @@ public sealed partial class SyncEngine
         {
             peer.LastState = state;
             peer.LastPriority = priority;
+            Volatile.Write(ref peer.StateHeard, true);
             peer.Data.NoteAnnounced(last);
             if (oldest > 1 && peer.Data.Cumulative + 1 < oldest)
             {

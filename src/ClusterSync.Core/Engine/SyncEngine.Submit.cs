@@ -121,7 +121,9 @@ public sealed partial class SyncEngine
         e.TimeoutSeconds = src.TimeoutSeconds;
         e.Status = (src.Status & ConnectionStatus.WireMask) | keep | (announced ? ConnectionStatus.Announced : 0);
         e.CreatedMs = created;
-        e.UpdatedMs = nowMs;
+        // Wall clocks step (and differ between members): an update never predates the creation it follows, or the
+        // record would be refused by every reader (RecordCodec) and its full syncs would fail for good.
+        e.UpdatedMs = Math.Max(nowMs, created);
         e.Version = _clock.Next(nowMs);
         e.Owner = MemberId;
         e.ServiceClass = serviceClass;
@@ -290,7 +292,7 @@ public sealed partial class SyncEngine
     {
         e.Version = version;
         e.Status = ConnectionStatus.Tombstone | (e.Status & (ConnectionStatus.Pending | ConnectionStatus.Sent));
-        e.UpdatedMs = nowMs;
+        e.UpdatedMs = Math.Max(nowMs, e.CreatedMs);
         e.TimeoutSeconds = (uint)Math.Max(1, _options.TombstoneTtl.TotalSeconds);
     }
 

@@ -80,7 +80,7 @@ public sealed partial class SyncEngine : IDisposable
         _logger = logger ?? NullLogger.Instance;
         _catalog = new ServiceClassCatalog(options.Policy, classifier, _time);
         _table = new ConnectionTable(options.TableCapacity);
-        Epoch = options.Epoch != 0 ? options.Epoch : (ulong)Math.Max(1, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        Epoch = options.Epoch != 0 ? options.Epoch : NewEpoch(_time.GetUtcNow().ToUnixTimeMilliseconds(), options.PreviousEpoch);
         _peers = new PeerState[options.PeerMemberIds.Count];
         for (int i = 0; i < _peers.Length; i++)
         {
@@ -103,6 +103,10 @@ public sealed partial class SyncEngine : IDisposable
 
     /// <summary>This life of the member; part of every nonce and of the key derivation.</summary>
     public ulong Epoch { get; }
+
+    /// <summary>A new life's epoch: the wall clock in Unix ms, but always newer than the previous life's (a clock stepped back).</summary>
+    internal static ulong NewEpoch(long nowMs, ulong previousEpoch)
+        => Math.Max((ulong)Math.Max(1, nowMs), previousEpoch == ulong.MaxValue ? previousEpoch : previousEpoch + 1);
 
     public SyncCounters Counters => _counters;
 

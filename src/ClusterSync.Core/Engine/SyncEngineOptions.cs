@@ -65,8 +65,15 @@ public sealed record SyncEngineOptions
     /// <summary>Send and accept unencrypted packets. Must be explicit; logged as a warning at start.</summary>
     public bool Insecure { get; init; }
 
-    /// <summary>Fixed epoch for this life of the member; 0 takes the current Unix time in milliseconds.</summary>
+    /// <summary>Fixed epoch for this life of the member; 0 takes the current Unix time in milliseconds (see <see cref="PreviousEpoch"/>).</summary>
     public ulong Epoch { get; init; }
+
+    /// <summary>
+    /// The epoch of this member's previous life, if the host kept it (0: unknown). Peers drop packets of an epoch older
+    /// than the one they hold for a member (a replay of an earlier life), so a restart must get a newer epoch even when
+    /// the wall clock stepped back since: the epoch is then <c>max(now in Unix ms, PreviousEpoch + 1)</c>.
+    /// </summary>
+    public ulong PreviousEpoch { get; init; }
 
     public PolicyOptions Policy { get; init; } = new();
 

@@ -9,6 +9,9 @@ internal sealed class VersionClock
 {
     private ulong _last;
 
+    /// <summary>The newest version written or observed so far.</summary>
+    public ulong Current => _last;
+
     public ulong Next(long nowMs)
     {
         ulong physical = (ulong)Math.Max(nowMs, 0) << 20;

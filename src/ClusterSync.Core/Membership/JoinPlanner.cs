@@ -23,10 +23,18 @@ public readonly record struct JoinDecision(JoinStep Step, byte Source, string Re
 /// <item>Once a synchronized peer (Standby or Active) has been seen alive, the member starts as first member only
 /// after no synchronized peer has been alive for <c>survivorAfter</c> (the rest of the cluster is gone, not just
 /// briefly unheard, busy or slow): until then it waits and pulls as soon as one is back.</item>
-/// <item>A cluster that is forming (the peers heard are all starting, none synchronized) starts from one member: the
-/// highest-ranked of them, after <c>firstMemberSilence</c>; the others pull from it once it is Standby.</item>
-/// <item>Never having heard any peer, the member starts first after <c>firstMemberSilence</c> of listening.</item>
+/// <item>A cluster that is forming (every configured peer alive now, all starting, none synchronized) starts from
+/// one member: the highest-ranked of them, after <c>firstMemberSilence</c>; the others pull from it once it is Standby.
+/// The same holds when synchronized peers were seen but every configured member is now alive and starting (they all
+/// restarted: no replica is left to pull).</item>
+/// <item>A configured peer that is not heard may be synchronized and out of reach (a partition, a wrong key, a cut sync
+/// link), even if it was heard starting a moment ago: silence is no evidence that the cluster is new. The member starts first only after
+/// <c>aloneAfter</c> (default <see cref="DefaultAloneAfter"/>, 10 s) without hearing any synchronized peer; until then it waits,
+/// and pulls as soon as one is heard. A member configured with no peers starts first after <c>firstMemberSilence</c>.</item>
 /// </list>
+/// A demanding operator's expectation: a restarted member never serves (or becomes Standby, and so a takeover
+/// candidate) with a partial table while a synchronized peer may exist; only a whole cluster seen starting together,
+/// or a long, explicit time-out, lets a member start synchronized without a full sync.
 /// </summary>
 public sealed class JoinPlanner
 {
@@ -36,13 +44,14 @@ public sealed class JoinPlanner
     private readonly long _firstMemberSilenceMs;
     private readonly long _survivorAfterMs;
     private readonly long _activeWaitMs;
+    private readonly long _aloneAfterMs;
     private long _startTimestamp;
     private long _lastSynchronizedPeerTimestamp;
     private long _standbyOnlySinceTimestamp;
     private bool _sawSynchronizedPeer;
 
     public JoinPlanner(byte self, byte priority, TimeSpan deadInterval, TimeProvider time, TimeSpan? firstMemberSilence = null,
-        TimeSpan? survivorAfter = null, TimeSpan? activeWait = null)
+        TimeSpan? survivorAfter = null, TimeSpan? activeWait = null, TimeSpan? aloneAfter = null)
     {
         _self = self;
         _priority = priority;
@@ -50,8 +59,17 @@ public sealed class JoinPlanner
         _firstMemberSilenceMs = (long)(firstMemberSilence ?? deadInterval * 3).TotalMilliseconds;
         _survivorAfterMs = (long)(survivorAfter ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
         _activeWaitMs = (long)(activeWait ?? deadInterval * 2).TotalMilliseconds;
+        _aloneAfterMs = (long)(aloneAfter ?? DefaultAloneAfter).TotalMilliseconds;
         _startTimestamp = time.GetTimestamp(); // listening since the planner was made
     }
+
+    /// <summary>
+    /// How long a member that hears none of its configured peers waits before it starts as the first member (10 s):
+    /// longer than any brief view (a restart, a lost heartbeat, a short partition), short enough that a member whose
+    /// peers are really gone serves without an operator. A partition longer than this with a restart inside it still
+    /// gives two clusters (there is no quorum in a two-member HA pair); the Active that wins when it heals keeps its table.
+    /// </summary>
+    public static readonly TimeSpan DefaultAloneAfter = TimeSpan.FromSeconds(10);
 
     /// <summary>A synchronized peer (Standby or Active) has been seen alive since the planner started.</summary>
     public bool SawSynchronizedPeer => _sawSynchronizedPeer;
@@ -66,10 +84,13 @@ public sealed class JoinPlanner
         bool forming = false;
         var self = new MemberView(_self, _priority, MemberState.Syncing, true);
         bool outranksForming = true;
+        bool allAlive = true;
+        int startingPeers = 0;
         foreach (var p in peers)
         {
             if (!p.Alive)
             {
+                allAlive = false;
                 continue;
             }
 
@@ -84,6 +105,7 @@ public sealed class JoinPlanner
             else if (p.State is MemberState.Init or MemberState.Syncing)
             {
                 forming = true;
+                startingPeers++;
                 outranksForming &= self.Outranks(p);
             }
         }
@@ -113,6 +135,16 @@ public sealed class JoinPlanner
         }
 
         _standbyOnlySinceTimestamp = 0;
+        long listening = Ms(_startTimestamp, now);
+        if (_sawSynchronizedPeer && startingPeers == peers.Length && Ms(_lastSynchronizedPeerTimestamp, now) >= _firstMemberSilenceMs)
+        {
+            // Every configured member is alive and starting: the synchronized ones seen earlier restarted too, nobody
+            // holds a replica any more (seed 709: every member restarted, all Syncing, each waiting for the others).
+            return outranksForming
+                ? new JoinDecision(JoinStep.FirstMember, 0, "every member restarted: the cluster forms again and this member ranks highest")
+                : new JoinDecision(JoinStep.Wait, 0, "every member restarted: a higher-ranked member starts first");
+        }
+
         if (_sawSynchronizedPeer)
         {
             return Ms(_lastSynchronizedPeerTimestamp, now) >= _survivorAfterMs
@@ -120,9 +152,14 @@ public sealed class JoinPlanner
                 : new JoinDecision(JoinStep.Wait, 0, "synchronized peers were seen: waiting for one to be reachable");
         }
 
-        if (Ms(_startTimestamp, now) < _firstMemberSilenceMs)
+        if (listening < _firstMemberSilenceMs)
         {
             return new JoinDecision(JoinStep.Wait, 0, "listening for synchronized peers");
+        }
+
+        if (!allAlive && listening < _aloneAfterMs)
+        {
+            return new JoinDecision(JoinStep.Wait, 0, "a configured peer is not heard (it may be synchronized and out of reach): waiting for it");
         }
 
         if (forming && !outranksForming)
@@ -130,7 +167,9 @@ public sealed class JoinPlanner
             return new JoinDecision(JoinStep.Wait, 0, "the cluster is forming: a higher-ranked member starts first");
         }
 
-        return new JoinDecision(JoinStep.FirstMember, 0, forming ? "the cluster is forming and this member ranks highest" : "no peer heard");
+        return new JoinDecision(JoinStep.FirstMember, 0, forming ? "the cluster is forming and this member ranks highest"
+            : peers.IsEmpty ? "no peer configured" : allAlive ? "every configured peer is alive and none is synchronized"
+            : $"no synchronized peer heard for {_aloneAfterMs} ms");
     }
 
     private long Ms(long from, long to) => (long)((to - from) * 1000.0 / _time.TimestampFrequency);

@@ -46,6 +46,8 @@ public sealed partial class MembershipController : IDisposable
     private long _splitBrains;
     private long _lastEvaluateTimestamp;
     private long _stalledUntilTimestamp;
+    private bool _cutOff;
+    private long _rejoinedUntilTimestamp;
     private long _stalls;
     private readonly HashSet<byte> _splitBrainPeers = [];
 
@@ -128,6 +130,28 @@ public sealed partial class MembershipController : IDisposable
 
             _lastEvaluateTimestamp = now;
             bool stalled = now < _stalledUntilTimestamp;
+
+            // Hearing no peer at all is more likely this member's own isolation than every peer's death. Once it hears
+            // one again, the others' heartbeats are on their way: hold any takeover for one dead interval, or it takes
+            // the role from a higher-ranked member it has simply not heard yet (simulator seed 955: back from a
+            // partition, a member promoted itself 4 ms before the higher-ranked one, which then took the role over).
+            bool anyAlive = false;
+            foreach (var p in peers)
+            {
+                anyAlive |= p.Alive;
+            }
+
+            if (peers.Length > 0 && !anyAlive)
+            {
+                _cutOff = true;
+            }
+            else if (anyAlive && _cutOff)
+            {
+                _cutOff = false;
+                _rejoinedUntilTimestamp = now + (long)(deadMs * _time.TimestampFrequency / 1000.0);
+            }
+
+            bool rejoining = now < _rejoinedUntilTimestamp;
             if (_listeningSinceTimestamp == 0)
             {
                 _listeningSinceTimestamp = now; // the first tick: the engine runs, its receiver listens from here
@@ -159,7 +183,7 @@ public sealed partial class MembershipController : IDisposable
                     break;
                 case MemberState.Standby:
                     var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive);
-                    if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled)
+                    if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
                     {
                         Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
                     }

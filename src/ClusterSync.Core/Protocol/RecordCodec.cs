@@ -95,7 +95,7 @@ public static class RecordCodec
         dst[o + 3] = e.Owner;
         BinaryPrimitives.WriteUInt32BigEndian(dst[(o + 4)..], e.TimeoutSeconds);
         BinaryPrimitives.WriteInt64BigEndian(dst[(o + 8)..], e.CreatedMs);
-        BinaryPrimitives.WriteInt64BigEndian(dst[(o + 16)..], e.UpdatedMs);
+        BinaryPrimitives.WriteInt64BigEndian(dst[(o + 16)..], Math.Max(e.UpdatedMs, e.CreatedMs)); // never what TryRead refuses
         o += 24;
         if (hasReply)
         {

@@ -102,6 +102,7 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
         ghost.Entry.CreatedMs = ghost.Entry.UpdatedMs;
         _standby.ApplySnapshot([ghost]);
         Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        _active.OnTick(); // the Active notes its newest version: the cutoff once it is older than the settle time
         _time.Advance(TimeSpan.FromSeconds(3)); // past the settle time: the changes count
         Pump(); // heartbeats: each knows the other's state
 
@@ -134,6 +135,7 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     public void StartAntiEntropyCheck_NewConnectionInFlight_NotCountedAsDivergence()
     {
         Populate(100);
+        _active.OnTick();
         _time.Advance(TimeSpan.FromSeconds(3));
         _active.Submit(EngineKit.New(KeyOf(500))); // not yet delivered, and younger than the settle time
         Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
@@ -152,6 +154,7 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
         // An update still in flight makes the ranges differ (the Standby counts the older version); the repair must
         // then bring the newer version, never remove the connection.
         Populate(100);
+        _active.OnTick();
         _time.Advance(TimeSpan.FromSeconds(3));
         _active.Submit(EngineKit.Update(KeyOf(3), ProtocolState.TcpFinWait));
         Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
@@ -173,6 +176,80 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
         Pump();
         Assert.Equal(0, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
         Assert.Equal(0, _active.Counters.AntiEntropyChecks);
+    }
+
+    [Fact]
+    public void StartAntiEntropyCheck_ActiveClockBehindTheWriters_StillFindsAndRemovesTheGhost()
+    {
+        // Seed 199: entries were written under a clock 26 s ahead of the Active's; a cutoff in wall-clock time counted
+        // none of them (on either side) and a ghost among them was never found. The cutoff is a version now.
+        var ahead = new FakeTimeProvider(EngineKit.Start + TimeSpan.FromSeconds(26.6));
+        var ghost = ConnectionEvent.Create(ConnectionEventKind.Update, ConnectionKey.IPv4(0x0B00_0002, 0xC0A8_0101, 998, 443, 6), ProtocolState.TcpEstablished, 3600, 0);
+        ghost.Entry.Owner = 3;
+        ghost.Entry.UpdatedMs = ahead.GetUtcNow().ToUnixTimeMilliseconds();
+        ghost.Entry.CreatedMs = ghost.Entry.UpdatedMs;
+        ghost.Entry.Version = (ulong)ghost.Entry.UpdatedMs << 20;
+        _active.ApplySnapshot([new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(9000), Entry = ghost.Entry }]);
+        _standby.ApplySnapshot([ghost, new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(9000), Entry = ghost.Entry }]);
+        _active.OnTick();
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Pump();
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
+        Assert.True(!_standby.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
+        Assert.True(_standby.TryGetEntry(KeyOf(9000), out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
+    }
+
+    [Fact]
+    public void StartAntiEntropyCheck_StandbyGhostNamingItselfAsOwner_Removed()
+    {
+        // Seed 385: a restarted member pulled entries its earlier life owned (as Active); destroyed on the Active
+        // meanwhile, they were ghosts on it that its own digests left out, so they were never found.
+        Populate(50);
+        var ghost = ConnectionEvent.Create(ConnectionEventKind.Update, ConnectionKey.IPv4(0x0B00_0003, 0xC0A8_0101, 997, 443, 6), ProtocolState.TcpEstablished, 3600, 0);
+        ghost.Entry.Owner = 2; // the Standby itself
+        ghost.Entry.Version = 43;
+        ghost.Entry.UpdatedMs = _time.GetUtcNow().ToUnixTimeMilliseconds() - 60_000;
+        ghost.Entry.CreatedMs = ghost.Entry.UpdatedMs;
+        _standby.ApplySnapshot([ghost]);
+        _active.OnTick();
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Pump();
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
+        Assert.True(!_standby.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
+        Assert.Equal(50, _standby.SnapshotTable().Count);
+    }
+
+    [Fact]
+    public void StartAntiEntropyCheck_StandbyHoldsANewerVersionTheActiveNeverHad_TakesTheActives()
+    {
+        // Seed 78: the last update of a dead Active reached a Standby but not the member that took over; the Standby's
+        // newer version never matched the new Active's table.
+        Populate(20);
+        Assert.True(_active.TryGetEntry(KeyOf(4), out var truth));
+        var lost = new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(4), Entry = truth };
+        lost.Entry.State = ProtocolState.TcpFinWait;
+        lost.Entry.Version = truth.Version + 5;
+        lost.Entry.Owner = 3; // the dead Active
+        _standby.ApplySnapshot([lost]);
+        _active.Submit(EngineKit.Update(KeyOf(5), ProtocolState.TcpFinWait)); // the Active's HLC moves past the lost version
+        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        _active.OnTick();
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Pump();
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.True(_standby.TryGetEntry(KeyOf(4), out var now));
+        Assert.Equal((truth.Version, truth.State), (now.Version, now.State));
     }
 
     [Fact]

@@ -299,4 +299,24 @@ public sealed class SyncEngineApplyTests : IDisposable
         Assert.Equal(ProtocolState.TcpSynSent, e.State);
         Assert.True(_pair.Receiver.TryGetEntry(newKey, out _));
     }
+
+    [Fact]
+    public void Submit_UpdateUnderAClockBehindTheCreator_UpdatedNeverBeforeCreatedAndRecordReads()
+    {
+        // Simulator seed 53: created on an Active whose clock ran 33 s ahead, updated on the next Active.
+        var ahead = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(EngineKit.Start + TimeSpan.FromSeconds(33));
+        var (creator, creatorChannel) = EngineKit.Create(1, 2, _pair.Key, ahead);
+        _others.Add(creator);
+        creator.Start();
+        var key = EngineKit.Tcp(443, 5301);
+        Assert.Equal(DropReason.None, _pair.Feed(SubmitAndCapture(creator, EngineKit.New(key), creatorChannel)));
+
+        _pair.Receiver.Submit(EngineKit.Update(key, ProtocolState.TcpEstablished));
+
+        Assert.True(_pair.Receiver.TryGetEntry(key, out var e));
+        Assert.True(e.UpdatedMs >= e.CreatedMs, $"updated {e.UpdatedMs} < created {e.CreatedMs}");
+        var record = new byte[RecordCodec.MaxRecordSize];
+        int n = RecordCodec.Write(record, new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = key, Entry = e });
+        Assert.Equal(n, RecordCodec.TryRead(record.AsSpan(0, n), out _));
+    }
 }

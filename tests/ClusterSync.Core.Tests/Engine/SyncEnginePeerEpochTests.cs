@@ -151,4 +151,50 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
         Assert.Equal(20_000UL, receiver.GetPeerStatus()[0].Epoch);
         Assert.Equal(33, receiver.Counters.KeyDerivations);
     }
+
+    [Fact]
+    public void Constructor_WallClockSteppedBackSincePreviousLife_EpochNewerThanPrevious()
+    {
+        // Simulator seed 450: a restart after the wall clock went back got an older epoch and its peers dropped it.
+        var first = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], Policy = EngineKit.TestPolicy() }, new CaptureChannel(1), _key, _time);
+        _engines.Add(first);
+        var steppedBack = new FakeTimeProvider(EngineKit.Start - TimeSpan.FromSeconds(25.5));
+
+        var restarted = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = first.Epoch, Policy = EngineKit.TestPolicy() },
+            new CaptureChannel(1), _key, steppedBack);
+        _engines.Add(restarted);
+
+        Assert.Equal(first.Epoch + 1, restarted.Epoch);
+    }
+
+    [Fact]
+    public void Constructor_WallClockAheadOfPreviousEpoch_EpochIsTheWallClock()
+    {
+        var engine = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = 5, Policy = EngineKit.TestPolicy() },
+            new CaptureChannel(1), _key, _time);
+        _engines.Add(engine);
+
+        Assert.Equal((ulong)EngineKit.Start.ToUnixTimeMilliseconds(), engine.Epoch);
+    }
+
+    [Fact]
+    public void GetPeerViews_PeerHeardOnlyThroughData_NotAliveUntilItsFirstHeartbeat()
+    {
+        // Seed 854: a restarted member heard the Active's data but lost its heartbeats; the default state (Init) made
+        // the cluster look like it was forming, and the member started as first member with a partial table.
+        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
+        var (receiver, _) = Create(2, 1, epoch: 5000);
+        sender.AdvertisedState = (byte)ClusterSync.Membership.MemberState.Active;
+        sender.Start();
+        Assert.Equal(DropReason.None, Feed(receiver, SendData(sender, senderChannel, 1, 8540)[0]));
+        var views = new ClusterSync.Membership.MemberView[1];
+
+        Assert.Equal(1, receiver.GetPeerViews(views));
+        Assert.False(views[0].Alive);
+
+        sender.OnTick();
+        Assert.Equal(DropReason.None, Feed(receiver, Control(senderChannel, MessageType.Heartbeat).Last()));
+        receiver.GetPeerViews(views);
+        Assert.Equal((true, ClusterSync.Membership.MemberState.Active), (views[0].Alive, views[0].State));
+    }
 }

@@ -125,6 +125,47 @@ public sealed class MembershipControllerTests
         Assert.Equal(MemberState.Standby, controller.State);
     }
 
+    [Fact]
+    public void Evaluate_BackFromHearingNobody_HoldsTakeoverForOneDeadInterval()
+    {
+        // Seed 955: a member back from a partition promoted itself before it had heard the higher-ranked member.
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        var (engine, _) = EngineKit.Create(2, 1, key, time);
+        using var _e = engine;
+        var (active, activeChannel) = EngineKit.Create(1, 2, key, time);
+        using var _a = active;
+        active.AdvertisedState = (byte)MemberState.Active;
+        active.AdvertisedPriority = 200;
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
+        controller.MarkSynchronized();
+        for (int i = 0; i < 100 && controller.State != MemberState.Standby; i++)
+        {
+            Heartbeat(engine, active, activeChannel);
+            time.Advance(Tick);
+            controller.Evaluate();
+        }
+
+        Assert.Equal(MemberState.Standby, controller.State);
+        RunUntil(controller, time, MemberState.Active, Dead * 2); // cut off: it hears nobody and takes over
+        Heartbeat(engine, active, activeChannel); // back: the higher-ranked Active is heard, this one steps down
+        time.Advance(Tick);
+        controller.Evaluate();
+        Assert.Equal(MemberState.Standby, controller.State);
+
+        var (restarted, restartedChannel) = EngineKit.Create(1, 2, key, time); // the Active restarts at once
+        using var _r = restarted;
+        restarted.AdvertisedState = (byte)MemberState.Init;
+        restarted.AdvertisedPriority = 200;
+        Heartbeat(engine, restarted, restartedChannel);
+        time.Advance(Tick);
+        controller.Evaluate();
+        Assert.Equal(MemberState.Standby, controller.State); // just back: no takeover yet
+
+        int ticks = RunUntil(controller, time, MemberState.Active, Dead * 2);
+        Assert.InRange(ticks * Tick.TotalMilliseconds, Dead.TotalMilliseconds - (3 * Tick.TotalMilliseconds), Dead.TotalMilliseconds);
+    }
+
     /// <summary>Has <paramref name="from"/> send a heartbeat and feeds it to <paramref name="to"/>.</summary>
     private static void Heartbeat(SyncEngine to, SyncEngine from, CaptureChannel fromChannel)
     {

@@ -326,10 +326,22 @@ public class RecordCodecTests
     public void TryRead_UpdatedBeforeCreated_ReturnsZero()
     {
         var e = TestEvents.Make(ConnectionEventKind.Update, v6: false, nat: false, counters: false);
-        e.Entry.UpdatedMs = e.Entry.CreatedMs - 1;
         var bytes = Encode(e);
+        BinaryPrimitives.WriteInt64BigEndian(bytes.AsSpan(StatusOffset(false) + 16), e.Entry.CreatedMs - 1);
 
         Assert.Equal(0, RecordCodec.TryRead(bytes, out _));
+    }
+
+    [Fact]
+    public void Write_UpdatedBeforeCreated_WritesCreatedAsUpdatedSoTheRecordReads()
+    {
+        // Simulator seeds 119 and 53: an entry updated under a wall clock behind its creator's.
+        var e = TestEvents.Make(ConnectionEventKind.Update, v6: false, nat: false, counters: false);
+        e.Entry.UpdatedMs = e.Entry.CreatedMs - 15_500;
+        var bytes = Encode(e);
+
+        Assert.Equal(bytes.Length, RecordCodec.TryRead(bytes, out var read));
+        Assert.Equal(e.Entry.CreatedMs, read.Entry.UpdatedMs);
     }
 
     [Fact]
