@@ -328,22 +328,22 @@ public sealed partial class NodeDataPlane : IDisposable
 
         public void TimedOut()
         {
-            if (Volatile.Read(ref _ended) != 0)
+            if (!End())
             {
-                return;
+                return;   // it finished first
             }
 
             Interlocked.Increment(ref owner._sinkCommitTimeouts);
             Volatile.Write(ref owner._failure, $"sink did not finish committing {count} connections within {owner._commitTimeout.TotalSeconds:0.#} s (dataPlane.commitTimeoutSeconds); the source runs anyway");
             Log.SinkTimedOut(owner._logger, owner.Name, count, owner._commitTimeout.TotalSeconds);
-            End();
         }
 
-        private void End()
+        /// <summary>Ends the commit as far as the source is concerned; false when it had ended already.</summary>
+        private bool End()
         {
             if (Interlocked.Exchange(ref _ended, 1) != 0)
             {
-                return;
+                return false;
             }
 
             Interlocked.Exchange(ref owner._sinkCommitFinishedUnixMs, owner._time.GetUtcNow().ToUnixTimeMilliseconds());
@@ -354,6 +354,8 @@ public sealed partial class NodeDataPlane : IDisposable
                     owner._commitIdle.Set();
                 }
             }
+
+            return true;
         }
     }
 
