@@ -17,7 +17,9 @@ namespace ClusterSync.Plugins.Conntrack;
 /// <remarks>
 /// Settings (<c>dataPlane.settings</c>): <c>receiveBufferBytes</c> (event socket buffer, default 16 MiB),
 /// <c>batchBytes</c> (commit batch, default 256 KiB), <c>ack</c> (an ACK per committed entry, default false),
-/// <c>expectedConnections</c> (default 65,536), <c>events</c> (default true; false: a replica sink only).
+/// <c>expectedConnections</c> (default 65,536), <c>events</c> (default true; false: a replica sink only),
+/// <c>resyncSeconds</c>, <c>ignore</c> (CIDRs never announced, extending the loopback default) and
+/// <c>ignoreLoopback</c> (default true).
 /// </remarks>
 public sealed class ConntrackFactory : IDataPlaneFactory
 {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
 
 namespace ClusterSync.Plugins.Conntrack;
@@ -6,7 +7,7 @@ namespace ClusterSync.Plugins.Conntrack;
 /// <summary>The plugin's settings (<c>dataPlane.settings</c>); <see cref="Parse"/> throws <see cref="ArgumentException"/> naming the setting.</summary>
 internal sealed record ConntrackSettings
 {
-    public const string Names = "receiveBufferBytes, batchBytes, ack, expectedConnections, events, resyncSeconds";
+    public const string Names = "receiveBufferBytes, batchBytes, ack, expectedConnections, events, resyncSeconds, ignore, ignoreLoopback";
 
     /// <summary>SO_RCVBUFFORCE of the event socket: events queue here while the reader is busy (default 16 MiB).</summary>
     public int ReceiveBufferBytes { get; init; } = 16 << 20;
@@ -25,6 +26,22 @@ internal sealed record ConntrackSettings
 
     /// <summary>A reconciling dump every this many seconds (default 0: only after an overrun).</summary>
     public int ResyncSeconds { get; init; }
+
+    /// <summary>Loopback, not announced by default (<see cref="IgnoreLoopback"/>): a loopback connection never crosses the firewall.</summary>
+    public static readonly IReadOnlyList<IPNetwork> DefaultIgnore = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
+
+    /// <summary>
+    /// Networks (<c>ignore</c>: a list of CIDRs) whose connections the source does not announce when the original
+    /// source or destination falls in one (counted: <c>ignored</c>), as conntrackd's IgnoreAddress: the sync link's
+    /// and the management addresses. They extend the loopback default (<see cref="IgnoreLoopback"/>), never replace it.
+    /// </summary>
+    public IReadOnlyList<IPNetwork> Ignore { get; init; } = [];
+
+    /// <summary>Whether loopback (<see cref="DefaultIgnore"/>: 127.0.0.0/8, ::1/128) is ignored too (default true; false only for a lab whose test traffic is loopback).</summary>
+    public bool IgnoreLoopback { get; init; } = true;
+
+    /// <summary><see cref="DefaultIgnore"/> (unless <see cref="IgnoreLoopback"/> is false), then <see cref="Ignore"/>.</summary>
+    public IEnumerable<IPNetwork> IgnoredNetworks => IgnoreLoopback ? DefaultIgnore.Concat(Ignore) : Ignore;
 
     public static ConntrackSettings Parse(JsonElement? element)
     {
@@ -55,10 +72,14 @@ internal sealed record ConntrackSettings
                 case "expectedConnections":
                     s = s with { ExpectedConnections = Int(p, 0, 50_000_000) };
                     break;
-                case "ack" or "events" when p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False:
-                    s = p.Name == "ack" ? s with { Ack = p.Value.GetBoolean() } : s with { Events = p.Value.GetBoolean() };
+                case "ignore":
+                    s = s with { Ignore = Networks(p) };
                     break;
-                case "ack" or "events":
+                case "ack" or "events" or "ignoreLoopback" when p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False:
+                    bool b = p.Value.GetBoolean();
+                    s = p.Name switch { "ack" => s with { Ack = b }, "events" => s with { Events = b }, _ => s with { IgnoreLoopback = b } };
+                    break;
+                case "ack" or "events" or "ignoreLoopback":
                     throw new ArgumentException($"{p.Name}: expected true or false, found {p.Value}");
                 default:
                     throw new ArgumentException($"{p.Name}: unknown setting (expected {Names})");
@@ -66,6 +87,33 @@ internal sealed record ConntrackSettings
         }
 
         return s;
+    }
+
+    private static List<IPNetwork> Networks(JsonProperty p)
+    {
+        if (p.Value.ValueKind != JsonValueKind.Array)
+        {
+            throw new ArgumentException($"{p.Name}: expected a list of CIDRs such as [\"10.0.0.0/24\", \"fd00::/64\"], found {p.Value.ValueKind}");
+        }
+
+        var networks = new List<IPNetwork>();
+        int i = 0;
+        foreach (var item in p.Value.EnumerateArray())
+        {
+            string? text = item.ValueKind == JsonValueKind.String ? item.GetString() : null;
+            // Strict: "10.0.0.1/24" (host bits set) is refused rather than silently read as 10.0.0.0/24.
+            if (text is null || text.IndexOf('/', StringComparison.Ordinal) is not (> 0 and int slash) || !IPNetwork.TryParse(text, out var network)
+                || !IPAddress.TryParse(text.AsSpan(0, slash), out var written) || !written.Equals(network.BaseAddress))
+            {
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                    $"{p.Name}[{i}]: expected a CIDR such as 10.0.0.0/24 or fd00::/64 (address bits past the prefix zero), found {item}"));
+            }
+
+            networks.Add(network);
+            i++;
+        }
+
+        return networks;
     }
 
     private static int Int(JsonProperty p, int min, int max)

@@ -42,6 +42,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     private uint _generation;
     private uint _dumpSequence;
     private readonly TimeSpan _resyncInterval;
+    private readonly AddressFilter _ignore;
 
     public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
     {
@@ -52,6 +53,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         _time = time ?? TimeProvider.System;
         _table = new Dictionary<ConnectionKey, Tracked>(settings.ExpectedConnections);
         _receiveBufferBytes = settings.ReceiveBufferBytes;
+        _ignore = new AddressFilter(settings.IgnoredNetworks);
 
         // Subscribe now, long before this member may run the source: with nf_conntrack_events=2 (the kernel's default)
         // an entry created while nobody listens never reports an update or its destroy, and that would include the
@@ -465,6 +467,14 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             return;
         }
 
+        ref readonly var o = ref r.Original;
+        if (_ignore.Matches(o.SrcHi, o.SrcLo) || _ignore.Matches(o.DstHi, o.DstLo))
+        {
+            // Loopback, the sync link, management (ignore): never tracked, never announced.
+            Interlocked.Increment(ref _c.Ignored);
+            return;
+        }
+
         bool echo = !fromDump && _registry.IsOwnPort(r.PortId);
         if (r.IsDelete)
         {
@@ -574,6 +584,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         public long PeriodicResyncs;
         public long ResyncPurged;
         public long Unmappable;
+        public long Ignored;
         public long Malformed;
         public long NetlinkErrors;
         public long Resubscribes;
@@ -599,6 +610,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             ["resync_purged"] = Interlocked.Read(ref ResyncPurged),
             ["periodic_resyncs"] = Interlocked.Read(ref PeriodicResyncs),
             ["unmappable"] = Interlocked.Read(ref Unmappable),
+            ["ignored"] = Interlocked.Read(ref Ignored),
             ["malformed"] = Interlocked.Read(ref Malformed),
             ["netlink_errors"] = Interlocked.Read(ref NetlinkErrors),
             ["resubscribes"] = Interlocked.Read(ref Resubscribes),

@@ -55,7 +55,8 @@ public sealed class NodeHost : IAsyncDisposable
             try
             {
                 dataPlane = NodeDataPlane.Create(catalog, dp.Plugin!, (byte)loaded.Self.Id,
-                    dp.Settings ?? (plugins.Settings.TryGetValue(dp.Plugin!, out var s) ? s : null), loaded.Path, null);
+                    dp.Settings ?? (plugins.Settings.TryGetValue(dp.Plugin!, out var s) ? s : null), loaded.Path, null,
+                    TimeSpan.FromSeconds(dp.CommitTimeoutSeconds));
             }
             catch
             {

@@ -202,6 +202,9 @@ public sealed record DataPlaneConfig
 
     /// <summary><c>plugin</c>: the settings handed to the plugin's factory (default: <c>plugins.settings.NAME</c>).</summary>
     public System.Text.Json.JsonElement? Settings { get; init; }
+
+    /// <summary><c>plugin</c>: the bound on a commit into the plugin's sink, in seconds (default 30): past it the commit is counted as timed out, reported, and the source runs anyway.</summary>
+    public int CommitTimeoutSeconds { get; init; } = 30;
 }
 
 /// <summary>The built-in workload generator (<see cref="Workload.ChangeGenerator"/>), paced to a rate.</summary>

@@ -316,6 +316,10 @@ public static class NodeConfigLoader
         {
             errors.Add($"dataPlane.{(dp.Plugin is not null ? "plugin" : "settings")}: only used with source 'plugin', found source '{dp.Source}'");
         }
+        else if (dp.Source == DataPlaneConfig.SourcePlugin && dp.CommitTimeoutSeconds is < 1 or > 3600)
+        {
+            errors.Add($"dataPlane.commitTimeoutSeconds: expected 1 to 3600, found {dp.CommitTimeoutSeconds}");
+        }
         else if (dp.Source == DataPlaneConfig.SourceFeed && dp.FeedPort is < 1 or > 65535)
         {
             errors.Add($"dataPlane.feedPort: expected a TCP port 1 to 65535 for source 'feed', found {dp.FeedPort}");

@@ -42,6 +42,7 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
             ["/status"] = _ => Json(_node.GetStatus()),
             ["/metrics"] = MetricsAsync,
             ["/healthz"] = _ => Health(),
+            ["/readyz"] = _ => Ready(),
         };
         foreach (var (path, handler) in FailoverRoutes.Routes(_node))
         {
@@ -123,6 +124,21 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
         return ValueTask.FromResult(problem is null
             ? ControlResponse.Text(200, "ok\n")
             : ControlResponse.Text(503, $"unhealthy: {problem}\n"));
+    }
+
+    /// <summary>
+    /// Readiness: 200 <c>serving</c> when this member is Active and its data-plane plugin (if any) finished committing
+    /// the replica; 503 otherwise. Hooks that move traffic (a virtual address, a route) wait for it after a failover.
+    /// </summary>
+    private ValueTask<ControlResponse> Ready()
+    {
+        string? state = _node.Membership?.State.ToString();
+        string? reason = state != "Active" ? $"member is {state ?? "starting"}"
+            : _node.DataPlanePlugin is { Committing: true } plugin ? $"data-plane plugin '{plugin.Name}' is committing the replica"
+            : null;
+        return ValueTask.FromResult(reason is null
+            ? ControlResponse.Text(200, "serving\n")
+            : ControlResponse.Text(503, $"not serving: {reason}\n"));
     }
 
     private static partial class Log

@@ -32,6 +32,21 @@ public sealed record DataPlanePluginStatus
     /// <summary>Connections handed to the plugin's sink by its last successful commit.</summary>
     public long SinkLastCommitted { get; init; }
 
+    /// <summary>True while a commit into the plugin's sink runs (and has not timed out): the source is held meanwhile.</summary>
+    public bool SinkCommitting { get; init; }
+
+    /// <summary>How long the plugin's last finished commit took, in milliseconds (0: none yet).</summary>
+    public double SinkLastCommitMs { get; init; }
+
+    /// <summary>When the plugin's last commit finished (or failed, or timed out), Unix milliseconds (0: none yet).</summary>
+    public long SinkCommitFinishedUnixMs { get; init; }
+
+    /// <summary>Commits that did not finish within <c>dataPlane.commitTimeoutSeconds</c> (the source was released anyway).</summary>
+    public long SinkCommitTimeouts { get; init; }
+
+    /// <summary>True when this member is Active and no commit into the plugin's sink is pending: traffic may move here (<c>/readyz</c>).</summary>
+    public bool Serving { get; init; }
+
     /// <summary>The last plugin failure (source or sink), or null.</summary>
     public string? Failure { get; init; }
 
@@ -65,8 +80,16 @@ public sealed partial class NodeDataPlane : IDisposable
     private long _sinkCommits;
     private long _sinkLastCommitted;
     private long _submitted;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _commitTimeout;
+    private readonly ManualResetEventSlim _commitIdle = new(true);
+    private int _commitsPending;
+    private long _sinkLastCommitMicros;
+    private long _sinkCommitFinishedUnixMs;
+    private long _sinkCommitTimeouts;
+    private Func<bool> _isActive = static () => false;
 
-    private NodeDataPlane(string name, string? version, IConnectionSource? source, IReplicaSink sink, ILogger logger)
+    private NodeDataPlane(string name, string? version, IConnectionSource? source, IReplicaSink sink, ILogger logger, TimeSpan commitTimeout, TimeProvider time)
     {
         Name = name;
         Version = version;
@@ -74,7 +97,22 @@ public sealed partial class NodeDataPlane : IDisposable
         _sink = sink;
         _logger = logger;
         _sourceState = source is null ? "none" : "waiting";
+        _commitTimeout = commitTimeout;
+        _time = time;
     }
+
+    /// <summary>The default bound on a commit into the plugin's sink (<c>dataPlane.commitTimeoutSeconds</c>).</summary>
+    public static readonly TimeSpan DefaultCommitTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// True while a commit into the plugin's sink runs and has not timed out. The source does not submit meanwhile (it
+    /// is not even started on the first promotion), so it neither competes with the commit for the CPU nor lets the
+    /// node look like it serves a data plane that is still being filled.
+    /// </summary>
+    public bool Committing => Volatile.Read(ref _commitsPending) > 0;
+
+    /// <summary>This member is Active and its data plane holds the replica (no commit pending): it serves.</summary>
+    public bool Serving => _isActive() && !Committing;
 
     public string Name { get; }
 
@@ -94,7 +132,8 @@ public sealed partial class NodeDataPlane : IDisposable
     /// operating system refuses (an <see cref="UnauthorizedAccessException"/>, such as the conntrack plugin without
     /// CAP_NET_ADMIN: reported under <c>dataPlane.plugin</c>).
     /// </summary>
-    public static NodeDataPlane Create(PluginCatalog catalog, string name, byte memberId, JsonElement? settings, string configPath, ILoggerFactory? loggerFactory)
+    public static NodeDataPlane Create(PluginCatalog catalog, string name, byte memberId, JsonElement? settings, string configPath, ILoggerFactory? loggerFactory,
+        TimeSpan? commitTimeout = null, TimeProvider? time = null)
     {
         if (!catalog.TryGetDataPlane(name, out var factory, out var info))
         {
@@ -139,8 +178,13 @@ public sealed partial class NodeDataPlane : IDisposable
             throw new ConfigurationException($"{configPath}: dataPlane.plugin: the data-plane plugin '{name}' created no replica sink");
         }
 
-        return new NodeDataPlane(name, info.Version, source, sink, loggerFactory?.CreateLogger("ClusterSync.DataPlane") ?? NullLogger.Instance);
+        return new NodeDataPlane(name, info.Version, source, sink, loggerFactory?.CreateLogger("ClusterSync.DataPlane") ?? NullLogger.Instance,
+            commitTimeout ?? DefaultCommitTimeout, time ?? TimeProvider.System);
     }
+
+    /// <summary>A data plane over a source and sink created by the caller (tests).</summary>
+    internal static NodeDataPlane ForTests(IConnectionSource? source, IReplicaSink sink, TimeSpan commitTimeout, TimeProvider time)
+        => new("test-plane", null, source, sink, NullLogger.Instance, commitTimeout, time);
 
     /// <summary>Logs through <paramref name="loggerFactory"/> from now on (the host's, created after the plugin).</summary>
     public NodeDataPlane WithLogger(ILoggerFactory loggerFactory)
@@ -155,6 +199,7 @@ public sealed partial class NodeDataPlane : IDisposable
     /// <summary>Starts the source's thread: it waits until <paramref name="isActive"/>, then runs the source (gated by it).</summary>
     public void Start(SyncEngine engine, Func<bool> isActive, CancellationToken stop)
     {
+        _isActive = isActive;
         if (_source is null)
         {
             return;
@@ -187,6 +232,13 @@ public sealed partial class NodeDataPlane : IDisposable
             }
         }
 
+        // Promotion queued the commit into the plugin's sink before it published Active: the source starts only after
+        // that commit finished, failed or timed out (its start-of-run dump reconciles whatever the commit created).
+        if (!WaitForCommit(stop))
+        {
+            return;
+        }
+
         Volatile.Write(ref _sourceState, "running");
         Log.SourceRunning(_logger, Name, engine.MemberId);
         try
@@ -210,18 +262,42 @@ public sealed partial class NodeDataPlane : IDisposable
         }
     }
 
+    /// <summary>Waits until no commit into the plugin's sink is pending (finished, failed or timed out); false when stopped.</summary>
+    private bool WaitForCommit(CancellationToken stop)
+    {
+        if (_commitIdle.IsSet)
+        {
+            return true;
+        }
+
+        WaitHandle.WaitAny([_commitIdle.WaitHandle, stop.WaitHandle]);
+        return !stop.IsCancellationRequested;
+    }
+
     private void CommitToPlugin(KeyValuePair<ConnectionKey, ConnectionEntry>[] replica)
     {
+        var commit = new PendingCommit(this, replica.Length);
         lock (_commitLock)
         {
+            if (Interlocked.Increment(ref _commitsPending) == 1)
+            {
+                _commitIdle.Reset();
+            }
+
+            // The bound starts when the commit is queued: a hanging commit holds the source (and the next commit) for at
+            // most this long, never the membership controller's thread.
+            commit.Timer = _time.CreateTimer(static c => ((PendingCommit)c!).TimedOut(), commit, _commitTimeout, Timeout.InfiniteTimeSpan);
             _commits = _commits.ContinueWith(_ =>
             {
+                long started = _time.GetTimestamp();
                 try
                 {
                     _sink.Commit(replica);
                     Interlocked.Increment(ref _sinkCommits);
                     Interlocked.Exchange(ref _sinkLastCommitted, replica.Length);
-                    Log.SinkCommitted(_logger, Name, replica.Length);
+                    double ms = _time.GetElapsedTime(started).TotalMilliseconds;
+                    Interlocked.Exchange(ref _sinkLastCommitMicros, (long)(ms * 1000));
+                    Log.SinkCommitted(_logger, Name, replica.Length, ms);
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
@@ -229,7 +305,57 @@ public sealed partial class NodeDataPlane : IDisposable
                     Volatile.Write(ref _failure, $"sink failed to commit {replica.Length} connections: {ex.GetType().Name}: {ex.Message}");
                     Log.SinkFailed(_logger, Name, replica.Length, ex);
                 }
+                finally
+                {
+                    commit.Finished();
+                }
             }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>One commit into the plugin's sink: ends once, when it finished (or failed) or when its timeout fired.</summary>
+    private sealed class PendingCommit(NodeDataPlane owner, int count)
+    {
+        private int _ended;
+
+        public ITimer? Timer { get; set; }
+
+        public void Finished()
+        {
+            Timer?.Dispose();
+            End();
+        }
+
+        public void TimedOut()
+        {
+            if (!End())
+            {
+                return;   // it finished first
+            }
+
+            Interlocked.Increment(ref owner._sinkCommitTimeouts);
+            Volatile.Write(ref owner._failure, $"sink did not finish committing {count} connections within {owner._commitTimeout.TotalSeconds:0.#} s (dataPlane.commitTimeoutSeconds); the source runs anyway");
+            Log.SinkTimedOut(owner._logger, owner.Name, count, owner._commitTimeout.TotalSeconds);
+        }
+
+        /// <summary>Ends the commit as far as the source is concerned; false when it had ended already.</summary>
+        private bool End()
+        {
+            if (Interlocked.Exchange(ref _ended, 1) != 0)
+            {
+                return false;
+            }
+
+            Interlocked.Exchange(ref owner._sinkCommitFinishedUnixMs, owner._time.GetUtcNow().ToUnixTimeMilliseconds());
+            lock (owner._commitLock)
+            {
+                if (Interlocked.Decrement(ref owner._commitsPending) == 0)
+                {
+                    owner._commitIdle.Set();
+                }
+            }
+
+            return true;
         }
     }
 
@@ -244,6 +370,11 @@ public sealed partial class NodeDataPlane : IDisposable
         SinkCommits = Interlocked.Read(ref _sinkCommits),
         SinkExceptions = Interlocked.Read(ref _sinkExceptions),
         SinkLastCommitted = Interlocked.Read(ref _sinkLastCommitted),
+        SinkCommitting = Committing,
+        SinkLastCommitMs = Interlocked.Read(ref _sinkLastCommitMicros) / 1000.0,
+        SinkCommitFinishedUnixMs = Interlocked.Read(ref _sinkCommitFinishedUnixMs),
+        SinkCommitTimeouts = Interlocked.Read(ref _sinkCommitTimeouts),
+        Serving = Serving,
         Failure = Failure,
         SourceCounters = Counters(_source as IDataPlaneStatus, "source"),
         SinkCounters = Counters(_sink as IDataPlaneStatus, "sink"),
@@ -269,6 +400,7 @@ public sealed partial class NodeDataPlane : IDisposable
 
     public void Dispose()
     {
+        _commitIdle.Set();
         if (_source is not null)
         {
             try
@@ -289,6 +421,12 @@ public sealed partial class NodeDataPlane : IDisposable
 
         public void Submit(ReadOnlySpan<ConnectionEvent> changes)
         {
+            // A later promotion: its commit into the plugin's sink goes first (bounded by the commit timeout).
+            if (!owner.WaitForCommit(stop))
+            {
+                throw new OperationCanceledException(stop);
+            }
+
             while (!isActive())
             {
                 // A Standby's data plane carries no traffic: the source is held until this member is Active again.
@@ -326,11 +464,14 @@ public sealed partial class NodeDataPlane : IDisposable
         [LoggerMessage(3022, LogLevel.Error, "Data-plane plugin {Name}: source failed; the node keeps running without it")]
         public static partial void SourceFailed(ILogger logger, string name, Exception exception);
 
-        [LoggerMessage(3023, LogLevel.Information, "Data-plane plugin {Name}: replica of {Count} connections committed into its sink")]
-        public static partial void SinkCommitted(ILogger logger, string name, int count);
+        [LoggerMessage(3023, LogLevel.Information, "Data-plane plugin {Name}: replica of {Count} connections committed into its sink in {Milliseconds:0.0} ms; the data plane serves")]
+        public static partial void SinkCommitted(ILogger logger, string name, int count, double milliseconds);
 
         [LoggerMessage(3024, LogLevel.Error, "Data-plane plugin {Name}: its sink failed to commit {Count} connections; the in-process replica stands")]
         public static partial void SinkFailed(ILogger logger, string name, int count, Exception exception);
+
+        [LoggerMessage(3026, LogLevel.Error, "Data-plane plugin {Name}: its sink did not finish committing {Count} connections within {Seconds} s; its source runs anyway")]
+        public static partial void SinkTimedOut(ILogger logger, string name, int count, double seconds);
 
         [LoggerMessage(3025, LogLevel.Warning, "Data-plane plugin {Name}: its {Part} counters failed: {Reason}")]
         public static partial void CountersFailed(ILogger logger, string name, string part, string reason);

@@ -62,7 +62,7 @@ internal sealed class FirewallNodes : IAsyncDisposable
               },
               "node": { "memberId": {{fw}}, "control": { "port": {{ControlPort}} } },
               "policy": { "classes": [ { "name": "default", "policy": "full" } ], "rules": [] },
-              "dataPlane": { "source": "plugin", "plugin": "conntrack" }
+              "dataPlane": { "source": "plugin", "plugin": "conntrack", "settings": { "ignore": ["10.201.3.0/30"] } }
             }
             """));
         return path;

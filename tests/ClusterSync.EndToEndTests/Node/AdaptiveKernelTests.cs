@@ -40,7 +40,7 @@ public sealed class AdaptiveKernelTests
                 {
                   "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:8116", "fullSyncPort": 8117 } ] },
                   "node": { "memberId": 1, "control": { "port": 9116 } },
-                  "dataPlane": { "source": "plugin", "plugin": "conntrack" },
+                  "dataPlane": { "source": "plugin", "plugin": "conntrack", "settings": { "ignoreLoopback": false } },
                   "adaptive": { "enabled": true, "feedbackInterval": "200ms" },
                   "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
                 }

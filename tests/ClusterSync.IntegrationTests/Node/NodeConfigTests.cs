@@ -51,6 +51,7 @@ public sealed class NodeConfigTests : IDisposable
         { "wrong JSON type", """{"node": {"memberId": "one"}}""", "node.memberId: " },
         { "null section", """{"node": null}""", "node: expected a value" },
         { "unknown data-plane source", """{"dataPlane": {"source": "pcap"}}""", "dataPlane.source: expected 'generator', 'api', 'feed', 'plugin' or 'none'" },
+        { "plugin commit timeout out of range", """{"dataPlane": {"source": "plugin", "plugin": "conntrack", "commitTimeoutSeconds": 0}}""", "dataPlane.commitTimeoutSeconds: expected 1 to 3600, found 0" },
         { "feed source without a port", """{"dataPlane": {"source": "feed"}}""", "dataPlane.feedPort: expected a TCP port" },
         { "data-plane plugin without source plugin", """{"dataPlane": {"source": "none", "plugin": "trace-replay"}}""", "dataPlane.plugin: only used with source 'plugin', found source 'none'" },
         { "bad generator rate", """{"dataPlane": {"source": "generator", "generator": {"changesPerSecond": 0}}}""", "dataPlane.generator.changesPerSecond" },

@@ -55,6 +55,19 @@ public sealed class DataPlaneIsolationProcessTests
             Assert.Equal(200, (int)health.StatusCode);
         }
 
+        // Readiness: the Active serves (no commit pending), the Standby does not.
+        using (var ready = await http.GetAsync($"{cluster.Endpoint(1)}/readyz"))
+        {
+            Assert.Equal(200, (int)ready.StatusCode);
+            Assert.Equal("serving\n", await ready.Content.ReadAsStringAsync());
+        }
+
+        using (var ready = await http.GetAsync($"{cluster.Endpoint(2)}/readyz"))
+        {
+            Assert.Equal(503, (int)ready.StatusCode);
+            Assert.Contains("member is Standby", await ready.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
         // Failover: member 2's plugin sink throws; the in-process replica is committed, member 2 is Active and runs on.
         var before = ProcessCluster.Digest(s1);
         n1.Kill();
@@ -68,7 +81,8 @@ public sealed class DataPlaneIsolationProcessTests
             }
 
             s2 = b;
-            return ProcessCluster.MemberState(b) == "Active" && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkExceptions").GetInt64() >= 1;
+            return ProcessCluster.MemberState(b) == "Active" && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkExceptions").GetInt64() >= 1
+                && !b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommitting").GetBoolean();
         }, "member 2 Active after its sink threw", TimeSpan.FromSeconds(10));
         Assert.Equal(before, ProcessCluster.Digest(s2.GetProperty("membership").GetProperty("committed")));
         Assert.Equal(0, s2.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommits").GetInt64());
@@ -77,6 +91,16 @@ public sealed class DataPlaneIsolationProcessTests
         {
             Assert.Equal(503, (int)health.StatusCode);
             Assert.Contains("sink failed to commit 300 connections", await health.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // The failed commit has ended: member 2 serves (its in-process replica), and says when the commit ended.
+        var p2 = s2.GetProperty("dataPlane").GetProperty("plugin");
+        Assert.False(p2.GetProperty("sinkCommitting").GetBoolean());
+        Assert.True(p2.GetProperty("sinkCommitFinishedUnixMs").GetInt64() > 0);
+        Assert.Equal(0, p2.GetProperty("sinkCommitTimeouts").GetInt64());
+        using (var ready = await http.GetAsync($"{cluster.Endpoint(2)}/readyz"))
+        {
+            Assert.Equal(200, (int)ready.StatusCode);
         }
     }
 

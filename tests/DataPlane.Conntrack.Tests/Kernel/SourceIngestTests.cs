@@ -16,7 +16,8 @@ public sealed class SourceIngestTests
     private static (ConntrackSource Source, RecordingSink Sink, CommitRegistry Registry) Create(Netns ns)
     {
         var registry = new CommitRegistry();
-        var source = ns.Run(() => new ConntrackSource(new ConntrackSettings(), registry));
+        // The fixtures were captured from loopback traffic: not ignored here.
+        var source = ns.Run(() => new ConntrackSource(new ConntrackSettings { IgnoreLoopback = false }, registry));
         return (source, new RecordingSink(), registry);
     }
 

@@ -1,0 +1,69 @@
+using System.Net;
+using System.Net.Sockets;
+using ClusterSync.Connections;
+using static ClusterSync.Plugins.Conntrack.Tests.Kernel.KernelTestData;
+
+namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;
+
+public sealed partial class ConntrackKernelTests
+{
+    [NetnsFact]
+    public async Task Source_LoopbackAndIgnoredNetworks_NotAnnouncedOtherConnectionsAnnounced()
+    {
+        using var ns = Netns.Create();
+        ns.Exec("ip", "addr", "add", "10.77.0.1/32", "dev", "lo");   // a non-loopback address of this host
+        var source = ns.Run(() => new ConntrackFactory().CreateSource(Context("""{ "ignore": ["192.0.2.0/24"] }""")))!;
+        var sink = new RecordingSink();
+        using var stop = new CancellationTokenSource();
+        var run = source.RunAsync(sink, stop.Token);
+        var sockets = new List<Socket>();
+        try
+        {
+            Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout), "no initial dump");
+
+            // Ignored first (loopback by default, 192.0.2.0/24 by the setting), then the ones announced: events are read in
+            // order, so once the last is announced the ignored ones have been seen.
+            var loopback = Connect(ns, IPAddress.Loopback, sockets);
+            ns.Exec("conntrack", "-I", "-p", "udp", "-s", "198.51.100.1", "-d", "192.0.2.1", "--sport", "1000", "--dport", "53", "-t", "120");
+            var local = Connect(ns, IPAddress.Parse("10.77.0.1"), sockets);
+            ns.Exec("conntrack", "-I", "-p", "udp", "-s", "198.51.100.1", "-d", "203.0.113.1", "--sport", "1000", "--dport", "53", "-t", "120");
+            var udp = ConnectionKey.IPv4(0xC6336401, 0xCB007101, 1000, 53, 17);
+            Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == udp), Timeout), "the forwarded-like UDP entry was not announced");
+            Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == local && e.Entry.State == ProtocolState.TcpEstablished), Timeout),
+                "the connection over 10.77.0.1 was not announced Established");
+
+            Assert.DoesNotContain(sink.Events, e => e.Key == loopback);
+            Assert.DoesNotContain(sink.Events, e => e.Key == ConnectionKey.IPv4(0xC6336401, 0xC0000201, 1000, 53, 17));
+            Assert.True(Counter(source, "ignored") >= 3, $"ignored {Counter(source, "ignored")}: expected the loopback connection's events and the 192.0.2.1 entry's");
+            Assert.Equal(2, Counter(source, "tracked"));
+        }
+        finally
+        {
+            foreach (var s in sockets)
+            {
+                s.Dispose();
+            }
+
+            await stop.CancelAsync();
+            await source.DisposeAsync();
+            await Task.WhenAny(run, Task.Delay(Timeout));
+        }
+    }
+
+    /// <summary>A TCP connection to <paramref name="address"/> in the namespace (its three sockets kept in <paramref name="sockets"/>); its key.</summary>
+    private static ConnectionKey Connect(Netns ns, IPAddress address, List<Socket> sockets)
+    {
+        var (listener, client, server) = ns.Run(() =>
+        {
+            var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            l.Bind(new IPEndPoint(address, 0));
+            l.Listen();
+            var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            c.Connect(l.LocalEndPoint!);
+            return (l, c, l.Accept());
+        });
+        sockets.AddRange([listener, client, server]);
+        uint a = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
+        return ConnectionKey.IPv4(a, a, (ushort)((IPEndPoint)client.LocalEndPoint!).Port, (ushort)((IPEndPoint)listener.LocalEndPoint!).Port, 6);
+    }
+}
