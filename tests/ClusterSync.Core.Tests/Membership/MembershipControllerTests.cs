@@ -77,10 +77,8 @@ public sealed class MembershipControllerTests
         var key = ClusterKey.Generate();
         var (engine, _) = EngineKit.Create(2, 1, key, time);
         using var _e = engine;
-        var (active, activeChannel) = EngineKit.Create(1, 2, key, time);
+        var (active, activeChannel) = Peer(key, time, MemberState.Active);
         using var _a = active;
-        active.AdvertisedState = (byte)MemberState.Active;
-        active.AdvertisedPriority = 200;
         using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
         for (int i = 0; i < 100 && controller.State != MemberState.Standby; i++)
         {
@@ -90,11 +88,9 @@ public sealed class MembershipControllerTests
         }
 
         Assert.Equal(MemberState.Standby, controller.State);
-        var (restarted, restartedChannel) = EngineKit.Create(1, 2, key, time);
+        var (restarted, restartedChannel) = Peer(key, time, MemberState.Init);
         using var _r = restarted;
         Assert.NotEqual(active.Epoch, restarted.Epoch);
-        restarted.AdvertisedState = (byte)MemberState.Init;
-        restarted.AdvertisedPriority = 200;
         Heartbeat(engine, restarted, restartedChannel);
         time.Advance(Tick);
         controller.Evaluate();
@@ -110,10 +106,8 @@ public sealed class MembershipControllerTests
         var key = ClusterKey.Generate();
         var (engine, _) = EngineKit.Create(2, 1, key, time);
         using var _e = engine;
-        var (peer, peerChannel) = EngineKit.Create(1, 2, key, time);
+        var (peer, peerChannel) = Peer(key, time, MemberState.Init);
         using var _p = peer;
-        peer.AdvertisedState = (byte)MemberState.Init;
-        peer.AdvertisedPriority = 200;
         using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
         for (int i = 0; i < 200; i++)
         {
@@ -133,10 +127,8 @@ public sealed class MembershipControllerTests
         var key = ClusterKey.Generate();
         var (engine, _) = EngineKit.Create(2, 1, key, time);
         using var _e = engine;
-        var (active, activeChannel) = EngineKit.Create(1, 2, key, time);
+        var (active, activeChannel) = Peer(key, time, MemberState.Active);
         using var _a = active;
-        active.AdvertisedState = (byte)MemberState.Active;
-        active.AdvertisedPriority = 200;
         using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
         controller.MarkSynchronized();
         for (int i = 0; i < 100 && controller.State != MemberState.Standby; i++)
@@ -153,10 +145,8 @@ public sealed class MembershipControllerTests
         controller.Evaluate();
         Assert.Equal(MemberState.Standby, controller.State);
 
-        var (restarted, restartedChannel) = EngineKit.Create(1, 2, key, time); // the Active restarts at once
+        var (restarted, restartedChannel) = Peer(key, time, MemberState.Init); // the Active restarts at once
         using var _r = restarted;
-        restarted.AdvertisedState = (byte)MemberState.Init;
-        restarted.AdvertisedPriority = 200;
         Heartbeat(engine, restarted, restartedChannel);
         time.Advance(Tick);
         controller.Evaluate();
@@ -164,6 +154,15 @@ public sealed class MembershipControllerTests
 
         int ticks = RunUntil(controller, time, MemberState.Active, Dead * 2);
         Assert.InRange(ticks * Tick.TotalMilliseconds, Dead.TotalMilliseconds - (3 * Tick.TotalMilliseconds), Dead.TotalMilliseconds);
+    }
+
+    /// <summary>Member 1 (priority 200) advertising <paramref name="state"/>, on the cluster key and clock given.</summary>
+    private static (SyncEngine Peer, CaptureChannel Channel) Peer(ClusterKey key, FakeTimeProvider time, MemberState state)
+    {
+        var (peer, channel) = EngineKit.Create(1, 2, key, time);
+        peer.AdvertisedState = (byte)state;
+        peer.AdvertisedPriority = 200;
+        return (peer, channel);
     }
 
     /// <summary>Has <paramref name="from"/> send a heartbeat and feeds it to <paramref name="to"/>.</summary>
