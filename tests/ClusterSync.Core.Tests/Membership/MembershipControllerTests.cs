@@ -82,18 +82,14 @@ public sealed class MembershipControllerTests
         using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
         for (int i = 0; i < 100 && controller.State != MemberState.Standby; i++)
         {
-            Heartbeat(engine, active, activeChannel);
-            time.Advance(Tick);
-            controller.Evaluate();
+            HeartbeatTick(controller, time, engine, active, activeChannel);
         }
 
         Assert.Equal(MemberState.Standby, controller.State);
         var (restarted, restartedChannel) = Peer(key, time, MemberState.Init);
         using var _r = restarted;
         Assert.NotEqual(active.Epoch, restarted.Epoch);
-        Heartbeat(engine, restarted, restartedChannel);
-        time.Advance(Tick);
-        controller.Evaluate();
+        HeartbeatTick(controller, time, engine, restarted, restartedChannel);
 
         Assert.Equal(MemberState.Active, controller.State);
         Assert.Equal(1, controller.Failovers);
@@ -111,9 +107,7 @@ public sealed class MembershipControllerTests
         using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
         for (int i = 0; i < 200; i++)
         {
-            Heartbeat(engine, peer, peerChannel);
-            time.Advance(Tick);
-            controller.Evaluate();
+            HeartbeatTick(controller, time, engine, peer, peerChannel);
         }
 
         Assert.Equal(MemberState.Standby, controller.State);
@@ -133,23 +127,17 @@ public sealed class MembershipControllerTests
         controller.MarkSynchronized();
         for (int i = 0; i < 100 && controller.State != MemberState.Standby; i++)
         {
-            Heartbeat(engine, active, activeChannel);
-            time.Advance(Tick);
-            controller.Evaluate();
+            HeartbeatTick(controller, time, engine, active, activeChannel);
         }
 
         Assert.Equal(MemberState.Standby, controller.State);
         RunUntil(controller, time, MemberState.Active, Dead * 2); // cut off: it hears nobody and takes over
-        Heartbeat(engine, active, activeChannel); // back: the higher-ranked Active is heard, this one steps down
-        time.Advance(Tick);
-        controller.Evaluate();
+        HeartbeatTick(controller, time, engine, active, activeChannel); // back: the higher-ranked Active is heard, this one steps down
         Assert.Equal(MemberState.Standby, controller.State);
 
         var (restarted, restartedChannel) = Peer(key, time, MemberState.Init); // the Active restarts at once
         using var _r = restarted;
-        Heartbeat(engine, restarted, restartedChannel);
-        time.Advance(Tick);
-        controller.Evaluate();
+        HeartbeatTick(controller, time, engine, restarted, restartedChannel);
         Assert.Equal(MemberState.Standby, controller.State); // just back: no takeover yet
 
         int ticks = RunUntil(controller, time, MemberState.Active, Dead * 2);
@@ -163,6 +151,14 @@ public sealed class MembershipControllerTests
         peer.AdvertisedState = (byte)state;
         peer.AdvertisedPriority = 200;
         return (peer, channel);
+    }
+
+    /// <summary>A heartbeat from <paramref name="from"/> to <paramref name="to"/>, then one tick of the clock and of the controller.</summary>
+    private static void HeartbeatTick(MembershipController controller, FakeTimeProvider time, SyncEngine to, SyncEngine from, CaptureChannel fromChannel)
+    {
+        Heartbeat(to, from, fromChannel);
+        time.Advance(Tick);
+        controller.Evaluate();
     }
 
     /// <summary>Has <paramref name="from"/> send a heartbeat and feeds it to <paramref name="to"/>.</summary>
