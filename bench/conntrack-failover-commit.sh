@@ -22,54 +22,24 @@ while [[ $# -gt 0 ]]; do
 done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=$ROOT/src/ClusterSync.Cli/bin/Release/net10.0/clustersync.dll
+# shellcheck source=lib/netns.sh
+source "$ROOT/bench/lib/netns.sh"
 [[ $EUID -eq 0 ]] || { echo "conntrack-failover-commit.sh: needs root" >&2; exit 2; }
 [[ -f $CLI ]] || { echo "conntrack-failover-commit.sh: build src/ClusterSync.Cli -c Release first" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/csfocommit.XXXXXX)
 P="cscmp-$$-$(printf %04x $((RANDOM)))-focommit"
 PIDS=()
-cleanup() {
-  set +e
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for f in 1 2; do ip netns del "$P-fw$f" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap bare_pair_cleanup EXIT
 trap 'exit 130' INT TERM
 
 SETTINGS=', "settings": { "ignore": ["10.201.3.0/24"] }'
-dotnet "$CLI" keygen --out "$WORK/cluster.key" >/dev/null
-for f in 1 2; do
-  cat > "$WORK/fw$f.json" <<EOF
-{
-  "cluster": { "keyFile": "cluster.key", "mode": "high-availability", "members": [
-    { "id": 1, "address": "10.201.3.1:8116", "priority": 100, "fullSyncPort": 256 },
-    { "id": 2, "address": "10.201.3.2:8116", "priority": 90, "fullSyncPort": 256 } ] },
-  "node": { "memberId": $f, "control": { "port": 9116 } },
-  "policy": { "classes": [ { "name": "default", "policy": "full" } ], "rules": [] },
-  "dataPlane": { "source": "plugin", "plugin": "conntrack"$SETTINGS }
-}
-EOF
-done
-awk -v n="$ENTRIES" 'BEGIN { for (i = 0; i < n; i++) printf "-I -p tcp -s 10.%d.%d.%d -d 10.99.0.1 --sport %d --dport 443 --state ESTABLISHED -t 3600 -u ASSURED\n", 50 + int(i / 62500), int(i / 250) % 250, i % 250 + 1, 1024 + i % 60000 }' > "$WORK/entries.txt"
-
-status() { ip netns exec "$P-fw$1" curl -s -m 2 http://127.0.0.1:9116/status 2>/dev/null; }
-wait_state() {   # member state timeout_s
-  local deadline=$(( $(date +%s) + $3 ))
-  until [[ $(status "$1" | jq -r '.membership.state // empty' 2>/dev/null) == "$2" ]]; do
-    (( $(date +%s) < deadline )) || { echo "member $1 not $2 within $3 s" >&2; return 1; }
-    sleep 0.1
-  done
-}
+write_pair_configs "$SETTINGS"
+write_entries "$ENTRIES" "$WORK/entries.txt"
 
 ms() { date +%s%3N; }
 for run in $(seq "$RUNS"); do
-  for f in 1 2; do ip netns add "$P-fw$f"; ip -n "$P-fw$f" link set lo up; done
-  ip -n "$P-fw1" link add sync0 type veth peer name sync0 netns "$P-fw2"
-  for f in 1 2; do
-    ip -n "$P-fw$f" addr add "10.201.3.$f/24" dev sync0; ip -n "$P-fw$f" link set sync0 up
-    printf 'table inet t {\n chain f {\n  type filter hook forward priority 0;\n  ct state established accept\n }\n}\n' | ip netns exec "$P-fw$f" nft -f -
-  done
+  bare_pair_up "$P"
   ip netns exec "$P-fw1" dotnet "$CLI" node --config "$WORK/fw1.json" > "$WORK/fw1-$run.log" 2>&1 &
   PIDS+=($!); disown $!
   A=$!
@@ -78,12 +48,7 @@ for run in $(seq "$RUNS"); do
   PIDS+=($!); disown $!
   wait_state 2 Standby 60
   ip netns exec "$P-fw1" conntrack -R "$WORK/entries.txt" 2>/dev/null || true
-  replica=0
-  for _ in $(seq 600); do
-    replica=$(status 2 | jq -r '.tableSize // 0' 2>/dev/null); replica=${replica:-0}
-    (( replica >= ENTRIES )) && break
-    sleep 0.1
-  done
+  wait_replica "$ENTRIES"
   (( replica >= ENTRIES )) || { echo "run $run: B's replica holds $replica of $ENTRIES; skipped" >&2; continue; }
   sleep 1   # let A's source and the sync settle before the failure
   t0=$(ms); kill -KILL "$A"
@@ -98,7 +63,6 @@ for run in $(seq "$RUNS"); do
   plugin=$(status 2 | jq -c '.dataPlane.plugin | {sinkLastCommitMs, sinkCommitTimeouts, serving, sinkCommitting, c: (.sourceCounters | {dumps, echo_suppressed, enobufs, ignored})}' 2>/dev/null)
   echo "run $run: after the kill: B Active ${active:-never} ms, B's kernel holds all $ENTRIES ${kernel:-never} ms, /readyz serving ${ready:-never} ms; B's plugin $plugin; load $(cut -d' ' -f1 /proc/loadavg)"
   grep -h "becomes Active\|committed into its sink" "$WORK/fw2-$run.log" | sed 's/^/    /' | cut -c1-220 || true
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  PIDS=()
-  for f in 1 2; do ip netns del "$P-fw$f"; done
+  kill_nodes
+  bare_pair_down "$P"
 done

@@ -52,6 +52,8 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=$ROOT/src/ClusterSync.Cli/bin/Release/net10.0/clustersync.dll
 TRAFFIC=$ROOT/tests/ClusterSync.EndToEndTests.Traffic/bin/Release/net10.0/cse2e-traffic.dll
+# shellcheck source=lib/netns.sh
+source "$ROOT/bench/lib/netns.sh"
 [[ $EUID -eq 0 ]] || { echo "conntrackd-compare.sh: needs root (network namespaces, nftables)" >&2; exit 2; }
 for t in ip nft conntrack conntrackd tcpdump curl jq dotnet; do
   command -v $t >/dev/null || { echo "conntrackd-compare.sh: $t is missing (apt-get install iproute2 nftables conntrack conntrackd tcpdump curl jq; .NET 10 SDK)" >&2; exit 2; }
@@ -405,16 +407,12 @@ run_side() {   # $1 conntrackd|clustersync
 setup_commit_pair() {   # two bare namespaces joined by a sync link, conntrack active in both
   PFX="$PREFIX_BASE-cc"
   FW1=$PFX-fw1 FW2=$PFX-fw2
-  for ns in $FW1 $FW2; do ip netns add $ns; NAMESPACES+=($ns); ip -n $ns link set lo up; done
-  ip -n $FW1 link add sync0 type veth peer name sync0 netns $FW2
-  for f in 1 2; do
-    ip -n $PFX-fw$f addr add 10.201.3.$f/24 dev sync0; ip -n $PFX-fw$f link set sync0 up
-    printf 'table inet t {\n chain f {\n  type filter hook forward priority 0;\n  ct state established accept\n }\n}\n' | ip netns exec $PFX-fw$f nft -f -
-  done
+  NAMESPACES+=($FW1 $FW2)
+  bare_pair_up "$PFX"
 }
 
 load_entries() {   # COMMIT_ENTRIES established TCP entries into A's kernel (conntrack -R: one process, ctnetlink)
-  awk -v n="$COMMIT_ENTRIES" 'BEGIN { for (i = 0; i < n; i++) printf "-I -p tcp -s 10.%d.%d.%d -d 10.99.0.1 --sport %d --dport 443 --state ESTABLISHED -t 3600 -u ASSURED\n", 50 + int(i / 62500), int(i / 250) % 250, i % 250 + 1, 1024 + i % 60000 }' > "$1/entries.txt"
+  write_entries "$COMMIT_ENTRIES" "$1/entries.txt"
   ip netns exec $FW1 conntrack -R "$1/entries.txt" 2>/dev/null || true
 }
 

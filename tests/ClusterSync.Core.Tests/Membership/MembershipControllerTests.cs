@@ -77,27 +77,19 @@ public sealed class MembershipControllerTests
         var key = ClusterKey.Generate();
         var (engine, _) = EngineKit.Create(2, 1, key, time);
         using var _e = engine;
-        var (active, activeChannel) = EngineKit.Create(1, 2, key, time);
+        var (active, activeChannel) = Peer(key, time, MemberState.Active);
         using var _a = active;
-        active.AdvertisedState = (byte)MemberState.Active;
-        active.AdvertisedPriority = 200;
         using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
         for (int i = 0; i < 100 && controller.State != MemberState.Standby; i++)
         {
-            Heartbeat(engine, active, activeChannel);
-            time.Advance(Tick);
-            controller.Evaluate();
+            HeartbeatTick(controller, time, engine, active, activeChannel);
         }
 
         Assert.Equal(MemberState.Standby, controller.State);
-        var (restarted, restartedChannel) = EngineKit.Create(1, 2, key, time);
+        var (restarted, restartedChannel) = Peer(key, time, MemberState.Init);
         using var _r = restarted;
         Assert.NotEqual(active.Epoch, restarted.Epoch);
-        restarted.AdvertisedState = (byte)MemberState.Init;
-        restarted.AdvertisedPriority = 200;
-        Heartbeat(engine, restarted, restartedChannel);
-        time.Advance(Tick);
-        controller.Evaluate();
+        HeartbeatTick(controller, time, engine, restarted, restartedChannel);
 
         Assert.Equal(MemberState.Active, controller.State);
         Assert.Equal(1, controller.Failovers);
@@ -110,16 +102,12 @@ public sealed class MembershipControllerTests
         var key = ClusterKey.Generate();
         var (engine, _) = EngineKit.Create(2, 1, key, time);
         using var _e = engine;
-        var (peer, peerChannel) = EngineKit.Create(1, 2, key, time);
+        var (peer, peerChannel) = Peer(key, time, MemberState.Init);
         using var _p = peer;
-        peer.AdvertisedState = (byte)MemberState.Init;
-        peer.AdvertisedPriority = 200;
         using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
         for (int i = 0; i < 200; i++)
         {
-            Heartbeat(engine, peer, peerChannel);
-            time.Advance(Tick);
-            controller.Evaluate();
+            HeartbeatTick(controller, time, engine, peer, peerChannel);
         }
 
         Assert.Equal(MemberState.Standby, controller.State);
@@ -133,37 +121,44 @@ public sealed class MembershipControllerTests
         var key = ClusterKey.Generate();
         var (engine, _) = EngineKit.Create(2, 1, key, time);
         using var _e = engine;
-        var (active, activeChannel) = EngineKit.Create(1, 2, key, time);
+        var (active, activeChannel) = Peer(key, time, MemberState.Active);
         using var _a = active;
-        active.AdvertisedState = (byte)MemberState.Active;
-        active.AdvertisedPriority = 200;
         using var controller = new MembershipController(engine, new MembershipOptions { Priority = 100 }, new InMemoryReplicaSink(), time);
         controller.MarkSynchronized();
         for (int i = 0; i < 100 && controller.State != MemberState.Standby; i++)
         {
-            Heartbeat(engine, active, activeChannel);
-            time.Advance(Tick);
-            controller.Evaluate();
+            HeartbeatTick(controller, time, engine, active, activeChannel);
         }
 
         Assert.Equal(MemberState.Standby, controller.State);
         RunUntil(controller, time, MemberState.Active, Dead * 2); // cut off: it hears nobody and takes over
-        Heartbeat(engine, active, activeChannel); // back: the higher-ranked Active is heard, this one steps down
-        time.Advance(Tick);
-        controller.Evaluate();
+        HeartbeatTick(controller, time, engine, active, activeChannel); // back: the higher-ranked Active is heard, this one steps down
         Assert.Equal(MemberState.Standby, controller.State);
 
-        var (restarted, restartedChannel) = EngineKit.Create(1, 2, key, time); // the Active restarts at once
+        var (restarted, restartedChannel) = Peer(key, time, MemberState.Init); // the Active restarts at once
         using var _r = restarted;
-        restarted.AdvertisedState = (byte)MemberState.Init;
-        restarted.AdvertisedPriority = 200;
-        Heartbeat(engine, restarted, restartedChannel);
-        time.Advance(Tick);
-        controller.Evaluate();
+        HeartbeatTick(controller, time, engine, restarted, restartedChannel);
         Assert.Equal(MemberState.Standby, controller.State); // just back: no takeover yet
 
         int ticks = RunUntil(controller, time, MemberState.Active, Dead * 2);
         Assert.InRange(ticks * Tick.TotalMilliseconds, Dead.TotalMilliseconds - (3 * Tick.TotalMilliseconds), Dead.TotalMilliseconds);
+    }
+
+    /// <summary>Member 1 (priority 200) advertising <paramref name="state"/>, on the cluster key and clock given.</summary>
+    private static (SyncEngine Peer, CaptureChannel Channel) Peer(ClusterKey key, FakeTimeProvider time, MemberState state)
+    {
+        var (peer, channel) = EngineKit.Create(1, 2, key, time);
+        peer.AdvertisedState = (byte)state;
+        peer.AdvertisedPriority = 200;
+        return (peer, channel);
+    }
+
+    /// <summary>A heartbeat from <paramref name="from"/> to <paramref name="to"/>, then one tick of the clock and of the controller.</summary>
+    private static void HeartbeatTick(MembershipController controller, FakeTimeProvider time, SyncEngine to, SyncEngine from, CaptureChannel fromChannel)
+    {
+        Heartbeat(to, from, fromChannel);
+        time.Advance(Tick);
+        controller.Evaluate();
     }
 
     /// <summary>Has <paramref name="from"/> send a heartbeat and feeds it to <paramref name="to"/>.</summary>

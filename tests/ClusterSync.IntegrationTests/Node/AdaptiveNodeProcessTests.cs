@@ -22,19 +22,11 @@ public sealed class AdaptiveNodeProcessTests : IDisposable
     [Fact]
     public async Task Node_AdaptiveColdStartWithTelemetry_StatusShowsExposureAndExportWritesCsv()
     {
-        int sync = NodeProcess.FreeUdpPort(), control = NodeProcess.FreeTcpPort(), fullSync = NodeProcess.FreeTcpPort();
-        var config = Path.Combine(_dir, "node.json");
-        File.WriteAllText(config, $$"""
-            {
-              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{sync}}", "fullSyncPort": {{fullSync}} } ] },
-              "node": { "memberId": 1, "control": { "port": {{control}} } },
-              "sync": { "tableCapacity": 16384 },
-              "dataPlane": { "source": "generator", "generator": { "seed": 3, "connections": 2000, "changesPerSecond": 20000, "maxChanges": 40000 } },
-              "adaptive": { "enabled": true, "model": "none", "lossBudget": 0.02, "coldStartMinSamples": 50, "feedbackInterval": "200ms" },
-              "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
-            }
+        var (config, endpoint) = NodeProcess.WriteSingleMemberConfig(_dir, """
+            "dataPlane": { "source": "generator", "generator": { "seed": 3, "connections": 2000, "changesPerSecond": 20000, "maxChanges": 40000 } },
+            "adaptive": { "enabled": true, "model": "none", "lossBudget": 0.02, "coldStartMinSamples": 50, "feedbackInterval": "200ms" },
+            "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
             """);
-        var endpoint = $"http://127.0.0.1:{control}";
         await using var node = NodeProcess.Start("node", "--config", config);
         try
         {

@@ -25,19 +25,11 @@ public sealed class NodeLoadedAssembliesTests : IDisposable
     {
         Skip.IfNot(File.Exists("/proc/self/maps"), "/proc/<pid>/maps is not available on this OS: the loaded assemblies of another process cannot be read");
 
-        int sync = NodeProcess.FreeUdpPort(), control = NodeProcess.FreeTcpPort(), fullSync = NodeProcess.FreeTcpPort();
-        var config = Path.Combine(_dir, "node.json");
-        File.WriteAllText(config, $$"""
-            {
-              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{sync}}", "fullSyncPort": {{fullSync}} } ] },
-              "node": { "memberId": 1, "control": { "port": {{control}} } },
-              "sync": { "tableCapacity": 16384 },
-              "dataPlane": { "source": "generator", "generator": { "seed": 5, "connections": 1000, "changesPerSecond": 20000, "maxChanges": 5000 } },
-              "adaptive": { "enabled": true, "feedbackInterval": "200ms" },
-              "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
-            }
+        var (config, endpoint) = NodeProcess.WriteSingleMemberConfig(_dir, """
+            "dataPlane": { "source": "generator", "generator": { "seed": 5, "connections": 1000, "changesPerSecond": 20000, "maxChanges": 5000 } },
+            "adaptive": { "enabled": true, "feedbackInterval": "200ms" },
+            "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
             """);
-        var endpoint = $"http://127.0.0.1:{control}";
         await using var node = NodeProcess.Start("node", "--config", config);
 
         await FailoverProcessTests.WaitUntilAsync(async () => await FailoverProcessTests.StatusAsync(_http, endpoint) is { } s

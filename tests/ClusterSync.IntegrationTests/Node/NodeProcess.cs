@@ -142,6 +142,26 @@ internal sealed class NodeProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Writes <paramref name="dir"/>/node.json for a one-member insecure cluster on free ports (sync, full sync,
+    /// control; <c>sync.tableCapacity</c> 16384) with <paramref name="sections"/> (further top-level JSON members, each
+    /// line ending in a comma but the last) appended; returns its path and the control endpoint.
+    /// </summary>
+    public static (string Config, string Endpoint) WriteSingleMemberConfig(string dir, string sections)
+    {
+        int sync = FreeUdpPort(), control = FreeTcpPort(), fullSync = FreeTcpPort();
+        var config = Path.Combine(dir, "node.json");
+        File.WriteAllText(config, $$"""
+            {
+              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{sync}}", "fullSyncPort": {{fullSync}} } ] },
+              "node": { "memberId": 1, "control": { "port": {{control}} } },
+              "sync": { "tableCapacity": 16384 },
+              {{sections}}
+            }
+            """);
+        return (config, $"http://127.0.0.1:{control}");
+    }
+
     // Ports handed out in this test run: the OS may give a just-released port again, and a node configuration with
     // the same port twice (sync, full sync, control) is rightly refused, so never hand one out twice.
     private static readonly HashSet<int> s_handedOut = [];
