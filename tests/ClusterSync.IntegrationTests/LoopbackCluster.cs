@@ -97,21 +97,7 @@ internal sealed class LoopbackCluster : IDisposable
     }
 
     /// <summary>Waits until <paramref name="condition"/> holds, polling; false after <paramref name="timeout"/>.</summary>
-    public static bool WaitUntil(Func<bool> condition, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < timeout)
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            Thread.Sleep(20);
-        }
-
-        return condition();
-    }
+    public static bool WaitUntil(Func<bool> condition, TimeSpan timeout) => Wait.Until(condition, timeout);
 
     /// <summary>Differences between two members' live tables (key present on one side only, or different state).</summary>
     public static int Differences(SyncEngine a, SyncEngine b)

@@ -69,26 +69,27 @@ public sealed class TelemetryRecorderFailureTests : IDisposable
         var recorder = new TelemetryRecorder(Options(), 1, Classes, null, null, null, time, logger, disk);
         int i = 0;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (recorder.WriteFailures < 20)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"write failures {recorder.WriteFailures} after {i} outcomes");
-            for (int k = 0; k < 500; k++)
+        // Feeds outcomes, giving the below-normal writer thread a turn between batches; waits on the failure count.
+        Eventually.Until(
+            () => recorder.WriteFailures >= 20,
+            () =>
             {
-                recorder.OnEnded(Outcome(i++));
-            }
-
-            Thread.Sleep(1); // give the below-normal writer thread a turn; the loop waits on the failure count
-        }
+                for (int k = 0; k < 500; k++)
+                {
+                    recorder.OnEnded(Outcome(i++));
+                }
+            },
+            deadline - DateTime.UtcNow,
+            () => $"write failures {recorder.WriteFailures} after {i} outcomes");
 
         Assert.Equal(1, logger.Warnings); // many failures, one warning until the interval passes
         time.Advance(TelemetryRecorder.WarningInterval);
         long before = recorder.WriteFailures;
-        while (recorder.WriteFailures <= before + 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "no failure after the warning interval");
-            recorder.OnEnded(Outcome(i++));
-            Thread.Sleep(1);
-        }
+        Eventually.Until(
+            () => recorder.WriteFailures > before + 1,
+            () => recorder.OnEnded(Outcome(i++)),
+            deadline - DateTime.UtcNow,
+            () => "no failure after the warning interval");
 
         Assert.Equal(2, logger.Warnings);
         var dispose = Record.Exception(recorder.Dispose);

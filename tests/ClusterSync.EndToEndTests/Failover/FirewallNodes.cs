@@ -140,20 +140,16 @@ internal sealed class FirewallNodes : IAsyncDisposable
     public async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout)
     {
         var watched = _nodes.Where(n => n is { HasExited: false }).Select(n => n!).ToList();
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < timeout)
+        bool held = await Eventually.UntilAsync(condition, timeout, () =>
         {
-            if (await condition())
-            {
-                return;
-            }
-
             foreach (var n in watched)
             {
                 Assert.False(n.HasExited, $"{n.Name} exited while waiting for {what}:\n{n.Log}");
             }
-
-            await Task.Delay(50);
+        });
+        if (held)
+        {
+            return;
         }
 
         Assert.Fail($"timed out after {timeout.TotalSeconds:F0} s waiting for {what}:\n{string.Join("\n----\n", watched.Select(n => $"{n.Name}:\n{n.Log}"))}");

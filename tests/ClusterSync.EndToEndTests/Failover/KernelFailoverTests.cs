@@ -95,17 +95,13 @@ public sealed partial class KernelFailoverTests(ITestOutputHelper log)
         long switched = await SwitchToFw2Async(net, nodes);
         await nodes.WaitUntilAsync(async () => FirewallNodes.MemberState(await nodes.StatusAsync(2)) == "Active", "fw2's node Active", TimeSpan.FromSeconds(10));
         HashSet<int> committed = [];
-        var commitWait = Stopwatch.StartNew();
-        while (commitWait.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            committed = await net.ConntrackClientPortsAsync(2, TrafficWorkload.Port);
-            if (ports.IsSubsetOf(committed))
+        await Eventually.UntilAsync(
+            async () =>
             {
-                break;
-            }
-
-            await Task.Delay(50);
-        }
+                committed = await net.ConntrackClientPortsAsync(2, TrafficWorkload.Port);
+                return ports.IsSubsetOf(committed);
+            },
+            TimeSpan.FromSeconds(10)); // not held in time: the assertions below name the missing entries
 
         var synchronized = ports.Intersect(committed).ToHashSet();
         if (nat)

@@ -147,25 +147,33 @@ public sealed class AdaptiveKernelTests
 
     private static async Task<JsonElement> StatusWhenAsync(HttpClient http, NsProcess node, Func<JsonElement, bool> done)
     {
-        var clock = Stopwatch.StartNew();
         string last = "";
-        while (clock.Elapsed < Timeout)
-        {
-            Assert.False(node.HasExited, $"the node exited:\n{node.Log}");
-            try
+        JsonElement status = default;
+        bool held = await Eventually.UntilAsync(
+            async () =>
             {
-                last = await http.GetStringAsync("/status");
-                using var doc = JsonDocument.Parse(last);
-                if (done(doc.RootElement))
+                Assert.False(node.HasExited, $"the node exited:\n{node.Log}");
+                try
                 {
-                    return doc.RootElement.Clone();
+                    last = await http.GetStringAsync("/status");
+                    using var doc = JsonDocument.Parse(last);
+                    if (done(doc.RootElement))
+                    {
+                        status = doc.RootElement.Clone();
+                        return true;
+                    }
                 }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or InvalidOperationException)
-            {
-            }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException or InvalidOperationException)
+                {
+                }
 
-            await Task.Delay(100);
+                return false;
+            },
+            Timeout,
+            poll: TimeSpan.FromMilliseconds(100));
+        if (held)
+        {
+            return status;
         }
 
         Assert.Fail($"timed out; last status: {last}\n{node.Log}");

@@ -101,16 +101,19 @@ internal sealed class TrafficWorkload
     /// <summary>The first progress report taken at or after <paramref name="unixMs"/> (wall clock).</summary>
     public async Task<Progress> ProgressAtOrAfterAsync(long unixMs, TimeSpan timeout)
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (clock.Elapsed < timeout)
-        {
-            if (Latest is { } p && p.UnixMs >= unixMs)
+        Progress? found = null;
+        bool held = await Eventually.UntilAsync(
+            () =>
             {
-                return p;
-            }
-
-            Assert.False(Clients.HasExited, $"the client pool exited:\n{Clients.Log}");
-            await Task.Delay(20);
+                found = Latest is { } p && p.UnixMs >= unixMs ? p : null;
+                return Task.FromResult(found is not null);
+            },
+            timeout,
+            () => Assert.False(Clients.HasExited, $"the client pool exited:\n{Clients.Log}"),
+            poll: TimeSpan.FromMilliseconds(20));
+        if (held)
+        {
+            return found!;
         }
 
         throw new TimeoutException($"no progress report after {unixMs} within {timeout.TotalSeconds:F0} s:\n{Clients.Log}");

@@ -319,28 +319,20 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
         => WaitUntilAsync(condition, what, TimeSpan.FromSeconds(30), nodes);
 
     internal static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout, params NodeProcess?[] nodes)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < timeout)
-        {
-            if (await condition())
+        => await Wait.UntilAsync(
+            condition,
+            timeout,
+            () => $"timed out waiting for {what}:\n{string.Join("\n----\n", nodes.Where(n => n is not null).Select(n => n!.Output))}",
+            () =>
             {
-                return;
-            }
-
-            foreach (var n in nodes)
-            {
-                if (n is { HasExited: true })
+                foreach (var n in nodes)
                 {
-                    Assert.Fail($"a node exited ({n.ExitCode}) while waiting for {what}:\n{n.Output}");
+                    if (n is { HasExited: true })
+                    {
+                        Assert.Fail($"a node exited ({n.ExitCode}) while waiting for {what}:\n{n.Output}");
+                    }
                 }
-            }
-
-            await Task.Delay(20);
-        }
-
-        Assert.Fail($"timed out waiting for {what}:\n{string.Join("\n----\n", nodes.Where(n => n is not null).Select(n => n!.Output))}");
-    }
+            });
 
     /// <summary>Ports and configuration files of a loopback cluster; member i has priority 110 - 10 i, all-<c>full</c> policy.</summary>
     internal sealed class Cluster(int members)

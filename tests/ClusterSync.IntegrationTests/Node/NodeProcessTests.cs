@@ -184,25 +184,19 @@ public sealed partial class NodeProcessTests : IDisposable
 
     /// <summary>Polls <paramref name="condition"/> until it holds; fails after <see cref="s_wait"/> or as soon as a node exits.</summary>
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, params NodeProcess[] nodes)
-    {
-        var deadline = DateTime.UtcNow + s_wait;
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
-        while (true)
-        {
-            foreach (var n in nodes)
+        => await Wait.UntilAsync(
+            async () =>
             {
-                Assert.False(n.HasExited, $"a node exited while waiting until {what}:\n{n.Output}");
-            }
+                foreach (var n in nodes)
+                {
+                    Assert.False(n.HasExited, $"a node exited while waiting until {what}:\n{n.Output}");
+                }
 
-            if (await condition())
-            {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"timed out after {s_wait} waiting until {what}");
-            await timer.WaitForNextTickAsync();
-        }
-    }
+                return await condition();
+            },
+            s_wait,
+            () => $"timed out after {s_wait} waiting until {what}",
+            poll: TimeSpan.FromMilliseconds(100));
 
     /// <summary>
     /// Parses the Prometheus text exposition format strictly enough to catch a broken exposition: every family has

@@ -141,26 +141,20 @@ internal sealed class ProcessCluster : IAsyncDisposable
     {
         var limit = timeout ?? TimeSpan.FromSeconds(30);
         var watched = Running.ToList();
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < limit)
-        {
-            if (await condition().ConfigureAwait(false))
+        await Wait.UntilAsync(
+            condition,
+            limit,
+            () => $"timed out after {limit.TotalSeconds:F0} s waiting for {what}:\n{string.Join("\n----\n", watched.Select(n => Tail(n.Output)))}",
+            () =>
             {
-                return;
-            }
-
-            foreach (var n in watched)
-            {
-                if (n.HasExited)
+                foreach (var n in watched)
                 {
-                    Assert.Fail($"a node exited ({n.ExitCode}) while waiting for {what}:\n{n.Output}");
+                    if (n.HasExited)
+                    {
+                        Assert.Fail($"a node exited ({n.ExitCode}) while waiting for {what}:\n{n.Output}");
+                    }
                 }
-            }
-
-            await Task.Delay(50).ConfigureAwait(false);
-        }
-
-        Assert.Fail($"timed out after {limit.TotalSeconds:F0} s waiting for {what}:\n{string.Join("\n----\n", watched.Select(n => Tail(n.Output)))}");
+            }).ConfigureAwait(false);
     }
 
     private static string Tail(string output) => output.Length <= 8000 ? output : "..." + output[^8000..];

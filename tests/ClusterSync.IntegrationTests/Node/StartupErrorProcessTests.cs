@@ -29,19 +29,18 @@ public sealed class StartupErrorProcessTests : IDisposable
 
     /// <summary>The process runs managed code: the CLI assembly is mapped (before that, the runtime's own start-up).</summary>
     private static async Task WaitForCliLoadedAsync(NodeProcess node)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!File.ReadAllText($"/proc/{node.Id}/maps").Contains("clustersync.dll", StringComparison.Ordinal))
-        {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), "the CLI assembly was not loaded within 30 s");
-            if (node.HasExited)
+        => await Wait.UntilAsync(
+            () => File.ReadAllText($"/proc/{node.Id}/maps").Contains("clustersync.dll", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30),
+            () => "the CLI assembly was not loaded within 30 s",
+            () =>
             {
-                Assert.Fail($"the node exited ({node.ExitCode}) before it loaded:\n{node.Output}");
-            }
-
-            await Task.Delay(1);
-        }
-    }
+                if (node.HasExited)
+                {
+                    Assert.Fail($"the node exited ({node.ExitCode}) before it loaded:\n{node.Output}");
+                }
+            },
+            poll: TimeSpan.FromMilliseconds(1)); // the SIGTERM theory counts its offsets from this moment: notice it promptly
 
     [Theory]
     [InlineData(30)]
@@ -89,14 +88,12 @@ public sealed class StartupErrorProcessTests : IDisposable
             var first = Config($$""", "telemetry": { "enabled": true, "path": "telemetry.db" }""");
             await using (var node = NodeProcess.Start("node", "--config", first))
             {
-                var watch = Stopwatch.StartNew();
                 // LiteDB writes to its log file first and into the file itself at checkpoints (the last one at the stop).
                 var log = Path.Combine(_dir, "telemetry-log.db");
-                while (Math.Max(File.Exists(db) ? new FileInfo(db).Length : 0, File.Exists(log) ? new FileInfo(log).Length : 0) < 64 * 1024)
-                {
-                    Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"no telemetry file:\n{node.Output}");
-                    await Task.Delay(20);
-                }
+                await Wait.UntilAsync(
+                    () => Math.Max(File.Exists(db) ? new FileInfo(db).Length : 0, File.Exists(log) ? new FileInfo(log).Length : 0) >= 64 * 1024,
+                    TimeSpan.FromSeconds(30),
+                    () => $"no telemetry file:\n{node.Output}");
 
                 await node.TerminateAsync();
                 Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(40)));

@@ -50,12 +50,10 @@ public sealed class OwnershipStreamingTests(ITestOutputHelper output) : IDisposa
         try
         {
             // The first half of the generator's population is all opens: maxChanges of them fill the table.
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (host.Runtime.Engine.LiveConnectionCount < Connections)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"the table reached {host.Runtime.Engine.LiveConnectionCount} of {Connections} connections");
-                await Task.Delay(20);
-            }
+            await Eventually.WaitUntilAsync(
+                () => host.Runtime.Engine.LiveConnectionCount >= Connections,
+                () => $"the table reached {host.Runtime.Engine.LiveConnectionCount} of {Connections} connections",
+                TimeSpan.FromSeconds(60));
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
             var url = $"http://127.0.0.1:{control}/ownership?connections=true";

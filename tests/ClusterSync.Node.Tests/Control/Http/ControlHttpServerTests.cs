@@ -10,6 +10,7 @@ public sealed class ControlHttpServerTests : IAsyncLifetime
 {
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
     private ControlHttpServer _server = null!;
+    private readonly TaskCompletionSource _slowGate = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _calls;
 
     private string Url(string path) => $"http://127.0.0.1:{_server.LocalEndPoint.Port}{path}";
@@ -25,7 +26,7 @@ public sealed class ControlHttpServerTests : IAsyncLifetime
             },
             ["/slow"] = async ct =>
             {
-                await Task.Delay(200, ct);
+                await _slowGate.Task.WaitAsync(ct); // "slow": held until the test releases it
                 return ControlResponse.Text(200, "slow\n");
             },
             ["/boom"] = _ => throw new InvalidOperationException("a bug in a handler"),
@@ -38,6 +39,7 @@ public sealed class ControlHttpServerTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        _slowGate.TrySetResult();
         _http.Dispose();
         await _server.DisposeAsync();
     }
@@ -147,6 +149,9 @@ public sealed class ControlHttpServerTests : IAsyncLifetime
     {
         var requests = Enumerable.Range(0, 40).Select(i => _http.GetStringAsync(Url(i % 2 == 0 ? "/hello" : "/slow"))).ToList();
 
+        // The 20 /hello answers arrive while the 20 /slow handlers are still held; then the slow ones are let go.
+        await Task.WhenAll(requests.Where((_, i) => i % 2 == 0));
+        _slowGate.TrySetResult();
         var bodies = await Task.WhenAll(requests);
 
         Assert.Equal(20, bodies.Count(b => b == "hello\n"));
