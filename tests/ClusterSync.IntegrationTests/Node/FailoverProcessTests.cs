@@ -223,7 +223,6 @@ public sealed class FailoverProcessTests(ITestOutputHelper log) : IDisposable
                 if (!s1.GetProperty("dataPlane").GetProperty("finished").GetBoolean() || s1.GetProperty("pending").GetInt32() != 0
                     || !s1.GetProperty("peers").EnumerateArray().All(p => p.GetProperty("ackedThrough").GetUInt64() == sent))
                 {
-                    await Task.Delay(200);
                     return false;
                 }
 
