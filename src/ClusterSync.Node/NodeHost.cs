@@ -42,6 +42,10 @@ public sealed class NodeHost : IAsyncDisposable
     /// </summary>
     public static NodeHost Build(LoadedNodeConfig loaded, Action<HostApplicationBuilder>? configure = null)
     {
+        // This life's epoch, newer than every earlier life's even if the wall clock stepped back, recorded before anything
+        // is bound or sent (a damaged epoch file: ConfigurationException, exit 2; an unwritable one: NodeStartException).
+        var (epoch, previousEpoch) = EpochFile.Claim(loaded.EpochFilePath, loaded.Self.Id, TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds());
+        var engineOptions = loaded.EngineOptions with { Epoch = epoch, PreviousEpoch = previousEpoch };
         IDatagramChannel channel;
         IStreamChannel? streams = null;
         PluginCatalog? catalog = null;
@@ -103,7 +107,7 @@ public sealed class NodeHost : IAsyncDisposable
         var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "clustersync" });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddSingleton(loaded);
-        builder.Services.AddSingleton(sp => new SyncEngine(loaded.EngineOptions, channel, loaded.Key, TimeProvider.System,
+        builder.Services.AddSingleton(sp => new SyncEngine(engineOptions, channel, loaded.Key, TimeProvider.System,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("ClusterSync.Engine")));
         builder.Services.AddSingleton(sp => new NodePlugins(loaded.Config.Plugins, loaded.Path, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILoggerFactory>(), catalog));
         builder.Services.AddSingleton(sp => new NodeRuntime(loaded, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILogger<NodeRuntime>>(), sp.GetRequiredService<ILoggerFactory>())

@@ -25,6 +25,9 @@ public sealed record LoadedNodeConfig(
 
     public required Membership.ClusterMode Mode { get; init; }
 
+    /// <summary>The file keeping this member's last epoch across restarts (in <c>node.stateDirectory</c>).</summary>
+    public required string EpochFilePath { get; init; }
+
     /// <summary>The control endpoint's bearer token (<c>node.control.tokenFile</c>), or null when none is configured.</summary>
     public string? ControlToken { get; init; }
 

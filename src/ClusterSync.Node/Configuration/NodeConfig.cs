@@ -41,6 +41,16 @@ public sealed record ClusterConfig
     /// <summary>A higher-ranked member takes the Active role back when it returns (off by default, as in ClusterXL).</summary>
     public bool Preemption { get; init; }
 
+    /// <summary>
+    /// A starting member that hears no synchronized peer (and not every configured member starting) for this long
+    /// starts as the cluster's first member, without a full sync (<see cref="ClusterSync.Membership.JoinPlanner"/>'s <c>aloneAfter</c>).
+    /// From three dead intervals to one hour.
+    /// </summary>
+    public TimeSpan AloneAfter { get; init; } = ClusterSync.Membership.JoinPlanner.DefaultAloneAfter;
+
+    /// <summary>The most <see cref="AloneAfter"/> may be.</summary>
+    public static readonly TimeSpan MaxAloneAfter = TimeSpan.FromHours(1);
+
     public IReadOnlyList<MemberConfig> Members { get; init; } = [];
 
     /// <summary>
@@ -90,6 +100,12 @@ public sealed record NodeSection
     public int MemberId { get; init; }
 
     public ControlConfig Control { get; init; } = new();
+
+    /// <summary>
+    /// Where the node keeps what must survive a restart (its last epoch: <c>clustersync-member{id}.epoch</c>); must exist
+    /// and be writable. Relative paths are relative to the configuration file; null: the configuration file's directory.
+    /// </summary>
+    public string? StateDirectory { get; init; }
 }
 
 /// <summary>The local HTTP control endpoint (<c>/status</c>, <c>/metrics</c>, <c>/healthz</c>), bound to 127.0.0.1 only.</summary>

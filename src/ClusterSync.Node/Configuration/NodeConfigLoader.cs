@@ -296,6 +296,33 @@ public static class NodeConfigLoader
             errors.Add($"sync.socketBufferBytes: expected 65536 to 1073741824, found {c.Sync.SocketBufferBytes}");
         }
 
+        // cluster.aloneAfter: shorter than the listening a starting member does anyway (three dead intervals) would
+        // have no effect; the upper bound keeps a typo from leaving a lone member waiting for days.
+        double minAloneMs = c.Sync.HeartbeatInterval.TotalMilliseconds * c.Sync.DeadAfterMissedHeartbeats * 3;
+        if (!(c.Cluster.AloneAfter.TotalMilliseconds >= minAloneMs && c.Cluster.AloneAfter <= ClusterConfig.MaxAloneAfter))
+        {
+            errors.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"cluster.aloneAfter: expected a duration from three dead intervals ({minAloneMs} ms: sync.heartbeatInterval × sync.deadAfterMissedHeartbeats × 3) up to 1h, found {DurationJsonConverter.Format(c.Cluster.AloneAfter)}"));
+        }
+
+        // node.stateDirectory: an existing directory (the node writes its epoch file there at start).
+        string stateDirectory = System.IO.Path.GetDirectoryName(file)!;
+        if (c.Node.StateDirectory is { } state)
+        {
+            if (string.IsNullOrWhiteSpace(state))
+            {
+                errors.Add("node.stateDirectory: expected the path of a directory this node may write (or no setting: the configuration file's directory), found an empty path");
+            }
+            else
+            {
+                stateDirectory = System.IO.Path.GetFullPath(state, System.IO.Path.GetDirectoryName(file)!);
+                if (!Directory.Exists(stateDirectory))
+                {
+                    errors.Add($"node.stateDirectory: {stateDirectory}: directory not found; expected an existing directory this node may write");
+                }
+            }
+        }
+
         // policy
         errors.AddRange(c.Policy.Validate("policy"));
         errors.AddRange(c.Plugins.Validate("plugins"));
@@ -371,6 +398,7 @@ public static class NodeConfigLoader
             FullSyncEndPoint = new IPEndPoint(endpoints[selfIndex]!.Address, self.FullSyncPort),
             PeerFullSyncEndPoints = peers.Select(i => new IPEndPoint(endpoints[i]!.Address, members[i].FullSyncPort)).ToList(),
             Mode = mode,
+            EpochFilePath = System.IO.Path.Combine(stateDirectory, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"clustersync-member{self.Id}.epoch")),
             ControlToken = controlToken,
             LinkIds = memberLinks[selfIndex]!.Select(l => l.Id).ToList(),
             LocalLinkEndPoints = memberLinks[selfIndex]!.Select(l => l.EndPoint).ToList(),

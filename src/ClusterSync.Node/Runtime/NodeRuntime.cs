@@ -310,7 +310,8 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     {
         var views = new MemberView[_config.PeerMembers.Count];
         var token = _stop.Token;
-        var planner = new JoinPlanner(Engine.MemberId, (byte)_config.Self.Priority, Engine.Options.DeadInterval, TimeProvider.System);
+        var planner = new JoinPlanner(Engine.MemberId, (byte)_config.Self.Priority, Engine.Options.DeadInterval, TimeProvider.System,
+            aloneAfter: _config.Config.Cluster.AloneAfter);
         while (!token.IsCancellationRequested)
         {
             int n = Engine.GetPeerViews(views);

@@ -64,6 +64,11 @@ public sealed class NodeConfigTests : IDisposable
         { "adaptive never-skip class unknown", """{"adaptive": {"enabled": true, "neverSkip": ["gold"]}}""", "adaptive.neverSkip[0]: 'gold' is not one of policy.classes" },
         { "adaptive loss budget not positive", """{"adaptive": {"enabled": true, "lossBudget": 0}}""", "adaptive.lossBudget: expected" },
         { "adaptive model file missing", """{"adaptive": {"enabled": true, "model": "nope.zip"}}""", "adaptive.model: " },
+        { "aloneAfter shorter than three dead intervals", """{"cluster": {"aloneAfter": "100ms"}}""", "cluster.aloneAfter: expected a duration from three dead intervals (900 ms" },
+        { "aloneAfter longer than an hour", """{"cluster": {"aloneAfter": "2h"}}""", "cluster.aloneAfter: expected a duration from three dead intervals (900 ms: sync.heartbeatInterval × sync.deadAfterMissedHeartbeats × 3) up to 1h, found 7200s" },
+        { "aloneAfter not a duration", """{"cluster": {"aloneAfter": 10}}""", "cluster.aloneAfter: expected a duration" },
+        { "state directory missing", """{"node": {"stateDirectory": "no-such-dir"}}""", "node.stateDirectory: " },
+        { "state directory empty", """{"node": {"stateDirectory": " "}}""", "node.stateDirectory: expected the path of a directory" },
         { "telemetry sample rate above one", """{"telemetry": {"enabled": true, "sampleRate": 1.5}}""", "telemetry.sampleRate: expected a share in (0, 1]" },
     };
 
@@ -143,6 +148,20 @@ public sealed class NodeConfigTests : IDisposable
         Assert.False(loaded.Config.Cluster.Preemption);
         Assert.Equal("127.0.0.1:18257", loaded.FullSyncEndPoint.ToString());
         Assert.Equal("127.0.0.1:18256", Assert.Single(loaded.PeerFullSyncEndPoints).ToString());
+        Assert.Equal(ClusterSync.Membership.JoinPlanner.DefaultAloneAfter, loaded.Config.Cluster.AloneAfter);
+        Assert.Equal(Path.Combine(_dir, "clustersync-member2.epoch"), loaded.EpochFilePath); // next to the configuration
+    }
+
+    [Fact]
+    public void Load_AloneAfterAndStateDirectory_AreTaken()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "state"));
+        var config = ValidConfig();
+        Merge(config, JsonNode.Parse("""{"cluster": {"aloneAfter": "1.5s"}, "node": {"stateDirectory": "state"}}""")!.AsObject());
+        var loaded = NodeConfigLoader.Load(Write(config.ToJsonString()));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), loaded.Config.Cluster.AloneAfter);
+        Assert.Equal(Path.Combine(_dir, "state", "clustersync-member1.epoch"), loaded.EpochFilePath);
     }
 
     [Fact]

@@ -58,7 +58,8 @@ internal sealed class ProcessCluster : IAsyncDisposable
 
     public string ConfigPath(int member) => Path.Combine(Directory, $"node{member}.json");
 
-    public string Write(int member, string dataPlane, string sync = """{"tableCapacity": 16384}""")
+    /// <summary>Writes member <paramref name="member"/>'s configuration; <paramref name="cluster"/> adds settings to its <c>cluster</c> section (each followed by a comma).</summary>
+    public string Write(int member, string dataPlane, string sync = """{"tableCapacity": 16384}""", string cluster = "")
     {
         var c = CultureInfo.InvariantCulture;
         var list = string.Join(",\n", Enumerable.Range(1, Members).Select(i =>
@@ -66,7 +67,7 @@ internal sealed class ProcessCluster : IAsyncDisposable
         var path = ConfigPath(member);
         File.WriteAllText(path, string.Create(c, $$"""
             {
-              "cluster": { "keyFile": "cluster.key", "mode": "{{Mode}}", "members": [
+              "cluster": { "keyFile": "cluster.key", "mode": "{{Mode}}", {{cluster}}"members": [
             {{list}}
               ] },
               "node": { "memberId": {{member}}, "control": { "port": {{Control[member - 1]}}, "tokenFile": "control.token" } },

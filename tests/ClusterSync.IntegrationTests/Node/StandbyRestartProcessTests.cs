@@ -23,6 +23,9 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
     // every 2 s so a divergence that delta and full sync missed would still be repaired (and counted) within a round.
     private const string Sync = """{"tableCapacity": 65536, "heartbeatInterval": "100ms", "deadAfterMissedHeartbeats": 5, "maxReplicationLag": "5s", "antiEntropyInterval": "2s", "antiEntropySettle": "500ms"}""";
 
+    // Member 1 starts alone: it waits aloneAfter (default 10 s) for a synchronized peer before it starts as first member.
+    private const string Cluster = """"aloneAfter": "1.5s", """";
+
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
 
     [Fact]
@@ -34,9 +37,9 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
 
         // A population of 3,000 at 3,000 changes/s: full after a second, then ≈30 % new connections, 55 % updates and
         // 15 % destroys, so every round sees creates and destroys while a Standby is down and while it joins.
-        cluster.Write(1, """{"source": "generator", "generator": {"seed": 41, "connections": 3000, "changesPerSecond": 3000}}""", Sync);
-        cluster.Write(2, """{"source": "none"}""", Sync);
-        cluster.Write(3, """{"source": "none"}""", Sync);
+        cluster.Write(1, """{"source": "generator", "generator": {"seed": 41, "connections": 3000, "changesPerSecond": 3000}}""", Sync, Cluster);
+        cluster.Write(2, """{"source": "none"}""", Sync, Cluster);
+        cluster.Write(3, """{"source": "none"}""", Sync, Cluster);
         cluster.Start(1);
         await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active", s_timeout);
         cluster.Start(2);
