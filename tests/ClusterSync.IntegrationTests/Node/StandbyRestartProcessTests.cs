@@ -19,12 +19,18 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
     /// <summary>Bound on a live peer's replication lag (the age of its oldest unacknowledged datagram), as configured.</summary>
     private const int MaxReplicationLagMs = 5000;
 
-    // A 500 ms dead interval (100 ms × 5) keeps the loop short yet survives a loaded 2-core box; anti-entropy checks
-    // every 2 s so a divergence that delta and full sync missed would still be repaired (and counted) within a round.
-    private const string Sync = """{"tableCapacity": 65536, "heartbeatInterval": "100ms", "deadAfterMissedHeartbeats": 5, "maxReplicationLag": "5s", "antiEntropyInterval": "2s", "antiEntropySettle": "500ms"}""";
+    // Both kinds of restart: the Active judges a Standby dead after 2 s (100 ms × 20), longer than a kill and a new
+    // process take, so most restarts reach it as a new epoch of a peer it still holds alive (bug 1's path: the old
+    // life's acknowledgements and window must go); every fifth round waits for the Active to see the Standby Down
+    // first. The Standbys judge the Active after 600 ms: a restarted member's Init lasts that long. Anti-entropy
+    // checks every 2 s, so a divergence that delta and full sync missed would be repaired (and counted) within a round.
+    private const string SyncActive = """{"tableCapacity": 65536, "heartbeatInterval": "100ms", "deadAfterMissedHeartbeats": 20, "maxReplicationLag": "5s", "antiEntropyInterval": "2s", "antiEntropySettle": "500ms"}""";
+    private const string SyncStandby = """{"tableCapacity": 65536, "heartbeatInterval": "100ms", "deadAfterMissedHeartbeats": 6, "maxReplicationLag": "5s", "antiEntropyInterval": "2s", "antiEntropySettle": "500ms"}""";
 
-    // Member 1 starts alone: it waits aloneAfter (default 10 s) for a synchronized peer before it starts as first member.
-    private const string Cluster = """"aloneAfter": "1.5s", """";
+    // Member 1 starts alone: it waits aloneAfter (default 10 s; at least three of its dead intervals) for a
+    // synchronized peer before it starts as the first member.
+    private const string ClusterActive = "\"aloneAfter\": \"6s\", ";
+    private const string ClusterStandby = "\"aloneAfter\": \"2s\", ";
 
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
 
@@ -37,9 +43,9 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
 
         // A population of 3,000 at 3,000 changes/s: full after a second, then ≈30 % new connections, 55 % updates and
         // 15 % destroys, so every round sees creates and destroys while a Standby is down and while it joins.
-        cluster.Write(1, """{"source": "generator", "generator": {"seed": 41, "connections": 3000, "changesPerSecond": 3000}}""", Sync, Cluster);
-        cluster.Write(2, """{"source": "none"}""", Sync, Cluster);
-        cluster.Write(3, """{"source": "none"}""", Sync, Cluster);
+        cluster.Write(1, """{"source": "generator", "generator": {"seed": 41, "connections": 3000, "changesPerSecond": 3000}}""", SyncActive, ClusterActive);
+        cluster.Write(2, """{"source": "none"}""", SyncStandby, ClusterStandby);
+        cluster.Write(3, """{"source": "none"}""", SyncStandby, ClusterStandby);
         cluster.Start(1);
         await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active", s_timeout);
         cluster.Start(2);
@@ -57,6 +63,7 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
 
         var lag = new LagWatch();
         bool sawDestroys = false;
+        int restartsSeenAlive = 0; // rounds where no look at the Active showed the victim Down: its new life replaced a live old one
         for (int restart = 1; restart <= Restarts; restart++)
         {
             int victim = restart % 2 == 0 ? 2 : 3;
@@ -71,6 +78,13 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
             cluster[victim]!.Kill();
             await cluster[victim]!.WaitForExitAsync(TimeSpan.FromSeconds(10));
             ulong sentAtKill = (await cluster.StatusAsync(1))!.Value.GetProperty("lastDataSequence").GetUInt64();
+            bool afterDown = restart % 5 == 0;
+            if (afterDown)
+            {
+                await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s && lag.Sample(s, round)
+                    && !Peer(s, victim).GetProperty("alive").GetBoolean(), $"{round}: the Active sees member {victim} Down", s_timeout);
+            }
+
             cluster.Start(victim);
 
             // The restarted member: never Active, and from its first Standby answer on a completed full sync (the join
@@ -79,11 +93,13 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
             var seen = new List<string>();
             JsonElement firstStandby = default;
             bool steadyAdvanced = false;
+            bool sawDown = afterDown;
             await cluster.WaitUntilAsync(async () =>
             {
                 if (await cluster.StatusAsync(1) is { } s1 && lag.Sample(s1, round))
                 {
                     steadyAdvanced |= Peer(s1, steady).GetProperty("ackedThrough").GetUInt64() > sentAtKill;
+                    sawDown |= !Peer(s1, victim).GetProperty("alive").GetBoolean();
                 }
 
                 if (await cluster.StatusAsync(victim) is not { } s)
@@ -103,10 +119,13 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
             Assert.DoesNotContain("Active", seen);
             Assert.True(firstStandby.GetProperty("fullSync").GetProperty("full_sync_received").GetInt64() >= 1,
                 $"{round}: reported Standby before any full sync completed (states {string.Join(" -> ", seen)})");
+            // The log lines travel through a pipe and may trail the /status answer: wait for the transition's line.
+            string standbyLine = $"Member {victim}: Syncing -> Standby";
+            await cluster.WaitUntilAsync(() => Task.FromResult(cluster[victim]!.Output.Contains(standbyLine, StringComparison.Ordinal)), $"{round}: the Standby transition logged", s_timeout);
             string output = cluster[victim]!.Output;
             Assert.DoesNotContain("first member", output, StringComparison.Ordinal);
             int joined = output.IndexOf($"Member {victim} joined: full sync from member 1 (Active)", StringComparison.Ordinal);
-            int standbyAt = output.IndexOf($"Member {victim}: Syncing -> Standby", StringComparison.Ordinal);
+            int standbyAt = output.IndexOf(standbyLine, StringComparison.Ordinal);
             Assert.True(joined >= 0 && standbyAt > joined, $"{round}: no completed join pull from the Active logged before Standby:\n{output}");
 
             // A new life: an epoch newer than every earlier life's, and the one the Active now holds for it.
@@ -131,6 +150,7 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
                     && Peer(s1, steady).GetProperty("ackedThrough").GetUInt64() > sentAtStandby;
             }, $"{round}: the Active's acknowledged sequence advancing for both Standbys past {sentAtStandby}", s_timeout);
             Assert.True(steadyAdvanced, $"{round}: member {steady} acknowledged nothing new while member {victim} restarted");
+            restartsSeenAlive += sawDown ? 0 : 1;
 
             // Every Standby identical to the Active: hold the churn, wait until the Active's last change is acknowledged
             // and the three digests (count + XOR of key/version hashes of the live connections) agree.
@@ -150,7 +170,7 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
                 return d1 == d2 && d1 == d3;
             }, $"{round}: three identical tables", s_timeout);
             Assert.True(d1.Count > 0);
-            log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: {round}: states {string.Join(" -> ", seen)}, epoch {epoch}, identical at {d1.Count} connections ({d1.Xor})");
+            log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: {round}: {(sawDown ? "restarted after Down" : "restarted while still alive to the Active")}, states {string.Join(" -> ", seen)}, epoch {epoch}, identical at {d1.Count} connections ({d1.Xor})");
             await cluster.PostAsync(1, "/generator/resume");
         }
 
@@ -166,7 +186,14 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
 
         Assert.True(end.GetProperty("counters").GetProperty("peer_restarts").GetInt64() >= Restarts, "the Active did not see every new life");
         Assert.True(sawDestroys, "the churn never destroyed a connection");
-        log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s in all; largest replication lag seen {lag.MaxMs} ms, {lag.MaxDatagrams} datagrams");
+        foreach (int m in new[] { 2, 3 })
+        {
+            // Each member recorded its current life's epoch (node.stateDirectory: here the configuration's directory).
+            Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"clustersync-epoch v1 member={m} epoch={epochs[m][^1]}\n"),
+                File.ReadAllText(Path.Combine(cluster.Directory, $"clustersync-member{m}.epoch")));
+        }
+
+        log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s in all; {restartsSeenAlive} of {Restarts} restarts reached the Active before it judged the old life dead; largest replication lag seen {lag.MaxMs} ms, {lag.MaxDatagrams} datagrams");
     }
 
     private static ulong Epoch(JsonElement status) => status.GetProperty("epoch").GetUInt64();
