@@ -1,0 +1,95 @@
+using System.Globalization;
+
+namespace ClusterSync.IntegrationTests.Node;
+
+/// <summary>
+/// A restarted member never reuses an epoch its peers saw, even when the wall clock stepped back: <c>clustersync node</c>
+/// keeps its last epoch in <c>node.stateDirectory</c> and starts newer than it; a damaged epoch file stops it at start
+/// (exit 2, the path and what to do), never silently.
+/// </summary>
+[Collection(TimingSensitiveCollection.Name)]
+public sealed class EpochPersistenceProcessTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-epoch-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>No <c>node.stateDirectory</c>: the file sits next to the configuration.</summary>
+    private string EpochFile => Path.Combine(_dir, "clustersync-member1.epoch");
+
+    private string Config() => NodeProcess.WriteSingleMemberConfig(_dir, """ "dataPlane": { "source": "none" }""").Config;
+
+    [Fact]
+    public async Task Node_RestartedWithTheClockBehindItsLastEpoch_StartsNewerThanItAndRecordsIt()
+    {
+        var config = Config();
+        await using (var first = NodeProcess.Start("node", "--config", config))
+        {
+            ulong firstEpoch = await EpochAsync(first);
+            Assert.Equal(Line(firstEpoch), File.ReadAllText(EpochFile));
+            first.Kill();
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        // As if the clock had been a day ahead during the last life and stepped back since: the recorded epoch is newer
+        // than the clock, so the new life must take the next one (its peers would drop an older epoch as a replay, and
+        // an equal one would repeat the previous life's nonces).
+        ulong recorded = (ulong)DateTimeOffset.UtcNow.AddDays(1).ToUnixTimeMilliseconds();
+        File.WriteAllText(EpochFile, Line(recorded));
+        await using var second = NodeProcess.Start("node", "--config", config);
+
+        ulong epoch = await EpochAsync(second);
+
+        Assert.Equal(recorded + 1, epoch);
+        Assert.Equal(Line(recorded + 1), File.ReadAllText(EpochFile));
+        Assert.DoesNotContain(Directory.GetFiles(_dir), f => f.EndsWith(".tmp", StringComparison.Ordinal)); // renamed into place
+    }
+
+    [Theory]
+    [InlineData("garbage")]
+    [InlineData("truncated")]
+    [InlineData("another member's")]
+    public async Task Node_DamagedEpochFile_Exit2NamingTheFileAndWhatToDo(string damage)
+    {
+        var config = Config();
+        File.WriteAllText(EpochFile, damage switch
+        {
+            "garbage" => "\u0001\u0002 not an epoch",
+            "truncated" => Line(1_800_000_000_000)[..30],
+            _ => "clustersync-epoch v1 member=2 epoch=1800000000000\n",
+        });
+        string before = File.ReadAllText(EpochFile);
+
+        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(60), "node", "--config", config);
+
+        Assert.True(code == 2, $"exit {code}:\n{output}");
+        Assert.Contains($"clustersync: {EpochFile}: damaged epoch file", output, StringComparison.Ordinal);
+        Assert.Contains("move it aside", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllText(EpochFile)); // left for the operator to look at
+    }
+
+    private static string Line(ulong epoch) => string.Create(CultureInfo.InvariantCulture, $"clustersync-epoch v1 member=1 epoch={epoch}\n");
+
+    /// <summary>The node's epoch, from its log line "Member 1 started: epoch N".</summary>
+    private static async Task<ulong> EpochAsync(NodeProcess node)
+    {
+        ulong epoch = 0;
+        await Wait.UntilAsync(
+            () =>
+            {
+                var m = System.Text.RegularExpressions.Regex.Match(node.Output, @"Member 1 started: epoch (\d+)");
+                return m.Success && ulong.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out epoch);
+            },
+            TimeSpan.FromSeconds(60),
+            () => $"the node never logged its epoch:\n{node.Output}",
+            () =>
+            {
+                if (node.HasExited)
+                {
+                    Assert.Fail($"the node exited ({node.ExitCode}):\n{node.Output}");
+                }
+            });
+        return epoch;
+    }
+}
