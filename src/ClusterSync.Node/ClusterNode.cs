@@ -37,8 +37,9 @@ public sealed class ClusterNode : IAsyncDisposable
 
     /// <summary>
     /// Reads and validates <paramref name="configPath"/> (every error at once) and composes the node; nothing is
-    /// started and no port is bound but the sync socket. Throws <see cref="ConfigurationException"/> naming the file
-    /// and fields, or <see cref="NodeStartException"/> when the sync socket cannot be bound.
+    /// started and no port is bound but the sync socket; this life's epoch is recorded in <c>node.stateDirectory</c>.
+    /// Throws <see cref="ConfigurationException"/> naming the file and fields (also for a damaged epoch file), or
+    /// <see cref="NodeStartException"/> when the sync socket cannot be bound or the epoch file cannot be written.
     /// </summary>
     /// <param name="configPath">The node configuration file (JSON, as for <c>clustersync node --config</c>).</param>
     /// <param name="configureLogging">Logging providers and filters of the embedding application; none: the node does not log.</param>

@@ -37,8 +37,8 @@ public sealed class NodeHost : IAsyncDisposable
     /// <summary>
     /// Builds the node of <paramref name="loaded"/>; <paramref name="configure"/> adds logging and lifetime settings
     /// of the caller. Throws <see cref="ConfigurationException"/> for what the configuration got wrong but only the
-    /// machine can tell (a plugin missing, an address not of this machine), <see cref="NodeStartException"/> when a
-    /// socket cannot be bound.
+    /// machine can tell (a plugin missing, an address not of this machine, a damaged epoch file), <see cref="NodeStartException"/> when a
+    /// socket cannot be bound or the epoch file (<c>node.stateDirectory</c>) cannot be written.
     /// </summary>
     public static NodeHost Build(LoadedNodeConfig loaded, Action<HostApplicationBuilder>? configure = null)
     {
