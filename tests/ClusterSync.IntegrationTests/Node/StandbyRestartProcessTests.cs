@@ -48,6 +48,8 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
         cluster.Write(3, """{"source": "none"}""", SyncStandby, ClusterStandby);
         cluster.Start(1);
         await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active", s_timeout);
+        await cluster.WaitUntilAsync(() => Task.FromResult(cluster[1]!.Output.Contains(
+            "Member 1: starting synchronized (first member): no synchronized peer heard for 6000 ms", StringComparison.Ordinal)), "member 1 first after cluster.aloneAfter", s_timeout);
         cluster.Start(2);
         cluster.Start(3);
         await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(2)) == "Standby"
