@@ -12,7 +12,16 @@ public interface IReplicaSink
     /// <summary>The sink's name, for status output.</summary>
     string Name { get; }
 
-    /// <summary>Installs <paramref name="replica"/> (live connections only) into the data plane. Called on failover, not on a hot path.</summary>
+    /// <summary>
+    /// Installs <paramref name="replica"/> (live connections only) into the data plane. Called on failover, not on a hot path.
+    /// </summary>
+    /// <remarks>
+    /// Order: every entry without a <see cref="ConnectionEntry.Master"/> comes first, then the related entries after their
+    /// master — a stable order by depth (entries whose master has no master, then their own related entries, ...); an
+    /// entry whose master is not in <paramref name="replica"/> counts as depth 1. Within a depth the order is the table's.
+    /// A sink that must create a master before its related entries (the kernel refuses a related entry whose master it
+    /// does not hold) can install in the order given.
+    /// </remarks>
     void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica);
 }
 
