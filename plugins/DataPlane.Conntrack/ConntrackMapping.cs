@@ -271,7 +271,7 @@ internal static class ConntrackMapping
         r.Status = ((uint)entry.Status & CommitStatusMask) | Ips.Confirmed;
         r.HasStatus = true;
         r.Mark = entry.Mark;
-        r.HasMark = true; // also a zero mark: an update must clear a mark the kernel's entry has
+        r.HasMark = entry.Mark != 0; // a created entry starts with mark 0; an update sends it always (the sink sets that)
         r.HasMaster = entry.HasMaster && TryGetTuple(entry.Master, family, out r.Master);
         r.Timeout = RemainingTimeout(entry, nowMs);
         r.HasTimeout = true;

@@ -314,6 +314,7 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
                     // keeps EXPECTED (the kernel refuses to change it with EBUSY, answered by delete + create).
                     r.NatSource = default;
                     r.NatDestination = default;
+                    r.HasMark = true; // also a zero mark: it clears a mark the kernel's entry has
                     if (r.HasMaster)
                     {
                         r.HasMaster = false;

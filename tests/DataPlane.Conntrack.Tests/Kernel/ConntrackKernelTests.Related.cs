@@ -76,7 +76,7 @@ public sealed partial class ConntrackKernelTests
     }
 
     [NetnsFact]
-    public void Sink_CommitAgainWithNewMark_MarkUpdatedMasterKept()
+    public async Task Sink_CommitAgainWithNewMark_MarkUpdatedMasterKept()
     {
         using var ns = Netns.Create();
         var sink = ns.Run(() => new ConntrackFactory().CreateSink(Context()));
@@ -90,6 +90,13 @@ public sealed partial class ConntrackKernelTests
         Assert.Equal(0, Counter(sink, "replaced"));
         Assert.Single(ns.ConntrackList("-p", "tcp", "--mark", "9"));
         Assert.Single(ns.ConntrackList("-p", "tcp", "--mark", "5"));
+        var table = await DumpAsync(ns, 2);
+        Assert.Equal(FtpControl, table[FtpData].Master);
+
+        // A mark cleared on the Active is cleared in the kernel too (an update always carries CTA_MARK).
+        sink.Commit([Established(FtpControl, mark: 0), Established(FtpData, mark: 9, master: FtpControl)]);
+        Assert.Empty(ns.ConntrackList("-p", "tcp", "--mark", "5"));
+        Assert.Equal(0, Counter(sink, "refused"));
     }
 
     [NetnsFact]
