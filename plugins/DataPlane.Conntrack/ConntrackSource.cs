@@ -46,8 +46,9 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     private uint _dumpSequence;
     private readonly TimeSpan _resyncInterval;
     private readonly AddressFilter _ignore;
+    private readonly EndpointFilter? _syncLinks;
 
-    public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
+    public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null, IReadOnlyList<SyncLinkEndpoint>? syncLinks = null)
     {
         _registry = registry;
         _registry.SourceCreated();
@@ -57,6 +58,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         _table = new Dictionary<ConnectionKey, Tracked>(settings.ExpectedConnections);
         _receiveBufferBytes = settings.ReceiveBufferBytes;
         _ignore = new AddressFilter(settings.IgnoredNetworks);
+        _syncLinks = syncLinks is { Count: > 0 } ? new EndpointFilter(syncLinks) : null;
 
         // Subscribe now, long before this member may run the source: with nf_conntrack_events=2 (the kernel's default)
         // an entry created while nobody listens never reports an update or its destroy, and that would include the
@@ -479,6 +481,15 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             return;
         }
 
+        if (_syncLinks is not null && o.HasPorts
+            && (_syncLinks.Matches(o.SrcHi, o.SrcLo, o.SrcPort, o.Protocol) || _syncLinks.Matches(o.DstHi, o.DstLo, o.DstPort, o.Protocol)))
+        {
+            // The node's own delta or full sync traffic: a flow of this firewall, meaningless on the peer.
+            Interlocked.Increment(ref _c.Ignored);
+            Interlocked.Increment(ref _c.SyncLinkIgnored);
+            return;
+        }
+
         bool echo = !fromDump && _registry.IsOwnPort(r.PortId);
         if (r.IsDelete)
         {
@@ -608,6 +619,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         public long Resubscribes;
         public long ResubscribeFailures;
         public long RelatedWithMaster;
+        public long SyncLinkIgnored;
         public int Tracked;
 
         public Dictionary<string, long> Snapshot(int tracked, int receiveBuffer) => new(StringComparer.Ordinal)
@@ -635,6 +647,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             ["resubscribes"] = Interlocked.Read(ref Resubscribes),
             ["resubscribe_failures"] = Interlocked.Read(ref ResubscribeFailures),
             ["master_seen"] = Interlocked.Read(ref RelatedWithMaster),
+            ["sync_link_ignored"] = Interlocked.Read(ref SyncLinkIgnored),
             ["tracked"] = tracked,
             ["receive_buffer_bytes"] = receiveBuffer,
         };
