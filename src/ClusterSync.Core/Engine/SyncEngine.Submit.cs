@@ -246,6 +246,7 @@ public sealed partial class SyncEngine
             if ((e.Status & ConnectionStatus.Pending) != 0)
             {
                 // The destroy of an earlier, announced life of this key is still queued: keep it a tombstone.
+                _table.SetMaster(key, ref e, default);
                 MakeTombstone(ref e, _clock.Next(nowMs), nowMs);
                 return true;
             }
@@ -266,6 +267,7 @@ public sealed partial class SyncEngine
             ReportEnded(sink, key, e, tag, nowMs, ConnectionEndReason.Destroyed);
         }
 
+        _table.SetMaster(key, ref e, default); // a tombstone needs no master: the side table keeps only live related entries
         MakeTombstone(ref e, _clock.Next(nowMs), nowMs);
         _table.ClearCounters(key);
         return Enqueue(ref e, slot);
