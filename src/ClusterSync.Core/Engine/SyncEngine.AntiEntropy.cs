@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
-using ClusterSync.Table;
 using ClusterSync.Membership;
 using ClusterSync.Protocol;
 using ClusterSync.Security;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 

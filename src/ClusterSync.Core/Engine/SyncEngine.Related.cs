@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
-using ClusterSync.Table;
 using ClusterSync.Policy;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 

@@ -1,12 +1,12 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
-using ClusterSync.Table;
 using ClusterSync.Protocol;
 using ClusterSync.Reliability;
 using ClusterSync.Security;
-using System.Runtime.CompilerServices;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 
