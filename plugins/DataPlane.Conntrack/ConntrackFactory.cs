@@ -19,7 +19,8 @@ namespace ClusterSync.Plugins.Conntrack;
 /// <c>batchBytes</c> (commit batch, default 256 KiB), <c>ack</c> (an ACK per committed entry, default false),
 /// <c>expectedConnections</c> (default 65,536), <c>events</c> (default true; false: a replica sink only),
 /// <c>resyncSeconds</c>, <c>ignore</c> (CIDRs never announced, extending the loopback default) and
-/// <c>ignoreLoopback</c> (default true).
+/// <c>ignoreLoopback</c> (default true), <c>ignoreSyncLinks</c> (default true: the node's own sync traffic, from
+/// <see cref="DataPlaneContext.SyncLinkEndpoints"/>, is not announced).
 /// </remarks>
 public sealed class ConntrackFactory : IDataPlaneFactory
 {
@@ -37,7 +38,9 @@ public sealed class ConntrackFactory : IDataPlaneFactory
         ArgumentNullException.ThrowIfNull(context);
         var settings = ConntrackSettings.Parse(context.Settings);
         EnsureLinux();
-        return settings.Events ? new ConntrackSource(settings, _registry) : null;
+        return settings.Events
+            ? new ConntrackSource(settings, _registry, syncLinks: settings.IgnoreSyncLinks ? context.SyncLinkEndpoints : null)
+            : null;
     }
 
     /// <inheritdoc/>

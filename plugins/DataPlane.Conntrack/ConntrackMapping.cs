@@ -7,8 +7,9 @@ namespace ClusterSync.Plugins.Conntrack;
 /// <summary>
 /// Kernel conntrack entries ↔ ClusterSync connections. The key is (zone, original tuple); the reply tuple (NAT) goes to
 /// <see cref="ConnectionEntry.Reply"/>; ICMP's id / type / code travel in the ports (source port = id, destination
-/// port = type &lt;&lt; 8 | code). Carried: TCP state, status bits 0-11, remaining timeout, start timestamp, counters.
-/// Not carried by the contract (parsed, not mapped): mark, labels, the master tuple of related connections.
+/// port = type &lt;&lt; 8 | code). Carried: TCP state, status bits 0-11, remaining timeout, start timestamp, counters,
+/// the mark (CTA_MARK ↔ <see cref="ConnectionEntry.Mark"/>) and the master of a related connection (CTA_TUPLE_MASTER ↔
+/// <see cref="ConnectionEntry.Master"/>, in the entry's zone). Not carried (parsed, not mapped): labels, secmark, helper.
 /// Protocols whose kernel tracker keeps state the contract cannot carry (SCTP, DCCP, GRE) are unmappable.
 /// </summary>
 internal static class ConntrackMapping
@@ -68,6 +69,48 @@ internal static class ConntrackMapping
         key = o.Family == 4
             ? ConnectionKey.IPv4(o.SrcV4, o.DstV4, sport, dport, o.Protocol, zone)
             : ConnectionKey.IPv6(o.SrcHi, o.SrcLo, o.DstHi, o.DstLo, sport, dport, o.Protocol, zone);
+        return true;
+    }
+
+    /// <summary>
+    /// The master of a related connection (CTA_TUPLE_MASTER) as a key in <paramref name="zone"/> (the kernel looks a
+    /// master up in its related entry's zone). False when there is none or it cannot be mapped (its protocol, a tuple
+    /// without addresses or ports).
+    /// </summary>
+    public static bool TryGetMaster(in CtRecord r, ushort zone, out ConnectionKey master)
+    {
+        master = default;
+        ref readonly var m = ref r.Master;
+        if (!r.HasMaster || !m.HasAddresses || !m.HasProtocol || (m.Family != 4 && m.Family != 6) || !IsSupportedProtocol(m.Protocol))
+        {
+            return false;
+        }
+
+        ushort sport = 0, dport = 0;
+        if (m.Protocol is Icmp or Icmpv6)
+        {
+            if (!m.HasIcmp)
+            {
+                return false;
+            }
+
+            sport = m.IcmpId;
+            dport = (ushort)((m.IcmpType << 8) | m.IcmpCode);
+        }
+        else if (HasPorts(m.Protocol))
+        {
+            if (!m.HasPorts)
+            {
+                return false;
+            }
+
+            sport = m.SrcPort;
+            dport = m.DstPort;
+        }
+
+        master = m.Family == 4
+            ? ConnectionKey.IPv4(m.SrcV4, m.DstV4, sport, dport, m.Protocol, zone)
+            : ConnectionKey.IPv6(m.SrcHi, m.SrcLo, m.DstHi, m.DstLo, sport, dport, m.Protocol, zone);
         return true;
     }
 
@@ -148,6 +191,11 @@ internal static class ConntrackMapping
         entry.State = state;
         entry.Status = (ConnectionStatus)(r.Status & (uint)ConnectionStatus.WireMask);
         entry.TimeoutSeconds = r.HasTimeout ? r.Timeout : 0;
+        entry.Mark = r.HasMark ? r.Mark : 0; // the kernel leaves out a zero mark unless it just changed
+        if (r.HasMaster && TryGetMaster(r, key.Zone, out var master))
+        {
+            entry.Master = master;
+        }
         entry.CreatedMs = r.HasTimestamp && r.StartNs > 0 ? (long)(r.StartNs / 1_000_000) : nowMs;
         if (r.HasCounters)
         {
@@ -222,6 +270,9 @@ internal static class ConntrackMapping
 
         r.Status = ((uint)entry.Status & CommitStatusMask) | Ips.Confirmed;
         r.HasStatus = true;
+        r.Mark = entry.Mark;
+        r.HasMark = entry.Mark != 0; // a created entry starts with mark 0; an update sends it always (the sink sets that)
+        r.HasMaster = entry.HasMaster && TryGetTuple(entry.Master, family, out r.Master);
         r.Timeout = RemainingTimeout(entry, nowMs);
         r.HasTimeout = true;
         if (key.Zone != 0)
@@ -244,6 +295,35 @@ internal static class ConntrackMapping
             byte original = closing ? (byte)(Ips.TcpFlagBeLiberal | Ips.TcpFlagCloseInit) : Ips.TcpFlagBeLiberal;
             r.TcpFlagsOriginal = r.TcpMaskOriginal = original;
             r.TcpFlagsReply = r.TcpMaskReply = Ips.TcpFlagBeLiberal;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The original tuple of <paramref name="key"/> for CTA_TUPLE_MASTER: false when it is of another family than the
+    /// related entry (the kernel parses the master in the request's family) or of a protocol the plugin does not carry.
+    /// </summary>
+    private static bool TryGetTuple(in ConnectionKey key, byte family, out CtTuple t)
+    {
+        t = default;
+        if (key.Family != family || !IsSupportedProtocol(key.Protocol))
+        {
+            return false;
+        }
+
+        t = CtTuple.Create(family, key.SourceHigh, key.SourceLow, key.DestinationHigh, key.DestinationLow, key.Protocol, key.SourcePort, key.DestinationPort);
+        if (key.Protocol is Icmp or Icmpv6)
+        {
+            t.HasPorts = false;
+            t.HasIcmp = true;
+            t.IcmpId = key.SourcePort;
+            t.IcmpType = (byte)(key.DestinationPort >> 8);
+            t.IcmpCode = (byte)key.DestinationPort;
+        }
+        else if (!HasPorts(key.Protocol))
+        {
+            t.HasPorts = false;
         }
 
         return true;

@@ -7,7 +7,7 @@ namespace ClusterSync.Plugins.Conntrack;
 /// <summary>The plugin's settings (<c>dataPlane.settings</c>); <see cref="Parse"/> throws <see cref="ArgumentException"/> naming the setting.</summary>
 internal sealed record ConntrackSettings
 {
-    public const string Names = "receiveBufferBytes, batchBytes, ack, expectedConnections, events, resyncSeconds, ignore, ignoreLoopback";
+    public const string Names = "receiveBufferBytes, batchBytes, ack, expectedConnections, events, resyncSeconds, ignore, ignoreLoopback, ignoreSyncLinks";
 
     /// <summary>SO_RCVBUFFORCE of the event socket: events queue here while the reader is busy (default 16 MiB).</summary>
     public int ReceiveBufferBytes { get; init; } = 16 << 20;
@@ -39,6 +39,14 @@ internal sealed record ConntrackSettings
 
     /// <summary>Whether loopback (<see cref="DefaultIgnore"/>: 127.0.0.0/8, ::1/128) is ignored too (default true; false only for a lab whose test traffic is loopback).</summary>
     public bool IgnoreLoopback { get; init; } = true;
+
+    /// <summary>
+    /// Whether the node's own sync traffic is ignored (default true): connections with one of the node's sync-link
+    /// endpoints (<c>DataPlaneContext.SyncLinkEndpoints</c>: this member's and its peers' delta and full sync endpoints)
+    /// at either end of the original tuple. Matched by address, port and protocol, so other traffic of those
+    /// addresses is still announced.
+    /// </summary>
+    public bool IgnoreSyncLinks { get; init; } = true;
 
     /// <summary><see cref="DefaultIgnore"/> (unless <see cref="IgnoreLoopback"/> is false), then <see cref="Ignore"/>.</summary>
     public IEnumerable<IPNetwork> IgnoredNetworks => IgnoreLoopback ? DefaultIgnore.Concat(Ignore) : Ignore;
@@ -75,11 +83,17 @@ internal sealed record ConntrackSettings
                 case "ignore":
                     s = s with { Ignore = Networks(p) };
                     break;
-                case "ack" or "events" or "ignoreLoopback" when p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False:
+                case "ack" or "events" or "ignoreLoopback" or "ignoreSyncLinks" when p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False:
                     bool b = p.Value.GetBoolean();
-                    s = p.Name switch { "ack" => s with { Ack = b }, "events" => s with { Events = b }, _ => s with { IgnoreLoopback = b } };
+                    s = p.Name switch
+                    {
+                        "ack" => s with { Ack = b },
+                        "events" => s with { Events = b },
+                        "ignoreSyncLinks" => s with { IgnoreSyncLinks = b },
+                        _ => s with { IgnoreLoopback = b },
+                    };
                     break;
-                case "ack" or "events" or "ignoreLoopback":
+                case "ack" or "events" or "ignoreLoopback" or "ignoreSyncLinks":
                     throw new ArgumentException($"{p.Name}: expected true or false, found {p.Value}");
                 default:
                     throw new ArgumentException($"{p.Name}: unknown setting (expected {Names})");

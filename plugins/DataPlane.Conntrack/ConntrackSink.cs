@@ -15,6 +15,12 @@ namespace ClusterSync.Plugins.Conntrack;
 /// entry (NAT can only be set on create) and when the update is refused (EBUSY) by delete + create. Every other
 /// refusal is counted with its errno. The events our commit causes carry this socket's port id: the factory's source
 /// does not re-announce them.
+/// Related connections (<see cref="ConnectionEntry.Master"/> set) are created with CTA_TUPLE_MASTER, after every batch
+/// of the entries without a master has been sent and drained (the kernel looks the master up when it creates the
+/// related entry, and refuses it with ENOENT if the master is not there); chains of masters go in waves the same way.
+/// A related entry refused with ENOENT is counted (<c>related_master_missing</c>) and created again without its master,
+/// so it still flows. The mark (CTA_MARK) is written on create and on update; the master only on create (ctnetlink
+/// answers a master on an existing entry with EOPNOTSUPP).
 /// </summary>
 internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposable
 {
@@ -38,6 +44,9 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
     private long _messages;
     private long _acks;
     private long _errorsLost;
+    private long _related;
+    private long _relatedWaves;
+    private long _relatedMasterMissing;
     private long _lastEntries;
     private long _lastMicroseconds;
     private long _lastSendMicroseconds;
@@ -97,8 +106,76 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
         _sendTicks = 0;
         _drainTicks = 0;
         long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        int ok = 0;
+        foreach (var wave in Waves(replica))
+        {
+            ok += CommitWave(replica, wave, nowMs);
+        }
+
+        Interlocked.Add(ref _committed, ok);
+        Interlocked.Increment(ref _commits);
+        Interlocked.Exchange(ref _lastEntries, replica.Count);
+        Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
+        Interlocked.Exchange(ref _lastSendMicroseconds, (long)Stopwatch.GetElapsedTime(0, _sendTicks).TotalMicroseconds);
+        Interlocked.Exchange(ref _lastDrainMicroseconds, (long)Stopwatch.GetElapsedTime(0, _drainTicks).TotalMicroseconds);
+    }
+
+    /// <summary>
+    /// The entries in the order they must reach the kernel: first every entry without a master, then the related ones
+    /// in waves, a new wave whenever an entry's master is in the current one (the replica comes masters first, by
+    /// depth, so a wave holds one depth). Each wave is sent, drained and its EEXIST answers settled before the next.
+    /// </summary>
+    private List<IEnumerable<int>> Waves(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
+    {
+        int related = 0;
+        for (int i = 0; i < replica.Count; i++)
+        {
+            if (replica[i].Value.HasMaster)
+            {
+                related++;
+            }
+        }
+
+        if (related == 0)
+        {
+            return [Enumerable.Range(0, replica.Count)];
+        }
+
+        var plain = new List<int>(replica.Count - related);
+        var waves = new List<IEnumerable<int>> { plain };
+        List<int>? current = null;
+        var inCurrent = new HashSet<ConnectionKey>();
+        for (int i = 0; i < replica.Count; i++)
+        {
+            var kv = replica[i];
+            if (!kv.Value.HasMaster)
+            {
+                plain.Add(i);
+                continue;
+            }
+
+            if (current is null || inCurrent.Contains(kv.Value.Master))
+            {
+                current = [];
+                waves.Add(current);
+                inCurrent.Clear();
+            }
+
+            current.Add(i);
+            inCurrent.Add(kv.Key);
+        }
+
+        Interlocked.Add(ref _related, related);
+        Interlocked.Add(ref _relatedWaves, waves.Count - 1);
+        return waves;
+    }
+
+    /// <summary>Creates one wave; EEXIST answered by update or delete + create, ENOENT (master missing) by a create without the master.</summary>
+    private int CommitWave(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, IEnumerable<int> wave, long nowMs)
+    {
         var existing = new List<int>();
-        int ok = Send(replica, Enumerable.Range(0, replica.Count), Op.Create, nowMs, existing);
+        var orphans = new List<int>();
+        int ok = Send(replica, wave, Op.Create, nowMs, existing, orphans);
 
         // EEXIST: update in place; NAT'd entries (NAT only on create) and refused updates (EBUSY): delete + create.
         if (existing.Count > 0)
@@ -111,20 +188,22 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
             }
 
             var busy = new List<int>();
-            int updated = Send(replica, update, Op.Update, nowMs, busy);
+            int updated = Send(replica, update, Op.Update, nowMs, busy, null);
             Interlocked.Add(ref _updated, updated);
             replace.AddRange(busy);
-            int replaced = Send(replica, replace, Op.Replace, nowMs, null);
+            int replaced = Send(replica, replace, Op.Replace, nowMs, null, orphans);
             Interlocked.Add(ref _replaced, replaced);
             ok += updated + replaced;
         }
 
-        Interlocked.Add(ref _committed, ok);
-        Interlocked.Increment(ref _commits);
-        Interlocked.Exchange(ref _lastEntries, replica.Count);
-        Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
-        Interlocked.Exchange(ref _lastSendMicroseconds, (long)Stopwatch.GetElapsedTime(0, _sendTicks).TotalMicroseconds);
-        Interlocked.Exchange(ref _lastDrainMicroseconds, (long)Stopwatch.GetElapsedTime(0, _drainTicks).TotalMicroseconds);
+        // The kernel does not hold the master (not replicated, expired, refused): the entry still flows without it.
+        if (orphans.Count > 0)
+        {
+            Interlocked.Add(ref _relatedMasterMissing, orphans.Count);
+            ok += Send(replica, orphans, Op.CreateWithoutMaster, nowMs, null, null);
+        }
+
+        return ok;
     }
 
     public IReadOnlyDictionary<string, long> GetCounters()
@@ -143,6 +222,9 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
             ["messages"] = Interlocked.Read(ref _messages),
             ["acks"] = Interlocked.Read(ref _acks),
             ["errors_lost"] = Interlocked.Read(ref _errorsLost),
+            ["related"] = Interlocked.Read(ref _related),
+            ["related_waves"] = Interlocked.Read(ref _relatedWaves),
+            ["related_master_missing"] = Interlocked.Read(ref _relatedMasterMissing),
             ["last_commit_entries"] = entries,
             ["last_commit_us"] = us,
             ["last_commit_send_us"] = Interlocked.Read(ref _lastSendMicroseconds),
@@ -168,19 +250,23 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
         Create,
         Update,
         Replace,
+        CreateWithoutMaster,
     }
 
     /// <summary>
     /// Sends one operation for the given replica indexes in batches; returns how many succeeded. Failures with EEXIST
-    /// (create) or EBUSY (update) go to <paramref name="retry"/> when given; the others are counted as refused.
+    /// (create) or EBUSY (update) go to <paramref name="retry"/> when given, a create with a master refused with ENOENT
+    /// to <paramref name="orphans"/> when given; the others are counted as refused.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int Send(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, IEnumerable<int> indexes, Op op, long nowMs, List<int>? retry)
+    private int Send(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, IEnumerable<int> indexes, Op op, long nowMs,
+        List<int>? retry, List<int>? orphans)
     {
         int maxMessages = (_batch.Length / 64) + 1;
         var slots = new int[maxMessages];      // message slot → replica index (a replace is two messages: delete, create)
         var keys = new ConnectionKey[maxMessages];
         var failed = new bool[maxMessages];
+        var withMaster = new bool[maxMessages];
         int succeeded = 0;
         using var e = indexes.GetEnumerator();
         bool more = e.MoveNext();
@@ -214,12 +300,27 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
                     count++;
                 }
 
+                if (op == Op.CreateWithoutMaster)
+                {
+                    r.HasMaster = false;
+                }
+
                 slots[count] = i;
+                withMaster[count] = r.HasMaster && op != Op.Update;
                 keys[entries++] = kv.Key;
                 if (op == Op.Update)
                 {
+                    // Neither NAT nor a master can be set on an existing entry (EOPNOTSUPP); a related entry's status
+                    // keeps EXPECTED (the kernel refuses to change it with EBUSY, answered by delete + create).
                     r.NatSource = default;
                     r.NatDestination = default;
+                    r.HasMark = true; // also a zero mark: it clears a mark the kernel's entry has
+                    if (r.HasMaster)
+                    {
+                        r.HasMaster = false;
+                        r.Status |= Ips.Expected;
+                    }
+
                     CtRequests.WriteNew(ref w, first + (uint)count, ack, r);
                 }
                 else
@@ -258,7 +359,7 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
                 continue;
             }
 
-            Drain(first, count, slots, failed, op, retry);
+            Drain(first, count, slots, failed, withMaster, op, retry, orphans);
             _drainTicks += Stopwatch.GetTimestamp() - t1;
             for (int s = 0; s < count; s++)
             {
@@ -277,7 +378,7 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
     /// batch inside the send call), so a non-blocking drain; with acks one answer per message, waited for (bounded).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Drain(uint first, int count, int[] slots, bool[] failed, Op op, List<int>? retry)
+    private void Drain(uint first, int count, int[] slots, bool[] failed, bool[] withMaster, Op op, List<int>? retry, List<int>? orphans)
     {
         int answers = 0;
         long deadline = Environment.TickCount64 + 5000;
@@ -334,6 +435,10 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
                 if (retry is not null && ((op == Op.Create && errno == Nl.EEXIST) || (op == Op.Update && errno == Nl.EBUSY)))
                 {
                     retry.Add(index);
+                }
+                else if (orphans is not null && errno == Nl.ENOENT && withMaster[slot])
+                {
+                    orphans.Add(index);
                 }
                 else
                 {

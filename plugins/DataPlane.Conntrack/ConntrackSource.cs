@@ -26,6 +26,9 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     private readonly CommitRegistry _registry;
     private readonly TimeProvider _time;
     private readonly Dictionary<ConnectionKey, Tracked> _table;
+    // The masters of the tracked related connections: the kernel names the master only in the NEW event (IPCT_RELATED)
+    // and in dumps, so updates are announced with the master remembered here. Few entries have one.
+    private readonly Dictionary<ConnectionKey, ConnectionKey> _masters = [];
     private readonly List<ConnectionKey> _stale = [];
     private readonly ConnectionEvent[] _batch = new ConnectionEvent[BatchSize];
     private readonly byte[] _receive = new byte[128 << 10];
@@ -43,8 +46,9 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
     private uint _dumpSequence;
     private readonly TimeSpan _resyncInterval;
     private readonly AddressFilter _ignore;
+    private readonly EndpointFilter? _syncLinks;
 
-    public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
+    public ConntrackSource(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null, IReadOnlyList<SyncLinkEndpoint>? syncLinks = null)
     {
         _registry = registry;
         _registry.SourceCreated();
@@ -54,6 +58,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         _table = new Dictionary<ConnectionKey, Tracked>(settings.ExpectedConnections);
         _receiveBufferBytes = settings.ReceiveBufferBytes;
         _ignore = new AddressFilter(settings.IgnoredNetworks);
+        _syncLinks = syncLinks is { Count: > 0 } ? new EndpointFilter(syncLinks) : null;
 
         // Subscribe now, long before this member may run the source: with nf_conntrack_events=2 (the kernel's default)
         // an entry created while nobody listens never reports an update or its destroy, and that would include the
@@ -444,6 +449,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             foreach (var key in _stale)
             {
                 _table.Remove(key);
+                _masters.Remove(key);
                 Emit(new ConnectionEvent { Kind = ConnectionEventKind.Destroy, Key = key });
                 Interlocked.Increment(ref _c.AnnouncedDestroy);
             }
@@ -475,10 +481,20 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             return;
         }
 
+        if (_syncLinks is not null && o.HasPorts
+            && (_syncLinks.Matches(o.SrcHi, o.SrcLo, o.SrcPort, o.Protocol) || _syncLinks.Matches(o.DstHi, o.DstLo, o.DstPort, o.Protocol)))
+        {
+            // The node's own delta or full sync traffic: a flow of this firewall, meaningless on the peer.
+            Interlocked.Increment(ref _c.Ignored);
+            Interlocked.Increment(ref _c.SyncLinkIgnored);
+            return;
+        }
+
         bool echo = !fromDump && _registry.IsOwnPort(r.PortId);
         if (r.IsDelete)
         {
             Interlocked.Increment(ref _c.EventsDestroy);
+            _masters.Remove(key);
             if (!_table.Remove(key))
             {
                 Interlocked.Increment(ref _c.DestroyUnknown);
@@ -522,8 +538,21 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             return;
         }
 
-        bool changed = !known || slot.State != mapped.State || slot.Status != mapped.Status;
-        slot = new Tracked(mapped.State, mapped.Status, _generation);
+        bool masterChanged = false;
+        if (mapped.HasMaster)
+        {
+            ref var m = ref CollectionsMarshal.GetValueRefOrAddDefault(_masters, key, out bool hadMaster);
+            masterChanged = !hadMaster || !m.Equals(mapped.Master);
+            m = mapped.Master;
+            Interlocked.Increment(ref _c.RelatedWithMaster);
+        }
+        else if (known && _masters.TryGetValue(key, out var remembered))
+        {
+            mapped.Master = remembered; // an update names no master: the one its NEW event named still holds
+        }
+
+        bool changed = !known || slot.State != mapped.State || slot.Status != mapped.Status || slot.Mark != mapped.Mark || masterChanged;
+        slot = new Tracked(mapped.State, mapped.Status, mapped.Mark, _generation);
         Volatile.Write(ref _c.Tracked, _table.Count);
         if (echo || (fromDump && !known && _registry.WasCommitted(key)))
         {
@@ -563,7 +592,7 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         Interlocked.Add(ref _c.Submitted, n);
     }
 
-    private readonly record struct Tracked(ProtocolState State, ConnectionStatus Status, uint Generation);
+    private readonly record struct Tracked(ProtocolState State, ConnectionStatus Status, uint Mark, uint Generation);
 
     private sealed class Counters
     {
@@ -589,6 +618,8 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
         public long NetlinkErrors;
         public long Resubscribes;
         public long ResubscribeFailures;
+        public long RelatedWithMaster;
+        public long SyncLinkIgnored;
         public int Tracked;
 
         public Dictionary<string, long> Snapshot(int tracked, int receiveBuffer) => new(StringComparer.Ordinal)
@@ -615,6 +646,8 @@ internal sealed class ConntrackSource : IConnectionSource, IDataPlaneStatus
             ["netlink_errors"] = Interlocked.Read(ref NetlinkErrors),
             ["resubscribes"] = Interlocked.Read(ref Resubscribes),
             ["resubscribe_failures"] = Interlocked.Read(ref ResubscribeFailures),
+            ["master_seen"] = Interlocked.Read(ref RelatedWithMaster),
+            ["sync_link_ignored"] = Interlocked.Read(ref SyncLinkIgnored),
             ["tracked"] = tracked,
             ["receive_buffer_bytes"] = receiveBuffer,
         };

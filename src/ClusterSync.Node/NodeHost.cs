@@ -1,4 +1,6 @@
+using System.Net;
 using System.Net.Sockets;
+using ClusterSync.DataPlane;
 using ClusterSync.Engine;
 using ClusterSync.Node.Configuration;
 using ClusterSync.Node.Control;
@@ -60,7 +62,7 @@ public sealed class NodeHost : IAsyncDisposable
             {
                 dataPlane = NodeDataPlane.Create(catalog, dp.Plugin!, (byte)loaded.Self.Id,
                     dp.Settings ?? (plugins.Settings.TryGetValue(dp.Plugin!, out var s) ? s : null), loaded.Path, null,
-                    TimeSpan.FromSeconds(dp.CommitTimeoutSeconds));
+                    TimeSpan.FromSeconds(dp.CommitTimeoutSeconds), syncLinks: SyncLinkEndpoints(loaded));
             }
             catch
             {
@@ -151,6 +153,33 @@ public sealed class NodeHost : IAsyncDisposable
     /// its stream channel for full sync when it offers one. A transport that is not loaded, or that refuses its addresses,
     /// is bad configuration (exit 2); one that cannot reach its infrastructure is a failure of the job (exit 1).
     /// </summary>
+    /// <summary>
+    /// The endpoints of this member's own sync traffic, handed to a data-plane plugin (<c>DataPlaneContext.SyncLinkEndpoints</c>):
+    /// its own and its peers' delta-sync (UDP) endpoints on every link and full-sync (TCP) endpoints. Empty when a
+    /// transport plugin carries the sync traffic (its flows go to the plugin's servers, which the node does not know).
+    /// </summary>
+    internal static IReadOnlyList<SyncLinkEndpoint> SyncLinkEndpoints(LoadedNodeConfig loaded)
+    {
+        if (loaded.Config.Cluster.Transport != ClusterConfig.TransportUdp)
+        {
+            return [];
+        }
+
+        var udp = new List<IPEndPoint> { loaded.LocalEndPoint };
+        udp.AddRange(loaded.PeerEndPoints);
+        udp.AddRange(loaded.LocalLinkEndPoints);
+        foreach (var links in loaded.PeerLinkEndPoints)
+        {
+            udp.AddRange(links);
+        }
+
+        var tcp = new List<IPEndPoint> { loaded.FullSyncEndPoint };
+        tcp.AddRange(loaded.PeerFullSyncEndPoints);
+        return [.. udp.Select(e => new SyncLinkEndpoint(e.Address, (ushort)e.Port, 17))
+            .Concat(tcp.Select(e => new SyncLinkEndpoint(e.Address, (ushort)e.Port, 6)))
+            .Distinct()];
+    }
+
     private static (IDatagramChannel Channel, IStreamChannel? Streams) OpenPluginTransport(LoadedNodeConfig loaded, PluginCatalog catalog)
     {
         var name = loaded.Config.Cluster.Transport;

@@ -41,7 +41,7 @@ public class TableBenchmarks
         foreach (var key in keys)
         {
             ref var e = ref _table.GetOrAdd(key, out _);
-            e = Tuples.Entry(key, version: 1);
+            e.CopyFrom(Tuples.Entry(key, version: 1));
         }
     }
 
@@ -202,7 +202,7 @@ public class TableBenchmarks
         foreach (ref readonly var key in fresh)
         {
             ref var e = ref table.GetOrAdd(key, out _);
-            e = _template;
+            e.CopyFrom(_template);
         }
 
         foreach (ref readonly var key in fresh)

@@ -12,7 +12,8 @@ namespace ClusterSync.Benchmarks;
 /// <see cref="Dictionary{TKey, TValue}"/> presized to 1,000,000. Both containers allocate their arrays when
 /// constructed, so "bytes" is measured from before construction to after the last insert (GC.GetTotalMemory(true)
 /// both times, the container kept alive); "insert_bytes" is the part measured across the inserts only.
-/// The keys are generated before the first reading and are not counted.
+/// The keys are generated before the first reading and are not counted. "related_1pct" repeats the table
+/// measurement with every hundredth entry a related connection (a master in the table's side table).
 /// </summary>
 internal static class TableMemory
 {
@@ -21,7 +22,8 @@ internal static class TableMemory
     public static string Run()
     {
         var keys = Tuples.DistinctKeys(Entries, seed: 77);
-        var table = MeasureTable(keys);
+        var table = MeasureTable(keys, relatedEvery: 0);
+        var related = MeasureTable(keys, relatedEvery: 100);
         var dictionary = MeasureDictionary(keys);
         GC.KeepAlive(keys);
 
@@ -34,6 +36,10 @@ internal static class TableMemory
             json.WriteNumber("bytes_per_entry", Math.Round((double)table.Total / Entries, 2));
             json.WriteNumber("construction_bytes", table.Construction);
             json.WriteNumber("insert_bytes", table.Insert);
+            json.WriteStartObject("related_1pct");
+            json.WriteNumber("bytes", related.Total);
+            json.WriteNumber("bytes_per_entry", Math.Round((double)related.Total / Entries, 2));
+            json.WriteEndObject();
             json.WriteStartObject("dictionary");
             json.WriteNumber("bytes", dictionary.Total);
             json.WriteNumber("bytes_per_entry", Math.Round((double)dictionary.Total / Entries, 2));
@@ -61,7 +67,7 @@ internal static class TableMemory
     // NoInlining: the container must be unreachable once the method returns, so it cannot be collected in the
     // middle of the next measurement.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static Reading MeasureTable(ConnectionKey[] keys)
+    private static Reading MeasureTable(ConnectionKey[] keys, int relatedEvery)
     {
         long before = Settle();
         var table = new ConnectionTable(capacity: Entries);
@@ -69,7 +75,11 @@ internal static class TableMemory
         for (int i = 0; i < keys.Length; i++)
         {
             ref var e = ref table.GetOrAdd(keys[i], out _);
-            e = Tuples.Entry(keys[i], version: (ulong)i + 1);
+            e.CopyFrom(Tuples.Entry(keys[i], version: (ulong)i + 1));
+            if (relatedEvery > 0 && i % relatedEvery == 1)
+            {
+                table.SetMaster(keys[i], ref e, keys[i - 1]);
+            }
         }
 
         long after = GC.GetTotalMemory(forceFullCollection: true);

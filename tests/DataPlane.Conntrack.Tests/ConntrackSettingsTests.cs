@@ -27,6 +27,31 @@ public sealed class ConntrackSettingsTests
     }
 
     [Fact]
+    public void Parse_IgnoreSyncLinks_DefaultTrueAndReadable()
+    {
+        Assert.True(ConntrackSettings.Parse(null).IgnoreSyncLinks);
+        Assert.False(Parse("""{ "ignoreSyncLinks": false }""").IgnoreSyncLinks);
+        Assert.Contains("ignoreSyncLinks: expected true or false", Assert.Throws<ArgumentException>(() => Parse("""{ "ignoreSyncLinks": 1 }""")).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("10.201.3.2", 8116, 17, true)]
+    [InlineData("10.201.3.2", 8116, 6, false)]
+    [InlineData("10.201.3.2", 8117, 17, false)]
+    [InlineData("10.201.3.3", 8116, 17, false)]
+    [InlineData("fd00:99::2", 256, 6, true)]
+    public void EndpointFilter_MatchesAddressPortAndProtocolTogether(string address, int port, int protocol, bool expected)
+    {
+        var filter = new EndpointFilter([new(IPAddress.Parse("10.201.3.2"), 8116, 17), new(IPAddress.Parse("fd00:99::2"), 256, 6)]);
+        Span<byte> b = stackalloc byte[16];
+        IPAddress.Parse(address).MapToIPv6().TryWriteBytes(b, out _);
+
+        bool matches = filter.Matches(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(b), System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(b[8..]), (ushort)port, (byte)protocol);
+
+        Assert.Equal(expected, matches);
+    }
+
+    [Fact]
     public void Parse_NoIgnore_LoopbackIgnoredByDefault()
     {
         var s = ConntrackSettings.Parse(null);

@@ -132,8 +132,9 @@ internal static class CtRequests
 
     /// <summary>
     /// <c>IPCTNL_MSG_CT_NEW</c> from <paramref name="r"/>: both tuples, status, timeout, zone, mark, TCP protocol info
-    /// (state, flags with their mask) when <see cref="CtRecord.HasTcpState"/>, and the NAT bindings when present
-    /// (only valid with <c>NLM_F_CREATE</c>: the kernel refuses NAT changes of an existing entry).
+    /// (state, flags with their mask) when <see cref="CtRecord.HasTcpState"/>, and the NAT bindings and the master tuple
+    /// (CTA_TUPLE_MASTER) when present (only valid with <c>NLM_F_CREATE</c>: the kernel answers NAT or a master on an
+    /// existing entry with EOPNOTSUPP).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WriteNew(ref NetlinkWriter w, uint sequence, ushort flags, in CtRecord r)
@@ -174,6 +175,11 @@ internal static class CtRequests
 
             w.EndNest(tcp);
             w.EndNest(info);
+        }
+
+        if (r.HasMaster)
+        {
+            WriteTuple(ref w, Cta.TupleMaster, r.Master);
         }
 
         if (r.NatSource.Present)

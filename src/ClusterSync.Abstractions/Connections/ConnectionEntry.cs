@@ -3,8 +3,11 @@ using System.Runtime.InteropServices;
 namespace ClusterSync.Connections;
 
 /// <summary>
-/// The state held for one connection. Laid out flat (72 bytes) so that a table of a million
-/// entries stays within 128 bytes per entry including the key and the hash-table overhead.
+/// The state of one connection, as sources submit it, the wire carries it and sinks commit it (120 bytes: the 72 bytes
+/// of state every connection has, its conntrack <see cref="Mark"/> and, for a related connection, its
+/// <see cref="Master"/>). The engine's table does not store this struct as is: it keeps the mark in its slot and the
+/// master, which few connections have, in a side table, so a table of a million entries stays within 128 bytes per
+/// entry including the key and the hash-table overhead.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct ConnectionEntry
@@ -40,6 +43,19 @@ public struct ConnectionEntry
     /// <summary>Member id of the owner of the connection.</summary>
     public byte Owner;
 
+    /// <summary>The conntrack mark (<c>CTA_MARK</c>, <c>ct mark</c>); 0 when none is set. Replicated and committed.</summary>
+    public uint Mark;
+
+    /// <summary>
+    /// For a related connection (an FTP data connection, an ICMP error, ...): the key of its master (control) connection,
+    /// its original tuple and zone (<c>CTA_TUPLE_MASTER</c>). <c>default</c> (<see cref="ConnectionKey.Family"/> 0) means
+    /// none. A sink commits a related connection after its master (see <c>IReplicaSink.Commit</c>).
+    /// </summary>
+    public ConnectionKey Master;
+
+    /// <summary>True when <see cref="Master"/> is set.</summary>
+    public readonly bool HasMaster => Master.Family != 0;
+
     /// <summary>The reply-direction tuple (NAT aware).</summary>
     public ReplyTuple Reply
     {
@@ -63,5 +79,6 @@ public struct ConnectionEntry
            && _replyDstLo == other._replyDstLo && _replyPorts == other._replyPorts && Version == other.Version
            && CreatedMs == other.CreatedMs && UpdatedMs == other.UpdatedMs && TimeoutSeconds == other.TimeoutSeconds
            && (Status & ConnectionStatus.WireMask) == (other.Status & ConnectionStatus.WireMask)
-           && State == other.State && ServiceClass == other.ServiceClass && Owner == other.Owner;
+           && State == other.State && ServiceClass == other.ServiceClass && Owner == other.Owner
+           && Mark == other.Mark && Master.Equals(other.Master);
 }

@@ -8,7 +8,9 @@ public static class PluginContract
     /// added to an interface, a changed signature). A plugin records the version it was compiled against through
     /// <see cref="ClusterSyncPluginAttribute"/>.
     /// </summary>
-    public const int Version = 1;
+    /// <remarks>Version 2: <see cref="Connections.ConnectionEntry"/> carries <c>Mark</c> and <c>Master</c> (its size and
+    /// layout changed) and <see cref="DataPlane.IReplicaSink.Commit"/> receives masters before their related entries.</remarks>
+    public const int Version = 2;
 }
 
 /// <summary>What a plugin provides.</summary>

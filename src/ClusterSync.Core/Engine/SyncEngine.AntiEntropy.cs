@@ -5,6 +5,7 @@ using ClusterSync.Connections;
 using ClusterSync.Membership;
 using ClusterSync.Protocol;
 using ClusterSync.Security;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 
@@ -51,7 +52,7 @@ public sealed partial class SyncEngine
     /// Active) through a full sync, and must be found and removed like any other ghost (simulator seed 385).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool CountsForAntiEntropy(in ConnectionEntry e, long cutoff, bool replica)
+    private bool CountsForAntiEntropy(in TableEntry e, long cutoff, bool replica)
         => (e.Status & ConnectionStatus.Tombstone) == 0 && e.Version <= (ulong)cutoff
            && (replica || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0);
 
@@ -338,7 +339,7 @@ public sealed partial class SyncEngine
                     }
 
                     var list = lists[child] ??= [];
-                    list.Add(new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = key, Entry = e });
+                    list.Add(new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = key, Entry = _table.Read(key, e) });
                 }
 
                 cursor = end;

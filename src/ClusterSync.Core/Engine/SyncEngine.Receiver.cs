@@ -326,7 +326,9 @@ public sealed partial class SyncEngine
             int n = RecordCodec.ReadMany(ref records, staging.AsSpan(0, want));
             if (n < want)
             {
-                result = DropReason.Malformed;
+                result = RecordCodec.TryRead(records, out _, out bool badExtension) == 0 && badExtension
+                    ? DropReason.BadExtension
+                    : DropReason.Malformed;
             }
 
             var group = staging.AsSpan(0, n);

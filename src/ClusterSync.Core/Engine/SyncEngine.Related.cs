@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
 using ClusterSync.Policy;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 
@@ -129,7 +130,7 @@ public sealed partial class SyncEngine : IConnectionEventSink
     }
 
     /// <summary>Announces a control connection and every related connection not yet announced, queued back to back.</summary>
-    private bool AnnounceUnitLocked(ref ConnectionEntry control, int controlSlot, in ConnectionKey controlKey, long nowMs)
+    private bool AnnounceUnitLocked(ref TableEntry control, int controlSlot, in ConnectionKey controlKey, long nowMs)
     {
         bool queued = Enqueue(ref control, controlSlot);
         foreach (var key in _units![controlKey])

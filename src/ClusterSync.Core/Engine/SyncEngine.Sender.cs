@@ -1,11 +1,12 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
 using ClusterSync.Protocol;
 using ClusterSync.Reliability;
 using ClusterSync.Security;
-using System.Runtime.CompilerServices;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 
@@ -142,10 +143,10 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>Copies an entry taken off the queue into a record to send; false when there is nothing to send. Under the table lock.</summary>
-    private bool StageEntry(ref ConnectionEntry e, in ConnectionKey key, ref ConnectionEvent r)
+    private bool StageEntry(ref TableEntry e, in ConnectionKey key, ref ConnectionEvent r)
     {
         r.Key = key;
-        r.Entry = e;
+        r.Entry = _table.Read(key, e);
         r.HasCounters = false;
         if ((e.Status & ConnectionStatus.Tombstone) != 0 || (e.Status & ConnectionStatus.Announced) == 0)
         {

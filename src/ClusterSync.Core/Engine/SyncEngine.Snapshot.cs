@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 
@@ -74,7 +75,7 @@ public sealed partial class SyncEngine
                 }
 
                 r.Key = key;
-                r.Entry = e;
+                r.Entry = _table.Read(key, e);
                 n++;
             }
 
@@ -307,7 +308,7 @@ public sealed partial class SyncEngine
                     removed++;
                     if (AppliedObserver is { } observer)
                     {
-                        var gone = new ConnectionEvent { Kind = ConnectionEventKind.Destroy, Key = key, Entry = e };
+                        var gone = new ConnectionEvent { Kind = ConnectionEventKind.Destroy, Key = key, Entry = _table.Read(key, e) };
                         observer(gone);
                     }
                 }

@@ -127,6 +127,8 @@ public sealed partial class SyncEngine
         e.Version = _clock.Next(nowMs);
         e.Owner = MemberId;
         e.ServiceClass = serviceClass;
+        e.Mark = src.Mark;
+        _table.SetMaster(change.Key, ref e, src.Master);
         if (change.HasCounters)
         {
             _table.SetCounters(change.Key, change.Counters);
@@ -161,7 +163,7 @@ public sealed partial class SyncEngine
         var decider = _decider;
         if (decider is not null)
         {
-            return ApplyDecisionLocked(ref e, slot, ref tag, change.Key, decider.Decide(change.Key, e, serviceClass, policy));
+            return ApplyDecisionLocked(ref e, slot, ref tag, change.Key, decider.Decide(change.Key, _table.Read(change.Key, e), serviceClass, policy));
         }
 
         tag.Score = SlotTag.NoScore;
@@ -189,7 +191,7 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>Carries out a decider's decision for a new connection (delays rounded to the tag's grid). Under the table lock.</summary>
-    private bool ApplyDecisionLocked(ref ConnectionEntry e, int slot, ref SlotTag tag, in ConnectionKey key, SyncDecision decision)
+    private bool ApplyDecisionLocked(ref TableEntry e, int slot, ref SlotTag tag, in ConnectionKey key, SyncDecision decision)
     {
         tag.Score = SlotTag.EncodeScore(decision.Score);
         switch (decision.Kind)
@@ -210,7 +212,7 @@ public sealed partial class SyncEngine
         }
     }
 
-    private bool DestroyLocked(ref ConnectionEntry e, bool added, int slot, in ConnectionKey key, long nowMs)
+    private bool DestroyLocked(ref TableEntry e, bool added, int slot, in ConnectionKey key, long nowMs)
     {
         if (added)
         {
@@ -244,6 +246,7 @@ public sealed partial class SyncEngine
             if ((e.Status & ConnectionStatus.Pending) != 0)
             {
                 // The destroy of an earlier, announced life of this key is still queued: keep it a tombstone.
+                _table.SetMaster(key, ref e, default);
                 MakeTombstone(ref e, _clock.Next(nowMs), nowMs);
                 return true;
             }
@@ -264,12 +267,13 @@ public sealed partial class SyncEngine
             ReportEnded(sink, key, e, tag, nowMs, ConnectionEndReason.Destroyed);
         }
 
+        _table.SetMaster(key, ref e, default); // a tombstone needs no master: the side table keeps only live related entries
         MakeTombstone(ref e, _clock.Next(nowMs), nowMs);
         _table.ClearCounters(key);
         return Enqueue(ref e, slot);
     }
 
-    private void ReportEnded(IConnectionOutcomeSink sink, in ConnectionKey key, in ConnectionEntry e, SlotTag tag, long nowMs, ConnectionEndReason reason)
+    private void ReportEnded(IConnectionOutcomeSink sink, in ConnectionKey key, in TableEntry e, SlotTag tag, long nowMs, ConnectionEndReason reason)
     {
         bool hasCounters = _table.TryGetCounters(key, out var counters);
         var outcome = new ConnectionOutcome(key, e.ServiceClass, e.CreatedMs, nowMs, reason,
@@ -279,7 +283,7 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>The sweep's view of an expiring entry: an owned, live connection ends (timed out).</summary>
-    private void OnExpired(in ConnectionKey key, in ConnectionEntry entry, SlotTag tag, long nowMs)
+    private void OnExpired(in ConnectionKey key, in TableEntry entry, SlotTag tag, long nowMs)
     {
         var sink = _outcomes;
         if (sink is not null && entry.Owner == MemberId && (entry.Status & ConnectionStatus.Tombstone) == 0)
@@ -288,7 +292,7 @@ public sealed partial class SyncEngine
         }
     }
 
-    private void MakeTombstone(ref ConnectionEntry e, ulong version, long nowMs)
+    private void MakeTombstone(ref TableEntry e, ulong version, long nowMs)
     {
         e.Version = version;
         e.Status = ConnectionStatus.Tombstone | (e.Status & (ConnectionStatus.Pending | ConnectionStatus.Sent));
@@ -301,7 +305,7 @@ public sealed partial class SyncEngine
     /// its latest state when it drains the queue, so changes coalesce per connection. Under the table lock.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool Enqueue(ref ConnectionEntry e, int slot)
+    private bool Enqueue(ref TableEntry e, int slot)
     {
         _counters.UpdatesQueued++;
         if ((e.Status & ConnectionStatus.Pending) != 0)
@@ -365,11 +369,11 @@ public sealed partial class SyncEngine
     /// The delay checkpoint with a decider: true to announce now; otherwise the connection is held again (scheduled
     /// for the new checkpoint) or never announced. Under the table lock.
     /// </summary>
-    private bool ReviseLocked(ISyncDecider decider, ref ConnectionEntry e, int slot, (ConnectionKey Key, long CreatedMs) item, long nowMs)
+    private bool ReviseLocked(ISyncDecider decider, ref TableEntry e, int slot, (ConnectionKey Key, long CreatedMs) item, long nowMs)
     {
         bool hasCounters = _table.TryGetCounters(item.Key, out var counters);
         long age = Math.Max(0, nowMs - e.CreatedMs);
-        var decision = decider.Revise(item.Key, e, counters, hasCounters, e.ServiceClass, age);
+        var decision = decider.Revise(item.Key, _table.Read(item.Key, e), counters, hasCounters, e.ServiceClass, age);
         ref var tag = ref _table.TagAt(slot);
         switch (decision.Kind)
         {
@@ -425,6 +429,7 @@ public sealed partial class SyncEngine
         if (r.Kind == ConnectionEventKind.Destroy)
         {
             byte owner = added ? (byte)0 : e.Owner;
+            _table.SetMaster(r.Key, ref e, default);
             e = default;
             MakeTombstone(ref e, r.Entry.Version, nowMs);
             e.Status = ConnectionStatus.Tombstone | pending;
@@ -433,7 +438,8 @@ public sealed partial class SyncEngine
         }
         else
         {
-            e = r.Entry;
+            e.CopyFrom(r.Entry);
+            _table.SetMaster(r.Key, ref e, r.Entry.Master);
             e.Status = (e.Status & ConnectionStatus.WireMask) | pending;
             if (r.HasCounters)
             {

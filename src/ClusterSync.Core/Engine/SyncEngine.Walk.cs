@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
+using ClusterSync.Table;
 
 namespace ClusterSync.Engine;
 
@@ -54,7 +55,7 @@ public sealed partial class SyncEngine
                 ref var e = ref _table.EntryAt(i, out var key);
                 if (!Unsafe.IsNullRef(ref e) && (e.Status & ConnectionStatus.Tombstone) == 0)
                 {
-                    visitor.Visit(key, e);
+                    visitor.Visit(key, _table.Read(key, e));
                 }
             }
 

@@ -182,7 +182,7 @@ public sealed partial class SyncEngine : IDisposable
                 return false;
             }
 
-            entry = e;
+            entry = _table.Read(key, e);
             return true;
         }
     }

@@ -377,6 +377,11 @@ public sealed class FullSyncClient
             done += n;
             if (n < want)
             {
+                if (RecordCodec.TryRead(records, out _, out bool badExtension) == 0 && badExtension)
+                {
+                    Interlocked.Increment(ref Counters.RecordsBadExtension);
+                }
+
                 return (false, done, applied);
             }
         }

@@ -12,6 +12,9 @@ public sealed class FullSyncCounters
     public long HandshakeWrongKey;
     public long HandshakeFailed;
     public long FramesAuthenticationFailed;
+
+    /// <summary>Records frames that failed on a record's extension block (mark, master): the transfer ends Malformed.</summary>
+    public long RecordsBadExtension;
     public long Refused;
     /// <summary>Connections cut before the client proved the cluster key (deadline passed, wrong key, malformed, closed, unknown member).</summary>
     public long UnauthenticatedCut;
@@ -35,6 +38,7 @@ public sealed class FullSyncCounters
         ["full_sync_handshake_wrong_key"] = Volatile.Read(ref HandshakeWrongKey),
         ["full_sync_handshake_failed"] = Volatile.Read(ref HandshakeFailed),
         ["full_sync_frames_authentication_failed"] = Volatile.Read(ref FramesAuthenticationFailed),
+        ["full_sync_records_bad_extension"] = Volatile.Read(ref RecordsBadExtension),
         ["full_sync_refused"] = Volatile.Read(ref Refused),
         ["full_sync_unauthenticated_cut"] = Volatile.Read(ref UnauthenticatedCut),
         ["full_sync_handshakes_over_limit"] = Volatile.Read(ref HandshakesOverLimit),

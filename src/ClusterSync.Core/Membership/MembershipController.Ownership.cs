@@ -94,6 +94,7 @@ public sealed partial class MembershipController
             }
 
             holding.AddRange(gained.Connections);
+            ReplicaOrder.MastersFirst(holding); // the contract's order: masters before their related entries
             _takenOver = holding;
             _sink.Commit(holding);
             LastCommitted = holding.Count;

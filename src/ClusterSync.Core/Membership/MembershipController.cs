@@ -247,6 +247,7 @@ public sealed partial class MembershipController : IDisposable
 
         var sw = Stopwatch.StartNew();
         var replica = _engine.SnapshotTable();
+        ReplicaOrder.MastersFirst(replica); // the contract's order: masters before their related entries
         _sink.Commit(replica);
         LastCommitted = replica.Count;
         LastFailoverMilliseconds = sinceActive >= 0 ? sinceActive : sw.Elapsed.TotalMilliseconds;

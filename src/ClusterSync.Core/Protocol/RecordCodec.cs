@@ -7,17 +7,28 @@ namespace ClusterSync.Protocol;
 /// <summary>
 /// Encodes and decodes connection records inside a Data message body. All integers big-endian.
 /// A record: op, flags, protocol, state, zone, ports, addresses, version; then (new/update only)
-/// status, class, owner, timeout, created, updated, and optionally the reply tuple and counters.
+/// status, class, owner, timeout, created, updated, and optionally the reply tuple, counters and the extension block
+/// (format version 1: the conntrack mark and the master of a related connection; present only when one is set).
 /// </summary>
 public static class RecordCodec
 {
     private const byte FlagIPv6 = 1;
     private const byte FlagReply = 2;
     private const byte FlagCounters = 4;
-    private const byte KnownFlags = FlagIPv6 | FlagReply | FlagCounters;
+    private const byte FlagExtension = 8;
+    private const byte KnownFlags = FlagIPv6 | FlagReply | FlagCounters | FlagExtension;
 
-    /// <summary>The largest record (IPv6, NAT, counters).</summary>
-    public const int MaxRecordSize = 18 + 24 + 8 + 24 + 36 + 32;
+    /// <summary>The version of the extension block this codec writes and the only one it reads.</summary>
+    public const byte ExtensionVersion = 1;
+    private const byte ExtMark = 1;
+    private const byte ExtMaster = 2;
+    private const byte KnownExtFields = ExtMark | ExtMaster;
+
+    /// <summary>The largest extension block: length, version, fields, mark (4), an IPv6 master (40).</summary>
+    public const int MaxExtensionSize = 3 + 4 + 8 + 32;
+
+    /// <summary>The largest record (IPv6, NAT, counters, mark and an IPv6 master).</summary>
+    public const int MaxRecordSize = 18 + 24 + 8 + 24 + 36 + 32 + MaxExtensionSize;
 
     private static readonly bool[] s_validState = BuildStates();
 
@@ -52,7 +63,20 @@ public static class RecordCodec
             size += 32;
         }
 
-        return size;
+        return size + ExtensionSize(r.Entry);
+    }
+
+    /// <summary>Bytes of the extension block an entry needs: 0 when it has neither a mark nor a master.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int ExtensionSize(in ConnectionEntry e)
+    {
+        byte family = e.Master.Family;
+        if (e.Mark == 0 && family == 0)
+        {
+            return 0;
+        }
+
+        return 3 + (e.Mark != 0 ? 4 : 0) + (family == 0 ? 0 : family == 6 ? 40 : 16);
     }
 
     /// <summary>Writes <paramref name="r"/>; returns bytes written, or 0 when it does not fit.</summary>
@@ -65,15 +89,16 @@ public static class RecordCodec
         var reply = r.Entry.Reply;
         bool hasReply = !destroy && !reply.Equals(k.InverseTuple);
         bool counters = !destroy && r.HasCounters;
+        int ext = destroy ? 0 : ExtensionSize(r.Entry);
         int addr = v6 ? 16 : 4;
-        int need = 10 + (2 * addr) + 8 + (destroy ? 0 : 24) + (hasReply ? (2 * addr) + 4 : 0) + (counters ? 32 : 0);
+        int need = 10 + (2 * addr) + 8 + (destroy ? 0 : 24) + (hasReply ? (2 * addr) + 4 : 0) + (counters ? 32 : 0) + ext;
         if (dst.Length < need)
         {
             return 0;
         }
 
         dst[0] = (byte)r.Kind;
-        dst[1] = (byte)((v6 ? FlagIPv6 : 0) | (hasReply ? FlagReply : 0) | (counters ? FlagCounters : 0));
+        dst[1] = (byte)((v6 ? FlagIPv6 : 0) | (hasReply ? FlagReply : 0) | (counters ? FlagCounters : 0) | (ext != 0 ? FlagExtension : 0));
         dst[2] = k.Protocol;
         dst[3] = destroy ? (byte)0 : (byte)r.Entry.State;
         BinaryPrimitives.WriteUInt16BigEndian(dst[4..], k.Zone);
@@ -116,7 +141,115 @@ public static class RecordCodec
             o += 32;
         }
 
+        if (ext != 0)
+        {
+            o += WriteExtension(dst[o..], e, ext);
+        }
+
         return o;
+    }
+
+    // length(1): bytes after it; version(1); fields(1): bit 0 mark, bit 1 master; mark(4); master: family(1) protocol(1)
+    // zone(2) source port(2) destination port(2) source, destination address (4+4 or 16+16).
+    private static int WriteExtension(Span<byte> dst, in ConnectionEntry e, int size)
+    {
+        dst[0] = (byte)(size - 1);
+        dst[1] = ExtensionVersion;
+        bool master = e.Master.Family != 0;
+        dst[2] = (byte)((e.Mark != 0 ? ExtMark : 0) | (master ? ExtMaster : 0));
+        int o = 3;
+        if (e.Mark != 0)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(dst[o..], e.Mark);
+            o += 4;
+        }
+
+        if (master)
+        {
+            ref readonly var m = ref e.Master;
+            bool v6 = m.IsIPv6;
+            dst[o] = m.Family;
+            dst[o + 1] = m.Protocol;
+            BinaryPrimitives.WriteUInt16BigEndian(dst[(o + 2)..], m.Zone);
+            BinaryPrimitives.WriteUInt16BigEndian(dst[(o + 4)..], m.SourcePort);
+            BinaryPrimitives.WriteUInt16BigEndian(dst[(o + 6)..], m.DestinationPort);
+            o += 8;
+            o += WriteAddress(dst[o..], m.SourceHigh, m.SourceLow, v6);
+            o += WriteAddress(dst[o..], m.DestinationHigh, m.DestinationLow, v6);
+        }
+
+        return o;
+    }
+
+    /// <summary>
+    /// Reads the extension block at the front of <paramref name="src"/> into <paramref name="e"/>; returns its size, or 0
+    /// when it is malformed: a length that runs past the record or does not match its fields, another version, unknown
+    /// field bits, no field, a zero mark, a master of an unknown family or equal to the entry's own key.
+    /// </summary>
+    private static int ReadExtension(ReadOnlySpan<byte> src, in ConnectionKey key, ref ConnectionEntry e)
+    {
+        if (src.Length < 3)
+        {
+            return 0;
+        }
+
+        int size = src[0] + 1;
+        byte fields = src[2];
+        if (size > src.Length || src[1] != ExtensionVersion || fields == 0 || (fields & ~KnownExtFields) != 0)
+        {
+            return 0;
+        }
+
+        int o = 3;
+        if ((fields & ExtMark) != 0)
+        {
+            if (size < o + 4)
+            {
+                return 0;
+            }
+
+            e.Mark = BinaryPrimitives.ReadUInt32BigEndian(src[o..]);
+            o += 4;
+            if (e.Mark == 0)
+            {
+                return 0;
+            }
+        }
+
+        if ((fields & ExtMaster) != 0)
+        {
+            if (size < o + 1)
+            {
+                return 0;
+            }
+
+            byte family = src[o];
+            int addr = family switch { 4 => 4, 6 => 16, _ => 0 };
+            if (addr == 0 || size < o + 8 + (2 * addr))
+            {
+                return 0;
+            }
+
+            byte protocol = src[o + 1];
+            ushort zone = BinaryPrimitives.ReadUInt16BigEndian(src[(o + 2)..]);
+            ushort sport = BinaryPrimitives.ReadUInt16BigEndian(src[(o + 4)..]);
+            ushort dport = BinaryPrimitives.ReadUInt16BigEndian(src[(o + 6)..]);
+            o += 8;
+            bool v6 = family == 6;
+            ReadAddress(src[o..], v6, out ulong sh, out ulong sl);
+            o += addr;
+            ReadAddress(src[o..], v6, out ulong dh, out ulong dl);
+            o += addr;
+            e.Master = v6
+                ? ConnectionKey.IPv6(sh, sl, dh, dl, sport, dport, protocol, zone)
+                : ConnectionKey.IPv4((uint)sl, (uint)dl, sport, dport, protocol, zone);
+            if (e.Master.Equals(key))
+            {
+                return 0;
+            }
+        }
+
+        return o == size ? size : 0;
     }
 
     private static int WriteAddress(Span<byte> dst, ulong hi, ulong lo, bool v6)
@@ -167,9 +300,16 @@ public static class RecordCodec
 
     /// <summary>Reads one record; returns bytes consumed, or 0 when the bytes do not form a valid record.</summary>
     // Hot in bulk (a full sync decodes a million records at once, on a cold process): compiled optimized from the start.
-    public static int TryRead(ReadOnlySpan<byte> src, out ConnectionEvent r)
+    public static int TryRead(ReadOnlySpan<byte> src, out ConnectionEvent r) => TryRead(src, out r, out _);
+
+    /// <summary>
+    /// As <see cref="TryRead(ReadOnlySpan{byte}, out ConnectionEvent)"/>; <paramref name="badExtension"/> tells a record
+    /// refused only for its extension block (the receiver counts that apart: <c>drops_bad_extension</c>).
+    /// </summary>
+    public static int TryRead(ReadOnlySpan<byte> src, out ConnectionEvent r, out bool badExtension)
     {
         r = default;
+        badExtension = false;
         if (src.Length < 18)
         {
             return 0;
@@ -186,7 +326,8 @@ public static class RecordCodec
         bool v6 = (flags & FlagIPv6) != 0;
         bool hasReply = (flags & FlagReply) != 0;
         bool counters = (flags & FlagCounters) != 0;
-        if (destroy && (hasReply || counters || src[3] != 0))
+        bool ext = (flags & FlagExtension) != 0;
+        if (destroy && (hasReply || counters || ext || src[3] != 0))
         {
             return 0;
         }
@@ -269,6 +410,19 @@ public static class RecordCodec
                 BinaryPrimitives.ReadUInt64BigEndian(src[(o + 16)..]), BinaryPrimitives.ReadUInt64BigEndian(src[(o + 24)..]));
             r.HasCounters = true;
             o += 32;
+        }
+
+        if (ext)
+        {
+            int used = ReadExtension(src[o..], r.Key, ref r.Entry);
+            if (used == 0)
+            {
+                badExtension = true;
+                r = default;
+                return 0;
+            }
+
+            o += used;
         }
 
         return o;

@@ -114,4 +114,6 @@ public enum DropReason
     Oversize,
     /// <summary>A header naming a new epoch of a peer, beyond the peer's key-derivation budget (a flood of forged epochs).</summary>
     DerivationLimited,
+    /// <summary>An authentic record whose optional extension block (mark, master) does not parse: the record and the rest of the body are dropped.</summary>
+    BadExtension,
 }

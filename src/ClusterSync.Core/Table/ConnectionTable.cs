@@ -8,13 +8,15 @@ using ClusterSync.Connections;
 namespace ClusterSync.Table;
 
 /// <summary>
-/// The connection table: a chained hash table over flat struct arrays (key 40 B + entry 72 B + link 4 B per slot,
-/// plus 4 B per bucket), so a table sized for a million connections costs about 124 bytes per entry and an
+/// The connection table: a chained hash table over flat struct arrays (key 40 B + entry 76 B + link 4 B + tag 4 B per
+/// slot, plus 4 B per bucket), so a table sized for a million connections costs about 128 bytes per entry and an
 /// update in place allocates nothing. Slots never move, so a sweep or a snapshot can walk them in chunks.
+/// The master of a related connection (<see cref="ConnectionEntry.Master"/>, 40 B that almost every entry would
+/// leave empty) lives in a side table keyed by the entry's key; <see cref="TableEntry.HasMaster"/> says it is there.
 /// Not thread-safe: the engine serialises access.
 /// </summary>
 /// <summary>Sees an entry the sweep is about to remove (under the engine's table lock).</summary>
-internal delegate void ExpiredHandler(in ConnectionKey key, in ConnectionEntry entry, SlotTag tag, long nowMs);
+internal delegate void ExpiredHandler(in ConnectionKey key, in TableEntry entry, SlotTag tag, long nowMs);
 
 internal sealed class ConnectionTable
 {
@@ -22,13 +24,13 @@ internal sealed class ConnectionTable
     private const int FreeMarker = -2; // Next <= FreeMarker: slot is free
     private const int FreeListBase = -3; // a free slot's Next = FreeListBase - (index of the next free slot)
 
-    [StructLayout(LayoutKind.Sequential)]
+    [StructLayout(LayoutKind.Sequential, Pack = 4)]
     private struct Slot
     {
         public ConnectionKey Key;
-        public ConnectionEntry Entry;
+        public TableEntry Entry;
         public int Next;
-        public SlotTag Tag; // fills the slot's padding (120 bytes either way)
+        public SlotTag Tag; // 124 bytes in all
     }
 
     private static readonly ulong s_seed = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
@@ -40,6 +42,7 @@ internal sealed class ConnectionTable
     private int _freeList = -1;
     private int _freeCount;
     private Dictionary<ConnectionKey, ConnectionCounters>? _counters;
+    private Dictionary<ConnectionKey, ConnectionKey>? _masters;
 
     public ConnectionTable(int capacity)
     {
@@ -83,16 +86,16 @@ internal sealed class ConnectionTable
             int i = _buckets[BucketOf(key)] - 1;
             if ((uint)i < (uint)_slots.Length)
             {
-                // A slot is 120 bytes: it spans two (sometimes three) cache lines; fetch both ends.
+                // A slot is 124 bytes: it spans two (sometimes three) cache lines; fetch both ends.
                 byte* p = (byte*)Unsafe.AsPointer(ref _slots[i]);
                 Sse.Prefetch0(p);
-                Sse.Prefetch0(p + 119);
+                Sse.Prefetch0(p + 123);
             }
         }
     }
 
     /// <summary>A reference to the entry of <paramref name="key"/>, or a null reference when absent.</summary>
-    public ref ConnectionEntry Find(in ConnectionKey key)
+    public ref TableEntry Find(in ConnectionKey key)
     {
         var slots = _slots;
         int i = _buckets[BucketOf(key)] - 1;
@@ -107,17 +110,16 @@ internal sealed class ConnectionTable
             i = s.Next;
         }
 
-        return ref Unsafe.NullRef<ConnectionEntry>();
+        return ref Unsafe.NullRef<TableEntry>();
     }
 
     public bool Contains(in ConnectionKey key) => !Unsafe.IsNullRef(ref Find(key));
 
     /// <summary>A reference to the entry of <paramref name="key"/>, added zeroed when absent.</summary>
-    public ref ConnectionEntry GetOrAdd(in ConnectionKey key, out bool added) => ref GetOrAdd(key, out added, out _);
+    public ref TableEntry GetOrAdd(in ConnectionKey key, out bool added) => ref GetOrAdd(key, out added, out _);
 
     /// <summary>As <see cref="GetOrAdd(in ConnectionKey, out bool)"/>, also giving the slot (stable until the entry is removed).</summary>
-
-    public ref ConnectionEntry GetOrAdd(in ConnectionKey key, out bool added, out int slot)
+    public ref TableEntry GetOrAdd(in ConnectionKey key, out bool added, out int slot)
     {
         ref int bucket = ref _buckets[BucketOf(key)];
         var slots = _slots;
@@ -185,6 +187,11 @@ internal sealed class ConnectionTable
                     slots[last].Next = s.Next;
                 }
 
+                if (s.Entry.HasMaster)
+                {
+                    _masters?.Remove(key);
+                }
+
                 Free(i);
                 _counters?.Remove(key);
                 return true;
@@ -212,13 +219,13 @@ internal sealed class ConnectionTable
     public ref SlotTag TagAt(int index) => ref _slots[index].Tag;
 
     /// <summary>The entry in slot <paramref name="index"/>, or a null reference when the slot is free.</summary>
-    public ref ConnectionEntry EntryAt(int index, out ConnectionKey key)
+    public ref TableEntry EntryAt(int index, out ConnectionKey key)
     {
         ref Slot s = ref _slots[index];
         if (s.Next <= FreeMarker || index >= _used)
         {
             key = default;
-            return ref Unsafe.NullRef<ConnectionEntry>();
+            return ref Unsafe.NullRef<TableEntry>();
         }
 
         key = s.Key;
@@ -237,9 +244,39 @@ internal sealed class ConnectionTable
         }
 
         key = s.Key;
-        entry = s.Entry;
+        entry = Read(s.Key, s.Entry);
         return true;
     }
+
+    /// <summary>
+    /// Sets (or, with a default key, clears) the master of the entry <paramref name="e"/> of <paramref name="key"/>
+    /// (a reference this table gave out). Touches the side table only when an entry has or gets a master.
+    /// </summary>
+    public void SetMaster(in ConnectionKey key, ref TableEntry e, in ConnectionKey master)
+    {
+        if (master.Family != 0)
+        {
+            (_masters ??= new Dictionary<ConnectionKey, ConnectionKey>())[key] = master;
+            e.HasMaster = true;
+        }
+        else if (e.HasMaster)
+        {
+            _masters?.Remove(key);
+            e.HasMaster = false;
+        }
+    }
+
+    /// <summary>The master of <paramref name="key"/>'s entry <paramref name="e"/>, or default.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ConnectionKey MasterOf(in ConnectionKey key, in TableEntry e)
+        => e.HasMaster && _masters is not null && _masters.TryGetValue(key, out var m) ? m : default;
+
+    /// <summary>The stored entry <paramref name="e"/> of <paramref name="key"/> as the contract carries it (with its master).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ConnectionEntry Read(in ConnectionKey key, in TableEntry e) => e.ToEntry(MasterOf(key, e));
+
+    /// <summary>Entries holding a master now (the side table's size).</summary>
+    public int MasterCount => _masters?.Count ?? 0;
 
     /// <summary>
     /// Removes entries (and tombstones) whose expiry is at or before <paramref name="nowMs"/>, walking at most
@@ -337,7 +374,7 @@ internal sealed class ConnectionTable
             ref Slot s = ref _slots[i];
             if (s.Next > FreeMarker && (includeTombstones || (s.Entry.Status & ConnectionStatus.Tombstone) == 0))
             {
-                list.Add(new(s.Key, s.Entry));
+                list.Add(new(s.Key, Read(s.Key, s.Entry)));
             }
         }
 

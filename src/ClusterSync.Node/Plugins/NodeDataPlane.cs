@@ -133,7 +133,7 @@ public sealed partial class NodeDataPlane : IDisposable
     /// CAP_NET_ADMIN: reported under <c>dataPlane.plugin</c>).
     /// </summary>
     public static NodeDataPlane Create(PluginCatalog catalog, string name, byte memberId, JsonElement? settings, string configPath, ILoggerFactory? loggerFactory,
-        TimeSpan? commitTimeout = null, TimeProvider? time = null)
+        TimeSpan? commitTimeout = null, TimeProvider? time = null, IReadOnlyList<SyncLinkEndpoint>? syncLinks = null)
     {
         if (!catalog.TryGetDataPlane(name, out var factory, out var info))
         {
@@ -142,7 +142,7 @@ public sealed partial class NodeDataPlane : IDisposable
                 + (found is null ? "" : $" ({found.Kind}, {found.Status}: {found.Reason})"));
         }
 
-        var context = new DataPlaneContext(memberId, settings);
+        var context = new DataPlaneContext(memberId, settings) { SyncLinkEndpoints = syncLinks ?? [] };
         IConnectionSource? source = null;
         IReplicaSink sink;
         try

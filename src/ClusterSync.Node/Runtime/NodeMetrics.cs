@@ -49,6 +49,7 @@ internal sealed class NodeMetrics
     private readonly Dictionary<string, Counter> _fullSync = new(StringComparer.Ordinal);
     private readonly Gauge _linkUp;
     private readonly Gauge _linkCarrying;
+    private readonly Gauge _pluginCounters;
 
     public NodeMetrics(NodeRuntime node)
     {
@@ -87,6 +88,7 @@ internal sealed class NodeMetrics
 
         _linkUp = factory.CreateGauge("clustersync_link_up", "1 while heartbeats cross the sync link both ways within the dead interval (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
         _linkCarrying = factory.CreateGauge("clustersync_link_carrying", "1 for the sync link that carries the peer's data, acks and NACKs (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
+        _pluginCounters = factory.CreateGauge("clustersync_dataplane_plugin", "The data-plane plugin's own counters (/status dataPlane.plugin sourceCounters and sinkCounters), by side and name.", new GaugeConfiguration { LabelNames = ["side", "name"] });
         node.Adaptive?.RegisterMetrics(factory);
         _registry.AddBeforeCollectCallback(Update);
     }
@@ -161,6 +163,19 @@ internal sealed class NodeMetrics
         foreach (var (name, counter) in _fullSync)
         {
             counter.IncTo(fullSync[name]);
+        }
+
+        if (_node.DataPlanePlugin?.GetStatus() is { } plugin)
+        {
+            foreach (var (name, value) in plugin.SourceCounters ?? new Dictionary<string, long>())
+            {
+                _pluginCounters.WithLabels("source", name).Set(value);
+            }
+
+            foreach (var (name, value) in plugin.SinkCounters ?? new Dictionary<string, long>())
+            {
+                _pluginCounters.WithLabels("sink", name).Set(value);
+            }
         }
 
         _node.Adaptive?.UpdateMetrics();

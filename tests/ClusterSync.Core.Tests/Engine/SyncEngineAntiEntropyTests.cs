@@ -132,6 +132,29 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     }
 
     [Fact]
+    public void StartAntiEntropyCheck_MissedRelatedConnection_RepairBringsMasterAndMark()
+    {
+        Populate(100);
+        int fed = _activeChannel.DataTo(0).Count;
+        var related = EngineKit.New(ConnectionKey.IPv4(0x0A10_0000, 0xC0A8_0101, 40001, 50123, 6), state: ProtocolState.TcpEstablished);
+        related.Entry.Mark = 0x1234;
+        related.Entry.Master = KeyOf(0);
+        _active.Submit(related); // its datagram is lost: never fed to the Standby
+        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0 && _activeChannel.DataTo(0).Count > fed, TimeSpan.FromSeconds(10)));
+        _active.OnTick();
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Pump();
+
+        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
+        Pump();
+
+        Assert.True(_standby.TryGetEntry(related.Key, out var repaired));
+        Assert.Equal(KeyOf(0), repaired.Master);
+        Assert.Equal(0x1234u, repaired.Mark);
+        Assert.Equal(1, _standby.Counters.AntiEntropyEntriesRepaired);
+    }
+
+    [Fact]
     public void StartAntiEntropyCheck_NewConnectionInFlight_NotCountedAsDivergence()
     {
         Populate(100);

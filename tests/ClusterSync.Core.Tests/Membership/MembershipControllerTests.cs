@@ -172,6 +172,47 @@ public sealed class MembershipControllerTests
         }
     }
 
+    [Fact]
+    public void Promote_ReplicaWithRelatedEntries_CommittedMastersFirstWithMasterAndMark()
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var (engine, _) = EngineKit.Create(1, 2, null, time, insecure: true);
+        using var _e = engine;
+        var control = EngineKit.Tcp(21, sourcePort: 41000);
+        var records = new List<Connections.ConnectionEvent>();
+        for (int i = 0; i < 20; i++)
+        {
+            // The related entries come first in the peer's records (and so in the table's slots).
+            var e = EngineKit.New(EngineKit.Tcp((ushort)(50000 + i), sourcePort: (ushort)(42000 + i)), state: Connections.ProtocolState.TcpEstablished);
+            e.Entry.Master = control;
+            e.Entry.Mark = (uint)i + 1;
+            records.Add(e);
+        }
+
+        records.Add(EngineKit.New(control, state: Connections.ProtocolState.TcpEstablished));
+        for (int i = 0; i < records.Count; i++)
+        {
+            var r = records[i];
+            r.Kind = Connections.ConnectionEventKind.Update;
+            r.Entry.Owner = 2;
+            r.Entry.Version = (ulong)i + 1;
+            r.Entry.CreatedMs = r.Entry.UpdatedMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+            records[i] = r;
+        }
+
+        Assert.Equal(records.Count, engine.ApplySnapshot(records.ToArray()));
+        var sink = new InMemoryReplicaSink();
+        using var controller = new MembershipController(engine, new MembershipOptions(), sink, time);
+
+        RunUntil(controller, time, MemberState.Active, TimeSpan.FromSeconds(2));
+
+        var committed = sink.CommittedSnapshot;
+        Assert.Equal(21, committed.Count);
+        Assert.Equal(control, committed[0].Key);
+        Assert.All(committed.Skip(1), kv => Assert.Equal(control, kv.Value.Master));
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (uint)i), committed.Skip(1).Select(kv => kv.Value.Mark));
+    }
+
     private static int RunUntil(MembershipController controller, FakeTimeProvider time, MemberState state, TimeSpan limit)
     {
         int ticks = 0;

@@ -102,6 +102,8 @@ public class RecordCodecTests
     public void Measure_LargestShape_EqualsMaxRecordSize()
     {
         var e = TestEvents.Make(ConnectionEventKind.New, v6: true, nat: true, counters: true);
+        e.Entry.Mark = 0xDEAD_BEEF;
+        e.Entry.Master = TestEvents.V6(sourcePort: 40001, destinationPort: 21);
 
         Assert.Equal(RecordCodec.MaxRecordSize, RecordCodec.Measure(e));
     }

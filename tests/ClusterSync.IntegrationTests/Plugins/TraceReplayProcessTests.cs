@@ -79,6 +79,11 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
         Assert.Equal(0, p2.GetProperty("sinkExceptions").GetInt64());
         Assert.Equal("none", p2.GetProperty("sourceState").GetString());
         Assert.Equal(before, ProcessCluster.Digest(s2.GetProperty("membership").GetProperty("committed")));
+
+        // The plugin's own counters are in /metrics too, by side and name.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var metrics = await http.GetStringAsync($"{cluster.Endpoint(2)}/metrics");
+        Assert.Contains($"clustersync_dataplane_plugin{{side=\"sink\",name=\"committed_connections\"}} {expectedLive}", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -83,6 +83,51 @@ public sealed class CtRequestTests
     }
 
     [Fact]
+    public void WriteNew_RelatedEntryWithMark_RoundTripCarriesMasterAndMark()
+    {
+        var master = ConnectionKey.IPv4(0x0A000001, 0xC0A80002, 40000, 21, 6, zone: 4);
+        var key = ConnectionKey.IPv4(0x0A000001, 0xC0A80002, 40001, 50123, 6, zone: 4);
+        var entry = Established(key);
+        entry.Mark = 0xC0FFEE;
+        entry.Master = master;
+
+        Assert.True(ConntrackMapping.TryGetCommit(key, entry, 0, out var r));
+        var buffer = new byte[CtRequests.MaxMessageLength];
+        var w = new NetlinkWriter(buffer);
+        CtRequests.WriteNew(ref w, 1, Nl.FCreate, r);
+        var reader = new NetlinkReader(w.Written);
+        Assert.True(reader.Next(out var m));
+        Assert.True(CtParser.TryParse(m, out var parsed));
+
+        Assert.True(parsed.HasMaster);
+        Assert.True(parsed.HasMark);
+        Assert.True(ConntrackMapping.TryGetKey(parsed, out var back));
+        Assert.True(ConntrackMapping.TryGetEntry(parsed, back, ProtocolState.None, 0, out var e, out _));
+        Assert.Equal(master, e.Master);
+        Assert.Equal(0xC0FFEEu, e.Mark);
+    }
+
+    [Fact]
+    public void TryGetCommit_PlainEntry_NoMasterAndNoZeroMarkOnCreate()
+    {
+        Assert.True(ConntrackMapping.TryGetCommit(Tcp, Established(Tcp), 0, out var r));
+
+        Assert.False(r.HasMaster);
+        Assert.False(r.HasMark);
+    }
+
+    [Fact]
+    public void TryGetCommit_MasterOfAnotherFamily_NotSent()
+    {
+        var entry = Established(Tcp);
+        entry.Master = ConnectionKey.IPv6(0x20010DB8_00000000, 1, 0x20010DB8_00000000, 2, 5555, 21, 6);
+
+        Assert.True(ConntrackMapping.TryGetCommit(Tcp, entry, 0, out var r));
+
+        Assert.False(r.HasMaster);
+    }
+
+    [Fact]
     public void TryGetCommit_Tcp_ConfirmedBeLiberalBothWaysExpectedCleared()
     {
         var entry = Established(Tcp);

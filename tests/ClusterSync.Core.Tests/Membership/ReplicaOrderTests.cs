@@ -1,0 +1,49 @@
+using ClusterSync.Connections;
+using ClusterSync.Membership;
+
+namespace ClusterSync.Core.Tests.Membership;
+
+public class ReplicaOrderTests
+{
+    private static ConnectionKey K(ushort port) => ConnectionKey.IPv4(0x0A00_0001, 0x0A00_0002, port, 21, 6);
+
+    private static KeyValuePair<ConnectionKey, ConnectionEntry> E(ushort port, ushort master = 0)
+        => new(K(port), new ConnectionEntry { Version = port, Master = master == 0 ? default : K(master) });
+
+    private static ushort[] Ports(List<KeyValuePair<ConnectionKey, ConnectionEntry>> list) => [.. list.Select(kv => kv.Key.SourcePort)];
+
+    [Fact]
+    public void MastersFirst_NoRelatedEntries_KeepsOrder()
+    {
+        var list = new List<KeyValuePair<ConnectionKey, ConnectionEntry>> { E(3), E(1), E(2) };
+
+        ReplicaOrder.MastersFirst(list);
+
+        Assert.Equal([3, 1, 2], Ports(list));
+    }
+
+    [Fact]
+    public void MastersFirst_RelatedBeforeMasters_MovesRelatedAfterStableByDepth()
+    {
+        // 10 ← 11 ← 12 (an expectation of an expectation), 20 ← 21, 30 alone, 40's master is not in the replica.
+        var list = new List<KeyValuePair<ConnectionKey, ConnectionEntry>>
+        {
+            E(12, master: 11), E(21, master: 20), E(11, master: 10), E(40, master: 99), E(10), E(30), E(20),
+        };
+
+        ReplicaOrder.MastersFirst(list);
+
+        Assert.Equal([10, 30, 20, 21, 11, 40, 12], Ports(list));
+    }
+
+    [Fact]
+    public void MastersFirst_CyclicMasters_Terminates()
+    {
+        var list = new List<KeyValuePair<ConnectionKey, ConnectionEntry>> { E(1, master: 2), E(2, master: 1), E(3) };
+
+        ReplicaOrder.MastersFirst(list);
+
+        Assert.Equal(3, list[0].Key.SourcePort);
+        Assert.Equal(3, list.Count);
+    }
+}
