@@ -328,7 +328,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
 
             if (decision.Step == JoinStep.Wait)
             {
-                await Task.Delay(100, token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(100), _time, token).ConfigureAwait(false);
                 continue;
             }
 
@@ -348,7 +348,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             }
 
             Log.JoinPullFailed(_logger, decision.Source, result.Status, result.Error ?? "");
-            await Task.Delay(200, token).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(200), _time, token).ConfigureAwait(false);
         }
     }
 

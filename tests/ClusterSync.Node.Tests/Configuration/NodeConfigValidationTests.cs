@@ -13,42 +13,35 @@ public sealed class NodeConfigValidationTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static JsonObject ValidConfig() => JsonNode.Parse("""
-        {
-          "cluster": {
-            "insecure": true,
-            "members": [
-              { "id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 18256 },
-              { "id": 2, "address": "127.0.0.1:18117", "fullSyncPort": 18257 }
-            ]
-          },
-          "node": { "memberId": 1, "control": { "port": 19116 } },
-          "dataPlane": { "source": "none" }
-        }
-        """)!.AsObject();
+    /// <summary>The members of the valid configuration (two members on loopback).</summary>
+    private const string Members = """
+        [ { "id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 18256 }, { "id": 2, "address": "127.0.0.1:18117", "fullSyncPort": 18257 } ]
+        """;
 
-    private string Write(string patch)
+    private static readonly Dictionary<string, string> s_validSections = new(StringComparer.Ordinal)
     {
-        var config = ValidConfig();
-        Merge(config, JsonNode.Parse(patch)!.AsObject());
+        ["cluster"] = $$"""{ "insecure": true, "members": {{Members}} }""",
+        ["node"] = """{ "memberId": 1, "control": { "port": 19116 } }""",
+        ["dataPlane"] = """{ "source": "none" }""",
+    };
+
+    /// <summary>Writes the valid configuration with the sections of <paramref name="sections"/> (a JSON object) replacing its own whole.</summary>
+    private string Write(string sections)
+    {
+        var config = new JsonObject();
+        foreach (var (name, json) in s_validSections)
+        {
+            config[name] = JsonNode.Parse(json);
+        }
+
+        foreach (var (name, value) in JsonNode.Parse(sections)!.AsObject())
+        {
+            config[name] = value?.DeepClone();
+        }
+
         var path = Path.Combine(_dir, "node.json");
         File.WriteAllText(path, config.ToJsonString());
         return path;
-    }
-
-    private static void Merge(JsonObject target, JsonObject patch)
-    {
-        foreach (var (name, value) in patch.ToList())
-        {
-            if (value is JsonObject child && target[name] is JsonObject existing)
-            {
-                Merge(existing, child);
-            }
-            else
-            {
-                target[name] = value?.DeepClone();
-            }
-        }
     }
 
     [Fact]
@@ -68,13 +61,14 @@ public sealed class NodeConfigValidationTests : IDisposable
         var path = Write("""
             {
               "cluster": {
+                "insecure": true,
                 "mode": "active-active",
                 "members": [
                   { "id": 1, "address": "127.0.0.1:18116", "fullSyncPort": 18256 },
                   { "id": 2, "address": "not-an-ip", "fullSyncPort": 18257 }
                 ]
               },
-              "node": { "control": { "port": 70000 } },
+              "node": { "memberId": 1, "control": { "port": 70000 } },
               "sync": { "socketBufferBytes": 1 },
               "dataPlane": { "source": "generator", "generator": { "ipv6Share": 2, "connections": 0 } },
               "plugins": { "classifier": "" },
@@ -103,10 +97,10 @@ public sealed class NodeConfigValidationTests : IDisposable
 
     public static TheoryData<string, string, string> OneErrorPerSection() => new()
     {
-        { "cluster", """{"cluster": {"transport": " "}}""", "cluster.transport: expected 'udp' or the name of a transport plugin" },
-        { "members", """{"cluster": {"members": [{"id": 1, "links": [{"id": 0, "address": "127.0.0.1:18116"}, {"id": 0, "address": "127.0.0.1:18118"}]}, {"id": 2, "address": "127.0.0.1:18117"}]}}""", "cluster.members[0].links[1].id: duplicate sync link id 0" },
-        { "links", """{"cluster": {"members": [{"id": 1, "address": "0.0.0.0:18116"}, {"id": 2, "address": "127.0.0.1:18117"}]}}""", "cluster.members[0].address: expected an address the other members can send to" },
-        { "node", """{"node": {"control": {"requireTokenForReads": true}}}""", "node.control.requireTokenForReads: 'true' needs node.control.tokenFile" },
+        { "cluster", $$"""{"cluster": {"insecure": true, "transport": " ", "members": {{Members}} } }""", "cluster.transport: expected 'udp' or the name of a transport plugin" },
+        { "members", """{"cluster": {"insecure": true, "members": [{"id": 1, "links": [{"id": 0, "address": "127.0.0.1:18116"}, {"id": 0, "address": "127.0.0.1:18118"}]}, {"id": 2, "address": "127.0.0.1:18117"}]}}""", "cluster.members[0].links[1].id: duplicate sync link id 0" },
+        { "links", """{"cluster": {"insecure": true, "members": [{"id": 1, "address": "0.0.0.0:18116"}, {"id": 2, "address": "127.0.0.1:18117"}]}}""", "cluster.members[0].address: expected an address the other members can send to" },
+        { "node", """{"node": {"memberId": 1, "control": {"requireTokenForReads": true}}}""", "node.control.requireTokenForReads: 'true' needs node.control.tokenFile" },
         { "sync", """{"sync": {"socketBufferBytes": 1}}""", "sync.socketBufferBytes: expected 65536 to 1073741824, found 1" },
         { "policy", """{"policy": {"classes": [{"name": "default", "policy": "sometimes"}]}}""", "policy.classes[0].policy: expected" },
         { "dataPlane", """{"dataPlane": {"source": "plugin", "commitTimeoutSeconds": 0}}""", "dataPlane.plugin: expected the name of a data-plane plugin" },
