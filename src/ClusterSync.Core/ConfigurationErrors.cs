@@ -51,6 +51,16 @@ public sealed class ConfigurationErrors
     /// <summary>One error: <c>FILE: path: expected</c>.</summary>
     public static ConfigurationException At(string file, string path, string expected) => new($"{file}: {path}: {expected}");
 
+    /// <summary>One error of an option or setting without a file (<c>path: expected</c>: a command-line option, a rule).</summary>
+    public static ConfigurationException At(string path, string expected) => new($"{path}: {expected}");
+
+    /// <summary>One error at a line of an input file (<c>FILE:LINE: problem</c>): a trace or log being imported.</summary>
+    public static ConfigurationException AtLine(string file, long line, string problem)
+        => new(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{file}:{line}: {problem}"));
+
+    /// <summary>Every error of an options record's own validation (<c>path: expected</c> each) as one exception.</summary>
+    public static ConfigurationException All(IReadOnlyList<string> errors) => new(errors);
+
     /// <summary>One error about a file as a whole (<c>FILE: problem</c>): unreadable, malformed, a key or token file.</summary>
     public static ConfigurationException InFile(string file, string problem) => new($"{file}: {problem}");
 }

@@ -108,7 +108,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         if (errors.Count > 0)
         {
-            throw new ConfigurationException(errors);
+            throw ConfigurationErrors.All(errors);
         }
 
         _options = options;
