@@ -1,6 +1,9 @@
 namespace ClusterSync;
 
-/// <summary>Bad configuration or bad input: the message names the file, the field and what was expected (exit code 2).</summary>
+/// <summary>
+/// Bad configuration or bad input: the message names the file, the field and what was expected (exit code 2).
+/// Built by <see cref="ConfigurationErrors"/> (the collector and the single-error helpers), nowhere else.
+/// </summary>
 public sealed class ConfigurationException : Exception
 {
     public ConfigurationException(string message)

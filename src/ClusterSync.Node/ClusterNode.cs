@@ -43,7 +43,8 @@ public sealed class ClusterNode : IAsyncDisposable
     /// </summary>
     /// <param name="configPath">The node configuration file (JSON, as for <c>clustersync node --config</c>).</param>
     /// <param name="configureLogging">Logging providers and filters of the embedding application; none: the node does not log.</param>
-    public static ClusterNode FromConfigFile(string configPath, Action<ILoggingBuilder>? configureLogging = null)
+    /// <param name="time">The node's clock (default: the system clock; tests pass a fake one).</param>
+    public static ClusterNode FromConfigFile(string configPath, Action<ILoggingBuilder>? configureLogging = null, TimeProvider? time = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(configPath);
         var loaded = NodeConfigLoader.Load(Path.GetFullPath(configPath));
@@ -51,7 +52,7 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
             configureLogging?.Invoke(builder.Logging);
-        }));
+        }, time));
     }
 
     /// <summary>Starts the engine, the runtime (membership, full sync, data plane) and the control endpoint; throws <see cref="NodeStartException"/> when a port cannot be bound.</summary>

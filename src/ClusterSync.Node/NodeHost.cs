@@ -42,11 +42,14 @@ public sealed class NodeHost : IAsyncDisposable
     /// machine can tell (a plugin missing, an address not of this machine, a damaged epoch file), <see cref="NodeStartException"/> when a
     /// socket cannot be bound or the epoch file (<c>node.stateDirectory</c>) cannot be written.
     /// </summary>
-    public static NodeHost Build(LoadedNodeConfig loaded, Action<HostApplicationBuilder>? configure = null)
+    /// <param name="time">The node's clock, handed to every part that keeps time (default: the system clock; tests pass a fake one).</param>
+    public static NodeHost Build(LoadedNodeConfig loaded, Action<HostApplicationBuilder>? configure = null, TimeProvider? time = null)
     {
+        time ??= TimeProvider.System; // the node's only default clock
+
         // This life's epoch, newer than every earlier life's even if the wall clock stepped back, recorded before anything
         // is bound or sent (a damaged epoch file: ConfigurationException, exit 2; an unwritable one: NodeStartException).
-        var (epoch, previousEpoch) = EpochFile.Claim(loaded.EpochFilePath, loaded.Self.Id, TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds());
+        var (epoch, previousEpoch) = EpochFile.Claim(loaded.EpochFilePath, loaded.Self.Id, time.GetUtcNow().ToUnixTimeMilliseconds());
         var engineOptions = loaded.EngineOptions with { Epoch = epoch, PreviousEpoch = previousEpoch };
         IDatagramChannel channel;
         IStreamChannel? streams = null;
@@ -57,12 +60,12 @@ public sealed class NodeHost : IAsyncDisposable
             // A data-plane plugin: found by name; not loaded, or its factory refuses its settings: exit 2 naming the field.
             var plugins = loaded.Config.Plugins;
             var dp = loaded.Config.DataPlane;
-            catalog = PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
+            catalog = PluginCatalog.Load(loaded.PluginDirectory, plugins.HotReload, plugins.Disabled, null);
             try
             {
                 dataPlane = NodeDataPlane.Create(catalog, dp.Plugin!, (byte)loaded.Self.Id,
                     dp.Settings ?? (plugins.Settings.TryGetValue(dp.Plugin!, out var s) ? s : null), loaded.Path, null,
-                    TimeSpan.FromSeconds(dp.CommitTimeoutSeconds), syncLinks: SyncLinkEndpoints(loaded));
+                    TimeSpan.FromSeconds(dp.CommitTimeoutSeconds), time, SyncLinkEndpoints(loaded));
             }
             catch
             {
@@ -75,7 +78,7 @@ public sealed class NodeHost : IAsyncDisposable
         {
             // A plugin transport: found by name in the plugin directory. No silent swap to UDP when it is missing or fails.
             var plugins = loaded.Config.Plugins;
-            catalog ??= PluginCatalog.Load(plugins.ResolveDirectory(loaded.Path), plugins.HotReload, plugins.Disabled, null);
+            catalog ??= PluginCatalog.Load(loaded.PluginDirectory, plugins.HotReload, plugins.Disabled, null);
             try
             {
                 (channel, streams) = OpenPluginTransport(loaded, catalog);
@@ -99,7 +102,7 @@ public sealed class NodeHost : IAsyncDisposable
                 dataPlane?.Dispose();
                 if (ex.Error == SocketError.AddressNotAvailable)
                 {
-                    throw new ConfigurationException($"{loaded.Path}: {ex.Field}: {ex.EndPoint} is not an address of this machine (node.memberId {loaded.Self.Id} must be this machine's member)");
+                    throw ConfigurationErrors.At(loaded.Path, ex.Field, $"{ex.EndPoint} is not an address of this machine (node.memberId {loaded.Self.Id} must be this machine's member)");
                 }
 
                 throw new NodeStartException($"{loaded.Path}: {ex.Message}", ex);
@@ -109,10 +112,11 @@ public sealed class NodeHost : IAsyncDisposable
         var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "clustersync" });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddSingleton(loaded);
-        builder.Services.AddSingleton(sp => new SyncEngine(engineOptions, channel, loaded.Key, TimeProvider.System,
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton(sp => new SyncEngine(engineOptions, channel, loaded.Key, time,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("ClusterSync.Engine")));
         builder.Services.AddSingleton(sp => new NodePlugins(loaded.Config.Plugins, loaded.Path, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILoggerFactory>(), catalog));
-        builder.Services.AddSingleton(sp => new NodeRuntime(loaded, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILogger<NodeRuntime>>(), sp.GetRequiredService<ILoggerFactory>())
+        builder.Services.AddSingleton(sp => new NodeRuntime(loaded, sp.GetRequiredService<SyncEngine>(), time, sp.GetRequiredService<ILogger<NodeRuntime>>(), sp.GetRequiredService<ILoggerFactory>())
         {
             Plugins = sp.GetRequiredService<NodePlugins>(),
             FullSyncStreams = streams,
@@ -186,7 +190,7 @@ public sealed class NodeHost : IAsyncDisposable
         if (!catalog.TryGetTransport(name, out var factory, out _))
         {
             var found = catalog.Find(name);
-            throw new ConfigurationException($"{loaded.Path}: cluster.transport: no loaded transport plugin named '{name}' in {catalog.Directory}"
+            throw ConfigurationErrors.At(loaded.Path, "cluster.transport", $"no loaded transport plugin named '{name}' in {catalog.Directory}"
                 + (found is null ? "" : $" ({found.Status}: {found.Reason})"));
         }
 
@@ -198,7 +202,7 @@ public sealed class NodeHost : IAsyncDisposable
         }
         catch (ArgumentException ex)
         {
-            throw new ConfigurationException($"{loaded.Path}: cluster.transport '{name}': {ex.Message}");
+            throw ConfigurationErrors.At(loaded.Path, "cluster.transport", $"the transport plugin '{name}' refused the members' transport addresses: {ex.Message}");
         }
 
         try

@@ -24,7 +24,7 @@ public sealed class TelemetryReader : IDisposable
     {
         if (!File.Exists(path))
         {
-            throw new ConfigurationException($"{path}: no such telemetry file");
+            throw ConfigurationErrors.InFile(path, "no such telemetry file");
         }
 
         try
@@ -39,7 +39,7 @@ public sealed class TelemetryReader : IDisposable
         catch (Exception ex) when (ex is LiteException or IOException or InvalidCastException or KeyNotFoundException or NotSupportedException or FormatException or InvalidDataException)
         {
             _db?.Dispose();
-            throw new ConfigurationException($"{path}: not a ClusterSync telemetry file ({ex.Message})");
+            throw ConfigurationErrors.InFile(path, $"not a ClusterSync telemetry file ({ex.Message})");
         }
     }
 

@@ -88,7 +88,7 @@ public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposa
         var errors = options.Validate("telemetry").ToList();
         if (errors.Count > 0)
         {
-            throw new ConfigurationException(errors);
+            throw ConfigurationErrors.All(errors);
         }
 
         _options = options;
@@ -147,9 +147,9 @@ public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposa
                 // Disposing a half-opened damaged file may fail too; the message below is what matters.
             }
 
-            throw new ConfigurationException(ex is UnauthorizedAccessException
-                ? $"telemetry.path: cannot open '{_path}': {ex.Message}"
-                : $"telemetry.path: '{_path}' is not a usable telemetry (LiteDB) file, damaged or truncated? ({ex.GetType().Name}: {ex.Message}); " +
+            throw ConfigurationErrors.At("telemetry.path", ex is UnauthorizedAccessException
+                ? $"cannot open '{_path}': {ex.Message}"
+                : $"'{_path}' is not a usable telemetry (LiteDB) file, damaged or truncated? ({ex.GetType().Name}: {ex.Message}); " +
                   $"move it aside (mv '{_path}' '{_path}.damaged') to start a new one, or set telemetry.path to another file");
         }
 

@@ -59,7 +59,7 @@ internal static class LifetimeTrainer
         var rows = Rows(train, options.MaxTrainingRows);
         if (rows.Count < 20)
         {
-            throw new ConfigurationException($"training data: expected at least 20 connections in the training days, found {rows.Count}");
+            throw ConfigurationErrors.At("training data", $"expected at least 20 connections in the training days, found {rows.Count}");
         }
 
         var data = ml.Data.LoadFromEnumerable(rows);
@@ -82,7 +82,7 @@ internal static class LifetimeTrainer
     {
         if (calibration.Count == 0)
         {
-            throw new ConfigurationException("calibration data: expected connections in the calibration days, found none");
+            throw ConfigurationErrors.At("calibration data", "expected connections in the calibration days, found none");
         }
 
         var scored = new (float Score, double Lifetime)[calibration.Count];

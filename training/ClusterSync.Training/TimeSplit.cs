@@ -13,7 +13,7 @@ public sealed record TimeSplit(IReadOnlyList<TraceRecord> Train, IReadOnlyList<T
     {
         if (sortedByStart.Count == 0)
         {
-            throw new ConfigurationException("training data: expected connections, found none");
+            throw ConfigurationErrors.At("training data", "expected connections, found none");
         }
 
         var days = sortedByStart.Select(r => Day(r.StartUnixSeconds)).Distinct().Order().ToArray();

@@ -105,7 +105,7 @@ public static class TrainingRun
         var split = TimeSplit.ByDays(all, options.TestDays, options.CalibrationDays);
         if (split.Train.Count == 0 || split.Calibration.Count == 0 || split.Test.Count == 0)
         {
-            throw new ConfigurationException($"training data: the split left an empty part (train {split.Train.Count}, calibrate {split.Calibration.Count}, test {split.Test.Count}); give more days or fewer --test-days");
+            throw ConfigurationErrors.At("training data", $"the split left an empty part (train {split.Train.Count}, calibrate {split.Calibration.Count}, test {split.Test.Count}); give more days or fewer --test-days");
         }
 
         var ml = new MLContext(seed: options.Trainer.Seed);

@@ -108,7 +108,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         if (errors.Count > 0)
         {
-            throw new ConfigurationException(errors);
+            throw ConfigurationErrors.All(errors);
         }
 
         _options = options;
@@ -601,6 +601,18 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             return false;
         }
 
+        UseModel(predictor, path);
+        reason = "";
+        return true;
+    }
+
+    /// <summary>
+    /// Swaps in a model already loaded (by the node's configuration validation, which loads <c>adaptive.model</c> once)
+    /// atomically, with fresh calibration and drift statistics. Safe to call while deciding.
+    /// </summary>
+    public void UseModel(ILifetimePredictor predictor, string path)
+    {
+        ArgumentNullException.ThrowIfNull(predictor);
         _model = new LoadedModel(predictor, path, _time.GetUtcNow());
         Interlocked.Increment(ref _reloads);
         lock (_feedbackLock)
@@ -619,8 +631,6 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         }
 
         Log.ModelLoaded(_logger, predictor.Name, path);
-        reason = "";
-        return true;
     }
 
     /// <summary>Drops the model: back to cold start.</summary>

@@ -41,7 +41,7 @@ internal static class GenerateCommand
             var errors = options.Validate().ToList();
             if (errors.Count > 0)
             {
-                throw new ConfigurationException(errors);
+                throw ConfigurationErrors.All(errors);
             }
 
             var trace = TraceGenerator.Generate(options);

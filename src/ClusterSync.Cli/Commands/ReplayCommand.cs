@@ -26,12 +26,12 @@ internal static class ReplayCommand
             double factor = parse.GetValue(speed);
             if (!file.Exists)
             {
-                throw new ConfigurationException($"--trace: no such file '{file.FullName}'");
+                throw ConfigurationErrors.At("--trace", $"no such file '{file.FullName}'");
             }
 
             if (factor is not (> 0 and <= 1e9))
             {
-                throw new ConfigurationException($"--speed: expected a factor in (0, 1e9], found {factor}");
+                throw ConfigurationErrors.At("--speed", $"expected a factor in (0, 1e9], found {factor}");
             }
 
             var settings = JsonSerializer.SerializeToElement(new Dictionary<string, object>

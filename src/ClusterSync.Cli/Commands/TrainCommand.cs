@@ -59,7 +59,7 @@ internal static class TrainCommand
 
             if (errors.Count > 0)
             {
-                throw new ConfigurationException(errors);
+                throw ConfigurationErrors.All(errors);
             }
 
             var options = new TrainingRunOptions

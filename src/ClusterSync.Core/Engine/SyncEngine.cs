@@ -70,7 +70,7 @@ public sealed partial class SyncEngine : IDisposable
 
         if (errors.Count > 0)
         {
-            throw new ConfigurationException(errors);
+            throw ConfigurationErrors.All(errors);
         }
 
         _options = options;

@@ -25,11 +25,11 @@ internal sealed class PortProtocolClassifier : IConnectionClassifier
         for (int i = 0; i < rules.Count; i++)
         {
             var rule = rules[i];
-            int proto = ParseProtocol(rule.Protocol) ?? throw new ConfigurationException($"rules[{i}].protocol: unknown protocol '{rule.Protocol}'");
+            int proto = ParseProtocol(rule.Protocol) ?? throw ConfigurationErrors.At($"rules[{i}].protocol", $"unknown protocol '{rule.Protocol}'");
             List<(int Low, int High)>? ranges = null;
             if (rule.Ports is not null && !PortProtocolClassifier.TryParsePorts(rule.Ports, out ranges, out var error))
             {
-                throw new ConfigurationException($"rules[{i}].ports: {error}");
+                throw ConfigurationErrors.At($"rules[{i}].ports", error);
             }
 
             parsed.Add((proto, ranges, rule.Class));

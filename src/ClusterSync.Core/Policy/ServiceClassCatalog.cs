@@ -38,7 +38,7 @@ public sealed class ServiceClassCatalog : IDisposable
         var errors = options.Validate("policy").ToList();
         if (errors.Count > 0)
         {
-            throw new ConfigurationException(errors);
+            throw ConfigurationErrors.All(errors);
         }
 
         _classes = options.Classes.Select(c => new ServiceClassDefinition(c.Name, c.Policy switch

@@ -49,13 +49,13 @@ public sealed class ClusterKey
             var info = new FileInfo(path);
             if (!info.Exists)
             {
-                throw new ConfigurationException($"{path}: the cluster key file does not exist (make one with 'clustersync keygen --out {path}')");
+                throw ConfigurationErrors.InFile(path, $"the cluster key file does not exist (make one with 'clustersync keygen --out {path}')");
             }
 
             if (info.Length != FileSize)
             {
-                throw new ConfigurationException(
-                    $"{path}: expected a regular file of exactly {FileSize} bytes as 'clustersync keygen' writes it, found {(info.Length == 0 ? "an empty file or not a regular file (a device or a pipe)" : $"{info.Length} bytes")}");
+                throw ConfigurationErrors.InFile(path,
+                    $"expected a regular file of exactly {FileSize} bytes as 'clustersync keygen' writes it, found {(info.Length == 0 ? "an empty file or not a regular file (a device or a pipe)" : $"{info.Length} bytes")}");
             }
 
             if (!OperatingSystem.IsWindows())
@@ -63,29 +63,29 @@ public sealed class ClusterKey
                 var mode = File.GetUnixFileMode(path);
                 if ((mode & GroupOrOther) != 0)
                 {
-                    throw new ConfigurationException(
-                        $"{path}: the cluster key file is accessible by group or others (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); it must be readable by its owner only: chmod 600 {path}");
+                    throw ConfigurationErrors.InFile(path,
+                        $"the cluster key file is accessible by group or others (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); it must be readable by its owner only: chmod 600 {path}");
                 }
             }
 
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
             if (!stream.CanSeek)
             {
-                throw new ConfigurationException($"{path}: expected a regular file holding the cluster key, found a device or a pipe");
+                throw ConfigurationErrors.InFile(path, "expected a regular file holding the cluster key, found a device or a pipe");
             }
 
             var bytes = new byte[FileSize + 1];
             int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
             if (read != FileSize)
             {
-                throw new ConfigurationException($"{path}: expected exactly {FileSize} bytes, read {read} (the file changed while it was read?)");
+                throw ConfigurationErrors.InFile(path, $"expected exactly {FileSize} bytes, read {read} (the file changed while it was read?)");
             }
 
             return Parse(Encoding.UTF8.GetString(bytes, 0, read), path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new ConfigurationException($"{path}: cannot read the cluster key file: {ex.Message}");
+            throw ConfigurationErrors.InFile(path, $"cannot read the cluster key file: {ex.Message}");
         }
     }
 
@@ -131,7 +131,7 @@ public sealed class ClusterKey
 
             if (!line.StartsWith(FileTag + " ", StringComparison.Ordinal))
             {
-                throw new ConfigurationException($"{source}: expected a line '{FileTag} <base64 of 32 bytes>' (made by 'clustersync keygen'), found '{Truncate(line)}'");
+                throw ConfigurationErrors.InFile(source, $"expected a line '{FileTag} <base64 of 32 bytes>' (made by 'clustersync keygen'), found '{Truncate(line)}'");
             }
 
             byte[] bytes;
@@ -141,18 +141,18 @@ public sealed class ClusterKey
             }
             catch (FormatException)
             {
-                throw new ConfigurationException($"{source}: the key is not valid base64");
+                throw ConfigurationErrors.InFile(source, "the key is not valid base64");
             }
 
             if (bytes.Length != 32)
             {
-                throw new ConfigurationException($"{source}: the key must be 32 bytes, found {bytes.Length}");
+                throw ConfigurationErrors.InFile(source, $"the key must be 32 bytes, found {bytes.Length}");
             }
 
             return new ClusterKey(bytes);
         }
 
-        throw new ConfigurationException($"{source}: no key line found; expected '{FileTag} <base64 of 32 bytes>'");
+        throw ConfigurationErrors.InFile(source, $"no key line found; expected '{FileTag} <base64 of 32 bytes>'");
     }
 
     private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "...";

@@ -213,7 +213,7 @@ internal sealed class UdpTransportFactory : ISyncTransportFactory
 
         if (errors.Count > 0)
         {
-            throw new ConfigurationException(errors);
+            throw ConfigurationErrors.All(errors);
         }
 
         return new UdpDatagramChannel(local, peers, maxDatagramSize);

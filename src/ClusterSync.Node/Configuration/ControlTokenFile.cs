@@ -52,13 +52,13 @@ public static class ControlTokenFile
             var info = new FileInfo(path);
             if (!info.Exists)
             {
-                throw new ConfigurationException($"{path}: the token file does not exist (make one: head -c 32 /dev/urandom | base64 > {path}; chmod 600 {path})");
+                throw ConfigurationErrors.InFile(path, $"the token file does not exist (make one: head -c 32 /dev/urandom | base64 > {path}; chmod 600 {path})");
             }
 
             if ((info.Attributes & FileAttributes.Device) != 0 || info.Length == 0 || info.Length > MaxFileBytes)
             {
-                throw new ConfigurationException(
-                    $"{path}: expected a regular file holding one token line ({MinTokenLength} to 1024 characters), found {(info.Length == 0 ? "an empty file or not a regular file (a device or a pipe)" : $"{info.Length} bytes")}");
+                throw ConfigurationErrors.InFile(path,
+                    $"expected a regular file holding one token line ({MinTokenLength} to 1024 characters), found {(info.Length == 0 ? "an empty file or not a regular file (a device or a pipe)" : $"{info.Length} bytes")}");
             }
 
             if (!OperatingSystem.IsWindows())
@@ -66,15 +66,15 @@ public static class ControlTokenFile
                 var mode = File.GetUnixFileMode(path);
                 if ((mode & GroupOrOther) != 0)
                 {
-                    throw new ConfigurationException(
-                        $"{path}: the token file is accessible by group or others (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); it must be readable by its owner only: chmod 600 {path}");
+                    throw ConfigurationErrors.InFile(path,
+                        $"the token file is accessible by group or others (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); it must be readable by its owner only: chmod 600 {path}");
                 }
             }
 
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
             if (!stream.CanSeek)
             {
-                throw new ConfigurationException($"{path}: expected a regular file holding the token, found a device or a pipe");
+                throw ConfigurationErrors.InFile(path, "expected a regular file holding the token, found a device or a pipe");
             }
 
             var bytes = new byte[MaxFileBytes + 1];
@@ -82,15 +82,15 @@ public static class ControlTokenFile
             var token = Encoding.ASCII.GetString(bytes, 0, Math.Min(read, MaxFileBytes)).Trim();
             if (read > MaxFileBytes || token.Length < MinTokenLength || token.Any(c => c is <= ' ' or > '~'))
             {
-                throw new ConfigurationException(
-                    $"{path}: expected one line of {MinTokenLength} to 1024 printable characters without spaces, found {(token.Length < MinTokenLength ? $"{token.Length} characters" : "other content")}");
+                throw ConfigurationErrors.InFile(path,
+                    $"expected one line of {MinTokenLength} to 1024 printable characters without spaces, found {(token.Length < MinTokenLength ? $"{token.Length} characters" : "other content")}");
             }
 
             return token;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new ConfigurationException($"{path}: cannot read the token file: {ex.Message}");
+            throw ConfigurationErrors.InFile(path, $"cannot read the token file: {ex.Message}");
         }
     }
 }

@@ -4,7 +4,12 @@ using ClusterSync.Security;
 
 namespace ClusterSync.Node.Configuration;
 
-/// <summary>A configuration that passed validation, with what was derived from it (the key, the endpoints, the engine options).</summary>
+/// <summary>
+/// The node model: a configuration that passed every section's validation, with what was derived from it, built once
+/// by <see cref="NodeConfigLoader"/> and immutable: the key, control token and configured adaptive model (each file
+/// loaded once, here), the endpoints, the plugin directory, the engine options. <see cref="NodeHost"/> composes the
+/// node from it and reads no file validation could have checked.
+/// </summary>
 public sealed record LoadedNodeConfig(
     string Path,
     NodeConfig Config,
@@ -30,6 +35,12 @@ public sealed record LoadedNodeConfig(
 
     /// <summary>The control endpoint's bearer token (<c>node.control.tokenFile</c>), or null when none is configured.</summary>
     public string? ControlToken { get; init; }
+
+    /// <summary>The plugin directory (<c>plugins.directory</c> resolved against the configuration file, or the default).</summary>
+    public required string PluginDirectory { get; init; }
+
+    /// <summary>The configured model (<c>adaptive.model</c>), loaded by validation; null: adaptive mode off, cold start or the shipped model.</summary>
+    public ConfiguredModel? AdaptiveModel { get; init; }
 
     /// <summary>Sync link ids in ascending order (one link, id 0, for a member configured with a single <c>address</c>).</summary>
     public IReadOnlyList<byte> LinkIds { get; init; } = [0];

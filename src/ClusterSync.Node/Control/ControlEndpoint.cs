@@ -24,10 +24,10 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
     private readonly TimeProvider _time;
     private ControlHttpServer? _server;
 
-    public ControlEndpoint(NodeRuntime node, ILogger<ControlEndpoint> logger, TimeProvider? time = null)
+    public ControlEndpoint(NodeRuntime node, ILogger<ControlEndpoint> logger, TimeProvider time)
     {
         _node = node;
-        _time = time ?? TimeProvider.System;
+        _time = time;
         _metrics = new NodeMetrics(node);
         _logger = logger;
     }
@@ -63,7 +63,7 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
         {
             Access = new ControlAccess(_node.Config.ControlToken, control.RequireTokenForReads, control.AllowUnauthenticated, IPAddress.Loopback),
         };
-        var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), options, _logger, RequestRoutes, _time);
+        var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), _time, options, _logger, RequestRoutes);
         try
         {
             server.Start();

@@ -101,9 +101,6 @@ public sealed partial class NodeDataPlane : IDisposable
         _time = time;
     }
 
-    /// <summary>The default bound on a commit into the plugin's sink (<c>dataPlane.commitTimeoutSeconds</c>).</summary>
-    public static readonly TimeSpan DefaultCommitTimeout = TimeSpan.FromSeconds(30);
-
     /// <summary>
     /// True while a commit into the plugin's sink runs and has not timed out. The source does not submit meanwhile (it
     /// is not even started on the first promotion), so it neither competes with the commit for the CPU nor lets the
@@ -133,12 +130,12 @@ public sealed partial class NodeDataPlane : IDisposable
     /// CAP_NET_ADMIN: reported under <c>dataPlane.plugin</c>).
     /// </summary>
     public static NodeDataPlane Create(PluginCatalog catalog, string name, byte memberId, JsonElement? settings, string configPath, ILoggerFactory? loggerFactory,
-        TimeSpan? commitTimeout = null, TimeProvider? time = null, IReadOnlyList<SyncLinkEndpoint>? syncLinks = null)
+        TimeSpan commitTimeout, TimeProvider time, IReadOnlyList<SyncLinkEndpoint>? syncLinks = null)
     {
         if (!catalog.TryGetDataPlane(name, out var factory, out var info))
         {
             var found = catalog.Find(name);
-            throw new ConfigurationException($"{configPath}: dataPlane.plugin: no loaded data-plane plugin named '{name}' in {catalog.Directory}"
+            throw ConfigurationErrors.At(configPath, "dataPlane.plugin", $"no loaded data-plane plugin named '{name}' in {catalog.Directory}"
                 + (found is null ? "" : $" ({found.Kind}, {found.Status}: {found.Reason})"));
         }
 
@@ -167,19 +164,19 @@ public sealed partial class NodeDataPlane : IDisposable
             // A plugin refused access by the operating system (the conntrack plugin without CAP_NET_ADMIN): the machine,
             // not the settings, is what has to change.
             throw ex is UnauthorizedAccessException
-                ? new ConfigurationException($"{configPath}: dataPlane.plugin: the data-plane plugin '{name}' was refused access by the operating system"
+                ? ConfigurationErrors.At(configPath, "dataPlane.plugin", $"the data-plane plugin '{name}' was refused access by the operating system"
                     + (ex.Message.Contains("CAP_NET_ADMIN", StringComparison.Ordinal) ? "" : " (a kernel data plane needs CAP_NET_ADMIN in the node's network namespace)")
                     + $": {ex.Message}")
-                : new ConfigurationException($"{configPath}: dataPlane.settings: the data-plane plugin '{name}' refused its settings: {ex.Message}");
+                : ConfigurationErrors.At(configPath, "dataPlane.settings", $"the data-plane plugin '{name}' refused its settings: {ex.Message}");
         }
 
         if (sink is null)
         {
-            throw new ConfigurationException($"{configPath}: dataPlane.plugin: the data-plane plugin '{name}' created no replica sink");
+            throw ConfigurationErrors.At(configPath, "dataPlane.plugin", $"the data-plane plugin '{name}' created no replica sink");
         }
 
         return new NodeDataPlane(name, info.Version, source, sink, loggerFactory?.CreateLogger("ClusterSync.DataPlane") ?? NullLogger.Instance,
-            commitTimeout ?? DefaultCommitTimeout, time ?? TimeProvider.System);
+            commitTimeout, time);
     }
 
     /// <summary>A data plane over a source and sink created by the caller (tests).</summary>

@@ -50,8 +50,14 @@ public sealed class AdaptiveNode : IDisposable
 
     public TelemetryRecorder? Recorder { get; }
 
+    /// <summary>
+    /// Composes adaptive mode and telemetry capture from the node model: the configured model was loaded by validation
+    /// (<see cref="LoadedNodeConfig.AdaptiveModel"/>), so nothing here refuses the configuration; without one, the
+    /// shipped model is tried (cold start when it is missing or does not load).
+    /// </summary>
+    /// <param name="time">The node's clock (of the controller, the model watcher and the recorder).</param>
     /// <param name="shippedModelPath">Where the shipped model is (default: <see cref="AdaptiveNodeConfig.ShippedModelPath"/>; tests pass another).</param>
-    public static AdaptiveNode Create(LoadedNodeConfig config, SyncEngine engine, ILoggerFactory? loggerFactory, string? shippedModelPath = null)
+    public static AdaptiveNode Create(LoadedNodeConfig config, SyncEngine engine, ILoggerFactory? loggerFactory, TimeProvider time, string? shippedModelPath = null)
     {
         var c = config.Config;
         AdaptiveController? controller = null;
@@ -63,28 +69,23 @@ public sealed class AdaptiveNode : IDisposable
         var classes = engine.Catalog.Classes;
         if (c.Adaptive.Enabled)
         {
-            controller = new AdaptiveController(c.Adaptive, classes, null, TimeProvider.System, loggerFactory?.CreateLogger("ClusterSync.Adaptive"));
+            controller = new AdaptiveController(c.Adaptive, classes, null, time, loggerFactory?.CreateLogger("ClusterSync.Adaptive"));
             var logger = loggerFactory?.CreateLogger("ClusterSync.Node.AdaptiveNode");
             if (AdaptiveNodeConfig.IsColdStart(c.Adaptive.Model))
             {
                 controller.UnloadModel();
             }
-            else if (!string.IsNullOrWhiteSpace(c.Adaptive.Model) && AdaptiveNodeConfig.ModelLoader is { } loader)
+            else if (config.AdaptiveModel is { } configured && AdaptiveNodeConfig.ModelLoader is { } loader)
             {
-                modelPath = AdaptiveNodeConfig.ResolvePath(config.Path, c.Adaptive.Model);
-                if (!controller.TryLoadModel(loader, modelPath, out var reason))
-                {
-                    controller.Dispose();
-                    throw new ConfigurationException($"{config.Path}: adaptive.model: {reason}");
-                }
-
-                watcher = new ModelWatcher(controller, loader, modelPath);
+                modelPath = configured.Path;
+                controller.UseModel(configured.Predictor, modelPath);
+                watcher = new ModelWatcher(controller, loader, modelPath, time);
                 source = "configured";
             }
             else if (string.IsNullOrWhiteSpace(c.Adaptive.Model) && TryShipped(controller, shippedModelPath ?? AdaptiveNodeConfig.ShippedModelPath, logger, out modelPath, out why))
             {
                 // No adaptive.model: the model shipped next to the binary (watched like a configured one).
-                watcher = new ModelWatcher(controller, AdaptiveNodeConfig.ModelLoader!, modelPath);
+                watcher = new ModelWatcher(controller, AdaptiveNodeConfig.ModelLoader!, modelPath, time);
                 source = "shipped";
             }
             else
@@ -102,7 +103,7 @@ public sealed class AdaptiveNode : IDisposable
             var ctl = controller;
             recorder = new TelemetryRecorder(options, engine.MemberId, classes, c.Adaptive.Enabled ? c.Adaptive.EffectiveNeverSkip(classes.Select(k => k.Name)) : [],
                 ctl is null ? null : () => ctl.ModelName is { } m ? "model:" + m : "class-quantiles",
-                () => Sample(engine, ctl), TimeProvider.System, loggerFactory?.CreateLogger("ClusterSync.Telemetry"));
+                () => Sample(engine, ctl), time, loggerFactory?.CreateLogger("ClusterSync.Telemetry"));
         }
 
         engine.Decider = controller;

@@ -113,6 +113,6 @@ internal static class EpochFile
     }
 
     private static ConfigurationException Damaged(string path, string what)
-        => new($"{path}: damaged epoch file ({what}). It keeps a restarted member from reusing an epoch its peers saw: "
+        => ConfigurationErrors.InFile(path, $"damaged epoch file ({what}). It keeps a restarted member from reusing an epoch its peers saw: "
             + "if the wall clock is right, move it aside and start again (a new epoch is taken from the clock)");
 }

@@ -39,6 +39,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     private readonly object _pullLock = new();
     private readonly SortedSet<byte> _pullPeers = [];
     private readonly ILoggerFactory? _loggerFactory;
+    private readonly TimeProvider _time;
     private MembershipController? _membership;
     private DataPlaneFeed? _feed;
     private IStreamChannel? _fullSyncChannel;
@@ -55,8 +56,10 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     private double _generatorRate = double.NaN; // NaN: the configured changesPerSecond
     private int _disposed;
 
-    public NodeRuntime(LoadedNodeConfig config, SyncEngine engine, ILogger<NodeRuntime> logger, ILoggerFactory? loggerFactory = null)
+    /// <param name="time">The node's clock (full sync, membership, the failover witness, the join planner, adaptive mode).</param>
+    public NodeRuntime(LoadedNodeConfig config, SyncEngine engine, TimeProvider time, ILogger<NodeRuntime> logger, ILoggerFactory? loggerFactory = null)
     {
+        _time = time;
         _config = config;
         Engine = engine;
         _logger = logger;
@@ -68,7 +71,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             _generatorPaused = dp.Generator.Paused;
         }
 
-        Adaptive = AdaptiveNode.Create(config, engine, loggerFactory);
+        Adaptive = AdaptiveNode.Create(config, engine, loggerFactory, time);
     }
 
     public SyncEngine Engine { get; }
@@ -111,21 +114,21 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             }
 
             var fsLogger = _loggerFactory?.CreateLogger("ClusterSync.FullSync");
-            _fullSyncServer = new FullSyncServer(Engine, _fullSyncChannel, key, _fullSyncCounters, TimeProvider.System, fsLogger);
-            _fullSyncClient = new FullSyncClient(Engine, _fullSyncChannel, key, _fullSyncCounters, TimeProvider.System, fsLogger);
+            _fullSyncServer = new FullSyncServer(Engine, _fullSyncChannel, key, _fullSyncCounters, _time, fsLogger);
+            _fullSyncClient = new FullSyncClient(Engine, _fullSyncChannel, key, _fullSyncCounters, _time, fsLogger);
             _fullSyncServer.Start();
             Engine.ResyncNeeded += OnResyncNeeded;
         }
 
         // Before the controller: the witness must see a death first.
-        Witness = new FailoverWitness(Engine, _sink, (byte)_config.Self.Priority, _config.Config.Cluster.Preemption, _config.Mode, TimeProvider.System);
+        Witness = new FailoverWitness(Engine, _sink, (byte)_config.Self.Priority, _config.Config.Cluster.Preemption, _config.Mode, _time);
         _membership = new MembershipController(Engine, new MembershipOptions
         {
             Mode = _config.Mode,
             Priority = (byte)_config.Self.Priority,
             Preemption = _config.Config.Cluster.Preemption,
             StartsSynchronized = false,
-        }, DataPlanePlugin?.WrapSink(_sink) ?? _sink, TimeProvider.System, _loggerFactory?.CreateLogger("ClusterSync.Membership"));
+        }, DataPlanePlugin?.WrapSink(_sink) ?? _sink, _time, _loggerFactory?.CreateLogger("ClusterSync.Membership"));
         _membership.StateChanged += OnStateChanged;
         if (_generator is not null && _config.Mode == ClusterMode.LoadSharing)
         {
@@ -310,7 +313,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     {
         var views = new MemberView[_config.PeerMembers.Count];
         var token = _stop.Token;
-        var planner = new JoinPlanner(Engine.MemberId, (byte)_config.Self.Priority, Engine.Options.DeadInterval, TimeProvider.System,
+        var planner = new JoinPlanner(Engine.MemberId, (byte)_config.Self.Priority, Engine.Options.DeadInterval, _time,
             aloneAfter: _config.Config.Cluster.AloneAfter);
         while (!token.IsCancellationRequested)
         {
@@ -325,7 +328,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
 
             if (decision.Step == JoinStep.Wait)
             {
-                await Task.Delay(100, token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(100), _time, token).ConfigureAwait(false);
                 continue;
             }
 
@@ -345,7 +348,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             }
 
             Log.JoinPullFailed(_logger, decision.Source, result.Status, result.Error ?? "");
-            await Task.Delay(200, token).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(200), _time, token).ConfigureAwait(false);
         }
     }
 

@@ -42,7 +42,7 @@ internal static class LuflowImporter
         }
         else
         {
-            throw new ConfigurationException($"{path}: no such LUFlow file or directory");
+            throw ConfigurationErrors.InFile(path, "no such LUFlow file or directory");
         }
 
         list.Sort(static (x, y) => x.StartUnixSeconds.CompareTo(y.StartUnixSeconds));
@@ -66,7 +66,7 @@ internal static class LuflowImporter
             }
             catch (InvalidDataException ex)
             {
-                throw new ConfigurationException($"{path}: expected a zip archive of LUFlow CSV files ({ex.Message})");
+                throw ConfigurationErrors.InFile(path, $"expected a zip archive of LUFlow CSV files ({ex.Message})");
             }
 
             using (zip)
@@ -87,12 +87,12 @@ internal static class LuflowImporter
 
     public static void ReadCsv(TextReader reader, string name, List<TraceRecord> into)
     {
-        var header = reader.ReadLine() ?? throw new ConfigurationException($"{name}: expected a LUFlow CSV header, found an empty file");
+        var header = reader.ReadLine() ?? throw ConfigurationErrors.InFile(name, "expected a LUFlow CSV header, found an empty file");
         var cols = header.Split(',').Select(c => c.Trim()).ToArray();
         int Col(string c)
         {
             int i = Array.IndexOf(cols, c);
-            return i >= 0 ? i : throw new ConfigurationException($"{name}:1: header: expected a LUFlow column '{c}' (needs {string.Join(", ", s_required)})");
+            return i >= 0 ? i : throw ConfigurationErrors.AtLine(name, 1, $"header: expected a LUFlow column '{c}' (needs {string.Join(", ", s_required)})");
         }
 
         int bytesIn = Col("bytes_in"), bytesOut = Col("bytes_out"), dst = Col("dest_ip"), dport = Col("dest_port"),
@@ -113,7 +113,7 @@ internal static class LuflowImporter
             var f = line.Split(',');
             if (f.Length != width)
             {
-                throw new ConfigurationException($"{name}:{lineNo}: expected {width} comma-separated fields, found {f.Length}");
+                throw ConfigurationErrors.AtLine(name, lineNo, $"expected {width} comma-separated fields, found {f.Length}");
             }
 
             into.Add(new TraceRecord(
@@ -138,7 +138,7 @@ internal static class LuflowImporter
         var s = text.Trim();
         if (s.Length is 0 or > 16 || !s.All(char.IsAsciiDigit))
         {
-            throw new ConfigurationException($"{name}:{lineNo}: {field}: expected epoch microseconds (up to 16 digits), found '{s}'");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"{field}: expected epoch microseconds (up to 16 digits), found '{s}'");
         }
 
         long us = long.Parse(s.PadRight(16, '0'), NumberStyles.None, CultureInfo.InvariantCulture);
@@ -149,7 +149,7 @@ internal static class LuflowImporter
     {
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < 0)
         {
-            throw new ConfigurationException($"{name}:{lineNo}: duration: expected seconds ≥ 0 (E-notation allowed), found '{text}'");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"duration: expected seconds ≥ 0 (E-notation allowed), found '{text}'");
         }
 
         return v;
@@ -175,7 +175,7 @@ internal static class LuflowImporter
             return (long)d;
         }
 
-        throw new ConfigurationException($"{name}:{lineNo}: {field}: expected an integer 0-{max}{(allowEmpty ? " or empty" : "")}, found '{s}'");
+        throw ConfigurationErrors.AtLine(name, lineNo, $"{field}: expected an integer 0-{max}{(allowEmpty ? " or empty" : "")}, found '{s}'");
     }
 
     /// <summary>Joins records of one 5-tuple that continue each other (input sorted by start).</summary>

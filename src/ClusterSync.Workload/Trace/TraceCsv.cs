@@ -53,7 +53,7 @@ public static class TraceCsv
     {
         if (!File.Exists(path))
         {
-            throw new ConfigurationException($"{path}: no such trace file");
+            throw ConfigurationErrors.InFile(path, "no such trace file");
         }
 
         using var reader = new StreamReader(path, Encoding.UTF8, true, 1 << 16);
@@ -79,7 +79,7 @@ public static class TraceCsv
             {
                 if (!string.Equals(line.Trim(), Header, StringComparison.Ordinal))
                 {
-                    throw new ConfigurationException($"{name}:{lineNo}: header: expected '{Header}', found '{Truncate(line)}'");
+                    throw ConfigurationErrors.AtLine(name, lineNo, $"header: expected '{Header}', found '{Truncate(line)}'");
                 }
 
                 header = true;
@@ -91,7 +91,7 @@ public static class TraceCsv
 
         if (!header)
         {
-            throw new ConfigurationException($"{name}: header: expected '{Header}', found an empty file");
+            throw ConfigurationErrors.InFile(name, $"header: expected '{Header}', found an empty file");
         }
 
         return list;
@@ -102,14 +102,14 @@ public static class TraceCsv
         var f = line.Split(',');
         if (f.Length != Columns.Length)
         {
-            throw new ConfigurationException($"{name}:{lineNo}: expected {Columns.Length} comma-separated fields ({Header}), found {f.Length}");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"expected {Columns.Length} comma-separated fields ({Header}), found {f.Length}");
         }
 
         double start = Double(f, 0, name, lineNo);
         double duration = Double(f, 1, name, lineNo);
         if (duration < 0)
         {
-            throw new ConfigurationException($"{name}:{lineNo}: duration: expected seconds ≥ 0, found '{f[1]}'");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"duration: expected seconds ≥ 0, found '{f[1]}'");
         }
 
         return new TraceRecord(
@@ -132,7 +132,7 @@ public static class TraceCsv
         var s = f[i].Trim();
         if (s.Length == 0)
         {
-            throw new ConfigurationException($"{name}:{lineNo}: {Columns[i]}: expected an IP address or AS<n>, found an empty field");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"{Columns[i]}: expected an IP address or AS<n>, found an empty field");
         }
 
         return s;
@@ -142,7 +142,7 @@ public static class TraceCsv
     {
         if (!double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
         {
-            throw new ConfigurationException($"{name}:{lineNo}: {Columns[i]}: expected a number of seconds, found '{Truncate(f[i])}'");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"{Columns[i]}: expected a number of seconds, found '{Truncate(f[i])}'");
         }
 
         return v;
@@ -152,7 +152,7 @@ public static class TraceCsv
     {
         if (!long.TryParse(f[i], NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v > max)
         {
-            throw new ConfigurationException($"{name}:{lineNo}: {Columns[i]}: expected an integer 0-{max}, found '{Truncate(f[i])}'");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"{Columns[i]}: expected an integer 0-{max}, found '{Truncate(f[i])}'");
         }
 
         return v;

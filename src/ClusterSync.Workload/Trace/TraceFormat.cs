@@ -19,7 +19,7 @@ public static class TraceLoader
         null or "" or "trace" => TraceFormat.Trace,
         "luflow" => TraceFormat.Luflow,
         "zeek" => TraceFormat.Zeek,
-        _ => throw new ConfigurationException($"--format: expected trace, luflow or zeek, found '{text}'"),
+        _ => throw ConfigurationErrors.At("--format", $"expected trace, luflow or zeek, found '{text}'"),
     };
 
     public static List<TraceRecord> Load(string path, TraceFormat format)

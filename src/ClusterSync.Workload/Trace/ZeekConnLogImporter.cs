@@ -14,7 +14,7 @@ internal static class ZeekConnLogImporter
     {
         if (!File.Exists(path))
         {
-            throw new ConfigurationException($"{path}: no such Zeek conn.log");
+            throw ConfigurationErrors.InFile(path, "no such Zeek conn.log");
         }
 
         using var reader = new StreamReader(path, Encoding.UTF8, true, 1 << 16);
@@ -58,7 +58,7 @@ internal static class ZeekConnLogImporter
                     {
                         if (i < 0)
                         {
-                            throw new ConfigurationException($"{name}:{lineNo}: #fields: expected a field '{n}' (a Zeek conn.log)");
+                            throw ConfigurationErrors.AtLine(name, lineNo, $"#fields: expected a field '{n}' (a Zeek conn.log)");
                         }
                     }
                 }
@@ -68,13 +68,13 @@ internal static class ZeekConnLogImporter
 
             if (fields is null)
             {
-                throw new ConfigurationException($"{name}:{lineNo}: expected a '#fields' header line before the first record (a Zeek conn.log)");
+                throw ConfigurationErrors.AtLine(name, lineNo, "expected a '#fields' header line before the first record (a Zeek conn.log)");
             }
 
             var f = line.Split(separator);
             if (f.Length != fields.Length)
             {
-                throw new ConfigurationException($"{name}:{lineNo}: expected {fields.Length} fields separated by the '#separator', found {f.Length}");
+                throw ConfigurationErrors.AtLine(name, lineNo, $"expected {fields.Length} fields separated by the '#separator', found {f.Length}");
             }
 
             byte p = f[proto] switch
@@ -84,7 +84,7 @@ internal static class ZeekConnLogImporter
                 "icmp" => 1,
                 "icmp6" or "icmpv6" => 58,
                 var other => byte.TryParse(other, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
-                    : throw new ConfigurationException($"{name}:{lineNo}: proto: expected tcp, udp, icmp or a protocol number, found '{other}'"),
+                    : throw ConfigurationErrors.AtLine(name, lineNo, $"proto: expected tcp, udp, icmp or a protocol number, found '{other}'"),
             };
             list.Add(new TraceRecord(
                 Number(f, ts, name, lineNo, "ts", required: true),
@@ -103,7 +103,7 @@ internal static class ZeekConnLogImporter
 
         if (fields is null)
         {
-            throw new ConfigurationException($"{name}: expected a Zeek conn.log with a '#fields' header, found none");
+            throw ConfigurationErrors.InFile(name, "expected a Zeek conn.log with a '#fields' header, found none");
         }
 
         return list;
@@ -113,12 +113,12 @@ internal static class ZeekConnLogImporter
     {
         if (i < 0 || f[i] == "-")
         {
-            return required ? throw new ConfigurationException($"{name}:{lineNo}: {field}: expected a number, found '-'") : 0;
+            return required ? throw ConfigurationErrors.AtLine(name, lineNo, $"{field}: expected a number, found '-'") : 0;
         }
 
         if (!double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < 0)
         {
-            throw new ConfigurationException($"{name}:{lineNo}: {field}: expected a number ≥ 0, found '{f[i]}'");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"{field}: expected a number ≥ 0, found '{f[i]}'");
         }
 
         return v;
@@ -133,7 +133,7 @@ internal static class ZeekConnLogImporter
 
         if (!long.TryParse(f[i], NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v > max)
         {
-            throw new ConfigurationException($"{name}:{lineNo}: {field}: expected an integer 0-{max} or '-', found '{f[i]}'");
+            throw ConfigurationErrors.AtLine(name, lineNo, $"{field}: expected an integer 0-{max} or '-', found '{f[i]}'");
         }
 
         return v;

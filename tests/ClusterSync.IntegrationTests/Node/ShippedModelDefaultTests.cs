@@ -71,7 +71,7 @@ public sealed class ShippedModelDefaultTests : IDisposable
         var config = NodeConfigLoader.Load(path);
         using var channel = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
         using var engine = new SyncEngine(config.EngineOptions, channel, null);
-        using var node = AdaptiveNode.Create(config, engine, null, shippedPath);
+        using var node = AdaptiveNode.Create(config, engine, null, TimeProvider.System, shippedPath);
         return node.GetAdaptive() ?? throw new InvalidOperationException("adaptive mode is off");
     }
 }

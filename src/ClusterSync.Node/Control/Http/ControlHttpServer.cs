@@ -97,14 +97,14 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
     private long _timedOut;
     private int _disposed;
 
-    public ControlHttpServer(IPEndPoint endpoint, IReadOnlyDictionary<string, ControlHandler> routes, ControlHttpOptions? options = null, ILogger? logger = null,
-        ControlRequestHandler? requestRoutes = null, TimeProvider? time = null)
+    public ControlHttpServer(IPEndPoint endpoint, IReadOnlyDictionary<string, ControlHandler> routes, TimeProvider time, ControlHttpOptions? options = null,
+        ILogger? logger = null, ControlRequestHandler? requestRoutes = null)
     {
         _endpoint = endpoint;
         _routes = routes;
         _requestRoutes = requestRoutes;
         _options = options ?? new ControlHttpOptions();
-        _time = time ?? TimeProvider.System;
+        _time = time;
         _logger = logger ?? NullLogger.Instance;
     }
 

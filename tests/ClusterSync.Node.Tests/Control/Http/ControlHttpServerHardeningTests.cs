@@ -43,8 +43,8 @@ public sealed class ControlHttpServerHardeningTests(Xunit.Abstractions.ITestOutp
         };
         ControlRequestHandler post = (request, _) => ValueTask.FromResult<ControlResponse?>(
             request.Path == "/poke" ? ControlResponse.Text(200, "poked\n") : null);
-        _server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, 0), routes,
-            options ?? new ControlHttpOptions { Access = new ControlAccess(Token, bindAddress: IPAddress.Loopback) }, requestRoutes: post, time: time);
+        _server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, 0), routes, time ?? TimeProvider.System,
+            options ?? new ControlHttpOptions { Access = new ControlAccess(Token, bindAddress: IPAddress.Loopback) }, requestRoutes: post);
         _server.Start();
         return _server;
     }

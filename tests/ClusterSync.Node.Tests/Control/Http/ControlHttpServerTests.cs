@@ -31,7 +31,7 @@ public sealed class ControlHttpServerTests : IAsyncLifetime
             },
             ["/boom"] = _ => throw new InvalidOperationException("a bug in a handler"),
         };
-        _server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, 0), routes,
+        _server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, 0), routes, TimeProvider.System,
             new ControlHttpOptions { HeaderTimeout = TimeSpan.FromMilliseconds(500), MaxRequestHeadBytes = 1024, MaxConnections = 64 });
         _server.Start();
         return Task.CompletedTask;
@@ -161,7 +161,7 @@ public sealed class ControlHttpServerTests : IAsyncLifetime
     [Fact]
     public void Start_PortAlreadyInUse_ThrowsSocketException()
     {
-        var taken = new ControlHttpServer(_server.LocalEndPoint, new Dictionary<string, ControlHandler>());
+        var taken = new ControlHttpServer(_server.LocalEndPoint, new Dictionary<string, ControlHandler>(), TimeProvider.System);
 
         Assert.Throws<SocketException>(taken.Start);
     }
