@@ -70,7 +70,10 @@ public sealed class OwnershipStreamingTests(ITestOutputHelper output) : IDisposa
             output.WriteLine($"answer {body:N0} bytes for {Connections:N0} connections; allocated while streaming {streamed:N0} bytes; building it in memory (the old way) allocates {bufferedAllocated:N0} bytes");
             Assert.True(body > Connections * 100L, $"the answer lists every connection ({body:N0} bytes)");
             Assert.InRange(buffered, body - 1000, body + 1000); // the same document
-            Assert.True(streamed < body / 4, $"streaming allocated {streamed:N0} bytes for a {body:N0}-byte answer (buffering: {bufferedAllocated:N0})");
+            // Process-wide count: the running node's own timers and heartbeats allocate too, more so while a loaded
+            // machine stretches the read; buffering the answer allocates at least the whole body, so half of it still
+            // tells the two apart.
+            Assert.True(streamed < body / 2, $"streaming allocated {streamed:N0} bytes for a {body:N0}-byte answer (buffering: {bufferedAllocated:N0})");
         }
         finally
         {

@@ -126,6 +126,24 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
     /// <summary>Connections open now.</summary>
     public int Open => _connections.Count;
 
+    /// <summary>Open connections whose header deadline is running on the server's clock (a test driving a fake clock waits for it).</summary>
+    public int Armed
+    {
+        get
+        {
+            int armed = 0;
+            foreach (var c in _connections.Values)
+            {
+                if (c.DeadlineArmed)
+                {
+                    armed++;
+                }
+            }
+
+            return armed;
+        }
+    }
+
     /// <summary>Binds and listens (throws <see cref="SocketException"/> when the port is taken), then accepts in the background.</summary>
     public void Start()
     {
@@ -171,6 +189,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
 
         /// <summary>Still waiting for the client's head or body (an eviction candidate before anything else).</summary>
         public volatile bool Receiving = true;
+        public volatile bool DeadlineArmed;
 
         public volatile bool Evicted;
     }
@@ -254,6 +273,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
             {
             }
         }, null, _options.HeaderTimeout, Timeout.InfiniteTimeSpan);
+        connection.DeadlineArmed = true;
         try
         {
             socket.NoDelay = true;
