@@ -87,6 +87,18 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>
+    /// This member's own cutoff (<see cref="AntiEntropyCutoff"/>) when it is beyond <paramref name="cutoffMs"/> by more
+    /// than the settle time (at least one second), else null. Within that margin a replica's newer versions are changes
+    /// in flight, or become counted on their own once the Active's clock reaches them.
+    /// </summary>
+    private long? AheadOfCutoff(long cutoffMs)
+    {
+        long own = AntiEntropyCutoff();
+        long marginMs = Math.Max(1000, (long)_options.AntiEntropySettle.TotalMilliseconds);
+        return own > cutoffMs && own - cutoffMs > marginMs << VersionClock.CounterBits ? own : null;
+    }
+
+    /// <summary>
     /// Digests of the descendants <paramref name="levels"/> levels below range (<paramref name="depth"/>, <paramref name="prefix"/>):
     /// <c>64^levels</c> digests, by descendant index. Walks the table in chunks.
     /// </summary>
@@ -235,6 +247,16 @@ public sealed partial class SyncEngine
 
         Span<RangeDigest> theirs = stackalloc RangeDigest[AntiEntropyMessages.Children];
         AntiEntropyMessages.TryReadDigest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, theirs);
+        if (depth == 0 && AheadOfCutoff(cutoffMs) is long own)
+        {
+            // This Standby holds versions, settled here, beyond the Active's cutoff by more than the settle time: written
+            // under a wall clock ahead of the Active's (a dead Active's, a clock that jumped) and never seen by the
+            // Active, they stay uncounted on both sides, so a ghost among them is never found (simulator seeds 528, 802:
+            // a clock 70 s ahead). Compare at this member's own cutoff and ask at it: the Active observes it (its
+            // version clock moves past every version this replica holds) and answers at it.
+            cutoffMs = own;
+        }
+
         var mine = new RangeDigest[AntiEntropyMessages.Children];
         ComputeRangeDigests(depth, prefix, cutoffMs, 1, mine, replica: true);
         ulong mask = 0;
@@ -273,6 +295,13 @@ public sealed partial class SyncEngine
         }
 
         AntiEntropyMessages.TryReadRequest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, out ulong mask);
+        lock (_tableLock)
+        {
+            // A Standby asks at its own cutoff when it holds versions this member's clock never reached (AnswerDigest):
+            // the version clock moves past them, so this member's next changes are newer and its next checks count them.
+            _clock.Observe((ulong)cutoffMs);
+        }
+
         int capacity = _options.Mtu - PacketHeader.Size - PacketProtection.TagSize - AntiEntropyMessages.EntriesHeadSize;
         int listable = Math.Max(1, capacity / RecordCodec.MaxRecordSize);
         byte childDepth = (byte)(depth + 1);

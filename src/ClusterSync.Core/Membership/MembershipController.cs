@@ -50,6 +50,8 @@ public sealed partial class MembershipController : IDisposable
     private long _rejoinedUntilTimestamp;
     private long _stalls;
     private readonly HashSet<byte> _splitBrainPeers = [];
+    private byte _handoverTo;
+    private long _handoverSinceTimestamp;
 
     public MembershipController(SyncEngine engine, MembershipOptions options, IReplicaSink sink, TimeProvider? time = null, ILogger? logger = null)
     {
@@ -192,12 +194,11 @@ public sealed partial class MembershipController : IDisposable
                 case MemberState.Active when _options.Mode == ClusterMode.HighAvailability:
                     if (HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive) == ElectionOutcome.StepDownSplitBrain)
                     {
-                        Interlocked.Increment(ref _splitBrains);
-                        Log.SplitBrain(_logger, _engine.MemberId);
-                        Publish(MemberState.Standby);
+                        StepDownAfterHandover(peers, now);
                     }
                     else
                     {
+                        CancelHandover();
                         NoteLowerActivePeers(peers);
                     }
 
@@ -208,6 +209,65 @@ public sealed partial class MembershipController : IDisposable
             {
                 UpdateOwners(peers, stalled);
             }
+        }
+    }
+
+    /// <summary>
+    /// Split brain, and this member ranks lower: it hands its table over to the winner before it steps down (make
+    /// before break). While both were Active each served and replicated connections the other may never have received
+    /// (a partition, a one-way cut, the last deltas of a member that died meanwhile, which this one holds); the moment
+    /// this member steps down its traffic goes to the winner, so the winner must hold them first. The engine re-sends
+    /// the whole table; this member stays Active until the winner acknowledged all of it and every change since, or
+    /// until <see cref="HandoverLimit"/> passed (a winner that cannot hear this member: then it steps down anyway).
+    /// </summary>
+    private void StepDownAfterHandover(ReadOnlySpan<MemberView> peers, long now)
+    {
+        byte winner = 0;
+        MemberView best = default;
+        foreach (var p in peers)
+        {
+            if (p.Alive && p.State == MemberState.Active && (winner == 0 || p.Outranks(best)))
+            {
+                winner = p.Id;
+                best = p;
+            }
+        }
+
+        if (_handoverTo != winner)
+        {
+            _handoverTo = winner;
+            _handoverSinceTimestamp = now;
+            _engine.BeginHandover();
+            Log.HandingOver(_logger, _engine.MemberId, winner);
+            return;
+        }
+
+        bool complete = _engine.HandedOverTo(winner);
+        if (!complete && Elapsed(_handoverSinceTimestamp) < HandoverLimit.TotalMilliseconds)
+        {
+            return;
+        }
+
+        if (!complete)
+        {
+            Log.HandoverIncomplete(_logger, _engine.MemberId, winner, Elapsed(_handoverSinceTimestamp));
+        }
+
+        CancelHandover();
+        Interlocked.Increment(ref _splitBrains);
+        Log.SplitBrain(_logger, _engine.MemberId);
+        Publish(MemberState.Standby);
+    }
+
+    /// <summary>The longest a split-brain loser stays Active handing its table over: ten dead intervals.</summary>
+    private TimeSpan HandoverLimit => _engine.Options.DeadInterval * 10;
+
+    private void CancelHandover()
+    {
+        if (_handoverTo != 0)
+        {
+            _handoverTo = 0;
+            _engine.EndHandover();
         }
     }
 
@@ -285,6 +345,12 @@ public sealed partial class MembershipController : IDisposable
 
         [LoggerMessage(1306, LogLevel.Warning, "Member {Member} saw member {Peer} also Active (split brain): this member outranks it and stays Active; it steps down")]
         public static partial void SplitBrainWinner(ILogger logger, byte member, byte peer);
+
+        [LoggerMessage(1307, LogLevel.Warning, "Member {Member} saw member {Peer} Active and of higher rank (split brain): handing its table over before stepping down")]
+        public static partial void HandingOver(ILogger logger, byte member, byte peer);
+
+        [LoggerMessage(1308, LogLevel.Error, "Member {Member}: member {Peer} did not acknowledge the handover within {Milliseconds:F0} ms; stepping down without it (connections it lacks are lost)")]
+        public static partial void HandoverIncomplete(ILogger logger, byte member, byte peer, double milliseconds);
 
         [LoggerMessage(1304, LogLevel.Warning, "Member {Member}: control tick {Milliseconds:F0} ms late (this process stalled); no takeover for one dead interval")]
         public static partial void LocalStall(ILogger logger, byte member, double milliseconds);

@@ -1,0 +1,79 @@
+using System.Runtime.CompilerServices;
+using ClusterSync.Connections;
+
+namespace ClusterSync.Engine;
+
+/// <summary>
+/// Split-brain handover (Membership/README.md, "Split brain"): an Active that must step down for a higher-ranked
+/// Active first re-sends its whole table, so the member that keeps the role holds every connection this one carried
+/// and replicated (the winner applies what is newer by version, as it applies any delta). The acknowledgements of the
+/// data stream tell when it has all of it.
+/// </summary>
+public sealed partial class SyncEngine
+{
+    private volatile bool _handingOver;
+
+    /// <summary>
+    /// Queues every entry of the table (live ones and tombstones) for the sender; while the handover runs, the sender
+    /// also sends the live replicas this member holds of other members' connections (normally only their owners send
+    /// them). A delayed connection not yet announced stays unannounced. Control tick; walks the table in chunks.
+    /// </summary>
+    internal void BeginHandover()
+    {
+        _handingOver = true;
+        int cursor = 0;
+        bool done = false;
+        while (!done)
+        {
+            lock (_tableLock)
+            {
+                int limit = _table.SlotLimit;
+                int end = Math.Min(limit, cursor + WalkChunkSlots);
+                for (int i = cursor; i < end; i++)
+                {
+                    ref var e = ref _table.EntryAt(i, out _);
+                    if (Unsafe.IsNullRef(ref e))
+                    {
+                        continue;
+                    }
+
+                    bool tombstone = (e.Status & ConnectionStatus.Tombstone) != 0;
+                    if (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0)
+                    {
+                        Enqueue(ref e, i);
+                    }
+                }
+
+                cursor = end;
+                done = cursor >= limit;
+            }
+        }
+
+        SignalSender();
+    }
+
+    /// <summary>The handover ended (this member stepped down, or it keeps the role after all).</summary>
+    internal void EndHandover() => _handingOver = false;
+
+    /// <summary>
+    /// True when nothing waits for the sender and <paramref name="peer"/>'s current life acknowledged every data sequence
+    /// this member sent (so it holds everything queued by <see cref="BeginHandover"/> and every change since).
+    /// </summary>
+    internal bool HandedOverTo(byte peer)
+    {
+        if (Volatile.Read(ref _pendingCount) != 0)
+        {
+            return false;
+        }
+
+        foreach (var p in _peers)
+        {
+            if (p.MemberId == peer)
+            {
+                return Volatile.Read(ref p.AckedEpoch) == Epoch && Volatile.Read(ref p.AckedThrough) >= LastDataSequence;
+            }
+        }
+
+        return false;
+    }
+}
