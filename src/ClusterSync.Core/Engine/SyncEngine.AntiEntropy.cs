@@ -36,6 +36,7 @@ public sealed partial class SyncEngine
     // that aged past it is _settledVersion, the cutoff of a check. (At most settle / ack interval samples.)
     private readonly Queue<(long Timestamp, ulong Version)> _versionSamples = new();
     private ulong _settledVersion;
+    private long _cutoffAtLastRoot; // Standby: its own cutoff when the last root digest came (AheadOfCutoff)
 
     /// <summary>The 64-bit hash that places a key in the anti-entropy ranges (the same on every member).</summary>
     internal static ulong RangeHash(in ConnectionKey key) => key.Hash64(RangeSeed);
@@ -87,15 +88,19 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>
-    /// This member's own cutoff (<see cref="AntiEntropyCutoff"/>) when it is beyond <paramref name="cutoffMs"/> by more
-    /// than the settle time (at least one second), else null. Within that margin a replica's newer versions are changes
-    /// in flight, or become counted on their own once the Active's clock reaches them.
+    /// Standby, at a root digest: this member's own cutoff (<see cref="AntiEntropyCutoff"/>) when the Active's cutoff is
+    /// still below the one this member had at the previous root digest, else null. Every version this replica had settled
+    /// an interval ago came from changes the Active's clock should have reached by its own settled point; one that it
+    /// has not reached was written under a clock ahead of the Active's and never reached the Active (a dead Active's
+    /// last changes, a clock that jumped ahead), and it stays uncounted until the Active's clock gets there, which may be
+    /// minutes when the Active's versions only count up (its wall clock behind the versions it observed).
     /// </summary>
     private long? AheadOfCutoff(long cutoffMs)
     {
         long own = AntiEntropyCutoff();
-        long marginMs = Math.Max(1000, (long)_options.AntiEntropySettle.TotalMilliseconds);
-        return own > cutoffMs && own - cutoffMs > marginMs << VersionClock.CounterBits ? own : null;
+        long previous = _cutoffAtLastRoot;
+        _cutoffAtLastRoot = own;
+        return previous > cutoffMs && own > cutoffMs ? own : null;
     }
 
     /// <summary>
@@ -249,11 +254,11 @@ public sealed partial class SyncEngine
         AntiEntropyMessages.TryReadDigest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, theirs);
         if (depth == 0 && AheadOfCutoff(cutoffMs) is long own)
         {
-            // This Standby holds versions, settled here, beyond the Active's cutoff by more than the settle time: written
-            // under a wall clock ahead of the Active's (a dead Active's, a clock that jumped) and never seen by the
-            // Active, they stay uncounted on both sides, so a ghost among them is never found (simulator seeds 528, 802:
-            // a clock 70 s ahead). Compare at this member's own cutoff and ask at it: the Active observes it (its
-            // version clock moves past every version this replica holds) and answers at it.
+            // This Standby holds versions, settled here an interval ago, that the Active's cutoff has not reached: written
+            // under a wall clock ahead of the Active's and never seen by the Active, they stay uncounted on both sides,
+            // so a ghost among them is never found (simulator seeds 528, 802: a clock 70 s, 22 s ahead). Compare at this
+            // member's own cutoff and ask at it: the Active observes it (its version clock moves past every version
+            // this replica holds) and answers at it.
             cutoffMs = own;
         }
 
