@@ -12,14 +12,19 @@ namespace ClusterSync.Engine;
 public sealed partial class SyncEngine
 {
     private volatile bool _handingOver;
+    private byte _handoverWinner;
 
     /// <summary>
-    /// Queues every entry of the table (live ones and tombstones) for the sender; while the handover runs, the sender
-    /// also sends the live replicas this member holds of other members' connections (normally only their owners send
-    /// them). A delayed connection not yet announced stays unannounced. Control tick; walks the table in chunks.
+    /// Queues every entry of the table (live ones and tombstones) that <paramref name="winner"/> did not write last, for
+    /// the sender; while the handover runs, the sender also sends the live replicas this member holds of other members'
+    /// connections (normally only their owners send them). The winner's own connections are left out: it wrote them,
+    /// so this member's copy is at best what it has, at worst a connection it destroyed whose tombstone expired (a
+    /// copy would bring it back). A delayed connection not yet announced stays unannounced. Control tick; walks the
+    /// table in chunks.
     /// </summary>
-    internal void BeginHandover()
+    internal void BeginHandover(byte winner)
     {
+        _handoverWinner = winner;
         _handingOver = true;
         int cursor = 0;
         bool done = false;
@@ -38,7 +43,7 @@ public sealed partial class SyncEngine
                     }
 
                     bool tombstone = (e.Status & ConnectionStatus.Tombstone) != 0;
-                    if (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0)
+                    if (e.Owner != winner && (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0))
                     {
                         Enqueue(ref e, i);
                     }
@@ -54,6 +59,9 @@ public sealed partial class SyncEngine
 
     /// <summary>The handover ended (this member stepped down, or it keeps the role after all).</summary>
     internal void EndHandover() => _handingOver = false;
+
+    /// <summary>Sender, while handing over: a live replica that is pending goes out too, unless the winner wrote it.</summary>
+    private bool SendsReplicaInHandover(byte owner) => _handingOver && owner != _handoverWinner;
 
     /// <summary>
     /// True when nothing waits for the sender and <paramref name="peer"/>'s current life acknowledged every data sequence

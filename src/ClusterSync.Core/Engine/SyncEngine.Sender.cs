@@ -152,7 +152,7 @@ public sealed partial class SyncEngine
             // A tombstone, or the pending destroy of an earlier life under a new, unannounced one.
             if (e.Owner != MemberId && (e.Status & ConnectionStatus.Tombstone) == 0)
             {
-                if (!_handingOver)
+                if (!SendsReplicaInHandover(e.Owner))
                 {
                     return false; // replaced meanwhile by a peer's newer state: not ours to send
                 }

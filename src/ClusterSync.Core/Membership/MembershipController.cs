@@ -237,7 +237,7 @@ public sealed partial class MembershipController : IDisposable
         {
             _handoverTo = winner;
             _handoverSinceTimestamp = now;
-            _engine.BeginHandover();
+            _engine.BeginHandover(winner);
             Log.HandingOver(_logger, _engine.MemberId, winner);
             return;
         }
