@@ -110,6 +110,37 @@ public sealed class KnownBugSeedsTests
         AssertNo(seed, Invariants.Liveness);
     }
 
+    /// <summary>
+    /// Split brain, branch soak14. 199: m2 isolated, m1 (the Active) restarts, m3 and m2 both take over; after healing m3
+    /// serves and steps down for the higher-ranked m2 at once, and m2 lacks what m3 and the last deltas of m1 put on the
+    /// Standbys. 449: the same under a one-way cut m2→m3 (17 connections). 708: m2 stops hearing the Active m3 (one-way
+    /// cut), takes over, m3 steps down although m2 cannot hear it (33 connections). The loser now hands its table over
+    /// and steps down once the winner acknowledged it. 23: the handover must not bring back the winner's own connections
+    /// (a stale copy of one it destroyed came back on the Active, unannounced, and never reached the Standbys).
+    /// </summary>
+    [Theory]
+    [InlineData(199)]
+    [InlineData(449)]
+    [InlineData(708)]
+    [InlineData(23)]
+    public void Run_SplitBrainSeed_WinnerHoldsWhatTheLoserServed(int seed)
+    {
+        AssertNo(seed, Invariants.FailoverLoss);
+        AssertNo(seed, Invariants.Convergence);
+        AssertNo(seed, Invariants.Ghost);
+    }
+
+    /// <summary>
+    /// Clocks ahead, branch soak14. 528: m1's wall clock ran 70 s ahead; entries it wrote reached m3 only, m2 (whose clock
+    /// never saw those versions) became Active: they stayed above its anti-entropy cutoff on both sides, 21 ghosts for
+    /// good. 802: the same with 22 s, and m2's versions counting up just below the ghosts'. A Standby now asks at its own
+    /// cutoff and the Active's version clock observes it.
+    /// </summary>
+    [Theory]
+    [InlineData(528)]
+    [InlineData(802)]
+    public void Run_ClockAheadSeed_NoGhostEntries(int seed) => AssertNo(seed, Invariants.Ghost);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

@@ -57,7 +57,10 @@ public sealed partial class SyncEngine
         SignalSender();
     }
 
-    /// <summary>The handover ended (this member stepped down, or it keeps the role after all).</summary>
+    /// <summary>True while a handover's entries wait for the sender.</summary>
+    internal bool HandoverQueued => _handingOver && Volatile.Read(ref _pendingCount) != 0;
+
+    /// <summary>The handover ended (this member stepped down, or it keeps the role after all, or a Standby's queue drained).</summary>
     internal void EndHandover() => _handingOver = false;
 
     /// <summary>Sender, while handing over: a live replica that is pending goes out too, unless the winner wrote it.</summary>
@@ -74,11 +77,17 @@ public sealed partial class SyncEngine
             return false;
         }
 
+        ulong last = LastDataSequence;
+        if (last == 0)
+        {
+            return true; // this life never sent a change: nothing to hand over
+        }
+
         foreach (var p in _peers)
         {
             if (p.MemberId == peer)
             {
-                return Volatile.Read(ref p.AckedEpoch) == Epoch && Volatile.Read(ref p.AckedThrough) >= LastDataSequence;
+                return Volatile.Read(ref p.AckedEpoch) == Epoch && Volatile.Read(ref p.AckedThrough) >= last;
             }
         }
 

@@ -51,6 +51,8 @@ public sealed partial class MembershipController : IDisposable
     private long _stalls;
     private readonly HashSet<byte> _splitBrainPeers = [];
     private byte _handoverTo;
+    private byte _followedActive;
+    private bool _standbyHandover;
     private long _handoverSinceTimestamp;
 
     public MembershipController(SyncEngine engine, MembershipOptions options, IReplicaSink sink, TimeProvider? time = null, ILogger? logger = null)
@@ -184,6 +186,7 @@ public sealed partial class MembershipController : IDisposable
                     PromoteLoadSharing();
                     break;
                 case MemberState.Standby:
+                    HandOverToNewActive(peers);
                     var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive);
                     if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
                     {
@@ -254,9 +257,56 @@ public sealed partial class MembershipController : IDisposable
         }
 
         CancelHandover();
+        _followedActive = winner; // it holds this member's table already
         Interlocked.Increment(ref _splitBrains);
         Log.SplitBrain(_logger, _engine.MemberId);
         Publish(MemberState.Standby);
+    }
+
+    /// <summary>
+    /// A Standby that starts following a different Active (a failover, or the end of a split brain it saw from the
+    /// side) re-sends its table to it once: the new Active may lack changes that reached this member only (a delta lost
+    /// on its link before the old Active died or was cut off from it, the writes of the other side of a split brain), and
+    /// it applies what is newer by version. The new Active's own connections are left out (see
+    /// <see cref="SyncEngine.BeginHandover"/>).
+    /// </summary>
+    private void HandOverToNewActive(ReadOnlySpan<MemberView> peers)
+    {
+        if (_standbyHandover && !_engine.HandoverQueued)
+        {
+            _standbyHandover = false;
+            _engine.EndHandover();
+        }
+
+        if (_options.Mode != ClusterMode.HighAvailability)
+        {
+            return;
+        }
+
+        byte followed = 0;
+        MemberView best = default;
+        foreach (var p in peers)
+        {
+            if (p.Alive && p.State == MemberState.Active && (followed == 0 || p.Outranks(best)))
+            {
+                followed = p.Id;
+                best = p;
+            }
+        }
+
+        if (followed == 0 || followed == _followedActive)
+        {
+            return;
+        }
+
+        byte previous = _followedActive;
+        _followedActive = followed;
+        if (previous != 0)
+        {
+            _standbyHandover = true;
+            _engine.BeginHandover(followed);
+            Log.HandingOverToNewActive(_logger, _engine.MemberId, previous, followed);
+        }
     }
 
     /// <summary>The longest a split-brain loser stays Active handing its table over: ten dead intervals.</summary>
@@ -305,6 +355,12 @@ public sealed partial class MembershipController : IDisposable
             }
         }
 
+        if (_standbyHandover)
+        {
+            _standbyHandover = false;
+            _engine.EndHandover();
+        }
+
         var sw = Stopwatch.StartNew();
         var replica = _engine.SnapshotTable();
         _sink.Commit(replica);
@@ -351,6 +407,9 @@ public sealed partial class MembershipController : IDisposable
 
         [LoggerMessage(1308, LogLevel.Error, "Member {Member}: member {Peer} did not acknowledge the handover within {Milliseconds:F0} ms; stepping down without it (connections it lacks are lost)")]
         public static partial void HandoverIncomplete(ILogger logger, byte member, byte peer, double milliseconds);
+
+        [LoggerMessage(1309, LogLevel.Information, "Member {Member}: the Active is now member {Peer} (was {Previous}); re-sending this replica to it")]
+        public static partial void HandingOverToNewActive(ILogger logger, byte member, byte previous, byte peer);
 
         [LoggerMessage(1304, LogLevel.Warning, "Member {Member}: control tick {Milliseconds:F0} ms late (this process stalled); no takeover for one dead interval")]
         public static partial void LocalStall(ILogger logger, byte member, double milliseconds);
