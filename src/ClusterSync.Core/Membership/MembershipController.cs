@@ -242,7 +242,6 @@ public sealed partial class MembershipController : IDisposable
             _handoverSinceTimestamp = now;
             _engine.BeginHandover(winner);
             Log.HandingOver(_logger, _engine.MemberId, winner);
-            return;
         }
 
         bool complete = _engine.HandedOverTo(winner);
