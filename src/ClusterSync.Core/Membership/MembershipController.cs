@@ -51,6 +51,7 @@ public sealed partial class MembershipController : IDisposable
     private long _stalls;
     private readonly HashSet<byte> _splitBrainPeers = [];
     private byte _handoverTo;
+    private readonly bool[] _activeLastTick = new bool[256]; // by member id: alive and Active at the previous tick
     private byte _followedActive;
     private bool _standbyHandover;
     private long _handoverSinceTimestamp;
@@ -153,6 +154,21 @@ public sealed partial class MembershipController : IDisposable
             {
                 _cutOff = false;
                 _rejoinedUntilTimestamp = now + (long)(deadMs * _time.TimestampFrequency / 1000.0);
+            }
+
+            // An Active that steps down to Standby (not Down: a clean stop says Down) does so for another Active it
+            // hears, the winner of a split brain. This member may not hear that winner yet (it was on the other side of
+            // the partition): hold any takeover for one dead interval, or it takes the role the moment the loser yields
+            // and the winner then steps down for it, preemption off (simulator seed 1597).
+            foreach (var p in peers)
+            {
+                bool active = p.Alive && p.State == MemberState.Active;
+                if (p.Alive && p.State == MemberState.Standby && _activeLastTick[p.Id])
+                {
+                    _rejoinedUntilTimestamp = Math.Max(_rejoinedUntilTimestamp, now + (long)(deadMs * _time.TimestampFrequency / 1000.0));
+                }
+
+                _activeLastTick[p.Id] = active;
             }
 
             bool rejoining = now < _rejoinedUntilTimestamp;
