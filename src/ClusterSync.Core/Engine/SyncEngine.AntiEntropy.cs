@@ -449,8 +449,14 @@ public sealed partial class SyncEngine
                 // of the Active's that overtook the listing): a change the Active never had (the last delta of a dead
                 // Active that reached this Standby only). The Active's table is what its data plane carries: take it
                 // (simulator seed 78: two connections stayed stale on a Standby for good).
+                // Or it holds a tombstone at exactly the listed version: a repair of its own removed the entry as a ghost
+                // at that version (a destroy is always newer than what it ends), and the Active holds it live after all
+                // (it came back to it through a handover or a Standby's re-send): at an equal version nothing else
+                // would ever bring it back.
                 ref var mine = ref _table.Find(r.Key);
-                if (!Unsafe.IsNullRef(ref mine) && mine.Version > r.Entry.Version && mine.Version <= (ulong)cutoffMs)
+                if (!Unsafe.IsNullRef(ref mine)
+                    && ((mine.Version > r.Entry.Version && mine.Version <= (ulong)cutoffMs)
+                        || (mine.Version == r.Entry.Version && (mine.Status & ConnectionStatus.Tombstone) != 0 && r.Kind != ConnectionEventKind.Destroy)))
                 {
                     mine.Version = 0;
                     if (ApplyVersionedLocked(r, nowMs))
