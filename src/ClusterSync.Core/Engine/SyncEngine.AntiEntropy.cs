@@ -36,6 +36,7 @@ public sealed partial class SyncEngine
     // that aged past it is _settledVersion, the cutoff of a check. (At most settle / ack interval samples.)
     private readonly Queue<(long Timestamp, ulong Version)> _versionSamples = new();
     private ulong _settledVersion;
+    private bool _settleReached; // a version sample has aged past the settle time (the engine ran that long)
     private long _cutoffAtLastRoot; // Standby: its own cutoff when the last root digest came (AheadOfCutoff)
 
     /// <summary>The 64-bit hash that places a key in the anti-entropy ranges (the same on every member).</summary>
@@ -70,6 +71,7 @@ public sealed partial class SyncEngine
         while (_versionSamples.TryPeek(out var oldest) && Elapsed(oldest.Timestamp, now, _time) >= settleMs)
         {
             _settledVersion = _versionSamples.Dequeue().Version;
+            _settleReached = true;
         }
     }
 
@@ -188,7 +190,15 @@ public sealed partial class SyncEngine
         long cutoffMs = AntiEntropyCutoff();
         if (cutoffMs <= 0)
         {
-            return 0; // nothing has settled yet (just started): the next interval checks
+            if (!_settleReached && _options.AntiEntropySettle != TimeSpan.Zero)
+            {
+                return 0; // nothing has settled yet (just started): the next interval checks
+            }
+
+            // This Active never wrote or saw a version (an empty table, a new cluster formed after churn stopped), yet a
+            // Standby may hold entries from an earlier life of the cluster: check at the lowest cutoff, so the Standby
+            // asks at its own (AheadOfCutoff) and its ghosts are found (simulator seeds 2436, 5369).
+            cutoffMs = 1;
         }
 
         int checkedPeers = 0;
