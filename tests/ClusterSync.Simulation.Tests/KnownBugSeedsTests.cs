@@ -141,6 +141,34 @@ public sealed class KnownBugSeedsTests
     [InlineData(802)]
     public void Run_ClockAheadSeed_NoGhostEntries(int seed) => AssertNo(seed, Invariants.Ghost);
 
+    /// <summary>
+    /// Branch soak14, seeds 1001-10000. 1597: the Active m2 (isolated) and m3 both Active; after healing m3 yields to m2
+    /// and the restarted m1, which had never heard m2, took over the moment m3 stepped down; m2 then stepped down for
+    /// it, preemption off. A Standby now holds any takeover for a dead interval after seeing an Active step down.
+    /// </summary>
+    [Theory]
+    [InlineData(1597)]
+    [InlineData(2211)]
+    [InlineData(2765)]
+    public void Run_YieldSeed_NoTakeoverWhileTheWinnerIsUnheard(int seed) => AssertNo(seed, Invariants.Preempted);
+
+    /// <summary>
+    /// Branch soak14. 2350, 6903: a Standby's anti-entropy removed an entry as a ghost (a tombstone at the entry's own
+    /// version) that the Active then held live: at an equal version nothing brought it back. 2436, 5369: every member
+    /// restarted, the new Active's table (and version clock) stayed empty, its cutoff 0 started no check, and a Standby
+    /// kept an earlier life's entries.
+    /// </summary>
+    [Theory]
+    [InlineData(2350)]
+    [InlineData(6903)]
+    [InlineData(2436)]
+    [InlineData(5369)]
+    public void Run_RepairSeed_StandbysConverge(int seed)
+    {
+        AssertNo(seed, Invariants.Convergence);
+        AssertNo(seed, Invariants.Ghost);
+    }
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);
