@@ -169,6 +169,16 @@ public sealed class KnownBugSeedsTests
         AssertNo(seed, Invariants.Ghost);
     }
 
+    /// <summary>
+    /// Branch soak14. 3332: the Active m1 restarted within 32 ms; m2, still seeing it Active, pulled from its new life,
+    /// which was itself joining: 0 entries, Standby, then it took over without the 42 connections m3 held. 4679: the
+    /// same (59). A full-sync server now serves only while its member is Standby or Active (else busy: the joiner retries).
+    /// </summary>
+    [Theory]
+    [InlineData(3332)]
+    [InlineData(4679)]
+    public void Run_JoinFromJoinerSeed_NoFailoverLoss(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);
