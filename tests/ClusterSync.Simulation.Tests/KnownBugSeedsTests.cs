@@ -131,6 +131,20 @@ public sealed class KnownBugSeedsTests
     }
 
     /// <summary>
+    /// Branch soak14. 396, 493, 560, 741: a Standby promoted while the serving Active was cut off, missing a delta lost on
+    /// its own lossy link that another Standby held; when the old Active died the traffic came to it without that
+    /// connection. 671: m2 became Active under a one-way cut m1→m2 and never received m1's changes (174 connections) that
+    /// m3 held. A Standby that starts following a different Active now re-sends its replica to it.
+    /// </summary>
+    [Theory]
+    [InlineData(396)]
+    [InlineData(493)]
+    [InlineData(560)]
+    [InlineData(671)]
+    [InlineData(741)]
+    public void Run_NewActiveSeed_LearnsWhatTheStandbysHeld(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
     /// Clocks ahead, branch soak14. 528: m1's wall clock ran 70 s ahead; entries it wrote reached m3 only, m2 (whose clock
     /// never saw those versions) became Active: they stayed above its anti-entropy cutoff on both sides, 21 ghosts for
     /// good. 802: the same with 22 s, and m2's versions counting up just below the ghosts'. A Standby now asks at its own
