@@ -41,7 +41,11 @@ internal sealed class SimMember : IDisposable
         Engine = new SyncEngine(options, Channel, key, clock);
         Sink = new InMemoryReplicaSink();
         var streams = new NoStreams();
-        Server = new FullSyncServer(Engine, streams, key, time: clock) { HandshakeTimeout = TimeSpan.FromSeconds(1) };
+        Server = new FullSyncServer(Engine, streams, key, time: clock)
+        {
+            HandshakeTimeout = TimeSpan.FromSeconds(1),
+            CanServe = () => Membership?.State is MemberState.Standby or MemberState.Active,
+        };
         Client = new FullSyncClient(Engine, streams, key, time: clock) { HandshakeTimeout = TimeSpan.FromSeconds(1), IdleTimeout = TimeSpan.FromSeconds(3) };
         Membership = new MembershipController(Engine, membership, Sink, clock);
         Membership.StateChanged += OnStateChanged;

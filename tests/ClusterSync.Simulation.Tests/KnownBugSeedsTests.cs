@@ -110,6 +110,89 @@ public sealed class KnownBugSeedsTests
         AssertNo(seed, Invariants.Liveness);
     }
 
+    /// <summary>
+    /// Split brain, branch soak14. 199: m2 isolated, m1 (the Active) restarts, m3 and m2 both take over; after healing m3
+    /// serves and steps down for the higher-ranked m2 at once, and m2 lacks what m3 and the last deltas of m1 put on the
+    /// Standbys. 449: the same under a one-way cut m2→m3 (17 connections). 708: m2 stops hearing the Active m3 (one-way
+    /// cut), takes over, m3 steps down although m2 cannot hear it (33 connections). The loser now hands its table over
+    /// and steps down once the winner acknowledged it. 23: the handover must not bring back the winner's own connections
+    /// (a stale copy of one it destroyed came back on the Active, unannounced, and never reached the Standbys).
+    /// </summary>
+    [Theory]
+    [InlineData(199)]
+    [InlineData(449)]
+    [InlineData(708)]
+    [InlineData(23)]
+    public void Run_SplitBrainSeed_WinnerHoldsWhatTheLoserServed(int seed)
+    {
+        AssertNo(seed, Invariants.FailoverLoss);
+        AssertNo(seed, Invariants.Convergence);
+        AssertNo(seed, Invariants.Ghost);
+    }
+
+    /// <summary>
+    /// Branch soak14. 396, 493, 560, 741: a Standby promoted while the serving Active was cut off, missing a delta lost on
+    /// its own lossy link that another Standby held; when the old Active died the traffic came to it without that
+    /// connection. 671: m2 became Active under a one-way cut m1→m2 and never received m1's changes (174 connections) that
+    /// m3 held. A Standby that starts following a different Active now re-sends its replica to it.
+    /// </summary>
+    [Theory]
+    [InlineData(396)]
+    [InlineData(493)]
+    [InlineData(560)]
+    [InlineData(671)]
+    [InlineData(741)]
+    public void Run_NewActiveSeed_LearnsWhatTheStandbysHeld(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
+    /// Clocks ahead, branch soak14. 528: m1's wall clock ran 70 s ahead; entries it wrote reached m3 only, m2 (whose clock
+    /// never saw those versions) became Active: they stayed above its anti-entropy cutoff on both sides, 21 ghosts for
+    /// good. 802: the same with 22 s, and m2's versions counting up just below the ghosts'. A Standby now asks at its own
+    /// cutoff and the Active's version clock observes it.
+    /// </summary>
+    [Theory]
+    [InlineData(528)]
+    [InlineData(802)]
+    public void Run_ClockAheadSeed_NoGhostEntries(int seed) => AssertNo(seed, Invariants.Ghost);
+
+    /// <summary>
+    /// Branch soak14, seeds 1001-10000. 1597: the Active m2 (isolated) and m3 both Active; after healing m3 yields to m2
+    /// and the restarted m1, which had never heard m2, took over the moment m3 stepped down; m2 then stepped down for
+    /// it, preemption off. A Standby now holds any takeover for a dead interval after seeing an Active step down.
+    /// </summary>
+    [Theory]
+    [InlineData(1597)]
+    [InlineData(2211)]
+    [InlineData(2765)]
+    public void Run_YieldSeed_NoTakeoverWhileTheWinnerIsUnheard(int seed) => AssertNo(seed, Invariants.Preempted);
+
+    /// <summary>
+    /// Branch soak14. 2350, 6903: a Standby's anti-entropy removed an entry as a ghost (a tombstone at the entry's own
+    /// version) that the Active then held live: at an equal version nothing brought it back. 2436, 5369: every member
+    /// restarted, the new Active's table (and version clock) stayed empty, its cutoff 0 started no check, and a Standby
+    /// kept an earlier life's entries.
+    /// </summary>
+    [Theory]
+    [InlineData(2350)]
+    [InlineData(6903)]
+    [InlineData(2436)]
+    [InlineData(5369)]
+    public void Run_RepairSeed_StandbysConverge(int seed)
+    {
+        AssertNo(seed, Invariants.Convergence);
+        AssertNo(seed, Invariants.Ghost);
+    }
+
+    /// <summary>
+    /// Branch soak14. 3332: the Active m1 restarted within 32 ms; m2, still seeing it Active, pulled from its new life,
+    /// which was itself joining: 0 entries, Standby, then it took over without the 42 connections m3 held. 4679: the
+    /// same (59). A full-sync server now serves only while its member is Standby or Active (else busy: the joiner retries).
+    /// </summary>
+    [Theory]
+    [InlineData(3332)]
+    [InlineData(4679)]
+    public void Run_JoinFromJoinerSeed_NoFailoverLoss(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

@@ -65,8 +65,7 @@ public sealed class SimulatorTests(ITestOutputHelper output)
 
     /// <summary>
     /// The CI soak: 300 seeds must finish within three minutes on two loaded cores and the simulator itself must not fail.
-    /// Violations are printed (after the fixes of branches rel and sim2, 1 of the 300 still fails: failover-loss, see
-    /// <see cref="Soak_CiSeeds_NoViolations"/>).
+    /// Violations are printed; <see cref="Soak_CiSeeds_NoViolations"/> requires none.
     /// </summary>
     [Fact]
     public void Soak_CiSeeds_FinishWithinThreeMinutesWithoutSimulatorErrors()
@@ -87,7 +86,7 @@ public sealed class SimulatorTests(ITestOutputHelper output)
         Assert.True(sw.Elapsed < TimeSpan.FromMinutes(3), $"{CiSeeds} seeds took {sw.Elapsed}");
     }
 
-    [Fact(Skip = "issue 14: seed 199 of 1-300 still breaks failover-loss (a split brain under a one-way cut: the Active that wins lacks the last deltas of the one that served, which the Standbys hold; the winner does not reconcile with them yet). Enable when it passes")]
+    [Fact]
     public void Soak_CiSeeds_NoViolations()
     {
         var results = Simulator.Soak(CiFirstSeed, CiSeeds, Environment.ProcessorCount);

@@ -37,6 +37,8 @@ public sealed partial class SyncEngine
     // that aged past it is _settledVersion, the cutoff of a check. (At most settle / ack interval samples.)
     private readonly Queue<(long Timestamp, ulong Version)> _versionSamples = new();
     private ulong _settledVersion;
+    private bool _settleReached; // a version sample has aged past the settle time (the engine ran that long)
+    private long _cutoffAtLastRoot; // Standby: its own cutoff when the last root digest came (AheadOfCutoff)
 
     /// <summary>The 64-bit hash that places a key in the anti-entropy ranges (the same on every member).</summary>
     internal static ulong RangeHash(in ConnectionKey key) => key.Hash64(RangeSeed);
@@ -70,6 +72,7 @@ public sealed partial class SyncEngine
         while (_versionSamples.TryPeek(out var oldest) && Elapsed(oldest.Timestamp, now, _time) >= settleMs)
         {
             _settledVersion = _versionSamples.Dequeue().Version;
+            _settleReached = true;
         }
     }
 
@@ -85,6 +88,22 @@ public sealed partial class SyncEngine
         }
 
         return (long)_settledVersion;
+    }
+
+    /// <summary>
+    /// Standby, at a root digest: this member's own cutoff (<see cref="AntiEntropyCutoff"/>) when the Active's cutoff is
+    /// still below the one this member had at the previous root digest, else null. Every version this replica had settled
+    /// an interval ago came from changes the Active's clock should have reached by its own settled point; one that it
+    /// has not reached was written under a clock ahead of the Active's and never reached the Active (a dead Active's
+    /// last changes, a clock that jumped ahead), and it stays uncounted until the Active's clock gets there, which may be
+    /// minutes when the Active's versions only count up (its wall clock behind the versions it observed).
+    /// </summary>
+    private long? AheadOfCutoff(long cutoffMs)
+    {
+        long own = AntiEntropyCutoff();
+        long previous = _cutoffAtLastRoot;
+        _cutoffAtLastRoot = own;
+        return previous > cutoffMs && own > cutoffMs ? own : null;
     }
 
     /// <summary>
@@ -172,7 +191,15 @@ public sealed partial class SyncEngine
         long cutoffMs = AntiEntropyCutoff();
         if (cutoffMs <= 0)
         {
-            return 0; // nothing has settled yet (just started): the next interval checks
+            if (!_settleReached && _options.AntiEntropySettle != TimeSpan.Zero)
+            {
+                return 0; // nothing has settled yet (just started): the next interval checks
+            }
+
+            // This Active never wrote or saw a version (an empty table, a new cluster formed after churn stopped), yet a
+            // Standby may hold entries from an earlier life of the cluster: check at the lowest cutoff, so the Standby
+            // asks at its own (AheadOfCutoff) and its ghosts are found (simulator seeds 2436, 5369).
+            cutoffMs = 1;
         }
 
         int checkedPeers = 0;
@@ -236,6 +263,16 @@ public sealed partial class SyncEngine
 
         Span<RangeDigest> theirs = stackalloc RangeDigest[AntiEntropyMessages.Children];
         AntiEntropyMessages.TryReadDigest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, theirs);
+        if (depth == 0 && AheadOfCutoff(cutoffMs) is long own)
+        {
+            // This Standby holds versions, settled here an interval ago, that the Active's cutoff has not reached: written
+            // under a wall clock ahead of the Active's and never seen by the Active, they stay uncounted on both sides,
+            // so a ghost among them is never found (simulator seeds 528, 802: a clock 70 s, 22 s ahead). Compare at this
+            // member's own cutoff and ask at it: the Active observes it (its version clock moves past every version
+            // this replica holds) and answers at it.
+            cutoffMs = own;
+        }
+
         var mine = new RangeDigest[AntiEntropyMessages.Children];
         ComputeRangeDigests(depth, prefix, cutoffMs, 1, mine, replica: true);
         ulong mask = 0;
@@ -274,6 +311,13 @@ public sealed partial class SyncEngine
         }
 
         AntiEntropyMessages.TryReadRequest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, out ulong mask);
+        lock (_tableLock)
+        {
+            // A Standby asks at its own cutoff when it holds versions this member's clock never reached (AnswerDigest):
+            // the version clock moves past them, so this member's next changes are newer and its next checks count them.
+            _clock.Observe((ulong)cutoffMs);
+        }
+
         int capacity = _options.Mtu - PacketHeader.Size - PacketProtection.TagSize - AntiEntropyMessages.EntriesHeadSize;
         int listable = Math.Max(1, capacity / RecordCodec.MaxRecordSize);
         byte childDepth = (byte)(depth + 1);
@@ -416,8 +460,14 @@ public sealed partial class SyncEngine
                 // of the Active's that overtook the listing): a change the Active never had (the last delta of a dead
                 // Active that reached this Standby only). The Active's table is what its data plane carries: take it
                 // (simulator seed 78: two connections stayed stale on a Standby for good).
+                // Or it holds a tombstone at exactly the listed version: a repair of its own removed the entry as a ghost
+                // at that version (a destroy is always newer than what it ends), and the Active holds it live after all
+                // (it came back to it through a handover or a Standby's re-send): at an equal version nothing else
+                // would ever bring it back.
                 ref var mine = ref _table.Find(r.Key);
-                if (!Unsafe.IsNullRef(ref mine) && mine.Version > r.Entry.Version && mine.Version <= (ulong)cutoffMs)
+                if (!Unsafe.IsNullRef(ref mine)
+                    && ((mine.Version > r.Entry.Version && mine.Version <= (ulong)cutoffMs)
+                        || (mine.Version == r.Entry.Version && (mine.Status & ConnectionStatus.Tombstone) != 0 && r.Kind != ConnectionEventKind.Destroy)))
                 {
                     mine.Version = 0;
                     if (ApplyVersionedLocked(r, nowMs))

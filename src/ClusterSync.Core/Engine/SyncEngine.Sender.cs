@@ -153,7 +153,13 @@ public sealed partial class SyncEngine
             // A tombstone, or the pending destroy of an earlier life under a new, unannounced one.
             if (e.Owner != MemberId && (e.Status & ConnectionStatus.Tombstone) == 0)
             {
-                return false; // replaced meanwhile by a peer's newer state: not ours to send
+                if (!SendsReplicaInHandover(e.Owner))
+                {
+                    return false; // replaced meanwhile by a peer's newer state: not ours to send
+                }
+
+                r.Kind = ConnectionEventKind.Update; // a split-brain handover sends the replicas this member holds too
+                return true;
             }
 
             r.Kind = ConnectionEventKind.Destroy;

@@ -441,6 +441,13 @@ public sealed partial class SyncEngine
             e.CopyFrom(r.Entry);
             _table.SetMaster(r.Key, ref e, r.Entry.Master);
             e.Status = (e.Status & ConnectionStatus.WireMask) | pending;
+            if (e.Owner == MemberId)
+            {
+                // This member's own connection from an earlier life (or its time as Active), back through a peer: it was
+                // on the wire, so it is announced. Left unannounced, an Active would neither count it in anti-entropy
+                // nor send its destroy (a Standby lacking it never got it; one holding it kept it as a ghost).
+                e.Status |= ConnectionStatus.Announced;
+            }
             if (r.HasCounters)
             {
                 _table.SetCounters(r.Key, r.Counters);

@@ -7,6 +7,9 @@ namespace ClusterSync.Engine;
 /// </summary>
 internal sealed class VersionClock
 {
+    /// <summary>Bits of a version below its milliseconds (the counter).</summary>
+    public const int CounterBits = 20;
+
     private ulong _last;
 
     /// <summary>The newest version written or observed so far.</summary>
@@ -14,7 +17,7 @@ internal sealed class VersionClock
 
     public ulong Next(long nowMs)
     {
-        ulong physical = (ulong)Math.Max(nowMs, 0) << 20;
+        ulong physical = (ulong)Math.Max(nowMs, 0) << CounterBits;
         _last = physical > _last ? physical : _last + 1;
         return _last;
     }

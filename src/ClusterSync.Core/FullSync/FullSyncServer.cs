@@ -55,6 +55,14 @@ public sealed class FullSyncServer : IAsyncDisposable
     public int MaxConcurrent { get; init; } = 4;
 
     /// <summary>
+    /// Whether this member's table is a complete replica it may serve (the host passes "Standby or Active"; null:
+    /// always). While false an authenticated client is refused as busy and retries: a member that restarted a moment
+    /// ago, still joining, would otherwise hand a joiner its empty or partial table as if it were the cluster's (a
+    /// joiner that still saw its previous life Active pulled 0 entries, became Standby and took over: simulator seed 3332).
+    /// </summary>
+    public Func<bool>? CanServe { get; init; }
+
+    /// <summary>
     /// A client must prove the cluster key (its ClientFinish verified) within this time of connecting, else the
     /// connection is cut and counted (<c>full_sync_unauthenticated_cut</c>). No transfer slot is held meanwhile.
     /// </summary>
@@ -155,6 +163,12 @@ public sealed class FullSyncServer : IAsyncDisposable
                 {
                     Interlocked.Increment(ref Counters.UnauthenticatedCut);
                     return Failed(hs.Status, hs.Error ?? "handshake failed", peer);
+                }
+
+                if (CanServe is { } canServe && !canServe())
+                {
+                    await SendBusyAsync(stream, hs.Send!, cancellationToken).ConfigureAwait(false);
+                    return Failed(FullSyncStatus.Refused, "not synchronized: this member is still joining", peer);
                 }
 
                 // Authenticated: only now may the client hold a transfer slot.

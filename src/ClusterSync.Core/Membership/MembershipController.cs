@@ -50,6 +50,11 @@ public sealed partial class MembershipController : IDisposable
     private long _rejoinedUntilTimestamp;
     private long _stalls;
     private readonly HashSet<byte> _splitBrainPeers = [];
+    private byte _handoverTo;
+    private readonly bool[] _activeLastTick = new bool[256]; // by member id: alive and Active at the previous tick
+    private byte _followedActive;
+    private bool _standbyHandover;
+    private long _handoverSinceTimestamp;
 
     public MembershipController(SyncEngine engine, MembershipOptions options, IReplicaSink sink, TimeProvider? time = null, ILogger? logger = null)
     {
@@ -151,6 +156,21 @@ public sealed partial class MembershipController : IDisposable
                 _rejoinedUntilTimestamp = now + (long)(deadMs * _time.TimestampFrequency / 1000.0);
             }
 
+            // An Active that steps down to Standby (not Down: a clean stop says Down) does so for another Active it
+            // hears, the winner of a split brain. This member may not hear that winner yet (it was on the other side of
+            // the partition): hold any takeover for one dead interval, or it takes the role the moment the loser yields
+            // and the winner then steps down for it, preemption off (simulator seed 1597).
+            foreach (var p in peers)
+            {
+                bool active = p.Alive && p.State == MemberState.Active;
+                if (p.Alive && p.State == MemberState.Standby && _activeLastTick[p.Id])
+                {
+                    _rejoinedUntilTimestamp = Math.Max(_rejoinedUntilTimestamp, now + (long)(deadMs * _time.TimestampFrequency / 1000.0));
+                }
+
+                _activeLastTick[p.Id] = active;
+            }
+
             bool rejoining = now < _rejoinedUntilTimestamp;
             if (_listeningSinceTimestamp == 0)
             {
@@ -182,6 +202,7 @@ public sealed partial class MembershipController : IDisposable
                     PromoteLoadSharing();
                     break;
                 case MemberState.Standby:
+                    HandOverToNewActive(peers);
                     var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive);
                     if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
                     {
@@ -192,12 +213,11 @@ public sealed partial class MembershipController : IDisposable
                 case MemberState.Active when _options.Mode == ClusterMode.HighAvailability:
                     if (HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive) == ElectionOutcome.StepDownSplitBrain)
                     {
-                        Interlocked.Increment(ref _splitBrains);
-                        Log.SplitBrain(_logger, _engine.MemberId);
-                        Publish(MemberState.Standby);
+                        StepDownAfterHandover(peers, now);
                     }
                     else
                     {
+                        CancelHandover();
                         NoteLowerActivePeers(peers);
                     }
 
@@ -208,6 +228,111 @@ public sealed partial class MembershipController : IDisposable
             {
                 UpdateOwners(peers, stalled);
             }
+        }
+    }
+
+    /// <summary>
+    /// Split brain, and this member ranks lower: it hands its table over to the winner before it steps down (make
+    /// before break). While both were Active each served and replicated connections the other may never have received
+    /// (a partition, a one-way cut, the last deltas of a member that died meanwhile, which this one holds); the moment
+    /// this member steps down its traffic goes to the winner, so the winner must hold them first. The engine re-sends
+    /// the whole table; this member stays Active until the winner acknowledged all of it and every change since, or
+    /// until <see cref="HandoverLimit"/> passed (a winner that cannot hear this member: then it steps down anyway).
+    /// </summary>
+    private void StepDownAfterHandover(ReadOnlySpan<MemberView> peers, long now)
+    {
+        byte winner = 0;
+        MemberView best = default;
+        foreach (var p in peers)
+        {
+            if (p.Alive && p.State == MemberState.Active && (winner == 0 || p.Outranks(best)))
+            {
+                winner = p.Id;
+                best = p;
+            }
+        }
+
+        if (_handoverTo != winner)
+        {
+            _handoverTo = winner;
+            _handoverSinceTimestamp = now;
+            _engine.BeginHandover(winner);
+            Log.HandingOver(_logger, _engine.MemberId, winner);
+        }
+
+        bool complete = _engine.HandedOverTo(winner);
+        if (!complete && Elapsed(_handoverSinceTimestamp) < HandoverLimit.TotalMilliseconds)
+        {
+            return;
+        }
+
+        if (!complete)
+        {
+            Log.HandoverIncomplete(_logger, _engine.MemberId, winner, Elapsed(_handoverSinceTimestamp));
+        }
+
+        CancelHandover();
+        _followedActive = winner; // it holds this member's table already
+        Interlocked.Increment(ref _splitBrains);
+        Log.SplitBrain(_logger, _engine.MemberId);
+        Publish(MemberState.Standby);
+    }
+
+    /// <summary>
+    /// A Standby that starts following a different Active (a failover, or the end of a split brain it saw from the
+    /// side) re-sends its table to it once: the new Active may lack changes that reached this member only (a delta lost
+    /// on its link before the old Active died or was cut off from it, the writes of the other side of a split brain), and
+    /// it applies what is newer by version. The new Active's own connections are left out (see
+    /// <see cref="SyncEngine.BeginHandover"/>).
+    /// </summary>
+    private void HandOverToNewActive(ReadOnlySpan<MemberView> peers)
+    {
+        if (_standbyHandover && !_engine.HandoverQueued)
+        {
+            _standbyHandover = false;
+            _engine.EndHandover();
+        }
+
+        if (_options.Mode != ClusterMode.HighAvailability)
+        {
+            return;
+        }
+
+        byte followed = 0;
+        MemberView best = default;
+        foreach (var p in peers)
+        {
+            if (p.Alive && p.State == MemberState.Active && (followed == 0 || p.Outranks(best)))
+            {
+                followed = p.Id;
+                best = p;
+            }
+        }
+
+        if (followed == 0 || followed == _followedActive)
+        {
+            return;
+        }
+
+        byte previous = _followedActive;
+        _followedActive = followed;
+        if (previous != 0)
+        {
+            _standbyHandover = true;
+            _engine.BeginHandover(followed);
+            Log.HandingOverToNewActive(_logger, _engine.MemberId, previous, followed);
+        }
+    }
+
+    /// <summary>The longest a split-brain loser stays Active handing its table over: ten dead intervals.</summary>
+    private TimeSpan HandoverLimit => _engine.Options.DeadInterval * 10;
+
+    private void CancelHandover()
+    {
+        if (_handoverTo != 0)
+        {
+            _handoverTo = 0;
+            _engine.EndHandover();
         }
     }
 
@@ -243,6 +368,12 @@ public sealed partial class MembershipController : IDisposable
                     sinceActive = ago;
                 }
             }
+        }
+
+        if (_standbyHandover)
+        {
+            _standbyHandover = false;
+            _engine.EndHandover();
         }
 
         var sw = Stopwatch.StartNew();
@@ -286,6 +417,15 @@ public sealed partial class MembershipController : IDisposable
 
         [LoggerMessage(1306, LogLevel.Warning, "Member {Member} saw member {Peer} also Active (split brain): this member outranks it and stays Active; it steps down")]
         public static partial void SplitBrainWinner(ILogger logger, byte member, byte peer);
+
+        [LoggerMessage(1307, LogLevel.Warning, "Member {Member} saw member {Peer} Active and of higher rank (split brain): handing its table over before stepping down")]
+        public static partial void HandingOver(ILogger logger, byte member, byte peer);
+
+        [LoggerMessage(1308, LogLevel.Error, "Member {Member}: member {Peer} did not acknowledge the handover within {Milliseconds:F0} ms; stepping down without it (connections it lacks are lost)")]
+        public static partial void HandoverIncomplete(ILogger logger, byte member, byte peer, double milliseconds);
+
+        [LoggerMessage(1309, LogLevel.Information, "Member {Member}: the Active is now member {Peer} (was {Previous}); re-sending this replica to it")]
+        public static partial void HandingOverToNewActive(ILogger logger, byte member, byte previous, byte peer);
 
         [LoggerMessage(1304, LogLevel.Warning, "Member {Member}: control tick {Milliseconds:F0} ms late (this process stalled); no takeover for one dead interval")]
         public static partial void LocalStall(ILogger logger, byte member, double milliseconds);

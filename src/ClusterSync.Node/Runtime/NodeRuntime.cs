@@ -114,7 +114,10 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             }
 
             var fsLogger = _loggerFactory?.CreateLogger("ClusterSync.FullSync");
-            _fullSyncServer = new FullSyncServer(Engine, _fullSyncChannel, key, _fullSyncCounters, _time, fsLogger);
+            _fullSyncServer = new FullSyncServer(Engine, _fullSyncChannel, key, _fullSyncCounters, _time, fsLogger)
+            {
+                CanServe = () => _membership?.State is MemberState.Standby or MemberState.Active,
+            };
             _fullSyncClient = new FullSyncClient(Engine, _fullSyncChannel, key, _fullSyncCounters, _time, fsLogger);
             _fullSyncServer.Start();
             Engine.ResyncNeeded += OnResyncNeeded;

@@ -1,0 +1,96 @@
+using System.Runtime.CompilerServices;
+using ClusterSync.Connections;
+
+namespace ClusterSync.Engine;
+
+/// <summary>
+/// Split-brain handover (Membership/README.md, "Split brain"): an Active that must step down for a higher-ranked
+/// Active first re-sends its whole table, so the member that keeps the role holds every connection this one carried
+/// and replicated (the winner applies what is newer by version, as it applies any delta). The acknowledgements of the
+/// data stream tell when it has all of it.
+/// </summary>
+public sealed partial class SyncEngine
+{
+    private volatile bool _handingOver;
+    private byte _handoverWinner;
+
+    /// <summary>
+    /// Queues every entry of the table (live ones and tombstones) that <paramref name="winner"/> did not write last, for
+    /// the sender; while the handover runs, the sender also sends the live replicas this member holds of other members'
+    /// connections (normally only their owners send them). The winner's own connections are left out: it wrote them,
+    /// so this member's copy is at best what it has, at worst a connection it destroyed whose tombstone expired (a
+    /// copy would bring it back). A delayed connection not yet announced stays unannounced. Control tick; walks the
+    /// table in chunks.
+    /// </summary>
+    internal void BeginHandover(byte winner)
+    {
+        _handoverWinner = winner;
+        _handingOver = true;
+        int cursor = 0;
+        bool done = false;
+        while (!done)
+        {
+            lock (_tableLock)
+            {
+                int limit = _table.SlotLimit;
+                int end = Math.Min(limit, cursor + WalkChunkSlots);
+                for (int i = cursor; i < end; i++)
+                {
+                    ref var e = ref _table.EntryAt(i, out _);
+                    if (Unsafe.IsNullRef(ref e))
+                    {
+                        continue;
+                    }
+
+                    bool tombstone = (e.Status & ConnectionStatus.Tombstone) != 0;
+                    if (e.Owner != winner && (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0))
+                    {
+                        Enqueue(ref e, i);
+                    }
+                }
+
+                cursor = end;
+                done = cursor >= limit;
+            }
+        }
+
+        SignalSender();
+    }
+
+    /// <summary>True while a handover's entries wait for the sender.</summary>
+    internal bool HandoverQueued => _handingOver && Volatile.Read(ref _pendingCount) != 0;
+
+    /// <summary>The handover ended (this member stepped down, or it keeps the role after all, or a Standby's queue drained).</summary>
+    internal void EndHandover() => _handingOver = false;
+
+    /// <summary>Sender, while handing over: a live replica that is pending goes out too, unless the winner wrote it.</summary>
+    private bool SendsReplicaInHandover(byte owner) => _handingOver && owner != _handoverWinner;
+
+    /// <summary>
+    /// True when nothing waits for the sender and <paramref name="peer"/>'s current life acknowledged every data sequence
+    /// this member sent (so it holds everything queued by <see cref="BeginHandover"/> and every change since).
+    /// </summary>
+    internal bool HandedOverTo(byte peer)
+    {
+        if (Volatile.Read(ref _pendingCount) != 0)
+        {
+            return false;
+        }
+
+        ulong last = LastDataSequence;
+        if (last == 0)
+        {
+            return true; // this life never sent a change: nothing to hand over
+        }
+
+        foreach (var p in _peers)
+        {
+            if (p.MemberId == peer)
+            {
+                return Volatile.Read(ref p.AckedEpoch) == Epoch && Volatile.Read(ref p.AckedThrough) >= last;
+            }
+        }
+
+        return false;
+    }
+}

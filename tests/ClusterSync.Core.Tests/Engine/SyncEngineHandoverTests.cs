@@ -1,0 +1,156 @@
+using ClusterSync.Connections;
+using ClusterSync.Engine;
+using ClusterSync.Membership;
+using ClusterSync.Protocol;
+using ClusterSync.Security;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ClusterSync.Core.Tests.Engine;
+
+/// <summary>
+/// What the fault simulator found on branch soak14: the split-brain handover (a loser re-sends its table before it steps
+/// down; a Standby re-sends its replica to a new Active), entries of an earlier life coming back announced, and the
+/// anti-entropy cutoff a Standby raises when it holds versions the Active's clock never reached.
+/// </summary>
+public sealed class SyncEngineHandoverTests
+{
+    private static ConnectionEvent Replica(int i, byte owner, long nowMs)
+    {
+        var e = ConnectionEvent.Create(ConnectionEventKind.Update, KeyOf(i), ProtocolState.TcpEstablished, 3600, 0);
+        e.Entry.Owner = owner;
+        e.Entry.CreatedMs = e.Entry.UpdatedMs = nowMs;
+        e.Entry.Version = ((ulong)nowMs << 20) + (ulong)i;
+        return e;
+    }
+
+    private static ConnectionKey KeyOf(int i) => ConnectionKey.IPv4(0x0A20_0000u + (uint)i, 0xC0A8_0101, (ushort)(20000 + i), 443, 6);
+
+    [Fact]
+    public void BeginHandover_ReplicasOfOtherMembers_SentButNotTheWinnersOwnConnections()
+    {
+        using var pair = new EnginePair();
+        long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        pair.Sender.ApplySnapshot([Replica(1, owner: 3, now), Replica(2, owner: 2, now)]);
+        pair.Sender.Submit(EngineKit.New(KeyOf(3)));
+        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        int before = pair.SenderChannel.DataTo(0).Count;
+
+        pair.Sender.BeginHandover(winner: 2);
+
+        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        var sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0).Skip(before), pair.Key, pair.Sender).Select(r => r.Key).ToList();
+        Assert.Contains(KeyOf(1), sent);    // the third member's connection this member holds
+        Assert.Contains(KeyOf(3), sent);    // its own
+        Assert.DoesNotContain(KeyOf(2), sent); // the winner wrote it: a copy could only bring back what it destroyed
+        Assert.False(pair.Sender.HandedOverTo(2)); // not acknowledged yet
+        pair.Sender.EndHandover();
+    }
+
+    [Fact]
+    public void HandedOverTo_NothingEverSent_TrueAtOnce()
+    {
+        using var pair = new EnginePair();
+
+        pair.Sender.BeginHandover(winner: 2);
+
+        Assert.True(pair.Sender.HandedOverTo(2));
+        pair.Sender.EndHandover();
+    }
+
+    [Fact]
+    public void EndHandover_PendingReplicaOfAnotherMember_NotSentAnyMore()
+    {
+        using var pair = new EnginePair(startSender: false);
+        long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        pair.Sender.ApplySnapshot([Replica(1, owner: 3, now)]);
+        pair.Sender.BeginHandover(winner: 2);
+        pair.Sender.EndHandover();
+
+        pair.Sender.Start();
+
+        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        Assert.Empty(EngineKit.DecodeAll(pair.SenderChannel.DataTo(0), pair.Key, pair.Sender));
+    }
+
+    [Fact]
+    public void Apply_OwnConnectionOfAnEarlierLife_AnnouncedSoItsDestroyIsSent()
+    {
+        // An entry naming this member as owner came back through a peer (its earlier life wrote it). Left unannounced,
+        // an Active neither counted it in anti-entropy nor sent its destroy: Standbys lacked it or kept it as a ghost.
+        using var pair = new EnginePair();
+        long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        pair.Sender.ApplySnapshot([Replica(1, owner: 1, now)]);
+
+        pair.Sender.Submit(EngineKit.Destroy(KeyOf(1)));
+
+        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0 && pair.SenderChannel.DataTo(0).Count > 0, TimeSpan.FromSeconds(10)));
+        var sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0), pair.Key, pair.Sender);
+        Assert.Contains(sent, r => r.Key == KeyOf(1) && r.Kind == ConnectionEventKind.Destroy);
+    }
+
+    [Fact]
+    public void AntiEntropy_StandbyHoldsVersionsAheadOfTheActivesClock_AsksAtItsOwnCutoffAndTheGhostGoes()
+    {
+        // Seeds 528, 802: entries written under a clock 70 s ahead reached a Standby only; the Active's clock never saw
+        // those versions, so they stayed above its cutoff on both sides and a ghost among them was never found.
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        var (active, activeChannel) = EngineKit.Create(1, 2, key, time);
+        var (standby, standbyChannel) = EngineKit.Create(2, 1, key, time);
+        using var _a = active;
+        using var _s = standby;
+        active.AdvertisedState = (byte)MemberState.Active;
+        standby.AdvertisedState = (byte)MemberState.Standby;
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var shared = Replica(1, owner: 3, now);
+        var ghost = Replica(2, owner: 3, now + 70_000);
+        active.ApplySnapshot([shared]);
+        standby.ApplySnapshot([shared, ghost]);
+        int fromActive = 0, fromStandby = 0;
+        active.OnTick();
+        standby.OnTick();
+
+        for (int round = 0; round < 3; round++)
+        {
+            time.Advance(TimeSpan.FromSeconds(3));
+            Pump(active, activeChannel, ref fromActive, standby, standbyChannel, ref fromStandby);
+            Assert.Equal(1, active.StartAntiEntropyCheck(time.GetTimestamp()));
+            Pump(active, activeChannel, ref fromActive, standby, standbyChannel, ref fromStandby);
+        }
+
+        Assert.True(!standby.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
+        Assert.True(standby.TryGetEntry(shared.Key, out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
+    }
+
+    /// <summary>Ticks both engines and carries heartbeats and anti-entropy messages both ways until quiet.</summary>
+    private static void Pump(SyncEngine active, CaptureChannel activeChannel, ref int fromActive, SyncEngine standby, CaptureChannel standbyChannel, ref int fromStandby)
+    {
+        for (int round = 0; round < 50; round++)
+        {
+            active.OnTick();
+            standby.OnTick();
+            int moved = Carry(activeChannel, ref fromActive, standby) + Carry(standbyChannel, ref fromStandby, active);
+            if (moved == 0 && round > 2)
+            {
+                return;
+            }
+        }
+    }
+
+    private static int Carry(CaptureChannel from, ref int next, SyncEngine to)
+    {
+        var sent = from.SentTo(0);
+        int moved = 0;
+        for (; next < sent.Count; next++)
+        {
+            var type = (MessageType)sent[next][3];
+            if (type is MessageType.Heartbeat or MessageType.Digest or MessageType.DigestRequest or MessageType.RangeEntries)
+            {
+                to.HandleDatagram(sent[next].AsSpan());
+                moved++;
+            }
+        }
+
+        return moved;
+    }
+}
