@@ -2,6 +2,7 @@ using ClusterSync.Adaptive.Model;
 using ClusterSync.Telemetry;
 using ClusterSync.Training;
 using ClusterSync.Workload.Trace;
+using Xunit.Abstractions;
 
 namespace ClusterSync.Training.Tests.Training;
 
@@ -11,11 +12,9 @@ namespace ClusterSync.Training.Tests.Training;
 /// telemetry; <see cref="TelemetryReader.ExportTrace"/> (<c>telemetry export --format trace</c>) → <see cref="TrainingRun"/>
 /// (<c>train</c>) → the new model does better on day 2 than the shipped model.
 /// </summary>
-public sealed class SiteRetrainingTests : IDisposable
+public sealed class SiteRetrainingTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "cs-site-" + Guid.NewGuid().ToString("N"));
-
-    public SiteRetrainingTests() => Directory.CreateDirectory(_dir);
 
     [Fact]
     public void Telemetry_Export_Train_NewModelBeatsShippedOnDay2()
@@ -25,6 +24,7 @@ public sealed class SiteRetrainingTests : IDisposable
         // than its own, so the node's online per-service statistics (protocol × the lower port) see thousands of
         // buckets with a handful of outcomes each and leave the decision to the model; the shipped model has never
         // seen this site.
+        Directory.CreateDirectory(_dir);
         var day1 = Site(seed: 1, startUnix: 1_700_006_400);
         var day2 = Site(seed: 2, startUnix: 1_700_006_400 + 86_400);
         Assert.InRange(day1.Count, 5_000, 9_000); // 8 h at 0.25 connections/s: the test stays within seconds of replay
@@ -67,6 +67,8 @@ public sealed class SiteRetrainingTests : IDisposable
         var b = before.Frontier!.AtStaticMessages!;
         var a = after.Frontier!.AtStaticMessages!;
         double staticExposure = before.Static3s.ExposureSeconds;
+        output.WriteLine($"day 2, exposure at static 3 s's messages: shipped {b.ExposureSeconds / staticExposure:P1} ({b.Messages} messages), "
+            + $"site {a.ExposureSeconds / staticExposure:P1} ({a.Messages} messages); static 3 s {before.Static3s.Messages} messages");
         Assert.True(a.Messages <= before.Static3s.Messages, $"{a.Messages} > {before.Static3s.Messages}");
         Assert.True(a.ExposureSeconds < 0.8 * b.ExposureSeconds,
             $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure, shipped {b.ExposureSeconds / staticExposure:P1}");
