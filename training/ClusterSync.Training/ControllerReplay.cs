@@ -100,17 +100,21 @@ internal sealed class ControllerReplay
         return ConnectionKey.IPv4(src, dst, r.SourcePort, r.DestinationPort, r.Protocol);
     }
 
-    /// <summary>Replays the trace through a new controller with <paramref name="options"/> and <paramref name="predictor"/> (null: cold start).</summary>
-    public ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, List<ReplayDecision>? decisions = null)
+    /// <summary>
+    /// Replays the trace through a new controller with <paramref name="options"/> and <paramref name="predictor"/> (null: cold
+    /// start). <paramref name="tap"/>, when given, receives every outcome the controller does — as a node's telemetry recorder does.
+    /// </summary>
+    public ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, List<ReplayDecision>? decisions = null,
+        IConnectionOutcomeSink? tap = null)
     {
         var scheduler = new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(_startMs));
         var clock = new SchedulerTimeProvider(scheduler);
-        return Run(name, options, predictor, warmUp, scheduler, clock, decisions);
+        return Run(name, options, predictor, warmUp, scheduler, clock, decisions, tap);
     }
 
     /// <summary>The replay on a given virtual clock (tests drive a node's engine on the same kind of clock).</summary>
     private ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, HistoricalScheduler scheduler,
-        TimeProvider clock, List<ReplayDecision>? decisions)
+        TimeProvider clock, List<ReplayDecision>? decisions, IConnectionOutcomeSink? tap = null)
     {
         using var controller = new AdaptiveController(options with { Enabled = true }, _catalog.Classes, predictor, clock,
             bufferScheduler: scheduler, feedbackScheduler: ImmediateScheduler.Instance);
@@ -253,8 +257,10 @@ internal sealed class ControllerReplay
             }
 
             bool synced = announcedAtMs[i] < ms;
-            controller.OnEnded(new ConnectionOutcome(_keys[i], _class[i], created, ms, ConnectionEndReason.Destroyed, synced,
-                decidedDelayMs[i], score[i], synced ? PolicySimulator.MessagesPerSync : 0, StateOf(_records[i].Protocol), default, false));
+            var outcome = new ConnectionOutcome(_keys[i], _class[i], created, ms, ConnectionEndReason.Destroyed, synced,
+                decidedDelayMs[i], score[i], synced ? PolicySimulator.MessagesPerSync : 0, StateOf(_records[i].Protocol), default, false);
+            controller.OnEnded(outcome);
+            tap?.OnEnded(outcome);
         }
     }
 

@@ -39,6 +39,23 @@ public static class Simulation
         return new SimulationRun(report with { Policies = policies }, static3, runs, frontier, warmup, guard, runs.FirstOrDefault()?.NeverSyncClassShare ?? 0, serviceClasses);
     }
 
+    /// <summary>
+    /// One more replay at <paramref name="budget"/> whose every outcome also goes to <paramref name="tap"/> (a node's
+    /// telemetry recorder: <c>simulate --telemetry</c>), so a trace replayed here leaves the telemetry a node fed it would.
+    /// </summary>
+    public static ReplayResult Record(IReadOnlyList<TraceRecord> records, LifetimeModel? model, double budget, TimeSpan warmup, bool guard,
+        bool serviceClasses, ClusterSync.Policy.IConnectionOutcomeSink tap)
+    {
+        var replay = new ControllerReplay(records, serviceClasses ? new ClusterSync.Policy.PolicyOptions() : ControllerReplay.UniformPolicy(3));
+        var predictor = model is null ? null : new LifetimeModelPredictor(model);
+        return replay.Run($"adaptive@{budget.ToString("0.#####", CultureInfo.InvariantCulture)}", new AdaptiveOptions { LossBudget = budget, Guard = guard },
+            predictor, warmup, tap: tap);
+    }
+
+    /// <summary>The service classes a replay classifies by (for a recorder attached to it).</summary>
+    public static IReadOnlyList<ClusterSync.Policy.ServiceClassDefinition> ReplayClasses(bool serviceClasses)
+        => new ClusterSync.Policy.ServiceClassCatalog(serviceClasses ? new ClusterSync.Policy.PolicyOptions() : ControllerReplay.UniformPolicy(3)).Classes;
+
     /// <summary>The frontier plot: one static delay swept, the oracle, the controller at the swept budgets, the named policies.</summary>
     public static string Plot(string path, IReadOnlyList<TraceRecord> records, LifetimeModel? model, SimulationRun run)
     {

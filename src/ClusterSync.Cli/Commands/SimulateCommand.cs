@@ -32,9 +32,10 @@ internal static class SimulateCommand
         var noFrontier = new Option<bool>("--no-frontier") { Description = "Skip the search for the frontier points (about 20 more replays)." };
         var plot = new Option<string?>("--plot") { Description = "Write the frontier plot (PNG) to this file." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var telemetry = new Option<string?>("--telemetry") { Description = "Also replay at the first budget with the node's telemetry recorder attached: write the LiteDB file a node fed this trace would have (for `telemetry export` and `train`)." };
         var command = new Command("simulate", "Replay a trace under static policies and through the node's adaptive controller on a virtual clock; report messages, bytes, exposure and the realized loss against the budget.")
         {
-            trace, format, model, budgets, warmup, noGuard, modelOnly, serviceClasses, noFrontier, plot, json,
+            trace, format, model, budgets, warmup, noGuard, modelOnly, serviceClasses, noFrontier, plot, json, telemetry,
         };
         command.SetAction(parse =>
         {
@@ -68,6 +69,23 @@ internal static class SimulateCommand
             var records = TraceLoader.Load(path, fmt);
             var report = PolicySimulation.Run(records, lifetimeModel, b, TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(modelOnly),
                 parse.GetValue(serviceClasses), !parse.GetValue(noFrontier) || parse.GetValue(plot) is not null);
+            if (parse.GetValue(telemetry) is { } db)
+            {
+                // The node's own recorder, fed the replay's outcomes: a ring as large as the trace, so nothing is dropped.
+                var classes = PolicySimulation.ReplayClasses(parse.GetValue(serviceClasses));
+                using (var recorder = new ClusterSync.Telemetry.TelemetryRecorder(new ClusterSync.Telemetry.TelemetryOptions
+                {
+                    Enabled = true,
+                    Path = db,
+                    QueueCapacity = (int)Math.Min(1 << 24, Math.Max(1 << 18, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)records.Count + 1))),
+                }, 1, classes))
+                {
+                    PolicySimulation.Record(records, lifetimeModel, b[0], TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(serviceClasses), recorder);
+                }
+
+                Console.Error.WriteLine($"telemetry of the replay at budget {b[0].ToString(CultureInfo.InvariantCulture)} written to {db}");
+            }
+
             if (parse.GetValue(plot) is { } png)
             {
                 PolicySimulation.Plot(png, records, lifetimeModel, report);

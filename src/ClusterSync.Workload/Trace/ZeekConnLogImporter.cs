@@ -6,7 +6,8 @@ namespace ClusterSync.Workload.Trace;
 /// <summary>
 /// Imports a Zeek <c>conn.log</c> (TSV with a <c>#fields</c> header; <c>-</c> for unset, <c>(empty)</c> for empty)
 /// into trace records. Needs ts, id.orig_h, id.orig_p, id.resp_h, id.resp_p, proto; duration, orig_bytes,
-/// resp_bytes, orig_pkts, resp_pkts and service are used when present (an unset duration is 0).
+/// resp_bytes, orig_pkts, resp_pkts and service are used when present (an unset duration is 0). A <c>proto</c> of
+/// <c>unknown_transport</c> (neither TCP, UDP nor ICMP) takes its number from <c>ip_proto</c> (Zeek 5 and later), ports 0.
 /// </summary>
 internal static class ZeekConnLogImporter
 {
@@ -28,7 +29,7 @@ internal static class ZeekConnLogImporter
         var list = new List<TraceRecord>();
         string[]? fields = null;
         char separator = '\t';
-        int ts = -1, oh = -1, op = -1, rh = -1, rp = -1, proto = -1, dur = -1, ob = -1, rb = -1, opk = -1, rpk = -1, svc = -1;
+        int ts = -1, oh = -1, op = -1, rh = -1, rp = -1, proto = -1, dur = -1, ob = -1, rb = -1, opk = -1, rpk = -1, svc = -1, ipProto = -1;
         string? line;
         int lineNo = 0;
         while ((line = reader.ReadLine()) is not null)
@@ -54,6 +55,7 @@ internal static class ZeekConnLogImporter
                     int F(string n) => Array.IndexOf(fields, n);
                     (ts, oh, op, rh, rp, proto) = (F("ts"), F("id.orig_h"), F("id.orig_p"), F("id.resp_h"), F("id.resp_p"), F("proto"));
                     (dur, ob, rb, opk, rpk, svc) = (F("duration"), F("orig_bytes"), F("resp_bytes"), F("orig_pkts"), F("resp_pkts"), F("service"));
+                    ipProto = F("ip_proto");
                     foreach (var (i, n) in new[] { (ts, "ts"), (oh, "id.orig_h"), (op, "id.orig_p"), (rh, "id.resp_h"), (rp, "id.resp_p"), (proto, "proto") })
                     {
                         if (i < 0)
@@ -83,17 +85,20 @@ internal static class ZeekConnLogImporter
                 "udp" => 17,
                 "icmp" => 1,
                 "icmp6" or "icmpv6" => 58,
+                "unknown_transport" when ipProto >= 0 => (byte)Integer(f, ipProto, name, lineNo, "ip_proto", 255),
                 var other => byte.TryParse(other, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
-                    : throw ConfigurationErrors.AtLine(name, lineNo, $"proto: expected tcp, udp, icmp or a protocol number, found '{other}'"),
+                    : throw ConfigurationErrors.AtLine(name, lineNo, $"proto: expected tcp, udp, icmp or a protocol number, found '{other}'"
+                        + (other == "unknown_transport" ? " (a log without 'ip_proto' does not say which)" : "")),
             };
+            bool ports = p is 6 or 17 or 132;
             list.Add(new TraceRecord(
                 Number(f, ts, name, lineNo, "ts", required: true),
                 Number(f, dur, name, lineNo, "duration", required: false),
                 p,
                 f[oh],
-                p is 1 or 58 ? (ushort)0 : (ushort)Integer(f, op, name, lineNo, "id.orig_p", 65535),
+                !ports ? (ushort)0 : (ushort)Integer(f, op, name, lineNo, "id.orig_p", 65535),
                 f[rh],
-                p is 1 or 58 ? (ushort)0 : (ushort)Integer(f, rp, name, lineNo, "id.resp_p", 65535),
+                !ports ? (ushort)0 : (ushort)Integer(f, rp, name, lineNo, "id.resp_p", 65535),
                 svc >= 0 && f[svc] is not "-" and not "(empty)" ? f[svc] : "",
                 Integer(f, ob, name, lineNo, "orig_bytes", long.MaxValue),
                 Integer(f, rb, name, lineNo, "resp_bytes", long.MaxValue),

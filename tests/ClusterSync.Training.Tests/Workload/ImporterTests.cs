@@ -93,6 +93,31 @@ public sealed class ImporterTests
     }
 
     [Fact]
+    public void Zeek_UnknownTransport_ProtocolFromIpProtoPortsZero()
+    {
+        // Zeek 5+ writes 'unknown_transport' for IP protocols other than TCP, UDP and ICMP (IGMP here), with ip_proto.
+        var log = string.Join('\n',
+            "#separator \\x09",
+            "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\tip_proto",
+            "1754306946.5\tC1\t192.168.64.1\t0\t224.0.0.1\t0\tunknown_transport\t-\t60.0\t2",
+            "1754306947.5\tC2\t192.168.64.6\t5353\t224.0.0.251\t5353\tudp\tdns\t0.79\t17");
+        var list = ZeekConnLogImporter.Read(new StringReader(log), "conn.log");
+        Assert.Equal(2, list.Count);
+        Assert.Equal(2, list[0].Protocol);
+        Assert.Equal((ushort)0, list[0].SourcePort);
+        Assert.Equal(60.0, list[0].DurationSeconds);
+        Assert.Equal(17, list[1].Protocol);
+        Assert.Equal((ushort)5353, list[1].DestinationPort);
+
+        var without = string.Join('\n',
+            "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto",
+            "1754306946.5\tC1\t192.168.64.1\t0\t224.0.0.1\t0\tunknown_transport");
+        var ex = Assert.Throws<ConfigurationException>(() => ZeekConnLogImporter.Read(new StringReader(without), "conn.log"));
+        Assert.Contains("conn.log:2: proto:", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ip_proto", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Zeek_NoFieldsHeader_ErrorNamesFile()
     {
         var ex = Assert.Throws<ConfigurationException>(() => ZeekConnLogImporter.Read(new StringReader("1\t2\t3\n"), "conn.log"));

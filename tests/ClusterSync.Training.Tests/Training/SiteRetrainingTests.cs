@@ -1,0 +1,125 @@
+using ClusterSync.Adaptive.Model;
+using ClusterSync.Telemetry;
+using ClusterSync.Training;
+using ClusterSync.Workload.Trace;
+using Xunit.Abstractions;
+
+namespace ClusterSync.Training.Tests.Training;
+
+/// <summary>
+/// Issue 12 item 4, the data scientist's path in one process: a node fed day 1 of a site's trace (the controller replay
+/// with the node's own <see cref="TelemetryRecorder"/> attached, as <c>simulate --telemetry</c> does) leaves LiteDB
+/// telemetry; <see cref="TelemetryReader.ExportTrace"/> (<c>telemetry export --format trace</c>) → <see cref="TrainingRun"/>
+/// (<c>train</c>) → the new model does better on day 2 than the shipped model.
+/// </summary>
+public sealed class SiteRetrainingTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "cs-site-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public void Telemetry_Export_Train_NewModelBeatsShippedOnDay2()
+    {
+        // A site where what decides a connection's life is something only this site shows: an internal RPC service on
+        // ports 50000-50999 is long-lived on the lower 500 ports, short on the upper 500. Its client ports are lower
+        // than its own, so the node's online per-service statistics (protocol × the lower port) see thousands of
+        // buckets with a handful of outcomes each and leave the decision to the model; the shipped model has never
+        // seen this site.
+        Directory.CreateDirectory(_dir);
+        var day1 = Site(seed: 1, startUnix: 1_700_006_400);
+        var day2 = Site(seed: 2, startUnix: 1_700_006_400 + 86_400);
+        Assert.InRange(day1.Count, 5_000, 9_000); // 8 h at 0.25 connections/s: the test stays within seconds of replay
+        Assert.True(LifetimeModel.TryLoad(ShippedModelPath(), out var shipped, out var reason), reason);
+
+        // 1. day 1 through the node's controller with the shipped model, its telemetry recorded.
+        string db = Path.Combine(_dir, "telemetry.db");
+        using (var recorder = new TelemetryRecorder(new TelemetryOptions { Enabled = true, Path = db, QueueCapacity = 1 << 16 }, 1,
+                   Simulation.ReplayClasses(serviceClasses: false)))
+        {
+            Simulation.Record(day1, shipped, 0.05, TimeSpan.FromHours(1), guard: true, serviceClasses: false, recorder);
+        }
+
+        // 2. export as a trace: every connection of day 1, with its features and lifetime.
+        string exported = Path.Combine(_dir, "capture-trace.csv");
+        long rows;
+        using (var reader = new TelemetryReader(db))
+        using (var w = new StreamWriter(exported))
+        {
+            rows = reader.ExportTrace(w);
+        }
+
+        Assert.Equal(day1.Count, rows);
+
+        // 3. train on the capture alone (time split inside day 1).
+        var result = TrainingRun.Run(new TrainingRunOptions
+        {
+            Name = "site",
+            Sources = [new TrainingSource(exported, TraceFormat.Trace)],
+            OutputDirectory = _dir,
+            Trainer = new TrainerOptions { Trees = 20, Leaves = 8, MinimumExamplesPerLeaf = 20 },
+            Plots = false,
+            Budgets = [0.05],
+        });
+        Assert.True(LifetimeModel.TryLoad(result.ModelPath, out var site, out reason), reason);
+
+        // 4. day 2, the controller in the loop, frontier point at static 3 s's messages: the site's model wins.
+        var before = Simulation.Run(day2, shipped, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false);
+        var after = Simulation.Run(day2, site, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false);
+        var b = before.Frontier!.AtStaticMessages!;
+        var a = after.Frontier!.AtStaticMessages!;
+        double staticExposure = before.Static3s.ExposureSeconds;
+        output.WriteLine($"day 2, exposure at static 3 s's messages: shipped {b.ExposureSeconds / staticExposure:P1} ({b.Messages} messages), "
+            + $"site {a.ExposureSeconds / staticExposure:P1} ({a.Messages} messages); static 3 s {before.Static3s.Messages} messages");
+        Assert.True(a.Messages <= before.Static3s.Messages, $"{a.Messages} > {before.Static3s.Messages}");
+        Assert.True(a.ExposureSeconds < 0.8 * b.ExposureSeconds,
+            $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure, shipped {b.ExposureSeconds / staticExposure:P1}");
+        Assert.True(a.ExposureSeconds < 0.5 * staticExposure, $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure");
+    }
+
+    private static List<TraceRecord> Site(int seed, double startUnix)
+    {
+        var rng = new Random(seed);
+        var list = new List<TraceRecord>();
+        double t = startUnix;
+        double end = startUnix + (8 * 3600);
+        while ((t += -Math.Log(1 - rng.NextDouble()) / 0.25) < end)
+        {
+            double u = rng.NextDouble();
+            ushort sport = (ushort)rng.Next(32768, 50000);
+            ushort rpc = (ushort)rng.Next(50000, 51000);
+            (byte proto, string src, string dst, ushort dport, double mean) = u switch
+            {
+                < 0.6 => ((byte)6, "10.1.0.7", "10.1.0.9", rpc, rpc < 50500 ? 40.0 : 0.3),
+                < 0.8 => ((byte)6, "203.0.113.5", "10.1.0.9", (ushort)445, 0.5),
+                _ => ((byte)17, "10.1.0.7", "198.51.100.53", (ushort)53, 0.1),
+            };
+            // The long-lived RPC connections all outlive 3 s (persistent sessions: 20 s and more), the rest are short.
+            double life = Math.Round((mean > 1 ? 20 : 0) + (-Math.Log(1 - rng.NextDouble()) * mean), 3);
+            list.Add(new TraceRecord(Math.Round(t, 3), life, proto, src, sport, dst, dport, "", 0, 0, 0, 0));
+        }
+
+        return list;
+    }
+
+    private static string ShippedModelPath()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ClusterSync.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        Assert.NotNull(dir);
+        return Path.Combine(dir.FullName, "models", "lifetime.zip");
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
