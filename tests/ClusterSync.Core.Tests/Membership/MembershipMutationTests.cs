@@ -517,4 +517,61 @@ public sealed class MembershipMutationTests
         Assert.Equal(2, logger.Of(1305).Count);
         Assert.StartsWith("Member 2: owners 2 -> 1,2: took over 0 connections", logger.Of(1305)[1], StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// Member 3 with two higher-ranked peers: member 1 (<paramref name="firstState"/>) falls silent, then member 2 (a
+    /// Standby) 150 ms later; member 3 takes over and reports the failover time from the Active it followed, or with no
+    /// Active, from the most recently heard dead peer.
+    /// </summary>
+    [Theory]
+    [InlineData(MemberState.Active, 1)]
+    [InlineData(MemberState.Standby, 2)]
+    public void Controller_TwoPeersFallSilentOneAfterTheOther_FailoverMeasuredFromTheRightPeer(MemberState firstState, byte measuredFrom)
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        using var engine = new SyncEngine(new SyncEngineOptions
+        {
+            MemberId = 3,
+            PeerMemberIds = [1, 2],
+            TableCapacity = 1024,
+            ResendBufferDatagrams = 64,
+            SendWindowDatagrams = 16,
+            AckEveryDatagrams = 8,
+            Policy = EngineKit.TestPolicy(),
+        }, new CaptureChannel(2), key, time);
+        var (first, firstChannel) = Peer(1, 3, key, time, firstState, 200);
+        using var _f = first;
+        var (second, secondChannel) = Peer(2, 3, key, time, MemberState.Standby, 150);
+        using var _s = second;
+        using var controller = new MembershipController(engine, new MembershipOptions(), new InMemoryReplicaSink(), time);
+        void Run(int ticks, bool firstAlive, bool secondAlive)
+        {
+            for (int i = 0; i < ticks && controller.State != MemberState.Active; i++)
+            {
+                if (firstAlive)
+                {
+                    Beat(engine, first, firstChannel);
+                }
+
+                if (secondAlive)
+                {
+                    Beat(engine, second, secondChannel);
+                }
+
+                time.Advance(Tick);
+                controller.Evaluate();
+            }
+        }
+
+        Run(100, true, true);
+        Assert.Equal(MemberState.Standby, controller.State);
+        Run(30, false, true);
+        Assert.Equal(MemberState.Standby, controller.State); // member 2 outranks this one
+        Run(200, false, false);
+
+        Assert.Equal(MemberState.Active, controller.State);
+        Assert.True(engine.LastHeardAgoMs(1) > engine.LastHeardAgoMs(2));
+        Assert.Equal(engine.LastHeardAgoMs(measuredFrom), controller.LastFailoverMilliseconds);
+    }
 }
