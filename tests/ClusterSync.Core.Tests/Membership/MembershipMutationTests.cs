@@ -571,7 +571,32 @@ public sealed class MembershipMutationTests
         Run(200, false, false);
 
         Assert.Equal(MemberState.Active, controller.State);
+        Assert.InRange(engine.LastHeardAgoMs(2), (long)Dead.TotalMilliseconds, (long)(Dead + (3 * Tick)).TotalMilliseconds); // promptly: no hold
         Assert.True(engine.LastHeardAgoMs(1) > engine.LastHeardAgoMs(2));
         Assert.Equal(engine.LastHeardAgoMs(measuredFrom), controller.LastFailoverMilliseconds);
+    }
+
+    [Fact]
+    public void Controller_AfterAStall_DecidesAtExactlyOneDeadIntervalAfterIt()
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var (engine, _) = EngineKit.Create(1, 2, null, time, insecure: true);
+        using var _e = engine;
+        using var controller = new MembershipController(engine, new MembershipOptions(), new InMemoryReplicaSink(), time);
+        controller.Evaluate();
+        time.Advance(TimeSpan.FromMilliseconds(200)); // a stall: held until 200 + 300 ms
+        controller.Evaluate();
+        Assert.Equal(1, controller.LocalStalls);
+
+        for (int i = 0; i < 59; i++)
+        {
+            time.Advance(Tick);
+            controller.Evaluate();
+        }
+
+        Assert.Equal(MemberState.Init, controller.State); // 495 ms: still held
+        time.Advance(Tick);
+        controller.Evaluate();
+        Assert.Equal(MemberState.Standby, controller.State); // 500 ms: the hold is over
     }
 }
