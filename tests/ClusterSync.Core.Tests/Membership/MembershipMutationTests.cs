@@ -278,6 +278,7 @@ public sealed class MembershipMutationTests
         }
 
         Assert.Equal(MemberState.Active, controller.State);
+        Assert.InRange(controller.LastFailoverMilliseconds, 0, 1000); // no peer ever heard: the commit's own time
         Assert.Equal([(MemberState.Init, MemberState.Standby), (MemberState.Standby, MemberState.Active)], changes);
         Assert.Equal(["Member 1: Init -> Standby", "Member 1: Standby -> Active"], logger.Of(1301));
         Assert.Single(logger.Of(1302));
@@ -598,5 +599,42 @@ public sealed class MembershipMutationTests
         time.Advance(Tick);
         controller.Evaluate();
         Assert.Equal(MemberState.Standby, controller.State); // 500 ms: the hold is over
+    }
+
+    [Fact]
+    public void Controller_HigherRankedStandbySilentWhileALowerRankedPeerIsHeard_MeasuredFromTheSilentPeerOnly()
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        using var engine = new SyncEngine(new SyncEngineOptions
+        {
+            MemberId = 2,
+            PeerMemberIds = [1, 3],
+            TableCapacity = 1024,
+            ResendBufferDatagrams = 64,
+            SendWindowDatagrams = 16,
+            AckEveryDatagrams = 8,
+            Policy = EngineKit.TestPolicy(),
+        }, new CaptureChannel(2), key, time);
+        var (high, highChannel) = Peer(1, 2, key, time, MemberState.Standby, 200);
+        using var _h = high;
+        var (low, lowChannel) = Peer(3, 2, key, time, MemberState.Standby, 50);
+        using var _l = low;
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 150 }, new InMemoryReplicaSink(), time);
+        for (int i = 0; i < 300 && controller.State != MemberState.Active; i++)
+        {
+            if (i < 100)
+            {
+                Beat(engine, high, highChannel); // then silent
+            }
+
+            Beat(engine, low, lowChannel); // heard throughout
+            time.Advance(Tick);
+            controller.Evaluate();
+        }
+
+        Assert.Equal(MemberState.Active, controller.State);
+        Assert.InRange(engine.LastHeardAgoMs(3), 0, 100);
+        Assert.Equal(engine.LastHeardAgoMs(1), controller.LastFailoverMilliseconds); // the live peer does not count
     }
 }
