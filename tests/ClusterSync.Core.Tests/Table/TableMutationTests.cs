@@ -92,7 +92,7 @@ public sealed class TableMutationTests
 
         int cursor = 0;
         var seen = new List<ConnectionKey>();
-        int removed = t.SweepExpired(long.MaxValue, ref cursor, 100, (in ConnectionKey k, in ConnectionEntry _, SlotTag _, long _) => seen.Add(k));
+        int removed = t.SweepExpired(long.MaxValue, ref cursor, 100, (in ConnectionKey k, in TableEntry _, SlotTag _, long _) => seen.Add(k));
 
         Assert.Equal(5, removed);
         Assert.Equal(5, seen.Count);
