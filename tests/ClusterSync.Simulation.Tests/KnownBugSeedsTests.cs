@@ -193,6 +193,34 @@ public sealed class KnownBugSeedsTests
     [InlineData(4679)]
     public void Run_JoinFromJoinerSeed_NoFailoverLoss(int seed) => AssertNo(seed, Invariants.FailoverLoss);
 
+    /// <summary>
+    /// Branch soak14b. 3809: a one-way cut m2→m3; m3 (higher-ranked) stopped hearing the Active m2 and took over, m2 heard
+    /// m3 Active but could not hand over (m3 did not hear it) and kept serving; m1 heard both, followed m3 and re-sent its
+    /// replica once, but what m2 wrote afterwards reached m1 only: when m2 died the traffic went to m3 without 86 of 286
+    /// connections m1 held. 3829, 5500, 6993, 9816: the same split brain seen from the side of a Standby. A Standby that
+    /// hears a second, lower-ranked Active now relays what it applies from it to the Active it follows.
+    /// </summary>
+    [Theory]
+    [InlineData(3809)]
+    [InlineData(3829)]
+    [InlineData(5500)]
+    [InlineData(6993)]
+    [InlineData(9816)]
+    public void Run_SideOfSplitBrainSeed_StandbyRelaysTheOtherActive(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
+    /// Branch soak14b: the invariant, not the system. 5274: m2 isolated for 0.30 s (exactly a dead interval); m1 heard no
+    /// heartbeat of it for a dead interval and took over at 3.435 s, the instant the link healed; the split brain resolved
+    /// by rank (m2 stepped down). 4945: a cut m3→m1 healed 5 ms before m1 took over. 6030: a partition healed 4 ms before m2
+    /// took over 3 ms after m3. The invariant looked at the link at the instant of promotion only; it now counts an Active
+    /// as preempted only if the link between them dropped nothing for the dead interval before.
+    /// </summary>
+    [Theory]
+    [InlineData(5274)]
+    [InlineData(4945)]
+    [InlineData(6030)]
+    public void Run_PartitionHealingSeed_NotAPreemption(int seed) => AssertNo(seed, Invariants.Preempted);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

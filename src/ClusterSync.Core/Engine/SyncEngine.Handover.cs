@@ -12,6 +12,7 @@ namespace ClusterSync.Engine;
 public sealed partial class SyncEngine
 {
     private volatile bool _handingOver;
+    private volatile bool _relaying;
     private byte _handoverWinner;
 
     /// <summary>
@@ -56,6 +57,26 @@ public sealed partial class SyncEngine
 
         SignalSender();
     }
+
+    /// <summary>
+    /// A Standby that follows <paramref name="active"/> while it still hears another, lower-ranked Active (a split brain
+    /// seen from the side: a one-way cut, or a partition only partly healed) relays every change it applies from that
+    /// other Active to <paramref name="active"/>. The one re-send of <see cref="BeginHandover"/> covers the table at that
+    /// moment only; the other Active keeps serving and writing until it steps down or dies, and the member this one
+    /// follows may not hear it at all (simulator seed 3809). Control tick.
+    /// </summary>
+    internal void BeginRelay(byte active)
+    {
+        _handoverWinner = active;
+        _handingOver = true;
+        _relaying = true;
+    }
+
+    /// <summary>The split brain this Standby relayed across is over (see <see cref="BeginRelay"/>).</summary>
+    internal void EndRelay() => _relaying = false;
+
+    /// <summary>True while this Standby relays another Active's changes to the one it follows.</summary>
+    internal bool Relaying => _relaying;
 
     /// <summary>True while a handover's entries wait for the sender.</summary>
     internal bool HandoverQueued => _handingOver && Volatile.Read(ref _pendingCount) != 0;

@@ -458,6 +458,11 @@ public sealed partial class SyncEngine
             }
         }
 
+        if (_relaying && !snapshot && e.Owner != _handoverWinner && e.Owner != MemberId)
+        {
+            Enqueue(ref e, slot); // a Standby between two Actives forwards the lower one's changes (SyncEngine.Handover.cs)
+        }
+
         return true;
     }
 }

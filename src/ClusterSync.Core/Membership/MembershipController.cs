@@ -287,7 +287,7 @@ public sealed partial class MembershipController : IDisposable
     /// </summary>
     private void HandOverToNewActive(ReadOnlySpan<MemberView> peers)
     {
-        if (_standbyHandover && !_engine.HandoverQueued)
+        if (_standbyHandover && !_engine.HandoverQueued && !_engine.Relaying)
         {
             _standbyHandover = false;
             _engine.EndHandover();
@@ -309,6 +309,7 @@ public sealed partial class MembershipController : IDisposable
             }
         }
 
+        RelayAcrossSplitBrain(peers, followed);
         if (followed == 0 || followed == _followedActive)
         {
             return;
@@ -321,6 +322,32 @@ public sealed partial class MembershipController : IDisposable
             _standbyHandover = true;
             _engine.BeginHandover(followed);
             Log.HandingOverToNewActive(_logger, _engine.MemberId, previous, followed);
+        }
+    }
+
+    /// <summary>
+    /// A Standby that hears two Actives follows the higher-ranked one, but the lower-ranked one still serves and writes
+    /// until it steps down (after its handover, or ten dead intervals when the winner cannot hear it) or dies. If the winner
+    /// does not hear it (a one-way cut, a partition only partly healed), this Standby may be the only path for those
+    /// changes: it relays what it applies from the other Active to the one it follows (<see cref="SyncEngine.BeginRelay"/>),
+    /// so the member that takes the traffic when the lower one dies holds what the Standbys held (simulator seed 3809).
+    /// </summary>
+    private void RelayAcrossSplitBrain(ReadOnlySpan<MemberView> peers, byte followed)
+    {
+        bool other = false;
+        foreach (var p in peers)
+        {
+            other |= p.Alive && p.State == MemberState.Active && p.Id != followed;
+        }
+
+        if (followed != 0 && other)
+        {
+            _engine.BeginRelay(followed);
+        }
+        else if (_engine.Relaying)
+        {
+            _engine.EndRelay();
+            _standbyHandover = true; // what is still queued goes out; the handover ends once it drained (above)
         }
     }
 
@@ -370,9 +397,10 @@ public sealed partial class MembershipController : IDisposable
             }
         }
 
-        if (_standbyHandover)
+        if (_standbyHandover || _engine.Relaying)
         {
             _standbyHandover = false;
+            _engine.EndRelay();
             _engine.EndHandover();
         }
 
