@@ -221,6 +221,15 @@ public sealed class KnownBugSeedsTests
     [InlineData(6030)]
     public void Run_PartitionHealingSeed_NotAPreemption(int seed) => AssertNo(seed, Invariants.Preempted);
 
+    /// <summary>
+    /// Branch soak14b. 5700: m2, joining while cut off from the Active m1 (one-way cut m1→m2), pulled from the Standby m3;
+    /// m1 crashed 4 ms later, m2 (outranking m3) became Standby and took over 5 ms after that, without 4 connections m3 had
+    /// received after its snapshot. A joiner that hears no Active but a live Standby now stays Syncing (m3 takes over).
+    /// </summary>
+    [Theory]
+    [InlineData(5700)]
+    public void Run_JoinFromStandbySeed_StandbyTakesOver(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

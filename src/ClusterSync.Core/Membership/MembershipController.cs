@@ -191,7 +191,7 @@ public sealed partial class MembershipController : IDisposable
 
                     break;
                 case MemberState.Syncing:
-                    if (_synchronized)
+                    if (_synchronized && !OnlyStandbysHeard(peers))
                     {
                         Publish(MemberState.Standby);
                     }
@@ -349,6 +349,35 @@ public sealed partial class MembershipController : IDisposable
             _engine.EndRelay();
             _standbyHandover = true; // what is still queued goes out; the handover ends once it drained (above)
         }
+    }
+
+    /// <summary>
+    /// A joiner that hears no live Active but a live Standby stays Syncing (not eligible) although its full sync completed:
+    /// it pulled from a Standby (the Active out of its reach) or from an Active that has died since, and does not get the
+    /// changes made after that snapshot; the Standby held the replica all along. As a Standby it would outrank that member
+    /// and take over without them (simulator seed 5700: a joiner cut off from the Active pulled from a Standby and took the
+    /// traffic 5 ms later, 4 connections short). It becomes Standby once it hears an Active (one of those Standbys took
+    /// over, or the cut healed), or once no Standby is left alive. High availability only.
+    /// </summary>
+    private bool OnlyStandbysHeard(ReadOnlySpan<MemberView> peers)
+    {
+        if (_options.Mode != ClusterMode.HighAvailability)
+        {
+            return false;
+        }
+
+        bool standby = false;
+        foreach (var p in peers)
+        {
+            if (p.Alive && p.State == MemberState.Active)
+            {
+                return false;
+            }
+
+            standby |= p.Alive && p.State == MemberState.Standby;
+        }
+
+        return standby;
     }
 
     /// <summary>The longest a split-brain loser stays Active handing its table over: ten dead intervals.</summary>
