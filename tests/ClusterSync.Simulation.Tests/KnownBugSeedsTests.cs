@@ -230,6 +230,16 @@ public sealed class KnownBugSeedsTests
     [InlineData(5700)]
     public void Run_JoinFromStandbySeed_StandbyTakesOver(int seed) => AssertNo(seed, Invariants.FailoverLoss);
 
+    /// <summary>
+    /// Branch soak14b. 9919: m1 isolated, but the end of an earlier one-way cut reopened m1→m3: m1 (hearing nobody) became
+    /// Active, m3 heard it Active and stayed Standby when the serving m2 died; the traffic went to m1 without 194 of 209
+    /// connections m3 held (what m3 re-sent to it never arrived). A Standby's election now counts an Active that has not
+    /// acknowledged its data stream for a dead interval, while behind it, as not alive: m3 takes over.
+    /// </summary>
+    [Theory]
+    [InlineData(9919)]
+    public void Run_DeafActiveSeed_StandbyTakesOver(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

@@ -78,6 +78,24 @@ public sealed partial class SyncEngine
     /// <summary>True while this Standby relays another Active's changes to the one it follows.</summary>
     internal bool Relaying => _relaying;
 
+    /// <summary>
+    /// What <paramref name="peer"/>'s current life acknowledged of this member's data stream (0 if nothing in this
+    /// epoch), and the last data sequence this member sent: the peer is behind while the first is below the second.
+    /// </summary>
+    internal (ulong Acked, ulong Sent) AckStatus(byte peer)
+    {
+        ulong sent = LastDataSequence;
+        foreach (var p in _peers)
+        {
+            if (p.MemberId == peer)
+            {
+                return (Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0, sent);
+            }
+        }
+
+        return (0, sent);
+    }
+
     /// <summary>True while a handover's entries wait for the sender.</summary>
     internal bool HandoverQueued => _handingOver && Volatile.Read(ref _pendingCount) != 0;
 

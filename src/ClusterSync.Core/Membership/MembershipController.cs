@@ -53,6 +53,8 @@ public sealed partial class MembershipController : IDisposable
     private byte _handoverTo;
     private readonly bool[] _activeLastTick = new bool[256]; // by member id: alive and Active at the previous tick
     private byte _followedActive;
+    private readonly ulong[] _ackSeen = new ulong[256]; // by member id: its acknowledgement of this member's stream, last seen
+    private readonly long[] _ackProgressTimestamp = new long[256]; // when it last moved (or the member was caught up)
     private bool _standbyHandover;
     private long _handoverSinceTimestamp;
 
@@ -203,7 +205,7 @@ public sealed partial class MembershipController : IDisposable
                     break;
                 case MemberState.Standby:
                     HandOverToNewActive(peers);
-                    var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive);
+                    var outcome = HighAvailabilityElection.Decide(self, WithoutDeafActives(peers, now), _options.Preemption, waitForStarting: !_sawActive);
                     if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
                     {
                         Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
@@ -378,6 +380,40 @@ public sealed partial class MembershipController : IDisposable
         }
 
         return standby;
+    }
+
+    /// <summary>
+    /// The peers as the election of a Standby sees them: an Active that has not acknowledged this member's data stream
+    /// for a dead interval while behind it (what this Standby re-sent or relayed to it, see <see cref="HandOverToNewActive"/>
+    /// and <see cref="RelayAcrossSplitBrain"/>) does not hear this member: a one-way cut, or its side of a partition only
+    /// partly healed. It is counted as not alive, so when the Active this Standby does reach dies, it takes over itself
+    /// rather than leave the traffic to a member that never received what it holds (simulator seed 9919: the isolated m1
+    /// was heard by m3 only; m3 stayed Standby when the serving m2 died and the traffic went to m1, 194 connections short).
+    /// If both end up Active, the split brain resolves by rank with its handover, as for any partition.
+    /// </summary>
+    private ReadOnlySpan<MemberView> WithoutDeafActives(ReadOnlySpan<MemberView> peers, long now)
+    {
+        MemberView[]? masked = null;
+        double deadMs = _engine.Options.DeadInterval.TotalMilliseconds;
+        for (int i = 0; i < peers.Length; i++)
+        {
+            var p = peers[i];
+            var (acked, sent) = _engine.AckStatus(p.Id);
+            if (acked >= sent || acked != _ackSeen[p.Id] || !p.Alive || _ackProgressTimestamp[p.Id] == 0)
+            {
+                _ackSeen[p.Id] = acked;
+                _ackProgressTimestamp[p.Id] = now;
+                continue;
+            }
+
+            if (p.State == MemberState.Active && Elapsed(_ackProgressTimestamp[p.Id]) > deadMs)
+            {
+                masked ??= peers.ToArray();
+                masked[i] = p with { Alive = false };
+            }
+        }
+
+        return masked is null ? peers : masked;
     }
 
     /// <summary>The longest a split-brain loser stays Active handing its table over: ten dead intervals.</summary>
