@@ -240,6 +240,17 @@ public sealed class KnownBugSeedsTests
     [InlineData(9919)]
     public void Run_DeafActiveSeed_StandbyTakesOver(int seed) => AssertNo(seed, Invariants.FailoverLoss);
 
+    /// <summary>
+    /// Branch soak14b, found after the relay: 4392: a one-way cut m1→m2, m2 Active beside m1; m3 followed m1 but answered
+    /// m2's anti-entropy too, and took 29 of m1's connections for ghosts on m2's listing (tombstones at their own version);
+    /// when m1 died its handover to m2 sent the tombstones and the traffic went to m2 without them. 3064: fixed by the
+    /// same change. A Standby now answers anti-entropy only from the Active it follows (the highest-ranked one it hears).
+    /// </summary>
+    [Theory]
+    [InlineData(4392)]
+    [InlineData(3064)]
+    public void Run_TwoActivesSeed_StandbyRepairsOnlyFromTheActiveItFollows(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);
