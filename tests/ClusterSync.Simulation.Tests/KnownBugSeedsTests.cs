@@ -251,6 +251,18 @@ public sealed class KnownBugSeedsTests
     [InlineData(3064)]
     public void Run_TwoActivesSeed_StandbyRepairsOnlyFromTheActiveItFollows(int seed) => AssertNo(seed, Invariants.FailoverLoss);
 
+    /// <summary>
+    /// Branch soak14b, seeds 10,001-30,000: the split brain seen from the side the other way round: the higher-ranked
+    /// Active (followed by the Standbys) died first and the lower-ranked one, which could not hear it, took the traffic
+    /// without what it wrote meanwhile (17161: 7 connections; 21717: 40; 22741: 20). The Standby now relays in both
+    /// directions.
+    /// </summary>
+    [Theory]
+    [InlineData(17161)]
+    [InlineData(21717)]
+    [InlineData(22741)]
+    public void Run_SideOfSplitBrainSeed_StandbyRelaysBothWays(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

@@ -60,10 +60,12 @@ public sealed partial class SyncEngine
 
     /// <summary>
     /// A Standby that follows <paramref name="active"/> while it still hears another, lower-ranked Active (a split brain
-    /// seen from the side: a one-way cut, or a partition only partly healed) relays every change it applies from that
-    /// other Active to <paramref name="active"/>. The one re-send of <see cref="BeginHandover"/> covers the table at that
-    /// moment only; the other Active keeps serving and writing until it steps down or dies, and the member this one
-    /// follows may not hear it at all (simulator seed 3809). Control tick.
+    /// seen from the side: a one-way cut, or a partition only partly healed) relays every change it applies from either
+    /// Active to both. The one re-send of <see cref="BeginHandover"/> covers the table at that moment only; the other
+    /// Active keeps serving and writing until it steps down or dies, and the member this one follows may not hear it at
+    /// all (simulator seed 3809); and if the followed one dies first, the other takes the traffic, so it must hold what
+    /// the followed one wrote meanwhile (seeds 17161, 21717, 22741). Each applies what is newer by version, so its own
+    /// changes coming back cost one stale record each. Control tick.
     /// </summary>
     internal void BeginRelay(byte active)
     {
@@ -102,8 +104,8 @@ public sealed partial class SyncEngine
     /// <summary>The handover ended (this member stepped down, or it keeps the role after all, or a Standby's queue drained).</summary>
     internal void EndHandover() => _handingOver = false;
 
-    /// <summary>Sender, while handing over: a live replica that is pending goes out too, unless the winner wrote it.</summary>
-    private bool SendsReplicaInHandover(byte owner) => _handingOver && owner != _handoverWinner;
+    /// <summary>Sender, while handing over: a live replica that is pending goes out too, unless the winner wrote it (while relaying, also then).</summary>
+    private bool SendsReplicaInHandover(byte owner) => _handingOver && (owner != _handoverWinner || _relaying);
 
     /// <summary>
     /// True when nothing waits for the sender and <paramref name="peer"/>'s current life acknowledged every data sequence

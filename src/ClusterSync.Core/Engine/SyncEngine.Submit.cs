@@ -458,9 +458,9 @@ public sealed partial class SyncEngine
             }
         }
 
-        if (_relaying && !snapshot && e.Owner != _handoverWinner && e.Owner != MemberId)
+        if (_relaying && !snapshot && e.Owner != MemberId)
         {
-            Enqueue(ref e, slot); // a Standby between two Actives forwards the lower one's changes (SyncEngine.Handover.cs)
+            Enqueue(ref e, slot); // a Standby between two Actives passes each one's changes on to the other (SyncEngine.Handover.cs)
         }
 
         return true;

@@ -331,8 +331,8 @@ public sealed partial class MembershipController : IDisposable
     /// A Standby that hears two Actives follows the higher-ranked one, but the lower-ranked one still serves and writes
     /// until it steps down (after its handover, or ten dead intervals when the winner cannot hear it) or dies. If the winner
     /// does not hear it (a one-way cut, a partition only partly healed), this Standby may be the only path for those
-    /// changes: it relays what it applies from the other Active to the one it follows (<see cref="SyncEngine.BeginRelay"/>),
-    /// so the member that takes the traffic when the lower one dies holds what the Standbys held (simulator seed 3809).
+    /// changes: it relays what it applies from either Active to both (<see cref="SyncEngine.BeginRelay"/>), so whichever
+    /// takes the traffic when the other dies holds what the Standbys held (simulator seeds 3809, 17161).
     /// </summary>
     private void RelayAcrossSplitBrain(ReadOnlySpan<MemberView> peers, byte followed)
     {
