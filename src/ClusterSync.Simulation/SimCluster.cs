@@ -329,7 +329,11 @@ internal sealed partial class SimCluster : IDisposable
                     $"m{member.Id} became Active {(World.Seconds - _scenario.HealAt.TotalSeconds):F2}s after healing (preemption off); serving Active was {(_serving is null ? "none" : $"m{_serving.Id}")}");
             }
 
-            var over = UpMembers().Where(o => o.Id != member.Id && o.State == MemberState.Active && Network.Clean(o.Id, member.Id)).Select(o => o.Id).ToList();
+            // Over an Active it must have heard: the link between them dropped nothing for the dead interval before (a member
+            // declares a peer dead after a dead interval without its heartbeats; one that could not hear it then, a
+            // partition healing at this very instant, promotes legitimately and the split brain resolves by rank).
+            long window = World.Now - member.Engine.Options.DeadInterval.Ticks;
+            var over = UpMembers().Where(o => o.Id != member.Id && o.State == MemberState.Active && Network.CleanSince(o.Id, member.Id, window)).Select(o => o.Id).ToList();
             _promotedOver[member.Id] = (over, World.Seconds);
             if (_serving is null)
             {

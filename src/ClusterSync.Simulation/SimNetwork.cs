@@ -13,6 +13,9 @@ internal sealed class LinkFaults
     /// <summary>Nothing passes (a partition, one direction).</summary>
     public bool Cut;
 
+    /// <summary>When this link last dropped a datagram (a cut or loss), in world ticks; <see cref="long.MinValue"/> if never. Healing keeps it.</summary>
+    public long LastDropTicks = long.MinValue;
+
     public void Heal()
     {
         Loss = 0;
@@ -66,6 +69,13 @@ internal sealed class SimNetwork
     /// <summary>True when nothing is lost between <paramref name="a"/> and <paramref name="b"/> (no cut, no loss, either way).</summary>
     public bool Clean(byte a, byte b) => Connected(a, b) && _links[a, b].Loss == 0 && _links[b, a].Loss == 0;
 
+    /// <summary>
+    /// Clean now, and neither direction dropped a datagram since <paramref name="sinceTicks"/>: every heartbeat either
+    /// member sent the other in that window arrived.
+    /// </summary>
+    public bool CleanSince(byte a, byte b, long sinceTicks)
+        => Clean(a, b) && _links[a, b].LastDropTicks < sinceTicks && _links[b, a].LastDropTicks < sinceTicks;
+
     public void HealAll()
     {
         foreach (var l in _links)
@@ -82,6 +92,7 @@ internal sealed class SimNetwork
         if (link.Cut || (link.Loss > 0 && random.NextDouble() < link.Loss))
         {
             Dropped++;
+            link.LastDropTicks = _world.Now;
             return;
         }
 

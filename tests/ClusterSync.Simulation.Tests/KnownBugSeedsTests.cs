@@ -193,6 +193,76 @@ public sealed class KnownBugSeedsTests
     [InlineData(4679)]
     public void Run_JoinFromJoinerSeed_NoFailoverLoss(int seed) => AssertNo(seed, Invariants.FailoverLoss);
 
+    /// <summary>
+    /// Branch soak14b. 3809: a one-way cut m2→m3; m3 (higher-ranked) stopped hearing the Active m2 and took over, m2 heard
+    /// m3 Active but could not hand over (m3 did not hear it) and kept serving; m1 heard both, followed m3 and re-sent its
+    /// replica once, but what m2 wrote afterwards reached m1 only: when m2 died the traffic went to m3 without 86 of 286
+    /// connections m1 held. 3829, 5500, 6993, 9816: the same split brain seen from the side of a Standby. A Standby that
+    /// hears a second, lower-ranked Active now relays what it applies from it to the Active it follows.
+    /// </summary>
+    [Theory]
+    [InlineData(3809)]
+    [InlineData(3829)]
+    [InlineData(5500)]
+    [InlineData(6993)]
+    [InlineData(9816)]
+    public void Run_SideOfSplitBrainSeed_StandbyRelaysTheOtherActive(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
+    /// Branch soak14b: the invariant, not the system. 5274: m2 isolated for 0.30 s (exactly a dead interval); m1 heard no
+    /// heartbeat of it for a dead interval and took over at 3.435 s, the instant the link healed; the split brain resolved
+    /// by rank (m2 stepped down). 4945: a cut m3→m1 healed 5 ms before m1 took over. 6030: a partition healed 4 ms before m2
+    /// took over 3 ms after m3. The invariant looked at the link at the instant of promotion only; it now counts an Active
+    /// as preempted only if the link between them dropped nothing for the dead interval before.
+    /// </summary>
+    [Theory]
+    [InlineData(5274)]
+    [InlineData(4945)]
+    [InlineData(6030)]
+    public void Run_PartitionHealingSeed_NotAPreemption(int seed) => AssertNo(seed, Invariants.Preempted);
+
+    /// <summary>
+    /// Branch soak14b. 5700: m2, joining while cut off from the Active m1 (one-way cut m1→m2), pulled from the Standby m3;
+    /// m1 crashed 4 ms later, m2 (outranking m3) became Standby and took over 5 ms after that, without 4 connections m3 had
+    /// received after its snapshot. A joiner that hears no Active but a live Standby now stays Syncing (m3 takes over).
+    /// </summary>
+    [Theory]
+    [InlineData(5700)]
+    public void Run_JoinFromStandbySeed_StandbyTakesOver(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
+    /// Branch soak14b. 9919: m1 isolated, but the end of an earlier one-way cut reopened m1→m3: m1 (hearing nobody) became
+    /// Active, m3 heard it Active and stayed Standby when the serving m2 died; the traffic went to m1 without 194 of 209
+    /// connections m3 held (what m3 re-sent to it never arrived). A Standby's election now counts an Active that has not
+    /// acknowledged its data stream for a dead interval, while behind it, as not alive: m3 takes over.
+    /// </summary>
+    [Theory]
+    [InlineData(9919)]
+    public void Run_DeafActiveSeed_StandbyTakesOver(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
+    /// Branch soak14b, found after the relay: 4392: a one-way cut m1→m2, m2 Active beside m1; m3 followed m1 but answered
+    /// m2's anti-entropy too, and took 29 of m1's connections for ghosts on m2's listing (tombstones at their own version);
+    /// when m1 died its handover to m2 sent the tombstones and the traffic went to m2 without them. 3064: fixed by the
+    /// same change. A Standby now answers anti-entropy only from the Active it follows (the highest-ranked one it hears).
+    /// </summary>
+    [Theory]
+    [InlineData(4392)]
+    [InlineData(3064)]
+    public void Run_TwoActivesSeed_StandbyRepairsOnlyFromTheActiveItFollows(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
+    /// Branch soak14b, seeds 10,001-30,000: the split brain seen from the side the other way round: the higher-ranked
+    /// Active (followed by the Standbys) died first and the lower-ranked one, which could not hear it, took the traffic
+    /// without what it wrote meanwhile (17161: 7 connections; 21717: 40; 22741: 20). The Standby now relays in both
+    /// directions.
+    /// </summary>
+    [Theory]
+    [InlineData(17161)]
+    [InlineData(21717)]
+    [InlineData(22741)]
+    public void Run_SideOfSplitBrainSeed_StandbyRelaysBothWays(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

@@ -165,7 +165,7 @@ public sealed partial class SyncEngine
                     AnswerRequest(work.Peer, work.Body);
                     break;
                 case MessageType.RangeEntries:
-                    RepairRange(work.Body);
+                    RepairRange(work.Peer, work.Body);
                     break;
             }
         }
@@ -253,10 +253,35 @@ public sealed partial class SyncEngine
         return DropReason.None;
     }
 
+    /// <summary>
+    /// Standby: true when <paramref name="active"/> is the highest-ranked live Active this member hears, the one it follows.
+    /// In a split brain a lower-ranked Active does not hear the other (it would step down), so its table lacks what the
+    /// other served: repairing from its listing would remove those connections from this Standby as ghosts, and the
+    /// handover it re-sends to the winner would then miss them (simulator seed 4392: a one-way cut m1→m2, m2 Active
+    /// beside m1; m3 took 29 of m1's connections for ghosts on m2's listing, and the traffic went to m2 without them).
+    /// </summary>
+    private bool IsFollowedActive(byte active)
+    {
+        Span<MemberView> views = stackalloc MemberView[_peers.Length];
+        int n = GetPeerViews(views);
+        byte best = 0;
+        MemberView bestView = default;
+        foreach (var v in views[..n])
+        {
+            if (v.Alive && v.State == MemberState.Active && (best == 0 || v.Outranks(bestView)))
+            {
+                best = v.Id;
+                bestView = v;
+            }
+        }
+
+        return best == active;
+    }
+
     /// <summary>Standby: compares a range's children with its own and asks for those that differ.</summary>
     private void AnswerDigest(PeerState peer, byte[] body)
     {
-        if (AdvertisedState != (byte)MemberState.Standby)
+        if (AdvertisedState != (byte)MemberState.Standby || !IsFollowedActive(peer.MemberId))
         {
             return;
         }
@@ -422,9 +447,9 @@ public sealed partial class SyncEngine
     /// Standby: applies the entries of a differing range by version and removes the counted entries it holds in that
     /// range that the list does not name (tombstones at their own version, so a newer change still wins).
     /// </summary>
-    private void RepairRange(byte[] body)
+    private void RepairRange(PeerState peer, byte[] body)
     {
-        if (AdvertisedState != (byte)MemberState.Standby)
+        if (AdvertisedState != (byte)MemberState.Standby || !IsFollowedActive(peer.MemberId))
         {
             return;
         }

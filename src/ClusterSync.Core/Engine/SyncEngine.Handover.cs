@@ -12,6 +12,7 @@ namespace ClusterSync.Engine;
 public sealed partial class SyncEngine
 {
     private volatile bool _handingOver;
+    private volatile bool _relaying;
     private byte _handoverWinner;
 
     /// <summary>
@@ -57,14 +58,54 @@ public sealed partial class SyncEngine
         SignalSender();
     }
 
+    /// <summary>
+    /// A Standby that follows <paramref name="active"/> while it still hears another, lower-ranked Active (a split brain
+    /// seen from the side: a one-way cut, or a partition only partly healed) relays every change it applies from either
+    /// Active to both. The one re-send of <see cref="BeginHandover"/> covers the table at that moment only; the other
+    /// Active keeps serving and writing until it steps down or dies, and the member this one follows may not hear it at
+    /// all (simulator seed 3809); and if the followed one dies first, the other takes the traffic, so it must hold what
+    /// the followed one wrote meanwhile (seeds 17161, 21717, 22741). Each applies what is newer by version, so its own
+    /// changes coming back cost one stale record each. Control tick.
+    /// </summary>
+    internal void BeginRelay(byte active)
+    {
+        _handoverWinner = active;
+        _handingOver = true;
+        _relaying = true;
+    }
+
+    /// <summary>The split brain this Standby relayed across is over (see <see cref="BeginRelay"/>).</summary>
+    internal void EndRelay() => _relaying = false;
+
+    /// <summary>True while this Standby relays another Active's changes to the one it follows.</summary>
+    internal bool Relaying => _relaying;
+
+    /// <summary>
+    /// What <paramref name="peer"/>'s current life acknowledged of this member's data stream (0 if nothing in this
+    /// epoch), and the last data sequence this member sent: the peer is behind while the first is below the second.
+    /// </summary>
+    internal (ulong Acked, ulong Sent) AckStatus(byte peer)
+    {
+        ulong sent = LastDataSequence;
+        foreach (var p in _peers)
+        {
+            if (p.MemberId == peer)
+            {
+                return (Volatile.Read(ref p.AckedEpoch) == Epoch ? Volatile.Read(ref p.AckedThrough) : 0, sent);
+            }
+        }
+
+        return (0, sent);
+    }
+
     /// <summary>True while a handover's entries wait for the sender.</summary>
     internal bool HandoverQueued => _handingOver && Volatile.Read(ref _pendingCount) != 0;
 
     /// <summary>The handover ended (this member stepped down, or it keeps the role after all, or a Standby's queue drained).</summary>
     internal void EndHandover() => _handingOver = false;
 
-    /// <summary>Sender, while handing over: a live replica that is pending goes out too, unless the winner wrote it.</summary>
-    private bool SendsReplicaInHandover(byte owner) => _handingOver && owner != _handoverWinner;
+    /// <summary>Sender, while handing over: a live replica that is pending goes out too, unless the winner wrote it (while relaying, also then).</summary>
+    private bool SendsReplicaInHandover(byte owner) => _handingOver && (owner != _handoverWinner || _relaying);
 
     /// <summary>
     /// True when nothing waits for the sender and <paramref name="peer"/>'s current life acknowledged every data sequence

@@ -458,6 +458,11 @@ public sealed partial class SyncEngine
             }
         }
 
+        if (_relaying && !snapshot && e.Owner != MemberId)
+        {
+            Enqueue(ref e, slot); // a Standby between two Actives passes each one's changes on to the other (SyncEngine.Handover.cs)
+        }
+
         return true;
     }
 }

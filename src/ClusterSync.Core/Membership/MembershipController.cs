@@ -53,6 +53,8 @@ public sealed partial class MembershipController : IDisposable
     private byte _handoverTo;
     private readonly bool[] _activeLastTick = new bool[256]; // by member id: alive and Active at the previous tick
     private byte _followedActive;
+    private readonly ulong[] _ackSeen = new ulong[256]; // by member id: its acknowledgement of this member's stream, last seen
+    private readonly long[] _ackProgressTimestamp = new long[256]; // when it last moved (or the member was caught up)
     private bool _standbyHandover;
     private long _handoverSinceTimestamp;
 
@@ -191,7 +193,7 @@ public sealed partial class MembershipController : IDisposable
 
                     break;
                 case MemberState.Syncing:
-                    if (_synchronized)
+                    if (_synchronized && !OnlyStandbysHeard(peers))
                     {
                         Publish(MemberState.Standby);
                     }
@@ -203,7 +205,7 @@ public sealed partial class MembershipController : IDisposable
                     break;
                 case MemberState.Standby:
                     HandOverToNewActive(peers);
-                    var outcome = HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive);
+                    var outcome = HighAvailabilityElection.Decide(self, WithoutDeafActives(peers, now), _options.Preemption, waitForStarting: !_sawActive);
                     if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
                     {
                         Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
@@ -287,7 +289,7 @@ public sealed partial class MembershipController : IDisposable
     /// </summary>
     private void HandOverToNewActive(ReadOnlySpan<MemberView> peers)
     {
-        if (_standbyHandover && !_engine.HandoverQueued)
+        if (_standbyHandover && !_engine.HandoverQueued && !_engine.Relaying)
         {
             _standbyHandover = false;
             _engine.EndHandover();
@@ -309,6 +311,7 @@ public sealed partial class MembershipController : IDisposable
             }
         }
 
+        RelayAcrossSplitBrain(peers, followed);
         if (followed == 0 || followed == _followedActive)
         {
             return;
@@ -322,6 +325,95 @@ public sealed partial class MembershipController : IDisposable
             _engine.BeginHandover(followed);
             Log.HandingOverToNewActive(_logger, _engine.MemberId, previous, followed);
         }
+    }
+
+    /// <summary>
+    /// A Standby that hears two Actives follows the higher-ranked one, but the lower-ranked one still serves and writes
+    /// until it steps down (after its handover, or ten dead intervals when the winner cannot hear it) or dies. If the winner
+    /// does not hear it (a one-way cut, a partition only partly healed), this Standby may be the only path for those
+    /// changes: it relays what it applies from either Active to both (<see cref="SyncEngine.BeginRelay"/>), so whichever
+    /// takes the traffic when the other dies holds what the Standbys held (simulator seeds 3809, 17161).
+    /// </summary>
+    private void RelayAcrossSplitBrain(ReadOnlySpan<MemberView> peers, byte followed)
+    {
+        bool other = false;
+        foreach (var p in peers)
+        {
+            other |= p.Alive && p.State == MemberState.Active && p.Id != followed;
+        }
+
+        if (followed != 0 && other)
+        {
+            _engine.BeginRelay(followed);
+        }
+        else if (_engine.Relaying)
+        {
+            _engine.EndRelay();
+            _standbyHandover = true; // what is still queued goes out; the handover ends once it drained (above)
+        }
+    }
+
+    /// <summary>
+    /// A joiner that hears no live Active but a live Standby stays Syncing (not eligible) although its full sync completed:
+    /// it pulled from a Standby (the Active out of its reach) or from an Active that has died since, and does not get the
+    /// changes made after that snapshot; the Standby held the replica all along. As a Standby it would outrank that member
+    /// and take over without them (simulator seed 5700: a joiner cut off from the Active pulled from a Standby and took the
+    /// traffic 5 ms later, 4 connections short). It becomes Standby once it hears an Active (one of those Standbys took
+    /// over, or the cut healed), or once no Standby is left alive. High availability only.
+    /// </summary>
+    private bool OnlyStandbysHeard(ReadOnlySpan<MemberView> peers)
+    {
+        if (_options.Mode != ClusterMode.HighAvailability)
+        {
+            return false;
+        }
+
+        bool standby = false;
+        foreach (var p in peers)
+        {
+            if (p.Alive && p.State == MemberState.Active)
+            {
+                return false;
+            }
+
+            standby |= p.Alive && p.State == MemberState.Standby;
+        }
+
+        return standby;
+    }
+
+    /// <summary>
+    /// The peers as the election of a Standby sees them: an Active that has not acknowledged this member's data stream
+    /// for a dead interval while behind it (what this Standby re-sent or relayed to it, see <see cref="HandOverToNewActive"/>
+    /// and <see cref="RelayAcrossSplitBrain"/>) does not hear this member: a one-way cut, or its side of a partition only
+    /// partly healed. It is counted as not alive, so when the Active this Standby does reach dies, it takes over itself
+    /// rather than leave the traffic to a member that never received what it holds (simulator seed 9919: the isolated m1
+    /// was heard by m3 only; m3 stayed Standby when the serving m2 died and the traffic went to m1, 194 connections short).
+    /// If both end up Active, the split brain resolves by rank with its handover, as for any partition.
+    /// </summary>
+    private ReadOnlySpan<MemberView> WithoutDeafActives(ReadOnlySpan<MemberView> peers, long now)
+    {
+        MemberView[]? masked = null;
+        double deadMs = _engine.Options.DeadInterval.TotalMilliseconds;
+        for (int i = 0; i < peers.Length; i++)
+        {
+            var p = peers[i];
+            var (acked, sent) = _engine.AckStatus(p.Id);
+            if (acked >= sent || acked != _ackSeen[p.Id] || !p.Alive || _ackProgressTimestamp[p.Id] == 0)
+            {
+                _ackSeen[p.Id] = acked;
+                _ackProgressTimestamp[p.Id] = now;
+                continue;
+            }
+
+            if (p.State == MemberState.Active && Elapsed(_ackProgressTimestamp[p.Id]) > deadMs)
+            {
+                masked ??= peers.ToArray();
+                masked[i] = p with { Alive = false };
+            }
+        }
+
+        return masked is null ? peers : masked;
     }
 
     /// <summary>The longest a split-brain loser stays Active handing its table over: ten dead intervals.</summary>
@@ -370,9 +462,10 @@ public sealed partial class MembershipController : IDisposable
             }
         }
 
-        if (_standbyHandover)
+        if (_standbyHandover || _engine.Relaying)
         {
             _standbyHandover = false;
+            _engine.EndRelay();
             _engine.EndHandover();
         }
 
