@@ -45,6 +45,7 @@ public class ConnectionTableMasterTests
         t.SetMaster(Key(1), ref e, default);
 
         Assert.Equal(0, t.MasterCount);
+        Assert.False(e.HasMaster); // the slot's flag too: an entry without a master never looks in the side table
         Assert.False(t.ToList().Single().Value.HasMaster);
     }
 
