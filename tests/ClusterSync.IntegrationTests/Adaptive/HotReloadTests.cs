@@ -90,7 +90,10 @@ public sealed class HotReloadTests : IDisposable
         long reloadsBefore = controller.GetStatus().ModelReloads;
         foreach (var (name, version) in versions)
         {
-            Thread.Sleep(400);
+            // Let the model in place decide live traffic before it is replaced (a condition, not a pause).
+            long decided = Decided(controller.GetStatus());
+            Assert.True(LoopbackCluster.WaitUntil(() => Decided(controller.GetStatus()) >= decided + 100 || done.IsSet, TimeSpan.FromSeconds(10)),
+                "the model in place decided no traffic");
             WriteModel(modelPath, name, version);
             var want = version == 1 ? name : null;
             Assert.True(LoopbackCluster.WaitUntil(() => want is null
@@ -114,6 +117,8 @@ public sealed class HotReloadTests : IDisposable
             $"{Missing(sender, receiver)} announced connections missing or stale at the receiver");
         Assert.True(sender.Counters.UpdatesSent > 0);
     }
+
+    private static long Decided(AdaptiveStatus s) => s.DecidedNow + s.DecidedDelayed + s.DecidedNever;
 
     /// <summary>Announced live connections of the sender that the receiver lacks or holds at another version.</summary>
     private static int Missing(SyncEngine sender, SyncEngine receiver)
