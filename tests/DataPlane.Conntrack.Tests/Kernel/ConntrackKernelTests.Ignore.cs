@@ -14,8 +14,7 @@ public sealed partial class ConntrackKernelTests
         ns.Exec("ip", "addr", "add", "10.77.0.1/32", "dev", "lo");   // a non-loopback address of this host
         var source = ns.Run(() => new ConntrackFactory().CreateSource(Context("""{ "ignore": ["192.0.2.0/24"] }""")))!;
         var sink = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(sink, stop.Token);
+        await using var running = RunningSource.Start(source, sink);
         var sockets = new List<Socket>();
         try
         {
@@ -43,10 +42,6 @@ public sealed partial class ConntrackKernelTests
             {
                 s.Dispose();
             }
-
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
         }
     }
 
@@ -65,33 +60,23 @@ public sealed partial class ConntrackKernelTests
         };
         var source = ns.Run(() => new ConntrackFactory().CreateSource(context))!;
         var sink = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(sink, stop.Token);
-        try
-        {
-            Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout), "no initial dump");
-            // Ignored: delta sync both ways, full sync pulled from the peer and served to it.
-            ns.Exec("conntrack", "-I", "-p", "udp", "-s", "10.201.3.1", "-d", "10.201.3.2", "--sport", "8116", "--dport", "8116", "-t", "120");
-            ns.Exec("conntrack", "-I", "-p", "tcp", "-s", "10.201.3.1", "-d", "10.201.3.2", "--sport", "40000", "--dport", "256", "--state", "ESTABLISHED", "-t", "120", "-u", "SEEN_REPLY,ASSURED");
-            ns.Exec("conntrack", "-I", "-p", "tcp", "-s", "10.201.3.2", "-d", "10.201.3.1", "--sport", "40001", "--dport", "256", "--state", "ESTABLISHED", "-t", "120", "-u", "SEEN_REPLY,ASSURED");
-            // Announced: other traffic of the same addresses (SSH to the peer, DNS over UDP from this member).
-            ns.Exec("conntrack", "-I", "-p", "tcp", "-s", "10.201.3.1", "-d", "10.201.3.2", "--sport", "40002", "--dport", "22", "--state", "ESTABLISHED", "-t", "120", "-u", "SEEN_REPLY,ASSURED");
-            ns.Exec("conntrack", "-I", "-p", "udp", "-s", "10.201.3.1", "-d", "10.201.3.2", "--sport", "8117", "--dport", "53", "-t", "120");
-            var ssh = ConnectionKey.IPv4(0x0AC90301, 0x0AC90302, 40002, 22, 6);
-            var dns = ConnectionKey.IPv4(0x0AC90301, 0x0AC90302, 8117, 53, 17);
-            Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == dns) && sink.Events.Any(e => e.Key == ssh), Timeout),
-                "other traffic of the sync addresses was not announced: " + string.Join(", ", ((DataPlane.IDataPlaneStatus)source).GetCounters()));
+        await using var running = RunningSource.Start(source, sink);
+        Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout), "no initial dump");
+        // Ignored: delta sync both ways, full sync pulled from the peer and served to it.
+        ns.Exec("conntrack", "-I", "-p", "udp", "-s", "10.201.3.1", "-d", "10.201.3.2", "--sport", "8116", "--dport", "8116", "-t", "120");
+        ns.Exec("conntrack", "-I", "-p", "tcp", "-s", "10.201.3.1", "-d", "10.201.3.2", "--sport", "40000", "--dport", "256", "--state", "ESTABLISHED", "-t", "120", "-u", "SEEN_REPLY,ASSURED");
+        ns.Exec("conntrack", "-I", "-p", "tcp", "-s", "10.201.3.2", "-d", "10.201.3.1", "--sport", "40001", "--dport", "256", "--state", "ESTABLISHED", "-t", "120", "-u", "SEEN_REPLY,ASSURED");
+        // Announced: other traffic of the same addresses (SSH to the peer, DNS over UDP from this member).
+        ns.Exec("conntrack", "-I", "-p", "tcp", "-s", "10.201.3.1", "-d", "10.201.3.2", "--sport", "40002", "--dport", "22", "--state", "ESTABLISHED", "-t", "120", "-u", "SEEN_REPLY,ASSURED");
+        ns.Exec("conntrack", "-I", "-p", "udp", "-s", "10.201.3.1", "-d", "10.201.3.2", "--sport", "8117", "--dport", "53", "-t", "120");
+        var ssh = ConnectionKey.IPv4(0x0AC90301, 0x0AC90302, 40002, 22, 6);
+        var dns = ConnectionKey.IPv4(0x0AC90301, 0x0AC90302, 8117, 53, 17);
+        Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == dns) && sink.Events.Any(e => e.Key == ssh), Timeout),
+            "other traffic of the sync addresses was not announced: " + string.Join(", ", ((DataPlane.IDataPlaneStatus)source).GetCounters()));
 
-            Assert.Equal(2, sink.Events.Select(e => e.Key).Distinct().Count());
-            Assert.Equal(3, Counter(source, "sync_link_ignored"));
-            Assert.Equal(2, Counter(source, "tracked"));
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
-        }
+        Assert.Equal(2, sink.Events.Select(e => e.Key).Distinct().Count());
+        Assert.Equal(3, Counter(source, "sync_link_ignored"));
+        Assert.Equal(2, Counter(source, "tracked"));
     }
 
     /// <summary>A TCP connection to <paramref name="address"/> in the namespace (its three sockets kept in <paramref name="sockets"/>); its key.</summary>

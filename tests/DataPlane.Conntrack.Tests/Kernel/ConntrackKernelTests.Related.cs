@@ -31,19 +31,9 @@ public sealed partial class ConntrackKernelTests
     {
         var source = ns.Run(() => new ConntrackFactory().CreateSource(Context()))!;
         var recorder = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(recorder, stop.Token);
-        try
-        {
-            Assert.True(Wait.Until(() => Counter(source, "dumps") == 1 && Counter(source, "announced_new") >= expected, Timeout), "the dump did not announce the committed entries");
-            return recorder.Events.Where(e => e.Kind == ConnectionEventKind.New).ToDictionary(e => e.Key, e => e.Entry);
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
-        }
+        await using var running = RunningSource.Start(source, recorder);
+        Assert.True(Wait.Until(() => Counter(source, "dumps") == 1 && Counter(source, "announced_new") >= expected, Timeout), "the dump did not announce the committed entries");
+        return recorder.Events.Where(e => e.Kind == ConnectionEventKind.New).ToDictionary(e => e.Key, e => e.Entry);
     }
 
     [NetnsFact]
@@ -140,8 +130,7 @@ public sealed partial class ConntrackKernelTests
 
         var source = server.Run(() => new ConntrackFactory().CreateSource(Context()))!;
         var recorder = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(recorder, stop.Token);
+        await using var running = RunningSource.Start(source, recorder);
         var sockets = new List<Socket>();
         try
         {
@@ -205,10 +194,6 @@ public sealed partial class ConntrackKernelTests
             {
                 s.Dispose();
             }
-
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
         }
     }
 

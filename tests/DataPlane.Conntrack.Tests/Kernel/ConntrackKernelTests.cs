@@ -24,47 +24,37 @@ public sealed partial class ConntrackKernelTests
         var factory = new ConntrackFactory();
         var source = ns.Run(() => factory.CreateSource(Context(LoopbackAnnounced)))!;
         var sink = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(sink, stop.Token);
-        try
+        await using var running = RunningSource.Start(source, sink);
+        Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout), "no initial dump");
+        var (listener, client, server) = ns.Run(() =>
         {
-            Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout), "no initial dump");
-            var (listener, client, server) = ns.Run(() =>
-            {
-                var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                l.Listen();
-                var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                c.Connect(l.LocalEndPoint!);
-                return (l, c, l.Accept());
-            });
-            using (listener)
-            using (client)
-            using (server)
-            {
-                var port = (ushort)((IPEndPoint)listener.LocalEndPoint!).Port;
-                var key = ConnectionKey.IPv4(0x7F000001, 0x7F000001, (ushort)((IPEndPoint)client.LocalEndPoint!).Port, port, 6);
-                Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Kind == ConnectionEventKind.New), Timeout), "no New for the connection");
-                Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Entry.State == ProtocolState.TcpEstablished), Timeout), "never Established");
-                var established = sink.Events.Last(e => e.Key == key);
-                Assert.Equal(key.InverseTuple, established.Entry.Reply);
-                Assert.True(established.Entry.TimeoutSeconds > 400_000);
-                Assert.True((established.Entry.Status & ConnectionStatus.Assured) != 0);
-
-                ns.Exec("conntrack", "-D", "-p", "tcp", "--dport", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Kind == ConnectionEventKind.Destroy), Timeout), "no Destroy");
-                Assert.Single(sink.Events, e => e.Key == key && e.Kind == ConnectionEventKind.New);
-            }
-
-            Assert.Equal(0, Counter(source, "malformed"));
-            Assert.Equal(0, Counter(source, "unmappable"));
-        }
-        finally
+            var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            l.Listen();
+            var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            c.Connect(l.LocalEndPoint!);
+            return (l, c, l.Accept());
+        });
+        using (listener)
+        using (client)
+        using (server)
         {
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
+            var port = (ushort)((IPEndPoint)listener.LocalEndPoint!).Port;
+            var key = ConnectionKey.IPv4(0x7F000001, 0x7F000001, (ushort)((IPEndPoint)client.LocalEndPoint!).Port, port, 6);
+            Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Kind == ConnectionEventKind.New), Timeout), "no New for the connection");
+            Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Entry.State == ProtocolState.TcpEstablished), Timeout), "never Established");
+            var established = sink.Events.Last(e => e.Key == key);
+            Assert.Equal(key.InverseTuple, established.Entry.Reply);
+            Assert.True(established.Entry.TimeoutSeconds > 400_000);
+            Assert.True((established.Entry.Status & ConnectionStatus.Assured) != 0);
+
+            ns.Exec("conntrack", "-D", "-p", "tcp", "--dport", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Kind == ConnectionEventKind.Destroy), Timeout), "no Destroy");
+            Assert.Single(sink.Events, e => e.Key == key && e.Kind == ConnectionEventKind.New);
         }
+
+        Assert.Equal(0, Counter(source, "malformed"));
+        Assert.Equal(0, Counter(source, "unmappable"));
     }
 
     [NetnsFact]
@@ -79,32 +69,22 @@ public sealed partial class ConntrackKernelTests
         }
 
         var sink = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(sink, stop.Token);
-        try
-        {
-            Assert.True(Wait.Until(() => Counter(source, "announced_new") == 3, Timeout), "the dump's 3 entries were not announced");
-            Assert.Equal(1, Counter(source, "dumps"));
-            Assert.Equal(3, Counter(source, "dump_entries"));
+        await using var running = RunningSource.Start(source, sink);
+        Assert.True(Wait.Until(() => Counter(source, "announced_new") == 3, Timeout), "the dump's 3 entries were not announced");
+        Assert.Equal(1, Counter(source, "dumps"));
+        Assert.Equal(3, Counter(source, "dump_entries"));
 
-            ns.Exec("conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1", "--sport", "2000", "--dport", "53", "-t", "120");
-            ns.Exec("conntrack", "-U", "-s", "192.0.2.1", "-d", "198.51.100.1", "-p", "udp", "--sport", "1001", "--dport", "53", "-m", "7");
-            ns.Exec("conntrack", "-D", "-p", "udp", "--sport", "1000", "--dport", "53");
-            Assert.True(Wait.Until(() => Counter(source, "announced_destroy") == 1 && Counter(source, "announced_new") == 4 && Counter(source, "announced_update") >= 1, Timeout),
-                string.Join(", ", ((IDataPlaneStatus)source).GetCounters()));
-            var byKey = sink.Events.GroupBy(e => e.Key).ToDictionary(g => g.Key.SourcePort, g => g.Select(e => e.Kind).ToList());
-            Assert.Equal([ConnectionEventKind.New, ConnectionEventKind.Destroy], byKey[1000]);
-            Assert.Equal(ConnectionEventKind.New, byKey[1001][0]);
-            Assert.Contains(ConnectionEventKind.Update, byKey[1001]);
-            Assert.Equal([ConnectionEventKind.New], byKey[2000]);
-            Assert.Equal(3, Counter(source, "tracked"));
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
-        }
+        ns.Exec("conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1", "--sport", "2000", "--dport", "53", "-t", "120");
+        ns.Exec("conntrack", "-U", "-s", "192.0.2.1", "-d", "198.51.100.1", "-p", "udp", "--sport", "1001", "--dport", "53", "-m", "7");
+        ns.Exec("conntrack", "-D", "-p", "udp", "--sport", "1000", "--dport", "53");
+        Assert.True(Wait.Until(() => Counter(source, "announced_destroy") == 1 && Counter(source, "announced_new") == 4 && Counter(source, "announced_update") >= 1, Timeout),
+            string.Join(", ", ((IDataPlaneStatus)source).GetCounters()));
+        var byKey = sink.Events.GroupBy(e => e.Key).ToDictionary(g => g.Key.SourcePort, g => g.Select(e => e.Kind).ToList());
+        Assert.Equal([ConnectionEventKind.New, ConnectionEventKind.Destroy], byKey[1000]);
+        Assert.Equal(ConnectionEventKind.New, byKey[1001][0]);
+        Assert.Contains(ConnectionEventKind.Update, byKey[1001]);
+        Assert.Equal([ConnectionEventKind.New], byKey[2000]);
+        Assert.Equal(3, Counter(source, "tracked"));
     }
 
     [NetnsFact]
@@ -117,24 +97,14 @@ public sealed partial class ConntrackKernelTests
         ns.Exec("conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1", "--sport", "1000", "--dport", "53", "-t", "120");
         var source = ns.Run(() => new ConntrackFactory().CreateSource(Context("""{ "resyncSeconds": 1 }""")))!;
         var sink = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(sink, stop.Token);
-        try
-        {
-            Assert.True(Wait.Until(() => Counter(source, "announced_new") == 1, Timeout));
-            Assert.Equal(0, Counter(source, "events_sysctl"));
-            ns.Exec("conntrack", "-D", "-p", "udp", "--sport", "1000", "--dport", "53");
-            Assert.True(Wait.Until(() => Counter(source, "announced_destroy") == 1, Timeout), "the destroy was never announced");
-            Assert.Equal(0, Counter(source, "events_destroy"));
-            Assert.True(Counter(source, "periodic_resyncs") >= 1);
-            Assert.Equal(1, Counter(source, "resync_purged"));
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
-        }
+        await using var running = RunningSource.Start(source, sink);
+        Assert.True(Wait.Until(() => Counter(source, "announced_new") == 1, Timeout));
+        Assert.Equal(0, Counter(source, "events_sysctl"));
+        ns.Exec("conntrack", "-D", "-p", "udp", "--sport", "1000", "--dport", "53");
+        Assert.True(Wait.Until(() => Counter(source, "announced_destroy") == 1, Timeout), "the destroy was never announced");
+        Assert.Equal(0, Counter(source, "events_destroy"));
+        Assert.True(Counter(source, "periodic_resyncs") >= 1);
+        Assert.Equal(1, Counter(source, "resync_purged"));
     }
 
     [NetnsFact]
@@ -236,50 +206,40 @@ public sealed partial class ConntrackKernelTests
         var source = ns.Run(() => factory.CreateSource(Context(LoopbackAnnounced)))!;
         var takeover = ns.Run(() => new ConntrackFactory().CreateSink(Context()));   // the peer that takes over
         var sink = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(sink, stop.Token);
-        try
+        await using var running = RunningSource.Start(source, sink);
+        Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout));
+        var (listener, client, server) = ns.Run(() =>
         {
-            Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout));
-            var (listener, client, server) = ns.Run(() =>
-            {
-                var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                l.Listen();
-                var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                c.Connect(l.LocalEndPoint!);
-                return (l, c, l.Accept());
-            });
-            using (listener)
-            using (client)
-            using (server)
-            {
-                var key = ConnectionKey.IPv4(0x7F000001, 0x7F000001, (ushort)((IPEndPoint)client.LocalEndPoint!).Port, (ushort)((IPEndPoint)listener.LocalEndPoint!).Port, 6);
-                var buffer = new byte[16];
-                client.Send("before"u8);
-                Assert.Equal(6, await ReceiveAsync(server, buffer, Timeout));
-                Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Entry.State == ProtocolState.TcpEstablished && (e.Entry.Status & ConnectionStatus.Assured) != 0), Timeout), "never announced Established+Assured");
-                var announced = sink.Events.Last(e => e.Key == key);
-
-                // The firewall forgets the connection (as a peer that never saw it): mid-stream data is dropped.
-                ns.Exec("conntrack", "-D", "-p", "tcp", "--dport", key.DestinationPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                client.Send("lost"u8);
-                Assert.Equal(0, await ReceiveAsync(server, buffer, TimeSpan.FromMilliseconds(700)));
-
-                // The takeover commits what was announced: the retransmission passes, the stream goes on.
-                takeover.Commit([new(announced.Key, announced.Entry)]);
-                Assert.Equal(0, Counter(takeover, "refused"));
-                Assert.Equal(4, await ReceiveAsync(server, buffer, Timeout));
-                server.Send("reply"u8);
-                Assert.Equal(5, await ReceiveAsync(client, buffer, Timeout));
-                Assert.Contains(" ESTABLISHED ", Assert.Single(ns.ConntrackList("-p", "tcp")), StringComparison.Ordinal);
-            }
-        }
-        finally
+            var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            l.Listen();
+            var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            c.Connect(l.LocalEndPoint!);
+            return (l, c, l.Accept());
+        });
+        using (listener)
+        using (client)
+        using (server)
         {
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
+            var key = ConnectionKey.IPv4(0x7F000001, 0x7F000001, (ushort)((IPEndPoint)client.LocalEndPoint!).Port, (ushort)((IPEndPoint)listener.LocalEndPoint!).Port, 6);
+            var buffer = new byte[16];
+            client.Send("before"u8);
+            Assert.Equal(6, await ReceiveAsync(server, buffer, Timeout));
+            Assert.True(Wait.Until(() => sink.Events.Any(e => e.Key == key && e.Entry.State == ProtocolState.TcpEstablished && (e.Entry.Status & ConnectionStatus.Assured) != 0), Timeout), "never announced Established+Assured");
+            var announced = sink.Events.Last(e => e.Key == key);
+
+            // The firewall forgets the connection (as a peer that never saw it): mid-stream data is dropped.
+            ns.Exec("conntrack", "-D", "-p", "tcp", "--dport", key.DestinationPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            client.Send("lost"u8);
+            Assert.Equal(0, await ReceiveAsync(server, buffer, TimeSpan.FromMilliseconds(700)));
+
+            // The takeover commits what was announced: the retransmission passes, the stream goes on.
+            takeover.Commit([new(announced.Key, announced.Entry)]);
+            Assert.Equal(0, Counter(takeover, "refused"));
+            Assert.Equal(4, await ReceiveAsync(server, buffer, Timeout));
+            server.Send("reply"u8);
+            Assert.Equal(5, await ReceiveAsync(client, buffer, Timeout));
+            Assert.Contains(" ESTABLISHED ", Assert.Single(ns.ConntrackList("-p", "tcp")), StringComparison.Ordinal);
         }
     }
 
@@ -317,27 +277,17 @@ public sealed partial class ConntrackKernelTests
         var factory = new ConntrackFactory();
         var (source, sink) = ns.Run(() => (factory.CreateSource(Context())!, factory.CreateSink(Context())));
         var recorder = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(recorder, stop.Token);
-        try
-        {
-            Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout));
-            var replica = Enumerable.Range(0, 500).Select(i => Tcp(i)).ToList();
-            sink.Commit(replica);
-            Assert.True(Wait.Until(() => Counter(source, "echo_suppressed") == 500, Timeout), $"echo_suppressed {Counter(source, "echo_suppressed")}");
+        await using var running = RunningSource.Start(source, recorder);
+        Assert.True(Wait.Until(() => Counter(source, "dumps") == 1, Timeout));
+        var replica = Enumerable.Range(0, 500).Select(i => Tcp(i)).ToList();
+        sink.Commit(replica);
+        Assert.True(Wait.Until(() => Counter(source, "echo_suppressed") == 500, Timeout), $"echo_suppressed {Counter(source, "echo_suppressed")}");
 
-            // An entry someone else creates is announced: the source is alive and the suppression is by port id.
-            ns.Exec("conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1", "--sport", "1000", "--dport", "53", "-t", "120");
-            Assert.True(Wait.Until(() => Counter(source, "announced_new") == 1, Timeout));
-            Assert.Single(recorder.Events);
-            Assert.Equal(501, Counter(source, "tracked"));
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
-        }
+        // An entry someone else creates is announced: the source is alive and the suppression is by port id.
+        ns.Exec("conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "198.51.100.1", "--sport", "1000", "--dport", "53", "-t", "120");
+        Assert.True(Wait.Until(() => Counter(source, "announced_new") == 1, Timeout));
+        Assert.Single(recorder.Events);
+        Assert.Equal(501, Counter(source, "tracked"));
     }
 
     [NetnsFact]
@@ -351,36 +301,25 @@ public sealed partial class ConntrackKernelTests
 
         var source = ns.Run(() => new ConntrackFactory().CreateSource(Context("""{ "receiveBufferBytes": 4096 }""")))!;
         var sink = new RecordingSink();
-        using var stop = new CancellationTokenSource();
-        var run = source.RunAsync(sink, stop.Token);
-        try
-        {
-            Assert.True(Wait.Until(() => Counter(source, "announced_new") == 10, Timeout), "the dump was not announced");
+        await using var running = RunningSource.Start(source, sink);
+        Assert.True(Wait.Until(() => Counter(source, "announced_new") == 10, Timeout), "the dump was not announced");
 
-            // Hold the reader inside Submit, then overrun its socket: 3,000 new entries, and the 10 old ones destroyed.
-            sink.Hold();
-            other.Commit([Tcp(0, net: 60)]);
-            Assert.True(Wait.Until(() => sink.IsHolding, Timeout), "the reader was not held");
-            var burst = Enumerable.Range(0, 3000).Select(i => Tcp(i, net: 70)).ToList();
-            other.Commit(burst);
-            ns.Exec("conntrack", "-D", "-s", "10.50.0.0");
-            sink.Release();
+        // Hold the reader inside Submit, then overrun its socket: 3,000 new entries, and the 10 old ones destroyed.
+        sink.Hold();
+        other.Commit([Tcp(0, net: 60)]);
+        Assert.True(Wait.Until(() => sink.IsHolding, Timeout), "the reader was not held");
+        var burst = Enumerable.Range(0, 3000).Select(i => Tcp(i, net: 70)).ToList();
+        other.Commit(burst);
+        ns.Exec("conntrack", "-D", "-s", "10.50.0.0");
+        sink.Release();
 
-            Assert.True(Wait.Until(() => Counter(source, "resyncs") >= 1, Timeout), "no resync after the overrun");
-            Assert.True(Counter(source, "enobufs") >= 1);
-            var events = sink.Events;
-            Assert.All(old, kv => Assert.Contains(events, e => e.Key == kv.Key && e.Kind == ConnectionEventKind.Destroy));
-            Assert.True(Counter(source, "resync_purged") >= 1);
-            Assert.True(Wait.Until(() => burst.All(kv => sink.Events.Any(e => e.Key == kv.Key && e.Kind == ConnectionEventKind.New)), Timeout), "the burst was not announced after the resync");
-            Assert.Equal(3001, Counter(source, "tracked"));
-            Assert.Equal(1, sink.Events.Count(e => e.Key == burst[0].Key && e.Kind == ConnectionEventKind.New));
-        }
-        finally
-        {
-            sink.Release();
-            await stop.CancelAsync();
-            await source.DisposeAsync();
-            await Task.WhenAny(run, Task.Delay(Timeout));
-        }
+        Assert.True(Wait.Until(() => Counter(source, "resyncs") >= 1, Timeout), "no resync after the overrun");
+        Assert.True(Counter(source, "enobufs") >= 1);
+        var events = sink.Events;
+        Assert.All(old, kv => Assert.Contains(events, e => e.Key == kv.Key && e.Kind == ConnectionEventKind.Destroy));
+        Assert.True(Counter(source, "resync_purged") >= 1);
+        Assert.True(Wait.Until(() => burst.All(kv => sink.Events.Any(e => e.Key == kv.Key && e.Kind == ConnectionEventKind.New)), Timeout), "the burst was not announced after the resync");
+        Assert.Equal(3001, Counter(source, "tracked"));
+        Assert.Equal(1, sink.Events.Count(e => e.Key == burst[0].Key && e.Kind == ConnectionEventKind.New));
     }
 }

@@ -253,6 +253,37 @@ internal sealed class RecordingSink : DataPlane.IConnectionEventSink
     }
 }
 
+/// <summary>
+/// A source running into a <see cref="RecordingSink"/> for the length of a test: disposing it releases the recorder,
+/// stops and disposes the source and waits (at most 15 s) for its run to end.
+/// </summary>
+internal sealed class RunningSource : IAsyncDisposable
+{
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
+    private readonly DataPlane.IConnectionSource _source;
+    private readonly RecordingSink _recorder;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _run;
+
+    private RunningSource(DataPlane.IConnectionSource source, RecordingSink recorder)
+    {
+        _source = source;
+        _recorder = recorder;
+        _run = source.RunAsync(recorder, _stop.Token);
+    }
+
+    public static RunningSource Start(DataPlane.IConnectionSource source, RecordingSink recorder) => new(source, recorder);
+
+    public async ValueTask DisposeAsync()
+    {
+        _recorder.Release();
+        await _stop.CancelAsync();
+        await _source.DisposeAsync();
+        await Task.WhenAny(_run, Task.Delay(StopTimeout));
+        _stop.Dispose();
+    }
+}
+
 internal static class Wait
 {
     /// <summary>Polls <paramref name="condition"/> until true or <paramref name="timeout"/> (then false); no fixed sleeps.</summary>
