@@ -31,45 +31,14 @@ internal static class ConntrackMapping
     /// <summary>The connection's key: (zone, original tuple). False when the entry cannot be mapped.</summary>
     public static bool TryGetKey(in CtRecord r, out ConnectionKey key)
     {
-        key = default;
         ref readonly var o = ref r.Original;
-        if (!r.HasOriginal || !o.HasAddresses || !o.HasProtocol || (o.Family != 4 && o.Family != 6) || !IsSupportedProtocol(o.Protocol))
+        if (!r.HasOriginal || (o.Protocol is Icmp or Icmpv6 && (o.Protocol == Icmp) != (o.Family == 4)))
         {
+            key = default;
             return false;
         }
 
-        ushort sport, dport;
-        if (o.Protocol is Icmp or Icmpv6)
-        {
-            if (!o.HasIcmp || (o.Protocol == Icmp) != (o.Family == 4))
-            {
-                return false;
-            }
-
-            sport = o.IcmpId;
-            dport = (ushort)((o.IcmpType << 8) | o.IcmpCode);
-        }
-        else if (HasPorts(o.Protocol))
-        {
-            if (!o.HasPorts)
-            {
-                return false;
-            }
-
-            sport = o.SrcPort;
-            dport = o.DstPort;
-        }
-        else
-        {
-            sport = 0;
-            dport = 0;
-        }
-
-        ushort zone = r.HasZone ? r.Zone : (ushort)0;
-        key = o.Family == 4
-            ? ConnectionKey.IPv4(o.SrcV4, o.DstV4, sport, dport, o.Protocol, zone)
-            : ConnectionKey.IPv6(o.SrcHi, o.SrcLo, o.DstHi, o.DstLo, sport, dport, o.Protocol, zone);
-        return true;
+        return TryGetTupleKey(o, r.HasZone ? r.Zone : (ushort)0, out key);
     }
 
     /// <summary>
@@ -80,37 +49,47 @@ internal static class ConntrackMapping
     public static bool TryGetMaster(in CtRecord r, ushort zone, out ConnectionKey master)
     {
         master = default;
-        ref readonly var m = ref r.Master;
-        if (!r.HasMaster || !m.HasAddresses || !m.HasProtocol || (m.Family != 4 && m.Family != 6) || !IsSupportedProtocol(m.Protocol))
+        return r.HasMaster && TryGetTupleKey(r.Master, zone, out master);
+    }
+
+    /// <summary>A tuple as a key in <paramref name="zone"/>; false without addresses, protocol or the ports its protocol needs.</summary>
+    private static bool TryGetTupleKey(in CtTuple t, ushort zone, out ConnectionKey key)
+    {
+        key = default;
+        if (!t.HasAddresses || !t.HasProtocol || (t.Family != 4 && t.Family != 6) || !IsSupportedProtocol(t.Protocol)
+            || !TryGetPorts(t, t.Protocol, out ushort sport, out ushort dport))
         {
             return false;
         }
 
-        ushort sport = 0, dport = 0;
-        if (m.Protocol is Icmp or Icmpv6)
-        {
-            if (!m.HasIcmp)
-            {
-                return false;
-            }
+        key = t.Family == 4
+            ? ConnectionKey.IPv4(t.SrcV4, t.DstV4, sport, dport, t.Protocol, zone)
+            : ConnectionKey.IPv6(t.SrcHi, t.SrcLo, t.DstHi, t.DstLo, sport, dport, t.Protocol, zone);
+        return true;
+    }
 
-            sport = m.IcmpId;
-            dport = (ushort)((m.IcmpType << 8) | m.IcmpCode);
-        }
-        else if (HasPorts(m.Protocol))
+    /// <summary>
+    /// The key's ports of a tuple of <paramref name="protocol"/>: ICMP id and type/code, the ports of TCP, UDP and
+    /// UDP-Lite, none (0) for other protocols. False when the tuple lacks what its protocol needs.
+    /// </summary>
+    private static bool TryGetPorts(in CtTuple t, byte protocol, out ushort sport, out ushort dport)
+    {
+        if (protocol is Icmp or Icmpv6)
         {
-            if (!m.HasPorts)
-            {
-                return false;
-            }
-
-            sport = m.SrcPort;
-            dport = m.DstPort;
+            sport = t.IcmpId;
+            dport = (ushort)((t.IcmpType << 8) | t.IcmpCode);
+            return t.HasIcmp;
         }
 
-        master = m.Family == 4
-            ? ConnectionKey.IPv4(m.SrcV4, m.DstV4, sport, dport, m.Protocol, zone)
-            : ConnectionKey.IPv6(m.SrcHi, m.SrcLo, m.DstHi, m.DstLo, sport, dport, m.Protocol, zone);
+        if (HasPorts(protocol))
+        {
+            sport = t.SrcPort;
+            dport = t.DstPort;
+            return t.HasPorts;
+        }
+
+        sport = 0;
+        dport = 0;
         return true;
     }
 
@@ -128,31 +107,9 @@ internal static class ConntrackMapping
             return false;
         }
 
-        ushort rsport, rdport;
-        if (key.Protocol is Icmp or Icmpv6)
+        if (!TryGetPorts(p, key.Protocol, out ushort rsport, out ushort rdport))
         {
-            if (!p.HasIcmp)
-            {
-                return false;
-            }
-
-            rsport = p.IcmpId;
-            rdport = (ushort)((p.IcmpType << 8) | p.IcmpCode);
-        }
-        else if (HasPorts(key.Protocol))
-        {
-            if (!p.HasPorts)
-            {
-                return false;
-            }
-
-            rsport = p.SrcPort;
-            rdport = p.DstPort;
-        }
-        else
-        {
-            rsport = 0;
-            rdport = 0;
+            return false;
         }
 
         ProtocolState state;

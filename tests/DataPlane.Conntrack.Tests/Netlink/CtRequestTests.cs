@@ -8,6 +8,19 @@ public sealed class CtRequestTests
 {
     private static readonly ConnectionKey Tcp = ConnectionKey.IPv4(0x0A000001, 0xC0A80002, 40000, 443, 6);
 
+    /// <summary>The commit request for (<paramref name="key"/>, <paramref name="entry"/>) written by CtRequests.WriteNew and parsed back.</summary>
+    private static CtRecord WriteNewAndParse(in ConnectionKey key, in ConnectionEntry entry)
+    {
+        Assert.True(ConntrackMapping.TryGetCommit(key, entry, 0, out var r), key.ToString());
+        var buffer = new byte[CtRequests.MaxMessageLength];
+        var w = new NetlinkWriter(buffer);
+        CtRequests.WriteNew(ref w, 1, Nl.FCreate, r);
+        var reader = new NetlinkReader(w.Written);
+        Assert.True(reader.Next(out var m));
+        Assert.True(CtParser.TryParse(m, out var parsed));
+        return parsed;
+    }
+
     private static ConnectionEntry Established(in ConnectionKey key, uint timeout = 3600) => new()
     {
         Reply = key.InverseTuple,
@@ -66,13 +79,7 @@ public sealed class CtRequestTests
                 entry.Reply = entry.Reply with { SourcePort = key.SourcePort, DestinationPort = 0 };
             }
 
-            Assert.True(ConntrackMapping.TryGetCommit(key, entry, 0, out var r), key.ToString());
-            var buffer = new byte[CtRequests.MaxMessageLength];
-            var w = new NetlinkWriter(buffer);
-            CtRequests.WriteNew(ref w, 1, Nl.FCreate, r);
-            var reader = new NetlinkReader(w.Written);
-            Assert.True(reader.Next(out var m));
-            Assert.True(CtParser.TryParse(m, out var parsed));
+            var parsed = WriteNewAndParse(key, entry);
             Assert.True(ConntrackMapping.TryGetKey(parsed, out var back));
             Assert.Equal(key, back);
             Assert.True(ConntrackMapping.TryGetEntry(parsed, back, ProtocolState.None, 0, out var e, out _));
@@ -91,13 +98,7 @@ public sealed class CtRequestTests
         entry.Mark = 0xC0FFEE;
         entry.Master = master;
 
-        Assert.True(ConntrackMapping.TryGetCommit(key, entry, 0, out var r));
-        var buffer = new byte[CtRequests.MaxMessageLength];
-        var w = new NetlinkWriter(buffer);
-        CtRequests.WriteNew(ref w, 1, Nl.FCreate, r);
-        var reader = new NetlinkReader(w.Written);
-        Assert.True(reader.Next(out var m));
-        Assert.True(CtParser.TryParse(m, out var parsed));
+        var parsed = WriteNewAndParse(key, entry);
 
         Assert.True(parsed.HasMaster);
         Assert.True(parsed.HasMark);
