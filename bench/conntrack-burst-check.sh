@@ -22,18 +22,9 @@ while [[ $# -gt 0 ]]; do
     *) echo "conntrack-burst-check.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CLI=$ROOT/src/ClusterSync.Cli/bin/Release/net10.0/clustersync.dll
 # shellcheck source=lib/netns.sh
-source "$ROOT/bench/lib/netns.sh"
-[[ $EUID -eq 0 ]] || { echo "conntrack-burst-check.sh: needs root" >&2; exit 2; }
-[[ -f $CLI ]] || { echo "conntrack-burst-check.sh: build src/ClusterSync.Cli -c Release first" >&2; exit 2; }
-
-WORK=$(mktemp -d /tmp/csburst.XXXXXX)
-P="cscmp-$$-$(printf %04x $((RANDOM)))-burst"
-PIDS=()
-trap bare_pair_cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "$0")/lib/netns.sh"
+bare_pair_init conntrack-burst-check.sh burst
 
 SETTINGS=
 [[ -z $RCVBUF ]] || SETTINGS=", \"settings\": { \"receiveBufferBytes\": $RCVBUF }"
@@ -43,12 +34,7 @@ write_entries "$ENTRIES" "$WORK/entries.txt"
 short=0
 for run in $(seq "$RUNS"); do
   bare_pair_up "$P"
-  ip netns exec "$P-fw1" dotnet "$CLI" node --config "$WORK/fw1.json" > "$WORK/fw1-$run.log" 2>&1 &
-  PIDS+=($!); disown $!
-  wait_state 1 Active 60
-  ip netns exec "$P-fw2" dotnet "$CLI" node --config "$WORK/fw2.json" > "$WORK/fw2-$run.log" 2>&1 &
-  PIDS+=($!); disown $!
-  wait_state 2 Standby 60
+  start_pair_nodes "$run"
   ip netns exec "$P-fw1" conntrack -R "$WORK/entries.txt" 2>/dev/null || true
   kernel=$(ip netns exec "$P-fw1" conntrack -C)
   wait_replica "$ENTRIES"

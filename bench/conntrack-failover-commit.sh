@@ -20,18 +20,9 @@ while [[ $# -gt 0 ]]; do
     *) echo "conntrack-failover-commit.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CLI=$ROOT/src/ClusterSync.Cli/bin/Release/net10.0/clustersync.dll
 # shellcheck source=lib/netns.sh
-source "$ROOT/bench/lib/netns.sh"
-[[ $EUID -eq 0 ]] || { echo "conntrack-failover-commit.sh: needs root" >&2; exit 2; }
-[[ -f $CLI ]] || { echo "conntrack-failover-commit.sh: build src/ClusterSync.Cli -c Release first" >&2; exit 2; }
-
-WORK=$(mktemp -d /tmp/csfocommit.XXXXXX)
-P="cscmp-$$-$(printf %04x $((RANDOM)))-focommit"
-PIDS=()
-trap bare_pair_cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "$0")/lib/netns.sh"
+bare_pair_init conntrack-failover-commit.sh focommit
 
 SETTINGS=', "settings": { "ignore": ["10.201.3.0/24"] }'
 write_pair_configs "$SETTINGS"
@@ -40,13 +31,7 @@ write_entries "$ENTRIES" "$WORK/entries.txt"
 ms() { date +%s%3N; }
 for run in $(seq "$RUNS"); do
   bare_pair_up "$P"
-  ip netns exec "$P-fw1" dotnet "$CLI" node --config "$WORK/fw1.json" > "$WORK/fw1-$run.log" 2>&1 &
-  PIDS+=($!); disown $!
-  A=$!
-  wait_state 1 Active 60
-  ip netns exec "$P-fw2" dotnet "$CLI" node --config "$WORK/fw2.json" > "$WORK/fw2-$run.log" 2>&1 &
-  PIDS+=($!); disown $!
-  wait_state 2 Standby 60
+  start_pair_nodes "$run"
   ip netns exec "$P-fw1" conntrack -R "$WORK/entries.txt" 2>/dev/null || true
   wait_replica "$ENTRIES"
   (( replica >= ENTRIES )) || { echo "run $run: B's replica holds $replica of $ENTRIES; skipped" >&2; continue; }

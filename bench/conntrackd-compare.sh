@@ -49,11 +49,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CLI=$ROOT/src/ClusterSync.Cli/bin/Release/net10.0/clustersync.dll
-TRAFFIC=$ROOT/tests/ClusterSync.EndToEndTests.Traffic/bin/Release/net10.0/cse2e-traffic.dll
 # shellcheck source=lib/netns.sh
-source "$ROOT/bench/lib/netns.sh"
+source "$(dirname "$0")/lib/netns.sh"
+TRAFFIC=$ROOT/tests/ClusterSync.EndToEndTests.Traffic/bin/Release/net10.0/cse2e-traffic.dll
 [[ $EUID -eq 0 ]] || { echo "conntrackd-compare.sh: needs root (network namespaces, nftables)" >&2; exit 2; }
 for t in ip nft conntrack conntrackd tcpdump curl jq dotnet; do
   command -v $t >/dev/null || { echo "conntrackd-compare.sh: $t is missing (apt-get install iproute2 nftables conntrack conntrackd tcpdump curl jq; .NET 10 SDK)" >&2; exit 2; }

@@ -2,6 +2,23 @@
 # configuration for them, the established TCP entries file, and the /status helpers.
 # The helpers that take no prefix use the caller's $P (namespace prefix), $WORK, $CLI and PIDS.
 
+# The repository and the Release build of the CLI the scripts run.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CLI=$ROOT/src/ClusterSync.Cli/bin/Release/net10.0/clustersync.dll
+
+# bare_pair_init SCRIPT TAG: the start of a script that runs nodes on a bare pair: exits 2 (naming SCRIPT) unless
+# root with the CLI built; sets $WORK (/tmp/csTAG.XXXXXX), $P (namespace prefix ending in TAG) and PIDS, and traps EXIT
+# (bare_pair_cleanup), INT and TERM.
+bare_pair_init() {
+  [[ $EUID -eq 0 ]] || { echo "$1: needs root" >&2; exit 2; }
+  [[ -f $CLI ]] || { echo "$1: build src/ClusterSync.Cli -c Release first" >&2; exit 2; }
+  WORK=$(mktemp -d "/tmp/cs$2.XXXXXX")
+  P="cscmp-$$-$(printf %04x $((RANDOM)))-$2"
+  PIDS=()
+  trap bare_pair_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
 # bare_pair_up PREFIX: namespaces PREFIX-fw1 and PREFIX-fw2 (lo up) joined by sync0 (10.201.3.1/24, 10.201.3.2/24),
 # conntrack active in both (a forward chain accepting established).
 bare_pair_up() {
@@ -53,6 +70,18 @@ write_pair_configs() {
 }
 EOF
   done
+}
+
+# start_pair_nodes RUN: member 1's node in $P-fw1 until it is Active, then member 2's in $P-fw2 until it is Standby
+# (logs $WORK/fwN-RUN.log); member 1's node pid in $A.
+start_pair_nodes() {
+  ip netns exec "$P-fw1" dotnet "$CLI" node --config "$WORK/fw1.json" > "$WORK/fw1-$1.log" 2>&1 &
+  A=$!
+  PIDS+=("$A"); disown "$A"
+  wait_state 1 Active 60
+  ip netns exec "$P-fw2" dotnet "$CLI" node --config "$WORK/fw2.json" > "$WORK/fw2-$1.log" 2>&1 &
+  PIDS+=($!); disown $!
+  wait_state 2 Standby 60
 }
 
 # status MEMBER: the node's /status in namespace $P-fwMEMBER.
