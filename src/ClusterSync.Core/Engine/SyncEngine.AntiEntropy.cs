@@ -115,38 +115,22 @@ public sealed partial class SyncEngine
         digests.Clear();
         int shift = 64 - (AntiEntropyMessages.BitsPerLevel * (depth + levels));
         ulong mask = (1UL << (AntiEntropyMessages.BitsPerLevel * levels)) - 1;
-        int cursor = 0;
-        while (true)
+        foreach (int i in WalkSlots())
         {
-            lock (_tableLock)
+            ref var e = ref _table.EntryAt(i, out var key);
+            if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs, replica))
             {
-                int limit = _table.SlotLimit;
-                if (cursor >= limit)
-                {
-                    return;
-                }
-
-                int end = Math.Min(limit, cursor + WalkChunkSlots);
-                for (int i = cursor; i < end; i++)
-                {
-                    ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs, replica))
-                    {
-                        continue;
-                    }
-
-                    ulong h = RangeHash(key);
-                    if (!InRange(h, depth, prefix))
-                    {
-                        continue;
-                    }
-
-                    ref var d = ref digests[(int)((h >> shift) & mask)];
-                    d = new RangeDigest(d.Count + 1, d.Xor ^ Membership.TableDigestAccumulator.EntryHash(key, e.Version));
-                }
-
-                cursor = end;
+                continue;
             }
+
+            ulong h = RangeHash(key);
+            if (!InRange(h, depth, prefix))
+            {
+                continue;
+            }
+
+            ref var d = ref digests[(int)((h >> shift) & mask)];
+            d = new RangeDigest(d.Count + 1, d.Xor ^ Membership.TableDigestAccumulator.EntryHash(key, e.Version));
         }
     }
 
@@ -384,36 +368,23 @@ public sealed partial class SyncEngine
     {
         var lists = new List<ConnectionEvent>?[AntiEntropyMessages.Children];
         int shift = 64 - (AntiEntropyMessages.BitsPerLevel * (depth + 1));
-        int cursor = 0;
-        bool done = false;
-        while (!done)
+        foreach (int i in WalkSlots())
         {
-            lock (_tableLock)
+            ref var e = ref _table.EntryAt(i, out var key);
+            if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, long.MaxValue, replica: false))
             {
-                int limit = _table.SlotLimit;
-                int end = Math.Min(limit, cursor + WalkChunkSlots);
-                for (int i = cursor; i < end; i++)
-                {
-                    ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, long.MaxValue, replica: false))
-                    {
-                        continue;
-                    }
-
-                    ulong h = RangeHash(key);
-                    int child = (int)((h >> shift) & 63);
-                    if (!InRange(h, depth, prefix) || (childMask & (1UL << child)) == 0)
-                    {
-                        continue;
-                    }
-
-                    var list = lists[child] ??= [];
-                    list.Add(new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = key, Entry = _table.Read(key, e) });
-                }
-
-                cursor = end;
-                done = cursor >= limit;
+                continue;
             }
+
+            ulong h = RangeHash(key);
+            int child = (int)((h >> shift) & 63);
+            if (!InRange(h, depth, prefix) || (childMask & (1UL << child)) == 0)
+            {
+                continue;
+            }
+
+            var list = lists[child] ??= [];
+            list.Add(new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = key, Entry = _table.Read(key, e) });
         }
 
         var buffer = new byte[_options.Mtu];
@@ -503,31 +474,18 @@ public sealed partial class SyncEngine
             }
         }
 
-        int cursor = 0;
-        bool done = false;
-        while (!done)
+        foreach (int i in WalkSlots())
         {
-            lock (_tableLock)
+            ref var e = ref _table.EntryAt(i, out var key);
+            if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs, replica: true)
+                || !InRange(RangeHash(key), depth, prefix) || names.Contains(key))
             {
-                int limit = _table.SlotLimit;
-                int end = Math.Min(limit, cursor + WalkChunkSlots);
-                for (int i = cursor; i < end; i++)
-                {
-                    ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || !CountsForAntiEntropy(e, cutoffMs, replica: true)
-                        || !InRange(RangeHash(key), depth, prefix) || names.Contains(key))
-                    {
-                        continue;
-                    }
-
-                    MakeTombstone(ref e, e.Version, nowMs);
-                    _table.ClearCounters(key);
-                    repaired++;
-                }
-
-                cursor = end;
-                done = cursor >= limit;
+                continue;
             }
+
+            MakeTombstone(ref e, e.Version, nowMs);
+            _table.ClearCounters(key);
+            repaired++;
         }
 
         _counters.AntiEntropyRangesRepaired++;

@@ -27,31 +27,18 @@ public sealed partial class SyncEngine
     {
         _handoverWinner = winner;
         _handingOver = true;
-        int cursor = 0;
-        bool done = false;
-        while (!done)
+        foreach (int i in WalkSlots())
         {
-            lock (_tableLock)
+            ref var e = ref _table.EntryAt(i, out _);
+            if (Unsafe.IsNullRef(ref e))
             {
-                int limit = _table.SlotLimit;
-                int end = Math.Min(limit, cursor + WalkChunkSlots);
-                for (int i = cursor; i < end; i++)
-                {
-                    ref var e = ref _table.EntryAt(i, out _);
-                    if (Unsafe.IsNullRef(ref e))
-                    {
-                        continue;
-                    }
+                continue;
+            }
 
-                    bool tombstone = (e.Status & ConnectionStatus.Tombstone) != 0;
-                    if (e.Owner != winner && (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0))
-                    {
-                        Enqueue(ref e, i);
-                    }
-                }
-
-                cursor = end;
-                done = cursor >= limit;
+            bool tombstone = (e.Status & ConnectionStatus.Tombstone) != 0;
+            if (e.Owner != winner && (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0))
+            {
+                Enqueue(ref e, i);
             }
         }
 

@@ -72,13 +72,16 @@ public sealed partial class SyncEngine
     public TimeSpan Uptime => _startedTimestamp == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_startedTimestamp);
 
     /// <summary>A copy of what this member knows of each peer, in transport peer order.</summary>
-    public PeerStatus[] GetPeerStatus()
+    public PeerStatus[] GetPeerStatus() => ReadPeers(ReadPeerStatus);
+
+    /// <summary>What <paramref name="read"/> makes of each peer at one timestamp, in transport peer order.</summary>
+    private T[] ReadPeers<T>(Func<PeerState, long, T> read)
     {
         long now = _time.GetTimestamp();
-        var result = new PeerStatus[_peers.Length];
+        var result = new T[_peers.Length];
         for (int i = 0; i < _peers.Length; i++)
         {
-            result[i] = ReadPeerStatus(_peers[i], now);
+            result[i] = read(_peers[i], now);
         }
 
         return result;
@@ -104,17 +107,7 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>Per-peer replication lag, in transport peer order. Cheap (no table walk): fine for every status or metrics read.</summary>
-    public ReplicationLag[] GetReplicationLag()
-    {
-        long now = _time.GetTimestamp();
-        var result = new ReplicationLag[_peers.Length];
-        for (int i = 0; i < _peers.Length; i++)
-        {
-            result[i] = ReadReplicationLag(_peers[i], now);
-        }
-
-        return result;
-    }
+    public ReplicationLag[] GetReplicationLag() => ReadPeers(ReadReplicationLag);
 
     /// <summary>
     /// Why replication counts as failing: some live peer's oldest unacknowledged update is older than

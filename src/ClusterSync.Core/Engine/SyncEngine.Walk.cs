@@ -15,6 +15,61 @@ public sealed partial class SyncEngine
     private const int WalkChunkSlots = 4096;
 
     /// <summary>
+    /// The slot indexes of the table for a walk in chunks (<c>foreach (int i in WalkSlots())</c>): the enumerator holds
+    /// the table lock for <see cref="WalkChunkSlots"/> slots at a time and lets go of it between chunks (so the data
+    /// plane and the receiver keep running), and when the loop ends, however it ends. The loop body runs under the lock;
+    /// slots may be empty (<see cref="ConnectionTable.EntryAt"/> returns a null ref). Control tick, not per packet.
+    /// </summary>
+    private SlotWalk WalkSlots() => new(this);
+
+    private ref struct SlotWalk
+    {
+        private readonly SyncEngine _engine;
+        private int _slot;
+        private int _end;
+        private bool _locked;
+
+        public SlotWalk(SyncEngine engine)
+        {
+            _engine = engine;
+            _slot = -1;
+        }
+
+        public readonly int Current => _slot;
+
+        public readonly SlotWalk GetEnumerator() => this;
+
+        public bool MoveNext()
+        {
+            if (++_slot < _end)
+            {
+                return true;
+            }
+
+            Dispose();
+            Monitor.Enter(_engine._tableLock, ref _locked);
+            int limit = _engine._table.SlotLimit;
+            if (_slot >= limit)
+            {
+                Dispose();
+                return false;
+            }
+
+            _end = Math.Min(limit, _slot + WalkChunkSlots);
+            return true;
+        }
+
+        public void Dispose()
+        {
+            if (_locked)
+            {
+                _locked = false;
+                Monitor.Exit(_engine._tableLock);
+            }
+        }
+    }
+
+    /// <summary>
     /// Shows every live connection (tombstones skipped) to <paramref name="visitor"/>, holding the table lock for
     /// 4,096 slots at a time so the data plane and the receiver keep running during a walk of millions of entries.
     /// Not a point-in-time snapshot: under churn an entry may be seen before or after a change. On a quiet table it

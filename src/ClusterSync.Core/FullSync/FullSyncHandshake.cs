@@ -77,6 +77,32 @@ internal static class FullSyncHandshake
 
     private static HandshakeResult Fail(FullSyncStatus status, string error, byte peer = 0) => new(status, error, peer, null, null);
 
+    /// <summary>A failure once the keys were derived: they are wiped first.</summary>
+    private static HandshakeResult Fail(byte[] keys, FullSyncStatus status, string error, byte peer)
+    {
+        CryptographicOperations.ZeroMemory(keys);
+        return Fail(status, error, peer);
+    }
+
+    /// <summary>
+    /// The end of either side: with <paramref name="peerProven"/> (the peer's proof verified), this side's frame protection
+    /// (<paramref name="clientSide"/>: sends client-to-server; else the reverse) from <paramref name="keys"/>, which are wiped.
+    /// </summary>
+    private static HandshakeResult Finish(byte[] keys, bool peerProven, byte peer, bool clientSide)
+    {
+        if (!peerProven)
+        {
+            return Fail(keys, FullSyncStatus.WrongKey, $"member {peer} does not hold our cluster key (its handshake proof did not verify)", peer);
+        }
+
+        var clientToServer = new FrameProtection(keys.AsSpan(0, 32), ClientToServer);
+        var serverToClient = new FrameProtection(keys.AsSpan(32, 32), ServerToClient);
+        CryptographicOperations.ZeroMemory(keys);
+        return clientSide
+            ? new HandshakeResult(FullSyncStatus.Completed, null, peer, clientToServer, serverToClient)
+            : new HandshakeResult(FullSyncStatus.Completed, null, peer, serverToClient, clientToServer);
+    }
+
     /// <summary>The joiner's side. Sends its proof even when the server's fails, so the server counts the wrong key too.</summary>
     public static async Task<HandshakeResult> ClientAsync(Stream stream, ClusterKey key, byte member, CancellationToken cancellationToken)
     {
@@ -111,16 +137,7 @@ internal static class FullSyncHandshake
         Proof(keys.AsSpan(64, 32), "client"u8, hello, reply.AsSpan(0, 8 + NonceSize), finish.AsSpan(8));
         await stream.WriteAsync(finish, cancellationToken).ConfigureAwait(false);
         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-        if (!serverOk)
-        {
-            CryptographicOperations.ZeroMemory(keys);
-            return Fail(FullSyncStatus.WrongKey, $"member {server} does not hold our cluster key (its handshake proof did not verify)", server);
-        }
-
-        var result = new HandshakeResult(FullSyncStatus.Completed, null, server,
-            new FrameProtection(keys.AsSpan(0, 32), ClientToServer), new FrameProtection(keys.AsSpan(32, 32), ServerToClient));
-        CryptographicOperations.ZeroMemory(keys);
-        return result;
+        return Finish(keys, serverOk, server, clientSide: true);
     }
 
     /// <summary>The source's side. <paramref name="admit"/> decides (by member id) whether to serve; a refusal is sent in the hello.</summary>
@@ -153,33 +170,21 @@ internal static class FullSyncHandshake
         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         if (status != HelloStatus.Accepted)
         {
-            CryptographicOperations.ZeroMemory(keys);
-            return Fail(FullSyncStatus.Refused, $"refused member {client}: {status}", client);
+            return Fail(keys, FullSyncStatus.Refused, $"refused member {client}: {status}", client);
         }
 
         var finish = new byte[ClientFinishSize];
         if (!await ReadAllAsync(stream, finish, cancellationToken).ConfigureAwait(false))
         {
-            CryptographicOperations.ZeroMemory(keys);
-            return Fail(FullSyncStatus.Truncated, $"member {client} closed the stream during the handshake", client);
+            return Fail(keys, FullSyncStatus.Truncated, $"member {client} closed the stream during the handshake", client);
         }
 
         if (!CheckPreamble(finish, TypeClientFinish) || finish[6] != client)
         {
-            CryptographicOperations.ZeroMemory(keys);
-            return Fail(FullSyncStatus.Malformed, $"member {client}'s finish message is malformed", client);
+            return Fail(keys, FullSyncStatus.Malformed, $"member {client}'s finish message is malformed", client);
         }
 
-        if (!VerifyClientProof(keys, hello, reply, finish))
-        {
-            CryptographicOperations.ZeroMemory(keys);
-            return Fail(FullSyncStatus.WrongKey, $"member {client} does not hold our cluster key (its handshake proof did not verify)", client);
-        }
-
-        var result = new HandshakeResult(FullSyncStatus.Completed, null, client,
-            new FrameProtection(keys.AsSpan(32, 32), ServerToClient), new FrameProtection(keys.AsSpan(0, 32), ClientToServer));
-        CryptographicOperations.ZeroMemory(keys);
-        return result;
+        return Finish(keys, VerifyClientProof(keys, hello, reply, finish), client, clientSide: false);
     }
 
     private static bool VerifyServerProof(byte[] keys, byte[] hello, byte[] reply)
