@@ -1,4 +1,3 @@
-using System.Globalization;
 using ClusterSync.Classification;
 using ClusterSync.Connections;
 using ClusterSync.Plugins;
@@ -39,7 +38,7 @@ internal sealed class PortProtocolRules : IConnectionClassifier
         for (int i = rules.Count - 1; i >= 0; i--)
         {
             var rule = rules[i];
-            int protocol = ParseProtocol(rule.Protocol) ?? throw new ArgumentException($"rules[{i}].protocol: unknown protocol '{rule.Protocol}'");
+            int protocol = ClassRuleSyntax.ParseProtocol(rule.Protocol, i);
             for (int p = 0; p < 256; p++)
             {
                 if (protocol >= 0 && protocol != p)
@@ -64,7 +63,7 @@ internal sealed class PortProtocolRules : IConnectionClassifier
                 }
 
                 var table = _ports[p] ??= Filled(_protocolWide[p]);
-                foreach (var (lo, hi) in ParsePorts(rule.Ports, i))
+                foreach (var (lo, hi) in ClassRuleSyntax.ParsePorts(rule.Ports, i))
                 {
                     Array.Fill(table, rule.Class, lo, hi - lo + 1);
                 }
@@ -85,32 +84,5 @@ internal sealed class PortProtocolRules : IConnectionClassifier
         var t = new string?[65536];
         Array.Fill(t, value);
         return t;
-    }
-
-    private static int? ParseProtocol(string text) => text.ToLowerInvariant() switch
-    {
-        "tcp" => 6,
-        "udp" => 17,
-        "icmp" => 1,
-        "icmpv6" => 58,
-        "sctp" => 132,
-        "any" or "*" => -1,
-        _ when byte.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var b) => b,
-        _ => null,
-    };
-
-    private static IEnumerable<(int Low, int High)> ParsePorts(string text, int rule)
-    {
-        foreach (var raw in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            var dash = raw.IndexOf('-', StringComparison.Ordinal);
-            if (!ushort.TryParse(dash < 0 ? raw : raw[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var lo)
-                || !ushort.TryParse(dash < 0 ? raw : raw[(dash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var hi) || hi < lo)
-            {
-                throw new ArgumentException($"rules[{rule}].ports: expected ports like '80,443,8000-8080', found '{raw}'");
-            }
-
-            yield return (lo, hi);
-        }
     }
 }

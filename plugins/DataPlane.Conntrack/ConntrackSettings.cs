@@ -54,17 +54,7 @@ internal sealed record ConntrackSettings
     public static ConntrackSettings Parse(JsonElement? element)
     {
         var s = new ConntrackSettings();
-        if (element is not { } e || e.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
-        {
-            return s;
-        }
-
-        if (e.ValueKind != JsonValueKind.Object)
-        {
-            throw new ArgumentException($"expected an object of settings ({Names}), found {e.ValueKind}");
-        }
-
-        foreach (var p in e.EnumerateObject())
+        foreach (var p in PluginSettings.Properties(element, Names))
         {
             switch (p.Name)
             {

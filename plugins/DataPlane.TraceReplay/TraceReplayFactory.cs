@@ -57,17 +57,7 @@ internal sealed record TraceReplaySettings
     public static TraceReplaySettings Parse(JsonElement? element)
     {
         var s = new TraceReplaySettings();
-        if (element is not { } e || e.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
-        {
-            return s;
-        }
-
-        if (e.ValueKind != JsonValueKind.Object)
-        {
-            throw new ArgumentException($"expected an object of settings (trace, speed, updates, drain), found {e.ValueKind}");
-        }
-
-        foreach (var p in e.EnumerateObject())
+        foreach (var p in PluginSettings.Properties(element, "trace, speed, updates, drain"))
         {
             switch (p.Name)
             {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using ClusterSync.Classification;
 using ClusterSync.Connections;
@@ -69,7 +68,7 @@ internal sealed class FtpClassifier : IConnectionClassifier, IRelatedConnectionR
     {
         _controlClass = controlClass;
         _controlPorts = controlPorts;
-        _rules = [.. rules.Select(r => (Protocol(r.Protocol), r.Ports is null ? null : Ports(r.Ports), r.Class))];
+        _rules = [.. rules.Select((r, i) => (ClassRuleSyntax.ParseProtocol(r.Protocol, i), r.Ports is null ? null : ClassRuleSyntax.ParsePorts(r.Ports, i).ToArray(), r.Class))];
     }
 
     public string Name => FtpProtocolFactory.PluginName;
@@ -125,24 +124,4 @@ internal sealed class FtpClassifier : IConnectionClassifier, IRelatedConnectionR
                 && _controls.TryGetValue((connection.DestinationHigh, connection.DestinationLow, connection.SourceHigh, connection.SourceLow), out control);
         }
     }
-
-    private static int Protocol(string text) => text.ToLowerInvariant() switch
-    {
-        "tcp" => 6,
-        "udp" => 17,
-        "icmp" => 1,
-        "icmpv6" => 58,
-        "sctp" => 132,
-        "any" or "*" => -1,
-        _ => byte.Parse(text, NumberStyles.None, CultureInfo.InvariantCulture),
-    };
-
-    private static (int Lo, int Hi)[] Ports(string text)
-        => [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(r =>
-        {
-            int dash = r.IndexOf('-', StringComparison.Ordinal);
-            return dash < 0
-                ? (int.Parse(r, CultureInfo.InvariantCulture), int.Parse(r, CultureInfo.InvariantCulture))
-                : (int.Parse(r[..dash], CultureInfo.InvariantCulture), int.Parse(r[(dash + 1)..], CultureInfo.InvariantCulture));
-        })];
 }
