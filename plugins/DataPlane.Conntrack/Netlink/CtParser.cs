@@ -128,56 +128,19 @@ internal static class CtParser
         bool sport = false, dport = false, id = false, itype = false, icode = false;
         while (attrs.Next(out var type, out var v))
         {
-            switch (type)
+            bool ok = type switch
             {
-                case Cta.ProtoNum:
-                    if (v.Length < 1)
-                    {
-                        return false;
-                    }
-
-                    tuple.Protocol = v[0];
-                    tuple.HasProtocol = true;
-                    break;
-                case Cta.ProtoSrcPort:
-                    if (!Be16(v, ref tuple.SrcPort, ref sport))
-                    {
-                        return false;
-                    }
-
-                    break;
-                case Cta.ProtoDstPort:
-                    if (!Be16(v, ref tuple.DstPort, ref dport))
-                    {
-                        return false;
-                    }
-
-                    break;
-                case Cta.ProtoIcmpId or Cta.ProtoIcmpv6Id:
-                    if (!Be16(v, ref tuple.IcmpId, ref id))
-                    {
-                        return false;
-                    }
-
-                    break;
-                case Cta.ProtoIcmpType or Cta.ProtoIcmpv6Type:
-                    if (v.Length < 1)
-                    {
-                        return false;
-                    }
-
-                    tuple.IcmpType = v[0];
-                    itype = true;
-                    break;
-                case Cta.ProtoIcmpCode or Cta.ProtoIcmpv6Code:
-                    if (v.Length < 1)
-                    {
-                        return false;
-                    }
-
-                    tuple.IcmpCode = v[0];
-                    icode = true;
-                    break;
+                Cta.ProtoNum => U8(v, ref tuple.Protocol, ref tuple.HasProtocol),
+                Cta.ProtoSrcPort => Be16(v, ref tuple.SrcPort, ref sport),
+                Cta.ProtoDstPort => Be16(v, ref tuple.DstPort, ref dport),
+                Cta.ProtoIcmpId or Cta.ProtoIcmpv6Id => Be16(v, ref tuple.IcmpId, ref id),
+                Cta.ProtoIcmpType or Cta.ProtoIcmpv6Type => U8(v, ref tuple.IcmpType, ref itype),
+                Cta.ProtoIcmpCode or Cta.ProtoIcmpv6Code => U8(v, ref tuple.IcmpCode, ref icode),
+                _ => true,
+            };
+            if (!ok)
+            {
+                return false;
             }
         }
 
@@ -199,52 +162,18 @@ internal static class CtParser
             var tcp = new AttributeReader(v);
             while (tcp.Next(out var t, out var tv))
             {
-                switch (t)
+                bool ok = t switch
                 {
-                    case Cta.TcpState:
-                        if (tv.Length < 1)
-                        {
-                            return false;
-                        }
-
-                        record.TcpState = tv[0];
-                        record.HasTcpState = true;
-                        break;
-                    case Cta.TcpWscaleOrig or Cta.TcpWscaleReply:
-                        if (tv.Length < 1)
-                        {
-                            return false;
-                        }
-
-                        if (t == Cta.TcpWscaleOrig)
-                        {
-                            record.TcpWscaleOriginal = tv[0];
-                        }
-                        else
-                        {
-                            record.TcpWscaleReply = tv[0];
-                        }
-
-                        break;
-                    case Cta.TcpFlagsOrig or Cta.TcpFlagsReply:
-                        if (tv.Length < 2)
-                        {
-                            return false;
-                        }
-
-                        if (t == Cta.TcpFlagsOrig)
-                        {
-                            record.TcpFlagsOriginal = tv[0];
-                            record.TcpMaskOriginal = tv[1];
-                        }
-                        else
-                        {
-                            record.TcpFlagsReply = tv[0];
-                            record.TcpMaskReply = tv[1];
-                        }
-
-                        record.HasTcpFlags = true;
-                        break;
+                    Cta.TcpState => U8(tv, ref record.TcpState, ref record.HasTcpState),
+                    Cta.TcpWscaleOrig => U8Value(tv, ref record.TcpWscaleOriginal),
+                    Cta.TcpWscaleReply => U8Value(tv, ref record.TcpWscaleReply),
+                    Cta.TcpFlagsOrig => TcpFlags(tv, ref record.TcpFlagsOriginal, ref record.TcpMaskOriginal, ref record.HasTcpFlags),
+                    Cta.TcpFlagsReply => TcpFlags(tv, ref record.TcpFlagsReply, ref record.TcpMaskReply, ref record.HasTcpFlags),
+                    _ => true,
+                };
+                if (!ok)
+                {
+                    return false;
                 }
             }
 
@@ -315,6 +244,39 @@ internal static class CtParser
     {
         bool present = false;
         return Be32(v, ref value, ref present);
+    }
+
+    /// <summary>A u8 attribute; only its first byte counts (the kernel pads it).</summary>
+    private static bool U8(ReadOnlySpan<byte> v, ref byte value, ref bool present)
+    {
+        if (v.Length < 1)
+        {
+            return false;
+        }
+
+        value = v[0];
+        present = true;
+        return true;
+    }
+
+    private static bool U8Value(ReadOnlySpan<byte> v, ref byte value)
+    {
+        bool present = false;
+        return U8(v, ref value, ref present);
+    }
+
+    /// <summary>struct nf_ct_tcp_flags: the flags, then the mask of those that count.</summary>
+    private static bool TcpFlags(ReadOnlySpan<byte> v, ref byte flags, ref byte mask, ref bool present)
+    {
+        if (v.Length < 2)
+        {
+            return false;
+        }
+
+        flags = v[0];
+        mask = v[1];
+        present = true;
+        return true;
     }
 
     private static bool Be16(ReadOnlySpan<byte> v, ref ushort value, ref bool present)
