@@ -177,17 +177,11 @@ public sealed class ServiceClassCatalog : IDisposable
             return Classify(key); // disabled meanwhile (a hang detected, or another thread's failure): discard the answer
         }
 
-        if (name is null)
-        {
-            return DefaultId;
-        }
-
-        if (_ids.TryGetValue(name, out var id))
+        if (TryResolve(name, out var id))
         {
             return id;
         }
 
-        Interlocked.Increment(ref _unknownClass);
         related = false;
         if (b.CountUnknownClass() >= _guard.MaxFailures)
         {
@@ -216,17 +210,24 @@ public sealed class ServiceClassCatalog : IDisposable
             return DefaultId;
         }
 
+        return TryResolve(name, out var id) ? id : DefaultId;
+    }
+
+    /// <summary>The class id of a classifier's answer (none: the default class); false, counted, for a name that is no class.</summary>
+    private bool TryResolve(string? name, out byte id)
+    {
         if (name is null)
         {
-            return DefaultId;
+            id = DefaultId;
+            return true;
         }
 
-        if (_ids.TryGetValue(name, out var id))
+        if (_ids.TryGetValue(name, out id))
         {
-            return id;
+            return true;
         }
 
         Interlocked.Increment(ref _unknownClass);
-        return DefaultId;
+        return false;
     }
 }
