@@ -263,6 +263,22 @@ public sealed class KnownBugSeedsTests
     [InlineData(22741)]
     public void Run_SideOfSplitBrainSeed_StandbyRelaysBothWays(int seed) => AssertNo(seed, Invariants.FailoverLoss);
 
+    /// <summary>
+    /// Branch soak9, seeds 10,001-30,000 (after the relay). 29294: m3 followed m4 (Active while m1 was isolated); the end
+    /// of a one-way cut reopened m1→m3 and m3 applied m1's new connections, but lost heartbeats kept m1 out of its views,
+    /// so it never relayed them; m1 died and the traffic went to m4 without 23 of 29 connections m3 held. 11964, 20208:
+    /// the same. A Standby now relays whatever it applies from a member other than the Active it follows, seen as
+    /// Active or not. 16962, 14729: m2 promoted beside the Active m1 over a lossy link and missed m1's deltas from before
+    /// the split brain; the Standbys relayed only what came after. A relay now starts with one re-send of the replica.
+    /// </summary>
+    [Theory]
+    [InlineData(29294)]
+    [InlineData(11964)]
+    [InlineData(20208)]
+    [InlineData(16962)]
+    [InlineData(14729)]
+    public void Run_UnseenSecondActiveSeed_StandbyRelaysWhatItApplies(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

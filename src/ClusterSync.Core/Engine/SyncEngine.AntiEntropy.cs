@@ -244,7 +244,10 @@ public sealed partial class SyncEngine
     /// handover it re-sends to the winner would then miss them (simulator seed 4392: a one-way cut m1→m2, m2 Active
     /// beside m1; m3 took 29 of m1's connections for ghosts on m2's listing, and the traffic went to m2 without them).
     /// </summary>
-    private bool IsFollowedActive(byte active)
+    private bool IsFollowedActive(byte active) => FollowedActive() == active;
+
+    /// <summary>The highest-ranked live Active this member hears (0 if none): the one a Standby follows.</summary>
+    private byte FollowedActive()
     {
         Span<MemberView> views = stackalloc MemberView[_peers.Length];
         int n = GetPeerViews(views);
@@ -259,7 +262,7 @@ public sealed partial class SyncEngine
             }
         }
 
-        return best == active;
+        return best;
     }
 
     /// <summary>Standby: compares a range's children with its own and asks for those that differ.</summary>

@@ -68,6 +68,7 @@ public sealed partial class SyncEngine
 
             _links?.Evaluate(now);
             RunAntiEntropy(now);
+            RelayWalkIfDue();
 
             bool queued;
             lock (_tableLock)

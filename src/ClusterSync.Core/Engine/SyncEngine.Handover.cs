@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
+using ClusterSync.Membership;
 
 namespace ClusterSync.Engine;
 
@@ -13,7 +14,9 @@ public sealed partial class SyncEngine
 {
     private volatile bool _handingOver;
     private volatile bool _relaying;
+    private volatile bool _relayWalkDue;
     private byte _handoverWinner;
+    private byte _relayTo; // receive thread: the followed Active while applying a datagram of another member (RelayTarget)
 
     /// <summary>
     /// Queues every entry of the table (live ones and tombstones) that <paramref name="winner"/> did not write last, for
@@ -27,6 +30,13 @@ public sealed partial class SyncEngine
     {
         _handoverWinner = winner;
         _handingOver = true;
+        QueueTableExcept(winner);
+        SignalSender();
+    }
+
+    /// <summary>Queues every entry that <paramref name="except"/> did not write last (0: every entry) for the sender; see <see cref="BeginHandover"/>.</summary>
+    private void QueueTableExcept(byte except)
+    {
         foreach (int i in WalkSlots())
         {
             ref var e = ref _table.EntryAt(i, out _);
@@ -36,13 +46,11 @@ public sealed partial class SyncEngine
             }
 
             bool tombstone = (e.Status & ConnectionStatus.Tombstone) != 0;
-            if (e.Owner != winner && (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0))
+            if (e.Owner != except && (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0))
             {
                 Enqueue(ref e, i);
             }
         }
-
-        SignalSender();
     }
 
     /// <summary>
@@ -58,7 +66,58 @@ public sealed partial class SyncEngine
     {
         _handoverWinner = active;
         _handingOver = true;
-        _relaying = true;
+        if (!_relaying)
+        {
+            // Each Active may lack what the other wrote before this Standby started relaying (a lossy link, a one-way
+            // cut; simulator seed 16962: a member promoted beside the Active it could barely hear): the next control tick
+            // re-sends this member's whole replica once, to both.
+            _relayWalkDue = true;
+            _relaying = true;
+        }
+    }
+
+    /// <summary>Control tick: the one re-send of the replica that a relay starts with (see <see cref="BeginRelay"/>).</summary>
+    private void RelayWalkIfDue()
+    {
+        if (_relayWalkDue && _relaying)
+        {
+            _relayWalkDue = false;
+            QueueTableExcept(0);
+            SignalSender();
+        }
+    }
+
+    /// <summary>
+    /// Standby, per data datagram: the Active it follows when <paramref name="sender"/> is another member (else 0). Data
+    /// from a member other than the followed Active is a split brain this Standby may not have seen yet in its views (the
+    /// other Active's heartbeats lost or not yet heard, a link just healed): if the followed Active cannot hear that
+    /// member, this Standby is the only path for those changes, and if the sender dies first the followed Active takes
+    /// the traffic without them (simulator seeds 11964, 16962, 20208, 29294). The changes it applies from such a sender
+    /// are relayed as under <see cref="BeginRelay"/>; the controller ends the relay on its next tick once no second Active
+    /// is in view, and what was queued drains as a handover.
+    /// </summary>
+    private byte RelayTarget(byte sender)
+    {
+        if (sender == 0 || AdvertisedState != (byte)MemberState.Standby)
+        {
+            return 0;
+        }
+
+        byte followed = FollowedActive();
+        return followed == sender ? (byte)0 : followed;
+    }
+
+    /// <summary>Under the table lock, applying a newer change from a member other than the followed Active: relay it (see <see cref="RelayTarget"/>).</summary>
+    private bool StartRelayLocked()
+    {
+        byte to = _relayTo;
+        if (to == 0)
+        {
+            return false;
+        }
+
+        BeginRelay(to);
+        return true;
     }
 
     /// <summary>The split brain this Standby relayed across is over (see <see cref="BeginRelay"/>).</summary>

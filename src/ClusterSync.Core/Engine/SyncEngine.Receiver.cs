@@ -220,7 +220,7 @@ public sealed partial class SyncEngine
 
         return header.Type switch
         {
-            MessageType.Data => HandleData(body),
+            MessageType.Data => HandleData(body, peer.MemberId),
             MessageType.Ack => HandleAck(peer, body),
             MessageType.Heartbeat => HandleHeartbeat(peer, body),
             MessageType.Gone => HandleGone(peer, body),
@@ -306,7 +306,7 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>Decodes and applies an authenticated Data body (internal for the micro benchmarks).</summary>
-    internal DropReason HandleData(ReadOnlySpan<byte> body)
+    internal DropReason HandleData(ReadOnlySpan<byte> body, byte sender = 0)
     {
         // The sender authenticated this body, so a malformed one is a bug on its side: drop the rest, count it.
         if (body.Length < 2)
@@ -319,6 +319,7 @@ public sealed partial class SyncEngine
         long nowMs = NowMs();
         DropReason result = DropReason.None;
         var staging = _receiveStaging;
+        _relayTo = RelayTarget(sender);
         for (int done = 0; done < count && result == DropReason.None;)
         {
             // Decode a group, prefetch its table slots, then apply it under one lock.
@@ -345,6 +346,7 @@ public sealed partial class SyncEngine
             done += n;
         }
 
+        _relayTo = 0;
         return result == DropReason.None && records.Length != 0 ? DropReason.Malformed : result;
     }
 

@@ -458,7 +458,7 @@ public sealed partial class SyncEngine
             }
         }
 
-        if (_relaying && !snapshot && e.Owner != MemberId)
+        if (!snapshot && e.Owner != MemberId && (_relaying || StartRelayLocked()))
         {
             Enqueue(ref e, slot); // a Standby between two Actives passes each one's changes on to the other (SyncEngine.Handover.cs)
         }

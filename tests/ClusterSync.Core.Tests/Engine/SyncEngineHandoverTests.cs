@@ -47,6 +47,31 @@ public sealed class SyncEngineHandoverTests
     }
 
     [Fact]
+    public void BeginRelay_FirstTime_NextTickResendsEveryReplicaIncludingTheFollowedActivesOwn()
+    {
+        using var pair = new EnginePair();
+        long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        pair.Sender.ApplySnapshot([Replica(1, owner: 3, now), Replica(2, owner: 2, now)]);
+        int before = pair.SenderChannel.DataTo(0).Count;
+
+        pair.Sender.BeginRelay(active: 2);
+        pair.Sender.OnTick();
+
+        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        var sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0).Skip(before), pair.Key, pair.Sender).Select(r => r.Key).ToList();
+        Assert.Contains(KeyOf(1), sent); // the other Active's connection, for the followed one
+        Assert.Contains(KeyOf(2), sent); // the followed Active's own, for the other one (it may have missed it)
+        int afterFirst = pair.SenderChannel.DataTo(0).Count;
+
+        pair.Sender.BeginRelay(active: 2); // still relaying: no second re-send
+        pair.Sender.OnTick();
+
+        Assert.Equal(afterFirst, pair.SenderChannel.DataTo(0).Count);
+        pair.Sender.EndRelay();
+        pair.Sender.EndHandover();
+    }
+
+    [Fact]
     public void HandedOverTo_NothingEverSent_TrueAtOnce()
     {
         using var pair = new EnginePair();
