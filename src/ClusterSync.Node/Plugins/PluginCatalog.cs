@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using ClusterSync.Classification;
 using ClusterSync.DataPlane;
-using ClusterSync.Node.Configuration;
 using ClusterSync.Plugins;
 using ClusterSync.Transport;
 using McMaster.NETCore.Plugins;
@@ -76,7 +75,7 @@ public sealed partial class PluginCatalog : IDisposable
     }
 
     /// <summary><c>plugins/</c> next to the clustersync binary.</summary>
-    public static string DefaultDirectory => PluginsConfig.DefaultDirectory;
+    public static string DefaultDirectory => System.IO.Path.Combine(AppContext.BaseDirectory, "plugins");
 
     public string Directory { get; }
 

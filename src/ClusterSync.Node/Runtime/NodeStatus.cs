@@ -60,7 +60,7 @@ public sealed record NodeStatus
     public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
 
     /// <summary>The classifier in effect, its isolation counters, and every plugin found (null: no plugin catalog).</summary>
-    public Plugins.PluginsStatus? Plugins { get; init; }
+    public PluginsStatus? Plugins { get; init; }
 }
 
 /// <summary>Count and XOR (16 hex digits) of a per-entry hash of key and version: two tables with equal digests hold the same connections at the same versions.</summary>
