@@ -76,7 +76,10 @@ public sealed class NodeHost : IAsyncDisposable
                 var dataPlane = model.Plugins.TakeDataPlane() is { } dp
                     ? NodeDataPlane.Compose(dp.Name, dp.Version, dp.Source, dp.Sink, TimeSpan.FromSeconds(model.Config.DataPlane.CommitTimeoutSeconds), time, loggers)
                     : null;
-                runtime = new NodeRuntime(model, engine, plugins, adaptive, dataPlane, streams, time, loggers);
+                var generator = model.Config.DataPlane.Source == DataPlaneConfig.SourceGenerator
+                    ? new GeneratorDriver(model.Config.DataPlane.Generator, model.GeneratorSourceBase, model.Mode, engine, loggers.CreateLogger<NodeRuntime>())
+                    : null;
+                runtime = new NodeRuntime(model, engine, plugins, adaptive, dataPlane, generator, streams, time, loggers);
                 control = model.Config.Node.Control.Port != 0 ? new ControlEndpoint(runtime, loggers.CreateLogger<ControlEndpoint>(), time) : null;
                 return new NodeHost(host, channel, model, runtime);
             }

@@ -65,7 +65,7 @@ public sealed partial class PluginCatalog : IDisposable
     private readonly Dictionary<string, ISyncTransportFactory> _transports = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IDataPlaneFactory> _dataPlanes = new(StringComparer.Ordinal);
     private readonly List<PluginLoader> _loaders = [];
-    private readonly ILogger _logger;
+    private ILogger _logger;
     private readonly object _sync = new();
 
     private PluginCatalog(string directory, ILogger? logger)
@@ -350,9 +350,27 @@ public sealed partial class PluginCatalog : IDisposable
     private static PluginInfo Refuse(string name, string dll, string reason)
         => new() { Name = name, Kind = "unknown", Status = PluginInfo.Refused, Path = dll, Reason = reason };
 
+    /// <summary>
+    /// Logs through <paramref name="logger"/> from now on, starting with what the load found (a node loads its catalog
+    /// while validating its configuration, before the host's logging exists).
+    /// </summary>
+    public void UseLogger(ILogger logger)
+    {
+        Volatile.Write(ref _logger, logger);
+        foreach (var info in Plugins)
+        {
+            LogFound(info);
+        }
+    }
+
     private void Record(string folder, PluginInfo info)
     {
         _infos[folder] = info;
+        LogFound(info);
+    }
+
+    private void LogFound(PluginInfo info)
+    {
         if (info.Status == PluginInfo.Refused)
         {
             Log.PluginRefused(_logger, info.Name, info.Path, info.Reason ?? "");

@@ -59,6 +59,7 @@ public sealed partial class NodePlugins : IDisposable
         _engine = engine;
         _logger = loggerFactory?.CreateLogger("ClusterSync.Plugins") ?? NullLogger.Instance;
         Catalog = plugins.Catalog;
+        Catalog.UseLogger(_logger);
         engine.Catalog.PluginDisabled += OnDisabled;
         Catalog.ClassifierReloaded += OnReloaded;
         if (plugins.Classifier is { } c)

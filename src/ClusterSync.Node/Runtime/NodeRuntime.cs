@@ -47,16 +47,11 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     /// <param name="fullSyncStreams">Full-sync streams of a plugin transport (<c>cluster.transport</c>), or null for TCP on <c>fullSyncPort</c>.</param>
     /// <param name="time">The node's clock (full sync, membership, the failover witness, the join planner).</param>
     internal NodeRuntime(NodeModel model, SyncEngine engine, NodePlugins plugins, AdaptiveNode adaptive, NodeDataPlane? dataPlane,
-        IStreamChannel? fullSyncStreams, TimeProvider time, ILoggerFactory loggerFactory)
+        GeneratorDriver? generator, IStreamChannel? fullSyncStreams, TimeProvider time, ILoggerFactory loggerFactory)
     {
-        (Model, Engine, Plugins, Adaptive, DataPlanePlugin) = (model, engine, plugins, adaptive, dataPlane);
+        (Model, Engine, Plugins, Adaptive, DataPlanePlugin, Generator) = (model, engine, plugins, adaptive, dataPlane, generator);
         (_fullSyncStreams, _time, _loggerFactory) = (fullSyncStreams, time, loggerFactory);
         _logger = loggerFactory.CreateLogger<NodeRuntime>();
-        var dp = model.Config.DataPlane;
-        if (dp.Source == DataPlaneConfig.SourceGenerator)
-        {
-            Generator = new GeneratorDriver(dp.Generator, model.GeneratorSourceBase, model.Mode, engine, _logger);
-        }
     }
 
     public SyncEngine Engine { get; }
