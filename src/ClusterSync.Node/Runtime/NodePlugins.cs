@@ -8,28 +8,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ClusterSync.Node.Runtime;
 
-/// <summary>What <c>/status</c> reports about plugins: the classifier in effect and every plugin found.</summary>
-public sealed record PluginsStatus
-{
-    /// <summary>The classifier in effect (a plugin's name, or <c>port-protocol (built-in)</c> after a fallback).</summary>
-    public string Classifier { get; init; } = "";
-
-    /// <summary>The configured classifier plugin.</summary>
-    public string ConfiguredClassifier { get; init; } = "";
-
-    public long ClassifierCalls { get; init; }
-
-    public long ClassifierExceptions { get; init; }
-
-    public long ClassifierUnknownClasses { get; init; }
-
-    public long ClassifierTimeouts { get; init; }
-
-    public long Reloads { get; init; }
-
-    public IReadOnlyList<PluginInfo> Plugins { get; init; } = [];
-}
-
 /// <summary>
 /// The classifier plugin bound into the engine, swapped whole when a hot reload binds a new version: its name and
 /// version (null: the built-in rules) and how many reloads were bound so far.
