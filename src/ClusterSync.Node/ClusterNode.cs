@@ -27,10 +27,10 @@ public sealed class ClusterNode : IAsyncDisposable
     private ClusterNode(NodeHost host) => _host = host;
 
     /// <summary>The member id of this node (<c>node.memberId</c>).</summary>
-    public int MemberId => _host.Config.Self.Id;
+    public int MemberId => _host.Model.Self.Id;
 
     /// <summary>The local control endpoint (<c>http://127.0.0.1:PORT</c>: /status, /metrics, /healthz), or null when <c>node.control.port</c> is 0.</summary>
-    public Uri? ControlEndpoint => _host.Config.Config.Node.Control.Port is var port and not 0 ? new Uri($"http://127.0.0.1:{port}") : null;
+    public Uri? ControlEndpoint => _host.Model.Config.Node.Control.Port is var port and not 0 ? new Uri($"http://127.0.0.1:{port}") : null;
 
     /// <summary>The member state (<c>Down</c>, <c>Syncing</c>, <c>Standby</c>, <c>Active</c>, ...), or null before <see cref="StartAsync"/>.</summary>
     public string? State => _host.Runtime.Membership?.State.ToString();

@@ -1,6 +1,4 @@
-using System.Net;
 using System.Net.Sockets;
-using ClusterSync.DataPlane;
 using ClusterSync.Engine;
 using ClusterSync.Node.Configuration;
 using ClusterSync.Node.Control;
@@ -14,129 +12,99 @@ using Microsoft.Extensions.Logging;
 namespace ClusterSync.Node;
 
 /// <summary>
-/// The composition root of one member: from a validated configuration, the transport (UDP sync links or a transport
-/// plugin), the plugin catalog, the data-plane plugin, the engine, the runtime and the control endpoint, as hosted
-/// services of one Generic Host. <c>clustersync node</c> and <see cref="ClusterNode"/> both build their node here.
-/// Disposing stops nothing: stop the host first; disposing releases the host and the sync channel.
+/// The composition root of one member: builds every part of the node from its validated model (<see cref="NodeModel"/>)
+/// with one clock: the transport (UDP sync links or the transport plugin), the engine, the classifier binding, adaptive
+/// mode, the data-plane plugin, the runtime and the control endpoint, hosted by one Generic Host (which only starts and
+/// stops them). <c>clustersync node</c> and <see cref="ClusterNode"/> both build their node here. Disposing stops
+/// nothing: stop the host first; disposing releases the host, the sync channel and the model's plugins.
 /// </summary>
 public sealed class NodeHost : IAsyncDisposable
 {
     private readonly IDatagramChannel _channel;
 
-    private NodeHost(IHost host, IDatagramChannel channel, LoadedNodeConfig config)
-    {
-        Host = host;
-        _channel = channel;
-        Config = config;
-    }
+    private NodeHost(IHost host, IDatagramChannel channel, NodeModel model, NodeRuntime runtime)
+        => (Host, _channel, Model, Runtime) = (host, channel, model, runtime);
 
     public IHost Host { get; }
 
-    public LoadedNodeConfig Config { get; }
+    public NodeModel Model { get; }
 
-    public NodeRuntime Runtime => Host.Services.GetRequiredService<NodeRuntime>();
+    public NodeRuntime Runtime { get; }
 
     /// <summary>
-    /// Builds the node of <paramref name="loaded"/>; <paramref name="configure"/> adds logging and lifetime settings
-    /// of the caller. Throws <see cref="ConfigurationException"/> for what the configuration got wrong but only the
-    /// machine can tell (a plugin missing, an address not of this machine, a damaged epoch file), <see cref="NodeStartException"/> when a
-    /// socket cannot be bound or the epoch file (<c>node.stateDirectory</c>) cannot be written.
+    /// Builds the node of <paramref name="model"/> (and owns the model's plugins from now on, also when it throws);
+    /// <paramref name="configure"/> adds logging and lifetime settings of the caller. Configuration errors were all
+    /// reported by validation; what only the machine can refuse throws <see cref="NodeStartException"/> (a socket that
+    /// cannot be bound, an address not of this machine, an epoch file that cannot be written) or, for a damaged epoch or
+    /// telemetry file or transport addresses the transport plugin refuses, <see cref="ConfigurationException"/> naming it.
     /// </summary>
     /// <param name="time">The node's clock, handed to every part that keeps time (default: the system clock; tests pass a fake one).</param>
-    public static NodeHost Build(LoadedNodeConfig loaded, Action<HostApplicationBuilder>? configure = null, TimeProvider? time = null)
+    public static NodeHost Build(NodeModel model, Action<HostApplicationBuilder>? configure = null, TimeProvider? time = null)
     {
         time ??= TimeProvider.System; // the node's only default clock
-
-        // This life's epoch, newer than every earlier life's even if the wall clock stepped back, recorded before anything
-        // is bound or sent (a damaged epoch file: ConfigurationException, exit 2; an unwritable one: NodeStartException).
-        var (epoch, previousEpoch) = EpochFile.Claim(loaded.EpochFilePath, loaded.Self.Id, time.GetUtcNow().ToUnixTimeMilliseconds());
-        var engineOptions = loaded.EngineOptions with { Epoch = epoch, PreviousEpoch = previousEpoch };
-        IDatagramChannel channel;
+        IDatagramChannel? channel = null;
         IStreamChannel? streams = null;
-        PluginCatalog? catalog = null;
-        NodeDataPlane? dataPlane = null;
-        if (loaded.Config.DataPlane.Source == DataPlaneConfig.SourcePlugin)
+        try
         {
-            // A data-plane plugin: found by name; not loaded, or its factory refuses its settings: exit 2 naming the field.
-            var plugins = loaded.Config.Plugins;
-            var dp = loaded.Config.DataPlane;
-            catalog = PluginCatalog.Load(loaded.PluginDirectory, plugins.HotReload, plugins.Disabled, null);
+            // This life's epoch, newer than every earlier life's even if the wall clock stepped back, recorded before anything
+            // is bound or sent (a damaged epoch file: ConfigurationException, exit 2; an unwritable one: NodeStartException).
+            var (epoch, previousEpoch) = EpochFile.Claim(model.EpochFilePath, model.Self.Id, time.GetUtcNow().ToUnixTimeMilliseconds());
+            (channel, streams) = OpenTransport(model);
+
+            // The host only runs what is composed below: its services hand out these instances (built after the host,
+            // whose logging the caller configures).
+            NodeRuntime? runtime = null;
+            ControlEndpoint? control = null;
+            var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "clustersync" });
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+            builder.Services.AddHostedService(_ => runtime!);
+            if (model.Config.Node.Control.Port != 0)
+            {
+                builder.Services.AddHostedService(_ => control!);
+            }
+
+            configure?.Invoke(builder);
+            var host = builder.Build();
+            var loggers = host.Services.GetRequiredService<ILoggerFactory>();
+            var engine = new SyncEngine(model.EngineOptions with { Epoch = epoch, PreviousEpoch = previousEpoch }, channel, model.Key, time,
+                loggers.CreateLogger("ClusterSync.Engine"));
+            NodePlugins? plugins = null;
             try
             {
-                dataPlane = NodeDataPlane.Create(catalog, dp.Plugin!, (byte)loaded.Self.Id,
-                    dp.Settings ?? (plugins.Settings.TryGetValue(dp.Plugin!, out var s) ? s : null), loaded.Path, null,
-                    TimeSpan.FromSeconds(dp.CommitTimeoutSeconds), time, SyncLinkEndpoints(loaded));
+                plugins = new NodePlugins(model.Plugins, model.Config.Plugins, engine, loggers);
+                var adaptive = AdaptiveNode.Create(model, engine, loggers, time);
+                var dataPlane = model.Plugins.TakeDataPlane() is { } dp
+                    ? NodeDataPlane.Compose(dp.Name, dp.Version, dp.Source, dp.Sink, TimeSpan.FromSeconds(model.Config.DataPlane.CommitTimeoutSeconds), time, loggers)
+                    : null;
+                var generator = model.Config.DataPlane.Source == DataPlaneConfig.SourceGenerator
+                    ? new GeneratorDriver(model.Config.DataPlane.Generator, model.GeneratorSourceBase, model.Mode, engine, loggers.CreateLogger<NodeRuntime>())
+                    : null;
+                runtime = new NodeRuntime(model, engine, plugins, adaptive, dataPlane, generator, streams, time, loggers);
+                control = model.Config.Node.Control.Port != 0 ? new ControlEndpoint(runtime, loggers.CreateLogger<ControlEndpoint>(), time) : null;
+                return new NodeHost(host, channel, model, runtime);
             }
             catch
             {
-                catalog.Dispose();
+                plugins?.Dispose();
+                engine.Dispose();
+                host.Dispose();
                 throw;
             }
         }
-
-        if (loaded.Config.Cluster.Transport != ClusterConfig.TransportUdp)
+        catch
         {
-            // A plugin transport: found by name in the plugin directory. No silent swap to UDP when it is missing or fails.
-            var plugins = loaded.Config.Plugins;
-            catalog ??= PluginCatalog.Load(loaded.PluginDirectory, plugins.HotReload, plugins.Disabled, null);
-            try
-            {
-                (channel, streams) = OpenPluginTransport(loaded, catalog);
-            }
-            catch
-            {
-                catalog.Dispose();
-                dataPlane?.Dispose();
-                throw;
-            }
+            (streams as IDisposable)?.Dispose();
+            channel?.Dispose();
+            model.Dispose();
+            throw;
         }
-        else
-        {
-            try
-            {
-                channel = SyncLinkChannels.Open(loaded);
-            }
-            catch (SyncBindException ex)
-            {
-                catalog?.Dispose();
-                dataPlane?.Dispose();
-                if (ex.Error == SocketError.AddressNotAvailable)
-                {
-                    throw ConfigurationErrors.At(loaded.Path, ex.Field, $"{ex.EndPoint} is not an address of this machine (node.memberId {loaded.Self.Id} must be this machine's member)");
-                }
-
-                throw new NodeStartException($"{loaded.Path}: {ex.Message}", ex);
-            }
-        }
-
-        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "clustersync" });
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
-        builder.Services.AddSingleton(loaded);
-        builder.Services.AddSingleton(time);
-        builder.Services.AddSingleton(sp => new SyncEngine(engineOptions, channel, loaded.Key, time,
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("ClusterSync.Engine")));
-        builder.Services.AddSingleton(sp => new NodePlugins(loaded.Config.Plugins, loaded.Path, sp.GetRequiredService<SyncEngine>(), sp.GetRequiredService<ILoggerFactory>(), catalog));
-        builder.Services.AddSingleton(sp => new NodeRuntime(loaded, sp.GetRequiredService<SyncEngine>(), time, sp.GetRequiredService<ILogger<NodeRuntime>>(), sp.GetRequiredService<ILoggerFactory>())
-        {
-            Plugins = sp.GetRequiredService<NodePlugins>(),
-            FullSyncStreams = streams,
-            DataPlanePlugin = dataPlane?.WithLogger(sp.GetRequiredService<ILoggerFactory>()),
-        });
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeRuntime>());
-        if (loaded.Config.Node.Control.Port != 0)
-        {
-            builder.Services.AddSingleton<ControlEndpoint>();
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<ControlEndpoint>());
-        }
-
-        configure?.Invoke(builder);
-        return new NodeHost(builder.Build(), channel, loaded);
     }
 
     public async ValueTask DisposeAsync()
     {
         try
         {
+            Runtime.Dispose();
             if (Host is IAsyncDisposable asyncDisposable)
             {
                 await asyncDisposable.DisposeAsync().ConfigureAwait(false);
@@ -149,60 +117,40 @@ public sealed class NodeHost : IAsyncDisposable
         finally
         {
             _channel.Dispose();
+            Model.Dispose();
         }
     }
 
     /// <summary>
-    /// Opens the configured transport plugin's channels: the datagram channel for delta sync and the control channel, and
-    /// its stream channel for full sync when it offers one. A transport that is not loaded, or that refuses its addresses,
-    /// is bad configuration (exit 2); one that cannot reach its infrastructure is a failure of the job (exit 1).
+    /// Opens the delta-sync channel (the UDP sync links, or the transport plugin's datagram channel) and, with a transport
+    /// plugin that offers one, its stream channel for full sync (else null: TCP on <c>fullSyncPort</c>).
     /// </summary>
-    /// <summary>
-    /// The endpoints of this member's own sync traffic, handed to a data-plane plugin (<c>DataPlaneContext.SyncLinkEndpoints</c>):
-    /// its own and its peers' delta-sync (UDP) endpoints on every link and full-sync (TCP) endpoints. Empty when a
-    /// transport plugin carries the sync traffic (its flows go to the plugin's servers, which the node does not know).
-    /// </summary>
-    internal static IReadOnlyList<SyncLinkEndpoint> SyncLinkEndpoints(LoadedNodeConfig loaded)
+    private static (IDatagramChannel Channel, IStreamChannel? Streams) OpenTransport(NodeModel model)
     {
-        if (loaded.Config.Cluster.Transport != ClusterConfig.TransportUdp)
+        if (model.Plugins.Transport is not { } factory)
         {
-            return [];
+            try
+            {
+                return (SyncLinkChannels.Open(model), null);
+            }
+            catch (SyncBindException ex)
+            {
+                throw new NodeStartException(ex.Error == SocketError.AddressNotAvailable
+                    ? $"{model.Path}: {ex.Field}: {ex.EndPoint} is not an address of this machine (node.memberId {model.Self.Id} must be this machine's member)"
+                    : $"{model.Path}: {ex.Message}", ex);
+            }
         }
 
-        var udp = new List<IPEndPoint> { loaded.LocalEndPoint };
-        udp.AddRange(loaded.PeerEndPoints);
-        udp.AddRange(loaded.LocalLinkEndPoints);
-        foreach (var links in loaded.PeerLinkEndPoints)
-        {
-            udp.AddRange(links);
-        }
-
-        var tcp = new List<IPEndPoint> { loaded.FullSyncEndPoint };
-        tcp.AddRange(loaded.PeerFullSyncEndPoints);
-        return [.. udp.Select(e => new SyncLinkEndpoint(e.Address, (ushort)e.Port, 17))
-            .Concat(tcp.Select(e => new SyncLinkEndpoint(e.Address, (ushort)e.Port, 6)))
-            .Distinct()];
-    }
-
-    private static (IDatagramChannel Channel, IStreamChannel? Streams) OpenPluginTransport(LoadedNodeConfig loaded, PluginCatalog catalog)
-    {
-        var name = loaded.Config.Cluster.Transport;
-        if (!catalog.TryGetTransport(name, out var factory, out _))
-        {
-            var found = catalog.Find(name);
-            throw ConfigurationErrors.At(loaded.Path, "cluster.transport", $"no loaded transport plugin named '{name}' in {catalog.Directory}"
-                + (found is null ? "" : $" ({found.Status}: {found.Reason})"));
-        }
-
-        var endpoints = new TransportEndpoints(loaded.Self.TransportAddress!, [.. loaded.PeerMembers.Select(m => m.TransportAddress!)]);
+        var endpoints = new TransportEndpoints(model.Self.TransportAddress!, [.. model.PeerMembers.Select(m => m.TransportAddress!)]);
         IDatagramChannel channel;
         try
         {
-            channel = factory.CreateDatagramChannel(endpoints, loaded.EngineOptions.Mtu);
+            channel = factory.CreateDatagramChannel(endpoints, model.EngineOptions.Mtu);
         }
         catch (ArgumentException ex)
         {
-            throw ConfigurationErrors.At(loaded.Path, "cluster.transport", $"the transport plugin '{name}' refused the members' transport addresses: {ex.Message}");
+            // The transport contract has no call that checks addresses without connecting: its refusal comes here.
+            throw ConfigurationErrors.At(model.Path, "cluster.transport", $"the transport plugin '{factory.Name}' refused the members' transport addresses: {ex.Message}");
         }
 
         try

@@ -11,7 +11,10 @@ public interface IConnectionClassifierFactory
     /// <summary>The classifier's configuration name (<c>policy.classifier</c>).</summary>
     string Name { get; }
 
-    /// <summary>Creates the classifier. Throwing here refuses the plugin (the node falls back to its built-in rules).</summary>
+    /// <summary>
+    /// Creates the classifier. Throwing here refuses the plugin: the node's configuration is refused (exit 2, naming the
+    /// plugin's settings); on a hot reload the version in use stays.
+    /// </summary>
     IConnectionClassifier Create(ClassifierContext context);
 }
 

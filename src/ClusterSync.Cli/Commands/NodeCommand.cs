@@ -34,17 +34,21 @@ internal static class NodeCommand
         // started is stopped in order.
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, EarlySignals.Token);
 
-        // Throws ConfigurationException with every error (exit 2) before anything is bound or started.
-        var loaded = NodeConfigLoader.Load(configPath, adjust);
+        // Throws ConfigurationException with every error (exit 2) before anything is bound or started; the model holds
+        // the plugins it names, resolved.
+        var model = NodeConfigLoader.Load(configPath, adjust);
         if (stopping.IsCancellationRequested)
         {
+            model.Dispose();
             return CommandLine.Success;
         }
 
+        // Composes every part of the node (and owns the model from here, also when it throws): what only the machine can
+        // refuse is a NodeStartException (exit 1); a damaged epoch or telemetry file a ConfigurationException (exit 2).
         NodeHost node;
         try
         {
-            node = NodeHost.Build(loaded, ConsoleLogging);
+            node = NodeHost.Build(model, ConsoleLogging);
         }
         catch (NodeStartException ex)
         {
@@ -54,10 +58,6 @@ internal static class NodeCommand
 
         await using (node.ConfigureAwait(false))
         {
-            // Compose the runtime now (adaptive model, telemetry file): what it refuses (a damaged telemetry file) is a
-            // ConfigurationException (exit 2, one message) before the host starts, not a "Hosting failed to start" trace.
-            _ = node.Runtime;
-
             try
             {
                 await node.Host.RunAsync(stopping.Token).ConfigureAwait(false);

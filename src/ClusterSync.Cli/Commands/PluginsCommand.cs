@@ -21,8 +21,9 @@ internal static class PluginsCommand
             string directory = PluginCatalog.DefaultDirectory;
             if (parse.GetValue(config) is { } file)
             {
-                // Bad configuration: ConfigurationException, exit 2 with every error.
-                var loaded = NodeConfigLoader.Load(file.FullName);
+                // Bad configuration (a plugin it names included): ConfigurationException, exit 2 with every error. The
+                // model's resolved plugins are released here; the listing loads the directory on its own.
+                using var loaded = NodeConfigLoader.Load(file.FullName);
                 directory = loaded.Config.Plugins.ResolveDirectory(loaded.Path);
                 disabled = [.. loaded.Config.Plugins.Disabled];
             }

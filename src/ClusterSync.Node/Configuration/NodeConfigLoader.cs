@@ -2,6 +2,7 @@ using System.Collections;
 using System.Net;
 using System.Reflection;
 using System.Text.Json;
+using ClusterSync.DataPlane;
 
 namespace ClusterSync.Node.Configuration;
 
@@ -22,10 +23,10 @@ public static class NodeConfigLoader
 
     private static readonly NullabilityInfoContext s_nullability = new();
 
-    public static LoadedNodeConfig Load(string path) => Load(path, null);
+    public static NodeModel Load(string path) => Load(path, null);
 
     /// <summary>Loads, lets <paramref name="adjust"/> override settings (for example <c>clustersync replay</c>'s data plane), then validates.</summary>
-    public static LoadedNodeConfig Load(string path, Func<NodeConfig, NodeConfig>? adjust)
+    public static NodeModel Load(string path, Func<NodeConfig, NodeConfig>? adjust)
     {
         var full = System.IO.Path.GetFullPath(path);
         byte[] bytes;
@@ -80,9 +81,10 @@ public static class NodeConfigLoader
 
     /// <summary>
     /// Runs every section's validator (each collects all of its errors with their paths) and, when none reported
-    /// an error, builds the node model: the key, token and model loaded once, the endpoints, the engine options.
+    /// an error, resolves the plugins it names and builds the node model: the key, token and model loaded once, the
+    /// endpoints, the engine options, the plugins.
     /// </summary>
-    private static LoadedNodeConfig? Validate(NodeConfig c, string file, ConfigurationErrors errors)
+    private static NodeModel? Validate(NodeConfig c, string file, ConfigurationErrors errors)
     {
         var topology = MembersValidator.Validate(c.Cluster, errors);
         var (mode, key) = ClusterValidator.Validate(c, file, errors);
@@ -102,21 +104,42 @@ public static class NodeConfigLoader
         var peers = Enumerable.Range(0, members.Count).Where(i => i != selfIndex).ToList();
         var self = members[selfIndex];
         var engine = c.Sync.ToEngineOptions((byte)self.Id, peers.Select(i => (byte)members[i].Id).ToList(), c.Cluster.Insecure, c.Policy);
-        return new LoadedNodeConfig(file, c, key, self, selfIndex, links[selfIndex][0].EndPoint, peers.Select(i => members[i]).ToList(),
+        var localLinks = links[selfIndex].Select(l => l.EndPoint).ToList();
+        var peerLinks = Enumerable.Range(0, links[selfIndex].Count).Select(l => (IReadOnlyList<IPEndPoint>)peers.Select(i => links[i][l].EndPoint).ToList()).ToList();
+        var fullSync = new IPEndPoint(localLinks[0].Address, self.FullSyncPort);
+        var peerFullSync = peers.Select(i => new IPEndPoint(links[i][0].EndPoint.Address, members[i].FullSyncPort)).ToList();
+        var syncLinks = c.Cluster.Transport == ClusterConfig.TransportUdp ? SyncLinkEndpoints(localLinks, peerLinks, fullSync, peerFullSync) : [];
+
+        // Last: the plugins the configuration names, created from their settings (needs every other setting valid).
+        var plugins = PluginResolver.Resolve(c, file, pluginDirectory, (byte)self.Id, syncLinks, errors);
+        if (plugins is null)
+        {
+            return null;
+        }
+
+        return new NodeModel(file, c, key, self, selfIndex, localLinks[0], peers.Select(i => members[i]).ToList(),
             peers.Select(i => links[i][0].EndPoint).ToList(), engine, sourceBase)
         {
-            FullSyncEndPoint = new IPEndPoint(links[selfIndex][0].EndPoint.Address, self.FullSyncPort),
-            PeerFullSyncEndPoints = peers.Select(i => new IPEndPoint(links[i][0].EndPoint.Address, members[i].FullSyncPort)).ToList(),
+            FullSyncEndPoint = fullSync,
+            PeerFullSyncEndPoints = peerFullSync,
             Mode = mode,
             EpochFilePath = System.IO.Path.Combine(stateDirectory, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"clustersync-member{self.Id}.epoch")),
             ControlToken = controlToken,
             PluginDirectory = pluginDirectory,
             AdaptiveModel = model,
             LinkIds = links[selfIndex].Select(l => l.Id).ToList(),
-            LocalLinkEndPoints = links[selfIndex].Select(l => l.EndPoint).ToList(),
-            PeerLinkEndPoints = Enumerable.Range(0, links[selfIndex].Count).Select(l => (IReadOnlyList<IPEndPoint>)peers.Select(i => links[i][l].EndPoint).ToList()).ToList(),
+            LocalLinkEndPoints = localLinks,
+            PeerLinkEndPoints = peerLinks,
+            SyncLinkEndpoints = syncLinks,
+            Plugins = plugins,
         };
     }
+
+    /// <summary>This member's and its peers' delta-sync (UDP, every link) and full-sync (TCP) endpoints, each once.</summary>
+    private static List<SyncLinkEndpoint> SyncLinkEndpoints(List<IPEndPoint> localLinks, List<IReadOnlyList<IPEndPoint>> peerLinks, IPEndPoint fullSync, List<IPEndPoint> peerFullSync)
+        => [.. localLinks.Concat(peerLinks.SelectMany(l => l)).Select(e => new SyncLinkEndpoint(e.Address, (ushort)e.Port, 17))
+            .Concat(peerFullSync.Prepend(fullSync).Select(e => new SyncLinkEndpoint(e.Address, (ushort)e.Port, 6)))
+            .Distinct()];
 
     /// <summary>Every property of the JSON that no options record has, with its path and the names that would fit.</summary>
     private static void CheckUnknown(JsonElement element, Type type, string path, ConfigurationErrors errors)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using ClusterSync.Policy;
 
 namespace ClusterSync.Node.Configuration;
@@ -10,13 +11,31 @@ public sealed record PluginsConfig
     public const string BuiltInClassifier = "built-in";
 
     /// <summary><c>plugins/</c> next to the clustersync binary (of the embedding application's binary when embedded).</summary>
-    public static string DefaultDirectory => System.IO.Path.Combine(AppContext.BaseDirectory, "plugins");
+    public static string DefaultDirectory => Node.Plugins.PluginCatalog.DefaultDirectory;
 
     /// <summary>The plugin directory (one folder per plugin); relative to the configuration file. Default: <c>plugins/</c> next to the clustersync binary.</summary>
     public string? Directory { get; init; }
 
-    /// <summary>The classifier plugin by name; <c>built-in</c> uses the in-process port/protocol rules without a plugin.</summary>
-    public string Classifier { get; init; } = DefaultClassifier;
+    /// <summary>
+    /// The classifier plugin by name; <c>built-in</c> uses the in-process port/protocol rules without a plugin. A plugin
+    /// named here must load (validation fails otherwise); not set: <c>port-protocol</c> when it is deployed, else the
+    /// built-in rules (<see cref="ClassifierNamed"/> tells the two apart).
+    /// </summary>
+    public string Classifier
+    {
+        get => _classifier;
+        init
+        {
+            _classifier = value;
+            ClassifierNamed = true;
+        }
+    }
+
+    private readonly string _classifier = DefaultClassifier;
+
+    /// <summary>True when <see cref="Classifier"/> was set (in the file or by code), false for the default.</summary>
+    [JsonIgnore]
+    public bool ClassifierNamed { get; private init; }
 
     /// <summary>A classifier call running longer than this disables the plugin (a hang).</summary>
     public TimeSpan ClassifierTimeout { get; init; } = new ClassifierGuardOptions().CallTimeout;

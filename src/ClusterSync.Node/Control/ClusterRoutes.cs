@@ -47,7 +47,7 @@ internal static class ClusterRoutes
                     rate = r;
                 }
 
-                if (node.Config.Config.DataPlane.Source != DataPlaneConfig.SourceGenerator)
+                if (node.Model.Config.DataPlane.Source != DataPlaneConfig.SourceGenerator)
                 {
                     return ControlResponse.Text(409, "this node's data plane is not the generator\n");
                 }

@@ -32,7 +32,7 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
         _logger = logger;
     }
 
-    public int Port => _node.Config.Config.Node.Control.Port;
+    public int Port => _node.Model.Config.Node.Control.Port;
 
     /// <summary>Path → handler. Add a route here (one line).</summary>
     private Dictionary<string, ControlHandler> Routes()
@@ -58,10 +58,10 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var control = _node.Config.Config.Node.Control;
+        var control = _node.Model.Config.Node.Control;
         var options = new ControlHttpOptions
         {
-            Access = new ControlAccess(_node.Config.ControlToken, control.RequireTokenForReads, control.AllowUnauthenticated, IPAddress.Loopback),
+            Access = new ControlAccess(_node.Model.ControlToken, control.RequireTokenForReads, control.AllowUnauthenticated, IPAddress.Loopback),
         };
         var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), _time, options, _logger, RequestRoutes);
         try
@@ -70,12 +70,12 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
         }
         catch (SocketException ex)
         {
-            throw new NodeStartException($"{_node.Config.Path}: node.control.port: cannot listen on 127.0.0.1:{Port}: {ex.Message}");
+            throw new NodeStartException($"{_node.Model.Path}: node.control.port: cannot listen on 127.0.0.1:{Port}: {ex.Message}");
         }
 
         _server = server;
         Log.Listening(_logger, Port);
-        if (_node.Config.ControlToken is null && !control.AllowUnauthenticated)
+        if (_node.Model.ControlToken is null && !control.AllowUnauthenticated)
         {
             Log.NoToken(_logger);
         }

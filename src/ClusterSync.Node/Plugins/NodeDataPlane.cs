@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ClusterSync.Connections;
 using ClusterSync.DataPlane;
 using ClusterSync.Engine;
@@ -69,7 +68,7 @@ public sealed partial class NodeDataPlane : IDisposable
 {
     private readonly IConnectionSource? _source;
     private readonly IReplicaSink _sink;
-    private ILogger _logger;
+    private readonly ILogger _logger;
     private readonly object _commitLock = new();
     private Task _commits = Task.CompletedTask;
     private Thread? _thread;
@@ -124,71 +123,15 @@ public sealed partial class NodeDataPlane : IDisposable
     public string? Failure => Volatile.Read(ref _failure);
 
     /// <summary>
-    /// Creates the configured data plane from the catalog; a plugin not loaded, or whose factory refuses its settings, is
-    /// bad configuration (<see cref="ConfigurationException"/> naming the file and field), and so is a plugin the
-    /// operating system refuses (an <see cref="UnauthorizedAccessException"/>, such as the conntrack plugin without
-    /// CAP_NET_ADMIN: reported under <c>dataPlane.plugin</c>).
+    /// The data plane over the source and sink the plugin's factory created when the configuration was validated (its
+    /// name and version for <c>/status</c>); owns the source from now on.
     /// </summary>
-    public static NodeDataPlane Create(PluginCatalog catalog, string name, byte memberId, JsonElement? settings, string configPath, ILoggerFactory? loggerFactory,
-        TimeSpan commitTimeout, TimeProvider time, IReadOnlyList<SyncLinkEndpoint>? syncLinks = null)
-    {
-        if (!catalog.TryGetDataPlane(name, out var factory, out var info))
-        {
-            var found = catalog.Find(name);
-            throw ConfigurationErrors.At(configPath, "dataPlane.plugin", $"no loaded data-plane plugin named '{name}' in {catalog.Directory}"
-                + (found is null ? "" : $" ({found.Kind}, {found.Status}: {found.Reason})"));
-        }
-
-        var context = new DataPlaneContext(memberId, settings) { SyncLinkEndpoints = syncLinks ?? [] };
-        IConnectionSource? source = null;
-        IReplicaSink sink;
-        try
-        {
-            source = factory.CreateSource(context);
-            sink = factory.CreateSink(context);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            if (source is not null)
-            {
-                try
-                {
-                    source.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
-                }
-                catch (Exception dispose) when (dispose is not OutOfMemoryException)
-                {
-                    // The creation failure is what the operator needs to see.
-                }
-            }
-
-            // A plugin refused access by the operating system (the conntrack plugin without CAP_NET_ADMIN): the machine,
-            // not the settings, is what has to change.
-            throw ex is UnauthorizedAccessException
-                ? ConfigurationErrors.At(configPath, "dataPlane.plugin", $"the data-plane plugin '{name}' was refused access by the operating system"
-                    + (ex.Message.Contains("CAP_NET_ADMIN", StringComparison.Ordinal) ? "" : " (a kernel data plane needs CAP_NET_ADMIN in the node's network namespace)")
-                    + $": {ex.Message}")
-                : ConfigurationErrors.At(configPath, "dataPlane.settings", $"the data-plane plugin '{name}' refused its settings: {ex.Message}");
-        }
-
-        if (sink is null)
-        {
-            throw ConfigurationErrors.At(configPath, "dataPlane.plugin", $"the data-plane plugin '{name}' created no replica sink");
-        }
-
-        return new NodeDataPlane(name, info.Version, source, sink, loggerFactory?.CreateLogger("ClusterSync.DataPlane") ?? NullLogger.Instance,
-            commitTimeout, time);
-    }
+    public static NodeDataPlane Compose(string name, string? version, IConnectionSource? source, IReplicaSink sink, TimeSpan commitTimeout, TimeProvider time, ILoggerFactory? loggerFactory)
+        => new(name, version, source, sink, loggerFactory?.CreateLogger("ClusterSync.DataPlane") ?? NullLogger.Instance, commitTimeout, time);
 
     /// <summary>A data plane over a source and sink created by the caller (tests).</summary>
     internal static NodeDataPlane ForTests(IConnectionSource? source, IReplicaSink sink, TimeSpan commitTimeout, TimeProvider time)
         => new("test-plane", null, source, sink, NullLogger.Instance, commitTimeout, time);
-
-    /// <summary>Logs through <paramref name="loggerFactory"/> from now on (the host's, created after the plugin).</summary>
-    public NodeDataPlane WithLogger(ILoggerFactory loggerFactory)
-    {
-        _logger = loggerFactory.CreateLogger("ClusterSync.DataPlane");
-        return this;
-    }
 
     /// <summary>The sink the membership controller commits into: the in-process sink, then (off-thread) the plugin's.</summary>
     public IReplicaSink WrapSink(InMemoryReplicaSink inner) => new ChainedSink(this, inner);

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using ClusterSync.Classification;
 using ClusterSync.DataPlane;
-using ClusterSync.Node.Configuration;
 using ClusterSync.Plugins;
 using ClusterSync.Transport;
 using McMaster.NETCore.Plugins;
@@ -66,7 +65,7 @@ public sealed partial class PluginCatalog : IDisposable
     private readonly Dictionary<string, ISyncTransportFactory> _transports = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IDataPlaneFactory> _dataPlanes = new(StringComparer.Ordinal);
     private readonly List<PluginLoader> _loaders = [];
-    private readonly ILogger _logger;
+    private ILogger _logger;
     private readonly object _sync = new();
 
     private PluginCatalog(string directory, ILogger? logger)
@@ -76,7 +75,7 @@ public sealed partial class PluginCatalog : IDisposable
     }
 
     /// <summary><c>plugins/</c> next to the clustersync binary.</summary>
-    public static string DefaultDirectory => PluginsConfig.DefaultDirectory;
+    public static string DefaultDirectory => System.IO.Path.Combine(AppContext.BaseDirectory, "plugins");
 
     public string Directory { get; }
 
@@ -351,9 +350,27 @@ public sealed partial class PluginCatalog : IDisposable
     private static PluginInfo Refuse(string name, string dll, string reason)
         => new() { Name = name, Kind = "unknown", Status = PluginInfo.Refused, Path = dll, Reason = reason };
 
+    /// <summary>
+    /// Logs through <paramref name="logger"/> from now on, starting with what the load found (a node loads its catalog
+    /// while validating its configuration, before the host's logging exists).
+    /// </summary>
+    public void UseLogger(ILogger logger)
+    {
+        Volatile.Write(ref _logger, logger);
+        foreach (var info in Plugins)
+        {
+            LogFound(info);
+        }
+    }
+
     private void Record(string folder, PluginInfo info)
     {
         _infos[folder] = info;
+        LogFound(info);
+    }
+
+    private void LogFound(PluginInfo info)
+    {
         if (info.Status == PluginInfo.Refused)
         {
             Log.PluginRefused(_logger, info.Name, info.Path, info.Reason ?? "");

@@ -51,15 +51,16 @@ public sealed class AdaptiveNode : IDisposable
     public TelemetryRecorder? Recorder { get; }
 
     /// <summary>
-    /// Composes adaptive mode and telemetry capture from the node model: the configured model was loaded by validation
-    /// (<see cref="LoadedNodeConfig.AdaptiveModel"/>), so nothing here refuses the configuration; without one, the
+    /// Composes adaptive mode and telemetry capture from the node model (<see cref="NodeHost"/> calls this while it
+    /// composes the node; a damaged telemetry file is a <see cref="ConfigurationException"/>): the configured model was loaded by validation
+    /// (<see cref="NodeModel.AdaptiveModel"/>), so nothing here refuses the configuration; without one, the
     /// shipped model is tried (cold start when it is missing or does not load).
     /// </summary>
     /// <param name="time">The node's clock (of the controller, the model watcher and the recorder).</param>
     /// <param name="shippedModelPath">Where the shipped model is (default: <see cref="AdaptiveNodeConfig.ShippedModelPath"/>; tests pass another).</param>
-    public static AdaptiveNode Create(LoadedNodeConfig config, SyncEngine engine, ILoggerFactory? loggerFactory, TimeProvider time, string? shippedModelPath = null)
+    public static AdaptiveNode Create(NodeModel model, SyncEngine engine, ILoggerFactory? loggerFactory, TimeProvider time, string? shippedModelPath = null)
     {
-        var c = config.Config;
+        var c = model.Config;
         AdaptiveController? controller = null;
         ModelWatcher? watcher = null;
         string? modelPath = null;
@@ -75,7 +76,7 @@ public sealed class AdaptiveNode : IDisposable
             {
                 controller.UnloadModel();
             }
-            else if (config.AdaptiveModel is { } configured && AdaptiveNodeConfig.ModelLoader is { } loader)
+            else if (model.AdaptiveModel is { } configured && AdaptiveNodeConfig.ModelLoader is { } loader)
             {
                 modelPath = configured.Path;
                 controller.UseModel(configured.Predictor, modelPath);
@@ -99,7 +100,7 @@ public sealed class AdaptiveNode : IDisposable
         TelemetryRecorder? recorder = null;
         if (c.Telemetry.Enabled)
         {
-            var options = c.Telemetry with { Path = AdaptiveNodeConfig.ResolvePath(config.Path, c.Telemetry.Path) };
+            var options = c.Telemetry with { Path = AdaptiveNodeConfig.ResolvePath(model.Path, c.Telemetry.Path) };
             var ctl = controller;
             recorder = new TelemetryRecorder(options, engine.MemberId, classes, c.Adaptive.Enabled ? c.Adaptive.EffectiveNeverSkip(classes.Select(k => k.Name)) : [],
                 ctl is null ? null : () => ctl.ModelName is { } m ? "model:" + m : "class-quantiles",

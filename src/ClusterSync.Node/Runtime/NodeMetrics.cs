@@ -89,7 +89,7 @@ internal sealed class NodeMetrics
         _linkUp = factory.CreateGauge("clustersync_link_up", "1 while heartbeats cross the sync link both ways within the dead interval (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
         _linkCarrying = factory.CreateGauge("clustersync_link_carrying", "1 for the sync link that carries the peer's data, acks and NACKs (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
         _pluginCounters = factory.CreateGauge("clustersync_dataplane_plugin", "The data-plane plugin's own counters (/status dataPlane.plugin sourceCounters and sinkCounters), by side and name.", new GaugeConfiguration { LabelNames = ["side", "name"] });
-        node.Adaptive?.RegisterMetrics(factory);
+        node.Adaptive.RegisterMetrics(factory);
         _registry.AddBeforeCollectCallback(Update);
     }
 
@@ -178,7 +178,7 @@ internal sealed class NodeMetrics
             }
         }
 
-        _node.Adaptive?.UpdateMetrics();
+        _node.Adaptive.UpdateMetrics();
         if (_generatorLive is not null && _node.GeneratorLiveConnections is { } live)
         {
             _generatorLive.Set(live);

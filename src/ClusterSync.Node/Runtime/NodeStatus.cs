@@ -1,3 +1,5 @@
+using ClusterSync.Node.Plugins;
+
 namespace ClusterSync.Node.Runtime;
 
 /// <summary>The JSON document of <c>GET /status</c> (camelCase); also what <c>clustersync status</c> reads back.</summary>
@@ -60,7 +62,7 @@ public sealed record NodeStatus
     public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
 
     /// <summary>The classifier in effect, its isolation counters, and every plugin found (null: no plugin catalog).</summary>
-    public Plugins.PluginsStatus? Plugins { get; init; }
+    public PluginsStatus? Plugins { get; init; }
 }
 
 /// <summary>Count and XOR (16 hex digits) of a per-entry hash of key and version: two tables with equal digests hold the same connections at the same versions.</summary>
@@ -115,7 +117,7 @@ public sealed record DataPlaneStatus
     public bool Paused { get; init; }
 
     /// <summary>The data-plane plugin (source <c>plugin</c>), else null.</summary>
-    public Plugins.DataPlanePluginStatus? Plugin { get; init; }
+    public DataPlanePluginStatus? Plugin { get; init; }
 }
 
 public sealed record PeerStatusDocument
@@ -180,4 +182,26 @@ public sealed record LinkStatusDocument
 
     /// <summary>Data, acks and NACKs to the peer travel on this link now.</summary>
     public bool Carrying { get; init; }
+}
+
+/// <summary>What <c>/status</c> reports about plugins: the classifier in effect and every plugin found.</summary>
+public sealed record PluginsStatus
+{
+    /// <summary>The classifier in effect (a plugin's name, or <c>port-protocol (built-in)</c> after a fallback).</summary>
+    public string Classifier { get; init; } = "";
+
+    /// <summary>The configured classifier plugin.</summary>
+    public string ConfiguredClassifier { get; init; } = "";
+
+    public long ClassifierCalls { get; init; }
+
+    public long ClassifierExceptions { get; init; }
+
+    public long ClassifierUnknownClasses { get; init; }
+
+    public long ClassifierTimeouts { get; init; }
+
+    public long Reloads { get; init; }
+
+    public IReadOnlyList<PluginInfo> Plugins { get; init; } = [];
 }

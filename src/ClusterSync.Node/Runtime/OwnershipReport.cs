@@ -65,7 +65,7 @@ internal sealed record OwnershipReport
         return new OwnershipReport
         {
             MemberId = node.Engine.MemberId,
-            Mode = node.Config.Config.Cluster.Mode,
+            Mode = node.Model.Config.Cluster.Mode,
             State = (membership?.State ?? Membership.MemberState.Init).ToString(),
             Owners = owners.Select(o => (int)o).ToList(),
             Connections = walk.Counts.Count,

@@ -8,7 +8,7 @@ namespace ClusterSync.Node.Runtime;
 /// <summary>Opens the node's delta-sync transport: one UDP socket for a single sync link, one per link behind a <see cref="MultiLinkChannel"/> otherwise.</summary>
 internal static class SyncLinkChannels
 {
-    public static IDatagramChannel Open(LoadedNodeConfig loaded)
+    public static IDatagramChannel Open(NodeModel loaded)
     {
         int mtu = loaded.EngineOptions.Mtu;
         int buffer = loaded.Config.Sync.SocketBufferBytes;
@@ -34,7 +34,7 @@ internal static class SyncLinkChannels
         return new MultiLinkChannel(links);
     }
 
-    private static UdpDatagramChannel Bind(LoadedNodeConfig loaded, int link, IPEndPoint local, IReadOnlyList<IPEndPoint> peers, int mtu, int buffer)
+    private static UdpDatagramChannel Bind(NodeModel loaded, int link, IPEndPoint local, IReadOnlyList<IPEndPoint> peers, int mtu, int buffer)
     {
         try
         {

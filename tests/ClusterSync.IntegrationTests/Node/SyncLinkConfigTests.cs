@@ -17,7 +17,7 @@ public sealed class SyncLinkConfigTests : IDisposable
         ]
         """;
 
-    private LoadedNodeConfig Load(string members, int self = 1, int control = 19116)
+    private NodeModel Load(string members, int self = 1, int control = 19116)
     {
         var path = Path.Combine(_dir, $"node-{Guid.NewGuid():N}.json");
         File.WriteAllText(path, $$"""

@@ -4,6 +4,7 @@ using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Node.Configuration;
 using ClusterSync.Node.Plugins;
+using ClusterSync.Node.Runtime;
 using ClusterSync.Policy;
 
 namespace ClusterSync.IntegrationTests.Plugins;

@@ -29,8 +29,14 @@ public sealed class PluginsConfigTests : IDisposable
     public void Load_PluginsSection_ReadsSettingsAndResolvesDirectoryAgainstTheFile()
     {
         var path = Write("""{ "directory": "my-plugins", "classifier": "ftp", "classifierTimeout": "50ms", "maxFailures": 3, "hotReload": false, "settings": { "ftp": { "class": "mission-critical", "controlPorts": [21, 2121] } } }""");
+        // A classifier named in the configuration is resolved by validation: it must be deployed in plugins.directory.
+        var ftp = Directory.CreateDirectory(Path.Combine(_dir, "my-plugins", "Protocol.Ftp")).FullName;
+        foreach (var file in Directory.GetFiles(Path.Combine(PluginFiles.ShippedPluginDirectory, "Protocol.Ftp")))
+        {
+            File.Copy(file, Path.Combine(ftp, Path.GetFileName(file)));
+        }
 
-        var loaded = NodeConfigLoader.Load(path);
+        using var loaded = NodeConfigLoader.Load(path);
 
         var p = loaded.Config.Plugins;
         Assert.Equal(("ftp", TimeSpan.FromMilliseconds(50), 3, false), (p.Classifier, p.ClassifierTimeout, p.MaxFailures, p.HotReload));

@@ -2,10 +2,10 @@ using System.Net;
 using ClusterSync.DataPlane;
 using ClusterSync.Node.Configuration;
 
-namespace ClusterSync.Node.Tests;
+namespace ClusterSync.Node.Tests.Configuration;
 
-/// <summary>The node's own sync endpoints handed to a data-plane plugin, so it does not announce the node's own flows.</summary>
-public sealed class NodeHostSyncLinkTests : IDisposable
+/// <summary>The node model's own sync endpoints, handed to a data-plane plugin, so it does not announce the node's own flows.</summary>
+public sealed class NodeModelSyncLinkTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-synclinks-").FullName;
 
@@ -28,7 +28,8 @@ public sealed class NodeHostSyncLinkTests : IDisposable
     [Fact]
     public void SyncLinkEndpoints_UdpTransport_OwnAndPeersDeltaAndFullSyncEndpoints()
     {
-        var endpoints = NodeHost.SyncLinkEndpoints(NodeConfigLoader.Load(Config()));
+        using var model = NodeConfigLoader.Load(Config());
+        var endpoints = model.SyncLinkEndpoints;
 
         Assert.Equal(
             new HashSet<SyncLinkEndpoint>

@@ -7,10 +7,14 @@ namespace ClusterSync.Node.Configuration;
 /// <summary>
 /// The node model: a configuration that passed every section's validation, with what was derived from it, built once
 /// by <see cref="NodeConfigLoader"/> and immutable: the key, control token and configured adaptive model (each file
-/// loaded once, here), the endpoints, the plugin directory, the engine options. <see cref="NodeHost"/> composes the
-/// node from it and reads no file validation could have checked.
+/// loaded once, here), the endpoints, the plugin directory, the engine options and the plugins it names, resolved
+/// (<see cref="Plugins"/>). <see cref="NodeHost"/> composes the node from it and reads no file validation could have checked.
 /// </summary>
-public sealed record LoadedNodeConfig(
+/// <remarks>
+/// The resolved plugins hold what their factories created (a classifier, a data plane's source and sink): the host
+/// built from this model owns and releases them; a caller that builds no host disposes the model.
+/// </remarks>
+public sealed record NodeModel(
     string Path,
     NodeConfig Config,
     ClusterKey? Key,
@@ -20,7 +24,7 @@ public sealed record LoadedNodeConfig(
     IReadOnlyList<MemberConfig> PeerMembers,
     IReadOnlyList<IPEndPoint> PeerEndPoints,
     SyncEngineOptions EngineOptions,
-    uint GeneratorSourceBase)
+    uint GeneratorSourceBase) : IDisposable
 {
     /// <summary>This member's full sync listen address (its sync IP, <c>fullSyncPort</c>).</summary>
     public required IPEndPoint FullSyncEndPoint { get; init; }
@@ -50,4 +54,17 @@ public sealed record LoadedNodeConfig(
 
     /// <summary>Per link (in <see cref="LinkIds"/> order), the peers' addresses in peer order (empty: just <see cref="PeerEndPoints"/>).</summary>
     public IReadOnlyList<IReadOnlyList<IPEndPoint>> PeerLinkEndPoints { get; init; } = [];
+
+    /// <summary>
+    /// The endpoints of this member's own sync traffic, handed to a data-plane plugin (<c>DataPlaneContext.SyncLinkEndpoints</c>):
+    /// its own and its peers' delta-sync (UDP) endpoints on every link and full-sync (TCP) endpoints. Empty when a
+    /// transport plugin carries the sync traffic (its flows go to the plugin's servers, which the node does not know).
+    /// </summary>
+    public IReadOnlyList<DataPlane.SyncLinkEndpoint> SyncLinkEndpoints { get; init; } = [];
+
+    /// <summary>The plugins the configuration names (classifier, transport, data plane), found, checked and created by validation.</summary>
+    public required ResolvedPlugins Plugins { get; init; }
+
+    /// <summary>Releases the resolved plugins (the host does it when it was built from this model).</summary>
+    public void Dispose() => Plugins.Dispose();
 }
