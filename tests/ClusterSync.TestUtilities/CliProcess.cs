@@ -181,6 +181,22 @@ public sealed class CliProcess : IAsyncDisposable
         await kill.WaitForExitAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Asserts the command ended as bad input does: exit 2, its output naming every one of <paramref name="expected"/>
+    /// (the file, the field or option, what was expected), and a message rather than a stack trace.
+    /// </summary>
+    public void AssertExit2(params string[] expected)
+    {
+        var output = Output;
+        Assert.True(ExitCode == 2, $"exit {ExitCode}:\n{output}");
+        foreach (var e in expected)
+        {
+            Assert.Contains(e, output, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
     /// <summary>The last <paramref name="chars"/> characters of the output, headed by the name and the exit code if it exited.</summary>
     public string Tail(int chars = 8000)
     {

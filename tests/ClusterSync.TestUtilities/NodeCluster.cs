@@ -221,6 +221,35 @@ public sealed class NodeCluster : IAsyncDisposable
     /// <inheritdoc cref="WaitUntilAsync(Func{Task{bool}}, string, TimeSpan?)"/>
     public Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null) => WaitUntilAsync(() => Task.FromResult(condition()), what, timeout);
 
+    /// <summary>Polls member <paramref name="member"/>'s <c>/status</c> until <paramref name="done"/> holds for it; returns that document.</summary>
+    public async Task<JsonElement> WaitForStatusAsync(int member, Func<JsonElement, bool> done, string what, TimeSpan? timeout = null)
+    {
+        JsonElement last = default;
+        await WaitUntilAsync(async () => await StatusAsync(member).ConfigureAwait(false) is { } s && done(last = s), what, timeout).ConfigureAwait(false);
+        return last;
+    }
+
+    /// <summary>Polls every member's <c>/status</c> (index member - 1) until all answer and <paramref name="done"/> holds for them; returns those documents.</summary>
+    public async Task<JsonElement[]> WaitForStatusesAsync(Func<JsonElement[], bool> done, string what, TimeSpan? timeout = null)
+    {
+        var last = new JsonElement[Members];
+        await WaitUntilAsync(async () =>
+        {
+            for (int m = 1; m <= Members; m++)
+            {
+                if (await StatusAsync(m).ConfigureAwait(false) is not { } s)
+                {
+                    return false;
+                }
+
+                last[m - 1] = s;
+            }
+
+            return done(last);
+        }, what, timeout).ConfigureAwait(false);
+        return last;
+    }
+
     /// <summary>Waits until member <paramref name="member"/> reports <paramref name="state"/> (<c>Active</c>, <c>Standby</c>, ...).</summary>
     public Task WaitForStateAsync(int member, string state, TimeSpan? timeout = null)
         => WaitUntilAsync(async () => MemberState(await StatusAsync(member).ConfigureAwait(false)) == state, $"member {member} {state}", timeout);
@@ -244,6 +273,16 @@ public sealed class NodeCluster : IAsyncDisposable
         ulong sent = s.GetProperty("lastDataSequence").GetUInt64();
         return s.GetProperty("pending").GetInt32() == 0
             && s.GetProperty("peers").EnumerateArray().Where(p => p.GetProperty("alive").GetBoolean()).All(p => p.GetProperty("ackedThrough").GetUInt64() == sent);
+    }
+
+    /// <summary>The member's generator (or other bounded data plane) has finished.</summary>
+    public static bool Finished(JsonElement s) => s.GetProperty("dataPlane").GetProperty("finished").GetBoolean();
+
+    /// <summary>Nothing pending, and every peer (alive or not) acknowledged the member's last data sequence.</summary>
+    public static bool AcknowledgedByAll(JsonElement s)
+    {
+        ulong sent = s.GetProperty("lastDataSequence").GetUInt64();
+        return s.GetProperty("pending").GetInt32() == 0 && s.GetProperty("peers").EnumerateArray().All(p => p.GetProperty("ackedThrough").GetUInt64() == sent);
     }
 
     public async ValueTask DisposeAsync()

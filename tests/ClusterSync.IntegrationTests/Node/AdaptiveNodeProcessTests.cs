@@ -19,7 +19,7 @@ public sealed class AdaptiveNodeProcessTests(ITestOutputHelper log)
     public async Task Node_AdaptiveColdStartWithTelemetry_StatusShowsExposureAndExportWritesCsv()
     {
         await using var cluster = new NodeCluster(1, log);
-        string dir = cluster.Directory, endpoint = cluster.Endpoint(1);
+        string dir = cluster.Directory;
         cluster.Write(1, NodeCluster.Generator(new GeneratorConfig { Seed = 3, Connections = 2000, ChangesPerSecond = 20_000, MaxChanges = 40_000 }), adjust: c => c with
         {
             Policy = new PolicyOptions(), // the default service classes
@@ -49,14 +49,7 @@ public sealed class AdaptiveNodeProcessTests(ITestOutputHelper log)
             Assert.Contains($"# TYPE {family} ", metrics, StringComparison.Ordinal);
         }
 
-        var status = await cluster.RunAsync(TimeSpan.FromSeconds(30), "status", "--endpoint", endpoint);
-        string table = status.Output;
-        Assert.True(status.ExitCode == 0, table);
-        Assert.Contains("Exposure now", table, StringComparison.Ordinal);
-        Assert.Contains("cold start", table, StringComparison.Ordinal);
-
-        await node.TerminateAsync();
-        Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        await AssertStatusTableThenStopAsync(cluster, node, "cold start");
 
         var csv = Path.Combine(dir, "lifecycles.csv");
         var metricsCsv = Path.Combine(dir, "metrics.csv");
@@ -90,7 +83,6 @@ public sealed class AdaptiveNodeProcessTests(ITestOutputHelper log)
     public async Task Node_AdaptiveWithoutModel_UsesTheShippedModelAndStatusNamesIt()
     {
         await using var cluster = new NodeCluster(1, log);
-        string endpoint = cluster.Endpoint(1);
         cluster.Write(1, NodeCluster.Generator(new GeneratorConfig { Seed = 5, Connections = 2000, ChangesPerSecond = 20_000, MaxChanges = 20_000 }),
             adjust: c => c with { Policy = new PolicyOptions(), Adaptive = new AdaptiveOptions { Enabled = true } });
         var node = cluster.Start(1);
@@ -106,21 +98,21 @@ public sealed class AdaptiveNodeProcessTests(ITestOutputHelper log)
         var decisions = adaptive.GetProperty("decisions");
         Assert.True(decisions.GetProperty("now").GetInt64() + decisions.GetProperty("delayed").GetInt64() + decisions.GetProperty("never").GetInt64() > 0, decisions.ToString());
 
-        var status = await cluster.RunAsync(TimeSpan.FromSeconds(30), "status", "--endpoint", endpoint);
-        string table = status.Output;
-        Assert.True(status.ExitCode == 0, table);
-        Assert.Contains("Exposure now", table, StringComparison.Ordinal);
-        Assert.Contains("lifetime (shipped)", table, StringComparison.Ordinal);
+        await AssertStatusTableThenStopAsync(cluster, node, "lifetime (shipped)");
+    }
+
+    /// <summary><c>clustersync status</c>'s tables show the exposure and <paramref name="model"/>; then SIGTERM stops the node with exit 0.</summary>
+    private static async Task AssertStatusTableThenStopAsync(NodeCluster cluster, CliProcess node, string model)
+    {
+        var status = await cluster.RunAsync(TimeSpan.FromSeconds(30), "status", "--endpoint", cluster.Endpoint(1));
+        Assert.True(status.ExitCode == 0, status.Output);
+        Assert.Contains("Exposure now", status.Output, StringComparison.Ordinal);
+        Assert.Contains(model, status.Output, StringComparison.Ordinal);
 
         await node.TerminateAsync();
         Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(20)));
     }
 
-    /// <summary>Polls the node's <c>/status</c> until <paramref name="done"/> holds; 60 s.</summary>
-    private static async Task<JsonElement> StatusWhenAsync(NodeCluster cluster, Func<JsonElement, bool> done)
-    {
-        JsonElement last = default;
-        await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s && done(last = s), "the node's status", TimeSpan.FromSeconds(60));
-        return last;
-    }
+    private static Task<JsonElement> StatusWhenAsync(NodeCluster cluster, Func<JsonElement, bool> done)
+        => cluster.WaitForStatusAsync(1, done, "the node's status", TimeSpan.FromSeconds(60));
 }

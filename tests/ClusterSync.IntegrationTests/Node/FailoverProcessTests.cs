@@ -46,20 +46,7 @@ public sealed class FailoverProcessTests(ITestOutputHelper log)
         // has nothing pending and both peers acknowledged its last data sequence, read its digest (count + XOR of
         // key/version hashes of its live connections), then SIGKILL it while it is still running (heartbeating,
         // Active). The new Active's committed replica and both survivors' tables must then have exactly that digest.
-        JsonElement last = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(1) is not { } s)
-            {
-                return false;
-            }
-
-            last = s;
-            ulong sent = s.GetProperty("lastDataSequence").GetUInt64();
-            return s.GetProperty("dataPlane").GetProperty("finished").GetBoolean()
-                && s.GetProperty("pending").GetInt32() == 0
-                && s.GetProperty("peers").EnumerateArray().All(p => p.GetProperty("ackedThrough").GetUInt64() == sent);
-        }, "member 1 finished and fully acknowledged");
+        var last = await cluster.WaitForStatusAsync(1, s => NodeCluster.Finished(s) && NodeCluster.AcknowledgedByAll(s), "member 1 finished and fully acknowledged");
         var before = Digest(last);
         Assert.True(before.Count > 5000, $"member 1 holds only {before.Count} connections");
         Assert.Equal(0, (await cluster.StatusAsync(2))!.Value.GetProperty("dataPlane").GetProperty("changesSubmitted").GetInt64());
@@ -114,23 +101,8 @@ public sealed class FailoverProcessTests(ITestOutputHelper log)
         // acknowledged everything, the two tables are identical, and the generator's live set is exactly the table
         // (it would be only its own new connections had it not adopted the 7,000+ taken-over ones).
         JsonElement after = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(2) is not { } s)
-            {
-                return false;
-            }
-
-            after = s;
-            ulong sent = s.GetProperty("lastDataSequence").GetUInt64();
-            if (!s.GetProperty("dataPlane").GetProperty("finished").GetBoolean() || s.GetProperty("pending").GetInt32() != 0
-                || !s.GetProperty("peers").EnumerateArray().Where(p => p.GetProperty("alive").GetBoolean()).All(p => p.GetProperty("ackedThrough").GetUInt64() == sent))
-            {
-                return false;
-            }
-
-            return await cluster.StatusAsync(3) is { } s3 && Digest(s3) == Digest(s);
-        }, "member 2's generator finished and member 3 identical");
+        await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(2) is { } s && NodeCluster.Finished(after = s) && NodeCluster.Settled(s)
+            && await cluster.StatusAsync(3) is { } s3 && Digest(s3) == Digest(s), "member 2's generator finished and member 3 identical");
         Assert.Equal(after.GetProperty("tableSize").GetInt32(), after.GetProperty("dataPlane").GetProperty("liveConnections").GetInt32());
         Assert.NotEqual(before, Digest(after));
     }
@@ -185,14 +157,7 @@ public sealed class FailoverProcessTests(ITestOutputHelper log)
         (long Count, string Xor) d1 = default, d2 = default, d3 = default;
         await cluster.WaitUntilAsync(async () =>
         {
-            if (await cluster.StatusAsync(1) is not { } s1)
-            {
-                return false;
-            }
-
-            ulong sent = s1.GetProperty("lastDataSequence").GetUInt64();
-            if (!s1.GetProperty("dataPlane").GetProperty("finished").GetBoolean() || s1.GetProperty("pending").GetInt32() != 0
-                || !s1.GetProperty("peers").EnumerateArray().All(p => p.GetProperty("ackedThrough").GetUInt64() == sent))
+            if (await cluster.StatusAsync(1) is not { } s1 || !NodeCluster.Finished(s1) || !NodeCluster.AcknowledgedByAll(s1))
             {
                 return false;
             }
@@ -227,10 +192,9 @@ public sealed class FailoverProcessTests(ITestOutputHelper log)
                 return false;
             }
 
-            bool Settled(JsonElement s) => s.GetProperty("dataPlane").GetProperty("finished").GetBoolean() && s.GetProperty("pending").GetInt32() == 0
-                && s.GetProperty("peers")[0].GetProperty("ackedThrough").GetUInt64() == s.GetProperty("lastDataSequence").GetUInt64();
+            static bool Done(JsonElement s) => NodeCluster.Finished(s) && NodeCluster.AcknowledgedByAll(s); // one peer each
             d1 = Digest(s1.Value);
-            return Settled(s1.Value) && Settled(s2.Value) && d1 == Digest(s2.Value);
+            return Done(s1.Value) && Done(s2.Value) && d1 == Digest(s2.Value);
         }, "both Active, finished, identical");
         Assert.True(d1.Count > 4000, $"only {d1.Count} connections");
     }

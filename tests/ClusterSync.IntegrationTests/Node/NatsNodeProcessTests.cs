@@ -30,19 +30,7 @@ public sealed class NatsNodeProcessTests(NatsServerFixture nats, ITestOutputHelp
         var joined = (await cluster.StatusAsync(2))!.Value;
         Assert.True(joined.GetProperty("fullSync").GetProperty("full_sync_received").GetInt64() >= 1, "member 2 Standby without a full sync over NATS");
 
-        JsonElement last = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(1) is not { } s)
-            {
-                return false;
-            }
-
-            last = s;
-            ulong sent = s.GetProperty("lastDataSequence").GetUInt64();
-            return s.GetProperty("dataPlane").GetProperty("finished").GetBoolean() && s.GetProperty("pending").GetInt32() == 0
-                && s.GetProperty("peers").EnumerateArray().All(p => p.GetProperty("ackedThrough").GetUInt64() == sent);
-        }, "member 1 finished and acknowledged over NATS");
+        var last = await cluster.WaitForStatusAsync(1, s => NodeCluster.Finished(s) && NodeCluster.AcknowledgedByAll(s), "member 1 finished and acknowledged over NATS");
         var before = NodeCluster.Digest(last);
         Assert.True(before.Count > 2000, $"member 1 holds only {before.Count} connections");
         var replica = NodeCluster.Digest((await cluster.StatusAsync(2))!.Value);

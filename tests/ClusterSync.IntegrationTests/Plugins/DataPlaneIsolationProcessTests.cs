@@ -22,22 +22,14 @@ public sealed class DataPlaneIsolationProcessTests(ITestOutputHelper log)
         WriteWithPlugins(cluster, 1, NodeCluster.PluginDataPlane("faulty-plane", new { failAfter = 300 }), files.Directory);
         WriteWithPlugins(cluster, 2, NodeCluster.PluginDataPlane("faulty-plane", new { sinkThrows = true }), files.Directory);
         var n1 = cluster.Start(1);
-        await cluster.WaitUntilAsync(async () => NodeCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active");
+        await cluster.WaitForStateAsync(1, "Active");
         cluster.Start(2);
 
         // The source submitted 300 connections, then threw: counted, red health, the node runs on and member 2 has them.
-        JsonElement s1 = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(1) is not { } a || await cluster.StatusAsync(2) is not { } b)
-            {
-                return false;
-            }
-
-            s1 = a;
-            return a.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sourceState").GetString() == "failed"
-                && NodeCluster.Settled(a) && NodeCluster.MemberState(b) == "Standby" && b.GetProperty("tableSize").GetInt32() == 300;
-        }, "member 1's source failed and member 2 holding its 300 connections");
+        var s1 = (await cluster.WaitForStatusesAsync(
+            s => s[0].GetProperty("dataPlane").GetProperty("plugin").GetProperty("sourceState").GetString() == "failed"
+                && NodeCluster.Settled(s[0]) && NodeCluster.MemberState(s[1]) == "Standby" && s[1].GetProperty("tableSize").GetInt32() == 300,
+            "member 1's source failed and member 2 holding its 300 connections"))[0];
         var p1 = s1.GetProperty("dataPlane").GetProperty("plugin");
         Assert.Equal(1, p1.GetProperty("sourceExceptions").GetInt64());
         Assert.Contains("faulty source: broke after 300 connections", p1.GetProperty("failure").GetString(), StringComparison.Ordinal);

@@ -28,22 +28,13 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
         cluster.Write(1, NodeCluster.NoDataPlane);
         cluster.Write(2, NodeCluster.PluginDataPlane("trace-replay"));
         var n1 = cluster.StartAs(1, "replay", "--trace", trace, "--config", cluster.ConfigPath(1), "--speed", "400");
-        await cluster.WaitUntilAsync(async () => NodeCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active");
+        await cluster.WaitForStateAsync(1, "Active");
         cluster.Start(2);
 
         // 864 s of trace at 400x: about 2 s of replay.
-        JsonElement s1 = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(1) is not { } a || await cluster.StatusAsync(2) is not { } b)
-            {
-                return false;
-            }
-
-            s1 = a;
-            return a.GetProperty("dataPlane").GetProperty("finished").GetBoolean() && NodeCluster.Settled(a)
-                && NodeCluster.MemberState(b) == "Standby" && NodeCluster.Digest(b) == NodeCluster.Digest(a);
-        }, "the replay finished and member 2 identical", TimeSpan.FromSeconds(30));
+        var s1 = (await cluster.WaitForStatusesAsync(
+            s => NodeCluster.Finished(s[0]) && NodeCluster.Settled(s[0]) && NodeCluster.MemberState(s[1]) == "Standby" && NodeCluster.Digest(s[1]) == NodeCluster.Digest(s[0]),
+            "the replay finished and member 2 identical", TimeSpan.FromSeconds(30)))[0];
 
         var plugin = s1.GetProperty("dataPlane").GetProperty("plugin");
         var source = plugin.GetProperty("sourceCounters");
@@ -107,9 +98,7 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
         await using var cluster = new NodeCluster(2, log);
         await cluster.KeygenAsync();
         var config = cluster.Write(1, NodeCluster.DataPlane(dataPlane));
-        var node = await cluster.RunAsync(TimeSpan.FromSeconds(30), "node", "--config", config);
-        Assert.True(node.ExitCode == 2, node.Output);
-        Assert.Contains($"{config}: {expected}", node.Output, StringComparison.Ordinal);
+        (await cluster.RunAsync(TimeSpan.FromSeconds(30), "node", "--config", config)).AssertExit2($"{config}: {expected}");
     }
 
     [Fact]
@@ -119,14 +108,10 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
         await cluster.KeygenAsync();
         var config = cluster.Write(1, NodeCluster.NoDataPlane);
         var missing = Path.Combine(cluster.Directory, "missing.csv");
-        var replay = await cluster.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config);
-        Assert.True(replay.ExitCode == 2, replay.Output);
-        Assert.Contains($"--trace: no such file '{missing}'", replay.Output, StringComparison.Ordinal);
+        (await cluster.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config)).AssertExit2($"--trace: no such file '{missing}'");
 
         File.WriteAllText(missing, "start,duration,proto,src,sport,dst,dport,service,bytes_out,bytes_in,pkts_out,pkts_in\n");
-        replay = await cluster.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config, "--speed", "0");
-        Assert.True(replay.ExitCode == 2, replay.Output);
-        Assert.Contains("--speed: expected a factor in (0, 1e9], found 0", replay.Output, StringComparison.Ordinal);
+        (await cluster.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config, "--speed", "0")).AssertExit2("--speed: expected a factor in (0, 1e9], found 0");
     }
 
     /// <summary>
