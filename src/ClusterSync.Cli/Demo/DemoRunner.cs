@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using ClusterSync.Adaptive.Controller;
 using ClusterSync.Classification;
 using ClusterSync.Cli.Commands;
 using ClusterSync.Connections;
@@ -326,34 +327,30 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         _ => new PolicyOptions(),
     };
 
-    private static string PolicyJson(DemoPolicy policy) => policy switch
-    {
-        DemoPolicy.SyncAll => """{ "classes": [ { "name": "default", "policy": "full" } ], "rules": [] }""",
-        _ => "{}", // the default classes and rules (README, Configuration)
-    };
-
+    /// <summary>
+    /// Member <paramref name="member"/>'s configuration from the node's own records, written by
+    /// <see cref="NodeConfigWriter"/> (the one way a node configuration is written; the process tests use it too).
+    /// </summary>
     private string WriteConfig(string dir, int member, int feedPort)
     {
-        var c = CultureInfo.InvariantCulture;
-        var list = string.Join(",\n", Enumerable.Range(1, Members).Select(i => string.Create(c,
-            $$"""    { "id": {{i}}, "address": "127.0.0.1:{{_sync[i - 1]}}", "priority": {{110 - (10 * i)}}, "fullSyncPort": {{_fullSync[i - 1]}} }""")));
-        var dataPlane = feedPort != 0 ? string.Create(c, $$"""{ "source": "feed", "feedPort": {{feedPort}} }""") : """{ "source": "none" }""";
-        int capacity = Math.Max(16_384, options.Connections * 2);
-        // Adaptive: no adaptive.model, so each member uses the shipped model next to its binary.
-        var adaptive = options.Policy == DemoPolicy.Adaptive ? ",\n  \"adaptive\": { \"enabled\": true }" : "";
-        var path = Path.Combine(dir, $"node{member}.json");
-        File.WriteAllText(path, string.Create(c, $$"""
+        var config = new NodeConfig
+        {
+            Cluster = new ClusterConfig
             {
-              "cluster": { "keyFile": "cluster.key", "mode": "high-availability", "members": [
-            {{list}}
-              ] },
-              "node": { "memberId": {{member}}, "control": { "port": {{_control[member - 1]}}, "tokenFile": "control.token" } },
-              "sync": { "tableCapacity": {{capacity}} },
-              "policy": {{PolicyJson(options.Policy)}},
-              "dataPlane": {{dataPlane}}{{adaptive}}
-            }
-            """));
-        return path;
+                KeyFile = "cluster.key",
+                Mode = ClusterConfig.ModeHighAvailability,
+                Members = NodeConfigWriter.HostMembers(_sync, _fullSync),
+            },
+            Node = new NodeSection { MemberId = member, Control = new ControlConfig { Port = _control[member - 1], TokenFile = "control.token" } },
+            Sync = new SyncConfig { TableCapacity = Math.Max(16_384, options.Connections * 2) },
+            Policy = PolicyOptionsFor(options.Policy),
+            DataPlane = feedPort != 0
+                ? new DataPlaneConfig { Source = DataPlaneConfig.SourceFeed, FeedPort = feedPort }
+                : new DataPlaneConfig { Source = DataPlaneConfig.SourceNone },
+            // Adaptive: no adaptive.model, so each member uses the shipped model next to its binary.
+            Adaptive = new AdaptiveOptions { Enabled = options.Policy == DemoPolicy.Adaptive },
+        };
+        return NodeConfigWriter.Write(Path.Combine(dir, $"node{member}.json"), config);
     }
 
     private static int FreePort(SocketType type, HashSet<int> taken)

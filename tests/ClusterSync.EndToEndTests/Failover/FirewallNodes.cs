@@ -1,7 +1,7 @@
-using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using ClusterSync.EndToEndTests.Netns;
+using ClusterSync.Node.Configuration;
+using ClusterSync.TestUtilities;
 
 namespace ClusterSync.EndToEndTests.Failover;
 
@@ -19,7 +19,7 @@ internal sealed class FirewallNodes : IAsyncDisposable
     public const int ControlPort = 9116;
 
     private readonly FirewallPair _net;
-    private readonly NsProcess?[] _nodes = new NsProcess?[3];
+    private readonly CliProcess?[] _nodes = new CliProcess?[3];
     private readonly HttpClient?[] _http = new HttpClient?[3];
 
     public FirewallNodes(FirewallPair net)
@@ -31,48 +31,33 @@ internal sealed class FirewallNodes : IAsyncDisposable
 
     public string Directory { get; }
 
-    public NsProcess? this[int fw] => _nodes[fw];
-
-    /// <summary>The CLI as built by its own project (same configuration as the tests).</summary>
-    public static string CliDll()
-    {
-        var configuration = Path.GetFileName(Path.GetDirectoryName(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))) ?? "Release";
-        var dll = Path.Combine(Workload.TrafficWorkload.RepositoryRoot(), "src", "ClusterSync.Cli", "bin", configuration, "net10.0", "clustersync.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException("build src/ClusterSync.Cli first", dll);
-    }
+    public CliProcess? this[int fw] => _nodes[fw];
 
     public async Task KeygenAsync()
     {
-        var (code, output) = await Host.RunAsync("dotnet", [CliDll(), "keygen", "--out", Path.Combine(Directory, "cluster.key")], timeout: TimeSpan.FromSeconds(60));
-        Assert.True(code == 0, $"clustersync keygen: {output}");
+        await using var keygen = await CliProcess.RunAsync(TimeSpan.FromSeconds(60), "keygen", "--out", Path.Combine(Directory, "cluster.key"));
+        Assert.True(keygen.ExitCode == 0, keygen.Tail());
     }
 
-    public string WriteConfig(int fw)
+    /// <summary>Firewall <paramref name="fw"/>'s node configuration, from the node's own records (<see cref="NodeConfigWriter"/>).</summary>
+    public string WriteConfig(int fw) => NodeConfigWriter.Write(Path.Combine(Directory, $"fw{fw}.json"), new NodeConfig
     {
-        var path = Path.Combine(Directory, $"fw{fw}.json");
-        File.WriteAllText(path, string.Create(CultureInfo.InvariantCulture, $$"""
-            {
-              "cluster": {
-                "keyFile": "cluster.key",
-                "mode": "high-availability",
-                "members": [
-                  { "id": 1, "address": "{{FirewallPair.SyncAddress(1)}}:8116", "priority": 100, "fullSyncPort": 256 },
-                  { "id": 2, "address": "{{FirewallPair.SyncAddress(2)}}:8116", "priority": 90, "fullSyncPort": 256 }
-                ]
-              },
-              "node": { "memberId": {{fw}}, "control": { "port": {{ControlPort}} } },
-              "policy": { "classes": [ { "name": "default", "policy": "full" } ], "rules": [] },
-              "dataPlane": { "source": "plugin", "plugin": "conntrack", "settings": { "ignore": ["10.201.3.0/30"] } }
-            }
-            """));
-        return path;
-    }
+        Cluster = new ClusterConfig
+        {
+            KeyFile = "cluster.key",
+            Mode = ClusterConfig.ModeHighAvailability,
+            Members = [.. new[] { 1, 2 }.Select(m => new MemberConfig { Id = m, Address = $"{FirewallPair.SyncAddress(m)}:8116", Priority = 110 - (10 * m), FullSyncPort = 256 })],
+        },
+        Node = new NodeSection { MemberId = fw, Control = new ControlConfig { Port = ControlPort } },
+        Policy = NodeCluster.AllFull,
+        DataPlane = NodeCluster.PluginDataPlane("conntrack", new { ignore = new[] { "10.201.3.0/30" } }),
+    });
 
     /// <summary>Starts the node of firewall <paramref name="fw"/> in its namespace.</summary>
-    public NsProcess Start(int fw)
+    public CliProcess Start(int fw)
     {
         var config = WriteConfig(fw);
-        var n = _net.Start($"node fw{fw}", _net.Firewall(fw), "dotnet", [CliDll(), "node", "--config", config]);
+        var n = CliProcess.Start($"node fw{fw}", ["ip", "netns", "exec", _net.Firewall(fw)], "node", "--config", config);
         _nodes[fw] = n;
         _http[fw]?.Dispose();
         string ns = _net.Firewall(fw);
@@ -104,7 +89,7 @@ internal sealed class FirewallNodes : IAsyncDisposable
     /// <summary>GET a JSON document from firewall <paramref name="fw"/>'s node; null while it does not answer (yet).</summary>
     public async Task<JsonElement?> GetJsonAsync(int fw, string path)
     {
-        if (_nodes[fw] is not { } node || _http[fw] is not { } http || !node.Log.Contains("Control endpoint on", StringComparison.Ordinal))
+        if (_nodes[fw] is not { } node || _http[fw] is not { } http || !node.HasLogged("Control endpoint on"))
         {
             return null;
         }
@@ -122,8 +107,7 @@ internal sealed class FirewallNodes : IAsyncDisposable
 
     public Task<JsonElement?> StatusAsync(int fw) => GetJsonAsync(fw, "/status");
 
-    public static string? MemberState(JsonElement? status)
-        => status is { } s ? s.GetProperty("membership").GetProperty("state").GetString() : null;
+    public static string? MemberState(JsonElement? status) => NodeCluster.MemberState(status);
 
     /// <summary>Keys (<c>tcp A:p -&gt; B:q zone Z</c>) of every live connection in the node's table.</summary>
     public async Task<HashSet<string>?> TableKeysAsync(int fw)
@@ -136,23 +120,20 @@ internal sealed class FirewallNodes : IAsyncDisposable
         return doc.GetProperty("list").EnumerateArray().Select(c => c.GetProperty("key").GetString()!).ToHashSet(StringComparer.Ordinal);
     }
 
-    /// <summary>Polls until <paramref name="condition"/> holds; fails at <paramref name="timeout"/> or when a started node exits.</summary>
-    public async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout)
+    /// <summary>Every node's log (name, state, output tail).</summary>
+    public string Logs() => string.Join("\n", _nodes.Where(n => n is not null).Select(n => n!.Tail()));
+
+    /// <summary>Polls until <paramref name="condition"/> holds; fails at <paramref name="timeout"/> or when a started node exits, with every node's log.</summary>
+    public Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout)
     {
         var watched = _nodes.Where(n => n is { HasExited: false }).Select(n => n!).ToList();
-        bool held = await Eventually.UntilAsync(condition, timeout, () =>
+        return Wait.WaitUntilAsync(condition, what, timeout, Logs, () =>
         {
             foreach (var n in watched)
             {
-                Assert.False(n.HasExited, $"{n.Name} exited while waiting for {what}:\n{n.Log}");
+                Assert.False(n.HasExited && !n.Stopped, $"{n.Name} exited while waiting for {what}:\n{Logs()}");
             }
         });
-        if (held)
-        {
-            return;
-        }
-
-        Assert.Fail($"timed out after {timeout.TotalSeconds:F0} s waiting for {what}:\n{string.Join("\n----\n", watched.Select(n => $"{n.Name}:\n{n.Log}"))}");
     }
 
     public async ValueTask DisposeAsync()

@@ -1,10 +1,11 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
-using ClusterSync.EndToEndTests.Failover;
+using ClusterSync.Adaptive.Controller;
 using ClusterSync.EndToEndTests.Netns;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Telemetry;
 
 namespace ClusterSync.EndToEndTests.Node;
 
@@ -28,24 +29,22 @@ public sealed class AdaptiveKernelTests
         string ns = string.Create(CultureInfo.InvariantCulture, $"cse2e-{Environment.ProcessId}-adaptive");
         var directory = Directory.CreateTempSubdirectory($"cse2e-{Environment.ProcessId}-adaptive-");
         await Host.MustAsync("ip", "netns", "add", ns);
-        NsProcess? node = null;
+        CliProcess? node = null;
         HttpClient? http = null;
         try
         {
             await Host.InAsync(ns, "ip", "link", "set", "lo", "up");
             await Host.InAsync(ns, "sysctl", "-qw", "net.netfilter.nf_conntrack_timestamp=1", "net.netfilter.nf_conntrack_acct=1");
             await Host.NftAsync(ns, "table inet t {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ct state established,related,new accept\n }\n}\n");
-            var config = Path.Combine(directory.FullName, "node.json");
-            File.WriteAllText(config, """
-                {
-                  "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:8116", "fullSyncPort": 8117 } ] },
-                  "node": { "memberId": 1, "control": { "port": 9116 } },
-                  "dataPlane": { "source": "plugin", "plugin": "conntrack", "settings": { "ignoreLoopback": false } },
-                  "adaptive": { "enabled": true, "feedbackInterval": "200ms" },
-                  "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
-                }
-                """);
-            node = NsProcess.Start("node", ns, "dotnet", [FirewallNodes.CliDll(), "node", "--config", config]);
+            var config = NodeConfigWriter.Write(Path.Combine(directory.FullName, "node.json"), new NodeConfig
+            {
+                Cluster = new ClusterConfig { Insecure = true, Members = [new MemberConfig { Id = 1, Address = "127.0.0.1:8116", FullSyncPort = 8117 }] },
+                Node = new NodeSection { MemberId = 1, Control = new ControlConfig { Port = 9116 } },
+                DataPlane = NodeCluster.PluginDataPlane("conntrack", new { ignoreLoopback = false }),
+                Adaptive = new AdaptiveOptions { Enabled = true, FeedbackInterval = TimeSpan.FromMilliseconds(200) },
+                Telemetry = new TelemetryOptions { Enabled = true, Path = "telemetry.db", MetricsInterval = TimeSpan.FromMilliseconds(200), FlushInterval = TimeSpan.FromMilliseconds(50) },
+            });
+            node = CliProcess.Start("node", ["ip", "netns", "exec", ns], "node", "--config", config);
             http = ClientIn(ns);
 
             var s = await StatusWhenAsync(http, node, st => st.GetProperty("dataPlane").TryGetProperty("plugin", out var p)
@@ -83,11 +82,11 @@ public sealed class AdaptiveKernelTests
             Assert.True(adaptive.GetProperty("outcomesObserved").GetInt64() >= Connections, adaptive.ToString());
 
             // Stop the node (SIGTERM: telemetry flushed and closed), then read its file back.
-            await Host.MustAsync("kill", "-TERM", node.Id.ToString(CultureInfo.InvariantCulture));
-            Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the node did not stop on SIGTERM");
+            await node.TerminateAsync();
+            await node.WaitForExitAsync(TimeSpan.FromSeconds(30));
             var csv = Path.Combine(directory.FullName, "lifecycles.csv");
-            var (code, output) = await Host.RunAsync("dotnet", [FirewallNodes.CliDll(), "telemetry", "export", "--db", Path.Combine(directory.FullName, "telemetry.db"), "--out", csv], timeout: Timeout);
-            Assert.True(code == 0, output);
+            await using var export = await CliProcess.RunAsync(Timeout, "telemetry", "export", "--db", Path.Combine(directory.FullName, "telemetry.db"), "--out", csv);
+            Assert.True(export.ExitCode == 0, export.Output);
             var lines = File.ReadAllLines(csv);
             var header = lines[0].Split(',');
             int dport = Array.IndexOf(header, "dport"), decision = Array.IndexOf(header, "decision"), cls = Array.IndexOf(header, "class"),
@@ -103,7 +102,7 @@ public sealed class AdaptiveKernelTests
         }
         catch
         {
-            Console.WriteLine($"--- node output ---\n{node?.Log}");
+            Console.WriteLine($"--- node output ---\n{node?.Output}");
             throw;
         }
         finally
@@ -145,14 +144,14 @@ public sealed class AdaptiveKernelTests
         BaseAddress = new Uri("http://127.0.0.1:9116"),
     };
 
-    private static async Task<JsonElement> StatusWhenAsync(HttpClient http, NsProcess node, Func<JsonElement, bool> done)
+    private static async Task<JsonElement> StatusWhenAsync(HttpClient http, CliProcess node, Func<JsonElement, bool> done)
     {
         string last = "";
         JsonElement status = default;
-        bool held = await Eventually.UntilAsync(
+        bool held = await Wait.UntilAsync(
             async () =>
             {
-                Assert.False(node.HasExited, $"the node exited:\n{node.Log}");
+                Assert.False(node.HasExited, $"the node exited:\n{node.Output}");
                 try
                 {
                     last = await http.GetStringAsync("/status");
@@ -176,7 +175,7 @@ public sealed class AdaptiveKernelTests
             return status;
         }
 
-        Assert.Fail($"timed out; last status: {last}\n{node.Log}");
+        Assert.Fail($"timed out; last status: {last}\n{node.Output}");
         return default;
     }
 }

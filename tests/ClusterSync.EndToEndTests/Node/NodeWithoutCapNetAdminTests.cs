@@ -1,6 +1,6 @@
 using System.Globalization;
-using ClusterSync.EndToEndTests.Failover;
 using ClusterSync.EndToEndTests.Netns;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.EndToEndTests.Node;
 
@@ -22,34 +22,33 @@ public sealed class NodeWithoutCapNetAdminTests
         try
         {
             await Host.InAsync(ns, "ip", "link", "set", "lo", "up");
-            var (keyCode, keyOutput) = await Host.RunAsync("dotnet", [FirewallNodes.CliDll(), "keygen", "--out", Path.Combine(directory.FullName, "cluster.key")], timeout: TimeSpan.FromSeconds(60));
-            Assert.True(keyCode == 0, $"clustersync keygen: {keyOutput}");
-            var config = Path.Combine(directory.FullName, "node.json");
-            File.WriteAllText(config, """
+            await using (var keygen = await CliProcess.RunAsync(TimeSpan.FromSeconds(60), "keygen", "--out", Path.Combine(directory.FullName, "cluster.key")))
+            {
+                Assert.True(keygen.ExitCode == 0, keygen.Tail());
+            }
+
+            var config = NodeConfigWriter.Write(Path.Combine(directory.FullName, "node.json"), new NodeConfig
+            {
+                Cluster = new ClusterConfig
                 {
-                  "cluster": {
-                    "keyFile": "cluster.key",
-                    "mode": "high-availability",
-                    "members": [
-                      { "id": 1, "address": "127.0.0.1:8116", "priority": 100, "fullSyncPort": 256 },
-                      { "id": 2, "address": "127.0.0.2:8116", "priority": 90, "fullSyncPort": 256 }
-                    ]
-                  },
-                  "node": { "memberId": 1, "control": { "port": 9116 } },
-                  "policy": { "classes": [ { "name": "default", "policy": "full" } ], "rules": [] },
-                  "dataPlane": { "source": "plugin", "plugin": "conntrack" }
-                }
-                """);
+                    KeyFile = "cluster.key",
+                    Members =
+                    [
+                        new MemberConfig { Id = 1, Address = "127.0.0.1:8116", Priority = 100, FullSyncPort = 256 },
+                        new MemberConfig { Id = 2, Address = "127.0.0.2:8116", Priority = 90, FullSyncPort = 256 },
+                    ],
+                },
+                Node = new NodeSection { MemberId = 1, Control = new ControlConfig { Port = 9116 } },
+                Policy = NodeCluster.AllFull,
+                DataPlane = NodeCluster.PluginDataPlane("conntrack"),
+            });
 
-            var (code, output) = await Host.RunAsync("ip",
-                ["netns", "exec", ns, "setpriv", "--inh-caps=-net_admin", "--ambient-caps=-net_admin", "--bounding-set=-net_admin",
-                 "dotnet", FirewallNodes.CliDll(), "node", "--config", config],
-                timeout: TimeSpan.FromSeconds(90));
+            await using var node = CliProcess.Start("node without CAP_NET_ADMIN",
+                ["ip", "netns", "exec", ns, "setpriv", "--inh-caps=-net_admin", "--ambient-caps=-net_admin", "--bounding-set=-net_admin"],
+                "node", "--config", config);
+            await node.WaitForExitAsync(TimeSpan.FromSeconds(90));
 
-            Assert.True(code == 2, $"exit {code}: {output}");
-            Assert.Contains("dataPlane.plugin:", output, StringComparison.Ordinal);
-            Assert.Contains("CAP_NET_ADMIN", output, StringComparison.Ordinal);
-            Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);   // a message, not a stack trace
+            node.AssertExit2("dataPlane.plugin:", "CAP_NET_ADMIN");
         }
         finally
         {

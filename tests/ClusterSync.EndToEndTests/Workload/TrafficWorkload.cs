@@ -58,19 +58,8 @@ internal sealed class TrafficWorkload
     public static string HelperDll()
     {
         var configuration = Path.GetFileName(Path.GetDirectoryName(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))) ?? "Release";
-        var dll = Path.Combine(RepositoryRoot(), "tests", "ClusterSync.EndToEndTests.Traffic", "bin", configuration, "net10.0", "cse2e-traffic.dll");
+        var dll = Path.Combine(CliProcess.RepositoryRoot(), "tests", "ClusterSync.EndToEndTests.Traffic", "bin", configuration, "net10.0", "cse2e-traffic.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException("build tests/ClusterSync.EndToEndTests.Traffic first", dll);
-    }
-
-    public static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ClusterSync.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException($"no ClusterSync.sln above {AppContext.BaseDirectory}");
     }
 
     /// <summary>
@@ -102,7 +91,7 @@ internal sealed class TrafficWorkload
     public async Task<Progress> ProgressAtOrAfterAsync(long unixMs, TimeSpan timeout)
     {
         Progress? found = null;
-        bool held = await Eventually.UntilAsync(
+        bool held = await TestUtilities.Wait.UntilAsync(
             () =>
             {
                 found = Latest is { } p && p.UnixMs >= unixMs ? p : null;

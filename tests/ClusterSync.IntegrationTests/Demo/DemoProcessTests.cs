@@ -1,6 +1,5 @@
 using System.Text.Json;
 using ClusterSync.Cli.Demo;
-using ClusterSync.IntegrationTests.Node;
 using Xunit.Abstractions;
 
 namespace ClusterSync.IntegrationTests.Demo;
@@ -24,7 +23,7 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
             Connections = 20_000,
             Policy = DemoPolicy.SyncAll,
             ServiceLifetimes = false,
-            Launcher = new CliLauncher("dotnet", [NodeProcess.CliDll()]),
+            Launcher = new CliLauncher("dotnet", [CliProcess.CliDll()]),
         };
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         var r = await new DemoRunner(options, log.WriteLine).RunAsync(timeout.Token);
@@ -47,7 +46,9 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
     [Fact]
     public async Task Demo_Json_AdaptiveByDefault_ExitsZeroWithShippedModelAndCheaperThanSyncAll()
     {
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(90), "demo", "--json", "--seconds", "4");
+        await using var run = await CliProcess.RunAsync(TimeSpan.FromSeconds(90), "demo", "--json", "--seconds", "4");
+        string output = run.Output;
+        int code = run.ExitCode;
         log.WriteLine(output);
         Assert.True(code == 0, output);
         var d = JsonDocument.Parse(output.Split('\n').Last(l => l.StartsWith('{'))).RootElement;
@@ -78,7 +79,9 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
     [Fact]
     public async Task Demo_JsonStaticPolicy_ClassesBehaveAsConfigured()
     {
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(90), "demo", "--json", "--seconds", "4", "--policy", "static");
+        await using var run = await CliProcess.RunAsync(TimeSpan.FromSeconds(90), "demo", "--json", "--seconds", "4", "--policy", "static");
+        string output = run.Output;
+        int code = run.ExitCode;
         log.WriteLine(output);
         Assert.True(code == 0, output);
         var d = JsonDocument.Parse(output.Split('\n').Last(l => l.StartsWith('{'))).RootElement;
@@ -104,7 +107,9 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
     [Fact]
     public async Task Demo_UnknownPolicy_ExitsTwoNamingTheOption()
     {
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "demo", "--policy", "sometimes");
+        await using var run = await CliProcess.RunAsync(TimeSpan.FromSeconds(30), "demo", "--policy", "sometimes");
+        string output = run.Output;
+        int code = run.ExitCode;
         Assert.Equal(2, code);
         Assert.Contains("--policy: expected adaptive, static or sync-all", output, StringComparison.Ordinal);
     }
@@ -129,7 +134,9 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
     [Fact]
     public async Task BenchFailover_Json_PrintsFailoverMsAndNoSynchronizedLoss()
     {
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(120), "bench", "failover", "--json");
+        await using var run = await CliProcess.RunAsync(TimeSpan.FromSeconds(120), "bench", "failover", "--json");
+        string output = run.Output;
+        int code = run.ExitCode;
         log.WriteLine(output);
         Assert.True(code == 0, output);
         var d = JsonDocument.Parse(output.Split('\n').Last(l => l.StartsWith('{'))).RootElement;
@@ -143,13 +150,9 @@ public sealed class DemoProcessTests(ITestOutputHelper log)
     [Fact]
     public async Task Demo_Sigterm_StopsItsNodeProcessesAndRemovesItsDirectory()
     {
-        await using var demo = NodeProcess.Start("demo", "--seconds", "60");
+        await using var demo = CliProcess.Start("demo", "--seconds", "60");
         string? dir = null;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(60) && !demo.HasExited && !demo.Output.Contains("data plane:", StringComparison.Ordinal))
-        {
-            await Task.Delay(50);
-        }
+        await Wait.UntilAsync(() => Task.FromResult(demo.HasExited || demo.HasLogged("data plane:")), TimeSpan.FromSeconds(60));
 
         var output = demo.Output;
         Assert.True(output.Contains("data plane:", StringComparison.Ordinal), output);

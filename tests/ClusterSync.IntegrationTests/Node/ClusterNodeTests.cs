@@ -13,7 +13,7 @@ public sealed class ClusterNodeTests : IDisposable
     [Fact]
     public async Task FromConfigFile_SingleMemberStarted_BecomesActiveAndServesHealthUntilStopped()
     {
-        int sync = NodeProcess.FreeUdpPort(), control = NodeProcess.FreeTcpPort(), fullSync = NodeProcess.FreeTcpPort();
+        int sync = Ports.FreeUdp(), control = Ports.FreeTcp(), fullSync = Ports.FreeTcp();
         var config = Path.Combine(_dir, "node.json");
         File.WriteAllText(config, $$"""
             {
@@ -27,7 +27,7 @@ public sealed class ClusterNodeTests : IDisposable
         Assert.Null(node.State);
         await node.StartAsync();
 
-        await FailoverProcessTests.WaitUntilAsync(() => Task.FromResult(node.State == "Active"), "the embedded node to become Active", TimeSpan.FromSeconds(30));
+        await Wait.WaitUntilAsync(() => node.State == "Active", "the embedded node to become Active", TimeSpan.FromSeconds(30));
         Assert.Equal(1, node.MemberId);
         Assert.Equal(new Uri($"http://127.0.0.1:{control}"), node.ControlEndpoint);
         var health = await http.GetAsync(new Uri(node.ControlEndpoint!, "/healthz"));

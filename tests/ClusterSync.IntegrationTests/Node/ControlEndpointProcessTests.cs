@@ -1,7 +1,8 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using ClusterSync.Node.Configuration;
+using Xunit.Abstractions;
 
 namespace ClusterSync.IntegrationTests.Node;
 
@@ -10,12 +11,8 @@ namespace ClusterSync.IntegrationTests.Node;
 /// HttpListener used to throw from its own Start() in that case and the node exited 1).
 /// </summary>
 [Collection(TimingSensitiveCollection.Name)]
-public sealed class ControlEndpointProcessTests : IDisposable
+public sealed class ControlEndpointProcessTests(ITestOutputHelper log)
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-control-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
     /// <summary>One raw GET; the status line, or null when the port refused, reset or timed out.</summary>
     private static async Task<string?> GetAsync(int port, string path, CancellationToken token)
     {
@@ -43,15 +40,9 @@ public sealed class ControlEndpointProcessTests : IDisposable
     {
         for (int round = 0; round < 3; round++)
         {
-            int control = NodeProcess.FreeTcpPort();
-            var config = Path.Combine(_dir, $"node-{round}.json");
-            File.WriteAllText(config, $$"""
-                {
-                  "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{NodeProcess.FreeUdpPort()}}", "fullSyncPort": {{NodeProcess.FreeTcpPort()}} } ] },
-                  "node": { "memberId": 1, "control": { "port": {{control}} } },
-                  "sync": { "tableCapacity": 1024 }
-                }
-                """);
+            await using var cluster = new NodeCluster(1, log);
+            int control = cluster.Control[0];
+            cluster.Write(1, NodeCluster.NoDataPlane, new SyncConfig { TableCapacity = 1024 });
 
             // Four pollers start before the node and keep connecting as fast as they can (bounded in time and count).
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -68,12 +59,8 @@ public sealed class ControlEndpointProcessTests : IDisposable
                 }
             })).ToList();
 
-            await using var node = NodeProcess.Start("node", "--config", config);
-            var sw = Stopwatch.StartNew();
-            while (Interlocked.Read(ref ok) < 200 && !node.HasExited && sw.Elapsed < TimeSpan.FromSeconds(45))
-            {
-                await Task.Delay(20);
-            }
+            var node = cluster.Start(1);
+            await Wait.UntilAsync(() => Task.FromResult(Interlocked.Read(ref ok) >= 200 || node.HasExited), TimeSpan.FromSeconds(45));
 
             await stop.CancelAsync();
             await Task.WhenAll(pollers);

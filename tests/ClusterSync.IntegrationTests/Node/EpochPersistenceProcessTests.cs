@@ -1,4 +1,6 @@
 using System.Globalization;
+using ClusterSync.Node.Configuration;
+using Xunit.Abstractions;
 
 namespace ClusterSync.IntegrationTests.Node;
 
@@ -8,41 +10,40 @@ namespace ClusterSync.IntegrationTests.Node;
 /// (exit 2, the path and what to do), never silently.
 /// </summary>
 [Collection(TimingSensitiveCollection.Name)]
-public sealed class EpochPersistenceProcessTests : IDisposable
+public sealed class EpochPersistenceProcessTests(ITestOutputHelper log) : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-epoch-").FullName;
+    private readonly NodeCluster _node = new(1, log);
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _node.DisposeAsync();
 
     /// <summary>No <c>node.stateDirectory</c>: the file sits next to the configuration.</summary>
-    private string EpochFile => Path.Combine(_dir, "clustersync-member1.epoch");
+    private string EpochFile => Path.Combine(_node.Directory, "clustersync-member1.epoch");
 
-    private string Config() => NodeProcess.WriteSingleMemberConfig(_dir, """ "dataPlane": { "source": "none" }""").Config;
+    private string Config() => _node.Write(1, NodeCluster.NoDataPlane);
 
     [Fact]
     public async Task Node_RestartedWithTheClockBehindItsLastEpoch_StartsNewerThanItAndRecordsIt()
     {
-        var config = Config();
-        await using (var first = NodeProcess.Start("node", "--config", config))
-        {
-            ulong firstEpoch = await EpochAsync(first);
-            Assert.Equal(Line(firstEpoch), File.ReadAllText(EpochFile));
-            first.Kill();
-            await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
-        }
+        Config();
+        var first = _node.Start(1);
+        ulong firstEpoch = await EpochAsync(first);
+        Assert.Equal(Line(firstEpoch), File.ReadAllText(EpochFile));
+        first.Kill();
 
         // As if the clock had been a day ahead during the last life and stepped back since: the recorded epoch is newer
         // than the clock, so the new life must take the next one (its peers would drop an older epoch as a replay, and
         // an equal one would repeat the previous life's nonces).
         ulong recorded = (ulong)DateTimeOffset.UtcNow.AddDays(1).ToUnixTimeMilliseconds();
         File.WriteAllText(EpochFile, Line(recorded));
-        await using var second = NodeProcess.Start("node", "--config", config);
+        var second = _node.Start(1);
 
         ulong epoch = await EpochAsync(second);
 
         Assert.Equal(recorded + 1, epoch);
         Assert.Equal(Line(recorded + 1), File.ReadAllText(EpochFile));
-        Assert.DoesNotContain(Directory.GetFiles(_dir), f => f.EndsWith(".tmp", StringComparison.Ordinal)); // renamed into place
+        Assert.DoesNotContain(Directory.GetFiles(_node.Directory), f => f.EndsWith(".tmp", StringComparison.Ordinal)); // renamed into place
     }
 
     [Theory]
@@ -60,36 +61,26 @@ public sealed class EpochPersistenceProcessTests : IDisposable
         });
         string before = File.ReadAllText(EpochFile);
 
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(60), "node", "--config", config);
+        var node = await _node.RunAsync(TimeSpan.FromSeconds(60), "node", "--config", config);
 
-        Assert.True(code == 2, $"exit {code}:\n{output}");
-        Assert.Contains($"clustersync: {EpochFile}: damaged epoch file", output, StringComparison.Ordinal);
-        Assert.Contains("move it aside", output, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        node.AssertExit2($"clustersync: {EpochFile}: damaged epoch file", "move it aside");
         Assert.Equal(before, File.ReadAllText(EpochFile)); // left for the operator to look at
     }
 
     private static string Line(ulong epoch) => string.Create(CultureInfo.InvariantCulture, $"clustersync-epoch v1 member=1 epoch={epoch}\n");
 
     /// <summary>The node's epoch, from its log line "Member 1 started: epoch N".</summary>
-    private static async Task<ulong> EpochAsync(NodeProcess node)
+    private async Task<ulong> EpochAsync(CliProcess node)
     {
         ulong epoch = 0;
-        await Wait.UntilAsync(
+        await _node.WaitUntilAsync(
             () =>
             {
                 var m = System.Text.RegularExpressions.Regex.Match(node.Output, @"Member 1 started: epoch (\d+)");
                 return m.Success && ulong.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out epoch);
             },
-            TimeSpan.FromSeconds(60),
-            () => $"the node never logged its epoch:\n{node.Output}",
-            () =>
-            {
-                if (node.HasExited)
-                {
-                    Assert.Fail($"the node exited ({node.ExitCode}):\n{node.Output}");
-                }
-            });
+            "the node's epoch in its log",
+            TimeSpan.FromSeconds(60));
         return epoch;
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using System.Text.Json;
 using Xunit.Abstractions;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Node;
 
@@ -20,20 +21,20 @@ public sealed class JoinProcessTests(ITestOutputHelper log)
     public async Task NodeJoiningMillionConnectionTableUnderChurn_AndRestartedAfterSigkill_ReportsStandbyOnlyAfterFullSync_EndsIdenticalBothTimes()
     {
         var clock = Stopwatch.StartNew();
-        await using var cluster = new ProcessCluster(2);
+        await using var cluster = new NodeCluster(2, log);
         await cluster.KeygenAsync();
         // Member 1's generator keeps a population of 2,000,000, so its first 1,000,000 changes all open connections
         // (a fill at 400,000/s); then it churns (≈30 % new, 55 % updates, 15 % destroys) at the rate the test sets.
         // The table (1.1 M live + 30 s of tombstones) stays inside its preallocated 1.6 M slots. A 1 s dead interval:
         // this test is about the join, and two processes holding a million connections each on 2 shared cores can
         // stall longer than the default 300 ms (a false failover is another test's subject).
-        const string sync = """{"tableCapacity": 1600000, "deadAfterMissedHeartbeats": 10}""";
-        cluster.Write(1, """{"source": "generator", "generator": {"seed": 31, "connections": 2000000, "changesPerSecond": 400000}}""", sync);
-        cluster.Write(2, """{"source": "none"}""", sync);
+        var sync = new SyncConfig { TableCapacity = 1_600_000, DeadAfterMissedHeartbeats = 10 };
+        cluster.Write(1, NodeCluster.Generator(new GeneratorConfig { Seed = 31, Connections = 2_000_000, ChangesPerSecond = 400_000 }), sync);
+        cluster.Write(2, NodeCluster.NoDataPlane, sync);
 
         cluster.Start(1);
         await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s
-            && ProcessCluster.MemberState(s) == "Active" && s.GetProperty("tableSize").GetInt32() >= Million, "member 1 Active with 1,000,000 connections");
+            && NodeCluster.MemberState(s) == "Active" && s.GetProperty("tableSize").GetInt32() >= Million, "member 1 Active with 1,000,000 connections");
         log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: member 1 holds 1,000,000 connections");
         await cluster.PostAsync(1, "/generator/resume?rate=50000");
 
@@ -59,7 +60,7 @@ public sealed class JoinProcessTests(ITestOutputHelper log)
     /// full sync of at least the 1,000,000 connections member 1 held; then member 1's churn is paused and, once its
     /// last change is acknowledged, both digests (count + XOR of key/version hashes) must be equal.
     /// </summary>
-    private async Task JoinAndCompareAsync(ProcessCluster cluster, string what, Stopwatch clock)
+    private async Task JoinAndCompareAsync(NodeCluster cluster, string what, Stopwatch clock)
     {
         var seen = new List<string>();
         JsonElement firstStandby = default;
@@ -70,7 +71,7 @@ public sealed class JoinProcessTests(ITestOutputHelper log)
                 return false;
             }
 
-            var state = ProcessCluster.MemberState(s)!;
+            var state = NodeCluster.MemberState(s)!;
             if (seen.Count == 0 || seen[^1] != state)
             {
                 seen.Add(state);
@@ -103,17 +104,17 @@ public sealed class JoinProcessTests(ITestOutputHelper log)
         (long Count, string Xor) d1 = default, d2 = default;
         await cluster.WaitUntilAsync(async () =>
         {
-            if (await cluster.StatusAsync(1) is not { } s1 || !s1.GetProperty("dataPlane").GetProperty("paused").GetBoolean() || !ProcessCluster.Settled(s1))
+            if (await cluster.StatusAsync(1) is not { } s1 || !s1.GetProperty("dataPlane").GetProperty("paused").GetBoolean() || !NodeCluster.Settled(s1))
             {
                 return false;
             }
 
-            d1 = ProcessCluster.Digest(s1);
-            return await cluster.StatusAsync(2) is { } s2 && (d2 = ProcessCluster.Digest(s2)) == d1;
+            d1 = NodeCluster.Digest(s1);
+            return await cluster.StatusAsync(2) is { } s2 && (d2 = NodeCluster.Digest(s2)) == d1;
         }, $"{what}: identical tables");
         log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: {what}: identical, {d1.Count} connections, digest {d1.Xor}; full sync {entries} entries");
         Assert.True(d1.Count >= Million);
-        Assert.Equal("Active", ProcessCluster.MemberState(await cluster.StatusAsync(1)));
-        Assert.Equal("Standby", ProcessCluster.MemberState(await cluster.StatusAsync(2)));
+        Assert.Equal("Active", NodeCluster.MemberState(await cluster.StatusAsync(1)));
+        Assert.Equal("Standby", NodeCluster.MemberState(await cluster.StatusAsync(2)));
     }
 }

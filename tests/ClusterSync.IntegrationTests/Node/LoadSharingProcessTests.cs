@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Xunit.Abstractions;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Node;
 
@@ -16,10 +17,10 @@ public sealed class LoadSharingProcessTests(ITestOutputHelper log)
     private static readonly int[] s_all = [1, 2, 3, 4];
 
     [Fact]
-    public async Task FourNodeProcessesInLoadSharing_OwnershipSymmetricAndRouted_OneKilled_OnlyItsConnectionsMoveToCommittedSurvivors()
+    public async Task FourCliProcessesInLoadSharing_OwnershipSymmetricAndRouted_OneKilled_OnlyItsConnectionsMoveToCommittedSurvivors()
     {
         var clock = Stopwatch.StartNew();
-        await using var cluster = new ProcessCluster(4, "load-sharing");
+        await using var cluster = new NodeCluster(4, log, ClusterConfig.ModeLoadSharing);
         await cluster.KeygenAsync();
         // Each member's generator starts held, so every connection is opened under the full owner set {1,2,3,4}; it
         // opens only connections its member owns (population 8,000: ~4,000 opened, then churn with destroys).
@@ -27,9 +28,9 @@ public sealed class LoadSharingProcessTests(ITestOutputHelper log)
         // member wrongly declared dead moves its connections for a moment; this test is about where they move.
         foreach (int m in s_all)
         {
-            cluster.Write(m, string.Create(CultureInfo.InvariantCulture,
-                $$$"""{"source": "generator", "generator": {"seed": {{{60 + m}}}, "connections": 8000, "changesPerSecond": 2500, "maxChanges": 10000, "paused": true, "sourceBase": "10.{{{m}}}.0.0"}}"""),
-                """{"tableCapacity": 65536, "deadAfterMissedHeartbeats": 10}""");
+            cluster.Write(m,
+                NodeCluster.Generator(new GeneratorConfig { Seed = 60 + m, Connections = 8000, ChangesPerSecond = 2500, MaxChanges = 10_000, Paused = true, SourceBase = string.Create(CultureInfo.InvariantCulture, $"10.{m}.0.0") }),
+                new SyncConfig { TableCapacity = 65_536, DeadAfterMissedHeartbeats = 10 });
         }
 
         foreach (int m in s_all)
@@ -62,12 +63,12 @@ public sealed class LoadSharingProcessTests(ITestOutputHelper log)
             var digests = new HashSet<(long, string)>();
             foreach (int m in s_all)
             {
-                if (await cluster.StatusAsync(m) is not { } s || !s.GetProperty("dataPlane").GetProperty("finished").GetBoolean() || !ProcessCluster.Settled(s))
+                if (await cluster.StatusAsync(m) is not { } s || !s.GetProperty("dataPlane").GetProperty("finished").GetBoolean() || !NodeCluster.Settled(s))
                 {
                     return false;
                 }
 
-                digests.Add(ProcessCluster.Digest(s));
+                digests.Add(NodeCluster.Digest(s));
             }
 
             return digests.Count == 1;
@@ -181,7 +182,7 @@ public sealed class LoadSharingProcessTests(ITestOutputHelper log)
 
     private sealed record Owned(string Key, string Reply, int Owner, int ReplyOwner, int Origin, bool Committed);
 
-    private static async Task<Dictionary<string, Owned>> ConnectionsAsync(ProcessCluster cluster, int member)
+    private static async Task<Dictionary<string, Owned>> ConnectionsAsync(NodeCluster cluster, int member)
     {
         var report = await cluster.GetJsonAsync(member, "/ownership?connections=true");
         Assert.True(report is not null, $"member {member} gave no ownership report");

@@ -167,7 +167,7 @@ public sealed class NodeConfigTests : IDisposable
     [Fact]
     public void Load_ExampleFiles_AreValid()
     {
-        var examples = Path.Combine(NodeProcess.RepositoryRoot(), "examples");
+        var examples = Path.Combine(CliProcess.RepositoryRoot(), "examples");
         File.Copy(Path.Combine(examples, "node1.json"), Path.Combine(_dir, "node1.json"));
         File.Copy(Path.Combine(examples, "node2.json"), Path.Combine(_dir, "node2.json"));
         Cli.Commands.KeygenCommand.Write(Path.Combine(_dir, "cluster.key"), Security.ClusterKey.Generate());

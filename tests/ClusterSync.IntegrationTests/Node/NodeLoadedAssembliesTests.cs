@@ -1,3 +1,9 @@
+using ClusterSync.Adaptive.Controller;
+using ClusterSync.Node.Configuration;
+using ClusterSync.Telemetry;
+using Xunit.Abstractions;
+using ClusterSync.Policy;
+
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>
@@ -7,36 +13,29 @@ namespace ClusterSync.IntegrationTests.Node;
 /// those assemblies into a node. Checked on a real node process through <c>/proc/&lt;pid&gt;/maps</c>.
 /// </summary>
 [Collection(TimingSensitiveCollection.Name)]
-public sealed class NodeLoadedAssembliesTests : IDisposable
+public sealed class NodeLoadedAssembliesTests(ITestOutputHelper log)
 {
     private static readonly string[] s_forbidden = ["ScottPlot", "SkiaSharp", "libSkiaSharp", "ClusterSync.Training"];
-
-    private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-loaded-").FullName;
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
-
-    public void Dispose()
-    {
-        _http.Dispose();
-        Directory.Delete(_dir, recursive: true);
-    }
 
     [SkippableFact]
     public async Task Node_AdaptiveWithTelemetryServingStatus_MapsNoTrainingOrPlottingAssembly()
     {
         Skip.IfNot(File.Exists("/proc/self/maps"), "/proc/<pid>/maps is not available on this OS: the loaded assemblies of another process cannot be read");
 
-        var (config, endpoint) = NodeProcess.WriteSingleMemberConfig(_dir, """
-            "dataPlane": { "source": "generator", "generator": { "seed": 5, "connections": 1000, "changesPerSecond": 20000, "maxChanges": 5000 } },
-            "adaptive": { "enabled": true, "feedbackInterval": "200ms" },
-            "telemetry": { "enabled": true, "path": "telemetry.db", "metricsInterval": "200ms", "flushInterval": "50ms" }
-            """);
-        await using var node = NodeProcess.Start("node", "--config", config);
+        await using var cluster = new NodeCluster(1, log);
+        cluster.Write(1, NodeCluster.Generator(new GeneratorConfig { Seed = 5, Connections = 1000, ChangesPerSecond = 20_000, MaxChanges = 5000 }), adjust: c => c with
+        {
+            Policy = new PolicyOptions(), // the default service classes
+            Adaptive = new AdaptiveOptions { Enabled = true, FeedbackInterval = TimeSpan.FromMilliseconds(200) },
+            Telemetry = new TelemetryOptions { Enabled = true, Path = "telemetry.db", MetricsInterval = TimeSpan.FromMilliseconds(200), FlushInterval = TimeSpan.FromMilliseconds(50) },
+        });
+        var node = cluster.Start(1);
 
-        await FailoverProcessTests.WaitUntilAsync(async () => await FailoverProcessTests.StatusAsync(_http, endpoint) is { } s
+        await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s
                 && s.GetProperty("dataPlane").GetProperty("finished").GetBoolean()
                 && s.GetProperty("adaptive").GetProperty("mode").GetString() == "model",
-            "the node's status (generator finished, adaptive mode on the shipped model)", TimeSpan.FromSeconds(60), node);
-        _ = await _http.GetStringAsync($"{endpoint}/metrics");
+            "the node's status (generator finished, adaptive mode on the shipped model)", TimeSpan.FromSeconds(60));
+        _ = await cluster.GetBytesAsync(1, "/metrics");
 
         var mapped = File.ReadAllLines($"/proc/{node.Id}/maps")
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))

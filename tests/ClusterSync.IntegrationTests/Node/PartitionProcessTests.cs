@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Xunit.Abstractions;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Node;
 
@@ -13,18 +14,18 @@ namespace ClusterSync.IntegrationTests.Node;
 public sealed class PartitionProcessTests(ITestOutputHelper log)
 {
     [NftFact]
-    public async Task TwoNodeProcesses_PartitionedLongerThanDeadInterval_BothActive_AfterHealExactlyOneActiveByRank_TablesConverge()
+    public async Task TwoCliProcesses_PartitionedLongerThanDeadInterval_BothActive_AfterHealExactlyOneActiveByRank_TablesConverge()
     {
         var clock = Stopwatch.StartNew();
-        await using var cluster = new ProcessCluster(2);
+        await using var cluster = new NodeCluster(2, log);
         await cluster.KeygenAsync();
         // Both members have a generator; only an Active one drives it. Member 1 (priority 100) outranks member 2 (90).
-        cluster.Write(1, """{"source": "generator", "generator": {"seed": 41, "connections": 10000, "changesPerSecond": 5000, "sourceBase": "10.0.0.0"}}""");
-        cluster.Write(2, """{"source": "generator", "generator": {"seed": 42, "connections": 10000, "changesPerSecond": 5000, "sourceBase": "10.1.0.0"}}""");
+        cluster.Write(1, NodeCluster.Generator(new GeneratorConfig { Seed = 41, Connections = 10_000, ChangesPerSecond = 5000, SourceBase = "10.0.0.0" }));
+        cluster.Write(2, NodeCluster.Generator(new GeneratorConfig { Seed = 42, Connections = 10_000, ChangesPerSecond = 5000, SourceBase = "10.1.0.0" }));
         cluster.Start(1);
-        await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active");
+        await cluster.WaitUntilAsync(async () => NodeCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active");
         cluster.Start(2);
-        await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(2) is { } s && ProcessCluster.MemberState(s) == "Standby"
+        await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(2) is { } s && NodeCluster.MemberState(s) == "Standby"
             && s.GetProperty("fullSync").GetProperty("full_sync_received").GetInt64() >= 1, "member 2 Standby after its full sync");
         Assert.Equal(0, (await cluster.StatusAsync(2))!.Value.GetProperty("dataPlane").GetProperty("changesSubmitted").GetInt64());
 
@@ -35,7 +36,7 @@ public sealed class PartitionProcessTests(ITestOutputHelper log)
             // each driving its data plane (member 2 from the population it committed at its takeover).
             var cut = Stopwatch.StartNew();
             await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s1 && await cluster.StatusAsync(2) is { } s2
-                && ProcessCluster.MemberState(s1) == "Active" && ProcessCluster.MemberState(s2) == "Active"
+                && NodeCluster.MemberState(s1) == "Active" && NodeCluster.MemberState(s2) == "Active"
                 && PeerState(s1, 2) == "Down" && PeerState(s2, 1) == "Down"
                 && s2.GetProperty("dataPlane").GetProperty("changesSubmitted").GetInt64() >= 5000, "split brain: both Active, member 2 driving");
             var s2Split = (await cluster.StatusAsync(2))!.Value;
@@ -48,7 +49,7 @@ public sealed class PartitionProcessTests(ITestOutputHelper log)
 
         // Healed: the lower rank (member 2) steps down, counted and logged; member 1 stays Active throughout.
         await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s1 && await cluster.StatusAsync(2) is { } s2
-            && ProcessCluster.MemberState(s1) == "Active" && ProcessCluster.MemberState(s2) == "Standby"
+            && NodeCluster.MemberState(s1) == "Active" && NodeCluster.MemberState(s2) == "Standby"
             && PeerState(s1, 2) == "Standby" && PeerState(s2, 1) == "Active", "one Active after the heal");
         log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: healed, member 1 Active, member 2 Standby");
         var s2After = (await cluster.StatusAsync(2))!.Value;
@@ -64,7 +65,7 @@ public sealed class PartitionProcessTests(ITestOutputHelper log)
         {
             var a = (await cluster.StatusAsync(1))!.Value;
             var b = (await cluster.StatusAsync(2))!.Value;
-            Assert.Equal(("Active", "Standby"), (ProcessCluster.MemberState(a), ProcessCluster.MemberState(b)));
+            Assert.Equal(("Active", "Standby"), (NodeCluster.MemberState(a), NodeCluster.MemberState(b)));
             Assert.Equal(("Standby", "Active"), (PeerState(a, 2), PeerState(b, 1)));
             await Task.Delay(100);
         }
@@ -76,13 +77,13 @@ public sealed class PartitionProcessTests(ITestOutputHelper log)
         await cluster.WaitUntilAsync(async () =>
         {
             if (await cluster.StatusAsync(1) is not { } s1 || await cluster.StatusAsync(2) is not { } s2
-                || !s1.GetProperty("dataPlane").GetProperty("paused").GetBoolean() || !ProcessCluster.Settled(s1) || !ProcessCluster.Settled(s2))
+                || !s1.GetProperty("dataPlane").GetProperty("paused").GetBoolean() || !NodeCluster.Settled(s1) || !NodeCluster.Settled(s2))
             {
                 return false;
             }
 
-            d1 = ProcessCluster.Digest(s1);
-            return ProcessCluster.Digest(s2) == d1;
+            d1 = NodeCluster.Digest(s1);
+            return NodeCluster.Digest(s2) == d1;
         }, "both tables identical after the heal");
         log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: converged, {d1.Count} connections, digest {d1.Xor}");
         Assert.True(d1.Count > 5000);

@@ -59,12 +59,12 @@ public sealed class ShippedModelDefaultTests : IDisposable
 
     private AdaptiveDocument Adaptive(string shippedPath, string modelSetting)
     {
-        int sync = NodeProcess.FreeUdpPort();
+        int sync = Ports.FreeUdp();
         var path = Path.Combine(_dir, "node.json");
         File.WriteAllText(path, $$"""
             {
-              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{sync}}", "fullSyncPort": {{NodeProcess.FreeTcpPort()}} } ] },
-              "node": { "memberId": 1, "control": { "port": {{NodeProcess.FreeTcpPort()}} } },
+              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{sync}}", "fullSyncPort": {{Ports.FreeTcp()}} } ] },
+              "node": { "memberId": 1, "control": { "port": {{Ports.FreeTcp()}} } },
               "adaptive": { {{modelSetting}} "enabled": true }
             }
             """);

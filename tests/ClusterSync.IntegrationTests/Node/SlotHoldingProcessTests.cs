@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Node;
 
@@ -25,12 +26,12 @@ public sealed class SlotHoldingProcessTests
     [Fact]
     public async Task SlotHoldersOnActivesFullSyncPort_RestartedMemberStillJoinsByFullSyncBeforeStandby()
     {
-        await using var cluster = new ProcessCluster(2);
+        await using var cluster = new NodeCluster(2);
         await cluster.KeygenAsync();
-        cluster.Write(1, """{"source": "generator", "generator": {"seed": 51, "connections": 20000, "changesPerSecond": 20000, "maxChanges": 20000}}""");
-        cluster.Write(2, """{"source": "none"}""");
+        cluster.Write(1, NodeCluster.Generator(new GeneratorConfig { Seed = 51, Connections = 20_000, ChangesPerSecond = 20_000, MaxChanges = 20_000 }));
+        cluster.Write(2, NodeCluster.NoDataPlane);
         cluster.Start(1);
-        await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s && ProcessCluster.MemberState(s) == "Active"
+        await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s && NodeCluster.MemberState(s) == "Active"
             && s.GetProperty("dataPlane").GetProperty("finished").GetBoolean(), "member 1 Active with its connections");
 
         // Attackers without the key, from another host (127.0.0.2: the members use 127.0.0.1): more hellos than the
@@ -63,7 +64,7 @@ public sealed class SlotHoldingProcessTests
         try
         {
             cluster.Start(2);
-            await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(2) is { } s && ProcessCluster.MemberState(s) == "Standby",
+            await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(2) is { } s && NodeCluster.MemberState(s) == "Standby",
                 "member 2 Standby", TimeSpan.FromSeconds(60));
             string output = cluster[2]!.Output;
             Assert.DoesNotContain("first member", output, StringComparison.Ordinal);
@@ -81,6 +82,6 @@ public sealed class SlotHoldingProcessTests
         }
 
         await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(1) is { } s1 && await cluster.StatusAsync(2) is { } s2
-            && ProcessCluster.Settled(s1) && ProcessCluster.Digest(s1) == ProcessCluster.Digest(s2), "tables identical");
+            && NodeCluster.Settled(s1) && NodeCluster.Digest(s1) == NodeCluster.Digest(s2), "tables identical");
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Xunit.Abstractions;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Node;
 
@@ -24,13 +25,13 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
     // life's acknowledgements and window must go); every fifth round waits for the Active to see the Standby Down
     // first. The Standbys judge the Active after 600 ms: a restarted member's Init lasts that long. Anti-entropy
     // checks every 2 s, so a divergence that delta and full sync missed would be repaired (and counted) within a round.
-    private const string SyncActive = """{"tableCapacity": 65536, "heartbeatInterval": "100ms", "deadAfterMissedHeartbeats": 20, "maxReplicationLag": "5s", "antiEntropyInterval": "2s", "antiEntropySettle": "500ms"}""";
-    private const string SyncStandby = """{"tableCapacity": 65536, "heartbeatInterval": "100ms", "deadAfterMissedHeartbeats": 6, "maxReplicationLag": "5s", "antiEntropyInterval": "2s", "antiEntropySettle": "500ms"}""";
+    private static readonly SyncConfig s_syncActive = new() { TableCapacity = 65_536, HeartbeatInterval = TimeSpan.FromMilliseconds(100), DeadAfterMissedHeartbeats = 20, MaxReplicationLag = TimeSpan.FromSeconds(5), AntiEntropyInterval = TimeSpan.FromSeconds(2), AntiEntropySettle = TimeSpan.FromMilliseconds(500) };
+    private static readonly SyncConfig s_syncStandby = new() { TableCapacity = 65_536, HeartbeatInterval = TimeSpan.FromMilliseconds(100), DeadAfterMissedHeartbeats = 6, MaxReplicationLag = TimeSpan.FromSeconds(5), AntiEntropyInterval = TimeSpan.FromSeconds(2), AntiEntropySettle = TimeSpan.FromMilliseconds(500) };
 
     // Member 1 starts alone: it waits aloneAfter (default 10 s; at least three of its dead intervals) for a
     // synchronized peer before it starts as the first member.
-    private const string ClusterActive = "\"aloneAfter\": \"6s\", ";
-    private const string ClusterStandby = "\"aloneAfter\": \"2s\", ";
+    private static readonly Func<NodeConfig, NodeConfig> s_clusterActive = c => c with { Cluster = c.Cluster with { AloneAfter = TimeSpan.FromSeconds(6) } };
+    private static readonly Func<NodeConfig, NodeConfig> s_clusterStandby = c => c with { Cluster = c.Cluster with { AloneAfter = TimeSpan.FromSeconds(2) } };
 
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
 
@@ -38,22 +39,22 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
     public async Task StandbySigkilledAndRestarted20TimesUnderChurn_FullSyncBeforeStandbyEachTime_ReplicationNeverStalls_EveryStandbyIdenticalAfterEach()
     {
         var clock = Stopwatch.StartNew();
-        await using var cluster = new ProcessCluster(3);
+        await using var cluster = new NodeCluster(3, log);
         await cluster.KeygenAsync();
 
         // A population of 3,000 at 3,000 changes/s: full after a second, then ≈30 % new connections, 55 % updates and
         // 15 % destroys, so every round sees creates and destroys while a Standby is down and while it joins.
-        cluster.Write(1, """{"source": "generator", "generator": {"seed": 41, "connections": 3000, "changesPerSecond": 3000}}""", SyncActive, ClusterActive);
-        cluster.Write(2, """{"source": "none"}""", SyncStandby, ClusterStandby);
-        cluster.Write(3, """{"source": "none"}""", SyncStandby, ClusterStandby);
+        cluster.Write(1, NodeCluster.Generator(new GeneratorConfig { Seed = 41, Connections = 3000, ChangesPerSecond = 3000 }), s_syncActive, s_clusterActive);
+        cluster.Write(2, NodeCluster.NoDataPlane, s_syncStandby, s_clusterStandby);
+        cluster.Write(3, NodeCluster.NoDataPlane, s_syncStandby, s_clusterStandby);
         cluster.Start(1);
-        await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active", s_timeout);
+        await cluster.WaitUntilAsync(async () => NodeCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active", s_timeout);
         await cluster.WaitUntilAsync(() => Task.FromResult(cluster[1]!.Output.Contains(
             "Member 1: starting synchronized (first member): no synchronized peer heard for 6000 ms", StringComparison.Ordinal)), "member 1 first after cluster.aloneAfter", s_timeout);
         cluster.Start(2);
         cluster.Start(3);
-        await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(2)) == "Standby"
-            && ProcessCluster.MemberState(await cluster.StatusAsync(3)) == "Standby", "members 2 and 3 Standby", s_timeout);
+        await cluster.WaitUntilAsync(async () => NodeCluster.MemberState(await cluster.StatusAsync(2)) == "Standby"
+            && NodeCluster.MemberState(await cluster.StatusAsync(3)) == "Standby", "members 2 and 3 Standby", s_timeout);
         var epochs = new Dictionary<int, List<ulong>>
         {
             [2] = [Epoch((await cluster.StatusAsync(2))!.Value)],
@@ -109,7 +110,7 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
                     return false;
                 }
 
-                var state = ProcessCluster.MemberState(s)!;
+                var state = NodeCluster.MemberState(s)!;
                 if (seen.Count == 0 || seen[^1] != state)
                 {
                     seen.Add(state);
@@ -160,15 +161,15 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
             (long Count, string Xor) d1 = default, d2 = default, d3 = default;
             await cluster.WaitUntilAsync(async () =>
             {
-                if (await cluster.StatusAsync(1) is not { } s1 || !s1.GetProperty("dataPlane").GetProperty("paused").GetBoolean() || !ProcessCluster.Settled(s1))
+                if (await cluster.StatusAsync(1) is not { } s1 || !s1.GetProperty("dataPlane").GetProperty("paused").GetBoolean() || !NodeCluster.Settled(s1))
                 {
                     return false;
                 }
 
                 sawDestroys |= s1.GetProperty("tableEntries").GetInt32() > s1.GetProperty("tableSize").GetInt32(); // tombstones
-                d1 = ProcessCluster.Digest(s1);
-                d2 = await cluster.StatusAsync(2) is { } s2 ? ProcessCluster.Digest(s2) : default;
-                d3 = await cluster.StatusAsync(3) is { } s3 ? ProcessCluster.Digest(s3) : default;
+                d1 = NodeCluster.Digest(s1);
+                d2 = await cluster.StatusAsync(2) is { } s2 ? NodeCluster.Digest(s2) : default;
+                d3 = await cluster.StatusAsync(3) is { } s3 ? NodeCluster.Digest(s3) : default;
                 return d1 == d2 && d1 == d3;
             }, $"{round}: three identical tables", s_timeout);
             Assert.True(d1.Count > 0);
@@ -177,12 +178,12 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
         }
 
         var end = (await cluster.StatusAsync(1))!.Value;
-        Assert.Equal("Active", ProcessCluster.MemberState(end));
+        Assert.Equal("Active", NodeCluster.MemberState(end));
         Assert.Equal(failoversAtStart, end.GetProperty("membership").GetProperty("failovers").GetInt64());
         foreach (int m in new[] { 2, 3 })
         {
             var s = (await cluster.StatusAsync(m))!.Value;
-            Assert.Equal("Standby", ProcessCluster.MemberState(s));
+            Assert.Equal("Standby", NodeCluster.MemberState(s));
             Assert.Equal(0, s.GetProperty("membership").GetProperty("failovers").GetInt64());
         }
 

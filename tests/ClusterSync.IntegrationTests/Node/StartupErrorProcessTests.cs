@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using ClusterSync.Node.Configuration;
+using Xunit.Abstractions;
+using ClusterSync.Telemetry;
 
 namespace ClusterSync.IntegrationTests.Node;
 
@@ -8,31 +11,25 @@ namespace ClusterSync.IntegrationTests.Node;
 /// damaged telemetry file is a configuration error (exit 2) naming the file and what to do, not a stack trace.
 /// </summary>
 [Collection(TimingSensitiveCollection.Name)]
-public sealed class StartupErrorProcessTests : IDisposable
+public sealed class StartupErrorProcessTests(ITestOutputHelper log) : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("clustersync-startup-").FullName;
+    private static readonly TelemetryOptions s_telemetry = new() { Enabled = true, Path = "telemetry.db" };
+    private readonly NodeCluster _node = new(1, log);
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public Task InitializeAsync() => Task.CompletedTask;
 
-    private string Config(string extra = "")
-    {
-        var path = Path.Combine(_dir, "node.json");
-        File.WriteAllText(path, string.Create(CultureInfo.InvariantCulture, $$"""
-            {
-              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{NodeProcess.FreeUdpPort()}}", "fullSyncPort": {{NodeProcess.FreeTcpPort()}} } ] },
-              "node": { "memberId": 1, "control": { "port": {{NodeProcess.FreeTcpPort()}} } },
-              "dataPlane": { "source": "generator" }{{extra}}
-            }
-            """));
-        return path;
-    }
+    public async Task DisposeAsync() => await _node.DisposeAsync();
+
+    private string Config(TelemetryOptions? telemetry = null)
+        => _node.Write(1, NodeCluster.Generator(new GeneratorConfig()), adjust: c => c with { Telemetry = telemetry ?? c.Telemetry });
 
     /// <summary>The process runs managed code: the CLI assembly is mapped (before that, the runtime's own start-up).</summary>
-    private static async Task WaitForCliLoadedAsync(NodeProcess node)
-        => await Wait.UntilAsync(
+    private static async Task WaitForCliLoadedAsync(CliProcess node)
+        => await Wait.WaitUntilAsync(
             () => File.ReadAllText($"/proc/{node.Id}/maps").Contains("clustersync.dll", StringComparison.Ordinal),
+            "the CLI assembly loaded",
             TimeSpan.FromSeconds(30),
-            () => "the CLI assembly was not loaded within 30 s",
+            () => node.Tail(),
             () =>
             {
                 if (node.HasExited)
@@ -54,14 +51,11 @@ public sealed class StartupErrorProcessTests : IDisposable
     [InlineData(1000)]
     public async Task Node_SigtermDuringStartup_ExitZeroWithoutStackTrace(int afterMs)
     {
-        var config = Config();
-        await using var node = NodeProcess.Start("node", "--config", config);
+        Config();
+        var node = _node.Start(1);
         await WaitForCliLoadedAsync(node);
         var since = Stopwatch.StartNew();
-        while (since.ElapsedMilliseconds < afterMs && !node.HasExited)
-        {
-            await Task.Delay(1);
-        }
+        await Wait.UntilAsync(() => Task.FromResult(node.HasExited), TimeSpan.FromMilliseconds(afterMs), poll: TimeSpan.FromMilliseconds(1)); // the signal's moment
 
         await node.TerminateAsync();
         int code = await node.WaitForExitAsync(TimeSpan.FromSeconds(40));
@@ -75,7 +69,7 @@ public sealed class StartupErrorProcessTests : IDisposable
     [InlineData("truncated")]
     public async Task Node_DamagedTelemetryFile_Exit2NamingFileAndHint(string damage)
     {
-        var db = Path.Combine(_dir, "telemetry.db");
+        var db = Path.Combine(_node.Directory, "telemetry.db");
         if (damage == "garbage")
         {
             var bytes = new byte[64 * 1024];
@@ -85,31 +79,25 @@ public sealed class StartupErrorProcessTests : IDisposable
         else
         {
             // A real telemetry file from a first run, cut in the middle.
-            var first = Config($$""", "telemetry": { "enabled": true, "path": "telemetry.db" }""");
-            await using (var node = NodeProcess.Start("node", "--config", first))
-            {
-                // LiteDB writes to its log file first and into the file itself at checkpoints (the last one at the stop).
-                var log = Path.Combine(_dir, "telemetry-log.db");
-                await Wait.UntilAsync(
-                    () => Math.Max(File.Exists(db) ? new FileInfo(db).Length : 0, File.Exists(log) ? new FileInfo(log).Length : 0) >= 64 * 1024,
-                    TimeSpan.FromSeconds(30),
-                    () => $"no telemetry file:\n{node.Output}");
+            Config(s_telemetry);
+            var node = _node.Start(1);
+            // LiteDB writes to its log file first and into the file itself at checkpoints (the last one at the stop).
+            var liteLog = Path.Combine(_node.Directory, "telemetry-log.db");
+            await _node.WaitUntilAsync(
+                () => Math.Max(File.Exists(db) ? new FileInfo(db).Length : 0, File.Exists(liteLog) ? new FileInfo(liteLog).Length : 0) >= 64 * 1024,
+                "a telemetry file of 64 KiB");
 
-                await node.TerminateAsync();
-                Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(40)));
-            }
+            await node.TerminateAsync();
+            Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(40)));
 
             Assert.True(new FileInfo(db).Length > 64 * 1024, $"telemetry file of {new FileInfo(db).Length} bytes after the stop");
             using var file = new FileStream(db, FileMode.Open);
             file.SetLength(file.Length / 2 + 1234);
         }
 
-        var config = Config($$""", "telemetry": { "enabled": true, "path": "telemetry.db" }""");
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(60), "node", "--config", config);
+        var config = Config(s_telemetry);
+        var run = await _node.RunAsync(TimeSpan.FromSeconds(60), "node", "--config", config);
 
-        Assert.True(code == 2, $"exit {code}:\n{output}");
-        Assert.Contains($"telemetry.path: '{db}'", output, StringComparison.Ordinal);
-        Assert.Contains("move it aside", output, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        run.AssertExit2($"telemetry.path: '{db}'", "move it aside");
     }
 }

@@ -17,11 +17,11 @@ public sealed class StatusTokenTests : IDisposable
     {
         var tokenFile = Path.Combine(_dir, "control.token");
         ControlTokenFile.Write(tokenFile);
-        int control = NodeProcess.FreeTcpPort();
+        int control = Ports.FreeTcp();
         var config = Path.Combine(_dir, "node.json");
         File.WriteAllText(config, $$"""
             {
-              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{NodeProcess.FreeUdpPort()}}", "fullSyncPort": {{NodeProcess.FreeTcpPort()}} } ] },
+              "cluster": { "insecure": true, "members": [ { "id": 1, "address": "127.0.0.1:{{Ports.FreeUdp()}}", "fullSyncPort": {{Ports.FreeTcp()}} } ] },
               "node": { "memberId": 1, "control": { "port": {{control}}, "tokenFile": "control.token", "requireTokenForReads": true } }
             }
             """);

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using ClusterSync.IntegrationTests.Node;
+using ClusterSync.Node.Configuration;
+using Xunit.Abstractions;
 
 namespace ClusterSync.IntegrationTests.Plugins;
 
@@ -10,34 +10,26 @@ namespace ClusterSync.IntegrationTests.Plugins;
 /// running, synchronizing and failing over; the in-process replica is committed regardless.
 /// </summary>
 [Collection(TimingSensitiveCollection.Name)]
-public sealed class DataPlaneIsolationProcessTests
+public sealed class DataPlaneIsolationProcessTests(ITestOutputHelper log)
 {
     [Fact]
     public async Task FaultyDataPlane_SourceAndSinkThrow_CountedHealthRedNodeKeepsSyncingAndFailsOver()
     {
         using var files = new PluginFiles();
         files.Drop(PluginFiles.TestPluginOutput("TestDataPlane.Faulty"), "TestDataPlane.Faulty");
-        await using var cluster = new ProcessCluster(2);
+        await using var cluster = new NodeCluster(2, log);
         await cluster.KeygenAsync();
-        WriteWithPlugins(cluster, 1, """{"source": "plugin", "plugin": "faulty-plane", "settings": {"failAfter": 300}}""", files.Directory);
-        WriteWithPlugins(cluster, 2, """{"source": "plugin", "plugin": "faulty-plane", "settings": {"sinkThrows": true}}""", files.Directory);
+        WriteWithPlugins(cluster, 1, NodeCluster.PluginDataPlane("faulty-plane", new { failAfter = 300 }), files.Directory);
+        WriteWithPlugins(cluster, 2, NodeCluster.PluginDataPlane("faulty-plane", new { sinkThrows = true }), files.Directory);
         var n1 = cluster.Start(1);
-        await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active");
+        await cluster.WaitForStateAsync(1, "Active");
         cluster.Start(2);
 
         // The source submitted 300 connections, then threw: counted, red health, the node runs on and member 2 has them.
-        JsonElement s1 = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(1) is not { } a || await cluster.StatusAsync(2) is not { } b)
-            {
-                return false;
-            }
-
-            s1 = a;
-            return a.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sourceState").GetString() == "failed"
-                && ProcessCluster.Settled(a) && ProcessCluster.MemberState(b) == "Standby" && b.GetProperty("tableSize").GetInt32() == 300;
-        }, "member 1's source failed and member 2 holding its 300 connections");
+        var s1 = (await cluster.WaitForStatusesAsync(
+            s => s[0].GetProperty("dataPlane").GetProperty("plugin").GetProperty("sourceState").GetString() == "failed"
+                && NodeCluster.Settled(s[0]) && NodeCluster.MemberState(s[1]) == "Standby" && s[1].GetProperty("tableSize").GetInt32() == 300,
+            "member 1's source failed and member 2 holding its 300 connections"))[0];
         var p1 = s1.GetProperty("dataPlane").GetProperty("plugin");
         Assert.Equal(1, p1.GetProperty("sourceExceptions").GetInt64());
         Assert.Contains("faulty source: broke after 300 connections", p1.GetProperty("failure").GetString(), StringComparison.Ordinal);
@@ -69,7 +61,7 @@ public sealed class DataPlaneIsolationProcessTests
         }
 
         // Failover: member 2's plugin sink throws; the in-process replica is committed, member 2 is Active and runs on.
-        var before = ProcessCluster.Digest(s1);
+        var before = NodeCluster.Digest(s1);
         n1.Kill();
         await n1.WaitForExitAsync(TimeSpan.FromSeconds(10));
         JsonElement s2 = default;
@@ -81,10 +73,10 @@ public sealed class DataPlaneIsolationProcessTests
             }
 
             s2 = b;
-            return ProcessCluster.MemberState(b) == "Active" && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkExceptions").GetInt64() >= 1
+            return NodeCluster.MemberState(b) == "Active" && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkExceptions").GetInt64() >= 1
                 && !b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommitting").GetBoolean();
         }, "member 2 Active after its sink threw", TimeSpan.FromSeconds(10));
-        Assert.Equal(before, ProcessCluster.Digest(s2.GetProperty("membership").GetProperty("committed")));
+        Assert.Equal(before, NodeCluster.Digest(s2.GetProperty("membership").GetProperty("committed")));
         Assert.Equal(0, s2.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommits").GetInt64());
         Assert.Equal("running", s2.GetProperty("state").GetString());
         using (var health = await http.GetAsync($"{cluster.Endpoint(2)}/healthz"))
@@ -104,11 +96,6 @@ public sealed class DataPlaneIsolationProcessTests
         }
     }
 
-    private static void WriteWithPlugins(ProcessCluster cluster, int member, string dataPlane, string pluginDirectory)
-    {
-        var path = cluster.Write(member, dataPlane);
-        var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-        config["plugins"] = new JsonObject { ["directory"] = pluginDirectory, ["classifier"] = "built-in", ["hotReload"] = false };
-        File.WriteAllText(path, config.ToJsonString());
-    }
+    private static void WriteWithPlugins(NodeCluster cluster, int member, DataPlaneConfig dataPlane, string pluginDirectory)
+        => cluster.Write(member, dataPlane, adjust: c => c with { Plugins = new PluginsConfig { Directory = pluginDirectory, Classifier = "built-in", HotReload = false } });
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using ClusterSync.IntegrationTests.Node;
 using Xunit.Abstractions;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Plugins;
 
@@ -16,34 +16,25 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
     [Fact]
     public async Task Replay_GeneratedTraceIntoTwoMemberCluster_PeerConvergesToLiveConnections_FailoverCommitsIntoPluginSink()
     {
-        await using var cluster = new ProcessCluster(2);
+        await using var cluster = new NodeCluster(2, log);
         await cluster.KeygenAsync();
         var trace = Path.Combine(cluster.Directory, "trace.csv");
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "generate", "--out", trace, "--days", "0.01", "--rate", "20", "--start", "2026-01-05T12:00:00Z");
-        Assert.True(code == 0, output);
+        var generate = await cluster.RunAsync(TimeSpan.FromSeconds(30), "generate", "--out", trace, "--days", "0.01", "--rate", "20", "--start", "2026-01-05T12:00:00Z");
+        Assert.True(generate.ExitCode == 0, generate.Output);
         var (connections, expectedLive) = LiveAtLastStart(trace);
         Assert.True(expectedLive >= 50, $"the trace leaves only {expectedLive} connections open");
 
         // Member 1 replays (its dataPlane section is overridden by `replay`); member 2 has the plugin as a sink only.
-        cluster.Write(1, """{"source": "none"}""");
-        cluster.Write(2, """{"source": "plugin", "plugin": "trace-replay"}""");
-        var n1 = NodeProcess.Start("replay", "--trace", trace, "--config", cluster.ConfigPath(1), "--speed", "400");
-        await cluster.WaitUntilAsync(async () => ProcessCluster.MemberState(await cluster.StatusAsync(1)) == "Active", "member 1 Active");
+        cluster.Write(1, NodeCluster.NoDataPlane);
+        cluster.Write(2, NodeCluster.PluginDataPlane("trace-replay"));
+        var n1 = cluster.StartAs(1, "replay", "--trace", trace, "--config", cluster.ConfigPath(1), "--speed", "400");
+        await cluster.WaitForStateAsync(1, "Active");
         cluster.Start(2);
 
         // 864 s of trace at 400x: about 2 s of replay.
-        JsonElement s1 = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(1) is not { } a || await cluster.StatusAsync(2) is not { } b)
-            {
-                return false;
-            }
-
-            s1 = a;
-            return a.GetProperty("dataPlane").GetProperty("finished").GetBoolean() && ProcessCluster.Settled(a)
-                && ProcessCluster.MemberState(b) == "Standby" && ProcessCluster.Digest(b) == ProcessCluster.Digest(a);
-        }, "the replay finished and member 2 identical", TimeSpan.FromSeconds(30));
+        var s1 = (await cluster.WaitForStatusesAsync(
+            s => NodeCluster.Finished(s[0]) && NodeCluster.Settled(s[0]) && NodeCluster.MemberState(s[1]) == "Standby" && NodeCluster.Digest(s[1]) == NodeCluster.Digest(s[0]),
+            "the replay finished and member 2 identical", TimeSpan.FromSeconds(30)))[0];
 
         var plugin = s1.GetProperty("dataPlane").GetProperty("plugin");
         var source = plugin.GetProperty("sourceCounters");
@@ -53,7 +44,7 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
         Assert.Equal(connections, source.GetProperty("connections_started").GetInt64());
         Assert.Equal(expectedLive, source.GetProperty("live_connections").GetInt64());
         Assert.Equal(expectedLive, s1.GetProperty("tableSize").GetInt32());
-        var before = ProcessCluster.Digest(s1);
+        var before = NodeCluster.Digest(s1);
         Assert.Equal(expectedLive, before.Count);
         Assert.Equal(0, (await cluster.StatusAsync(2))!.Value.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommits").GetInt64());
 
@@ -69,7 +60,7 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
             }
 
             s2 = b;
-            return ProcessCluster.MemberState(b) == "Active"
+            return NodeCluster.MemberState(b) == "Active"
                 && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommits").GetInt64() >= 1;
         }, "member 2 Active with the replica committed into the plugin's sink", TimeSpan.FromSeconds(10));
 
@@ -78,7 +69,7 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
         Assert.Equal(expectedLive, p2.GetProperty("sinkLastCommitted").GetInt64());
         Assert.Equal(0, p2.GetProperty("sinkExceptions").GetInt64());
         Assert.Equal("none", p2.GetProperty("sourceState").GetString());
-        Assert.Equal(before, ProcessCluster.Digest(s2.GetProperty("membership").GetProperty("committed")));
+        Assert.Equal(before, NodeCluster.Digest(s2.GetProperty("membership").GetProperty("committed")));
 
         // The plugin's own counters are in /metrics too, by side and name.
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -89,9 +80,9 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
     [Fact]
     public async Task PluginsJson_ShippedTraceReplay_ListedAsLoadedDataPlane()
     {
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "plugins", "--json");
-        Assert.True(code == 0, output);
-        using var doc = JsonDocument.Parse(output[output.IndexOf('[', StringComparison.Ordinal)..]);
+        await using var plugins = await CliProcess.RunAsync(TimeSpan.FromSeconds(30), "plugins", "--json");
+        Assert.True(plugins.ExitCode == 0, plugins.Output);
+        using var doc = JsonDocument.Parse(plugins.Stdout[plugins.Stdout.IndexOf('[', StringComparison.Ordinal)..]);
         var replay = doc.RootElement.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "trace-replay");
         Assert.Equal("dataplane", replay.GetProperty("kind").GetString());
         Assert.Equal("loaded", replay.GetProperty("status").GetString());
@@ -104,29 +95,23 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
     [InlineData("""{"source": "plugin", "plugin": "ftp"}""", "dataPlane.plugin: no loaded data-plane plugin named 'ftp'")]
     public async Task Node_BadDataPlanePlugin_Exit2NamingTheField(string dataPlane, string expected)
     {
-        await using var cluster = new ProcessCluster(2);
+        await using var cluster = new NodeCluster(2, log);
         await cluster.KeygenAsync();
-        var config = cluster.Write(1, dataPlane);
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "node", "--config", config);
-        Assert.True(code == 2, output);
-        Assert.Contains($"{config}: {expected}", output, StringComparison.Ordinal);
+        var config = cluster.Write(1, NodeCluster.DataPlane(dataPlane));
+        (await cluster.RunAsync(TimeSpan.FromSeconds(30), "node", "--config", config)).AssertExit2($"{config}: {expected}");
     }
 
     [Fact]
     public async Task Replay_MissingTraceOrBadSpeed_Exit2NamingTheOption()
     {
-        await using var cluster = new ProcessCluster(2);
+        await using var cluster = new NodeCluster(2, log);
         await cluster.KeygenAsync();
-        var config = cluster.Write(1, """{"source": "none"}""");
+        var config = cluster.Write(1, NodeCluster.NoDataPlane);
         var missing = Path.Combine(cluster.Directory, "missing.csv");
-        var (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config);
-        Assert.True(code == 2, output);
-        Assert.Contains($"--trace: no such file '{missing}'", output, StringComparison.Ordinal);
+        (await cluster.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config)).AssertExit2($"--trace: no such file '{missing}'");
 
         File.WriteAllText(missing, "start,duration,proto,src,sport,dst,dport,service,bytes_out,bytes_in,pkts_out,pkts_in\n");
-        (code, output) = await NodeProcess.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config, "--speed", "0");
-        Assert.True(code == 2, output);
-        Assert.Contains("--speed: expected a factor in (0, 1e9], found 0", output, StringComparison.Ordinal);
+        (await cluster.RunAsync(TimeSpan.FromSeconds(30), "replay", "--trace", missing, "--config", config, "--speed", "0")).AssertExit2("--speed: expected a factor in (0, 1e9], found 0");
     }
 
     /// <summary>

@@ -50,10 +50,11 @@ public sealed class OwnershipStreamingTests(ITestOutputHelper output) : IDisposa
         try
         {
             // The first half of the generator's population is all opens: maxChanges of them fill the table.
-            await Eventually.WaitUntilAsync(
+            await Wait.WaitUntilAsync(
                 () => host.Runtime.Engine.LiveConnectionCount >= Connections,
-                () => $"the table reached {host.Runtime.Engine.LiveConnectionCount} of {Connections} connections",
-                TimeSpan.FromSeconds(60));
+                $"the table to hold {Connections} connections",
+                TimeSpan.FromSeconds(60),
+                () => $"it holds {host.Runtime.Engine.LiveConnectionCount}");
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
             var url = $"http://127.0.0.1:{control}/ownership?connections=true";

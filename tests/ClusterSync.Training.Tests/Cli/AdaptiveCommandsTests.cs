@@ -16,9 +16,9 @@ public sealed class AdaptiveCommandsTests
     public AdaptiveCommandsTests(TrainedModelFixture fixture) => _fixture = fixture;
 
     [Fact]
-    public void Simulate_Json_ExactlyTheDocumentedShape()
+    public async Task Simulate_Json_ExactlyTheDocumentedShape()
     {
-        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", _fixture.TracePath, "--model", _fixture.Result.ModelPath, "--budget", "0.01", "0.05", "--no-frontier", "--json");
+        var (code, stdout, stderr) = await RunAsync("simulate", "--trace", _fixture.TracePath, "--model", _fixture.Result.ModelPath, "--budget", "0.01", "0.05", "--no-frontier", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var root = doc.RootElement;
@@ -54,7 +54,7 @@ public sealed class AdaptiveCommandsTests
     }
 
     [Fact]
-    public void Simulate_LuflowFormatWithoutModel_StaticPoliciesAndOracle()
+    public async Task Simulate_LuflowFormatWithoutModel_StaticPoliciesAndOracle()
     {
         string csv = Path.Combine(_fixture.Directory, "luflow-small.csv");
         File.WriteAllLines(csv,
@@ -64,7 +64,7 @@ public sealed class AdaptiveCommandsTests
             "1,10,20,786,53,1,1,1,17,100,40001,1600000001000000,16000000009,1,benign,1E-1",
             "0,56,56,786,\"\",1,1,1,1,55960,\"\",1600000002000000,16000000015,1,outlier,5.9E-5",
         ]);
-        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", csv, "--format", "luflow", "--json");
+        var (code, stdout, stderr) = await RunAsync("simulate", "--trace", csv, "--format", "luflow", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         Assert.Equal(3, doc.RootElement.GetProperty("connections").GetInt64());
@@ -74,7 +74,7 @@ public sealed class AdaptiveCommandsTests
     }
 
     [Fact]
-    public void Simulate_ModelOfAnotherFeatureVersion_Exit2WithReason()
+    public async Task Simulate_ModelOfAnotherFeatureVersion_Exit2WithReason()
     {
         string path = Path.Combine(_fixture.Directory, "v-other.zip");
         File.Copy(_fixture.Result.ModelPath, path, overwrite: true);
@@ -92,32 +92,32 @@ public sealed class AdaptiveCommandsTests
             JsonSerializer.Serialize(w, m with { FeatureVersion = 99 }, ModelManifestJson.Default.ModelManifest);
         }
 
-        var (code, _, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", _fixture.TracePath, "--model", path, "--json");
+        var (code, _, stderr) = await RunAsync("simulate", "--trace", _fixture.TracePath, "--model", path, "--json");
         Assert.Equal(2, code);
         Assert.Contains("v-other.zip", stderr, StringComparison.Ordinal);
         Assert.Contains($"feature version 99, this build computes version {FeatureSchema.Version}", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void GenerateAndSimulate_BadInput_Exit2NamingTheFieldAndExpectation()
+    public async Task GenerateAndSimulate_BadInput_Exit2NamingTheFieldAndExpectation()
     {
-        var (code, _, stderr) = CliProcess.Run(s_timeout, "generate", "--out", Path.Combine(_fixture.Directory, "x.csv"), "--rate", "-1");
+        var (code, _, stderr) = await RunAsync("generate", "--out", Path.Combine(_fixture.Directory, "x.csv"), "--rate", "-1");
         Assert.Equal(2, code);
         Assert.Contains("--rate: expected connections per second", stderr, StringComparison.Ordinal);
 
         string bad = Path.Combine(_fixture.Directory, "bad.csv");
         File.WriteAllText(bad, "start,duration,proto,src,sport,dst,dport,service,bytes_out,bytes_in,pkts_out,pkts_in\n1,2,6,10.0.0.1,1,10.0.0.2,99999,web,1,1,1,1\n");
-        (code, _, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", bad, "--json");
+        (code, _, stderr) = await RunAsync("simulate", "--trace", bad, "--json");
         Assert.Equal(2, code);
         Assert.Contains("bad.csv:2: dport: expected an integer 0-65535", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Simulate_FrontierAndPlot_PointsAgainstStatic3sAndPng()
+    public async Task Simulate_FrontierAndPlot_PointsAgainstStatic3sAndPng()
     {
         string trace = Path.Combine(_fixture.Directory, "small-mix.csv"), png = Path.Combine(_fixture.Directory, "frontier.png");
-        Assert.Equal(0, CliProcess.Run(s_timeout, "generate", "--out", trace, "--days", "0.25", "--rate", "0.5", "--seed", "9").ExitCode);
-        var (code, stdout, stderr) = CliProcess.Run(s_timeout, "simulate", "--trace", trace, "--model", _fixture.Result.ModelPath, "--budget", "0.02",
+        Assert.Equal(0, (await RunAsync("generate", "--out", trace, "--days", "0.25", "--rate", "0.5", "--seed", "9")).ExitCode);
+        var (code, stdout, stderr) = await RunAsync("simulate", "--trace", trace, "--model", _fixture.Result.ModelPath, "--budget", "0.02",
             "--warmup", "0.5", "--plot", png, "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
@@ -133,12 +133,19 @@ public sealed class AdaptiveCommandsTests
     }
 
     [Fact]
-    public void Generate_Seeded_WritesTheSameTraceTwice()
+    public async Task Generate_Seeded_WritesTheSameTraceTwice()
     {
         string a = Path.Combine(_fixture.Directory, "a.csv"), b = Path.Combine(_fixture.Directory, "b.csv");
-        Assert.Equal(0, CliProcess.Run(s_timeout, "generate", "--out", a, "--days", "0.05", "--seed", "5").ExitCode);
-        Assert.Equal(0, CliProcess.Run(s_timeout, "generate", "--out", b, "--days", "0.05", "--seed", "5").ExitCode);
+        Assert.Equal(0, (await RunAsync("generate", "--out", a, "--days", "0.05", "--seed", "5")).ExitCode);
+        Assert.Equal(0, (await RunAsync("generate", "--out", b, "--days", "0.05", "--seed", "5")).ExitCode);
         Assert.Equal(File.ReadAllText(a), File.ReadAllText(b));
         Assert.StartsWith("start,duration,proto,src,sport,dst,dport,service,bytes_out,bytes_in,pkts_out,pkts_in", File.ReadAllText(a), StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the built <c>clustersync</c> to completion (the process-test harness), bounded by <see cref="s_timeout"/>.</summary>
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
+    {
+        await using var cli = await CliProcess.RunAsync(s_timeout, args);
+        return (cli.ExitCode, cli.Stdout, cli.Stderr);
     }
 }

@@ -146,7 +146,7 @@ public sealed class ControlHttpServerHardeningTests(Xunit.Abstractions.ITestOutp
         await client.ConnectAsync(_server!.LocalEndPoint);
         await client.GetStream().WriteAsync("GET /healthz HTTP/1.1\r\n"u8.ToArray());
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await Eventually.WaitUntilAsync(() => _server.Armed != 0, "the server holds the connection with its header deadline armed", TimeSpan.FromSeconds(10));
+        await Wait.WaitUntilAsync(() => _server.Armed != 0, "the server holds the connection with its header deadline armed", TimeSpan.FromSeconds(10));
 
         var read = client.GetStream().ReadAsync(new byte[64], cts.Token).AsTask();
         time.Advance(TimeSpan.FromSeconds(2));
