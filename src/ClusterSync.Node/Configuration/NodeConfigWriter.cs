@@ -63,6 +63,11 @@ public static class NodeConfigWriter
             {
                 info.Properties.RemoveAt(i);
             }
+            else if (info.Type == typeof(PluginsConfig) && info.Properties[i].Name == "classifier")
+            {
+                // The default classifier left unnamed stays unnamed: named, it must be deployed (built-in rules otherwise).
+                info.Properties[i].ShouldSerialize = (config, _) => ((PluginsConfig)config).ClassifierNamed;
+            }
         }
     }
 }
