@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
+using ClusterSync.Membership;
 using ClusterSync.Policy;
 using ClusterSync.Protocol;
 using ClusterSync.Security;
@@ -37,7 +38,7 @@ internal static class EngineKit
     };
 
     public static (SyncEngine Engine, CaptureChannel Channel) Create(byte member, byte peer, ClusterKey? key, TimeProvider time,
-        bool insecure = false, PolicyOptions? policy = null)
+        bool insecure = false, PolicyOptions? policy = null, ulong epoch = 0)
     {
         var channel = new CaptureChannel(1);
         var options = new SyncEngineOptions
@@ -49,9 +50,21 @@ internal static class EngineKit
             SendWindowDatagrams = 16,
             AckEveryDatagrams = 8,
             Insecure = insecure,
+            Epoch = epoch,
             Policy = policy ?? TestPolicy(),
         };
         return (new SyncEngine(options, channel, key, time), channel);
+    }
+
+    /// <summary>Feeds a copy of <paramref name="datagram"/> to <paramref name="to"/>.</summary>
+    public static DropReason Feed(SyncEngine to, byte[] datagram) => to.HandleDatagram(((byte[])datagram.Clone()).AsSpan());
+
+    /// <summary>Submits <paramref name="change"/> to <paramref name="engine"/> and waits for the data datagram that carries it.</summary>
+    public static byte[] SubmitAndCapture(SyncEngine engine, CaptureChannel channel, in ConnectionEvent change)
+    {
+        int before = channel.DataTo(0).Count;
+        engine.Submit(change);
+        return channel.WaitForData(before + 1)[before];
     }
 
     public static ConnectionKey Tcp(ushort destinationPort, ushort sourcePort = 40000, uint source = 0x0A00_0001)
@@ -108,6 +121,9 @@ internal static class EngineKit
 /// <summary>Member 1 (the sender, started) and member 2 (the receiver, fed by hand, not started) on one fake clock.</summary>
 internal sealed class EnginePair : IDisposable
 {
+    private int _fromSender;
+    private int _fromReceiver;
+
     public EnginePair(bool startSender = true, PolicyOptions? policy = null)
     {
         Time = new FakeTimeProvider(EngineKit.Start);
@@ -118,6 +134,15 @@ internal sealed class EnginePair : IDisposable
         {
             Sender.Start();
         }
+    }
+
+    /// <summary>The sender advertised Active and the receiver Standby, the sender not started yet.</summary>
+    public static EnginePair ActiveStandby()
+    {
+        var pair = new EnginePair(startSender: false);
+        pair.Sender.AdvertisedState = (byte)MemberState.Active;
+        pair.Receiver.AdvertisedState = (byte)MemberState.Standby;
+        return pair;
     }
 
     public FakeTimeProvider Time { get; }
@@ -133,17 +158,81 @@ internal sealed class EnginePair : IDisposable
     public CaptureChannel ReceiverChannel { get; }
 
     /// <summary>Feeds a copy of <paramref name="datagram"/> to the receiver.</summary>
-    public DropReason Feed(byte[] datagram) => Receiver.HandleDatagram(((byte[])datagram.Clone()).AsSpan());
+    public DropReason Feed(byte[] datagram) => EngineKit.Feed(Receiver, datagram);
+
+    /// <summary>Feeds a copy of <paramref name="datagram"/> (the receiver's ack or heartbeat) back to the sender.</summary>
+    public DropReason FeedBack(byte[] datagram) => EngineKit.Feed(Sender, datagram);
 
     /// <summary>Submits <paramref name="change"/> to the sender and waits for the data datagram that carries it.</summary>
-    public byte[] SubmitAndCapture(in ConnectionEvent change)
-    {
-        int before = SenderChannel.DataTo(0).Count;
-        Sender.Submit(change);
-        return SenderChannel.WaitForData(before + 1)[before];
-    }
+    public byte[] SubmitAndCapture(in ConnectionEvent change) => EngineKit.SubmitAndCapture(Sender, SenderChannel, change);
+
+    /// <summary>Waits until the sender has drained every pending change (and <paramref name="also"/> holds); fails the test on timeout.</summary>
+    public void WaitDrained(Func<bool>? also = null)
+        => Assert.True(SenderChannel.WaitUntil(_ => Sender.PendingCount == 0 && (also is null || also()), TimeSpan.FromSeconds(10)), "the sender did not drain");
 
     public List<ConnectionEvent> SentRecords() => EngineKit.DecodeAll(SenderChannel.DataTo(0), Key, Sender);
+
+    /// <summary>
+    /// Sends a full-class sentinel and waits for it: the sender handles changes in order, so once the sentinel is
+    /// out, everything submitted before it that was going to be sent has been sent.
+    /// </summary>
+    public List<ConnectionEvent> FlushWithSentinel(ushort sentinelPort)
+    {
+        var sentinel = EngineKit.Tcp(443, sourcePort: sentinelPort);
+        Sender.Submit(EngineKit.New(sentinel));
+        Assert.True(
+            SenderChannel.WaitUntil(_ => SentRecords().Any(r => r.Key == sentinel), TimeSpan.FromSeconds(10)),
+            "sentinel was never sent");
+        return SentRecords();
+    }
+
+    /// <summary>Ticks both engines and carries heartbeats and anti-entropy messages both ways (not data: what was lost stays lost) until quiet.</summary>
+    public void Pump()
+    {
+        for (int round = 0; round < 50; round++)
+        {
+            Sender.OnTick();
+            Receiver.OnTick();
+            int moved = Carry(SenderChannel, ref _fromSender, Receiver) + Carry(ReceiverChannel, ref _fromReceiver, Sender);
+            if (moved == 0 && round > 2)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Lets the newest version settle (the sender notes it, 3 s pass), then runs one anti-entropy check to the end.</summary>
+    public void SettleAndCheck()
+    {
+        Sender.OnTick(); // the Active notes its newest version: the cutoff once it is older than the settle time
+        Time.Advance(TimeSpan.FromSeconds(3)); // past the settle time: the changes count
+        Pump(); // heartbeats: each knows the other's state
+        Check();
+    }
+
+    /// <summary>Starts one anti-entropy check on the sender (it must go out to the one peer) and carries it to the end.</summary>
+    public void Check()
+    {
+        Assert.Equal(1, Sender.StartAntiEntropyCheck(Time.GetTimestamp()));
+        Pump();
+    }
+
+    private static int Carry(CaptureChannel from, ref int next, SyncEngine to)
+    {
+        var sent = from.SentTo(0);
+        int moved = 0;
+        for (; next < sent.Count; next++)
+        {
+            var type = (MessageType)sent[next][3];
+            if (type is MessageType.Heartbeat or MessageType.Digest or MessageType.DigestRequest or MessageType.RangeEntries)
+            {
+                to.HandleDatagram(sent[next].AsSpan());
+                moved++;
+            }
+        }
+
+        return moved;
+    }
 
     public void Dispose()
     {

@@ -22,25 +22,20 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
 
     private (SyncEngine Engine, CaptureChannel Channel) Create(byte member, byte peer, ulong epoch)
     {
-        var channel = new CaptureChannel(1);
-        var engine = new SyncEngine(new SyncEngineOptions
-        {
-            MemberId = member,
-            PeerMemberIds = [peer],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Epoch = epoch,
-            Policy = EngineKit.TestPolicy(),
-        }, channel, _key, _time);
-        _engines.Add(engine);
-        return (engine, channel);
+        var created = EngineKit.Create(member, peer, _key, _time, epoch: epoch);
+        _engines.Add(created.Engine);
+        return created;
     }
 
-    private static List<byte[]> Control(CaptureChannel channel, MessageType type) => channel.SentTo(0).Where(d => d[3] == (byte)type).ToList();
-
-    private static DropReason Feed(SyncEngine to, byte[] datagram) => to.HandleDatagram(((byte[])datagram.Clone()).AsSpan());
+    /// <summary>Member 1 (epoch 1000), advertising Active and started, and member 2 (epoch 5000), fed by hand.</summary>
+    private (SyncEngine Sender, CaptureChannel SenderChannel, SyncEngine Receiver) StartedActiveAndReceiver()
+    {
+        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
+        var (receiver, _) = Create(2, 1, epoch: 5000);
+        sender.AdvertisedState = (byte)ClusterSync.Membership.MemberState.Active;
+        sender.Start();
+        return (sender, senderChannel, receiver);
+    }
 
     /// <summary>Sends <paramref name="count"/> data datagrams from the started sender (one connection each).</summary>
     private static List<byte[]> SendData(SyncEngine sender, CaptureChannel channel, int count, ushort firstPort)
@@ -64,19 +59,19 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
         var data = SendData(sender, senderChannel, 10, 3000);
         foreach (var d in data)
         {
-            Assert.Equal(DropReason.None, Feed(oldLife, d));
+            Assert.Equal(DropReason.None, EngineKit.Feed(oldLife, d));
         }
 
         oldLife.OnTick();
-        Assert.Equal(DropReason.None, Feed(sender, Control(oldChannel, MessageType.Ack).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(sender, oldChannel.Sent(MessageType.Ack).Last()));
         Assert.Equal(10UL, sender.GetPeerStatus()[0].AckedThrough);
 
         // Member 2 restarts: it hears the sender's heartbeat (last 10), misses 1..10 and NACKs them.
         var (newLife, newChannel) = Create(2, 1, epoch: 6000);
         sender.OnTick();
-        Assert.Equal(DropReason.None, Feed(newLife, Control(senderChannel, MessageType.Heartbeat).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(newLife, senderChannel.Sent(MessageType.Heartbeat).Last()));
         newLife.OnTick();
-        Assert.Equal(DropReason.None, Feed(sender, Control(newChannel, MessageType.Ack).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(sender, newChannel.Sent(MessageType.Ack).Last()));
 
         var peer = sender.GetPeerStatus()[0];
         Assert.Equal(6000UL, peer.Epoch);
@@ -85,7 +80,7 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
             $"expected the 10 NACKed datagrams to be resent, resent {sender.Counters.Retransmissions}");
         foreach (var d in senderChannel.DataTo(0).Skip(10))
         {
-            Feed(newLife, d);
+            EngineKit.Feed(newLife, d);
         }
 
         Assert.Equal(10, newLife.SnapshotTable().Count);
@@ -95,22 +90,19 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     [Fact]
     public void HandleDatagram_PeerRestarted_ReceiveStateAndAdvertisedStateStartAfresh()
     {
-        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
-        var (receiver, _) = Create(2, 1, epoch: 5000);
-        sender.AdvertisedState = (byte)ClusterSync.Membership.MemberState.Active;
-        sender.Start();
+        var (sender, senderChannel, receiver) = StartedActiveAndReceiver();
         var data = SendData(sender, senderChannel, 3, 4000);
-        Feed(receiver, data[0]);
-        Feed(receiver, data[2]); // 2 missing: a gap of the first life
+        EngineKit.Feed(receiver, data[0]);
+        EngineKit.Feed(receiver, data[2]); // 2 missing: a gap of the first life
         sender.OnTick();
-        Feed(receiver, Control(senderChannel, MessageType.Heartbeat).Last());
+        EngineKit.Feed(receiver, senderChannel.Sent(MessageType.Heartbeat).Last());
         Assert.Equal((byte)ClusterSync.Membership.MemberState.Active, receiver.GetPeerStatus()[0].State);
 
         // The sender restarts (new epoch); its first packet of the new life is data, not a heartbeat.
         var (restarted, restartedChannel) = Create(1, 2, epoch: 2000);
         restarted.Start();
         var fresh = SendData(restarted, restartedChannel, 1, 4100);
-        Assert.Equal(DropReason.None, Feed(receiver, fresh[0]));
+        Assert.Equal(DropReason.None, EngineKit.Feed(receiver, fresh[0]));
 
         var peer = receiver.GetPeerStatus()[0];
         Assert.Equal(2000UL, peer.Epoch);
@@ -130,7 +122,7 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
         for (int i = 0; i < 100; i++)
         {
             new PacketHeader(MessageType.Heartbeat, 1, HeaderFlags.Sealed, 10_000UL + (ulong)i, PacketHeader.ControlSpace | 1).Write(forged);
-            var reason = Feed(receiver, forged);
+            var reason = EngineKit.Feed(receiver, forged);
             Assert.True(reason is DropReason.AuthenticationFailed or DropReason.DerivationLimited, $"{reason}");
             limited += reason == DropReason.DerivationLimited ? 1 : 0;
         }
@@ -140,14 +132,14 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
 
         // A repeated epoch is served from the cache: no new derivation, no budget spent.
         new PacketHeader(MessageType.Heartbeat, 1, HeaderFlags.Sealed, 10_031, PacketHeader.ControlSpace | 1).Write(forged);
-        Assert.Equal(DropReason.AuthenticationFailed, Feed(receiver, forged));
+        Assert.Equal(DropReason.AuthenticationFailed, EngineKit.Feed(receiver, forged));
         Assert.Equal(32, receiver.Counters.KeyDerivations);
 
         // The real member 1 starts; once the budget refills, its packets authenticate and its epoch is adopted.
         var (sender, senderChannel) = Create(1, 2, epoch: 20_000);
         _time.Advance(TimeSpan.FromSeconds(1));
         sender.OnTick();
-        Assert.Equal(DropReason.None, Feed(receiver, Control(senderChannel, MessageType.Heartbeat).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(receiver, senderChannel.Sent(MessageType.Heartbeat).Last()));
         Assert.Equal(20_000UL, receiver.GetPeerStatus()[0].Epoch);
         Assert.Equal(33, receiver.Counters.KeyDerivations);
     }
@@ -182,18 +174,15 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     {
         // Seed 854: a restarted member heard the Active's data but lost its heartbeats; the default state (Init) made
         // the cluster look like it was forming, and the member started as first member with a partial table.
-        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
-        var (receiver, _) = Create(2, 1, epoch: 5000);
-        sender.AdvertisedState = (byte)ClusterSync.Membership.MemberState.Active;
-        sender.Start();
-        Assert.Equal(DropReason.None, Feed(receiver, SendData(sender, senderChannel, 1, 8540)[0]));
+        var (sender, senderChannel, receiver) = StartedActiveAndReceiver();
+        Assert.Equal(DropReason.None, EngineKit.Feed(receiver, SendData(sender, senderChannel, 1, 8540)[0]));
         var views = new ClusterSync.Membership.MemberView[1];
 
         Assert.Equal(1, receiver.GetPeerViews(views));
         Assert.False(views[0].Alive);
 
         sender.OnTick();
-        Assert.Equal(DropReason.None, Feed(receiver, Control(senderChannel, MessageType.Heartbeat).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(receiver, senderChannel.Sent(MessageType.Heartbeat).Last()));
         receiver.GetPeerViews(views);
         Assert.Equal((true, ClusterSync.Membership.MemberState.Active), (views[0].Alive, views[0].State));
     }
