@@ -41,20 +41,21 @@ internal static class EngineKit
         bool insecure = false, PolicyOptions? policy = null, ulong epoch = 0)
     {
         var channel = new CaptureChannel(1);
-        var options = new SyncEngineOptions
-        {
-            MemberId = member,
-            PeerMemberIds = [peer],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Insecure = insecure,
-            Epoch = epoch,
-            Policy = policy ?? TestPolicy(),
-        };
+        var options = Options(member, peer) with { Insecure = insecure, Epoch = epoch, Policy = policy ?? TestPolicy() };
         return (new SyncEngine(options, channel, key, time), channel);
     }
+
+    /// <summary>Valid options of a small engine (1,024 connections, a 16-datagram window) for member <paramref name="member"/> and one peer.</summary>
+    public static SyncEngineOptions Options(byte member = 1, byte peer = 2) => new()
+    {
+        MemberId = member,
+        PeerMemberIds = [peer],
+        TableCapacity = 1024,
+        ResendBufferDatagrams = 64,
+        SendWindowDatagrams = 16,
+        AckEveryDatagrams = 8,
+        Policy = TestPolicy(),
+    };
 
     /// <summary>Feeds a copy of <paramref name="datagram"/> to <paramref name="to"/>.</summary>
     public static DropReason Feed(SyncEngine to, byte[] datagram) => to.HandleDatagram(((byte[])datagram.Clone()).AsSpan());

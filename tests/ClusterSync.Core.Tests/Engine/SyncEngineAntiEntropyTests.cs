@@ -37,6 +37,21 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// 100 connections on both members and settled, then <paramref name="change"/> sent but not delivered (in flight,
+    /// younger than the settle time) when a check runs.
+    /// </summary>
+    private void CheckWithInFlight(in ConnectionEvent change)
+    {
+        Populate(100);
+        _pair.Sender.OnTick();
+        _pair.Time.Advance(TimeSpan.FromSeconds(3));
+        _pair.Sender.Submit(change);
+        _pair.WaitDrained();
+        _pair.Pump();
+        _pair.Check();
+    }
+
     private static Dictionary<ConnectionKey, ConnectionEntry> Live(SyncEngine e) => e.SnapshotTable().ToDictionary(kv => kv.Key, kv => kv.Value);
 
     [Fact]
@@ -99,13 +114,7 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     [Fact]
     public void StartAntiEntropyCheck_NewConnectionInFlight_NotCountedAsDivergence()
     {
-        Populate(100);
-        _pair.Sender.OnTick();
-        _pair.Time.Advance(TimeSpan.FromSeconds(3));
-        _pair.Sender.Submit(EngineKit.New(KeyOf(500))); // not yet delivered, and younger than the settle time
-        _pair.WaitDrained();
-        _pair.Pump();
-        _pair.Check();
+        CheckWithInFlight(EngineKit.New(KeyOf(500))); // not yet delivered, and younger than the settle time
 
         Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyRootsCompared);
         Assert.Equal(0, _pair.Receiver.Counters.AntiEntropyMismatches);
@@ -116,13 +125,7 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     {
         // An update still in flight makes the ranges differ (the Standby counts the older version); the repair must
         // then bring the newer version, never remove the connection.
-        Populate(100);
-        _pair.Sender.OnTick();
-        _pair.Time.Advance(TimeSpan.FromSeconds(3));
-        _pair.Sender.Submit(EngineKit.Update(KeyOf(3), ProtocolState.TcpFinWait));
-        _pair.WaitDrained();
-        _pair.Pump();
-        _pair.Check();
+        CheckWithInFlight(EngineKit.Update(KeyOf(3), ProtocolState.TcpFinWait));
 
         Assert.Equal(100, _pair.Receiver.SnapshotTable().Count);
         Assert.True(_pair.Receiver.TryGetEntry(KeyOf(3), out var e) && e.State == ProtocolState.TcpFinWait);
