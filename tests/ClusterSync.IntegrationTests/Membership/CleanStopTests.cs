@@ -22,7 +22,7 @@ public sealed class CleanStopTests
             Assert.True(LoopbackCluster.WaitUntil(() => controllers[0].State == MemberState.Active && controllers[1].State == MemberState.Standby,
                 TimeSpan.FromSeconds(10)), $"{controllers[0].State}, {controllers[1].State}");
             LoopbackCluster.Drive(cluster.Members[0], 2_000, seed: 5, population: 1_000);
-            Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, TimeSpan.FromSeconds(20)));
+            LoopbackCluster.AssertIdentical(cluster.Members[0], cluster.Members[1], TimeSpan.FromSeconds(20));
             var views = new MemberView[1];
             Assert.True(LoopbackCluster.WaitUntil(() => cluster.Members[1].GetPeerViews(views) == 1 && views[0].State == MemberState.Active, TimeSpan.FromSeconds(5)));
 

@@ -87,7 +87,7 @@ public sealed class FailoverTests
         Assert.True(LoopbackCluster.WaitUntil(() => ha.Controllers[0].State == MemberState.Active && ha.Controllers[1].State == MemberState.Standby, TimeSpan.FromSeconds(10)));
         var active = ha.Cluster.Members[0];
         LoopbackCluster.Drive(active, 30_000, seed: 7, population: 10_000);
-        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(active, ha.Cluster.Members[1]) == 0, TimeSpan.FromSeconds(30)));
+        LoopbackCluster.AssertIdentical(active, ha.Cluster.Members[1], TimeSpan.FromSeconds(30));
         var synced = active.SnapshotTable();
         Assert.True(LoopbackCluster.WaitUntil(() => SeesActive(ha.Cluster.Members[1], 1), TimeSpan.FromSeconds(5)), "member 2 never heard member 1 as Active");
 
@@ -117,14 +117,13 @@ public sealed class FailoverTests
         using var ha = new HaCluster([200, 150, 100]);
         Assert.True(LoopbackCluster.WaitUntil(() => ha.Controllers[0].State == MemberState.Active, TimeSpan.FromSeconds(10)));
         LoopbackCluster.Drive(ha.Cluster.Members[0], 5_000, seed: 8, population: 2_000);
-        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(ha.Cluster.Members[0], ha.Cluster.Members[2]) == 0, TimeSpan.FromSeconds(30)));
+        LoopbackCluster.AssertIdentical(ha.Cluster.Members[0], ha.Cluster.Members[2], TimeSpan.FromSeconds(30));
         ha.Cluster.Members[0].Dispose();
         Assert.True(LoopbackCluster.WaitUntil(() => ha.Controllers[1].State == MemberState.Active, TimeSpan.FromSeconds(5)));
 
         // The same workload continues on the new Active (same seed: updates and destroys of the taken-over connections).
         LoopbackCluster.Drive(ha.Cluster.Members[1], 5_000, seed: 8, population: 2_000);
-        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(ha.Cluster.Members[1], ha.Cluster.Members[2]) == 0, TimeSpan.FromSeconds(30)),
-            $"differences {LoopbackCluster.Differences(ha.Cluster.Members[1], ha.Cluster.Members[2])}");
+        LoopbackCluster.AssertIdentical(ha.Cluster.Members[1], ha.Cluster.Members[2], TimeSpan.FromSeconds(30));
         Assert.Contains(ha.Cluster.Members[2].SnapshotTable(), kv => kv.Value.Owner == 2);
     }
 }

@@ -72,8 +72,7 @@ public sealed class NatsFailoverTests(NatsServerFixture nats) : IClassFixture<Na
 
             // The new Active serves the taken-over connections; its updates reach the remaining Standby over NATS.
             LoopbackCluster.Drive(cluster.Members[1], 5_000, seed: 17, population: 10_000);
-            Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[1], cluster.Members[2]) == 0, TimeSpan.FromSeconds(30)),
-                $"differences {LoopbackCluster.Differences(cluster.Members[1], cluster.Members[2])}");
+            LoopbackCluster.AssertIdentical(cluster.Members[1], cluster.Members[2], TimeSpan.FromSeconds(30));
             Assert.Contains(cluster.Members[2].SnapshotTable(), kv => kv.Value.Owner == 2);
         }
         finally
