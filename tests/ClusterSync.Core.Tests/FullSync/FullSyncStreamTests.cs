@@ -78,14 +78,21 @@ public sealed class FullSyncStreamTests
         Assert.Equal(-1, FrameProtection.ReadSealedLength([0, 0, 0, 3]));
     }
 
+    /// <summary>Member 1 serves (answering every hello with <paramref name="answer"/>), <paramref name="clientMember"/> connects; both results.</summary>
+    private static async Task<(HandshakeResult Client, HandshakeResult Server)> Handshake(
+        ClusterKey serverKey, ClusterKey clientKey, HelloStatus answer, byte clientMember)
+    {
+        var (a, b) = MemoryDuplex.CreatePair();
+        var server = FullSyncHandshake.ServerAsync(a, serverKey, 1, _ => answer, CancellationToken.None);
+        var client = await FullSyncHandshake.ClientAsync(b, clientKey, clientMember, CancellationToken.None);
+        return (client, await server);
+    }
+
     [Fact]
     public async Task Handshake_SameKey_AgreesOnDirectionalKeys()
     {
         var key = ClusterKey.Generate();
-        var (a, b) = MemoryDuplex.CreatePair();
-        var server = FullSyncHandshake.ServerAsync(a, key, 1, _ => HelloStatus.Accepted, CancellationToken.None);
-        var client = await FullSyncHandshake.ClientAsync(b, key, 2, CancellationToken.None);
-        var s = await server;
+        var (client, s) = await Handshake(key, key, HelloStatus.Accepted, clientMember: 2);
         Assert.True(client.Ok && s.Ok);
         Assert.Equal(1, client.PeerMember);
         Assert.Equal(2, s.PeerMember);
@@ -100,10 +107,7 @@ public sealed class FullSyncStreamTests
     [Fact]
     public async Task Handshake_WrongKey_RefusedOnBothSides()
     {
-        var (a, b) = MemoryDuplex.CreatePair();
-        var server = FullSyncHandshake.ServerAsync(a, ClusterKey.Generate(), 1, _ => HelloStatus.Accepted, CancellationToken.None);
-        var client = await FullSyncHandshake.ClientAsync(b, ClusterKey.Generate(), 2, CancellationToken.None);
-        var s = await server;
+        var (client, s) = await Handshake(ClusterKey.Generate(), ClusterKey.Generate(), HelloStatus.Accepted, clientMember: 2);
         Assert.Equal(FullSyncStatus.WrongKey, client.Status);
         Assert.Equal(FullSyncStatus.WrongKey, s.Status);
         Assert.Null(client.Receive);
@@ -114,11 +118,9 @@ public sealed class FullSyncStreamTests
     public async Task Handshake_UnknownMember_Refused()
     {
         var key = ClusterKey.Generate();
-        var (a, b) = MemoryDuplex.CreatePair();
-        var server = FullSyncHandshake.ServerAsync(a, key, 1, _ => HelloStatus.UnknownMember, CancellationToken.None);
-        var client = await FullSyncHandshake.ClientAsync(b, key, 9, CancellationToken.None);
+        var (client, server) = await Handshake(key, key, HelloStatus.UnknownMember, clientMember: 9);
         Assert.Equal(FullSyncStatus.Refused, client.Status);
-        Assert.Equal(FullSyncStatus.Refused, (await server).Status);
+        Assert.Equal(FullSyncStatus.Refused, server.Status);
     }
 
     /// <summary>Flips <paramref name="mask"/> in the byte at stream offset <paramref name="offset"/> as the joiner reads it.</summary>
