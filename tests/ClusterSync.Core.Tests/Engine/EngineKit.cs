@@ -93,13 +93,10 @@ internal static class EngineKit
     /// <summary>Opens a captured data datagram with the sender's key and returns its records.</summary>
     public static List<ConnectionEvent> Decode(byte[] datagram, ClusterKey? key, ushort sender, ulong epoch)
     {
-        var copy = (byte[])datagram.Clone();
-        Assert.Equal(DropReason.None, PacketHeader.TryRead(copy, out var header));
+        var (header, opened) = Open(datagram, key, sender, epoch);
         Assert.Equal(MessageType.Data, header.Type);
-        using var opener = PacketProtection.Create(key, sender, epoch);
-        int length = opener.Open(copy);
-        Assert.True(length >= 2, "datagram did not authenticate");
-        var body = copy.AsSpan(PacketHeader.Size, length);
+        Assert.True(opened is { Length: >= 2 }, "datagram did not authenticate");
+        var body = opened.AsSpan();
         int count = BinaryPrimitives.ReadUInt16BigEndian(body);
         var records = new List<ConnectionEvent>();
         var rest = body[2..];
@@ -113,6 +110,48 @@ internal static class EngineKit
 
         Assert.Equal(0, rest.Length);
         return records;
+    }
+
+    /// <summary>Opens a copy of a captured datagram with the sender's key; its header and its body (null when it did not authenticate).</summary>
+    public static (PacketHeader Header, byte[]? Body) Open(byte[] datagram, ClusterKey? key, ushort sender, ulong epoch)
+    {
+        var copy = (byte[])datagram.Clone();
+        Assert.Equal(DropReason.None, PacketHeader.TryRead(copy, out var header));
+        using var opener = PacketProtection.Create(key, sender, epoch);
+        int length = opener.Open(copy);
+        return (header, length < 0 ? null : copy.AsSpan(PacketHeader.Size, length).ToArray());
+    }
+
+    /// <summary>An epoch for datagrams built by hand (a fixed Unix time in milliseconds, late 2026).</summary>
+    public const ulong HandBuiltEpoch = 1_795_000_000_000;
+
+    /// <summary>A datagram built by hand: the header, then <paramref name="body"/> sealed with <paramref name="key"/> as <paramref name="sender"/> would.</summary>
+    public static byte[] Seal(ClusterKey key, MessageType type, ushort sender, ulong epoch, ulong sequence, byte[] body)
+    {
+        var datagram = new byte[PacketHeader.Size + body.Length + PacketProtection.TagSize];
+        new PacketHeader(type, sender, HeaderFlags.Sealed, epoch, sequence).Write(datagram);
+        body.CopyTo(datagram, PacketHeader.Size);
+        using var sealer = PacketProtection.Create(key, sender, epoch);
+        Assert.Equal(datagram.Length, sealer.Seal(datagram, body.Length));
+        return datagram;
+    }
+
+    /// <summary>A data body by hand: the record count <paramref name="count"/> (which may lie), then <paramref name="parts"/> as they are.</summary>
+    public static byte[] Body(ushort count, params byte[][] parts)
+    {
+        var head = new byte[2];
+        BinaryPrimitives.WriteUInt16BigEndian(head, count);
+        return [.. head, .. parts.SelectMany(p => p)];
+    }
+
+    /// <summary>The wire record of <paramref name="e"/>, as owner 1 wrote it at <see cref="HandBuiltEpoch"/> with <paramref name="version"/>.</summary>
+    public static byte[] Record(ConnectionEvent e, ulong version)
+    {
+        e.Entry.UpdatedMs = e.Entry.CreatedMs = (long)HandBuiltEpoch;
+        e.Entry.Version = version;
+        e.Entry.Owner = 1;
+        var b = new byte[RecordCodec.MaxRecordSize];
+        return b[..RecordCodec.Write(b, e)];
     }
 
     public static List<ConnectionEvent> DecodeAll(IEnumerable<byte[]> datagrams, ClusterKey? key, SyncEngine sender)
