@@ -58,9 +58,7 @@ public class OpenDecodeApplyBenchmarks
     public void Setup()
     {
         var keys = Tuples.DistinctKeys(TableEntries, seed: 1_000_000);
-        _engine = new SyncEngine(
-            new SyncEngineOptions { MemberId = (byte)(Sender + 1), PeerMemberIds = [(byte)Sender], TableCapacity = TableEntries + 1024 },
-            new DiscardChannel(), ClusterKey.Generate());
+        _engine = DiscardChannel.Engine((byte)(Sender + 1), (byte)Sender, TableEntries + 1024);
         // Fill the member's table through the real apply path, with version 1 of every connection.
         var fill = new byte[Mtu];
         var first = new ConnectionEvent[Records];
