@@ -210,6 +210,13 @@ internal sealed class EnginePair : IDisposable
     public void WaitDrained(Func<bool>? also = null)
         => Assert.True(SenderChannel.WaitUntil(_ => Sender.PendingCount == 0 && (also is null || also()), TimeSpan.FromSeconds(10)), "the sender did not drain");
 
+    /// <summary>Waits until the sender has sent at least <paramref name="count"/> records; fails the test on timeout, else returns every record sent.</summary>
+    public List<ConnectionEvent> WaitForRecords(int count)
+    {
+        Assert.True(SenderChannel.WaitUntil(_ => SentRecords().Count >= count, TimeSpan.FromSeconds(10)), $"fewer than {count} records sent");
+        return SentRecords();
+    }
+
     public List<ConnectionEvent> SentRecords() => EngineKit.DecodeAll(SenderChannel.DataTo(0), Key, Sender);
 
     /// <summary>

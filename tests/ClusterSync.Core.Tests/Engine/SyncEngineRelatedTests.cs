@@ -53,7 +53,7 @@ public sealed class SyncEngineRelatedTests : IDisposable
     {
         _pair.Time.Advance(TimeSpan.FromSeconds(3.5));
         _pair.Sender.OnTick();
-        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Count >= records, TimeSpan.FromSeconds(10)));
+        _pair.WaitForRecords(records);
     }
 
     [Fact]
@@ -87,7 +87,7 @@ public sealed class SyncEngineRelatedTests : IDisposable
         PastTheDelay(4);
         // A related connection changes on its own: it travels alone (its control connection is on the peer already).
         _pair.Sender.Submit(EngineKit.Update(Related(1), ProtocolState.TcpEstablished));
-        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Count >= 5, TimeSpan.FromSeconds(10)));
+        _pair.WaitForRecords(5);
 
         _pair.Sender.Submit(EngineKit.Destroy(Resolver.Control));
 
