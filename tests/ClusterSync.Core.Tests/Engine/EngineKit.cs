@@ -158,6 +158,39 @@ internal static class EngineKit
         => datagrams.SelectMany(d => Decode(d, key, sender.MemberId, sender.Epoch)).ToList();
 }
 
+/// <summary>Engines a test makes on its own, on one fake clock and one key, disposed together.</summary>
+internal sealed class EngineSet : IDisposable
+{
+    private readonly List<SyncEngine> _engines = [];
+
+    public FakeTimeProvider Time { get; } = new(EngineKit.Start);
+
+    public ClusterKey Key { get; } = ClusterKey.Generate();
+
+    /// <summary>An engine of <paramref name="member"/> with one peer (<see cref="EngineKit.Create"/>) on the set's clock and key.</summary>
+    public (SyncEngine Engine, CaptureChannel Channel) Create(byte member, byte peer, ulong epoch = 0)
+    {
+        var created = EngineKit.Create(member, peer, Key, Time, epoch: epoch);
+        _engines.Add(created.Engine);
+        return created;
+    }
+
+    /// <summary>Disposes <paramref name="engine"/> with the set.</summary>
+    public SyncEngine Add(SyncEngine engine)
+    {
+        _engines.Add(engine);
+        return engine;
+    }
+
+    public void Dispose()
+    {
+        foreach (var e in _engines)
+        {
+            e.Dispose();
+        }
+    }
+}
+
 /// <summary>Member 1 (the sender, started) and member 2 (the receiver, fed by hand, not started) on one fake clock.</summary>
 internal sealed class EnginePair : IDisposable
 {

@@ -9,15 +9,11 @@ namespace ClusterSync.Core.Tests.Engine;
 public sealed class SyncEngineApplyTests : IDisposable
 {
     private readonly EnginePair _pair = new();
-    private readonly List<SyncEngine> _others = [];
+    private readonly EngineSet _others = new();
 
     public void Dispose()
     {
-        foreach (var e in _others)
-        {
-            e.Dispose();
-        }
-
+        _others.Dispose();
         _pair.Dispose();
     }
 

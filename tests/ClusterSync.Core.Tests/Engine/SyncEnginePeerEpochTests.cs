@@ -8,30 +8,15 @@ namespace ClusterSync.Core.Tests.Engine;
 /// <summary>A restarted peer (a new epoch) starts every per-peer state afresh, on both ends of the stream.</summary>
 public sealed class SyncEnginePeerEpochTests : IDisposable
 {
-    private readonly FakeTimeProvider _time = new(EngineKit.Start);
-    private readonly ClusterKey _key = ClusterKey.Generate();
-    private readonly List<SyncEngine> _engines = [];
+    private readonly EngineSet _set = new();
 
-    public void Dispose()
-    {
-        foreach (var e in _engines)
-        {
-            e.Dispose();
-        }
-    }
-
-    private (SyncEngine Engine, CaptureChannel Channel) Create(byte member, byte peer, ulong epoch)
-    {
-        var created = EngineKit.Create(member, peer, _key, _time, epoch: epoch);
-        _engines.Add(created.Engine);
-        return created;
-    }
+    public void Dispose() => _set.Dispose();
 
     /// <summary>Member 1 (epoch 1000), advertising Active and started, and member 2 (epoch 5000), fed by hand.</summary>
     private (SyncEngine Sender, CaptureChannel SenderChannel, SyncEngine Receiver) StartedActiveAndReceiver()
     {
-        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
-        var (receiver, _) = Create(2, 1, epoch: 5000);
+        var (sender, senderChannel) = _set.Create(1, 2, epoch: 1000);
+        var (receiver, _) = _set.Create(2, 1, epoch: 5000);
         sender.AdvertisedState = (byte)ClusterSync.Membership.MemberState.Active;
         sender.Start();
         return (sender, senderChannel, receiver);
@@ -53,8 +38,8 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     [Fact]
     public void HandleAck_PeerRestartedAfterAckingEverything_ResendsWhatTheNewLifeNacks()
     {
-        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
-        var (oldLife, oldChannel) = Create(2, 1, epoch: 5000);
+        var (sender, senderChannel) = _set.Create(1, 2, epoch: 1000);
+        var (oldLife, oldChannel) = _set.Create(2, 1, epoch: 5000);
         sender.Start();
         var data = SendData(sender, senderChannel, 10, 3000);
         foreach (var d in data)
@@ -67,7 +52,7 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
         Assert.Equal(10UL, sender.GetPeerStatus()[0].AckedThrough);
 
         // Member 2 restarts: it hears the sender's heartbeat (last 10), misses 1..10 and NACKs them.
-        var (newLife, newChannel) = Create(2, 1, epoch: 6000);
+        var (newLife, newChannel) = _set.Create(2, 1, epoch: 6000);
         sender.OnTick();
         Assert.Equal(DropReason.None, EngineKit.Feed(newLife, senderChannel.Sent(MessageType.Heartbeat).Last()));
         newLife.OnTick();
@@ -99,7 +84,7 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
         Assert.Equal((byte)ClusterSync.Membership.MemberState.Active, receiver.GetPeerStatus()[0].State);
 
         // The sender restarts (new epoch); its first packet of the new life is data, not a heartbeat.
-        var (restarted, restartedChannel) = Create(1, 2, epoch: 2000);
+        var (restarted, restartedChannel) = _set.Create(1, 2, epoch: 2000);
         restarted.Start();
         var fresh = SendData(restarted, restartedChannel, 1, 4100);
         Assert.Equal(DropReason.None, EngineKit.Feed(receiver, fresh[0]));
@@ -116,7 +101,7 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     [Fact]
     public void HandleDatagram_ForgedHeadersWithNewEpochs_DerivationsRateLimitedAndCachedRealRestartStillHeard()
     {
-        var (receiver, _) = Create(2, 1, epoch: 5000);
+        var (receiver, _) = _set.Create(2, 1, epoch: 5000);
         var forged = new byte[PacketHeader.Size + 40 + PacketProtection.TagSize];
         int limited = 0;
         for (int i = 0; i < 100; i++)
@@ -136,8 +121,8 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
         Assert.Equal(32, receiver.Counters.KeyDerivations);
 
         // The real member 1 starts; once the budget refills, its packets authenticate and its epoch is adopted.
-        var (sender, senderChannel) = Create(1, 2, epoch: 20_000);
-        _time.Advance(TimeSpan.FromSeconds(1));
+        var (sender, senderChannel) = _set.Create(1, 2, epoch: 20_000);
+        _set.Time.Advance(TimeSpan.FromSeconds(1));
         sender.OnTick();
         Assert.Equal(DropReason.None, EngineKit.Feed(receiver, senderChannel.Sent(MessageType.Heartbeat).Last()));
         Assert.Equal(20_000UL, receiver.GetPeerStatus()[0].Epoch);
@@ -148,13 +133,11 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     public void Constructor_WallClockSteppedBackSincePreviousLife_EpochNewerThanPrevious()
     {
         // Simulator seed 450: a restart after the wall clock went back got an older epoch and its peers dropped it.
-        var first = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], Policy = EngineKit.TestPolicy() }, new CaptureChannel(1), _key, _time);
-        _engines.Add(first);
+        var first = _set.Add(new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], Policy = EngineKit.TestPolicy() }, new CaptureChannel(1), _set.Key, _set.Time));
         var steppedBack = new FakeTimeProvider(EngineKit.Start - TimeSpan.FromSeconds(25.5));
 
-        var restarted = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = first.Epoch, Policy = EngineKit.TestPolicy() },
-            new CaptureChannel(1), _key, steppedBack);
-        _engines.Add(restarted);
+        var restarted = _set.Add(new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = first.Epoch, Policy = EngineKit.TestPolicy() },
+            new CaptureChannel(1), _set.Key, steppedBack));
 
         Assert.Equal(first.Epoch + 1, restarted.Epoch);
     }
@@ -162,9 +145,8 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     [Fact]
     public void Constructor_WallClockAheadOfPreviousEpoch_EpochIsTheWallClock()
     {
-        var engine = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = 5, Policy = EngineKit.TestPolicy() },
-            new CaptureChannel(1), _key, _time);
-        _engines.Add(engine);
+        var engine = _set.Add(new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = 5, Policy = EngineKit.TestPolicy() },
+            new CaptureChannel(1), _set.Key, _set.Time));
 
         Assert.Equal((ulong)EngineKit.Start.ToUnixTimeMilliseconds(), engine.Epoch);
     }
