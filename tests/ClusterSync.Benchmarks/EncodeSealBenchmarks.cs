@@ -29,16 +29,7 @@ public class EncodeSealBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var keys = Tuples.DistinctKeys(Records, seed: 18);
-        _events = new ConnectionEvent[Records];
-        for (int i = 0; i < Records; i++)
-        {
-            _events[i] = Tuples.Update(keys[i], version: (1UL << 40) + (ulong)i);
-            if (RecordCodec.Measure(_events[i]) != Tuples.IPv4NatRecordSize)
-            {
-                throw new InvalidOperationException($"record {i} is {RecordCodec.Measure(_events[i])} bytes, expected {Tuples.IPv4NatRecordSize}");
-            }
-        }
+        _events = Tuples.NatUpdates(Tuples.DistinctKeys(Records, seed: 18), firstVersion: 1UL << 40);
 
         _datagram = new byte[Mtu];
         _sealer = PacketProtection.Create(ClusterKey.Generate(), Sender, Epoch);
@@ -68,21 +59,6 @@ public class EncodeSealBenchmarks
     {
         var span = _datagram.AsSpan();
         new PacketHeader(MessageType.Data, Sender, HeaderFlags.Sealed, Epoch, ++_sequence).Write(span);
-        var body = span.Slice(PacketHeader.Size, Mtu - PacketHeader.Size - PacketProtection.TagSize);
-        int length = 2; // record count
-        var events = _events;
-        for (int i = 0; i < events.Length; i++)
-        {
-            int n = RecordCodec.Write(body[length..], events[i]);
-            if (n == 0)
-            {
-                throw new InvalidOperationException("record does not fit");
-            }
-
-            length += n;
-        }
-
-        BinaryPrimitives.WriteUInt16BigEndian(body, (ushort)events.Length);
-        return length;
+        return Tuples.WriteBody(span.Slice(PacketHeader.Size, Mtu - PacketHeader.Size - PacketProtection.TagSize), _events);
     }
 }

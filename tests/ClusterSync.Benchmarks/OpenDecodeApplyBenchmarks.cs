@@ -58,22 +58,19 @@ public class OpenDecodeApplyBenchmarks
     public void Setup()
     {
         var keys = Tuples.DistinctKeys(TableEntries, seed: 1_000_000);
-        _engine = new SyncEngine(
-            new SyncEngineOptions { MemberId = (byte)(Sender + 1), PeerMemberIds = [(byte)Sender], TableCapacity = TableEntries + 1024 },
-            new DiscardChannel(), ClusterKey.Generate());
+        _engine = DiscardChannel.Engine((byte)(Sender + 1), (byte)Sender, TableEntries + 1024);
         // Fill the member's table through the real apply path, with version 1 of every connection.
         var fill = new byte[Mtu];
+        var first = new ConnectionEvent[Records];
         for (int i = 0; i < keys.Length; i += Records)
         {
-            int length = 2;
-            int n = Math.Min(Records, keys.Length - i);
-            for (int j = 0; j < n; j++)
+            var batch = first.AsSpan(0, Math.Min(Records, keys.Length - i));
+            for (int j = 0; j < batch.Length; j++)
             {
-                length += RecordCodec.Write(fill.AsSpan(length), Tuples.Update(keys[i + j], version: 1));
+                batch[j] = Tuples.Update(keys[i + j], version: 1);
             }
 
-            BinaryPrimitives.WriteUInt16BigEndian(fill, (ushort)n);
-            _engine.HandleData(fill.AsSpan(0, length));
+            _engine.HandleData(fill.AsSpan(0, Tuples.WriteBody(fill, batch)));
         }
 
         var updated = Tuples.Shuffled(keys, seed: 42);
@@ -89,21 +86,7 @@ public class OpenDecodeApplyBenchmarks
             var datagram = new byte[Mtu];
             new PacketHeader(MessageType.Data, Sender, HeaderFlags.Sealed, Epoch, (ulong)d + 1).Write(datagram);
             var body = datagram.AsSpan(PacketHeader.Size, Mtu - PacketHeader.Size - PacketProtection.TagSize);
-            int length = 2;
-            for (int i = 0; i < Records; i++)
-            {
-                int index = (d * Records) + i;
-                var change = Tuples.Update(updated[index], version: 2 + (ulong)index);
-                int n = RecordCodec.Write(body[length..], change);
-                if (n != Tuples.IPv4NatRecordSize)
-                {
-                    throw new InvalidOperationException($"record written as {n} bytes, expected {Tuples.IPv4NatRecordSize}");
-                }
-
-                length += n;
-            }
-
-            BinaryPrimitives.WriteUInt16BigEndian(body, Records);
+            int length = Tuples.WriteBody(body, Tuples.NatUpdates(updated.AsSpan(d * Records, Records), firstVersion: 2 + (ulong)(d * Records)));
             _plainBodies[d] = body[..length].ToArray();
             int sealedLength = sealer.Seal(datagram, length);
             _sealed[d] = datagram[..sealedLength];

@@ -24,9 +24,7 @@ public class SubmitBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _engine = new SyncEngine(
-            new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], TableCapacity = Entries + 1024 },
-            new DiscardChannel(), ClusterKey.Generate());
+        _engine = DiscardChannel.Engine(1, 2, Entries + 1024);
         var keys = Tuples.DistinctKeys(Entries, seed: 7);
         var batch = new ConnectionEvent[Batch];
         for (int i = 0; i < Entries; i += Batch)

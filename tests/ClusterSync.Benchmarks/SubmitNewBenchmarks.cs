@@ -41,8 +41,7 @@ public class SubmitNewBenchmarks
             Classes = [new ServiceClassOptions { Name = "never", Policy = "none" }, new ServiceClassOptions { Name = "also-never", Policy = "none" }],
             Rules = [new ClassRuleOptions { Protocol = "tcp", Ports = "443", Class = "also-never" }],
         };
-        _engine = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], TableCapacity = 4096, Policy = policy },
-            new DiscardChannel(), ClusterKey.Generate());
+        _engine = DiscardChannel.Engine(1, 2, 4096, policy);
         if (Plugin)
         {
             _engine.Catalog.BindPlugin("bench-plugin", "1.0.0", new RulesClassifier(new PortProtocolClassifier(policy.Rules)));

@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
+using ClusterSync.Protocol;
 
 namespace ClusterSync.Benchmarks;
 
@@ -85,4 +88,46 @@ internal static class Tuples
     /// <summary>An update event for <paramref name="key"/> carrying <paramref name="version"/>.</summary>
     public static ConnectionEvent Update(in ConnectionKey key, ulong version)
         => new() { Kind = ConnectionEventKind.Update, Key = key, Entry = Entry(key, version) };
+
+    /// <summary>
+    /// Update events for <paramref name="keys"/>, the i-th carrying version <paramref name="firstVersion"/> + i; throws
+    /// unless each encodes as an <see cref="IPv4NatRecordSize"/>-byte record (what the datagram benchmarks assume).
+    /// </summary>
+    public static ConnectionEvent[] NatUpdates(ReadOnlySpan<ConnectionKey> keys, ulong firstVersion)
+    {
+        var events = new ConnectionEvent[keys.Length];
+        for (int i = 0; i < events.Length; i++)
+        {
+            events[i] = Update(keys[i], firstVersion + (ulong)i);
+            if (RecordCodec.Measure(events[i]) != IPv4NatRecordSize)
+            {
+                throw new InvalidOperationException($"record {i} is {RecordCodec.Measure(events[i])} bytes, expected {IPv4NatRecordSize}");
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>
+    /// Writes a Data body as the engine's sender does after the header: the record count, then every record of
+    /// <paramref name="events"/>; returns its length. Throws when a record does not fit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int WriteBody(Span<byte> body, ReadOnlySpan<ConnectionEvent> events)
+    {
+        int length = 2; // record count
+        for (int i = 0; i < events.Length; i++)
+        {
+            int n = RecordCodec.Write(body[length..], events[i]);
+            if (n == 0)
+            {
+                throw new InvalidOperationException("record does not fit");
+            }
+
+            length += n;
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(body, (ushort)events.Length);
+        return length;
+    }
 }

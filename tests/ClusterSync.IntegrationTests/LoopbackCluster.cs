@@ -27,12 +27,14 @@ internal sealed class LoopbackCluster : IDisposable
 
     public List<UdpDatagramChannel> Sockets { get; } = [];
 
+    /// <summary>The cluster key every member holds unless the constructor was given <c>keys</c>.</summary>
+    public ClusterKey Key { get; } = ClusterKey.Generate();
+
     public LoopbackCluster(int members, Func<int, ClusterKey?>? keys = null, Action<FaultInjectingChannel>? faults = null,
         Func<SyncEngineOptions, SyncEngineOptions>? configure = null, TestTransport? transport = null,
         Func<int, IDatagramChannel, IDatagramChannel>? wrap = null)
     {
-        var clusterKey = ClusterKey.Generate();
-        keys ??= _ => clusterKey;
+        keys ??= _ => Key;
         IReadOnlyList<IDatagramChannel>? channels = transport?.CreateChannels(members);
         if (channels is null)
         {
@@ -86,18 +88,62 @@ internal sealed class LoopbackCluster : IDisposable
         for (int done = 0; done < changes;)
         {
             int n = Math.Min(batch.Length, changes - done);
-            for (int i = 0; i < n; i++)
+            SubmitNext(member, generator, batch.AsSpan(0, n), now);
+            done += n;
+        }
+    }
+
+    /// <summary>Fills <paramref name="batch"/> with <paramref name="generator"/>'s next changes at <paramref name="now"/> (the member's clock by default) and submits them through <paramref name="member"/>.</summary>
+    public static void SubmitNext(SyncEngine member, Workload.ChangeGenerator generator, Span<ConnectionEvent> batch, long? now = null)
+    {
+        long at = now ?? member.NowMs();
+        for (int i = 0; i < batch.Length; i++)
+        {
+            generator.Next(ref batch[i], at);
+        }
+
+        member.Submit(batch);
+    }
+
+    /// <summary>
+    /// Submits <paramref name="count"/> established TCP connections to <paramref name="member"/> in batches of 256:
+    /// connection <c>i</c> is <see cref="FillKey"/>(i).
+    /// </summary>
+    public static void Fill(SyncEngine member, int count)
+    {
+        var batch = new ConnectionEvent[256];
+        long now = member.NowMs();
+        for (int i = 0; i < count;)
+        {
+            int n = Math.Min(batch.Length, count - i);
+            for (int j = 0; j < n; j++)
             {
-                generator.Next(ref batch[i], now);
+                batch[j] = ConnectionEvent.Create(ConnectionEventKind.New, FillKey(i + j), ProtocolState.TcpEstablished, 3600, now);
             }
 
             member.Submit(batch.AsSpan(0, n));
-            done += n;
+            i += n;
+        }
+    }
+
+    /// <summary>The key of the connection number <paramref name="index"/> of <see cref="Fill"/>.</summary>
+    private static ConnectionKey FillKey(int index) => ConnectionKey.IPv4(0x0B00_0000u + (uint)(index >> 16), 0xC0A8_0001, (ushort)index, 443, 6);
+
+    /// <summary>Cuts (or heals) every member's link both ways: the members neither hear nor wait for each other.</summary>
+    public void Partition(bool cut)
+    {
+        foreach (var fault in Faults)
+        {
+            fault.Partitioned = cut;
         }
     }
 
     /// <summary>Waits until <paramref name="condition"/> holds, polling; false after <paramref name="timeout"/>.</summary>
     public static bool WaitUntil(Func<bool> condition, TimeSpan timeout) => Wait.Until(condition, timeout);
+
+    /// <summary>Waits until <paramref name="a"/> and <paramref name="b"/> hold identical live tables; fails the test, with the count of differences, after <paramref name="timeout"/>.</summary>
+    public static void AssertIdentical(SyncEngine a, SyncEngine b, TimeSpan timeout)
+        => Assert.True(WaitUntil(() => Differences(a, b) == 0, timeout), $"tables of members {a.MemberId} and {b.MemberId} differ by {Differences(a, b)}");
 
     /// <summary>Differences between two members' live tables (key present on one side only, or different state).</summary>
     public static int Differences(SyncEngine a, SyncEngine b)

@@ -59,15 +59,8 @@ public struct ConnectionEntry
     /// <summary>The reply-direction tuple (NAT aware).</summary>
     public ReplyTuple Reply
     {
-        readonly get => new(_replySrcHi, _replySrcLo, _replyDstHi, _replyDstLo, (ushort)(_replyPorts >> 16), (ushort)_replyPorts);
-        set
-        {
-            _replySrcHi = value.SourceHigh;
-            _replySrcLo = value.SourceLow;
-            _replyDstHi = value.DestinationHigh;
-            _replyDstLo = value.DestinationLow;
-            _replyPorts = ((uint)value.SourcePort << 16) | value.DestinationPort;
-        }
+        readonly get => ReplyTuplePacking.Unpack(_replySrcHi, _replySrcLo, _replyDstHi, _replyDstLo, _replyPorts);
+        set => ReplyTuplePacking.Pack(value, out _replySrcHi, out _replySrcLo, out _replyDstHi, out _replyDstLo, out _replyPorts);
     }
 
     /// <summary>Absolute expiry time in Unix milliseconds.</summary>

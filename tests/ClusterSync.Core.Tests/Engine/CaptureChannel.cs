@@ -54,6 +54,9 @@ internal sealed class CaptureChannel : IDatagramChannel
     /// <summary>Data datagrams (not acks, heartbeats or gone) sent to <paramref name="peer"/>, in order.</summary>
     public List<byte[]> DataTo(int peer = 0) => SentTo(peer).Where(IsData).ToList();
 
+    /// <summary>Datagrams of <paramref name="type"/> (acks, heartbeats, digests…) sent to <paramref name="peer"/>, in order.</summary>
+    public List<byte[]> Sent(MessageType type, int peer = 0) => SentTo(peer).Where(d => d[3] == (byte)type).ToList();
+
     public static bool IsData(byte[] datagram) => datagram.Length > 3 && datagram[3] == (byte)MessageType.Data;
 
     /// <summary>

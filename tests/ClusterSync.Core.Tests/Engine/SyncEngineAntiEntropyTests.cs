@@ -10,30 +10,15 @@ namespace ClusterSync.Core.Tests.Engine;
 /// <summary>Anti-entropy between an Active and a Standby on a fake clock, control messages carried by hand.</summary>
 public sealed class SyncEngineAntiEntropyTests : IDisposable
 {
-    private readonly FakeTimeProvider _time = new(EngineKit.Start);
-    private readonly ClusterKey _key = ClusterKey.Generate();
-    private readonly SyncEngine _active;
-    private readonly CaptureChannel _activeChannel;
-    private readonly SyncEngine _standby;
-    private readonly CaptureChannel _standbyChannel;
-    private int _fromActive;
-    private int _fromStandby;
+    private readonly EnginePair _pair = EnginePair.ActiveStandby();
 
     public SyncEngineAntiEntropyTests()
     {
-        (_active, _activeChannel) = EngineKit.Create(1, 2, _key, _time);
-        (_standby, _standbyChannel) = EngineKit.Create(2, 1, _key, _time);
-        _active.AdvertisedState = (byte)MemberState.Active;
-        _standby.AdvertisedState = (byte)MemberState.Standby;
-        _active.Start();
-        _time.Advance(TimeSpan.FromSeconds(1)); // the Standby, never heard, no longer holds the send window
+        _pair.Sender.Start();
+        _pair.Time.Advance(TimeSpan.FromSeconds(1)); // the Standby, never heard, no longer holds the send window
     }
 
-    public void Dispose()
-    {
-        _active.Dispose();
-        _standby.Dispose();
-    }
+    public void Dispose() => _pair.Dispose();
 
     private static ConnectionKey KeyOf(int i) => ConnectionKey.IPv4(0x0A10_0000u + (uint)i, 0xC0A8_0101, (ushort)(20000 + (i % 30000)), 443, 6);
 
@@ -42,46 +27,29 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     {
         for (int i = 0; i < count; i++)
         {
-            _active.Submit(EngineKit.New(KeyOf(i)));
+            _pair.Sender.Submit(EngineKit.New(KeyOf(i)));
         }
 
-        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0 && _active.Counters.UpdatesSent >= count, TimeSpan.FromSeconds(10)));
-        foreach (var d in _activeChannel.DataTo(0))
+        _pair.WaitDrained(() => _pair.Sender.Counters.UpdatesSent >= count);
+        foreach (var d in _pair.SenderChannel.DataTo(0))
         {
-            Assert.Equal(DropReason.None, _standby.HandleDatagram(d.AsSpan()));
+            Assert.Equal(DropReason.None, _pair.Receiver.HandleDatagram(d.AsSpan()));
         }
     }
 
-    /// <summary>Carries heartbeats and anti-entropy messages both ways (not data: what was lost stays lost) until quiet.</summary>
-    private void Pump()
+    /// <summary>
+    /// 100 connections on both members and settled, then <paramref name="change"/> sent but not delivered (in flight,
+    /// younger than the settle time) when a check runs.
+    /// </summary>
+    private void CheckWithInFlight(in ConnectionEvent change)
     {
-        for (int round = 0; round < 50; round++)
-        {
-            _active.OnTick();
-            _standby.OnTick();
-            int moved = Carry(_activeChannel, ref _fromActive, _standby) + Carry(_standbyChannel, ref _fromStandby, _active);
-            if (moved == 0 && round > 2)
-            {
-                return;
-            }
-        }
-    }
-
-    private static int Carry(CaptureChannel from, ref int next, SyncEngine to)
-    {
-        var sent = from.SentTo(0);
-        int moved = 0;
-        for (; next < sent.Count; next++)
-        {
-            var type = (MessageType)sent[next][3];
-            if (type is MessageType.Heartbeat or MessageType.Digest or MessageType.DigestRequest or MessageType.RangeEntries)
-            {
-                to.HandleDatagram(sent[next].AsSpan());
-                moved++;
-            }
-        }
-
-        return moved;
+        Populate(100);
+        _pair.Sender.OnTick();
+        _pair.Time.Advance(TimeSpan.FromSeconds(3));
+        _pair.Sender.Submit(change);
+        _pair.WaitDrained();
+        _pair.Pump();
+        _pair.Check();
     }
 
     private static Dictionary<ConnectionKey, ConnectionEntry> Live(SyncEngine e) => e.SnapshotTable().ToDictionary(kv => kv.Key, kv => kv.Value);
@@ -90,30 +58,25 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     public void StartAntiEntropyCheck_GhostLostDestroyAndMissedUpdate_RepairsOnlyDifferingRangesUntilTablesEqual()
     {
         Populate(3000);
-        Assert.Equal(3000, _standby.SnapshotTable().Count);
+        Assert.Equal(3000, _pair.Receiver.SnapshotTable().Count);
 
         // Divergence of three causes: a lost destroy, a missed update, a ghost the Active never had.
-        _active.Submit(EngineKit.Destroy(KeyOf(5)));
-        _active.Submit(EngineKit.Update(KeyOf(7), ProtocolState.TcpFinWait));
+        _pair.Sender.Submit(EngineKit.Destroy(KeyOf(5)));
+        _pair.Sender.Submit(EngineKit.Update(KeyOf(7), ProtocolState.TcpFinWait));
         var ghost = ConnectionEvent.Create(ConnectionEventKind.Update, ConnectionKey.IPv4(0x0B00_0001, 0xC0A8_0101, 999, 443, 6), ProtocolState.TcpEstablished, 3600, 0);
         ghost.Entry.Owner = 1;
         ghost.Entry.Version = 42;
-        ghost.Entry.UpdatedMs = _time.GetUtcNow().ToUnixTimeMilliseconds() - 60_000;
+        ghost.Entry.UpdatedMs = _pair.Time.GetUtcNow().ToUnixTimeMilliseconds() - 60_000;
         ghost.Entry.CreatedMs = ghost.Entry.UpdatedMs;
-        _standby.ApplySnapshot([ghost]);
-        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
-        _active.OnTick(); // the Active notes its newest version: the cutoff once it is older than the settle time
-        _time.Advance(TimeSpan.FromSeconds(3)); // past the settle time: the changes count
-        Pump(); // heartbeats: each knows the other's state
+        _pair.Receiver.ApplySnapshot([ghost]);
+        _pair.WaitDrained();
+        _pair.SettleAndCheck();
 
-        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Pump();
-
-        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
-        Assert.Equal(3, _standby.Counters.AntiEntropyEntriesRepaired);
-        Assert.InRange(_standby.Counters.AntiEntropyRangesRepaired, 1, 3); // only the ranges that differ, never the table
-        var active = Live(_active);
-        var standby = Live(_standby);
+        Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyMismatches);
+        Assert.Equal(3, _pair.Receiver.Counters.AntiEntropyEntriesRepaired);
+        Assert.InRange(_pair.Receiver.Counters.AntiEntropyRangesRepaired, 1, 3); // only the ranges that differ, never the table
+        var active = Live(_pair.Sender);
+        var standby = Live(_pair.Receiver);
         Assert.Equal(active.Count, standby.Count);
         foreach (var (k, e) in active)
         {
@@ -121,54 +84,40 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
         }
 
         // Equal now: the next check costs one digest each way and repairs nothing.
-        long sentBefore = _activeChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.Digest);
-        long requestsBefore = _standbyChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.DigestRequest);
-        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Pump();
-        Assert.Equal(2, _standby.Counters.AntiEntropyRootsCompared);
-        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
-        Assert.Equal(sentBefore + 1, _activeChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.Digest));
-        Assert.Equal(requestsBefore, _standbyChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.DigestRequest));
+        long sentBefore = _pair.SenderChannel.Sent(MessageType.Digest).Count;
+        long requestsBefore = _pair.ReceiverChannel.Sent(MessageType.DigestRequest).Count;
+        _pair.Check();
+        Assert.Equal(2, _pair.Receiver.Counters.AntiEntropyRootsCompared);
+        Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyMismatches);
+        Assert.Equal(sentBefore + 1, _pair.SenderChannel.Sent(MessageType.Digest).Count);
+        Assert.Equal(requestsBefore, _pair.ReceiverChannel.Sent(MessageType.DigestRequest).Count);
     }
 
     [Fact]
     public void StartAntiEntropyCheck_MissedRelatedConnection_RepairBringsMasterAndMark()
     {
         Populate(100);
-        int fed = _activeChannel.DataTo(0).Count;
+        int fed = _pair.SenderChannel.DataTo(0).Count;
         var related = EngineKit.New(ConnectionKey.IPv4(0x0A10_0000, 0xC0A8_0101, 40001, 50123, 6), state: ProtocolState.TcpEstablished);
         related.Entry.Mark = 0x1234;
         related.Entry.Master = KeyOf(0);
-        _active.Submit(related); // its datagram is lost: never fed to the Standby
-        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0 && _activeChannel.DataTo(0).Count > fed, TimeSpan.FromSeconds(10)));
-        _active.OnTick();
-        _time.Advance(TimeSpan.FromSeconds(3));
-        Pump();
+        _pair.Sender.Submit(related); // its datagram is lost: never fed to the Standby
+        _pair.WaitDrained(() => _pair.SenderChannel.DataTo(0).Count > fed);
+        _pair.SettleAndCheck();
 
-        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Pump();
-
-        Assert.True(_standby.TryGetEntry(related.Key, out var repaired));
+        Assert.True(_pair.Receiver.TryGetEntry(related.Key, out var repaired));
         Assert.Equal(KeyOf(0), repaired.Master);
         Assert.Equal(0x1234u, repaired.Mark);
-        Assert.Equal(1, _standby.Counters.AntiEntropyEntriesRepaired);
+        Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyEntriesRepaired);
     }
 
     [Fact]
     public void StartAntiEntropyCheck_NewConnectionInFlight_NotCountedAsDivergence()
     {
-        Populate(100);
-        _active.OnTick();
-        _time.Advance(TimeSpan.FromSeconds(3));
-        _active.Submit(EngineKit.New(KeyOf(500))); // not yet delivered, and younger than the settle time
-        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
-        Pump();
+        CheckWithInFlight(EngineKit.New(KeyOf(500))); // not yet delivered, and younger than the settle time
 
-        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Pump();
-
-        Assert.Equal(1, _standby.Counters.AntiEntropyRootsCompared);
-        Assert.Equal(0, _standby.Counters.AntiEntropyMismatches);
+        Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyRootsCompared);
+        Assert.Equal(0, _pair.Receiver.Counters.AntiEntropyMismatches);
     }
 
     [Fact]
@@ -176,29 +125,21 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
     {
         // An update still in flight makes the ranges differ (the Standby counts the older version); the repair must
         // then bring the newer version, never remove the connection.
-        Populate(100);
-        _active.OnTick();
-        _time.Advance(TimeSpan.FromSeconds(3));
-        _active.Submit(EngineKit.Update(KeyOf(3), ProtocolState.TcpFinWait));
-        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
-        Pump();
+        CheckWithInFlight(EngineKit.Update(KeyOf(3), ProtocolState.TcpFinWait));
 
-        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Pump();
-
-        Assert.Equal(100, _standby.SnapshotTable().Count);
-        Assert.True(_standby.TryGetEntry(KeyOf(3), out var e) && e.State == ProtocolState.TcpFinWait);
-        Assert.Equal(1, _standby.Counters.AntiEntropyEntriesRepaired);
+        Assert.Equal(100, _pair.Receiver.SnapshotTable().Count);
+        Assert.True(_pair.Receiver.TryGetEntry(KeyOf(3), out var e) && e.State == ProtocolState.TcpFinWait);
+        Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyEntriesRepaired);
     }
 
     [Fact]
     public void StartAntiEntropyCheck_NotActiveOrPeerNotStandby_SendsNothing()
     {
         Populate(10);
-        _standby.AdvertisedState = (byte)MemberState.Syncing;
-        Pump();
-        Assert.Equal(0, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Assert.Equal(0, _active.Counters.AntiEntropyChecks);
+        _pair.Receiver.AdvertisedState = (byte)MemberState.Syncing;
+        _pair.Pump();
+        Assert.Equal(0, _pair.Sender.StartAntiEntropyCheck(_pair.Time.GetTimestamp()));
+        Assert.Equal(0, _pair.Sender.Counters.AntiEntropyChecks);
     }
 
     [Fact]
@@ -212,18 +153,13 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
         ghost.Entry.UpdatedMs = ahead.GetUtcNow().ToUnixTimeMilliseconds();
         ghost.Entry.CreatedMs = ghost.Entry.UpdatedMs;
         ghost.Entry.Version = (ulong)ghost.Entry.UpdatedMs << 20;
-        _active.ApplySnapshot([new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(9000), Entry = ghost.Entry }]);
-        _standby.ApplySnapshot([ghost, new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(9000), Entry = ghost.Entry }]);
-        _active.OnTick();
-        _time.Advance(TimeSpan.FromSeconds(3));
-        Pump();
+        _pair.Sender.ApplySnapshot([new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(9000), Entry = ghost.Entry }]);
+        _pair.Receiver.ApplySnapshot([ghost, new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(9000), Entry = ghost.Entry }]);
+        _pair.SettleAndCheck();
 
-        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Pump();
-
-        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
-        Assert.True(!_standby.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
-        Assert.True(_standby.TryGetEntry(KeyOf(9000), out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
+        Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyMismatches);
+        Assert.True(!_pair.Receiver.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
+        Assert.True(_pair.Receiver.TryGetEntry(KeyOf(9000), out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
     }
 
     [Fact]
@@ -235,19 +171,14 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
         var ghost = ConnectionEvent.Create(ConnectionEventKind.Update, ConnectionKey.IPv4(0x0B00_0003, 0xC0A8_0101, 997, 443, 6), ProtocolState.TcpEstablished, 3600, 0);
         ghost.Entry.Owner = 2; // the Standby itself
         ghost.Entry.Version = 43;
-        ghost.Entry.UpdatedMs = _time.GetUtcNow().ToUnixTimeMilliseconds() - 60_000;
+        ghost.Entry.UpdatedMs = _pair.Time.GetUtcNow().ToUnixTimeMilliseconds() - 60_000;
         ghost.Entry.CreatedMs = ghost.Entry.UpdatedMs;
-        _standby.ApplySnapshot([ghost]);
-        _active.OnTick();
-        _time.Advance(TimeSpan.FromSeconds(3));
-        Pump();
+        _pair.Receiver.ApplySnapshot([ghost]);
+        _pair.SettleAndCheck();
 
-        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Pump();
-
-        Assert.Equal(1, _standby.Counters.AntiEntropyMismatches);
-        Assert.True(!_standby.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
-        Assert.Equal(50, _standby.SnapshotTable().Count);
+        Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyMismatches);
+        Assert.True(!_pair.Receiver.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
+        Assert.Equal(50, _pair.Receiver.SnapshotTable().Count);
     }
 
     [Fact]
@@ -256,22 +187,17 @@ public sealed class SyncEngineAntiEntropyTests : IDisposable
         // Seed 78: the last update of a dead Active reached a Standby but not the member that took over; the Standby's
         // newer version never matched the new Active's table.
         Populate(20);
-        Assert.True(_active.TryGetEntry(KeyOf(4), out var truth));
+        Assert.True(_pair.Sender.TryGetEntry(KeyOf(4), out var truth));
         var lost = new ConnectionEvent { Kind = ConnectionEventKind.Update, Key = KeyOf(4), Entry = truth };
         lost.Entry.State = ProtocolState.TcpFinWait;
         lost.Entry.Version = truth.Version + 5;
         lost.Entry.Owner = 3; // the dead Active
-        _standby.ApplySnapshot([lost]);
-        _active.Submit(EngineKit.Update(KeyOf(5), ProtocolState.TcpFinWait)); // the Active's HLC moves past the lost version
-        Assert.True(_activeChannel.WaitUntil(_ => _active.PendingCount == 0, TimeSpan.FromSeconds(10)));
-        _active.OnTick();
-        _time.Advance(TimeSpan.FromSeconds(3));
-        Pump();
+        _pair.Receiver.ApplySnapshot([lost]);
+        _pair.Sender.Submit(EngineKit.Update(KeyOf(5), ProtocolState.TcpFinWait)); // the Active's HLC moves past the lost version
+        _pair.WaitDrained();
+        _pair.SettleAndCheck();
 
-        Assert.Equal(1, _active.StartAntiEntropyCheck(_time.GetTimestamp()));
-        Pump();
-
-        Assert.True(_standby.TryGetEntry(KeyOf(4), out var now));
+        Assert.True(_pair.Receiver.TryGetEntry(KeyOf(4), out var now));
         Assert.Equal((truth.Version, truth.State), (now.Version, now.State));
     }
 

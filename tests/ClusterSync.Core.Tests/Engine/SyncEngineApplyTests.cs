@@ -9,23 +9,25 @@ namespace ClusterSync.Core.Tests.Engine;
 public sealed class SyncEngineApplyTests : IDisposable
 {
     private readonly EnginePair _pair = new();
-    private readonly List<SyncEngine> _others = [];
+    private readonly EngineSet _others = new();
 
     public void Dispose()
     {
-        foreach (var e in _others)
-        {
-            e.Dispose();
-        }
-
+        _others.Dispose();
         _pair.Dispose();
     }
 
-    private static byte[] SubmitAndCapture(SyncEngine engine, in ConnectionEvent change, CaptureChannel channel)
+    /// <summary>An engine besides the pair, disposed with it; started when it is to send.</summary>
+    private (SyncEngine Engine, CaptureChannel Channel) Other(byte member, byte peer, ClusterKey? key, TimeProvider time, bool insecure = false, bool start = false)
     {
-        int before = channel.DataTo(0).Count;
-        engine.Submit(change);
-        return channel.WaitForData(before + 1)[before];
+        var created = EngineKit.Create(member, peer, key, time, insecure);
+        _others.Add(created.Engine);
+        if (start)
+        {
+            created.Engine.Start();
+        }
+
+        return created;
     }
 
     [Fact]
@@ -142,10 +144,8 @@ public sealed class SyncEngineApplyTests : IDisposable
     [Fact]
     public void HandleDatagram_SealedWithAnotherClusterKey_AuthenticationFailedAndNothingApplied()
     {
-        var (stranger, strangerChannel) = EngineKit.Create(1, 2, ClusterKey.Generate(), _pair.Time);
-        _others.Add(stranger);
-        stranger.Start();
-        var forged = SubmitAndCapture(stranger, EngineKit.New(EngineKit.Tcp(443, 5001)), strangerChannel);
+        var (stranger, strangerChannel) = Other(1, 2, ClusterKey.Generate(), _pair.Time, start: true);
+        var forged = EngineKit.SubmitAndCapture(stranger, strangerChannel, EngineKit.New(EngineKit.Tcp(443, 5001)));
 
         var result = _pair.Feed(forged);
 
@@ -218,11 +218,9 @@ public sealed class SyncEngineApplyTests : IDisposable
     [Fact]
     public void HandleDatagram_InsecureDatagramToSecureEngine_InsecureMismatch()
     {
-        var (engine, insecureChannel) = EngineKit.Create(1, 2, null, _pair.Time, insecure: true);
-        _others.Add(engine);
-        engine.Start();
+        var (engine, insecureChannel) = Other(1, 2, null, _pair.Time, insecure: true, start: true);
 
-        var datagram = SubmitAndCapture(engine, EngineKit.New(EngineKit.Tcp(443, 8001)), insecureChannel);
+        var datagram = EngineKit.SubmitAndCapture(engine, insecureChannel, EngineKit.New(EngineKit.Tcp(443, 8001)));
 
         Assert.Equal(DropReason.InsecureMismatch, _pair.Feed(datagram));
         Assert.Empty(_pair.Receiver.SnapshotTable(includeTombstones: true));
@@ -231,8 +229,7 @@ public sealed class SyncEngineApplyTests : IDisposable
     [Fact]
     public void HandleDatagram_SecureDatagramToInsecureEngine_InsecureMismatch()
     {
-        var (insecureReceiver, _) = EngineKit.Create(2, 1, null, _pair.Time, insecure: true);
-        _others.Add(insecureReceiver);
+        var (insecureReceiver, _) = Other(2, 1, null, _pair.Time, insecure: true);
         var datagram = _pair.SubmitAndCapture(EngineKit.New(EngineKit.Tcp(443, 8002)));
 
         Assert.Equal(DropReason.InsecureMismatch, insecureReceiver.HandleDatagram((byte[])datagram.Clone()));
@@ -242,14 +239,11 @@ public sealed class SyncEngineApplyTests : IDisposable
     [Fact]
     public void HandleDatagram_InsecureToInsecure_Applies()
     {
-        var (sender, senderChannel) = EngineKit.Create(1, 2, null, _pair.Time, insecure: true);
-        var (receiver, _) = EngineKit.Create(2, 1, null, _pair.Time, insecure: true);
-        _others.Add(sender);
-        _others.Add(receiver);
-        sender.Start();
+        var (sender, senderChannel) = Other(1, 2, null, _pair.Time, insecure: true, start: true);
+        var (receiver, _) = Other(2, 1, null, _pair.Time, insecure: true);
         var key = EngineKit.Tcp(443, 8003);
 
-        var datagram = SubmitAndCapture(sender, EngineKit.New(key), senderChannel);
+        var datagram = EngineKit.SubmitAndCapture(sender, senderChannel, EngineKit.New(key));
 
         Assert.Equal(0, datagram[7] & 1); // not sealed
         Assert.Equal(DropReason.None, receiver.HandleDatagram((byte[])datagram.Clone()));
@@ -260,8 +254,7 @@ public sealed class SyncEngineApplyTests : IDisposable
     public void HandleDatagram_FromUnconfiguredMember_UnknownSender()
     {
         // Member 3 knows only member 2, not member 1.
-        var (third, _) = EngineKit.Create(3, 2, _pair.Key, _pair.Time);
-        _others.Add(third);
+        var (third, _) = Other(3, 2, _pair.Key, _pair.Time);
         var datagram = _pair.SubmitAndCapture(EngineKit.New(EngineKit.Tcp(443, 9001)));
 
         Assert.Equal(DropReason.UnknownSender, third.HandleDatagram((byte[])datagram.Clone()));
@@ -283,12 +276,10 @@ public sealed class SyncEngineApplyTests : IDisposable
         var late = _pair.SubmitAndCapture(EngineKit.Update(oldKey, ProtocolState.TcpEstablished));
 
         _pair.Time.Advance(TimeSpan.FromSeconds(1));
-        var (restarted, restartedChannel) = EngineKit.Create(1, 2, _pair.Key, _pair.Time);
-        _others.Add(restarted);
-        restarted.Start();
+        var (restarted, restartedChannel) = Other(1, 2, _pair.Key, _pair.Time, start: true);
         Assert.True(restarted.Epoch > _pair.Sender.Epoch);
         var newKey = EngineKit.Tcp(443, 9102);
-        var newLife = SubmitAndCapture(restarted, EngineKit.New(newKey), restartedChannel);
+        var newLife = EngineKit.SubmitAndCapture(restarted, restartedChannel, EngineKit.New(newKey));
 
         Assert.Equal(DropReason.None, _pair.Feed(oldLife));
         Assert.Equal(DropReason.None, _pair.Feed(newLife));
@@ -305,11 +296,9 @@ public sealed class SyncEngineApplyTests : IDisposable
     {
         // Simulator seed 53: created on an Active whose clock ran 33 s ahead, updated on the next Active.
         var ahead = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(EngineKit.Start + TimeSpan.FromSeconds(33));
-        var (creator, creatorChannel) = EngineKit.Create(1, 2, _pair.Key, ahead);
-        _others.Add(creator);
-        creator.Start();
+        var (creator, creatorChannel) = Other(1, 2, _pair.Key, ahead, start: true);
         var key = EngineKit.Tcp(443, 5301);
-        Assert.Equal(DropReason.None, _pair.Feed(SubmitAndCapture(creator, EngineKit.New(key), creatorChannel)));
+        Assert.Equal(DropReason.None, _pair.Feed(EngineKit.SubmitAndCapture(creator, creatorChannel, EngineKit.New(key))));
 
         _pair.Receiver.Submit(EngineKit.Update(key, ProtocolState.TcpEstablished));
 

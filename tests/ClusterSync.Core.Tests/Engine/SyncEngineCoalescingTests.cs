@@ -15,8 +15,7 @@ public sealed class SyncEngineCoalescingTests : IDisposable
     private List<ConnectionEvent> StartAndCollect(int records)
     {
         _pair.Sender.Start();
-        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Count >= records, TimeSpan.FromSeconds(10)), "records not sent");
-        return _pair.SentRecords();
+        return _pair.WaitForRecords(records);
     }
 
     [Fact]
@@ -83,7 +82,7 @@ public sealed class SyncEngineCoalescingTests : IDisposable
 
         // Destroy and re-create the same 5-tuple in one batch: the peer must end with the new connection.
         _pair.Sender.Submit([EngineKit.Destroy(a), EngineKit.New(a, state: ProtocolState.TcpSynReceived)]);
-        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Count >= 2, TimeSpan.FromSeconds(10)));
+        _pair.WaitForRecords(2);
         foreach (var d in _pair.SenderChannel.DataTo(0).Skip(1))
         {
             _pair.Feed(d);
@@ -117,7 +116,7 @@ public sealed class SyncEngineCoalescingTests : IDisposable
         Assert.Empty(_pair.Receiver.SnapshotTable()); // only a tombstone on the peer
 
         _pair.Time.Advance(TimeSpan.FromSeconds(4)); // the new life passes its delay: announced, newer than the tombstone
-        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Count >= 2, TimeSpan.FromSeconds(10)));
+        _pair.WaitForRecords(2);
         var announce = _pair.SentRecords()[1];
         Assert.Equal(ConnectionEventKind.New, announce.Kind);
         Assert.True(announce.Entry.Version > destroy.Entry.Version);

@@ -7,15 +7,7 @@ namespace ClusterSync.Core.Tests.Engine;
 
 public class SyncEngineConfigurationTests
 {
-    private static SyncEngineOptions Good() => new()
-    {
-        MemberId = 1,
-        PeerMemberIds = [2],
-        TableCapacity = 1024,
-        ResendBufferDatagrams = 64,
-        SendWindowDatagrams = 16,
-        AckEveryDatagrams = 8,
-    };
+    private static SyncEngineOptions Good() => EngineKit.Options();
 
     [Fact]
     public void Validate_GoodOptions_NoErrors()

@@ -20,15 +20,11 @@ public sealed class SyncEngineDeciderTests : IDisposable
 
     public void Dispose() => _pair.Dispose();
 
+    /// <summary>The pair's sentinel flush, the sentinel decided "now" like any full-class connection.</summary>
     private List<ConnectionEvent> FlushWithSentinel(ushort sentinelPort)
     {
-        var sentinel = EngineKit.Tcp(443, sourcePort: sentinelPort);
         _decider.Next = SyncDecision.Now();
-        _pair.Sender.Submit(EngineKit.New(sentinel));
-        Assert.True(
-            _pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Any(r => r.Key == sentinel), TimeSpan.FromSeconds(10)),
-            "sentinel was never sent");
-        return _pair.SentRecords();
+        return _pair.FlushWithSentinel(sentinelPort);
     }
 
     [Fact]

@@ -32,12 +32,12 @@ public sealed class SyncEngineHandoverTests
         long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
         pair.Sender.ApplySnapshot([Replica(1, owner: 3, now), Replica(2, owner: 2, now)]);
         pair.Sender.Submit(EngineKit.New(KeyOf(3)));
-        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        pair.WaitDrained();
         int before = pair.SenderChannel.DataTo(0).Count;
 
         pair.Sender.BeginHandover(winner: 2);
 
-        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        pair.WaitDrained();
         var sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0).Skip(before), pair.Key, pair.Sender).Select(r => r.Key).ToList();
         Assert.Contains(KeyOf(1), sent);    // the third member's connection this member holds
         Assert.Contains(KeyOf(3), sent);    // its own
@@ -57,7 +57,7 @@ public sealed class SyncEngineHandoverTests
         pair.Sender.BeginRelay(active: 2);
         pair.Sender.OnTick();
 
-        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        pair.WaitDrained();
         var sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0).Skip(before), pair.Key, pair.Sender).Select(r => r.Key).ToList();
         Assert.Contains(KeyOf(1), sent); // the other Active's connection, for the followed one
         Assert.Contains(KeyOf(2), sent); // the followed Active's own, for the other one (it may have missed it)
@@ -93,7 +93,7 @@ public sealed class SyncEngineHandoverTests
 
         pair.Sender.Start();
 
-        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        pair.WaitDrained();
         Assert.Empty(EngineKit.DecodeAll(pair.SenderChannel.DataTo(0), pair.Key, pair.Sender));
     }
 
@@ -108,7 +108,7 @@ public sealed class SyncEngineHandoverTests
 
         pair.Sender.Submit(EngineKit.Destroy(KeyOf(1)));
 
-        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0 && pair.SenderChannel.DataTo(0).Count > 0, TimeSpan.FromSeconds(10)));
+        pair.WaitDrained(() => pair.SenderChannel.DataTo(0).Count > 0);
         var sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0), pair.Key, pair.Sender);
         Assert.Contains(sent, r => r.Key == KeyOf(1) && r.Kind == ConnectionEventKind.Destroy);
     }
@@ -118,64 +118,23 @@ public sealed class SyncEngineHandoverTests
     {
         // Seeds 528, 802: entries written under a clock 70 s ahead reached a Standby only; the Active's clock never saw
         // those versions, so they stayed above its cutoff on both sides and a ghost among them was never found.
-        var time = new FakeTimeProvider(EngineKit.Start);
-        var key = ClusterKey.Generate();
-        var (active, activeChannel) = EngineKit.Create(1, 2, key, time);
-        var (standby, standbyChannel) = EngineKit.Create(2, 1, key, time);
-        using var _a = active;
-        using var _s = standby;
-        active.AdvertisedState = (byte)MemberState.Active;
-        standby.AdvertisedState = (byte)MemberState.Standby;
-        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        using var pair = EnginePair.ActiveStandby();
+        long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
         var shared = Replica(1, owner: 3, now);
         var ghost = Replica(2, owner: 3, now + 70_000);
-        active.ApplySnapshot([shared]);
-        standby.ApplySnapshot([shared, ghost]);
-        int fromActive = 0, fromStandby = 0;
-        active.OnTick();
-        standby.OnTick();
+        pair.Sender.ApplySnapshot([shared]);
+        pair.Receiver.ApplySnapshot([shared, ghost]);
+        pair.Sender.OnTick();
+        pair.Receiver.OnTick();
 
         for (int round = 0; round < 3; round++)
         {
-            time.Advance(TimeSpan.FromSeconds(3));
-            Pump(active, activeChannel, ref fromActive, standby, standbyChannel, ref fromStandby);
-            Assert.Equal(1, active.StartAntiEntropyCheck(time.GetTimestamp()));
-            Pump(active, activeChannel, ref fromActive, standby, standbyChannel, ref fromStandby);
+            pair.Time.Advance(TimeSpan.FromSeconds(3));
+            pair.Pump();
+            pair.Check();
         }
 
-        Assert.True(!standby.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
-        Assert.True(standby.TryGetEntry(shared.Key, out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
-    }
-
-    /// <summary>Ticks both engines and carries heartbeats and anti-entropy messages both ways until quiet.</summary>
-    private static void Pump(SyncEngine active, CaptureChannel activeChannel, ref int fromActive, SyncEngine standby, CaptureChannel standbyChannel, ref int fromStandby)
-    {
-        for (int round = 0; round < 50; round++)
-        {
-            active.OnTick();
-            standby.OnTick();
-            int moved = Carry(activeChannel, ref fromActive, standby) + Carry(standbyChannel, ref fromStandby, active);
-            if (moved == 0 && round > 2)
-            {
-                return;
-            }
-        }
-    }
-
-    private static int Carry(CaptureChannel from, ref int next, SyncEngine to)
-    {
-        var sent = from.SentTo(0);
-        int moved = 0;
-        for (; next < sent.Count; next++)
-        {
-            var type = (MessageType)sent[next][3];
-            if (type is MessageType.Heartbeat or MessageType.Digest or MessageType.DigestRequest or MessageType.RangeEntries)
-            {
-                to.HandleDatagram(sent[next].AsSpan());
-                moved++;
-            }
-        }
-
-        return moved;
+        Assert.True(!pair.Receiver.TryGetEntry(ghost.Key, out var g) || (g.Status & ConnectionStatus.Tombstone) != 0, "the ghost is still live");
+        Assert.True(pair.Receiver.TryGetEntry(shared.Key, out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
     }
 }

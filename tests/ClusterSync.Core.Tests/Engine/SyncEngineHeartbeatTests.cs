@@ -14,30 +14,24 @@ public sealed class SyncEngineHeartbeatTests
     {
         // Seed 245: a member that became Active was still seen as Standby by a peer for up to a heartbeat interval;
         // the peer took over too and one of them had to step down again.
-        var time = new FakeTimeProvider(EngineKit.Start);
-        var key = ClusterKey.Generate();
-        var (member, channel) = EngineKit.Create(1, 2, key, time);
-        var (peer, _) = EngineKit.Create(2, 1, key, time);
-        using var m = member;
-        using var p = peer;
+        using var pair = new EnginePair(startSender: false);
+        var (member, channel, peer) = (pair.Sender, pair.SenderChannel, pair.Receiver);
         member.AdvertisedState = (byte)MemberState.Standby;
         member.StartStepped();
         member.OnTick();
-        int before = Heartbeats(channel).Count;
-        time.Advance(TimeSpan.FromMilliseconds(5));
+        int before = channel.Sent(MessageType.Heartbeat).Count;
+        pair.Time.Advance(TimeSpan.FromMilliseconds(5));
 
         member.AdvertisedState = (byte)MemberState.Active;
         member.OnTick();
 
-        var heartbeats = Heartbeats(channel);
+        var heartbeats = channel.Sent(MessageType.Heartbeat);
         Assert.Equal(before + 1, heartbeats.Count);
         foreach (var h in heartbeats)
         {
-            Assert.Equal(DropReason.None, peer.HandleDatagram(((byte[])h.Clone()).AsSpan()));
+            Assert.Equal(DropReason.None, pair.Feed(h));
         }
 
         Assert.Equal((byte)MemberState.Active, peer.GetPeerStatus()[0].State);
     }
-
-    private static List<byte[]> Heartbeats(CaptureChannel channel) => channel.SentTo(0).Where(d => d[3] == (byte)MessageType.Heartbeat).ToList();
 }

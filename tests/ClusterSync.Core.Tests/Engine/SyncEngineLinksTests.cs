@@ -38,10 +38,9 @@ public sealed class SyncEngineLinksTests : IDisposable
                 continue;
             }
 
-            using var opener = PacketProtection.Create(_key, header.Sender, header.Epoch);
-            int n = opener.Open(d);
-            Assert.Equal(HeartbeatMessage.Size, n);
-            Assert.True(HeartbeatMessage.TryRead(d.AsSpan(PacketHeader.Size, n), out _, out _, out byte state, out _, out byte l, out byte heard));
+            var (_, body) = EngineKit.Open(d, _key, header.Sender, header.Epoch);
+            Assert.Equal(HeartbeatMessage.Size, body?.Length);
+            Assert.True(HeartbeatMessage.TryRead(body, out _, out _, out byte state, out _, out byte l, out byte heard));
             result.Add(new Heartbeat(header.Sequence, state, l, heard));
         }
 
@@ -51,12 +50,9 @@ public sealed class SyncEngineLinksTests : IDisposable
     /// <summary>A heartbeat from member 2 (epoch 42) saying it was sent on <paramref name="sentOn"/> and hears us on <paramref name="heard"/>.</summary>
     private byte[] PeerHeartbeat(ulong sequence, byte sentOn, byte heard)
     {
-        var datagram = new byte[PacketHeader.Size + HeartbeatMessage.Size + PacketProtection.TagSize];
-        new PacketHeader(MessageType.Heartbeat, 2, HeaderFlags.Sealed, 42, PacketHeader.ControlSpace | sequence).Write(datagram);
-        HeartbeatMessage.Write(datagram.AsSpan(PacketHeader.Size), 0, 1, (byte)MemberState.Standby, 100, sentOn, heard);
-        using var sealer = PacketProtection.Create(_key, 2, 42);
-        sealer.Seal(datagram, HeartbeatMessage.Size);
-        return datagram;
+        var body = new byte[HeartbeatMessage.Size];
+        HeartbeatMessage.Write(body, 0, 1, (byte)MemberState.Standby, 100, sentOn, heard);
+        return EngineKit.Seal(_key, MessageType.Heartbeat, 2, 42, PacketHeader.ControlSpace | sequence, body);
     }
 
     [Fact]

@@ -9,42 +9,21 @@ namespace ClusterSync.Core.Tests.Engine;
 /// <summary>Authenticated datagrams whose body is wrong: built by hand with member 1's real key.</summary>
 public sealed class SyncEngineMalformedTests : IDisposable
 {
-    private const ulong Epoch = 1_795_000_000_000;
+    private const ulong Epoch = EngineKit.HandBuiltEpoch;
     private readonly EnginePair _pair = new(startSender: false);
 
     public void Dispose() => _pair.Dispose();
 
-    private byte[] Seal(MessageType type, ulong sequence, byte[] body)
-    {
-        var datagram = new byte[PacketHeader.Size + body.Length + PacketProtection.TagSize];
-        new PacketHeader(type, 1, HeaderFlags.Sealed, Epoch, sequence).Write(datagram);
-        body.CopyTo(datagram, PacketHeader.Size);
-        using var sealer = PacketProtection.Create(_pair.Key, 1, Epoch);
-        Assert.Equal(datagram.Length, sealer.Seal(datagram, body.Length));
-        return datagram;
-    }
+    /// <summary>A datagram of member 1 built by hand with its real key.</summary>
+    private byte[] Seal(MessageType type, ulong sequence, byte[] body) => EngineKit.Seal(_pair.Key, type, 1, Epoch, sequence, body);
 
     private static byte[] Record(ushort sourcePort)
-    {
-        var e = ConnectionEvent.Create(ConnectionEventKind.New, EngineKit.Tcp(443, sourcePort), ProtocolState.TcpEstablished, 600, 1_795_000_000_000);
-        e.Entry.UpdatedMs = e.Entry.CreatedMs;
-        e.Entry.Version = 77;
-        e.Entry.Owner = 1;
-        var b = new byte[RecordCodec.MaxRecordSize];
-        return b[..RecordCodec.Write(b, e)];
-    }
-
-    private static byte[] Body(ushort count, params byte[][] parts)
-    {
-        var head = new byte[2];
-        BinaryPrimitives.WriteUInt16BigEndian(head, count);
-        return [.. head, .. parts.SelectMany(p => p)];
-    }
+        => EngineKit.Record(ConnectionEvent.Create(ConnectionEventKind.New, EngineKit.Tcp(443, sourcePort), ProtocolState.TcpEstablished, 600, 0), version: 77);
 
     [Fact]
     public void HandleDatagram_WellFormedHandBuiltDatagram_Applied()
     {
-        Assert.Equal(DropReason.None, _pair.Feed(Seal(MessageType.Data, 1, Body(2, Record(1), Record(2)))));
+        Assert.Equal(DropReason.None, _pair.Feed(Seal(MessageType.Data, 1, EngineKit.Body(2, Record(1), Record(2)))));
 
         Assert.Equal(2, _pair.Receiver.SnapshotTable().Count);
     }
@@ -63,7 +42,7 @@ public sealed class SyncEngineMalformedTests : IDisposable
     [Fact]
     public void HandleDatagram_CountAboveRecords_MalformedAfterApplyingTheValidOnes()
     {
-        var result = _pair.Feed(Seal(MessageType.Data, 1, Body(2, Record(1))));
+        var result = _pair.Feed(Seal(MessageType.Data, 1, EngineKit.Body(2, Record(1))));
 
         Assert.Equal(DropReason.Malformed, result);
         Assert.Single(_pair.Receiver.SnapshotTable());
@@ -72,7 +51,7 @@ public sealed class SyncEngineMalformedTests : IDisposable
     [Fact]
     public void HandleDatagram_TrailingBytesAfterRecords_Malformed()
     {
-        var result = _pair.Feed(Seal(MessageType.Data, 1, Body(1, Record(1), [0xFF, 0xFF])));
+        var result = _pair.Feed(Seal(MessageType.Data, 1, EngineKit.Body(1, Record(1), [0xFF, 0xFF])));
 
         Assert.Equal(DropReason.Malformed, result);
     }
@@ -83,7 +62,7 @@ public sealed class SyncEngineMalformedTests : IDisposable
         var bad = Record(1);
         bad[0] = 9; // unknown op
 
-        Assert.Equal(DropReason.Malformed, _pair.Feed(Seal(MessageType.Data, 1, Body(1, bad))));
+        Assert.Equal(DropReason.Malformed, _pair.Feed(Seal(MessageType.Data, 1, EngineKit.Body(1, bad))));
         Assert.Empty(_pair.Receiver.SnapshotTable(includeTombstones: true));
     }
 
@@ -112,8 +91,8 @@ public sealed class SyncEngineMalformedTests : IDisposable
     {
         // seq 1 arrives, then (after a long outage) a datagram more than a window ahead: the window slides.
         ulong far = ReceiveWindow.Size + 2UL;
-        Assert.Equal(DropReason.None, _pair.Feed(Seal(MessageType.Data, 1, Body(1, Record(1)))));
-        Assert.Equal(DropReason.None, _pair.Feed(Seal(MessageType.Data, far, Body(1, Record(2)))));
+        Assert.Equal(DropReason.None, _pair.Feed(Seal(MessageType.Data, 1, EngineKit.Body(1, Record(1)))));
+        Assert.Equal(DropReason.None, _pair.Feed(Seal(MessageType.Data, far, EngineKit.Body(1, Record(2)))));
         Assert.Equal(1, _pair.Receiver.Counters.ResyncNeeded);
         // The sender says it has sent a few more since, and still holds everything.
         var hb = new byte[HeartbeatMessage.Size];

@@ -8,7 +8,6 @@ namespace ClusterSync.Core.Tests.Engine;
 /// <summary>The conntrack mark and the master of a related connection through delta sync, full sync and the table.</summary>
 public sealed class SyncEngineMarkMasterTests : IDisposable
 {
-    private const ulong Epoch = 1_795_000_000_000;
     private readonly EnginePair _pair = new();
 
     public void Dispose() => _pair.Dispose();
@@ -119,42 +118,16 @@ public sealed class SyncEngineMarkMasterTests : IDisposable
     [Fact]
     public void HandleDatagram_ForgedExtensionAfterGoodRecord_DroppedAsBadExtensionAndCounted()
     {
-        var good = Record(EngineKit.New(Control, state: ProtocolState.TcpEstablished), 1);
-        var forged = Record(Related(), 2);
+        var good = EngineKit.Record(EngineKit.New(Control, state: ProtocolState.TcpEstablished), 1);
+        var forged = EngineKit.Record(Related(), 2);
         int ext = RecordCodec.ExtensionSize(Related().Entry);
         forged[forged.Length - ext + 1] = 2; // the extension's version: 2 is not known
 
-        var result = _pair.Receiver.HandleDatagram(Seal(Body(2, good, forged)).AsSpan());
+        var result = _pair.Receiver.HandleDatagram(EngineKit.Seal(_pair.Key, MessageType.Data, 1, EngineKit.HandBuiltEpoch, 1, EngineKit.Body(2, good, forged)).AsSpan());
 
         Assert.Equal(DropReason.BadExtension, result);
         Assert.True(_pair.Receiver.Counters.ToDictionary().ContainsKey("drops_bad_extension")); // the receive loop counts every reason under its name
         Assert.True(_pair.Receiver.TryGetEntry(Control, out _)); // the record before it was applied
         Assert.False(_pair.Receiver.TryGetEntry(Data, out _));
-    }
-
-    private static byte[] Record(ConnectionEvent e, ulong version)
-    {
-        e.Entry.UpdatedMs = e.Entry.CreatedMs = 1_795_000_000_000;
-        e.Entry.Version = version;
-        e.Entry.Owner = 1;
-        var b = new byte[RecordCodec.MaxRecordSize];
-        return b[..RecordCodec.Write(b, e)];
-    }
-
-    private static byte[] Body(ushort count, params byte[][] parts)
-    {
-        var head = new byte[2];
-        BinaryPrimitives.WriteUInt16BigEndian(head, count);
-        return [.. head, .. parts.SelectMany(p => p)];
-    }
-
-    private byte[] Seal(byte[] body)
-    {
-        var datagram = new byte[PacketHeader.Size + body.Length + PacketProtection.TagSize];
-        new PacketHeader(MessageType.Data, 1, HeaderFlags.Sealed, Epoch, 1).Write(datagram);
-        body.CopyTo(datagram, PacketHeader.Size);
-        using var sealer = PacketProtection.Create(_pair.Key, 1, Epoch);
-        Assert.Equal(datagram.Length, sealer.Seal(datagram, body.Length));
-        return datagram;
     }
 }

@@ -8,39 +8,19 @@ namespace ClusterSync.Core.Tests.Engine;
 /// <summary>A restarted peer (a new epoch) starts every per-peer state afresh, on both ends of the stream.</summary>
 public sealed class SyncEnginePeerEpochTests : IDisposable
 {
-    private readonly FakeTimeProvider _time = new(EngineKit.Start);
-    private readonly ClusterKey _key = ClusterKey.Generate();
-    private readonly List<SyncEngine> _engines = [];
+    private readonly EngineSet _set = new();
 
-    public void Dispose()
+    public void Dispose() => _set.Dispose();
+
+    /// <summary>Member 1 (epoch 1000), advertising Active and started, and member 2 (epoch 5000), fed by hand.</summary>
+    private (SyncEngine Sender, CaptureChannel SenderChannel, SyncEngine Receiver) StartedActiveAndReceiver()
     {
-        foreach (var e in _engines)
-        {
-            e.Dispose();
-        }
+        var (sender, senderChannel) = _set.Create(1, 2, epoch: 1000);
+        var (receiver, _) = _set.Create(2, 1, epoch: 5000);
+        sender.AdvertisedState = (byte)ClusterSync.Membership.MemberState.Active;
+        sender.Start();
+        return (sender, senderChannel, receiver);
     }
-
-    private (SyncEngine Engine, CaptureChannel Channel) Create(byte member, byte peer, ulong epoch)
-    {
-        var channel = new CaptureChannel(1);
-        var engine = new SyncEngine(new SyncEngineOptions
-        {
-            MemberId = member,
-            PeerMemberIds = [peer],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Epoch = epoch,
-            Policy = EngineKit.TestPolicy(),
-        }, channel, _key, _time);
-        _engines.Add(engine);
-        return (engine, channel);
-    }
-
-    private static List<byte[]> Control(CaptureChannel channel, MessageType type) => channel.SentTo(0).Where(d => d[3] == (byte)type).ToList();
-
-    private static DropReason Feed(SyncEngine to, byte[] datagram) => to.HandleDatagram(((byte[])datagram.Clone()).AsSpan());
 
     /// <summary>Sends <paramref name="count"/> data datagrams from the started sender (one connection each).</summary>
     private static List<byte[]> SendData(SyncEngine sender, CaptureChannel channel, int count, ushort firstPort)
@@ -58,25 +38,25 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     [Fact]
     public void HandleAck_PeerRestartedAfterAckingEverything_ResendsWhatTheNewLifeNacks()
     {
-        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
-        var (oldLife, oldChannel) = Create(2, 1, epoch: 5000);
+        var (sender, senderChannel) = _set.Create(1, 2, epoch: 1000);
+        var (oldLife, oldChannel) = _set.Create(2, 1, epoch: 5000);
         sender.Start();
         var data = SendData(sender, senderChannel, 10, 3000);
         foreach (var d in data)
         {
-            Assert.Equal(DropReason.None, Feed(oldLife, d));
+            Assert.Equal(DropReason.None, EngineKit.Feed(oldLife, d));
         }
 
         oldLife.OnTick();
-        Assert.Equal(DropReason.None, Feed(sender, Control(oldChannel, MessageType.Ack).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(sender, oldChannel.Sent(MessageType.Ack).Last()));
         Assert.Equal(10UL, sender.GetPeerStatus()[0].AckedThrough);
 
         // Member 2 restarts: it hears the sender's heartbeat (last 10), misses 1..10 and NACKs them.
-        var (newLife, newChannel) = Create(2, 1, epoch: 6000);
+        var (newLife, newChannel) = _set.Create(2, 1, epoch: 6000);
         sender.OnTick();
-        Assert.Equal(DropReason.None, Feed(newLife, Control(senderChannel, MessageType.Heartbeat).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(newLife, senderChannel.Sent(MessageType.Heartbeat).Last()));
         newLife.OnTick();
-        Assert.Equal(DropReason.None, Feed(sender, Control(newChannel, MessageType.Ack).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(sender, newChannel.Sent(MessageType.Ack).Last()));
 
         var peer = sender.GetPeerStatus()[0];
         Assert.Equal(6000UL, peer.Epoch);
@@ -85,7 +65,7 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
             $"expected the 10 NACKed datagrams to be resent, resent {sender.Counters.Retransmissions}");
         foreach (var d in senderChannel.DataTo(0).Skip(10))
         {
-            Feed(newLife, d);
+            EngineKit.Feed(newLife, d);
         }
 
         Assert.Equal(10, newLife.SnapshotTable().Count);
@@ -95,22 +75,19 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     [Fact]
     public void HandleDatagram_PeerRestarted_ReceiveStateAndAdvertisedStateStartAfresh()
     {
-        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
-        var (receiver, _) = Create(2, 1, epoch: 5000);
-        sender.AdvertisedState = (byte)ClusterSync.Membership.MemberState.Active;
-        sender.Start();
+        var (sender, senderChannel, receiver) = StartedActiveAndReceiver();
         var data = SendData(sender, senderChannel, 3, 4000);
-        Feed(receiver, data[0]);
-        Feed(receiver, data[2]); // 2 missing: a gap of the first life
+        EngineKit.Feed(receiver, data[0]);
+        EngineKit.Feed(receiver, data[2]); // 2 missing: a gap of the first life
         sender.OnTick();
-        Feed(receiver, Control(senderChannel, MessageType.Heartbeat).Last());
+        EngineKit.Feed(receiver, senderChannel.Sent(MessageType.Heartbeat).Last());
         Assert.Equal((byte)ClusterSync.Membership.MemberState.Active, receiver.GetPeerStatus()[0].State);
 
         // The sender restarts (new epoch); its first packet of the new life is data, not a heartbeat.
-        var (restarted, restartedChannel) = Create(1, 2, epoch: 2000);
+        var (restarted, restartedChannel) = _set.Create(1, 2, epoch: 2000);
         restarted.Start();
         var fresh = SendData(restarted, restartedChannel, 1, 4100);
-        Assert.Equal(DropReason.None, Feed(receiver, fresh[0]));
+        Assert.Equal(DropReason.None, EngineKit.Feed(receiver, fresh[0]));
 
         var peer = receiver.GetPeerStatus()[0];
         Assert.Equal(2000UL, peer.Epoch);
@@ -124,13 +101,13 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     [Fact]
     public void HandleDatagram_ForgedHeadersWithNewEpochs_DerivationsRateLimitedAndCachedRealRestartStillHeard()
     {
-        var (receiver, _) = Create(2, 1, epoch: 5000);
+        var (receiver, _) = _set.Create(2, 1, epoch: 5000);
         var forged = new byte[PacketHeader.Size + 40 + PacketProtection.TagSize];
         int limited = 0;
         for (int i = 0; i < 100; i++)
         {
             new PacketHeader(MessageType.Heartbeat, 1, HeaderFlags.Sealed, 10_000UL + (ulong)i, PacketHeader.ControlSpace | 1).Write(forged);
-            var reason = Feed(receiver, forged);
+            var reason = EngineKit.Feed(receiver, forged);
             Assert.True(reason is DropReason.AuthenticationFailed or DropReason.DerivationLimited, $"{reason}");
             limited += reason == DropReason.DerivationLimited ? 1 : 0;
         }
@@ -140,14 +117,14 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
 
         // A repeated epoch is served from the cache: no new derivation, no budget spent.
         new PacketHeader(MessageType.Heartbeat, 1, HeaderFlags.Sealed, 10_031, PacketHeader.ControlSpace | 1).Write(forged);
-        Assert.Equal(DropReason.AuthenticationFailed, Feed(receiver, forged));
+        Assert.Equal(DropReason.AuthenticationFailed, EngineKit.Feed(receiver, forged));
         Assert.Equal(32, receiver.Counters.KeyDerivations);
 
         // The real member 1 starts; once the budget refills, its packets authenticate and its epoch is adopted.
-        var (sender, senderChannel) = Create(1, 2, epoch: 20_000);
-        _time.Advance(TimeSpan.FromSeconds(1));
+        var (sender, senderChannel) = _set.Create(1, 2, epoch: 20_000);
+        _set.Time.Advance(TimeSpan.FromSeconds(1));
         sender.OnTick();
-        Assert.Equal(DropReason.None, Feed(receiver, Control(senderChannel, MessageType.Heartbeat).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(receiver, senderChannel.Sent(MessageType.Heartbeat).Last()));
         Assert.Equal(20_000UL, receiver.GetPeerStatus()[0].Epoch);
         Assert.Equal(33, receiver.Counters.KeyDerivations);
     }
@@ -156,13 +133,11 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     public void Constructor_WallClockSteppedBackSincePreviousLife_EpochNewerThanPrevious()
     {
         // Simulator seed 450: a restart after the wall clock went back got an older epoch and its peers dropped it.
-        var first = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], Policy = EngineKit.TestPolicy() }, new CaptureChannel(1), _key, _time);
-        _engines.Add(first);
+        var first = _set.Add(new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], Policy = EngineKit.TestPolicy() }, new CaptureChannel(1), _set.Key, _set.Time));
         var steppedBack = new FakeTimeProvider(EngineKit.Start - TimeSpan.FromSeconds(25.5));
 
-        var restarted = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = first.Epoch, Policy = EngineKit.TestPolicy() },
-            new CaptureChannel(1), _key, steppedBack);
-        _engines.Add(restarted);
+        var restarted = _set.Add(new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = first.Epoch, Policy = EngineKit.TestPolicy() },
+            new CaptureChannel(1), _set.Key, steppedBack));
 
         Assert.Equal(first.Epoch + 1, restarted.Epoch);
     }
@@ -170,9 +145,8 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     [Fact]
     public void Constructor_WallClockAheadOfPreviousEpoch_EpochIsTheWallClock()
     {
-        var engine = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = 5, Policy = EngineKit.TestPolicy() },
-            new CaptureChannel(1), _key, _time);
-        _engines.Add(engine);
+        var engine = _set.Add(new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], PreviousEpoch = 5, Policy = EngineKit.TestPolicy() },
+            new CaptureChannel(1), _set.Key, _set.Time));
 
         Assert.Equal((ulong)EngineKit.Start.ToUnixTimeMilliseconds(), engine.Epoch);
     }
@@ -182,18 +156,15 @@ public sealed class SyncEnginePeerEpochTests : IDisposable
     {
         // Seed 854: a restarted member heard the Active's data but lost its heartbeats; the default state (Init) made
         // the cluster look like it was forming, and the member started as first member with a partial table.
-        var (sender, senderChannel) = Create(1, 2, epoch: 1000);
-        var (receiver, _) = Create(2, 1, epoch: 5000);
-        sender.AdvertisedState = (byte)ClusterSync.Membership.MemberState.Active;
-        sender.Start();
-        Assert.Equal(DropReason.None, Feed(receiver, SendData(sender, senderChannel, 1, 8540)[0]));
+        var (sender, senderChannel, receiver) = StartedActiveAndReceiver();
+        Assert.Equal(DropReason.None, EngineKit.Feed(receiver, SendData(sender, senderChannel, 1, 8540)[0]));
         var views = new ClusterSync.Membership.MemberView[1];
 
         Assert.Equal(1, receiver.GetPeerViews(views));
         Assert.False(views[0].Alive);
 
         sender.OnTick();
-        Assert.Equal(DropReason.None, Feed(receiver, Control(senderChannel, MessageType.Heartbeat).Last()));
+        Assert.Equal(DropReason.None, EngineKit.Feed(receiver, senderChannel.Sent(MessageType.Heartbeat).Last()));
         receiver.GetPeerViews(views);
         Assert.Equal((true, ClusterSync.Membership.MemberState.Active), (views[0].Alive, views[0].State));
     }

@@ -9,20 +9,6 @@ public sealed class SyncEnginePolicyGateTests : IDisposable
 
     public void Dispose() => _pair.Dispose();
 
-    /// <summary>
-    /// Sends a full-class sentinel and waits for it: the sender handles changes in order, so once the sentinel is
-    /// out, everything submitted before it that was going to be sent has been sent.
-    /// </summary>
-    private List<ConnectionEvent> FlushWithSentinel(ushort sentinelPort)
-    {
-        var sentinel = EngineKit.Tcp(443, sourcePort: sentinelPort);
-        _pair.Sender.Submit(EngineKit.New(sentinel));
-        Assert.True(
-            _pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Any(r => r.Key == sentinel), TimeSpan.FromSeconds(10)),
-            "sentinel was never sent");
-        return _pair.SentRecords();
-    }
-
     [Fact]
     public void Submit_DelayedClassDestroyedBeforeDelay_SendsNothing()
     {
@@ -37,7 +23,7 @@ public sealed class SyncEnginePolicyGateTests : IDisposable
         _pair.Time.Advance(TimeSpan.FromSeconds(5)); // well past the delay: the timer runs OnTick
         _pair.Sender.OnTick();
 
-        var records = FlushWithSentinel(50001);
+        var records = _pair.FlushWithSentinel(50001);
 
         Assert.DoesNotContain(records, r => r.Key == key);
         Assert.Single(records);
@@ -74,7 +60,7 @@ public sealed class SyncEnginePolicyGateTests : IDisposable
         _pair.Time.Advance(TimeSpan.FromSeconds(1));
 
         // Two seconds in: not announced yet.
-        Assert.DoesNotContain(FlushWithSentinel(50002), r => r.Key == key);
+        Assert.DoesNotContain(_pair.FlushWithSentinel(50002), r => r.Key == key);
 
         _pair.Time.Advance(TimeSpan.FromSeconds(1.5)); // 3.5 s: due
         _pair.Sender.OnTick();
@@ -85,7 +71,7 @@ public sealed class SyncEnginePolicyGateTests : IDisposable
         _pair.Time.Advance(TimeSpan.FromSeconds(10));
         _pair.Sender.OnTick();
         _pair.Sender.OnTick();
-        var records = FlushWithSentinel(50003);
+        var records = _pair.FlushWithSentinel(50003);
 
         var announced = Assert.Single(records, r => r.Key == key);
         Assert.Equal(ConnectionEventKind.New, announced.Kind);
@@ -107,7 +93,7 @@ public sealed class SyncEnginePolicyGateTests : IDisposable
         Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Any(r => r.Key == key), TimeSpan.FromSeconds(10)));
 
         _pair.Sender.Submit(EngineKit.Update(key, ProtocolState.TcpFinWait));
-        var records = FlushWithSentinel(50004).Where(r => r.Key == key).ToList();
+        var records = _pair.FlushWithSentinel(50004).Where(r => r.Key == key).ToList();
 
         Assert.Equal([ConnectionEventKind.New, ConnectionEventKind.Update], records.Select(r => r.Kind));
         Assert.Equal(ProtocolState.TcpFinWait, records[1].Entry.State);
@@ -123,7 +109,7 @@ public sealed class SyncEnginePolicyGateTests : IDisposable
         _pair.Sender.OnTick();
         _pair.Sender.Submit(EngineKit.Destroy(key));
 
-        var records = FlushWithSentinel(50005);
+        var records = _pair.FlushWithSentinel(50005);
 
         Assert.DoesNotContain(records, r => r.Key == key);
         Assert.Equal(1, _pair.Sender.Counters.NeverSynced);
@@ -175,7 +161,7 @@ public sealed class SyncEnginePolicyGateTests : IDisposable
         var key = EngineKit.Tcp(443, sourcePort: 47000);
         _pair.Sender.Submit(EngineKit.Destroy(key));
 
-        var records = FlushWithSentinel(50006);
+        var records = _pair.FlushWithSentinel(50006);
 
         Assert.DoesNotContain(records, r => r.Key == key);
         Assert.Equal(1, _pair.Sender.Counters.UnknownDestroys);

@@ -37,15 +37,29 @@ public sealed class SyncEngineRelatedTests : IDisposable
     private List<List<ConnectionEvent>> Datagrams()
         => _pair.SenderChannel.DataTo(0).Select(d => EngineKit.Decode(d, _pair.Key, _pair.Sender.MemberId, _pair.Sender.Epoch)).ToList();
 
-    [Fact]
-    public void Submit_RelatedOfDelayedControl_WaitThenTravelInTheControlsDatagram()
+    /// <summary>Binds the resolver and submits its control connection, then <paramref name="related"/> related ones.</summary>
+    private void SubmitControlAndRelated(int related)
     {
         _pair.Sender.Catalog.BindPlugin("unit-resolver", "1.0.0", new Resolver());
         _pair.Sender.Submit(EngineKit.New(Resolver.Control));
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < related; i++)
         {
             _pair.Sender.Submit(EngineKit.New(Related(i)));
         }
+    }
+
+    /// <summary>Moves past the short-lived class's delay and waits until <paramref name="records"/> records went out.</summary>
+    private void PastTheDelay(int records)
+    {
+        _pair.Time.Advance(TimeSpan.FromSeconds(3.5));
+        _pair.Sender.OnTick();
+        _pair.WaitForRecords(records);
+    }
+
+    [Fact]
+    public void Submit_RelatedOfDelayedControl_WaitThenTravelInTheControlsDatagram()
+    {
+        SubmitControlAndRelated(5);
 
         // Classified with the control connection (short-lived, delayed), not by their own answer (none).
         for (int i = 0; i < 5; i++)
@@ -57,9 +71,7 @@ public sealed class SyncEngineRelatedTests : IDisposable
         Assert.Equal(5, _pair.Sender.Counters.RelatedTied);
         Assert.Equal(0, _pair.Sender.Counters.NeverSynced);
 
-        _pair.Time.Advance(TimeSpan.FromSeconds(3.5));
-        _pair.Sender.OnTick();
-        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Count >= 6, TimeSpan.FromSeconds(10)));
+        PastTheDelay(6);
 
         var datagram = Assert.Single(Datagrams(), d => d.Any(r => r.Key == Resolver.Control));
         Assert.Equal(6, datagram.Count);
@@ -70,19 +82,12 @@ public sealed class SyncEngineRelatedTests : IDisposable
     [Fact]
     public void Submit_ControlDestroyed_RelatedDestroyedInTheSameDatagram()
     {
-        _pair.Sender.Catalog.BindPlugin("unit-resolver", "1.0.0", new Resolver());
-        _pair.Sender.Submit(EngineKit.New(Resolver.Control));
-        for (int i = 0; i < 3; i++)
-        {
-            _pair.Sender.Submit(EngineKit.New(Related(i)));
-        }
+        SubmitControlAndRelated(3);
 
-        _pair.Time.Advance(TimeSpan.FromSeconds(3.5));
-        _pair.Sender.OnTick();
-        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Count >= 4, TimeSpan.FromSeconds(10)));
+        PastTheDelay(4);
         // A related connection changes on its own: it travels alone (its control connection is on the peer already).
         _pair.Sender.Submit(EngineKit.Update(Related(1), ProtocolState.TcpEstablished));
-        Assert.True(_pair.SenderChannel.WaitUntil(_ => _pair.SentRecords().Count >= 5, TimeSpan.FromSeconds(10)));
+        _pair.WaitForRecords(5);
 
         _pair.Sender.Submit(EngineKit.Destroy(Resolver.Control));
 

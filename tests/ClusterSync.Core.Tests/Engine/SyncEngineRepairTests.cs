@@ -12,12 +12,9 @@ public sealed class SyncEngineRepairTests : IDisposable
 
     private static (PacketHeader Header, byte[] Body) OpenControl(byte[] datagram, ClusterKey key, ushort sender, ulong epoch)
     {
-        var copy = (byte[])datagram.Clone();
-        Assert.Equal(DropReason.None, PacketHeader.TryRead(copy, out var header));
-        using var opener = PacketProtection.Create(key, sender, epoch);
-        int length = opener.Open(copy);
-        Assert.True(length >= 0, "control datagram did not authenticate");
-        return (header, copy.AsSpan(PacketHeader.Size, length).ToArray());
+        var (header, body) = EngineKit.Open(datagram, key, sender, epoch);
+        Assert.True(body is not null, "control datagram did not authenticate");
+        return (header, body);
     }
 
     [Fact]

@@ -50,6 +50,16 @@ public sealed class SyncEngineTransportHealthTests
         Policy = EngineKit.TestPolicy(),
     }, channel, key: null, time);
 
+    /// <summary>A started insecure engine on a fresh fake clock and a channel that fails on demand.</summary>
+    private static SyncEngine Started(out FakeTimeProvider time, out FailingChannel channel)
+    {
+        time = new FakeTimeProvider(EngineKit.Start);
+        channel = new FailingChannel(1);
+        var engine = Create(channel, time);
+        engine.Start();
+        return engine;
+    }
+
     private static void Tick(FakeTimeProvider time, int milliseconds)
     {
         for (int t = 0; t < milliseconds; t += 5)
@@ -61,10 +71,7 @@ public sealed class SyncEngineTransportHealthTests
     [Fact]
     public void TransportFailure_EverySendFailsForADeadInterval_ReportedUntilASendSucceeds()
     {
-        var time = new FakeTimeProvider(EngineKit.Start);
-        var channel = new FailingChannel(1);
-        using var engine = Create(channel, time);
-        engine.Start();
+        using var engine = Started(out var time, out var channel);
         Tick(time, 250);
         Assert.True(channel.Sent > 0, "no heartbeat was sent");
         Assert.Null(engine.TransportFailure);
@@ -88,10 +95,7 @@ public sealed class SyncEngineTransportHealthTests
     [Fact]
     public void TransportFailure_OneFailureAmongSuccesses_NotReported()
     {
-        var time = new FakeTimeProvider(EngineKit.Start);
-        var channel = new FailingChannel(1);
-        using var engine = Create(channel, time);
-        engine.Start();
+        using var engine = Started(out var time, out var channel);
         Tick(time, 200);
         channel.Failing = true;
         Tick(time, 100); // one heartbeat interval: a failure or two

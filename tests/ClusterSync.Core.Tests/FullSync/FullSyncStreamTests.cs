@@ -78,14 +78,21 @@ public sealed class FullSyncStreamTests
         Assert.Equal(-1, FrameProtection.ReadSealedLength([0, 0, 0, 3]));
     }
 
+    /// <summary>Member 1 serves (answering every hello with <paramref name="answer"/>), <paramref name="clientMember"/> connects; both results.</summary>
+    private static async Task<(HandshakeResult Client, HandshakeResult Server)> Handshake(
+        ClusterKey serverKey, ClusterKey clientKey, HelloStatus answer, byte clientMember)
+    {
+        var (a, b) = MemoryDuplex.CreatePair();
+        var server = FullSyncHandshake.ServerAsync(a, serverKey, 1, _ => answer, CancellationToken.None);
+        var client = await FullSyncHandshake.ClientAsync(b, clientKey, clientMember, CancellationToken.None);
+        return (client, await server);
+    }
+
     [Fact]
     public async Task Handshake_SameKey_AgreesOnDirectionalKeys()
     {
         var key = ClusterKey.Generate();
-        var (a, b) = MemoryDuplex.CreatePair();
-        var server = FullSyncHandshake.ServerAsync(a, key, 1, _ => HelloStatus.Accepted, CancellationToken.None);
-        var client = await FullSyncHandshake.ClientAsync(b, key, 2, CancellationToken.None);
-        var s = await server;
+        var (client, s) = await Handshake(key, key, HelloStatus.Accepted, clientMember: 2);
         Assert.True(client.Ok && s.Ok);
         Assert.Equal(1, client.PeerMember);
         Assert.Equal(2, s.PeerMember);
@@ -100,10 +107,7 @@ public sealed class FullSyncStreamTests
     [Fact]
     public async Task Handshake_WrongKey_RefusedOnBothSides()
     {
-        var (a, b) = MemoryDuplex.CreatePair();
-        var server = FullSyncHandshake.ServerAsync(a, ClusterKey.Generate(), 1, _ => HelloStatus.Accepted, CancellationToken.None);
-        var client = await FullSyncHandshake.ClientAsync(b, ClusterKey.Generate(), 2, CancellationToken.None);
-        var s = await server;
+        var (client, s) = await Handshake(ClusterKey.Generate(), ClusterKey.Generate(), HelloStatus.Accepted, clientMember: 2);
         Assert.Equal(FullSyncStatus.WrongKey, client.Status);
         Assert.Equal(FullSyncStatus.WrongKey, s.Status);
         Assert.Null(client.Receive);
@@ -114,62 +118,35 @@ public sealed class FullSyncStreamTests
     public async Task Handshake_UnknownMember_Refused()
     {
         var key = ClusterKey.Generate();
-        var (a, b) = MemoryDuplex.CreatePair();
-        var server = FullSyncHandshake.ServerAsync(a, key, 1, _ => HelloStatus.UnknownMember, CancellationToken.None);
-        var client = await FullSyncHandshake.ClientAsync(b, key, 9, CancellationToken.None);
+        var (client, server) = await Handshake(key, key, HelloStatus.UnknownMember, clientMember: 9);
         Assert.Equal(FullSyncStatus.Refused, client.Status);
-        Assert.Equal(FullSyncStatus.Refused, (await server).Status);
+        Assert.Equal(FullSyncStatus.Refused, server.Status);
     }
 
-    private static (SyncEngine Source, SyncEngine Joiner) Engines(ClusterKey key, ClusterKey? joinerKey = null)
+    /// <summary>Flips <paramref name="mask"/> in the byte at stream offset <paramref name="offset"/> as the joiner reads it.</summary>
+    private static Action<long, Memory<byte>> FlipAt(long offset, byte mask = 0x80) => (at, bytes) =>
     {
-        var time = new FakeTimeProvider(EngineKit.Start);
-        var (source, _) = EngineKit.Create(1, 2, key, time);
-        var (joiner, _) = EngineKit.Create(2, 1, joinerKey ?? key, time);
-        var batch = new ConnectionEvent[300];
-        for (int i = 0; i < batch.Length; i++)
+        if (offset >= at && offset < at + bytes.Length)
         {
-            batch[i] = ConnectionEvent.Create(ConnectionEventKind.New, EngineKit.Tcp(443, (ushort)(1000 + i)), ProtocolState.TcpEstablished, 600, 0);
+            bytes.Span[(int)(offset - at)] ^= mask;
         }
-
-        source.Submit(batch);
-        source.Submit(ConnectionEvent.Create(ConnectionEventKind.Destroy, EngineKit.Tcp(443, 1000), ProtocolState.TcpClose, 0, 0));
-        return (source, joiner);
-    }
-
-    private static async Task<(FullSyncResult Client, FullSyncStatus Server)> Transfer(SyncEngine source, SyncEngine joiner, ClusterKey serverKey,
-        ClusterKey clientKey, Action<long, Memory<byte>>? tamper = null)
-    {
-        var (a, b) = MemoryDuplex.CreatePair();
-        b.OnRead = tamper;
-        await using var server = new FullSyncServer(source, new NoChannel(), serverKey);
-        var client = new FullSyncClient(joiner, new NoChannel(), clientKey);
-        var serving = server.ServeAsync(a, CancellationToken.None);
-        var result = await client.PullAsync(b, CancellationToken.None);
-        b.Dispose();
-        return (result, await serving);
-    }
+    };
 
     [Fact]
     public async Task Pull_AppliesSnapshotAndTombstones()
     {
-        var key = ClusterKey.Generate();
-        var (source, joiner) = Engines(key);
-        using (source)
-        using (joiner)
+        using var rig = new FullSyncRig(300, tombstone: true);
+        var (result, served) = await rig.Transfer();
+        Assert.Equal(FullSyncStatus.Completed, result.Status);
+        Assert.Equal(FullSyncStatus.Completed, served);
+        Assert.Equal(300, result.Entries); // 299 live + 1 tombstone
+        Assert.Equal(299, rig.Joiner.SnapshotTable().Count);
+        foreach (var (k, e) in rig.Source.SnapshotTable())
         {
-            var (result, served) = await Transfer(source, joiner, key, key);
-            Assert.Equal(FullSyncStatus.Completed, result.Status);
-            Assert.Equal(FullSyncStatus.Completed, served);
-            Assert.Equal(300, result.Entries); // 299 live + 1 tombstone
-            Assert.Equal(299, joiner.SnapshotTable().Count);
-            foreach (var (k, e) in source.SnapshotTable())
-            {
-                Assert.True(joiner.TryGetEntry(k, out var other) && other.SameState(e));
-            }
-
-            Assert.True(joiner.TryGetEntry(EngineKit.Tcp(443, 1000), out var tomb) && (tomb.Status & ConnectionStatus.Tombstone) != 0);
+            Assert.True(rig.Joiner.TryGetEntry(k, out var other) && other.SameState(e));
         }
+
+        Assert.True(rig.Joiner.TryGetEntry(EngineKit.Tcp(443, 1000), out var tomb) && (tomb.Status & ConnectionStatus.Tombstone) != 0);
     }
 
     /// <summary>Entries of the source (owner 1) the joiner holds from before (a lost destroy, an expired tombstone): ghosts.</summary>
@@ -189,46 +166,35 @@ public sealed class FullSyncStreamTests
     [Fact]
     public async Task Pull_JoinerHoldsGhostsAbsentFromSnapshot_TableEqualsSnapshotAndOwnConnectionsStay()
     {
-        var key = ClusterKey.Generate();
-        var (source, joiner) = Engines(key);
-        using (source)
-        using (joiner)
+        using var rig = new FullSyncRig(300, tombstone: true);
+        rig.Joiner.ApplySnapshot(Ghosts(25, 7000));
+        rig.Joiner.Submit(EngineKit.New(EngineKit.Tcp(443, 9000, 0x0A00_0002))); // the joiner's own connection
+        var (result, _) = await rig.Transfer();
+
+        Assert.Equal(FullSyncStatus.Completed, result.Status);
+        Assert.Equal(25, result.Removed);
+        Assert.Equal(25, rig.Joiner.Counters.ReplaceRemoved);
+        var live = rig.Joiner.SnapshotTable().ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal(300, live.Count); // the source's 299 live connections and the joiner's own one
+        foreach (var (k, e) in rig.Source.SnapshotTable())
         {
-            joiner.ApplySnapshot(Ghosts(25, 7000));
-            joiner.Submit(EngineKit.New(EngineKit.Tcp(443, 9000, 0x0A00_0002))); // the joiner's own connection
-            var (result, _) = await Transfer(source, joiner, key, key);
-
-            Assert.Equal(FullSyncStatus.Completed, result.Status);
-            Assert.Equal(25, result.Removed);
-            Assert.Equal(25, joiner.Counters.ReplaceRemoved);
-            var live = joiner.SnapshotTable().ToDictionary(kv => kv.Key, kv => kv.Value);
-            Assert.Equal(300, live.Count); // the source's 299 live connections and the joiner's own one
-            foreach (var (k, e) in source.SnapshotTable())
-            {
-                Assert.True(live.TryGetValue(k, out var other) && other.SameState(e));
-            }
-
-            Assert.True(live.ContainsKey(EngineKit.Tcp(443, 9000, 0x0A00_0002)));
-            Assert.True(joiner.TryGetEntry(EngineKit.Tcp(443, 7000, 0x0A00_0009), out var ghost) && (ghost.Status & ConnectionStatus.Tombstone) != 0);
+            Assert.True(live.TryGetValue(k, out var other) && other.SameState(e));
         }
+
+        Assert.True(live.ContainsKey(EngineKit.Tcp(443, 9000, 0x0A00_0002)));
+        Assert.True(rig.Joiner.TryGetEntry(EngineKit.Tcp(443, 7000, 0x0A00_0009), out var ghost) && (ghost.Status & ConnectionStatus.Tombstone) != 0);
     }
 
     [Fact]
     public async Task Pull_FailsAfterBegin_RemovesNothing()
     {
-        var key = ClusterKey.Generate();
-        var (source, joiner) = Engines(key);
-        using (source)
-        using (joiner)
-        {
-            joiner.ApplySnapshot(Ghosts(5, 7100));
-            var (result, _) = await Transfer(source, joiner, key, key,
-                (offset, bytes) => { if (offset <= FullSyncHandshake.ServerHelloSize + 86 && offset + bytes.Length > FullSyncHandshake.ServerHelloSize + 86) { bytes.Span[(int)(FullSyncHandshake.ServerHelloSize + 86 - offset)] ^= 1; } });
+        using var rig = new FullSyncRig(300, tombstone: true);
+        rig.Joiner.ApplySnapshot(Ghosts(5, 7100));
+        var (result, _) = await rig.Transfer(tamper: FlipAt(FullSyncHandshake.ServerHelloSize + 86, 0x01));
 
-            Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
-            Assert.Equal(0, joiner.Counters.ReplaceRemoved);
-            Assert.True(joiner.TryGetEntry(EngineKit.Tcp(443, 7100, 0x0A00_0009), out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
-        }
+        Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
+        Assert.Equal(0, rig.Joiner.Counters.ReplaceRemoved);
+        Assert.True(rig.Joiner.TryGetEntry(EngineKit.Tcp(443, 7100, 0x0A00_0009), out var kept) && (kept.Status & ConnectionStatus.Tombstone) == 0);
     }
 
     [Fact]
@@ -258,17 +224,11 @@ public sealed class FullSyncStreamTests
     [Fact]
     public async Task Pull_WrongKey_NothingApplied()
     {
-        var key = ClusterKey.Generate();
-        var other = ClusterKey.Generate();
-        var (source, joiner) = Engines(key, other);
-        using (source)
-        using (joiner)
-        {
-            var (result, served) = await Transfer(source, joiner, key, other);
-            Assert.Equal(FullSyncStatus.WrongKey, result.Status);
-            Assert.Equal(FullSyncStatus.WrongKey, served);
-            Assert.Equal(0, joiner.TableCount);
-        }
+        using var rig = new FullSyncRig(300, tombstone: true, joinerKey: ClusterKey.Generate());
+        var (result, served) = await rig.Transfer();
+        Assert.Equal(FullSyncStatus.WrongKey, result.Status);
+        Assert.Equal(FullSyncStatus.WrongKey, served);
+        Assert.Equal(0, rig.Joiner.TableCount);
     }
 
     [Theory]
@@ -276,22 +236,11 @@ public sealed class FullSyncStreamTests
     [InlineData(FullSyncHandshake.ServerHelloSize + 46 + 40)]     // inside the first Records frame
     public async Task Pull_TamperedFrame_AbortsAndAppliesNothing(long offset)
     {
-        var key = ClusterKey.Generate();
-        var (source, joiner) = Engines(key);
-        using (source)
-        using (joiner)
-        {
-            var (result, _) = await Transfer(source, joiner, key, key, (at, bytes) =>
-            {
-                if (offset >= at && offset < at + bytes.Length)
-                {
-                    bytes.Span[(int)(offset - at)] ^= 0x80;
-                }
-            });
-            Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
-            Assert.Equal(0, joiner.TableCount);
-            Assert.Equal(0, result.Applied);
-        }
+        using var rig = new FullSyncRig(300, tombstone: true);
+        var (result, _) = await rig.Transfer(tamper: FlipAt(offset));
+        Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
+        Assert.Equal(0, rig.Joiner.TableCount);
+        Assert.Equal(0, result.Applied);
     }
 
     [Theory]
@@ -299,68 +248,40 @@ public sealed class FullSyncStreamTests
     [InlineData(FullSyncHandshake.ServerHelloSize + 46 + 40, true)]   // a Records frame fails after Begin covered the stream
     public async Task Pull_FailingAfterBegin_RaisesResyncNeededAgain(long offset, bool raised)
     {
-        var key = ClusterKey.Generate();
-        var (source, joiner) = Engines(key);
-        using (source)
-        using (joiner)
-        {
-            var events = new List<(byte Peer, ulong Lost)>();
-            joiner.ResyncNeeded += (peer, lost) => events.Add((peer, lost));
-            var (result, _) = await Transfer(source, joiner, key, key, (at, bytes) =>
-            {
-                if (offset >= at && offset < at + bytes.Length)
-                {
-                    bytes.Span[(int)(offset - at)] ^= 0x80;
-                }
-            });
-            Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
-            Assert.Equal(raised ? 1 : 0, joiner.Counters.ResyncNeeded);
-            Assert.Equal(raised ? [((byte)1, 0UL)] : [], events);
-        }
+        using var rig = new FullSyncRig(300, tombstone: true);
+        var events = new List<(byte Peer, ulong Lost)>();
+        rig.Joiner.ResyncNeeded += (peer, lost) => events.Add((peer, lost));
+        var (result, _) = await rig.Transfer(tamper: FlipAt(offset));
+        Assert.Equal(FullSyncStatus.AuthenticationFailed, result.Status);
+        Assert.Equal(raised ? 1 : 0, rig.Joiner.Counters.ResyncNeeded);
+        Assert.Equal(raised ? [((byte)1, 0UL)] : [], events);
     }
 
     [Fact]
     public async Task Pull_Completed_DoesNotRaiseResyncNeeded()
     {
-        var key = ClusterKey.Generate();
-        var (source, joiner) = Engines(key);
-        using (source)
-        using (joiner)
-        {
-            int raised = 0;
-            joiner.ResyncNeeded += (_, _) => raised++;
-            var (result, _) = await Transfer(source, joiner, key, key);
-            Assert.Equal(FullSyncStatus.Completed, result.Status);
-            Assert.Equal(0, raised);
-            Assert.Equal(0, joiner.Counters.ResyncNeeded);
-        }
+        using var rig = new FullSyncRig(300, tombstone: true);
+        int raised = 0;
+        rig.Joiner.ResyncNeeded += (_, _) => raised++;
+        var (result, _) = await rig.Transfer();
+        Assert.Equal(FullSyncStatus.Completed, result.Status);
+        Assert.Equal(0, raised);
+        Assert.Equal(0, rig.Joiner.Counters.ResyncNeeded);
     }
 
     [Fact]
     public async Task Pull_TruncatedStream_Fails()
     {
-        var key = ClusterKey.Generate();
-        var (source, joiner) = Engines(key);
-        using (source)
-        using (joiner)
-        {
-            var (a, b) = MemoryDuplex.CreatePair();
-            var client = new FullSyncClient(joiner, new NoChannel(), key);
-            var pulling = client.PullAsync(b, CancellationToken.None);
-            var hs = await FullSyncHandshake.ServerAsync(a, key, 1, _ => HelloStatus.Accepted, CancellationToken.None);
-            Assert.True(hs.Ok);
-            a.Dispose(); // no Begin, no End
-            var result = await pulling;
-            Assert.Equal(FullSyncStatus.Truncated, result.Status);
-            Assert.Equal(1, client.Counters.ReceiveFailed);
-            hs.DisposeKeys();
-        }
-    }
-
-    private sealed class NoChannel : ClusterSync.Transport.IStreamChannel
-    {
-        public ValueTask<Stream> ConnectAsync(int peerIndex, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-
-        public ValueTask<Stream> AcceptAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        using var rig = new FullSyncRig(300, tombstone: true);
+        var (a, b) = MemoryDuplex.CreatePair();
+        var client = new FullSyncClient(rig.Joiner, new NoStreams(), rig.Key);
+        var pulling = client.PullAsync(b, CancellationToken.None);
+        var hs = await FullSyncHandshake.ServerAsync(a, rig.Key, 1, _ => HelloStatus.Accepted, CancellationToken.None);
+        Assert.True(hs.Ok);
+        a.Dispose(); // no Begin, no End
+        var result = await pulling;
+        Assert.Equal(FullSyncStatus.Truncated, result.Status);
+        Assert.Equal(1, client.Counters.ReceiveFailed);
+        hs.DisposeKeys();
     }
 }

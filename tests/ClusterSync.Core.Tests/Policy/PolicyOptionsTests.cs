@@ -13,10 +13,15 @@ public class PolicyOptionsTests
 
     private static List<string> Validate(PolicyOptions o) => o.Validate("policy").ToList();
 
-    private static string Single(PolicyOptions o)
+    /// <summary>Asserts <paramref name="o"/> has exactly one error, at <paramref name="path"/>, naming <paramref name="naming"/> when given.</summary>
+    private static void AssertSingleError(PolicyOptions o, string path, string? naming = null)
     {
-        var errors = Validate(o);
-        return Assert.Single(errors);
+        var error = Assert.Single(Validate(o));
+        Assert.StartsWith(path + ":", error, StringComparison.Ordinal);
+        if (naming is not null)
+        {
+            Assert.Contains(naming, error, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -45,10 +50,7 @@ public class PolicyOptionsTests
     {
         var o = new PolicyOptions { Classes = [GoodClasses[0], new() { Name = "x", Policy = policy }, GoodClasses[2]], Rules = [] };
 
-        var error = Single(o);
-
-        Assert.StartsWith("policy.classes[1].policy:", error, StringComparison.Ordinal);
-        Assert.Contains($"'{policy}'", error, StringComparison.Ordinal);
+        AssertSingleError(o, "policy.classes[1].policy", $"'{policy}'");
     }
 
     [Theory]
@@ -60,9 +62,7 @@ public class PolicyOptionsTests
     {
         var o = new PolicyOptions { Classes = [new() { Name = "default", Policy = "delayed", DelaySeconds = delay }], Rules = [] };
 
-        var error = Single(o);
-
-        Assert.StartsWith("policy.classes[0].delaySeconds:", error, StringComparison.Ordinal);
+        AssertSingleError(o, "policy.classes[0].delaySeconds");
     }
 
     [Fact]
@@ -70,10 +70,7 @@ public class PolicyOptionsTests
     {
         var o = new PolicyOptions { Classes = [.. GoodClasses, new() { Name = "short", Policy = "none" }], Rules = [] };
 
-        var error = Single(o);
-
-        Assert.StartsWith("policy.classes[3].name:", error, StringComparison.Ordinal);
-        Assert.Contains("duplicate class 'short'", error, StringComparison.Ordinal);
+        AssertSingleError(o, "policy.classes[3].name", "duplicate class 'short'");
     }
 
     [Theory]
@@ -83,7 +80,7 @@ public class PolicyOptionsTests
     {
         var o = new PolicyOptions { Classes = [.. GoodClasses, new() { Name = name, Policy = "none" }], Rules = [] };
 
-        Assert.StartsWith("policy.classes[3].name:", Single(o), StringComparison.Ordinal);
+        AssertSingleError(o, "policy.classes[3].name");
     }
 
     [Fact]
@@ -95,10 +92,7 @@ public class PolicyOptionsTests
             Rules = [new() { Protocol = "tcp", Ports = "80", Class = "short" }, new() { Protocol = "udp", Ports = "53", Class = "nope" }],
         };
 
-        var error = Single(o);
-
-        Assert.StartsWith("policy.rules[1].class:", error, StringComparison.Ordinal);
-        Assert.Contains("'nope'", error, StringComparison.Ordinal);
+        AssertSingleError(o, "policy.rules[1].class", "'nope'");
     }
 
     [Theory]
@@ -109,13 +103,7 @@ public class PolicyOptionsTests
     {
         var o = new PolicyOptions { Classes = GoodClasses, Rules = [new() { Protocol = "tcp", Ports = ports, Class = "short" }] };
 
-        var error = Single(o);
-
-        Assert.StartsWith("policy.rules[0].ports:", error, StringComparison.Ordinal);
-        if (ports.Length > 0)
-        {
-            Assert.Contains($"'{ports}'", error, StringComparison.Ordinal);
-        }
+        AssertSingleError(o, "policy.rules[0].ports", ports.Length > 0 ? $"'{ports}'" : null);
     }
 
     [Theory]
@@ -126,10 +114,7 @@ public class PolicyOptionsTests
     {
         var o = new PolicyOptions { Classes = GoodClasses, Rules = [new() { Protocol = protocol, Class = "short" }] };
 
-        var error = Single(o);
-
-        Assert.StartsWith("policy.rules[0].protocol:", error, StringComparison.Ordinal);
-        Assert.Contains($"'{protocol}'", error, StringComparison.Ordinal);
+        AssertSingleError(o, "policy.rules[0].protocol", $"'{protocol}'");
     }
 
     [Fact]
@@ -137,10 +122,7 @@ public class PolicyOptionsTests
     {
         var o = new PolicyOptions { DefaultClass = "missing", Classes = GoodClasses, Rules = [] };
 
-        var error = Single(o);
-
-        Assert.StartsWith("policy.defaultClass:", error, StringComparison.Ordinal);
-        Assert.Contains("'missing'", error, StringComparison.Ordinal);
+        AssertSingleError(o, "policy.defaultClass", "'missing'");
     }
 
     [Fact]
@@ -149,7 +131,7 @@ public class PolicyOptionsTests
         var classes = Enumerable.Range(0, 251).Select(i => new ServiceClassOptions { Name = i == 0 ? "default" : $"c{i}" }).ToList();
         var o = new PolicyOptions { Classes = classes, Rules = [] };
 
-        Assert.StartsWith("policy.classes:", Single(o), StringComparison.Ordinal);
+        AssertSingleError(o, "policy.classes");
     }
 
     [Fact]

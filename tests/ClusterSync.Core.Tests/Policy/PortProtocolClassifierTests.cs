@@ -106,26 +106,20 @@ public class PortProtocolClassifierTests
         Assert.Null(c.Classify(Tcp(5061)));
     }
 
-    [Fact]
-    public void Classify_EarlierAnyPortRuleAndLaterProtocolPortRule_FirstMatchWins()
+    [Theory]
+    [InlineData("any", "443", "443")] // an any-protocol port rule before a tcp port rule
+    [InlineData("tcp", null, "80")]   // a protocol-wide rule before a port rule of that protocol
+    public void Classify_EarlierBroaderRuleAndLaterTcpPortRule_FirstMatchWins(string firstProtocol, string? firstPorts, string port)
     {
-        var c = Of(Rule("any", "443", "first"), Rule("tcp", "443", "second"));
+        var c = Of(Rule(firstProtocol, firstPorts, "first"), Rule("tcp", port, "second"));
 
-        Assert.Equal("first", c.Classify(Tcp(443)));
+        Assert.Equal("first", c.Classify(Tcp(ushort.Parse(port, System.Globalization.CultureInfo.InvariantCulture))));
     }
 
     [Fact]
     public void Classify_NoRules_ReturnsNull()
     {
         Assert.Null(Of().Classify(Tcp(80)));
-    }
-
-    [Fact]
-    public void Classify_EarlierProtocolWideRuleAndLaterPortRule_FirstMatchWins()
-    {
-        var c = Of(Rule("tcp", null, "first"), Rule("tcp", "80", "second"));
-
-        Assert.Equal("first", c.Classify(Tcp(80)));
     }
 
     [Fact]

@@ -63,35 +63,18 @@ public class ServiceClassCatalogTests
         Assert.Equal(catalog.DefaultId, catalog.Classify(ConnectionKey.IPv4(1, 2, 3, 4, 6)));
     }
 
-    [Fact]
-    public void Classify_ClassifierThrows_DefaultClassAndFailureCounted()
+    [Theory]
+    [InlineData("throws", 2, 0)]        // every call that throws is a failure
+    [InlineData("no-such-class", 0, 2)] // an unknown name is counted, not a failure
+    [InlineData(null, 0, 0)]            // no answer: the default class, nothing counted
+    public void Classify_ClassifierThrowsOrGivesNoKnownClass_DefaultClassAndOnlyItsCauseCounted(string? answer, int failures, int unknown)
     {
-        var catalog = new ServiceClassCatalog(Options(), new FuncClassifier(_ => throw new InvalidOperationException("boom")));
+        var catalog = new ServiceClassCatalog(Options(), new FuncClassifier(_ => answer == "throws" ? throw new InvalidOperationException("boom") : answer));
 
         Assert.Equal(catalog.DefaultId, catalog.Classify(Key));
         Assert.Equal(catalog.DefaultId, catalog.Classify(Key));
-        Assert.Equal(2, catalog.ClassifierFailures);
-        Assert.Equal(0, catalog.UnknownClassCount);
-    }
-
-    [Fact]
-    public void Classify_ClassifierReturnsUnknownName_DefaultClassAndUnknownCounted()
-    {
-        var catalog = new ServiceClassCatalog(Options(), new FuncClassifier(_ => "no-such-class"));
-
-        Assert.Equal(catalog.DefaultId, catalog.Classify(Key));
-        Assert.Equal(1, catalog.UnknownClassCount);
-        Assert.Equal(0, catalog.ClassifierFailures);
-    }
-
-    [Fact]
-    public void Classify_ClassifierReturnsNull_DefaultClassNothingCounted()
-    {
-        var catalog = new ServiceClassCatalog(Options(), new FuncClassifier(_ => null));
-
-        Assert.Equal(catalog.DefaultId, catalog.Classify(Key));
-        Assert.Equal(0, catalog.UnknownClassCount);
-        Assert.Equal(0, catalog.ClassifierFailures);
+        Assert.Equal(failures, catalog.ClassifierFailures);
+        Assert.Equal(unknown, catalog.UnknownClassCount);
     }
 
     [Fact]

@@ -67,13 +67,7 @@ public sealed class HotReloadTests : IDisposable
                         continue;
                     }
 
-                    long now = sender.NowMs();
-                    for (int i = 0; i < batch.Length; i++)
-                    {
-                        generator.Next(ref batch[i], now);
-                    }
-
-                    sender.Submit(batch);
+                    LoopbackCluster.SubmitNext(sender, generator, batch);
                     submitted += batch.Length;
                     Thread.Sleep(0);
                 }

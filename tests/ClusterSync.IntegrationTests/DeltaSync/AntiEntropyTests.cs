@@ -35,11 +35,11 @@ public sealed class AntiEntropyTests
 
         // A partition far longer than the resend buffer covers: destroys and updates the Standby never gets.
         long sentBefore = active.Counters.DatagramsSent;
-        cluster.Faults[0].Partitioned = cluster.Faults[1].Partitioned = true;
+        cluster.Partition(true);
         LoopbackCluster.Drive(active, 20_000, seed: 42, population: 2_000);
         Assert.True(LoopbackCluster.WaitUntil(() => active.PendingCount == 0 && active.Counters.DatagramsSent > sentBefore + 128, TimeSpan.FromSeconds(15)),
             $"sent {active.Counters.DatagramsSent - sentBefore} datagrams during the partition");
-        cluster.Faults[0].Partitioned = cluster.Faults[1].Partitioned = false;
+        cluster.Partition(false);
         Assert.True(LoopbackCluster.WaitUntil(() => standby.Counters.ResyncNeeded > 0, TimeSpan.FromSeconds(15)), "the Standby never noticed the loss");
         int diverged = LoopbackCluster.Differences(active, standby);
 

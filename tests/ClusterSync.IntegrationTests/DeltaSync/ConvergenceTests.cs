@@ -21,8 +21,7 @@ public sealed class ConvergenceTests(NatsServerFixture nats) : IClassFixture<Nat
     {
         using var cluster = new LoopbackCluster(2, transport: TestTransport.Create(transport, nats));
         LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 1, population: 20_000);
-        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, s_settle),
-            $"tables differ by {LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1])}");
+        LoopbackCluster.AssertIdentical(cluster.Members[0], cluster.Members[1], s_settle);
         Assert.True(cluster.Members[0].TableCount > 1000);
         Assert.Equal(0, cluster.Members[1].Counters.ResyncNeeded);
         Assert.Equal(0, cluster.Members[1].Counters.TotalDrops);
@@ -42,8 +41,7 @@ public sealed class ConvergenceTests(NatsServerFixture nats) : IClassFixture<Nat
             f.ReorderRate = 0.05;
         });
         LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 2, population: 20_000);
-        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, s_settle),
-            $"tables differ by {LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1])}");
+        LoopbackCluster.AssertIdentical(cluster.Members[0], cluster.Members[1], s_settle);
         var sender = cluster.Members[0].Counters;
         var receiver = cluster.Members[1].Counters;
         Assert.True(cluster.Faults[0].Dropped > 0 && cluster.Faults[0].Duplicated > 0 && cluster.Faults[0].Reordered > 0);
@@ -90,7 +88,7 @@ public sealed class ConvergenceTests(NatsServerFixture nats) : IClassFixture<Nat
         var wrong = ClusterKey.Generate();
         using var cluster = new LoopbackCluster(3, keys: i => i == 2 ? wrong : good, transport: TestTransport.Create(transport, nats));
         LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 3, population: 20_000);
-        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(cluster.Members[0], cluster.Members[1]) == 0, s_settle));
+        LoopbackCluster.AssertIdentical(cluster.Members[0], cluster.Members[1], s_settle);
         var outsider = cluster.Members[2];
         Assert.True(LoopbackCluster.WaitUntil(() => outsider.Counters.DropsFor(DropReason.AuthenticationFailed) >= cluster.Members[0].Counters.DatagramsSent, s_settle),
             $"auth failures {outsider.Counters.DropsFor(DropReason.AuthenticationFailed)} < datagrams sent {cluster.Members[0].Counters.DatagramsSent}");

@@ -19,8 +19,8 @@ public sealed class PeerRestartTests
     [Fact]
     public async Task StandbyRestartedRepeatedlyUnderChurn_ReplicationNeverStallsAndTablesEndIdentical()
     {
-        var key = ClusterKey.Generate();
-        using var cluster = new LoopbackCluster(3, keys: _ => key, configure: o => o with { TableCapacity = 1 << 17 });
+        using var cluster = new LoopbackCluster(3, configure: o => o with { TableCapacity = 1 << 17 });
+        var key = cluster.Key;
         var source = cluster.Members[0];
         var steady = cluster.Members[1];
         var endpoints = cluster.Sockets.Select(s => s.LocalEndPoint).ToList();

@@ -37,13 +37,7 @@ public sealed class SyncLinkTests(ITestOutputHelper output)
                         continue;
                     }
 
-                    long now = member.NowMs();
-                    for (int i = 0; i < batch.Length; i++)
-                    {
-                        generator.Next(ref batch[i], now);
-                    }
-
-                    member.Submit(batch);
+                    LoopbackCluster.SubmitNext(member, generator, batch);
                     Submitted += batch.Length;
                 }
             }) { IsBackground = true };

@@ -14,7 +14,7 @@ public sealed class NatsReconnectTests
         var source = cluster.Members[0];
         var replica = cluster.Members[1];
         LoopbackCluster.Drive(source, 20_000, seed: 21, population: 5_000);
-        Assert.True(LoopbackCluster.WaitUntil(() => LoopbackCluster.Differences(source, replica) == 0, s_settle));
+        LoopbackCluster.AssertIdentical(source, replica, s_settle);
 
         server.Kill();
         // Changes made while NATS is down: sent into the void (counted by the channel), kept in the resend buffer.

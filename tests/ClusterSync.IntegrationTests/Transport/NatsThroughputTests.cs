@@ -28,42 +28,32 @@ public sealed class NatsThroughputTests(NatsServerFixture nats, ITestOutputHelpe
     public async Task SendReceive_TwentyThousandDatagrams_AllocatesOnlyWhatTheNatsClientForces()
     {
         var transport = (TestTransport.NatsTestTransport)TestTransport.Create(TestTransport.NatsName, nats);
-        var channels = transport.CreateChannels(2);
-        try
-        {
-            var datagram = new byte[1400];
-            var buffer = new byte[1500];
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var channels = transport.CreateChannels(2);
+        var datagram = new byte[1400];
+        var buffer = new byte[1500];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
 
-            async Task RoundAsync(int count)
+        async Task RoundAsync(int count)
+        {
+            for (int i = 0; i < count; i++)
             {
-                for (int i = 0; i < count; i++)
+                await channels[0].SendAsync(datagram, 0, cts.Token);
+                if (i % 1024 == 1023)
                 {
-                    await channels[0].SendAsync(datagram, 0, cts.Token);
-                    if (i % 1024 == 1023)
+                    for (int j = 0; j < 1024; j++)
                     {
-                        for (int j = 0; j < 1024; j++)
-                        {
-                            await channels[1].ReceiveAsync(buffer, cts.Token);
-                        }
+                        await channels[1].ReceiveAsync(buffer, cts.Token);
                     }
                 }
             }
+        }
 
-            await RoundAsync(2_048); // warm up: slots, pools, JIT
-            long before = GC.GetTotalAllocatedBytes(precise: true);
-            await RoundAsync(20_480);
-            long perDatagram = (GC.GetTotalAllocatedBytes(precise: true) - before) / 20_480;
-            Console.WriteLine($"NATS datagram send+receive: {perDatagram} bytes allocated per datagram (whole process)");
-            // The plugin allocates nothing per datagram; what remains is the client's (the subject string it builds per MSG).
-            Assert.True(perDatagram < 256, $"{perDatagram} bytes per datagram");
-        }
-        finally
-        {
-            foreach (var c in channels)
-            {
-                c.Dispose();
-            }
-        }
+        await RoundAsync(2_048); // warm up: slots, pools, JIT
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        await RoundAsync(20_480);
+        long perDatagram = (GC.GetTotalAllocatedBytes(precise: true) - before) / 20_480;
+        Console.WriteLine($"NATS datagram send+receive: {perDatagram} bytes allocated per datagram (whole process)");
+        // The plugin allocates nothing per datagram; what remains is the client's (the subject string it builds per MSG).
+        Assert.True(perDatagram < 256, $"{perDatagram} bytes per datagram");
     }
 }

@@ -57,77 +57,57 @@ public sealed class NatsTransportTests(NatsServerFixture nats) : IClassFixture<N
     public async Task SendAsync_ToEachPeer_ArrivesOnceWithTheSendersPeerIndex()
     {
         var transport = Nats();
-        var channels = transport.CreateChannels(3);
-        try
+        using var channels = transport.CreateChannels(3);
+        Assert.All(channels, c => Assert.Equal(2, c.PeerCount));
+        Assert.All(channels, c => Assert.Equal(1500, c.MaxDatagramSize));
+        // m1's peers are [m2, m3]; m3's peers are [m1, m2]: m1 → m3 is peer index 1 at the sender, 0 at the receiver.
+        await channels[0].SendAsync(new byte[] { 1, 3 }, 1);
+        await channels[1].SendAsync(new byte[] { 2, 3, 9 }, 1);
+        var buffer = new byte[1500];
+        var seen = new List<(int Peer, byte From)>();
+        using var cts = new CancellationTokenSource(s_timeout);
+        for (int i = 0; i < 2; i++)
         {
-            Assert.All(channels, c => Assert.Equal(2, c.PeerCount));
-            Assert.All(channels, c => Assert.Equal(1500, c.MaxDatagramSize));
-            // m1's peers are [m2, m3]; m3's peers are [m1, m2]: m1 → m3 is peer index 1 at the sender, 0 at the receiver.
-            await channels[0].SendAsync(new byte[] { 1, 3 }, 1);
-            await channels[1].SendAsync(new byte[] { 2, 3, 9 }, 1);
-            var buffer = new byte[1500];
-            var seen = new List<(int Peer, byte From)>();
-            using var cts = new CancellationTokenSource(s_timeout);
-            for (int i = 0; i < 2; i++)
-            {
-                var r = await channels[2].ReceiveAsync(buffer, cts.Token);
-                seen.Add((r.PeerIndex, buffer[0]));
-                Assert.Equal(buffer[0] == 1 ? 2 : 3, r.Length);
-            }
+            var r = await channels[2].ReceiveAsync(buffer, cts.Token);
+            seen.Add((r.PeerIndex, buffer[0]));
+            Assert.Equal(buffer[0] == 1 ? 2 : 3, r.Length);
+        }
 
-            Assert.Equal([(0, (byte)1), (1, (byte)2)], seen.OrderBy(s => s.Peer));
-            // Nothing else arrived anywhere (m2 got nothing).
-            using var quiet = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await channels[1].ReceiveAsync(buffer, quiet.Token));
-        }
-        finally
-        {
-            foreach (var c in channels)
-            {
-                c.Dispose();
-            }
-        }
+        Assert.Equal([(0, (byte)1), (1, (byte)2)], seen.OrderBy(s => s.Peer));
+        // Nothing else arrived anywhere (m2 got nothing).
+        using var quiet = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await channels[1].ReceiveAsync(buffer, quiet.Token));
     }
 
     [SkippableFact]
     public async Task Stream_EightMegabytesEachWay_ArriveInOrderAndCloseEndsThePeersRead()
     {
         var transport = Nats();
-        var channels = transport.CreateStreamChannels(2);
-        try
-        {
-            var accept = channels[1].AcceptAsync().AsTask();
-            await using var client = await channels[0].ConnectAsync(0).AsTask().WaitAsync(s_timeout);
-            await using var server = await accept.WaitAsync(s_timeout);
-            var up = RandomNumberGenerator.GetBytes(8 << 20);
-            var down = RandomNumberGenerator.GetBytes(8 << 20);
+        using var channels = transport.CreateStreamChannels(2);
+        var accept = channels[1].AcceptAsync().AsTask();
+        await using var client = await channels[0].ConnectAsync(0).AsTask().WaitAsync(s_timeout);
+        await using var server = await accept.WaitAsync(s_timeout);
+        var up = RandomNumberGenerator.GetBytes(8 << 20);
+        var down = RandomNumberGenerator.GetBytes(8 << 20);
 
-            // Both directions at once, in uneven pieces: more than the 4 MiB flow-control window each way.
-            var writes = Task.WhenAll(WriteInPiecesAsync(client, up), WriteInPiecesAsync(server, down));
-            var atServer = ReadExactlyAsync(server, up.Length);
-            var atClient = ReadExactlyAsync(client, down.Length);
-            await writes.WaitAsync(s_timeout);
-            Assert.Equal(SHA256.HashData(up), SHA256.HashData(await atServer.WaitAsync(s_timeout)));
-            Assert.Equal(SHA256.HashData(down), SHA256.HashData(await atClient.WaitAsync(s_timeout)));
+        // Both directions at once, in uneven pieces: more than the 4 MiB flow-control window each way.
+        var writes = Task.WhenAll(WriteInPiecesAsync(client, up), WriteInPiecesAsync(server, down));
+        var atServer = ReadExactlyAsync(server, up.Length);
+        var atClient = ReadExactlyAsync(client, down.Length);
+        await writes.WaitAsync(s_timeout);
+        Assert.Equal(SHA256.HashData(up), SHA256.HashData(await atServer.WaitAsync(s_timeout)));
+        Assert.Equal(SHA256.HashData(down), SHA256.HashData(await atClient.WaitAsync(s_timeout)));
 
-            // Closing one end (Fin) ends the other end's read.
-            await client.DisposeAsync();
-            Assert.Equal(0, await server.ReadAsync(new byte[16]).AsTask().WaitAsync(s_timeout));
-        }
-        finally
-        {
-            foreach (var c in channels)
-            {
-                ((IDisposable)c).Dispose();
-            }
-        }
+        // Closing one end (Fin) ends the other end's read.
+        await client.DisposeAsync();
+        Assert.Equal(0, await server.ReadAsync(new byte[16]).AsTask().WaitAsync(s_timeout));
     }
 
     [SkippableFact]
     public async Task ConnectAsync_OpenerNotAConfiguredPeer_RefusedWithReason()
     {
         var transport = Nats();
-        var members = transport.CreateStreamChannels(2);
+        using var members = transport.CreateStreamChannels(2);
         // An outsider that names member 1 as its peer, while member 1 does not know it.
         var outsider = NatsPlugin.StreamFactory.CreateStreamChannel(new TransportEndpoints(
             $"{transport.Url}/cs.outsider.m9", [transport.Endpoints(0, 2).LocalAddress]));
@@ -139,10 +119,6 @@ public sealed class NatsTransportTests(NatsServerFixture nats) : IClassFixture<N
         finally
         {
             ((IDisposable)outsider).Dispose();
-            foreach (var c in members)
-            {
-                ((IDisposable)c).Dispose();
-            }
         }
     }
 
@@ -150,46 +126,36 @@ public sealed class NatsTransportTests(NatsServerFixture nats) : IClassFixture<N
     public async Task Stream_DataMessageMissing_ReadFailsWithIOExceptionAfterTheBytesBeforeTheGap()
     {
         var transport = Nats();
-        var channels = transport.CreateStreamChannels(2);
+        using var channels = transport.CreateStreamChannels(2);
         // A raw NATS client watches the acceptor's stream subjects and then plays a message that skips ahead.
         await using var raw = new NatsConnection(NatsOpts.Default with { Url = transport.Url });
         await raw.ConnectAsync();
         string acceptorRoot = transport.Endpoints(1, 2).LocalAddress[(transport.Url.Length + 1)..];
         await using var watch = await raw.SubscribeCoreAsync<byte[]>($"{acceptorRoot}.s.*");
         await raw.PingAsync();
-        try
+        var accept = channels[1].AcceptAsync().AsTask();
+        await using var client = await channels[0].ConnectAsync(0).AsTask().WaitAsync(s_timeout);
+        await using var server = await accept.WaitAsync(s_timeout);
+        await client.WriteAsync(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 });
+        using var cts = new CancellationTokenSource(s_timeout);
+        var seen = await watch.Msgs.ReadAsync(cts.Token);
+        while (seen.Subject.EndsWith(".open", StringComparison.Ordinal))
         {
-            var accept = channels[1].AcceptAsync().AsTask();
-            await using var client = await channels[0].ConnectAsync(0).AsTask().WaitAsync(s_timeout);
-            await using var server = await accept.WaitAsync(s_timeout);
-            await client.WriteAsync(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 });
-            using var cts = new CancellationTokenSource(s_timeout);
-            var seen = await watch.Msgs.ReadAsync(cts.Token);
-            while (seen.Subject.EndsWith(".open", StringComparison.Ordinal))
-            {
-                seen = await watch.Msgs.ReadAsync(cts.Token);
-            }
-
-            Assert.Equal(9 + 10, seen.Data!.Length);
-
-            // Offset 20 where 10 is expected: as if a message had been dropped on the way.
-            var skipped = new byte[9 + 4];
-            skipped[0] = 1;
-            System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(skipped.AsSpan(1), 20);
-            await raw.PublishAsync(seen.Subject, skipped);
-
-            var buffer = new byte[64];
-            Assert.Equal(10, await server.ReadAsync(buffer).AsTask().WaitAsync(s_timeout));
-            var ex = await Assert.ThrowsAsync<IOException>(async () => await server.ReadAsync(buffer).AsTask().WaitAsync(s_timeout));
-            Assert.Contains("gap: expected offset 10, got 20", ex.Message);
+            seen = await watch.Msgs.ReadAsync(cts.Token);
         }
-        finally
-        {
-            foreach (var c in channels)
-            {
-                ((IDisposable)c).Dispose();
-            }
-        }
+
+        Assert.Equal(9 + 10, seen.Data!.Length);
+
+        // Offset 20 where 10 is expected: as if a message had been dropped on the way.
+        var skipped = new byte[9 + 4];
+        skipped[0] = 1;
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(skipped.AsSpan(1), 20);
+        await raw.PublishAsync(seen.Subject, skipped);
+
+        var buffer = new byte[64];
+        Assert.Equal(10, await server.ReadAsync(buffer).AsTask().WaitAsync(s_timeout));
+        var ex = await Assert.ThrowsAsync<IOException>(async () => await server.ReadAsync(buffer).AsTask().WaitAsync(s_timeout));
+        Assert.Contains("gap: expected offset 10, got 20", ex.Message);
     }
 
     private static async Task WriteInPiecesAsync(Stream stream, byte[] data)

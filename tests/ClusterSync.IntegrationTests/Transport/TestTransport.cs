@@ -12,7 +12,7 @@ internal abstract class TestTransport
     public abstract string Name { get; }
 
     /// <summary>One datagram channel per member, each knowing the others as peers in member order (self left out).</summary>
-    public abstract IReadOnlyList<IDatagramChannel> CreateChannels(int members);
+    public abstract ChannelSet<IDatagramChannel> CreateChannels(int members);
 
     public override string ToString() => Name;
 
@@ -32,7 +32,7 @@ internal abstract class TestTransport
     {
         public override string Name => UdpName;
 
-        public override IReadOnlyList<IDatagramChannel> CreateChannels(int members)
+        public override ChannelSet<IDatagramChannel> CreateChannels(int members)
         {
             var sockets = Enumerable.Range(0, members).Select(_ => new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500)).ToList();
             for (int i = 0; i < members; i++)
@@ -40,7 +40,7 @@ internal abstract class TestTransport
                 sockets[i].SetPeers(Enumerable.Range(0, members).Where(j => j != i).Select(j => sockets[j].LocalEndPoint).ToList());
             }
 
-            return sockets;
+            return new(sockets);
         }
     }
 
@@ -56,10 +56,33 @@ internal abstract class TestTransport
         public TransportEndpoints Endpoints(int member, int members)
             => new($"{url}/{_cluster}.m{member + 1}", Enumerable.Range(0, members).Where(j => j != member).Select(j => $"{_cluster}.m{j + 1}").ToList());
 
-        public override IReadOnlyList<IDatagramChannel> CreateChannels(int members)
-            => Enumerable.Range(0, members).Select(i => NatsPlugin.Factory.CreateDatagramChannel(Endpoints(i, members), 1500)).ToList();
+        public override ChannelSet<IDatagramChannel> CreateChannels(int members)
+            => new(Enumerable.Range(0, members).Select(i => NatsPlugin.Factory.CreateDatagramChannel(Endpoints(i, members), 1500)));
 
-        public IReadOnlyList<IStreamChannel> CreateStreamChannels(int members)
-            => Enumerable.Range(0, members).Select(i => NatsPlugin.StreamFactory.CreateStreamChannel(Endpoints(i, members))).ToList();
+        public ChannelSet<IStreamChannel> CreateStreamChannels(int members)
+            => new(Enumerable.Range(0, members).Select(i => NatsPlugin.StreamFactory.CreateStreamChannel(Endpoints(i, members))));
+    }
+}
+
+/// <summary>The channels of a test's members, in member order, disposed together (a test that hands them to engines lets the engines dispose them).</summary>
+internal sealed class ChannelSet<T>(IEnumerable<T> channels) : IReadOnlyList<T>, IDisposable
+    where T : class
+{
+    private readonly List<T> _channels = channels.ToList();
+
+    public int Count => _channels.Count;
+
+    public T this[int index] => _channels[index];
+
+    public IEnumerator<T> GetEnumerator() => _channels.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    public void Dispose()
+    {
+        foreach (var channel in _channels)
+        {
+            (channel as IDisposable)?.Dispose();
+        }
     }
 }
