@@ -91,4 +91,28 @@ public class ConnectionTableMasterTests
             Assert.Equal(i % 3 == 0, all[Key(i)].HasMaster);
         }
     }
+
+    [Fact]
+    public void MasterOf_CopyTakenBeforeTheMasterWasSet_ReadsNoMaster()
+    {
+        var t = new ConnectionTable(16);
+        ref var e = ref t.GetOrAdd(Key(1), out _);
+        var before = e;
+        t.SetMaster(Key(1), ref e, Control);
+
+        Assert.Equal(default, t.MasterOf(Key(1), before));
+        Assert.False(t.Read(Key(1), before).HasMaster);
+        Assert.Equal(Control, t.MasterOf(Key(1), e));
+    }
+
+    [Fact]
+    public void MasterOf_FlaggedEntryOfAnotherKey_ReadsThatKeysMasterOnly()
+    {
+        var t = new ConnectionTable(16);
+        ref var e = ref t.GetOrAdd(Key(1), out _);
+        t.SetMaster(Key(1), ref e, Control);
+
+        Assert.Equal(default, t.MasterOf(Key(2), e));
+        Assert.Equal(1, t.MasterCount);
+    }
 }
