@@ -46,6 +46,7 @@ if [[ ${1:-} == --survivors ]]; then
   OUT="$OUT-survivors"
 fi
 rm -rf "$OUT"
+mkdir -p "$(dirname "$OUT")"
 MUTATE=()
 for g in "${GLOBS[@]}"; do MUTATE+=(--mutate "$g"); done
 cd "$ROOT/tests/ClusterSync.Core.Tests"
