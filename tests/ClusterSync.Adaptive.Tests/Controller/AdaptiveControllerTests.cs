@@ -131,25 +131,11 @@ public sealed class AdaptiveControllerTests
         // Five minutes over budget (every outcome unreplicated its whole life), five under (all synced at once), for two
         // hours: the realized loss (half against a budget of half) crosses the budget 24 times, so the price's step
         // shrinks as 1/age and the price settles instead of chasing each swing of the mix.
-        var (time, controller) = PriceProbe(initialPrice: 5);
-        using (controller)
-        {
-            for (int s = 0; s < 60; s++)
-            {
-                OneSecond(time, controller, over: true);
-            }
+        var (early, late) = PriceSteps(initialPrice: 5, seconds: 7200, over: s => (s / 300) % 2 == 0);
 
-            double early = OneSecond(time, controller, over: true);
-            for (int s = 61; s < 7200; s++)
-            {
-                OneSecond(time, controller, over: (s / 300) % 2 == 0);
-            }
-
-            double late = OneSecond(time, controller, over: true);
-            // Gain 1.5 over an age of at least 5 min: 0.005 a second at first, 1.5 / 7200 ≈ 0.0002 two hours in.
-            Assert.InRange(early, 0.0025, 0.01);
-            Assert.InRange(late, early / 40, early / 12);
-        }
+        // Gain 1.5 over an age of at least 5 min: 0.005 a second at first, 1.5 / 7200 ≈ 0.0002 two hours in.
+        Assert.InRange(early, 0.0025, 0.01);
+        Assert.InRange(late, early / 40, early / 12);
     }
 
     [Fact]
@@ -157,7 +143,19 @@ public sealed class AdaptiveControllerTests
     {
         // Over budget for 50 minutes on end (a wrong start, a new site): no crossing, so the step does not shrink and
         // the price keeps moving as fast as at first rather than stalling at the wrong level.
-        var (time, controller) = PriceProbe(initialPrice: 1e6);
+        var (early, late) = PriceSteps(initialPrice: 1e6, seconds: 3000, over: _ => true);
+
+        Assert.InRange(early, 0.0025, 0.01);
+        Assert.InRange(late, early * 0.9, early * 1.2);
+    }
+
+    /// <summary>
+    /// One outcome a second for <paramref name="seconds"/>, over or under budget as <paramref name="over"/> says (the
+    /// first minute over): the price's step (|Δ ln price|) one minute in and at the end, over budget both times.
+    /// </summary>
+    private static (double Early, double Late) PriceSteps(double initialPrice, int seconds, Func<int, bool> over)
+    {
+        var (time, controller) = PriceProbe(initialPrice);
         using (controller)
         {
             for (int s = 0; s < 60; s++)
@@ -166,14 +164,12 @@ public sealed class AdaptiveControllerTests
             }
 
             double early = OneSecond(time, controller, over: true);
-            for (int s = 61; s < 3000; s++)
+            for (int s = 61; s < seconds; s++)
             {
-                OneSecond(time, controller, over: true);
+                OneSecond(time, controller, over(s));
             }
 
-            double late = OneSecond(time, controller, over: true);
-            Assert.InRange(early, 0.0025, 0.01);
-            Assert.InRange(late, early * 0.9, early * 1.2);
+            return (early, OneSecond(time, controller, over: true));
         }
     }
 
