@@ -293,9 +293,14 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         }
 
         int slot = state.ServiceSlot is { } slots ? slots[b] - 1 : -1;
+        if (slot < 0)
+        {
+            return model.Predictor.ChooseDelayMs(key, createdMs, state.Price, checkpointSeconds, out p);
+        }
+
         Span<double> survival = stackalloc double[s_grid.Length];
         Span<double> exposure = stackalloc double[s_grid.Length];
-        if (slot < 0 || !model.Predictor.TryDistribution(key, createdMs, survival, exposure))
+        if (!model.Predictor.TryDistribution(key, createdMs, survival, exposure))
         {
             return model.Predictor.ChooseDelayMs(key, createdMs, state.Price, checkpointSeconds, out p);
         }
