@@ -25,6 +25,9 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private const double MinPrice = 1e-3;
     private const double MaxPrice = 1e6;
 
+    /// <summary>The youngest age (seconds) the price's step schedule assumes: bounds the first steps.</summary>
+    private const double MinAgeSeconds = 300;
+
     /// <summary>The delays a decision chooses among (seconds; the last is never): the model's calibration grid.</summary>
     private static readonly double[] s_grid = [.. Model.LifetimeModel.DelayGrid];
 
@@ -55,13 +58,25 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
     // Per-service lifetimes learned on this site since start (protocol × low port, hashed), faded over the guard window.
     private const int ServiceBuckets = 8192;
+
+    /// <summary>Outcomes a service needs before its lifetimes are blended with the model's prior.</summary>
+    private const double MinBlendSamples = 5;
+
+    /// <summary>Per blended service: its weight, then P(L &gt; d) and E[min(L, d)] on the grid.</summary>
+    private static readonly int SlotWidth = 1 + (2 * Model.LifetimeModel.DelayGrid.Count);
     private readonly LifetimeHistogram?[] _services = new LifetimeHistogram?[ServiceBuckets];
     private readonly List<int> _activeServices = [];
     private double _serviceFade = 1;
     private long _serviceStepMs = long.MinValue;
     private int[]? _serviceDelays;
     private float[]? _serviceShare;
+    private int[]? _serviceSlots;
+    private double[] _servicePrior = [];
     private long _lastStepMs = long.MinValue;
+    private long _firstStepMs = long.MinValue;
+    private long _budgetCrossings;
+    private long _lastCrossingMs = long.MinValue / 2;
+    private int _lastErrorSign;
     private double _lastExposure;
     private double _lastLifetime;
     private double _windowExposure;
@@ -157,9 +172,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     public double Price => _state.Price;
 
     /// <summary>
-    /// The realized loss the price follows: exposure-seconds / connection-seconds accrued over the last
-    /// <see cref="AdaptiveOptions.LossWindow"/> (exponential window) on the classes the policy acts on, live connections
-    /// included; NaN before the first batch.
+    /// The realized loss the price follows: exposure-seconds / connection-seconds on the classes the policy acts on, live
+    /// connections included, over an exponential window of <see cref="AdaptiveOptions.LossWindow"/>; NaN before the first batch.
     /// </summary>
     public double RealizedLoss
     {
@@ -206,24 +220,10 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         }
 
         var state = _state;
-        var model = _model;
         SyncDecision decision;
-        int serviceMs = state.ServiceDelayMs is { } sd ? sd[ServiceBucket(key)] : int.MinValue;
-        if (model is not null || serviceMs != int.MinValue)
+        int ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, out float p);
+        if (ms != int.MinValue)
         {
-            float p;
-            int ms;
-            if (serviceMs != int.MinValue)
-            {
-                // What this site has taught the node about this service since start outweighs the model's prior.
-                ms = serviceMs;
-                p = state.ServiceLongShare![ServiceBucket(key)];
-            }
-            else
-            {
-                ms = model!.Predictor.ChooseDelayMs(key, entry.CreatedMs, state.Price, cls.CheckpointSeconds, out p);
-            }
-
             if (state.Fallback is { } fallback && fallback[(serviceClass * BaselineGuard.RegionsPerClass) + GridIndexOfMs(ms)])
             {
                 // The guard: the model does worse than the static policy on connections it treats like this one.
@@ -267,6 +267,61 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     {
         uint low = Math.Min(key.SourcePort, key.DestinationPort);
         return (int)((((uint)key.Protocol * 0x9E3779B1u) ^ (low * 0x85EBCA6Bu)) >> 19) & (ServiceBuckets - 1);
+    }
+
+    /// <summary>
+    /// The delay (ms; 0 now, −1 never) for a connection of an acted-on class, and its P(lives past the checkpoint): the
+    /// service's own lifetimes once it has <see cref="AdaptiveOptions.ServiceMinSamples"/> outcomes; while it has fewer,
+    /// its lifetimes blended with the model's distribution for the connection as a prior worth
+    /// <see cref="AdaptiveOptions.ServicePriorWeight"/> outcomes; the model alone for a service not seen yet.
+    /// int.MinValue: neither a model nor a service's lifetimes (cold start). The decision and the guard both ask this.
+    /// </summary>
+    private static int ChooseMs(DecisionState state, LoadedModel? model, in ConnectionKey key, long createdMs, double checkpointSeconds, out float p)
+    {
+        int b = ServiceBucket(key);
+        if (state.ServiceDelayMs is { } sd && sd[b] != int.MinValue)
+        {
+            // What this site has taught the node about this service since start outweighs the model's prior.
+            p = state.ServiceLongShare![b];
+            return sd[b];
+        }
+
+        if (model is null)
+        {
+            p = float.NaN;
+            return int.MinValue;
+        }
+
+        int slot = state.ServiceSlot is { } slots ? slots[b] - 1 : -1;
+        if (slot < 0)
+        {
+            return model.Predictor.ChooseDelayMs(key, createdMs, state.Price, checkpointSeconds, out p);
+        }
+
+        Span<double> survival = stackalloc double[s_grid.Length];
+        Span<double> exposure = stackalloc double[s_grid.Length];
+        if (!model.Predictor.TryDistribution(key, createdMs, survival, exposure))
+        {
+            return model.Predictor.ChooseDelayMs(key, createdMs, state.Price, checkpointSeconds, out p);
+        }
+
+        var site = state.ServicePrior.AsSpan(slot * SlotWidth, SlotWidth);
+        double w = site[0];
+        int best = 0;
+        double bestCost = double.PositiveInfinity;
+        for (int g = 0; g < s_grid.Length && s_grid[g] <= state.ServiceMaxDelay; g++)
+        {
+            double cost = (state.Price * (((1 - w) * survival[g]) + (w * site[1 + g]))) + ((1 - w) * exposure[g]) + (w * site[1 + s_grid.Length + g]);
+            if (cost < bestCost)
+            {
+                bestCost = cost;
+                best = g;
+            }
+        }
+
+        int c = LifetimeModelPredictor.GridIndex(checkpointSeconds);
+        p = (float)(((1 - w) * survival[c]) + (w * site[1 + c]));
+        return s_gridMs[best];
     }
 
     /// <summary>The grid index of a predictor's delay (milliseconds, −1 never); the nearest one when off the grid.</summary>
@@ -382,15 +437,10 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                     // What the static policy, and the model's own choice, would have done with this connection.
                     int g = -1;
                     double modelDelay = double.PositiveInfinity;
-                    int serviceMs = _state.ServiceDelayMs is { } sd ? sd[ServiceBucket(o.Key)] : int.MinValue;
-                    if (serviceMs != int.MinValue)
+                    int chosenMs = ChooseMs(_state, model, o.Key, o.CreatedMs, cls.CheckpointSeconds, out _);
+                    if (chosenMs != int.MinValue)
                     {
-                        g = GridIndexOfMs(serviceMs);
-                        modelDelay = s_grid[g];
-                    }
-                    else if (model is not null)
-                    {
-                        g = GridIndexOfMs(model.Predictor.ChooseDelayMs(o.Key, o.CreatedMs, _price, cls.CheckpointSeconds, out _));
+                        g = GridIndexOfMs(chosenMs);
                         modelDelay = s_grid[g];
                     }
 
@@ -424,7 +474,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             _observed += batch.Count;
 
             // Realized loss: the share of connection-seconds the policy can act on that were not replicated, live
-            // connections included, over an exponential window of LossWindow; the operator's never-sync classes apart.
+            // connections included; the operator's never-sync classes apart.
             double exposureSeconds, lifetimeSeconds, neverSyncSeconds;
             lock (_ledgerLock)
             {
@@ -432,7 +482,20 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             }
 
             double dt = _lastStepMs == long.MinValue ? 0 : Math.Max(0, nowMs - _lastStepMs) / 1000.0;
-            double keep = Math.Exp(-dt / _options.LossWindow.TotalSeconds);
+            if (_firstStepMs == long.MinValue)
+            {
+                _firstStepMs = nowMs;
+            }
+
+            // The realized loss the price follows: an exponential window of LossWindow (minutes: the price's own effect
+            // shows at once, so the loop stays first order). Its integral moves the price with a step of gain / age
+            // (a stochastic-approximation schedule), where the age only counts while the realized loss keeps crossing
+            // the budget (Kesten's rule): near its price the controller settles on a near-constant price — the
+            // Lagrangian frontier wants one price for the whole day, not one per hour of the mix — while an error that
+            // keeps one sign (a wrong start, a new site) keeps the step it had instead of stalling.
+            double age = Math.Max(MinAgeSeconds, Math.Min((nowMs - _firstStepMs) / 1000.0, MinAgeSeconds * (1 + _budgetCrossings)));
+            double memory = _options.LossWindow.TotalSeconds;
+            double keep = Math.Exp(-dt / memory);
             _windowExposure = (keep * _windowExposure) + (exposureSeconds - _lastExposure);
             _windowLifetime = (keep * _windowLifetime) + (lifetimeSeconds - _lastLifetime);
             _lastExposure = exposureSeconds;
@@ -453,7 +516,21 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
             double previous = _price;
             double error = Math.Clamp((_realized / _options.LossBudget) - 1, -1, 1);
-            _price = Math.Clamp(_price * Math.Exp(-_options.Gain * error), MinPrice, MaxPrice);
+            int sign = Math.Sign(error);
+            if (sign != 0 && sign != _lastErrorSign)
+            {
+                // A crossing counts once per loss window (the window's noise around the budget is not evidence).
+                if (_lastErrorSign != 0 && nowMs - _lastCrossingMs >= _options.LossWindow.TotalMilliseconds)
+                {
+                    _budgetCrossings++;
+                    _lastCrossingMs = nowMs;
+                }
+
+                _lastErrorSign = sign;
+            }
+
+            double step = _options.Gain * error * Math.Min(dt, age) / age;
+            _price = Math.Clamp(_price * Math.Exp(-step), MinPrice, MaxPrice);
             Log.PriceMoved(_logger, _realized, _options.LossBudget, previous, _price);
 
             double fade = dt > 0 ? Math.Exp(-dt / _options.GuardWindow.TotalSeconds) : 1;
@@ -535,7 +612,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             delays[c] = BestDelayMs(h, _price);
         }
 
-        return new DecisionState(_price, share, delays, GuardFallback(), _serviceDelays, _serviceShare);
+        return new DecisionState(_price, share, delays, GuardFallback(), _serviceDelays, _serviceShare, _serviceSlots, _servicePrior,
+            _options.ServiceMaxDelay.TotalSeconds);
     }
 
     private bool[]? GuardFallback()
@@ -557,6 +635,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     {
         int[]? serviceDelays = null;
         float[]? serviceShare = null;
+        int[]? slots = null;
+        var prior = new List<double>();
         if (_options.ServiceStats)
         {
             foreach (int b in _activeServices)
@@ -564,6 +644,23 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                 var h = _services[b]!;
                 if (h.Count < _options.ServiceMinSamples)
                 {
+                    if (h.Count >= MinBlendSamples && _model is not null)
+                    {
+                        // Few outcomes yet: kept for the decision to blend with the model's prior.
+                        slots ??= new int[ServiceBuckets];
+                        slots[b] = (prior.Count / SlotWidth) + 1;
+                        prior.Add(h.Count / (h.Count + _options.ServicePriorWeight));
+                        foreach (double d in s_grid)
+                        {
+                            prior.Add(d == 0 ? 1 : double.IsPositiveInfinity(d) ? 0 : h.FractionAbove(d));
+                        }
+
+                        foreach (double d in s_grid)
+                        {
+                            prior.Add(d == 0 ? 0 : h.ExpectedMin(d));
+                        }
+                    }
+
                     continue;
                 }
 
@@ -583,6 +680,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         _serviceDelays = serviceDelays;
         _serviceShare = serviceShare;
+        _serviceSlots = slots;
+        _servicePrior = [.. prior];
     }
 
     // ------------------------------------------------------------------ the model
@@ -744,9 +843,17 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         return s_gridMs[best];
     }
 
-    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback, int[]? serviceDelayMs, float[]? serviceLongShare)
+    private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback, int[]? serviceDelayMs, float[]? serviceLongShare,
+        int[]? serviceSlot, double[] servicePrior, double serviceMaxDelay)
     {
         public readonly double Price = price;
+
+        /// <summary>Per service bucket: 1 + its slot in <see cref="ServicePrior"/> (a service with few outcomes, blended with the model); 0: none.</summary>
+        public readonly int[]? ServiceSlot = serviceSlot;
+
+        public readonly double[] ServicePrior = servicePrior;
+
+        public readonly double ServiceMaxDelay = serviceMaxDelay;
 
         /// <summary>Per service bucket: the delay its online lifetimes give (ms; int.MinValue: too few outcomes, ask the model); null: none yet.</summary>
         public readonly int[]? ServiceDelayMs = serviceDelayMs;

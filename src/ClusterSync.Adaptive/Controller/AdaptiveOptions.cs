@@ -50,8 +50,12 @@ public sealed record AdaptiveOptions
 
     public int FeedbackBatch { get; init; } = 4096;
 
-    /// <summary>How strongly one batch moves the threshold (log-space step per unit of relative budget error).</summary>
-    public double Gain { get; init; } = 0.02;
+    /// <summary>
+    /// How fast the price moves: a batch covering <c>dt</c> seconds of a controller <c>age</c> seconds old (at least
+    /// 5 minutes) moves the log price by <c>gain · (realized / budget − 1) · dt / age</c> (the error clamped to ±1).
+    /// The 1/age schedule lets a young controller find its price quickly and then holds it nearly constant.
+    /// </summary>
+    public double Gain { get; init; } = 1.5;
 
     /// <summary>|mean predicted − mean observed| of P(lives past the checkpoint) above which a class is flagged for retraining.</summary>
     public double DriftThreshold { get; init; } = 0.15;
@@ -81,6 +85,12 @@ public sealed record AdaptiveOptions
     public bool ServiceStats { get; init; } = true;
 
     public double ServiceMinSamples { get; init; } = 100;
+
+    /// <summary>
+    /// While a service has fewer than <see cref="ServiceMinSamples"/> outcomes, its lifetimes are blended with the
+    /// model's distribution for the connection, the model counting as this many outcomes.
+    /// </summary>
+    public double ServicePriorWeight { get; init; } = 30;
 
     /// <summary>The longest delay a service's own lifetimes may choose (they come from ended connections, short of the longest lives).</summary>
     public TimeSpan ServiceMaxDelay { get; init; } = TimeSpan.FromSeconds(60);
@@ -153,6 +163,11 @@ public sealed record AdaptiveOptions
         if (!(ServiceMinSamples >= 1 && ServiceMinSamples <= 1e7))
         {
             yield return $"{path}.serviceMinSamples: expected 1 to 10000000, found {ServiceMinSamples}";
+        }
+
+        if (!(ServicePriorWeight >= 0 && ServicePriorWeight <= 1e7))
+        {
+            yield return $"{path}.servicePriorWeight: expected 0 to 10000000, found {ServicePriorWeight}";
         }
 
         if (ReloadPollInterval < TimeSpan.FromMilliseconds(50) || ReloadPollInterval > TimeSpan.FromHours(1))

@@ -19,6 +19,13 @@ public interface ILifetimePredictor
     /// its predicted P(lifetime &gt; <paramref name="checkpointSeconds"/>) (for calibration and drift).
     /// </summary>
     int ChooseDelayMs(in ConnectionKey key, long createdMs, double price, double checkpointSeconds, out float probabilityLong);
+
+    /// <summary>
+    /// The model's distribution for this connection on <see cref="LifetimeModel.DelayGrid"/>: P(lifetime &gt; d) into
+    /// <paramref name="survival"/> and E[min(lifetime, d)] into <paramref name="exposure"/> (each as long as the grid) —
+    /// the prior a site's own per-service lifetimes are blended with while they are few. False: the model has none.
+    /// </summary>
+    bool TryDistribution(in ConnectionKey key, long createdMs, Span<double> survival, Span<double> exposure) => false;
 }
 
 /// <summary>Reads and validates a model file (schema, feature version) into a predictor, or says why not.</summary>
@@ -42,6 +49,12 @@ public sealed class LifetimeModelPredictor(LifetimeModel model) : ILifetimePredi
         int g = model.ChooseDelay(estimate, price);
         double d = LifetimeModel.DelayGrid[g];
         return double.IsPositiveInfinity(d) ? -1 : (int)Math.Round(d * 1000);
+    }
+
+    public bool TryDistribution(in ConnectionKey key, long createdMs, Span<double> survival, Span<double> exposure)
+    {
+        model.CopyDistribution(model.Predict(FeatureExtractor.FromKey(key, createdMs / 1000.0)), survival, exposure);
+        return true;
     }
 
     /// <summary>The grid delay closest to <paramref name="seconds"/> (the grid is the model's calibration grid).</summary>

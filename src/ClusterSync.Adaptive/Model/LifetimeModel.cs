@@ -296,6 +296,14 @@ public sealed class LifetimeModel
     /// <summary>E[min(lifetime, <see cref="DelayGrid"/>[delayIndex])]: expected exposure seconds under that delay.</summary>
     public double ExpectedExposure(in LifetimeEstimate estimate, int delayIndex) => _exposure[(estimate.Bucket * _grid) + delayIndex];
 
+    /// <summary>The whole calibrated row for connections like this one: P(lifetime &gt; d) and E[min(lifetime, d)] for every d of <see cref="DelayGrid"/>.</summary>
+    public void CopyDistribution(in LifetimeEstimate estimate, Span<double> survival, Span<double> exposure)
+    {
+        int row = estimate.Bucket * _grid;
+        _survival.AsSpan(row, _grid).CopyTo(survival);
+        _exposure.AsSpan(row, _grid).CopyTo(exposure);
+    }
+
     /// <summary>
     /// The delay (index into <see cref="DelayGrid"/>) that minimizes <c>price · P(sync) + E[exposure]</c>:
     /// <paramref name="pricePerSync"/> is the exposure seconds one synced connection is worth (its messages priced

@@ -87,10 +87,11 @@ public sealed class AdaptiveControllerTests
     [Fact]
     public void Process_LifetimesShift_PriceMovesTheRightWay()
     {
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_000_000));
         using var controller = Create(new ConstantPredictor(-1, 0.05f), new AdaptiveOptions
         {
             Enabled = true, LossBudget = 0.01, InitialPrice = 5, FeedbackInterval = TimeSpan.FromMinutes(10),
-        });
+        }, time);
         var rng = new Random(5);
         long t = 1_000_000;
 
@@ -100,6 +101,7 @@ public sealed class AdaptiveControllerTests
         for (int batch = 0; batch < 20; batch++)
         {
             controller.Process(Batch(rng, ref t, neverMeanSeconds: 0.2));
+            time.SetUtcNow(DateTimeOffset.FromUnixTimeMilliseconds(t));
         }
 
         double afterShort = controller.Price;
@@ -110,17 +112,108 @@ public sealed class AdaptiveControllerTests
         for (int batch = 0; batch < 20; batch++)
         {
             controller.Process(Batch(rng, ref t, neverMeanSeconds: 30));
+            time.SetUtcNow(DateTimeOffset.FromUnixTimeMilliseconds(t));
         }
 
         double afterLong = controller.Price;
         Assert.True(afterLong < afterShort, $"over budget the price should fall (sync earlier): {afterShort} -> {afterLong}");
-        Assert.True(afterLong < start, $"{afterLong}");
 
         // Predicted 0.05 of the never-synced live past 3 s; observed ~0.9: drift is flagged for retraining.
         var status = controller.GetStatus();
         var cls = status.Classes[Default];
         Assert.True(cls.DriftFlagged, $"drift {cls.Drift}");
         Assert.True(status.DriftHints >= 1);
+    }
+
+    [Fact]
+    public void Process_LossKeepsCrossingTheBudget_PriceStepShrinks()
+    {
+        // Five minutes over budget (every outcome unreplicated its whole life), five under (all synced at once), for two
+        // hours: the realized loss (half against a budget of half) crosses the budget 24 times, so the price's step
+        // shrinks as 1/age and the price settles instead of chasing each swing of the mix.
+        var (early, late) = PriceSteps(initialPrice: 5, seconds: 7200, over: s => (s / 300) % 2 == 0);
+
+        // Gain 1.5 over an age of at least 5 min: 0.005 a second at first, 1.5 / 7200 ≈ 0.0002 two hours in.
+        Assert.InRange(early, 0.0025, 0.01);
+        Assert.InRange(late, early / 40, early / 12);
+    }
+
+    [Fact]
+    public void Process_ErrorKeepsItsSign_PriceKeepsItsStep()
+    {
+        // Over budget for 50 minutes on end (a wrong start, a new site): no crossing, so the step does not shrink and
+        // the price keeps moving as fast as at first rather than stalling at the wrong level.
+        var (early, late) = PriceSteps(initialPrice: 1e6, seconds: 3000, over: _ => true);
+
+        Assert.InRange(early, 0.0025, 0.01);
+        Assert.InRange(late, early * 0.9, early * 1.2);
+    }
+
+    /// <summary>
+    /// One outcome a second for <paramref name="seconds"/>, over or under budget as <paramref name="over"/> says (the
+    /// first minute over): the price's step (|Δ ln price|) one minute in and at the end, over budget both times.
+    /// </summary>
+    private static (double Early, double Late) PriceSteps(double initialPrice, int seconds, Func<int, bool> over)
+    {
+        var (time, controller) = PriceProbe(initialPrice);
+        using (controller)
+        {
+            for (int s = 0; s < 60; s++)
+            {
+                OneSecond(time, controller, over: true);
+            }
+
+            double early = OneSecond(time, controller, over: true);
+            for (int s = 61; s < seconds; s++)
+            {
+                OneSecond(time, controller, over(s));
+            }
+
+            return (early, OneSecond(time, controller, over: true));
+        }
+    }
+
+    private static (FakeTimeProvider Time, AdaptiveController Controller) PriceProbe(double initialPrice)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_000_000));
+        var controller = Create(new ConstantPredictor(-1, 0.05f), new AdaptiveOptions
+        {
+            Enabled = true, LossBudget = 0.5, InitialPrice = initialPrice, FeedbackInterval = TimeSpan.FromMinutes(10),
+        }, time);
+        controller.Process([Outcome(Default, 1_000_000 - 100_000, 100_000, delayMs: -1, score: 0.05f)]);
+        return (time, controller);
+    }
+
+    /// <summary>One second, one outcome of 100 s: unreplicated its whole life (over budget) or synced at once (under); the step of log price.</summary>
+    private static double OneSecond(FakeTimeProvider time, AdaptiveController controller, bool over)
+    {
+        double before = controller.Price;
+        time.Advance(TimeSpan.FromSeconds(1));
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        controller.Process([Outcome(Default, now - 100_000, 100_000, delayMs: over ? -1 : 0, score: 0.5f)]);
+        return Math.Abs(Math.Log(before / controller.Price));
+    }
+
+    [Fact]
+    public void Decide_FewServiceOutcomes_BlendedWithTheModelsPrior()
+    {
+        // The model says tcp/443 is short (never sync); the site's first 50 connections of it all lived a minute.
+        using var controller = Create(new DistributionPredictor(), new AdaptiveOptions { Enabled = true, FeedbackInterval = TimeSpan.FromMinutes(10), InitialPrice = 5, Guard = false });
+        Assert.Equal(SyncPolicyKind.None, controller.Decide(Key, default, Default, SyncPolicy.Full).Kind);
+
+        controller.Process(Enumerable.Range(0, 50).Select(i => Outcome(Default, i * 100, 60_000, delayMs: -1)).ToList());
+
+        // 50 outcomes against a prior worth 30: P(lives past 3 s) = 50/80, and at price 5 a short hold beats both
+        // never (a minute of exposure at 62.5 %) and now (5 for certain).
+        var d = controller.Decide(Key, default, Default, SyncPolicy.Full);
+        Assert.Equal(SyncPolicyKind.Delayed, d.Kind);
+        Assert.InRange(d.DelayMs, 1, 1000);
+        Assert.Equal(50.0 / 80, d.Score, 3);
+
+        // A model that gives no distribution is not blended: the model alone until the service has 100 outcomes.
+        using var plain = Create(new ConstantPredictor(-1, 0.01f), new AdaptiveOptions { Enabled = true, FeedbackInterval = TimeSpan.FromMinutes(10), InitialPrice = 5, Guard = false });
+        plain.Process(Enumerable.Range(0, 50).Select(i => Outcome(Default, i * 100, 60_000, delayMs: -1)).ToList());
+        Assert.Equal(SyncPolicyKind.None, plain.Decide(Key, default, Default, SyncPolicy.Full).Kind);
     }
 
     [Fact]
@@ -216,6 +309,27 @@ public sealed class AdaptiveControllerTests
         {
             probabilityLong = p;
             return delayMs;
+        }
+    }
+
+    /// <summary>A fake model that says "short" (0.1 s, never past 0.5 s) and gives its distribution for blending.</summary>
+    private sealed class DistributionPredictor : ILifetimePredictor
+    {
+        public string Name => "short";
+
+        public int ChooseDelayMs(in ConnectionKey key, long createdMs, double price, double checkpointSeconds, out float probabilityLong)
+        {
+            probabilityLong = 0;
+            return -1;
+        }
+
+        public bool TryDistribution(in ConnectionKey key, long createdMs, Span<double> survival, Span<double> exposure)
+        {
+            survival.Clear();
+            survival[0] = 1;
+            exposure.Fill(0.1);
+            exposure[0] = 0;
+            return true;
         }
     }
 

@@ -72,7 +72,7 @@ public sealed class ControllerReplayTests
         // unused on fewer messages).
         var hour = r.Comparison.LastHour;
         Assert.False(hour.WorseOnBoth, $"{hour}");
-        Assert.True(hour.AdaptiveMessages < hour.StaticMessages, $"{hour}");
+        Assert.True(hour.AdaptiveMessages < hour.StaticMessages, $"{hour} price {r.FinalPrice} realized {r.RealizedLoss}");
         Assert.InRange(r.RealizedLoss, 0.02 * 0.5, 0.02 * 1.25);
     }
 
