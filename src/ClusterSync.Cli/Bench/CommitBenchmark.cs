@@ -153,9 +153,7 @@ internal static class CommitBenchmark
             result[name] = value;
         }
 
-        Console.WriteLine(json
-            ? JsonSerializer.Serialize(result, BenchJson.Options)
-            : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-22} {kv.Value}")));
+        BenchJson.Print(result, json, 22);
         return inKernel == count && counters.GetValueOrDefault("refused") == 0 ? CommandLine.Success : CommandLine.Failure;
     }
 

@@ -39,9 +39,7 @@ internal static class DeltaBenchmark
             }
 
             var result = Run(TimeSpan.FromSeconds(s), r, n, !parse.GetValue(insecure), m, parse.GetValue(json) ? null : Console.Error);
-            Console.WriteLine(parse.GetValue(json)
-                ? JsonSerializer.Serialize(result, BenchJson.Options)
-                : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-24} {kv.Value}")));
+            BenchJson.Print(result, parse.GetValue(json), 24);
             return result["lost_updates"] is long lost && lost == 0 ? CommandLine.Success : CommandLine.Failure;
         });
         return command;
@@ -59,11 +57,7 @@ internal static class DeltaBenchmark
         }
         else
         {
-            var udpA = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
-            var udpB = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
-            udpA.SetPeers([udpB.LocalEndPoint]);
-            udpB.SetPeers([udpA.LocalEndPoint]);
-            (a, b) = (udpA, udpB);
+            (a, b) = LoopbackLink.Create(Math.Max(1500, mtu));
         }
 
         // Keep the bytes in flight (window × MTU) within what a 4 MiB socket buffer holds.

@@ -61,9 +61,7 @@ internal static class FailoverBenchmark
                 ["extra_takeovers"] = result.ExtraTakeovers,
                 ["survivors"] = result.SurvivorsSeen,
             };
-            Console.WriteLine(asJson
-                ? JsonSerializer.Serialize(doc, BenchJson.Options)
-                : string.Join(Environment.NewLine, doc.Select(kv => $"{kv.Key,-28} {kv.Value}")));
+            BenchJson.Print(doc, asJson, 28);
             return DemoCommand.Passed(result) && result.Committed >= n ? CommandLine.Success : CommandLine.Failure;
         });
         return command;

@@ -43,9 +43,7 @@ internal static class FullSyncBenchmark
             }
 
             var result = Run(n, parse.GetValue(json) ? null : Console.Error, settleMs);
-            Console.WriteLine(parse.GetValue(json)
-                ? JsonSerializer.Serialize(result, BenchJson.Options)
-                : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-24} {kv.Value}")));
+            BenchJson.Print(result, parse.GetValue(json), 24);
             return result["identical"] is true ? CommandLine.Success : CommandLine.Failure;
         });
         return command;
@@ -55,10 +53,7 @@ internal static class FullSyncBenchmark
     public static Dictionary<string, object> Run(int entries, TextWriter? progress, int settleMs = 1000)
     {
         var key = ClusterKey.Generate();
-        var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        a.SetPeers([b.LocalEndPoint]);
-        b.SetPeers([a.LocalEndPoint]);
+        var (a, b) = LoopbackLink.Create();
         // The source runs before the joiner exists: its deltas go nowhere (a partitioned link) while it fills.
         var sourceLink = new FaultInjectingChannel(a, seed: 1) { Partitioned = true };
         var common = new SyncEngineOptions { TableCapacity = entries + 1024, Policy = new Policy.PolicyOptions

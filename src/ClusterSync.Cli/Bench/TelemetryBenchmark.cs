@@ -42,9 +42,7 @@ internal static class TelemetryBenchmark
             }
 
             var result = Run(TimeSpan.FromSeconds(s), r, n, ev, parse.GetValue(db)?.FullName, parse.GetValue(json) ? null : Console.Error);
-            Console.WriteLine(parse.GetValue(json)
-                ? JsonSerializer.Serialize(result, BenchJson.Options)
-                : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-28} {kv.Value}")));
+            BenchJson.Print(result, parse.GetValue(json), 28);
             return CommandLine.Success;
         });
         return command;
@@ -53,10 +51,7 @@ internal static class TelemetryBenchmark
     public static Dictionary<string, object> Run(TimeSpan round, int rounds, int entries, int eventsPerLife, string? dbPath, TextWriter? progress)
     {
         var key = ClusterKey.Generate();
-        var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        a.SetPeers([b.LocalEndPoint]);
-        b.SetPeers([a.LocalEndPoint]);
+        var (a, b) = LoopbackLink.Create();
         var common = new SyncEngineOptions
         {
             TableCapacity = entries + 1024,
