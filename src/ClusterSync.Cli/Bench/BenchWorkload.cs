@@ -53,10 +53,4 @@ internal static class BenchWorkload
 internal static class BenchJson
 {
     public static readonly JsonSerializerOptions Options = new() { WriteIndented = false };
-
-    /// <summary>Prints a benchmark's result: one JSON object, or a line per entry, its name padded to <paramref name="nameWidth"/>.</summary>
-    public static void Print(Dictionary<string, object> result, bool json, int nameWidth)
-        => Console.WriteLine(json
-            ? JsonSerializer.Serialize(result, Options)
-            : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key.PadRight(nameWidth)} {kv.Value}")));
 }

@@ -19,34 +19,28 @@ internal static class FullSyncBenchmark
     public static Command Create()
     {
         var entries = new Option<int>("--entries") { Description = "Connections in the source's table.", DefaultValueFactory = _ => 1_000_000 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var settle = new Option<int>("--settle-ms")
         {
             Description = "Wait this long after the joiner's first-contact resync before pulling (0: pull at once, during the retransmission storm).",
             DefaultValueFactory = _ => 1000,
         };
-        var command = new Command("fullsync", "Full-sync transfer (snapshot over encrypted TCP) from a source to a joining member on loopback.") { entries, json, settle };
-        command.SetAction(parse =>
+        return BenchCommand.Create("fullsync", "Full-sync transfer (snapshot over encrypted TCP) from a source to a joining member on loopback.", [entries, settle], (parse, bench) =>
         {
             var n = parse.GetValue(entries);
             if (n is < 1 or > 20_000_000)
             {
-                Console.Error.WriteLine("clustersync: bench fullsync: expected --entries in [1, 20000000]");
-                return CommandLine.BadInput;
+                return bench.Refuse("expected --entries in [1, 20000000]");
             }
 
             int settleMs = parse.GetValue(settle);
             if (settleMs is < 0 or > 60_000)
             {
-                Console.Error.WriteLine("clustersync: bench fullsync: expected --settle-ms in [0, 60000]");
-                return CommandLine.BadInput;
+                return bench.Refuse("expected --settle-ms in [0, 60000]");
             }
 
-            var result = Run(n, parse.GetValue(json) ? null : Console.Error, settleMs);
-            BenchJson.Print(result, parse.GetValue(json), 24);
-            return result["identical"] is true ? CommandLine.Success : CommandLine.Failure;
+            var result = Run(n, bench.Progress, settleMs);
+            return bench.Report(result, 24, result["identical"] is true);
         });
-        return command;
     }
 
 
