@@ -60,7 +60,7 @@ internal sealed class FtpClassifier : IConnectionClassifier, IRelatedConnectionR
     private const int MaxControls = 65536;
     private readonly string _controlClass;
     private readonly HashSet<ushort> _controlPorts;
-    private readonly (int Protocol, (int Lo, int Hi)[]? Ports, string Class)[] _rules;
+    private readonly PortProtocolRules _rules;
     private readonly Dictionary<(ulong, ulong, ulong, ulong), ConnectionKey> _controls = [];   // (client, server) → control
     private readonly object _sync = new();
 
@@ -68,7 +68,7 @@ internal sealed class FtpClassifier : IConnectionClassifier, IRelatedConnectionR
     {
         _controlClass = controlClass;
         _controlPorts = controlPorts;
-        _rules = [.. rules.Select((r, i) => (ClassRuleSyntax.ParseProtocol(r.Protocol, i), r.Ports is null ? null : ClassRuleSyntax.ParsePorts(r.Ports, i).ToArray(), r.Class))];
+        _rules = new PortProtocolRules(FtpProtocolFactory.PluginName, rules);
     }
 
     public string Name => FtpProtocolFactory.PluginName;
@@ -90,16 +90,7 @@ internal sealed class FtpClassifier : IConnectionClassifier, IRelatedConnectionR
             return _controlClass;
         }
 
-        int port = connection.DestinationPort;
-        foreach (var (protocol, ports, cls) in _rules)
-        {
-            if ((protocol < 0 || protocol == connection.Protocol) && (ports is null || Array.Exists(ports, r => port >= r.Lo && port <= r.Hi)))
-            {
-                return cls;
-            }
-        }
-
-        return null;
+        return _rules.Classify(connection);
     }
 
     public bool TryGetControlConnection(in ConnectionKey connection, out ConnectionKey control)

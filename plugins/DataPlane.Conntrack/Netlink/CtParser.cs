@@ -229,16 +229,7 @@ internal static class CtParser
     }
 
     private static bool Be32(ReadOnlySpan<byte> v, ref uint value, ref bool present)
-    {
-        if (v.Length != 4)
-        {
-            return false;
-        }
-
-        value = BinaryPrimitives.ReadUInt32BigEndian(v);
-        present = true;
-        return true;
-    }
+        => v.Length == 4 && Store(ref value, BinaryPrimitives.ReadUInt32BigEndian(v), ref present);
 
     private static bool Be32Value(ReadOnlySpan<byte> v, ref uint value)
     {
@@ -248,16 +239,7 @@ internal static class CtParser
 
     /// <summary>A u8 attribute; only its first byte counts (the kernel pads it).</summary>
     private static bool U8(ReadOnlySpan<byte> v, ref byte value, ref bool present)
-    {
-        if (v.Length < 1)
-        {
-            return false;
-        }
-
-        value = v[0];
-        present = true;
-        return true;
-    }
+        => v.Length >= 1 && Store(ref value, v[0], ref present);
 
     private static bool U8Value(ReadOnlySpan<byte> v, ref byte value)
     {
@@ -267,26 +249,15 @@ internal static class CtParser
 
     /// <summary>struct nf_ct_tcp_flags: the flags, then the mask of those that count.</summary>
     private static bool TcpFlags(ReadOnlySpan<byte> v, ref byte flags, ref byte mask, ref bool present)
-    {
-        if (v.Length < 2)
-        {
-            return false;
-        }
-
-        flags = v[0];
-        mask = v[1];
-        present = true;
-        return true;
-    }
+        => v.Length >= 2 && Store(ref flags, v[0], ref present) && Store(ref mask, v[1], ref present);
 
     private static bool Be16(ReadOnlySpan<byte> v, ref ushort value, ref bool present)
-    {
-        if (v.Length != 2)
-        {
-            return false;
-        }
+        => v.Length == 2 && Store(ref value, BinaryPrimitives.ReadUInt16BigEndian(v), ref present);
 
-        value = BinaryPrimitives.ReadUInt16BigEndian(v);
+    /// <summary>Stores an attribute's value (its length already checked) and marks it present; true.</summary>
+    private static bool Store<T>(ref T field, T value, ref bool present)
+    {
+        field = value;
         present = true;
         return true;
     }

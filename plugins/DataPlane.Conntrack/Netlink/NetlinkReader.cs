@@ -52,46 +52,29 @@ internal readonly ref struct NetlinkMessage
 internal ref struct NetlinkReader
 {
     private ReadOnlySpan<byte> _rest;
+    private bool _malformed;
 
     public NetlinkReader(ReadOnlySpan<byte> buffer)
     {
         _rest = buffer;
-        Malformed = false;
     }
 
-    public bool Malformed { get; private set; }
+    public readonly bool Malformed => _malformed;
 
     public bool Next(out NetlinkMessage message)
     {
         message = default;
-        if (_rest.IsEmpty)
+        if (!TlvWalk.Next(ref _rest, Nl.HeaderLength, wideLength: true, out var m, ref _malformed))
         {
-            return false;
-        }
-
-        if (_rest.Length < Nl.HeaderLength)
-        {
-            Malformed = true;
-            _rest = default;
-            return false;
-        }
-
-        uint length = BinaryPrimitives.ReadUInt32LittleEndian(_rest);
-        if (length < Nl.HeaderLength || length > (uint)_rest.Length)
-        {
-            Malformed = true;
-            _rest = default;
             return false;
         }
 
         message = new NetlinkMessage(
-            BinaryPrimitives.ReadUInt16LittleEndian(_rest[4..]),
-            BinaryPrimitives.ReadUInt16LittleEndian(_rest[6..]),
-            BinaryPrimitives.ReadUInt32LittleEndian(_rest[8..]),
-            BinaryPrimitives.ReadUInt32LittleEndian(_rest[12..]),
-            _rest[..(int)length]);
-        int advance = Math.Min(_rest.Length, (int)((length + 3) & ~3u));
-        _rest = _rest[advance..];
+            BinaryPrimitives.ReadUInt16LittleEndian(m[4..]),
+            BinaryPrimitives.ReadUInt16LittleEndian(m[6..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(m[8..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(m[12..]),
+            m);
         return true;
     }
 }
@@ -103,42 +86,60 @@ internal ref struct NetlinkReader
 internal ref struct AttributeReader
 {
     private ReadOnlySpan<byte> _rest;
+    private bool _malformed;
 
     public AttributeReader(ReadOnlySpan<byte> attributes)
     {
         _rest = attributes;
-        Malformed = false;
     }
 
-    public bool Malformed { get; private set; }
+    public readonly bool Malformed => _malformed;
 
     public bool Next(out ushort type, out ReadOnlySpan<byte> value)
     {
         type = 0;
         value = default;
-        if (_rest.IsEmpty)
+        if (!TlvWalk.Next(ref _rest, Nl.AttrHeaderLength, wideLength: false, out var a, ref _malformed))
         {
             return false;
         }
 
-        if (_rest.Length < Nl.AttrHeaderLength)
+        type = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(a[2..]) & Nl.AttrTypeMask);
+        value = a[Nl.AttrHeaderLength..];
+        return true;
+    }
+}
+
+/// <summary>
+/// The walk both readers share: 4-byte aligned elements (messages, attributes), each starting with its host-order
+/// length, header included. A length shorter than the header or past the end ends the walk as malformed.
+/// </summary>
+internal static class TlvWalk
+{
+    /// <summary>
+    /// Splits the next element (header included) off <paramref name="rest"/>: false at the end, or, setting
+    /// <paramref name="malformed"/> and ending the walk, on a bad length. The length field is 32 bits wide when
+    /// <paramref name="wideLength"/> (struct nlmsghdr), else 16 (struct nlattr).
+    /// </summary>
+    public static bool Next(scoped ref ReadOnlySpan<byte> rest, int headerLength, bool wideLength, out ReadOnlySpan<byte> element, scoped ref bool malformed)
+    {
+        element = default;
+        if (rest.IsEmpty)
         {
-            Malformed = true;
-            _rest = default;
             return false;
         }
 
-        ushort length = BinaryPrimitives.ReadUInt16LittleEndian(_rest);
-        if (length < Nl.AttrHeaderLength || length > _rest.Length)
+        uint length = rest.Length < headerLength ? 0
+            : wideLength ? BinaryPrimitives.ReadUInt32LittleEndian(rest) : BinaryPrimitives.ReadUInt16LittleEndian(rest);
+        if (length < headerLength || length > (uint)rest.Length)
         {
-            Malformed = true;
-            _rest = default;
+            malformed = true;
+            rest = default;
             return false;
         }
 
-        type = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(_rest[2..]) & Nl.AttrTypeMask);
-        value = _rest[Nl.AttrHeaderLength..length];
-        _rest = _rest[Math.Min(_rest.Length, (length + 3) & ~3)..];
+        element = rest[..(int)length];
+        rest = rest[Math.Min(rest.Length, (int)((length + 3) & ~3u))..];
         return true;
     }
 }

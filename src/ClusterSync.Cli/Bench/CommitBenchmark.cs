@@ -27,45 +27,38 @@ internal static class CommitBenchmark
         var ack = new Option<bool>("--ack") { Description = "Ask the kernel for an ACK per entry (default: only errors come back)." };
         var batch = new Option<int>("--batch-bytes") { Description = "Messages packed per send.", DefaultValueFactory = _ => 256 * 1024 };
         var plugins = new Option<DirectoryInfo?>("--plugins") { Description = "Plugin directory (default: plugins/ next to clustersync)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("commit", "Commit N connections into kernel conntrack (a namespace of its own) through the conntrack plugin.") { entries, ack, batch, plugins, json };
-        command.SetAction(parse =>
+        return BenchCommand.Create("commit", "Commit N connections into kernel conntrack (a namespace of its own) through the conntrack plugin.", [entries, ack, batch, plugins], (parse, bench) =>
         {
             int n = parse.GetValue(entries);
             int b = parse.GetValue(batch);
             if (n is < 1 or > 5_000_000 || b is < 4096 or > 16 << 20)
             {
-                Console.Error.WriteLine("clustersync: bench commit: expected --entries in [1, 5000000] and --batch-bytes in [4096, 16777216]");
-                return CommandLine.BadInput;
+                return bench.Refuse("expected --entries in [1, 5000000] and --batch-bytes in [4096, 16777216]");
             }
 
             if (!OperatingSystem.IsLinux() || Environment.UserName != "root")
             {
-                Console.Error.WriteLine("clustersync: bench commit: needs Linux and root (it creates a network namespace and needs CAP_NET_ADMIN)");
-                return CommandLine.BadInput;
+                return bench.Refuse("needs Linux and root (it creates a network namespace and needs CAP_NET_ADMIN)");
             }
 
             var directory = parse.GetValue(plugins)?.FullName ?? PluginCatalog.DefaultDirectory;
             bool a = parse.GetValue(ack);
-            bool j = parse.GetValue(json);
             return Environment.GetEnvironmentVariable(InsideVariable) is { Length: > 0 } ns
-                ? Inside(ns, n, a, b, directory, j)
-                : Outside([
+                ? Inside(bench, ns, n, a, b, directory)
+                : Outside(bench, [
                     "--entries", n.ToString(CultureInfo.InvariantCulture), "--batch-bytes", b.ToString(CultureInfo.InvariantCulture),
-                    "--plugins", directory, .. (a ? (string[])["--ack"] : []), .. (j ? (string[])["--json"] : [])]);
+                    "--plugins", directory, .. (a ? (string[])["--ack"] : []), .. (bench.Json ? (string[])["--json"] : [])]);
         });
-        return command;
     }
 
     /// <summary>Creates the namespace, runs this command again inside it, removes the namespace.</summary>
-    private static int Outside(string[] arguments)
+    private static int Outside(BenchCommand bench, string[] arguments)
     {
         string ns = $"clustersync-bench-{Environment.ProcessId}";
         var (code, output) = Run("ip", "netns", "add", ns);
         if (code != 0)
         {
-            Console.Error.WriteLine($"clustersync: bench commit: ip netns add {ns} failed: {output.Trim()}");
-            return CommandLine.Failure;
+            return bench.Refuse($"ip netns add {ns} failed: {output.Trim()}", CommandLine.Failure);
         }
 
         try
@@ -89,13 +82,12 @@ internal static class CommitBenchmark
         }
     }
 
-    private static int Inside(string ns, int count, bool ack, int batchBytes, string directory, bool json)
+    private static int Inside(BenchCommand bench, string ns, int count, bool ack, int batchBytes, string directory)
     {
         using var catalog = PluginCatalog.Load(directory);
         if (!catalog.TryGetDataPlane("conntrack", out var factory, out var info))
         {
-            Console.Error.WriteLine($"clustersync: bench commit: no loaded data-plane plugin 'conntrack' in {catalog.Directory}");
-            return CommandLine.BadInput;
+            return bench.Refuse($"no loaded data-plane plugin 'conntrack' in {catalog.Directory}");
         }
 
         var settings = JsonDocument.Parse(string.Create(CultureInfo.InvariantCulture, $$"""{ "events": false, "ack": {{(ack ? "true" : "false")}}, "batchBytes": {{batchBytes}} }""")).RootElement.Clone();
@@ -106,8 +98,7 @@ internal static class CommitBenchmark
         }
         catch (UnauthorizedAccessException ex)
         {
-            Console.Error.WriteLine($"clustersync: bench commit: {ex.Message}");
-            return CommandLine.BadInput;
+            return bench.Refuse(ex.Message);
         }
 
         var replica = Replica(count);
@@ -153,10 +144,7 @@ internal static class CommitBenchmark
             result[name] = value;
         }
 
-        Console.WriteLine(json
-            ? JsonSerializer.Serialize(result, BenchJson.Options)
-            : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-22} {kv.Value}")));
-        return inKernel == count && counters.GetValueOrDefault("refused") == 0 ? CommandLine.Success : CommandLine.Failure;
+        return bench.Report(result, 22, inKernel == count && counters.GetValueOrDefault("refused") == 0);
     }
 
     /// <summary>Established TCP connections 10.x.y.z:port → 192.168.0.0/16:443, all distinct, 1 hour idle timeout.</summary>

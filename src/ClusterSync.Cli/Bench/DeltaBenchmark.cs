@@ -24,9 +24,7 @@ internal static class DeltaBenchmark
         var entries = new Option<int>("--entries") { Description = "Connections in the table.", DefaultValueFactory = _ => 1_000_000 };
         var insecure = new Option<bool>("--insecure") { Description = "Run without encryption (for comparison only)." };
         var mtu = new Option<int>("--mtu") { Description = "Largest datagram (default 1400; 8192 models a jumbo-frame sync network).", DefaultValueFactory = _ => 1400 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("delta", "Delta-sync throughput and latency between two members on loopback.") { seconds, rate, entries, insecure, mtu, json };
-        command.SetAction(parse =>
+        return BenchCommand.Create("delta", "Delta-sync throughput and latency between two members on loopback.", [seconds, rate, entries, insecure, mtu], (parse, bench) =>
         {
             var s = parse.GetValue(seconds);
             var r = parse.GetValue(rate);
@@ -34,17 +32,12 @@ internal static class DeltaBenchmark
             var m = parse.GetValue(mtu);
             if (s is <= 0 or > 3600 || r is <= 0 || n is < 1 or > 50_000_000 || m is < 256 or > 65000)
             {
-                Console.Error.WriteLine("clustersync: bench delta: expected --seconds in (0, 3600], --rate > 0, --entries in [1, 50000000], --mtu in [256, 65000]");
-                return CommandLine.BadInput;
+                return bench.Refuse("expected --seconds in (0, 3600], --rate > 0, --entries in [1, 50000000], --mtu in [256, 65000]");
             }
 
-            var result = Run(TimeSpan.FromSeconds(s), r, n, !parse.GetValue(insecure), m, parse.GetValue(json) ? null : Console.Error);
-            Console.WriteLine(parse.GetValue(json)
-                ? JsonSerializer.Serialize(result, BenchJson.Options)
-                : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-24} {kv.Value}")));
-            return result["lost_updates"] is long lost && lost == 0 ? CommandLine.Success : CommandLine.Failure;
+            var result = Run(TimeSpan.FromSeconds(s), r, n, !parse.GetValue(insecure), m, bench.Progress);
+            return bench.Report(result, 24, result["lost_updates"] is long lost && lost == 0);
         });
-        return command;
     }
 
     /// <param name="channels">Another transport's channel pair (sender, receiver) for a given largest datagram; UDP on loopback when null.</param>
@@ -59,11 +52,7 @@ internal static class DeltaBenchmark
         }
         else
         {
-            var udpA = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
-            var udpB = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], Math.Max(1500, mtu));
-            udpA.SetPeers([udpB.LocalEndPoint]);
-            udpB.SetPeers([udpA.LocalEndPoint]);
-            (a, b) = (udpA, udpB);
+            (a, b) = LoopbackLink.Create(Math.Max(1500, mtu));
         }
 
         // Keep the bytes in flight (window × MTU) within what a 4 MiB socket buffer holds.

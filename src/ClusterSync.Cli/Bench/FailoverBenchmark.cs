@@ -18,25 +18,20 @@ internal static class FailoverBenchmark
     {
         var entries = new Option<int>("--entries") { Description = "Connections the new Active must commit.", DefaultValueFactory = _ => 100_000 };
         var rate = new Option<double>("--rate") { Description = "Changes per second into the Active once it holds N connections (the churn at the kill).", DefaultValueFactory = _ => 5_000 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("failover", "Failover time with N connections: the Active SIGKILLed under churn, the new Active serving with its replica committed.") { entries, rate, json };
-        command.SetAction(async (parse, token) =>
+        return BenchCommand.Create("failover", "Failover time with N connections: the Active SIGKILLed under churn, the new Active serving with its replica committed.", [entries, rate], async (parse, bench, token) =>
         {
             int n = parse.GetValue(entries);
             double r = parse.GetValue(rate);
             if (n is < 1 or > 5_000_000)
             {
-                await Console.Error.WriteLineAsync("clustersync: bench failover: --entries: expected 1 to 5000000").ConfigureAwait(false);
-                return CommandLine.BadInput;
+                return bench.Refuse("--entries: expected 1 to 5000000");
             }
 
             if (!(r >= 1000 && r <= 1_000_000))
             {
-                await Console.Error.WriteLineAsync("clustersync: bench failover: --rate: expected 1000 to 1000000 changes/s").ConfigureAwait(false);
-                return CommandLine.BadInput;
+                return bench.Refuse("--rate: expected 1000 to 1000000 changes/s");
             }
 
-            bool asJson = parse.GetValue(json);
             // Population 2N: the first N changes (at 100,000/s) open N connections; then 2 s of churn at --rate
             // (≈30 % new, 55 % updates, 15 % destroys) and the kill.
             var options = new DemoOptions { ChurnSeconds = 2, Rate = r, FillRate = 100_000, Connections = 2 * n, MinReplica = n, Policy = DemoPolicy.SyncAll, ServiceLifetimes = false };
@@ -61,11 +56,7 @@ internal static class FailoverBenchmark
                 ["extra_takeovers"] = result.ExtraTakeovers,
                 ["survivors"] = result.SurvivorsSeen,
             };
-            Console.WriteLine(asJson
-                ? JsonSerializer.Serialize(doc, BenchJson.Options)
-                : string.Join(Environment.NewLine, doc.Select(kv => $"{kv.Key,-28} {kv.Value}")));
-            return DemoCommand.Passed(result) && result.Committed >= n ? CommandLine.Success : CommandLine.Failure;
+            return bench.Report(doc, 28, DemoCommand.Passed(result) && result.Committed >= n);
         });
-        return command;
     }
 }

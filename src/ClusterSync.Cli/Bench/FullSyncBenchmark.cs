@@ -19,46 +19,35 @@ internal static class FullSyncBenchmark
     public static Command Create()
     {
         var entries = new Option<int>("--entries") { Description = "Connections in the source's table.", DefaultValueFactory = _ => 1_000_000 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var settle = new Option<int>("--settle-ms")
         {
             Description = "Wait this long after the joiner's first-contact resync before pulling (0: pull at once, during the retransmission storm).",
             DefaultValueFactory = _ => 1000,
         };
-        var command = new Command("fullsync", "Full-sync transfer (snapshot over encrypted TCP) from a source to a joining member on loopback.") { entries, json, settle };
-        command.SetAction(parse =>
+        return BenchCommand.Create("fullsync", "Full-sync transfer (snapshot over encrypted TCP) from a source to a joining member on loopback.", [entries, settle], (parse, bench) =>
         {
             var n = parse.GetValue(entries);
             if (n is < 1 or > 20_000_000)
             {
-                Console.Error.WriteLine("clustersync: bench fullsync: expected --entries in [1, 20000000]");
-                return CommandLine.BadInput;
+                return bench.Refuse("expected --entries in [1, 20000000]");
             }
 
             int settleMs = parse.GetValue(settle);
             if (settleMs is < 0 or > 60_000)
             {
-                Console.Error.WriteLine("clustersync: bench fullsync: expected --settle-ms in [0, 60000]");
-                return CommandLine.BadInput;
+                return bench.Refuse("expected --settle-ms in [0, 60000]");
             }
 
-            var result = Run(n, parse.GetValue(json) ? null : Console.Error, settleMs);
-            Console.WriteLine(parse.GetValue(json)
-                ? JsonSerializer.Serialize(result, BenchJson.Options)
-                : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-24} {kv.Value}")));
-            return result["identical"] is true ? CommandLine.Success : CommandLine.Failure;
+            var result = Run(n, bench.Progress, settleMs);
+            return bench.Report(result, 24, result["identical"] is true);
         });
-        return command;
     }
 
 
     public static Dictionary<string, object> Run(int entries, TextWriter? progress, int settleMs = 1000)
     {
         var key = ClusterKey.Generate();
-        var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        a.SetPeers([b.LocalEndPoint]);
-        b.SetPeers([a.LocalEndPoint]);
+        var (a, b) = LoopbackLink.Create();
         // The source runs before the joiner exists: its deltas go nowhere (a partitioned link) while it fills.
         var sourceLink = new FaultInjectingChannel(a, seed: 1) { Partitioned = true };
         var common = new SyncEngineOptions { TableCapacity = entries + 1024, Policy = new Policy.PolicyOptions

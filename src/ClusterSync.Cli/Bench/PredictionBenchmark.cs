@@ -24,25 +24,21 @@ internal static class PredictionBenchmark
     {
         var model = new Option<string>("--model", "-m") { Description = "Model zip.", DefaultValueFactory = _ => Path.Combine("models", "lifetime.zip") };
         var count = new Option<int>("--connections") { Description = "Predictions to time.", DefaultValueFactory = _ => 2_000_000 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("prediction", "Cost of one adaptive decision (features + model + delay) per new connection.") { model, count, json };
-        command.SetAction(parse =>
+        return BenchCommand.Create("prediction", "Cost of one adaptive decision (features + model + delay) per new connection.", [model, count], (parse, bench) =>
         {
             int n = parse.GetValue(count);
             if (n is < 1000 or > 100_000_000)
             {
-                Console.Error.WriteLine("clustersync: bench prediction: --connections: expected 1000-100000000");
-                return CommandLine.BadInput;
+                return bench.Refuse("--connections: expected 1000-100000000");
             }
 
             if (!LifetimeModel.TryLoad(parse.GetValue(model)!, out var m, out var reason))
             {
-                Console.Error.WriteLine($"clustersync: --model: {reason}");
-                return CommandLine.BadInput;
+                return bench.Refuse($"--model: {reason}");
             }
 
             var r = Run(m, n);
-            if (parse.GetValue(json))
+            if (bench.Json)
             {
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
@@ -58,7 +54,6 @@ internal static class PredictionBenchmark
 
             return CommandLine.Success;
         });
-        return command;
     }
 
     public static (double WallNs, double CpuNs, long Allocated) Run(LifetimeModel model, int n)

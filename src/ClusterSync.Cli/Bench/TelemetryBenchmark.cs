@@ -27,9 +27,7 @@ internal static class TelemetryBenchmark
         var entries = new Option<int>("--entries") { Description = "Connection slots (live connections).", DefaultValueFactory = _ => 200_000 };
         var events = new Option<int>("--events") { Description = "Events per connection life (new, updates, destroy).", DefaultValueFactory = _ => 8 };
         var db = new Option<FileInfo?>("--db") { Description = "Telemetry file to write (default: a temporary file, deleted after)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("telemetry", "Delta-sync throughput with telemetry capture off and on (full rate), on a churn workload.") { seconds, rounds, entries, events, db, json };
-        command.SetAction(parse =>
+        return BenchCommand.Create("telemetry", "Delta-sync throughput with telemetry capture off and on (full rate), on a churn workload.", [seconds, rounds, entries, events, db], (parse, bench) =>
         {
             var s = parse.GetValue(seconds);
             var r = parse.GetValue(rounds);
@@ -37,26 +35,18 @@ internal static class TelemetryBenchmark
             var ev = parse.GetValue(events);
             if (s is <= 0 or > 600 || r is < 1 or > 50 || n is < 256 or > 10_000_000 || ev is < 2 or > 1000)
             {
-                Console.Error.WriteLine("clustersync: bench telemetry: expected --seconds in (0, 600], --rounds in [1, 50], --entries in [256, 10000000], --events in [2, 1000]");
-                return CommandLine.BadInput;
+                return bench.Refuse("expected --seconds in (0, 600], --rounds in [1, 50], --entries in [256, 10000000], --events in [2, 1000]");
             }
 
-            var result = Run(TimeSpan.FromSeconds(s), r, n, ev, parse.GetValue(db)?.FullName, parse.GetValue(json) ? null : Console.Error);
-            Console.WriteLine(parse.GetValue(json)
-                ? JsonSerializer.Serialize(result, BenchJson.Options)
-                : string.Join(Environment.NewLine, result.Select(kv => $"{kv.Key,-28} {kv.Value}")));
-            return CommandLine.Success;
+            var result = Run(TimeSpan.FromSeconds(s), r, n, ev, parse.GetValue(db)?.FullName, bench.Progress);
+            return bench.Report(result, 28, passed: true);
         });
-        return command;
     }
 
     public static Dictionary<string, object> Run(TimeSpan round, int rounds, int entries, int eventsPerLife, string? dbPath, TextWriter? progress)
     {
         var key = ClusterKey.Generate();
-        var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        a.SetPeers([b.LocalEndPoint]);
-        b.SetPeers([a.LocalEndPoint]);
+        var (a, b) = LoopbackLink.Create();
         var common = new SyncEngineOptions
         {
             TableCapacity = entries + 1024,

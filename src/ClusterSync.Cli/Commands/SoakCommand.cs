@@ -104,21 +104,13 @@ internal static class SoakCommand
     }
 }
 
-internal sealed record FailingSeedJson(
-    [property: JsonPropertyName("seed")] int Seed,
-    [property: JsonPropertyName("invariant")] string Invariant,
-    [property: JsonPropertyName("at_seconds")] double AtSeconds,
-    [property: JsonPropertyName("detail")] string Detail,
-    [property: JsonPropertyName("invariants")] IReadOnlyList<string> Invariants);
+/// <summary>One failing seed of <see cref="SoakJson"/>.</summary>
+internal sealed record FailingSeedJson(int Seed, string Invariant, double AtSeconds, string Detail, IReadOnlyList<string> Invariants);
 
-internal sealed record SoakJson(
-    [property: JsonPropertyName("seeds")] int Seeds,
-    [property: JsonPropertyName("first_seed")] int FirstSeed,
-    [property: JsonPropertyName("violations")] int Violations,
-    [property: JsonPropertyName("failing")] int Failing,
-    [property: JsonPropertyName("seconds")] double Seconds,
-    [property: JsonPropertyName("seeds_per_second")] double SeedsPerSecond,
-    [property: JsonPropertyName("failing_seeds")] IReadOnlyList<FailingSeedJson> FailingSeeds);
+/// <summary>The <c>--json</c> document of <c>clustersync soak</c> (snake_case names, from the context's naming policy).</summary>
+internal sealed record SoakJson(int Seeds, int FirstSeed, int Violations, int Failing, double Seconds, double SeedsPerSecond,
+    IReadOnlyList<FailingSeedJson> FailingSeeds);
 
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(SoakJson))]
 internal sealed partial class SoakJsonContext : JsonSerializerContext;

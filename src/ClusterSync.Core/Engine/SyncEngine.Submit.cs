@@ -179,14 +179,9 @@ public sealed partial class SyncEngine
 
                 return Enqueue(ref e, slot);
             case SyncPolicyKind.Delayed:
-                tag.DelayCode = DelayGrid.Encode((int)policy.Delay.TotalMilliseconds);
-                _delayed.Enqueue((change.Key, created), created + (long)policy.Delay.TotalMilliseconds);
-                _counters.DelayedScheduled++;
-                return false;
+                return ScheduleLocked(ref tag, DelayGrid.Encode((int)policy.Delay.TotalMilliseconds), change.Key, created, created + (long)policy.Delay.TotalMilliseconds);
             default:
-                tag.DelayCode = DelayGrid.Never;
-                _counters.NeverSynced++;
-                return false;
+                return NeverSyncLocked(ref tag);
         }
     }
 
@@ -201,15 +196,28 @@ public sealed partial class SyncEngine
                 e.Status |= ConnectionStatus.Announced;
                 return Enqueue(ref e, slot);
             case SyncPolicyKind.Delayed:
-                tag.DelayCode = DelayGrid.Encode(decision.DelayMs);
-                _delayed.Enqueue((key, e.CreatedMs), e.CreatedMs + DelayGrid.Decode(tag.DelayCode));
-                _counters.DelayedScheduled++;
-                return false;
+                byte delayCode = DelayGrid.Encode(decision.DelayMs);
+                return ScheduleLocked(ref tag, delayCode, key, e.CreatedMs, e.CreatedMs + DelayGrid.Decode(delayCode));
             default:
-                tag.DelayCode = DelayGrid.Never;
-                _counters.NeverSynced++;
-                return false;
+                return NeverSyncLocked(ref tag);
         }
+    }
+
+    /// <summary>Holds a new connection back until <paramref name="dueMs"/>, its tag recording <paramref name="delayCode"/>; false (nothing to send now). Under the table lock.</summary>
+    private bool ScheduleLocked(ref SlotTag tag, byte delayCode, in ConnectionKey key, long createdMs, long dueMs)
+    {
+        tag.DelayCode = delayCode;
+        _delayed.Enqueue((key, createdMs), dueMs);
+        _counters.DelayedScheduled++;
+        return false;
+    }
+
+    /// <summary>Marks a new connection never to be synced; false (nothing to send). Under the table lock.</summary>
+    private bool NeverSyncLocked(ref SlotTag tag)
+    {
+        tag.DelayCode = DelayGrid.Never;
+        _counters.NeverSynced++;
+        return false;
     }
 
     private bool DestroyLocked(ref TableEntry e, bool added, int slot, in ConnectionKey key, long nowMs)

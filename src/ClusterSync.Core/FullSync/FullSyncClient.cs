@@ -125,20 +125,7 @@ public sealed class FullSyncClient
             return result;
         }
 
-        switch (result.Status)
-        {
-            case FullSyncStatus.WrongKey:
-                Interlocked.Increment(ref Counters.HandshakeWrongKey);
-                break;
-            case FullSyncStatus.AuthenticationFailed:
-                Interlocked.Increment(ref Counters.FramesAuthenticationFailed);
-                break;
-            case FullSyncStatus.Refused:
-                Interlocked.Increment(ref Counters.Refused);
-                break;
-        }
-
-        Interlocked.Increment(ref Counters.ReceiveFailed);
+        Counters.CountFailure(result.Status, serving: false, result.Peer);
         FullSyncLog.PullFailed(_logger, result.Peer, result.Status, result.Error ?? "");
         return result;
     }

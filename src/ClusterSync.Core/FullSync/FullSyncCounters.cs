@@ -49,6 +49,32 @@ public sealed class FullSyncCounters
         ["full_sync_bytes_sent"] = Volatile.Read(ref BytesSent),
         ["full_sync_bytes_received"] = Volatile.Read(ref BytesReceived),
     };
+
+    /// <summary>
+    /// Counts a transfer that failed with <paramref name="status"/>: as a failed serve (<paramref name="serving"/>) or
+    /// pull, and under its cause — a wrong key, a refusal, a frame that failed authentication, or (serving) a handshake
+    /// broken off before the peer was known (<paramref name="peer"/> 0).
+    /// </summary>
+    internal void CountFailure(FullSyncStatus status, bool serving, byte peer)
+    {
+        switch (status)
+        {
+            case FullSyncStatus.WrongKey:
+                Interlocked.Increment(ref HandshakeWrongKey);
+                break;
+            case FullSyncStatus.AuthenticationFailed:
+                Interlocked.Increment(ref FramesAuthenticationFailed);
+                break;
+            case FullSyncStatus.Refused:
+                Interlocked.Increment(ref Refused);
+                break;
+            case FullSyncStatus.Malformed or FullSyncStatus.Truncated or FullSyncStatus.TimedOut when serving && peer == 0:
+                Interlocked.Increment(ref HandshakeFailed);
+                break;
+        }
+
+        Interlocked.Increment(ref serving ? ref ServeFailed : ref ReceiveFailed);
+    }
 }
 
 /// <summary>Progress of one transfer: entries so far and the total the source announced (an estimate taken at the cut).</summary>

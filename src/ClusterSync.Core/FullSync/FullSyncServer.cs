@@ -241,20 +241,7 @@ public sealed class FullSyncServer : IAsyncDisposable
 
     private FullSyncStatus Failed(FullSyncStatus status, string error, byte peer)
     {
-        switch (status)
-        {
-            case FullSyncStatus.WrongKey:
-                Interlocked.Increment(ref Counters.HandshakeWrongKey);
-                break;
-            case FullSyncStatus.Refused:
-                Interlocked.Increment(ref Counters.Refused);
-                break;
-            case FullSyncStatus.Malformed or FullSyncStatus.Truncated or FullSyncStatus.TimedOut when peer == 0:
-                Interlocked.Increment(ref Counters.HandshakeFailed);
-                break;
-        }
-
-        Interlocked.Increment(ref Counters.ServeFailed);
+        Counters.CountFailure(status, serving: true, peer);
         FullSyncLog.ServeFailed(_logger, peer, status, error);
         return status;
     }

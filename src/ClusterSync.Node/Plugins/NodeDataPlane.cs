@@ -164,12 +164,9 @@ public sealed partial class NodeDataPlane : IDisposable
 
     private void RunSource(SyncEngine engine, Func<bool> isActive, CancellationToken stop)
     {
-        while (!isActive())
+        if (!WaitUntilActive(isActive, stop))
         {
-            if (stop.WaitHandle.WaitOne(5))
-            {
-                return;
-            }
+            return;
         }
 
         // Promotion queued the commit into the plugin's sink before it published Active: the source starts only after
@@ -200,6 +197,20 @@ public sealed partial class NodeDataPlane : IDisposable
             Volatile.Write(ref _sourceState, "failed");
             Log.SourceFailed(_logger, Name, ex);
         }
+    }
+
+    /// <summary>Polls <paramref name="isActive"/> every 5 ms until it holds; false when stopped first.</summary>
+    private static bool WaitUntilActive(Func<bool> isActive, CancellationToken stop)
+    {
+        while (!isActive())
+        {
+            if (stop.WaitHandle.WaitOne(5))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Waits until no commit into the plugin's sink is pending (finished, failed or timed out); false when stopped.</summary>
@@ -367,13 +378,10 @@ public sealed partial class NodeDataPlane : IDisposable
                 throw new OperationCanceledException(stop);
             }
 
-            while (!isActive())
+            // A Standby's data plane carries no traffic: the source is held until this member is Active again.
+            if (!WaitUntilActive(isActive, stop))
             {
-                // A Standby's data plane carries no traffic: the source is held until this member is Active again.
-                if (stop.WaitHandle.WaitOne(5))
-                {
-                    throw new OperationCanceledException(stop);
-                }
+                throw new OperationCanceledException(stop);
             }
 
             engine.Submit(changes);

@@ -100,16 +100,8 @@ internal static class LuflowImporter
             sport = Col("src_port"), start = Col("time_start"), duration = Col("duration");
         int label = Array.IndexOf(cols, "label");
         int width = cols.Length;
-        string? line;
-        int lineNo = 1;
-        while ((line = reader.ReadLine()) is not null)
+        foreach (var (lineNo, line) in TraceLines.NonEmpty(reader, linesRead: 1))
         {
-            lineNo++;
-            if (line.Length == 0)
-            {
-                continue;
-            }
-
             var f = line.Split(',');
             if (f.Length != width)
             {

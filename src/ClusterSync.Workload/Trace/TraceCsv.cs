@@ -64,13 +64,10 @@ public static class TraceCsv
     {
         ArgumentNullException.ThrowIfNull(reader);
         var list = new List<TraceRecord>();
-        string? line;
-        int lineNo = 0;
         bool header = false;
-        while ((line = reader.ReadLine()) is not null)
+        foreach (var (lineNo, line) in TraceLines.NonEmpty(reader))
         {
-            lineNo++;
-            if (line.Length == 0 || line[0] == '#')
+            if (line[0] == '#')
             {
                 continue;
             }

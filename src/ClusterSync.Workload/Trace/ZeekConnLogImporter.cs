@@ -30,16 +30,8 @@ internal static class ZeekConnLogImporter
         string[]? fields = null;
         char separator = '\t';
         int ts = -1, oh = -1, op = -1, rh = -1, rp = -1, proto = -1, dur = -1, ob = -1, rb = -1, opk = -1, rpk = -1, svc = -1, ipProto = -1;
-        string? line;
-        int lineNo = 0;
-        while ((line = reader.ReadLine()) is not null)
+        foreach (var (lineNo, line) in TraceLines.NonEmpty(reader))
         {
-            lineNo++;
-            if (line.Length == 0)
-            {
-                continue;
-            }
-
             if (line[0] == '#')
             {
                 if (line.StartsWith("#separator ", StringComparison.Ordinal))
