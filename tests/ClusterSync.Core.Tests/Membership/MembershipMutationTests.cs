@@ -4,7 +4,6 @@ using ClusterSync.Engine;
 using ClusterSync.Membership;
 using ClusterSync.Protocol;
 using ClusterSync.Security;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace ClusterSync.Core.Tests.Membership;
@@ -226,20 +225,6 @@ public sealed class MembershipMutationTests
     }
 
     // ---- MembershipController ----
-
-    private sealed class ListLogger : ILogger
-    {
-        public List<(int Id, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => Entries.Add((eventId.Id, formatter(state, exception)));
-
-        public List<string> Of(int id) => Entries.Where(e => e.Id == id).Select(e => e.Message).ToList();
-    }
 
     private static (SyncEngine Peer, CaptureChannel Channel) Peer(byte id, byte self, ClusterKey key, FakeTimeProvider time, MemberState state, byte priority)
     {

@@ -1,0 +1,209 @@
+using ClusterSync.Connections;
+using ClusterSync.Core.Tests.Engine;
+using ClusterSync.Membership;
+using static ClusterSync.Core.Tests.Membership.SteppedCluster;
+
+namespace ClusterSync.Core.Tests.Membership;
+
+/// <summary>
+/// The controller's paths that need more than one real peer (Membership/README.md: "Split brain", "Stalls"): the
+/// split-brain handover and its limit, a Standby re-sending its replica to a new Active, the relay of a Standby between
+/// two Actives, an Active that does not hear a Standby, the holds after a stall and after an Active stepped down. Members
+/// are real stepped engines on one fake clock (<see cref="SteppedCluster"/>).
+/// </summary>
+public sealed class MembershipClusterTests
+{
+    private static ConnectionKey Conn(int i) => EngineKit.Tcp(443, sourcePort: (ushort)(41000 + i));
+
+    private static ConnectionKey[] Serve(Member member, int first, int count)
+    {
+        var keys = Enumerable.Range(first, count).Select(Conn).ToArray();
+        foreach (var k in keys)
+        {
+            member.Engine.Submit(EngineKit.New(k));
+        }
+
+        member.Engine.StepSender();
+        return keys;
+    }
+
+    private static int Held(Member member, IEnumerable<ConnectionKey> keys) => keys.Count(k => member.Engine.TryGetEntry(k, out _));
+
+    [Fact]
+    public void SplitBrainHealed_LowerRankedActiveStepsDownOnlyOnceTheWinnerHoldsItsConnections()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 100)]);
+        c.Isolate(1);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Active, Dead * 3, "both Active");
+        var served = Serve(c[2], 0, 10); // served by member 2 while split: member 1 never got them
+        c.Run(Tick * 4);
+        Assert.Equal(0, Held(c[1], served));
+        int heldAtStepDown = -1;
+        c[2].Controller.StateChanged += (_, to) => heldAtStepDown = to == MemberState.Standby ? Held(c[1], served) : heldAtStepDown;
+
+        c.HealAll();
+        int steps = c.RunUntil(() => c[2].State == MemberState.Standby, Dead * 10, "member 2 steps down");
+
+        Assert.Equal(served.Length, heldAtStepDown);
+        Assert.True(steps * Tick < Dead * 2, $"took {steps * Tick}: the winner acknowledged long before the limit");
+        Assert.Equal(["Member 2 saw member 1 Active and of higher rank (split brain): handing its table over before stepping down"], c[2].Logger.Of(1307));
+        Assert.Empty(c[2].Logger.Of(1308));
+        Assert.Single(c[2].Logger.Of(1303));
+        Assert.Equal(1, c[2].Controller.SplitBrainsResolved);
+        Assert.Equal(MemberState.Active, c[1].State);
+        Assert.Equal(0, c[1].Controller.SplitBrainsResolved);
+        Assert.Equal(["Member 1 saw member 2 also Active (split brain): this member outranks it and stays Active; it steps down"], c[1].Logger.Of(1306));
+
+        c.Run(Dead * 2); // member 2 follows member 1, which holds its table already: no re-send
+        Assert.Empty(c[2].Logger.Of(1309));
+        Assert.Equal(MemberState.Standby, c[2].State);
+    }
+
+    [Fact]
+    public void SplitBrain_WinnerGoneMidHandoverThenBack_HandoverStartsAgainWithAFullLimit()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 100)]);
+        c.Isolate(1);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Active, Dead * 3, "both Active");
+        Serve(c[2], 0, 3);
+        c.Heal(1, 2); // member 2 hears member 1; member 1 never hears member 2 (nor acknowledges it)
+        c.RunUntil(() => c[2].Logger.Of(1307).Count == 1, Dead, "handover begun");
+        c.Run(Dead * 2);
+        Assert.Equal(MemberState.Active, c[2].State);
+
+        c.Cut(1, 2); // the winner is gone again: member 2 keeps the role and ends the handover
+        c.Run(Dead + (Tick * 30));
+        Assert.Equal(MemberState.Active, c[2].State);
+        Assert.Single(c[2].Logger.Of(1307));
+
+        c.Heal(1, 2);
+        c.RunUntil(() => c[2].Logger.Of(1307).Count == 2, Dead, "handover begun again");
+        int steps = c.RunUntil(() => c[2].State == MemberState.Standby, Dead * 12, "member 2 steps down");
+
+        Assert.InRange(steps * Tick, (Dead * 10) - (Tick * 2), (Dead * 10) + (Tick * 2)); // the limit counts from the second start
+        Assert.Single(c[2].Logger.Of(1308));
+        Assert.StartsWith("Member 2: member 1 did not acknowledge the handover within 3000 ms", c[2].Logger.Of(1308)[0], StringComparison.Ordinal);
+        Assert.Equal(1, c[2].Controller.SplitBrainsResolved);
+    }
+
+    [Fact]
+    public void Failover_StandbyFollowingTheNewActive_ReSendsWhatOnlyItReceived()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)]);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Standby && c[3].State == MemberState.Standby, Dead * 3, "formed");
+        var all = Serve(c[1], 0, 5);
+        c.Run(Tick * 4);
+        Assert.Equal(5, Held(c[2], all));
+        Assert.Equal(5, Held(c[3], all));
+        Assert.Empty(c[3].Logger.Of(1309)); // the first Active followed: nothing to re-send
+
+        c.Cut(1, 2);
+        var late = Serve(c[1], 5, 1); // reaches member 3 only
+        c.Step();
+        Assert.Equal(1, Held(c[3], late));
+        Assert.Equal(0, Held(c[2], late));
+        c[1].Up = false; // crashes
+
+        c.RunUntil(() => c[2].State == MemberState.Active, Dead * 2, "member 2 takes over");
+        c.RunUntil(() => Held(c[2], late) == 1, Dead, "member 2 holds what only member 3 received");
+
+        Assert.Equal(["Member 3: the Active is now member 2 (was 1); re-sending this replica to it"], c[3].Logger.Of(1309));
+        Assert.Empty(c[2].Logger.Of(1309));
+        Assert.Equal(MemberState.Standby, c[3].State);
+    }
+
+    [Fact]
+    public void TwoActivesThatDoNotHearEachOther_StandbyHearingBothRelaysBetweenThemUntilOneStepsDown()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)]);
+        c.Cut(1, 2);
+        c.Cut(2, 1);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Active && c[3].State == MemberState.Standby, Dead * 3, "two Actives");
+        c.Run(Tick * 40); // a heartbeat of each reaches member 3
+        Assert.True(c[3].Engine.Relaying);
+        Assert.False(c[1].Engine.Relaying);
+
+        var ofTwo = Serve(c[2], 0, 4);
+        var ofOne = Serve(c[1], 10, 4);
+        c.Run(Tick * 4);
+
+        Assert.Equal(4, Held(c[1], ofTwo)); // through member 3 only
+        Assert.Equal(4, Held(c[2], ofOne));
+
+        c.HealAll();
+        c.RunUntil(() => c[2].State == MemberState.Standby, Dead * 3, "member 2 steps down");
+        c.RunUntil(() => !c[3].Engine.Relaying, Dead * 2, "the relay ends");
+        Assert.Equal(MemberState.Active, c[1].State);
+        Assert.Equal(MemberState.Standby, c[3].State);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void StandbyWhoseDataTheActiveNeverAcknowledges_CountsItAsDeadAfterADeadInterval(bool cut)
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 100)]);
+        if (cut)
+        {
+            c.Cut(2, 1); // member 1 hears nothing of member 2, which hears it
+        }
+
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Standby, Dead * 3, "formed");
+        c.Run(Dead * 2);
+        Assert.Equal(MemberState.Standby, c[2].State); // nothing unacknowledged yet: the Active counts as alive
+
+        Serve(c[2], 0, 1);
+        if (!cut)
+        {
+            c.Run(Dead * 3);
+            Assert.Equal(MemberState.Standby, c[2].State); // acknowledged: it follows the Active
+            return;
+        }
+
+        int steps = c.RunUntil(() => c[2].State == MemberState.Active, Dead * 3, "member 2 takes over");
+
+        Assert.InRange(steps * Tick, Dead - Tick, Dead + Tick);
+        Assert.Contains("(no live active member)", Assert.Single(c[2].Logger.Of(1302)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LowerRankedActiveStepsDownForAnActiveThisStandbyDoesNotHear_TakeoverHeldForOneDeadInterval()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 100), (3, 150)], joining: [3]);
+        c.Isolate(1);
+        c.RunUntil(() => c[2].State == MemberState.Active && c[3].State == MemberState.Syncing, Dead * 3, "member 2 Active");
+        c[3].Controller.MarkSynchronized();
+        c.RunUntil(() => c[3].State == MemberState.Standby, Dead, "member 3 Standby");
+        c.Run(Dead * 2);
+        Assert.Equal(MemberState.Active, c[2].State); // preemption off: the higher-ranked Standby leaves it the role
+        Assert.Equal(MemberState.Standby, c[3].State);
+        Assert.Equal(0, c[3].Controller.Failovers);
+
+        DateTimeOffset steppedDown = default;
+        c[2].Controller.StateChanged += (_, to) => steppedDown = to == MemberState.Standby ? c.Time.GetUtcNow() : steppedDown;
+        c.Heal(1, 2);
+        c.Heal(2, 1); // member 2 meets member 1 and steps down for it; member 3 still does not hear member 1
+        c.RunUntil(() => c[3].State == MemberState.Active, Dead * 6, "member 3 takes over");
+
+        Assert.NotEqual(default, steppedDown);
+        var after = c.Time.GetUtcNow() - steppedDown;
+        Assert.InRange(after, Dead, Dead + TimeSpan.FromMilliseconds(110)); // held from when it heard the step-down
+    }
+
+    [Fact]
+    public void StandbyStalledAfterTheActiveDied_TakesOverOneDeadIntervalAfterTheStall()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 100)]);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Standby, Dead * 3, "formed");
+        c[1].Up = false;
+        c.Run(Tick * 10);
+        c.Time.Advance(TimeSpan.FromMilliseconds(200)); // this process stalls
+        c.Step();
+        var stall = c.Time.GetUtcNow();
+        Assert.Equal(1, c[2].Controller.LocalStalls);
+
+        c.RunUntil(() => c[2].State == MemberState.Active, Dead * 3, "member 2 takes over");
+
+        Assert.InRange(c.Time.GetUtcNow() - stall, Dead, Dead + Tick);
+    }
+}
