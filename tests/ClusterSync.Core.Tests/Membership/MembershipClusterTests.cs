@@ -206,4 +206,50 @@ public sealed class MembershipClusterTests
 
         Assert.InRange(c.Time.GetUtcNow() - stall, Dead, Dead + Tick);
     }
+
+    [Fact]
+    public void SynchronizedJoinerHearingOnlyAStandby_StaysSyncingUntilItHearsAnActive()
+    {
+        using var c = new SteppedCluster([(1, 150), (2, 100), (3, 200)], joining: [3]);
+        c.Cut(1, 3);
+        c.Cut(3, 1);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Standby && c[3].State == MemberState.Syncing, Dead * 3, "formed");
+        c[3].Controller.MarkSynchronized();
+        c.Run(Dead * 2);
+        Assert.Equal(MemberState.Syncing, c[3].State); // it would outrank the Standby that holds what it lacks
+
+        c.Heal(1, 3);
+        c.RunUntil(() => c[3].State == MemberState.Standby, Dead, "member 3 Standby");
+        c.Run(Dead * 2);
+        Assert.Equal(MemberState.Standby, c[3].State); // preemption off
+        Assert.Equal(MemberState.Active, c[1].State);
+    }
+
+    [Fact]
+    public void SynchronizedJoinerHearingOnlyAStandby_StandbyOnceThatStandbyIsGone()
+    {
+        using var c = new SteppedCluster([(1, 150), (2, 100), (3, 200)], joining: [3]);
+        c.Cut(1, 3);
+        c.Cut(3, 1);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Standby && c[3].State == MemberState.Syncing, Dead * 3, "formed");
+        c[3].Controller.MarkSynchronized();
+        c.Run(Dead);
+        Assert.Equal(MemberState.Syncing, c[3].State);
+
+        c[2].Up = false;
+        c.RunUntil(() => c[3].State != MemberState.Syncing, Dead * 2, "member 3 leaves Syncing");
+        Assert.Equal(MemberState.Standby, c[3].State);
+    }
+
+    [Fact]
+    public void LoadSharing_SynchronizedJoinerHearingOnlyAStandby_BecomesActive()
+    {
+        using var c = new SteppedCluster([(1, 100), (2, 150)], joining: [2], mode: ClusterMode.LoadSharing);
+        c[1].Controller.Dispose();
+        c[1].Engine.AdvertisedState = (byte)MemberState.Standby; // a live Standby, and no Active
+        c.RunUntil(() => c[2].State == MemberState.Syncing, Dead * 2, "member 2 Syncing");
+        c[2].Controller.MarkSynchronized();
+        c.RunUntil(() => c[2].State == MemberState.Active, Dead, "member 2 Active");
+        Assert.Equal([2], c[2].Controller.Owners);
+    }
 }

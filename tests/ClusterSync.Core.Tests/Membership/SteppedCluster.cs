@@ -23,7 +23,7 @@ internal sealed class SteppedCluster : IDisposable
 
     /// <param name="members">Id and priority of each member; every member has every other one as its peer.</param>
     /// <param name="joining">Members that start without a complete table (Syncing until <see cref="MembershipController.MarkSynchronized"/>).</param>
-    public SteppedCluster((byte Id, byte Priority)[] members, bool preemption = false, byte[]? joining = null)
+    public SteppedCluster((byte Id, byte Priority)[] members, bool preemption = false, byte[]? joining = null, ClusterMode mode = ClusterMode.HighAvailability)
     {
         Key = ClusterKey.Generate();
         foreach (var (id, priority) in members)
@@ -42,7 +42,7 @@ internal sealed class SteppedCluster : IDisposable
             }, channel, Key, Time);
             var logger = new ListLogger();
             var sink = new InMemoryReplicaSink();
-            var controller = new MembershipController(engine, new MembershipOptions { Priority = priority, Preemption = preemption, StartsSynchronized = joining?.Contains(id) != true }, sink, Time, logger);
+            var controller = new MembershipController(engine, new MembershipOptions { Mode = mode, Priority = priority, Preemption = preemption, StartsSynchronized = joining?.Contains(id) != true }, sink, Time, logger);
             engine.StartStepped();
             Members.Add(new Member(id, engine, channel, controller, sink, logger));
         }
