@@ -252,4 +252,25 @@ public sealed class MembershipClusterTests
         c.RunUntil(() => c[2].State == MemberState.Active, Dead, "member 2 Active");
         Assert.Equal([2], c[2].Controller.Owners);
     }
+
+    [Fact]
+    public void LoadSharing_PeerSilentWhileThisMemberWasStalled_ItsConnectionsMoveOnlyOneDeadIntervalAfterTheStall()
+    {
+        using var c = new SteppedCluster([(1, 100), (2, 100)], mode: ClusterMode.LoadSharing);
+        c.RunUntil(() => c[1].Controller.Owners.SequenceEqual(new byte[] { 1, 2 }), Dead * 3, "both own");
+        long changes = c[1].Controller.OwnershipChanges;
+        c[2].Up = false;
+        c.Run(Tick * 10);
+        c.Time.Advance(TimeSpan.FromMilliseconds(400)); // this process stalls: member 2 was last heard over a dead interval ago
+        c.Step();
+        var stall = c.Time.GetUtcNow();
+        Assert.Equal(1, c[1].Controller.LocalStalls);
+        Assert.Equal([1, 2], c[1].Controller.Owners);
+
+        c.RunUntil(() => c[1].Controller.Owners.Length == 1, Dead * 2, "member 2's share moves");
+
+        Assert.InRange(c.Time.GetUtcNow() - stall, Dead, Dead + Tick);
+        Assert.Equal(changes + 1, c[1].Controller.OwnershipChanges);
+        Assert.Equal([1], c[1].Controller.Owners);
+    }
 }
