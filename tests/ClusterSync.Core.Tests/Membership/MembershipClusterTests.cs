@@ -135,6 +135,25 @@ public sealed class MembershipClusterTests
         c.RunUntil(() => !c[3].Engine.Relaying, Dead * 2, "the relay ends");
         Assert.Equal(MemberState.Active, c[1].State);
         Assert.Equal(MemberState.Standby, c[3].State);
+        Assert.Empty(c[3].Logger.Of(1309)); // it followed member 1, the higher-ranked, all along
+    }
+
+    [Fact]
+    public void ThreeActivesHealed_BothLowerRankedHandOverToTheHighestRanked()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)]);
+        c.Isolate(1);
+        c.Isolate(2);
+        c.Isolate(3);
+        c.RunUntil(() => c.Members.All(m => m.State == MemberState.Active), Dead * 3, "three Actives");
+
+        c.HealAll();
+        c.RunUntil(() => c[2].State == MemberState.Standby && c[3].State == MemberState.Standby, Dead * 4, "both step down");
+
+        Assert.Equal(["Member 3 saw member 1 Active and of higher rank (split brain): handing its table over before stepping down"], c[3].Logger.Of(1307));
+        Assert.Equal(["Member 2 saw member 1 Active and of higher rank (split brain): handing its table over before stepping down"], c[2].Logger.Of(1307));
+        Assert.Equal(MemberState.Active, c[1].State);
+        Assert.Equal(2, c[1].Logger.Of(1306).Count);
     }
 
     [Theory]
