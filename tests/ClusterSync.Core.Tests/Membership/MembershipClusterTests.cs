@@ -57,6 +57,17 @@ public sealed class MembershipClusterTests
         c.Run(Dead * 2); // member 2 follows member 1, which holds its table already: no re-send
         Assert.Empty(c[2].Logger.Of(1309));
         Assert.Equal(MemberState.Standby, c[2].State);
+
+        // A second partition: member 2 takes over again, and hands over again when it heals.
+        c.Isolate(1);
+        c.RunUntil(() => c[2].State == MemberState.Active, Dead * 3, "member 2 Active again");
+        var more = Serve(c[2], 20, 5);
+        c.HealAll();
+        c.RunUntil(() => c[2].State == MemberState.Standby, Dead * 2, "member 2 steps down again");
+        Assert.Equal(2, c[2].Logger.Of(1307).Count);
+        Assert.Empty(c[2].Logger.Of(1308));
+        Assert.Equal(more.Length, Held(c[1], more));
+        Assert.Equal(2, c[2].Controller.SplitBrainsResolved);
     }
 
     [Fact]
@@ -291,5 +302,49 @@ public sealed class MembershipClusterTests
         Assert.InRange(c.Time.GetUtcNow() - stall, Dead, Dead + Tick);
         Assert.Equal(changes + 1, c[1].Controller.OwnershipChanges);
         Assert.Equal([1], c[1].Controller.Owners);
+    }
+
+    [Fact]
+    public void HigherRankedStandbyBesideTheActive_LowerActiveHandsOverToTheActiveAndStandbysFollowIt()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)], joining: [1]);
+        c.Isolate(3);
+        c.RunUntil(() => c[2].State == MemberState.Active && c[1].State == MemberState.Syncing && c[3].State == MemberState.Active, Dead * 3, "formed");
+        c[1].Controller.MarkSynchronized();
+        c.RunUntil(() => c[1].State == MemberState.Standby, Dead, "member 1 Standby");
+
+        c.HealAll(); // member 3 hears member 1 (a Standby, the highest-ranked) and member 2 (the Active)
+        c.RunUntil(() => c[3].State == MemberState.Standby, Dead * 2, "member 3 steps down");
+        Assert.Equal(["Member 3 saw member 2 Active and of higher rank (split brain): handing its table over before stepping down"], c[3].Logger.Of(1307));
+        c.RunUntil(() => !c[1].Engine.Relaying, Dead, "member 1's relay ends");
+        c.Run(Dead);
+        Assert.False(c[3].Engine.Relaying); // one Active: nothing to relay
+        Assert.Empty(c[3].Logger.Of(1309));
+        Assert.Empty(c[1].Logger.Of(1309));
+
+        c[2].Up = false;
+        c.RunUntil(() => c[1].State == MemberState.Active, Dead * 2, "member 1 takes over");
+        c.Run(Tick * 40);
+        Assert.Equal(["Member 3: the Active is now member 1 (was 2); re-sending this replica to it"], c[3].Logger.Of(1309));
+        Assert.Equal(MemberState.Standby, c[3].State);
+    }
+
+    [Fact]
+    public void RelayingStandbyThatNeitherActiveHears_TakesOverAndStopsRelaying()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)]);
+        c.Cut(1, 2);
+        c.Cut(2, 1);
+        c.Cut(3, 1);
+        c.Cut(3, 2);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Active && c[3].State == MemberState.Standby, Dead * 3, "two Actives");
+        c.Run(Tick * 40);
+        Assert.True(c[3].Engine.Relaying);
+
+        Serve(c[2], 0, 2); // member 3 relays them to members 1 and 2, which never acknowledge it
+        c.RunUntil(() => c[3].State == MemberState.Active, Dead * 2, "member 3 takes over");
+
+        Assert.False(c[3].Engine.Relaying);
+        Assert.Contains("(no live active member)", Assert.Single(c[3].Logger.Of(1302)), StringComparison.Ordinal);
     }
 }

@@ -622,4 +622,49 @@ public sealed class MembershipMutationTests
         Assert.InRange(engine.LastHeardAgoMs(3), 0, 100);
         Assert.Equal(engine.LastHeardAgoMs(1), controller.LastFailoverMilliseconds); // the live peer does not count
     }
+
+    [Fact]
+    public void Controller_PreemptionWithTheActiveHeardThisMillisecond_FailoverTimeIsZeroNotADeadPeersSilence()
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        using var engine = new SyncEngine(new SyncEngineOptions
+        {
+            MemberId = 3,
+            PeerMemberIds = [1, 2],
+            TableCapacity = 1024,
+            ResendBufferDatagrams = 64,
+            SendWindowDatagrams = 16,
+            AckEveryDatagrams = 8,
+            Policy = EngineKit.TestPolicy(),
+        }, new CaptureChannel(2), key, time);
+        var (gone, goneChannel) = Peer(1, 3, key, time, MemberState.Standby, 100);
+        using var _g = gone;
+        var (active, activeChannel) = Peer(2, 3, key, time, MemberState.Active, 150);
+        using var _a = active;
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 200, Preemption = true }, new InMemoryReplicaSink(), time);
+        Beat(engine, gone, goneChannel); // heard once, then silent: dead by the time this member is Standby
+        while (controller.State != MemberState.Standby)
+        {
+            Beat(engine, active, activeChannel);
+            time.Advance(Tick);
+            controller.Evaluate();
+        }
+
+        int beats = activeChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.Heartbeat);
+        do
+        {
+            time.Advance(Tick);
+            active.OnTick();
+        }
+        while (activeChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.Heartbeat) == beats);
+
+        Beat(engine, active, activeChannel); // a fresh heartbeat, then this member's tick at the same instant
+        controller.Evaluate();
+
+        Assert.Equal(MemberState.Active, controller.State);
+        Assert.True(engine.LastHeardAgoMs(1) > (long)Dead.TotalMilliseconds);
+        Assert.Equal(0, engine.LastHeardAgoMs(2));
+        Assert.Equal(0, controller.LastFailoverMilliseconds);
+    }
 }
