@@ -347,4 +347,29 @@ public sealed class MembershipClusterTests
         Assert.False(c[3].Engine.Relaying);
         Assert.Contains("(no live active member)", Assert.Single(c[3].Logger.Of(1302)), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Failover_StandbyReSendingMoreThanItsSendWindow_NewActiveGetsAllOfIt()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)], window: 16);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Standby && c[3].State == MemberState.Standby, Dead * 3, "formed");
+        var onlyThree = Enumerable.Range(0, 900).Select(i =>
+        {
+            var e = EngineKit.Update(Conn(i), ProtocolState.TcpEstablished);
+            e.Entry.Owner = 1;
+            e.Entry.Version = 1000 + (ulong)i;
+            e.Entry.CreatedMs = e.Entry.UpdatedMs = c.Time.GetUtcNow().ToUnixTimeMilliseconds();
+            return e;
+        }).ToArray();
+        Assert.Equal(onlyThree.Length, c[3].Engine.ApplySnapshot(onlyThree)); // member 3 holds them (a full sync from member 1), member 2 does not
+        c.Run(Dead); // member 3 follows member 1
+
+        c.Latency = true; // the re-send takes several round trips of a full send window
+
+        c[1].Up = false;
+        c.RunUntil(() => c[2].State == MemberState.Active, Dead * 2, "member 2 takes over");
+        c.RunUntil(() => c[3].Logger.Of(1309).Count == 1, Dead, "member 3 re-sends");
+        Assert.True(c[3].Engine.HandoverQueued); // the re-send is under way, a send window at a time
+        c.RunUntil(() => Held(c[2], onlyThree.Select(e => e.Key)) == onlyThree.Length, Dead * 2, "member 2 holds all of member 3's replica");
+    }
 }

@@ -22,8 +22,9 @@ internal sealed class SteppedCluster : IDisposable
     private readonly HashSet<(byte From, byte To)> _cut = [];
 
     /// <param name="members">Id and priority of each member; every member has every other one as its peer.</param>
+    /// <param name="window">The engines' send window, in datagrams (16 at least).</param>
     /// <param name="joining">Members that start without a complete table (Syncing until <see cref="MembershipController.MarkSynchronized"/>).</param>
-    public SteppedCluster((byte Id, byte Priority)[] members, bool preemption = false, byte[]? joining = null, ClusterMode mode = ClusterMode.HighAvailability)
+    public SteppedCluster((byte Id, byte Priority)[] members, bool preemption = false, byte[]? joining = null, ClusterMode mode = ClusterMode.HighAvailability, int window = 64)
     {
         Key = ClusterKey.Generate();
         foreach (var (id, priority) in members)
@@ -36,7 +37,7 @@ internal sealed class SteppedCluster : IDisposable
                 PeerMemberIds = peers,
                 TableCapacity = 1024,
                 ResendBufferDatagrams = 256,
-                SendWindowDatagrams = 64,
+                SendWindowDatagrams = window,
                 AckEveryDatagrams = 8,
                 Policy = EngineKit.TestPolicy(),
             }, channel, Key, Time);
@@ -55,6 +56,12 @@ internal sealed class SteppedCluster : IDisposable
     public List<Member> Members { get; } = [];
 
     public Member this[byte id] => Members.Single(m => m.Id == id);
+
+    /// <summary>
+    /// When true, a datagram sent during a step is delivered at the next step (one ack interval of latency), so a stream
+    /// longer than the send window takes several steps; when false (the default) the network is instantaneous.
+    /// </summary>
+    public bool Latency { get; set; }
 
     /// <summary>Datagrams from <paramref name="from"/> to <paramref name="to"/> are lost from now on (one way).</summary>
     public void Cut(byte from, byte to) => _cut.Add((from, to));
@@ -117,9 +124,11 @@ internal sealed class SteppedCluster : IDisposable
         for (int round = 0; round < 1000; round++)
         {
             bool any = false;
-            foreach (var m in Members)
+            var sent = Members.Select(m => m.Channel.Outbox.Count).ToArray(); // with latency: only what was sent before
+            for (int i = 0; i < Members.Count; i++)
             {
-                while (m.Channel.Outbox.TryDequeue(out var d))
+                var m = Members[i];
+                for (int k = 0; k < sent[i] && m.Channel.Outbox.TryDequeue(out var d); k++)
                 {
                     any = true;
                     var to = Members.Single(x => x.Id == d.To);
@@ -131,7 +140,7 @@ internal sealed class SteppedCluster : IDisposable
                 }
             }
 
-            if (!any)
+            if (!any || Latency)
             {
                 return;
             }
