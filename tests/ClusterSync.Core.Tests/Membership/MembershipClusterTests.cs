@@ -390,10 +390,14 @@ public sealed class MembershipClusterTests
         Assert.Contains("(no live active member)", Assert.Single(c[3].Logger.Of(1302)), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Failover_StandbyReSendingMoreThanItsSendWindow_NewActiveGetsAllOfIt()
+    /// <summary>
+    /// Members 1, 2, 3 (send window 16, one round of latency); member 3 alone holds 900 replicas of member 1's
+    /// connections. Member 1 dies, member 2 takes over, member 3 starts re-sending its replica to it: returns the
+    /// cluster and those connections with the re-send under way (more queued than one send window).
+    /// </summary>
+    private static (SteppedCluster Cluster, ConnectionKey[] OnlyThree) ReSendUnderWay()
     {
-        using var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)], window: 16);
+        var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)], window: 16);
         c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Standby && c[3].State == MemberState.Standby, Dead * 3, "formed");
         var onlyThree = Enumerable.Range(0, 900).Select(i =>
         {
@@ -405,13 +409,69 @@ public sealed class MembershipClusterTests
         }).ToArray();
         Assert.Equal(onlyThree.Length, c[3].Engine.ApplySnapshot(onlyThree)); // member 3 holds them (a full sync from member 1), member 2 does not
         c.Run(Dead); // member 3 follows member 1
-
-        c.Latency = true; // the re-send takes several round trips of a full send window
+        c.Latency = true;
 
         c[1].Up = false;
         c.RunUntil(() => c[2].State == MemberState.Active, Dead * 2, "member 2 takes over");
         c.RunUntil(() => c[3].Logger.Of(1309).Count == 1, Dead, "member 3 re-sends");
-        Assert.True(c[3].Engine.HandoverQueued); // the re-send is under way, a send window at a time
-        c.RunUntil(() => Held(c[2], onlyThree.Select(e => e.Key)) == onlyThree.Length, Dead * 2, "member 2 holds all of member 3's replica");
+        Assert.True(c[3].Engine.HandoverQueued); // a send window at a time
+        return (c, onlyThree.Select(e => e.Key).ToArray());
+    }
+
+    [Fact]
+    public void Failover_StandbyReSendingMoreThanItsSendWindow_NewActiveGetsAllOfIt()
+    {
+        var (c, onlyThree) = ReSendUnderWay();
+        using var _ = c;
+
+        c.RunUntil(() => Held(c[2], onlyThree) == onlyThree.Length, Dead * 2, "member 2 holds all of member 3's replica");
+    }
+
+    [Fact]
+    public void ReSendingStandbyPromoted_DropsWhatWasStillQueuedForTheDeadActive()
+    {
+        var (c, _) = ReSendUnderWay();
+        using var _c = c;
+        int sentAtPromotion = -1;
+        c[3].Controller.StateChanged += (_, to) => sentAtPromotion = to == MemberState.Active ? c[3].Channel.DataSent.Values.Sum() : sentAtPromotion;
+
+        c[2].Up = false; // dies with the re-send still queued
+        c.RunUntil(() => c[3].State == MemberState.Active, Dead * 2, "member 3 takes over");
+        c.Run(Dead);
+
+        Assert.True(c[3].Engine.HandoverQueued is false);
+        Assert.Equal(sentAtPromotion, c[3].Channel.DataSent.Values.Sum()); // the rest of the replica is nobody's to receive
+    }
+
+    [Fact]
+    public void SplitBrainWinnerDiesMidHandover_LoserKeepsTheRoleAndDropsWhatWasStillQueuedForIt()
+    {
+        using var c = new SteppedCluster([(1, 200), (2, 100)], window: 16);
+        c.Isolate(1);
+        c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Active, Dead * 3, "both Active");
+        var ofGone = Enumerable.Range(0, 900).Select(i =>
+        {
+            var e = EngineKit.Update(Conn(i), ProtocolState.TcpEstablished);
+            e.Entry.Owner = 7;
+            e.Entry.Version = 1000 + (ulong)i;
+            e.Entry.CreatedMs = e.Entry.UpdatedMs = c.Time.GetUtcNow().ToUnixTimeMilliseconds();
+            return e;
+        }).ToArray();
+        Assert.Equal(ofGone.Length, c[2].Engine.ApplySnapshot(ofGone));
+        c.Latency = true;
+        c.HealAll();
+        c.RunUntil(() => c[2].Logger.Of(1307).Count == 1, Dead, "handover begun");
+        c.Step();
+        Assert.True(c[2].Engine.HandoverQueued);
+
+        c[1].Up = false;
+        int sent = c[2].Channel.DataSent.Values.Sum();
+        c.Run(Dead * 2);
+
+        Assert.Equal(MemberState.Active, c[2].State);
+        Assert.Equal(0, c[2].Controller.SplitBrainsResolved);
+        Assert.Empty(c[2].Logger.Of(1308));
+        Assert.False(c[2].Engine.HandoverQueued);
+        Assert.Equal(sent, c[2].Channel.DataSent.Values.Sum()); // the rest of the handover is not sent to anyone
     }
 }
