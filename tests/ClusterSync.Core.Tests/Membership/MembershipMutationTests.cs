@@ -667,4 +667,55 @@ public sealed class MembershipMutationTests
         Assert.Equal(0, engine.LastHeardAgoMs(2));
         Assert.Equal(0, controller.LastFailoverMilliseconds);
     }
+
+    [Fact]
+    public void Controller_PromotedWithPeersHeardOnlyThroughData_FailoverTimeFromTheMostRecentlyHeard()
+    {
+        // Peers whose heartbeats were never heard are not alive (their state is unknown) although their data is: member
+        // 1 was heard this very millisecond, member 2 some 100 ms earlier. No Active was followed: the failover time is
+        // the silence of the most recently heard, 0.
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        using var engine = new SyncEngine(new SyncEngineOptions
+        {
+            MemberId = 3,
+            PeerMemberIds = [1, 2],
+            TableCapacity = 1024,
+            ResendBufferDatagrams = 64,
+            SendWindowDatagrams = 16,
+            AckEveryDatagrams = 8,
+            Policy = EngineKit.TestPolicy(),
+        }, new CaptureChannel(2), key, time);
+        var (first, firstChannel) = Peer(1, 3, key, time, MemberState.Active, 100);
+        using var _f = first;
+        var (second, secondChannel) = Peer(2, 3, key, time, MemberState.Active, 100);
+        using var _s = second;
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 200 }, new InMemoryReplicaSink(), time);
+        void DataOnly(SyncEngine from, CaptureChannel channel, ushort port)
+        {
+            from.Submit(EngineKit.New(EngineKit.Tcp(443, sourcePort: port)));
+            from.StepSender();
+            engine.HandleDatagram(channel.DataTo(0)[^1].AsSpan());
+        }
+
+        first.StartStepped();
+        second.StartStepped();
+        while (controller.State != MemberState.Standby)
+        {
+            time.Advance(Tick);
+            controller.Evaluate();
+            if (time.GetUtcNow() - EngineKit.Start == TimeSpan.FromMilliseconds(200))
+            {
+                DataOnly(second, secondChannel, 40001);
+            }
+        }
+
+        DataOnly(first, firstChannel, 40002);
+        controller.Evaluate();
+
+        Assert.Equal(MemberState.Active, controller.State);
+        Assert.Equal(0, engine.LastHeardAgoMs(1));
+        Assert.InRange(engine.LastHeardAgoMs(2), 50, 200);
+        Assert.Equal(0, controller.LastFailoverMilliseconds);
+    }
 }
