@@ -27,6 +27,16 @@ public sealed class MembershipClusterTests
         return keys;
     }
 
+    /// <summary>Live replicas of <paramref name="owner"/>'s connections <paramref name="first"/>.. (as a full sync brings them), to apply to a member's table.</summary>
+    private static ConnectionEvent[] Replicas(SteppedCluster c, int first, int count, byte owner) => Enumerable.Range(first, count).Select(i =>
+    {
+        var e = EngineKit.Update(Conn(i), ProtocolState.TcpEstablished);
+        e.Entry.Owner = owner;
+        e.Entry.Version = 1000 + (ulong)i;
+        e.Entry.CreatedMs = e.Entry.UpdatedMs = c.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        return e;
+    }).ToArray();
+
     private static int Held(Member member, IEnumerable<ConnectionKey> keys) => keys.Count(k => member.Engine.TryGetEntry(k, out _));
 
     [Fact]
@@ -36,14 +46,7 @@ public sealed class MembershipClusterTests
         c.Isolate(1);
         c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Active, Dead * 3, "both Active");
         var served = Serve(c[2], 0, 10); // served by member 2 while split: member 1 never got them
-        var ofGone = Enumerable.Range(100, 10).Select(i =>
-        {
-            var e = EngineKit.Update(Conn(i), ProtocolState.TcpEstablished);
-            e.Entry.Owner = 7; // replicas of a member gone meanwhile (only a handover sends them on)
-            e.Entry.Version = 50 + (ulong)i;
-            e.Entry.CreatedMs = e.Entry.UpdatedMs = c.Time.GetUtcNow().ToUnixTimeMilliseconds();
-            return e;
-        }).ToArray();
+        var ofGone = Replicas(c, 100, 10, owner: 7); // of a member gone meanwhile: only a handover sends them on
         Assert.Equal(ofGone.Length, c[2].Engine.ApplySnapshot(ofGone));
         served = [.. served, .. ofGone.Select(e => e.Key)];
         c.Run(Tick * 4);
@@ -399,14 +402,7 @@ public sealed class MembershipClusterTests
     {
         var c = new SteppedCluster([(1, 200), (2, 150), (3, 100)], window: 16);
         c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Standby && c[3].State == MemberState.Standby, Dead * 3, "formed");
-        var onlyThree = Enumerable.Range(0, 900).Select(i =>
-        {
-            var e = EngineKit.Update(Conn(i), ProtocolState.TcpEstablished);
-            e.Entry.Owner = 1;
-            e.Entry.Version = 1000 + (ulong)i;
-            e.Entry.CreatedMs = e.Entry.UpdatedMs = c.Time.GetUtcNow().ToUnixTimeMilliseconds();
-            return e;
-        }).ToArray();
+        var onlyThree = Replicas(c, 0, 900, owner: 1);
         Assert.Equal(onlyThree.Length, c[3].Engine.ApplySnapshot(onlyThree)); // member 3 holds them (a full sync from member 1), member 2 does not
         c.Run(Dead); // member 3 follows member 1
         c.Latency = true;
@@ -449,14 +445,7 @@ public sealed class MembershipClusterTests
         using var c = new SteppedCluster([(1, 200), (2, 100)], window: 16);
         c.Isolate(1);
         c.RunUntil(() => c[1].State == MemberState.Active && c[2].State == MemberState.Active, Dead * 3, "both Active");
-        var ofGone = Enumerable.Range(0, 900).Select(i =>
-        {
-            var e = EngineKit.Update(Conn(i), ProtocolState.TcpEstablished);
-            e.Entry.Owner = 7;
-            e.Entry.Version = 1000 + (ulong)i;
-            e.Entry.CreatedMs = e.Entry.UpdatedMs = c.Time.GetUtcNow().ToUnixTimeMilliseconds();
-            return e;
-        }).ToArray();
+        var ofGone = Replicas(c, 0, 900, owner: 7);
         Assert.Equal(ofGone.Length, c[2].Engine.ApplySnapshot(ofGone));
         c.Latency = true;
         c.HealAll();

@@ -234,6 +234,18 @@ public sealed class MembershipMutationTests
         return (peer, channel);
     }
 
+    /// <summary>Member <paramref name="self"/> with two peers, on the cluster key and clock given (its sends are only captured).</summary>
+    private static SyncEngine EngineWithTwoPeers(byte self, byte[] peers, ClusterKey key, FakeTimeProvider time) => new(new SyncEngineOptions
+    {
+        MemberId = self,
+        PeerMemberIds = peers,
+        TableCapacity = 1024,
+        ResendBufferDatagrams = 64,
+        SendWindowDatagrams = 16,
+        AckEveryDatagrams = 8,
+        Policy = EngineKit.TestPolicy(),
+    }, new CaptureChannel(2), key, time);
+
     private static void Beat(SyncEngine to, SyncEngine from, CaptureChannel channel)
     {
         from.OnTick();
@@ -516,16 +528,7 @@ public sealed class MembershipMutationTests
     {
         var time = new FakeTimeProvider(EngineKit.Start);
         var key = ClusterKey.Generate();
-        using var engine = new SyncEngine(new SyncEngineOptions
-        {
-            MemberId = 3,
-            PeerMemberIds = [1, 2],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Policy = EngineKit.TestPolicy(),
-        }, new CaptureChannel(2), key, time);
+        using var engine = EngineWithTwoPeers(3, [1, 2], key, time);
         var (first, firstChannel) = Peer(1, 3, key, time, firstState, 200);
         using var _f = first;
         var (second, secondChannel) = Peer(2, 3, key, time, MemberState.Standby, 150);
@@ -591,16 +594,7 @@ public sealed class MembershipMutationTests
     {
         var time = new FakeTimeProvider(EngineKit.Start);
         var key = ClusterKey.Generate();
-        using var engine = new SyncEngine(new SyncEngineOptions
-        {
-            MemberId = 2,
-            PeerMemberIds = [1, 3],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Policy = EngineKit.TestPolicy(),
-        }, new CaptureChannel(2), key, time);
+        using var engine = EngineWithTwoPeers(2, [1, 3], key, time);
         var (high, highChannel) = Peer(1, 2, key, time, MemberState.Standby, 200);
         using var _h = high;
         var (low, lowChannel) = Peer(3, 2, key, time, MemberState.Standby, 50);
@@ -628,16 +622,7 @@ public sealed class MembershipMutationTests
     {
         var time = new FakeTimeProvider(EngineKit.Start);
         var key = ClusterKey.Generate();
-        using var engine = new SyncEngine(new SyncEngineOptions
-        {
-            MemberId = 3,
-            PeerMemberIds = [1, 2],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Policy = EngineKit.TestPolicy(),
-        }, new CaptureChannel(2), key, time);
+        using var engine = EngineWithTwoPeers(3, [1, 2], key, time);
         var (gone, goneChannel) = Peer(1, 3, key, time, MemberState.Standby, 100);
         using var _g = gone;
         var (active, activeChannel) = Peer(2, 3, key, time, MemberState.Active, 150);
@@ -676,16 +661,7 @@ public sealed class MembershipMutationTests
         // the silence of the most recently heard, 0.
         var time = new FakeTimeProvider(EngineKit.Start);
         var key = ClusterKey.Generate();
-        using var engine = new SyncEngine(new SyncEngineOptions
-        {
-            MemberId = 3,
-            PeerMemberIds = [1, 2],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Policy = EngineKit.TestPolicy(),
-        }, new CaptureChannel(2), key, time);
+        using var engine = EngineWithTwoPeers(3, [1, 2], key, time);
         var (first, firstChannel) = Peer(1, 3, key, time, MemberState.Active, 100);
         using var _f = first;
         var (second, secondChannel) = Peer(2, 3, key, time, MemberState.Active, 100);
