@@ -247,11 +247,14 @@ public sealed class MembershipClusterTests
         c[2].Controller.StateChanged += (_, to) => steppedDown = to == MemberState.Standby ? c.Time.GetUtcNow() : steppedDown;
         c.Heal(1, 2);
         c.Heal(2, 1); // member 2 meets member 1 and steps down for it; member 3 still does not hear member 1
-        c.RunUntil(() => c[3].State == MemberState.Active, Dead * 6, "member 3 takes over");
+        var views = new MemberView[2];
+        c.RunUntil(() => c[3].Engine.GetPeerViews(views) == 2 && views[1].State == MemberState.Standby, Dead * 6, "member 3 hears member 2 Standby");
+        var heard = c.Time.GetUtcNow();
+        c.RunUntil(() => c[3].State == MemberState.Active, Dead * 2, "member 3 takes over");
 
         Assert.NotEqual(default, steppedDown);
-        var after = c.Time.GetUtcNow() - steppedDown;
-        Assert.InRange(after, Dead, Dead + TimeSpan.FromMilliseconds(110)); // held from when it heard the step-down
+        Assert.InRange(heard - steppedDown, TimeSpan.Zero, TimeSpan.FromMilliseconds(105)); // with its next heartbeat
+        Assert.Equal(Dead + Tick, c.Time.GetUtcNow() - heard); // held one dead interval from its next tick
     }
 
     [Fact]
