@@ -4,7 +4,6 @@ using ClusterSync.Engine;
 using ClusterSync.Membership;
 using ClusterSync.Protocol;
 using ClusterSync.Security;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace ClusterSync.Core.Tests.Membership;
@@ -227,20 +226,6 @@ public sealed class MembershipMutationTests
 
     // ---- MembershipController ----
 
-    private sealed class ListLogger : ILogger
-    {
-        public List<(int Id, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => Entries.Add((eventId.Id, formatter(state, exception)));
-
-        public List<string> Of(int id) => Entries.Where(e => e.Id == id).Select(e => e.Message).ToList();
-    }
-
     private static (SyncEngine Peer, CaptureChannel Channel) Peer(byte id, byte self, ClusterKey key, FakeTimeProvider time, MemberState state, byte priority)
     {
         var (peer, channel) = EngineKit.Create(id, self, key, time);
@@ -248,6 +233,18 @@ public sealed class MembershipMutationTests
         peer.AdvertisedPriority = priority;
         return (peer, channel);
     }
+
+    /// <summary>Member <paramref name="self"/> with two peers, on the cluster key and clock given (its sends are only captured).</summary>
+    private static SyncEngine EngineWithTwoPeers(byte self, byte[] peers, ClusterKey key, FakeTimeProvider time) => new(new SyncEngineOptions
+    {
+        MemberId = self,
+        PeerMemberIds = peers,
+        TableCapacity = 1024,
+        ResendBufferDatagrams = 64,
+        SendWindowDatagrams = 16,
+        AckEveryDatagrams = 8,
+        Policy = EngineKit.TestPolicy(),
+    }, new CaptureChannel(2), key, time);
 
     private static void Beat(SyncEngine to, SyncEngine from, CaptureChannel channel)
     {
@@ -531,16 +528,7 @@ public sealed class MembershipMutationTests
     {
         var time = new FakeTimeProvider(EngineKit.Start);
         var key = ClusterKey.Generate();
-        using var engine = new SyncEngine(new SyncEngineOptions
-        {
-            MemberId = 3,
-            PeerMemberIds = [1, 2],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Policy = EngineKit.TestPolicy(),
-        }, new CaptureChannel(2), key, time);
+        using var engine = EngineWithTwoPeers(3, [1, 2], key, time);
         var (first, firstChannel) = Peer(1, 3, key, time, firstState, 200);
         using var _f = first;
         var (second, secondChannel) = Peer(2, 3, key, time, MemberState.Standby, 150);
@@ -606,16 +594,7 @@ public sealed class MembershipMutationTests
     {
         var time = new FakeTimeProvider(EngineKit.Start);
         var key = ClusterKey.Generate();
-        using var engine = new SyncEngine(new SyncEngineOptions
-        {
-            MemberId = 2,
-            PeerMemberIds = [1, 3],
-            TableCapacity = 1024,
-            ResendBufferDatagrams = 64,
-            SendWindowDatagrams = 16,
-            AckEveryDatagrams = 8,
-            Policy = EngineKit.TestPolicy(),
-        }, new CaptureChannel(2), key, time);
+        using var engine = EngineWithTwoPeers(2, [1, 3], key, time);
         var (high, highChannel) = Peer(1, 2, key, time, MemberState.Standby, 200);
         using var _h = high;
         var (low, lowChannel) = Peer(3, 2, key, time, MemberState.Standby, 50);
@@ -636,5 +615,83 @@ public sealed class MembershipMutationTests
         Assert.Equal(MemberState.Active, controller.State);
         Assert.InRange(engine.LastHeardAgoMs(3), 0, 100);
         Assert.Equal(engine.LastHeardAgoMs(1), controller.LastFailoverMilliseconds); // the live peer does not count
+    }
+
+    [Fact]
+    public void Controller_PreemptionWithTheActiveHeardThisMillisecond_FailoverTimeIsZeroNotADeadPeersSilence()
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        using var engine = EngineWithTwoPeers(3, [1, 2], key, time);
+        var (gone, goneChannel) = Peer(1, 3, key, time, MemberState.Standby, 100);
+        using var _g = gone;
+        var (active, activeChannel) = Peer(2, 3, key, time, MemberState.Active, 150);
+        using var _a = active;
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 200, Preemption = true }, new InMemoryReplicaSink(), time);
+        Beat(engine, gone, goneChannel); // heard once, then silent: dead by the time this member is Standby
+        while (controller.State != MemberState.Standby)
+        {
+            Beat(engine, active, activeChannel);
+            time.Advance(Tick);
+            controller.Evaluate();
+        }
+
+        int beats = activeChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.Heartbeat);
+        do
+        {
+            time.Advance(Tick);
+            active.OnTick();
+        }
+        while (activeChannel.SentTo(0).Count(d => d[3] == (byte)MessageType.Heartbeat) == beats);
+
+        Beat(engine, active, activeChannel); // a fresh heartbeat, then this member's tick at the same instant
+        controller.Evaluate();
+
+        Assert.Equal(MemberState.Active, controller.State);
+        Assert.True(engine.LastHeardAgoMs(1) > (long)Dead.TotalMilliseconds);
+        Assert.Equal(0, engine.LastHeardAgoMs(2));
+        Assert.Equal(0, controller.LastFailoverMilliseconds);
+    }
+
+    [Fact]
+    public void Controller_PromotedWithPeersHeardOnlyThroughData_FailoverTimeFromTheMostRecentlyHeard()
+    {
+        // Peers whose heartbeats were never heard are not alive (their state is unknown) although their data is: member
+        // 1 was heard this very millisecond, member 2 some 100 ms earlier. No Active was followed: the failover time is
+        // the silence of the most recently heard, 0.
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        using var engine = EngineWithTwoPeers(3, [1, 2], key, time);
+        var (first, firstChannel) = Peer(1, 3, key, time, MemberState.Active, 100);
+        using var _f = first;
+        var (second, secondChannel) = Peer(2, 3, key, time, MemberState.Active, 100);
+        using var _s = second;
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 200 }, new InMemoryReplicaSink(), time);
+        void DataOnly(SyncEngine from, CaptureChannel channel, ushort port)
+        {
+            from.Submit(EngineKit.New(EngineKit.Tcp(443, sourcePort: port)));
+            from.StepSender();
+            engine.HandleDatagram(channel.DataTo(0)[^1].AsSpan());
+        }
+
+        first.StartStepped();
+        second.StartStepped();
+        while (controller.State != MemberState.Standby)
+        {
+            time.Advance(Tick);
+            controller.Evaluate();
+            if (time.GetUtcNow() - EngineKit.Start == TimeSpan.FromMilliseconds(200))
+            {
+                DataOnly(second, secondChannel, 40001);
+            }
+        }
+
+        DataOnly(first, firstChannel, 40002);
+        controller.Evaluate();
+
+        Assert.Equal(MemberState.Active, controller.State);
+        Assert.Equal(0, engine.LastHeardAgoMs(1));
+        Assert.InRange(engine.LastHeardAgoMs(2), 50, 200);
+        Assert.Equal(0, controller.LastFailoverMilliseconds);
     }
 }

@@ -106,4 +106,25 @@ public sealed class MembershipOwnershipTests : IDisposable
         Assert.Equal(mine, _sink.Committed.Count);
         Assert.All(_sink.Committed.Keys, k => Assert.Equal(1, Ownership.OwnerOf(k, [1, 2])));
     }
+
+    [Fact]
+    public void Evaluate_GainedRelatedEntriesAheadOfTheirMaster_CommittedMastersFirst()
+    {
+        ConnectionKey master = Enumerable.Range(0, 100).Select(KeyOf).First(k => Ownership.OwnerOf(k, [1, 2]) == 1);
+        var related = Enumerable.Range(100, 400).Select(KeyOf).Where(k => Ownership.OwnerOf(k, [1, 2]) == 1).Take(5).ToList();
+        var records = related.Append(master).Select((k, i) =>
+        {
+            var e = ConnectionEvent.Create(ConnectionEventKind.Update, k, ProtocolState.TcpEstablished, 3600, 0);
+            e.Entry.Owner = 2;
+            e.Entry.Version = 100 + (ulong)i;
+            e.Entry.Master = k == master ? default : master;
+            return e;
+        }).ToArray();
+        _engine.ApplySnapshot(records); // the related entries first, in the table's order too
+
+        Run(TimeSpan.FromMilliseconds(400), peerAlive: true);
+
+        Assert.Equal([1, 2], _controller.Owners);
+        Assert.Equal([master, .. related], _sink.CommittedSnapshot.Select(kv => kv.Key));
+    }
 }

@@ -46,4 +46,31 @@ public class ReplicaOrderTests
         Assert.Equal(3, list[0].Key.SourcePort);
         Assert.Equal(3, list.Count);
     }
+
+    [Fact]
+    public void MastersFirst_EveryEntryRelated_StillOrdered()
+    {
+        // 11's master 10 is not in the replica: depth 1; 12 follows 11.
+        var list = new List<KeyValuePair<ConnectionKey, ConnectionEntry>> { E(12, master: 11), E(11, master: 10) };
+
+        ReplicaOrder.MastersFirst(list);
+
+        Assert.Equal([11, 12], Ports(list));
+    }
+
+    [Fact]
+    public void MastersFirst_ChainDeeperThanMaxDepth_DeeperEntriesStayAtMaxDepthInInputOrder()
+    {
+        // 1 ← 2 ← ... ← 11: 9 is at depth 8, 10 and 11 would be at 9 and 10 and stay at 8, after 9 in the input.
+        var list = new List<KeyValuePair<ConnectionKey, ConnectionEntry>> { E(11, master: 10), E(10, master: 9), E(9, master: 8) };
+        list.AddRange(Enumerable.Range(2, 7).Select(p => E((ushort)p, master: (ushort)(p - 1))));
+        list.Add(E(1));
+
+        ReplicaOrder.MastersFirst(list);
+
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 11, 10, 9], Ports(list));
+    }
+
+    [Fact]
+    public void MastersFirst_Null_Throws() => Assert.Throws<ArgumentNullException>(() => ReplicaOrder.MastersFirst(null!));
 }
