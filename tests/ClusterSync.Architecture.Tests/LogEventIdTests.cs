@@ -1,4 +1,3 @@
-using System.Reflection;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSync.Architecture.Tests;

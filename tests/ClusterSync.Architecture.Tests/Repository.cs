@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace ClusterSync.Architecture.Tests;
 
 /// <summary>The repository the tests run from, and the production assemblies (loaded from the test's own output).</summary>

@@ -1,7 +1,4 @@
-using BenchmarkDotNet.Attributes;
 using ClusterSync.Adaptive.Controller;
-using ClusterSync.Connections;
-using ClusterSync.Policy;
 
 namespace ClusterSync.Benchmarks;
 

@@ -1,8 +1,3 @@
-using ClusterSync.Engine;
-using ClusterSync.Policy;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-
 namespace ClusterSync.Benchmarks;
 
 /// <summary>A transport that drops what it is given and never receives: for benchmarks of one side of the engine.</summary>

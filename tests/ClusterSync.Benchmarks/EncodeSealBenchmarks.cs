@@ -1,9 +1,3 @@
-using System.Buffers.Binary;
-using BenchmarkDotNet.Attributes;
-using ClusterSync.Connections;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-
 namespace ClusterSync.Benchmarks;
 
 /// <summary>

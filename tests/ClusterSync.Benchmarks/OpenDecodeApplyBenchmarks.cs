@@ -1,11 +1,3 @@
-using System.Buffers.Binary;
-using BenchmarkDotNet.Attributes;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using ClusterSync.Table;
-
 namespace ClusterSync.Benchmarks;
 
 /// <summary>

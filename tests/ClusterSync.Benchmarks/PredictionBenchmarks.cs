@@ -1,7 +1,5 @@
-using BenchmarkDotNet.Attributes;
 using ClusterSync.Adaptive.Features;
 using ClusterSync.Adaptive.Model;
-using ClusterSync.Connections;
 using ClusterSync.Training;
 using ClusterSync.Workload.Trace;
 using Microsoft.ML;

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using ClusterSync.Benchmarks;
 

@@ -1,9 +1,3 @@
-using BenchmarkDotNet.Attributes;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-
 namespace ClusterSync.Benchmarks;
 
 /// <summary>

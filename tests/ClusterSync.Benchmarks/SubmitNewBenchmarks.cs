@@ -1,9 +1,4 @@
-using BenchmarkDotNet.Attributes;
 using ClusterSync.Classification;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Policy;
-using ClusterSync.Security;
 
 namespace ClusterSync.Benchmarks;
 

@@ -1,9 +1,4 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Configs;
-using ClusterSync.Connections;
-using ClusterSync.Table;
 
 namespace ClusterSync.Benchmarks;
 

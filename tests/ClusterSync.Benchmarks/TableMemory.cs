@@ -1,8 +1,5 @@
-using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
-using ClusterSync.Connections;
-using ClusterSync.Table;
 
 namespace ClusterSync.Benchmarks;
 

@@ -1,8 +1,3 @@
-using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
-using ClusterSync.Connections;
-using ClusterSync.Protocol;
-
 namespace ClusterSync.Benchmarks;
 
 /// <summary>

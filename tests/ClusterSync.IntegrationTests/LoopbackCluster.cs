@@ -1,12 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.IntegrationTests.Transport;
-using ClusterSync.Policy;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-
 namespace ClusterSync.IntegrationTests;
 
 /// <summary>

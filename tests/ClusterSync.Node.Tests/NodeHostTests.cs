@@ -1,8 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using ClusterSync.Adaptive.Controller;
-using ClusterSync.Connections;
-using ClusterSync.Node.Configuration;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ClusterSync.Node.Tests;
 

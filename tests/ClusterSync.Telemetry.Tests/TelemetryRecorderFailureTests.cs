@@ -1,5 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Policy;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSync.Telemetry.Tests;

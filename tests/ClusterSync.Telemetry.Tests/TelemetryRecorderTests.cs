@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Policy;
-
 namespace ClusterSync.Telemetry.Tests;
 
 public sealed class TelemetryRecorderTests : IDisposable

@@ -1,6 +1,3 @@
-using ClusterSync.Training;
-using ClusterSync.Workload.Trace;
-
 namespace ClusterSync.Tests;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Workload;
-
 namespace ClusterSync.Workload.Tests;
 
 /// <summary><see cref="ChangeGenerator.WithLifetimes"/>: connections live as their service of the mix does.</summary>

@@ -1,6 +1,4 @@
-using ClusterSync.Connections;
 using ClusterSync.Membership;
-using ClusterSync.Workload;
 
 namespace ClusterSync.Workload.Tests;
 

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Text.Json;
-
 namespace ClusterSync.Plugins.Conntrack.Tests;
 
 public sealed class ConntrackSettingsTests

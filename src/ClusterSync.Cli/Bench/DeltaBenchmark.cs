@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Net;
-using System.Text.Json;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Security;

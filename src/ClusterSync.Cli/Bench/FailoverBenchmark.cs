@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using ClusterSync.Cli.Demo;
 
 namespace ClusterSync.Cli.Bench;

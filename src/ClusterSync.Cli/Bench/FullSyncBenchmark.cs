@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net;
-using System.Text.Json;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.FullSync;

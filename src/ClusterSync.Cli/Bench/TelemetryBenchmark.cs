@@ -1,13 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Net;
-using System.Text.Json;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Policy;
 using ClusterSync.Security;
 using ClusterSync.Telemetry;
-using ClusterSync.Transport;
 
 namespace ClusterSync.Cli.Bench;
 

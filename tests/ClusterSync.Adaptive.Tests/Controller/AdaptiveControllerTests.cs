@@ -1,7 +1,4 @@
 using System.Reactive.Concurrency;
-using ClusterSync.Adaptive.Controller;
-using ClusterSync.Connections;
-using ClusterSync.Policy;
 using Microsoft.Extensions.Time.Testing;
 
 namespace ClusterSync.Adaptive.Tests.Controller;

@@ -1,7 +1,4 @@
-using ClusterSync.Adaptive.Controller;
 using ClusterSync.Adaptive.Model;
-using ClusterSync.Connections;
-using ClusterSync.Policy;
 
 namespace ClusterSync.Adaptive.Tests.Controller;
 

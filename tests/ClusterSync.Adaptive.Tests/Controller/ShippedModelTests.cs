@@ -1,8 +1,5 @@
 using System.IO.Compression;
 using System.Text.Json.Nodes;
-using ClusterSync.Adaptive.Controller;
-using ClusterSync.Connections;
-using ClusterSync.Policy;
 
 namespace ClusterSync.Adaptive.Tests.Controller;
 

@@ -1,5 +1,3 @@
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.Cli.Tests.Commands;
 
 /// <summary>

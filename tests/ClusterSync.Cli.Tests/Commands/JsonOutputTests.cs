@@ -1,5 +1,4 @@
 using System.Text.Json;
-using ClusterSync.Node.Configuration;
 using Xunit.Abstractions;
 
 namespace ClusterSync.Cli.Tests.Commands;

@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Text;
 using ClusterSync.Plugins;
 
 namespace ClusterSync.Core.Tests.Abstractions;

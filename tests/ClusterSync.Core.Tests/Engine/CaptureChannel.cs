@@ -1,6 +1,3 @@
-using ClusterSync.Protocol;
-using ClusterSync.Transport;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>

@@ -1,12 +1,3 @@
-using System.Buffers.Binary;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Policy;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>Builds engines on <see cref="CaptureChannel"/>s and a shared fake clock, and decodes what they send.</summary>

@@ -1,6 +1,3 @@
-using ClusterSync.Engine;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 public sealed class LinkHealthTests

@@ -1,10 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>Anti-entropy between an Active and a Standby on a fake clock, control messages carried by hand.</summary>

@@ -1,8 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>The receiving member: what <c>HandleDatagram</c> accepts, applies and rejects.</summary>

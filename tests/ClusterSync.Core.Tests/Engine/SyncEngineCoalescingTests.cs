@@ -1,5 +1,3 @@
-using ClusterSync.Connections;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>

@@ -1,8 +1,3 @@
-using ClusterSync.Engine;
-using ClusterSync.Policy;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 public class SyncEngineConfigurationTests

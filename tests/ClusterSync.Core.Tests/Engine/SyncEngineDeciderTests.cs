@@ -1,8 +1,3 @@
-using System.Collections.Concurrent;
-using ClusterSync.Connections;
-using ClusterSync.Policy;
-using ClusterSync.Table;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>The policy gate with a per-connection decider (the adaptive mode's hook) and the outcome sink.</summary>

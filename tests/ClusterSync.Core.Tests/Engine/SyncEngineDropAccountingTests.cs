@@ -1,10 +1,3 @@
-using System.Collections.Concurrent;
-using ClusterSync.Engine;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>Every datagram received is accounted for: received = accepted + dropped by reason (issue 14, error paths).</summary>

@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Protocol;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>Idle expiry driven by the control timer (OnTick), on the owner and on the replica.</summary>

@@ -1,9 +1,3 @@
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>Heartbeats carry the member's state; a change of state goes out on the next tick.</summary>

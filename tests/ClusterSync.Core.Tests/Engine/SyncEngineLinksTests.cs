@@ -1,10 +1,3 @@
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>An engine on two sync links (ids 1 and 2), each an in-memory <see cref="CaptureChannel"/>, on a fake clock.</summary>

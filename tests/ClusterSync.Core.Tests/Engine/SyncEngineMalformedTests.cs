@@ -1,9 +1,3 @@
-using System.Buffers.Binary;
-using ClusterSync.Connections;
-using ClusterSync.Protocol;
-using ClusterSync.Reliability;
-using ClusterSync.Security;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>Authenticated datagrams whose body is wrong: built by hand with member 1's real key.</summary>

@@ -1,8 +1,3 @@
-using System.Buffers.Binary;
-using ClusterSync.Connections;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>The conntrack mark and the master of a related connection through delta sync, full sync and the table.</summary>

@@ -1,8 +1,3 @@
-using ClusterSync.Engine;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>A restarted peer (a new epoch) starts every per-peer state afresh, on both ends of the stream.</summary>

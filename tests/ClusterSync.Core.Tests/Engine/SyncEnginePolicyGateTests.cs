@@ -1,5 +1,3 @@
-using ClusterSync.Connections;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>The policy gate of the sending member: what goes out, and when, per service class.</summary>

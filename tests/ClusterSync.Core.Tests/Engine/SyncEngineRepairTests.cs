@@ -1,6 +1,3 @@
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>Control-plane round trip without a network: the receiver NACKs a gap, the sender resends from its buffer.</summary>

@@ -1,7 +1,3 @@
-using ClusterSync.Engine;
-using ClusterSync.Transport;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>

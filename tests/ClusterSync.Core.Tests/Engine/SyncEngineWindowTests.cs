@@ -1,8 +1,3 @@
-using ClusterSync.Engine;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 /// <summary>The send window never wedges on a stalled peer, and each peer's replication lag is measured and alarmed.</summary>

@@ -1,5 +1,3 @@
-using ClusterSync.Engine;
-
 namespace ClusterSync.Core.Tests.Engine;
 
 public class VersionClockTests

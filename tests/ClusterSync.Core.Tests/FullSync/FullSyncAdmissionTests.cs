@@ -1,11 +1,3 @@
-using System.Security.Cryptography;
-using ClusterSync.Connections;
-using ClusterSync.Core.Tests.Engine;
-using ClusterSync.Engine;
-using ClusterSync.FullSync;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.FullSync;
 
 /// <summary>Transfer slots go to clients that proved the key; unauthenticated connections are cut early and counted (issue 14, bug 2).</summary>

@@ -1,11 +1,3 @@
-using System.Security.Cryptography;
-using ClusterSync.Connections;
-using ClusterSync.Core.Tests.Engine;
-using ClusterSync.Engine;
-using ClusterSync.FullSync;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Core.Tests.FullSync;
 
 public sealed class FullSyncStreamTests

@@ -1,5 +1,3 @@
-using ClusterSync.Membership;
-
 namespace ClusterSync.Core.Tests.Membership;
 
 public sealed class HighAvailabilityElectionTests

@@ -1,12 +1,9 @@
-using ClusterSync.Core.Tests.Engine;
-using ClusterSync.Membership;
-using Microsoft.Extensions.Time.Testing;
+using static ClusterSync.Core.Tests.Membership.SteppedCluster; // Tick and Dead: the engine's ack interval and dead interval
 
 namespace ClusterSync.Core.Tests.Membership;
 
 public sealed class JoinPlannerTests
 {
-    private static readonly TimeSpan Dead = TimeSpan.FromMilliseconds(300);
     private readonly FakeTimeProvider _time = new(EngineKit.Start);
 
     private static MemberView M(byte id, MemberState state, bool alive = true, byte priority = 100) => new(id, priority, state, alive);

@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Core.Tests.Engine;
-using ClusterSync.Membership;
 using static ClusterSync.Core.Tests.Membership.SteppedCluster;
 
 namespace ClusterSync.Core.Tests.Membership;

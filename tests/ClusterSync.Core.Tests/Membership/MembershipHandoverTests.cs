@@ -1,9 +1,4 @@
-using ClusterSync.Core.Tests.Engine;
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
+using static ClusterSync.Core.Tests.Membership.SteppedCluster; // Tick and Dead: the engine's ack interval and dead interval
 
 namespace ClusterSync.Core.Tests.Membership;
 
@@ -13,8 +8,6 @@ namespace ClusterSync.Core.Tests.Membership;
 /// </summary>
 public sealed class MembershipHandoverTests
 {
-    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(5);   // the engine's ack interval
-    private static readonly TimeSpan Dead = TimeSpan.FromMilliseconds(300); // 100 ms × 3, the defaults
 
     [Fact]
     public void Evaluate_HigherRankedActiveSeenWithChangesUnacknowledged_StaysActiveUntilTheHandoverLimitThenStepsDown()

@@ -1,10 +1,4 @@
-using ClusterSync.Connections;
-using ClusterSync.Core.Tests.Engine;
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
+using static ClusterSync.Core.Tests.Membership.SteppedCluster; // Tick and Dead: the engine's ack interval and dead interval
 
 namespace ClusterSync.Core.Tests.Membership;
 
@@ -15,8 +9,6 @@ namespace ClusterSync.Core.Tests.Membership;
 /// </summary>
 public sealed class MembershipMutationTests
 {
-    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(5);
-    private static readonly TimeSpan Dead = TimeSpan.FromMilliseconds(300);
 
     // ---- Ownership: known answers (computed with an independent splitmix64 written in Python) ----
 

@@ -1,17 +1,10 @@
-using ClusterSync.Connections;
-using ClusterSync.Core.Tests.Engine;
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-using Microsoft.Extensions.Time.Testing;
+using static ClusterSync.Core.Tests.Membership.SteppedCluster; // Tick and Dead: the engine's ack interval and dead interval
 
 namespace ClusterSync.Core.Tests.Membership;
 
 /// <summary>MembershipController in load sharing (MembershipController.Ownership): owners follow the live Active members.</summary>
 public sealed class MembershipOwnershipTests : IDisposable
 {
-    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(5);
     private readonly FakeTimeProvider _time = new(EngineKit.Start);
     private readonly ClusterKey _key = ClusterKey.Generate();
     private readonly SyncEngine _engine;

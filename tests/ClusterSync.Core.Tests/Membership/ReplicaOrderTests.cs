@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Membership;
-
 namespace ClusterSync.Core.Tests.Membership;
 
 public class ReplicaOrderTests

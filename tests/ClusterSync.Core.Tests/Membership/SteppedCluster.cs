@@ -1,10 +1,4 @@
-using ClusterSync.Core.Tests.Engine;
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Security;
-using ClusterSync.Transport;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ClusterSync.Core.Tests.Membership;
 

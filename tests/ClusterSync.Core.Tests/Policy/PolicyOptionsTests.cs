@@ -1,5 +1,3 @@
-using ClusterSync.Policy;
-
 namespace ClusterSync.Core.Tests.Policy;
 
 public class PolicyOptionsTests

@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Policy;
-
 namespace ClusterSync.Core.Tests.Policy;
 
 public class PortProtocolClassifierTests

@@ -1,7 +1,3 @@
-using ClusterSync.Classification;
-using ClusterSync.Connections;
-using ClusterSync.Policy;
-
 namespace ClusterSync.Core.Tests.Policy;
 
 public class ServiceClassCatalogTests

@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using ClusterSync.Protocol;
-
 namespace ClusterSync.Core.Tests.Protocol;
 
 public class ControlMessagesTests

@@ -1,7 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Core.Tests.Support;
-using ClusterSync.Protocol;
-
 namespace ClusterSync.Core.Tests.Protocol;
 
 /// <summary>

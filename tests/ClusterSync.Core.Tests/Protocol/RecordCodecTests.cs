@@ -1,8 +1,3 @@
-using System.Buffers.Binary;
-using ClusterSync.Connections;
-using ClusterSync.Core.Tests.Support;
-using ClusterSync.Protocol;
-
 namespace ClusterSync.Core.Tests.Protocol;
 
 public class RecordCodecTests

@@ -1,7 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Core.Tests.Support;
-using ClusterSync.Protocol;
-
 namespace ClusterSync.Core.Tests.Protocol;
 
 /// <summary>The optional extension block of a record: the conntrack mark and the master of a related connection.</summary>

@@ -1,5 +1,3 @@
-using ClusterSync.Reliability;
-
 namespace ClusterSync.Core.Tests.Reliability;
 
 public class ControlReplayWindowTests

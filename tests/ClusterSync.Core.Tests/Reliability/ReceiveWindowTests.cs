@@ -1,6 +1,3 @@
-using ClusterSync.Protocol;
-using ClusterSync.Reliability;
-
 namespace ClusterSync.Core.Tests.Reliability;
 
 public class ReceiveWindowTests

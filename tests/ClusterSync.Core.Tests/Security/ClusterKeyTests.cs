@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using ClusterSync.Security;
-
 namespace ClusterSync.Core.Tests.Security;
 
 public class ClusterKeyTests

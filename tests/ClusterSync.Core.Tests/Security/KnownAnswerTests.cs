@@ -1,7 +1,3 @@
-using System.Text;
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-
 namespace ClusterSync.Core.Tests.Security;
 
 /// <summary>

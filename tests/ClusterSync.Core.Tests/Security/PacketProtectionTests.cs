@@ -1,6 +1,3 @@
-using ClusterSync.Protocol;
-using ClusterSync.Security;
-
 namespace ClusterSync.Core.Tests.Security;
 
 public class PacketProtectionTests

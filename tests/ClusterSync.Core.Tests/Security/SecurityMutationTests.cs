@@ -1,5 +1,3 @@
-using ClusterSync.Security;
-
 namespace ClusterSync.Core.Tests.Security;
 
 /// <summary>

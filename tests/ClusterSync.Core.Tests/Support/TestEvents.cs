@@ -1,5 +1,3 @@
-using ClusterSync.Connections;
-
 namespace ClusterSync.Core.Tests.Support;
 
 /// <summary>Keys and events used across the tests.</summary>

@@ -1,7 +1,3 @@
-using System.Runtime.CompilerServices;
-using ClusterSync.Connections;
-using ClusterSync.Table;
-
 namespace ClusterSync.Core.Tests.Table;
 
 /// <summary>The side table of masters and the mark inside the slot.</summary>

@@ -1,8 +1,3 @@
-using System.Text.Json;
-using ClusterSync.EndToEndTests.Netns;
-using ClusterSync.Node.Configuration;
-using ClusterSync.TestUtilities;
-
 namespace ClusterSync.EndToEndTests.Failover;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.RegularExpressions;
-using ClusterSync.EndToEndTests.Netns;
 using ClusterSync.EndToEndTests.Workload;
 using Xunit.Abstractions;
 

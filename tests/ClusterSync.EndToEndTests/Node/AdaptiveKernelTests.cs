@@ -1,10 +1,4 @@
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using System.Text.Json;
 using ClusterSync.Adaptive.Controller;
-using ClusterSync.EndToEndTests.Netns;
-using ClusterSync.Node.Configuration;
 using ClusterSync.Telemetry;
 
 namespace ClusterSync.EndToEndTests.Node;

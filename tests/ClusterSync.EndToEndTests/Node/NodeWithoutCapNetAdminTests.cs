@@ -1,7 +1,3 @@
-using System.Globalization;
-using ClusterSync.EndToEndTests.Netns;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.EndToEndTests.Node;
 
 /// <summary>

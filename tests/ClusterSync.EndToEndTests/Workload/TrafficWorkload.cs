@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Net;
-
 namespace ClusterSync.EndToEndTests.Workload;
 
 /// <summary>Round trips completed per long-lived connection at <see cref="UnixMs"/> (the helper's wall clock), and the short stream's tally.</summary>

@@ -1,10 +1,4 @@
-using System.Diagnostics;
 using System.IO.Compression;
-using System.Text.Json.Nodes;
-using ClusterSync.Adaptive.Controller;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Policy;
 
 namespace ClusterSync.IntegrationTests.Adaptive;
 

@@ -1,5 +1,3 @@
-using ClusterSync.Membership;
-
 namespace ClusterSync.IntegrationTests.DeltaSync;
 
 /// <summary>

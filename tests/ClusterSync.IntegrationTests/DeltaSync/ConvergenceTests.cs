@@ -1,6 +1,4 @@
-using ClusterSync.IntegrationTests.Transport;
 using ClusterSync.Protocol;
-using ClusterSync.Security;
 
 namespace ClusterSync.IntegrationTests.DeltaSync;
 

@@ -1,12 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Transport;
-using Xunit.Abstractions;
-
 namespace ClusterSync.IntegrationTests.DeltaSync;
 
 /// <summary>

@@ -1,9 +1,3 @@
-using System.Net;
-using ClusterSync.Engine;
-using ClusterSync.FullSync;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-
 namespace ClusterSync.IntegrationTests.DeltaSync;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using System.Net;
-using ClusterSync.Transport;
-
 namespace ClusterSync.IntegrationTests.DeltaSync;
 
 public sealed class TransportTests

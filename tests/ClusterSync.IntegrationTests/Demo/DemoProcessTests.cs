@@ -1,7 +1,3 @@
-using System.Text.Json;
-using ClusterSync.Cli.Demo;
-using Xunit.Abstractions;
-
 namespace ClusterSync.IntegrationTests.Demo;
 
 /// <summary>

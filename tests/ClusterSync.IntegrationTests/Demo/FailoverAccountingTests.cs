@@ -1,5 +1,3 @@
-using ClusterSync.Cli.Demo;
-using ClusterSync.Connections;
 using ClusterSync.Node.DataPlanes;
 using Spectre.Console;
 

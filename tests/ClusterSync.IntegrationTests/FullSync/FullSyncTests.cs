@@ -1,10 +1,3 @@
-using System.Net;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.FullSync;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-
 namespace ClusterSync.IntegrationTests.FullSync;
 
 /// <summary>Full sync over real TCP on loopback, with UDP delta sync running between the same members.</summary>

@@ -1,6 +1,3 @@
-using ClusterSync.Engine;
-using ClusterSync.FullSync;
-
 namespace ClusterSync.IntegrationTests.FullSync;
 
 /// <summary>

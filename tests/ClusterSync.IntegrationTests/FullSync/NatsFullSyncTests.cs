@@ -1,9 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.FullSync;
-using ClusterSync.IntegrationTests.Transport;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-
 namespace ClusterSync.IntegrationTests.FullSync;
 
 /// <summary>Full sync over the NATS transport plugin's streams (a real nats-server), with delta sync over NATS beside it.</summary>

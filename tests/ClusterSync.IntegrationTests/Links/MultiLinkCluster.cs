@@ -1,8 +1,3 @@
-using System.Net;
-using ClusterSync.Engine;
-using ClusterSync.Security;
-using ClusterSync.Transport;
-
 namespace ClusterSync.IntegrationTests.Links;
 
 /// <summary>

@@ -1,8 +1,4 @@
-using System.Diagnostics;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
 using ClusterSync.Workload;
-using Xunit.Abstractions;
 
 namespace ClusterSync.IntegrationTests.Links;
 

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using ClusterSync.Membership;
-
 namespace ClusterSync.IntegrationTests.Membership;
 
 /// <summary>A member that stops cleanly says so (heartbeats with state Down): its peers react at once, not after the dead interval.</summary>

@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-
 namespace ClusterSync.IntegrationTests.Membership;
 
 /// <summary>High availability on loopback: the Active member dies, the best Standby commits its replica and takes over.</summary>

@@ -1,9 +1,3 @@
-using System.Diagnostics;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.IntegrationTests.Transport;
-using ClusterSync.Membership;
-
 namespace ClusterSync.IntegrationTests.Membership;
 
 /// <summary>

@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using ClusterSync.Engine;
-using ClusterSync.IntegrationTests.Transport;
-using ClusterSync.Membership;
-
 namespace ClusterSync.IntegrationTests.Membership;
 
 /// <summary>

@@ -1,11 +1,3 @@
-using System.Net;
-using System.Text.Json;
-using ClusterSync.Node.Configuration;
-using ClusterSync.Policy;
-using ClusterSync.Adaptive.Controller;
-using ClusterSync.Telemetry;
-using Xunit.Abstractions;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using ClusterSync.Node;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>The embedding surface (README, Embedding a node): a node started and stopped in-process from its configuration file.</summary>

@@ -1,9 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using ClusterSync.Node.Configuration;
-using Xunit.Abstractions;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using System.Globalization;
-using ClusterSync.Node.Configuration;
-using Xunit.Abstractions;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

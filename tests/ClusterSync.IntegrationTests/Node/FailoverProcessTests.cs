@@ -1,9 +1,3 @@
-using Xunit.Abstractions;
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

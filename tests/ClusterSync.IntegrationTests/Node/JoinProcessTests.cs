@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.RegularExpressions;
-using System.Text.Json;
-using Xunit.Abstractions;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

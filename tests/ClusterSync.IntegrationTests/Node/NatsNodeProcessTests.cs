@@ -1,9 +1,3 @@
-using System.Diagnostics;
-using System.Text.Json;
-using ClusterSync.IntegrationTests.Transport;
-using Xunit.Abstractions;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

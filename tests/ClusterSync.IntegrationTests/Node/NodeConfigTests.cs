@@ -1,6 +1,4 @@
-using System.Text.Json.Nodes;
 using ClusterSync.Cli;
-using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.IntegrationTests.Node;
 

@@ -1,9 +1,3 @@
-using ClusterSync.Adaptive.Controller;
-using ClusterSync.Node.Configuration;
-using ClusterSync.Telemetry;
-using Xunit.Abstractions;
-using ClusterSync.Policy;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

@@ -1,11 +1,3 @@
-using System.Globalization;
-using ClusterSync.Node.Configuration;
-using Xunit.Abstractions;
-using System.Text;
-using System.Net;
-using System.Text.Json;
-using System.Text.RegularExpressions;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

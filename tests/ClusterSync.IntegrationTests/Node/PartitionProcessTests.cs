@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using System.Text.Json;
-using Xunit.Abstractions;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

@@ -1,9 +1,3 @@
-using System.Net;
-using ClusterSync.Engine;
-using ClusterSync.Node.Configuration;
-using ClusterSync.Node.Runtime;
-using ClusterSync.Transport;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

@@ -1,9 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using ClusterSync.Node.Configuration;
-using Xunit.Abstractions;
-using ClusterSync.Telemetry;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using ClusterSync.Cli.Commands;
-using ClusterSync.Node;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary><c>clustersync status --token-file</c> against a node whose reads need the control token (in-process).</summary>

@@ -1,6 +1,3 @@
-using System.Text.Json.Nodes;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.IntegrationTests.Node;
 
 /// <summary><c>cluster.members[].links</c>: several sync links per member, validated as a whole with JSON paths.</summary>

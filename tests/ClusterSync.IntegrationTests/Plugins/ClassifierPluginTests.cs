@@ -1,12 +1,3 @@
-using System.Text.Json;
-using ClusterSync.Classification;
-using ClusterSync.Connections;
-using ClusterSync.Engine;
-using ClusterSync.Node.Configuration;
-using ClusterSync.Node.Plugins;
-using ClusterSync.Node.Runtime;
-using ClusterSync.Policy;
-
 namespace ClusterSync.IntegrationTests.Plugins;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using ClusterSync.Node.Configuration;
-using Xunit.Abstractions;
-
 namespace ClusterSync.IntegrationTests.Plugins;
 
 /// <summary>

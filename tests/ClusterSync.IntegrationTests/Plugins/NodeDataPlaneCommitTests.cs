@@ -1,10 +1,3 @@
-using System.Net;
-using ClusterSync.Connections;
-using ClusterSync.DataPlane;
-using ClusterSync.Engine;
-using ClusterSync.Membership;
-using ClusterSync.Node.Plugins;
-using ClusterSync.Transport;
 using Microsoft.Extensions.Time.Testing;
 
 namespace ClusterSync.IntegrationTests.Plugins;

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using ClusterSync.Cli.Commands;
-using ClusterSync.Node.Plugins;
 using ClusterSync.Plugins;
 
 namespace ClusterSync.IntegrationTests.Plugins;

@@ -1,7 +1,3 @@
-using System.Text.Json.Nodes;
-using ClusterSync.Node.Configuration;
-using ClusterSync.Node.Plugins;
-
 namespace ClusterSync.IntegrationTests.Plugins;
 
 /// <summary>The node configuration's <c>plugins</c> section: validated with the rest, each error with its path.</summary>

@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Text.Json;
-using ClusterSync.Connections;
-using ClusterSync.DataPlane;
-using ClusterSync.Node.Plugins;
-
 namespace ClusterSync.IntegrationTests.Plugins;
 
 /// <summary>The shipped trace-replay plugin loaded from disk, driven in-process: event order, horizon, pacing, bad input, sink.</summary>

@@ -1,8 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
-using Xunit.Abstractions;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.IntegrationTests.Plugins;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Reflection;
-using ClusterSync.Transport;
 using McMaster.NETCore.Plugins;
 
 namespace ClusterSync.IntegrationTests.Transport;

@@ -1,5 +1,4 @@
 using ClusterSync.Cli.Bench;
-using Xunit.Abstractions;
 
 namespace ClusterSync.IntegrationTests.Transport;
 

@@ -1,8 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Runtime.Loader;
-using System.Security.Cryptography;
-using ClusterSync.Transport;
 using NATS.Client.Core;
 
 namespace ClusterSync.IntegrationTests.Transport;

@@ -1,6 +1,3 @@
-using System.Net;
-using ClusterSync.Transport;
-
 namespace ClusterSync.IntegrationTests.Transport;
 
 /// <summary>The transport a test cluster's members use: the built-in UDP one, or the NATS plugin through a real nats-server.</summary>

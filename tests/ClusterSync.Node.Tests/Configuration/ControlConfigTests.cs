@@ -1,5 +1,3 @@
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.Node.Tests.Configuration;
 
 /// <summary><c>node.control</c>: the token file is checked like the cluster key; contradictions are errors naming the field.</summary>

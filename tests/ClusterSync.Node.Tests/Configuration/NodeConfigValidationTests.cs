@@ -1,6 +1,3 @@
-using System.Text.Json.Nodes;
-using ClusterSync.Node.Configuration;
-
 namespace ClusterSync.Node.Tests.Configuration;
 
 /// <summary>

@@ -1,6 +1,4 @@
 using System.Text.Json;
-using ClusterSync.Adaptive.Controller;
-using ClusterSync.Node.Configuration;
 using ClusterSync.Policy;
 using ClusterSync.Telemetry;
 

@@ -1,6 +1,4 @@
-using System.Net;
 using ClusterSync.DataPlane;
-using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.Node.Tests.Configuration;
 

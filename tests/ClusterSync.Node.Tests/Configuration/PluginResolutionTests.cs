@@ -1,8 +1,3 @@
-using System.Text.Json.Nodes;
-using ClusterSync.Node.Configuration;
-using ClusterSync.Node.Runtime;
-using Microsoft.Extensions.Time.Testing;
-
 namespace ClusterSync.Node.Tests.Configuration;
 
 /// <summary>

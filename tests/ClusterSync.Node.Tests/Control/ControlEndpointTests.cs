@@ -1,6 +1,4 @@
-using System.Net;
 using System.Net.Http.Headers;
-using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.Node.Tests.Control;
 

@@ -1,6 +1,3 @@
-using System.Net;
-using ClusterSync.Node.Configuration;
-using ClusterSync.Node.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

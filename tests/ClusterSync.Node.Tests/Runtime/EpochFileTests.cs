@@ -1,5 +1,3 @@
-using ClusterSync.Node.Runtime;
-
 namespace ClusterSync.Node.Tests.Runtime;
 
 public sealed class EpochFileTests : IDisposable

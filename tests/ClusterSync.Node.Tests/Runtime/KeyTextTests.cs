@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Node.Runtime;
-
 namespace ClusterSync.Node.Tests.Runtime;
 
 public sealed class KeyTextTests

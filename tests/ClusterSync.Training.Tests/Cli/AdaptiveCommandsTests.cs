@@ -1,9 +1,3 @@
-using System.IO.Compression;
-using System.Text.Json;
-using ClusterSync.Adaptive.Features;
-using ClusterSync.Adaptive.Model;
-using ClusterSync.Tests;
-
 namespace ClusterSync.Training.Tests.Cli;
 
 /// <summary>The built <c>clustersync</c>: generate, simulate (the JSON contract), exit codes on bad input.</summary>

@@ -1,7 +1,4 @@
 using System.Net;
-using ClusterSync.Adaptive.Features;
-using ClusterSync.Connections;
-using ClusterSync.Workload.Trace;
 
 namespace ClusterSync.Adaptive.Tests.Features;
 

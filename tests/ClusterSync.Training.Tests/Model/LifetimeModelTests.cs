@@ -1,8 +1,3 @@
-using System.IO.Compression;
-using System.Text.Json;
-using ClusterSync.Adaptive.Features;
-using ClusterSync.Adaptive.Model;
-using ClusterSync.Tests;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -1,11 +1,8 @@
 using System.Reactive.Concurrency;
 using ClusterSync.Adaptive.Controller;
-using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Policy;
-using ClusterSync.Training;
 using ClusterSync.Transport;
-using ClusterSync.Workload.Trace;
 
 namespace ClusterSync.Training.Tests.Training;
 

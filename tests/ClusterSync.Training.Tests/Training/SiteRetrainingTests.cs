@@ -1,7 +1,4 @@
-using ClusterSync.Adaptive.Model;
 using ClusterSync.Telemetry;
-using ClusterSync.Training;
-using ClusterSync.Workload.Trace;
 using Xunit.Abstractions;
 
 namespace ClusterSync.Training.Tests.Training;

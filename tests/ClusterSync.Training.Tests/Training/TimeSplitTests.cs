@@ -1,5 +1,3 @@
-using ClusterSync.Workload.Trace;
-
 namespace ClusterSync.Training.Tests;
 
 public sealed class TimeSplitTests

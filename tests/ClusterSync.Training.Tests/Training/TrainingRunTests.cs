@@ -1,6 +1,3 @@
-using ClusterSync.Adaptive.Model;
-using ClusterSync.Tests;
-
 namespace ClusterSync.Training.Tests;
 
 [Collection(TrainedModelCollection.Name)]

@@ -1,6 +1,3 @@
-using System.IO.Compression;
-using ClusterSync.Workload.Trace;
-
 namespace ClusterSync.Training.Tests.Workload;
 
 public sealed class ImporterTests

@@ -1,5 +1,4 @@
 using ClusterSync.Workload;
-using ClusterSync.Workload.Trace;
 
 namespace ClusterSync.Training.Tests.Workload;
 

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using ClusterSync.DataPlane;
 using static ClusterSync.Plugins.Conntrack.Tests.Kernel.KernelTestData;
 
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using ClusterSync.Connections;
 using static ClusterSync.Plugins.Conntrack.Tests.Kernel.KernelTestData;
 
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;

@@ -1,6 +1,3 @@
-using System.Globalization;
-using ClusterSync.Connections;
-using ClusterSync.DataPlane;
 using static ClusterSync.Plugins.Conntrack.Tests.Kernel.KernelTestData;
 
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;

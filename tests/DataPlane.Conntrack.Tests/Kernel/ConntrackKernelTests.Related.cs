@@ -1,9 +1,4 @@
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
-using ClusterSync.Connections;
-using ClusterSync.DataPlane;
 using static ClusterSync.Plugins.Conntrack.Tests.Kernel.KernelTestData;
 
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;

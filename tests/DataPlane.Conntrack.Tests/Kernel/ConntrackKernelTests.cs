@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using ClusterSync.Connections;
-using ClusterSync.DataPlane;
 using static ClusterSync.Plugins.Conntrack.Tests.Kernel.KernelTestData;
 
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;

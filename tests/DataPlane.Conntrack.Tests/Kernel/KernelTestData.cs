@@ -1,7 +1,3 @@
-using System.Text.Json;
-using ClusterSync.Connections;
-using ClusterSync.DataPlane;
-
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;
 
 internal static class KernelTestData

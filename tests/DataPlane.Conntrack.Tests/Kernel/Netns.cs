@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;
 

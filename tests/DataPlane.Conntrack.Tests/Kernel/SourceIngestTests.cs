@@ -1,8 +1,3 @@
-using System.Buffers.Binary;
-using ClusterSync.Connections;
-using ClusterSync.DataPlane;
-using ClusterSync.Plugins.Conntrack.Netlink;
-
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;
 
 /// <summary>

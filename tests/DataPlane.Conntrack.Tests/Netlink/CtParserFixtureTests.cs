@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Plugins.Conntrack.Netlink;
-
 namespace ClusterSync.Plugins.Conntrack.Tests.Netlink;
 
 /// <summary>The codec against messages the kernel sent (Fixtures/kernel-events.txt).</summary>

@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using ClusterSync.Plugins.Conntrack.Netlink;
-
 namespace ClusterSync.Plugins.Conntrack.Tests.Netlink;
 
 /// <summary>Truncated and corrupted messages: counted as malformed by the caller, never an exception.</summary>

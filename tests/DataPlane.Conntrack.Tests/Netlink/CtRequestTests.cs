@@ -1,6 +1,3 @@
-using ClusterSync.Connections;
-using ClusterSync.Plugins.Conntrack.Netlink;
-
 namespace ClusterSync.Plugins.Conntrack.Tests.Netlink;
 
 /// <summary>Requests the sink builds: byte-exact against what the kernel accepted, and round trips through the parser.</summary>

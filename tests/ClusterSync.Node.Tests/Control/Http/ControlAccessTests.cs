@@ -1,6 +1,3 @@
-using System.Net;
-using ClusterSync.Node.Control.Http;
-
 namespace ClusterSync.Node.Tests.Control.Http;
 
 public sealed class ControlAccessTests

@@ -1,9 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using ClusterSync.Node.Control.Http;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ClusterSync.Node.Tests.Control.Http;
 

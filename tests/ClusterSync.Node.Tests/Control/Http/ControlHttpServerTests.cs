@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using ClusterSync.Node.Control.Http;
-
 namespace ClusterSync.Node.Tests.Control.Http;
 
 /// <summary>The control endpoint's HTTP/1.1 server on a real loopback socket (ephemeral port).</summary>
