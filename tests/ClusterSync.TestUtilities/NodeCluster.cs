@@ -264,6 +264,18 @@ public sealed class NodeCluster : IAsyncDisposable
     public static string? MemberState(JsonElement? status)
         => status is { } s ? s.GetProperty("membership").GetProperty("state").GetString() : null;
 
+    /// <summary>The member's state in <paramref name="status"/>, appended to <paramref name="seen"/> when it differs from the last one there.</summary>
+    public static string TrackState(JsonElement status, List<string> seen)
+    {
+        var state = MemberState(status)!;
+        if (seen.Count == 0 || seen[^1] != state)
+        {
+            seen.Add(state);
+        }
+
+        return state;
+    }
+
     /// <summary>
     /// The member's own changes are all out and acknowledged: nothing pending, and every live peer acknowledged its
     /// last data sequence (with the generator held or finished, nothing new can start meanwhile).

@@ -31,6 +31,25 @@ public sealed class TrainedModelFixture : IDisposable
 
     public double TrainSeconds { get; }
 
+    /// <summary>A copy of the trained model whose manifest <paramref name="change"/> rewrote, named <paramref name="fileName"/> (else a fresh name).</summary>
+    internal string CopyWithManifest(Func<ModelManifest, ModelManifest> change, string? fileName = null)
+    {
+        string path = Path.Combine(Directory, fileName ?? Guid.NewGuid().ToString("N") + ".zip");
+        File.Copy(Result.ModelPath, path, overwrite: true);
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Update);
+        var entry = zip.GetEntry(ModelManifest.EntryName)!;
+        ModelManifest m;
+        using (var s = entry.Open())
+        {
+            m = JsonSerializer.Deserialize(s, ModelManifestJson.Default.ModelManifest)!;
+        }
+
+        entry.Delete();
+        using var w = zip.CreateEntry(ModelManifest.EntryName).Open();
+        JsonSerializer.Serialize(w, change(m), ModelManifestJson.Default.ModelManifest);
+        return path;
+    }
+
     public void Dispose()
     {
         try

@@ -1,5 +1,3 @@
-using static ClusterSync.Core.Tests.Membership.SteppedCluster;
-
 namespace ClusterSync.Core.Tests.Membership;
 
 /// <summary>

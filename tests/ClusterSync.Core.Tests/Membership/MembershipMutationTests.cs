@@ -1,5 +1,3 @@
-using static ClusterSync.Core.Tests.Membership.SteppedCluster; // Tick and Dead: the engine's ack interval and dead interval
-
 namespace ClusterSync.Core.Tests.Membership;
 
 /// <summary>

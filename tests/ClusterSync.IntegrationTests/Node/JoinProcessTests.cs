@@ -56,23 +56,7 @@ public sealed class JoinProcessTests(ITestOutputHelper log)
     private async Task JoinAndCompareAsync(NodeCluster cluster, string what, Stopwatch clock)
     {
         var seen = new List<string>();
-        JsonElement firstStandby = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(2) is not { } s)
-            {
-                return false;
-            }
-
-            var state = NodeCluster.MemberState(s)!;
-            if (seen.Count == 0 || seen[^1] != state)
-            {
-                seen.Add(state);
-            }
-
-            firstStandby = s;
-            return state == "Standby";
-        }, $"member 2 Standby ({what})");
+        var firstStandby = await cluster.WaitForStatusAsync(2, s => NodeCluster.TrackState(s, seen) == "Standby", $"member 2 Standby ({what})");
         log.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: {what}: member 2 states seen: {string.Join(" -> ", seen)}");
         Assert.DoesNotContain("Active", seen);
         var fullSync = firstStandby.GetProperty("fullSync");

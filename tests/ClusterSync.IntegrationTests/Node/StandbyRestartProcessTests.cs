@@ -104,14 +104,8 @@ public sealed class StandbyRestartProcessTests(ITestOutputHelper log)
                     return false;
                 }
 
-                var state = NodeCluster.MemberState(s)!;
-                if (seen.Count == 0 || seen[^1] != state)
-                {
-                    seen.Add(state);
-                }
-
                 firstStandby = s;
-                return state == "Standby";
+                return NodeCluster.TrackState(s, seen) == "Standby";
             }, $"{round}: Standby again", s_timeout);
             Assert.DoesNotContain("Active", seen);
             Assert.True(firstStandby.GetProperty("fullSync").GetProperty("full_sync_received").GetInt64() >= 1,

@@ -60,18 +60,10 @@ public sealed class DataPlaneIsolationProcessTests(ITestOutputHelper log)
         var before = NodeCluster.Digest(s1);
         n1.Kill();
         await n1.WaitForExitAsync(TimeSpan.FromSeconds(10));
-        JsonElement s2 = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(2) is not { } b)
-            {
-                return false;
-            }
-
-            s2 = b;
-            return NodeCluster.MemberState(b) == "Active" && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkExceptions").GetInt64() >= 1
-                && !b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommitting").GetBoolean();
-        }, "member 2 Active after its sink threw", TimeSpan.FromSeconds(10));
+        var s2 = await cluster.WaitForStatusAsync(2, b => NodeCluster.MemberState(b) == "Active"
+            && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkExceptions").GetInt64() >= 1
+            && !b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommitting").GetBoolean(),
+            "member 2 Active after its sink threw", TimeSpan.FromSeconds(10));
         Assert.Equal(before, NodeCluster.Digest(s2.GetProperty("membership").GetProperty("committed")));
         Assert.Equal(0, s2.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommits").GetInt64());
         Assert.Equal("running", s2.GetProperty("state").GetString());

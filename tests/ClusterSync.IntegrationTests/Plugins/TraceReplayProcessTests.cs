@@ -46,18 +46,9 @@ public sealed class TraceReplayProcessTests(ITestOutputHelper log)
         // SIGKILL the Active: member 2 takes over and commits the replica into the trace-replay plugin's sink.
         n1.Kill();
         await n1.WaitForExitAsync(TimeSpan.FromSeconds(10));
-        JsonElement s2 = default;
-        await cluster.WaitUntilAsync(async () =>
-        {
-            if (await cluster.StatusAsync(2) is not { } b)
-            {
-                return false;
-            }
-
-            s2 = b;
-            return NodeCluster.MemberState(b) == "Active"
-                && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommits").GetInt64() >= 1;
-        }, "member 2 Active with the replica committed into the plugin's sink", TimeSpan.FromSeconds(10));
+        var s2 = await cluster.WaitForStatusAsync(2, b => NodeCluster.MemberState(b) == "Active"
+            && b.GetProperty("dataPlane").GetProperty("plugin").GetProperty("sinkCommits").GetInt64() >= 1,
+            "member 2 Active with the replica committed into the plugin's sink", TimeSpan.FromSeconds(10));
 
         var p2 = s2.GetProperty("dataPlane").GetProperty("plugin");
         Assert.Equal(expectedLive, p2.GetProperty("sinkCounters").GetProperty("committed_connections").GetInt64());

@@ -70,21 +70,7 @@ public sealed class AdaptiveCommandsTests
     [Fact]
     public async Task Simulate_ModelOfAnotherFeatureVersion_Exit2WithReason()
     {
-        string path = Path.Combine(_fixture.Directory, "v-other.zip");
-        File.Copy(_fixture.Result.ModelPath, path, overwrite: true);
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
-        {
-            var e = zip.GetEntry(ModelManifest.EntryName)!;
-            ModelManifest m;
-            using (var s = e.Open())
-            {
-                m = JsonSerializer.Deserialize(s, ModelManifestJson.Default.ModelManifest)!;
-            }
-
-            e.Delete();
-            using var w = zip.CreateEntry(ModelManifest.EntryName).Open();
-            JsonSerializer.Serialize(w, m with { FeatureVersion = 99 }, ModelManifestJson.Default.ModelManifest);
-        }
+        string path = _fixture.CopyWithManifest(m => m with { FeatureVersion = 99 }, "v-other.zip");
 
         var (code, _, stderr) = await RunAsync("simulate", "--trace", _fixture.TracePath, "--model", path, "--json");
         Assert.Equal(2, code);

@@ -10,28 +10,10 @@ public sealed class LifetimeModelTests
 
     public LifetimeModelTests(TrainedModelFixture fixture) => _fixture = fixture;
 
-    private string CopyWithManifest(Func<ModelManifest, ModelManifest> change)
-    {
-        string path = Path.Combine(_fixture.Directory, Guid.NewGuid().ToString("N") + ".zip");
-        File.Copy(_fixture.Result.ModelPath, path);
-        using var zip = ZipFile.Open(path, ZipArchiveMode.Update);
-        var entry = zip.GetEntry(ModelManifest.EntryName)!;
-        ModelManifest m;
-        using (var s = entry.Open())
-        {
-            m = JsonSerializer.Deserialize(s, ModelManifestJson.Default.ModelManifest)!;
-        }
-
-        entry.Delete();
-        using var w = zip.CreateEntry(ModelManifest.EntryName).Open();
-        JsonSerializer.Serialize(w, change(m), ModelManifestJson.Default.ModelManifest);
-        return path;
-    }
-
     [Fact]
     public void Load_WrongFeatureVersion_RefusedWithReason()
     {
-        var path = CopyWithManifest(m => m with { FeatureVersion = FeatureSchema.Version + 1 });
+        var path = _fixture.CopyWithManifest(m => m with { FeatureVersion = FeatureSchema.Version + 1 });
         Assert.False(LifetimeModel.TryLoad(path, out var model, out var reason));
         Assert.Null(model);
         Assert.Contains(path, reason, StringComparison.Ordinal);
@@ -60,7 +42,7 @@ public sealed class LifetimeModelTests
     [Fact]
     public void Load_OtherFeatureNames_Refused()
     {
-        var path = CopyWithManifest(m => m with { Features = [.. m.Features.Reverse()] });
+        var path = _fixture.CopyWithManifest(m => m with { Features = [.. m.Features.Reverse()] });
         Assert.False(LifetimeModel.TryLoad(path, out _, out var reason));
         Assert.Contains("features: expected", reason, StringComparison.Ordinal);
     }

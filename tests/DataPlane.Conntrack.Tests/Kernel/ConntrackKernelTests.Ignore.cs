@@ -1,5 +1,3 @@
-using static ClusterSync.Plugins.Conntrack.Tests.Kernel.KernelTestData;
-
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;
 
 public sealed partial class ConntrackKernelTests

@@ -1,5 +1,4 @@
 using System.Text;
-using static ClusterSync.Plugins.Conntrack.Tests.Kernel.KernelTestData;
 
 namespace ClusterSync.Plugins.Conntrack.Tests.Kernel;
 
