@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using ClusterSync.Connections;
-using ClusterSync.Membership;
 
 namespace ClusterSync.Engine;
 
@@ -15,6 +14,7 @@ public sealed partial class SyncEngine
     private volatile bool _handingOver;
     private volatile bool _relaying;
     private volatile bool _relayWalkDue;
+    private volatile bool _relaysUnfollowed;
     private byte _handoverWinner;
     private byte _relayTo; // receive thread: the followed Active while applying a datagram of another member (RelayTarget)
 
@@ -98,7 +98,7 @@ public sealed partial class SyncEngine
     /// </summary>
     private byte RelayTarget(byte sender)
     {
-        if (sender == 0 || AdvertisedState != (byte)MemberState.Standby)
+        if (sender == 0 || !_relaysUnfollowed)
         {
             return 0;
         }
@@ -111,13 +111,36 @@ public sealed partial class SyncEngine
     private bool StartRelayLocked()
     {
         byte to = _relayTo;
-        if (to == 0)
+        if (to == 0 || !_relaysUnfollowed)
         {
-            return false;
+            return false; // (re-read under the table lock: the member may have left Standby since the datagram began)
         }
 
         BeginRelay(to);
         return true;
+    }
+
+    /// <summary>
+    /// Set by membership: true while this member is a Standby in high availability, the only state in which it relays
+    /// what it applies from a member other than the Active it follows (<see cref="RelayTarget"/>; in load sharing every
+    /// member is Active and writes). Leaving that state ends any relay, under the table lock, so a datagram applied
+    /// across the change cannot leave an Active relaying.
+    /// </summary>
+    internal bool RelaysUnfollowed
+    {
+        get => _relaysUnfollowed;
+        set
+        {
+            lock (_tableLock)
+            {
+                _relaysUnfollowed = value;
+                if (!value)
+                {
+                    _relaying = false;
+                    _relayWalkDue = false;
+                }
+            }
+        }
     }
 
     /// <summary>The split brain this Standby relayed across is over (see <see cref="BeginRelay"/>).</summary>

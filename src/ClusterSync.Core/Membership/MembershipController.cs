@@ -487,6 +487,7 @@ public sealed partial class MembershipController : IDisposable
         var old = State;
         State = state;
         _engine.AdvertisedState = (byte)state;
+        _engine.RelaysUnfollowed = state == MemberState.Standby && _options.Mode == ClusterMode.HighAvailability;
         _engine.AdvertisedPriority = _options.Priority;
         if (old != state)
         {

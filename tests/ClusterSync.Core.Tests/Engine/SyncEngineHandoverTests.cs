@@ -65,6 +65,25 @@ public sealed class SyncEngineHandoverTests
     }
 
     [Fact]
+    public void RelaysUnfollowed_Cleared_EndsTheRelayAndItsDueReSend()
+    {
+        using var pair = new EnginePair();
+        long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        pair.Sender.ApplySnapshot([Replica(1, owner: 3, now)]);
+        pair.Sender.RelaysUnfollowed = true;
+        pair.Sender.BeginRelay(active: 2);
+        int before = pair.SenderChannel.DataTo(0).Count;
+
+        pair.Sender.RelaysUnfollowed = false; // promoted (or never a Standby in high availability)
+        pair.Sender.OnTick();
+
+        Assert.False(pair.Sender.Relaying);
+        Assert.True(pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(10)));
+        Assert.Equal(before, pair.SenderChannel.DataTo(0).Count); // the replica re-send that was due did not run
+        pair.Sender.EndHandover();
+    }
+
+    [Fact]
     public void HandedOverTo_NothingEverSent_TrueAtOnce()
     {
         using var pair = new EnginePair();

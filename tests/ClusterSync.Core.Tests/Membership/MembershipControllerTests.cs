@@ -77,12 +77,14 @@ public sealed class MembershipControllerTests
         }
 
         Assert.Equal(MemberState.Standby, controller.State);
+        Assert.True(engine.RelaysUnfollowed); // a Standby in high availability passes on what another member writes
         var (restarted, restartedChannel) = Peer(key, time, MemberState.Init);
         using var _r = restarted;
         Assert.NotEqual(active.Epoch, restarted.Epoch);
         HeartbeatTick(controller, time, engine, restarted, restartedChannel);
 
         Assert.Equal(MemberState.Active, controller.State);
+        Assert.False(engine.RelaysUnfollowed); // an Active does not
         Assert.Equal(1, controller.Failovers);
     }
 

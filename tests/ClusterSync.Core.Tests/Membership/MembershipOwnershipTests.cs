@@ -51,6 +51,17 @@ public sealed class MembershipOwnershipTests : IDisposable
     }
 
     [Fact]
+    public void Evaluate_LoadSharing_NeverRelaysWhatItAppliesFromTheOtherActives()
+    {
+        // Every member is Active and writes in load sharing: passing a peer's changes on would only double the traffic.
+        Run(TimeSpan.FromMilliseconds(400), peerAlive: true);
+
+        Assert.Equal(MemberState.Active, _controller.State);
+        Assert.False(_engine.RelaysUnfollowed);
+        Assert.False(_engine.Relaying);
+    }
+
+    [Fact]
     public void Evaluate_PeerActiveThenDies_OwnersFollowAndThisMemberCommitsExactlyTheConnectionsItGains()
     {
         // This member's replica: 200 connections of the peer (owner 2).
