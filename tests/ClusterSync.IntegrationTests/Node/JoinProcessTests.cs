@@ -64,7 +64,10 @@ public sealed class JoinProcessTests(ITestOutputHelper log)
         long entries = fullSync.GetProperty("full_sync_entries_received").GetInt64();
         Assert.True(entries >= Million, $"{what}: member 2's full sync carried only {entries} entries");
         // The join pull itself (not the first-contact resync pull that may run beside it) completed before Standby,
-        // and carried the whole table: the node logs both, in order.
+        // and carried the whole table: the node logs both, in order (waited for: /status can say Standby before the log
+        // line has reached this process's copy of the node's output).
+        await cluster.WaitUntilAsync(() => cluster[2]!.Output.Contains("Member 2: Syncing -> Standby", StringComparison.Ordinal),
+            $"{what}: member 2's Standby transition logged", TimeSpan.FromSeconds(10));
         string output = cluster[2]!.Output;
         var joined = Regex.Match(output, @"Member 2 joined: full sync from member 1 \(Active\), (\d+) entries");
         int standbyAt = output.IndexOf("Member 2: Syncing -> Standby", StringComparison.Ordinal);

@@ -61,6 +61,9 @@ public sealed class SlotHoldingProcessTests
             cluster.Start(2);
             await cluster.WaitUntilAsync(async () => await cluster.StatusAsync(2) is { } s && NodeCluster.MemberState(s) == "Standby",
                 "member 2 Standby", TimeSpan.FromSeconds(60));
+            // /status can say Standby before the log line has reached this process's copy of the node's output.
+            await cluster.WaitUntilAsync(() => cluster[2]!.Output.Contains("Member 2: Syncing -> Standby", StringComparison.Ordinal),
+                "member 2's Standby transition logged", TimeSpan.FromSeconds(10));
             string output = cluster[2]!.Output;
             Assert.DoesNotContain("first member", output, StringComparison.Ordinal);
             int joined = output.IndexOf("Member 2 joined: full sync from member 1 (Active)", StringComparison.Ordinal);
