@@ -104,16 +104,7 @@ build_topology() {   # $1 prefix
     ip -n $F addr add 10.201.1.$f/24 dev c0; ip -n $F addr add 10.201.2.$f/24 dev s0; ip -n $F addr add 10.201.3.$f/24 dev sync0
     ip -n $F link set sync0 up
     ip netns exec $F sysctl -qw net.ipv4.ip_forward=1
-    ip netns exec $F nft -f - <<'NFT'
-table inet cse2e {
-  chain forward {
-    type filter hook forward priority filter; policy drop;
-    ct state established,related accept
-    tcp flags & (syn|ack) == syn ct state new accept
-    counter drop
-  }
-}
-NFT
+    ip netns exec $F nft -f "$ROOT/tests/ClusterSync.EndToEndTests/Netns/forward.nft"
     ip netns exec $F sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 net.netfilter.nf_conntrack_timestamp=1
   done
   # Bytes on the sync link, both directions, counted on fw1.

@@ -52,6 +52,15 @@ internal static class FullSyncHandshake
         m[7] = extra;
     }
 
+    /// <summary>A joiner's first message: the preamble naming <paramref name="member"/> and a fresh random nonce (no key needed).</summary>
+    internal static byte[] NewClientHello(byte member)
+    {
+        var hello = new byte[ClientHelloSize];
+        WritePreamble(hello, TypeClientHello, member, 0);
+        RandomNumberGenerator.Fill(hello.AsSpan(8, NonceSize));
+        return hello;
+    }
+
     private static bool CheckPreamble(ReadOnlySpan<byte> m, byte type) => m[..4].SequenceEqual("CSFS"u8) && m[4] == Version && m[5] == type && m[6] != 0;
 
     /// <summary>96 bytes: client→server key, server→client key, confirmation (HMAC) key.</summary>
@@ -106,9 +115,7 @@ internal static class FullSyncHandshake
     /// <summary>The joiner's side. Sends its proof even when the server's fails, so the server counts the wrong key too.</summary>
     public static async Task<HandshakeResult> ClientAsync(Stream stream, ClusterKey key, byte member, CancellationToken cancellationToken)
     {
-        var hello = new byte[ClientHelloSize];
-        WritePreamble(hello, TypeClientHello, member, 0);
-        RandomNumberGenerator.Fill(hello.AsSpan(8, NonceSize));
+        var hello = NewClientHello(member);
         await stream.WriteAsync(hello, cancellationToken).ConfigureAwait(false);
         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
 

@@ -7,16 +7,7 @@ public sealed class FullSyncAdmissionTests : IDisposable
 
     public void Dispose() => _rig.Dispose();
 
-    private static byte[] ClientHello(byte member)
-    {
-        var hello = new byte[FullSyncHandshake.ClientHelloSize];
-        "CSFS"u8.CopyTo(hello);
-        hello[4] = FullSyncHandshake.Version;
-        hello[5] = 1;
-        hello[6] = member;
-        RandomNumberGenerator.Fill(hello.AsSpan(8));
-        return hello;
-    }
+    private static byte[] ClientHello(byte member) => FullSyncHandshake.NewClientHello(member);
 
     [Fact]
     public async Task ServeAsync_HelloWithoutProofHoldsConnection_JoinerStillGetsTheOnlySlotAndIdlerIsCutAtDeadline()

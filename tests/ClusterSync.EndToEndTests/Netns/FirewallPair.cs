@@ -195,17 +195,7 @@ internal sealed partial class FirewallPair : IAsyncDisposable
     /// <summary>The stateful forward policy of both firewalls (and their source NAT with <paramref name="nat"/>).</summary>
     public static string FirewallRuleset(bool nat)
     {
-        var rules = """
-            table inet cse2e {
-              chain forward {
-                type filter hook forward priority filter; policy drop;
-                ct state established,related accept
-                tcp flags & (syn|ack) == syn ct state new accept
-                counter drop
-              }
-            }
-
-            """;
+        var rules = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Netns", "forward.nft")) + "\n";
         return nat
             ? rules + $$"""
                 table ip cse2e_nat {

@@ -7,16 +7,7 @@ namespace ClusterSync.IntegrationTests.Node;
 [Collection(TimingSensitiveCollection.Name)]
 public sealed class SlotHoldingProcessTests
 {
-    private static byte[] ClientHello(byte member)
-    {
-        var hello = new byte[40];
-        "CSFS"u8.CopyTo(hello);
-        hello[4] = 1;
-        hello[5] = 1;
-        hello[6] = member;
-        RandomNumberGenerator.Fill(hello.AsSpan(8));
-        return hello;
-    }
+    private static byte[] ClientHello(byte member) => FullSyncHandshake.NewClientHello(member);
 
     [Fact]
     public async Task SlotHoldersOnActivesFullSyncPort_RestartedMemberStillJoinsByFullSyncBeforeStandby()

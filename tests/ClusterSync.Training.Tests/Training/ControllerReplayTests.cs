@@ -102,7 +102,7 @@ public sealed class ControllerReplayTests
             Insecure = true,
             Policy = ControllerReplay.UniformPolicy(),
         };
-        using var engine = new SyncEngine(engineOptions, new NullChannel(), null, clock);
+        using var engine = new SyncEngine(engineOptions, new DiscardChannel(), null, clock);
         var recorder = new RecordingDecider(controller);
         engine.Decider = recorder;
         engine.OutcomeSink = controller;
@@ -244,24 +244,5 @@ public sealed class ControllerReplayTests
 
         public SyncDecision Revise(in ConnectionKey key, in ConnectionEntry entry, in ConnectionCounters counters, bool hasCounters, byte serviceClass, long ageMs)
             => inner.Revise(key, entry, counters, hasCounters, serviceClass, ageMs);
-    }
-
-    private sealed class NullChannel : IDatagramChannel
-    {
-        public int MaxDatagramSize => 1400;
-
-        public int PeerCount => 1;
-
-        public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, int peerIndex, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
-
-        public async ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-            return default;
-        }
-
-        public void Dispose()
-        {
-        }
     }
 }

@@ -1,6 +1,13 @@
-namespace ClusterSync.Benchmarks;
+using ClusterSync.Engine;
+using ClusterSync.Policy;
+using ClusterSync.Security;
+using ClusterSync.Transport;
 
-/// <summary>A transport that drops what it is given and never receives: for benchmarks of one side of the engine.</summary>
+namespace ClusterSync.Tests;
+
+// Compiled into ClusterSync.Benchmarks and ClusterSync.Training.Tests (linked; both see Core's internals).
+
+/// <summary>A transport that drops what it is given and never receives: for benchmarks of one side of the engine and for tests that drive an engine without peers.</summary>
 internal sealed class DiscardChannel : IDatagramChannel
 {
     /// <summary>
