@@ -340,6 +340,9 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
                 KeyFile = "cluster.key",
                 Mode = ClusterConfig.ModeHighAvailability,
                 Members = NodeConfigWriter.HostMembers(_sync, _fullSync),
+                // The demo starts member 1 alone on loopback, where no other cluster can exist: it serves after 1 s
+                // of silence instead of the production 10 s (cluster.aloneAfter).
+                AloneAfter = TimeSpan.FromSeconds(1),
             },
             Node = new NodeSection { MemberId = member, Control = new ControlConfig { Port = _control[member - 1], TokenFile = "control.token" } },
             Sync = new SyncConfig { TableCapacity = Math.Max(16_384, options.Connections * 2) },

@@ -68,6 +68,22 @@ public sealed partial class SyncEngine
         }
     }
 
+    /// <summary>
+    /// When the earliest connection still held back by its sync delay is due, on the clock of the entries' created
+    /// times; <see cref="long.MaxValue"/> when none is held. Lets a caller wait until every delay up to a moment has been
+    /// decided (announced, held longer or dropped) instead of sleeping.
+    /// </summary>
+    public long NextDelayedDueMs
+    {
+        get
+        {
+            lock (_tableLock)
+            {
+                return _delayed.TryPeek(out _, out long due) ? due : long.MaxValue;
+            }
+        }
+    }
+
     /// <summary>Time since <see cref="Start"/>; zero before.</summary>
     public TimeSpan Uptime => _startedTimestamp == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_startedTimestamp);
 

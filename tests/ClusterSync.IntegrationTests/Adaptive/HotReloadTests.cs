@@ -99,8 +99,12 @@ public sealed class HotReloadTests : IDisposable
         Assert.True(status.DecidedNeverSkip > 0);
         Assert.True(submitted > 10_000, $"only {submitted} changes submitted");
 
-        // Let the last checkpoints pass, then every announced connection must be at the receiver at its version.
-        Thread.Sleep(500);
+        // Let the last checkpoints pass (a connection is revised at created + 200 ms, one held again for half a
+        // checkpoint more): wait until nothing created before the traffic stopped is still before its checkpoint,
+        // then every announced connection must be at the receiver at its version.
+        long lastCreated = sender.SnapshotTable().Max(p => p.Value.CreatedMs);
+        Assert.True(LoopbackCluster.WaitUntil(() => sender.NextDelayedDueMs > lastCreated + 400, TimeSpan.FromSeconds(30)),
+            $"connections created by {lastCreated} are still before their checkpoint (next due {sender.NextDelayedDueMs})");
         Assert.True(LoopbackCluster.WaitUntil(() => Missing(sender, receiver) == 0, TimeSpan.FromSeconds(30)),
             $"{Missing(sender, receiver)} announced connections missing or stale at the receiver");
         Assert.True(sender.Counters.UpdatesSent > 0);
