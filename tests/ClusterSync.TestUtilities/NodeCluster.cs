@@ -113,10 +113,7 @@ public sealed class NodeCluster : IAsyncDisposable
             Mode = Mode,
             Transport = Transport?.Name ?? ClusterConfig.TransportUdp,
             Members = NodeConfigWriter.HostMembers(Sync, FullSync, transportAddress: Transport?.Address),
-            // Tests start member 1 alone on purpose and the others once it serves: 2 s instead of the production 10 s
-            // before a member that hears nobody starts first (every such start waited 8 s for nothing). Tests of the
-            // join planner's silence rules set their own.
-            AloneAfter = TimeSpan.FromSeconds(2),
+            AloneAfter = HarnessAloneAfter,
         },
         Node = new NodeSection { MemberId = member, Control = new ControlConfig { Port = Control[member - 1], TokenFile = TokenFileName } },
         Sync = sync ?? new SyncConfig { TableCapacity = 16_384 },
@@ -131,8 +128,24 @@ public sealed class NodeCluster : IAsyncDisposable
         return Write(member, adjust is null ? config : adjust(config));
     }
 
+    /// <summary>
+    /// Tests start member 1 alone on purpose and the others once it serves: 2 s (at least the three dead intervals the
+    /// node requires) instead of the production 10 s before a member that hears nobody starts first — each such start
+    /// waited 8 s for nothing. Tests of the join planner's silence rules set their own.
+    /// </summary>
+    public static readonly TimeSpan HarnessAloneAfter = TimeSpan.FromSeconds(2);
+
     /// <summary>Writes <paramref name="config"/> as member <paramref name="member"/>'s configuration file; returns its path.</summary>
-    public string Write(int member, NodeConfig config) => NodeConfigWriter.Write(ConfigPath(member), config);
+    public string Write(int member, NodeConfig config)
+    {
+        var threeDeadIntervals = config.Sync.HeartbeatInterval * config.Sync.DeadAfterMissedHeartbeats * 3;
+        if (config.Cluster.AloneAfter == HarnessAloneAfter && threeDeadIntervals > HarnessAloneAfter)
+        {
+            config = config with { Cluster = config.Cluster with { AloneAfter = threeDeadIntervals } };
+        }
+
+        return NodeConfigWriter.Write(ConfigPath(member), config);
+    }
 
     /// <summary>Starts member <paramref name="member"/> from its configuration file (again, after a kill: same file, same ports).</summary>
     public CliProcess Start(int member)

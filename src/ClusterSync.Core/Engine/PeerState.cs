@@ -59,6 +59,22 @@ internal sealed class PeerState : IDisposable
     /// <summary>Counts the peer's lives seen by this member; NACKs queued for an earlier life are ignored.</summary>
     public long Generation;
 
+    // --- the round trip of our stream to the peer ---
+    /// <summary>
+    /// Our newest datagram sent → the peer's ack that covers it with nothing missing (Karn: never a resent datagram; at
+    /// most the ack interval late). Receiver thread only; <see cref="ResendHoldoffTicks"/> is what the sender reads.
+    /// </summary>
+    public readonly RttEstimator AckRtt = new();
+
+    /// <summary>
+    /// How long after resending a datagram to this peer a NACK for it is still an echo of the request that datagram
+    /// answers (SRTT + 4 RTTVAR, in timestamp ticks; 0 before the first sample). Written by the receiver thread.
+    /// </summary>
+    public long ResendHoldoffTicks;
+
+    /// <summary>When each of our datagrams was last resent to this peer (sender thread), indexed like the resend buffer.</summary>
+    public long[] LastResent { get; init; } = [];
+
     // --- the send window's view of the peer (sender thread; status reads) ---
     /// <summary>The peer's acked-through point when the sender last saw it move (or the peer was caught up).</summary>
     public ulong WindowAcked;

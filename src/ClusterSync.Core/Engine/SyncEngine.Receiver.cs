@@ -353,7 +353,7 @@ public sealed partial class SyncEngine
     private DropReason HandleAck(PeerState peer, ReadOnlySpan<byte> body)
     {
         Span<SequenceRange> ranges = stackalloc SequenceRange[AckMessage.MaxRanges];
-        if (!AckMessage.TryRead(body, out ushort target, out ulong targetEpoch, out ulong cumulative, out _, ranges, out int count))
+        if (!AckMessage.TryRead(body, out ushort target, out ulong targetEpoch, out ulong cumulative, out ulong highest, ranges, out int count))
         {
             return DropReason.Malformed;
         }
@@ -372,6 +372,11 @@ public sealed partial class SyncEngine
 
         if (cumulative > Volatile.Read(ref peer.AckedThrough))
         {
+            if (count == 0 && cumulative == highest && cumulative <= LastDataSequence)
+            {
+                SampleRoundTrip(peer, cumulative);
+            }
+
             Volatile.Write(ref peer.AckedThrough, Math.Min(cumulative, LastDataSequence));
         }
 
@@ -383,6 +388,31 @@ public sealed partial class SyncEngine
         _counters.NackRangesReceived += count;
         _senderWake.Set();
         return DropReason.None;
+    }
+
+    /// <summary>
+    /// One round-trip sample from an ack that covers our datagram <paramref name="sequence"/>, the newest the peer has,
+    /// with nothing missing: from when it was first sent, unless it was ever resent to this peer (Karn), and not when the
+    /// answer took longer than the dead interval (an outage, not the path). Receiver thread.
+    /// </summary>
+    private void SampleRoundTrip(PeerState peer, ulong sequence)
+    {
+        int slot = (int)(sequence % (ulong)_sentAt.Length);
+        long sent = Volatile.Read(ref _sentAt[slot]);
+        if (sent == 0 || Volatile.Read(ref peer.LastResent[slot]) >= sent)
+        {
+            return;
+        }
+
+        double ms = _time.GetElapsedTime(sent).TotalMilliseconds;
+        if (ms > _options.DeadInterval.TotalMilliseconds)
+        {
+            return;
+        }
+
+        peer.AckRtt.Add(ms);
+        double holdoffMs = Math.Min(peer.AckRtt.RetryMs, _options.DeadInterval.TotalMilliseconds / 2);
+        Volatile.Write(ref peer.ResendHoldoffTicks, (long)(holdoffMs * _time.TimestampFrequency / 1000));
     }
 
     private DropReason HandleHeartbeat(PeerState peer, ReadOnlySpan<byte> body)

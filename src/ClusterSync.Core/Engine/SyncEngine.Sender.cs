@@ -15,7 +15,6 @@ public sealed partial class SyncEngine
     private readonly ResendBuffer _resend;
     private readonly ConnectionEvent[] _staging = new ConnectionEvent[1024];
     private readonly int[] _stagedUnit = new int[1024]; // records in the unit that starts at this staging index (1: alone)
-    private readonly long[] _lastResent;
     private readonly long[] _sentAt; // when each datagram in the resend buffer was first sent (replication lag)
     private readonly PacketProtection _dataSealer;
     private readonly PacketProtection _controlSealer;
@@ -392,7 +391,7 @@ public sealed partial class SyncEngine
     {
         int budget = 4096;
         long now = _time.GetTimestamp();
-        long holdoff = (long)(_options.RetransmitHoldoff.TotalSeconds * _time.TimestampFrequency);
+        long minHoldoff = (long)(_options.RetransmitHoldoff.TotalSeconds * _time.TimestampFrequency);
         while (budget > 0 && _retransmitRequests.TryDequeue(out var request))
         {
             var (peer, generation, range) = request;
@@ -401,6 +400,9 @@ public sealed partial class SyncEngine
                 continue; // NACKed by an earlier life of the peer: the new life asks for what it misses itself
             }
 
+            // A datagram resent to this peer less than a round trip ago is on its way: the peer keeps NACKing it until
+            // it arrives, and each of those NACKs would cost another copy (on a 200 ms link, ten at a 20 ms NACK pace).
+            long holdoff = Math.Max(minHoldoff, Volatile.Read(ref peer.ResendHoldoffTicks));
             ulong goneFirst = 0;
             ulong goneLast = 0;
             ulong last = Math.Min(range.Last, _dataSequence);
@@ -410,13 +412,13 @@ public sealed partial class SyncEngine
             {
                 if (_resend.TryGet(s, out var datagram))
                 {
-                    ref long stamp = ref _lastResent[(int)(s % (ulong)_lastResent.Length)];
+                    ref long stamp = ref peer.LastResent[(int)(s % (ulong)peer.LastResent.Length)];
                     if (stamp != 0 && now - stamp < holdoff)
                     {
                         continue;
                     }
 
-                    stamp = now;
+                    Volatile.Write(ref stamp, now);
                     Send(datagram, peer.PeerIndex);
                     _counters.Retransmissions++;
                     budget--;

@@ -9,8 +9,11 @@ namespace ClusterSync.Engine;
 /// <param name="Priority">Priority the peer advertises in its heartbeats.</param>
 /// <param name="ReceivedThrough">The peer's data sequence received without gaps.</param>
 /// <param name="AckedThrough">Our data sequence the peer acknowledged.</param>
+/// <param name="RoundTripMs">Smoothed round trip of our data to the peer and its ack (RFC 6298; 0 before the first sample).</param>
+/// <param name="RoundTripVariationMs">Its variation (RTTVAR); resends to the peer are held off SRTT + 4 RTTVAR.</param>
 public readonly record struct PeerStatus(
-    byte MemberId, ulong Epoch, long? LastHeardAgeMs, bool Live, byte State, byte Priority, ulong ReceivedThrough, ulong AckedThrough);
+    byte MemberId, ulong Epoch, long? LastHeardAgeMs, bool Live, byte State, byte Priority, ulong ReceivedThrough, ulong AckedThrough,
+    double RoundTripMs = 0, double RoundTripVariationMs = 0);
 
 /// <summary>How far one peer is behind this member's delta stream (a copy for status, metrics and health).</summary>
 /// <param name="MemberId">The peer's member id.</param>
@@ -119,7 +122,8 @@ public sealed partial class SyncEngine
         }
 
         long? age = heard == 0 ? null : Elapsed(heard, now, _time);
-        return new PeerStatus(p.MemberId, epoch, age, heard != 0 && IsLive(p, now), state, priority, received, Volatile.Read(ref p.AckedThrough));
+        return new PeerStatus(p.MemberId, epoch, age, heard != 0 && IsLive(p, now), state, priority, received, Volatile.Read(ref p.AckedThrough),
+            p.AckRtt.SmoothedMs, p.AckRtt.VariationMs);
     }
 
     /// <summary>Per-peer replication lag, in transport peer order. Cheap (no table walk): fine for every status or metrics read.</summary>

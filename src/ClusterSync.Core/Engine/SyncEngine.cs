@@ -84,12 +84,11 @@ public sealed partial class SyncEngine : IDisposable
         _peers = new PeerState[options.PeerMemberIds.Count];
         for (int i = 0; i < _peers.Length; i++)
         {
-            _peers[i] = new PeerState(options.PeerMemberIds[i], i);
+            _peers[i] = new PeerState(options.PeerMemberIds[i], i) { LastResent = new long[options.ResendBufferDatagrams] };
             _peersById[options.PeerMemberIds[i]] = _peers[i];
         }
 
         _resend = new Reliability.ResendBuffer(options.ResendBufferDatagrams, options.Mtu);
-        _lastResent = new long[options.ResendBufferDatagrams];
         _sentAt = new long[options.ResendBufferDatagrams];
         _dataSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         _controlSealer = PacketProtection.Create(_key, options.MemberId, Epoch);

@@ -38,6 +38,7 @@ internal sealed class NodeMetrics
     private readonly Gauge _up;
     private readonly Gauge _peerUp;
     private readonly Gauge _peerLastHeard;
+    private readonly Gauge _peerRoundTrip;
     private readonly Gauge _peerLagDatagrams;
     private readonly Gauge _peerLagSeconds;
     private readonly Gauge? _generatorLive;
@@ -69,6 +70,7 @@ internal sealed class NodeMetrics
         _up = factory.CreateGauge("clustersync_up", "1 while the engine runs and its transport has not failed.");
         _peerUp = factory.CreateGauge("clustersync_peer_up", "1 while the peer has been heard within the dead interval.", new GaugeConfiguration { LabelNames = ["peer"] });
         _peerLastHeard = factory.CreateGauge("clustersync_peer_last_heard_seconds", "Seconds since the peer was last heard from (-1: never).", new GaugeConfiguration { LabelNames = ["peer"] });
+        _peerRoundTrip = factory.CreateGauge("clustersync_peer_round_trip_seconds", "Smoothed round trip of our data to the peer and its ack (0: no sample yet).", new GaugeConfiguration { LabelNames = ["peer"] });
         _peerLagDatagrams = factory.CreateGauge("clustersync_peer_replication_lag_datagrams", "Data datagrams sent to the peer and not yet acknowledged.", new GaugeConfiguration { LabelNames = ["peer"] });
         _peerLagSeconds = factory.CreateGauge("clustersync_peer_replication_lag_seconds", "Age of the oldest update the peer has not acknowledged (0: caught up).", new GaugeConfiguration { LabelNames = ["peer"] });
         if (node.GeneratorLiveConnections is not null)
@@ -124,6 +126,7 @@ internal sealed class NodeMetrics
             var peer = p.MemberId.ToString(System.Globalization.CultureInfo.InvariantCulture);
             _peerUp.WithLabels(peer).Set(p.Live ? 1 : 0);
             _peerLastHeard.WithLabels(peer).Set(p.LastHeardAgeMs is { } ms ? ms / 1000.0 : -1);
+            _peerRoundTrip.WithLabels(peer).Set(p.RoundTripMs / 1000.0);
         }
 
         foreach (var lag in engine.GetReplicationLag())

@@ -68,6 +68,8 @@ public sealed partial class NodeRuntime
                 Priority = p.Priority,
                 ReceivedThrough = p.ReceivedThrough,
                 AckedThrough = p.AckedThrough,
+                RoundTripMs = Math.Round(p.RoundTripMs, 3),
+                RoundTripVariationMs = Math.Round(p.RoundTripVariationMs, 3),
                 ReplicationLagDatagrams = lags[i].SequenceLag,
                 ReplicationLagMs = lags[i].OldestUnackedAgeMs,
                 InSendWindow = lags[i].InWindow,

@@ -131,6 +131,12 @@ public sealed record PeerStatusDocument
     /// <summary>Milliseconds since the peer was last heard from; null when never.</summary>
     public long? LastHeardMs { get; init; }
 
+    /// <summary>Smoothed round trip of our data to the peer and back as its ack, in ms (0: no sample yet).</summary>
+    public double RoundTripMs { get; init; }
+
+    /// <summary>Variation of <see cref="RoundTripMs"/> (RTTVAR), in ms.</summary>
+    public double RoundTripVariationMs { get; init; }
+
     public bool Alive { get; init; }
 
     public int State { get; init; }
