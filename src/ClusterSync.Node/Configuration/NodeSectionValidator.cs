@@ -28,6 +28,7 @@ internal static class NodeSectionValidator
         }
 
         CheckControlPort(c, topology, selfIndex, errors);
+        ControlAddressValidator.Validate(c.Node.Control, errors);
         var token = LoadControlToken(c.Node.Control, file, errors);
         return (selfIndex, token, StateDirectory(c.Node, file, errors));
     }
@@ -37,7 +38,7 @@ internal static class NodeSectionValidator
         int controlPort = c.Node.Control.Port;
         if (controlPort is < 0 or > 65535)
         {
-            errors.Add("node.control.port", $"expected a TCP port 1-65535 on 127.0.0.1, or 0 to disable the control endpoint, found {controlPort}");
+            errors.Add("node.control.port", $"expected a TCP port 1-65535 on node.control.address, or 0 to disable the control endpoint, found {controlPort}");
             return;
         }
 
