@@ -59,7 +59,7 @@ public sealed class InstallTests(ITestOutputHelper log) : IDisposable
         Assert.Equal("../lib/clustersync/clustersync", onPath.LinkTarget);
         Assert.Equal(Path.Combine(lib, "clustersync"), onPath.ResolveLinkTarget(returnFinalTarget: true)?.FullName);
         Assert.True(File.Exists(Path.Combine(lib, "models", "lifetime.zip")), "the shipped model is installed");
-        Assert.True(File.Exists(Path.Combine(lib, "plugins", "ClusterSync.Classifier.PortProtocol", "ClusterSync.Classifier.PortProtocol.dll")), "the shipped plugins are installed");
+        Assert.True(File.Exists(Path.Combine(lib, "plugins", "Classifier.PortProtocol", "Classifier.PortProtocol.dll")), "the shipped plugins are installed");
         foreach (var secret in new[] { "cluster.key", "control.token" })
         {
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(etc, secret)));
