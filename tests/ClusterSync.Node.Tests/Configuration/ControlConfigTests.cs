@@ -80,4 +80,54 @@ public sealed class ControlConfigTests : IDisposable
         Assert.Contains("node.control.requireTokenForReads: 'true' needs node.control.tokenFile",
             Errors(Config("""{ "requireTokenForReads": true }""")), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    [InlineData("127.0.0.2")]
+    public void Load_LoopbackAddressWithoutToken_Valid(string address)
+    {
+        var loaded = NodeConfigLoader.Load(Config($$"""{ "address": "{{address}}", "port": 19116 }"""));
+
+        Assert.Equal(address, loaded.Config.Node.Control.Address);
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    [InlineData("192.0.2.10")]
+    public void Load_NonLoopbackAddressWithoutToken_ErrorsNamingTokenFileAndRequireTokenForReads(string address)
+    {
+        var errors = Errors(Config($$"""{ "address": "{{address}}", "port": 19116 }"""));
+
+        Assert.Contains($"node.control.tokenFile: node.control.address {address} is not a loopback address: expected a token file", errors, StringComparison.Ordinal);
+        Assert.Contains($"node.control.requireTokenForReads: node.control.address {address} is not a loopback address: expected true", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_NonLoopbackAddressWithTokenForEveryRequest_Valid()
+    {
+        var token = ControlTokenFile.Write(Path.Combine(_dir, "control.token"));
+
+        var loaded = NodeConfigLoader.Load(Config("""{ "address": "0.0.0.0", "port": 19116, "tokenFile": "control.token", "requireTokenForReads": true }"""));
+
+        Assert.Equal(token, loaded.ControlToken);
+    }
+
+    [Fact]
+    public void Load_NonLoopbackAddressAllowingUnauthenticated_ErrorNamingIt()
+    {
+        Assert.Contains("node.control.allowUnauthenticated: node.control.address 0.0.0.0 is not a loopback address: expected false",
+            Errors(Config("""{ "address": "0.0.0.0", "port": 19116, "allowUnauthenticated": true }""")), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("localhost")]
+    [InlineData("127.1")]
+    [InlineData("")]
+    [InlineData("10.0.0.300")]
+    public void Load_AddressNotAnIpLiteral_ErrorNamingField(string address)
+    {
+        Assert.Contains($"node.control.address: expected an IP address to listen on", Errors(Config($$"""{ "address": "{{address}}" }""")), StringComparison.Ordinal);
+    }
 }
