@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace ClusterSync.Node.Configuration;
 
@@ -44,6 +46,65 @@ internal static class ControlAddressValidator
         }
 
         return address;
+    }
+
+    /// <summary>
+    /// <c>node.control.certificateFile</c> and <c>certificateKeyFile</c> (HTTPS): both or neither; the certificate and its
+    /// key load (PEM), the key file is owner-only. Returns the certificate with its key, or null for plain HTTP.
+    /// </summary>
+    public static X509Certificate2? LoadCertificate(ControlConfig control, string file, ConfigurationErrors errors)
+    {
+        bool hasCertificate = !string.IsNullOrWhiteSpace(control.CertificateFile), hasKey = !string.IsNullOrWhiteSpace(control.CertificateKeyFile);
+        if (!hasCertificate && !hasKey)
+        {
+            return null;
+        }
+
+        if (!hasCertificate || !hasKey)
+        {
+            errors.Add(hasCertificate ? "node.control.certificateKeyFile" : "node.control.certificateFile",
+                "HTTPS needs both node.control.certificateFile and node.control.certificateKeyFile (PEM files)");
+            return null;
+        }
+
+        var directory = Path.GetDirectoryName(file)!;
+        var certificatePath = Path.GetFullPath(control.CertificateFile!, directory);
+        var keyPath = Path.GetFullPath(control.CertificateKeyFile!, directory);
+        if (!File.Exists(certificatePath))
+        {
+            errors.Add("node.control.certificateFile", $"{certificatePath}: no such file; expected the endpoint's certificate (PEM)");
+            return null;
+        }
+
+        if (!File.Exists(keyPath))
+        {
+            errors.Add("node.control.certificateKeyFile", $"{keyPath}: no such file; expected the certificate's private key (PEM)");
+            return null;
+        }
+
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(keyPath) & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0)
+        {
+            errors.Add("node.control.certificateKeyFile", $"{keyPath}: the private key is accessible by group or others; it must be readable by its owner only: chmod 600 {keyPath}");
+            return null;
+        }
+
+        try
+        {
+            using var pem = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+            if (!pem.HasPrivateKey)
+            {
+                errors.Add("node.control.certificateKeyFile", $"{keyPath}: expected the private key of {certificatePath}");
+                return null;
+            }
+
+            // Re-imported as PKCS#12: SslStream on Linux wants a certificate whose key it can hand to OpenSSL as is.
+            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            errors.Add("node.control.certificateFile", $"{certificatePath} with key {keyPath}: cannot load the certificate and its key (expected PEM files: a CERTIFICATE and its PRIVATE KEY): {ex.Message}");
+            return null;
+        }
     }
 
     /// <summary>An IP address literal (dotted quad or IPv6; not the shorthands <c>127.1</c> or a bare number that IPAddress.TryParse also takes).</summary>

@@ -122,6 +122,12 @@ public sealed record ControlConfig
     /// </summary>
     public string Address { get; init; } = ControlAddressValidator.DefaultAddress;
 
+    /// <summary>HTTPS: the endpoint's certificate (PEM, the chain after it), with <see cref="CertificateKeyFile"/>; relative paths are relative to the configuration file. Null: plain HTTP.</summary>
+    public string? CertificateFile { get; init; }
+
+    /// <summary>HTTPS: the certificate's private key (PEM, unencrypted, owner-only like the token file).</summary>
+    public string? CertificateKeyFile { get; init; }
+
     /// <summary>
     /// A file holding the bearer token (one line, owner-only like the cluster key) that every state-changing request
     /// (POST: generator pause/resume, ...) must present as <c>Authorization: Bearer TOKEN</c>; relative paths are

@@ -64,6 +64,7 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
         var options = new ControlHttpOptions
         {
             Access = new ControlAccess(_node.Model.ControlToken, control.RequireTokenForReads, control.AllowUnauthenticated, address, NetworkHosts(address)),
+            Certificate = _node.Model.ControlCertificate,
         };
         var endpoint = new IPEndPoint(address, Port);
         var server = new ControlHttpServer(endpoint, Routes(), _time, options, _logger, RequestRoutes);
@@ -79,7 +80,7 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
         }
 
         _server = server;
-        Log.Listening(_logger, $"http://{endpoint}");
+        Log.Listening(_logger, $"{(options.Certificate is null ? "http" : "https")}://{endpoint}");
         if (_node.Model.ControlToken is null && !control.AllowUnauthenticated)
         {
             Log.NoToken(_logger);

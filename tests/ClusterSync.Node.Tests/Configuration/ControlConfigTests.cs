@@ -130,4 +130,45 @@ public sealed class ControlConfigTests : IDisposable
     {
         Assert.Contains($"node.control.address: expected an IP address to listen on", Errors(Config($$"""{ "address": "{{address}}" }""")), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Load_CertificateAndKey_LoadedWithItsKey()
+    {
+        var (_, _, expected) = TestCertificates.WriteSelfSigned(_dir);
+
+        using var loaded = NodeConfigLoader.Load(Config("""{ "port": 19116, "certificateFile": "control.crt", "certificateKeyFile": "control.key" }"""));
+
+        Assert.Equal(expected.Thumbprint, loaded.ControlCertificate?.Thumbprint);
+        Assert.True(loaded.ControlCertificate?.HasPrivateKey);
+    }
+
+    [Fact]
+    public void Load_CertificateWithoutKey_ErrorNamingKeyField()
+    {
+        TestCertificates.WriteSelfSigned(_dir);
+
+        Assert.Contains("node.control.certificateKeyFile: HTTPS needs both", Errors(Config("""{ "certificateFile": "control.crt" }""")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void Load_KeyReadableByOthers_ErrorNamingKeyFieldAndChmod()
+    {
+        var (_, key, _) = TestCertificates.WriteSelfSigned(_dir);
+        File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+
+        var errors = Errors(Config("""{ "certificateFile": "control.crt", "certificateKeyFile": "control.key" }"""));
+
+        Assert.Contains("node.control.certificateKeyFile: ", errors, StringComparison.Ordinal);
+        Assert.Contains("chmod 600", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_CertificateFileNotPem_ErrorNamingField()
+    {
+        TestCertificates.WriteSelfSigned(_dir);
+        File.WriteAllText(Path.Combine(_dir, "control.crt"), "not a certificate\n");
+
+        Assert.Contains("node.control.certificateFile: ", Errors(Config("""{ "certificateFile": "control.crt", "certificateKeyFile": "control.key" }""")), StringComparison.Ordinal);
+    }
 }
