@@ -30,6 +30,8 @@ public sealed class BadInvocationTests : IDisposable
         { "replay --trace FILE --config FILE --speed 0", "--speed: expected a factor" },
         { "status --endpoint ftp://127.0.0.1:1", "--endpoint" },
         { "status --token-file MISSING", "--token-file" },
+        { "status --endpoint https://127.0.0.1:1 --ca-file MISSING", "--ca-file: no such file 'MISSING'" },
+        { "status --endpoint https://127.0.0.1:1 --ca-file FILE", "--ca-file: FILE: expected PEM certificates, found none" },
         { "plugins --dir MISSING", "--dir: no such directory 'MISSING'" },
         { "plugins --config MISSING", "MISSING: cannot read the configuration file" },
         { "telemetry export --db MISSING --out DIR/x.csv", "--db: no such telemetry file" },

@@ -94,6 +94,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
     private readonly ConcurrentDictionary<long, Connection> _connections = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TcpListener? _listener;
+    private SslStreamCertificateContext? _tls;
     private Task _accept = Task.CompletedTask;
     private long _nextId;
     private long _served;
@@ -152,6 +153,8 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
     /// <summary>Binds and listens (throws <see cref="SocketException"/> when the port is taken), then accepts in the background.</summary>
     public void Start()
     {
+        // The certificate's chain is built once, here, offline (never per handshake, never fetched from the network).
+        _tls ??= _options.Certificate is { } certificate ? SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true) : null;
         var listener = new TcpListener(_endpoint);
         listener.Start(backlog: 512);
         _listener = listener;
@@ -283,13 +286,13 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
         {
             socket.NoDelay = true;
             await using var network = new NetworkStream(socket, ownsSocket: true);
-            await using var tls = _options.Certificate is null ? null : new SslStream(network, leaveInnerStreamOpen: true);
+            await using var tls = _tls is null ? null : new SslStream(network, leaveInnerStreamOpen: true);
             Stream stream = network;
             if (tls is not null)
             {
                 await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
                 {
-                    ServerCertificate = _options.Certificate,
+                    ServerCertificateContext = _tls,
                     EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     ClientCertificateRequired = false,
                 }, token).ConfigureAwait(false);
