@@ -9,4 +9,4 @@ dotnet build src/ClusterSync.Cli -c Release -v q -nologo
 CS=(dotnet src/ClusterSync.Cli/bin/Release/net10.0/clustersync.dll)
 mkdir -p models/.work
 "${CS[@]}" generate --out models/.work/generated-2020-06.csv --start 2020-06-01 --days 2 --rate 1 --seed 2020
-"${CS[@]}" train --luflow "$LUFLOW" --trace models/.work/generated-2020-06.csv --name lifetime --out-dir models --test-days 4
+"${CS[@]}" train --luflow "$LUFLOW" --trace models/.work/generated-2020-06.csv --name lifetime --out-dir models --test-days 4 --force

@@ -38,7 +38,7 @@ internal static class CommandLine
         {
             foreach (var error in parsed.Errors)
             {
-                await Console.Error.WriteLineAsync($"clustersync: {error.Message}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"clustersync: {Plain(error.Message)}").ConfigureAwait(false);
             }
 
             await Console.Error.WriteLineAsync("Run 'clustersync --help' for usage.").ConfigureAwait(false);
@@ -65,12 +65,36 @@ internal static class CommandLine
 
             return BadInput;
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A file the job could not read or write after its checks passed (a full disk, a file removed meanwhile):
+            // the job failed; one line, no stack trace (the paths were checked up front: a bad path is exit 2).
+            await Console.Error.WriteLineAsync($"clustersync: failed: {ex.Message}").ConfigureAwait(false);
+            return Failure;
+        }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             await Console.Error.WriteLineAsync($"clustersync: failed: {ex}").ConfigureAwait(false);
             return Failure;
         }
     }
+
+    /// <summary>
+    /// A parser message without .NET type names: "Cannot parse argument 'x' for option '--n' as expected type
+    /// 'System.Int32'." becomes "... for option '--n': expected a whole number."
+    /// </summary>
+    internal static string Plain(string message) => System.Text.RegularExpressions.Regex.Replace(message,
+        @" as expected type '(?<type>[^']+)'\.?",
+        m => ": expected " + m.Groups["type"].Value switch
+        {
+            var t when t.Contains("Int", StringComparison.Ordinal) || t.Contains("Byte", StringComparison.Ordinal) => "a whole number.",
+            var t when t.Contains("Double", StringComparison.Ordinal) || t.Contains("Single", StringComparison.Ordinal) || t.Contains("Decimal", StringComparison.Ordinal) => "a number.",
+            var t when t.Contains("Boolean", StringComparison.Ordinal) => "true or false.",
+            var t when t.Contains("DirectoryInfo", StringComparison.Ordinal) => "a directory path.",
+            var t when t.Contains("FileInfo", StringComparison.Ordinal) => "a file path.",
+            var t when t.Contains("TimeSpan", StringComparison.Ordinal) => "a duration.",
+            _ => "another kind of value.",
+        });
 
     private static Command BuildBench()
     {

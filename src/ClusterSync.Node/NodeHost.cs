@@ -63,6 +63,13 @@ public sealed class NodeHost : IAsyncDisposable
                 builder.Services.AddHostedService(_ => control!);
             }
 
+            // Under a service manager (NOTIFY_SOCKET): READY=1 at Standby or Active, STATUS=, WATCHDOG=1 (after the runtime).
+            ServiceManagerNotifier? notifier = null;
+            if (ServiceManagerNotifier.Listening)
+            {
+                builder.Services.AddHostedService(_ => notifier!);
+            }
+
             configure?.Invoke(builder);
             var host = builder.Build();
             var loggers = host.Services.GetRequiredService<ILoggerFactory>();
@@ -81,6 +88,7 @@ public sealed class NodeHost : IAsyncDisposable
                     : null;
                 runtime = new NodeRuntime(model, engine, plugins, adaptive, dataPlane, generator, streams, time, loggers);
                 control = model.Config.Node.Control.Port != 0 ? new ControlEndpoint(runtime, loggers.CreateLogger<ControlEndpoint>(), time) : null;
+                notifier = ServiceManagerNotifier.Listening ? ServiceManagerNotifier.Create(runtime, time, loggers.CreateLogger<ServiceManagerNotifier>()) : null;
                 return new NodeHost(host, channel, model, runtime);
             }
             catch

@@ -125,6 +125,65 @@ public sealed class CliProcess : IAsyncDisposable
         return p;
     }
 
+    /// <summary>
+    /// Starts another program (an installed <c>clustersync</c>, a script) the same way: output collected, the process
+    /// tree killed on dispose. <paramref name="environment"/> adds to (or, with a null value, removes from) the test's environment.
+    /// </summary>
+    public static CliProcess StartProgram(string name, string fileName, IReadOnlyList<string> args,
+        IReadOnlyDictionary<string, string?>? environment = null, string? workingDirectory = null)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
+        };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                info.Environment.Remove(key);
+            }
+            else
+            {
+                info.Environment[key] = value;
+            }
+        }
+
+        var p = new CliProcess(new Process { StartInfo = info }, name);
+        p._process.OutputDataReceived += (_, e) => p.Append(e.Data, stdout: true);
+        p._process.ErrorDataReceived += (_, e) => p.Append(e.Data, stdout: false);
+        p._process.Start();
+        p._process.BeginOutputReadLine();
+        p._process.BeginErrorReadLine();
+        return p;
+    }
+
+    /// <summary>Runs another program to completion (<see cref="StartProgram"/>); fails the test with its output after <paramref name="timeout"/>.</summary>
+    public static async Task<CliProcess> RunProgramAsync(TimeSpan timeout, string name, string fileName, IReadOnlyList<string> args,
+        IReadOnlyDictionary<string, string?>? environment = null, string? workingDirectory = null)
+    {
+        var p = StartProgram(name, fileName, args, environment, workingDirectory);
+        try
+        {
+            await p.WaitForExitAsync(timeout).ConfigureAwait(false);
+            return p;
+        }
+        catch
+        {
+            await p.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>Runs <c>clustersync ARGS</c> to completion; fails the test (with its output) if it takes longer than <paramref name="timeout"/>.</summary>
     public static async Task<CliProcess> RunAsync(TimeSpan timeout, params string[] args)
     {

@@ -41,7 +41,7 @@ internal static class CommitBenchmark
                 return bench.Refuse("needs Linux and root (it creates a network namespace and needs CAP_NET_ADMIN)");
             }
 
-            var directory = parse.GetValue(plugins)?.FullName ?? PluginCatalog.DefaultDirectory;
+            var directory = parse.GetValue(plugins) is { } given ? Commands.PathOptions.InputDirectory("--plugins", given.FullName) : PluginCatalog.DefaultDirectory;
             bool a = parse.GetValue(ack);
             return Environment.GetEnvironmentVariable(InsideVariable) is { Length: > 0 } ns
                 ? Inside(bench, ns, n, a, b, directory)

@@ -35,7 +35,8 @@ internal static class TelemetryBenchmark
                 return bench.Refuse("expected --seconds in (0, 600], --rounds in [1, 50], --entries in [256, 10000000], --events in [2, 1000]");
             }
 
-            var result = Run(TimeSpan.FromSeconds(s), r, n, ev, parse.GetValue(db)?.FullName, bench.Progress);
+            var dbPath = parse.GetValue(db) is { } file ? Commands.PathOptions.OutputFile("--db", file.FullName) : null;
+            var result = Run(TimeSpan.FromSeconds(s), r, n, ev, dbPath, bench.Progress);
             return bench.Report(result, 28, passed: true);
         });
     }

@@ -22,6 +22,7 @@ internal static class GenerateCommand
         };
         command.SetAction(parse =>
         {
+            var outPath = PathOptions.OutputFile("--out", parse.GetValue(output)!.FullName);
             var startText = parse.GetValue(start)!;
             if (!DateTimeOffset.TryParse(startText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var startAt))
             {
@@ -38,16 +39,22 @@ internal static class GenerateCommand
                 BurstsPerHour = parse.GetValue(bursts),
                 StartUnixSeconds = startAt.ToUnixTimeMilliseconds() / 1000.0,
             };
-            var errors = options.Validate().ToList();
+            // The generator's own check speaks of its span in seconds; the user typed --days.
+            var errors = options.Validate().Where(e => !e.StartsWith("--span:", StringComparison.Ordinal)).ToList();
+            double d = parse.GetValue(days);
+            if (!(d > 0 && d <= 366))
+            {
+                errors.Insert(0, $"--days: expected days in (0, 366], found {d.ToString(CultureInfo.InvariantCulture)}");
+            }
+
             if (errors.Count > 0)
             {
                 throw ConfigurationErrors.All(errors);
             }
 
             var trace = TraceGenerator.Generate(options);
-            var file = parse.GetValue(output)!;
-            TraceCsv.Write(file.FullName, trace);
-            Console.WriteLine($"wrote {file.FullName}: {trace.Count:N0} connections over {options.SpanSeconds / 86_400:0.##} day(s), seed {options.Seed}");
+            TraceCsv.Write(outPath, trace);
+            Console.WriteLine($"wrote {outPath}: {trace.Count:N0} connections over {options.SpanSeconds / 86_400:0.##} day(s), seed {options.Seed}");
             return CommandLine.Success;
         });
         return command;

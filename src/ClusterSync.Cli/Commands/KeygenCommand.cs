@@ -14,6 +14,7 @@ internal static class KeygenCommand
         command.SetAction(parse =>
         {
             var file = parse.GetValue(output)!;
+            PathOptions.OutputFile("--out", file.FullName);
             if (file.Exists && !parse.GetValue(force))
             {
                 Console.Error.WriteLine($"clustersync: {file.FullName}: the file exists; pass --force to overwrite it (members using the old key will stop accepting this one's packets)");

@@ -76,14 +76,27 @@ internal static class NodeCommand
         return CommandLine.Success;
     }
 
-    /// <summary>One line per event on stderr, stopped cleanly on SIGTERM or Ctrl-C (the console lifetime).</summary>
+    /// <summary>
+    /// One line per event on stderr, stopped cleanly on SIGTERM or Ctrl-C (the console lifetime). Under systemd (stderr
+    /// is the journal: <c>JOURNAL_STREAM</c> set) the systemd formatter: each line starts with its syslog priority
+    /// (<c>&lt;6&gt;</c> information, <c>&lt;4&gt;</c> warning, <c>&lt;3&gt;</c> error), which journald stores as the entry's
+    /// PRIORITY (<c>journalctl -u clustersync -p warning</c>), followed by the category and event id; journald stamps the time.
+    /// </summary>
     private static void ConsoleLogging(HostApplicationBuilder builder)
     {
-        builder.Logging.AddSimpleConsole(o =>
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("JOURNAL_STREAM")))
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-        });
+            builder.Logging.AddSystemdConsole(o => o.IncludeScopes = false);
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+        }
+
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);

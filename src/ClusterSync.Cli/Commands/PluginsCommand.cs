@@ -28,7 +28,12 @@ internal static class PluginsCommand
                 disabled = [.. loaded.Config.Plugins.Disabled];
             }
 
-            return Run(parse.GetValue(dir)?.FullName ?? directory, parse.GetValue(json), Console.Out, disabled);
+            if (parse.GetValue(dir) is { } given)
+            {
+                directory = PathOptions.InputDirectory("--dir", given.FullName);
+            }
+
+            return Run(directory, parse.GetValue(json), Console.Out, disabled);
         });
         return command;
     }

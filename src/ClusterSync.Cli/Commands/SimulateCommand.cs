@@ -58,6 +58,16 @@ internal static class SimulateCommand
                 return CommandLine.BadInput;
             }
 
+            if (parse.GetValue(plot) is { } plotPath)
+            {
+                PathOptions.OutputFile("--plot", plotPath);
+            }
+
+            if (parse.GetValue(telemetry) is { } telemetryPath)
+            {
+                PathOptions.OutputFile("--telemetry", telemetryPath);
+            }
+
             LifetimeModel? lifetimeModel = null;
             var modelPath = parse.GetValue(model);
             if (modelPath is not null && !LifetimeModel.TryLoad(modelPath, out lifetimeModel, out var reason))

@@ -24,13 +24,43 @@ internal static class StatusCommand
         {
             Description = "The node's control token file (node.control.tokenFile); needed when the node sets node.control.requireTokenForReads.",
         };
-        var command = new Command("status", "Member state and sync statistics of a running node (like 'cphaprob syncstat').") { endpoint, json, timeout, tokenFile };
+        var caFile = new Option<string?>("--ca-file")
+        {
+            Description = "For an https endpoint: the certificate (PEM) that signed the node's certificate, or the node's own self-signed one; default: the system's trusted roots.",
+        };
+        var command = new Command("status", "Member state and sync statistics of a running node (like 'cphaprob syncstat').") { endpoint, json, timeout, tokenFile, caFile };
         command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(endpoint)!, parse.GetValue(json), parse.GetValue(timeout), Console.Out, cancellationToken,
-            parse.GetValue(tokenFile)));
+            parse.GetValue(tokenFile), parse.GetValue(caFile)));
         return command;
     }
 
-    public static async Task<int> RunAsync(string endpoint, bool json, double timeoutSeconds, TextWriter output, CancellationToken cancellationToken, string? tokenFile = null)
+    /// <summary>An HTTP handler that, given <paramref name="trusted"/>, accepts a server certificate only if it chains to one of them (and names the host).</summary>
+    private static HttpMessageHandler TrustingHandler(System.Security.Cryptography.X509Certificates.X509Certificate2Collection? trusted)
+    {
+        var handler = new SocketsHttpHandler();
+        if (trusted is not null)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                {
+                    return false;
+                }
+
+                using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
+                chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                return chain.Build(certificate as System.Security.Cryptography.X509Certificates.X509Certificate2
+                    ?? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+            };
+        }
+
+        return handler;
+    }
+
+    public static async Task<int> RunAsync(string endpoint, bool json, double timeoutSeconds, TextWriter output, CancellationToken cancellationToken, string? tokenFile = null,
+        string? caFile = null)
     {
         string? token = null;
         if (tokenFile is not null)
@@ -46,10 +76,31 @@ internal static class StatusCommand
             }
         }
 
-        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var baseUri) || baseUri.Scheme != Uri.UriSchemeHttp)
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var baseUri) || (baseUri.Scheme != Uri.UriSchemeHttp && baseUri.Scheme != Uri.UriSchemeHttps))
         {
-            await Console.Error.WriteLineAsync($"clustersync: --endpoint: expected an http URL like http://127.0.0.1:{ControlConfig.DefaultPort}, found '{endpoint}'").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"clustersync: --endpoint: expected an http or https URL like http://127.0.0.1:{ControlConfig.DefaultPort}, found '{endpoint}'").ConfigureAwait(false);
             return CommandLine.BadInput;
+        }
+
+        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? trusted = null;
+        if (caFile is not null)
+        {
+            try
+            {
+                trusted = [];
+                trusted.ImportFromPemFile(PathOptions.InputFile("--ca-file", caFile));
+            }
+            catch (System.Security.Cryptography.CryptographicException ex)
+            {
+                await Console.Error.WriteLineAsync($"clustersync: --ca-file: {Path.GetFullPath(caFile)}: expected PEM certificates: {ex.Message}").ConfigureAwait(false);
+                return CommandLine.BadInput;
+            }
+
+            if (trusted.Count == 0)
+            {
+                await Console.Error.WriteLineAsync($"clustersync: --ca-file: {Path.GetFullPath(caFile)}: expected PEM certificates, found none").ConfigureAwait(false);
+                return CommandLine.BadInput;
+            }
         }
 
         if (!(timeoutSeconds > 0 && timeoutSeconds <= 300))
@@ -60,7 +111,7 @@ internal static class StatusCommand
 
         var url = new Uri(baseUri, "/status");
         string body;
-        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(timeoutSeconds) })
+        using (var http = new HttpClient(TrustingHandler(trusted)) { Timeout = TimeSpan.FromSeconds(timeoutSeconds) })
         {
             try
             {

@@ -30,6 +30,12 @@ internal static class TelemetryCommand
                 return CommandLine.BadInput;
             }
 
+            PathOptions.OutputFile("--out", outFile.FullName);
+            if (metricsFile is not null)
+            {
+                PathOptions.OutputFile("--metrics", metricsFile.FullName);
+            }
+
             // Throws ConfigurationException (exit 2) when the file is not a telemetry file.
             using var reader = new TelemetryReader(dbFile.FullName);
             long records;

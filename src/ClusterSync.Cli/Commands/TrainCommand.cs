@@ -7,8 +7,9 @@ using Spectre.Console;
 namespace ClusterSync.Cli.Commands;
 
 /// <summary>
-/// <c>clustersync train --luflow DIR --trace FILE ... [--name N] [--out-dir models]</c>: trains the lifetime model,
-/// evaluates it on the latest days against the static policies, writes models/N.zip, N.md and PNG plots.
+/// <c>clustersync train --luflow DIR --trace FILE ... [--name N] [--out-dir models] [--force]</c>: trains the lifetime model,
+/// evaluates it on the latest days against the static policies, writes models/N.zip, N.md and PNG plots. An existing
+/// models/N.zip is replaced only with <c>--force</c> (exit 2 otherwise, before any training).
 /// </summary>
 internal static class TrainCommand
 {
@@ -24,9 +25,10 @@ internal static class TrainCommand
         var trees = new Option<int>("--trees") { Description = "FastTree trees.", DefaultValueFactory = _ => 100 };
         var leaves = new Option<int>("--leaves") { Description = "Leaves per tree.", DefaultValueFactory = _ => 32 };
         var noPlots = new Option<bool>("--no-plots") { Description = "Skip the PNG plots." };
+        var force = new Option<bool>("--force") { Description = "Overwrite an existing model <out-dir>/<name>.zip (and its card and plots)." };
         var command = new Command("train", "Train the lifetime model from traces (split by time), evaluate against static policies, write model + card + plots.")
         {
-            luflow, trace, zeek, name, outDir, testDays, calDays, trees, leaves, noPlots,
+            luflow, trace, zeek, name, outDir, testDays, calDays, trees, leaves, noPlots, force,
         };
         command.SetAction(parse =>
         {
@@ -57,6 +59,25 @@ internal static class TrainCommand
                 errors.Add($"--leaves: expected 2-1024, found {l}");
             }
 
+            foreach (var (option, path) in sources.Select(s => (s.Format switch { TraceFormat.Luflow => "--luflow", TraceFormat.Zeek => "--zeek", _ => "--trace" }, s.Path)))
+            {
+                if (!File.Exists(path) && !Directory.Exists(path))
+                {
+                    errors.Add($"{option}: no such file or directory '{Path.GetFullPath(path)}'");
+                }
+            }
+
+            var outputDirectory = parse.GetValue(outDir)!;
+            if (string.IsNullOrWhiteSpace(outputDirectory) || File.Exists(outputDirectory))
+            {
+                errors.Add($"--out-dir: expected a directory to write the model into, found '{outputDirectory}'");
+            }
+            else if (errors.Count == 0 && Path.Combine(Path.GetFullPath(outputDirectory), n + ".zip") is var modelPath && File.Exists(modelPath) && !parse.GetValue(force))
+            {
+                // A running node may watch this very file (adaptive.model): never replace a model by accident.
+                errors.Add($"{modelPath}: the model exists; pass --force to overwrite it (a node watching it reloads the new one)");
+            }
+
             if (errors.Count > 0)
             {
                 throw ConfigurationErrors.All(errors);
@@ -66,7 +87,7 @@ internal static class TrainCommand
             {
                 Name = n,
                 Sources = sources,
-                OutputDirectory = parse.GetValue(outDir)!,
+                OutputDirectory = outputDirectory,
                 TestDays = parse.GetValue(testDays),
                 CalibrationDays = parse.GetValue(calDays),
                 Trainer = new TrainerOptions { Trees = t, Leaves = l },

@@ -108,13 +108,25 @@ public sealed record NodeSection
     public string? StateDirectory { get; init; }
 }
 
-/// <summary>The local HTTP control endpoint (<c>/status</c>, <c>/metrics</c>, <c>/healthz</c>), bound to 127.0.0.1 only.</summary>
+/// <summary>The HTTP control endpoint (<c>/status</c>, <c>/metrics</c>, <c>/healthz</c>), on 127.0.0.1 unless <see cref="Address"/> says otherwise.</summary>
 public sealed record ControlConfig
 {
     public const int DefaultPort = 9116;
 
-    /// <summary>TCP port on 127.0.0.1; 0 disables the endpoint.</summary>
+    /// <summary>TCP port on <see cref="Address"/>; 0 disables the endpoint.</summary>
     public int Port { get; init; } = DefaultPort;
+
+    /// <summary>
+    /// The IP address the endpoint listens on (default <c>127.0.0.1</c>). Any other than a loopback address (including
+    /// <c>0.0.0.0</c> and <c>::</c>) needs <see cref="TokenFile"/> and <see cref="RequireTokenForReads"/> (<see cref="ControlAddressValidator"/>).
+    /// </summary>
+    public string Address { get; init; } = ControlAddressValidator.DefaultAddress;
+
+    /// <summary>HTTPS: the endpoint's certificate (PEM, the chain after it), with <see cref="CertificateKeyFile"/>; relative paths are relative to the configuration file. Null: plain HTTP.</summary>
+    public string? CertificateFile { get; init; }
+
+    /// <summary>HTTPS: the certificate's private key (PEM, unencrypted, owner-only like the token file).</summary>
+    public string? CertificateKeyFile { get; init; }
 
     /// <summary>
     /// A file holding the bearer token (one line, owner-only like the cluster key) that every state-changing request

@@ -88,7 +88,7 @@ public static class NodeConfigLoader
     {
         var topology = MembersValidator.Validate(c.Cluster, errors);
         var (mode, key) = ClusterValidator.Validate(c, file, errors);
-        var (selfIndex, controlToken, stateDirectory) = NodeSectionValidator.Validate(c, file, topology, errors);
+        var (selfIndex, controlToken, stateDirectory, controlCertificate) = NodeSectionValidator.Validate(c, file, topology, errors);
         SyncValidator.Validate(c, errors);
         var pluginDirectory = PluginsValidator.Validate(c.Plugins, file, errors);
         var model = AdaptiveValidator.Validate(c, file, errors);
@@ -96,6 +96,7 @@ public static class NodeConfigLoader
         uint sourceBase = DataPlaneValidator.Validate(c.DataPlane, errors);
         if (errors.Count > 0 || selfIndex < 0 || !topology.Complete)
         {
+            controlCertificate?.Dispose();
             return null;
         }
 
@@ -114,6 +115,7 @@ public static class NodeConfigLoader
         var plugins = PluginResolver.Resolve(c, file, pluginDirectory, (byte)self.Id, syncLinks, errors);
         if (plugins is null)
         {
+            controlCertificate?.Dispose();
             return null;
         }
 
@@ -125,6 +127,7 @@ public static class NodeConfigLoader
             Mode = mode,
             EpochFilePath = System.IO.Path.Combine(stateDirectory, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"clustersync-member{self.Id}.epoch")),
             ControlToken = controlToken,
+            ControlCertificate = controlCertificate,
             PluginDirectory = pluginDirectory,
             AdaptiveModel = model,
             LinkIds = links[selfIndex].Select(l => l.Id).ToList(),

@@ -40,6 +40,9 @@ public sealed record NodeModel(
     /// <summary>The control endpoint's bearer token (<c>node.control.tokenFile</c>), or null when none is configured.</summary>
     public string? ControlToken { get; init; }
 
+    /// <summary>The control endpoint's HTTPS certificate with its key (<c>node.control.certificateFile</c>), or null for plain HTTP.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ControlCertificate { get; init; }
+
     /// <summary>The plugin directory (<c>plugins.directory</c> resolved against the configuration file, or the default).</summary>
     public required string PluginDirectory { get; init; }
 
@@ -66,5 +69,9 @@ public sealed record NodeModel(
     public required ResolvedPlugins Plugins { get; init; }
 
     /// <summary>Releases the resolved plugins (the host does it when it was built from this model).</summary>
-    public void Dispose() => Plugins.Dispose();
+    public void Dispose()
+    {
+        Plugins.Dispose();
+        ControlCertificate?.Dispose();
+    }
 }

@@ -8,8 +8,8 @@ namespace ClusterSync.Node.Configuration;
 /// </summary>
 internal static class NodeSectionValidator
 {
-    /// <returns>The index of this member in <c>cluster.members</c> (-1: none), the control token, the state directory.</returns>
-    public static (int SelfIndex, string? ControlToken, string StateDirectory) Validate(NodeConfig c, string file, MemberTopology topology, ConfigurationErrors errors)
+    /// <returns>The index of this member in <c>cluster.members</c> (-1: none), the control token, the state directory, the control endpoint's HTTPS certificate (null: HTTP).</returns>
+    public static (int SelfIndex, string? ControlToken, string StateDirectory, System.Security.Cryptography.X509Certificates.X509Certificate2? ControlCertificate) Validate(NodeConfig c, string file, MemberTopology topology, ConfigurationErrors errors)
     {
         var members = c.Cluster.Members;
         int selfIndex = -1;
@@ -28,8 +28,10 @@ internal static class NodeSectionValidator
         }
 
         CheckControlPort(c, topology, selfIndex, errors);
+        ControlAddressValidator.Validate(c.Node.Control, errors);
         var token = LoadControlToken(c.Node.Control, file, errors);
-        return (selfIndex, token, StateDirectory(c.Node, file, errors));
+        var certificate = c.Node.Control.Port == 0 ? null : ControlAddressValidator.LoadCertificate(c.Node.Control, file, errors);
+        return (selfIndex, token, StateDirectory(c.Node, file, errors), certificate);
     }
 
     private static void CheckControlPort(NodeConfig c, MemberTopology topology, int selfIndex, ConfigurationErrors errors)
@@ -37,7 +39,7 @@ internal static class NodeSectionValidator
         int controlPort = c.Node.Control.Port;
         if (controlPort is < 0 or > 65535)
         {
-            errors.Add("node.control.port", $"expected a TCP port 1-65535 on 127.0.0.1, or 0 to disable the control endpoint, found {controlPort}");
+            errors.Add("node.control.port", $"expected a TCP port 1-65535 on node.control.address, or 0 to disable the control endpoint, found {controlPort}");
             return;
         }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using ClusterSync.Node.Configuration;
 using ClusterSync.Node.Control.Http;
 using ClusterSync.Node.Runtime;
 using Microsoft.Extensions.Hosting;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Logging;
 namespace ClusterSync.Node.Control;
 
 /// <summary>
-/// The local control endpoint on 127.0.0.1 (<c>node.control.port</c>): <c>GET /status</c> (JSON),
+/// The control endpoint on 127.0.0.1 or <c>node.control.address</c> (<c>node.control.port</c>): <c>GET /status</c> (JSON),
 /// <c>/metrics</c> (Prometheus text) and <c>/healthz</c> (200 while the engine runs, 503 otherwise), served by
 /// <see cref="ControlHttpServer"/> (a small HTTP/1.1 server on a TcpListener; no ASP.NET host). A route is one
 /// line in <see cref="Routes"/>.
@@ -59,22 +60,27 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var control = _node.Model.Config.Node.Control;
+        var address = ControlAddressValidator.TryParse(control.Address, out var a) ? a : IPAddress.Loopback; // validated by the loader
         var options = new ControlHttpOptions
         {
-            Access = new ControlAccess(_node.Model.ControlToken, control.RequireTokenForReads, control.AllowUnauthenticated, IPAddress.Loopback),
+            Access = new ControlAccess(_node.Model.ControlToken, control.RequireTokenForReads, control.AllowUnauthenticated, address, NetworkHosts(address)),
+            Certificate = _node.Model.ControlCertificate,
         };
-        var server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, Port), Routes(), _time, options, _logger, RequestRoutes);
+        var endpoint = new IPEndPoint(address, Port);
+        var server = new ControlHttpServer(endpoint, Routes(), _time, options, _logger, RequestRoutes);
         try
         {
             server.Start();
         }
         catch (SocketException ex)
         {
-            throw new NodeStartException($"{_node.Model.Path}: node.control.port: cannot listen on 127.0.0.1:{Port}: {ex.Message}");
+            throw new NodeStartException(ex.SocketErrorCode == SocketError.AddressNotAvailable
+                ? $"{_node.Model.Path}: node.control.address: {address} is not an address of this machine"
+                : $"{_node.Model.Path}: node.control.port: cannot listen on {endpoint}: {ex.Message}");
         }
 
         _server = server;
-        Log.Listening(_logger, Port);
+        Log.Listening(_logger, $"{(options.Certificate is null ? "http" : "https")}://{endpoint}");
         if (_node.Model.ControlToken is null && !control.AllowUnauthenticated)
         {
             Log.NoToken(_logger);
@@ -141,10 +147,40 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
             : ControlResponse.Text(503, $"not serving: {reason}\n"));
     }
 
+    /// <summary>
+    /// Host names a client on the network may use for a non-loopback endpoint, besides the bind address: the machine's
+    /// host name and, on a wildcard address (0.0.0.0, ::), every address of its interfaces. Every request on such an
+    /// endpoint must present the token anyway (validation), so this only keeps the DNS-rebinding check meaningful.
+    /// </summary>
+    private static IReadOnlyCollection<string> NetworkHosts(IPAddress address)
+    {
+        if (IPAddress.IsLoopback(address))
+        {
+            return [];
+        }
+
+        var hosts = new List<string> { Dns.GetHostName() };
+        if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
+        {
+            try
+            {
+                hosts.AddRange(System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                    .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+                    .Select(u => (u.Address.IsIPv6LinkLocal ? new IPAddress(u.Address.GetAddressBytes()) : u.Address).ToString()));
+            }
+            catch (System.Net.NetworkInformation.NetworkInformationException)
+            {
+                // No interface list: only the host name and loopback pass the Host check.
+            }
+        }
+
+        return hosts;
+    }
+
     private static partial class Log
     {
-        [LoggerMessage(4101, LogLevel.Information, "Control endpoint on http://127.0.0.1:{Port}/ (/status, /metrics, /healthz)")]
-        public static partial void Listening(ILogger logger, int port);
+        [LoggerMessage(4101, LogLevel.Information, "Control endpoint on {Url}/ (/status, /metrics, /healthz)")]
+        public static partial void Listening(ILogger logger, string url);
 
         [LoggerMessage(4104, LogLevel.Information, "Control endpoint: no node.control.tokenFile; state-changing requests (POST /generator/...) are refused (403), reads are open")]
         public static partial void NoToken(ILogger logger);

@@ -82,7 +82,7 @@ internal sealed class NodeMetrics
         _peerState = factory.CreateGauge("clustersync_peer_member_state", "The state a peer advertises: 0 Init, 1 Syncing, 2 Standby, 3 Active, 4 Down (also when not heard within the dead interval).", new GaugeConfiguration { LabelNames = ["peer"] });
         _failovers = factory.CreateCounter("clustersync_failovers_total", "Times this member became Active (committed its replica into the data plane).");
         _splitBrains = factory.CreateCounter("clustersync_split_brains_total", "Times this member stepped down because a higher-ranked member was also Active.");
-        _lastFailover = factory.CreateGauge("clustersync_last_failover_milliseconds", "At the last promotion: milliseconds from the previous Active's last heartbeat to this member serving.");
+        _lastFailover = factory.CreateGauge("clustersync_last_failover_seconds", "At the last promotion: seconds from the previous Active's last heartbeat to this member serving.");
         foreach (var name in node.FullSyncCounters.ToDictionary().Keys)
         {
             _fullSync[name] = factory.CreateCounter($"clustersync_{name}_total", $"Full sync counter {name}.");
@@ -161,7 +161,7 @@ internal sealed class NodeMetrics
 
         _failovers.IncTo(_node.Membership?.Failovers ?? 0);
         _splitBrains.IncTo(_node.Membership?.SplitBrainsResolved ?? 0);
-        _lastFailover.Set(_node.Membership?.LastFailoverMilliseconds ?? 0);
+        _lastFailover.Set((_node.Membership?.LastFailoverMilliseconds ?? 0) / 1000.0);
         var fullSync = _node.FullSyncCounters.ToDictionary();
         foreach (var (name, counter) in _fullSync)
         {

@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace ClusterSync.Cli.Tests.Commands;
 
 /// <summary>
@@ -27,6 +29,64 @@ public sealed class ExitCodeTests : IDisposable
         await using var cli = await RunAsync("node", "--config", path);
 
         cli.AssertExit2($"{path}: cluster.keyFile:", $"{path}: node.memberId: 7 is not the id of one of cluster.members", $"{path}: sync.mtu: expected 256 to 65507 bytes, found 5");
+    }
+
+    [Fact]
+    public async Task Node_MisspelledClassifierName_Exit2NamingPluginsClassifier()
+    {
+        var path = NodeConfigWriter.Write(Path.Combine(_dir, "classifier.json"), new NodeConfig
+        {
+            Cluster = new ClusterConfig { Insecure = true, Members = [new MemberConfig { Id = 1, Address = "127.0.0.1:18116" }] },
+            Node = new NodeSection { MemberId = 1, Control = new ControlConfig { Port = 0 } },
+            Plugins = new PluginsConfig { Classifier = "port-protocl" },
+        });
+
+        await using var cli = await RunAsync("node", "--config", path);
+
+        cli.AssertExit2($"{path}: plugins.classifier: expected a loaded classifier plugin named 'port-protocl'");
+    }
+
+    [Fact]
+    public async Task Node_NonLoopbackControlAddressWithoutToken_Exit2NamingTokenFileAndRequireTokenForReads()
+    {
+        var path = NodeConfigWriter.Write(Path.Combine(_dir, "control.json"), new NodeConfig
+        {
+            Cluster = new ClusterConfig { Insecure = true, Members = [new MemberConfig { Id = 1, Address = "127.0.0.1:18116" }] },
+            Node = new NodeSection { MemberId = 1, Control = new ControlConfig { Address = "0.0.0.0", Port = 19116, AllowUnauthenticated = true } },
+        });
+
+        await using var cli = await RunAsync("node", "--config", path);
+
+        cli.AssertExit2($"{path}: node.control.tokenFile: node.control.address 0.0.0.0 is not a loopback address",
+            $"{path}: node.control.requireTokenForReads: node.control.address 0.0.0.0 is not a loopback address: expected true",
+            $"{path}: node.control.allowUnauthenticated:");
+    }
+
+    [Fact]
+    public async Task Train_ExistingModelWithoutForce_Exit2OneLineNamingTheFileAndForce_ModelUntouched()
+    {
+        var trace = Path.Combine(_dir, "trace.csv");
+        await using (var generate = await RunAsync("generate", "--out", trace, "--days", "1", "--rate", "0.05"))
+        {
+            Assert.True(generate.ExitCode == 0, generate.Output);
+        }
+
+        var models = Directory.CreateDirectory(Path.Combine(_dir, "models")).FullName;
+        var model = Path.Combine(models, "lifetime.zip");
+        File.WriteAllText(model, "an operator's model");
+
+        await using (var refused = await RunAsync("train", "--trace", trace, "--out-dir", models, "--no-plots", "--trees", "5"))
+        {
+            refused.AssertExit2($"{model}: the model exists; pass --force to overwrite it");
+            Assert.Single(refused.Stderr.Trim().Split('\n'));
+            Assert.Equal("", refused.Stdout);
+        }
+
+        Assert.Equal("an operator's model", File.ReadAllText(model));
+
+        await using var forced = await CliProcess.RunAsync(TimeSpan.FromMinutes(3), "train", "--trace", trace, "--out-dir", models, "--no-plots", "--trees", "5", "--force");
+        Assert.True(forced.ExitCode == 0, forced.Output);
+        Assert.NotEqual("an operator's model", File.ReadAllText(model, Encoding.Latin1));
     }
 
     [Fact]

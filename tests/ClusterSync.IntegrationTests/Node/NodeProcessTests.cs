@@ -65,7 +65,7 @@ public sealed partial class NodeProcessTests(ITestOutputHelper log)
             "clustersync_bytes_sent_total", "clustersync_bytes_received_total", "clustersync_retransmissions_total",
             "clustersync_nack_ranges_sent_total", "clustersync_drops_total", "clustersync_queue_depth",
             "clustersync_table_size", "clustersync_resync_needed_total", "clustersync_member_state", "clustersync_peer_member_state",
-            "clustersync_failovers_total", "clustersync_split_brains_total", "clustersync_last_failover_milliseconds",
+            "clustersync_failovers_total", "clustersync_split_brains_total", "clustersync_last_failover_seconds",
             "clustersync_full_sync_served_total", "clustersync_full_sync_received_total", "clustersync_full_sync_receive_failed_total",
         })
         {

@@ -22,7 +22,9 @@ internal sealed class ControlAccess
     private readonly byte[]? _tokenHash;
     private readonly HashSet<string> _hosts;
 
-    public ControlAccess(string? token, bool requireTokenForReads = false, bool allowUnauthenticated = false, IPAddress? bindAddress = null)
+    /// <param name="hosts">More names a Host header may carry (a non-loopback endpoint: the host name, the interfaces' addresses).</param>
+    public ControlAccess(string? token, bool requireTokenForReads = false, bool allowUnauthenticated = false, IPAddress? bindAddress = null,
+        IReadOnlyCollection<string>? hosts = null)
     {
         _tokenHash = token is null ? null : SHA256.HashData(Encoding.UTF8.GetBytes(token));
         RequireTokenForReads = requireTokenForReads;
@@ -32,6 +34,8 @@ internal sealed class ControlAccess
         {
             _hosts.Add(bindAddress.ToString());
         }
+
+        _hosts.UnionWith(hosts ?? []);
     }
 
     /// <summary>Anything goes (a test server, or an endpoint nobody can reach but its owner).</summary>

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -64,6 +66,9 @@ internal sealed record ControlHttpOptions
 
     /// <summary>Who may do what (Host/Origin checks, bearer token); open by default (tests).</summary>
     public ControlAccess Access { get; init; } = ControlAccess.Open;
+
+    /// <summary>HTTPS: every connection starts with a TLS handshake (TLS 1.2 or 1.3, within the header deadline) with this certificate; null: plain HTTP.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
 }
 
 /// <summary>
@@ -89,6 +94,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
     private readonly ConcurrentDictionary<long, Connection> _connections = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TcpListener? _listener;
+    private SslStreamCertificateContext? _tls;
     private Task _accept = Task.CompletedTask;
     private long _nextId;
     private long _served;
@@ -147,6 +153,8 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
     /// <summary>Binds and listens (throws <see cref="SocketException"/> when the port is taken), then accepts in the background.</summary>
     public void Start()
     {
+        // The certificate's chain is built once, here, offline (never per handshake, never fetched from the network).
+        _tls ??= _options.Certificate is { } certificate ? SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true) : null;
         var listener = new TcpListener(_endpoint);
         listener.Start(backlog: 512);
         _listener = listener;
@@ -277,7 +285,20 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
         try
         {
             socket.NoDelay = true;
-            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            await using var network = new NetworkStream(socket, ownsSocket: true);
+            await using var tls = _tls is null ? null : new SslStream(network, leaveInnerStreamOpen: true);
+            Stream stream = network;
+            if (tls is not null)
+            {
+                await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                {
+                    ServerCertificateContext = _tls,
+                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    ClientCertificateRequired = false,
+                }, token).ConfigureAwait(false);
+                stream = tls;
+            }
+
             ControlResponse response;
             bool head = false;
             if (!room)
@@ -300,11 +321,17 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
             connection.Receiving = false;
             await WriteAsync(stream, response, head, token).ConfigureAwait(false);
             Interlocked.Increment(ref _served);
+            if (tls is not null)
+            {
+                await tls.ShutdownAsync().ConfigureAwait(false); // TLS close_notify before the TCP end
+            }
+
             socket.Shutdown(SocketShutdown.Send); // a clean end of the response, not a reset
         }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or AuthenticationException)
         {
-            // The client went away, was too slow or evicted, or the node is stopping: nothing to answer.
+            // The client went away, was too slow or evicted, failed the TLS handshake (plain HTTP to an HTTPS endpoint),
+            // or the node is stopping: nothing to answer.
             if (timedOut && !connection.Evicted)
             {
                 Interlocked.Increment(ref _timedOut);
@@ -380,7 +407,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
     /// Reads the head (up to the blank line) within the header deadline, then the announced body (discarded) within
     /// the body deadline; returns the request or a status (400, 413, 431) to answer with.
     /// </summary>
-    private async Task<(Request Request, int Status)> ReadRequestAsync(NetworkStream stream, ITimer deadline, CancellationToken token)
+    private async Task<(Request Request, int Status)> ReadRequestAsync(Stream stream, ITimer deadline, CancellationToken token)
     {
         var buffer = new byte[_options.MaxRequestHeadBytes];
         int length = 0;
@@ -500,7 +527,7 @@ internal sealed partial class ControlHttpServer : IAsyncDisposable
         return i < 0 ? -1 : i + 4;
     }
 
-    private static async Task WriteAsync(NetworkStream stream, ControlResponse response, bool head, CancellationToken token)
+    private static async Task WriteAsync(Stream stream, ControlResponse response, bool head, CancellationToken token)
     {
         var sb = new StringBuilder(256);
         sb.Append("HTTP/1.1 ").Append(response.Status).Append(' ').Append(Reason(response.Status)).Append("\r\n");
