@@ -54,7 +54,9 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
 
     /// <summary>Routes that look at the method or query (<see cref="ClusterRoutes"/>: generator pause/resume, ownership).</summary>
     private ValueTask<ControlResponse?> RequestRoutes(ControlRequest request, CancellationToken cancellationToken)
-        => ValueTask.FromResult(ClusterRoutes.TryHandle(_node, request.Method, request.Path, request.Query));
+        => request.Path.StartsWith("/admin/", StringComparison.Ordinal)
+            ? AdminRoutes.TryHandleAsync(_node, request.Method, request.Path, request.Query, _time, _logger)
+            : ValueTask.FromResult(ClusterRoutes.TryHandle(_node, request.Method, request.Path, request.Query));
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
