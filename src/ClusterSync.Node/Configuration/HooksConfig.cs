@@ -70,8 +70,8 @@ public sealed record VirtualAddressConfig
         }
 
         address = parsed;
-        int max = parsed.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
-        return prefix >= 1 && prefix <= max && parsed.ScopeId == 0;
+        bool v4 = parsed.AddressFamily == AddressFamily.InterNetwork;
+        return prefix >= 1 && prefix <= (v4 ? 32 : 128) && (v4 || parsed.ScopeId == 0); // (ScopeId throws for IPv4)
     }
 }
 
