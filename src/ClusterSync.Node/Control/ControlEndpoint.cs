@@ -136,6 +136,7 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
     {
         string? state = _node.Membership?.State.ToString();
         string? reason = state != "Active" ? $"member is {state ?? "starting"}"
+            : _node.Membership is { Serving: false } ? "member is handing the Active role over (admin down or failover)"
             : _node.DataPlanePlugin is { Committing: true } plugin ? $"data-plane plugin '{plugin.Name}' is committing the replica"
             : null;
         return ValueTask.FromResult(reason is null

@@ -59,11 +59,15 @@ internal sealed partial class StateHooks : IAsyncDisposable
     /// <summary>Hooks run (started), failed (non-zero exit or could not start) and timed out, for <c>/status</c> and tests.</summary>
     public (long Run, long Failed, long TimedOut) Counts => (Interlocked.Read(ref _hooksRun), Interlocked.Read(ref _hookFailures), Interlocked.Read(ref _hookTimeouts));
 
-    /// <summary>Subscribes to the controller (before the engine's first tick) and starts the worker.</summary>
-    public void Start(MembershipController membership)
+    /// <summary>Subscribes to the controller (before the engine's first tick; null: faults only) and starts the worker.</summary>
+    public void Start(MembershipController? membership)
     {
         _membership = membership;
-        membership.StateChanged += OnStateChanged;
+        if (membership is not null)
+        {
+            membership.StateChanged += OnStateChanged;
+        }
+
         _worker = Task.Run(RunAsync);
         _faultTimer = _time.CreateTimer(static s => ((StateHooks)s!).CheckFault(), this, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
     }
@@ -121,7 +125,7 @@ internal sealed partial class StateHooks : IAsyncDisposable
 
     private void CheckFault()
     {
-        if (Volatile.Read(ref _faulted) != 0 || _fault() is not { } why || Interlocked.Exchange(ref _faulted, 1) != 0)
+        if (_fault() is not { } why || Interlocked.Exchange(ref _faulted, 1) != 0)
         {
             return;
         }
