@@ -28,6 +28,22 @@ internal sealed class VirtualAddressFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A <see cref="NetnsFactAttribute"/> that also needs keepalived (the keepalived integration test).</summary>
+internal sealed class KeepalivedFactAttribute : FactAttribute
+{
+    public KeepalivedFactAttribute()
+    {
+        if (Host.SkipReason is { } reason)
+        {
+            Skip = reason;
+        }
+        else if (!Host.OnPath("keepalived"))
+        {
+            Skip = "the keepalived command is missing (apt-get install keepalived)";
+        }
+    }
+}
+
 /// <summary>
 /// The end-to-end tests run one at a time: each builds five namespaces, runs hundreds of connections and up to two
 /// node processes, and measures how connections fare across a failover on a 2-core CI machine.

@@ -57,7 +57,8 @@ public sealed class StateHookProcessTests(ITestOutputHelper log)
         Assert.Equal(new[] { "Active", "Standby", "Active" }, active[2..5]);
         Assert.Contains("no live active member", active[5], StringComparison.Ordinal);
         Assert.Equal(commitEnded.ToString(CultureInfo.InvariantCulture), active[6]);
-        Assert.True(n2.HasLogged("Hook onActive (Active):") && n2.HasLogged("exited with code 0"), n2.Tail());
+        // The script wrote its line before it exited; the node logs the exit after: wait for it.
+        await cluster.WaitUntilAsync(() => n2.HasLogged("Hook onActive (Active):") && n2.HasLogged("exited with code 0"), "member 2 logging onActive's exit code");
     }
 
     [Fact]
@@ -124,7 +125,7 @@ public sealed class StateHookProcessTests(ITestOutputHelper log)
         Assert.True(failover.ExitCode == 0, failover.Output);
         await cluster.WaitUntilAsync(() => Read(2) == "1" && Read(1) == "0", "the track files follow the Active to member 2");
         Assert.Equal("Active", NodeCluster.MemberState(await cluster.StatusAsync(2)));
-        Assert.True(n2.HasLogged($"keepalived track file {Track(2)} = 1"), n2.Tail());
+        await cluster.WaitUntilAsync(() => n2.HasLogged($"keepalived track file {Track(2)} = 1"), "member 2 logging the script's output");
     }
 
     /// <summary>No such process, or only its zombie left (killed; its new parent has not reaped it yet).</summary>
