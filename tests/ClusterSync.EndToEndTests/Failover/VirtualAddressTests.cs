@@ -68,7 +68,19 @@ public sealed partial class VirtualAddressTests(ITestOutputHelper log)
         await nodes.WaitUntilAsync(async () => FirewallNodes.MemberState(await nodes.StatusAsync(1)) == "Standby", "fw1 Standby again", TimeSpan.FromSeconds(10));
         Assert.Equal("Active", FirewallNodes.MemberState(await nodes.StatusAsync(2)));
         Assert.DoesNotContain(ClientVip, await Host.MustAsync("ip", "-n", net.Firewall(1), "address", "show", "dev", "c0"), StringComparison.Ordinal);
+
+        // A clean stop (SIGTERM) of the Active removes its addresses; fw1, back in the elections, takes them.
+        var fw2 = nodes[2]!;
+        await fw2.TerminateAsync();
+        Assert.Equal(0, await fw2.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(fw2.HasLogged($"virtual address {ClientVip}/24 removed from c0"), fw2.Tail());
+        Assert.DoesNotContain(ClientVip, await Host.MustAsync("ip", "-n", net.Firewall(2), "address", "show", "dev", "c0"), StringComparison.Ordinal);
+        await nodes.WaitUntilAsync(async () => await HoldsAsync(net, 1, ClientVip) && await HoldsAsync(net, 1, ServerVip), "fw1 Active holding the addresses again", TimeSpan.FromSeconds(20));
+        Log("fw2's node stopped cleanly (addresses removed); fw1 holds them again");
     }
+
+    private static async Task<bool> HoldsAsync(FirewallPair net, int fw, string address)
+        => (await Host.MustAsync("ip", "-n", net.Firewall(fw), "address", "show")).Contains($"{address}/24", StringComparison.Ordinal);
 
     /// <summary>Both firewalls' nodes (fw1 Active holding the addresses, fw2 Standby), the client and server routing through the addresses, traffic up and replicated.</summary>
     private async Task<(FirewallPair Net, FirewallNodes Nodes, TrafficWorkload Traffic)> StartAsync()
