@@ -31,6 +31,7 @@ internal static class CommandLine
             SimulateCommand.Create(),
             TrainCommand.Create(),
             SoakCommand.Create(),
+            AdminCommand.Create(),
         };
 
         var parsed = root.Parse(args);

@@ -13,6 +13,12 @@ public enum MemberState : byte
     Active = 3,
     /// <summary>Declared dead (missed heartbeats) or stopped.</summary>
     Down = 4,
+    /// <summary>
+    /// Administratively down (<c>clustersync admin down</c>, or between handing the Active role over and seeing the
+    /// successor Active): alive and replicating, but out of every election. While in this state the member's heartbeats
+    /// carry, in the priority field, the member it handed the Active role to (0: none); see MembershipController.Admin.cs.
+    /// </summary>
+    Maintenance = 5,
 }
 
 /// <summary>How members share the work.</summary>

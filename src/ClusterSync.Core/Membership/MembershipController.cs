@@ -104,7 +104,8 @@ public sealed partial class MembershipController : IDisposable
     public void Dispose()
     {
         _engine.Ticked -= Evaluate;
-        Publish(MemberState.Down);
+        FailPendingAdmin();
+        Publish(MemberState.Down, "stopping");
     }
 
     /// <summary>One step of the state machine; called on every control tick.</summary>
@@ -200,31 +201,55 @@ public sealed partial class MembershipController : IDisposable
 
                     break;
                 case MemberState.Standby when _options.Mode == ClusterMode.LoadSharing:
+                    if (_adminDown)
+                    {
+                        Publish(MemberState.Maintenance); // admin down: owns nothing, out of the owner set
+                        break;
+                    }
+
                     // Commits only the share this member owns (UpdateOwners, below), not the whole replica.
                     PromoteLoadSharing();
                     break;
                 case MemberState.Standby:
                     HandOverToNewActive(peers);
-                    var outcome = HighAvailabilityElection.Decide(self, WithoutDeafActives(peers, now), _options.Preemption, waitForStarting: !_sawActive);
-                    if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
+                    switch (HandedTheRole(peers, out byte from))
                     {
-                        Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
+                        case Handoff.ToThisMember:
+                            Promote(peers, $"member {from} handed the Active role over");
+                            break;
+                        case Handoff.ToAnother:
+                            break; // a leaving Active named another successor: no election until it took over or gave up
+                        default:
+                            var outcome = HighAvailabilityElection.Decide(self, WithoutDeafActives(peers, now), _options.Preemption, waitForStarting: !_sawActive);
+                            if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
+                            {
+                                Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
+                            }
+
+                            break;
                     }
 
                     break;
                 case MemberState.Active when _options.Mode == ClusterMode.HighAvailability:
                     if (HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive) == ElectionOutcome.StepDownSplitBrain)
                     {
+                        AbortLeave("another Active member of higher rank appeared (split brain)");
                         StepDownAfterHandover(peers, now);
                     }
                     else
                     {
                         CancelHandover();
                         NoteLowerActivePeers(peers);
+                        LeaveWhenHandedOver(peers, now);
                     }
 
                     break;
+                case MemberState.Maintenance:
+                    EvaluateMaintenance(peers, now);
+                    break;
             }
+
+            CompleteAdminIfDone();
 
             if (_options.Mode == ClusterMode.LoadSharing)
             {
@@ -277,7 +302,7 @@ public sealed partial class MembershipController : IDisposable
         _followedActive = winner; // it holds this member's table already
         Interlocked.Increment(ref _splitBrains);
         Log.SplitBrain(_logger, _engine.MemberId);
-        Publish(MemberState.Standby);
+        Publish(MemberState.Standby, $"split brain: member {winner} is Active and outranks this member");
     }
 
     /// <summary>
@@ -478,23 +503,42 @@ public sealed partial class MembershipController : IDisposable
         _lastActivePeer = 0;
         Interlocked.Increment(ref _failovers);
         Log.Promoted(_logger, _engine.MemberId, reason, replica.Count, _sink.Name, sw.Elapsed.TotalMilliseconds);
-        Publish(MemberState.Active);
+        Publish(MemberState.Active, reason);
     }
 
-    private void Publish(MemberState state)
+    private void Publish(MemberState state, string? reason = null)
     {
+        if (state == MemberState.Standby && _adminDown)
+        {
+            state = MemberState.Maintenance; // administratively down: synchronized, but out of the elections
+        }
+
         _sawActive |= state == MemberState.Active;
         var old = State;
         State = state;
+        // A member in Maintenance takes no part in elections, so its priority field carries its named successor.
+        _engine.AdvertisedPriority = state == MemberState.Maintenance ? _namedSuccessor : _options.Priority;
         _engine.AdvertisedState = (byte)state;
         _engine.RelaysUnfollowed = state == MemberState.Standby && _options.Mode == ClusterMode.HighAvailability;
-        _engine.AdvertisedPriority = _options.Priority;
         if (old != state)
         {
+            LastReason = reason ?? DefaultReason(old, state);
             Log.StateChanged(_logger, _engine.MemberId, old, state);
             StateChanged?.Invoke(old, state);
         }
     }
+
+    /// <summary>Why the state last changed, for the state hooks (<c>CLUSTERSYNC_REASON</c>); read it in a <see cref="StateChanged"/> handler.</summary>
+    public string LastReason { get; private set; } = "starting";
+
+    private string DefaultReason(MemberState from, MemberState to) => (from, to) switch
+    {
+        (MemberState.Init, MemberState.Syncing) => "listened for one dead interval; pulling a full sync",
+        (_, MemberState.Standby) when from is MemberState.Init or MemberState.Syncing => "synchronized",
+        (_, MemberState.Maintenance) when _adminDown => "admin down",
+        (MemberState.Maintenance, MemberState.Standby) => "admin up",
+        _ => $"{from} -> {to}",
+    };
 
     private double Elapsed(long from) => (_time.GetTimestamp() - from) * 1000.0 / _time.TimestampFrequency;
 

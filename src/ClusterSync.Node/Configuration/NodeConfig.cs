@@ -24,6 +24,9 @@ public sealed record NodeConfig
     public Adaptive.Controller.AdaptiveOptions Adaptive { get; init; } = new();
 
     public Telemetry.TelemetryOptions Telemetry { get; init; } = new();
+
+    /// <summary>State-change hooks and virtual addresses (<see cref="HooksConfig"/>).</summary>
+    public HooksConfig Hooks { get; init; } = new();
 }
 
 /// <summary>What every member of the cluster shares: the key and the member list.</summary>

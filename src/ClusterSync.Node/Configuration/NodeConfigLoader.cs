@@ -93,6 +93,7 @@ public static class NodeConfigLoader
         var pluginDirectory = PluginsValidator.Validate(c.Plugins, file, errors);
         var model = AdaptiveValidator.Validate(c, file, errors);
         TelemetryValidator.Validate(c, errors);
+        HooksValidator.Validate(c, file, errors);
         uint sourceBase = DataPlaneValidator.Validate(c.DataPlane, errors);
         if (errors.Count > 0 || selfIndex < 0 || !topology.Complete)
         {

@@ -55,7 +55,9 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
 
     /// <summary>Routes that look at the method or query (<see cref="ClusterRoutes"/>: generator pause/resume, ownership).</summary>
     private ValueTask<ControlResponse?> RequestRoutes(ControlRequest request, CancellationToken cancellationToken)
-        => ValueTask.FromResult(ClusterRoutes.TryHandle(_node, request.Method, request.Path, request.Query));
+        => request.Path.StartsWith("/admin/", StringComparison.Ordinal)
+            ? AdminRoutes.TryHandleAsync(_node, request.Method, request.Path, request.Query, _time, _logger)
+            : ValueTask.FromResult(ClusterRoutes.TryHandle(_node, request.Method, request.Path, request.Query));
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -140,6 +142,7 @@ public sealed partial class ControlEndpoint : IHostedService, IAsyncDisposable, 
     {
         string? state = _node.Membership?.State.ToString();
         string? reason = state != "Active" ? $"member is {state ?? "starting"}"
+            : _node.Membership is { Serving: false } ? "member is handing the Active role over (admin down or failover)"
             : _node.DataPlanePlugin is { Committing: true } plugin ? $"data-plane plugin '{plugin.Name}' is committing the replica"
             : null;
         return ValueTask.FromResult(reason is null

@@ -213,6 +213,15 @@ public sealed partial class NodeDataPlane : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Blocks until no commit into the plugin's sink is pending (finished, failed or timed out); false when
+    /// <paramref name="stop"/> fired first. The state hooks wait here before <c>onActive</c> (never the control tick).
+    /// </summary>
+    public bool WaitForCommitEnd(CancellationToken stop) => WaitForCommit(stop);
+
+    /// <summary>When the last commit into the plugin's sink ended (Unix ms, the node's clock); 0 before any.</summary>
+    public long CommitEndedUnixMs => Interlocked.Read(ref _sinkCommitFinishedUnixMs);
+
     /// <summary>Waits until no commit into the plugin's sink is pending (finished, failed or timed out); false when stopped.</summary>
     private bool WaitForCommit(CancellationToken stop)
     {

@@ -113,6 +113,12 @@ public sealed class GeneratorDriver
                     continue;
                 }
 
+                if (!_membership.Serving)
+                {
+                    token.WaitHandle.WaitOne(5); // handing the Active role over (admin down/failover): hold, keep the population
+                    continue;
+                }
+
                 if (!driving)
                 {
                     driving = true;

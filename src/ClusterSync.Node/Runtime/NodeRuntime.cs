@@ -36,6 +36,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     private readonly TimeProvider _time;
     private readonly IStreamChannel? _fullSyncStreams;
     private MembershipController? _membership;
+    private StateHooks? _hooks;
     private DataPlaneFeed? _feed;
     private IStreamChannel? _fullSyncChannel;
     private FullSyncServer? _fullSyncServer;
@@ -93,7 +94,11 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     /// <summary>Pauses or resumes the generator; <paramref name="changesPerSecond"/> (when given) replaces the configured rate.</summary>
     public void SetGenerator(bool paused, double? changesPerSecond = null) => Generator?.Set(paused, changesPerSecond);
 
-    private bool IsActive => _membership?.State == MemberState.Active;
+    /// <summary>Active and not handing the role over (<c>admin down</c>/<c>failover</c>): the data-plane source may submit.</summary>
+    private bool IsActive => _membership?.Serving == true;
+
+    /// <summary>The state hooks and virtual addresses (<c>hooks</c>), or null when none are configured.</summary>
+    internal StateHooks? Hooks => _hooks;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -129,6 +134,13 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             StartsSynchronized = false,
         }, DataPlanePlugin?.WrapSink(_sink) ?? _sink, _time, _loggerFactory.CreateLogger("ClusterSync.Membership"));
         _membership.StateChanged += OnStateChanged;
+        if (Model.Config.Hooks.HasAny())
+        {
+            _hooks = new StateHooks(Model.Config.Hooks, Model.Path, Engine.MemberId, DataPlanePlugin,
+                () => Engine.Failure ?? Engine.TransportFailure, _time, _loggerFactory.CreateLogger("ClusterSync.Hooks"));
+            _hooks.Start(_membership);
+        }
+
         Generator?.Attach(_membership, _sink);
         Witness.Attach(_membership);
         if (Model.Config.DataPlane.Source == DataPlaneConfig.SourceFeed)
@@ -172,6 +184,11 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
         DataPlanePlugin?.Stop(TimeSpan.FromSeconds(5));
         _feed?.Dispose();
         _membership?.Dispose();
+        if (_hooks is not null)
+        {
+            await _hooks.DisposeAsync().ConfigureAwait(false); // runs the Down job first: virtual addresses removed, onStandby
+        }
+
         await StopPullsAsync().ConfigureAwait(false);
         if (_fullSyncServer is not null)
         {

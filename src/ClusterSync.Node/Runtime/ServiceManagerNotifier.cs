@@ -133,10 +133,10 @@ internal sealed partial class ServiceManagerNotifier : IHostedService
 
     private static partial class Log
     {
-        [LoggerMessage(4070, LogLevel.Information, "Service manager notifications on (NOTIFY_SOCKET): READY=1 at Standby or Active, STATUS= at each state change, watchdog ping every {WatchdogMs} ms (0: no WatchdogSec)")]
+        [LoggerMessage(4080, LogLevel.Information, "Service manager notifications on (NOTIFY_SOCKET): READY=1 at Standby or Active, STATUS= at each state change, watchdog ping every {WatchdogMs} ms (0: no WatchdogSec)")]
         public static partial void Notifying(ILogger logger, double watchdogMs);
 
-        [LoggerMessage(4071, LogLevel.Warning, "Service manager notification failed (NOTIFY_SOCKET): {Error}; further failures are not logged")]
+        [LoggerMessage(4081, LogLevel.Warning, "Service manager notification failed (NOTIFY_SOCKET): {Error}; further failures are not logged")]
         public static partial void SendFailed(ILogger logger, string error);
     }
 }

@@ -6,7 +6,7 @@ public sealed class UsageTests
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Every command <c>clustersync</c> offers (the README's command list).</summary>
-    private static readonly string[] s_commands = ["demo", "node", "replay", "status", "keygen", "plugins", "telemetry", "bench", "generate", "simulate", "train", "soak"];
+    private static readonly string[] s_commands = ["demo", "node", "replay", "status", "keygen", "plugins", "telemetry", "bench", "generate", "simulate", "train", "soak", "admin"];
 
 
     [Fact]
@@ -35,9 +35,11 @@ public sealed class UsageTests
     [InlineData("simulate", "-t, --trace <trace> (REQUIRED)")]
     [InlineData("train", "--trace")]
     [InlineData("soak", "--seeds <seeds> (REQUIRED)")]
+    [InlineData("admin", "failover")]
+    [InlineData("admin failover", "--to <to> (REQUIRED)")]
     public async Task Help_EachCommand_Exit0WithItsUsageLineAndMainOption(string command, string expected)
     {
-        await using var cli = await CliProcess.RunAsync(s_timeout, command, "--help");
+        await using var cli = await CliProcess.RunAsync(s_timeout, [.. command.Split(' '), "--help"]);
 
         Assert.True(cli.ExitCode == 0, cli.Output);
         Assert.Contains("Description:", cli.Stdout, StringComparison.Ordinal);
@@ -51,6 +53,7 @@ public sealed class UsageTests
     [InlineData("node", "Option '--config' is required")]
     [InlineData("keygen", "Option '--out' is required")]
     [InlineData("soak --seeds many", "many")]
+    [InlineData("admin failover", "Option '--to' is required")]
     public async Task Parse_BadCommandLine_Exit2WithReasonAndHelpHint(string args, string expected)
     {
         await using var cli = await CliProcess.RunAsync(s_timeout, args.Split(' '));

@@ -26,6 +26,9 @@ internal sealed class FirewallNodes : IAsyncDisposable
 
     public string Directory { get; }
 
+    /// <summary>Changes each firewall's configuration before it is written (hooks, virtual addresses, a control token).</summary>
+    public Func<int, NodeConfig, NodeConfig>? Adjust { get; init; }
+
     public CliProcess? this[int fw] => _nodes[fw];
 
     public async Task KeygenAsync()
@@ -35,7 +38,7 @@ internal sealed class FirewallNodes : IAsyncDisposable
     }
 
     /// <summary>Firewall <paramref name="fw"/>'s node configuration, from the node's own records (<see cref="NodeConfigWriter"/>).</summary>
-    public string WriteConfig(int fw) => NodeConfigWriter.Write(Path.Combine(Directory, $"fw{fw}.json"), new NodeConfig
+    public string WriteConfig(int fw) => NodeConfigWriter.Write(Path.Combine(Directory, $"fw{fw}.json"), (Adjust ?? ((_, c) => c))(fw, new NodeConfig
     {
         Cluster = new ClusterConfig
         {
@@ -46,7 +49,7 @@ internal sealed class FirewallNodes : IAsyncDisposable
         Node = new NodeSection { MemberId = fw, Control = new ControlConfig { Port = ControlPort } },
         Policy = NodeCluster.AllFull,
         DataPlane = NodeCluster.PluginDataPlane("conntrack", new { ignore = new[] { "10.201.3.0/30" } }),
-    });
+    }));
 
     /// <summary>Starts the node of firewall <paramref name="fw"/> in its namespace.</summary>
     public CliProcess Start(int fw)

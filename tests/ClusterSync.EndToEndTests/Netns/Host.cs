@@ -167,7 +167,7 @@ internal static partial class Host
         }
     }
 
-    private static bool OnPath(string tool)
+    public static bool OnPath(string tool)
         => (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':')
             .Concat(["/usr/sbin", "/sbin"]).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, tool)));
 }

@@ -104,6 +104,7 @@ public sealed class NodeConfigValidationTests : IDisposable
         { "plugins", """{"plugins": {"disabled": [" "]}}""", "plugins.disabled[0]: expected a plugin name, found an empty name" },
         { "adaptive", """{"adaptive": {"enabled": true, "neverSkip": ["gold"]}}""", "adaptive.neverSkip[0]: 'gold' is not one of policy.classes" },
         { "telemetry", """{"telemetry": {"enabled": true, "sampleRate": 0}}""", "telemetry.sampleRate: expected a share in (0, 1]" },
+        { "hooks", """{"hooks": {"onActive": ["missing-hook.sh"]}}""", "hooks.onActive[0]: expected an executable file (absolute, or relative to the configuration file), found no file at" },
     };
 
     [Theory]
@@ -134,5 +135,44 @@ public sealed class NodeConfigValidationTests : IDisposable
         var loaded = NodeConfigLoader.Load(Write("""{"plugins": {"directory": "my-plugins"}}"""));
 
         Assert.Equal(Path.Combine(_dir, "my-plugins"), loaded.PluginDirectory);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Load_BadHooks_ReportsEveryErrorWithItsPath_RelativeExecutableResolvedAgainstTheFile()
+    {
+        File.WriteAllText(Path.Combine(_dir, "not-executable.sh"), "#!/bin/sh\n");
+        File.WriteAllText(Path.Combine(_dir, "ok.sh"), "#!/bin/sh\n");
+        File.SetUnixFileMode(Path.Combine(_dir, "ok.sh"), UnixFileMode.UserRead | UnixFileMode.UserExecute);
+
+        var ex = Assert.Throws<ConfigurationException>(() => NodeConfigLoader.Load(Write("""
+            {"hooks": {"onActive": ["ok.sh", "{state}"], "onStandby": ["not-executable.sh"], "timeout": "20m",
+              "virtualAddresses": [{"address": "10.0.0.300/24", "interface": "eth0"}, {"address": "10.0.0.1/24", "interface": "a/b"},
+                                   {"address": "fd00::1/129", "interface": "eth0"}, {"address": "10.0.0.1/16", "interface": "eth1"}]}}
+            """)));
+
+        Assert.Equal(
+        new[]
+        {
+            "hooks.onStandby[0]: expected an executable file, found " + Path.Combine(_dir, "not-executable.sh") + " without execute permission (chmod +x)",
+            "hooks.timeout: expected a duration from 100ms to 10m, found 00:20:00",
+            "hooks.virtualAddresses[0].address: expected an address with its prefix length, like 10.0.0.100/24 or fd00::100/64, found '10.0.0.300/24'",
+            "hooks.virtualAddresses[1].interface: expected a network interface name (1 to 15 characters, no '/', ':' or space), found 'a/b'",
+            "hooks.virtualAddresses[2].address: expected an address with its prefix length, like 10.0.0.100/24 or fd00::100/64, found 'fd00::1/129'",
+            "hooks.virtualAddresses[3].address: expected each address once, found 10.0.0.1 again",
+        }, ex.Errors.Select(e => e[(Path.Combine(_dir, "node.json").Length + 2)..]).ToArray());
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Load_Hooks_ValidSectionLoads()
+    {
+        File.WriteAllText(Path.Combine(_dir, "ok.sh"), "#!/bin/sh\n");
+        File.SetUnixFileMode(Path.Combine(_dir, "ok.sh"), UnixFileMode.UserRead | UnixFileMode.UserExecute);
+
+        var loaded = NodeConfigLoader.Load(Write("""{"hooks": {"onActive": ["ok.sh"], "timeout": "2s", "virtualAddresses": [{"address": "fd00::1/64", "interface": "eth0"}]}}"""));
+
+        Assert.Equal(TimeSpan.FromSeconds(2), loaded.Config.Hooks.Timeout);
+        Assert.Equal(Path.Combine(_dir, "ok.sh"), HooksConfig.ResolveExecutable(loaded.Path, loaded.Config.Hooks.OnActive[0]));
     }
 }

@@ -9,7 +9,8 @@ namespace ClusterSync.TestPlugins;
 
 /// <summary>
 /// A misbehaving data plane for the isolation tests. Settings: <c>failAfter</c> (its source submits that many new
-/// connections, then throws; without it there is no source), <c>sinkThrows</c> (its sink's commit throws).
+/// connections, then throws; without it there is no source), <c>sinkThrows</c> (its sink's commit throws),
+/// <c>sinkDelayMs</c> (its sink's commit takes that long: a slow kernel commit, for the state-hook ordering tests).
 /// </summary>
 public sealed class FaultyDataPlaneFactory : IDataPlaneFactory
 {
@@ -19,7 +20,8 @@ public sealed class FaultyDataPlaneFactory : IDataPlaneFactory
         => context.Settings is { ValueKind: JsonValueKind.Object } s && s.TryGetProperty("failAfter", out var n) ? new FaultySource(n.GetInt32()) : null;
 
     public IReplicaSink CreateSink(DataPlaneContext context)
-        => new FaultySink(context.Settings is { ValueKind: JsonValueKind.Object } s && s.TryGetProperty("sinkThrows", out var t) && t.GetBoolean());
+        => new FaultySink(context.Settings is { ValueKind: JsonValueKind.Object } s && s.TryGetProperty("sinkThrows", out var t) && t.GetBoolean(),
+            context.Settings is { ValueKind: JsonValueKind.Object } d && d.TryGetProperty("sinkDelayMs", out var ms) ? ms.GetInt32() : 0);
 }
 
 public sealed class FaultySource(int failAfter) : IConnectionSource
@@ -42,12 +44,17 @@ public sealed class FaultySource(int failAfter) : IConnectionSource
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
 
-public sealed class FaultySink(bool throws) : IReplicaSink
+public sealed class FaultySink(bool throws, int delayMs = 0) : IReplicaSink
 {
     public string Name => "faulty-sink";
 
     public void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
     {
+        if (delayMs > 0)
+        {
+            Thread.Sleep(delayMs); // a slow data plane (a large kernel commit), on the node's commit task
+        }
+
         if (throws)
         {
             throw new InvalidOperationException($"faulty sink: refused {replica.Count} connections");
