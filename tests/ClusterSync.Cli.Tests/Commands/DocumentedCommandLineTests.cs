@@ -70,7 +70,7 @@ public sealed partial class DocumentedCommandLineTests
     [Fact]
     public void Scan_CodeSpansAndBlocks_YieldTheirCommandLinesOnly()
     {
-        const string text = "Prose about clustersync node processes.\n" +
+        const string text = "Prose about clustersync node processes; `systemctl status clustersync --no-pager`.\n" +
             "Run `clustersync status --json` or `clustersync admin down|up`.\n" +
             "```sh\n# clustersync in a comment is not a command\n" +
             "clustersync simulate --trace x.csv \\\n  --budget 0.01  # two lines\n```\n";
@@ -230,7 +230,9 @@ public sealed partial class DocumentedCommandLineTests
     [GeneratedRegex(@"(^|\s)#(\s|$)")]
     private static partial Regex ShellComment();
 
-    [GeneratedRegex(@"(?<![\w.$/<-])(?:[\w.-]*/)*clustersync(?:\.dll)?(?=\s)")]
+    // Where a command starts: the line's start, after a shell separator, `sudo`, a prompt, `dotnet` or `exec`; not as
+    // an argument of another command (`systemctl status clustersync`, `docker run ... clustersync`).
+    [GeneratedRegex(@"(?:^\s*|(?<=[;&|(]\s*)|(?<=\b(?:sudo|dotnet|exec)\s+)|(?<=\$\s*))(?:[\w.-]*/)*clustersync(?:\.dll)?(?=\s)")]
     private static partial Regex Invocation();
 
     [GeneratedRegex(@"\s\|\s")]

@@ -54,7 +54,7 @@ public sealed class NodeConfigWriterTests : IDisposable
         var nulls = new List<string>();
         Walk(doc.RootElement, "", nulls);
         Assert.Empty(nulls);
-        Assert.Equal(["cluster", "node", "sync", "policy", "dataPlane", "plugins", "adaptive", "telemetry"], doc.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["cluster", "node", "sync", "policy", "dataPlane", "plugins", "adaptive", "telemetry", "hooks"], doc.RootElement.EnumerateObject().Select(p => p.Name));
         Assert.Equal("100ms", doc.RootElement.GetProperty("sync").GetProperty("heartbeatInterval").GetString());
     }
 
