@@ -14,20 +14,25 @@ public sealed record SimulationRun(
     TimeSpan Warmup,
     bool Guard,
     double NeverSyncClassShare,
-    bool ServiceClasses);
+    bool ServiceClasses,
+    ServiceBoundResult? ServiceBound = null);
 
 /// <summary><c>clustersync simulate</c>: static policies from <see cref="PolicySimulator"/>, adaptive from <see cref="ControllerReplay"/>.</summary>
 public static class Simulation
 {
-    public static SimulationRun Run(IReadOnlyList<TraceRecord> records, LifetimeModel? model, IReadOnlyList<double> budgets, TimeSpan warmup, bool guard, bool modelOnly, bool serviceClasses = false, bool frontierPoints = true)
+    public static SimulationRun Run(IReadOnlyList<TraceRecord> records, LifetimeModel? model, IReadOnlyList<double> budgets, TimeSpan warmup, bool guard, bool modelOnly, bool serviceClasses = false, bool frontierPoints = true,
+        AdaptiveOptions? options = null)
     {
         var sim = new PolicySimulator(records, model);
         var report = sim.Run(modelOnly ? budgets : []);
         var policies = report.Policies.Select(p => p.Name.StartsWith("adaptive@", StringComparison.Ordinal) ? p with { Name = "model-only" + p.Name["adaptive".Length..] } : p).ToList();
         var static3 = policies.Single(p => p.Name == "static-3s");
+        // The in-sample best-per-service reference: apart from the policies, as it is not one a node can run.
+        var bound = ServiceBound.Compute(records, static3.Messages, static3.ExposureSeconds);
+        var baseOptions = options ?? new AdaptiveOptions();
         var replay = new ControllerReplay(records, serviceClasses ? new ClusterSync.Policy.PolicyOptions() : ControllerReplay.UniformPolicy(3));
         var predictor = model is null ? null : new LifetimeModelPredictor(model);
-        ReplayResult Replay(double b) => replay.Run($"adaptive@{b.ToString("0.#####", CultureInfo.InvariantCulture)}", new AdaptiveOptions { LossBudget = b, Guard = guard }, predictor, warmup);
+        ReplayResult Replay(double b) => replay.Run($"adaptive@{b.ToString("0.#####", CultureInfo.InvariantCulture)}", baseOptions with { LossBudget = b, Guard = guard }, predictor, warmup);
 
         var runs = budgets.Select(Replay).ToList();
         foreach (var r in runs)
@@ -36,7 +41,7 @@ public static class Simulation
         }
 
         var frontier = records.Count == 0 || !frontierPoints ? null : ControllerFrontier.Search(Replay, static3.Messages, static3.ExposureSeconds);
-        return new SimulationRun(report with { Policies = policies }, static3, runs, frontier, warmup, guard, runs.FirstOrDefault()?.NeverSyncClassShare ?? 0, serviceClasses);
+        return new SimulationRun(report with { Policies = policies }, static3, runs, frontier, warmup, guard, runs.FirstOrDefault()?.NeverSyncClassShare ?? 0, serviceClasses, bound);
     }
 
     /// <summary>
@@ -44,11 +49,11 @@ public static class Simulation
     /// telemetry recorder: <c>simulate --telemetry</c>), so a trace replayed here leaves the telemetry a node fed it would.
     /// </summary>
     public static ReplayResult Record(IReadOnlyList<TraceRecord> records, LifetimeModel? model, double budget, TimeSpan warmup, bool guard,
-        bool serviceClasses, ClusterSync.Policy.IConnectionOutcomeSink tap)
+        bool serviceClasses, ClusterSync.Policy.IConnectionOutcomeSink tap, AdaptiveOptions? options = null)
     {
         var replay = new ControllerReplay(records, serviceClasses ? new ClusterSync.Policy.PolicyOptions() : ControllerReplay.UniformPolicy(3));
         var predictor = model is null ? null : new LifetimeModelPredictor(model);
-        return replay.Run($"adaptive@{budget.ToString("0.#####", CultureInfo.InvariantCulture)}", new AdaptiveOptions { LossBudget = budget, Guard = guard },
+        return replay.Run($"adaptive@{budget.ToString("0.#####", CultureInfo.InvariantCulture)}", (options ?? new AdaptiveOptions()) with { LossBudget = budget, Guard = guard },
             predictor, warmup, tap: tap);
     }
 

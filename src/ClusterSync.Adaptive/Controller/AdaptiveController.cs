@@ -72,6 +72,18 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private float[]? _serviceShare;
     private int[]? _serviceSlots;
     private double[] _servicePrior = [];
+
+    // Per service (faded with the service histograms): what the model's own choices and the service's own rule would
+    // have cost on the same ended connections — the evidence whether the service's lifetimes may overrule the model.
+    private const double ServiceEnterMargin = 0.05;
+    private readonly double[] _evidenceN = new double[ServiceBuckets];
+    private readonly double[] _evidenceModelSyncs = new double[ServiceBuckets];
+    private readonly double[] _evidenceModelExposure = new double[ServiceBuckets];
+    private readonly double[] _evidenceOwnSyncs = new double[ServiceBuckets];
+    private readonly double[] _evidenceOwnExposure = new double[ServiceBuckets];
+    private readonly bool[] _modelKeepsService = new bool[ServiceBuckets];
+    private int[]? _serviceCandidateMs;
+    private int _servicesKeptByModel;
     private long _lastStepMs = long.MinValue;
     private long _firstStepMs = long.MinValue;
     private long _budgetCrossings;
@@ -447,6 +459,19 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                     if (_options.ServiceStats)
                     {
                         int b = ServiceBucket(o.Key);
+                        if (model is not null && _serviceCandidateMs is { } candidates && candidates[b] != int.MinValue)
+                        {
+                            // The evidence: the service's own rule (as of the last refresh, this outcome not in it) and
+                            // the model's own choice, both judged on this connection's true lifetime.
+                            double own = s_grid[GridIndexOfMs(candidates[b])];
+                            double mine = s_grid[GridIndexOfMs(model.Predictor.ChooseDelayMs(o.Key, o.CreatedMs, _price, cls.CheckpointSeconds, out _))];
+                            _evidenceN[b]++;
+                            _evidenceOwnSyncs[b] += life > own ? 1 : 0;
+                            _evidenceOwnExposure[b] += Math.Min(life, own);
+                            _evidenceModelSyncs[b] += life > mine ? 1 : 0;
+                            _evidenceModelExposure[b] += Math.Min(life, mine);
+                        }
+
                         if (_services[b] is not { } sh)
                         {
                             sh = _services[b] = new LifetimeHistogram();
@@ -546,6 +571,11 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                     foreach (int b in _activeServices)
                     {
                         _services[b]!.Decay(_serviceFade);
+                        _evidenceN[b] *= _serviceFade;
+                        _evidenceOwnSyncs[b] *= _serviceFade;
+                        _evidenceOwnExposure[b] *= _serviceFade;
+                        _evidenceModelSyncs[b] *= _serviceFade;
+                        _evidenceModelExposure[b] *= _serviceFade;
                     }
                 }
 
@@ -636,12 +666,25 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         int[]? serviceDelays = null;
         float[]? serviceShare = null;
         int[]? slots = null;
+        int[]? candidates = null;
+        int kept = 0;
         var prior = new List<double>();
+        bool evidence = _options.ServiceEvidence && _model is not null;
+        double maxDelay = _options.ServiceMaxDelay.TotalSeconds;
         if (_options.ServiceStats)
         {
             foreach (int b in _activeServices)
             {
                 var h = _services[b]!;
+                int own = int.MinValue;
+                if (evidence && h.Count >= _options.ServiceMinSamples / 2)
+                {
+                    // The service's own rule, judged against the model's on the outcomes still to come (from half the
+                    // outcomes it needs to decide, so the evidence is there when it could).
+                    candidates ??= NewBucketArray();
+                    own = candidates[b] = BestDelayMs(h, _price, maxDelay);
+                }
+
                 if (h.Count < _options.ServiceMinSamples)
                 {
                     if (h.Count >= MinBlendSamples && _model is not null)
@@ -664,16 +707,22 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                     continue;
                 }
 
+                if (evidence && ModelKeeps(b))
+                {
+                    // The evidence says the model's own choices cost less for this service: the model decides it.
+                    kept++;
+                    continue;
+                }
+
                 if (serviceDelays is null)
                 {
-                    serviceDelays = new int[ServiceBuckets];
+                    serviceDelays = NewBucketArray();
                     serviceShare = new float[ServiceBuckets];
-                    Array.Fill(serviceDelays, int.MinValue);
                 }
 
                 // Learned from ended connections only, a service's histogram under-weights its longest lives (they have
                 // not ended yet): its delay is capped (never-sync stays the model's or the operator's call).
-                serviceDelays[b] = BestDelayMs(h, _price, _options.ServiceMaxDelay.TotalSeconds);
+                serviceDelays[b] = own != int.MinValue ? own : BestDelayMs(h, _price, maxDelay);
                 serviceShare![b] = (float)h.FractionAbove(_options.Checkpoint.TotalSeconds);
             }
         }
@@ -682,6 +731,45 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         _serviceShare = serviceShare;
         _serviceSlots = slots;
         _servicePrior = [.. prior];
+        _serviceCandidateMs = candidates;
+        _servicesKeptByModel = kept;
+    }
+
+    private static int[] NewBucketArray()
+    {
+        var a = new int[ServiceBuckets];
+        Array.Fill(a, int.MinValue);
+        return a;
+    }
+
+    /// <summary>
+    /// Whether the model keeps deciding service bucket <paramref name="b"/> although it has the outcomes to decide
+    /// itself: its evidence (at least <see cref="AdaptiveOptions.GuardMinEvidence"/> faded outcomes) says the model's
+    /// own choices cost less there at the current price (by 5 % to hand the service to the model; back when they do
+    /// not). Too little evidence keeps the last verdict (at first: the service decides).
+    /// </summary>
+    private bool ModelKeeps(int b)
+    {
+        if (_evidenceN[b] >= _options.GuardMinEvidence)
+        {
+            double model = (_price * _evidenceModelSyncs[b]) + _evidenceModelExposure[b];
+            double own = (_price * _evidenceOwnSyncs[b]) + _evidenceOwnExposure[b];
+            _modelKeepsService[b] = _modelKeepsService[b] ? model < own : model < own * (1 - ServiceEnterMargin);
+        }
+
+        return _modelKeepsService[b];
+    }
+
+    /// <summary>Services with enough outcomes to decide themselves that the model decides because the evidence says it does better there (as of the last refresh).</summary>
+    public int ServicesKeptByModel
+    {
+        get
+        {
+            lock (_feedbackLock)
+            {
+                return _servicesKeptByModel;
+            }
+        }
     }
 
     // ------------------------------------------------------------------ the model
@@ -726,6 +814,12 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             Array.Clear(_driftObserved);
             Array.Clear(_driftCount);
             _guard.Reset();
+            foreach (var a in new[] { _evidenceN, _evidenceOwnSyncs, _evidenceOwnExposure, _evidenceModelSyncs, _evidenceModelExposure })
+            {
+                Array.Clear(a);
+            }
+
+            Array.Clear(_modelKeepsService);
             _state = BuildState();
         }
 

@@ -87,6 +87,16 @@ public sealed record AdaptiveOptions
     public double ServiceMinSamples { get; init; } = 100;
 
     /// <summary>
+    /// A service's own lifetimes overrule the model only where the evidence says the model does worse for that service:
+    /// per service, faded over <see cref="GuardWindow"/>, what the model's own choices and the service's own rule would
+    /// have cost (<c>price · syncs + exposure</c>) on the same ended connections. Once the service has
+    /// <see cref="GuardMinEvidence"/> outcomes of that evidence and the model is cheaper there (by 5 %), the model decides
+    /// the service again (the guard still judging it), until the service's rule is cheaper. False: a service with
+    /// <see cref="ServiceMinSamples"/> outcomes always overrules the model.
+    /// </summary>
+    public bool ServiceEvidence { get; init; } = true;
+
+    /// <summary>
     /// While a service has fewer than <see cref="ServiceMinSamples"/> outcomes, its lifetimes are blended with the
     /// model's distribution for the connection, the model counting as this many outcomes.
     /// </summary>

@@ -32,10 +32,11 @@ internal static class SimulateCommand
         var noFrontier = new Option<bool>("--no-frontier") { Description = "Skip the search for the frontier points (about 20 more replays)." };
         var plot = new Option<string?>("--plot") { Description = "Write the frontier plot (PNG) to this file." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var noServiceEvidence = new Option<bool>("--no-service-evidence") { Description = "Replay with a service's own lifetimes overruling the model whenever the service has enough outcomes, whatever the evidence (adaptive.serviceEvidence false)." };
         var telemetry = new Option<string?>("--telemetry") { Description = "Also replay at the first budget with the node's telemetry recorder attached: write the LiteDB file a node fed this trace would have (for `telemetry export` and `train`)." };
         var command = new Command("simulate", "Replay a trace under static policies and through the node's adaptive controller on a virtual clock; report messages, bytes, exposure and the realized loss against the budget.")
         {
-            trace, format, model, budgets, warmup, noGuard, modelOnly, serviceClasses, noFrontier, plot, json, telemetry,
+            trace, format, model, budgets, warmup, noGuard, modelOnly, serviceClasses, noFrontier, plot, json, telemetry, noServiceEvidence,
         };
         command.SetAction(parse =>
         {
@@ -77,8 +78,9 @@ internal static class SimulateCommand
             }
 
             var records = TraceLoader.Load(path, fmt);
+            var adaptiveOptions = new AdaptiveOptions { ServiceEvidence = !parse.GetValue(noServiceEvidence) };
             var report = PolicySimulation.Run(records, lifetimeModel, b, TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(modelOnly),
-                parse.GetValue(serviceClasses), !parse.GetValue(noFrontier) || parse.GetValue(plot) is not null);
+                parse.GetValue(serviceClasses), !parse.GetValue(noFrontier) || parse.GetValue(plot) is not null, adaptiveOptions);
             if (parse.GetValue(telemetry) is { } db)
             {
                 // The node's own recorder, fed the replay's outcomes: a ring as large as the trace, so nothing is dropped.
@@ -90,7 +92,7 @@ internal static class SimulateCommand
                     QueueCapacity = (int)Math.Min(1 << 24, Math.Max(1 << 18, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)records.Count + 1))),
                 }, 1, classes))
                 {
-                    PolicySimulation.Record(records, lifetimeModel, b[0], TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(serviceClasses), recorder);
+                    PolicySimulation.Record(records, lifetimeModel, b[0], TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(serviceClasses), recorder, adaptiveOptions);
                 }
 
                 Console.Error.WriteLine($"telemetry of the replay at budget {b[0].ToString(CultureInfo.InvariantCulture)} written to {db}");
@@ -125,8 +127,12 @@ internal static class SimulateCommand
             report.Policies.Select(p => new PolicyJson(p.Name, p.Messages, p.Bytes, p.ExposureSeconds, p.ExpectedLoss)).ToList(),
             run.Warmup.TotalHours, run.Guard, run.ServiceClasses, run.NeverSyncClassShare,
             run.Budgets.Select(r => new BudgetJson(r.Budget, r.RealizedLoss, r.RealizedLoss / r.Budget, r.ControllerRealizedLoss, r.FinalPrice, r.Guarded)).ToList(),
-            run.Frontier is null ? null : new FrontierJson(Point(run.Frontier.AtStaticMessages), Point(run.Frontier.AtStaticExposure))),
+            run.Frontier is null ? null : new FrontierJson(Point(run.Frontier.AtStaticMessages), Point(run.Frontier.AtStaticExposure)),
+            run.ServiceBound is not { } sb ? null : new ServiceBoundJson(sb.Services, sb.PooledConnections, Bound(sb.AtMessages), Bound(sb.AtExposure))),
             SimulateJsonContext.Default.SimulationJson);
+
+        ServiceBoundPointJson Bound(ServiceBoundPoint p)
+            => new(p.Messages, p.ExposureSeconds, Ratio(p.Messages, s3.Messages), Ratio(p.ExposureSeconds, s3.ExposureSeconds), p.Price, p.MixedService);
     }
 
     private static double Ratio(double a, double b) => b > 0 ? a / b : double.NaN;
@@ -171,6 +177,15 @@ internal static class SimulateCommand
 
             Row("adaptive (≤ static-3s messages)", f.AtStaticMessages);
             Row("adaptive (≤ static-3s exposure)", f.AtStaticExposure);
+            if (run.ServiceBound is { } sb)
+            {
+                foreach (var (name, p) in new[] { ("best-per-service (= static-3s messages; in-sample reference)", sb.AtMessages), ("best-per-service (= static-3s exposure; in-sample reference)", sb.AtExposure) })
+                {
+                    ft.AddRow(name, "-", p.Messages.ToString("N0", c), (100 * Ratio(p.Messages, s3.Messages)).ToString("0.0", c) + " %",
+                        p.ExposureSeconds.ToString("N0", c), (100 * Ratio(p.ExposureSeconds, s3.ExposureSeconds)).ToString("0.0", c) + " %", "-");
+                }
+            }
+
             AnsiConsole.Write(ft);
         }
     }
@@ -203,6 +218,21 @@ internal sealed record FrontierJson(
     [property: JsonPropertyName("at_static_3s_messages")] FrontierPointJson? AtStaticMessages,
     [property: JsonPropertyName("at_static_3s_exposure")] FrontierPointJson? AtStaticExposure);
 
+internal sealed record ServiceBoundPointJson(
+    [property: JsonPropertyName("messages")] double Messages,
+    [property: JsonPropertyName("exposure_seconds")] double ExposureSeconds,
+    [property: JsonPropertyName("messages_vs_static_3s")] double MessagesVsStatic,
+    [property: JsonPropertyName("exposure_vs_static_3s")] double ExposureVsStatic,
+    [property: JsonPropertyName("price")] double Price,
+    [property: JsonPropertyName("mixed_service")] string MixedService);
+
+/// <summary>The in-sample <c>best-per-service</c> reference (not a policy): see <see cref="ServiceBound"/>.</summary>
+internal sealed record ServiceBoundJson(
+    [property: JsonPropertyName("services")] int Services,
+    [property: JsonPropertyName("pooled_connections")] long PooledConnections,
+    [property: JsonPropertyName("at_static_3s_messages")] ServiceBoundPointJson AtStaticMessages,
+    [property: JsonPropertyName("at_static_3s_exposure")] ServiceBoundPointJson AtStaticExposure);
+
 internal sealed record SimulationJson(
     [property: JsonPropertyName("connections")] long Connections,
     [property: JsonPropertyName("span_seconds")] double SpanSeconds,
@@ -212,7 +242,8 @@ internal sealed record SimulationJson(
     [property: JsonPropertyName("service_classes")] bool ServiceClasses,
     [property: JsonPropertyName("never_sync_class_share")] double NeverSyncClassShare,
     [property: JsonPropertyName("budgets")] IReadOnlyList<BudgetJson> Budgets,
-    [property: JsonPropertyName("frontier")] FrontierJson? Frontier);
+    [property: JsonPropertyName("frontier")] FrontierJson? Frontier,
+    [property: JsonPropertyName("best_per_service")] ServiceBoundJson? BestPerService);
 
 [JsonSerializable(typeof(SimulationJson))]
 [JsonSourceGenerationOptions(NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]

@@ -70,7 +70,7 @@ public sealed class JsonOutputTests(ITestOutputHelper log) : IDisposable
         await using var simulate = await CliProcess.RunAsync(s_timeout, "simulate", "--trace", trace, "--no-frontier", "--json");
         var d = Document(simulate);
 
-        Assert.Equal(["connections", "span_seconds", "policies", "warmup_hours", "guard", "service_classes", "never_sync_class_share", "budgets", "frontier"],
+        Assert.Equal(["connections", "span_seconds", "policies", "warmup_hours", "guard", "service_classes", "never_sync_class_share", "budgets", "frontier", "best_per_service"],
             d.EnumerateObject().Select(p => p.Name));
         Assert.True(d.GetProperty("connections").GetInt64() > 100, d.ToString());
         var policies = d.GetProperty("policies").EnumerateArray().ToList();

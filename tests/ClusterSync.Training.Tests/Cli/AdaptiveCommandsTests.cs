@@ -16,7 +16,7 @@ public sealed class AdaptiveCommandsTests
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var root = doc.RootElement;
-        Assert.Equal(["connections", "span_seconds", "policies", "warmup_hours", "guard", "service_classes", "never_sync_class_share", "budgets", "frontier"],
+        Assert.Equal(["connections", "span_seconds", "policies", "warmup_hours", "guard", "service_classes", "never_sync_class_share", "budgets", "frontier", "best_per_service"],
             root.EnumerateObject().Select(p => p.Name));
         var budgets = root.GetProperty("budgets").EnumerateArray().ToList();
         Assert.Equal([0.01, 0.05], budgets.Select(b => b.GetProperty("budget").GetDouble()));
@@ -29,6 +29,16 @@ public sealed class AdaptiveCommandsTests
         }
 
         Assert.Equal(JsonValueKind.Null, root.GetProperty("frontier").ValueKind);
+        var bound = root.GetProperty("best_per_service");
+        Assert.Equal(["services", "pooled_connections", "at_static_3s_messages", "at_static_3s_exposure"], bound.EnumerateObject().Select(x => x.Name));
+        foreach (var point in new[] { bound.GetProperty("at_static_3s_messages"), bound.GetProperty("at_static_3s_exposure") })
+        {
+            Assert.Equal(["messages", "exposure_seconds", "messages_vs_static_3s", "exposure_vs_static_3s", "price", "mixed_service"], point.EnumerateObject().Select(x => x.Name));
+            // Static 3 s is one delay per service: the best per-service rule is no worse on either read.
+            Assert.InRange(point.GetProperty("messages_vs_static_3s").GetDouble(), 0, 1 + 1e-9);
+            Assert.InRange(point.GetProperty("exposure_vs_static_3s").GetDouble(), 0, 1 + 1e-9);
+        }
+
         Assert.True(root.GetProperty("connections").GetInt64() > 50_000);
         Assert.True(root.GetProperty("span_seconds").GetDouble() > 2.9 * 86_400);
         var policies = root.GetProperty("policies").EnumerateArray().ToList();

@@ -74,6 +74,27 @@ public sealed class ControllerReplayTests
     }
 
     [Fact]
+    public void Run_ModelKnowsSplitInsideOneService_EvidenceLetsTheModelDecideThatService()
+    {
+        // tcp/9200 is long-lived from client ports below 40000 and short from the others: the model knows, the
+        // service's own lifetimes (one distribution for the whole service) cannot. The price is held at 10 (a gain of
+        // ~0: no budget loop), so both runs answer the same Lagrangian question: syncing 9200's long connections at once
+        // and never its short ones costs 10 · 0.5 + 0.75 per connection, the service's best single delay (2–3 s) 7.8.
+        var records = SplitTrace(seed: 21, hours: 6, perSecond: 1);
+        var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy());
+        var held = new AdaptiveOptions { InitialPrice = 10, Gain = 1e-9 };
+        var withEvidence = replay.Run("evidence", held, new SplitPredictor(), WarmUp).Comparison.LastHour;
+        var overruled = replay.Run("overruled", held with { ServiceEvidence = false }, new SplitPredictor(), WarmUp).Comparison.LastHour;
+
+        // With the evidence the model decides tcp/9200: fewer messages than static 3 s and a quarter of its exposure.
+        Assert.True(withEvidence.AdaptiveMessages < withEvidence.StaticMessages, $"{withEvidence}");
+        Assert.True(withEvidence.ExposureRatio < 0.35, $"{withEvidence}");
+        // Without it the service's statistics overrule the model for all of tcp/9200: more messages and about twice the exposure.
+        Assert.True(withEvidence.AdaptiveMessages < overruled.AdaptiveMessages, $"{withEvidence} vs {overruled}");
+        Assert.True(withEvidence.AdaptiveExposureSeconds < 0.6 * overruled.AdaptiveExposureSeconds, $"{withEvidence} vs {overruled}");
+    }
+
+    [Fact]
     public void Run_PriceSensitiveModel_MeetsBudgetNotWorseOnBoth()
     {
         var records = Trace(seed: 3, hours: 4, perSecond: 1);
@@ -195,6 +216,47 @@ public sealed class ControllerReplayTests
         }
 
         return list;
+    }
+
+    /// <summary>
+    /// tcp/9200 (60 %): half from client ports below 40000, living 20 s plus ~40 s, half from the others, ~1.5 s; ssh
+    /// (20 %) ~10 min; dns (20 %) ~0.1 s.
+    /// </summary>
+    private static List<TraceRecord> SplitTrace(int seed, double hours, double perSecond)
+    {
+        var rng = new Random(seed);
+        var list = new List<TraceRecord>();
+        double t = 1_600_000_000;
+        double end = t + (hours * 3600);
+        while ((t += -Math.Log(1 - rng.NextDouble()) / perSecond) < end)
+        {
+            double u = rng.NextDouble();
+            ushort sport = (ushort)rng.Next(32768, 47232);
+            (byte proto, ushort port, double life) = u switch
+            {
+                < 0.6 => ((byte)6, (ushort)9200, sport < 40000 ? 20 + Exp(rng, 40) : Exp(rng, 1.5)),
+                < 0.8 => ((byte)6, (ushort)22, Exp(rng, 600)),
+                _ => ((byte)17, (ushort)53, Exp(rng, 0.1)),
+            };
+            list.Add(new TraceRecord(Math.Round(t, 3), Math.Round(life, 3), proto, "10.0.0.1", sport, "192.0.2.1", port, "", 0, 0, 0, 0));
+        }
+
+        return list;
+
+        static double Exp(Random rng, double mean) => -Math.Log(1 - rng.NextDouble()) * mean;
+    }
+
+    /// <summary>Knows <see cref="SplitTrace"/>: tcp/9200 from client ports below 40000 and ssh now, the rest never.</summary>
+    private sealed class SplitPredictor : ILifetimePredictor
+    {
+        public string Name => "split";
+
+        public int ChooseDelayMs(in ConnectionKey key, long createdMs, double price, double checkpointSeconds, out float probabilityLong)
+        {
+            bool longLived = key.DestinationPort == 22 || (key.DestinationPort == 9200 && key.SourcePort < 40000);
+            probabilityLong = longLived ? 0.99f : 0.01f;
+            return longLived ? 0 : -1;
+        }
     }
 
     /// <summary>A reasonable model: ssh now, dns never, https held longer as the price rises.</summary>

@@ -1,3 +1,4 @@
+using ClusterSync.Adaptive.Controller;
 using ClusterSync.Telemetry;
 using Xunit.Abstractions;
 
@@ -12,6 +13,36 @@ namespace ClusterSync.Training.Tests.Training;
 public sealed class SiteRetrainingTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "cs-site-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public void Telemetry_Export_Train_SplitInsideOneService_NewModelBeatsShippedOnDay2()
+    {
+        // The site's long/short split inside one service (tcp/9200: long from client ports below 46000): the node's
+        // per-service statistics gather 100 outcomes within minutes, but their evidence (what the service's own rule and
+        // the model's own choices would have cost on its ended connections) says the retrained model, which knows the
+        // split, is cheaper there — so the model decides the service.
+        Directory.CreateDirectory(_dir);
+        var day1 = OneService(seed: 1, startUnix: 1_700_006_400);
+        var day2 = OneService(seed: 2, startUnix: 1_700_006_400 + 86_400);
+        var site = TrainOnDay1(day1);
+        Assert.True(LifetimeModel.TryLoad(ShippedModelPath(), out var shipped, out var reason), reason);
+
+        var before = Simulation.Run(day2, shipped, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false);
+        var after = Simulation.Run(day2, site, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false);
+        var overruled = Simulation.Run(day2, site, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false, options: new AdaptiveOptions { ServiceEvidence = false });
+        var b = before.Frontier!.AtStaticMessages!;
+        var a = after.Frontier!.AtStaticMessages!;
+        var o = overruled.Frontier!.AtStaticMessages;
+        double staticExposure = before.Static3s.ExposureSeconds;
+        output.WriteLine($"day 2, exposure at static 3 s's messages: shipped {b.ExposureSeconds / staticExposure:P1}, site {a.ExposureSeconds / staticExposure:P1}, "
+            + $"site with the service statistics always overruling it {(o is null ? "none at static's messages" : (o.ExposureSeconds / staticExposure).ToString("P1", System.Globalization.CultureInfo.InvariantCulture))}");
+        Assert.True(a.Messages <= before.Static3s.Messages, $"{a.Messages} > {before.Static3s.Messages}");
+        Assert.True(a.ExposureSeconds < 0.8 * b.ExposureSeconds,
+            $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure, shipped {b.ExposureSeconds / staticExposure:P1}");
+        Assert.True(a.ExposureSeconds < 0.5 * staticExposure, $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure");
+        // Without the evidence the service's statistics overrule the site's model for all of tcp/9200.
+        Assert.True(o is null || o.ExposureSeconds > 1.5 * a.ExposureSeconds, $"overruled {o?.ExposureSeconds / staticExposure:P1}, evidence {a.ExposureSeconds / staticExposure:P1}");
+    }
 
     [Fact]
     public void Telemetry_Export_Train_NewModelBeatsShippedOnDay2()
@@ -70,6 +101,61 @@ public sealed class SiteRetrainingTests(ITestOutputHelper output) : IDisposable
         Assert.True(a.ExposureSeconds < 0.8 * b.ExposureSeconds,
             $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure, shipped {b.ExposureSeconds / staticExposure:P1}");
         Assert.True(a.ExposureSeconds < 0.5 * staticExposure, $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure");
+    }
+
+    /// <summary>Day 1 through the node's controller with the shipped model and its telemetry recorder, exported, trained on (20 trees).</summary>
+    private LifetimeModel TrainOnDay1(List<TraceRecord> day1)
+    {
+        Assert.True(LifetimeModel.TryLoad(ShippedModelPath(), out var shipped, out var reason), reason);
+        string db = Path.Combine(_dir, "telemetry.db");
+        using (var recorder = new TelemetryRecorder(new TelemetryOptions { Enabled = true, Path = db, QueueCapacity = 1 << 16 }, 1,
+                   Simulation.ReplayClasses(serviceClasses: false)))
+        {
+            Simulation.Record(day1, shipped, 0.05, TimeSpan.FromHours(1), guard: true, serviceClasses: false, recorder);
+        }
+
+        string exported = Path.Combine(_dir, "capture-trace.csv");
+        using (var reader = new TelemetryReader(db))
+        using (var w = new StreamWriter(exported))
+        {
+            Assert.Equal(day1.Count, reader.ExportTrace(w));
+        }
+
+        var result = TrainingRun.Run(new TrainingRunOptions
+        {
+            Name = "site",
+            Sources = [new TrainingSource(exported, TraceFormat.Trace)],
+            OutputDirectory = _dir,
+            Trainer = new TrainerOptions { Trees = 20, Leaves = 8, MinimumExamplesPerLeaf = 20 },
+            Plots = false,
+            Budgets = [0.05],
+        });
+        Assert.True(LifetimeModel.TryLoad(result.ModelPath, out var site, out reason), reason);
+        return site;
+    }
+
+    /// <summary>8 h: tcp/9200 (60 %), long-lived (20 s and more) from client ports below 46000, short above; smb and dns short.</summary>
+    private static List<TraceRecord> OneService(int seed, double startUnix)
+    {
+        var rng = new Random(seed);
+        var list = new List<TraceRecord>();
+        double t = startUnix;
+        double end = startUnix + (8 * 3600);
+        while ((t += -Math.Log(1 - rng.NextDouble()) / 0.25) < end)
+        {
+            double u = rng.NextDouble();
+            ushort sport = (ushort)rng.Next(32768, 59232);
+            (byte proto, string src, string dst, ushort dport, double mean) = u switch
+            {
+                < 0.6 => ((byte)6, "10.1.0.7", "10.1.0.9", (ushort)9200, sport < 46000 ? 40.0 : 0.3),
+                < 0.8 => ((byte)6, "203.0.113.5", "10.1.0.9", (ushort)445, 0.5),
+                _ => ((byte)17, "10.1.0.7", "198.51.100.53", (ushort)53, 0.1),
+            };
+            double life = Math.Round((mean > 1 ? 20 : 0) + (-Math.Log(1 - rng.NextDouble()) * mean), 3);
+            list.Add(new TraceRecord(Math.Round(t, 3), life, proto, src, sport, dst, dport, "", 0, 0, 0, 0));
+        }
+
+        return list;
     }
 
     private static List<TraceRecord> Site(int seed, double startUnix)
