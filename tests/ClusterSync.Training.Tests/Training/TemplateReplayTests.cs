@@ -1,0 +1,78 @@
+namespace ClusterSync.Training.Tests.Training;
+
+/// <summary><c>simulate --templates</c>: static policies without and with connection templates over a trace.</summary>
+public sealed class TemplateReplayTests
+{
+    private const double Start = 1_700_000_000;
+
+    /// <summary><paramref name="count"/> connections of one client to one server and port, one every <paramref name="every"/> s, each living <paramref name="life"/> s.</summary>
+    private static List<TraceRecord> OneShape(int count, double every, double life, string client = "10.0.0.1", ushort port = 80)
+        => Enumerable.Range(0, count).Select(i => new TraceRecord(Start + (i * every), life, 6, client, (ushort)(20000 + i), "192.0.2.1", port, "", 0, 0, 0, 0)).ToList();
+
+    [Fact]
+    public void Run_BurstOfOneShape_OneTemplateAndExposureOfDelayedAndNeverPoliciesAlmostGone()
+    {
+        var results = TemplateReplay.Run(OneShape(10_000, 0.01, 0.5), new TemplateReplayOptions());
+
+        Assert.Equal(["sync-all", "static-3s", "static-30s", "never"], results.Select(r => r.Name));
+        Assert.All(results, r => Assert.Equal(1, r.TemplatesCreated));
+        Assert.All(results, r => Assert.Equal(10_000 - 20, r.Covered));
+        Assert.All(results, r => Assert.InRange(r.TemplateMessages, 1, 5)); // 100 s of connections, 60 s lifetime: creation + a keep-alive every 30 s
+        var s3 = results[1];
+        Assert.Equal(0, s3.Messages); // every connection ends before 3 s
+        Assert.Equal(s3.Messages + s3.TemplateMessages, s3.MessagesWithTemplates);
+        Assert.Equal(10_000 * 0.5, s3.ExposureSeconds, 6);
+        Assert.Equal(20 * 0.5, s3.ExposureSecondsWithTemplates, 6); // only the 20 before the template
+        Assert.Equal(0, results[0].ExposureSeconds); // sync-all: nothing to remove
+        Assert.Equal(0, results[0].ExposureSecondsWithTemplates);
+    }
+
+    [Fact]
+    public void Run_EveryConnectionOfAnotherShape_NoTemplateAndNothingChanges()
+    {
+        var records = Enumerable.Range(0, 2000).Select(i => new TraceRecord(Start + i, 2, 6, $"10.0.{i / 250}.{i % 250}", 30000, "192.0.2.1", 80, "", 0, 0, 0, 0)).ToList();
+
+        var results = TemplateReplay.Run(records, new TemplateReplayOptions());
+
+        Assert.All(results, r =>
+        {
+            Assert.Equal(0, r.TemplatesCreated);
+            Assert.Equal(r.Messages, r.MessagesWithTemplates);
+            Assert.Equal(r.ExposureSeconds, r.ExposureSecondsWithTemplates);
+        });
+    }
+
+    [Fact]
+    public void Run_ShapeStopsLongerThanTheLifetime_TemplateExpiresAndIsMadeAgain()
+    {
+        var first = OneShape(100, 0.1, 1);                                                     // 10 s of connections
+        var second = OneShape(100, 0.1, 1).Select(r => r with { StartUnixSeconds = r.StartUnixSeconds + 200 }); // after a 190 s pause
+
+        var results = TemplateReplay.Run([.. first, .. second], new TemplateReplayOptions(LifetimeSeconds: 60));
+
+        Assert.Equal(2, results[1].TemplatesCreated);
+        Assert.Equal(2 * (100 - 20), results[1].Covered);
+    }
+
+    [Fact]
+    public void Run_IcmpConnections_NeverCovered()
+    {
+        var records = OneShape(500, 0.01, 1).Select(r => r with { Protocol = 1, SourcePort = 0, DestinationPort = 0 }).ToList();
+
+        var results = TemplateReplay.Run(records, new TemplateReplayOptions());
+
+        Assert.All(results, r => Assert.Equal(0, r.Covered));
+    }
+
+    [Fact]
+    public void Run_LongConnectionsCoveredByAShortLifetime_OnlyTheirCoveredPartRemoved()
+    {
+        // 200 connections of 100 s, one every 0.1 s, lifetime 2 s: each covered for about its first 1-2 s only.
+        var results = TemplateReplay.Run(OneShape(200, 0.1, 100), new TemplateReplayOptions(LifetimeSeconds: 2));
+        var s30 = results[2];
+
+        Assert.Equal(200 * 2, s30.Messages);                 // every one outlives 30 s: still announced
+        Assert.Equal(200 * 30, s30.ExposureSeconds, 6);
+        Assert.InRange(s30.ExposureSecondsWithTemplates, 180 * 28, (200 * 30) - (180 * 1)); // at least 1 s removed per covered one, at most 2 s
+    }
+}
