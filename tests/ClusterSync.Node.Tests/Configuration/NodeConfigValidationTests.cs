@@ -139,7 +139,7 @@ public sealed class NodeConfigValidationTests : IDisposable
     [Fact]
     public void Load_ClassTemplates_ValidBlockLoadsAndEachBadFieldIsNamed()
     {
-        var loaded = NodeConfigLoader.Load(Write("""{"policy": {"classes": [{"name": "default", "policy": "delayed", "delaySeconds": 3, "templates": {"threshold": 5, "lifetimeSeconds": 30}}]}}"""));
+        var loaded = NodeConfigLoader.Load(Write("""{"policy": {"rules": [], "classes": [{"name": "default", "policy": "delayed", "delaySeconds": 3, "templates": {"threshold": 5, "lifetimeSeconds": 30}}]}}"""));
         var t = Assert.Single(loaded.Config.Policy.Classes).Templates;
         Assert.Equal(new ClusterSync.Policy.TemplateOptions { Threshold = 5, LifetimeSeconds = 30 }, t);
 
