@@ -24,7 +24,7 @@ internal static class DemoCommand
         };
         var templates = new Option<bool>("--templates")
         {
-            Description = "Connection templates on for the delayed and never-synced classes (docs/templates.md): unsynchronized connections a template covers are picked up after the failover.",
+            Description = "Connection templates on for every class (5 connections of one shape within 10 s; docs/templates.md): unsynchronized connections a template covers are picked up after the failover.",
         };
         var command = new Command("demo", "A 3-member cluster on loopback (separate processes), mixed traffic, the Active killed with SIGKILL mid-run; prints what was preserved and lost.")
         {

@@ -338,8 +338,10 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         };
         return !templates ? p : p with
         {
-            // Templates where the policy leaves connections unprotected: the delayed and never-synced classes.
-            Classes = [.. p.Classes.Select(c => c.Policy == "full" ? c : c with { Templates = new TemplateOptions() })],
+            // Every class (adaptive mode may delay any but the never-skip one; a class synced at once only pays the
+            // template records): 5 connections of one shape within 10 s, as the demo's workload spreads its connections
+            // over 251 servers and a few ports each.
+            Classes = [.. p.Classes.Select(c => c with { Templates = new TemplateOptions { Threshold = 5, WindowSeconds = 10, LifetimeSeconds = 60 } })],
         };
     }
 
