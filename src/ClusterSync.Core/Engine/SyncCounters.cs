@@ -41,8 +41,11 @@ public sealed class SyncCounters
     public long TemplateCovered;
     /// <summary>Covered connections that ended before they were announced: the template was their only protection.</summary>
     public long TemplateCoveredEnded;
-    /// <summary>Milliseconds of exposure the templates removed: Σ min(lifetime, delay) over <see cref="TemplateCoveredEnded"/>.</summary>
-    public long TemplateExposureRemovedMs;
+    /// <summary>Milliseconds of exposure the templates removed: Σ min(lifetime, delay) over <see cref="TemplateCoveredEnded"/> (not a flat counter: metrics take base units).</summary>
+    internal long TemplateExposureRemovedMs;
+
+    /// <summary>Seconds of exposure the templates removed: Σ min(lifetime, delay) over <see cref="TemplateCoveredEnded"/>.</summary>
+    public double TemplateExposureRemovedSeconds => Volatile.Read(ref TemplateExposureRemovedMs) / 1000.0;
     /// <summary>Covered connections a decider (adaptive mode) would have announced after a delay and that were left unsynchronized instead.</summary>
     public long TemplateUnsynced;
     /// <summary>Template records sent (creations and keep-alives, and re-announcements at a full sync's cut).</summary>

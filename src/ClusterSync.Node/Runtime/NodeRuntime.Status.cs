@@ -94,7 +94,7 @@ public sealed partial class NodeRuntime
             Expired = Volatile.Read(ref k.TemplatesExpired),
             Covered = Volatile.Read(ref k.TemplateCovered),
             CoveredEnded = Volatile.Read(ref k.TemplateCoveredEnded),
-            ExposureRemovedSeconds = Math.Round(Volatile.Read(ref k.TemplateExposureRemovedMs) / 1000.0, 3),
+            ExposureRemovedSeconds = Math.Round(k.TemplateExposureRemovedSeconds, 3),
             Unsynced = Volatile.Read(ref k.TemplateUnsynced),
             RecordsSent = Volatile.Read(ref k.TemplateRecordsSent),
             RecordsApplied = Volatile.Read(ref k.TemplateRecordsApplied),
