@@ -1,3 +1,7 @@
+using System.Globalization;
+using ClusterSync.Adaptive.Controller;
+using ClusterSync.Adaptive.Model;
+using ClusterSync.Policy;
 using ClusterSync.Workload.Trace;
 
 namespace ClusterSync.Training;
@@ -39,7 +43,15 @@ public sealed record TemplateReplayOptions(int Threshold = 20, double WindowSeco
 /// </summary>
 public static class TemplateReplay
 {
-    public static IReadOnlyList<TemplatePolicyResult> Run(IReadOnlyList<TraceRecord> records, TemplateReplayOptions options)
+    /// <summary>
+    /// The static policies, and with <paramref name="adaptiveBudget"/> the node's controller (<see cref="ControllerReplay"/>,
+    /// one class delayed 3 s as <c>simulate</c> replays it) at that budget: without templates exactly as the replay
+    /// counted; with them, a covered connection the controller delayed at its start is left unsynchronized (the engine's
+    /// rule) and a covered one it never synced loses the exposure its template covered. Checkpoint revisions of those
+    /// connections are not replayed again (their start decision stands for them): an approximation.
+    /// </summary>
+    public static IReadOnlyList<TemplatePolicyResult> Run(IReadOnlyList<TraceRecord> records, TemplateReplayOptions options,
+        double? adaptiveBudget = null, LifetimeModel? model = null, TimeSpan warmup = default, bool guard = true)
     {
         ArgumentNullException.ThrowIfNull(records);
         ArgumentNullException.ThrowIfNull(options);
@@ -95,13 +107,57 @@ public static class TemplateReplay
             }
         }
 
-        return
-        [
+        var results = new List<TemplatePolicyResult>
+        {
             Evaluate("sync-all", records, coveredUntil, 0, templateMessages, created, covered),
             Evaluate("static-3s", records, coveredUntil, 3, templateMessages, created, covered),
             Evaluate("static-30s", records, coveredUntil, 30, templateMessages, created, covered),
             Evaluate("never", records, coveredUntil, double.PositiveInfinity, templateMessages, created, covered),
-        ];
+        };
+        if (adaptiveBudget is { } budget)
+        {
+            results.Add(Adaptive(records, order, coveredUntil, budget, model, warmup, guard, templateMessages, created, covered));
+        }
+
+        return results;
+    }
+
+    private static TemplatePolicyResult Adaptive(IReadOnlyList<TraceRecord> records, int[] order, double[] coveredUntil, double budget,
+        LifetimeModel? model, TimeSpan warmup, bool guard, long templateMessages, long created, long covered)
+    {
+        // The replay orders the records by start as `order` does (both stable), so its j-th decision is record order[j]'s.
+        var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy(3));
+        var decisions = new List<ReplayDecision>(records.Count);
+        string name = $"adaptive@{budget.ToString("0.#####", CultureInfo.InvariantCulture)}";
+        var r = replay.Run(name, new AdaptiveOptions { LossBudget = budget, Guard = guard }, model is null ? null : new LifetimeModelPredictor(model), warmup, decisions);
+        long messages = r.Messages;
+        double exposure = r.ExposureSeconds;
+        for (int j = 0; j < order.Length && j < decisions.Count; j++)
+        {
+            var rec = records[order[j]];
+            double until = coveredUntil[order[j]];
+            if (double.IsNegativeInfinity(until))
+            {
+                continue;
+            }
+
+            double l = rec.DurationSeconds;
+            double uncovered = Math.Max(0, l - Math.Max(0, until - rec.StartUnixSeconds));
+            var d = decisions[j];
+            if (d.Kind == SyncPolicyKind.Delayed)
+            {
+                double delay = d.DelayMs / 1000.0;
+                messages -= l > delay ? PolicySimulator.MessagesPerSync : 0;
+                exposure += uncovered - Math.Min(l, delay);
+            }
+            else if (d.Kind == SyncPolicyKind.None)
+            {
+                exposure += uncovered - l;
+            }
+        }
+
+        return new TemplatePolicyResult(name, r.Messages, r.ExposureSeconds, Math.Max(0, messages) + templateMessages, Math.Max(0, exposure),
+            templateMessages, created, covered);
     }
 
     private static TemplatePolicyResult Evaluate(string name, IReadOnlyList<TraceRecord> records, double[] coveredUntil, double delay,

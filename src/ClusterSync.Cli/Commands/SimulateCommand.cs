@@ -32,7 +32,7 @@ internal static class SimulateCommand
         var noFrontier = new Option<bool>("--no-frontier") { Description = "Skip the search for the frontier points (about 20 more replays)." };
         var plot = new Option<string?>("--plot") { Description = "Write the frontier plot (PNG) to this file." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var templates = new Option<bool>("--templates") { Description = "Also replay the static policies with connection templates (docs/templates.md): messages and exposure without and with." };
+        var templates = new Option<bool>("--templates") { Description = "Also replay the static policies and the controller at the first budget with connection templates (docs/templates.md): messages and exposure without and with." };
         var templateThreshold = new Option<int>("--template-threshold") { Description = "With --templates: connections of one shape within the window that make a template.", DefaultValueFactory = _ => 20 };
         var templateWindow = new Option<double>("--template-window") { Description = "With --templates: the window, in seconds.", DefaultValueFactory = _ => 10 };
         var templateLifetime = new Option<double>("--template-lifetime") { Description = "With --templates: a template's lifetime after the last connection of its shape, in seconds.", DefaultValueFactory = _ => 60 };
@@ -110,7 +110,8 @@ internal static class SimulateCommand
             }
 
             var withTemplates = parse.GetValue(templates)
-                ? TemplateReplay.Run(records, new TemplateReplayOptions(templateOptions.Threshold, templateOptions.WindowSeconds, templateOptions.LifetimeSeconds))
+                ? TemplateReplay.Run(records, new TemplateReplayOptions(templateOptions.Threshold, templateOptions.WindowSeconds, templateOptions.LifetimeSeconds),
+                    b[0], lifetimeModel, TimeSpan.FromHours(warm), !parse.GetValue(noGuard))
                 : null;
             if (parse.GetValue(json))
             {

@@ -75,4 +75,21 @@ public sealed class TemplateReplayTests
         Assert.Equal(200 * 30, s30.ExposureSeconds, 6);
         Assert.InRange(s30.ExposureSecondsWithTemplates, 180 * 28, (200 * 30) - (180 * 1)); // at least 1 s removed per covered one, at most 2 s
     }
+
+    [Fact]
+    public void Run_WithAnAdaptiveBudget_ControllerRowWithTemplatesNeverCostsMoreThanItsRecordsAndExposesNoMore()
+    {
+        // One shape of short connections, and connections of their own shape (never covered) in between.
+        var records = OneShape(3000, 0.05, 0.4)
+            .Concat(Enumerable.Range(0, 300).Select(i => new TraceRecord(Start + (i * 0.5), i % 3 == 0 ? 60 : 1, 6, $"10.9.{i / 250}.{i % 250}", 40000, "192.0.2.9", 443, "", 0, 0, 0, 0)))
+            .ToList();
+
+        var results = TemplateReplay.Run(records, new TemplateReplayOptions(), adaptiveBudget: 0.01);
+
+        var a = results[4];
+        Assert.Equal("adaptive@0.01", a.Name);
+        Assert.True(a.MessagesWithTemplates <= a.Messages + a.TemplateMessages, a.ToString());
+        Assert.True(a.ExposureSecondsWithTemplates <= a.ExposureSeconds, a.ToString());
+        Assert.Equal(3000 - 20, a.Covered);
+    }
 }
