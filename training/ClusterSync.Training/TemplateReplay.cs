@@ -36,9 +36,9 @@ public sealed record TemplateReplayOptions(int Threshold = 20, double WindowSeco
 /// Replays a trace's connection starts through the engine's template rules (TemplateTracker): per shape (source,
 /// destination, destination port, protocol; TCP, UDP, SCTP only) <c>threshold</c> starts within the window make a
 /// template, each later start keeps it alive, and the owner sends it again once half its lifetime has passed since
-/// it last sent it; a replica's copy expires a lifetime after the last record sent. A connection started while its
-/// shape's template was live is covered from its start until that copy's expiry as known then (later keep-alives,
-/// which would cover it longer, are not counted: the exposure with templates is an upper bound). Static policies
+/// it last sent it; a replica's copy expires a lifetime after the last record sent. A connection's unprotected time
+/// (min(lifetime, delay)) counts as exposed only where no template of its shape was live in the replicas' view (a
+/// failover then picks it up: the in-process sink accepts any connection of a live template's shape). Static policies
 /// still announce every connection that outlives its delay, as the engine does.
 /// </summary>
 public static class TemplateReplay
@@ -56,8 +56,8 @@ public static class TemplateReplay
         ArgumentNullException.ThrowIfNull(records);
         ArgumentNullException.ThrowIfNull(options);
         var order = Enumerable.Range(0, records.Count).OrderBy(i => records[i].StartUnixSeconds).ToArray();
-        var coveredUntil = new double[records.Count]; // −∞: not covered
-        Array.Fill(coveredUntil, double.NegativeInfinity);
+        var coveredAtStart = new bool[records.Count];
+        var shapeOf = new Shape?[records.Count];
         var shapes = new Dictionary<(string, string, ushort, byte), Shape>();
         long templateMessages = 0, created = 0, covered = 0;
         double lifetime = options.LifetimeSeconds;
@@ -76,21 +76,33 @@ public static class TemplateReplay
                 shapes[key] = s = new Shape();
             }
 
+            shapeOf[i] = s;
             if (s.Live && t < s.OwnerUpdated + lifetime)
             {
                 s.OwnerUpdated = Math.Max(s.OwnerUpdated, t);
                 if (t - s.LastSent >= lifetime / 2)
                 {
+                    if (t > s.LastSent + lifetime)
+                    {
+                        s.Close(lifetime); // the replicas' copy expired before this keep-alive: a gap in their cover
+                        s.From = t;
+                    }
+
                     s.LastSent = t;
                     templateMessages++;
                 }
 
-                coveredUntil[i] = s.LastSent + lifetime;
+                coveredAtStart[i] = true;
                 covered++;
                 continue;
             }
 
-            s.Live = false;
+            if (s.Live)
+            {
+                s.Close(lifetime);
+                s.Live = false;
+            }
+
             if (s.Count == 0 || t - s.WindowStart > options.WindowSeconds)
             {
                 s.WindowStart = t;
@@ -101,29 +113,38 @@ public static class TemplateReplay
             {
                 s.Live = true;
                 s.Count = 0;
-                s.OwnerUpdated = s.LastSent = t;
+                s.OwnerUpdated = s.LastSent = s.From = t;
                 templateMessages++;
                 created++;
             }
         }
 
+        foreach (var s in shapes.Values.Where(s => s.Live))
+        {
+            s.Close(lifetime);
+        }
+
+        // Σ over the connections of the time in [start, start + u) that a live template of their shape covered (the
+        // replicas' view: from its creation to a lifetime after the last record sent), whenever it was made.
+        double CoveredPart(int i, double u) => shapeOf[i] is { } s && u > 0 ? s.Overlap(records[i].StartUnixSeconds, records[i].StartUnixSeconds + u) : 0;
+
         var results = new List<TemplatePolicyResult>
         {
-            Evaluate("sync-all", records, coveredUntil, 0, templateMessages, created, covered),
-            Evaluate("static-3s", records, coveredUntil, 3, templateMessages, created, covered),
-            Evaluate("static-30s", records, coveredUntil, 30, templateMessages, created, covered),
-            Evaluate("never", records, coveredUntil, double.PositiveInfinity, templateMessages, created, covered),
+            Evaluate("sync-all", records, CoveredPart, 0, templateMessages, created, covered),
+            Evaluate("static-3s", records, CoveredPart, 3, templateMessages, created, covered),
+            Evaluate("static-30s", records, CoveredPart, 30, templateMessages, created, covered),
+            Evaluate("never", records, CoveredPart, double.PositiveInfinity, templateMessages, created, covered),
         };
         if (adaptiveBudget is { } budget)
         {
-            results.Add(Adaptive(records, order, coveredUntil, budget, model, warmup, guard, templateMessages, created, covered));
+            results.Add(Adaptive(records, order, coveredAtStart, CoveredPart, budget, model, warmup, guard, templateMessages, created, covered));
         }
 
         return results;
     }
 
-    private static TemplatePolicyResult Adaptive(IReadOnlyList<TraceRecord> records, int[] order, double[] coveredUntil, double budget,
-        LifetimeModel? model, TimeSpan warmup, bool guard, long templateMessages, long created, long covered)
+    private static TemplatePolicyResult Adaptive(IReadOnlyList<TraceRecord> records, int[] order, bool[] coveredAtStart, Func<int, double, double> coveredPart,
+        double budget, LifetimeModel? model, TimeSpan warmup, bool guard, long templateMessages, long created, long covered)
     {
         // The replay orders the records by start as `order` does (both stable), so its j-th decision is record order[j]'s.
         var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy(3));
@@ -134,25 +155,24 @@ public static class TemplateReplay
         double exposure = r.ExposureSeconds;
         for (int j = 0; j < order.Length && j < decisions.Count; j++)
         {
-            var rec = records[order[j]];
-            double until = coveredUntil[order[j]];
-            if (double.IsNegativeInfinity(until))
-            {
-                continue;
-            }
-
-            double l = rec.DurationSeconds;
-            double uncovered = Math.Max(0, l - Math.Max(0, until - rec.StartUnixSeconds));
+            int i = order[j];
+            double l = records[i].DurationSeconds;
             var d = decisions[j];
-            if (d.Kind == SyncPolicyKind.Delayed)
+            switch (d.Kind)
             {
-                double delay = d.DelayMs / 1000.0;
-                messages -= l > delay ? PolicySimulator.MessagesPerSync : 0;
-                exposure += uncovered - Math.Min(l, delay);
-            }
-            else if (d.Kind == SyncPolicyKind.None)
-            {
-                exposure += uncovered - l;
+                case SyncPolicyKind.Delayed when coveredAtStart[i]:
+                    // Left unsynchronized (the engine's rule): no records; exposed while no template covers it.
+                    double delay = d.DelayMs / 1000.0;
+                    messages -= l > delay ? PolicySimulator.MessagesPerSync : 0;
+                    exposure += l - coveredPart(i, l) - Math.Min(l, delay);
+                    break;
+                case SyncPolicyKind.Delayed:
+                    double u = Math.Min(l, d.DelayMs / 1000.0);
+                    exposure -= coveredPart(i, u);
+                    break;
+                case SyncPolicyKind.None:
+                    exposure -= coveredPart(i, l);
+                    break;
             }
         }
 
@@ -160,15 +180,14 @@ public static class TemplateReplay
             templateMessages, created, covered);
     }
 
-    private static TemplatePolicyResult Evaluate(string name, IReadOnlyList<TraceRecord> records, double[] coveredUntil, double delay,
+    private static TemplatePolicyResult Evaluate(string name, IReadOnlyList<TraceRecord> records, Func<int, double, double> coveredPart, double delay,
         long templateMessages, long created, long covered)
     {
         long messages = 0;
         double exposure = 0, left = 0;
         for (int i = 0; i < records.Count; i++)
         {
-            var r = records[i];
-            double l = r.DurationSeconds;
+            double l = records[i].DurationSeconds;
             if (l > delay)
             {
                 messages += PolicySimulator.MessagesPerSync;
@@ -176,8 +195,7 @@ public static class TemplateReplay
 
             double unprotected = Math.Min(l, delay);
             exposure += unprotected;
-            // Covered from the start until the template's expiry (as known at the start): only what lies after it is exposed.
-            left += Math.Max(0, unprotected - Math.Max(0, coveredUntil[i] - r.StartUnixSeconds));
+            left += Math.Max(0, unprotected - coveredPart(i, unprotected));
         }
 
         return new TemplatePolicyResult(name, messages, exposure, messages + templateMessages, left, templateMessages, created, covered);
@@ -185,10 +203,42 @@ public static class TemplateReplay
 
     private sealed class Shape
     {
+        private readonly List<(double From, double To)> _covered = [];
+
         public bool Live;
         public int Count;
         public double WindowStart;
         public double OwnerUpdated;
         public double LastSent;
+        public double From;
+
+        /// <summary>Ends the current stretch of cover: from <see cref="From"/> to a lifetime after the last record sent.</summary>
+        public void Close(double lifetime) => _covered.Add((From, LastSent + lifetime));
+
+        /// <summary>Seconds of [<paramref name="from"/>, <paramref name="to"/>) inside the stretches of cover (they are in time order).</summary>
+        public double Overlap(double from, double to)
+        {
+            int lo = 0, hi = _covered.Count;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) / 2;
+                if (_covered[mid].To <= from)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+
+            double sum = 0;
+            for (int k = lo; k < _covered.Count && _covered[k].From < to; k++)
+            {
+                sum += Math.Max(0, Math.Min(to, _covered[k].To) - Math.Max(from, _covered[k].From));
+            }
+
+            return sum;
+        }
     }
 }

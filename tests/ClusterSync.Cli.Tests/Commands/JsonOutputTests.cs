@@ -98,7 +98,7 @@ public sealed class JsonOutputTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(["sync-all", "static-3s", "static-30s", "never", "adaptive@0.002"], rows.Select(r => r.GetProperty("name").GetString()));
         Assert.All(rows, r => Assert.Equal(["name", "messages", "exposure_seconds", "messages_with_templates", "exposure_seconds_with_templates", "template_messages", "templates_created", "covered"],
             r.EnumerateObject().Select(x => x.Name)));
-        Assert.All(rows, r => Assert.True(r.GetProperty("exposure_seconds_with_templates").GetDouble() <= r.GetProperty("exposure_seconds").GetDouble(), r.ToString()));
+        Assert.All(rows.Take(4), r => Assert.True(r.GetProperty("exposure_seconds_with_templates").GetDouble() <= r.GetProperty("exposure_seconds").GetDouble(), r.ToString()));
         Assert.All(rows.Take(4), r => Assert.Equal(r.GetProperty("messages").GetInt64() + r.GetProperty("template_messages").GetInt64(), r.GetProperty("messages_with_templates").GetInt64()));
         Assert.True(rows[4].GetProperty("messages_with_templates").GetInt64() <= rows[4].GetProperty("messages").GetInt64() + rows[4].GetProperty("template_messages").GetInt64(), rows[4].ToString());
         var policies = d.GetProperty("policies").EnumerateArray().ToList();

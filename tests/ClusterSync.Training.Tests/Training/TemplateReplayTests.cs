@@ -22,7 +22,8 @@ public sealed class TemplateReplayTests
         Assert.Equal(0, s3.Messages); // every connection ends before 3 s
         Assert.Equal(s3.Messages + s3.TemplateMessages, s3.MessagesWithTemplates);
         Assert.Equal(10_000 * 0.5, s3.ExposureSeconds, 6);
-        Assert.Equal(20 * 0.5, s3.ExposureSecondsWithTemplates, 6); // only the 20 before the template
+        // Only the 20 before the template, and only until it was made (0.19 s in): Σ (0.19 − 0.01 k), k = 0..19.
+        Assert.Equal(1.9, s3.ExposureSecondsWithTemplates, 4); // (start times near 1.7e9 s: microsecond rounding)
         Assert.Equal(0, results[0].ExposureSeconds); // sync-all: nothing to remove
         Assert.Equal(0, results[0].ExposureSecondsWithTemplates);
     }
@@ -67,13 +68,14 @@ public sealed class TemplateReplayTests
     [Fact]
     public void Run_LongConnectionsCoveredByAShortLifetime_OnlyTheirCoveredPartRemoved()
     {
-        // 200 connections of 100 s, one every 0.1 s, lifetime 2 s: each covered for about its first 1-2 s only.
+        // 200 connections of 100 s, one every 0.1 s (20 s of them), lifetime 2 s: the template lives from 1.9 s (the 20th)
+        // to 2 s after its last keep-alive (19.9 s): 21.9 s; the first 19 are covered 20 s, the later ones until 21.9 s.
         var results = TemplateReplay.Run(OneShape(200, 0.1, 100), new TemplateReplayOptions(LifetimeSeconds: 2));
         var s30 = results[2];
 
         Assert.Equal(200 * 2, s30.Messages);                 // every one outlives 30 s: still announced
         Assert.Equal(200 * 30, s30.ExposureSeconds, 6);
-        Assert.InRange(s30.ExposureSecondsWithTemplates, 180 * 28, (200 * 30) - (180 * 1)); // at least 1 s removed per covered one, at most 2 s
+        Assert.InRange(s30.ExposureSecondsWithTemplates, 6000 - 2371 - 1, 6000 - 2371 + 1); // 2,371 s covered in all
     }
 
     [Fact]
