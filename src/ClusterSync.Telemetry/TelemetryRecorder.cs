@@ -6,7 +6,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ClusterSync.Telemetry;
 
-/// <summary>What the engine (and the adaptive controller) report at each metrics interval; cumulative counters.</summary>
+/// <summary>
+/// What the engine (and the adaptive controller) report at each metrics interval; cumulative counters. The template
+/// fields (docs/templates.md): templates live now, connections covered and template records sent (cumulative).
+/// </summary>
 public readonly record struct EngineSample(
     long UpdatesSent,
     long BytesSent,
@@ -18,7 +21,10 @@ public readonly record struct EngineSample(
     int AtRiskConnections,
     double AtRiskExposureSeconds,
     double RealizedLoss,
-    double Price);
+    double Price,
+    int TemplatesLive = 0,
+    long TemplateCovered = 0,
+    long TemplateRecordsSent = 0);
 
 /// <summary>
 /// Telemetry capture into LiteDB. The engine hands each ended connection to <see cref="OnEnded"/> (under its table
@@ -369,6 +375,9 @@ public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposa
             ["realizedLoss"] = double.IsNaN(sample.RealizedLoss) ? BsonValue.Null : sample.RealizedLoss,
             ["price"] = sample.Price,
             ["captureDropped"] = _ring.Dropped,
+            ["templatesLive"] = sample.TemplatesLive,
+            ["templateCovered"] = sample.TemplateCovered - _lastSample.TemplateCovered,
+            ["templateRecordsSent"] = sample.TemplateRecordsSent - _lastSample.TemplateRecordsSent,
             ["classes"] = classes,
         });
         _lastSample = sample;

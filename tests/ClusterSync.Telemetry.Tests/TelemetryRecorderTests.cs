@@ -75,6 +75,24 @@ public sealed class TelemetryRecorderTests : IDisposable
     }
 
     [Fact]
+    public void Metrics_EngineSampleWithTemplates_TemplatesLiveCoveredAndRecordsPerInterval()
+    {
+        long covered = 0;
+        using (var recorder = new TelemetryRecorder(Options(), 1, Classes, engineSample: () =>
+            new EngineSample(0, 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, 0, TemplatesLive: 3, TemplateCovered: Interlocked.Add(ref covered, 500), TemplateRecordsSent: 7)))
+        {
+            Assert.True(SpinWait.SpinUntil(() => Interlocked.Read(ref covered) >= 1500, TimeSpan.FromSeconds(30)), "three metrics intervals");
+        }
+
+        using var reader = new TelemetryReader(Path.Combine(_dir, "t.db"));
+        var metrics = reader.ReadMetrics().ToList();
+        Assert.True(metrics.Count >= 3, $"{metrics.Count} metrics documents");
+        Assert.All(metrics, m => Assert.Equal(3, m["templatesLive"].AsInt32));
+        Assert.Equal(500, metrics[1]["templateCovered"].AsInt64); // per interval, not cumulative
+        Assert.Equal(7, metrics.Sum(m => m["templateRecordsSent"].AsInt64));
+    }
+
+    [Fact]
     public void OnEnded_SampleRateQuarter_WritesAboutAQuarter()
     {
         using (var recorder = new TelemetryRecorder(Options(sampleRate: 0.25), 1, Classes))

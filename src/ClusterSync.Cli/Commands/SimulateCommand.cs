@@ -33,10 +33,15 @@ internal static class SimulateCommand
         var plot = new Option<string?>("--plot") { Description = "Write the frontier plot (PNG) to this file." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var noServiceEvidence = new Option<bool>("--no-service-evidence") { Description = "Replay with a service's own lifetimes overruling the model whenever the service has enough outcomes, whatever the evidence (adaptive.serviceEvidence false)." };
+        var templates = new Option<bool>("--templates") { Description = "Also replay the static policies and the controller at the first budget with connection templates (docs/templates.md): messages and exposure without and with." };
+        var templateThreshold = new Option<int>("--template-threshold") { Description = "With --templates: connections of one shape within the window that make a template.", DefaultValueFactory = _ => 20 };
+        var templateWindow = new Option<double>("--template-window") { Description = "With --templates: the window, in seconds.", DefaultValueFactory = _ => 10 };
+        var templateLifetime = new Option<double>("--template-lifetime") { Description = "With --templates: a template's lifetime after the last connection of its shape, in seconds.", DefaultValueFactory = _ => 60 };
         var telemetry = new Option<string?>("--telemetry") { Description = "Also replay at the first budget with the node's telemetry recorder attached: write the LiteDB file a node fed this trace would have (for `telemetry export` and `train`)." };
         var command = new Command("simulate", "Replay a trace under static policies and through the node's adaptive controller on a virtual clock; report messages, bytes, exposure and the realized loss against the budget.")
         {
             trace, format, model, budgets, warmup, noGuard, modelOnly, serviceClasses, noFrontier, plot, json, telemetry, noServiceEvidence,
+            templates, templateThreshold, templateWindow, templateLifetime,
         };
         command.SetAction(parse =>
         {
@@ -67,6 +72,19 @@ internal static class SimulateCommand
             if (parse.GetValue(telemetry) is { } telemetryPath)
             {
                 PathOptions.OutputFile("--telemetry", telemetryPath);
+            }
+
+            var templateOptions = new ClusterSync.Policy.TemplateOptions
+            {
+                Threshold = parse.GetValue(templateThreshold),
+                WindowSeconds = parse.GetValue(templateWindow),
+                LifetimeSeconds = parse.GetValue(templateLifetime),
+            };
+            foreach (var error in templateOptions.Validate("--template"))
+            {
+                // "--template.threshold: ..." reads as the option it names: --template-threshold.
+                Console.Error.WriteLine($"clustersync: {error.Replace("--template.", "--template-", StringComparison.Ordinal).Replace("Seconds:", ":", StringComparison.Ordinal)}");
+                return CommandLine.BadInput;
             }
 
             LifetimeModel? lifetimeModel = null;
@@ -103,13 +121,21 @@ internal static class SimulateCommand
                 PolicySimulation.Plot(png, records, lifetimeModel, report);
             }
 
+            var withTemplates = parse.GetValue(templates)
+                ? TemplateReplay.Run(records, new TemplateReplayOptions(templateOptions.Threshold, templateOptions.WindowSeconds, templateOptions.LifetimeSeconds),
+                    b[0], lifetimeModel, TimeSpan.FromHours(warm), !parse.GetValue(noGuard))
+                : null;
             if (parse.GetValue(json))
             {
-                Console.WriteLine(ToJson(report));
+                Console.WriteLine(ToJson(report, withTemplates));
             }
             else
             {
                 Render(report, path);
+                if (withTemplates is not null)
+                {
+                    RenderTemplates(withTemplates, templateOptions);
+                }
             }
 
             return CommandLine.Success;
@@ -117,7 +143,7 @@ internal static class SimulateCommand
         return command;
     }
 
-    public static string ToJson(SimulationRun run)
+    public static string ToJson(SimulationRun run, IReadOnlyList<TemplatePolicyResult>? templates = null)
     {
         var report = run.Report;
         var s3 = run.Static3s;
@@ -128,11 +154,30 @@ internal static class SimulateCommand
             run.Warmup.TotalHours, run.Guard, run.ServiceClasses, run.NeverSyncClassShare,
             run.Budgets.Select(r => new BudgetJson(r.Budget, r.RealizedLoss, r.RealizedLoss / r.Budget, r.ControllerRealizedLoss, r.FinalPrice, r.Guarded)).ToList(),
             run.Frontier is null ? null : new FrontierJson(Point(run.Frontier.AtStaticMessages), Point(run.Frontier.AtStaticExposure)),
-            run.ServiceBound is not { } sb ? null : new ServiceBoundJson(sb.Services, sb.PooledConnections, Bound(sb.AtMessages), Bound(sb.AtExposure))),
+            run.ServiceBound is not { } sb ? null : new ServiceBoundJson(sb.Services, sb.PooledConnections, Bound(sb.AtMessages), Bound(sb.AtExposure)))
+        {
+            Templates = templates?.Select(t => new TemplatePolicyJson(t.Name, t.Messages, t.ExposureSeconds, t.MessagesWithTemplates,
+                t.ExposureSecondsWithTemplates, t.TemplateMessages, t.TemplatesCreated, t.Covered)).ToList(),
+        },
             SimulateJsonContext.Default.SimulationJson);
 
         ServiceBoundPointJson Bound(ServiceBoundPoint p)
             => new(p.Messages, p.ExposureSeconds, Ratio(p.Messages, s3.Messages), Ratio(p.ExposureSeconds, s3.ExposureSeconds), p.Price, p.MixedService);
+    }
+
+    private static void RenderTemplates(IReadOnlyList<TemplatePolicyResult> results, ClusterSync.Policy.TemplateOptions o)
+    {
+        var c = CultureInfo.InvariantCulture;
+        AnsiConsole.MarkupLine(Markup.Escape($"connection templates (threshold {o.Threshold.ToString(c)} within {o.WindowSeconds.ToString(c)} s, lifetime {o.LifetimeSeconds.ToString(c)} s): " +
+            $"{results[0].TemplatesCreated.ToString("N0", c)} templates, {results[0].Covered.ToString("N0", c)} connections covered, {results[0].TemplateMessages.ToString("N0", c)} template records"));
+        var table = new Spectre.Console.Table().AddColumns("policy", "messages", "with templates", "exposure (s)", "with templates", "exposure removed");
+        foreach (var t in results)
+        {
+            table.AddRow(t.Name, t.Messages.ToString("N0", c), t.MessagesWithTemplates.ToString("N0", c), t.ExposureSeconds.ToString("N0", c),
+                t.ExposureSecondsWithTemplates.ToString("N0", c), (100 * t.ExposureRemovedShare).ToString("0.0", c) + " %");
+        }
+
+        AnsiConsole.Write(table);
     }
 
     private static double Ratio(double a, double b) => b > 0 ? a / b : double.NaN;
@@ -243,7 +288,23 @@ internal sealed record SimulationJson(
     [property: JsonPropertyName("never_sync_class_share")] double NeverSyncClassShare,
     [property: JsonPropertyName("budgets")] IReadOnlyList<BudgetJson> Budgets,
     [property: JsonPropertyName("frontier")] FrontierJson? Frontier,
-    [property: JsonPropertyName("best_per_service")] ServiceBoundJson? BestPerService);
+    [property: JsonPropertyName("best_per_service")] ServiceBoundJson? BestPerService)
+{
+    /// <summary>With <c>--templates</c>: the static policies without and with connection templates.</summary>
+    [JsonPropertyName("templates")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<TemplatePolicyJson>? Templates { get; init; }
+}
+
+internal sealed record TemplatePolicyJson(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("messages")] long Messages,
+    [property: JsonPropertyName("exposure_seconds")] double ExposureSeconds,
+    [property: JsonPropertyName("messages_with_templates")] long MessagesWithTemplates,
+    [property: JsonPropertyName("exposure_seconds_with_templates")] double ExposureSecondsWithTemplates,
+    [property: JsonPropertyName("template_messages")] long TemplateMessages,
+    [property: JsonPropertyName("templates_created")] long TemplatesCreated,
+    [property: JsonPropertyName("covered")] long Covered);
 
 [JsonSerializable(typeof(SimulationJson))]
 [JsonSourceGenerationOptions(NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]

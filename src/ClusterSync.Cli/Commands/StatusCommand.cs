@@ -185,6 +185,12 @@ internal static class StatusCommand
         member.AddRow("Full syncs", Markup.Escape(
             $"served {Get(s.FullSync, "full_sync_served").ToString(c)} (failed {Get(s.FullSync, "full_sync_serve_failed").ToString(c)}), " +
             $"received {Get(s.FullSync, "full_sync_received").ToString(c)} (failed {Get(s.FullSync, "full_sync_receive_failed").ToString(c)})"));
+        var tp = s.Templates;
+        member.AddRow("Templates", Markup.Escape(
+            $"{tp.Live.ToString("N0", c)} live, {tp.Created.ToString("N0", c)} created; covered {tp.Covered.ToString("N0", c)} connections " +
+            $"({tp.CoveredEnded.ToString("N0", c)} protected by the template alone, {tp.ExposureRemovedSeconds.ToString("0.#", c)} s of exposure removed); " +
+            $"{tp.RecordsSent.ToString("N0", c)} template records sent, messages saved {tp.MessagesSaved.ToString("N0", c)}; " +
+            $"picked up after failover {tp.PickedUpByTemplate.ToString("N0", c)}"));
         member.AddRow("Table digest", Markup.Escape($"{s.Digest.Count.ToString("N0", c)} / {s.Digest.Xor}"));
         member.AddRow("State", Markup.Escape(s.State + (s.Failure is null ? "" : $" ({s.Failure})")));
         member.AddRow("Epoch", s.Epoch.ToString(c));

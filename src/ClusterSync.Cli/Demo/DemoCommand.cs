@@ -22,15 +22,19 @@ internal static class DemoCommand
             Description = "The members' sync policy: adaptive (the shipped model decides per connection), static (the default service classes) or sync-all.",
             DefaultValueFactory = _ => "adaptive",
         };
+        var templates = new Option<bool>("--templates")
+        {
+            Description = "Connection templates on for every class (5 connections of one shape within 10 s; docs/templates.md): unsynchronized connections a template covers are picked up after the failover.",
+        };
         var command = new Command("demo", "A 3-member cluster on loopback (separate processes), mixed traffic, the Active killed with SIGKILL mid-run; prints what was preserved and lost.")
         {
-            json, seconds, rate, policy,
+            json, seconds, rate, policy, templates,
         };
-        command.SetAction((parse, token) => RunAsync(parse.GetValue(json), parse.GetValue(seconds), parse.GetValue(rate), parse.GetValue(policy), token));
+        command.SetAction((parse, token) => RunAsync(parse.GetValue(json), parse.GetValue(seconds), parse.GetValue(rate), parse.GetValue(policy), token, parse.GetValue(templates)));
         return command;
     }
 
-    private static async Task<int> RunAsync(bool json, double seconds, double rate, string? policyName, CancellationToken token)
+    private static async Task<int> RunAsync(bool json, double seconds, double rate, string? policyName, CancellationToken token, bool templates = false)
     {
         if (ParsePolicy(policyName) is not { } policy)
         {
@@ -50,7 +54,7 @@ internal static class DemoCommand
             return CommandLine.BadInput;
         }
 
-        var options = new DemoOptions { ChurnSeconds = seconds, Rate = rate, Connections = (int)Math.Clamp(rate * 4, 2_000, 400_000), Policy = policy };
+        var options = new DemoOptions { ChurnSeconds = seconds, Rate = rate, Connections = (int)Math.Clamp(rate * 4, 2_000, 400_000), Policy = policy, Templates = templates };
         var (result, code) = await RunWithCleanupAsync(options, json ? Console.Error.WriteLine : line => AnsiConsole.MarkupLineInterpolated($"[grey]{line}[/]"), token).ConfigureAwait(false);
         if (result is null)
         {
@@ -126,6 +130,9 @@ internal static class DemoCommand
             ["preserved"] = t.Preserved,
             ["lost_synced"] = t.LostSynced,
             ["lost_unsynced"] = t.LostUnsynced,
+            ["picked_up_by_template"] = t.PickedUpByTemplate,
+            ["templates"] = options.Templates,
+            ["templates_committed"] = r.TemplatesCommitted,
             ["failover_ms"] = r.FailoverMs,
             ["detection_ms"] = r.DetectionMs,
             ["new_active"] = r.NewActive,
@@ -159,6 +166,7 @@ internal static class DemoCommand
                 ["preserved"] = kv.Value.Preserved,
                 ["lost_synced"] = kv.Value.LostSynced,
                 ["lost_unsynced"] = kv.Value.LostUnsynced,
+                ["picked_up_by_template"] = kv.Value.PickedUpByTemplate,
                 ["exposed"] = kv.Value.Alive - kv.Value.Synced,
             }),
             ["lost_synced_sample"] = r.Tally.LostSyncedSample,
@@ -190,6 +198,11 @@ internal static class DemoCommand
         {
             double s3share = r.ChangesFed == 0 ? 0 : 100.0 * s3.Messages / r.ChangesFed;
             facts.AddRow("static 3 s", $"{N(s3.Messages)} messages for the {N(r.ChangesFed)} changes fed: {s3share.ToString("N1", c)} % of sync-all, with {N(s3.Exposed)} alive connections unreplicated at the kill (counted offline from the generated lifetimes)");
+        }
+
+        if (options.Templates || t.PickedUpByTemplate > 0)
+        {
+            facts.AddRow("templates", $"[bold]{N(t.PickedUpByTemplate)}[/] of the {N(t.Alive - t.Preserved)} alive connections not committed match one of the {N(r.TemplatesCommitted)} templates the new Active committed: picked up by template at their next packet");
         }
 
         facts.AddRow("exposure at the kill", $"[bold]{N(t.Alive - t.Synced)}[/] of {N(t.Alive)} alive not replicated: "

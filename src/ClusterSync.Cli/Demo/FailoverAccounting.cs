@@ -19,6 +19,13 @@ internal sealed record ClassTally
 
     /// <summary>Alive but not preserved (never synchronized: still in their sync delay, never-sync class, or in flight).</summary>
     public int LostUnsynced { get; init; }
+
+    /// <summary>
+    /// Of the alive ones not preserved, those a connection template the new Active committed covers (live at the kill):
+    /// its data plane accepts their next packet and creates their entry (docs/templates.md). Counted within
+    /// <see cref="LostUnsynced"/> and <see cref="LostSynced"/>, not apart from them.
+    /// </summary>
+    public int PickedUpByTemplate { get; init; }
 }
 
 /// <summary>The comparison behind <c>clustersync demo</c> and <c>bench failover</c>.</summary>
@@ -56,13 +63,24 @@ internal static class FailoverAccounting
     public static FailoverTally Compare(
         IReadOnlyDictionary<ConnectionKey, string> aliveAtKill,
         IReadOnlyList<IReadOnlyDictionary<ConnectionKey, ConnectionEntry>> survivorCaptures,
-        IReadOnlyDictionary<ConnectionKey, ConnectionEntry> committed)
+        IReadOnlyDictionary<ConnectionKey, ConnectionEntry> committed,
+        IReadOnlyCollection<Templates.ConnectionTemplate>? templates = null,
+        long killUnixMs = 0)
     {
+        var byShape = new Dictionary<ConnectionKey, Templates.ConnectionTemplate>();
+        foreach (var tpl in templates ?? [])
+        {
+            if (tpl.IsLiveAt(killUnixMs))
+            {
+                byShape[tpl.Key] = tpl;
+            }
+        }
+
         ArgumentNullException.ThrowIfNull(aliveAtKill);
         ArgumentNullException.ThrowIfNull(survivorCaptures);
         ArgumentNullException.ThrowIfNull(committed);
         var classes = new SortedDictionary<string, int[]>(StringComparer.Ordinal);
-        var total = new int[5];
+        var total = new int[6];
         var sample = new List<string>();
         foreach (var (key, cls) in aliveAtKill)
         {
@@ -79,7 +97,7 @@ internal static class FailoverAccounting
             bool preserved = committed.ContainsKey(key);
             if (!classes.TryGetValue(cls, out var t))
             {
-                classes[cls] = t = new int[5];
+                classes[cls] = t = new int[6];
             }
 
             foreach (var counts in new[] { t, total })
@@ -89,6 +107,8 @@ internal static class FailoverAccounting
                 counts[2] += preserved ? 1 : 0;
                 counts[3] += synced && !preserved ? 1 : 0;
                 counts[4] += !synced && !preserved ? 1 : 0;
+                counts[5] += !preserved && byShape.Count > 0 && Templates.TemplateKeys.Covers(key.Protocol)
+                    && byShape.ContainsKey(Templates.TemplateKeys.ShapeOf(key)) ? 1 : 0;
             }
 
             if (synced && !preserved && sample.Count < 5)
@@ -118,5 +138,5 @@ internal static class FailoverAccounting
         };
     }
 
-    private static ClassTally ToTally(int[] c) => new() { Alive = c[0], Synced = c[1], Preserved = c[2], LostSynced = c[3], LostUnsynced = c[4] };
+    private static ClassTally ToTally(int[] c) => new() { Alive = c[0], Synced = c[1], Preserved = c[2], LostSynced = c[3], LostUnsynced = c[4], PickedUpByTemplate = c[5] };
 }

@@ -28,7 +28,35 @@ public sealed class SyncCounters
     public long UnknownDestroys;
     public long Expired;
 
+    // templates (docs/templates.md; written under the table lock, by whichever thread holds it)
+    /// <summary>Templates this member created (a class's threshold of one shape within its window).</summary>
+    public long TemplatesCreated;
+    /// <summary>Templates removed at the end of their lifetime (on every member, each on its own clock).</summary>
+    public long TemplatesExpired;
+    /// <summary>Templates not created because <c>TemplateTracker.MaxTemplates</c> were live.</summary>
+    public long TemplatesRefused;
+    /// <summary>New shapes not counted because <c>TemplateTracker.MaxShapes</c> were being counted.</summary>
+    public long TemplateShapesRefused;
+    /// <summary>New connections of a class that makes templates that a live template already covered.</summary>
+    public long TemplateCovered;
+    /// <summary>Covered connections that ended before they were announced: the template was their only protection.</summary>
+    public long TemplateCoveredEnded;
+    /// <summary>Milliseconds of exposure the templates removed: Σ min(lifetime, delay) over <see cref="TemplateCoveredEnded"/> (not a flat counter: metrics take base units).</summary>
+    internal long TemplateExposureRemovedMs;
+
+    /// <summary>Seconds of exposure the templates removed: Σ min(lifetime, delay) over <see cref="TemplateCoveredEnded"/>.</summary>
+    public double TemplateExposureRemovedSeconds => Volatile.Read(ref TemplateExposureRemovedMs) / 1000.0;
+    /// <summary>Covered connections a decider (adaptive mode) would have announced after a delay and that were left unsynchronized instead.</summary>
+    public long TemplateUnsynced;
+    /// <summary>Template records sent (creations and keep-alives, and re-announcements at a full sync's cut).</summary>
+    public long TemplateRecordsSent;
+    /// <summary>Template records received and applied (newer than the template held).</summary>
+    public long TemplateRecordsApplied;
+    /// <summary>Template records received and not applied: stale, already expired, or beyond the template limit.</summary>
+    public long TemplateRecordsStale;
+
     // sender thread
+    /// <summary>Records sent in Data datagrams (connection records and template records; each counted once, however many peers).</summary>
     public long UpdatesSent;
     public long DatagramsSent;
     public long BytesSent;

@@ -78,6 +78,7 @@ public sealed partial class SyncEngine
                 int ticksPerSecond = (int)Math.Max(1, 1000 / Math.Max(1, _options.AckInterval.TotalMilliseconds));
                 int chunk = Math.Max(256, _table.SlotLimit / ticksPerSecond + 1);
                 _counters.Expired += _table.SweepExpired(nowMs, ref _sweepCursor, chunk, _outcomes is null ? null : _onExpired);
+                SweepTemplatesLocked(nowMs);
             }
 
             if (queued)

@@ -325,9 +325,13 @@ public sealed partial class SyncEngine
             // Decode a group, prefetch its table slots, then apply it under one lock.
             int want = Math.Min(staging.Length, count - done);
             int n = RecordCodec.ReadMany(ref records, staging.AsSpan(0, want));
+            bool template = false;
             if (n < want)
             {
-                result = RecordCodec.TryRead(records, out _, out bool badExtension) == 0 && badExtension
+                // A template record (SyncEngine.Templates.cs) stops the connection records' decoder: applied after the group.
+                template = StartsWithTemplate(records);
+                result = template ? DropReason.None
+                    : RecordCodec.TryRead(records, out _, out bool badExtension) == 0 && badExtension
                     ? DropReason.BadExtension
                     : DropReason.Malformed;
             }
@@ -344,6 +348,19 @@ public sealed partial class SyncEngine
             }
 
             done += n;
+            if (template)
+            {
+                int used = HandleTemplateRecord(records, nowMs);
+                if (used == 0)
+                {
+                    result = DropReason.Malformed;
+                }
+                else
+                {
+                    records = records[used..];
+                    done++;
+                }
+            }
         }
 
         _relayTo = 0;

@@ -65,6 +65,11 @@ public sealed partial class SyncEngine
                     _pendingCount = 0;
                 }
 
+                if (_templatesQueued)
+                {
+                    DrainTemplates(); // connection templates, in datagrams of their own (SyncEngine.Templates.cs)
+                }
+
                 if (count > 0)
                 {
                     Drain(count);

@@ -22,6 +22,12 @@ public sealed partial class SyncEngine
         lock (_tableLock)
         {
             total = _table.Count;
+            QueueTemplatesAtCutLocked(); // templates ride the delta stream after the cut (docs/templates.md)
+        }
+
+        if (_templatesQueued)
+        {
+            SignalSender();
         }
 
         return new SnapshotCut(MemberId, Epoch, sequence, total);

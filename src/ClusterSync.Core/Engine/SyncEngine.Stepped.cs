@@ -39,6 +39,11 @@ public sealed partial class SyncEngine
         }
 
         ProcessRetransmits();
+        if (_templatesQueued && WindowHasRoomStepped())
+        {
+            DrainTemplates();
+        }
+
         int[] taken;
         int count;
         lock (_tableLock)

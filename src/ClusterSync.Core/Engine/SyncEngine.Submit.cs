@@ -160,10 +160,20 @@ public sealed partial class SyncEngine
         var policy = _catalog.PolicyOf(serviceClass);
         ref var tag = ref _table.TagAt(slot);
         tag.Messages = 0;
+        bool covered = false;
+        bool templateQueued = false;
+        if (_templatesMade)
+        {
+            // Connection templates (SyncEngine.Templates.cs): one flag for members whose classes make none.
+            covered = OnNewForTemplatesLocked(change.Key, serviceClass, nowMs);
+            templateQueued = _templatesQueued;
+        }
+
         var decider = _decider;
         if (decider is not null)
         {
-            return ApplyDecisionLocked(ref e, slot, ref tag, change.Key, decider.Decide(change.Key, _table.Read(change.Key, e), serviceClass, policy));
+            var decision = decider.Decide(change.Key, _table.Read(change.Key, e), serviceClass, policy);
+            return ApplyDecisionLocked(ref e, slot, ref tag, change.Key, covered ? CoveredDecisionLocked(decision) : decision) | templateQueued;
         }
 
         tag.Score = SlotTag.NoScore;
@@ -179,9 +189,9 @@ public sealed partial class SyncEngine
 
                 return Enqueue(ref e, slot);
             case SyncPolicyKind.Delayed:
-                return ScheduleLocked(ref tag, DelayGrid.Encode((int)policy.Delay.TotalMilliseconds), change.Key, created, created + (long)policy.Delay.TotalMilliseconds);
+                return ScheduleLocked(ref tag, DelayGrid.Encode((int)policy.Delay.TotalMilliseconds), change.Key, created, created + (long)policy.Delay.TotalMilliseconds) | templateQueued;
             default:
-                return NeverSyncLocked(ref tag);
+                return NeverSyncLocked(ref tag) | templateQueued;
         }
     }
 
@@ -249,6 +259,11 @@ public sealed partial class SyncEngine
             if (sink is not null)
             {
                 ReportEnded(sink, key, e, tag, nowMs, ConnectionEndReason.Destroyed);
+            }
+
+            if (_templatesMade && owned)
+            {
+                OnUnannouncedEndLocked(key, e, tag, nowMs);
             }
 
             if ((e.Status & ConnectionStatus.Pending) != 0)

@@ -96,6 +96,7 @@ public sealed partial class SyncEngine : IDisposable
         _dropCounts = channel as IReceiveDropCounts;
         _foldedEmpty = _dropCounts?.EmptyDatagrams ?? 0;
         _foldedOversize = _dropCounts?.OversizeDatagrams ?? 0;
+        InitTemplates();
     }
 
     public byte MemberId => _options.MemberId;

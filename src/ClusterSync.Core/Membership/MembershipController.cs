@@ -498,6 +498,11 @@ public sealed partial class MembershipController : IDisposable
         var replica = _engine.SnapshotTable();
         ReplicaOrder.MastersFirst(replica); // the contract's order: masters before their related entries
         _sink.Commit(replica);
+        if (_sink is Templates.ITemplateSink templateSink)
+        {
+            templateSink.CommitTemplates(_engine.SnapshotTemplates()); // the committed state includes live templates (docs/templates.md)
+        }
+
         LastCommitted = replica.Count;
         LastFailoverMilliseconds = sinceActive >= 0 ? sinceActive : sw.Elapsed.TotalMilliseconds;
         _lastActivePeer = 0;

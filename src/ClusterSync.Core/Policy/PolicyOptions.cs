@@ -2,12 +2,53 @@ using ClusterSync.Classification;
 
 namespace ClusterSync.Policy;
 
-/// <summary>Configured service class: <c>policy</c> is <c>full</c>, <c>delayed</c> (with <c>delaySeconds</c>) or <c>none</c>.</summary>
+/// <summary>
+/// Configured service class: <c>policy</c> is <c>full</c>, <c>delayed</c> (with <c>delaySeconds</c>) or <c>none</c>;
+/// <c>templates</c> turns connection templates on for the class (docs/templates.md).
+/// </summary>
 public sealed record ServiceClassOptions
 {
     public string Name { get; init; } = "";
     public string Policy { get; init; } = "full";
     public double DelaySeconds { get; init; }
+
+    /// <summary>Connection templates for this class's TCP and UDP connections (off when null).</summary>
+    public TemplateOptions? Templates { get; init; }
+}
+
+/// <summary>
+/// When a class makes templates: <see cref="Threshold"/> new connections of one shape (source, destination, destination
+/// port, protocol, zone; any source port) within <see cref="WindowSeconds"/> make a template, which lives
+/// <see cref="LifetimeSeconds"/> after the last connection of its shape.
+/// </summary>
+public sealed record TemplateOptions
+{
+    public bool Enabled { get; init; } = true;
+
+    public int Threshold { get; init; } = 20;
+
+    public double WindowSeconds { get; init; } = 10;
+
+    public double LifetimeSeconds { get; init; } = 60;
+
+    /// <summary>Every problem, each with its path under <paramref name="path"/>.</summary>
+    public IEnumerable<string> Validate(string path)
+    {
+        if (Threshold is < 2 or > 1_000_000)
+        {
+            yield return $"{path}.threshold: expected a number of connections in [2, 1000000], found {Threshold}";
+        }
+
+        if (!(WindowSeconds > 0 && WindowSeconds <= 3600))
+        {
+            yield return $"{path}.windowSeconds: expected a number of seconds in (0, 3600], found {WindowSeconds}";
+        }
+
+        if (!(LifetimeSeconds >= 1 && LifetimeSeconds <= 86400))
+        {
+            yield return $"{path}.lifetimeSeconds: expected a number of seconds in [1, 86400], found {LifetimeSeconds}";
+        }
+    }
 }
 
 /// <summary>A port/protocol rule: connections of <c>protocol</c> to one of <c>ports</c> belong to <c>class</c>.</summary>
@@ -76,6 +117,14 @@ public sealed record PolicyOptions
                 default:
                     yield return $"{p}.policy: expected 'full', 'delayed' or 'none', found '{c.Policy}'";
                     break;
+            }
+
+            if (c.Templates is { } t)
+            {
+                foreach (var error in t.Validate($"{p}.templates"))
+                {
+                    yield return error;
+                }
             }
         }
 

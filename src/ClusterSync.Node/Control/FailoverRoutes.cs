@@ -16,6 +16,8 @@ namespace ClusterSync.Node.Control;
 /// <item><c>/failover/capture</c>: the replica held when the Active was seen dead (back-to-back connection records,
 /// <see cref="RecordStream"/>; 404 before any capture);</item>
 /// <item><c>/failover/committed</c>: what the last promotion committed into the data plane (same encoding).</item>
+/// <item><c>/failover/templates</c>: the connection templates the last promotion committed (back-to-back template
+/// records, <c>TemplateCodec</c>; docs/templates.md).</item>
 /// </list>
 /// </summary>
 public static class FailoverRoutes
@@ -23,8 +25,9 @@ public static class FailoverRoutes
     public const string StatusPath = "/failover";
     public const string CapturePath = "/failover/capture";
     public const string CommittedPath = "/failover/committed";
+    public const string TemplatesPath = "/failover/templates";
 
-    /// <summary>The three routes, for the control endpoint's route table (GET and HEAD).</summary>
+    /// <summary>The routes, for the control endpoint's route table (GET and HEAD).</summary>
     public static IEnumerable<KeyValuePair<string, ControlHandler>> Routes(NodeRuntime node) =>
     [
         new(StatusPath, _ => ValueTask.FromResult(new ControlResponse(200, ControlResponse.JsonContent,
@@ -33,7 +36,34 @@ public static class FailoverRoutes
             ? new ControlResponse(200, "application/octet-stream", RecordStream.EncodeEntries(capture.Replica))
             : ControlResponse.Text(404, "no Active member seen dead yet\n"))),
         new(CommittedPath, _ => ValueTask.FromResult(new ControlResponse(200, "application/octet-stream", RecordStream.EncodeEntries(node.ReplicaSink.Committed)))),
+        new(TemplatesPath, _ => ValueTask.FromResult(new ControlResponse(200, "application/octet-stream", EncodeTemplates(node.ReplicaSink.CommittedTemplates)))),
     ];
+
+    /// <summary>Templates as back-to-back template records.</summary>
+    public static byte[] EncodeTemplates(IReadOnlyCollection<Templates.ConnectionTemplate> templates)
+    {
+        var buffer = new byte[templates.Count * Protocol.TemplateCodec.SizeIPv6];
+        int at = 0;
+        foreach (var t in templates)
+        {
+            at += Protocol.TemplateCodec.Write(buffer.AsSpan(at), t);
+        }
+
+        return buffer[..at];
+    }
+
+    /// <summary>Reads what <see cref="EncodeTemplates"/> wrote; stops at the first record that does not parse.</summary>
+    public static List<Templates.ConnectionTemplate> DecodeTemplates(ReadOnlySpan<byte> body)
+    {
+        var list = new List<Templates.ConnectionTemplate>();
+        while (body.Length > 0 && Protocol.TemplateCodec.TryRead(body, out var t) is var used and > 0)
+        {
+            list.Add(t);
+            body = body[used..];
+        }
+
+        return list;
+    }
 
     public static FailoverDocument Describe(NodeRuntime node)
     {

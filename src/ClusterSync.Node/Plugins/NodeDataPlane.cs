@@ -399,9 +399,12 @@ public sealed partial class NodeDataPlane : IDisposable
     }
 
     /// <summary>Commits into the in-process sink (synchronously), then hands a copy to the plugin's sink on a task.</summary>
-    private sealed class ChainedSink(NodeDataPlane owner, InMemoryReplicaSink inner) : IReplicaSink
+    private sealed class ChainedSink(NodeDataPlane owner, InMemoryReplicaSink inner) : IReplicaSink, Templates.ITemplateSink
     {
         public string Name => $"{inner.Name}+{owner._sink.Name}";
+
+        /// <summary>The live templates go to the in-process sink, which answers for them (docs/templates.md).</summary>
+        public void CommitTemplates(IReadOnlyList<Templates.ConnectionTemplate> templates) => inner.CommitTemplates(templates);
 
         public void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
         {

@@ -170,7 +170,8 @@ public sealed class AdaptiveNode : IDisposable
 
         var k = engine.Counters;
         return new EngineSample(k.UpdatesSent, k.BytesSent, k.Retransmissions, k.NackRangesSent, k.NackRangesReceived, engine.PendingCount, lag,
-            x.Connections, x.ExposureSeconds, controller?.RealizedLoss ?? double.NaN, controller?.Price ?? 0);
+            x.Connections, x.ExposureSeconds, controller?.RealizedLoss ?? double.NaN, controller?.Price ?? 0,
+            engine.LiveTemplateCount, Volatile.Read(ref k.TemplateCovered), Volatile.Read(ref k.TemplateRecordsSent));
     }
 
     public ExposureDocument GetExposure()

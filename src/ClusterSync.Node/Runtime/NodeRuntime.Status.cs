@@ -78,10 +78,31 @@ public sealed partial class NodeRuntime
                 LinkSwitches = Engine.LinkSwitches(i),
             }).ToList(),
             Counters = Engine.Counters.ToDictionary(),
+            Templates = TemplatesDocument(),
             Plugins = Plugins.GetStatus(),
             Exposure = Adaptive.GetExposure(),
             Adaptive = Adaptive.GetAdaptive(),
             Telemetry = Adaptive.GetTelemetry(),
+        };
+    }
+
+    private TemplatesStatus TemplatesDocument()
+    {
+        var k = Engine.Counters;
+        return new TemplatesStatus
+        {
+            Live = Engine.LiveTemplateCount,
+            Created = Volatile.Read(ref k.TemplatesCreated),
+            Expired = Volatile.Read(ref k.TemplatesExpired),
+            Covered = Volatile.Read(ref k.TemplateCovered),
+            CoveredEnded = Volatile.Read(ref k.TemplateCoveredEnded),
+            ExposureRemovedSeconds = Math.Round(k.TemplateExposureRemovedSeconds, 3),
+            Unsynced = Volatile.Read(ref k.TemplateUnsynced),
+            RecordsSent = Volatile.Read(ref k.TemplateRecordsSent),
+            RecordsApplied = Volatile.Read(ref k.TemplateRecordsApplied),
+            MessagesSaved = (2 * Volatile.Read(ref k.TemplateUnsynced)) - Volatile.Read(ref k.TemplateRecordsSent),
+            Committed = _sink.CommittedTemplates.Count,
+            PickedUpByTemplate = _sink.PickedUpByTemplate,
         };
     }
 

@@ -63,6 +63,45 @@ public sealed record NodeStatus
 
     /// <summary>The classifier in effect, its isolation counters, and every plugin found (null: no plugin catalog).</summary>
     public PluginsStatus? Plugins { get; init; }
+
+    /// <summary>Connection templates (docs/templates.md): live, made, what they covered and saved, what failovers picked up.</summary>
+    public TemplatesStatus Templates { get; init; } = new();
+}
+
+/// <summary>Connection templates of one member (docs/templates.md; the engine counters <c>template*</c> in full).</summary>
+public sealed record TemplatesStatus
+{
+    /// <summary>Templates live on this member now (its own and its peers').</summary>
+    public int Live { get; init; }
+
+    public long Created { get; init; }
+
+    public long Expired { get; init; }
+
+    /// <summary>New connections a live template covered.</summary>
+    public long Covered { get; init; }
+
+    /// <summary>Covered connections that ended unannounced: the template was their only protection.</summary>
+    public long CoveredEnded { get; init; }
+
+    /// <summary>Seconds of exposure removed: Σ min(lifetime, delay) over <see cref="CoveredEnded"/>.</summary>
+    public double ExposureRemovedSeconds { get; init; }
+
+    /// <summary>Covered connections the adaptive decider left unsynchronized.</summary>
+    public long Unsynced { get; init; }
+
+    public long RecordsSent { get; init; }
+
+    public long RecordsApplied { get; init; }
+
+    /// <summary>Records saved: two for each connection left unsynchronized, less the template records sent (may be negative).</summary>
+    public long MessagesSaved { get; init; }
+
+    /// <summary>Templates the last promotion committed.</summary>
+    public int Committed { get; init; }
+
+    /// <summary>Unknown connections the in-process sink accepted since the last promotion because a committed template matched.</summary>
+    public long PickedUpByTemplate { get; init; }
 }
 
 /// <summary>Count and XOR (16 hex digits) of a per-entry hash of key and version: two tables with equal digests hold the same connections at the same versions.</summary>

@@ -164,6 +164,8 @@ public sealed class ExitCodeTests : IDisposable
     [InlineData("soak --seeds 0", "--seeds: expected a number of seeds of at least 1, found 0")]
     [InlineData("generate --out OUT --rate -1", "--rate: expected connections per second")]
     [InlineData("simulate --trace MISSING --json", "MISSING")]
+    [InlineData("simulate --trace MISSING --templates --template-threshold 1", "--template-threshold: expected a number of connections in [2, 1000000], found 1")]
+    [InlineData("simulate --trace MISSING --templates --template-lifetime 0", "--template-lifetime: expected a number of seconds in [1, 86400], found 0")]
     public async Task Command_BadOptionValue_Exit2NamingTheOption(string args, string expected)
     {
         string Fill(string s) => s.Replace("OUT", Path.Combine(_dir, "x.csv"), StringComparison.Ordinal).Replace("MISSING", Path.Combine(_dir, "missing.csv"), StringComparison.Ordinal);

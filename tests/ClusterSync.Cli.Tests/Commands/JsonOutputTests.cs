@@ -83,6 +83,29 @@ public sealed class JsonOutputTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public async Task SimulateJson_WithTemplates_StaticPoliciesWithoutAndWithTemplates()
+    {
+        var trace = Path.Combine(_dir, "trace-templates.csv");
+        await using (var generate = await CliProcess.RunAsync(s_timeout, "generate", "--out", trace, "--days", "0.001", "--rate", "20", "--seed", "3"))
+        {
+            Assert.True(generate.ExitCode == 0, generate.Output);
+        }
+
+        await using var simulate = await CliProcess.RunAsync(s_timeout, "simulate", "--trace", trace, "--no-frontier", "--json", "--templates", "--template-threshold", "3");
+        var d = Document(simulate);
+
+        var rows = d.GetProperty("templates").EnumerateArray().ToList();
+        Assert.Equal(["sync-all", "static-3s", "static-30s", "never", "adaptive@0.002"], rows.Select(r => r.GetProperty("name").GetString()));
+        Assert.All(rows, r => Assert.Equal(["name", "messages", "exposure_seconds", "messages_with_templates", "exposure_seconds_with_templates", "template_messages", "templates_created", "covered"],
+            r.EnumerateObject().Select(x => x.Name)));
+        Assert.All(rows.Take(4), r => Assert.True(r.GetProperty("exposure_seconds_with_templates").GetDouble() <= r.GetProperty("exposure_seconds").GetDouble(), r.ToString()));
+        Assert.All(rows.Take(4), r => Assert.Equal(r.GetProperty("messages").GetInt64() + r.GetProperty("template_messages").GetInt64(), r.GetProperty("messages_with_templates").GetInt64()));
+        Assert.True(rows[4].GetProperty("messages_with_templates").GetInt64() <= rows[4].GetProperty("messages").GetInt64() + rows[4].GetProperty("template_messages").GetInt64(), rows[4].ToString());
+        var policies = d.GetProperty("policies").EnumerateArray().ToList();
+        Assert.Equal(policies[1].GetProperty("messages").GetInt64(), rows[1].GetProperty("messages").GetInt64()); // static-3s counted alike
+    }
+
+    [Fact]
     public async Task PluginsJson_Shipped_ArrayOfPluginsWithNameKindStatus()
     {
         await using var plugins = await CliProcess.RunAsync(s_timeout, "plugins", "--json");

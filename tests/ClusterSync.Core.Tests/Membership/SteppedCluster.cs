@@ -18,7 +18,9 @@ internal sealed class SteppedCluster : IDisposable
     /// <param name="members">Id and priority of each member; every member has every other one as its peer.</param>
     /// <param name="window">The engines' send window, in datagrams (16 at least).</param>
     /// <param name="joining">Members that start without a complete table (Syncing until <see cref="MembershipController.MarkSynchronized"/>).</param>
-    public SteppedCluster((byte Id, byte Priority)[] members, bool preemption = false, byte[]? joining = null, ClusterMode mode = ClusterMode.HighAvailability, int window = 64)
+    /// <param name="policy">The engines' service classes (default: <see cref="EngineKit.TestPolicy"/>).</param>
+    public SteppedCluster((byte Id, byte Priority)[] members, bool preemption = false, byte[]? joining = null, ClusterMode mode = ClusterMode.HighAvailability, int window = 64,
+        PolicyOptions? policy = null)
     {
         Key = ClusterKey.Generate();
         foreach (var (id, priority) in members)
@@ -33,7 +35,7 @@ internal sealed class SteppedCluster : IDisposable
                 ResendBufferDatagrams = 256,
                 SendWindowDatagrams = window,
                 AckEveryDatagrams = 8,
-                Policy = EngineKit.TestPolicy(),
+                Policy = policy ?? EngineKit.TestPolicy(),
             }, channel, Key, Time);
             var logger = new ListLogger();
             var sink = new InMemoryReplicaSink();

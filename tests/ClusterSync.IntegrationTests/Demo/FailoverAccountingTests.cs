@@ -146,4 +146,30 @@ public sealed class FailoverAccountingTests
         Assert.Equal(4, json["exposed_static_3s"]);
         Assert.Equal(2, json["exposed_at_failover"]);
     }
+
+    [Fact]
+    public void Compare_UnsyncedConnectionsMatchingALiveTemplate_CountPickedUpByTemplate()
+    {
+        // Keys 1-3: client 10.0.0.1/2/3 to 192.168.0.1:443. Templates: client 1's shape (live at the kill), client 2's (expired).
+        var alive = new Dictionary<ConnectionKey, string> { [Key(1)] = "short", [Key(2)] = "short", [Key(3)] = "short", [Key(4)] = "full" };
+        var live = new ClusterSync.Templates.ConnectionTemplate(ClusterSync.Templates.TemplateKeys.ShapeOf(Key(1)), 1, 1, 50, 60, 1_000, 10_000, 7);
+        var expired = live with { Key = ClusterSync.Templates.TemplateKeys.ShapeOf(Key(2)), UpdatedMs = 1_000, LifetimeSeconds = 5 };
+
+        var tally = FailoverAccounting.Compare(alive, [Table(4)], Table(4), [live, expired], killUnixMs: 20_000);
+
+        Assert.Equal(new ClassTally { Alive = 3, LostUnsynced = 3, PickedUpByTemplate = 1 }, tally.ByClass["short"]);
+        Assert.Equal(1, tally.Total.PickedUpByTemplate);
+        Assert.Equal(0, tally.ByClass["full"].PickedUpByTemplate);
+    }
+
+    [Fact]
+    public void TemplatesRoute_EncodeThenDecode_RoundTrip()
+    {
+        var a = new ClusterSync.Templates.ConnectionTemplate(ConnectionKey.IPv4(0x0A00_0001, 0xC0A8_0001, 0, 80, 6), 1, 2, 20, 60, 1_000, 2_000, 9);
+        var b = a with { Key = ConnectionKey.IPv6(0xFD00_0000_0000_0000, 1, 0xFD00_0000_0000_0000, 2, 0, 53, 17), Version = 10 };
+
+        var back = ClusterSync.Node.Control.FailoverRoutes.DecodeTemplates(ClusterSync.Node.Control.FailoverRoutes.EncodeTemplates([a, b]));
+
+        Assert.Equal([a, b], back);
+    }
 }

@@ -77,6 +77,46 @@ public sealed class FullSyncTests
     }
 
     [Fact]
+    public async Task FullSync_AfterAGapDeltaSyncCannotRepair_BringsTheLiveTemplates()
+    {
+        // Sync everything, with connection templates (docs/templates.md): 20 connections of one shape make one.
+        var policy = LoopbackCluster.SyncEverything with
+        {
+            Classes = [new ServiceClassOptions { Name = "default", Policy = "full", Templates = new TemplateOptions { Threshold = 20 } }],
+        };
+        using var cluster = new LoopbackCluster(2, configure: o => o with { ResendBufferDatagrams = 64, SendWindowDatagrams = 32, AckEveryDatagrams = 8, TableCapacity = 1 << 17, Policy = policy });
+        var source = cluster.Members[0];
+        var replica = cluster.Members[1];
+        var resync = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
+        replica.ResyncNeeded += (peer, _) => resync.TrySetResult(peer);
+
+        cluster.Partition(true);
+        var burst = Enumerable.Range(0, 100).Select(i => ConnectionKey.IPv4(0x0C00_0001, 0xC0A8_0101, (ushort)(20000 + i), 80, 6)).ToList();
+        foreach (var k in burst)
+        {
+            source.Submit(ConnectionEvent.Create(ConnectionEventKind.New, k, ProtocolState.TcpSynSent, 60, 0));
+            source.Submit(ConnectionEvent.Create(ConnectionEventKind.Destroy, k, ProtocolState.TcpClose, 0, 0));
+        }
+
+        Assert.True(source.TryMatchTemplate(burst[0], out _));
+        // Far more than the 64-datagram resend buffer: the template's datagram can no longer be resent.
+        LoopbackCluster.Drive(source, 60_000, seed: 8, population: 20_000, addressBase: 0x0D00_0000);
+        Assert.True(LoopbackCluster.WaitUntil(() => source.PendingCount == 0 && source.Counters.DatagramsSent > 200, s_settle));
+        cluster.Partition(false);
+        Assert.Equal(source.MemberId, await resync.Task.WaitAsync(s_settle));
+        Assert.False(replica.TryMatchTemplate(burst[0], out _));
+
+        using var tcp = new Tcp(source, cluster.Key);
+        var client = new FullSyncClient(replica, tcp.JoinerChannel, cluster.Key);
+        var result = await client.PullAsync(0);
+
+        Assert.Equal(FullSyncStatus.Completed, result.Status);
+        Assert.True(LoopbackCluster.WaitUntil(() => replica.TryMatchTemplate(burst[0], out _), s_settle), "the template arrived after the cut");
+        Assert.True(LoopbackCluster.WaitUntil(() => replica.LiveTemplateCount == source.LiveTemplateCount, s_settle),
+            $"replica {replica.LiveTemplateCount} templates, source {source.LiveTemplateCount}");
+    }
+
+    [Fact]
     public async Task WrongKeyJoiner_GetsNothing_AndBothSidesCountIt()
     {
         var key = ClusterKey.Generate();

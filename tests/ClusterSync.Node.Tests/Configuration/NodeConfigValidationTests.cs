@@ -175,4 +175,29 @@ public sealed class NodeConfigValidationTests : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(2), loaded.Config.Hooks.Timeout);
         Assert.Equal(Path.Combine(_dir, "ok.sh"), HooksConfig.ResolveExecutable(loaded.Path, loaded.Config.Hooks.OnActive[0]));
     }
+
+    [Fact]
+    public void Load_ClassTemplates_ValidBlockLoadsAndEachBadFieldIsNamed()
+    {
+        var loaded = NodeConfigLoader.Load(Write("""{"policy": {"rules": [], "classes": [{"name": "default", "policy": "delayed", "delaySeconds": 3, "templates": {"threshold": 5, "lifetimeSeconds": 30}}]}}"""));
+        var t = Assert.Single(loaded.Config.Policy.Classes).Templates;
+        Assert.Equal(new ClusterSync.Policy.TemplateOptions { Threshold = 5, LifetimeSeconds = 30 }, t);
+
+        var path = Write("""{"policy": {"classes": [{"name": "default", "templates": {"threshold": 1, "windowSeconds": 0, "lifetimeSeconds": 90000}}]}}""");
+        var ex = Assert.Throws<ConfigurationException>(() => NodeConfigLoader.Load(path));
+
+        Assert.Contains($"{path}: policy.classes[0].templates.threshold: expected a number of connections in [2, 1000000], found 1", ex.Errors);
+        Assert.Contains($"{path}: policy.classes[0].templates.windowSeconds: expected a number of seconds in (0, 3600], found 0", ex.Errors);
+        Assert.Contains($"{path}: policy.classes[0].templates.lifetimeSeconds: expected a number of seconds in [1, 86400], found 90000", ex.Errors);
+    }
+
+    [Fact]
+    public void Load_ClassTemplatesWithAnUnknownField_Refused()
+    {
+        var path = Write("""{"policy": {"classes": [{"name": "default", "templates": {"treshold": 5}}]}}""");
+
+        var ex = Assert.Throws<ConfigurationException>(() => NodeConfigLoader.Load(path));
+
+        Assert.Contains(ex.Errors, e => e.StartsWith(path, StringComparison.Ordinal) && e.Contains("treshold", StringComparison.Ordinal));
+    }
 }
