@@ -7,6 +7,7 @@ using ClusterSync.Protocol;
 using ClusterSync.Reliability;
 using ClusterSync.Security;
 using ClusterSync.Table;
+using ClusterSync.Transport;
 
 namespace ClusterSync.Engine;
 
@@ -26,6 +27,10 @@ public sealed partial class SyncEngine
     private ulong _dataSequence;      // last data sequence used (sender thread writes)
     private ulong _controlSequence;   // control sequence space counter (Interlocked)
     private long _startedTimestamp;
+    private readonly IDatagramBatchSender? _batchSender; // the channel sends a pass's datagrams in few system calls
+    private readonly ReadOnlyMemory<byte>[] _outgoing;   // sealed datagrams (resend buffer slots) not yet handed to the channel
+    private int _outgoingCount;
+    private int _pathChanges;
     private ulong _openSequence;
     private Memory<byte> _openSlot;
     private int _openLength;
@@ -218,6 +223,8 @@ public sealed partial class SyncEngine
         {
             CloseDatagram();
         }
+
+        FlushOutgoing();
     }
 
     private static int MeasureUnit(ReadOnlySpan<ConnectionEvent> unit)
@@ -250,9 +257,22 @@ public sealed partial class SyncEngine
         Volatile.Write(ref _sentAt[(int)(_openSequence % (ulong)_sentAt.Length)], _time.GetTimestamp());
         Volatile.Write(ref _dataSequence, _openSequence);
         var datagram = _openSlot[..length];
-        for (int i = 0; i < _peers.Length; i++)
+        if (_batchSender is not null)
         {
-            Send(datagram, i);
+            // Sent with the rest of this pass (at its end, before the window makes the sender wait, or when full):
+            // one system call, and one trip through the kernel per run of equal-length datagrams (UDP GSO).
+            _outgoing[_outgoingCount++] = datagram;
+            if (_outgoingCount == _outgoing.Length)
+            {
+                FlushOutgoing();
+            }
+        }
+        else
+        {
+            for (int i = 0; i < _peers.Length; i++)
+            {
+                Send(datagram, i);
+            }
         }
 
         _counters.DatagramsSent++;
@@ -260,6 +280,47 @@ public sealed partial class SyncEngine
         _counters.UpdatesSent += _openCount;
         _openCount = 0;
     }
+
+    /// <summary>Hands the datagrams sealed so far to the channel, for every peer (sender thread).</summary>
+    private void FlushOutgoing()
+    {
+        if (_outgoingCount == 0)
+        {
+            return;
+        }
+
+        var batch = new ReadOnlySpan<ReadOnlyMemory<byte>>(_outgoing, 0, _outgoingCount);
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            try
+            {
+                _batchSender!.SendBatch(batch, i);
+                NoteSendOk();
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                // Stopping: the channel is closing under us.
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                NoteSendFailed(ex);
+            }
+        }
+
+        _outgoingCount = 0;
+        int changes = _batchSender!.PathChanges;
+        if (changes != _pathChanges)
+        {
+            _pathChanges = changes;
+            Log.TransportPathChanged(_logger, MemberId, _batchSender.TransportPath);
+        }
+    }
+
+    /// <summary>How this member's datagrams leave and arrive (see <c>UdpDatagramChannel.TransportPath</c>); <c>channel</c> for a transport that sends one at a time.</summary>
+    public string TransportPath => _batchSender?.TransportPath ?? "channel";
+
+    /// <summary>Send calls the transport made for data (batched transports only; 0 otherwise).</summary>
+    public long TransportSendCalls => _batchSender?.SendCalls ?? 0;
 
     private void Send(ReadOnlyMemory<byte> datagram, int peerIndex, int link = -1)
     {
@@ -271,10 +332,7 @@ public sealed partial class SyncEngine
                 pending.AsTask().GetAwaiter().GetResult();
             }
 
-            if (_lastSendFailedTimestamp != 0)
-            {
-                Volatile.Write(ref _lastSendOkTimestamp, _time.GetTimestamp()); // only while failures are on record
-            }
+            NoteSendOk();
         }
         catch (Exception) when (_stop.IsCancellationRequested)
         {
@@ -282,19 +340,32 @@ public sealed partial class SyncEngine
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // A transport failure loses this datagram, which the protocol repairs; it must not stop the member.
-            // Failing without a success for a dead interval turns the member's health red (TransportFailure).
-            long now = _time.GetTimestamp();
-            if (Volatile.Read(ref _lastSendFailedTimestamp) == 0 || Volatile.Read(ref _lastSendOkTimestamp) >= Volatile.Read(ref _lastSendFailedTimestamp))
-            {
-                Volatile.Write(ref _sendFailingSince, now);
-            }
+            NoteSendFailed(ex);
+        }
+    }
 
-            Volatile.Write(ref _lastSendFailedTimestamp, now);
-            if (Interlocked.Increment(ref _counters.SendFailures) == 1)
-            {
-                Log.SendFailed(_logger, ex);
-            }
+    private void NoteSendOk()
+    {
+        if (_lastSendFailedTimestamp != 0)
+        {
+            Volatile.Write(ref _lastSendOkTimestamp, _time.GetTimestamp()); // only while failures are on record
+        }
+    }
+
+    private void NoteSendFailed(Exception ex)
+    {
+        // A transport failure loses this datagram, which the protocol repairs; it must not stop the member.
+        // Failing without a success for a dead interval turns the member's health red (TransportFailure).
+        long now = _time.GetTimestamp();
+        if (Volatile.Read(ref _lastSendFailedTimestamp) == 0 || Volatile.Read(ref _lastSendOkTimestamp) >= Volatile.Read(ref _lastSendFailedTimestamp))
+        {
+            Volatile.Write(ref _sendFailingSince, now);
+        }
+
+        Volatile.Write(ref _lastSendFailedTimestamp, now);
+        if (Interlocked.Increment(ref _counters.SendFailures) == 1)
+        {
+            Log.SendFailed(_logger, ex);
         }
     }
 
@@ -353,6 +424,8 @@ public sealed partial class SyncEngine
             {
                 return;
             }
+
+            FlushOutgoing(); // what is sealed goes out before the sender waits for acknowledgements of it
 
             if (_stepped)
             {
