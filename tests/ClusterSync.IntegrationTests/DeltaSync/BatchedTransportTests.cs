@@ -138,7 +138,7 @@ public sealed class BatchedTransportTests
     }
 
     [Fact]
-    public void Receive_CoalescedRunWithLongerDatagramsThanTheChannelCarries_CountedOversizeNotDelivered()
+    public async Task Receive_CoalescedRunWithLongerDatagramsThanTheChannelCarries_CountedOversizeNotDelivered()
     {
         // The receiver carries at most 600 bytes; a GSO run of 1000-byte datagrams arrives coalesced and must be
         // dropped datagram by datagram as too large (as the kernel's truncation was counted before GRO), then a fitting one passes.
@@ -151,7 +151,7 @@ public sealed class BatchedTransportTests
 
         var buffer = new byte[65536];
         using var timeout = new CancellationTokenSource(s_timeout);
-        var result = b.ReceiveAsync(buffer, timeout.Token).AsTask().GetAwaiter().GetResult();
+        var result = await b.ReceiveAsync(buffer, timeout.Token);
         Assert.Equal(500, result.Length);
         Assert.Equal(99, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(buffer));
         Assert.Equal(10, b.OversizeDatagrams);
