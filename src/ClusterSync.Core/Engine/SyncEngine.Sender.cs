@@ -25,6 +25,7 @@ public sealed partial class SyncEngine
     private readonly ConcurrentQueue<(PeerState Peer, long Generation, SequenceRange Range)> _retransmitRequests = new();
     private int _senderWork;
     private ulong _dataSequence;      // last data sequence used (sender thread writes)
+    private ulong _sentSequence;      // last data sequence handed to the transport (LastDataSequence)
     private ulong _controlSequence;   // control sequence space counter (Interlocked)
     private long _startedTimestamp;
     private readonly IDatagramBatchSender? _batchSender; // the channel sends a pass's datagrams in few system calls
@@ -39,8 +40,11 @@ public sealed partial class SyncEngine
     /// <summary>Connections waiting for the sender (a gauge; the data plane may use it as backpressure).</summary>
     public int PendingCount => Volatile.Read(ref _pendingCount);
 
-    /// <summary>The last data sequence sent in this epoch.</summary>
-    public ulong LastDataSequence => Volatile.Read(ref _dataSequence);
+    /// <summary>
+    /// The last data sequence sent in this epoch: handed to the transport, not merely sealed (a datagram waiting in the
+    /// sender's batch is not announced in heartbeats yet, or its peers would NACK it before it left).
+    /// </summary>
+    public ulong LastDataSequence => Volatile.Read(ref _sentSequence);
 
     private void SignalSender()
     {
@@ -273,6 +277,8 @@ public sealed partial class SyncEngine
             {
                 Send(datagram, i);
             }
+
+            Volatile.Write(ref _sentSequence, _openSequence);
         }
 
         _counters.DatagramsSent++;
@@ -308,6 +314,7 @@ public sealed partial class SyncEngine
         }
 
         _outgoingCount = 0;
+        Volatile.Write(ref _sentSequence, _dataSequence); // every datagram sealed so far was in this batch
         int changes = _batchSender!.PathChanges;
         if (changes != _pathChanges)
         {
