@@ -41,8 +41,8 @@ public sealed partial class SyncEngine
     public int PendingCount => Volatile.Read(ref _pendingCount);
 
     /// <summary>
-    /// The last data sequence sent in this epoch: handed to the transport, not merely sealed (a datagram waiting in the
-    /// sender's batch is not announced in heartbeats yet, or its peers would NACK it before it left).
+    /// The last data sequence sent in this epoch: being handed to the transport, not merely sealed (a datagram waiting
+    /// in the sender's batch is not announced in heartbeats yet, or its peers would NACK it before it left).
     /// </summary>
     public ulong LastDataSequence => Volatile.Read(ref _sentSequence);
 
@@ -273,12 +273,11 @@ public sealed partial class SyncEngine
         }
         else
         {
+            Volatile.Write(ref _sentSequence, _openSequence);
             for (int i = 0; i < _peers.Length; i++)
             {
                 Send(datagram, i);
             }
-
-            Volatile.Write(ref _sentSequence, _openSequence);
         }
 
         _counters.DatagramsSent++;
@@ -296,6 +295,7 @@ public sealed partial class SyncEngine
         }
 
         var batch = new ReadOnlySpan<ReadOnlyMemory<byte>>(_outgoing, 0, _outgoingCount);
+        Volatile.Write(ref _sentSequence, _dataSequence); // every datagram sealed so far is in this batch, leaving now
         for (int i = 0; i < _peers.Length; i++)
         {
             try
@@ -314,7 +314,6 @@ public sealed partial class SyncEngine
         }
 
         _outgoingCount = 0;
-        Volatile.Write(ref _sentSequence, _dataSequence); // every datagram sealed so far was in this batch
         int changes = _batchSender!.PathChanges;
         if (changes != _pathChanges)
         {
