@@ -130,43 +130,26 @@ public sealed class FullSyncClient
         return result;
     }
 
-    /// <summary>
-    /// What the reader hands on: a frame read and opened (<c>Plain</c> is the plaintext length, or a negative code), or,
-    /// for a Records frame, its records decoded into <c>Records</c> chunks (<see cref="RecordsChunk"/>), the last one
-    /// marked <c>FrameEnd</c> with the frame's sealed size and whether the whole frame parsed.
-    /// </summary>
-    private readonly record struct OpenedFrame(byte[] Buffer, int Plain, int Sealed, Exception? Error,
-        ConnectionEvent[]? Records = null, int Count = 0, bool FrameEnd = false, bool Parsed = true);
-
-    /// <summary><c>Plain</c> of a chunk of decoded records (not a frame).</summary>
-    private const int RecordsChunk = -4;
+    /// <summary>A frame read and opened by the reader: <c>Length</c> is the plaintext length, or a negative code.</summary>
+    private readonly record struct OpenedFrame(byte[] Buffer, int Plain, int Sealed, Exception? Error);
 
     private const int EndOfStream = -1;
     private const int BadLength = -2;
     private const int BadTag = -3;
     private const int PipelineBuffers = 4;
-    private const int PipelineChunks = 8; // decoded chunks of ApplyBatch records in flight (~1.6 MB)
 
     private async Task<FullSyncResult> ReceiveAsync(Stream stream, FrameProtection opener, byte peer, long start, long replace, CancellationToken cancellationToken)
     {
-        // Two stages: a reader task reads, opens (decrypts) and decodes frames ahead, into pooled 1 MiB buffers and
-        // pooled chunks of decoded records, while this one only applies; on two cores, socket reads, AES-GCM and
-        // decoding overlap the table work, which is the transfer's longest stage.
+        // Two stages: a reader task reads and opens (decrypts) frames ahead into pooled 1 MiB buffers, while this one
+        // decodes and applies; on two cores, AES-GCM and socket reads overlap the table work.
+        var staging = ArrayPool<ConnectionEvent>.Shared.Rent(ApplyBatch);
         var free = Channel.CreateBounded<byte[]>(PipelineBuffers);
-        var freeChunks = Channel.CreateBounded<ConnectionEvent[]>(PipelineChunks);
-        var opened = Channel.CreateBounded<OpenedFrame>(new BoundedChannelOptions(PipelineBuffers + PipelineChunks) { SingleReader = true, SingleWriter = true });
+        var opened = Channel.CreateBounded<OpenedFrame>(new BoundedChannelOptions(PipelineBuffers) { SingleReader = true, SingleWriter = true });
         var buffers = new byte[PipelineBuffers][];
         for (int i = 0; i < buffers.Length; i++)
         {
             buffers[i] = ArrayPool<byte>.Shared.Rent(FrameProtection.MaxPlaintext + FrameProtection.Overhead);
             free.Writer.TryWrite(buffers[i]);
-        }
-
-        var chunks = new ConnectionEvent[PipelineChunks][];
-        for (int i = 0; i < chunks.Length; i++)
-        {
-            chunks[i] = ArrayPool<ConnectionEvent>.Shared.Rent(ApplyBatch);
-            freeChunks.Writer.TryWrite(chunks[i]);
         }
 
         long entries = 0;
@@ -181,7 +164,7 @@ public sealed class FullSyncClient
         bool completed = false;
         using var idle = new CancellationTokenSource(IdleTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
-        var reader = Task.Run(() => ReadFramesAsync(stream, opener, free, freeChunks, opened.Writer, idle, linked.Token), CancellationToken.None);
+        var reader = Task.Run(() => ReadFramesAsync(stream, opener, free.Reader, opened.Writer, idle, linked.Token), CancellationToken.None);
         try
         {
             while (true)
@@ -195,29 +178,6 @@ public sealed class FullSyncClient
                 if (frame.Sealed > 0)
                 {
                     bytes += frame.Sealed;
-                }
-
-                if (frame.Plain == RecordsChunk)
-                {
-                    // Records the reader decoded (the Records frame they came in authenticated; Begin came first).
-                    int n = frame.Count;
-                    int a = _engine.ApplySnapshot(frame.Records.AsSpan(0, n));
-                    freeChunks.Writer.TryWrite(frame.Records!);
-                    entries += n;
-                    applied += a;
-                    Interlocked.Add(ref Counters.EntriesReceived, n);
-                    Interlocked.Add(ref Counters.EntriesApplied, a);
-                    if (!frame.Parsed)
-                    {
-                        return Failure(FullSyncStatus.Malformed, "a Records frame did not parse; the rest of it was not applied", peer, start, entries, applied, bytes);
-                    }
-
-                    if (frame.FrameEnd)
-                    {
-                        Progress?.Report(new FullSyncProgress(peer, entries, total, bytes));
-                    }
-
-                    continue;
                 }
 
                 switch (frame.Plain)
@@ -257,6 +217,22 @@ public sealed class FullSyncClient
 
                         covered = true;
                         break;
+                    case FrameType.Records when begun && body.Length >= 4:
+                    {
+                        var (ok, n, a) = ApplyRecords(body, staging);
+                        entries += n;
+                        applied += a;
+                        Interlocked.Add(ref Counters.EntriesReceived, n);
+                        Interlocked.Add(ref Counters.EntriesApplied, a);
+                        if (!ok)
+                        {
+                            return Failure(FullSyncStatus.Malformed, "a Records frame did not parse; the rest of it was not applied", peer, start, entries, applied, bytes);
+                        }
+
+                        Progress?.Report(new FullSyncProgress(peer, entries, total, bytes));
+                        break;
+                    }
+
                     case FrameType.End when begun && body.Length == 8:
                         long announced = BinaryPrimitives.ReadInt64BigEndian(body);
                         if (announced != entries)
@@ -298,10 +274,7 @@ public sealed class FullSyncClient
                 ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            foreach (var chunk in chunks)
-            {
-                ArrayPool<ConnectionEvent>.Shared.Return(chunk);
-            }
+            ArrayPool<ConnectionEvent>.Shared.Return(staging);
             if (covered && !completed)
             {
                 _engine.RaiseResyncAfterFailedPull(source);
@@ -311,19 +284,16 @@ public sealed class FullSyncClient
 
     /// <summary>
     /// The reader stage: reads and opens frames in order into free buffers and hands them on, until End, Error, an
-    /// unexpected type, a failure (passed on as a code or an exception) or cancellation. A Records frame that follows
-    /// Begin is decoded here, into chunks of records handed on one by one (its buffer is free again at once); every
-    /// other frame is handed on whole. Never throws.
+    /// unexpected type, a failure (passed on as a code or an exception) or cancellation. Never throws.
     /// </summary>
-    private async Task ReadFramesAsync(Stream stream, FrameProtection opener, Channel<byte[]> free, Channel<ConnectionEvent[]> freeChunks,
-        ChannelWriter<OpenedFrame> opened, CancellationTokenSource idle, CancellationToken cancellationToken)
+    private async Task ReadFramesAsync(Stream stream, FrameProtection opener, ChannelReader<byte[]> free, ChannelWriter<OpenedFrame> opened,
+        CancellationTokenSource idle, CancellationToken cancellationToken)
     {
-        bool begun = false;
         try
         {
             while (true)
             {
-                var buffer = await free.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var buffer = await free.ReadAsync(cancellationToken).ConfigureAwait(false);
                 int length = await ReadFrameAsync(stream, buffer, cancellationToken).ConfigureAwait(false);
                 idle.CancelAfter(IdleTimeout);
                 if (length < 0)
@@ -334,26 +304,11 @@ public sealed class FullSyncClient
 
                 Interlocked.Add(ref Counters.BytesReceived, length);
                 int plain = opener.Open(buffer.AsSpan(0, length));
-                var type = (FrameType)buffer[FrameProtection.LengthSize];
-                if (plain >= 5 && type == FrameType.Records && begun)
-                {
-                    bool parsed = await DecodeRecordsAsync(buffer, plain, length, freeChunks.Reader, opened, cancellationToken).ConfigureAwait(false);
-                    free.Writer.TryWrite(buffer);
-                    if (!parsed)
-                    {
-                        return; // nothing after a frame that did not parse is read
-                    }
-
-                    continue;
-                }
-
                 await opened.WriteAsync(new OpenedFrame(buffer, plain < 0 ? BadTag : plain, length, null), cancellationToken).ConfigureAwait(false);
-                if (plain < 0 || type is not (FrameType.Begin or FrameType.Records))
+                if (plain < 0 || (FrameType)buffer[FrameProtection.LengthSize] is not (FrameType.Begin or FrameType.Records))
                 {
                     return; // nothing after this frame is read
                 }
-
-                begun |= type == FrameType.Begin;
             }
         }
         catch (OperationCanceledException)
@@ -373,58 +328,6 @@ public sealed class FullSyncClient
         }
     }
 
-    /// <summary>
-    /// Decodes an opened Records frame (<c>count(4) record*count</c>) into chunks of up to <see cref="ApplyBatch"/>
-    /// records and hands them on; stops at the first bad record (the chunk holding the records before it is the last,
-    /// marked not parsed). Returns whether the whole frame parsed.
-    /// </summary>
-    private async ValueTask<bool> DecodeRecordsAsync(byte[] frame, int plain, int sealedLength, ChannelReader<ConnectionEvent[]> freeChunks,
-        ChannelWriter<OpenedFrame> opened, CancellationToken cancellationToken)
-    {
-        int count = BinaryPrimitives.ReadInt32BigEndian(frame.AsSpan(FrameProtection.LengthSize + 1));
-        int offset = FrameProtection.LengthSize + 5;
-        int end = FrameProtection.LengthSize + plain;
-        int done = 0;
-        while (true)
-        {
-            var chunk = await freeChunks.ReadAsync(cancellationToken).ConfigureAwait(false);
-            int want = Math.Min(ApplyBatch, Math.Max(0, count - done));
-            var (n, parsed, last) = DecodeChunk(frame, ref offset, end, chunk, want, count - done - want);
-            done += n;
-            await opened.WriteAsync(new OpenedFrame(frame, RecordsChunk, last ? sealedLength : 0, null, chunk, n, last, parsed), cancellationToken).ConfigureAwait(false);
-            if (last)
-            {
-                return parsed;
-            }
-        }
-    }
-
-    /// <summary>Decodes up to <paramref name="want"/> records from <paramref name="frame"/> at <paramref name="offset"/>; whether all parsed and whether this ends the frame.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private (int Records, bool Parsed, bool Last) DecodeChunk(byte[] frame, ref int offset, int end, ConnectionEvent[] chunk, int want, int after)
-    {
-        var records = new ReadOnlySpan<byte>(frame, offset, end - offset);
-        int n = RecordCodec.ReadMany(ref records, chunk.AsSpan(0, want));
-        offset = end - records.Length;
-        if (n < want)
-        {
-            if (RecordCodec.TryRead(records, out _, out bool badExtension) == 0 && badExtension)
-            {
-                Interlocked.Increment(ref Counters.RecordsBadExtension);
-            }
-
-            return (n, false, true);
-        }
-
-        if (after > 0)
-        {
-            return (n, true, false);
-        }
-
-        // The frame's last chunk: a negative count or bytes after the last record do not parse.
-        return (n, after == 0 && records.Length == 0, true);
-    }
-
     /// <summary>Reads one whole frame into <paramref name="buffer"/>: its length, -1 at the end of the stream, -2 for a bad length.</summary>
     private static async Task<int> ReadFrameAsync(Stream stream, byte[] buffer, CancellationToken cancellationToken)
     {
@@ -442,5 +345,34 @@ public sealed class FullSyncClient
         return await FullSyncHandshake.ReadAllAsync(stream, buffer.AsMemory(FrameProtection.LengthSize, sealedLength), cancellationToken).ConfigureAwait(false)
             ? FrameProtection.LengthSize + sealedLength
             : -1;
+    }
+
+    /// <summary>Decodes a Records body (<c>count(4) record*count</c>) and applies it in batches; stops at the first bad record.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private (bool Ok, int Records, int Applied) ApplyRecords(ReadOnlySpan<byte> body, ConnectionEvent[] staging)
+    {
+        int count = BinaryPrimitives.ReadInt32BigEndian(body);
+        var records = body[4..];
+        int done = 0;
+        int applied = 0;
+        while (done < count)
+        {
+            int want = Math.Min(ApplyBatch, count - done);
+            int n = RecordCodec.ReadMany(ref records, staging.AsSpan(0, want));
+
+            applied += _engine.ApplySnapshot(staging.AsSpan(0, n));
+            done += n;
+            if (n < want)
+            {
+                if (RecordCodec.TryRead(records, out _, out bool badExtension) == 0 && badExtension)
+                {
+                    Interlocked.Increment(ref Counters.RecordsBadExtension);
+                }
+
+                return (false, done, applied);
+            }
+        }
+
+        return (count >= 0 && records.Length == 0, done, applied);
     }
 }

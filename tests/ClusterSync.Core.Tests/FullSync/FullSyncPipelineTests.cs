@@ -1,16 +1,16 @@
 namespace ClusterSync.Core.Tests.FullSync;
 
 /// <summary>
-/// The client's reader stage decodes Records frames into chunks of records while the applying stage applies them:
-/// frames larger than a chunk arrive whole, and an authentic frame that does not parse applies exactly the records
-/// before the bad one and fails the transfer as Malformed.
+/// The client applies Records frames in batches of 1,024 decoded records: a frame of several batches arrives whole, and
+/// an authentic frame that does not parse applies exactly the records before the bad one and fails the transfer as
+/// Malformed (a bad extension block counted apart).
 /// </summary>
 public sealed class FullSyncPipelineTests
 {
     [Fact]
     public async Task Pull_RecordsFramesOfManyChunks_EveryRecordApplied()
     {
-        using var rig = new FullSyncRig(5000, tombstone: true); // one Records frame of 5,000 records: 5 decoded chunks
+        using var rig = new FullSyncRig(5000, tombstone: true); // one Records frame of 5,000 records: 5 apply batches
         var (result, served) = await rig.Transfer();
         Assert.Equal(FullSyncStatus.Completed, result.Status);
         Assert.Equal(FullSyncStatus.Completed, served);
@@ -23,8 +23,8 @@ public sealed class FullSyncPipelineTests
     }
 
     [Theory]
-    [InlineData(10, false)]    // within the first chunk
-    [InlineData(1500, false)]  // in the second chunk: the first was applied whole
+    [InlineData(10, false)]    // within the first batch
+    [InlineData(1500, false)]  // in the second batch: the first was applied whole
     [InlineData(1500, true)]   // the same, the bad record refused for its extension block (counted apart)
     public async Task Pull_AuthenticRecordsFrameThatDoesNotParse_AppliesRecordsBeforeTheBadOneThenMalformed(int good, bool badExtension)
     {
