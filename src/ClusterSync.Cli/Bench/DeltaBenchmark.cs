@@ -161,6 +161,8 @@ internal static class DeltaBenchmark
         int gcBefore = GC.CollectionCount(0);
         long sentBytesBefore = sender.Counters.BytesSent;
         long sentUpdatesBefore = sender.Counters.UpdatesSent;
+        long sentDatagramsBefore = sender.Counters.DatagramsSent;
+        long sendCallsBefore = sender.TransportSendCalls;
         Volatile.Write(ref measuring, 1);
         var clock = Stopwatch.StartNew();
         long offered = Drive(clock, duration);
@@ -171,6 +173,8 @@ internal static class DeltaBenchmark
         var processAfter = Process.GetCurrentProcess().TotalProcessorTime;
         long sentBytes = sender.Counters.BytesSent - sentBytesBefore;
         long sentUpdates = sender.Counters.UpdatesSent - sentUpdatesBefore;
+        long sentDatagrams = sender.Counters.DatagramsSent - sentDatagramsBefore;
+        long sendCalls = sender.TransportSendCalls - sendCallsBefore;
 
         // Drain, then compare the tables entry by entry.
         BenchWorkload.WaitFor(() => LiveDifferences(sender, receiver, quick: true) == 0, TimeSpan.FromSeconds(30));
@@ -202,6 +206,8 @@ internal static class DeltaBenchmark
             ["resync_needed"] = receiver.Counters.ResyncNeeded,
             ["cores"] = Environment.ProcessorCount,
             ["gc_collections"] = GC.CollectionCount(0) - gcBefore,
+            ["transport_path"] = sender.TransportPath,
+            ["datagrams_per_send_call"] = sendCalls == 0 ? 1.0 : Math.Round((double)sentDatagrams / sendCalls, 1),
         };
         if (Environment.GetEnvironmentVariable("CLUSTERSYNC_BENCH_COUNTERS") == "1")
         {

@@ -195,6 +195,10 @@ internal static class StatusCommand
         member.AddRow("State", Markup.Escape(s.State + (s.Failure is null ? "" : $" ({s.Failure})")));
         member.AddRow("Epoch", s.Epoch.ToString(c));
         member.AddRow("Sync address", Markup.Escape(s.SyncAddress));
+        if (s.SyncTransportPath.Length > 0)
+        {
+            member.AddRow("Sync transport", Markup.Escape(s.SyncTransportPath));
+        }
         member.AddRow("Encrypted", s.Encrypted ? "yes" : "NO (insecure)");
         member.AddRow("Uptime", TimeSpan.FromSeconds(Math.Round(s.UptimeSeconds)).ToString("c", c));
         member.AddRow("Table size", $"{s.TableSize.ToString("N0", c)} connections ({s.TableEntries.ToString("N0", c)} entries with tombstones)");

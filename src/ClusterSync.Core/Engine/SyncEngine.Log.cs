@@ -13,6 +13,12 @@ public sealed partial class SyncEngine
         [LoggerMessage(1002, LogLevel.Warning, "Member {Member} runs INSECURE: delta sync is neither encrypted nor authenticated ('insecure: true')")]
         public static partial void InsecureMode(ILogger logger, byte member);
 
+        [LoggerMessage(1004, LogLevel.Information, "Member {Member} sync transport path: {Path}")]
+        public static partial void TransportPath(ILogger logger, byte member, string path);
+
+        [LoggerMessage(1025, LogLevel.Warning, "Member {Member} sync transport path changed: {Path} (the kernel refused a feature; sending goes on without it)")]
+        public static partial void TransportPathChanged(ILogger logger, byte member, string path);
+
         [LoggerMessage(1003, LogLevel.Information, "Member {Member} stopped")]
         public static partial void Stopped(ILogger logger, byte member);
 

@@ -7,6 +7,7 @@ using ClusterSync.Protocol;
 using ClusterSync.Reliability;
 using ClusterSync.Security;
 using ClusterSync.Table;
+using ClusterSync.Transport;
 
 namespace ClusterSync.Engine;
 
@@ -23,8 +24,13 @@ public sealed partial class SyncEngine
     private readonly ConcurrentQueue<(PeerState Peer, long Generation, SequenceRange Range)> _retransmitRequests = new();
     private int _senderWork;
     private ulong _dataSequence;      // last data sequence used (sender thread writes)
+    private ulong _sentSequence;      // last data sequence handed to the transport (LastDataSequence)
     private ulong _controlSequence;   // control sequence space counter (Interlocked)
     private long _startedTimestamp;
+    private readonly IDatagramBatchSender? _batchSender; // the channel sends a pass's datagrams in few system calls
+    private readonly ReadOnlyMemory<byte>[] _outgoing;   // sealed datagrams (resend buffer slots) not yet handed to the channel
+    private int _outgoingCount;
+    private int _pathChanges;
     private ulong _openSequence;
     private Memory<byte> _openSlot;
     private int _openLength;
@@ -33,8 +39,11 @@ public sealed partial class SyncEngine
     /// <summary>Connections waiting for the sender (a gauge; the data plane may use it as backpressure).</summary>
     public int PendingCount => Volatile.Read(ref _pendingCount);
 
-    /// <summary>The last data sequence sent in this epoch.</summary>
-    public ulong LastDataSequence => Volatile.Read(ref _dataSequence);
+    /// <summary>
+    /// The last data sequence sent in this epoch: being handed to the transport, not merely sealed (a datagram waiting
+    /// in the sender's batch is not announced in heartbeats yet, or its peers would NACK it before it left).
+    /// </summary>
+    public ulong LastDataSequence => Volatile.Read(ref _sentSequence);
 
     private void SignalSender()
     {
@@ -222,6 +231,8 @@ public sealed partial class SyncEngine
         {
             CloseDatagram();
         }
+
+        FlushOutgoing();
     }
 
     private static int MeasureUnit(ReadOnlySpan<ConnectionEvent> unit)
@@ -254,9 +265,23 @@ public sealed partial class SyncEngine
         Volatile.Write(ref _sentAt[(int)(_openSequence % (ulong)_sentAt.Length)], _time.GetTimestamp());
         Volatile.Write(ref _dataSequence, _openSequence);
         var datagram = _openSlot[..length];
-        for (int i = 0; i < _peers.Length; i++)
+        if (_batchSender is not null)
         {
-            Send(datagram, i);
+            // Sent with the rest of this pass (at its end, before the window makes the sender wait, or when full):
+            // one system call, and one trip through the kernel per run of equal-length datagrams (UDP GSO).
+            _outgoing[_outgoingCount++] = datagram;
+            if (_outgoingCount == _outgoing.Length)
+            {
+                FlushOutgoing();
+            }
+        }
+        else
+        {
+            Volatile.Write(ref _sentSequence, _openSequence);
+            for (int i = 0; i < _peers.Length; i++)
+            {
+                Send(datagram, i);
+            }
         }
 
         _counters.DatagramsSent++;
@@ -264,6 +289,48 @@ public sealed partial class SyncEngine
         _counters.UpdatesSent += _openCount;
         _openCount = 0;
     }
+
+    /// <summary>Hands the datagrams sealed so far to the channel, for every peer (sender thread).</summary>
+    private void FlushOutgoing()
+    {
+        if (_outgoingCount == 0)
+        {
+            return;
+        }
+
+        var batch = new ReadOnlySpan<ReadOnlyMemory<byte>>(_outgoing, 0, _outgoingCount);
+        Volatile.Write(ref _sentSequence, _dataSequence); // every datagram sealed so far is in this batch, leaving now
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            try
+            {
+                _batchSender!.SendBatch(batch, i);
+                NoteSendOk();
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                // Stopping: the channel is closing under us.
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                NoteSendFailed(ex);
+            }
+        }
+
+        _outgoingCount = 0;
+        int changes = _batchSender!.PathChanges;
+        if (changes != _pathChanges)
+        {
+            _pathChanges = changes;
+            Log.TransportPathChanged(_logger, MemberId, _batchSender.TransportPath);
+        }
+    }
+
+    /// <summary>How this member's datagrams leave and arrive (see <c>UdpDatagramChannel.TransportPath</c>); <c>channel</c> for a transport that sends one at a time.</summary>
+    public string TransportPath => _batchSender?.TransportPath ?? "channel";
+
+    /// <summary>Send calls the transport made for data (batched transports only; 0 otherwise).</summary>
+    public long TransportSendCalls => _batchSender?.SendCalls ?? 0;
 
     private void Send(ReadOnlyMemory<byte> datagram, int peerIndex, int link = -1)
     {
@@ -275,10 +342,7 @@ public sealed partial class SyncEngine
                 pending.AsTask().GetAwaiter().GetResult();
             }
 
-            if (_lastSendFailedTimestamp != 0)
-            {
-                Volatile.Write(ref _lastSendOkTimestamp, _time.GetTimestamp()); // only while failures are on record
-            }
+            NoteSendOk();
         }
         catch (Exception) when (_stop.IsCancellationRequested)
         {
@@ -286,19 +350,32 @@ public sealed partial class SyncEngine
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // A transport failure loses this datagram, which the protocol repairs; it must not stop the member.
-            // Failing without a success for a dead interval turns the member's health red (TransportFailure).
-            long now = _time.GetTimestamp();
-            if (Volatile.Read(ref _lastSendFailedTimestamp) == 0 || Volatile.Read(ref _lastSendOkTimestamp) >= Volatile.Read(ref _lastSendFailedTimestamp))
-            {
-                Volatile.Write(ref _sendFailingSince, now);
-            }
+            NoteSendFailed(ex);
+        }
+    }
 
-            Volatile.Write(ref _lastSendFailedTimestamp, now);
-            if (Interlocked.Increment(ref _counters.SendFailures) == 1)
-            {
-                Log.SendFailed(_logger, ex);
-            }
+    private void NoteSendOk()
+    {
+        if (_lastSendFailedTimestamp != 0)
+        {
+            Volatile.Write(ref _lastSendOkTimestamp, _time.GetTimestamp()); // only while failures are on record
+        }
+    }
+
+    private void NoteSendFailed(Exception ex)
+    {
+        // A transport failure loses this datagram, which the protocol repairs; it must not stop the member.
+        // Failing without a success for a dead interval turns the member's health red (TransportFailure).
+        long now = _time.GetTimestamp();
+        if (Volatile.Read(ref _lastSendFailedTimestamp) == 0 || Volatile.Read(ref _lastSendOkTimestamp) >= Volatile.Read(ref _lastSendFailedTimestamp))
+        {
+            Volatile.Write(ref _sendFailingSince, now);
+        }
+
+        Volatile.Write(ref _lastSendFailedTimestamp, now);
+        if (Interlocked.Increment(ref _counters.SendFailures) == 1)
+        {
+            Log.SendFailed(_logger, ex);
         }
     }
 
@@ -357,6 +434,8 @@ public sealed partial class SyncEngine
             {
                 return;
             }
+
+            FlushOutgoing(); // what is sealed goes out before the sender waits for acknowledgements of it
 
             if (_stepped)
             {

@@ -90,6 +90,8 @@ public sealed partial class SyncEngine : IDisposable
 
         _resend = new Reliability.ResendBuffer(options.ResendBufferDatagrams, options.Mtu);
         _sentAt = new long[options.ResendBufferDatagrams];
+        _batchSender = options.BatchSends ? channel as IDatagramBatchSender : null;
+        _outgoing = new ReadOnlyMemory<byte>[Math.Clamp(options.ResendBufferDatagrams / 2, 1, 64)];
         _dataSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         _controlSealer = PacketProtection.Create(_key, options.MemberId, Epoch);
         InitLinks(channel);
@@ -142,6 +144,7 @@ public sealed partial class SyncEngine : IDisposable
 
         _startedTimestamp = _time.GetTimestamp();
         Log.Started(_logger, MemberId, Epoch, _peers.Length, _options.Mtu, _key is not null);
+        Log.TransportPath(_logger, MemberId, TransportPath);
         _senderThread = new Thread(SenderLoop) { IsBackground = true, Name = $"cs-send-{MemberId}" };
         _receiverThread = new Thread(ReceiverLoop) { IsBackground = true, Name = $"cs-recv-{MemberId}" };
         _senderThread.Start();

@@ -7,7 +7,7 @@ namespace ClusterSync.Transport;
 /// (holds a datagram back and sends it after later ones), or cuts the link entirely (a partition).
 /// Seeded, so a failing run can be replayed. For tests, benchmarks and the demo; never configured by default.
 /// </summary>
-public sealed class FaultInjectingChannel : IDatagramChannel, IReceiveDropCounts
+public sealed class FaultInjectingChannel : IDatagramChannel, IReceiveDropCounts, IDatagramBatchSender
 {
     private readonly IDatagramChannel _inner;
     private readonly Random _random;
@@ -98,6 +98,102 @@ public sealed class FaultInjectingChannel : IDatagramChannel, IReceiveDropCounts
             }
         }
     }
+
+    /// <summary>
+    /// The engine's batched send: each datagram meets the same faults, in the same order of random draws, as through
+    /// <see cref="SendAsync"/>; what survives goes to the inner channel as one batch where it takes batches (so the
+    /// batched UDP path is tested under loss, duplication and reordering), then any released held-back datagrams.
+    /// </summary>
+    public void SendBatch(ReadOnlySpan<ReadOnlyMemory<byte>> datagrams, int peerIndex)
+    {
+        var forward = ArrayPool<ReadOnlyMemory<byte>>.Shared.Rent((datagrams.Length * 2) + 1);
+        int count = 0;
+        List<(byte[] Buffer, int Length, int Peer)>? release = null;
+        lock (_sync)
+        {
+            foreach (var datagram in datagrams)
+            {
+                if (Partitioned || _random.NextDouble() < DropRate)
+                {
+                    Dropped++;
+                    continue;
+                }
+
+                bool duplicate = _random.NextDouble() < DuplicateRate;
+                if (duplicate)
+                {
+                    Duplicated++;
+                }
+
+                if (_random.NextDouble() < ReorderRate && _held.Count < 8)
+                {
+                    var copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
+                    datagram.Span.CopyTo(copy);
+                    _held.Add((copy, datagram.Length, peerIndex));
+                    Reordered++;
+                    continue;
+                }
+
+                if (_held.Count > 0 && _random.NextDouble() < 0.5)
+                {
+                    (release ??= []).AddRange(_held);
+                    _held.Clear();
+                }
+
+                forward[count++] = datagram;
+                if (duplicate)
+                {
+                    forward[count++] = datagram;
+                }
+            }
+        }
+
+        try
+        {
+            if (_inner is IDatagramBatchSender batch)
+            {
+                batch.SendBatch(forward.AsSpan(0, count), peerIndex);
+            }
+            else
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    Wait(_inner.SendAsync(forward[i], peerIndex));
+                }
+            }
+
+            if (release is not null)
+            {
+                foreach (var (buffer, length, peer) in release)
+                {
+                    Wait(_inner.SendAsync(buffer.AsMemory(0, length), peer));
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+        }
+        finally
+        {
+            forward.AsSpan(0, count).Clear();
+            ArrayPool<ReadOnlyMemory<byte>>.Shared.Return(forward);
+        }
+
+        static void Wait(ValueTask pending)
+        {
+            if (!pending.IsCompletedSuccessfully)
+            {
+                pending.AsTask().GetAwaiter().GetResult();
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public string TransportPath => (_inner as IDatagramBatchSender)?.TransportPath ?? "channel";
+
+    /// <inheritdoc />
+    public int PathChanges => (_inner as IDatagramBatchSender)?.PathChanges ?? 0;
+
+    /// <inheritdoc />
+    public long SendCalls => (_inner as IDatagramBatchSender)?.SendCalls ?? 0;
 
     public ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         => _inner.ReceiveAsync(buffer, cancellationToken);

@@ -1,89 +1,82 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using static ClusterSync.Transport.LinuxUdp;
 
 namespace ClusterSync.Transport;
 
 /// <summary>
-/// Receives up to <see cref="Batch"/> datagrams per system call with Linux <c>recvmmsg</c> (blocking for the first,
+/// Receives up to a batch of datagrams per system call with Linux <c>recvmmsg</c> (blocking for the first,
 /// taking whatever else is queued), then hands them out one at a time. The kernel's per-call cost dominates UDP
-/// on loopback, so this roughly halves the receiver's system time under load. Single reader only.
+/// on loopback, so this roughly halves the receiver's system time under load. Where the kernel has UDP GRO
+/// (<c>UDP_GRO</c>, Linux 5.0+) the socket asks for it: a run of equal-length datagrams (a peer's GSO send, or
+/// datagrams a NIC coalesced) then arrives as one buffer with its segment size, and is cut here into the original
+/// datagrams, each handed out (and authenticated by the engine) on its own. Single reader only.
 /// </summary>
-internal sealed unsafe partial class LinuxBatchReceiver : IDisposable
+internal sealed unsafe class LinuxBatchReceiver : IDisposable
 {
     public const int Batch = 32;
-    private const int MsgWaitForOne = 0x10000;
-    private const int MsgTrunc = 0x20;
-    private const int AddressSize = 128; // sockaddr_storage
-    private const int Eagain = 11;
-    private const int Eintr = 4;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVec
-    {
-        public void* Base;
-        public nuint Length;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MsgHdr
-    {
-        public void* Name;
-        public uint NameLength;
-        public IoVec* Iov;
-        public nuint IovLength;
-        public void* Control;
-        public nuint ControlLength;
-        public int Flags;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MMsgHdr
-    {
-        public MsgHdr Header;
-        public uint Length;
-    }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int recvmmsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+    public const int GroBatch = 16;
+    private const int GroSlotSize = 65536; // a GRO buffer holds up to 64 KiB of coalesced datagrams
+    private const int ControlSize = 64;
 
     private readonly Socket _socket;
+    private readonly int _batch;
     private readonly int _slotSize;
+    private readonly int _limit; // the slot size asked for: a larger datagram counts as truncated, as without GRO
     private readonly byte* _buffers;
     private readonly byte* _addresses;
+    private readonly byte* _control;
     private readonly IoVec* _iov;
     private readonly MMsgHdr* _messages;
+    private readonly int[] _segment; // per message: segment size (0: one datagram), -1: dropped (truncated)
     private int _count;
     private int _next;
+    private int _offset; // within message _next, the next segment's start
     private int _state; // Idle, Busy (a Receive is running), Closed (Dispose called; memory freed by whoever ends last)
     private const int Idle = 0;
     private const int Busy = 1;
     private const int Closed = 2;
+    private long _truncated;
+    private long _coalesced;
 
-    private LinuxBatchReceiver(Socket socket, int slotSize)
+    private LinuxBatchReceiver(Socket socket, int slotSize, bool gro)
     {
         _socket = socket;
-        _slotSize = slotSize;
-        _buffers = (byte*)NativeMemory.Alloc((nuint)(Batch * slotSize));
-        _addresses = (byte*)NativeMemory.AllocZeroed((nuint)(Batch * AddressSize));
-        _iov = (IoVec*)NativeMemory.AllocZeroed((nuint)(Batch * sizeof(IoVec)));
-        _messages = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(Batch * sizeof(MMsgHdr)));
+        Gro = gro;
+        _batch = gro ? GroBatch : Batch;
+        _limit = slotSize;
+        _slotSize = gro ? Math.Max(GroSlotSize, slotSize) : slotSize;
+        _buffers = (byte*)NativeMemory.Alloc((nuint)((long)_batch * _slotSize));
+        _addresses = (byte*)NativeMemory.AllocZeroed((nuint)(_batch * AddressSize));
+        _control = (byte*)NativeMemory.AllocZeroed((nuint)(_batch * ControlSize));
+        _iov = (IoVec*)NativeMemory.AllocZeroed((nuint)(_batch * sizeof(IoVec)));
+        _messages = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(_batch * sizeof(MMsgHdr)));
+        _segment = new int[_batch];
     }
 
-    /// <summary>A batch receiver for <paramref name="socket"/>, or null where recvmmsg is not available.</summary>
-    public static LinuxBatchReceiver? TryCreate(Socket socket, int slotSize)
+    /// <summary>
+    /// A batch receiver for <paramref name="socket"/>, or null where recvmmsg is not available. With
+    /// <paramref name="gro"/> it turns UDP GRO on where the kernel has it.
+    /// </summary>
+    public static LinuxBatchReceiver? TryCreate(Socket socket, int slotSize, bool gro)
     {
-        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64 && RuntimeInformation.ProcessArchitecture != Architecture.Arm64)
+        if (!Supported)
         {
             return null;
         }
 
-        return new LinuxBatchReceiver(socket, slotSize);
+        gro = gro && SetInt(socket, SolUdp, UdpGro, 1) == 0; // ENOPROTOOPT on a kernel without UDP GRO
+        return new LinuxBatchReceiver(socket, slotSize, gro);
     }
 
-    private long _truncated;
+    /// <summary>UDP GRO is on for the socket: coalesced runs arrive as one buffer and are cut here.</summary>
+    public bool Gro { get; }
 
     /// <summary>Datagrams larger than a slot, cut by the kernel (MSG_TRUNC) and dropped here.</summary>
     public long Truncated => Interlocked.Read(ref _truncated);
+
+    /// <summary>Datagrams that arrived inside a coalesced (GRO) buffer.</summary>
+    public long Coalesced => Interlocked.Read(ref _coalesced);
 
     /// <summary>
     /// Copies the next datagram into <paramref name="destination"/>; returns its length and its source address,
@@ -112,29 +105,59 @@ internal sealed unsafe partial class LinuxBatchReceiver : IDisposable
 
     private int ReceiveCore(Span<byte> destination, out ReadOnlySpan<byte> source)
     {
-        while (_next >= _count)
+        while (true)
         {
-            int n = Fill();
-            if (n <= 0)
+            while (_next >= _count)
             {
-                source = default;
-                return n;
+                int n = Fill();
+                if (n <= 0)
+                {
+                    source = default;
+                    return n;
+                }
             }
-        }
 
-        ref var m = ref _messages[_next];
-        int i = _next++;
-        int length = (int)Math.Min(m.Length, (uint)destination.Length);
-        new ReadOnlySpan<byte>(_buffers + ((long)i * _slotSize), length).CopyTo(destination);
-        source = new ReadOnlySpan<byte>(_addresses + ((long)i * AddressSize), (int)m.Header.NameLength);
-        return length;
+            int i = _next;
+            int segment = _segment[i];
+            int total = (int)_messages[i].Length;
+            if (segment < 0)
+            {
+                _next++;
+                _offset = 0;
+                continue; // truncated: dropped (counted in Fill)
+            }
+
+            int start = _offset;
+            int length = segment == 0 ? total : Math.Min(segment, total - start);
+            if (segment == 0 || start + length >= total)
+            {
+                _next++;
+                _offset = 0;
+            }
+            else
+            {
+                _offset = start + length;
+            }
+
+            if (length > _limit)
+            {
+                Interlocked.Increment(ref _truncated); // larger than the channel carries, as the kernel would have cut it
+                continue;
+            }
+
+            int copy = Math.Min(length, destination.Length);
+            new ReadOnlySpan<byte>(_buffers + ((long)i * _slotSize) + start, copy).CopyTo(destination);
+            source = new ReadOnlySpan<byte>(_addresses + ((long)i * AddressSize), (int)_messages[i].Header.NameLength);
+            return copy;
+        }
     }
 
     private int Fill()
     {
         _count = 0;
         _next = 0;
-        for (int i = 0; i < Batch; i++)
+        _offset = 0;
+        for (int i = 0; i < _batch; i++)
         {
             _iov[i].Base = _buffers + ((long)i * _slotSize);
             _iov[i].Length = (nuint)_slotSize;
@@ -143,8 +166,8 @@ internal sealed unsafe partial class LinuxBatchReceiver : IDisposable
             h.NameLength = AddressSize;
             h.Iov = _iov + i;
             h.IovLength = 1;
-            h.Control = null;
-            h.ControlLength = 0;
+            h.Control = Gro ? _control + (i * ControlSize) : null;
+            h.ControlLength = Gro ? (nuint)ControlSize : 0;
             h.Flags = 0;
             _messages[i].Length = 0;
         }
@@ -156,7 +179,7 @@ internal sealed unsafe partial class LinuxBatchReceiver : IDisposable
         {
             // Hold a reference so the descriptor cannot be closed and reused while the call runs.
             handle.DangerousAddRef(ref added);
-            got = recvmmsg((int)handle.DangerousGetHandle(), _messages, Batch, MsgWaitForOne, null);
+            got = recvmmsg((int)handle.DangerousGetHandle(), _messages, (uint)_batch, MsgWaitForOne, null);
             if (got < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
@@ -175,28 +198,57 @@ internal sealed unsafe partial class LinuxBatchReceiver : IDisposable
             }
         }
 
-        // Drop truncated (oversized) datagrams here: they cannot be valid.
-        int kept = 0;
         for (int i = 0; i < got; i++)
         {
-            if ((_messages[i].Header.Flags & MsgTrunc) != 0)
+            ref var h = ref _messages[i].Header;
+            if ((h.Flags & MsgTrunc) != 0)
             {
+                // Larger than a slot: cannot be valid (with GRO on, a slot holds any UDP payload). Dropped, counted.
                 Interlocked.Increment(ref _truncated);
+                _segment[i] = -1;
                 continue;
             }
 
-            if (kept != i)
+            int segment = Gro ? SegmentSize(ref h) : 0;
+            if (segment > 0 && segment < (int)_messages[i].Length)
             {
-                _messages[kept] = _messages[i];
-                Buffer.MemoryCopy(_buffers + ((long)i * _slotSize), _buffers + ((long)kept * _slotSize), _slotSize, _messages[i].Length);
-                Buffer.MemoryCopy(_addresses + ((long)i * AddressSize), _addresses + ((long)kept * AddressSize), AddressSize, AddressSize);
+                Interlocked.Add(ref _coalesced, ((int)_messages[i].Length + segment - 1) / segment);
+                _segment[i] = segment;
             }
-
-            kept++;
+            else
+            {
+                _segment[i] = 0; // one datagram (an empty one included: the caller counts it)
+            }
         }
 
-        _count = kept;
-        return kept == 0 ? 0 : kept;
+        _count = got;
+        return got == 0 ? 0 : got;
+    }
+
+    /// <summary>The UDP_GRO control message's segment size, or 0 when the kernel delivered a single datagram.</summary>
+    private static int SegmentSize(ref MsgHdr h)
+    {
+        byte* c = (byte*)h.Control;
+        long left = (long)h.ControlLength;
+        while (left >= CmsgHeaderSize)
+        {
+            long length = (long)*(nuint*)c;
+            if (length < CmsgHeaderSize || length > left)
+            {
+                return 0;
+            }
+
+            if (*(int*)(c + 8) == SolUdp && *(int*)(c + 12) == UdpGro && length >= CmsgHeaderSize + sizeof(int))
+            {
+                return *(int*)(c + CmsgHeaderSize);
+            }
+
+            long step = (length + 7) & ~7L;
+            c += step;
+            left -= step;
+        }
+
+        return 0;
     }
 
     public void Dispose()
@@ -211,6 +263,7 @@ internal sealed unsafe partial class LinuxBatchReceiver : IDisposable
     {
         NativeMemory.Free(_buffers);
         NativeMemory.Free(_addresses);
+        NativeMemory.Free(_control);
         NativeMemory.Free(_iov);
         NativeMemory.Free(_messages);
     }

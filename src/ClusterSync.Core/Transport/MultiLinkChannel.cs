@@ -12,7 +12,7 @@ public sealed record SyncLink(byte Id, IDatagramChannel Channel);
 /// Each link has its own receive thread; received datagrams are handed to the engine's single receive loop in
 /// arrival order, with the link they came on (<see cref="LastReceivedLink"/>). Links are ordered by id.
 /// </summary>
-public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts
+public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDatagramBatchSender
 {
     private const int BufferCount = 512;
     private readonly SyncLink[] _links;
@@ -90,6 +90,47 @@ public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts
 
     public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, int peerIndex, CancellationToken cancellationToken = default)
         => _links[Volatile.Read(ref _route[peerIndex])].Channel.SendAsync(datagram, peerIndex, cancellationToken);
+
+    /// <summary>Sends a batch on the link that carries the peer's traffic (batched where that link's channel can).</summary>
+    public void SendBatch(ReadOnlySpan<ReadOnlyMemory<byte>> datagrams, int peerIndex)
+    {
+        var channel = _links[Volatile.Read(ref _route[peerIndex])].Channel;
+        if (channel is IDatagramBatchSender batch)
+        {
+            batch.SendBatch(datagrams, peerIndex);
+            return;
+        }
+
+        foreach (var d in datagrams)
+        {
+            var pending = channel.SendAsync(d, peerIndex);
+            if (!pending.IsCompletedSuccessfully)
+            {
+                pending.AsTask().GetAwaiter().GetResult();
+            }
+        }
+    }
+
+    /// <summary>Each link's path (<see cref="UdpDatagramChannel.TransportPath"/>), by link id: <c>1: sendmmsg+gso/recvmmsg+gro, 2: …</c>.</summary>
+    public string TransportPath => string.Join(", ", _links.Select(l => $"{l.Id}: {(l.Channel as IDatagramBatchSender)?.TransportPath ?? "channel"}"));
+
+    /// <inheritdoc />
+    public int PathChanges
+    {
+        get
+        {
+            int changes = 0;
+            foreach (var l in _links)
+            {
+                changes += (l.Channel as IDatagramBatchSender)?.PathChanges ?? 0;
+            }
+
+            return changes;
+        }
+    }
+
+    /// <inheritdoc />
+    public long SendCalls => _links.Sum(l => (l.Channel as IDatagramBatchSender)?.SendCalls ?? 0);
 
     public ValueTask SendOnLinkAsync(ReadOnlyMemory<byte> datagram, int peerIndex, int link, CancellationToken cancellationToken = default)
         => _links[link].Channel.SendAsync(datagram, peerIndex, cancellationToken);

@@ -7,8 +7,10 @@ namespace ClusterSync.Transport;
 /// <summary>
 /// The built-in transport: one UDP socket, peers addressed by pre-serialised socket addresses, so a send or a
 /// receive allocates nothing. Both calls complete synchronously: the engine runs them on dedicated threads.
+/// On Linux the engine's batches leave with <c>sendmmsg</c> and UDP GSO and arrive with <c>recvmmsg</c> and UDP GRO
+/// where the kernel has them (<see cref="TransportPath"/> says which); elsewhere one system call per datagram.
 /// </summary>
-public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts
+public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts, IDatagramBatchSender
 {
     public const int DefaultSocketBuffer = 4 * 1024 * 1024;
     private static readonly TimeSpan s_receivePoll = TimeSpan.FromMilliseconds(250);
@@ -16,10 +18,18 @@ public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts
     private SocketAddress[] _peers;
     private readonly SocketAddress _received;
     private readonly LinuxBatchReceiver? _batch;
+    private readonly LinuxBatchSender? _batchSender;
     private long _sendErrors;
+    private long _sendCalls;
     private volatile bool _disposed;
 
     public UdpDatagramChannel(IPEndPoint local, IReadOnlyList<IPEndPoint> peers, int maxDatagramSize, int socketBuffer = DefaultSocketBuffer)
+        : this(local, peers, maxDatagramSize, socketBuffer, UdpOffloads.FromEnvironment())
+    {
+    }
+
+    /// <summary>A channel with only the kernel features in <paramref name="offload"/> (tests and benchmarks compare the paths).</summary>
+    internal UdpDatagramChannel(IPEndPoint local, IReadOnlyList<IPEndPoint> peers, int maxDatagramSize, int socketBuffer, UdpOffload offload)
     {
         _socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -38,8 +48,41 @@ public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts
         _peers = peers.Select(p => p.Serialize()).ToArray();
         _received = new SocketAddress(local.AddressFamily);
         MaxDatagramSize = maxDatagramSize;
-        _batch = LinuxBatchReceiver.TryCreate(_socket, maxDatagramSize + 1);
+        _batch = (offload & UdpOffload.BatchReceive) != 0 ? LinuxBatchReceiver.TryCreate(_socket, maxDatagramSize + 1, (offload & UdpOffload.Gro) != 0) : null;
+        _batchSender = (offload & UdpOffload.BatchSend) != 0 ? LinuxBatchSender.TryCreate(_socket, maxDatagramSize, (offload & UdpOffload.Gso) != 0) : null;
     }
+
+    /// <summary>
+    /// How datagrams leave and arrive: <c>sendmmsg+gso</c>, <c>sendmmsg</c> (no UDP GSO in the kernel, or refused:
+    /// <c>sendmmsg (gso refused: errno N)</c>) or <c>sendto</c>; <c>recvmmsg+gro</c>, <c>recvmmsg</c> or <c>recvfrom</c>.
+    /// </summary>
+    public string TransportPath
+    {
+        get
+        {
+            string send = _batchSender is null ? "sendto"
+                : _batchSender.Gso ? "sendmmsg+gso"
+                : _batchSender.GsoRefusedErrno != 0 ? $"sendmmsg (gso refused: errno {_batchSender.GsoRefusedErrno})"
+                : "sendmmsg";
+            string receive = _batch is null ? "recvfrom" : _batch.Gro ? "recvmmsg+gro" : "recvmmsg";
+            return $"{send}/{receive}";
+        }
+    }
+
+    /// <inheritdoc />
+    public int PathChanges => _batchSender is { GsoRefusedErrno: not 0 } ? 1 : 0;
+
+    /// <summary>Send system calls made (one per datagram without batching; one per batch of up to 64 messages with it).</summary>
+    public long SendCalls => Interlocked.Read(ref _sendCalls) + (_batchSender?.Calls ?? 0);
+
+    /// <summary>Datagrams sent inside GSO messages (two or more datagrams through the stack as one).</summary>
+    public long GsoMessages => _batchSender?.GsoMessages ?? 0;
+
+    /// <summary>Datagrams received inside a coalesced (GRO) buffer.</summary>
+    public long GroDatagrams => _batch?.Coalesced ?? 0;
+
+    /// <summary>The socket (tests turn kernel features off on it to check the fallbacks).</summary>
+    internal Socket Socket => _socket;
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
@@ -59,12 +102,32 @@ public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts
 
     public int PeerCount => _peers.Length;
 
-    public long SendErrors => Interlocked.Read(ref _sendErrors);
+    public long SendErrors => Interlocked.Read(ref _sendErrors) + (_batchSender?.Errors ?? 0);
+
+    /// <inheritdoc />
+    public void SendBatch(ReadOnlySpan<ReadOnlyMemory<byte>> datagrams, int peerIndex)
+    {
+        if (_batchSender is not null)
+        {
+            if (_batchSender.Send(datagrams, _peers[peerIndex]) || _disposed)
+            {
+                return;
+            }
+
+            // Another thread's batch is under way (the engine sends batches from its sender thread only): one at a time.
+        }
+
+        foreach (var d in datagrams)
+        {
+            _ = SendAsync(d, peerIndex);
+        }
+    }
 
     public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, int peerIndex, CancellationToken cancellationToken = default)
     {
         try
         {
+            Interlocked.Increment(ref _sendCalls);
             _socket.SendTo(datagram.Span, SocketFlags.None, _peers[peerIndex]);
         }
         catch (SocketException)
@@ -159,6 +222,7 @@ public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts
         _disposed = true;
         _socket.Dispose();
         _batch?.Dispose();
+        _batchSender?.Dispose();
     }
 
     /// <summary>Parses <c>address[:port]</c> or <c>[v6]:port</c> (port 8116 when omitted); the error names what was expected.</summary>
@@ -180,6 +244,55 @@ public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts
         endPoint = new IPEndPoint(IPAddress.Loopback, 0);
         error = $"expected an IP address with an optional port like '10.0.0.1:8116' or '[fd00::1]:8116' (default port {Engine.SyncEngineOptions.DefaultPort}), found '{text}'";
         return false;
+    }
+}
+
+/// <summary>The kernel features the UDP transport may use where the kernel has them (all by default).</summary>
+[Flags]
+internal enum UdpOffload
+{
+    None = 0,
+
+    /// <summary><c>recvmmsg</c>: many datagrams per receive call.</summary>
+    BatchReceive = 1,
+
+    /// <summary><c>sendmmsg</c>: many datagrams per send call.</summary>
+    BatchSend = 2,
+
+    /// <summary>UDP GSO (<c>UDP_SEGMENT</c>): a run of equal-length datagrams through the stack as one (with <see cref="BatchSend"/>).</summary>
+    Gso = 4,
+
+    /// <summary>UDP GRO (<c>UDP_GRO</c>): coalesced runs received as one buffer (with <see cref="BatchReceive"/>).</summary>
+    Gro = 8,
+
+    All = BatchReceive | BatchSend | Gso | Gro,
+}
+
+internal static class UdpOffloads
+{
+    /// <summary>
+    /// All features, less those turned off in the environment (for comparisons on one machine, not for production):
+    /// <c>CLUSTERSYNC_UDP_BATCH=0</c> (no sendmmsg, so no GSO either), <c>CLUSTERSYNC_UDP_GSO=0</c>, <c>CLUSTERSYNC_UDP_GRO=0</c>.
+    /// </summary>
+    public static UdpOffload FromEnvironment()
+    {
+        var offload = UdpOffload.All;
+        if (Environment.GetEnvironmentVariable("CLUSTERSYNC_UDP_BATCH") == "0")
+        {
+            offload &= ~(UdpOffload.BatchSend | UdpOffload.Gso);
+        }
+
+        if (Environment.GetEnvironmentVariable("CLUSTERSYNC_UDP_GSO") == "0")
+        {
+            offload &= ~UdpOffload.Gso;
+        }
+
+        if (Environment.GetEnvironmentVariable("CLUSTERSYNC_UDP_GRO") == "0")
+        {
+            offload &= ~UdpOffload.Gro;
+        }
+
+        return offload;
     }
 }
 

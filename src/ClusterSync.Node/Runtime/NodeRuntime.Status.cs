@@ -29,6 +29,7 @@ public sealed partial class NodeRuntime
             UptimeSeconds = Math.Round(Engine.Uptime.TotalSeconds, 3),
             Encrypted = Model.Key is not null,
             SyncAddress = Model.LocalEndPoint.ToString(),
+            SyncTransportPath = Engine.TransportPath,
             TableSize = Engine.LiveConnectionCount,
             TableEntries = Engine.TableCount,
             Pending = Engine.PendingCount,

@@ -26,6 +26,12 @@ public sealed record NodeStatus
 
     public string SyncAddress { get; init; } = "";
 
+    /// <summary>
+    /// How delta-sync datagrams leave and arrive: <c>sendmmsg+gso/recvmmsg+gro</c> where the kernel has UDP GSO and GRO,
+    /// <c>sendmmsg/recvmmsg</c> without them, <c>channel</c> for a plugin transport; per link id with several links.
+    /// </summary>
+    public string SyncTransportPath { get; init; } = "";
+
     /// <summary>Connections in the table (tombstones excluded).</summary>
     public int TableSize { get; init; }
 
