@@ -211,6 +211,8 @@ public sealed partial class SyncEngine
         {
             CloseDatagram();
         }
+
+        FlushOutgoing(); // with a batching channel, a pass with templates and no connection records must still send them
     }
 
     /// <summary>
