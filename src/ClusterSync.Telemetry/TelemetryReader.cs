@@ -16,6 +16,7 @@ public sealed class TelemetryReader : IDisposable
         "time_ms,seconds,class,connections,synced,messages,bytes,exposure_s,updates_sent,bytes_sent,retransmissions,nack_ranges_sent,nack_ranges_received,pending,lag_datagrams,at_risk_connections,at_risk_exposure_s,realized_loss,price,capture_dropped";
 
     private readonly LiteDatabase _db;
+    private readonly bool _ownsDb = true;
     private readonly Dictionary<long, Run> _runs = [];
 
     private sealed record Run(byte Member, string[] Classes, HashSet<string> NeverSkip);
@@ -30,16 +31,32 @@ public sealed class TelemetryReader : IDisposable
         try
         {
             _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct, ReadOnly = true });
-            foreach (var r in _db.GetCollection(TelemetryRecorder.RunsCollection).FindAll())
-            {
-                _runs[r["_id"].AsInt64] = new Run((byte)r["member"].AsInt32, r["classes"].AsArray.Select(v => v.AsString).ToArray(),
-                    r["neverSkip"].AsArray.Select(v => v.AsString).ToHashSet(StringComparer.Ordinal));
-            }
+            LoadRuns();
         }
         catch (Exception ex) when (ex is LiteException or IOException or InvalidCastException or KeyNotFoundException or NotSupportedException or FormatException or InvalidDataException)
         {
             _db?.Dispose();
             throw ConfigurationErrors.InFile(path, $"not a ClusterSync telemetry file ({ex.Message})");
+        }
+    }
+
+    /// <summary>
+    /// Reads the database a running node's <see cref="TelemetryRecorder"/> writes (its own instance: LiteDB serves
+    /// readers and the writer thread of one process together), without taking it over: not disposed here.
+    /// </summary>
+    internal TelemetryReader(LiteDatabase db)
+    {
+        _db = db;
+        _ownsDb = false;
+        LoadRuns();
+    }
+
+    private void LoadRuns()
+    {
+        foreach (var r in _db.GetCollection(TelemetryRecorder.RunsCollection).FindAll())
+        {
+            _runs[r["_id"].AsInt64] = new Run((byte)r["member"].AsInt32, r["classes"].AsArray.Select(v => v.AsString).ToArray(),
+                r["neverSkip"].AsArray.Select(v => v.AsString).ToHashSet(StringComparer.Ordinal));
         }
     }
 
@@ -172,5 +189,11 @@ public sealed class TelemetryReader : IDisposable
         _ => ((byte)s).ToString(CultureInfo.InvariantCulture),
     };
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        if (_ownsDb)
+        {
+            _db.Dispose();
+        }
+    }
 }

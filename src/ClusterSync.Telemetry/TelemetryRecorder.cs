@@ -234,6 +234,18 @@ public sealed partial class TelemetryRecorder : IConnectionOutcomeSink, IDisposa
         }
     }
 
+    /// <summary>
+    /// Writes what this recorder has stored so far as CSV (<paramref name="trace"/>: the trace format `train` and
+    /// `simulate` read; otherwise every lifecycle field), from the database it writes — a consistent export of a
+    /// running node (copying its file while the writer works can tear it). Records still in the in-memory ring
+    /// (at most one flush interval old) are not in it yet. Returns how many lifecycles were written.
+    /// </summary>
+    public long Export(TextWriter w, bool trace)
+    {
+        using var reader = new TelemetryReader(_db);
+        return trace ? reader.ExportTrace(w) : reader.ExportLifecycles(w);
+    }
+
     /// <summary>Kernel thread id of the writer thread (for CPU accounting in benchmarks); 0 until it runs.</summary>
     public int WriterThreadId { get; private set; }
 

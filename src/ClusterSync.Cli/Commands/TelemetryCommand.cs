@@ -1,33 +1,58 @@
 using System.CommandLine;
+using ClusterSync.Node.Configuration;
 using ClusterSync.Telemetry;
 
 namespace ClusterSync.Cli.Commands;
 
-/// <summary><c>clustersync telemetry export --db FILE --out FILE.csv [--metrics FILE.csv]</c>: a node's telemetry as CSV.</summary>
+/// <summary>
+/// <c>clustersync telemetry export (--db FILE | --endpoint URL) --out FILE.csv [--metrics FILE.csv]</c>: a node's
+/// telemetry as CSV, from its file (a stopped node, or a copy) or from the running node itself (a consistent export).
+/// </summary>
 internal static class TelemetryCommand
 {
     public static Command Create()
     {
-        var db = new Option<FileInfo>("--db") { Description = "The node's telemetry file (telemetry.path).", Required = true };
+        var db = new Option<FileInfo?>("--db") { Description = "The node's telemetry file (telemetry.path) of a stopped node; a running node: --endpoint." };
+        var endpoint = new Option<string?>("--endpoint") { Description = "A running node's control endpoint (http://127.0.0.1:9116): the node exports from the database it writes, so nothing is torn or lost by copying a file in use." };
+        var tokenFile = new Option<string?>("--token-file") { Description = "With --endpoint: the node's control token file, when it sets node.control.requireTokenForReads." };
         var output = new Option<FileInfo>("--out", "-o") { Description = "Where to write the lifecycle CSV (one connection per line).", Required = true };
         var metrics = new Option<FileInfo?>("--metrics") { Description = "Also write the periodic sync metrics as CSV (one class per interval per line)." };
         var format = new Option<string>("--format") { Description = "lifecycle (every captured field) or trace (the trace CSV that 'train --trace' and 'simulate' read).", DefaultValueFactory = _ => "lifecycle" };
-        var export = new Command("export", "Write captured connection lifecycles (and optionally sync metrics) as CSV for training.") { db, output, format, metrics };
-        export.SetAction(parse =>
+        var export = new Command("export", "Write captured connection lifecycles (and optionally sync metrics) as CSV for training.") { db, endpoint, tokenFile, output, format, metrics };
+        export.SetAction((parse, cancellationToken) =>
         {
-            var dbFile = parse.GetValue(db)!;
+            var dbFile = parse.GetValue(db);
+            var url = parse.GetValue(endpoint);
             var outFile = parse.GetValue(output)!;
             var metricsFile = parse.GetValue(metrics);
             var fmt = parse.GetValue(format);
             if (fmt is not ("lifecycle" or "trace"))
             {
                 Console.Error.WriteLine($"clustersync: --format: expected 'lifecycle' or 'trace', found '{fmt}'");
-                return CommandLine.BadInput;
+                return Task.FromResult(CommandLine.BadInput);
             }
-            if (!dbFile.Exists)
+
+            if ((dbFile is null) == (url is null))
+            {
+                Console.Error.WriteLine("clustersync: telemetry export: expected exactly one of --db FILE (a stopped node's telemetry file) or --endpoint URL (a running node)");
+                return Task.FromResult(CommandLine.BadInput);
+            }
+
+            if (url is not null)
+            {
+                if (metricsFile is not null)
+                {
+                    Console.Error.WriteLine("clustersync: --metrics: only with --db (a running node exports its lifecycles)");
+                    return Task.FromResult(CommandLine.BadInput);
+                }
+
+                return ExportFromNodeAsync(url, parse.GetValue(tokenFile), fmt, outFile, cancellationToken);
+            }
+
+            if (!dbFile!.Exists)
             {
                 Console.Error.WriteLine($"clustersync: {dbFile.FullName}: --db: no such telemetry file; expected the node's telemetry.path");
-                return CommandLine.BadInput;
+                return Task.FromResult(CommandLine.BadInput);
             }
 
             PathOptions.OutputFile("--out", outFile.FullName);
@@ -52,8 +77,74 @@ internal static class TelemetryCommand
                 Console.WriteLine($"wrote {lines:N0} metrics lines to {metricsFile.FullName}");
             }
 
-            return CommandLine.Success;
+            return Task.FromResult(CommandLine.Success);
         });
         return new Command("telemetry", "Telemetry captured by a node (telemetry.enabled).") { export };
+    }
+
+    /// <summary><c>GET /telemetry/export?format=F</c> of a running node, streamed into <paramref name="outFile"/>.</summary>
+    private static async Task<int> ExportFromNodeAsync(string endpoint, string? tokenFile, string format, FileInfo outFile, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var baseUri) || baseUri.Scheme is not ("http" or "https"))
+        {
+            await Console.Error.WriteLineAsync($"clustersync: --endpoint: expected an http:// or https:// URL such as http://127.0.0.1:9116, found '{endpoint}'").ConfigureAwait(false);
+            return CommandLine.BadInput;
+        }
+
+        string? token = null;
+        if (tokenFile is not null)
+        {
+            try
+            {
+                token = ControlTokenFile.Load(Path.GetFullPath(tokenFile));
+            }
+            catch (ConfigurationException ex)
+            {
+                await Console.Error.WriteLineAsync($"clustersync: --token-file: {ex.Message}").ConfigureAwait(false);
+                return CommandLine.BadInput;
+            }
+        }
+
+        PathOptions.OutputFile("--out", outFile.FullName);
+        var url = new Uri(baseUri, $"/telemetry/export?format={format}");
+        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (token is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        try
+        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                string why = (await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)).Trim();
+                await Console.Error.WriteLineAsync($"clustersync: {url}: the node answered {(int)response.StatusCode} {response.ReasonPhrase}: {why}").ConfigureAwait(false);
+                return CommandLine.Failure;
+            }
+
+            long lines = 0;
+            var tmp = outFile.FullName + ".partial";
+            await using (var source = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false))
+            using (var reader = new StreamReader(source))
+            await using (var writer = new StreamWriter(tmp))
+            {
+                while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+                {
+                    await writer.WriteLineAsync(line).ConfigureAwait(false);
+                    lines++;
+                }
+            }
+
+            File.Move(tmp, outFile.FullName, overwrite: true); // a cut stream never leaves a partial file under the name
+            Console.WriteLine($"wrote {Math.Max(0, lines - 1):N0} connection lifecycles to {outFile.FullName} (from the running node at {baseUri})");
+            return CommandLine.Success;
+        }
+        catch (HttpRequestException ex)
+        {
+            await Console.Error.WriteLineAsync($"clustersync: {url}: cannot reach the node: {ex.Message}").ConfigureAwait(false);
+            return CommandLine.Failure;
+        }
     }
 }

@@ -84,6 +84,41 @@ internal static class ClusterRoutes
                     : new ControlResponse(200, ControlResponse.JsonContent, OwnershipReport.Serialize(OwnershipReport.Build(node, withList: false)));
             }
 
+            case "/telemetry/export":
+            {
+                if (method is not ("GET" or "HEAD"))
+                {
+                    return ControlResponse.Text(405, "only GET\n");
+                }
+
+                if (!TryParseQuery(path, query, ["format"], out var parameters, out var error))
+                {
+                    return error;
+                }
+
+                string format = parameters.GetValueOrDefault("format", "lifecycle");
+                if (format is not ("lifecycle" or "trace"))
+                {
+                    return ControlResponse.Text(400, $"format: expected 'lifecycle' or 'trace', found '{format}'\n");
+                }
+
+                if (node.Adaptive.Recorder is not { } recorder)
+                {
+                    return ControlResponse.Text(409, "this node captures no telemetry (telemetry.enabled is false)\n");
+                }
+
+                // Streamed as the database is read; one LiteDB reader beside the recorder's writer thread.
+                return ControlResponse.Streamed("text/csv; charset=utf-8", async (stream, token) =>
+                {
+                    var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 65536, leaveOpen: true);
+                    await using (writer.ConfigureAwait(false))
+                    {
+                        await Task.Run(() => recorder.Export(writer, format == "trace"), token).ConfigureAwait(false);
+                        await writer.FlushAsync(token).ConfigureAwait(false);
+                    }
+                });
+            }
+
             default:
                 return null;
         }

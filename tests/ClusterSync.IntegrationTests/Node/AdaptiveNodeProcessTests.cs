@@ -41,6 +41,19 @@ public sealed class AdaptiveNodeProcessTests(ITestOutputHelper log)
             Assert.Contains($"# TYPE {family} ", metrics, StringComparison.Ordinal);
         }
 
+        // From the running node itself (a consistent export while its writer works; copying the file could tear it).
+        long writtenBefore = (await cluster.StatusAsync(1))!.Value.GetProperty("telemetry").GetProperty("written").GetInt64();
+        var live = Path.Combine(dir, "live-trace.csv");
+        var liveExport = await cluster.RunAsync(TimeSpan.FromSeconds(60), "telemetry", "export",
+            "--endpoint", cluster.Endpoint(1), "--out", live, "--format", "trace");
+        Assert.True(liveExport.ExitCode == 0, liveExport.Output);
+        var liveLines = File.ReadAllLines(live);
+        Assert.True(liveLines.Length - 1 >= writtenBefore, $"{liveLines.Length - 1} exported from the running node, {writtenBefore} written before");
+        var both = await cluster.RunAsync(TimeSpan.FromSeconds(30), "telemetry", "export",
+            "--endpoint", cluster.Endpoint(1), "--db", Path.Combine(dir, "telemetry.db"), "--out", live);
+        Assert.True(both.ExitCode == 2, both.Output);
+        Assert.Contains("exactly one of --db", both.Stderr, StringComparison.Ordinal);
+
         await AssertStatusTableThenStopAsync(cluster, node, "cold start");
 
         var csv = Path.Combine(dir, "lifecycles.csv");
