@@ -362,13 +362,13 @@ internal sealed partial class TemplatePickup : IDisposable
         looseRaised = false;
         var handles = new List<long>();
         string json = Nft(null, "list the forward chain", "-j", "-a", "list", "chain", _settings.Family, _settings.Table, _settings.Chain);
-        using var doc = JsonDocument.Parse(json);
-        foreach (var item in doc.RootElement.GetProperty("nftables").EnumerateArray())
+        foreach (var item in Items(json))
         {
-            if (item.TryGetProperty("rule", out var rule) && rule.TryGetProperty("comment", out var comment)
-                && comment.GetString() is { } text && text.StartsWith(Comment, StringComparison.Ordinal))
+            if (item.TryGetProperty("rule", out var rule) && rule.TryGetProperty("comment", out var comment) && comment.ValueKind == JsonValueKind.String
+                && comment.GetString() is { } text && text.StartsWith(Comment, StringComparison.Ordinal)
+                && rule.TryGetProperty("handle", out var handle) && handle.ValueKind == JsonValueKind.Number)
             {
-                handles.Add(rule.GetProperty("handle").GetInt64());
+                handles.Add(handle.GetInt64());
                 looseRaised |= text == LooseRaisedComment;
             }
         }
@@ -390,12 +390,11 @@ internal sealed partial class TemplatePickup : IDisposable
         }
 
         long packets = 0;
-        using var doc = JsonDocument.Parse(json);
-        foreach (var item in doc.RootElement.GetProperty("nftables").EnumerateArray())
+        foreach (var item in Items(json))
         {
-            if (item.TryGetProperty("rule", out var rule))
+            if (item.TryGetProperty("rule", out var rule) && rule.TryGetProperty("expr", out var exprs) && exprs.ValueKind == JsonValueKind.Array)
             {
-                foreach (var expr in rule.GetProperty("expr").EnumerateArray())
+                foreach (var expr in exprs.EnumerateArray())
                 {
                     if (expr.TryGetProperty("counter", out var counter) && counter.TryGetProperty("packets", out var p))
                     {
@@ -406,6 +405,22 @@ internal sealed partial class TemplatePickup : IDisposable
         }
 
         return packets;
+    }
+
+    /// <summary>The objects of <c>nft -j</c> output (<c>{"nftables": [...]}</c>); <see cref="InvalidOperationException"/> when it is not that.</summary>
+    private static List<JsonElement> Items(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.TryGetProperty("nftables", out var items) && items.ValueKind == JsonValueKind.Array
+                ? [.. items.EnumerateArray().Select(i => i.Clone())]
+                : throw new InvalidOperationException("conntrack data plane: templates: nft -j printed no \"nftables\" list");
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidOperationException($"conntrack data plane: templates: nft -j printed no JSON: {ex.Message}", ex);
+        }
     }
 
     private static int ReadLoose()
