@@ -7,7 +7,7 @@ namespace ClusterSync.Plugins.Conntrack;
 /// <summary>The plugin's settings (<c>dataPlane.settings</c>); <see cref="Parse"/> throws <see cref="ArgumentException"/> naming the setting.</summary>
 internal sealed record ConntrackSettings
 {
-    public const string Names = "receiveBufferBytes, batchBytes, ack, expectedConnections, events, resyncSeconds, ignore, ignoreLoopback, ignoreSyncLinks";
+    public const string Names = "receiveBufferBytes, batchBytes, ack, expectedConnections, events, resyncSeconds, ignore, ignoreLoopback, ignoreSyncLinks, templates";
 
     /// <summary>SO_RCVBUFFORCE of the event socket: events queue here while the reader is busy (default 16 MiB).</summary>
     public int ReceiveBufferBytes { get; init; } = 16 << 20;
@@ -48,6 +48,12 @@ internal sealed record ConntrackSettings
     /// </summary>
     public bool IgnoreSyncLinks { get; init; } = true;
 
+    /// <summary>
+    /// The kernel pickup of connection templates at a takeover (<c>templates</c>: docs/conntrack.md, "Connection
+    /// templates"); null when the setting is absent: templates are then not installed into the kernel.
+    /// </summary>
+    public TemplatePickupSettings? Templates { get; init; }
+
     /// <summary><see cref="DefaultIgnore"/> (unless <see cref="IgnoreLoopback"/> is false), then <see cref="Ignore"/>.</summary>
     public IEnumerable<IPNetwork> IgnoredNetworks => IgnoreLoopback ? DefaultIgnore.Concat(Ignore) : Ignore;
 
@@ -72,6 +78,9 @@ internal sealed record ConntrackSettings
                     break;
                 case "ignore":
                     s = s with { Ignore = Networks(p) };
+                    break;
+                case "templates":
+                    s = s with { Templates = TemplatePickupSettings.Parse(p.Value) };
                     break;
                 case "ack" or "events" or "ignoreLoopback" or "ignoreSyncLinks" when p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False:
                     bool b = p.Value.GetBoolean();

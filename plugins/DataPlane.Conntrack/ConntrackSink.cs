@@ -21,8 +21,10 @@ namespace ClusterSync.Plugins.Conntrack;
 /// A related entry refused with ENOENT is counted (<c>related_master_missing</c>) and created again without its master,
 /// so it still flows. The mark (CTA_MARK) is written on create and on update; the master only on create (ctnetlink
 /// answers a master on an existing entry with EOPNOTSUPP).
+/// With <c>templates</c> set, the live connection templates of a takeover open a pickup window in the kernel
+/// (<see cref="TemplatePickup"/>); without it they are counted (<c>templates_not_installed</c>) and left out.
 /// </summary>
-internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposable
+internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataPlaneStatus, IDisposable
 {
     private const int ReceiveBufferBytes = 64 << 20;
     private readonly NetlinkSocket _socket;
@@ -53,6 +55,8 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
     private long _lastDrainMicroseconds;
     private long _sendTicks;
     private long _drainTicks;
+    private long _templatesNotInstalled;
+    private readonly TemplatePickup? _pickup;
 
     public ConntrackSink(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
     {
@@ -76,6 +80,35 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
         _batch = new byte[settings.BatchBytes];
         _sequence = (uint)Environment.TickCount;
         _registry.AddPort(_socket.PortId);
+        if (settings.Templates is { } pickup)
+        {
+            try
+            {
+                _pickup = TemplatePickup.Create(pickup, _time);
+            }
+            catch
+            {
+                _socket.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens the kernel's pickup window for <paramref name="templates"/> (docs/conntrack.md, "Connection templates");
+    /// without the <c>templates</c> setting they are only counted. Throws <see cref="InvalidOperationException"/>
+    /// with nft's answer when the kernel refuses the rules.
+    /// </summary>
+    public void CommitTemplates(IReadOnlyList<ReplicaTemplate> templates)
+    {
+        ArgumentNullException.ThrowIfNull(templates);
+        if (_pickup is null)
+        {
+            Interlocked.Add(ref _templatesNotInstalled, templates.Count);
+            return;
+        }
+
+        _pickup.Install(templates);
     }
 
     public string Name => "conntrack";
@@ -232,6 +265,8 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
             ["last_commit_entries_per_second"] = us > 0 ? entries * 1_000_000 / us : 0,
             ["port_id"] = _socket.PortId,
         };
+        c["templates_not_installed"] = Interlocked.Read(ref _templatesNotInstalled);
+        _pickup?.AddCounters(c);
         foreach (var (errno, count) in _refusedByErrno)
         {
             c["refused_" + errno] = count;
@@ -240,7 +275,11 @@ internal sealed class ConntrackSink : IReplicaSink, IDataPlaneStatus, IDisposabl
         return c;
     }
 
-    public void Dispose() => _socket.Dispose();
+    public void Dispose()
+    {
+        _pickup?.Dispose();
+        _socket.Dispose();
+    }
 
     private static bool IsNat(in KeyValuePair<ConnectionKey, ConnectionEntry> kv, long nowMs)
         => ConntrackMapping.TryGetCommit(kv.Key, kv.Value, nowMs, out var r) && ConntrackMapping.IsNat(r);

@@ -16,7 +16,7 @@ namespace ClusterSync;
 /// 1500-1599    ClusterSync.Policy                 Core/Policy
 /// 1600-1699    ClusterSync.Table, ClusterSync.Protocol, ClusterSync.Connections
 /// 2000-2099    ClusterSync.FullSync               Core/FullSync/FullSyncCounters.cs
-/// 3000-3099    ClusterSync.Node.Plugins           Node/Plugins (catalog 30xx, data plane 302x)
+/// 3000-3099    ClusterSync.Node.Plugins           Node/Plugins (catalog 30xx, data plane 302x, its connection templates 3040-3049)
 /// 4000-4099    ClusterSync.Node.Runtime           Node/Runtime (NodeRuntime and its generator 40xx, NodePlugins 4030-4039, AdaptiveNode 4050-4059, StateHooks 4060-4079, ServiceManagerNotifier 4080-4089)
 /// 4100-4199    ClusterSync.Node.Control           Node/Control, Node/Control/Http (AdminRoutes 4110-4119)
 /// 4200-4299    ClusterSync.Node.DataPlanes        Node/DataPlanes (feed 420x)

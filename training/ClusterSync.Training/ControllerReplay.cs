@@ -104,18 +104,30 @@ internal sealed class ControllerReplay
     /// Replays the trace through a new controller with <paramref name="options"/> and <paramref name="predictor"/> (null: cold
     /// start). <paramref name="tap"/>, when given, receives every outcome the controller does — as a node's telemetry recorder does.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="cover"/> the replay acts as a node whose classes make templates (docs/templates.md): a
+    /// connection a live template covered at its start (<see cref="ReplayCover.CoveredAtStart"/>, in start order) whose
+    /// decision is "announce after a delay" is left unsynchronized instead (the engine's <c>template_unsynced</c> rule),
+    /// is never revised, and its outcome reaches the controller as a never-synced one; every connection's unreplicated
+    /// seconds are written to <see cref="ReplayCover.UnprotectedSeconds"/>.
+    /// </remarks>
     public ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, List<ReplayDecision>? decisions = null,
-        IConnectionOutcomeSink? tap = null)
+        IConnectionOutcomeSink? tap = null, ReplayCover? cover = null)
     {
         var scheduler = new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(_startMs));
         var clock = new SchedulerTimeProvider(scheduler);
-        return Run(name, options, predictor, warmUp, scheduler, clock, decisions, tap);
+        return Run(name, options, predictor, warmUp, scheduler, clock, decisions, tap, cover);
     }
 
     /// <summary>The replay on a given virtual clock (tests drive a node's engine on the same kind of clock).</summary>
     private ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, HistoricalScheduler scheduler,
-        TimeProvider clock, List<ReplayDecision>? decisions, IConnectionOutcomeSink? tap = null)
+        TimeProvider clock, List<ReplayDecision>? decisions, IConnectionOutcomeSink? tap = null, ReplayCover? cover = null)
     {
+        if (cover is not null && (cover.CoveredAtStart.Length != _records.Length || cover.UnprotectedSeconds.Length != _records.Length))
+        {
+            throw new ArgumentException($"a cover of {cover.CoveredAtStart.Length}/{cover.UnprotectedSeconds.Length} connections for a replay of {_records.Length}", nameof(cover));
+        }
+
         using var controller = new AdaptiveController(options with { Enabled = true }, _catalog.Classes, predictor, clock,
             bufferScheduler: scheduler, feedbackScheduler: ImmediateScheduler.Instance);
 
@@ -147,6 +159,12 @@ internal sealed class ControllerReplay
             var entry = new ConnectionEntry { CreatedMs = created, State = StateOf(_records[i].Protocol) };
             var d = controller.Decide(_keys[i], entry, _class[i], _policy[i]);
             decisions?.Add(new ReplayDecision(d.Kind, d.DelayMs));
+            if (cover is not null && cover.CoveredAtStart[i] && d.Kind == SyncPolicyKind.Delayed)
+            {
+                d = SyncDecision.Never(d.Score); // covered: the template stands for it (the engine's CoveredDecision)
+                cover.Unsynced++;
+            }
+
             score[i] = SlotTag.DecodeScore(SlotTag.EncodeScore(d.Score)); // the engine keeps one byte of it
             long end = ToMs(_records[i].EndUnixSeconds);
             switch (d.Kind)
@@ -188,6 +206,11 @@ internal sealed class ControllerReplay
             bytes += synced ? PolicySimulator.SyncBytes(_records[i]) : 0;
             double e = (unreplicatedUntil - created) / 1000.0;
             exposure += e;
+            if (cover is not null)
+            {
+                cover.UnprotectedSeconds[i] = e;
+            }
+
             double life = (end - created) / 1000.0;
             total += life;
             if (_policy[i].Kind == SyncPolicyKind.None)
@@ -279,6 +302,20 @@ internal sealed class ControllerReplay
 
     /// <summary>The trace's first start (milliseconds since 1970): where a replay's virtual clock starts.</summary>
     public long StartMs => _startMs;
+}
+
+/// <summary>
+/// Connection templates in a controller replay (<see cref="ControllerReplay.Run(string, AdaptiveOptions, ILifetimePredictor?, TimeSpan, List{ReplayDecision}?, IConnectionOutcomeSink?, ReplayCover?)"/>),
+/// indexed in start order: which connections a live template covered at their start (in), each one's unreplicated
+/// seconds and the covered delayed connections left unsynchronized (out).
+/// </summary>
+internal sealed class ReplayCover(int connections)
+{
+    public bool[] CoveredAtStart { get; } = new bool[connections];
+
+    public double[] UnprotectedSeconds { get; } = new double[connections];
+
+    public long Unsynced { get; set; }
 }
 
 /// <summary>A <see cref="TimeProvider"/> that reads a virtual-time scheduler's clock: one clock for the controller's time and its Rx buffers.</summary>

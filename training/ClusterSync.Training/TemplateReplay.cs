@@ -46,9 +46,9 @@ public static class TemplateReplay
     /// <summary>
     /// The static policies, and with <paramref name="adaptiveBudget"/> the node's controller (<see cref="ControllerReplay"/>,
     /// one class delayed 3 s as <c>simulate</c> replays it) at that budget: without templates exactly as the replay
-    /// counted; with them, a covered connection the controller delayed at its start is left unsynchronized (the engine's
-    /// rule) and a covered one it never synced loses the exposure its template covered. Checkpoint revisions of those
-    /// connections are not replayed again (their start decision stands for them): an approximation.
+    /// counted; with them the controller replays the trace again as a node with templates runs it — a covered
+    /// connection it delays at its start is left unsynchronized (the engine's rule: no revision, a never-synced outcome
+    /// fed back to the controller) — and each connection's unreplicated time counts only where no template covered it.
     /// </summary>
     public static IReadOnlyList<TemplatePolicyResult> Run(IReadOnlyList<TraceRecord> records, TemplateReplayOptions options,
         double? adaptiveBudget = null, LifetimeModel? model = null, TimeSpan warmup = default, bool guard = true)
@@ -146,37 +146,31 @@ public static class TemplateReplay
     private static TemplatePolicyResult Adaptive(IReadOnlyList<TraceRecord> records, int[] order, bool[] coveredAtStart, Func<int, double, double> coveredPart,
         double budget, LifetimeModel? model, TimeSpan warmup, bool guard, long templateMessages, long created, long covered)
     {
-        // The replay orders the records by start as `order` does (both stable), so its j-th decision is record order[j]'s.
+        // The replay orders the records by start as `order` does (both stable), so its j-th connection is record order[j].
         var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy(3));
-        var decisions = new List<ReplayDecision>(records.Count);
         string name = $"adaptive@{budget.ToString("0.#####", CultureInfo.InvariantCulture)}";
-        var r = replay.Run(name, new AdaptiveOptions { LossBudget = budget, Guard = guard }, model is null ? null : new LifetimeModelPredictor(model), warmup, decisions);
-        long messages = r.Messages;
-        double exposure = r.ExposureSeconds;
-        for (int j = 0; j < order.Length && j < decisions.Count; j++)
+        var options = new AdaptiveOptions { LossBudget = budget, Guard = guard };
+        var without = replay.Run(name, options, model is null ? null : new LifetimeModelPredictor(model), warmup);
+
+        // With templates the controller runs again as a node's would: a covered connection it delays at its start is
+        // left unsynchronized (never revised; its outcome reaches the controller as never synced, so its feedback and
+        // budget see what the node's see), and whatever time a connection stays unreplicated counts as exposed only where
+        // no template of its shape was live.
+        var cover = new ReplayCover(order.Length);
+        for (int j = 0; j < order.Length; j++)
         {
-            int i = order[j];
-            double l = records[i].DurationSeconds;
-            var d = decisions[j];
-            switch (d.Kind)
-            {
-                case SyncPolicyKind.Delayed when coveredAtStart[i]:
-                    // Left unsynchronized (the engine's rule): no records; exposed while no template covers it.
-                    double delay = d.DelayMs / 1000.0;
-                    messages -= l > delay ? PolicySimulator.MessagesPerSync : 0;
-                    exposure += l - coveredPart(i, l) - Math.Min(l, delay);
-                    break;
-                case SyncPolicyKind.Delayed:
-                    double u = Math.Min(l, d.DelayMs / 1000.0);
-                    exposure -= coveredPart(i, u);
-                    break;
-                case SyncPolicyKind.None:
-                    exposure -= coveredPart(i, l);
-                    break;
-            }
+            cover.CoveredAtStart[j] = coveredAtStart[order[j]];
         }
 
-        return new TemplatePolicyResult(name, r.Messages, r.ExposureSeconds, Math.Max(0, messages) + templateMessages, Math.Max(0, exposure),
+        var with = replay.Run(name, options, model is null ? null : new LifetimeModelPredictor(model), warmup, cover: cover);
+        double exposure = 0;
+        for (int j = 0; j < order.Length; j++)
+        {
+            double u = cover.UnprotectedSeconds[j];
+            exposure += Math.Max(0, u - coveredPart(order[j], u));
+        }
+
+        return new TemplatePolicyResult(name, without.Messages, without.ExposureSeconds, with.Messages + templateMessages, exposure,
             templateMessages, created, covered);
     }
 

@@ -86,6 +86,10 @@ public sealed class SyncCounters
     public long AntiEntropyRangesRepaired;
     /// <summary>Entries repaired by anti-entropy (Standby): newer versions applied plus entries removed that the Active does not hold.</summary>
     public long AntiEntropyEntriesRepaired;
+    /// <summary>Root digests whose template digest differed from this member's (Standby): it asked for the templates.</summary>
+    public long AntiEntropyTemplateMismatches;
+    /// <summary>Times this member sent its live templates again because a Standby's template digest differed (Active).</summary>
+    public long AntiEntropyTemplateRepairs;
     /// <summary>Times a live peer's replication lag passed <c>maxReplicationLag</c> (once per episode).</summary>
     public long ReplicationLagAlarms;
 

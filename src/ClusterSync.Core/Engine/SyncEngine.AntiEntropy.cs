@@ -187,6 +187,8 @@ public sealed partial class SyncEngine
         }
 
         int checkedPeers = 0;
+        RangeDigest? templates = null;
+        bool templatesComputed = false;
         foreach (var p in _peers)
         {
             if (!IsLive(p, now) || Volatile.Read(ref p.LastHeardTimestamp) == 0 || Volatile.Read(ref p.LastState) != (byte)MemberState.Standby)
@@ -200,7 +202,13 @@ public sealed partial class SyncEngine
                 ComputeRangeDigests(0, 0, cutoffMs, 1, digests);
             }
 
-            SendDigest(p, cutoffMs, 0, 0, digests);
+            if (!templatesComputed)
+            {
+                templates = TemplateDigest(cutoffMs);
+                templatesComputed = true;
+            }
+
+            SendDigest(p, cutoffMs, 0, 0, digests, templates);
             _counters.AntiEntropyChecks++;
             checkedPeers++;
         }
@@ -208,11 +216,27 @@ public sealed partial class SyncEngine
         return checkedPeers;
     }
 
-    private void SendDigest(PeerState peer, long cutoffMs, byte depth, ulong prefix, ReadOnlySpan<RangeDigest> children)
+    private void SendDigest(PeerState peer, long cutoffMs, byte depth, ulong prefix, ReadOnlySpan<RangeDigest> children, RangeDigest? templates = null)
     {
-        Span<byte> body = stackalloc byte[AntiEntropyMessages.DigestSize];
-        AntiEntropyMessages.WriteDigest(body, peer.MemberId, cutoffMs, depth, prefix, children);
-        SendControl(MessageType.Digest, body, peer.PeerIndex);
+        Span<byte> body = stackalloc byte[AntiEntropyMessages.RootDigestWithTemplatesSize];
+        int n = AntiEntropyMessages.WriteDigest(body, peer.MemberId, cutoffMs, depth, prefix, children, templates);
+        SendControl(MessageType.Digest, body[..n], peer.PeerIndex);
+    }
+
+    /// <summary>
+    /// The digest of the live templates for a root digest (docs/templates.md, "Anti-entropy"): null while this member has
+    /// never held a template (the root digest is then what it was before templates). Counted: those versioned at or
+    /// below the cutoff whose copy a replica still holds <see cref="SyncEngineOptions.AntiEntropySettle"/> from now (the
+    /// expiry of the last record sent, which every member computes alike), so one expiring meanwhile does not make
+    /// equal members look different.
+    /// </summary>
+    private RangeDigest? TemplateDigest(long cutoffMs)
+    {
+        long until = NowMs() + (long)_options.AntiEntropySettle.TotalMilliseconds;
+        lock (_tableLock)
+        {
+            return _templateTracker?.Digest((ulong)cutoffMs, until);
+        }
     }
 
     /// <summary>Receiver thread: an authenticated anti-entropy message is checked, copied and left for the control tick.</summary>
@@ -274,7 +298,14 @@ public sealed partial class SyncEngine
         }
 
         Span<RangeDigest> theirs = stackalloc RangeDigest[AntiEntropyMessages.Children];
-        AntiEntropyMessages.TryReadDigest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, theirs);
+        AntiEntropyMessages.TryReadDigest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, theirs, out var theirTemplates);
+        // The templates are compared at the Active's cutoff, as it computed them (the ranges may move to this member's own below).
+        bool askTemplates = theirTemplates is { } tt && (TemplateDigest(cutoffMs) ?? default) != tt;
+        if (askTemplates)
+        {
+            _counters.AntiEntropyTemplateMismatches++;
+        }
+
         if (depth == 0 && AheadOfCutoff(cutoffMs) is long own)
         {
             // This Standby holds versions, settled here an interval ago, that the Active's cutoff has not reached: written
@@ -306,11 +337,11 @@ public sealed partial class SyncEngine
             }
         }
 
-        if (mask != 0)
+        if (mask != 0 || askTemplates)
         {
-            Span<byte> request = stackalloc byte[AntiEntropyMessages.RequestSize];
-            AntiEntropyMessages.WriteRequest(request, peer.MemberId, cutoffMs, depth, prefix, mask);
-            SendControl(MessageType.DigestRequest, request, peer.PeerIndex);
+            Span<byte> request = stackalloc byte[AntiEntropyMessages.RequestWithTemplatesSize];
+            int n = AntiEntropyMessages.WriteRequest(request, peer.MemberId, cutoffMs, depth, prefix, mask, askTemplates);
+            SendControl(MessageType.DigestRequest, request[..n], peer.PeerIndex);
         }
     }
 
@@ -322,12 +353,31 @@ public sealed partial class SyncEngine
             return;
         }
 
-        AntiEntropyMessages.TryReadRequest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, out ulong mask);
+        AntiEntropyMessages.TryReadRequest(body, out _, out long cutoffMs, out byte depth, out ulong prefix, out ulong mask, out bool templates);
+        bool resend = false;
         lock (_tableLock)
         {
             // A Standby asks at its own cutoff when it holds versions this member's clock never reached (AnswerDigest):
             // the version clock moves past them, so this member's next changes are newer and its next checks count them.
             _clock.Observe((ulong)cutoffMs);
+
+            // Its templates differ: every live one goes out again on the delta stream (applied by version, idempotent).
+            if (templates && _templateTracker is { LiveCount: > 0 } t && t.QueueAll() > 0)
+            {
+                _templatesQueued = true;
+                _counters.AntiEntropyTemplateRepairs++;
+                resend = true;
+            }
+        }
+
+        if (resend)
+        {
+            SignalSender();
+        }
+
+        if (mask == 0)
+        {
+            return;
         }
 
         int capacity = _options.Mtu - PacketHeader.Size - PacketProtection.TagSize - AntiEntropyMessages.EntriesHeadSize;

@@ -256,6 +256,28 @@ internal sealed class TemplateTracker
         return removed;
     }
 
+    /// <summary>
+    /// The anti-entropy digest of the templates: the count and XOR of <c>EntryHash(shape, version)</c> over the live ones
+    /// versioned at or below <paramref name="cutoff"/> whose last record sent keeps a replica's copy alive past
+    /// <paramref name="untilMs"/> (every member computes that expiry alike: the owner from what it sent, a replica from
+    /// what it received).
+    /// </summary>
+    public Protocol.RangeDigest Digest(ulong cutoff, long untilMs)
+    {
+        uint count = 0;
+        ulong xor = 0;
+        foreach (var (shape, t) in _live)
+        {
+            if (t.Version <= cutoff && t.SentUpdatedMs + (t.LifetimeSeconds * 1000L) > untilMs)
+            {
+                count++;
+                xor ^= Membership.TableDigestAccumulator.EntryHash(shape, t.Version);
+            }
+        }
+
+        return new Protocol.RangeDigest(count, xor);
+    }
+
     /// <summary>The live template <paramref name="connection"/> matches at <paramref name="nowMs"/>, if any.</summary>
     public bool TryMatch(in ConnectionKey connection, long nowMs, out ConnectionTemplate template)
     {

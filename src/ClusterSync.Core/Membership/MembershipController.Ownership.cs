@@ -97,6 +97,11 @@ public sealed partial class MembershipController
             ReplicaOrder.MastersFirst(holding); // the contract's order: masters before their related entries
             _takenOver = holding;
             _sink.Commit(holding);
+            if (_sink is Templates.ITemplateSink templateSink)
+            {
+                templateSink.CommitTemplates(_engine.SnapshotTemplates()); // a takeover carries the live templates (docs/templates.md)
+            }
+
             LastCommitted = holding.Count;
         }
 

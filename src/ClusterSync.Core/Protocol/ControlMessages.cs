@@ -174,6 +174,12 @@ internal static class AntiEntropyMessages
     public const int DigestSize = Head + (Children * 12);
     public const int RequestSize = Head + 8;
 
+    /// <summary>A root Digest (depth 0) that carries the digest of the live templates after its 64 children: <c>count(4) xor(8)</c>.</summary>
+    public const int RootDigestWithTemplatesSize = DigestSize + 12;
+
+    /// <summary>A root DigestRequest that also asks for the live templates: one more byte, 1 (its mask may then be 0).</summary>
+    public const int RequestWithTemplatesSize = RequestSize + 1;
+
     /// <summary>The bytes before the records of a RangeEntries body (<c>head count(2)</c>).</summary>
     public const int EntriesHeadSize = Head + 2;
 
@@ -205,8 +211,11 @@ internal static class AntiEntropyMessages
         return cutoffMs > 0 && depth < MaxDepth && (depth == 0 ? prefix == 0 : prefix >> (BitsPerLevel * depth) == 0);
     }
 
-    /// <summary>Digest (type 5), Active → Standby: the 64 children of a range.</summary>
-    public static int WriteDigest(Span<byte> dst, ushort target, long cutoffMs, byte depth, ulong prefix, ReadOnlySpan<RangeDigest> children)
+    /// <summary>
+    /// Digest (type 5), Active → Standby: the 64 children of a range; a root digest (depth 0) may carry the digest of the
+    /// live templates after them (<paramref name="templates"/>; absent when the member has never held a template).
+    /// </summary>
+    public static int WriteDigest(Span<byte> dst, ushort target, long cutoffMs, byte depth, ulong prefix, ReadOnlySpan<RangeDigest> children, RangeDigest? templates = null)
     {
         WriteHead(dst, target, cutoffMs, depth, prefix);
         int o = Head;
@@ -217,12 +226,26 @@ internal static class AntiEntropyMessages
             o += 12;
         }
 
+        if (templates is { } t && depth == 0)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(dst[o..], t.Count);
+            BinaryPrimitives.WriteUInt64BigEndian(dst[(o + 4)..], t.Xor);
+            o += 12;
+        }
+
         return o;
     }
 
     public static bool TryReadDigest(ReadOnlySpan<byte> src, out ushort target, out long cutoffMs, out byte depth, out ulong prefix, Span<RangeDigest> children)
+        => TryReadDigest(src, out target, out cutoffMs, out depth, out prefix, children, out _);
+
+    /// <summary>Reads a Digest; <paramref name="templates"/> is the template digest of a root digest that carries one.</summary>
+    public static bool TryReadDigest(ReadOnlySpan<byte> src, out ushort target, out long cutoffMs, out byte depth, out ulong prefix, Span<RangeDigest> children,
+        out RangeDigest? templates)
     {
-        if (src.Length != DigestSize || !TryReadHead(src, out target, out cutoffMs, out depth, out prefix))
+        templates = null;
+        if ((src.Length != DigestSize && src.Length != RootDigestWithTemplatesSize) || !TryReadHead(src, out target, out cutoffMs, out depth, out prefix)
+            || (src.Length == RootDigestWithTemplatesSize && depth != 0))
         {
             target = 0;
             cutoffMs = 0;
@@ -238,21 +261,41 @@ internal static class AntiEntropyMessages
             o += 12;
         }
 
+        if (src.Length == RootDigestWithTemplatesSize)
+        {
+            templates = new RangeDigest(BinaryPrimitives.ReadUInt32BigEndian(src[o..]), BinaryPrimitives.ReadUInt64BigEndian(src[(o + 4)..]));
+        }
+
         return true;
     }
 
-    /// <summary>DigestRequest (type 6), Standby → Active: the children of a range (bit i: child i) whose digests differ.</summary>
-    public static int WriteRequest(Span<byte> dst, ushort target, long cutoffMs, byte depth, ulong prefix, ulong mask)
+    /// <summary>
+    /// DigestRequest (type 6), Standby → Active: the children of a range (bit i: child i) whose digests differ; at the
+    /// root, <paramref name="templates"/> also asks for the live templates (a trailing byte 1).
+    /// </summary>
+    public static int WriteRequest(Span<byte> dst, ushort target, long cutoffMs, byte depth, ulong prefix, ulong mask, bool templates = false)
     {
         WriteHead(dst, target, cutoffMs, depth, prefix);
         BinaryPrimitives.WriteUInt64BigEndian(dst[Head..], mask);
+        if (templates && depth == 0)
+        {
+            dst[RequestSize] = 1;
+            return RequestWithTemplatesSize;
+        }
+
         return RequestSize;
     }
 
     public static bool TryReadRequest(ReadOnlySpan<byte> src, out ushort target, out long cutoffMs, out byte depth, out ulong prefix, out ulong mask)
+        => TryReadRequest(src, out target, out cutoffMs, out depth, out prefix, out mask, out _);
+
+    /// <summary>Reads a DigestRequest; <paramref name="templates"/>: a root request that asks for the live templates (its mask may be 0).</summary>
+    public static bool TryReadRequest(ReadOnlySpan<byte> src, out ushort target, out long cutoffMs, out byte depth, out ulong prefix, out ulong mask, out bool templates)
     {
         mask = 0;
-        if (src.Length != RequestSize || !TryReadHead(src, out target, out cutoffMs, out depth, out prefix))
+        templates = false;
+        if ((src.Length != RequestSize && src.Length != RequestWithTemplatesSize) || !TryReadHead(src, out target, out cutoffMs, out depth, out prefix)
+            || (src.Length == RequestWithTemplatesSize && (depth != 0 || src[RequestSize] != 1)))
         {
             target = 0;
             cutoffMs = 0;
@@ -262,7 +305,8 @@ internal static class AntiEntropyMessages
         }
 
         mask = BinaryPrimitives.ReadUInt64BigEndian(src[Head..]);
-        return mask != 0;
+        templates = src.Length == RequestWithTemplatesSize;
+        return mask != 0 || templates;
     }
 
     /// <summary>RangeEntries (type 7), Active → Standby: head, count(2), then every counted entry of the range as a Data record.</summary>

@@ -252,7 +252,11 @@ public static class RecordCodec
         return o == size ? size : 0;
     }
 
-    private static int WriteAddress(Span<byte> dst, ulong hi, ulong lo, bool v6)
+    /// <summary>
+    /// Writes one address of a record (IPv4: 4 bytes, the low 32 bits of <paramref name="lo"/>; IPv6: 16 bytes),
+    /// big-endian; returns its length. Shared by every record type of a Data body (connection and template records).
+    /// </summary>
+    internal static int WriteAddress(Span<byte> dst, ulong hi, ulong lo, bool v6)
     {
         if (!v6)
         {
@@ -265,7 +269,8 @@ public static class RecordCodec
         return 16;
     }
 
-    private static void ReadAddress(ReadOnlySpan<byte> src, bool v6, out ulong hi, out ulong lo)
+    /// <summary>Reads one address written by <see cref="WriteAddress"/> (an IPv4 one as its IPv4-mapped form).</summary>
+    internal static void ReadAddress(ReadOnlySpan<byte> src, bool v6, out ulong hi, out ulong lo)
     {
         if (!v6)
         {

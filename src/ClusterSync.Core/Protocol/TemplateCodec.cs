@@ -46,8 +46,8 @@ public static class TemplateCodec
         BinaryPrimitives.WriteUInt16BigEndian(dst[6..], 0);
         BinaryPrimitives.WriteUInt16BigEndian(dst[8..], k.DestinationPort);
         int o = 10;
-        o += WriteAddress(dst[o..], k.SourceHigh, k.SourceLow, v6);
-        o += WriteAddress(dst[o..], k.DestinationHigh, k.DestinationLow, v6);
+        o += RecordCodec.WriteAddress(dst[o..], k.SourceHigh, k.SourceLow, v6);
+        o += RecordCodec.WriteAddress(dst[o..], k.DestinationHigh, k.DestinationLow, v6);
         BinaryPrimitives.WriteUInt64BigEndian(dst[o..], t.Version);
         dst[o + 8] = t.Owner;
         dst[o + 9] = t.ServiceClass;
@@ -89,9 +89,9 @@ public static class TemplateCodec
 
         int addr = v6 ? 16 : 4;
         int o = 10;
-        ReadAddress(src[o..], v6, out ulong sh, out ulong sl);
+        RecordCodec.ReadAddress(src[o..], v6, out ulong sh, out ulong sl);
         o += addr;
-        ReadAddress(src[o..], v6, out ulong dh, out ulong dl);
+        RecordCodec.ReadAddress(src[o..], v6, out ulong dh, out ulong dl);
         o += addr;
         var key = v6
             ? ConnectionKey.IPv6(sh, sl, dh, dl, 0, dport, protocol, zone)
@@ -110,31 +110,5 @@ public static class TemplateCodec
 
         t = new ConnectionTemplate(key, owner, serviceClass, count, lifetime, created, updated, version);
         return need;
-    }
-
-    private static int WriteAddress(Span<byte> dst, ulong hi, ulong lo, bool v6)
-    {
-        if (!v6)
-        {
-            BinaryPrimitives.WriteUInt32BigEndian(dst, (uint)lo);
-            return 4;
-        }
-
-        BinaryPrimitives.WriteUInt64BigEndian(dst, hi);
-        BinaryPrimitives.WriteUInt64BigEndian(dst[8..], lo);
-        return 16;
-    }
-
-    private static void ReadAddress(ReadOnlySpan<byte> src, bool v6, out ulong hi, out ulong lo)
-    {
-        if (!v6)
-        {
-            hi = 0;
-            lo = 0x0000_FFFF_0000_0000UL | BinaryPrimitives.ReadUInt32BigEndian(src);
-            return;
-        }
-
-        hi = BinaryPrimitives.ReadUInt64BigEndian(src);
-        lo = BinaryPrimitives.ReadUInt64BigEndian(src[8..]);
     }
 }

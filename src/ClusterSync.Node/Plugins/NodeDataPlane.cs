@@ -43,6 +43,9 @@ public sealed record DataPlanePluginStatus
     /// <summary>Commits that did not finish within <c>dataPlane.commitTimeoutSeconds</c> (the source was released anyway).</summary>
     public long SinkCommitTimeouts { get; init; }
 
+    /// <summary>Times the live connection templates were handed to a plugin sink that takes them (<c>IReplicaTemplateSink</c>).</summary>
+    public long SinkTemplateCommits { get; init; }
+
     /// <summary>True when this member is Active and no commit into the plugin's sink is pending: traffic may move here (<c>/readyz</c>).</summary>
     public bool Serving { get; init; }
 
@@ -86,6 +89,7 @@ public sealed partial class NodeDataPlane : IDisposable
     private long _sinkLastCommitMicros;
     private long _sinkCommitFinishedUnixMs;
     private long _sinkCommitTimeouts;
+    private long _sinkTemplateCommits;
     private Func<bool> _isActive = static () => false;
 
     private NodeDataPlane(string name, string? version, IConnectionSource? source, IReplicaSink sink, ILogger logger, TimeSpan commitTimeout, TimeProvider time)
@@ -273,6 +277,44 @@ public sealed partial class NodeDataPlane : IDisposable
         }
     }
 
+    /// <summary>
+    /// Hands the live templates of a takeover to a plugin sink that takes them (<see cref="IReplicaTemplateSink"/>), on
+    /// the commit task right after the connections it goes with; a sink without the interface never sees them.
+    /// </summary>
+    private void CommitTemplatesToPlugin(IReadOnlyList<Templates.ConnectionTemplate> templates)
+    {
+        if (_sink is not IReplicaTemplateSink templateSink)
+        {
+            return;
+        }
+
+        var copy = new ReplicaTemplate[templates.Count];
+        for (int i = 0; i < copy.Length; i++)
+        {
+            var t = templates[i];
+            copy[i] = new ReplicaTemplate(t.Key, t.ServiceClass, t.LifetimeSeconds, t.UpdatedMs);
+        }
+
+        lock (_commitLock)
+        {
+            _commits = _commits.ContinueWith(_ =>
+            {
+                try
+                {
+                    templateSink.CommitTemplates(copy);
+                    Interlocked.Increment(ref _sinkTemplateCommits);
+                    Log.SinkTemplatesCommitted(_logger, Name, copy.Length);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Interlocked.Increment(ref _sinkExceptions);
+                    Volatile.Write(ref _failure, $"sink failed to install {copy.Length} connection templates: {ex.GetType().Name}: {ex.Message}");
+                    Log.SinkTemplatesFailed(_logger, Name, copy.Length, ex);
+                }
+            }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+    }
+
     /// <summary>One commit into the plugin's sink: ends once, when it finished (or failed) or when its timeout fired.</summary>
     private sealed class PendingCommit(NodeDataPlane owner, int count)
     {
@@ -334,6 +376,7 @@ public sealed partial class NodeDataPlane : IDisposable
         SinkLastCommitMs = Interlocked.Read(ref _sinkLastCommitMicros) / 1000.0,
         SinkCommitFinishedUnixMs = Interlocked.Read(ref _sinkCommitFinishedUnixMs),
         SinkCommitTimeouts = Interlocked.Read(ref _sinkCommitTimeouts),
+        SinkTemplateCommits = Interlocked.Read(ref _sinkTemplateCommits),
         Serving = Serving,
         Failure = Failure,
         SourceCounters = Counters(_source as IDataPlaneStatus, "source"),
@@ -372,6 +415,20 @@ public sealed partial class NodeDataPlane : IDisposable
                 Log.SourceFailed(_logger, Name, ex);
             }
         }
+
+        // A sink that holds kernel state of its own (the conntrack sink's template pickup window: rules, sets, a sysctl)
+        // removes it when the node stops, after the last commit (Stop waited for it).
+        if (_sink is IDisposable disposable)
+        {
+            try
+            {
+                disposable.Dispose();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.SinkDisposeFailed(_logger, Name, ex);
+            }
+        }
     }
 
     /// <summary>The engine's submit path as the plugin's source sees it: held while this member is not Active.</summary>
@@ -403,8 +460,15 @@ public sealed partial class NodeDataPlane : IDisposable
     {
         public string Name => $"{inner.Name}+{owner._sink.Name}";
 
-        /// <summary>The live templates go to the in-process sink, which answers for them (docs/templates.md).</summary>
-        public void CommitTemplates(IReadOnlyList<Templates.ConnectionTemplate> templates) => inner.CommitTemplates(templates);
+        /// <summary>
+        /// The live templates go to the in-process sink, which answers for them (docs/templates.md), and to the plugin's
+        /// sink when it takes them (<see cref="IReplicaTemplateSink"/>: the kernel's pickup window), after its commit.
+        /// </summary>
+        public void CommitTemplates(IReadOnlyList<Templates.ConnectionTemplate> templates)
+        {
+            inner.CommitTemplates(templates);
+            owner.CommitTemplatesToPlugin(templates);
+        }
 
         public void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
         {
@@ -432,6 +496,15 @@ public sealed partial class NodeDataPlane : IDisposable
 
         [LoggerMessage(3026, LogLevel.Error, "Data-plane plugin {Name}: its sink did not finish committing {Count} connections within {Seconds} s; its source runs anyway")]
         public static partial void SinkTimedOut(ILogger logger, string name, int count, double seconds);
+
+        [LoggerMessage(3040, LogLevel.Information, "Data-plane plugin {Name}: {Count} connection templates handed to its sink")]
+        public static partial void SinkTemplatesCommitted(ILogger logger, string name, int count);
+
+        [LoggerMessage(3041, LogLevel.Error, "Data-plane plugin {Name}: its sink failed to install {Count} connection templates; the in-process sink still answers for them")]
+        public static partial void SinkTemplatesFailed(ILogger logger, string name, int count, Exception exception);
+
+        [LoggerMessage(3042, LogLevel.Warning, "Data-plane plugin {Name}: its sink failed to release what it held in the data plane at shutdown")]
+        public static partial void SinkDisposeFailed(ILogger logger, string name, Exception exception);
 
         [LoggerMessage(3025, LogLevel.Warning, "Data-plane plugin {Name}: its {Part} counters failed: {Reason}")]
         public static partial void CountersFailed(ILogger logger, string name, string part, string reason);

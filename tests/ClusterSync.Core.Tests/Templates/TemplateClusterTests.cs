@@ -250,4 +250,23 @@ public sealed class TemplateClusterTests
         Assert.True(c[2].Engine.TryGetEntry(covered, out _));
         Assert.Equal(100 - 20, c[1].Engine.Counters.TemplateUnsynced);
     }
+
+    [Fact]
+    public void LoadSharing_MemberDies_SurvivorsOwnershipCommitCarriesTheLiveTemplates()
+    {
+        using var c = new SteppedCluster([(1, 100), (2, 100)], mode: ClusterMode.LoadSharing, policy: Policy());
+        c.RunUntil(() => c[1].Controller.Owners.SequenceEqual(new byte[] { 1, 2 }) && c[2].Controller.Owners.SequenceEqual(new byte[] { 1, 2 }), Dead * 20, "both own");
+        Burst(c, c[1], 1000);
+        c.Run(Tick * 4);
+        Assert.Equal(1, c[2].Engine.LiveTemplateCount);
+        long changes = c[2].Controller.OwnershipChanges;
+
+        c[1].Up = false; // crashes: member 2 takes its share over
+        c.RunUntil(() => c[2].Controller.OwnershipChanges > changes, Dead * 3, "member 2 owns member 1's share");
+
+        var sink = c[2].Sink;
+        Assert.Equal(TemplateKeys.ShapeOf(Conn(1024)), Assert.Single(sink.CommittedTemplates).Key);
+        Assert.Equal(ConnectionAcceptance.PickedUpByTemplate, sink.Accept(Conn(50_000), NowMs(c), owner: 2));
+        Assert.Equal(ConnectionAcceptance.Refused, sink.Accept(Conn(50_001, client: OtherClient), NowMs(c), owner: 2));
+    }
 }

@@ -196,6 +196,31 @@ public sealed class ControllerReplayTests
     /// A synthetic site: ssh (tcp/22) lives ~10 min, dns (udp/53) ~0.2 s, https (tcp/443) half 0.5 s and half 2 min.
     /// Poisson arrivals; millisecond times.
     /// </summary>
+    [Fact]
+    public void Run_EveryConnectionCoveredByATemplate_DelayedOnesLeftUnsyncedNeverRevisedAndCounted()
+    {
+        var records = Trace(seed: 7, hours: 2, perSecond: 0.5);
+        var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy());
+        var options = new AdaptiveOptions { LossBudget = 0.02, FeedbackBatch = 64 };
+        var cover = new ReplayCover(records.Count);
+        Array.Fill(cover.CoveredAtStart, true);
+
+        var decisions = new List<ReplayDecision>();
+        var covered = replay.Run("covered", options, new PricedPredictor(), WarmUp, decisions, cover: cover);
+        var plain = replay.Run("plain", options, new PricedPredictor(), WarmUp);
+
+        long delayed = decisions.Count(d => d.Kind == SyncPolicyKind.Delayed);
+        long full = decisions.Count(d => d.Kind == SyncPolicyKind.Full);
+        Assert.True(delayed > 0 && full > 0, $"delayed {delayed}, full {full}");
+        Assert.Equal(delayed, cover.Unsynced);                 // every delayed start left unsynchronized (the engine's rule)
+        Assert.True(covered.Messages <= 2 * full, $"{covered.Messages} messages for {full} connections synced at their start"); // none revised into a sync
+        // (No order between covered.Messages and plain.Messages: the never-synced outcomes of covered connections reach
+        // the controller as losses, as a node's do, and its feedback may answer by syncing more of the rest.)
+        Assert.NotEqual(plain.Messages, covered.Messages);
+        Assert.Equal(covered.ExposureSeconds, cover.UnprotectedSeconds.Sum(), 3);
+        Assert.Throws<ArgumentException>(() => replay.Run("short", options, null, WarmUp, cover: new ReplayCover(records.Count - 1)));
+    }
+
     private static List<TraceRecord> Trace(int seed, double hours, double perSecond)
     {
         var rng = new Random(seed);
