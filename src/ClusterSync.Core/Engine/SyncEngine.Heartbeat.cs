@@ -21,6 +21,7 @@ public sealed partial class SyncEngine
     private Thread? _heartbeatThread;
     private readonly AutoResetEvent _heartbeatWake = new(false);
     private long _stalledUntilTimestamp;
+    private double _stallLateMs;
     private long _heartbeatStalls;
     private long _lastLagCheckTimestamp;
 
@@ -36,8 +37,15 @@ public sealed partial class SyncEngine
     private double PeerDeadMs(PeerState p)
     {
         double dead = _options.DeadInterval.TotalMilliseconds;
-        return dead + Math.Min(4 * p.AckRtt.VariationMs, dead);
+        return dead + Math.Min(4 * p.AckRtt.VariationMs, dead) + StallAllowanceMs();
     }
+
+    /// <summary>
+    /// While this process catches up after a stall its heartbeat thread noticed, a peer's silence during the stall is no
+    /// evidence (its heartbeats may be unread in the socket): the peers get the stall's length on top of their dead interval.
+    /// </summary>
+    private double StallAllowanceMs()
+        => _time.GetTimestamp() < Volatile.Read(ref _stalledUntilTimestamp) ? Volatile.Read(ref _stallLateMs) : 0;
 
     /// <summary>SRTT + 4 RTTVAR of the slowest live peer's link (0 before any sample): how long an announcement takes to be sure to arrive.</summary>
     internal double SlowestPeerRetryMs()
@@ -64,7 +72,7 @@ public sealed partial class SyncEngine
     /// one that moved between steps may be missed and comes with the next change. Stops early (what it has so far)
     /// when <paramref name="cancelled"/> says so.
     /// </summary>
-    internal List<KeyValuePair<ConnectionKey, ConnectionEntry>> SnapshotTableInSteps(Func<bool>? cancelled = null)
+    public List<KeyValuePair<ConnectionKey, ConnectionEntry>> SnapshotTableInSteps(Func<bool>? cancelled = null)
     {
         List<KeyValuePair<ConnectionKey, ConnectionEntry>> list;
         lock (_tableLock)
@@ -119,9 +127,11 @@ public sealed partial class SyncEngine
             {
                 // Woken far later than asked: this process was stalled (GC, CPU starvation). The peers' heartbeats may be
                 // sitting unread in the socket: their silence is no evidence for one dead interval.
+                double lateMs = (now - due) * 1000.0 / _time.TimestampFrequency;
+                Volatile.Write(ref _stallLateMs, lateMs);
                 Volatile.Write(ref _stalledUntilTimestamp, now + (2 * halfDead));
                 Interlocked.Increment(ref _heartbeatStalls);
-                Log.HeartbeatLate(_logger, MemberId, (now - due) * 1000.0 / _time.TimestampFrequency);
+                Log.HeartbeatLate(_logger, MemberId, lateMs);
             }
 
             try
