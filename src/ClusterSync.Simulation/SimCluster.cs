@@ -41,6 +41,7 @@ internal sealed partial class SimCluster : IDisposable
     private Handover? _handover;
     private long _lostServingAt;
     private readonly (List<byte> Over, double AtSeconds)?[] _promotedOver = new (List<byte>, double)?[256];
+    private readonly (List<byte> Over, double AtSeconds)?[] _promotingOver = new (List<byte>, double)?[256];
     private readonly ulong[] _lastEpoch = new ulong[256];
     private long _windowFloor = -1;
     private long _windowFloorSince;
@@ -306,7 +307,7 @@ internal sealed partial class SimCluster : IDisposable
         foreach (var other in UpMembers())
         {
             // A peer that is synchronized and holds connections this member lacks: the join had something to pull.
-            if (other.Id != member.Id && other.State is MemberState.Active or MemberState.Standby && other.Engine.LiveConnectionCount > own)
+            if (other.Id != member.Id && other.State is MemberState.Active or MemberState.Standby or MemberState.Promoting && other.Engine.LiveConnectionCount > own)
             {
                 bool reachable = Network.Connected(member.Id, other.Id);
                 Report(Invariants.JoinSkipped,
@@ -320,6 +321,16 @@ internal sealed partial class SimCluster : IDisposable
     internal void OnStateChanged(SimMember member, MemberState from, MemberState to, bool onTick)
     {
         Trace($"m{member.Id}.{member.Incarnation}: {from} -> {to}");
+        if (to == MemberState.Promoting)
+        {
+            // The decision to take over: over which Actives it was taken is judged at this instant (see below).
+            _promotingOver[member.Id] = (PromotedOver(member), World.Seconds);
+        }
+        else if (from == MemberState.Promoting && to != MemberState.Active)
+        {
+            _promotingOver[member.Id] = null; // abandoned
+        }
+
         if (to == MemberState.Active)
         {
             _failovers++;
@@ -332,9 +343,8 @@ internal sealed partial class SimCluster : IDisposable
             // Over an Active it must have heard: the link between them dropped nothing for the dead interval before (a member
             // declares a peer dead after a dead interval without its heartbeats; one that could not hear it then, a
             // partition healing at this very instant, promotes legitimately and the split brain resolves by rank).
-            long window = World.Now - member.Engine.Options.DeadInterval.Ticks;
-            var over = UpMembers().Where(o => o.Id != member.Id && o.State == MemberState.Active && Network.CleanSince(o.Id, member.Id, window)).Select(o => o.Id).ToList();
-            _promotedOver[member.Id] = (over, World.Seconds);
+            _promotedOver[member.Id] = _promotingOver[member.Id] ?? (PromotedOver(member), World.Seconds);
+            _promotingOver[member.Id] = null;
             if (_serving is null)
             {
                 TakeServing(member, "promotion");
@@ -344,6 +354,13 @@ internal sealed partial class SimCluster : IDisposable
         {
             LoseServing($"stepped down to {to}");
         }
+    }
+
+    /// <summary>The Actives <paramref name="member"/> decided to take over beside although it heard them: up, and the link between them clean for the dead interval before.</summary>
+    private List<byte> PromotedOver(SimMember member)
+    {
+        long window = World.Now - member.Engine.Options.DeadInterval.Ticks;
+        return UpMembers().Where(o => o.Id != member.Id && o.State == MemberState.Active && Network.CleanSince(o.Id, member.Id, window)).Select(o => o.Id).ToList();
     }
 
     // ------------------------------------------------------------------ the data plane and failover accounting
@@ -363,7 +380,8 @@ internal sealed partial class SimCluster : IDisposable
     private void LoseServing(string reason)
     {
         var from = _serving!;
-        var holders = UpMembers().Where(m => m.Id != from.Id && m.State == MemberState.Standby).ToList();
+        // A Promoting member holds its replica as a Standby does (it is committing it).
+        var holders = UpMembers().Where(m => m.Id != from.Id && m.State is MemberState.Standby or MemberState.Promoting).ToList();
         var standbys = holders.Select(LiveKeys).ToList();
         var protectedKeys = new List<ConnectionKey>();
         if (standbys.Count > 0)

@@ -21,6 +21,9 @@ internal sealed class SimMember : IDisposable
     public static readonly TimeSpan PullWorkerDelay = TimeSpan.FromMilliseconds(1);
     public static readonly TimeSpan JoinWaitDelay = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>Simulated time each step of a promotion (the replica's snapshot, then its commit) takes off the control tick.</summary>
+    public static readonly TimeSpan PromotionStepDelay = TimeSpan.FromMilliseconds(2);
+
     private readonly SimCluster _cluster;
     private readonly SortedSet<byte> _pullPeers = [];
     private bool _joinPending;
@@ -44,10 +47,20 @@ internal sealed class SimMember : IDisposable
         Server = new FullSyncServer(Engine, streams, key, time: clock)
         {
             HandshakeTimeout = TimeSpan.FromSeconds(1),
-            CanServe = () => Membership?.State is MemberState.Standby or MemberState.Active,
+            CanServe = () => Membership?.State is MemberState.Standby or MemberState.Active or MemberState.Promoting,
         };
         Client = new FullSyncClient(Engine, streams, key, time: clock) { HandshakeTimeout = TimeSpan.FromSeconds(1), IdleTimeout = TimeSpan.FromSeconds(3) };
         Membership = new MembershipController(Engine, membership, Sink, clock);
+
+        // A promotion's snapshot and commit run off the control tick (a thread of their own in a node): here each step
+        // is an event a little later on the world's clock, so a member can be seen Promoting, and can die mid-commit.
+        Membership.PromotionRunner = work => _cluster.World.Schedule(PromotionStepDelay, () =>
+        {
+            if (Up)
+            {
+                work();
+            }
+        });
         Membership.StateChanged += OnStateChanged;
         Engine.ResyncNeeded += OnResyncNeeded;
     }

@@ -63,6 +63,12 @@ internal sealed record DemoOptions
 
     public int Seed { get; init; } = 7;
 
+    /// <summary>The members' heartbeat interval (<c>sync.heartbeatInterval</c>).</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Heartbeats missed before a member counts as dead (<c>sync.deadAfterMissedHeartbeats</c>).</summary>
+    public int DeadAfterMissedHeartbeats { get; init; } = 3;
+
     public CliLauncher Launcher { get; init; } = CliLauncher.Current();
 }
 
@@ -92,6 +98,15 @@ internal sealed record DemoResult
     public required string SurvivorsSeen { get; init; }
 
     public required int Committed { get; init; }
+
+    /// <summary>From the kill to the new Active's first connection handed to its data plane (its commit began), ms.</summary>
+    public double FirstCommitMs { get; init; }
+
+    /// <summary>From the kill to its last connection committed (its commit ended; it then reports Active), ms.</summary>
+    public double LastCommitMs { get; init; }
+
+    /// <summary>From the kill to the new Active announcing Promoting (its decision to take over), ms.</summary>
+    public double PromotingMs { get; init; }
 
     /// <summary>Connection templates the new Active committed.</summary>
     public int TemplatesCommitted { get; init; }
@@ -313,6 +328,9 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             PrematureTakeover = takeoversBefore > 0 || docs.Skip(1).Any(d => d.GetProperty("capture").GetProperty("detectedUnixMs").GetDouble() < kill.UnixMs),
             ExtraTakeovers = docs.Skip(1).Sum(d => d.GetProperty("failovers").GetInt64()) - takeoversBefore - 1,
             Committed = committed.Count,
+            FirstCommitMs = SinceKill(active, "commitStartedUnixMs", kill.UnixMs),
+            LastCommitMs = SinceKill(active, "commitFinishedUnixMs", kill.UnixMs),
+            PromotingMs = SinceKill(active, "promotingUnixMs", kill.UnixMs),
             TemplatesCommitted = templates.Count,
             ChangesFed = kill.ChangesFed,
             ChurnSeconds = Math.Round(churn.Elapsed.TotalSeconds, 2),
@@ -359,11 +377,16 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
                 Mode = ClusterConfig.ModeHighAvailability,
                 Members = NodeConfigWriter.HostMembers(_sync, _fullSync),
                 // The demo starts member 1 alone on loopback, where no other cluster can exist: it serves after 1 s
-                // of silence instead of the production 10 s (cluster.aloneAfter).
-                AloneAfter = TimeSpan.FromSeconds(1),
+                // of silence instead of the production 10 s (cluster.aloneAfter), at least three dead intervals.
+                AloneAfter = TimeSpan.FromMilliseconds(Math.Max(1000, 3 * options.DeadAfterMissedHeartbeats * options.HeartbeatInterval.TotalMilliseconds)),
             },
             Node = new NodeSection { MemberId = member, Control = new ControlConfig { Port = _control[member - 1], TokenFile = "control.token" } },
-            Sync = new SyncConfig { TableCapacity = Math.Max(16_384, options.Connections * 2) },
+            Sync = new SyncConfig
+            {
+                TableCapacity = Math.Max(16_384, options.Connections * 2),
+                HeartbeatInterval = options.HeartbeatInterval,
+                DeadAfterMissedHeartbeats = options.DeadAfterMissedHeartbeats,
+            },
             Policy = PolicyOptionsFor(options.Policy, options.Templates),
             DataPlane = feedPort != 0
                 ? new DataPlaneConfig { Source = DataPlaneConfig.SourceFeed, FeedPort = feedPort }
@@ -373,6 +396,10 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         };
         return NodeConfigWriter.Write(Path.Combine(dir, $"node{member}.json"), config);
     }
+
+    /// <summary>A timestamp of the new Active's /failover document minus the kill time (ms), or -1 when it does not carry it.</summary>
+    private static double SinceKill(JsonElement doc, string property, double killUnixMs)
+        => doc.TryGetProperty(property, out var v) && v.GetDouble() > 0 ? Math.Round(v.GetDouble() - killUnixMs, 1) : -1;
 
     private static int FreePort(SocketType type, HashSet<int> taken)
     {

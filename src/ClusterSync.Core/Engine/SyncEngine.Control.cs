@@ -25,6 +25,10 @@ public sealed partial class SyncEngine
             {
                 _advertisedState = value;
                 Volatile.Write(ref _lastHeartbeatTimestamp, 0);
+                if (_heartbeatThread is not null && Volatile.Read(ref _disposed) == 0)
+                {
+                    _heartbeatWake.Set(); // announced now by the heartbeat thread, not at its next interval
+                }
             }
         }
     }
@@ -59,12 +63,14 @@ public sealed partial class SyncEngine
             }
 
             SendAcks(keepAlive);
-            if (_lastHeartbeatTimestamp == 0 || Elapsed(_lastHeartbeatTimestamp, now, _time) >= (long)_options.HeartbeatInterval.TotalMilliseconds)
+            if (_heartbeatThread is null && (_lastHeartbeatTimestamp == 0 || Elapsed(_lastHeartbeatTimestamp, now, _time) >= (long)_options.HeartbeatInterval.TotalMilliseconds))
             {
+                // No heartbeat thread (a test clock, stepped mode): the tick sends them.
                 _lastHeartbeatTimestamp = now;
                 SendHeartbeats();
-                CheckReplicationLag(now);
             }
+
+            CheckReplicationLagIfDue(now);
 
             _links?.Evaluate(now);
             RunAntiEntropy(now);
@@ -155,6 +161,6 @@ public sealed partial class SyncEngine
             }
         }
 
-        _counters.HeartbeatsSent++;
+        Interlocked.Increment(ref _counters.HeartbeatsSent);
     }
 }

@@ -416,7 +416,7 @@ public sealed partial class SyncEngine
                     p.OutOfWindow = false;
                     Log.PeerBackInWindow(_logger, p.MemberId, acked);
                 }
-                else if (!within && Elapsed(p.WindowProgressTimestamp, now, _time) > (long)_options.DeadInterval.TotalMilliseconds)
+                else if (!within && Elapsed(p.WindowProgressTimestamp, now, _time) > PeerDeadMs(p)) // its link's dead interval, as IsLive
                 {
                     p.OutOfWindow = true;
                     _counters.WindowPeersDropped++;
@@ -467,7 +467,7 @@ public sealed partial class SyncEngine
             heard = _startedTimestamp;
         }
 
-        return Elapsed(heard, nowTimestamp, _time) <= (long)_options.DeadInterval.TotalMilliseconds;
+        return Elapsed(heard, nowTimestamp, _time) <= PeerDeadMs(p); // the link's dead interval (SyncEngine.Heartbeat.cs)
     }
 
     /// <summary>Answers NACKs: resends what the buffer still holds, reports the rest as Gone.</summary>

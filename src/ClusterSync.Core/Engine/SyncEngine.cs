@@ -155,6 +155,7 @@ public sealed partial class SyncEngine : IDisposable
             // timers can lag by hundreds of milliseconds, and a late heartbeat is a false failover.
             _controlThread = new Thread(ControlLoop) { IsBackground = true, Name = $"cs-ctl-{MemberId}" };
             _controlThread.Start();
+            StartHeartbeatThread(); // heartbeats on a thread of their own (SyncEngine.Heartbeat.cs)
         }
         else
         {
@@ -224,6 +225,7 @@ public sealed partial class SyncEngine : IDisposable
         _catalog.Dispose();
         _timer?.Dispose();
         _controlThread?.Join(TimeSpan.FromSeconds(5));
+        _heartbeatThread?.Join(TimeSpan.FromSeconds(5));
         if (Volatile.Read(ref _started) == 1 && !_crashing)
         {
             SendFarewell();
@@ -241,6 +243,7 @@ public sealed partial class SyncEngine : IDisposable
         }
 
         _stop.Dispose();
+        _heartbeatWake.Dispose();
         Log.Stopped(_logger, MemberId);
     }
 

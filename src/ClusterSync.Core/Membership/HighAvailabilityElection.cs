@@ -17,7 +17,9 @@ public enum ElectionOutcome
 /// The high-availability election as a pure function of what the member sees, so every member reaches the
 /// same answer from the same heartbeats: one Active; when it dies, the highest-ranked eligible member takes over
 /// (rank = priority, then lower member id); with preemption, a higher-ranked member takes the role back;
-/// two Actives after a partition resolve to the higher-ranked one.
+/// two Actives after a partition resolve to the higher-ranked one. A Promoting member (taking over, its commit under way)
+/// counts as Active on both sides: a Standby does not take over beside it, and a Promoting or Active member that sees
+/// one of higher rank gets <see cref="ElectionOutcome.StepDownSplitBrain"/> (a Promoting one abandons its promotion).
 /// </summary>
 /// <remarks>
 /// A Standby waits for a higher-ranked member still in Init only while the cluster is forming
@@ -35,7 +37,8 @@ public static class HighAvailabilityElection
         }
 
         bool activePeer = false;
-        bool higherActivePeer = false;
+        bool higherActivePeer = false;   // Active or Promoting, of higher rank
+        bool higherServingPeer = false;  // Active (its commit done), of higher rank
         bool higherEligiblePeer = false;
         bool higherStarting = false;
         foreach (ref readonly var p in peers)
@@ -46,10 +49,11 @@ public static class HighAvailabilityElection
             }
 
             bool outranksMe = p.Outranks(self);
-            if (p.State == MemberState.Active)
+            if (p.HoldsRole)
             {
                 activePeer = true;
                 higherActivePeer |= outranksMe;
+                higherServingPeer |= outranksMe && p.State == MemberState.Active;
             }
 
             if (p.Eligible && outranksMe)
@@ -62,9 +66,11 @@ public static class HighAvailabilityElection
             higherStarting |= waitForStarting && p.State == MemberState.Init && outranksMe;
         }
 
-        if (self.State == MemberState.Active)
+        if (self.HoldsRole)
         {
-            if (higherActivePeer)
+            // An Active member yields only to a higher-ranked member that is Active itself (its commit done), so there is
+            // no moment without an Active; a Promoting one abandons for a higher-ranked Promoting one too (it serves nothing yet).
+            if (self.State == MemberState.Active ? higherServingPeer : higherActivePeer)
             {
                 return ElectionOutcome.StepDownSplitBrain;
             }

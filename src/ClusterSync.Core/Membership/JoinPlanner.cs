@@ -98,8 +98,9 @@ public sealed class JoinPlanner
             {
                 active = active is { } a && a.Outranks(p) ? a : p;
             }
-            else if (p.State == MemberState.Standby)
+            else if (p.State is MemberState.Standby or MemberState.Promoting)
             {
+                // A Promoting member holds a complete replica and is about to be Active: a failover under way.
                 standby = standby is { } s && s.Outranks(p) ? s : p;
             }
             else if (p.State is MemberState.Init or MemberState.Syncing)

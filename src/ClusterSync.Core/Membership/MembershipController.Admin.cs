@@ -255,11 +255,11 @@ public sealed partial class MembershipController
                     StopNaming(); // every peer has heard it Active by now
                 }
             }
-            else if (!view.Alive || view.State != MemberState.Standby || Elapsed(_namedSinceTimestamp) > HandoverLimit.TotalMilliseconds)
+            else if (!view.Alive || view.State is not (MemberState.Standby or MemberState.Promoting) || Elapsed(_namedSinceTimestamp) > HandoverLimit.TotalMilliseconds)
             {
                 if (_successorActiveSinceTimestamp == 0)
                 {
-                    string why = !view.Alive ? "it is not alive" : view.State != MemberState.Standby ? $"it is {view.State}" : $"not Active within {HandoverLimit.TotalMilliseconds:F0} ms";
+                    string why = !view.Alive ? "it is not alive" : view.State is not (MemberState.Standby or MemberState.Promoting) ? $"it is {view.State}" : $"not Active within {HandoverLimit.TotalMilliseconds:F0} ms";
                     Log.SuccessorGaveUp(_logger, _engine.MemberId, successor, why);
                     Complete(AdminOutcome.Failed, $"member {successor} did not take the Active role over ({why}); the election decides", successor, 0);
                 }

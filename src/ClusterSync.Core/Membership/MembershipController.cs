@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ClusterSync.Engine;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -67,6 +66,7 @@ public sealed partial class MembershipController : IDisposable
         _logger = logger ?? NullLogger.Instance;
         _synchronized = options.StartsSynchronized;
         _views = new MemberView[engine.Options.PeerMemberIds.Count];
+        PromotionRunner = ReferenceEquals(_time, TimeProvider.System) ? RunOnPromotionThread : RunInline;
         Publish(MemberState.Init);
         engine.Ticked += Evaluate;
     }
@@ -105,6 +105,7 @@ public sealed partial class MembershipController : IDisposable
     {
         _engine.Ticked -= Evaluate;
         FailPendingAdmin();
+        CancelPromotion();
         Publish(MemberState.Down, "stopping");
     }
 
@@ -124,6 +125,10 @@ public sealed partial class MembershipController : IDisposable
                 }
             }
 
+            // The engine's own stall evidence (its heartbeat thread woke far too late: this process was stalled) counts
+            // as this tick's: a member noticing its own stall does not accuse its peers.
+            bool engineStalled = _engine.StalledRecently();
+
             // A tick far later than the ack interval means this process itself was stalled: the silence of a peer
             // is then no evidence that the peer died (its heartbeats may be unread in the socket buffer). Hold any
             // takeover for one dead interval after such a stall, as the receiver catches up.
@@ -137,7 +142,7 @@ public sealed partial class MembershipController : IDisposable
             }
 
             _lastEvaluateTimestamp = now;
-            bool stalled = now < _stalledUntilTimestamp;
+            bool stalled = now < _stalledUntilTimestamp || engineStalled;
 
             // Hearing no peer at all is more likely this member's own isolation than every peer's death. Once it hears
             // one again, the others' heartbeats are on their way: hold any takeover for one dead interval, or it takes
@@ -165,7 +170,7 @@ public sealed partial class MembershipController : IDisposable
             // and the winner then steps down for it, preemption off (simulator seed 1597).
             foreach (var p in peers)
             {
-                bool active = p.Alive && p.State == MemberState.Active;
+                bool active = p.Alive && p.HoldsRole; // a Promoting member that abandons its promotion steps down likewise
                 if (p.Alive && p.State == MemberState.Standby && _activeLastTick[p.Id])
                 {
                     _rejoinedUntilTimestamp = Math.Max(_rejoinedUntilTimestamp, now + (long)(deadMs * _time.TimestampFrequency / 1000.0));
@@ -215,7 +220,8 @@ public sealed partial class MembershipController : IDisposable
                     switch (HandedTheRole(peers, out byte from))
                     {
                         case Handoff.ToThisMember:
-                            Promote(peers, $"member {from} handed the Active role over");
+                            Promote(peers, $"member {from} handed the Active role over", contested: false);
+                            EvaluatePromotion(self with { State = MemberState.Promoting }, peers, stalled, now);
                             break;
                         case Handoff.ToAnother:
                             break; // a leaving Active named another successor: no election until it took over or gave up
@@ -223,12 +229,16 @@ public sealed partial class MembershipController : IDisposable
                             var outcome = HighAvailabilityElection.Decide(self, WithoutDeafActives(peers, now), _options.Preemption, waitForStarting: !_sawActive);
                             if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
                             {
-                                Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption");
+                                Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption", contested: outcome == ElectionOutcome.TakeOver);
+                                EvaluatePromotion(self with { State = MemberState.Promoting }, peers, stalled, now); // done at once when the steps run inline
                             }
 
                             break;
                     }
 
+                    break;
+                case MemberState.Promoting:
+                    EvaluatePromotion(self, peers, stalled, now);
                     break;
                 case MemberState.Active when _options.Mode == ClusterMode.HighAvailability:
                     if (HighAvailabilityElection.Decide(self, peers, _options.Preemption, waitForStarting: !_sawActive) == ElectionOutcome.StepDownSplitBrain)
@@ -396,7 +406,7 @@ public sealed partial class MembershipController : IDisposable
         bool standby = false;
         foreach (var p in peers)
         {
-            if (p.Alive && p.State == MemberState.Active)
+            if (p.Alive && p.HoldsRole)
             {
                 return false;
             }
@@ -431,7 +441,7 @@ public sealed partial class MembershipController : IDisposable
                 continue;
             }
 
-            if (p.State == MemberState.Active && Elapsed(_ackProgressTimestamp[p.Id]) > deadMs)
+            if (p.HoldsRole && Elapsed(_ackProgressTimestamp[p.Id]) > deadMs)
             {
                 masked ??= peers.ToArray();
                 masked[i] = p with { Alive = false };
@@ -468,47 +478,6 @@ public sealed partial class MembershipController : IDisposable
                 _splitBrainPeers.Remove(p.Id);
             }
         }
-    }
-
-    private void Promote(ReadOnlySpan<MemberView> peers, string reason)
-    {
-        // How long since the Active we followed was last heard: the failover time as this member sees it. If it
-        // died before its first Active heartbeat reached us, the most recently heard dead peer stands in for it.
-        long sinceActive = _lastActivePeer == 0 ? -1 : _engine.LastHeardAgoMs(_lastActivePeer);
-        if (sinceActive < 0)
-        {
-            foreach (var p in peers)
-            {
-                long ago = p.Alive ? -1 : _engine.LastHeardAgoMs(p.Id);
-                if (ago >= 0 && (sinceActive < 0 || ago < sinceActive))
-                {
-                    sinceActive = ago;
-                }
-            }
-        }
-
-        if (_standbyHandover || _engine.Relaying)
-        {
-            _standbyHandover = false;
-            _engine.EndRelay();
-            _engine.EndHandover();
-        }
-
-        var sw = Stopwatch.StartNew();
-        var replica = _engine.SnapshotTable();
-        ReplicaOrder.MastersFirst(replica); // the contract's order: masters before their related entries
-        _sink.Commit(replica);
-        if (_sink is Templates.ITemplateSink templateSink)
-        {
-            templateSink.CommitTemplates(_engine.SnapshotTemplates()); // the committed state includes live templates (docs/templates.md)
-        }
-
-        LastCommitted = replica.Count;
-        LastFailoverMilliseconds = sinceActive >= 0 ? sinceActive : sw.Elapsed.TotalMilliseconds;
-        _lastActivePeer = 0;
-        Interlocked.Increment(ref _failovers);
-        Log.Promoted(_logger, _engine.MemberId, reason, replica.Count, _sink.Name, sw.Elapsed.TotalMilliseconds);
-        Publish(MemberState.Active, reason);
     }
 
     private void Publish(MemberState state, string? reason = null)
@@ -552,8 +521,8 @@ public sealed partial class MembershipController : IDisposable
         [LoggerMessage(1301, LogLevel.Information, "Member {Member}: {From} -> {To}")]
         public static partial void StateChanged(ILogger logger, byte member, MemberState from, MemberState to);
 
-        [LoggerMessage(1302, LogLevel.Warning, "Member {Member} becomes Active ({Reason}): committed {Connections} connections into the {Sink} data plane in {Milliseconds:F1} ms")]
-        public static partial void Promoted(ILogger logger, byte member, string reason, int connections, string sink, double milliseconds);
+        [LoggerMessage(1302, LogLevel.Warning, "Member {Member} becomes Active ({Reason}): committed {Connections} connections into the {Sink} data plane in {Milliseconds:F1} ms (snapshot {SnapshotMs:F1} ms, promoting for {PromotingMs:F1} ms)")]
+        public static partial void Promoted(ILogger logger, byte member, string reason, int connections, string sink, double milliseconds, double snapshotMs, double promotingMs);
 
         [LoggerMessage(1303, LogLevel.Warning, "Member {Member} saw another Active member of higher rank (split brain): stepping down to Standby")]
         public static partial void SplitBrain(ILogger logger, byte member);

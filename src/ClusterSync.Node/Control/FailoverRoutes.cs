@@ -74,6 +74,9 @@ public static class FailoverRoutes
             State = (node.Membership?.State ?? Membership.MemberState.Init).ToString(),
             Failovers = node.Membership?.Failovers ?? 0,
             ServingUnixMs = node.Witness.ServingUnixMs,
+            PromotingUnixMs = node.Membership?.LastPromotion?.PromotingUnixMs ?? 0,
+            CommitStartedUnixMs = node.Membership?.LastPromotion?.CommitStartedUnixMs ?? 0,
+            CommitFinishedUnixMs = node.Membership?.LastPromotion?.CommitFinishedUnixMs ?? 0,
             Committed = node.ReplicaSink.Committed.Count,
             Capture = capture is null ? null : new CaptureDocument
             {
@@ -98,6 +101,15 @@ public sealed record FailoverDocument
 
     /// <summary>When this member last became Active (Unix ms with fraction, this machine's clock, after its commit); 0 if never.</summary>
     public double ServingUnixMs { get; init; }
+
+    /// <summary>When the last promotion began (this member announced Promoting), Unix ms; 0 if never.</summary>
+    public double PromotingUnixMs { get; init; }
+
+    /// <summary>When its commit handed the first connection to the data plane, Unix ms; 0 if never.</summary>
+    public double CommitStartedUnixMs { get; init; }
+
+    /// <summary>When its commit ended (the last connection committed), Unix ms; 0 if never.</summary>
+    public double CommitFinishedUnixMs { get; init; }
 
     /// <summary>Connections the last promotion committed into the data plane.</summary>
     public int Committed { get; init; }

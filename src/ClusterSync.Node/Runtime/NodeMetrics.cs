@@ -78,8 +78,8 @@ internal sealed class NodeMetrics
             _generatorLive = factory.CreateGauge("clustersync_generator_live_connections", "Live connections of the built-in workload generator.");
         }
 
-        _memberState = factory.CreateGauge("clustersync_member_state", "1 for this member's current state (Init, Syncing, Standby, Active, Down), 0 for the others.", new GaugeConfiguration { LabelNames = ["state"] });
-        _peerState = factory.CreateGauge("clustersync_peer_member_state", "The state a peer advertises: 0 Init, 1 Syncing, 2 Standby, 3 Active, 4 Down, 5 Maintenance (admin down); 4 also when not heard within the dead interval.", new GaugeConfiguration { LabelNames = ["peer"] });
+        _memberState = factory.CreateGauge("clustersync_member_state", "1 for this member's current state (Init, Syncing, Standby, Active, Down, Maintenance, Promoting), 0 for the others.", new GaugeConfiguration { LabelNames = ["state"] });
+        _peerState = factory.CreateGauge("clustersync_peer_member_state", "The state a peer advertises: 0 Init, 1 Syncing, 2 Standby, 3 Active, 4 Down, 5 Maintenance (admin down), 6 Promoting (taking over, its commit under way); 4 also when not heard within the dead interval.", new GaugeConfiguration { LabelNames = ["peer"] });
         _failovers = factory.CreateCounter("clustersync_failovers_total", "Times this member became Active (committed its replica into the data plane).");
         _splitBrains = factory.CreateCounter("clustersync_split_brains_total", "Times this member stepped down because a higher-ranked member was also Active.");
         _lastFailover = factory.CreateGauge("clustersync_last_failover_seconds", "At the last promotion: seconds from the previous Active's last heartbeat to this member serving.");

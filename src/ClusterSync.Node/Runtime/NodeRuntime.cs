@@ -117,7 +117,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
             var fsLogger = _loggerFactory.CreateLogger("ClusterSync.FullSync");
             _fullSyncServer = new FullSyncServer(Engine, _fullSyncChannel, key, _fullSyncCounters, _time, fsLogger)
             {
-                CanServe = () => _membership?.State is MemberState.Standby or MemberState.Active,
+                CanServe = () => _membership?.State is MemberState.Standby or MemberState.Active or MemberState.Promoting,
             };
             _fullSyncClient = new FullSyncClient(Engine, _fullSyncChannel, key, _fullSyncCounters, _time, fsLogger);
             _fullSyncServer.Start();

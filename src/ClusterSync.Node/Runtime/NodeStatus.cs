@@ -120,7 +120,7 @@ public sealed record TableDigest
 
 public sealed record MembershipStatus
 {
-    /// <summary><c>Init</c>, <c>Syncing</c>, <c>Standby</c>, <c>Active</c> or <c>Down</c>.</summary>
+    /// <summary><c>Init</c>, <c>Syncing</c>, <c>Standby</c>, <c>Promoting</c> (taking over, its commit under way), <c>Active</c>, <c>Maintenance</c> or <c>Down</c>.</summary>
     public string State { get; init; } = "";
 
     /// <summary><c>high-availability</c> or <c>load-sharing</c>.</summary>
@@ -141,6 +141,15 @@ public sealed record MembershipStatus
 
     /// <summary>Connections committed into the data plane at the last promotion.</summary>
     public int LastCommitted { get; init; }
+
+    /// <summary>While Promoting: since when (Unix ms); null otherwise.</summary>
+    public double? PromotingSinceUnixMs { get; init; }
+
+    /// <summary>Promotions abandoned (a higher-ranked member was Promoting or Active, or the commit failed).</summary>
+    public long PromotionsAbandoned { get; init; }
+
+    /// <summary>Times the heartbeat thread found this process stalled (woke more than half a dead interval late).</summary>
+    public long HeartbeatStalls { get; init; }
 
     /// <summary>What the replica sink holds now (what was committed at the last promotion).</summary>
     public TableDigest Committed { get; init; } = new();

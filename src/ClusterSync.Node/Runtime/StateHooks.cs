@@ -114,6 +114,7 @@ internal sealed partial class StateHooks : IAsyncDisposable
         string? hook = to switch
         {
             MemberState.Active => OnActive,
+            MemberState.Standby when from == MemberState.Promoting => null, // an abandoned promotion: it never left Standby's role
             MemberState.Standby or MemberState.Maintenance or MemberState.Down => OnStandby,
             _ => null,
         };

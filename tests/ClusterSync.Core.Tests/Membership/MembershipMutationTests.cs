@@ -266,8 +266,10 @@ public sealed class MembershipMutationTests
 
         Assert.Equal(MemberState.Active, controller.State);
         Assert.InRange(controller.LastFailoverMilliseconds, 0, 1000); // no peer ever heard: the commit's own time
-        Assert.Equal([(MemberState.Init, MemberState.Standby), (MemberState.Standby, MemberState.Active)], changes);
-        Assert.Equal(["Member 1: Init -> Standby", "Member 1: Standby -> Active"], logger.Of(1301));
+        // Promoting, then Active on the same tick: a pair (no rival to agree with) and the promotion's steps run inline
+        // with a test clock.
+        Assert.Equal([(MemberState.Init, MemberState.Standby), (MemberState.Standby, MemberState.Promoting), (MemberState.Promoting, MemberState.Active)], changes);
+        Assert.Equal(["Member 1: Init -> Standby", "Member 1: Standby -> Promoting", "Member 1: Promoting -> Active"], logger.Of(1301));
         Assert.Single(logger.Of(1302));
         Assert.Contains("(no live active member)", logger.Of(1302)[0], StringComparison.Ordinal);
 
@@ -277,7 +279,7 @@ public sealed class MembershipMutationTests
         time.Advance(TimeSpan.FromSeconds(1));
         engine.OnTick(); // detached: a late tick is no stall of the controller's
         Assert.Equal(0, controller.LocalStalls);
-        Assert.Equal(3, changes.Count);
+        Assert.Equal(4, changes.Count);
     }
 
     [Fact]
@@ -656,7 +658,8 @@ public sealed class MembershipMutationTests
         using var _f = first;
         var (second, secondChannel) = Peer(2, 3, key, time, MemberState.Active, 100);
         using var _s = second;
-        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 200 }, new InMemoryReplicaSink(), time);
+        // The failover time at the decision: no agreement window (two peers would otherwise make the commit wait for a rival).
+        using var controller = new MembershipController(engine, new MembershipOptions { Priority = 200 }, new InMemoryReplicaSink(), time) { AgreementWindow = TimeSpan.Zero };
         void DataOnly(SyncEngine from, CaptureChannel channel, ushort port)
         {
             from.Submit(EngineKit.New(EngineKit.Tcp(443, sourcePort: port)));

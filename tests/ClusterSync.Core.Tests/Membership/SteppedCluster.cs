@@ -1,3 +1,4 @@
+using ClusterSync.DataPlane;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSync.Core.Tests.Membership;
@@ -19,8 +20,9 @@ internal sealed class SteppedCluster : IDisposable
     /// <param name="window">The engines' send window, in datagrams (16 at least).</param>
     /// <param name="joining">Members that start without a complete table (Syncing until <see cref="MembershipController.MarkSynchronized"/>).</param>
     /// <param name="policy">The engines' service classes (default: <see cref="EngineKit.TestPolicy"/>).</param>
+    /// <param name="wrapSink">Wraps a member's in-process sink in the sink its controller commits into (a slow data plane).</param>
     public SteppedCluster((byte Id, byte Priority)[] members, bool preemption = false, byte[]? joining = null, ClusterMode mode = ClusterMode.HighAvailability, int window = 64,
-        PolicyOptions? policy = null)
+        PolicyOptions? policy = null, Func<byte, InMemoryReplicaSink, IReplicaSink>? wrapSink = null)
     {
         Key = ClusterKey.Generate();
         foreach (var (id, priority) in members)
@@ -39,7 +41,8 @@ internal sealed class SteppedCluster : IDisposable
             }, channel, Key, Time);
             var logger = new ListLogger();
             var sink = new InMemoryReplicaSink();
-            var controller = new MembershipController(engine, new MembershipOptions { Mode = mode, Priority = priority, Preemption = preemption, StartsSynchronized = joining?.Contains(id) != true }, sink, Time, logger);
+            var controller = new MembershipController(engine, new MembershipOptions { Mode = mode, Priority = priority, Preemption = preemption, StartsSynchronized = joining?.Contains(id) != true },
+                wrapSink?.Invoke(id, sink) ?? sink, Time, logger);
             engine.StartStepped();
             Members.Add(new Member(id, engine, channel, controller, sink, logger));
         }
