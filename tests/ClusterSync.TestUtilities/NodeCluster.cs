@@ -102,24 +102,29 @@ public sealed class NodeCluster : IAsyncDisposable
 
     /// <summary>
     /// Member <paramref name="member"/>'s configuration: every member of this cluster, this node's control port and
-    /// token file, <paramref name="sync"/> (default: <c>tableCapacity</c> 16384), <see cref="AllFull"/> and the data plane.
+    /// token file, <paramref name="sync"/> (default: <c>tableCapacity</c> 16384), <see cref="AllFull"/>, the data plane,
+    /// and <see cref="HarnessAloneAfter"/> for that sync section.
     /// </summary>
-    public NodeConfig Config(int member, DataPlaneConfig dataPlane, SyncConfig? sync = null) => new()
+    public NodeConfig Config(int member, DataPlaneConfig dataPlane, SyncConfig? sync = null)
     {
-        Cluster = new ClusterConfig
+        sync ??= new SyncConfig { TableCapacity = 16_384 };
+        return new()
         {
-            KeyFile = Encrypted ? KeyFileName : null,
-            Insecure = !Encrypted,
-            Mode = Mode,
-            Transport = Transport?.Name ?? ClusterConfig.TransportUdp,
-            Members = NodeConfigWriter.HostMembers(Sync, FullSync, transportAddress: Transport?.Address),
-            AloneAfter = HarnessAloneAfter,
-        },
-        Node = new NodeSection { MemberId = member, Control = new ControlConfig { Port = Control[member - 1], TokenFile = TokenFileName } },
-        Sync = sync ?? new SyncConfig { TableCapacity = 16_384 },
-        Policy = AllFull,
-        DataPlane = dataPlane,
-    };
+            Cluster = new ClusterConfig
+            {
+                KeyFile = Encrypted ? KeyFileName : null,
+                Insecure = !Encrypted,
+                Mode = Mode,
+                Transport = Transport?.Name ?? ClusterConfig.TransportUdp,
+                Members = NodeConfigWriter.HostMembers(Sync, FullSync, transportAddress: Transport?.Address),
+                AloneAfter = HarnessAloneAfter(sync),
+            },
+            Node = new NodeSection { MemberId = member, Control = new ControlConfig { Port = Control[member - 1], TokenFile = TokenFileName } },
+            Sync = sync,
+            Policy = AllFull,
+            DataPlane = dataPlane,
+        };
+    }
 
     /// <summary>Writes member <paramref name="member"/>'s <see cref="Config"/>, changed by <paramref name="adjust"/>; returns its path.</summary>
     public string Write(int member, DataPlaneConfig dataPlane, SyncConfig? sync = null, Func<NodeConfig, NodeConfig>? adjust = null)
@@ -129,23 +134,21 @@ public sealed class NodeCluster : IAsyncDisposable
     }
 
     /// <summary>
-    /// Tests start member 1 alone on purpose and the others once it serves: 2 s (at least the three dead intervals the
-    /// node requires) instead of the production 10 s before a member that hears nobody starts first — each such start
-    /// waited 8 s for nothing. Tests of the join planner's silence rules set their own.
+    /// Tests start member 1 alone on purpose and the others once it serves: 2 s instead of the production 10 s before a
+    /// member that hears nobody starts first (each such start waited 8 s for nothing), or the three dead intervals of
+    /// <paramref name="sync"/> when longer (the least the node accepts). Tests of the join planner's silence rules set
+    /// their own.
     /// </summary>
-    public static readonly TimeSpan HarnessAloneAfter = TimeSpan.FromSeconds(2);
+    public static TimeSpan HarnessAloneAfter(SyncConfig sync)
+    {
+        var threeDeadIntervals = sync.HeartbeatInterval * sync.DeadAfterMissedHeartbeats * 3;
+        return threeDeadIntervals > s_harnessAloneAfter ? threeDeadIntervals : s_harnessAloneAfter;
+    }
+
+    private static readonly TimeSpan s_harnessAloneAfter = TimeSpan.FromSeconds(2);
 
     /// <summary>Writes <paramref name="config"/> as member <paramref name="member"/>'s configuration file; returns its path.</summary>
-    public string Write(int member, NodeConfig config)
-    {
-        var threeDeadIntervals = config.Sync.HeartbeatInterval * config.Sync.DeadAfterMissedHeartbeats * 3;
-        if (config.Cluster.AloneAfter == HarnessAloneAfter && threeDeadIntervals > HarnessAloneAfter)
-        {
-            config = config with { Cluster = config.Cluster with { AloneAfter = threeDeadIntervals } };
-        }
-
-        return NodeConfigWriter.Write(ConfigPath(member), config);
-    }
+    public string Write(int member, NodeConfig config) => NodeConfigWriter.Write(ConfigPath(member), config);
 
     /// <summary>Starts member <paramref name="member"/> from its configuration file (again, after a kill: same file, same ports).</summary>
     public CliProcess Start(int member)

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using ClusterSync.Node.Configuration;
 using ClusterSync.Node.Control;
 
 namespace ClusterSync.Cli.Commands;
@@ -27,91 +26,60 @@ internal static class AdminCommand
         var endpoint = new Option<string>("--endpoint", "-e")
         {
             Description = "The node's control endpoint.",
-            DefaultValueFactory = _ => $"http://127.0.0.1:{ControlConfig.DefaultPort}",
+            DefaultValueFactory = _ => ControlClient.DefaultEndpoint,
         };
         var tokenFile = new Option<string?>("--token-file") { Description = "The node's control token file (node.control.tokenFile)." };
+        var caFile = new Option<string?>("--ca-file")
+        {
+            Description = "For an https endpoint: the certificate (PEM) that signed the node's certificate, or the node's own self-signed one; default: the system's trusted roots.",
+        };
         var json = new Option<bool>("--json") { Description = "Print the node's answer (JSON)." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the node's answer.", DefaultValueFactory = _ => 30 };
         var to = new Option<int>("--to") { Description = "The member to hand the Active role to.", Required = true };
-        var command = new Command(name, description) { endpoint, tokenFile, json, timeout };
+        var command = new Command(name, description) { endpoint, tokenFile, caFile, json, timeout };
         if (withTarget)
         {
             command.Options.Add(to);
         }
 
         command.SetAction((parse, cancellationToken) => RunAsync(name, withTarget ? parse.GetValue(to) : null, parse.GetValue(endpoint)!, parse.GetValue(tokenFile),
-            parse.GetValue(json), parse.GetValue(timeout), Console.Out, cancellationToken));
+            parse.GetValue(caFile), parse.GetValue(json), parse.GetValue(timeout), Console.Out, cancellationToken));
         return command;
     }
 
-    public static async Task<int> RunAsync(string action, int? to, string endpoint, string? tokenFile, bool json, double timeoutSeconds, TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string action, int? to, string endpoint, string? tokenFile, string? caFile, bool json, double timeoutSeconds, TextWriter output,
+        CancellationToken cancellationToken)
     {
-        string? token = null;
-        if (tokenFile is not null)
-        {
-            try
-            {
-                token = ControlTokenFile.Load(Path.GetFullPath(tokenFile));
-            }
-            catch (ConfigurationException ex)
-            {
-                await Console.Error.WriteLineAsync($"clustersync: --token-file: {ex.Message}").ConfigureAwait(false);
-                return CommandLine.BadInput;
-            }
-        }
-
-        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var baseUri) || baseUri.Scheme != Uri.UriSchemeHttp)
-        {
-            await Console.Error.WriteLineAsync($"clustersync: --endpoint: expected an http URL like http://127.0.0.1:{ControlConfig.DefaultPort}, found '{endpoint}'").ConfigureAwait(false);
-            return CommandLine.BadInput;
-        }
-
-        if (!(timeoutSeconds > 0 && timeoutSeconds <= 300))
-        {
-            await Console.Error.WriteLineAsync($"clustersync: --timeout: expected seconds in (0, 300], found {timeoutSeconds}").ConfigureAwait(false);
-            return CommandLine.BadInput;
-        }
-
         if (to is < 1 or > 255)
         {
-            await Console.Error.WriteLineAsync($"clustersync: --to: expected a member id 1 to 255, found {to}").ConfigureAwait(false);
-            return CommandLine.BadInput;
+            throw ConfigurationErrors.At("--to", $"expected a member id 1 to 255, found {to}");
         }
 
-        var url = new Uri(baseUri, to is { } n ? $"/admin/{action}?to={n.ToString(CultureInfo.InvariantCulture)}" : $"/admin/{action}");
-        int status;
-        string body;
-        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(timeoutSeconds) })
+        ControlAnswer? reply;
+        using (var client = ControlClient.Open(endpoint, tokenFile, caFile, timeoutSeconds))
         {
-            try
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Post, url);
-                if (token is not null)
-                {
-                    request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-                }
-
-                using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-                status = (int)response.StatusCode;
-                body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
-            {
-                var why = ex is TaskCanceledException ? $"no answer within {timeoutSeconds} s" : ex.Message;
-                await Console.Error.WriteLineAsync($"clustersync: cannot reach the node at {url}: {why} (is 'clustersync node' running with this node.control.port?)").ConfigureAwait(false);
-                return CommandLine.Failure;
-            }
+            reply = await client.SendAsync(HttpMethod.Post, to is { } n ? $"/admin/{action}?to={n.ToString(CultureInfo.InvariantCulture)}" : $"/admin/{action}", cancellationToken)
+                .ConfigureAwait(false);
         }
 
+        if (reply is null)
+        {
+            return CommandLine.Failure;
+        }
+
+        int status = reply.Status;
+        string body = reply.Body;
         if (status is 401 or 403)
         {
-            await Console.Error.WriteLineAsync($"clustersync: {url}: the node answered {status}: {body.Trim()}{(status == 401 ? " (pass the node's token with --token-file)" : "")}").ConfigureAwait(false);
-            return CommandLine.Failure;
+            return await reply.RefusedAsync().ConfigureAwait(false);
         }
 
         if (status == 400)
         {
-            await Console.Error.WriteLineAsync($"clustersync: {(to is null ? "" : "--to: ")}{body.Trim()}").ConfigureAwait(false);
+            // The node names its query parameter ("to: expected ..."): the user typed --to.
+            string why = body.Trim();
+            why = to is null ? why : "--to: " + (why.StartsWith("to: ", StringComparison.Ordinal) ? why["to: ".Length..] : why);
+            await Console.Error.WriteLineAsync($"clustersync: {why}").ConfigureAwait(false);
             return CommandLine.BadInput;
         }
 
@@ -126,8 +94,7 @@ internal static class AdminCommand
 
         if (answer is null)
         {
-            await Console.Error.WriteLineAsync($"clustersync: {url}: the node answered {status}: {body.Trim()}").ConfigureAwait(false);
-            return CommandLine.Failure;
+            return await reply.RefusedAsync().ConfigureAwait(false);
         }
 
         if (json)

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using ClusterSync.Node.Configuration;
 using ClusterSync.Node.Control;
 using ClusterSync.Node.Runtime;
 using Spectre.Console;
@@ -16,7 +15,7 @@ internal static class StatusCommand
         var endpoint = new Option<string>("--endpoint", "-e")
         {
             Description = "The node's control endpoint.",
-            DefaultValueFactory = _ => $"http://127.0.0.1:{ControlConfig.DefaultPort}",
+            DefaultValueFactory = _ => ControlClient.DefaultEndpoint,
         };
         var json = new Option<bool>("--json") { Description = "Print the node's status document (JSON) instead of tables." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the node.", DefaultValueFactory = _ => 5 };
@@ -34,109 +33,31 @@ internal static class StatusCommand
         return command;
     }
 
-    /// <summary>An HTTP handler that, given <paramref name="trusted"/>, accepts a server certificate only if it chains to one of them (and names the host).</summary>
-    private static HttpMessageHandler TrustingHandler(System.Security.Cryptography.X509Certificates.X509Certificate2Collection? trusted)
-    {
-        var handler = new SocketsHttpHandler();
-        if (trusted is not null)
-        {
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
-                {
-                    return false;
-                }
-
-                using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
-                chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
-                chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
-                return chain.Build(certificate as System.Security.Cryptography.X509Certificates.X509Certificate2
-                    ?? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-            };
-        }
-
-        return handler;
-    }
-
+    /// <summary>
+    /// Reads the node's <c>/status</c> through <see cref="ControlClient"/> and prints it. Exit 0 when the node runs, 1 when
+    /// it cannot be reached, refuses, or does not run; bad options throw <see cref="ConfigurationException"/> (exit 2).
+    /// </summary>
     public static async Task<int> RunAsync(string endpoint, bool json, double timeoutSeconds, TextWriter output, CancellationToken cancellationToken, string? tokenFile = null,
         string? caFile = null)
     {
-        string? token = null;
-        if (tokenFile is not null)
+        ControlAnswer? answer;
+        using (var client = ControlClient.Open(endpoint, tokenFile, caFile, timeoutSeconds))
         {
-            try
-            {
-                token = ControlTokenFile.Load(Path.GetFullPath(tokenFile));
-            }
-            catch (ConfigurationException ex)
-            {
-                await Console.Error.WriteLineAsync($"clustersync: --token-file: {ex.Message}").ConfigureAwait(false);
-                return CommandLine.BadInput;
-            }
+            answer = await client.SendAsync(HttpMethod.Get, "/status", cancellationToken).ConfigureAwait(false);
         }
 
-        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var baseUri) || (baseUri.Scheme != Uri.UriSchemeHttp && baseUri.Scheme != Uri.UriSchemeHttps))
+        if (answer is null)
         {
-            await Console.Error.WriteLineAsync($"clustersync: --endpoint: expected an http or https URL like http://127.0.0.1:{ControlConfig.DefaultPort}, found '{endpoint}'").ConfigureAwait(false);
-            return CommandLine.BadInput;
+            return CommandLine.Failure;
         }
 
-        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? trusted = null;
-        if (caFile is not null)
+        if (!answer.Ok)
         {
-            try
-            {
-                trusted = [];
-                trusted.ImportFromPemFile(PathOptions.InputFile("--ca-file", caFile));
-            }
-            catch (System.Security.Cryptography.CryptographicException ex)
-            {
-                await Console.Error.WriteLineAsync($"clustersync: --ca-file: {Path.GetFullPath(caFile)}: expected PEM certificates: {ex.Message}").ConfigureAwait(false);
-                return CommandLine.BadInput;
-            }
-
-            if (trusted.Count == 0)
-            {
-                await Console.Error.WriteLineAsync($"clustersync: --ca-file: {Path.GetFullPath(caFile)}: expected PEM certificates, found none").ConfigureAwait(false);
-                return CommandLine.BadInput;
-            }
+            return await answer.RefusedAsync().ConfigureAwait(false);
         }
 
-        if (!(timeoutSeconds > 0 && timeoutSeconds <= 300))
-        {
-            await Console.Error.WriteLineAsync($"clustersync: --timeout: expected seconds in (0, 300], found {timeoutSeconds}").ConfigureAwait(false);
-            return CommandLine.BadInput;
-        }
-
-        var url = new Uri(baseUri, "/status");
-        string body;
-        using (var http = new HttpClient(TrustingHandler(trusted)) { Timeout = TimeSpan.FromSeconds(timeoutSeconds) })
-        {
-            try
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Get, url);
-                if (token is not null)
-                {
-                    request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-                }
-
-                using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-                body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-                if (!response.IsSuccessStatusCode)
-                {
-                    await Console.Error.WriteLineAsync($"clustersync: {url}: the node answered {(int)response.StatusCode} {response.ReasonPhrase}{(response.StatusCode == System.Net.HttpStatusCode.Unauthorized ? " (pass the node's token with --token-file)" : "")}").ConfigureAwait(false);
-                    return CommandLine.Failure;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
-            {
-                var why = ex is TaskCanceledException ? $"no answer within {timeoutSeconds} s" : ex.Message;
-                await Console.Error.WriteLineAsync($"clustersync: cannot reach the node at {url}: {why} (is 'clustersync node' running with this node.control.port?)").ConfigureAwait(false);
-                return CommandLine.Failure;
-            }
-        }
-
+        var url = answer.Url;
+        string body = answer.Body;
         NodeStatus status;
         try
         {

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using ClusterSync.Node.Configuration;
 using ClusterSync.Telemetry;
 
 namespace ClusterSync.Cli.Commands;
@@ -15,10 +14,14 @@ internal static class TelemetryCommand
         var db = new Option<FileInfo?>("--db") { Description = "The node's telemetry file (telemetry.path) of a stopped node; a running node: --endpoint." };
         var endpoint = new Option<string?>("--endpoint") { Description = "A running node's control endpoint (http://127.0.0.1:9116): the node exports from the database it writes, so nothing is torn or lost by copying a file in use." };
         var tokenFile = new Option<string?>("--token-file") { Description = "With --endpoint: the node's control token file, when it sets node.control.requireTokenForReads." };
+        var caFile = new Option<string?>("--ca-file")
+        {
+            Description = "With an https --endpoint: the certificate (PEM) that signed the node's certificate, or the node's own self-signed one; default: the system's trusted roots.",
+        };
         var output = new Option<FileInfo>("--out", "-o") { Description = "Where to write the lifecycle CSV (one connection per line).", Required = true };
         var metrics = new Option<FileInfo?>("--metrics") { Description = "Also write the periodic sync metrics as CSV (one class per interval per line)." };
         var format = new Option<string>("--format") { Description = "lifecycle (every captured field) or trace (the trace CSV that 'train --trace' and 'simulate' read).", DefaultValueFactory = _ => "lifecycle" };
-        var export = new Command("export", "Write captured connection lifecycles (and optionally sync metrics) as CSV for training.") { db, endpoint, tokenFile, output, format, metrics };
+        var export = new Command("export", "Write captured connection lifecycles (and optionally sync metrics) as CSV for training.") { db, endpoint, tokenFile, caFile, output, format, metrics };
         export.SetAction((parse, cancellationToken) =>
         {
             var dbFile = parse.GetValue(db);
@@ -46,7 +49,7 @@ internal static class TelemetryCommand
                     return Task.FromResult(CommandLine.BadInput);
                 }
 
-                return ExportFromNodeAsync(url, parse.GetValue(tokenFile), fmt, outFile, cancellationToken);
+                return ExportFromNodeAsync(url, parse.GetValue(tokenFile), parse.GetValue(caFile), fmt, outFile, cancellationToken);
             }
 
             if (!dbFile!.Exists)
@@ -82,48 +85,27 @@ internal static class TelemetryCommand
         return new Command("telemetry", "Telemetry captured by a node (telemetry.enabled).") { export };
     }
 
-    /// <summary><c>GET /telemetry/export?format=F</c> of a running node, streamed into <paramref name="outFile"/>.</summary>
-    private static async Task<int> ExportFromNodeAsync(string endpoint, string? tokenFile, string format, FileInfo outFile, CancellationToken cancellationToken)
+    /// <summary><c>GET /telemetry/export?format=F</c> of a running node through <see cref="ControlClient"/>, streamed into <paramref name="outFile"/>.</summary>
+    private static async Task<int> ExportFromNodeAsync(string endpoint, string? tokenFile, string? caFile, string format, FileInfo outFile, CancellationToken cancellationToken)
     {
-        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var baseUri) || baseUri.Scheme is not ("http" or "https"))
-        {
-            await Console.Error.WriteLineAsync($"clustersync: --endpoint: expected an http:// or https:// URL such as http://127.0.0.1:9116, found '{endpoint}'").ConfigureAwait(false);
-            return CommandLine.BadInput;
-        }
-
-        string? token = null;
-        if (tokenFile is not null)
-        {
-            try
-            {
-                token = ControlTokenFile.Load(Path.GetFullPath(tokenFile));
-            }
-            catch (ConfigurationException ex)
-            {
-                await Console.Error.WriteLineAsync($"clustersync: --token-file: {ex.Message}").ConfigureAwait(false);
-                return CommandLine.BadInput;
-            }
-        }
-
+        // No timeout: the export of a long capture streams for as long as it takes.
+        using var client = ControlClient.Open(endpoint, tokenFile, caFile, timeoutSeconds: null);
         PathOptions.OutputFile("--out", outFile.FullName);
-        var url = new Uri(baseUri, $"/telemetry/export?format={format}");
-        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-        using var request = new HttpRequestMessage(HttpMethod.Get, url);
-        if (token is not null)
+        var pathAndQuery = $"/telemetry/export?format={format}";
+        var (streaming, refused) = await client.GetStreamingAsync(pathAndQuery, cancellationToken).ConfigureAwait(false);
+        if (refused is not null)
         {
-            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            return await refused.RefusedAsync().ConfigureAwait(false);
         }
 
+        if (streaming is null)
+        {
+            return CommandLine.Failure;
+        }
+
+        using var response = streaming;
         try
         {
-            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                string why = (await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)).Trim();
-                await Console.Error.WriteLineAsync($"clustersync: {url}: the node answered {(int)response.StatusCode} {response.ReasonPhrase}: {why}").ConfigureAwait(false);
-                return CommandLine.Failure;
-            }
-
             long lines = 0;
             var tmp = outFile.FullName + ".partial";
             await using (var source = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false))
@@ -138,12 +120,12 @@ internal static class TelemetryCommand
             }
 
             File.Move(tmp, outFile.FullName, overwrite: true); // a cut stream never leaves a partial file under the name
-            Console.WriteLine($"wrote {Math.Max(0, lines - 1):N0} connection lifecycles to {outFile.FullName} (from the running node at {baseUri})");
+            Console.WriteLine($"wrote {Math.Max(0, lines - 1):N0} connection lifecycles to {outFile.FullName} (from the running node at {client.BaseUri})");
             return CommandLine.Success;
         }
         catch (HttpRequestException ex)
         {
-            await Console.Error.WriteLineAsync($"clustersync: {url}: cannot reach the node: {ex.Message}").ConfigureAwait(false);
+            await client.UnreachableAsync(client.Url(pathAndQuery), ex).ConfigureAwait(false);
             return CommandLine.Failure;
         }
     }

@@ -71,9 +71,24 @@ internal static class PluginResolver
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            refused = $"{ex.GetType().Name}: {ex.Message}";
+            refused = Plain(ex);
             return null;
         }
+    }
+
+    /// <summary>
+    /// A plugin's refusal as the operator reads it: its message, without .NET's "(Parameter 'x')" tail of an
+    /// <see cref="ArgumentException"/> (the plugin's message names the setting).
+    /// </summary>
+    internal static string Plain(Exception ex)
+    {
+        var message = ex.Message.Trim();
+        if (ex is ArgumentException { ParamName: { } name } && message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal))
+        {
+            message = message[..^$" (Parameter '{name}')".Length];
+        }
+
+        return message;
     }
 
     private static ResolvedClassifier? Classifier(PluginsConfig plugins, PolicyOptions policy, PluginCatalog catalog, ConfigurationErrors errors, out string? unavailable)
@@ -157,7 +172,7 @@ internal static class PluginResolver
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            errors.Add("dataPlane.settings", $"the data-plane plugin '{name}' refused its settings: {ex.Message}");
+            errors.Add("dataPlane.settings", $"the data-plane plugin '{name}' refused its settings: {Plain(ex)}");
         }
 
         if (source is not null)

@@ -21,8 +21,17 @@ public sealed class ConvergenceTests(NatsServerFixture nats) : IClassFixture<Nat
         LoopbackCluster.Drive(cluster.Members[0], Changes, seed: 1, population: 20_000);
         LoopbackCluster.AssertIdentical(cluster.Members[0], cluster.Members[1], s_settle);
         Assert.True(cluster.Members[0].TableCount > 1000);
-        Assert.Equal(0, cluster.Members[1].Counters.ResyncNeeded);
-        Assert.Equal(0, cluster.Members[1].Counters.TotalDrops);
+        var sender = cluster.Members[0].Counters;
+        var receiver = cluster.Members[1].Counters;
+        Assert.Equal(0, receiver.ResyncNeeded);
+        // Nothing injected, but a loaded machine still loses datagrams: a starved receiver's socket buffer overflows
+        // (the send window is larger than it), the receiver NACKs the gap, and a resend that overtakes a slow first
+        // resend arrives twice. The only drop such a link explains is a duplicate of a resent datagram; every other
+        // reason (malformed, unauthentic, outside the window, ...) is a fault.
+        var drops = Enum.GetValues<DropReason>().Where(r => receiver.DropsFor(r) != 0).Select(r => $"{r} {receiver.DropsFor(r)}").ToList();
+        string counts = $"drops: [{string.Join(", ", drops)}], sender retransmissions {sender.Retransmissions}";
+        Assert.True(receiver.TotalDrops == receiver.DropsFor(DropReason.Replay), counts);
+        Assert.True(receiver.DropsFor(DropReason.Replay) <= sender.Retransmissions, counts);
     }
 
     [SkippableTheory]

@@ -37,8 +37,15 @@ public sealed class TransportTests
     public async Task UdpChannel_Dispose_EndsBlockedReceive()
     {
         var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
-        var receive = Task.Run(async () => await a.ReceiveAsync(new byte[1500]));
-        await Task.Delay(50);
+        int thread = 0;
+        var receive = Task.Factory.StartNew(() =>
+        {
+            Volatile.Write(ref thread, ReceivingThread.Id());
+            return a.ReceiveAsync(new byte[1500]).AsTask();
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        // The receive must be blocked in the kernel when the channel is disposed (not yet begun is another path).
+        await Wait.WaitUntilAsync(() => Volatile.Read(ref thread) != 0 && ReceivingThread.InReceiveCall(Volatile.Read(ref thread)),
+            "the receiving thread blocked in a receive system call", TimeSpan.FromSeconds(10));
         a.Dispose();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => receive.WaitAsync(TimeSpan.FromSeconds(10)));
     }
@@ -77,5 +84,31 @@ public sealed class TransportTests
         {
             Assert.Contains(text, error, StringComparison.Ordinal);
         }
+    }
+}
+
+/// <summary>Whether a thread of this process is blocked in a receive system call (Linux: <c>/proc/self/task/ID/syscall</c>).</summary>
+internal static class ReceivingThread
+{
+    /// <summary>The calling thread's kernel id (from <c>/proc/thread-self</c>, a link to <c>PID/task/TID</c>); -1 off Linux.</summary>
+    public static int Id()
+        => OperatingSystem.IsLinux() && new FileInfo("/proc/thread-self").LinkTarget is { } target
+            ? int.Parse(target[(target.LastIndexOf('/') + 1)..], CultureInfo.InvariantCulture)
+            : -1;
+
+    /// <summary>True while thread <paramref name="id"/> is inside recvfrom, recvmsg or recvmmsg (always true off Linux: nothing to look at).</summary>
+    public static bool InReceiveCall(int id)
+    {
+        if (id < 0)
+        {
+            return true;
+        }
+
+        // "NR arg1 ... sp pc" while in a system call, "running" (or "-1 ...") otherwise.
+        var call = File.ReadAllText($"/proc/self/task/{id}/syscall").Split(' ')[0];
+        int[] receives = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64
+            ? [207, 212, 243] // recvfrom, recvmsg, recvmmsg (asm-generic)
+            : [45, 47, 299]; // x86_64
+        return int.TryParse(call, NumberStyles.Integer, CultureInfo.InvariantCulture, out var nr) && receives.Contains(nr);
     }
 }

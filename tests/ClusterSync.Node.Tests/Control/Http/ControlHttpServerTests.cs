@@ -1,8 +1,14 @@
 namespace ClusterSync.Node.Tests.Control.Http;
 
-/// <summary>The control endpoint's HTTP/1.1 server on a real loopback socket (ephemeral port).</summary>
+/// <summary>
+/// The control endpoint's HTTP/1.1 server on a real loopback socket (ephemeral port). Its deadlines run on a fake clock
+/// that only the deadline test moves: a loaded machine that takes longer than the header timeout between a connection
+/// and its read cannot turn another test's answer into a closed connection.
+/// </summary>
 public sealed class ControlHttpServerTests : IAsyncLifetime
 {
+    private static readonly TimeSpan s_headerTimeout = TimeSpan.FromMilliseconds(500);
+    private readonly FakeTimeProvider _time = new();
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
     private ControlHttpServer _server = null!;
     private readonly TaskCompletionSource _slowGate = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -26,8 +32,8 @@ public sealed class ControlHttpServerTests : IAsyncLifetime
             },
             ["/boom"] = _ => throw new InvalidOperationException("a bug in a handler"),
         };
-        _server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, 0), routes, TimeProvider.System,
-            new ControlHttpOptions { HeaderTimeout = TimeSpan.FromMilliseconds(500), MaxRequestHeadBytes = 1024, MaxConnections = 64 });
+        _server = new ControlHttpServer(new IPEndPoint(IPAddress.Loopback, 0), routes, _time,
+            new ControlHttpOptions { HeaderTimeout = s_headerTimeout, MaxRequestHeadBytes = 1024, MaxConnections = 64 });
         _server.Start();
         return Task.CompletedTask;
     }
@@ -130,13 +136,18 @@ public sealed class ControlHttpServerTests : IAsyncLifetime
     {
         using var silent = new TcpClient();
         await silent.ConnectAsync(_server.LocalEndPoint);
+        await Wait.WaitUntilAsync(() => _server.Armed == 1, "the server holds the silent connection with its header deadline armed", TimeSpan.FromSeconds(10));
 
         Assert.Equal("hello\n", await _http.GetStringAsync(Url("/hello")));
 
         var buffer = new byte[16];
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        int n = await silent.GetStream().ReadAsync(buffer, cts.Token); // the server gives up on it after 500 ms
-        Assert.Equal(0, n);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var read = silent.GetStream().ReadAsync(buffer, cts.Token).AsTask();
+        _time.Advance(s_headerTimeout - TimeSpan.FromMilliseconds(1));
+        Assert.False(read.IsCompleted, "closed before its header deadline");
+        _time.Advance(TimeSpan.FromMilliseconds(1)); // the server gives up on it at 500 ms on its clock
+        Assert.Equal(0, await read);
+        Assert.Equal(1, _server.TimedOut);
     }
 
     [Fact]
