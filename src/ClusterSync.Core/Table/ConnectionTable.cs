@@ -60,7 +60,7 @@ internal sealed class ConnectionTable
     /// millions, a cache miss the prefetch pipeline cannot see coming; with a bucket per slot (the sizing before, load up
     /// to 1.0) a hit walked up to ~1.5 slots, now at most ~1.33. Costs 6–12 bytes per slot of capacity (4–8 before).
     /// </summary>
-    private static int BucketsFor(int capacity) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Min(1 << 30, capacity + (capacity >> 1)));
+    private static int BucketsFor(int capacity) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Min(1L << 30, capacity + ((long)capacity >> 1)));
 
     /// <summary>Entries in the table, tombstones included.</summary>
     public int Count => _used - _freeCount;
