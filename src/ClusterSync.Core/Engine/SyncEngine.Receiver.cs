@@ -18,6 +18,9 @@ public sealed partial class SyncEngine
     private int _stagedCount;
     private byte _stagedSender;
     private bool _deferApply; // set by the receiver loop while the transport holds more datagrams
+
+    // CLUSTERSYNC_STAGED_APPLY=0 applies every datagram on its own (for comparisons on one machine, not for production).
+    private static readonly bool s_stagedApply = Environment.GetEnvironmentVariable("CLUSTERSYNC_STAGED_APPLY") != "0";
     private readonly Queue<(byte Peer, ulong Lost)> _resyncNotifications = new();
     private IReceiveDropCounts? _dropCounts;
     private long _foldedEmpty;
@@ -28,7 +31,7 @@ public sealed partial class SyncEngine
         ReceiverThreadId = ThreadCpu.CurrentThreadId();
         var buffer = GC.AllocateUninitializedArray<byte>(65536);
         var token = _stop.Token;
-        var buffered = _channel as IBufferedReceive;
+        var buffered = s_stagedApply ? _channel as IBufferedReceive : null;
         try
         {
             while (!token.IsCancellationRequested)
