@@ -92,6 +92,69 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>
+    /// As <see cref="CopySnapshotChunk"/>, but encodes each record straight into <paramref name="destination"/> from
+    /// <paramref name="position"/> (no staging array: one record at a time through a local, so a million-entry walk
+    /// touches no memory beyond the table and the frame). Walks at most <paramref name="maxSlots"/> slots under one
+    /// hold of the table lock and stops early, before a slot, once fewer than <see cref="Protocol.RecordCodec.MaxRecordSize"/>
+    /// bytes are left (the frame is full: <paramref name="cursor"/> stays at that slot). Returns the records written;
+    /// the walk is over when <paramref name="cursor"/> reaches -1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal int EncodeSnapshotChunk(ref int cursor, Span<byte> destination, ref int position, int maxSlots)
+    {
+        if (cursor < 0)
+        {
+            return 0;
+        }
+
+        int n = 0;
+        int p = position;
+        var r = default(ConnectionEvent);
+        lock (_tableLock)
+        {
+            int limit = _table.SlotLimit;
+            int end = (int)Math.Min((long)cursor + maxSlots, limit);
+            byte me = MemberId;
+            int i = cursor;
+            for (; i < end && p + Protocol.RecordCodec.MaxRecordSize <= destination.Length; i++)
+            {
+                ref var e = ref _table.EntryAt(i, out var key);
+                if (Unsafe.IsNullRef(ref e))
+                {
+                    continue;
+                }
+
+                var status = e.Status;
+                if ((status & ConnectionStatus.Tombstone) != 0)
+                {
+                    r.Kind = ConnectionEventKind.Destroy;
+                    r.HasCounters = false;
+                }
+                else
+                {
+                    if (e.Owner == me && (status & ConnectionStatus.Announced) == 0)
+                    {
+                        continue;
+                    }
+
+                    r.Kind = ConnectionEventKind.Update;
+                    r.HasCounters = _table.TryGetCounters(key, out r.Counters);
+                }
+
+                r.Key = key;
+                r.Entry = _table.Read(key, e);
+                p += Protocol.RecordCodec.Write(destination[p..], r);
+                n++;
+            }
+
+            cursor = i >= limit ? -1 : i;
+        }
+
+        position = p;
+        return n;
+    }
+
+    /// <summary>
     /// Applies snapshot records with the delta-sync rule (only a newer version wins), in groups under the table
     /// lock so delta sync interleaves. Returns how many changed the table (the rest were stale).
     /// </summary>

@@ -125,6 +125,14 @@ public sealed partial class SyncEngine : IDisposable
     /// <summary>Observes every record applied from a peer (receiver thread; must be cheap). For benchmarks and the data-plane mirror.</summary>
     public AppliedHandler? AppliedObserver { get; set; }
 
+    /// <summary>
+    /// While an <see cref="AppliedObserver"/> is set: the <see cref="TimeProvider"/> timestamp taken once per group of
+    /// received records applied together (the records of one or more consecutive Data datagrams, at most 320), just
+    /// before the group is applied, so an observer that times applies reads it instead of the clock for every record.
+    /// 0 before the first group.
+    /// </summary>
+    public long AppliedGroupTimestamp { get; private set; }
+
     /// <summary>Kernel thread ids of the sender and receiver threads (0 until started), for CPU accounting.</summary>
     public int SenderThreadId { get; private set; }
 

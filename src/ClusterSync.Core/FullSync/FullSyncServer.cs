@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
-using ClusterSync.Connections;
 using ClusterSync.Engine;
 using ClusterSync.Protocol;
 using ClusterSync.Security;
@@ -253,7 +251,6 @@ public sealed class FullSyncServer : IAsyncDisposable
         int bufferSize = FrameData + 64 + FrameProtection.Overhead;
         var front = ArrayPool<byte>.Shared.Rent(bufferSize);
         var back = ArrayPool<byte>.Shared.Rent(bufferSize);
-        var events = ArrayPool<ConnectionEvent>.Shared.Rent(ChunkSlots);
         Task pending = Task.CompletedTask;
         long entries = 0;
         long bytes = 0;
@@ -278,19 +275,12 @@ public sealed class FullSyncServer : IAsyncDisposable
             int cursor = 0;
             while (cursor >= 0)
             {
-                int copied = _engine.CopySnapshotChunk(ref cursor, events.AsSpan(0, ChunkSlots));
-                int i = 0;
-                while (true)
+                // Walk and encode straight from the table into the frame (no per-entry copy), 4,096 slots per lock hold.
+                int wrote = _engine.EncodeSnapshotChunk(ref cursor, front.AsSpan(0, limit), ref pos, ChunkSlots);
+                count += wrote;
+                entries += wrote;
+                if (cursor >= 0 && pos + RecordCodec.MaxRecordSize > limit)
                 {
-                    int wrote = Encode(events.AsSpan(i, copied - i), front, ref pos, limit);
-                    i += wrote;
-                    count += wrote;
-                    entries += wrote;
-                    if (i == copied)
-                    {
-                        break;
-                    }
-
                     (pending, n) = await FlushAsync(stream, sealer, front, pos, count, pending, cancellationToken).ConfigureAwait(false);
                     bytes += n;
                     (front, back) = (back, front);
@@ -336,23 +326,7 @@ public sealed class FullSyncServer : IAsyncDisposable
 
             ArrayPool<byte>.Shared.Return(front);
             ArrayPool<byte>.Shared.Return(back);
-            ArrayPool<ConnectionEvent>.Shared.Return(events);
         }
-    }
-
-    /// <summary>Encodes records into <paramref name="frame"/> from <paramref name="pos"/> while one more surely fits; returns how many.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int Encode(ReadOnlySpan<ConnectionEvent> events, byte[] frame, ref int pos, int limit)
-    {
-        int p = pos;
-        int i = 0;
-        for (; i < events.Length && p + RecordCodec.MaxRecordSize <= limit; i++)
-        {
-            p += RecordCodec.Write(frame.AsSpan(p), events[i]);
-        }
-
-        pos = p;
-        return i;
     }
 
     /// <summary>Seals a Records frame and starts writing it once the previous write has finished (double buffering).</summary>

@@ -29,6 +29,7 @@ internal sealed unsafe class LinuxBatchReceiver : IDisposable
     private readonly IoVec* _iov;
     private readonly MMsgHdr* _messages;
     private readonly int[] _segment; // per message: segment size (0: one datagram), -1: dropped (truncated)
+    private readonly int[] _lengths; // per message: bytes received (a managed copy, for HasBuffered)
     private int _count;
     private int _next;
     private int _offset; // within message _next, the next segment's start
@@ -52,6 +53,7 @@ internal sealed unsafe class LinuxBatchReceiver : IDisposable
         _iov = (IoVec*)NativeMemory.AllocZeroed((nuint)(_batch * sizeof(IoVec)));
         _messages = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(_batch * sizeof(MMsgHdr)));
         _segment = new int[_batch];
+        _lengths = new int[_batch];
     }
 
     /// <summary>
@@ -71,6 +73,37 @@ internal sealed unsafe class LinuxBatchReceiver : IDisposable
 
     /// <summary>UDP GRO is on for the socket: coalesced runs arrive as one buffer and are cut here.</summary>
     public bool Gro { get; }
+
+    /// <summary>
+    /// True when the last call's batch still holds a datagram (or a coalesced buffer's next segment), so the next
+    /// <see cref="Receive"/> returns without a system call. Receiver thread only.
+    /// </summary>
+    public bool HasBuffered
+    {
+        get
+        {
+            // Managed copies only (the native batch may be freed by Dispose on another thread meanwhile). Counts only
+            // what Receive would hand out: not a truncated, oversize or empty datagram (after those it would block).
+            for (int i = _next; i < _count; i++)
+            {
+                int segment = _segment[i];
+                int total = _lengths[i];
+                if (segment < 0 || total == 0)
+                {
+                    continue;
+                }
+
+                int start = i == _next ? _offset : 0;
+                int length = segment == 0 ? total : Math.Min(segment, total - start);
+                if (length <= _limit)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     /// <summary>Datagrams larger than a slot, cut by the kernel (MSG_TRUNC) and dropped here.</summary>
     public long Truncated => Interlocked.Read(ref _truncated);
@@ -200,6 +233,7 @@ internal sealed unsafe class LinuxBatchReceiver : IDisposable
 
         for (int i = 0; i < got; i++)
         {
+            _lengths[i] = (int)_messages[i].Length;
             ref var h = ref _messages[i].Header;
             if ((h.Flags & MsgTrunc) != 0)
             {

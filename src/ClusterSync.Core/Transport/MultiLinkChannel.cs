@@ -12,7 +12,7 @@ public sealed record SyncLink(byte Id, IDatagramChannel Channel);
 /// Each link has its own receive thread; received datagrams are handed to the engine's single receive loop in
 /// arrival order, with the link they came on (<see cref="LastReceivedLink"/>). Links are ordered by id.
 /// </summary>
-public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDatagramBatchSender
+public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDatagramBatchSender, IBufferedReceive
 {
     private const int BufferCount = 512;
     private readonly SyncLink[] _links;
@@ -134,6 +134,10 @@ public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDa
 
     public ValueTask SendOnLinkAsync(ReadOnlyMemory<byte> datagram, int peerIndex, int link, CancellationToken cancellationToken = default)
         => _links[link].Channel.SendAsync(datagram, peerIndex, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>A datagram a link's thread has handed over (the engine's receiver is the only one taking them).</remarks>
+    bool IBufferedReceive.HasBufferedDatagram => _readyCount.CurrentCount > 0;
 
     public ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {

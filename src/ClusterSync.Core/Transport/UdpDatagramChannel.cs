@@ -10,7 +10,7 @@ namespace ClusterSync.Transport;
 /// On Linux the engine's batches leave with <c>sendmmsg</c> and UDP GSO and arrive with <c>recvmmsg</c> and UDP GRO
 /// where the kernel has them (<see cref="TransportPath"/> says which); elsewhere one system call per datagram.
 /// </summary>
-public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts, IDatagramBatchSender
+public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts, IDatagramBatchSender, IBufferedReceive
 {
     public const int DefaultSocketBuffer = 4 * 1024 * 1024;
     private static readonly TimeSpan s_receivePoll = TimeSpan.FromMilliseconds(250);
@@ -101,6 +101,9 @@ public sealed class UdpDatagramChannel : IDatagramChannel, IReceiveDropCounts, I
     public long OversizeDatagrams => Interlocked.Read(ref _oversizeDatagrams) + (_batch?.Truncated ?? 0);
 
     public int PeerCount => _peers.Length;
+
+    /// <inheritdoc />
+    bool IBufferedReceive.HasBufferedDatagram => _batch is { HasBuffered: true };
 
     public long SendErrors => Interlocked.Read(ref _sendErrors) + (_batchSender?.Errors ?? 0);
 
