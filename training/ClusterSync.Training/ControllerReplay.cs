@@ -105,19 +105,38 @@ internal sealed class ControllerReplay
     /// start). <paramref name="tap"/>, when given, receives every outcome the controller does — as a node's telemetry recorder does.
     /// </summary>
     public ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, List<ReplayDecision>? decisions = null,
-        IConnectionOutcomeSink? tap = null)
+        IConnectionOutcomeSink? tap = null, TextWriter? priceLog = null)
     {
         var scheduler = new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(_startMs));
         var clock = new SchedulerTimeProvider(scheduler);
-        return Run(name, options, predictor, warmUp, scheduler, clock, decisions, tap);
+        return Run(name, options, predictor, warmUp, scheduler, clock, decisions, tap, priceLog);
     }
 
     /// <summary>The replay on a given virtual clock (tests drive a node's engine on the same kind of clock).</summary>
     private ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, HistoricalScheduler scheduler,
-        TimeProvider clock, List<ReplayDecision>? decisions, IConnectionOutcomeSink? tap = null)
+        TimeProvider clock, List<ReplayDecision>? decisions, IConnectionOutcomeSink? tap = null, TextWriter? priceLog = null)
     {
         using var controller = new AdaptiveController(options with { Enabled = true }, _catalog.Classes, predictor, clock,
             bufferScheduler: scheduler, feedbackScheduler: ImmediateScheduler.Instance);
+        long nextLogMs = long.MinValue;
+        if (priceLog is not null)
+        {
+            // One line a minute of trace time: what the budget loop saw and did (simulate --price-log).
+            priceLog.WriteLine("time_utc,price,realized_window,realized_since_start,window_outcomes,error_weight,live,decided_now,decided_delayed,decided_never,guarded,services_kept_by_model");
+            controller.BatchProcessed += () =>
+            {
+                long now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                if (now < nextLogMs)
+                {
+                    return;
+                }
+
+                nextLogMs = now + 60_000;
+                var st = controller.GetStatus();
+                priceLog.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{clock.GetUtcNow():yyyy-MM-ddTHH:mm:ss},{st.Price:G5},{st.RealizedLoss:G4},{st.RealizedLossSinceStart:G4},{controller.WindowOutcomes:0.#},{controller.ErrorWeight:0.###},{st.LiveConnections},{st.DecidedNow},{st.DecidedDelayed},{st.DecidedNever},{st.DecidedGuarded},{controller.ServicesKeptByModel}"));
+            };
+        }
 
         int n = _records.Length;
         var skipNames = options.EffectiveNeverSkip(_catalog.Classes.Select(c => c.Name));
