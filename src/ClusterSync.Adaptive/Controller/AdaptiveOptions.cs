@@ -133,7 +133,7 @@ public sealed record AdaptiveOptions
     /// <summary>
     /// The time constant over which a service's lifetimes (and its evidence) fade; zero: <see cref="GuardWindow"/>.
     /// </summary>
-    public TimeSpan ServiceWindow { get; init; } = TimeSpan.FromHours(4);
+    public TimeSpan ServiceWindow { get; init; } = TimeSpan.FromHours(2);
 
     /// <summary>The longest delay a service's own lifetimes may choose (they come from ended connections, short of the longest lives).</summary>
     public TimeSpan ServiceMaxDelay { get; init; } = TimeSpan.FromSeconds(60);
