@@ -111,15 +111,16 @@ public sealed class ControllerReplayTests
     {
         // Busy hours (~360 connections: ssh ~10 min, https half 0.5 s and half 2 min, dns) alternate with quiet ones (a
         // few dns lookups, never synced: "100 % lost" of almost no connection-seconds). Read as a plain ratio per
-        // window, every quiet hour drags the price down, and the busy hours sync everything at once, far under budget.
+        // window, every quiet hour drags the price down and the busy hours sync more than they need, under budget.
         var records = SparseTrace(seed: 5, hours: 12);
         var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy());
         var weighted = replay.Run("weighted", new AdaptiveOptions { LossBudget = 0.01 }, new PricedPredictor(), WarmUp);
         var plain = replay.Run("plain", new AdaptiveOptions { LossBudget = 0.01, ErrorWeighting = false }, new PricedPredictor(), WarmUp);
 
-        Assert.InRange(weighted.RealizedLoss, 0.01 * 0.6, 0.01 * 1.25);
-        Assert.True(plain.RealizedLoss < 0.01 * 0.5, $"unweighted: realized {plain.RealizedLoss}, price {plain.FinalPrice}");
-        Assert.False(weighted.Comparison.SinceStart.WorseOnBoth, $"{weighted.Comparison.SinceStart}");
+        // Weighted by its connection-seconds the error tracks the budget (0.97 × on this trace); read as a plain ratio
+        // per window the quiet hours keep the price low and a third of the budget unspent (0.70 ×).
+        Assert.InRange(weighted.RealizedLoss, 0.01 * 0.85, 0.01 * 1.15);
+        Assert.True(plain.RealizedLoss < 0.01 * 0.8, $"unweighted: realized {plain.RealizedLoss}, price {plain.FinalPrice}");
     }
 
     /// <summary>Odd hours like <see cref="Trace"/> at 0.1 a second; even hours dns alone, 30 an hour.</summary>
