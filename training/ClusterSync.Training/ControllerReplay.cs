@@ -112,16 +112,16 @@ internal sealed class ControllerReplay
     /// seconds are written to <see cref="ReplayCover.UnprotectedSeconds"/>.
     /// </remarks>
     public ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, List<ReplayDecision>? decisions = null,
-        IConnectionOutcomeSink? tap = null, ReplayCover? cover = null)
+        IConnectionOutcomeSink? tap = null, ReplayCover? cover = null, TextWriter? priceLog = null)
     {
         var scheduler = new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(_startMs));
         var clock = new SchedulerTimeProvider(scheduler);
-        return Run(name, options, predictor, warmUp, scheduler, clock, decisions, tap, cover);
+        return Run(name, options, predictor, warmUp, scheduler, clock, decisions, tap, cover, priceLog);
     }
 
     /// <summary>The replay on a given virtual clock (tests drive a node's engine on the same kind of clock).</summary>
     private ReplayResult Run(string name, AdaptiveOptions options, ILifetimePredictor? predictor, TimeSpan warmUp, HistoricalScheduler scheduler,
-        TimeProvider clock, List<ReplayDecision>? decisions, IConnectionOutcomeSink? tap = null, ReplayCover? cover = null)
+        TimeProvider clock, List<ReplayDecision>? decisions, IConnectionOutcomeSink? tap = null, ReplayCover? cover = null, TextWriter? priceLog = null)
     {
         if (cover is not null && (cover.CoveredAtStart.Length != _records.Length || cover.UnprotectedSeconds.Length != _records.Length))
         {
@@ -130,6 +130,25 @@ internal sealed class ControllerReplay
 
         using var controller = new AdaptiveController(options with { Enabled = true }, _catalog.Classes, predictor, clock,
             bufferScheduler: scheduler, feedbackScheduler: ImmediateScheduler.Instance);
+        long nextLogMs = long.MinValue;
+        if (priceLog is not null)
+        {
+            // One line a minute of trace time: what the budget loop saw and did (simulate --price-log).
+            priceLog.WriteLine("time_utc,price,realized_window,realized_since_start,window_outcomes,error_weight,live,decided_now,decided_delayed,decided_never,guarded,services_kept_by_model");
+            controller.BatchProcessed += () =>
+            {
+                long now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                if (now < nextLogMs)
+                {
+                    return;
+                }
+
+                nextLogMs = now + 60_000;
+                var st = controller.GetStatus();
+                priceLog.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{clock.GetUtcNow():yyyy-MM-ddTHH:mm:ss},{st.Price:G5},{st.RealizedLoss:G4},{st.RealizedLossSinceStart:G4},{controller.WindowOutcomes:0.#},{controller.ErrorWeight:0.###},{st.LiveConnections},{st.DecidedNow},{st.DecidedDelayed},{st.DecidedNever},{st.DecidedGuarded},{controller.ServicesKeptByModel}"));
+            };
+        }
 
         int n = _records.Length;
         var skipNames = options.EffectiveNeverSkip(_catalog.Classes.Select(c => c.Name));
@@ -305,7 +324,7 @@ internal sealed class ControllerReplay
 }
 
 /// <summary>
-/// Connection templates in a controller replay (<see cref="ControllerReplay.Run(string, AdaptiveOptions, ILifetimePredictor?, TimeSpan, List{ReplayDecision}?, IConnectionOutcomeSink?, ReplayCover?)"/>),
+/// Connection templates in a controller replay (<see cref="ControllerReplay.Run(string, AdaptiveOptions, ILifetimePredictor?, TimeSpan, List{ReplayDecision}?, IConnectionOutcomeSink?, ReplayCover?, TextWriter?)"/>),
 /// indexed in start order: which connections a live template covered at their start (in), each one's unreplicated
 /// seconds and the covered delayed connections left unsynchronized (out).
 /// </summary>

@@ -57,6 +57,16 @@ public static class Simulation
             predictor, warmup, tap: tap);
     }
 
+    /// <summary>One more replay at <paramref name="budget"/> that writes the budget loop's state once a minute of trace time to <paramref name="log"/> (<c>simulate --price-log</c>).</summary>
+    public static ReplayResult LogPrice(IReadOnlyList<TraceRecord> records, LifetimeModel? model, double budget, TimeSpan warmup, bool guard,
+        bool serviceClasses, TextWriter log, AdaptiveOptions? options = null)
+    {
+        var replay = new ControllerReplay(records, serviceClasses ? new ClusterSync.Policy.PolicyOptions() : ControllerReplay.UniformPolicy(3));
+        var predictor = model is null ? null : new LifetimeModelPredictor(model);
+        return replay.Run($"adaptive@{budget.ToString("0.#####", CultureInfo.InvariantCulture)}", (options ?? new AdaptiveOptions()) with { LossBudget = budget, Guard = guard },
+            predictor, warmup, priceLog: log);
+    }
+
     /// <summary>The service classes a replay classifies by (for a recorder attached to it).</summary>
     public static IReadOnlyList<ClusterSync.Policy.ServiceClassDefinition> ReplayClasses(bool serviceClasses)
         => new ClusterSync.Policy.ServiceClassCatalog(serviceClasses ? new ClusterSync.Policy.PolicyOptions() : ControllerReplay.UniformPolicy(3)).Classes;

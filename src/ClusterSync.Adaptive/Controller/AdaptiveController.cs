@@ -93,6 +93,13 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private double _lastLifetime;
     private double _windowExposure;
     private double _windowLifetime;
+    private double _windowOutcomes;
+    private double _windowPriced;
+    private double _windowDecisions;
+    private long _lastPriced;
+    private long _lastUnpriced;
+    private double _activeSeconds;
+    private double _lastWeight = 1;
 
     // Connection-seconds since start, live connections included: written by decisions (data-plane thread) and the
     // feedback loop, under its own short lock (uncontended on the decision path but for one feedback sample a batch).
@@ -523,6 +530,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             double keep = Math.Exp(-dt / memory);
             _windowExposure = (keep * _windowExposure) + (exposureSeconds - _lastExposure);
             _windowLifetime = (keep * _windowLifetime) + (lifetimeSeconds - _lastLifetime);
+            _windowOutcomes = (keep * _windowOutcomes) + batch.Count;
             _lastExposure = exposureSeconds;
             _lastLifetime = lifetimeSeconds;
             _lastStepMs = nowMs;
@@ -540,7 +548,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
             // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
             double previous = _price;
-            double error = Math.Clamp((_realized / _options.LossBudget) - 1, -1, 1);
+            double weight = EvidenceWeight(dt, memory, keep, lifetimeSeconds);
+            double error = Math.Clamp((_realized / _options.LossBudget) - 1, -1, _options.ErrorWeighting ? _options.MaxOverError : 1);
             int sign = Math.Sign(error);
             if (sign != 0 && sign != _lastErrorSign)
             {
@@ -554,14 +563,17 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                 _lastErrorSign = sign;
             }
 
-            double step = _options.Gain * error * Math.Min(dt, age) / age;
+            double step = _options.Gain * error * weight * Math.Min(dt, age) / age;
             _price = Math.Clamp(_price * Math.Exp(-step), MinPrice, MaxPrice);
             Log.PriceMoved(_logger, _realized, _options.LossBudget, previous, _price);
 
             double fade = dt > 0 ? Math.Exp(-dt / _options.GuardWindow.TotalSeconds) : 1;
-            _guard.Fade(fade);
+            double slowWindow = _options.GuardSlowWindow.TotalSeconds;
+            _guard.Fade(fade, dt > 0 && slowWindow > 0 ? Math.Exp(-dt / slowWindow) : 1);
             // The per-service histograms fade and give their delays every 10 s (not every batch: thousands of them).
-            _serviceFade *= fade;
+            _serviceFade *= _options.ServiceWindow > TimeSpan.Zero
+                ? (dt > 0 ? Math.Exp(-dt / _options.ServiceWindow.TotalSeconds) : 1)
+                : fade;
             bool serviceStep = _serviceStepMs == long.MinValue || nowMs - _serviceStepMs >= 10_000;
             if (serviceStep)
             {
@@ -651,7 +663,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         bool[]? fallback = null;
         if (_options.Guard && _model is not null)
         {
-            fallback = _guard.Update(_price, _options.GuardMinEvidence);
+            fallback = _guard.Update(_price, _options.GuardMinEvidence, _options.GuardSlowWindow > TimeSpan.Zero);
             if (Array.IndexOf(fallback, true) < 0)
             {
                 fallback = null;
@@ -733,6 +745,70 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         _servicePrior = [.. prior];
         _serviceCandidateMs = candidates;
         _servicesKeptByModel = kept;
+    }
+
+    /// <summary>
+    /// How much the window's error counts (<see cref="AdaptiveOptions.ErrorWeighting"/>, <see cref="AdaptiveOptions.HoldWhileGuarded"/>).
+    /// The budget is a ratio of totals over the whole run, so a stretch counts for its connection-seconds: a quiet hour
+    /// of a few short connections, unreplicated their whole (short) lives, is "100 % lost" of almost nothing and must
+    /// not drag the price down for hours (the window's connection-seconds per second against the run's average, at
+    /// most 2). And the price only answers for decisions it made: while the guard (or a cold-start static policy)
+    /// decides instead, raising or lowering it changes nothing the window shows, and integrating that error winds the
+    /// price up (or down) without bound (the share of the window's decisions the price made).
+    /// </summary>
+    private double EvidenceWeight(double dt, double memory, double keep, double lifetimeSeconds)
+    {
+        double weight = 1;
+        if (_options.ErrorWeighting)
+        {
+            _activeSeconds += Math.Min(dt, memory);
+            if (_activeSeconds >= 2 * memory && lifetimeSeconds > 0)
+            {
+                double average = lifetimeSeconds / _activeSeconds;
+                weight = Math.Clamp(_windowLifetime / memory / average, 0, _options.MaxErrorWeight);
+            }
+        }
+
+        if (_options.HoldWhileGuarded)
+        {
+            long priced = Interlocked.Read(ref _now) + Interlocked.Read(ref _delayed) + Interlocked.Read(ref _never);
+            long unpriced = Interlocked.Read(ref _guarded) + Interlocked.Read(ref _static);
+            _windowPriced = (keep * _windowPriced) + (priced - _lastPriced);
+            _windowDecisions = (keep * _windowDecisions) + (priced - _lastPriced) + (unpriced - _lastUnpriced);
+            _lastPriced = priced;
+            _lastUnpriced = unpriced;
+            if (_windowDecisions > 0)
+            {
+                weight *= Math.Clamp(_windowPriced / _windowDecisions, 0, 1);
+            }
+        }
+
+        _lastWeight = weight;
+        return weight;
+    }
+
+    /// <summary>The weight of the last batch's error in the price's step (1 without evidence weighting).</summary>
+    public double ErrorWeight
+    {
+        get
+        {
+            lock (_feedbackLock)
+            {
+                return _lastWeight;
+            }
+        }
+    }
+
+    /// <summary>Ended connections in the realized-loss window (faded with it): the evidence the price's error rests on.</summary>
+    public double WindowOutcomes
+    {
+        get
+        {
+            lock (_feedbackLock)
+            {
+                return _windowOutcomes;
+            }
+        }
     }
 
     private static int[] NewBucketArray()

@@ -67,6 +67,28 @@ public sealed record AdaptiveOptions
     public TimeSpan LossWindow { get; init; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
+    /// The price's error counts for the connection-seconds behind it: a stretch of the window with few
+    /// connection-seconds (against the run's average) moves the price little, a busy one more (at most twice).
+    /// </summary>
+    public bool ErrorWeighting { get; init; } = true;
+
+    /// <summary>With <see cref="ErrorWeighting"/>: the largest weight a busy stretch gets.</summary>
+    public double MaxErrorWeight { get; init; } = 2;
+
+    /// <summary>
+    /// With <see cref="ErrorWeighting"/>: the largest relative error over budget the price answers (under budget it is
+    /// at most 1 by construction). Clamping an overshoot harder than an undershoot biases the price toward overshoot
+    /// where the loss comes in lumps (sparse traffic: one long connection held is a spike of many times the budget).
+    /// </summary>
+    public double MaxOverError { get; init; } = 4;
+
+    /// <summary>
+    /// The price only moves for the share of recent decisions it made: while the baseline guard (or a cold-start
+    /// static policy) decides instead, the error is not the price's, and integrating it would wind the price up.
+    /// </summary>
+    public bool HoldWhileGuarded { get; init; } = true;
+
+    /// <summary>
     /// The baseline guard: per class and model region, fall back to the class's static policy while the model does
     /// worse there than that policy on the same ended connections.
     /// </summary>
@@ -74,6 +96,12 @@ public sealed record AdaptiveOptions
 
     /// <summary>The time constant of the guard's evidence (older outcomes fade).</summary>
     public TimeSpan GuardWindow { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// The guard's second, longer window: a region (or class) whose evidence over <see cref="GuardWindow"/> is short of
+    /// <see cref="GuardMinEvidence"/> outcomes is judged on its evidence over this window (sparse traffic). Zero: off.
+    /// </summary>
+    public TimeSpan GuardSlowWindow { get; init; } = TimeSpan.FromHours(6);
 
     /// <summary>Outcomes (faded) a region needs before the guard changes its mind about it.</summary>
     public double GuardMinEvidence { get; init; } = 30;
@@ -101,6 +129,11 @@ public sealed record AdaptiveOptions
     /// model's distribution for the connection, the model counting as this many outcomes.
     /// </summary>
     public double ServicePriorWeight { get; init; } = 30;
+
+    /// <summary>
+    /// The time constant over which a service's lifetimes (and its evidence) fade; zero: <see cref="GuardWindow"/>.
+    /// </summary>
+    public TimeSpan ServiceWindow { get; init; } = TimeSpan.FromHours(2);
 
     /// <summary>The longest delay a service's own lifetimes may choose (they come from ended connections, short of the longest lives).</summary>
     public TimeSpan ServiceMaxDelay { get; init; } = TimeSpan.FromSeconds(60);
@@ -155,14 +188,34 @@ public sealed record AdaptiveOptions
             yield return $"{path}.lossWindow: expected a duration in [1s, 1d], found {LossWindow}";
         }
 
+        if (!(MaxErrorWeight >= 1 && MaxErrorWeight <= 100))
+        {
+            yield return $"{path}.maxErrorWeight: expected 1 to 100, found {MaxErrorWeight}";
+        }
+
+        if (!(MaxOverError >= 1 && MaxOverError <= 100))
+        {
+            yield return $"{path}.maxOverError: expected 1 to 100, found {MaxOverError}";
+        }
+
         if (GuardWindow < TimeSpan.FromSeconds(10) || GuardWindow > TimeSpan.FromDays(7))
         {
             yield return $"{path}.guardWindow: expected a duration in [10s, 7d], found {GuardWindow}";
         }
 
+        if (GuardSlowWindow < TimeSpan.Zero || GuardSlowWindow > TimeSpan.FromDays(30))
+        {
+            yield return $"{path}.guardSlowWindow: expected a duration in [0, 30d], found {GuardSlowWindow}";
+        }
+
         if (!(GuardMinEvidence >= 1 && GuardMinEvidence <= 1e6))
         {
             yield return $"{path}.guardMinEvidence: expected 1 to 1000000, found {GuardMinEvidence}";
+        }
+
+        if (ServiceWindow != TimeSpan.Zero && (ServiceWindow < TimeSpan.FromSeconds(10) || ServiceWindow > TimeSpan.FromDays(30)))
+        {
+            yield return $"{path}.serviceWindow: expected 0 (the guard window) or a duration in [10s, 30d], found {ServiceWindow}";
         }
 
         if (ServiceMaxDelay < TimeSpan.Zero || ServiceMaxDelay > TimeSpan.FromHours(24))

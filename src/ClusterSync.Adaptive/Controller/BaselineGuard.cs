@@ -19,21 +19,14 @@ internal sealed class BaselineGuard
     private const double EnterMargin = 0.05;
 
     private readonly int _classes;
-    private readonly double[] _n;
-    private readonly double[] _modelSyncs;
-    private readonly double[] _modelExposure;
-    private readonly double[] _staticSyncs;
-    private readonly double[] _staticExposure;
     private readonly bool[] _fallback = new bool[256 * RegionsPerClass];
-    // Per class (faded): as applied, the model's own choices, the static policy — all on the same ended connections.
-    private readonly double[] _classN = new double[256];
-    private readonly double[] _appliedSyncs = new double[256];
-    private readonly double[] _appliedExposure = new double[256];
-    private readonly double[] _classModelSyncs = new double[256];
-    private readonly double[] _classModelExposure = new double[256];
-    private readonly double[] _classStaticSyncs = new double[256];
-    private readonly double[] _classStaticExposure = new double[256];
     private readonly bool[] _classFallback = new bool[256];
+
+    // The evidence, faded over the guard window; and the same sums faded over a longer window, read where the short
+    // one holds too few outcomes to judge (sparse traffic: a region that never gathers the evidence in half an hour
+    // would never be judged at all).
+    private readonly Evidence _fast = new();
+    private readonly Evidence _slow = new();
     private readonly Window[] _sinceStart;
     private readonly Window[] _minutes;
     private readonly long[] _minuteOf;
@@ -41,12 +34,6 @@ internal sealed class BaselineGuard
     public BaselineGuard(int classes)
     {
         _classes = Math.Max(1, classes);
-        int regions = 256 * RegionsPerClass;
-        _n = new double[regions];
-        _modelSyncs = new double[regions];
-        _modelExposure = new double[regions];
-        _staticSyncs = new double[regions];
-        _staticExposure = new double[regions];
         _sinceStart = new Window[_classes];
         _minutes = new Window[_classes * Minutes];
         _minuteOf = new long[_classes * Minutes];
@@ -80,94 +67,67 @@ internal sealed class BaselineGuard
             return;
         }
 
-        _classN[cls]++;
-        _appliedSyncs[cls] += synced ? 1 : 0;
-        _appliedExposure[cls] += exposure;
-        _classModelSyncs[cls] += lifetime > modelDelay ? 1 : 0;
-        _classModelExposure[cls] += Math.Min(lifetime, modelDelay);
-        _classStaticSyncs[cls] += staticSynced ? 1 : 0;
-        _classStaticExposure[cls] += staticExposure;
-
         int r = (cls * RegionsPerClass) + Math.Min(modelGrid, RegionsPerClass - 1);
-        _n[r]++;
-        _modelSyncs[r] += lifetime > modelDelay ? 1 : 0;
-        _modelExposure[r] += Math.Min(lifetime, modelDelay);
-        _staticSyncs[r] += staticSynced ? 1 : 0;
-        _staticExposure[r] += staticExposure;
+        bool modelSynced = lifetime > modelDelay;
+        double modelExposure = Math.Min(lifetime, modelDelay);
+        _fast.Add(cls, r, synced, exposure, modelSynced, modelExposure, staticSynced, staticExposure);
+        _slow.Add(cls, r, synced, exposure, modelSynced, modelExposure, staticSynced, staticExposure);
     }
 
-    /// <summary>Older evidence weighs less (0-1).</summary>
-    public void Fade(double factor)
+    /// <summary>Older evidence weighs less (0-1): <paramref name="factor"/> for the guard window, <paramref name="slowFactor"/> for the long one.</summary>
+    public void Fade(double factor, double slowFactor = 1)
     {
-        if (factor >= 1)
-        {
-            return;
-        }
-
-        for (int c = 0; c < 256; c++)
-        {
-            _classN[c] *= factor;
-            _appliedSyncs[c] *= factor;
-            _appliedExposure[c] *= factor;
-            _classModelSyncs[c] *= factor;
-            _classModelExposure[c] *= factor;
-            _classStaticSyncs[c] *= factor;
-            _classStaticExposure[c] *= factor;
-        }
-
-        for (int r = 0; r < _n.Length; r++)
-        {
-            if (_n[r] > 0)
-            {
-                _n[r] *= factor;
-                _modelSyncs[r] *= factor;
-                _modelExposure[r] *= factor;
-                _staticSyncs[r] *= factor;
-                _staticExposure[r] *= factor;
-            }
-        }
+        _fast.Fade(factor);
+        _slow.Fade(slowFactor);
     }
 
     /// <summary>
     /// Updates which regions fall back at <paramref name="price"/> and returns a copy for the decision state (index
-    /// <c>class · 16 + model grid index</c>). A region with fewer than <paramref name="minEvidence"/> (faded) outcomes keeps its state.
-    /// A whole class falls back when what was applied there is worse than the static policy on both axes at once
-    /// (more syncs and more exposure: the price moving to meet the budget cannot excuse that), and returns when the
-    /// model's own choices on the same connections no longer are.
+    /// <c>class · 16 + model grid index</c>). A region judges on its evidence over the guard window, or over the long
+    /// window while the guard window holds fewer than <paramref name="minEvidence"/> (faded) outcomes; with too few in
+    /// both it keeps its state. A whole class falls back when what was applied there is worse than the static policy on
+    /// both axes at once (more syncs and more exposure: the price moving to meet the budget cannot excuse that), and
+    /// returns when the model's own choices on the same connections no longer are.
     /// </summary>
-    public bool[] Update(double price, double minEvidence)
+    public bool[] Update(double price, double minEvidence, bool slowEvidence = true)
     {
+        var slow = slowEvidence ? _slow : null;
         for (int c = 0; c < 256; c++)
         {
-            if (_classN[c] < minEvidence)
+            var e = _fast.ClassN[c] >= minEvidence ? _fast : slow?.ClassN[c] >= minEvidence ? slow : null;
+            if (e is null)
             {
                 continue;
             }
 
             if (!_classFallback[c])
             {
-                if (_appliedSyncs[c] > _classStaticSyncs[c] * (1 + EnterMargin) && _appliedExposure[c] > _classStaticExposure[c] * (1 + EnterMargin))
+                if (e.AppliedSyncs[c] > e.ClassStaticSyncs[c] * (1 + EnterMargin) && e.AppliedExposure[c] > e.ClassStaticExposure[c] * (1 + EnterMargin))
                 {
                     _classFallback[c] = true;
                 }
             }
-            else if (!(_classModelSyncs[c] > _classStaticSyncs[c] && _classModelExposure[c] > _classStaticExposure[c]))
+            else if (!(e.ClassModelSyncs[c] > e.ClassStaticSyncs[c] && e.ClassModelExposure[c] > e.ClassStaticExposure[c]))
             {
                 _classFallback[c] = false;
-                _appliedSyncs[c] = _classStaticSyncs[c]; // what was applied meanwhile was the static policy
-                _appliedExposure[c] = _classStaticExposure[c];
+                foreach (var x in new[] { _fast, _slow })
+                {
+                    x.AppliedSyncs[c] = x.ClassStaticSyncs[c]; // what was applied meanwhile was the static policy
+                    x.AppliedExposure[c] = x.ClassStaticExposure[c];
+                }
             }
         }
 
-        for (int r = 0; r < _n.Length; r++)
+        for (int r = 0; r < _fallback.Length; r++)
         {
-            if (_n[r] < minEvidence)
+            var e = _fast.N[r] >= minEvidence ? _fast : slow?.N[r] >= minEvidence ? slow : null;
+            if (e is null)
             {
                 continue;
             }
 
-            double model = (price * _modelSyncs[r]) + _modelExposure[r];
-            double baseline = (price * _staticSyncs[r]) + _staticExposure[r];
+            double model = (price * e.ModelSyncs[r]) + e.ModelExposure[r];
+            double baseline = (price * e.StaticSyncs[r]) + e.StaticExposure[r];
             _fallback[r] = _fallback[r] ? model > baseline : model > baseline * (1 + EnterMargin) + 1e-9;
         }
 
@@ -189,17 +149,10 @@ internal sealed class BaselineGuard
     /// <summary>Clears the evidence and the fallbacks (a new model).</summary>
     public void Reset()
     {
-        Array.Clear(_n);
-        Array.Clear(_modelSyncs);
-        Array.Clear(_modelExposure);
-        Array.Clear(_staticSyncs);
-        Array.Clear(_staticExposure);
+        _fast.Clear();
+        _slow.Clear();
         Array.Clear(_fallback);
         Array.Clear(_classFallback);
-        foreach (var a in new[] { _classN, _appliedSyncs, _appliedExposure, _classModelSyncs, _classModelExposure, _classStaticSyncs, _classStaticExposure })
-        {
-            Array.Clear(a);
-        }
     }
 
     public int RegionsGuarded(int cls)
@@ -239,6 +192,81 @@ internal sealed class BaselineGuard
         }
 
         return sum.ToWindow();
+    }
+
+    /// <summary>Faded sums per class (as applied, the model's own choices, the static policy) and per region (the model's own choices, the static policy), all on the same ended connections.</summary>
+    private sealed class Evidence
+    {
+        public readonly double[] ClassN = new double[256];
+        public readonly double[] AppliedSyncs = new double[256];
+        public readonly double[] AppliedExposure = new double[256];
+        public readonly double[] ClassModelSyncs = new double[256];
+        public readonly double[] ClassModelExposure = new double[256];
+        public readonly double[] ClassStaticSyncs = new double[256];
+        public readonly double[] ClassStaticExposure = new double[256];
+        public readonly double[] N = new double[256 * RegionsPerClass];
+        public readonly double[] ModelSyncs = new double[256 * RegionsPerClass];
+        public readonly double[] ModelExposure = new double[256 * RegionsPerClass];
+        public readonly double[] StaticSyncs = new double[256 * RegionsPerClass];
+        public readonly double[] StaticExposure = new double[256 * RegionsPerClass];
+
+        public void Add(byte cls, int r, bool synced, double exposure, bool modelSynced, double modelExposure, bool staticSynced, double staticExposure)
+        {
+            ClassN[cls]++;
+            AppliedSyncs[cls] += synced ? 1 : 0;
+            AppliedExposure[cls] += exposure;
+            ClassModelSyncs[cls] += modelSynced ? 1 : 0;
+            ClassModelExposure[cls] += modelExposure;
+            ClassStaticSyncs[cls] += staticSynced ? 1 : 0;
+            ClassStaticExposure[cls] += staticExposure;
+            N[r]++;
+            ModelSyncs[r] += modelSynced ? 1 : 0;
+            ModelExposure[r] += modelExposure;
+            StaticSyncs[r] += staticSynced ? 1 : 0;
+            StaticExposure[r] += staticExposure;
+        }
+
+        public void Fade(double factor)
+        {
+            if (factor >= 1)
+            {
+                return;
+            }
+
+            for (int c = 0; c < 256; c++)
+            {
+                if (ClassN[c] > 0)
+                {
+                    ClassN[c] *= factor;
+                    AppliedSyncs[c] *= factor;
+                    AppliedExposure[c] *= factor;
+                    ClassModelSyncs[c] *= factor;
+                    ClassModelExposure[c] *= factor;
+                    ClassStaticSyncs[c] *= factor;
+                    ClassStaticExposure[c] *= factor;
+                }
+            }
+
+            for (int r = 0; r < N.Length; r++)
+            {
+                if (N[r] > 0)
+                {
+                    N[r] *= factor;
+                    ModelSyncs[r] *= factor;
+                    ModelExposure[r] *= factor;
+                    StaticSyncs[r] *= factor;
+                    StaticExposure[r] *= factor;
+                }
+            }
+        }
+
+        public void Clear()
+        {
+            foreach (var a in new[] { ClassN, AppliedSyncs, AppliedExposure, ClassModelSyncs, ClassModelExposure, ClassStaticSyncs, ClassStaticExposure, N, ModelSyncs, ModelExposure, StaticSyncs, StaticExposure })
+            {
+                Array.Clear(a);
+            }
+        }
     }
 
     private struct Window

@@ -37,11 +37,13 @@ internal static class SimulateCommand
         var templateThreshold = new Option<int>("--template-threshold") { Description = "With --templates: connections of one shape within the window that make a template.", DefaultValueFactory = _ => 20 };
         var templateWindow = new Option<double>("--template-window") { Description = "With --templates: the window, in seconds.", DefaultValueFactory = _ => 10 };
         var templateLifetime = new Option<double>("--template-lifetime") { Description = "With --templates: a template's lifetime after the last connection of its shape, in seconds.", DefaultValueFactory = _ => 60 };
+        var set = new Option<string[]>("--set") { Description = "An adaptive setting for the replays, as NAME=VALUE (durations in seconds; repeatable): gain, lossWindow, guardWindow, guardSlowWindow, guardMinEvidence, serviceMinSamples, servicePriorWeight, serviceMaxDelay, serviceWindow, initialPrice, errorWeighting, holdWhileGuarded, maxErrorWeight, maxOverError.", AllowMultipleArgumentsPerToken = true };
+        var priceLog = new Option<string?>("--price-log") { Description = "Also replay at the first budget and write what the budget loop saw, one CSV line a minute of trace time (price, realized loss, outcomes in its window, decisions)." };
         var telemetry = new Option<string?>("--telemetry") { Description = "Also replay at the first budget with the node's telemetry recorder attached: write the LiteDB file a node fed this trace would have (for `telemetry export` and `train`)." };
         var command = new Command("simulate", "Replay a trace under static policies and through the node's adaptive controller on a virtual clock; report messages, bytes, exposure and the realized loss against the budget.")
         {
             trace, format, model, budgets, warmup, noGuard, modelOnly, serviceClasses, noFrontier, plot, json, telemetry, noServiceEvidence,
-            templates, templateThreshold, templateWindow, templateLifetime,
+            set, priceLog, templates, templateThreshold, templateWindow, templateLifetime,
         };
         command.SetAction(parse =>
         {
@@ -97,6 +99,27 @@ internal static class SimulateCommand
 
             var records = TraceLoader.Load(path, fmt);
             var adaptiveOptions = new AdaptiveOptions { ServiceEvidence = !parse.GetValue(noServiceEvidence) };
+            foreach (var setting in parse.GetValue(set) ?? [])
+            {
+                if (!TryApply(adaptiveOptions, setting, out adaptiveOptions, out var why))
+                {
+                    Console.Error.WriteLine($"clustersync: --set: {why}");
+                    return CommandLine.BadInput;
+                }
+            }
+
+            var optionErrors = adaptiveOptions.Validate("--set").ToList();
+            if (optionErrors.Count > 0)
+            {
+                Console.Error.WriteLine($"clustersync: {optionErrors[0]}");
+                return CommandLine.BadInput;
+            }
+
+            if (parse.GetValue(priceLog) is { } priceLogPath)
+            {
+                PathOptions.OutputFile("--price-log", priceLogPath);
+            }
+
             var report = PolicySimulation.Run(records, lifetimeModel, b, TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(modelOnly),
                 parse.GetValue(serviceClasses), !parse.GetValue(noFrontier) || parse.GetValue(plot) is not null, adaptiveOptions);
             if (parse.GetValue(telemetry) is { } db)
@@ -114,6 +137,12 @@ internal static class SimulateCommand
                 }
 
                 Console.Error.WriteLine($"telemetry of the replay at budget {b[0].ToString(CultureInfo.InvariantCulture)} written to {db}");
+            }
+
+            if (parse.GetValue(priceLog) is { } logPath)
+            {
+                using var writer = new StreamWriter(logPath);
+                PolicySimulation.LogPrice(records, lifetimeModel, b[0], TimeSpan.FromHours(warm), !parse.GetValue(noGuard), parse.GetValue(serviceClasses), writer, adaptiveOptions);
             }
 
             if (parse.GetValue(plot) is { } png)
@@ -141,6 +170,47 @@ internal static class SimulateCommand
             return CommandLine.Success;
         });
         return command;
+    }
+
+    /// <summary>Applies one <c>--set NAME=VALUE</c> to the replays' adaptive options (durations in seconds).</summary>
+    internal static bool TryApply(AdaptiveOptions options, string setting, out AdaptiveOptions result, out string reason)
+    {
+        result = options;
+        reason = "";
+        int eq = setting.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || !double.TryParse(setting[(eq + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
+        {
+            reason = $"expected NAME=NUMBER, found '{setting}'";
+            return false;
+        }
+
+        var seconds = TimeSpan.FromSeconds(Math.Clamp(v, 0, TimeSpan.MaxValue.TotalSeconds / 2));
+        AdaptiveOptions? r = setting[..eq] switch
+        {
+            "gain" => options with { Gain = v },
+            "lossWindow" => options with { LossWindow = seconds },
+            "guardWindow" => options with { GuardWindow = seconds },
+            "guardSlowWindow" => options with { GuardSlowWindow = seconds },
+            "guardMinEvidence" => options with { GuardMinEvidence = v },
+            "serviceMinSamples" => options with { ServiceMinSamples = v },
+            "servicePriorWeight" => options with { ServicePriorWeight = v },
+            "serviceMaxDelay" => options with { ServiceMaxDelay = seconds },
+            "serviceWindow" => options with { ServiceWindow = seconds },
+            "initialPrice" => options with { InitialPrice = v },
+            "errorWeighting" => options with { ErrorWeighting = v != 0 },
+            "holdWhileGuarded" => options with { HoldWhileGuarded = v != 0 },
+            "maxErrorWeight" => options with { MaxErrorWeight = v },
+            "maxOverError" => options with { MaxOverError = v },
+            _ => null,
+        };
+        if (r is null)
+        {
+            reason = $"'{setting[..eq]}' is not a setting --set knows (gain, lossWindow, guardWindow, guardSlowWindow, guardMinEvidence, serviceMinSamples, servicePriorWeight, serviceMaxDelay, serviceWindow, initialPrice, errorWeighting, holdWhileGuarded, maxErrorWeight, maxOverError)";
+            return false;
+        }
+
+        result = r;
+        return true;
     }
 
     public static string ToJson(SimulationRun run, IReadOnlyList<TemplatePolicyResult>? templates = null)

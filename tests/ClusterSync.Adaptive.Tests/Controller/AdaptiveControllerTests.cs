@@ -146,6 +146,62 @@ public sealed class AdaptiveControllerTests
         Assert.InRange(late, early * 0.9, early * 1.2);
     }
 
+    [Fact]
+    public void Process_OneBatchAfterADaysSilence_CountsForItsConnectionSecondsNotTheSilence()
+    {
+        // Ten minutes over budget, one 100-s connection ending a second, then a day without a single outcome (a capture
+        // gap, a quiet night), then one batch of one such connection over budget. Unweighted, the batch integrates the
+        // error over the whole silence (the step is the gain itself, ×4.5 on the price); weighted by its
+        // connection-seconds against the run's average (100 s in a 2-min window where 12,000 is usual) it barely moves it.
+        double StepAfterSilence(AdaptiveOptions options)
+        {
+            var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_000_000));
+            using var controller = Create(new ConstantPredictor(-1, 0.05f), options with { Enabled = true, LossBudget = 0.5, FeedbackInterval = TimeSpan.FromMinutes(10) }, time);
+            for (int s = 0; s < 600; s++)
+            {
+                OneSecond(time, controller, over: true);
+            }
+
+            time.Advance(TimeSpan.FromDays(1));
+            return OneSecond(time, controller, over: true);
+        }
+
+        double bare = StepAfterSilence(new AdaptiveOptions { ErrorWeighting = false });
+        double weighted = StepAfterSilence(new AdaptiveOptions());
+
+        Assert.InRange(bare, 1.4, 1.6);
+        Assert.InRange(weighted, 0.001, 0.03);
+    }
+
+    [Fact]
+    public void Process_StaticPolicyDecidesEverything_PriceDoesNotWindUp()
+    {
+        // Cold start without a model: every connection gets the class's static policy, whatever the price. Half an hour
+        // under budget (all synced at once) moves nothing the price decides; integrating that error would wind the
+        // price up by orders of magnitude, to be paid for when the price decides again.
+        double PriceAfter(AdaptiveOptions options)
+        {
+            var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_000_000));
+            using var controller = Create(null, options with
+            {
+                Enabled = true, LossBudget = 0.1, InitialPrice = 5, ColdStartMinSamples = 1_000_000, ServiceStats = false,
+                FeedbackInterval = TimeSpan.FromMinutes(10),
+            }, time);
+            for (int s = 0; s < 1800; s++)
+            {
+                time.Advance(TimeSpan.FromSeconds(1));
+                long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                Assert.Equal(SyncPolicyKind.Full, controller.Decide(Key, new ConnectionEntry { CreatedMs = now }, Default, SyncPolicy.Full).Kind);
+                controller.Process([Outcome(Default, now - 10_000, 10_000, delayMs: 0)]);
+            }
+
+            return controller.Price;
+        }
+
+        Assert.InRange(PriceAfter(new AdaptiveOptions()), 4.99, 5.01);
+        Assert.True(PriceAfter(new AdaptiveOptions { HoldWhileGuarded = false }) > 1000);
+    }
+
     /// <summary>
     /// One outcome a second for <paramref name="seconds"/>, over or under budget as <paramref name="over"/> says (the
     /// first minute over): the price's step (|Δ ln price|) one minute in and at the end, over budget both times.

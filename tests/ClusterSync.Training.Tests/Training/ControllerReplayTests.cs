@@ -106,6 +106,49 @@ public sealed class ControllerReplayTests
         Assert.False(since.WorseOnBoth, $"{since}");
     }
 
+    [Fact]
+    public void Run_SparseTraceWithQuietHours_RealizedLossTracksTheBudget()
+    {
+        // Busy hours (~360 connections: ssh ~10 min, https half 0.5 s and half 2 min, dns) alternate with quiet ones (a
+        // few dns lookups, never synced: "100 % lost" of almost no connection-seconds). Read as a plain ratio per
+        // window, every quiet hour drags the price down and the busy hours sync more than they need, under budget.
+        var records = SparseTrace(seed: 5, hours: 12);
+        var replay = new ControllerReplay(records, ControllerReplay.UniformPolicy());
+        var weighted = replay.Run("weighted", new AdaptiveOptions { LossBudget = 0.01 }, new PricedPredictor(), WarmUp);
+        var plain = replay.Run("plain", new AdaptiveOptions { LossBudget = 0.01, ErrorWeighting = false }, new PricedPredictor(), WarmUp);
+
+        // Weighted by its connection-seconds the error tracks the budget (0.97 × on this trace); read as a plain ratio
+        // per window the quiet hours keep the price low and a third of the budget unspent (0.70 ×).
+        Assert.InRange(weighted.RealizedLoss, 0.01 * 0.85, 0.01 * 1.15);
+        Assert.True(plain.RealizedLoss < 0.01 * 0.8, $"unweighted: realized {plain.RealizedLoss}, price {plain.FinalPrice}");
+    }
+
+    /// <summary>Odd hours like <see cref="Trace"/> at 0.1 a second; even hours dns alone, 30 an hour.</summary>
+    private static List<TraceRecord> SparseTrace(int seed, int hours)
+    {
+        var rng = new Random(seed);
+        var list = new List<TraceRecord>();
+        double t0 = 1_600_000_000;
+        foreach (var r in Trace(seed, hours, 0.1))
+        {
+            if ((int)((r.StartUnixSeconds - t0) / 3600) % 2 == 1)
+            {
+                list.Add(r);
+            }
+        }
+
+        for (int h = 0; h < hours; h += 2)
+        {
+            for (int k = 0; k < 30; k++)
+            {
+                double start = Math.Round(t0 + (h * 3600) + (rng.NextDouble() * 3600), 3);
+                list.Add(new TraceRecord(start, Math.Round(-Math.Log(1 - rng.NextDouble()) * 0.2, 3), 17, "10.0.0.1", (ushort)rng.Next(32768, 60999), "192.0.2.1", 53, "", 0, 0, 0, 0));
+            }
+        }
+
+        return [.. list.OrderBy(r => r.StartUnixSeconds)];
+    }
+
     /// <summary>Drives a <see cref="SyncEngine"/> (the node's policy gate) with the trace on the same kind of virtual clock, the controller as its decider and outcome sink.</summary>
     private static List<ReplayDecision> EngineDecisions(IReadOnlyList<TraceRecord> records, AdaptiveOptions options, ILifetimePredictor predictor)
     {

@@ -1,0 +1,89 @@
+namespace ClusterSync.Adaptive.Tests.Controller;
+
+public sealed class BaselineGuardTests
+{
+    private const int OneSecondRegion = 2; // grid 0, 0.5, 1 s, ...: the model's 1 s delay
+    private const int NeverRegion = 12;
+
+    [Fact]
+    public void Update_SparseRegionWorseThanStatic_FallsBackOnTheLongWindow()
+    {
+        // One ended connection every two minutes in the model's 1 s region, each living 2 s: the model syncs it
+        // (1 sync, 1 s exposed) where static 3 s would not (0 syncs, 2 s): at price 10 the model costs 11 against 2.
+        // Over the 30-min guard window that is ~15 outcomes, never the 30 the guard needs; over a 6-hour window it is.
+        var withLong = Run(slowEvidence: true, lifetime: 2, modelDelay: 1, OneSecondRegion);
+        var withoutLong = Run(slowEvidence: false, lifetime: 2, modelDelay: 1, OneSecondRegion);
+
+        Assert.True(withLong[OneSecondRegion], "judged on the long window, the sparse region falls back to static");
+        Assert.False(withoutLong[OneSecondRegion], "the 30-min window alone never holds the evidence");
+    }
+
+    [Fact]
+    public void Update_SparseRegionBetterThanStatic_KeepsTheModel()
+    {
+        // The model never syncs connections of 0.2 s (0 syncs, 0.2 s exposed): static 3 s costs the same exposure and no
+        // more syncs, so the model is not worse there and the region keeps it, whatever window judges it.
+        var fallback = Run(slowEvidence: true, lifetime: 0.2, modelDelay: double.PositiveInfinity, NeverRegion);
+
+        Assert.False(fallback[NeverRegion]);
+    }
+
+    [Fact]
+    public void Update_DenseRegion_JudgedOnTheGuardWindowNotTheLongOne()
+    {
+        // Four hours where the model was worse in its 1 s region (2 s lives: synced at 1 s where static 3 s would not),
+        // then one where it is better there (10 s lives: synced either way, 1 s exposed instead of 3): a dense region
+        // has the evidence in its 30-min window, so it follows the recent hour and returns to the model although the
+        // 6-hour window still says it was worse.
+        var guard = new BaselineGuard(1);
+        long t = 0;
+        for (int m = 0; m < 240; m++)
+        {
+            for (int k = 0; k < 10; k++)
+            {
+                guard.Observe(0, 2, synced: true, 1, staticDelay: 3, OneSecondRegion, modelDelay: 1, t);
+            }
+
+            Minute(guard, ref t);
+        }
+
+        Assert.True(guard.Update(10, 30, slowEvidence: true)[OneSecondRegion]);
+        for (int m = 0; m < 60; m++)
+        {
+            for (int k = 0; k < 10; k++)
+            {
+                guard.Observe(0, 10, synced: true, 1, staticDelay: 3, OneSecondRegion, modelDelay: 1, t);
+            }
+
+            Minute(guard, ref t);
+        }
+
+        Assert.False(guard.Update(10, 30, slowEvidence: true)[OneSecondRegion]);
+    }
+
+    private static bool[] Run(bool slowEvidence, double lifetime, double modelDelay, int region)
+    {
+        var guard = new BaselineGuard(1);
+        long t = 0;
+        bool[] fallback = [];
+        for (int m = 0; m < 6 * 60; m++)
+        {
+            if (m % 2 == 0)
+            {
+                bool synced = lifetime > modelDelay;
+                guard.Observe(0, lifetime, synced, Math.Min(lifetime, modelDelay), staticDelay: 3, region, modelDelay, t);
+            }
+
+            Minute(guard, ref t);
+            fallback = guard.Update(10, 30, slowEvidence);
+        }
+
+        return fallback;
+    }
+
+    private static void Minute(BaselineGuard guard, ref long t)
+    {
+        t += 60_000;
+        guard.Fade(Math.Exp(-60.0 / 1800), Math.Exp(-60.0 / (6 * 3600)));
+    }
+}
