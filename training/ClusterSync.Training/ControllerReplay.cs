@@ -178,14 +178,18 @@ internal sealed class ControllerReplay
             var entry = new ConnectionEntry { CreatedMs = created, State = StateOf(_records[i].Protocol) };
             var d = controller.Decide(_keys[i], entry, _class[i], _policy[i]);
             decisions?.Add(new ReplayDecision(d.Kind, d.DelayMs));
-            if (cover is not null && cover.CoveredAtStart[i] && d.Kind == SyncPolicyKind.Delayed)
-            {
-                d = SyncDecision.Never(d.Score); // covered: the template stands for it (the engine's CoveredDecision)
-                cover.Unsynced++;
-            }
-
             score[i] = SlotTag.DecodeScore(SlotTag.EncodeScore(d.Score)); // the engine keeps one byte of it
             long end = ToMs(_records[i].EndUnixSeconds);
+            if (cover is not null && cover.CoveredAtStart[i] && d.Kind == SyncPolicyKind.Delayed)
+            {
+                // Covered: the template stands for it (the engine's CoverLocked): never announced, nothing scheduled,
+                // and its outcome reports the decided delay, unsynced — as the engine's does.
+                decidedDelayMs[i] = Rounded(d.DelayMs);
+                cover.Unsynced++;
+                events.Enqueue((i, 0), (end, 0, i));
+                continue;
+            }
+
             switch (d.Kind)
             {
                 case SyncPolicyKind.Full:

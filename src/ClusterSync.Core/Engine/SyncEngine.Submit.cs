@@ -173,7 +173,9 @@ public sealed partial class SyncEngine
         if (decider is not null)
         {
             var decision = decider.Decide(change.Key, _table.Read(change.Key, e), serviceClass, policy);
-            return ApplyDecisionLocked(ref e, slot, ref tag, change.Key, covered ? CoveredDecisionLocked(decision) : decision) | templateQueued;
+            return (covered && decision.Kind == SyncPolicyKind.Delayed
+                ? CoverLocked(ref tag, decision)
+                : ApplyDecisionLocked(ref e, slot, ref tag, change.Key, decision)) | templateQueued;
         }
 
         tag.Score = SlotTag.NoScore;

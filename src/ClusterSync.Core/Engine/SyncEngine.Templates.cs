@@ -88,18 +88,18 @@ public sealed partial class SyncEngine
     private volatile bool _templatesQueued;
 
     /// <summary>
-    /// A covered connection with a decider: a decision to announce it after a delay leaves it unsynchronized instead
-    /// (the template stands for it); now and never stand. Under the table lock.
+    /// A covered connection whose decider said "announce after a delay": it stays unsynchronized (the template stands
+    /// for it), nothing is scheduled, and its tag keeps the decided delay, so that its outcome reports the decision
+    /// (<see cref="ConnectionOutcome.SyncDelayMs"/>, not synced): the adaptive controller counts it as exposed for that
+    /// delay, as it registered it, and no longer — the template protects it after. Now and never stand (not called).
+    /// Under the table lock; false (nothing to send).
     /// </summary>
-    private SyncDecision CoveredDecisionLocked(SyncDecision decision)
+    private bool CoverLocked(ref SlotTag tag, SyncDecision decision)
     {
-        if (decision.Kind != SyncPolicyKind.Delayed)
-        {
-            return decision;
-        }
-
+        tag.Score = SlotTag.EncodeScore(decision.Score);
+        tag.DelayCode = DelayGrid.Encode(decision.DelayMs);
         _counters.TemplateUnsynced++;
-        return SyncDecision.Never(decision.Score);
+        return false;
     }
 
     /// <summary>A connection that ends unannounced: counted when a template covered it all its life. Under the table lock.</summary>

@@ -1,4 +1,6 @@
 using ClusterSync.Core.Tests.Membership;
+using ClusterSync.Policy;
+using ClusterSync.Table;
 using ClusterSync.Templates;
 
 namespace ClusterSync.Core.Tests.Templates;
@@ -234,6 +236,35 @@ public sealed class TemplateClusterTests
         Assert.True(c[2].Engine.TryGetEntry(uncovered, out _));
         Assert.False(c[2].Engine.TryGetEntry(covered, out _));
         Assert.Equal(100 - 20 + 1, c[1].Engine.Counters.TemplateUnsynced);
+    }
+
+    [Fact]
+    public void Decider_CoveredConnectionEnds_OutcomeReportsTheDecidedDelayUnsyncedSoTheControllersLedgerStaysConsistent()
+    {
+        using var c = Start(Policy());
+        c[1].Engine.Decider = new FixedDecider(SyncDecision.After(200));
+        Burst(c, c[1], 100);
+        var outcomes = new OutcomeList();
+        c[1].Engine.OutcomeSink = outcomes;
+        var covered = Conn(40_000);
+        c[1].Engine.Submit(EngineKit.New(covered));
+        c.Run(TimeSpan.FromMilliseconds(1000));   // lives five times its decided delay, never announced
+        c[1].Engine.Submit(EngineKit.Destroy(covered));
+
+        var o = Assert.Single(outcomes.Items, o => o.Key == covered);
+        Assert.False(o.Synced);
+        Assert.Equal(0, o.Messages);
+        Assert.Equal(DelayGrid.Decode(DelayGrid.Encode(200)), o.SyncDelayMs); // the decision it was registered with, not "never"
+        Assert.Equal(o.SyncDelayMs, o.ExposureMs);                              // exposed for its delay; the template stands for it after
+        Assert.True(o.LifetimeMs >= 1000);
+        Assert.False(c[2].Engine.TryGetEntry(covered, out _));
+    }
+
+    private sealed class OutcomeList : IConnectionOutcomeSink
+    {
+        public List<ConnectionOutcome> Items { get; } = [];
+
+        public void OnEnded(in ConnectionOutcome outcome) => Items.Add(outcome);
     }
 
     [Fact]

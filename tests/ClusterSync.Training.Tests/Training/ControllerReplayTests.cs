@@ -257,9 +257,9 @@ public sealed class ControllerReplayTests
         Assert.True(delayed > 0 && full > 0, $"delayed {delayed}, full {full}");
         Assert.Equal(delayed, cover.Unsynced);                 // every delayed start left unsynchronized (the engine's rule)
         Assert.True(covered.Messages <= 2 * full, $"{covered.Messages} messages for {full} connections synced at their start"); // none revised into a sync
-        // (No order between covered.Messages and plain.Messages: the never-synced outcomes of covered connections reach
-        // the controller as losses, as a node's do, and its feedback may answer by syncing more of the rest.)
-        Assert.NotEqual(plain.Messages, covered.Messages);
+        // A covered connection's outcome reports its decided delay, unsynced (as a node's does): the controller counts it
+        // exposed for that delay only, so templates do not push its price up and the covered replay sends fewer messages.
+        Assert.True(covered.Messages < plain.Messages, $"covered {covered.Messages} vs plain {plain.Messages} messages");
         Assert.Equal(covered.ExposureSeconds, cover.UnprotectedSeconds.Sum(), 3);
         Assert.Throws<ArgumentException>(() => replay.Run("short", options, null, WarmUp, cover: new ReplayCover(records.Count - 1)));
     }
