@@ -110,11 +110,23 @@ internal sealed partial class StateHooks : IAsyncDisposable
 
     private void OnStateChanged(MemberState from, MemberState to)
     {
-        // The control tick, inside the controller's lock: only queue.
+        // The control tick, inside the controller's lock: only queue. Promoting is a step, not a role: the hooks see
+        // the role it was taken from (onActive's "from" is Standby, as before the Promoting state existed).
+        if (to == MemberState.Promoting)
+        {
+            _roleBeforePromoting = from;
+            return;
+        }
+
+        if (from == MemberState.Promoting)
+        {
+            from = _roleBeforePromoting;
+        }
+
         string? hook = to switch
         {
             MemberState.Active => OnActive,
-            MemberState.Standby when from == MemberState.Promoting => null, // an abandoned promotion: it never left Standby's role
+            MemberState.Standby when from == MemberState.Standby => null, // an abandoned promotion: it never left Standby's role
             MemberState.Standby or MemberState.Maintenance or MemberState.Down => OnStandby,
             _ => null,
         };
@@ -123,6 +135,8 @@ internal sealed partial class StateHooks : IAsyncDisposable
             _jobs.Writer.TryWrite(new Job(hook, to.ToString(), from.ToString(), _membership?.LastReason ?? "", _time.GetUtcNow().ToUnixTimeMilliseconds()));
         }
     }
+
+    private MemberState _roleBeforePromoting = MemberState.Standby;
 
     private void CheckFault()
     {
