@@ -425,6 +425,13 @@ internal sealed partial class SimCluster : IDisposable
             return;
         }
 
+        // A member announcing Promoting is the promotion coming: wait for it (a commit or an agreement window on a lossy
+        // link can take a while), within a bound, before the traffic goes to an Active of the other side (seed 5697).
+        if (World.Now - _lostServingAt < TimeSpan.FromMilliseconds(1000).Ticks && UpMembers().Any(m => m.State == MemberState.Promoting))
+        {
+            return;
+        }
+
         if (BestReachableActive(0) is { } next)
         {
             TakeServing(next, "already Active");

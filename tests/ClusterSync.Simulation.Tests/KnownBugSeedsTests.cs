@@ -279,6 +279,34 @@ public sealed class KnownBugSeedsTests
     [InlineData(14729)]
     public void Run_UnseenSecondActiveSeed_StandbyRelaysWhatItApplies(int seed) => AssertNo(seed, Invariants.FailoverLoss);
 
+    /// <summary>
+    /// Promoting (issue 13). 1998: m3, a Standby that held the dead Active's connections, abandoned its promotion for
+    /// m2, Active on the other side of a split brain, and took m2 as already holding its replica: no re-send, m2 served
+    /// without 52 of 75 connections. An abandoned promotion now leaves the followed Active as it was (the replica is
+    /// re-sent once when the winner serves).
+    /// </summary>
+    [Theory]
+    [InlineData(1998)]
+    public void Run_AbandonedPromotionSeed_StandbyStillResendsItsReplicaToTheWinner(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
+    /// Promoting (issue 13). 5697: the successor was Promoting (its agreement window stretched by a lossy link) when the
+    /// simulator's traffic model gave up waiting for a promotion and sent the traffic to an isolated split-brain Active.
+    /// The model now waits for a member that announces Promoting (within a bound).
+    /// </summary>
+    [Theory]
+    [InlineData(5697)]
+    public void Run_PromotingSuccessorSeed_TrafficWaitsForThePromotion(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
+    /// <summary>
+    /// Per-link dead intervals (issue 13). 9316: the send window dropped a stalled peer only after its link's stretched
+    /// dead interval (up to two configured ones), and the Active's window stayed full for 600 ms on a 39 % lossy link.
+    /// Leaving the window uses the configured dead interval again.
+    /// </summary>
+    [Theory]
+    [InlineData(9316)]
+    public void Run_LossyLinkSeed_WindowDropsAStalledPeerAfterTheConfiguredDeadInterval(int seed) => AssertNo(seed, Invariants.WedgedWindow);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

@@ -416,7 +416,7 @@ public sealed partial class SyncEngine
                     p.OutOfWindow = false;
                     Log.PeerBackInWindow(_logger, p.MemberId, acked);
                 }
-                else if (!within && Elapsed(p.WindowProgressTimestamp, now, _time) > PeerDeadMs(p)) // its link's dead interval, as IsLive
+                else if (!within && Elapsed(p.WindowProgressTimestamp, now, _time) > (long)_options.DeadInterval.TotalMilliseconds) // the configured dead interval: leaving the window is cheap and undone by its next ack, a wedged window is not (simulator seed 9316)
                 {
                     p.OutOfWindow = true;
                     _counters.WindowPeersDropped++;

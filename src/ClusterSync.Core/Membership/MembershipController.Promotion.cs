@@ -99,7 +99,7 @@ public sealed partial class MembershipController
         var p = _promotion!;
         if (p.Failure is { } failure)
         {
-            AbandonPromotion($"the commit failed: {failure.GetType().Name}: {failure.Message}", 0);
+            AbandonPromotion($"the commit failed: {failure.GetType().Name}: {failure.Message}");
             _rejoinedUntilTimestamp = now + (long)(_engine.Options.DeadInterval.TotalMilliseconds * _time.TimestampFrequency / 1000.0);
             return;
         }
@@ -118,7 +118,7 @@ public sealed partial class MembershipController
                 }
             }
 
-            AbandonPromotion($"member {winner} of higher rank is {best.State}", winner);
+            AbandonPromotion($"member {winner} of higher rank is {best.State}");
             return;
         }
 
@@ -220,16 +220,14 @@ public sealed partial class MembershipController
         Publish(MemberState.Active, p.Reason);
     }
 
-    private void AbandonPromotion(string why, byte winner)
+    private void AbandonPromotion(string why)
     {
         CancelPromotion();
         Interlocked.Increment(ref _promotionsAbandoned);
         Log.PromotionAbandoned(_logger, _engine.MemberId, why);
-        if (winner != 0)
-        {
-            _followedActive = winner; // it is taking the role over; this member's replica is what it already holds
-        }
-
+        // The followed Active is left as it was: when the winner serves, this member re-sends its replica to it once
+        // (HandOverToNewActive), as after any failover — the winner may lack what only this member received (it may even
+        // be the Active of the other side of a split brain, which never had this member's replica: simulator seed 1998).
         Publish(MemberState.Standby, $"promotion abandoned: {why}");
     }
 
