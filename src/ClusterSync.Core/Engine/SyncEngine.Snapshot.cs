@@ -56,39 +56,52 @@ public sealed partial class SyncEngine
             byte me = MemberId;
             for (int i = cursor; i < end; i++)
             {
-                ref var e = ref _table.EntryAt(i, out var key);
-                if (Unsafe.IsNullRef(ref e))
+                if (ReadSnapshotSlotLocked(i, me, ref destination[n]))
                 {
-                    continue;
+                    n++;
                 }
-
-                var status = e.Status;
-                ref var r = ref destination[n];
-                if ((status & ConnectionStatus.Tombstone) != 0)
-                {
-                    r.Kind = ConnectionEventKind.Destroy;
-                    r.HasCounters = false;
-                }
-                else
-                {
-                    if (e.Owner == me && (status & ConnectionStatus.Announced) == 0)
-                    {
-                        continue;
-                    }
-
-                    r.Kind = ConnectionEventKind.Update;
-                    r.HasCounters = _table.TryGetCounters(key, out r.Counters);
-                }
-
-                r.Key = key;
-                r.Entry = _table.Read(key, e);
-                n++;
             }
 
             cursor = end >= limit ? -1 : end;
         }
 
         return n;
+    }
+
+    /// <summary>
+    /// The record a full sync sends for table slot <paramref name="slot"/>: a tombstone as a destroy, a live entry as an
+    /// update with its counters; false for an empty slot and for this member's own connections not yet announced (still
+    /// inside their sync delay, or never to be synced). Under the table lock.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool ReadSnapshotSlotLocked(int slot, byte me, ref ConnectionEvent r)
+    {
+        ref var e = ref _table.EntryAt(slot, out var key);
+        if (Unsafe.IsNullRef(ref e))
+        {
+            return false;
+        }
+
+        var status = e.Status;
+        if ((status & ConnectionStatus.Tombstone) != 0)
+        {
+            r.Kind = ConnectionEventKind.Destroy;
+            r.HasCounters = false;
+        }
+        else
+        {
+            if (e.Owner == me && (status & ConnectionStatus.Announced) == 0)
+            {
+                return false;
+            }
+
+            r.Kind = ConnectionEventKind.Update;
+            r.HasCounters = _table.TryGetCounters(key, out r.Counters);
+        }
+
+        r.Key = key;
+        r.Entry = _table.Read(key, e);
+        return true;
     }
 
     /// <summary>
@@ -118,33 +131,11 @@ public sealed partial class SyncEngine
             int i = cursor;
             for (; i < end && p + Protocol.RecordCodec.MaxRecordSize <= destination.Length; i++)
             {
-                ref var e = ref _table.EntryAt(i, out var key);
-                if (Unsafe.IsNullRef(ref e))
+                if (ReadSnapshotSlotLocked(i, me, ref r))
                 {
-                    continue;
+                    p += Protocol.RecordCodec.Write(destination[p..], r);
+                    n++;
                 }
-
-                var status = e.Status;
-                if ((status & ConnectionStatus.Tombstone) != 0)
-                {
-                    r.Kind = ConnectionEventKind.Destroy;
-                    r.HasCounters = false;
-                }
-                else
-                {
-                    if (e.Owner == me && (status & ConnectionStatus.Announced) == 0)
-                    {
-                        continue;
-                    }
-
-                    r.Kind = ConnectionEventKind.Update;
-                    r.HasCounters = _table.TryGetCounters(key, out r.Counters);
-                }
-
-                r.Key = key;
-                r.Entry = _table.Read(key, e);
-                p += Protocol.RecordCodec.Write(destination[p..], r);
-                n++;
             }
 
             cursor = i >= limit ? -1 : i;
