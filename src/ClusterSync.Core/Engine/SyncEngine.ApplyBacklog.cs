@@ -23,7 +23,7 @@ namespace ClusterSync.Engine;
 /// </remarks>
 public sealed partial class SyncEngine
 {
-    /// <summary>Records the backlog holds (about 6 MB, allocated the first time the lock is found busy).</summary>
+    /// <summary>Records the backlog holds (a few MB, allocated the first time the lock is found busy).</summary>
     internal const int ApplyBacklogCapacity = 32_768;
 
     /// <summary>How long the receiver waits for a busy table lock before it hands its records to the apply thread.</summary>
@@ -182,21 +182,33 @@ public sealed partial class SyncEngine
         {
             long head = _backlogHead;
             long tail;
+            long dropped = 0;
+            bool ended = false;
+            double episodeMs = 0;
             lock (_backlogSync)
             {
                 tail = _backlogTail;
                 if (head == tail)
                 {
-                    _backlogActive = false;
-                    _backlogIdle.Set();
-                    long dropped = _counters.DropsFor(Protocol.DropReason.ApplyBacklogFull) - _backlogDropsAtStart;
-                    if (dropped > 0)
+                    if (_backlogActive)
                     {
-                        Log.ApplyBacklogOverflowed(_logger, MemberId, dropped, _time.GetElapsedTime(_backlogSinceTimestamp).TotalMilliseconds, ApplyBacklogCapacity);
+                        ended = true;
+                        dropped = _counters.DropsFor(Protocol.DropReason.ApplyBacklogFull) - _backlogDropsAtStart;
+                        episodeMs = _time.GetElapsedTime(_backlogSinceTimestamp).TotalMilliseconds;
+                        _backlogActive = false;
+                        _backlogIdle.Set();
                     }
-
-                    return;
                 }
+            }
+
+            if (head == tail)
+            {
+                if (ended && dropped > 0)
+                {
+                    Log.ApplyBacklogOverflowed(_logger, MemberId, dropped, episodeMs, ApplyBacklogCapacity);
+                }
+
+                return;
             }
 
             // [head, tail) in runs of one sender (the relay decision is per sender), at most LockGroup per hold.

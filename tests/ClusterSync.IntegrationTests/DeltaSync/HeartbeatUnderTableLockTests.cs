@@ -79,6 +79,39 @@ public sealed class HeartbeatUnderTableLockTests
         Assert.True(a.GetPeerStatus()[0].Live && b.GetPeerStatus()[0].Live);
     }
 
+    [Fact]
+    public void ApplyBacklog_OverflowsWhileTableLockHeld_DroppedDatagramsRepairedByResendNoResync()
+    {
+        using var cluster = new LoopbackCluster(2, configure: o => o with { HeartbeatInterval = s_heartbeat, DeadAfterMissedHeartbeats = 3, TableCapacity = 1 << 17 });
+        var a = cluster.Members[0];
+        var b = cluster.Members[1];
+        Assert.True(LoopbackCluster.WaitUntil(() => a.GetPeerStatus()[0].Live && b.GetPeerStatus()[0].Live, s_settle), "the members heard each other");
+
+        // Hold a's table lock until the apply backlog has overflowed (b sends far more than it holds), at most 20 s.
+        using var held = new ManualResetEventSlim();
+        long overflowDrops = 0;
+        var holder = new Thread(() =>
+        {
+            lock (a.TableLockForTests)
+            {
+                held.Set();
+                Wait.Until(() => a.Counters.DropsFor(ClusterSync.Protocol.DropReason.ApplyBacklogFull) > 0, TimeSpan.FromSeconds(20));
+                overflowDrops = a.Counters.DropsFor(ClusterSync.Protocol.DropReason.ApplyBacklogFull);
+            }
+        }) { IsBackground = true, Name = "test-table-lock-holder" };
+        holder.Start();
+        Assert.True(held.Wait(TimeSpan.FromSeconds(10)), "the holder took the table lock");
+        const int Connections = 3 * SyncEngine.ApplyBacklogCapacity;
+        LoopbackCluster.Fill(b, Connections);
+        Assert.True(holder.Join(TimeSpan.FromSeconds(60)), "the holder let go of the lock");
+
+        Assert.True(overflowDrops > 0, $"the backlog never overflowed ({a.ApplyBacklogCount} records waiting)");
+        Assert.True(LoopbackCluster.WaitUntil(() => SameTable(a, b, Connections), s_settle),
+            $"tables equal after the hold: a {a.LiveConnectionCount}, b {b.LiveConnectionCount} entries");
+        Assert.Equal(0, a.Counters.ResyncNeeded); // repaired by NACK and resend, as lost datagrams are
+        Assert.True(a.GetPeerStatus()[0].Live && b.GetPeerStatus()[0].Live);
+    }
+
     private static bool SameTable(SyncEngine a, SyncEngine b, int count)
     {
         var theirs = b.SnapshotTable().ToDictionary(e => e.Key, e => e.Value.Version);
