@@ -43,6 +43,11 @@ internal sealed class PeerState : IDisposable
     public byte LastState;
     public byte LastPriority;
 
+    // When the peer's last heartbeat was handled, and the longest time between two handled in this life (receiver
+    // thread, under Sync): how late this member's receiver ever took in the peer's liveness (tests, diagnostics).
+    public long LastHeartbeatTimestamp;
+    public long LongestHeartbeatGapTicks;
+
     // A heartbeat of the peer was heard in this member's life: until then LastState is a default, not what the peer
     // said (data alone proves it alive, not whether it is Active or starting).
     public bool StateHeard;
@@ -107,6 +112,8 @@ internal sealed class PeerState : IDisposable
         AckDue = false;
         UnackedDatagrams = 0;
         LastNackTimestamp = 0;
+        LastHeartbeatTimestamp = 0;
+        LongestHeartbeatGapTicks = 0;
         LastState = 0; // Init: until its first heartbeat, the new life is starting
         Volatile.Write(ref AckedThrough, 0);
         Volatile.Write(ref AckedEpoch, 0);

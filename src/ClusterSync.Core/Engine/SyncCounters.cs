@@ -113,6 +113,8 @@ public sealed class SyncCounters
     /// <summary>Entries a full sync that replaces removed: held here, absent from the snapshot and unchanged since (ghosts).</summary>
     public long ReplaceRemoved;
     public long ReceiveFailures;
+    /// <summary>Times the receiver found the table lock busy past its patience and handed received records to the apply thread (it never waits).</summary>
+    public long ApplyHandoffs;
     public long LinkMismatches;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 

@@ -30,7 +30,9 @@ public sealed partial class SyncEngine
 {
     private const ulong RangeSeed = 0xA17E_E17B_5EED_0001UL;
     private const int AntiEntropyWorkPerTick = 8;
-    private readonly ConcurrentQueue<(PeerState Peer, MessageType Type, byte[] Body)> _antiEntropyWork = new();
+    // After: the apply backlog's tail when the message was queued; it is handled once the records received before it are
+    // applied (SyncEngine.ApplyBacklog.cs), as when the receiver applied them before queueing.
+    private readonly ConcurrentQueue<(PeerState Peer, MessageType Type, byte[] Body, long After)> _antiEntropyWork = new();
     private long _lastAntiEntropyTimestamp;
 
     // (monotonic timestamp, newest version then), one per control tick, younger than the settle time; the newest one
@@ -138,7 +140,8 @@ public sealed partial class SyncEngine
     private void RunAntiEntropy(long now)
     {
         SampleVersion(now);
-        for (int n = 0; n < AntiEntropyWorkPerTick && _antiEntropyWork.TryDequeue(out var work); n++)
+        for (int n = 0; n < AntiEntropyWorkPerTick && _antiEntropyWork.TryPeek(out var next)
+             && next.After <= Volatile.Read(ref _backlogHead) && _antiEntropyWork.TryDequeue(out var work); n++)
         {
             switch (work.Type)
             {
@@ -255,7 +258,7 @@ public sealed partial class SyncEngine
 
         if (_antiEntropyWork.Count < 1024)
         {
-            _antiEntropyWork.Enqueue((peer, type, body.ToArray()));
+            _antiEntropyWork.Enqueue((peer, type, body.ToArray(), Volatile.Read(ref _backlogTail)));
         }
 
         return DropReason.None;

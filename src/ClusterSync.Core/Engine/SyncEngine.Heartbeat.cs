@@ -6,7 +6,8 @@ namespace ClusterSync.Engine;
 /// <summary>
 /// Failure detection that nothing else can starve (issue 13): heartbeats go out from a thread of their own
 /// (<c>cs-hb-&lt;id&gt;</c>) that does nothing else — no acks, no expiry, no anti-entropy, no membership, no table lock —
-/// and is woken at once when the advertised state changes; a peer's dead interval follows the measured round trip of
+/// and is woken at once when the advertised state changes; they are taken in by the receiver thread, which never
+/// waits for the table lock (SyncEngine.ApplyBacklog.cs); a peer's dead interval follows the measured round trip of
 /// its link; a member that notices its own stall does not accuse its peers.
 /// </summary>
 /// <remarks>

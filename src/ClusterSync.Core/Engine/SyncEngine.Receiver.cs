@@ -99,8 +99,10 @@ public sealed partial class SyncEngine
             ApplyStaged(); // nothing staged outlives a datagram handled on its own, nor a resync a handler may act on
         }
 
-        // Resync notifications are raised here, outside every lock, so a handler may start a full sync.
-        while (_resyncNotifications.Count > 0)
+        // Resync notifications are raised here, outside every lock, so a handler may start a full sync; only once every
+        // record received before them is applied (while the apply thread still holds some, at a later datagram: the
+        // peers' heartbeats keep coming).
+        while (_resyncNotifications.Count > 0 && _stagedCount == 0 && !_backlogActive)
         {
             var (peer, lost) = _resyncNotifications.Dequeue();
             ResyncNeeded?.Invoke(peer, lost);
@@ -208,6 +210,12 @@ public sealed partial class SyncEngine
                 return DropReason.AuthenticationFailed;
             }
 
+            if (header.Type == MessageType.Data && !DataFitsBacklog(datagram.Slice(PacketHeader.Size, bodyLength)))
+            {
+                // The table lock has been busy long enough to fill the apply backlog: unmarked, as if lost (NACK, resend).
+                return DropReason.ApplyBacklogFull;
+            }
+
             if (newEpoch)
             {
                 AdoptEpoch(peer, header.Epoch);
@@ -237,9 +245,11 @@ public sealed partial class SyncEngine
         }
 
         var body = datagram.Slice(PacketHeader.Size, bodyLength);
-        if (header.Type != MessageType.Data)
+        if (header.Type is not (MessageType.Data or MessageType.Heartbeat or MessageType.Ack))
         {
-            ApplyStaged(); // every other message sees the table with the Data records received before it
+            // Every other message comes after the Data records received before it (applied, or handed to the apply
+            // thread ahead of it). Heartbeats and acks read no table: handled at once, never behind the table lock.
+            ApplyStaged();
         }
 
         if (ackNow)
@@ -384,6 +394,7 @@ public sealed partial class SyncEngine
             if (template)
             {
                 ApplyStaged();
+                WaitForBacklog(); // the template record is applied here, after the records before it
                 int used = HandleTemplateRecord(records, NowMs());
                 if (used == 0)
                 {
@@ -445,6 +456,12 @@ public sealed partial class SyncEngine
             return;
         }
 
+        if (_backlogActive)
+        {
+            HandOffStaged(0); // behind the records the apply thread still holds
+            return;
+        }
+
         _stagedCount = 0;
         var group = new ReadOnlySpan<ConnectionEvent>(_receiveStaging, 0, n);
         long nowMs = NowMs();
@@ -455,12 +472,35 @@ public sealed partial class SyncEngine
         }
 
         // At most LockGroup records per hold of the table lock (the data plane's Submit waits no longer than before);
-        // the prefetch pipeline runs across the holds, so the table's cache misses keep overlapping.
+        // the prefetch pipeline runs across the holds, so the table's cache misses keep overlapping. A lock busy for more
+        // than ApplyLockPatience: the rest goes to the apply thread and the receiver returns to the socket
+        // (SyncEngine.ApplyBacklog.cs).
         for (int from = 0; from < n; from += LockGroup)
         {
             int to = Math.Min(from + LockGroup, n);
-            lock (_tableLock)
+            bool taken = false;
+            try
             {
+                Monitor.TryEnter(_tableLock, ref taken);
+                if (!taken)
+                {
+                    if (_offloadApply)
+                    {
+                        Monitor.TryEnter(_tableLock, ApplyLockPatience, ref taken);
+                        if (!taken)
+                        {
+                            _relayTo = 0;
+                            _stagedCount = n;
+                            HandOffStaged(from);
+                            return;
+                        }
+                    }
+                    else
+                    {
+                        Monitor.Enter(_tableLock, ref taken); // stepped, or not started: no apply thread
+                    }
+                }
+
                 if (from == 0)
                 {
                     PrefetchBuckets(group, 0, PrefetchDistance * 2);
@@ -470,6 +510,13 @@ public sealed partial class SyncEngine
                 {
                     PrefetchAhead(group, i);
                     ApplyLocked(group[i], nowMs);
+                }
+            }
+            finally
+            {
+                if (taken)
+                {
+                    Monitor.Exit(_tableLock);
                 }
             }
         }
@@ -551,8 +598,15 @@ public sealed partial class SyncEngine
 
         _counters.HeartbeatsReceived++;
         NoteHeartbeatLink(peer, link, heardLinks);
+        long now = _time.GetTimestamp();
         lock (peer.Sync)
         {
+            if (peer.LastHeartbeatTimestamp != 0)
+            {
+                peer.LongestHeartbeatGapTicks = Math.Max(peer.LongestHeartbeatGapTicks, now - peer.LastHeartbeatTimestamp);
+            }
+
+            peer.LastHeartbeatTimestamp = now;
             peer.LastState = state;
             peer.LastPriority = priority;
             Volatile.Write(ref peer.StateHeard, true);

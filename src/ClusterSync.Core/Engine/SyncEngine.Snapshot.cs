@@ -280,16 +280,22 @@ public sealed partial class SyncEngine
     // the snapshot began; cleared when the snapshot names the entry or a newer change to it is applied. Table lock.
     private ulong[]? _replaceMarks;
     private long _replaceToken;
+    private bool _replaceEnding; // EndReplace is walking the marks (table lock)
 
     /// <summary>
     /// Starts a full sync that replaces: every entry this member holds now that a snapshot may remove (see
-    /// <see cref="EndReplace"/>) is marked, in one hold of the table lock (a bit per slot; no entry is copied). Called
-    /// before the pull connects, so every change applied after the source cuts its snapshot clears its entry's mark
-    /// (a change sent after the cut may arrive before the snapshot's Begin). Returns a token for
-    /// <see cref="EndReplace"/>; 0 when another replace is running (that pull then only merges).
+    /// <see cref="EndReplace"/>) is marked (a bit per slot; no entry is copied), <see cref="SnapshotStep"/> slots per
+    /// hold of the table lock. Called before the pull connects, so every change applied after the source cuts its
+    /// snapshot clears its entry's mark (a change sent after the cut may arrive before the snapshot's Begin). A change
+    /// applied between two steps is older than the cut: marking it is the same as marking it before it was applied
+    /// (the snapshot names it, or it is removed as the source removed it). Returns a token for <see cref="EndReplace"/>;
+    /// 0 when another replace is running (that pull then only merges).
     /// </summary>
     internal long BeginReplace()
     {
+        ulong[] marks;
+        long token;
+        int limit;
         lock (_tableLock)
         {
             if (_replaceMarks is not null)
@@ -297,20 +303,31 @@ public sealed partial class SyncEngine
                 return 0;
             }
 
-            int limit = _table.SlotLimit;
-            var marks = new ulong[(limit + 63) / 64];
-            for (int i = 0; i < limit; i++)
+            limit = _table.SlotLimit;
+            marks = new ulong[(limit + 63) / 64];
+            _replaceMarks = marks; // from now on an applied change clears its entry's mark
+            token = ++_replaceToken;
+        }
+
+        for (int from = 0; from < limit; from += SnapshotStep)
+        {
+            lock (_tableLock)
             {
-                ref var e = ref _table.EntryAt(i, out _);
-                if (!Unsafe.IsNullRef(ref e) && (e.Status & ConnectionStatus.Tombstone) == 0 && e.Owner != MemberId)
+                int to = Math.Min(Math.Min(limit, _table.SlotLimit), from + SnapshotStep);
+                for (int i = from; i < to; i++)
                 {
-                    marks[i >> 6] |= 1UL << (i & 63);
+                    ref var e = ref _table.EntryAt(i, out _);
+                    if (!Unsafe.IsNullRef(ref e) && (e.Status & ConnectionStatus.Tombstone) == 0 && e.Owner != MemberId)
+                    {
+                        marks[i >> 6] |= 1UL << (i & 63);
+                    }
                 }
             }
 
-            _replaceMarks = marks;
-            return ++_replaceToken;
+            TableWalkStepped?.Invoke();
         }
+
+        return token;
     }
 
     /// <summary>
@@ -320,7 +337,8 @@ public sealed partial class SyncEngine
     /// plus the changes since. Entries this member owns are never removed (its data plane is their authority), nor
     /// are those of a live Active peer other than the source (load sharing: that peer's own stream covers them).
     /// Without <paramref name="commit"/> nothing is removed. A token other than the running replace's does nothing.
-    /// Returns the entries removed.
+    /// The marks are walked <see cref="SnapshotStep"/> slots per hold of the table lock; they stay in force until the
+    /// last step, so a change applied between steps clears its mark and is kept. Returns the entries removed.
     /// </summary>
     internal int EndReplace(long token, bool commit, byte source)
     {
@@ -329,49 +347,72 @@ public sealed partial class SyncEngine
         views = views[..nViews];
         long nowMs = NowMs();
         int removed = 0;
+        ulong[] marks;
         lock (_tableLock)
         {
-            var marks = _replaceMarks;
-            if (marks is null || token != _replaceToken)
+            if (_replaceMarks is null || token != _replaceToken || _replaceEnding)
             {
                 return 0;
             }
 
-            _replaceMarks = null;
+            marks = _replaceMarks;
             if (!commit)
             {
+                _replaceMarks = null;
                 return 0;
             }
 
-            int limit = Math.Min(_table.SlotLimit, marks.Length * 64);
-            for (int w = 0; w < marks.Length; w++)
+            _replaceEnding = true;
+        }
+
+        const int WordsPerStep = SnapshotStep / 64;
+        try
+        {
+            for (int w0 = 0; w0 < marks.Length; w0 += WordsPerStep)
             {
-                ulong bits = marks[w];
-                while (bits != 0)
+                lock (_tableLock)
                 {
-                    int i = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
-                    bits &= bits - 1;
-                    if (i >= limit)
+                    int limit = Math.Min(_table.SlotLimit, marks.Length * 64);
+                    for (int w = w0; w < Math.Min(marks.Length, w0 + WordsPerStep); w++)
                     {
-                        break;
-                    }
+                        ulong bits = marks[w];
+                        while (bits != 0)
+                        {
+                            int i = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
+                            bits &= bits - 1;
+                            if (i >= limit)
+                            {
+                                break;
+                            }
 
-                    ref var e = ref _table.EntryAt(i, out var key);
-                    if (Unsafe.IsNullRef(ref e) || (e.Status & ConnectionStatus.Tombstone) != 0 || e.Owner == MemberId
-                        || (e.Owner != source && IsLiveActive(views, e.Owner)))
-                    {
-                        continue;
-                    }
+                            ref var e = ref _table.EntryAt(i, out var key);
+                            if (Unsafe.IsNullRef(ref e) || (e.Status & ConnectionStatus.Tombstone) != 0 || e.Owner == MemberId
+                                || (e.Owner != source && IsLiveActive(views, e.Owner)))
+                            {
+                                continue;
+                            }
 
-                    MakeTombstone(ref e, e.Version, nowMs);
-                    _table.ClearCounters(key);
-                    removed++;
-                    if (AppliedObserver is { } observer)
-                    {
-                        var gone = new ConnectionEvent { Kind = ConnectionEventKind.Destroy, Key = key, Entry = _table.Read(key, e) };
-                        observer(gone);
+                            MakeTombstone(ref e, e.Version, nowMs);
+                            _table.ClearCounters(key);
+                            removed++;
+                            if (AppliedObserver is { } observer)
+                            {
+                                var gone = new ConnectionEvent { Kind = ConnectionEventKind.Destroy, Key = key, Entry = _table.Read(key, e) };
+                                observer(gone);
+                            }
+                        }
                     }
                 }
+
+                TableWalkStepped?.Invoke();
+            }
+        }
+        finally
+        {
+            lock (_tableLock)
+            {
+                _replaceMarks = null;
+                _replaceEnding = false;
             }
         }
 

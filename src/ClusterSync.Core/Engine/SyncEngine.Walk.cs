@@ -12,7 +12,10 @@ public interface ILiveConnectionVisitor
 
 public sealed partial class SyncEngine
 {
-    private const int WalkChunkSlots = 4096;
+    internal const int WalkChunkSlots = 4096;
+
+    /// <summary>Test hook: called by a chunked table walk between two holds of the table lock (the lock released).</summary>
+    internal Action? TableWalkStepped { get; set; }
 
     /// <summary>
     /// The slot indexes of the table for a walk in chunks (<c>foreach (int i in WalkSlots())</c>): the enumerator holds
@@ -47,6 +50,11 @@ public sealed partial class SyncEngine
             }
 
             Dispose();
+            if (_end > 0)
+            {
+                _engine.TableWalkStepped?.Invoke(); // between two steps, the lock released (test hook)
+            }
+
             Monitor.Enter(_engine._tableLock, ref _locked);
             int limit = _engine._table.SlotLimit;
             if (_slot >= limit)
@@ -81,6 +89,7 @@ public sealed partial class SyncEngine
         int cursor = 0;
         while ((cursor = VisitLive(ref visitor, cursor, WalkChunkSlots)) >= 0)
         {
+            TableWalkStepped?.Invoke(); // between two steps, the lock released (test hook)
         }
     }
 

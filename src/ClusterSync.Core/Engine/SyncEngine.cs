@@ -153,6 +153,7 @@ public sealed partial class SyncEngine : IDisposable
         _startedTimestamp = _time.GetTimestamp();
         Log.Started(_logger, MemberId, Epoch, _peers.Length, _options.Mtu, _key is not null);
         Log.TransportPath(_logger, MemberId, TransportPath);
+        _offloadApply = true; // the receiver hands records to the apply thread rather than wait for the table lock
         _senderThread = new Thread(SenderLoop) { IsBackground = true, Name = $"cs-send-{MemberId}" };
         _receiverThread = new Thread(ReceiverLoop) { IsBackground = true, Name = $"cs-recv-{MemberId}" };
         _senderThread.Start();
@@ -243,6 +244,7 @@ public sealed partial class SyncEngine : IDisposable
         _channel.Dispose();
         _senderThread?.Join(TimeSpan.FromSeconds(5));
         _receiverThread?.Join(TimeSpan.FromSeconds(5));
+        _applyThread?.Join(TimeSpan.FromSeconds(5)); // started by the receiver thread, if ever
         _dataSealer.Dispose();
         _controlSealer.Dispose();
         foreach (var p in _peers)
@@ -252,6 +254,11 @@ public sealed partial class SyncEngine : IDisposable
 
         _stop.Dispose();
         _heartbeatWake.Dispose();
+        if (_applyThread is null || !_applyThread.IsAlive)
+        {
+            _backlogWake.Dispose();
+            _backlogIdle.Dispose();
+        }
         Log.Stopped(_logger, MemberId);
     }
 

@@ -116,4 +116,6 @@ public enum DropReason
     DerivationLimited,
     /// <summary>An authentic record whose optional extension block (mark, master) does not parse: the record and the rest of the body are dropped.</summary>
     BadExtension,
+    /// <summary>An authentic Data datagram that arrived while the table lock had been busy long enough to fill the apply backlog: not marked received, so it is NACKed and resent like a lost one.</summary>
+    ApplyBacklogFull,
 }

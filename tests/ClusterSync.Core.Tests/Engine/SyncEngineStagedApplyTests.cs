@@ -123,4 +123,57 @@ public sealed class SyncEngineStagedApplyTests
         Assert.Empty(receiver.SnapshotTable());
         Assert.Equal(changes.Length, receiver.SnapshotTable(includeTombstones: true).Count);
     }
+
+    [Fact]
+    public void ReceiverLoop_TableLockHeld_HeartbeatHandledAtOnceAndDataAppliedInOrderAfterTheHold()
+    {
+        var time = new FakeTimeProvider(EngineKit.Start);
+        var key = ClusterKey.Generate();
+        var (sender, senderChannel) = EngineKit.Create(1, 2, key, time);
+        using var _s = sender;
+        var channel = new BatchChannel();
+        using var receiver = new SyncEngine(EngineKit.Options(2, 1), channel, key, time);
+        sender.Start();
+        var changes = Connections(100);
+        sender.Submit(changes);
+        CaptureData(sender, senderChannel, key, changes.Length);
+        sender.Submit(changes.Select(c => EngineKit.Destroy(c.Key)).ToArray()); // each destroy after its creation
+        var data = CaptureData(sender, senderChannel, key, 2 * changes.Length);
+        time.Advance(sender.Options.HeartbeatInterval); // the control tick sends a heartbeat
+        Assert.True(senderChannel.WaitUntil(c => c.Sent(MessageType.Heartbeat).Count > 0, TimeSpan.FromSeconds(10)), "a heartbeat was sent");
+        var heartbeat = senderChannel.Sent(MessageType.Heartbeat)[^1];
+
+        // A long holder of the receiver's table lock (a snapshot step, a status walk, a commit) while the data and then
+        // a heartbeat arrive: the heartbeat is taken in while the lock is held, the data waits for it.
+        using var release = new ManualResetEventSlim();
+        using var held = new ManualResetEventSlim();
+        long heartbeatsWhileHeld = -1;
+        long appliedWhileHeld = -1;
+        var holder = new Thread(() =>
+        {
+            lock (receiver.TableLockForTests)
+            {
+                held.Set();
+                // Until the heartbeat is in and every record waits for the lock on the apply thread (at most 10 s).
+                SpinWait.SpinUntil(() => receiver.Counters.HeartbeatsReceived > 0 && receiver.ApplyBacklogCount == 2 * changes.Length, TimeSpan.FromSeconds(10));
+                heartbeatsWhileHeld = receiver.Counters.HeartbeatsReceived;
+                appliedWhileHeld = receiver.Counters.UpdatesApplied;
+            }
+        }) { IsBackground = true };
+        holder.Start();
+        Assert.True(held.Wait(TimeSpan.FromSeconds(10)));
+        channel.DeliverAll([.. data, heartbeat]);
+        receiver.Start();
+        Assert.True(holder.Join(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(1, heartbeatsWhileHeld); // on a receiver that waits for the lock: 0, it is stuck applying the data
+        Assert.Equal(0, appliedWhileHeld);
+        Assert.True(receiver.Counters.ApplyHandoffs >= 1, "the records went to the apply thread");
+        Assert.True(SpinWait.SpinUntil(() => receiver.Counters.UpdatesApplied == 2 * changes.Length, TimeSpan.FromSeconds(10)),
+            $"{receiver.Counters.UpdatesApplied} of {2 * changes.Length} applied after the hold");
+        Assert.Equal(0, receiver.Counters.UpdatesStale); // in order: no destroy overtook its creation
+        Assert.Empty(receiver.SnapshotTable());
+        Assert.Equal(changes.Length, receiver.SnapshotTable(includeTombstones: true).Count);
+        Assert.Equal(0, receiver.ApplyBacklogCount);
+    }
 }
