@@ -114,6 +114,10 @@ public sealed class SyncCounters
     public long ReplaceRemoved;
     public long ReceiveFailures;
     public long LinkMismatches;
+    /// <summary>Passes the sender started from its bounded spin, without blocking (not exported: SyncEngine.SenderSpinHits).</summary>
+    internal long SenderSpinHits;
+    /// <summary>Passes sent on the submitting thread (not exported: SyncEngine.InlineSends).</summary>
+    internal long InlineSends;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public long TotalDrops => Drops.Sum();
