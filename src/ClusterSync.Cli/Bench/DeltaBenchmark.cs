@@ -215,6 +215,14 @@ internal static class DeltaBenchmark
             return offered;
         }
 
+        // With --scheduler the producer (the data plane: the kernel's conntrack events in a firewall) runs at the sync
+        // threads' scheduling too: an ordinary producer preempted while it holds the table lock in Submit would hold up
+        // the real-time sender and receiver behind it (priority inversion), which measures the machine's load, not the engine.
+        if (scheduler is { IsDefault: false } producerScheduling && producerScheduling.ApplyToCurrentThread() is not 0 and var errno)
+        {
+            progress?.WriteLine($"warning: the producer thread could not take {producerScheduling} (errno {errno})");
+        }
+
         // Warm-up (not measured): the same load for a second, so the JIT's later tiers are in place.
         Drive(Stopwatch.StartNew(), TimeSpan.FromSeconds(1));
         BenchWorkload.WaitFor(() => sender.PendingCount == 0, TimeSpan.FromSeconds(10));

@@ -161,7 +161,9 @@ public sealed partial class SyncEngine : IDisposable
         {
             // The control tick (heartbeats, acks, the election) gets its own thread: on a busy machine thread-pool
             // timers can lag by hundreds of milliseconds, and a late heartbeat is a false failover.
-            _controlThread = new Thread(ControlLoop) { IsBackground = true, Name = $"cs-ctl-{MemberId}" };
+            // It takes the sync threads' scheduling too: it holds the table lock for every tick's sweep, and a real-time
+            // sender or receiver blocked on a lock held by a preempted ordinary thread waits as long as that thread does.
+            _controlThread = SyncThread(ControlLoop, "control", $"cs-ctl-{MemberId}");
             _controlThread.Start();
             StartHeartbeatThread(); // heartbeats on a thread of their own (SyncEngine.Heartbeat.cs)
         }
@@ -173,7 +175,7 @@ public sealed partial class SyncEngine : IDisposable
     }
 
     /// <summary>
-    /// A sync thread (sender, receiver, heartbeat): a dedicated background thread that first takes the configured
+    /// A sync thread (sender, receiver, heartbeat, control tick): a dedicated background thread that first takes the configured
     /// scheduling (<see cref="SyncEngineOptions.Scheduler"/>: a nice value or a real-time policy; logged, 1170/1171).
     /// </summary>
     private Thread SyncThread(Action loop, string role, string name) => new(() =>

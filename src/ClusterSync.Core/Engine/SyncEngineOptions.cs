@@ -102,7 +102,9 @@ public sealed record SyncEngineOptions
     /// update; the sender thread keeps NACKs, full windows and large queues). Benchmarks compare with
     /// <c>CLUSTERSYNC_INLINE_SEND=0</c> / <c>=1</c>.
     /// </summary>
-    internal bool InlineSend { get; init; } = Environment.GetEnvironmentVariable("CLUSTERSYNC_INLINE_SEND") == "1";
+    internal bool InlineSend { get; init; } = Environment.GetEnvironmentVariable("CLUSTERSYNC_INLINE_SEND") is { } v ? v == "1" : InlineSendDefault;
+
+    private const bool InlineSendDefault = true;
 
     internal static TimeSpan SpinFromEnvironment(string variable, TimeSpan fallback)
         => int.TryParse(Environment.GetEnvironmentVariable(variable), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int us) && us is >= 0 and <= 10_000

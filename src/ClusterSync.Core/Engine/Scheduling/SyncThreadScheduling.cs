@@ -113,16 +113,17 @@ public sealed partial record SyncThreadScheduling
     }
 
     /// <summary>
-    /// The time slice the sync threads ask the kernel for under the default policy (Linux 6.12+, EEVDF: a fair thread
+    /// A time slice the sync threads may ask the kernel for under the default policy (Linux 6.12+, EEVDF: a fair thread
     /// may request a slice of its own, no privilege needed): a short one gives a woken sync thread an early virtual
-    /// deadline, so it preempts a thread that runs a longer slice (a build, the data plane's bulk work) instead of
-    /// waiting for that slice to end. 100 µs, the kernel's minimum; <c>CLUSTERSYNC_SYNC_SLICE_US=0</c> leaves the
-    /// kernel's default (0.75–3 ms) for comparisons. Older kernels accept and ignore it.
+    /// deadline, so it preempts a thread that runs a longer slice instead of waiting for that slice to end. Off by
+    /// default (0: the kernel's own, 0.75–3 ms): on the loaded 2-vCPU VM 100 µs cost the busy threads CPU share at the
+    /// maximum rate and showed no measured gain at 100,000/s (docs/benchmarks.md). <c>CLUSTERSYNC_SYNC_SLICE_US=N</c>
+    /// (100 to 100,000) asks for one, to measure on another machine. Older kernels accept and ignore it.
     /// </summary>
     internal static readonly int SliceMicroseconds =
         int.TryParse(Environment.GetEnvironmentVariable("CLUSTERSYNC_SYNC_SLICE_US"), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int us) && us is >= 0 and <= 100_000
             ? us
-            : 100;
+            : 0;
 
     /// <summary>
     /// Applies the setting to the calling thread (Linux: <c>sched_setscheduler</c>, or <c>sched_setattr</c> with the
