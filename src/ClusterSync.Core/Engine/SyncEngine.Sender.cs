@@ -26,6 +26,7 @@ public sealed partial class SyncEngine
     private volatile bool _waitingForWindow; // the sender waits for acknowledgements (WaitForWindow)
     private readonly object _sendLock = new(); // held by whoever encodes and sends: the sender thread's pass, or an inline send
     private bool _inlinePass;                  // an inline send runs (under _sendLock): the window is checked, never waited for
+    private volatile bool _inlineReady;        // started with a sender thread and InlineSend on: a submit may send (not before Start, not stepped)
     private const int InlineMaxPending = 256;
     private static readonly bool s_everyAckWakesSender = Environment.GetEnvironmentVariable("CLUSTERSYNC_ACK_WAKES_SENDER") == "1"; // the old behaviour, for comparisons
     private ulong _dataSequence;      // last data sequence used (sender thread writes)
@@ -81,7 +82,7 @@ public sealed partial class SyncEngine
     /// </summary>
     private bool TrySendInline()
     {
-        if (!_options.InlineSend || _stepped || _options.MaxBatchDelay > TimeSpan.Zero || !_retransmitRequests.IsEmpty
+        if (!_inlineReady || _options.MaxBatchDelay > TimeSpan.Zero || !_retransmitRequests.IsEmpty
             || Volatile.Read(ref _pendingCount) > InlineMaxPending || !Monitor.TryEnter(_sendLock))
         {
             return false;

@@ -157,6 +157,7 @@ public sealed partial class SyncEngine : IDisposable
         _receiverThread = SyncThread(ReceiverLoop, "receiver", $"cs-recv-{MemberId}");
         _senderThread.Start();
         _receiverThread.Start();
+        _inlineReady = _options.InlineSend; // from now on a submit may send itself while the sender thread is idle
         if (ReferenceEquals(_time, TimeProvider.System))
         {
             // The control tick (heartbeats, acks, the election) gets its own thread: on a busy machine thread-pool
