@@ -85,7 +85,7 @@ public sealed record SyncEngineOptions
     public PolicyOptions Policy { get; init; } = new();
 
     /// <summary>
-    /// How the sync threads (sender, receiver, heartbeat) are scheduled: the default, a nice value, or a real-time policy
+    /// How the sync threads (sender, receiver, heartbeat, control tick) are scheduled: the default, a nice value, or a real-time policy
     /// (conntrackd's <c>Scheduler</c> and <c>NiceValue</c>; <see cref="SyncThreadScheduling"/>).
     /// </summary>
     public SyncThreadScheduling Scheduler { get; init; } = SyncThreadScheduling.Default;

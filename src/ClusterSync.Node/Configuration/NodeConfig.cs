@@ -186,7 +186,7 @@ public sealed record SyncConfig
     /// <summary>UDP socket send and receive buffer, bytes.</summary>
     public int SocketBufferBytes { get; init; } = Transport.UdpDatagramChannel.DefaultSocketBuffer;
 
-    /// <summary>How the sync threads (sender, receiver, heartbeat) are scheduled (<see cref="SchedulerConfig"/>).</summary>
+    /// <summary>How the sync threads (sender, receiver, heartbeat, control tick) are scheduled (<see cref="SchedulerConfig"/>).</summary>
     public SchedulerConfig Scheduler { get; init; } = new();
 
     /// <summary>The engine's options for this member (the engine's record stays the one the engine validates).</summary>
@@ -217,7 +217,7 @@ public sealed record SyncConfig
 
 /// <summary>
 /// <c>sync.scheduler</c>: conntrackd's <c>Scheduler { Type FIFO; Priority N }</c> and <c>NiceValue</c> for the sync
-/// threads (sender, receiver, heartbeat). <c>policy</c> <c>other</c> (default) with an optional <c>nice</c> (-20 to 19),
+/// threads (sender, receiver, heartbeat, control tick). <c>policy</c> <c>other</c> (default) with an optional <c>nice</c> (-20 to 19),
 /// or <c>fifo</c>/<c>rr</c> with a <c>priority</c> (1 to 99). A real-time policy or a negative nice value needs Linux
 /// and root or CAP_SYS_NICE; refused at load otherwise (exit 2).
 /// </summary>
