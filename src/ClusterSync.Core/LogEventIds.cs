@@ -10,6 +10,7 @@ namespace ClusterSync;
 /// range        area (namespace prefix)            where
 /// 1000-1099    ClusterSync.Engine                 Core/Engine/SyncEngine.Log.cs
 /// 1100-1199    ClusterSync.Reliability            Core/Reliability
+/// 1170-1179    ClusterSync.Engine.Scheduling      Core/Engine/Scheduling (the sync threads' scheduler setting)
 /// 1200-1299    ClusterSync.Transport              Core/Transport
 /// 1300-1399    ClusterSync.Membership             Core/Membership/MembershipController*.cs
 /// 1400-1499    ClusterSync.Security               Core/Security
@@ -36,6 +37,7 @@ public static class LogEventIds
     [
         ("ClusterSync.Engine", 1000, 1099),
         ("ClusterSync.Reliability", 1100, 1199),
+        ("ClusterSync.Engine.Scheduling", 1170, 1179),
         ("ClusterSync.Transport", 1200, 1299),
         ("ClusterSync.Membership", 1300, 1399),
         ("ClusterSync.Security", 1400, 1499),

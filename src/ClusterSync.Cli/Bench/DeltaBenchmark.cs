@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using ClusterSync.Connections;
 using ClusterSync.Engine;
+using ClusterSync.Engine.Scheduling;
 using ClusterSync.Security;
 using ClusterSync.Transport;
 
@@ -11,7 +12,10 @@ namespace ClusterSync.Cli.Bench;
 /// <c>clustersync bench delta</c>: two members on loopback, each with its own UDP socket and threads, encrypted.
 /// The sender's table is filled with <c>--entries</c> connections (synchronized first, not timed); then updates
 /// run round-robin over them for <c>--seconds</c>, as fast as possible or at <c>--rate</c> per second.
-/// Latency is measured for every applied update: submit on the sender → applied on the receiver.
+/// Latency is measured for every applied update: submit on the sender → applied on the receiver. <c>--breakdown</c>
+/// cuts it into stages (<see cref="DeltaStageTrace"/>); <c>--scheduler</c> runs both members' sync threads at a nice
+/// value or a real-time policy (<see cref="SyncThreadScheduling"/>); <c>--idle-seconds</c> measures the process's CPU
+/// while nothing is submitted, after the timed phase.
 /// </summary>
 internal static class DeltaBenchmark
 {
@@ -22,26 +26,77 @@ internal static class DeltaBenchmark
         var entries = new Option<int>("--entries") { Description = "Connections in the table.", DefaultValueFactory = _ => 1_000_000 };
         var insecure = new Option<bool>("--insecure") { Description = "Run without encryption (for comparison only)." };
         var mtu = new Option<int>("--mtu") { Description = "Largest datagram (default 1400; 8192 models a jumbo-frame sync network).", DefaultValueFactory = _ => 1400 };
-        return BenchCommand.Create("delta", "Delta-sync throughput and latency between two members on loopback.", [seconds, rate, entries, insecure, mtu], (parse, bench) =>
+        var breakdown = new Option<bool>("--breakdown") { Description = "Break the latency down into stages (sender queue, encode, batch, receiver busy, kernel and wake-up, apply)." };
+        var scheduler = new Option<string?>("--scheduler") { Description = "Run both members' sync threads at fifo:PRIORITY, rr:PRIORITY or nice:N (as sync.scheduler; needs root or CAP_SYS_NICE)." };
+        var idle = new Option<double>("--idle-seconds") { Description = "After the timed phase, measure the process's CPU while idle for this long (0: not measured).", DefaultValueFactory = _ => 0 };
+        return BenchCommand.Create("delta", "Delta-sync throughput and latency between two members on loopback.", [seconds, rate, entries, insecure, mtu, breakdown, scheduler, idle], (parse, bench) =>
         {
             var s = parse.GetValue(seconds);
             var r = parse.GetValue(rate);
             var n = parse.GetValue(entries);
             var m = parse.GetValue(mtu);
-            if (s is <= 0 or > 3600 || r is <= 0 || n is < 1 or > 50_000_000 || m is < 256 or > 65000)
+            var i = parse.GetValue(idle);
+            if (s is <= 0 or > 3600 || r is <= 0 || n is < 1 or > 50_000_000 || m is < 256 or > 65000 || i is < 0 or > 600)
             {
-                return bench.Refuse("expected --seconds in (0, 3600], --rate > 0, --entries in [1, 50000000], --mtu in [256, 65000]");
+                return bench.Refuse("expected --seconds in (0, 3600], --rate > 0, --entries in [1, 50000000], --mtu in [256, 65000], --idle-seconds in [0, 600]");
             }
 
-            var result = Run(TimeSpan.FromSeconds(s), r, n, !parse.GetValue(insecure), m, bench.Progress);
+            var sched = SyncThreadScheduling.Default;
+            if (parse.GetValue(scheduler) is { } text)
+            {
+                if (!TryParseScheduler(text, out sched, out var error))
+                {
+                    return bench.Refuse(error);
+                }
+            }
+
+            var result = Run(TimeSpan.FromSeconds(s), r, n, !parse.GetValue(insecure), m, bench.Progress, null, parse.GetValue(breakdown), sched, TimeSpan.FromSeconds(i));
             return bench.Report(result, 24, result["lost_updates"] is long lost && lost == 0);
         });
     }
 
+    /// <summary><c>--scheduler</c>: <c>fifo:N</c>, <c>rr:N</c>, <c>nice:N</c> or <c>other</c>; the error names the option and what was expected (range and privileges).</summary>
+    internal static bool TryParseScheduler(string text, out SyncThreadScheduling scheduling, out string error)
+    {
+        scheduling = SyncThreadScheduling.Default;
+        error = "";
+        var parts = text.Split(':', 2);
+        bool hasNumber = int.TryParse(parts.Length == 2 ? parts[1] : "0", System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int number);
+        string kind = parts[0].ToLowerInvariant();
+        if (hasNumber && kind == "nice" && parts.Length == 2)
+        {
+            scheduling = new SyncThreadScheduling { Nice = number };
+        }
+        else if (hasNumber && parts.Length == 2 && SyncThreadScheduling.Parse(kind) is { } policy and not SyncSchedulingPolicy.Other)
+        {
+            scheduling = new SyncThreadScheduling { Policy = policy, Priority = number };
+        }
+        else if (kind == "other" && parts.Length == 1)
+        {
+            return true;
+        }
+        else
+        {
+            error = $"--scheduler: expected fifo:PRIORITY, rr:PRIORITY (1-99), nice:N (-20 to 19) or other, found '{text}'";
+            return false;
+        }
+
+        var problems = scheduling.Validate("--scheduler").ToList();
+        if (problems.Count == 0 && scheduling.CheckAllowed("--scheduler") is { } denied)
+        {
+            problems.Add(denied);
+        }
+
+        error = "--scheduler: " + string.Join("; ", problems.Select(p => p.StartsWith("--scheduler.", StringComparison.Ordinal) ? p["--scheduler.".Length..] : p));
+        return problems.Count == 0;
+    }
+
     /// <param name="channels">Another transport's channel pair (sender, receiver) for a given largest datagram; UDP on loopback when null.</param>
     public static Dictionary<string, object> Run(TimeSpan duration, double? rate, int entries, bool encrypted, int mtu, TextWriter? progress,
-        Func<int, (IDatagramChannel Sender, IDatagramChannel Receiver)>? channels = null)
+        Func<int, (IDatagramChannel Sender, IDatagramChannel Receiver)>? channels = null, bool breakdown = false,
+        SyncThreadScheduling? scheduler = null, TimeSpan idle = default)
     {
+        double loadAtStart = LoadAverage();
         var key = encrypted ? ClusterKey.Generate() : null;
         IDatagramChannel a, b;
         if (channels is not null)
@@ -63,10 +118,17 @@ internal static class DeltaBenchmark
             SendWindowDatagrams = window,
             AckEveryDatagrams = Math.Max(1, window / 16),
             ResendBufferDatagrams = Math.Max(window * 4, 32 * 1024 * 1024 / mtu),
+            Scheduler = scheduler ?? SyncThreadScheduling.Default,
         };
 
         using var sender = new SyncEngine(common with { MemberId = 1, PeerMemberIds = [2] }, a, key);
         using var receiver = new SyncEngine(common with { MemberId = 2, PeerMemberIds = [1] }, b, key);
+        var stages = breakdown ? new DeltaStageTrace(entries) : null;
+        if (stages is not null)
+        {
+            sender.StageTrace = stages.ForSender;
+            receiver.StageTrace = stages.ForReceiver;
+        }
 
         var submitted = new long[entries];
         var histogram = new long[1_000_001]; // microseconds; the last bucket holds everything ≥ 1 s
@@ -79,13 +141,16 @@ internal static class DeltaBenchmark
                 return;
             }
 
-            long t = submitted[BenchWorkload.IndexOf(r.Key)];
+            int index = BenchWorkload.IndexOf(r.Key);
+            long t = submitted[index];
             if (t != 0)
             {
                 // One clock read per applied group (taken as the group starts to apply), not per record: the
                 // measurement's own cost stays out of the receiver's budget; it reads at most a group's apply time early.
-                long us = (long)((receiver.AppliedGroupTimestamp - t) * tickToMicro);
+                long applied = receiver.AppliedGroupTimestamp;
+                long us = (long)((applied - t) * tickToMicro);
                 histogram[Math.Clamp(us, 0, 1_000_000)]++;
+                stages?.Add(index, t, applied);
             }
         };
         sender.Start();
@@ -150,6 +215,14 @@ internal static class DeltaBenchmark
             return offered;
         }
 
+        // With --scheduler the producer (the data plane: the kernel's conntrack events in a firewall) runs at the sync
+        // threads' scheduling too: an ordinary producer preempted while it holds the table lock in Submit would hold up
+        // the real-time sender and receiver behind it (priority inversion), which measures the machine's load, not the engine.
+        if (scheduler is { IsDefault: false } producerScheduling && producerScheduling.ApplyToCurrentThread() is not 0 and var errno)
+        {
+            progress?.WriteLine($"warning: the producer thread could not take {producerScheduling} (errno {errno})");
+        }
+
         // Warm-up (not measured): the same load for a second, so the JIT's later tiers are in place.
         Drive(Stopwatch.StartNew(), TimeSpan.FromSeconds(1));
         BenchWorkload.WaitFor(() => sender.PendingCount == 0, TimeSpan.FromSeconds(10));
@@ -161,6 +234,11 @@ internal static class DeltaBenchmark
         var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
         long appliedBefore = receiver.Counters.UpdatesApplied;
         int gcBefore = GC.CollectionCount(0);
+        int gen1Before = GC.CollectionCount(1);
+        int gen2Before = GC.CollectionCount(2);
+        var pauseBefore = GC.GetTotalPauseDuration();
+        long spinHitsBefore = sender.SenderSpinHits;
+        long inlineBefore = sender.InlineSends;
         long sentBytesBefore = sender.Counters.BytesSent;
         long sentUpdatesBefore = sender.Counters.UpdatesSent;
         long sentDatagramsBefore = sender.Counters.DatagramsSent;
@@ -178,11 +256,26 @@ internal static class DeltaBenchmark
         long sentDatagrams = sender.Counters.DatagramsSent - sentDatagramsBefore;
         long sendCalls = sender.TransportSendCalls - sendCallsBefore;
         int processThreads = Process.GetCurrentProcess().Threads.Count; // both members, the producer and the runtime's own
+        var pause = GC.GetTotalPauseDuration() - pauseBefore;
+        int gen1 = GC.CollectionCount(1) - gen1Before;
+        int gen2 = GC.CollectionCount(2) - gen2Before;
+        long spinHits = sender.SenderSpinHits - spinHitsBefore;
+        long inlineSends = sender.InlineSends - inlineBefore;
 
         // Drain, then compare the tables entry by entry.
         BenchWorkload.WaitFor(() => LiveDifferences(sender, receiver, quick: true) == 0, TimeSpan.FromSeconds(30));
         Volatile.Write(ref measuring, 0);
         long lost = LiveDifferences(sender, receiver, quick: false);
+
+        // Idle: nothing submitted; what the two members cost with only their heartbeats, acks and timers.
+        double idleCpuPercent = -1;
+        if (idle > TimeSpan.Zero)
+        {
+            var idleBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var idleClock = Stopwatch.StartNew();
+            Thread.Sleep(idle);
+            idleCpuPercent = Math.Round(100 * (Process.GetCurrentProcess().TotalProcessorTime - idleBefore).TotalSeconds / idleClock.Elapsed.TotalSeconds, 2);
+        }
 
         var result = new Dictionary<string, object>
         {
@@ -212,7 +305,24 @@ internal static class DeltaBenchmark
             ["transport_path"] = sender.TransportPath,
             ["datagrams_per_send_call"] = sendCalls == 0 ? 1.0 : Math.Round((double)sentDatagrams / sendCalls, 1),
             ["process_threads"] = processThreads,
+            ["gc_gen1"] = gen1,
+            ["gc_gen2"] = gen2,
+            ["gc_pause_ms"] = Math.Round(pause.TotalMilliseconds, 2),
+            ["sender_spin_hits"] = spinHits,
+            ["inline_sends"] = inlineSends,
+            ["scheduler"] = (scheduler ?? SyncThreadScheduling.Default).ToString(),
+            ["load_average_1m"] = loadAtStart,
         };
+        if (idleCpuPercent >= 0)
+        {
+            result["idle_cpu_percent"] = idleCpuPercent;
+        }
+
+        if (stages is not null)
+        {
+            result["breakdown"] = stages.Report();
+        }
+
         if (Environment.GetEnvironmentVariable("CLUSTERSYNC_BENCH_COUNTERS") == "1")
         {
             progress?.WriteLine($"cpu in the timed phase and drain: producer {(ThreadCpu.CpuTime(producerTid) - threadsBefore.P).TotalSeconds:F2} s, sender thread {(ThreadCpu.CpuTime(sender.SenderThreadId) - threadsBefore.S).TotalSeconds:F2} s, receiver thread {(ThreadCpu.CpuTime(receiver.ReceiverThreadId) - threadsBefore.R).TotalSeconds:F2} s");
@@ -228,6 +338,20 @@ internal static class DeltaBenchmark
         }
 
         return result;
+    }
+
+    /// <summary>The 1-minute load average at the start (Linux; -1 elsewhere): every number of a shared machine is read beside it.</summary>
+    private static double LoadAverage()
+    {
+        try
+        {
+            var text = File.ReadAllText("/proc/loadavg");
+            return double.Parse(text.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return -1;
+        }
     }
 
     private static (TimeSpan Sender, TimeSpan Receiver) CpuOf(SyncEngine sender, SyncEngine receiver, int producerTid)

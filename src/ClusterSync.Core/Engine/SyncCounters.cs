@@ -116,6 +116,10 @@ public sealed class SyncCounters
     /// <summary>Times the receiver found the table lock busy past its patience and handed received records to the apply thread (it never waits).</summary>
     public long ApplyHandoffs;
     public long LinkMismatches;
+    /// <summary>Passes the sender started from its bounded spin, without blocking (not exported: SyncEngine.SenderSpinHits).</summary>
+    internal long SenderSpinHits;
+    /// <summary>Passes sent on the submitting thread (not exported: SyncEngine.InlineSends).</summary>
+    internal long InlineSends;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public long TotalDrops => Drops.Sum();

@@ -116,7 +116,7 @@ public sealed partial class SyncEngine
             _counters.ApplyHandoffs++;
             if (_applyThread is null)
             {
-                _applyThread = new Thread(ApplyLoop) { IsBackground = true, Name = $"cs-apply-{MemberId}" };
+                _applyThread = SyncThread(ApplyLoop, "apply", $"cs-apply-{MemberId}"); // the sync threads' scheduling: it takes the table lock
                 _applyThread.Start();
                 Log.ApplyThreadStarted(_logger, MemberId, ApplyLockPatienceMs, ApplyBacklogCapacity);
             }

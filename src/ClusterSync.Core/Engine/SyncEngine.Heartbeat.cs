@@ -26,6 +26,9 @@ public sealed partial class SyncEngine
     private long _heartbeatStalls;
     private long _lastLagCheckTimestamp;
 
+    /// <summary>Kernel thread id of the heartbeat thread (0 until it runs, and without one: a test clock).</summary>
+    public int HeartbeatThreadId { get; private set; }
+
     /// <summary>Times the heartbeat thread woke more than half a dead interval late (this process was stalled).</summary>
     public long HeartbeatStalls => Interlocked.Read(ref _heartbeatStalls);
 
@@ -110,13 +113,14 @@ public sealed partial class SyncEngine
 
     private void StartHeartbeatThread()
     {
-        _heartbeatThread = new Thread(HeartbeatLoop) { IsBackground = true, Name = $"cs-hb-{MemberId}" };
+        _heartbeatThread = SyncThread(HeartbeatLoop, "heartbeat", $"cs-hb-{MemberId}");
         _heartbeatThread.Start();
     }
 
     /// <summary>The heartbeat thread: a heartbeat every interval, at once after a state change; notes its own lateness.</summary>
     private void HeartbeatLoop()
     {
+        HeartbeatThreadId = ThreadCpu.CurrentThreadId();
         var handles = new WaitHandle[] { _stop.Token.WaitHandle, _heartbeatWake };
         long interval = (long)(_options.HeartbeatInterval.TotalSeconds * _time.TimestampFrequency);
         long halfDead = (long)(_options.DeadInterval.TotalSeconds * _time.TimestampFrequency / 2);

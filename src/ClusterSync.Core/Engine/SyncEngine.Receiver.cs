@@ -36,8 +36,14 @@ public sealed partial class SyncEngine
         {
             while (!token.IsCancellationRequested)
             {
+                long called = _trace is null ? 0 : _time.GetTimestamp();
                 var pending = _channel.ReceiveAsync(buffer, token);
                 var result = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+                if (_trace is not null)
+                {
+                    TraceReceived(buffer.AsSpan(0, result.Length), called); // a benchmark's stage breakdown (SyncEngine.Trace.cs)
+                }
+
                 FoldTransportDrops();
                 _counters.DatagramsReceived++;
                 _counters.BytesReceived += result.Length;
@@ -560,7 +566,7 @@ public sealed partial class SyncEngine
         }
 
         _counters.NackRangesReceived += count;
-        _senderWake.Set();
+        WakeSenderForAck(count); // only when it has something to do: NACKs, or a send window to reopen (SyncEngine.Sender.cs)
         return DropReason.None;
     }
 

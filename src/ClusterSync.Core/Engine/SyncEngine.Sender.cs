@@ -23,6 +23,12 @@ public sealed partial class SyncEngine
     private readonly ManualResetEventSlim _senderWake = new(false, 20);
     private readonly ConcurrentQueue<(PeerState Peer, long Generation, SequenceRange Range)> _retransmitRequests = new();
     private int _senderWork;
+    private volatile bool _waitingForWindow; // the sender waits for acknowledgements (WaitForWindow)
+    private readonly object _sendLock = new(); // held by whoever encodes and sends: the sender thread's pass, or an inline send
+    private bool _inlinePass;                  // an inline send runs (under _sendLock): the window is checked, never waited for
+    private volatile bool _inlineReady;        // started with a sender thread and InlineSend on: a submit may send (not before Start, not stepped)
+    private const int InlineMaxPending = 256;
+    private static readonly bool s_everyAckWakesSender = Environment.GetEnvironmentVariable("CLUSTERSYNC_ACK_WAKES_SENDER") == "1"; // the old behaviour, for comparisons
     private ulong _dataSequence;      // last data sequence used (sender thread writes)
     private ulong _sentSequence;      // last data sequence handed to the transport (LastDataSequence)
     private ulong _controlSequence;   // control sequence space counter (Interlocked)
@@ -35,6 +41,9 @@ public sealed partial class SyncEngine
     private Memory<byte> _openSlot;
     private int _openLength;
     private int _openCount;
+
+    /// <summary>Passes the sender started after its bounded spin found work (no block, no wake-up through the kernel).</summary>
+    public long SenderSpinHits => Interlocked.Read(ref _counters.SenderSpinHits);
 
     /// <summary>Connections waiting for the sender (a gauge; the data plane may use it as backpressure).</summary>
     public int PendingCount => Volatile.Read(ref _pendingCount);
@@ -51,37 +60,128 @@ public sealed partial class SyncEngine
         _senderWake.Set();
     }
 
+    /// <summary>
+    /// An acknowledgement arrived (receiver thread): the sender is woken only when it has something to do — NACKed
+    /// ranges to resend, or a send window to reopen. Waking it for every ack cost a context switch a few hundred times a
+    /// second at 100,000 updates/s, on the CPUs the data path needs.
+    /// </summary>
+    private void WakeSenderForAck(int nackRanges)
+    {
+        if (nackRanges > 0 || _waitingForWindow || s_everyAckWakesSender)
+        {
+            _senderWake.Set();
+        }
+    }
+
+    /// <summary>
+    /// Submit path (the data plane's thread), with <see cref="SyncEngineOptions.InlineSend"/>: when the sender thread is
+    /// not in a pass, sends what is queued right here — one wake-up of another thread less on the way to the peer, as
+    /// conntrackd sends from its event loop. Never waits: not when the sender thread is busy (it then gets the work), not
+    /// for a full window, not for more than <see cref="InlineMaxPending"/> queued connections, not with NACKs to answer
+    /// (all the sender thread's). False: the caller signals the sender thread.
+    /// </summary>
+    private bool TrySendInline()
+    {
+        if (!_inlineReady || _options.MaxBatchDelay > TimeSpan.Zero || !_retransmitRequests.IsEmpty
+            || Volatile.Read(ref _pendingCount) > InlineMaxPending || !Monitor.TryEnter(_sendLock))
+        {
+            return false;
+        }
+
+        try
+        {
+            if (_stop.IsCancellationRequested || Volatile.Read(ref _disposed) != 0)
+            {
+                return false;
+            }
+
+            _inlinePass = true;
+            _steppedWindowFull = false;
+            WaitForWindow(); // in an inline pass: notes a full window instead of waiting
+            if (_steppedWindowFull)
+            {
+                return false;
+            }
+
+            _trace?.SenderPass(_time.GetTimestamp());
+            int count;
+            lock (_tableLock)
+            {
+                count = _pendingCount;
+                if (count > InlineMaxPending)
+                {
+                    return false;
+                }
+
+                (_drainingSlots, _pendingSlots) = (_pendingSlots, _drainingSlots);
+                _pendingCount = 0;
+            }
+
+            if (_templatesQueued)
+            {
+                DrainTemplates();
+            }
+
+            if (count > 0)
+            {
+                Drain(count); // a window that fills inside it is overrun by at most this pass (≤ 256 connections), as in stepped mode
+            }
+
+            Interlocked.Increment(ref _counters.InlineSends);
+            return true;
+        }
+        finally
+        {
+            _inlinePass = false;
+            Monitor.Exit(_sendLock);
+        }
+    }
+
+    /// <summary>Passes sent on the submitting thread (<see cref="SyncEngineOptions.InlineSend"/>).</summary>
+    public long InlineSends => Interlocked.Read(ref _counters.InlineSends);
+
     private void SenderLoop()
     {
         SenderThreadId = ThreadCpu.CurrentThreadId();
+        long spinTicks = (long)(_options.SenderSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         try
         {
             var token = _stop.Token;
+            bool worked = false;
             while (!token.IsCancellationRequested)
             {
-                Interlocked.Exchange(ref _senderWork, 0);
-                ProcessRetransmits();
                 if (_options.MaxBatchDelay > TimeSpan.Zero && Volatile.Read(ref _pendingCount) > 0)
                 {
                     Thread.Sleep(_options.MaxBatchDelay);
                 }
 
                 int count;
-                lock (_tableLock)
+                lock (_sendLock)
                 {
-                    (_drainingSlots, _pendingSlots) = (_pendingSlots, _drainingSlots);
-                    count = _pendingCount;
-                    _pendingCount = 0;
-                }
+                    Interlocked.Exchange(ref _senderWork, 0);
+                    ProcessRetransmits();
+                    _trace?.SenderPass(_time.GetTimestamp());
+                    lock (_tableLock)
+                    {
+                        (_drainingSlots, _pendingSlots) = (_pendingSlots, _drainingSlots);
+                        count = _pendingCount;
+                        _pendingCount = 0;
+                    }
 
-                if (_templatesQueued)
-                {
-                    DrainTemplates(); // connection templates, in datagrams of their own (SyncEngine.Templates.cs)
+                    if (_templatesQueued)
+                    {
+                        DrainTemplates(); // connection templates, in datagrams of their own (SyncEngine.Templates.cs)
+                    }
+
+                    if (count > 0)
+                    {
+                        Drain(count);
+                    }
                 }
 
                 if (count > 0)
                 {
-                    Drain(count);
+                    worked = true;
                     continue;
                 }
 
@@ -90,6 +190,12 @@ public sealed partial class SyncEngine
                     continue;
                 }
 
+                if (worked && spinTicks > 0 && SpinForWork(spinTicks))
+                {
+                    continue; // new work within the spin: no sleep, no wake-up through the kernel
+                }
+
+                worked = false;
                 _senderWake.Reset();
                 if (Volatile.Read(ref _senderWork) != 0 || !_retransmitRequests.IsEmpty)
                 {
@@ -107,6 +213,27 @@ public sealed partial class SyncEngine
             MarkFailed("sender", ex);
             Log.SenderFailed(_logger, ex);
         }
+    }
+
+    /// <summary>
+    /// Polls for new work (a submit, a NACK) for up to <paramref name="spinTicks"/> Stopwatch ticks after a pass that
+    /// sent something; true when work came. Bounded, and only after work: an idle member does not spin.
+    /// </summary>
+    private bool SpinForWork(long spinTicks)
+    {
+        long until = System.Diagnostics.Stopwatch.GetTimestamp() + spinTicks;
+        do
+        {
+            Thread.SpinWait(16);
+            if (Volatile.Read(ref _senderWork) != 0 || !_retransmitRequests.IsEmpty)
+            {
+                Interlocked.Increment(ref _counters.SenderSpinHits);
+                return true;
+            }
+        }
+        while (System.Diagnostics.Stopwatch.GetTimestamp() < until && !_stop.IsCancellationRequested);
+
+        return false;
     }
 
     /// <summary>
@@ -225,6 +352,7 @@ public sealed partial class SyncEngine
 
             _openLength += n;
             _openCount++;
+            _trace?.RecordEncoded(change.Key, _openSequence);
         }
 
         if (_openCount > 0)
@@ -262,7 +390,9 @@ public sealed partial class SyncEngine
         new PacketHeader(MessageType.Data, MemberId, _dataSealer.Sealed ? HeaderFlags.Sealed : HeaderFlags.None, Epoch, _openSequence).Write(span);
         int length = _dataSealer.Seal(span, _openLength);
         _resend.Commit(_openSequence, length);
-        Volatile.Write(ref _sentAt[(int)(_openSequence % (ulong)_sentAt.Length)], _time.GetTimestamp());
+        long sealedAt = _time.GetTimestamp();
+        Volatile.Write(ref _sentAt[(int)(_openSequence % (ulong)_sentAt.Length)], sealedAt);
+        _trace?.DatagramSealed(_openSequence, sealedAt);
         Volatile.Write(ref _dataSequence, _openSequence);
         var datagram = _openSlot[..length];
         if (_batchSender is not null)
@@ -278,10 +408,13 @@ public sealed partial class SyncEngine
         else
         {
             Volatile.Write(ref _sentSequence, _openSequence);
+            long start = _trace is null ? 0 : _time.GetTimestamp();
             for (int i = 0; i < _peers.Length; i++)
             {
                 Send(datagram, i);
             }
+
+            _trace?.DatagramsSent(_openSequence, _openSequence, start, _time.GetTimestamp());
         }
 
         _counters.DatagramsSent++;
@@ -300,6 +433,7 @@ public sealed partial class SyncEngine
 
         var batch = new ReadOnlySpan<ReadOnlyMemory<byte>>(_outgoing, 0, _outgoingCount);
         Volatile.Write(ref _sentSequence, _dataSequence); // every datagram sealed so far is in this batch, leaving now
+        long start = _trace is null ? 0 : _time.GetTimestamp();
         for (int i = 0; i < _peers.Length; i++)
         {
             try
@@ -317,6 +451,7 @@ public sealed partial class SyncEngine
             }
         }
 
+        _trace?.DatagramsSent(_dataSequence - (ulong)_outgoingCount + 1, _dataSequence, start, _time.GetTimestamp());
         _outgoingCount = 0;
         int changes = _batchSender!.PathChanges;
         if (changes != _pathChanges)
@@ -437,7 +572,7 @@ public sealed partial class SyncEngine
 
             FlushOutgoing(); // what is sealed goes out before the sender waits for acknowledgements of it
 
-            if (_stepped)
+            if (_stepped || _inlinePass)
             {
                 _steppedWindowFull = true; // stepped mode (SyncEngine.Stepped.cs): report the full window instead of waiting
                 return;
@@ -450,8 +585,10 @@ public sealed partial class SyncEngine
             }
 
             ProcessRetransmits();
+            _waitingForWindow = true; // an ack wakes the sender now (WakeSenderForAck)
             _senderWake.Reset();
             _senderWake.Wait(1);
+            _waitingForWindow = false;
         }
     }
 

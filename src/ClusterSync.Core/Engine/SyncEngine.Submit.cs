@@ -33,7 +33,7 @@ public sealed partial class SyncEngine
             }
         }
 
-        if (queued)
+        if (queued && !TrySendInline())
         {
             SignalSender();
         }

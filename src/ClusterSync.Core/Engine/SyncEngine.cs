@@ -154,15 +154,18 @@ public sealed partial class SyncEngine : IDisposable
         Log.Started(_logger, MemberId, Epoch, _peers.Length, _options.Mtu, _key is not null);
         Log.TransportPath(_logger, MemberId, TransportPath);
         _offloadApply = true; // the receiver hands records to the apply thread rather than wait for the table lock
-        _senderThread = new Thread(SenderLoop) { IsBackground = true, Name = $"cs-send-{MemberId}" };
-        _receiverThread = new Thread(ReceiverLoop) { IsBackground = true, Name = $"cs-recv-{MemberId}" };
+        _senderThread = SyncThread(SenderLoop, "sender", $"cs-send-{MemberId}");
+        _receiverThread = SyncThread(ReceiverLoop, "receiver", $"cs-recv-{MemberId}");
         _senderThread.Start();
         _receiverThread.Start();
+        _inlineReady = _options.InlineSend; // from now on a submit may send itself while the sender thread is idle
         if (ReferenceEquals(_time, TimeProvider.System))
         {
             // The control tick (heartbeats, acks, the election) gets its own thread: on a busy machine thread-pool
             // timers can lag by hundreds of milliseconds, and a late heartbeat is a false failover.
-            _controlThread = new Thread(ControlLoop) { IsBackground = true, Name = $"cs-ctl-{MemberId}" };
+            // It takes the sync threads' scheduling too: it holds the table lock for every tick's sweep, and a real-time
+            // sender or receiver blocked on a lock held by a preempted ordinary thread waits as long as that thread does.
+            _controlThread = SyncThread(ControlLoop, "control", $"cs-ctl-{MemberId}");
             _controlThread.Start();
             StartHeartbeatThread(); // heartbeats on a thread of their own (SyncEngine.Heartbeat.cs)
         }
@@ -172,6 +175,17 @@ public sealed partial class SyncEngine : IDisposable
             _timer = _time.CreateTimer(_ => OnTick(), null, _options.AckInterval, _options.AckInterval);
         }
     }
+
+    /// <summary>
+    /// A sync thread (sender, receiver, heartbeat, control tick): a dedicated background thread that first takes the configured
+    /// scheduling (<see cref="SyncEngineOptions.Scheduler"/>: a nice value or a real-time policy; logged, 1170/1171).
+    /// </summary>
+    private Thread SyncThread(Action loop, string role, string name) => new(() =>
+    {
+        Scheduling.SyncThreadScheduling.ApplyAndLog(_options.Scheduler, _logger, MemberId, role);
+        loop();
+    })
+    { IsBackground = true, Name = name };
 
     // ------------------------------------------------------------------ table access
 
@@ -245,7 +259,11 @@ public sealed partial class SyncEngine : IDisposable
         _senderThread?.Join(TimeSpan.FromSeconds(5));
         _receiverThread?.Join(TimeSpan.FromSeconds(5));
         _applyThread?.Join(TimeSpan.FromSeconds(5)); // started by the receiver thread, if ever
-        _dataSealer.Dispose();
+        lock (_sendLock)
+        {
+            _dataSealer.Dispose(); // not under an inline send of a data-plane thread (SyncEngine.Sender.cs)
+        }
+
         _controlSealer.Dispose();
         foreach (var p in _peers)
         {

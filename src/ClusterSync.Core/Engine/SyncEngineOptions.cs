@@ -1,3 +1,4 @@
+using ClusterSync.Engine.Scheduling;
 using ClusterSync.Policy;
 
 namespace ClusterSync.Engine;
@@ -82,6 +83,33 @@ public sealed record SyncEngineOptions
     public ulong PreviousEpoch { get; init; }
 
     public PolicyOptions Policy { get; init; } = new();
+
+    /// <summary>
+    /// How the sync threads (sender, receiver, heartbeat, control tick) are scheduled: the default, a nice value, or a real-time policy
+    /// (conntrackd's <c>Scheduler</c> and <c>NiceValue</c>; <see cref="SyncThreadScheduling"/>).
+    /// </summary>
+    public SyncThreadScheduling Scheduler { get; init; } = SyncThreadScheduling.Default;
+
+    /// <summary>
+    /// After a pass over its queue the sender polls for new work this long before it blocks (0: blocks at once). A
+    /// change submitted meanwhile is picked up without a wake-up through the kernel; an idle member never spins (only
+    /// after work). Benchmarks override it with <c>CLUSTERSYNC_SENDER_SPIN_US</c>.
+    /// </summary>
+    internal TimeSpan SenderSpin { get; init; } = SpinFromEnvironment("CLUSTERSYNC_SENDER_SPIN_US", TimeSpan.Zero);
+
+    /// <summary>
+    /// A submit sends what it queued on its own thread when the sender thread is idle (one thread hand-off less per
+    /// update; the sender thread keeps NACKs, full windows and large queues). Benchmarks compare with
+    /// <c>CLUSTERSYNC_INLINE_SEND=0</c> / <c>=1</c>.
+    /// </summary>
+    internal bool InlineSend { get; init; } = Environment.GetEnvironmentVariable("CLUSTERSYNC_INLINE_SEND") is { } v ? v == "1" : InlineSendDefault;
+
+    private const bool InlineSendDefault = true;
+
+    internal static TimeSpan SpinFromEnvironment(string variable, TimeSpan fallback)
+        => int.TryParse(Environment.GetEnvironmentVariable(variable), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int us) && us is >= 0 and <= 10_000
+            ? TimeSpan.FromMicroseconds(us)
+            : fallback;
 
     public TimeSpan DeadInterval => HeartbeatInterval * DeadAfterMissedHeartbeats;
 
@@ -174,6 +202,18 @@ public sealed record SyncEngineOptions
         foreach (var e in Policy.Validate($"{path}.policy"))
         {
             yield return e;
+        }
+
+        bool schedulerInRange = true;
+        foreach (var e in Scheduler.Validate($"{path}.scheduler"))
+        {
+            schedulerInRange = false;
+            yield return e;
+        }
+
+        if (schedulerInRange && Scheduler.CheckAllowed($"{path}.scheduler") is { } denied)
+        {
+            yield return denied;
         }
     }
 }

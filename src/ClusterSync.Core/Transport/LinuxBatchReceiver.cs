@@ -39,6 +39,8 @@ internal sealed unsafe class LinuxBatchReceiver : IDisposable
     private const int Closed = 2;
     private long _truncated;
     private long _coalesced;
+    private readonly long _spinTicks = SpinTicks();
+    private bool _active; // the last call returned datagrams: the peer is sending, so a poll before blocking may pay
 
     private LinuxBatchReceiver(Socket socket, int slotSize, bool gro)
     {
@@ -205,30 +207,28 @@ internal sealed unsafe class LinuxBatchReceiver : IDisposable
             _messages[i].Length = 0;
         }
 
-        var handle = _socket.SafeHandle;
-        bool added = false;
-        int got;
-        try
+        int got = 0;
+        if (_active && _spinTicks > 0)
         {
-            // Hold a reference so the descriptor cannot be closed and reused while the call runs.
-            handle.DangerousAddRef(ref added);
-            got = recvmmsg((int)handle.DangerousGetHandle(), _messages, (uint)_batch, MsgWaitForOne, null);
-            if (got < 0)
+            // A bounded poll without blocking first (CLUSTERSYNC_RECEIVE_SPIN_US): a datagram arriving meanwhile is taken
+            // without a sleep and a wake-up through the scheduler. Only while the peer is sending: an idle socket blocks at once.
+            long until = System.Diagnostics.Stopwatch.GetTimestamp() + _spinTicks;
+            do
             {
-                int errno = Marshal.GetLastPInvokeError();
-                return errno is Eagain or Eintr ? 0 : -1;
+                got = Call(MsgWaitForOne | MsgDontWait);
             }
+            while (got == 0 && System.Diagnostics.Stopwatch.GetTimestamp() < until);
         }
-        catch (ObjectDisposedException)
+
+        if (got == 0)
         {
-            return -1;
+            got = Call(MsgWaitForOne);
         }
-        finally
+
+        _active = got > 0;
+        if (got <= 0)
         {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            return got;
         }
 
         for (int i = 0; i < got; i++)
@@ -258,6 +258,43 @@ internal sealed unsafe class LinuxBatchReceiver : IDisposable
         _count = got;
         return got == 0 ? 0 : got;
     }
+
+    /// <summary>One recvmmsg over the batch: the number of messages, 0 (timeout, would block, interrupted) or -1 (closed).</summary>
+    private int Call(int flags)
+    {
+        var handle = _socket.SafeHandle;
+        bool added = false;
+        try
+        {
+            // Hold a reference so the descriptor cannot be closed and reused while the call runs.
+            handle.DangerousAddRef(ref added);
+            int got = recvmmsg((int)handle.DangerousGetHandle(), _messages, (uint)_batch, flags, null);
+            if (got < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                return errno is Eagain or Eintr ? 0 : -1;
+            }
+
+            return got;
+        }
+        catch (ObjectDisposedException)
+        {
+            return -1;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary><c>CLUSTERSYNC_RECEIVE_SPIN_US</c> (0 to 10,000 µs; default 0: no poll) as Stopwatch ticks.</summary>
+    private static long SpinTicks()
+        => int.TryParse(Environment.GetEnvironmentVariable("CLUSTERSYNC_RECEIVE_SPIN_US"), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int us) && us is > 0 and <= 10_000
+            ? us * System.Diagnostics.Stopwatch.Frequency / 1_000_000
+            : 0;
 
     /// <summary>The UDP_GRO control message's segment size, or 0 when the kernel delivered a single datagram.</summary>
     private static int SegmentSize(ref MsgHdr h)

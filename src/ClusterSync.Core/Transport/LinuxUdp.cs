@@ -15,6 +15,7 @@ internal static unsafe partial class LinuxUdp
     public const int UdpGro = 104;     // UDP GRO: Linux 5.0+
     public const int SoNoCheck = 11;   // turns the UDP checksum off; the kernel then refuses GSO (tests use it)
     public const int MsgWaitForOne = 0x10000;
+    public const int MsgDontWait = 0x40;
     public const int MsgTrunc = 0x20;
     public const int AddressSize = 128; // sockaddr_storage
     public const int CmsgHeaderSize = 16; // cmsghdr: size_t len, int level, int type

@@ -186,6 +186,9 @@ public sealed record SyncConfig
     /// <summary>UDP socket send and receive buffer, bytes.</summary>
     public int SocketBufferBytes { get; init; } = Transport.UdpDatagramChannel.DefaultSocketBuffer;
 
+    /// <summary>How the sync threads (sender, receiver, heartbeat, control tick) are scheduled (<see cref="SchedulerConfig"/>).</summary>
+    public SchedulerConfig Scheduler { get; init; } = new();
+
     /// <summary>The engine's options for this member (the engine's record stays the one the engine validates).</summary>
     public SyncEngineOptions ToEngineOptions(byte memberId, IReadOnlyList<byte> peerIds, bool insecure, PolicyOptions policy) => new()
     {
@@ -208,7 +211,29 @@ public sealed record SyncConfig
         AntiEntropySettle = AntiEntropySettle,
         Insecure = insecure,
         Policy = policy,
+        Scheduler = Scheduler.ToEngine(),
     };
+}
+
+/// <summary>
+/// <c>sync.scheduler</c>: conntrackd's <c>Scheduler { Type FIFO; Priority N }</c> and <c>NiceValue</c> for the sync
+/// threads (sender, receiver, heartbeat, control tick). <c>policy</c> <c>other</c> (default) with an optional <c>nice</c> (-20 to 19),
+/// or <c>fifo</c>/<c>rr</c> with a <c>priority</c> (1 to 99). A real-time policy or a negative nice value needs Linux
+/// and root or CAP_SYS_NICE; refused at load otherwise (exit 2).
+/// </summary>
+public sealed record SchedulerConfig
+{
+    public string Policy { get; init; } = "other";
+
+    public int Priority { get; init; }
+
+    public int Nice { get; init; }
+
+    /// <summary>The engine's setting; an unknown policy name gives the default (the validator reports the name).</summary>
+    public Engine.Scheduling.SyncThreadScheduling ToEngine()
+        => Engine.Scheduling.SyncThreadScheduling.Parse(Policy) is { } policy
+            ? new Engine.Scheduling.SyncThreadScheduling { Policy = policy, Priority = Priority, Nice = Nice }
+            : Engine.Scheduling.SyncThreadScheduling.Default;
 }
 
 /// <summary>Where this node's connection changes come from.</summary>

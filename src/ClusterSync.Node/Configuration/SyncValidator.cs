@@ -17,6 +17,11 @@ internal static class SyncValidator
             errors.Add("sync.socketBufferBytes", $"expected 65536 to 1073741824, found {c.Sync.SocketBufferBytes}");
         }
 
+        if (Engine.Scheduling.SyncThreadScheduling.Parse(c.Sync.Scheduler.Policy) is null)
+        {
+            errors.Add("sync.scheduler.policy", $"expected 'other', 'fifo' or 'rr', found '{c.Sync.Scheduler.Policy}'");
+        }
+
         errors.AddRange(c.Policy.Validate("policy"));
     }
 }

@@ -49,6 +49,9 @@ public sealed class BadInvocationTests : IDisposable
         { "soak --seeds 0", "--seeds: expected a number of seeds of at least 1, found 0" },
         { "bench telemetry --db NODIR/t.db --seconds 1 --rounds 1", "--db: the directory of 'NODIR/t.db' does not exist" },
         { "bench prediction --model MISSING", "MISSING" },
+        { "bench delta --scheduler deadline:3", "--scheduler: expected fifo:PRIORITY, rr:PRIORITY (1-99), nice:N (-20 to 19) or other, found 'deadline:3'" },
+        { "bench delta --scheduler fifo:0", "--scheduler: priority: expected 1 to 99 with policy 'fifo', found 0" },
+        { "bench delta --scheduler nice:25", "--scheduler: nice: expected -20 to 19, found 25" },
     };
 
     [Theory]
