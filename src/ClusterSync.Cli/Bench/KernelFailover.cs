@@ -116,8 +116,10 @@ internal static class KernelFailover
     /// From both survivors' heartbeat logs, over [the promoting member announced Promoting, <paramref name="commitEndUnixMs"/>]:
     /// <c>max_heartbeat_gap_ms</c>, the largest gap between two packets the other survivor heard from the promoting
     /// member; <c>max_heartbeat_gap_at_promoter_ms</c>, the same the other way; <c>heartbeat_log_resolution_ms</c>, the
-    /// largest spacing of the other survivor's ticks in the window (a gap is exact or longer by at most that); and
-    /// <c>survivors_declared_dead</c>, how often after the kill a survivor saw the other one dead.
+    /// largest spacing of the other survivor's ticks in the window (a gap is exact or longer by at most that: a gap as
+    /// long as it is the observer's own stall, not the promoting member's silence); <c>promoter_tick_gap_ms</c>, the
+    /// same on the promoting member (its own stall); <c>survivors_declared_dead</c>, how often after the kill a survivor
+    /// saw the other one dead; <c>dead_seen</c>, every peer a survivor saw dead from 10 s before the kill on, relative to it.
     /// </summary>
     public static void HeartbeatGaps(Dictionary<string, object> doc, DemoResult result, double commitEndUnixMs)
     {
@@ -134,7 +136,11 @@ internal static class KernelFailover
         doc["max_heartbeat_gap_ms"] = Math.Round(MaxGap(Heard(atOther, promoter), from, commitEndUnixMs), 1);
         doc["max_heartbeat_gap_at_promoter_ms"] = Math.Round(MaxGap(Heard(atPromoter, other), from, commitEndUnixMs), 1);
         doc["heartbeat_log_resolution_ms"] = Math.Round(MaxGap(Doubles(atOther.GetProperty("tickUnixMs")), from, commitEndUnixMs), 1);
+        doc["promoter_tick_gap_ms"] = Math.Round(MaxGap(Doubles(atPromoter.GetProperty("tickUnixMs")), from, commitEndUnixMs), 1);
         doc["survivors_declared_dead"] = DeadSince(atOther, promoter, result.KillUnixMs) + DeadSince(atPromoter, other, result.KillUnixMs);
+        doc["dead_seen"] = string.Join("; ", heard.SelectMany(log => log.GetProperty("peers").EnumerateArray().SelectMany(p => p.GetProperty("deadSeenUnixMs").EnumerateArray()
+            .Where(t => t.GetDouble() >= result.KillUnixMs - 10_000)
+            .Select(t => string.Create(CultureInfo.InvariantCulture, $"member {log.GetProperty("memberId").GetInt32()} saw {p.GetProperty("peer").GetInt32()} dead at {t.GetDouble() - result.KillUnixMs:F0} ms")))));
         doc["commit_window_ms"] = Math.Round(commitEndUnixMs - from, 1);
     }
 
