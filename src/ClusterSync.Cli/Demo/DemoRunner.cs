@@ -479,7 +479,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
     /// from a socket in the member's namespace (each control endpoint listens on its namespace's 127.0.0.1).
     /// </summary>
     private HttpClient Http => _client ??= options.Network is not { } network
-        ? new HttpClient { Timeout = TimeSpan.FromSeconds(3) }
+        ? new HttpClient { Timeout = TransferTimeout }
         : new HttpClient(new SocketsHttpHandler
         {
             ConnectCallback = async (context, token) =>
@@ -498,7 +498,13 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
                     throw;
                 }
             },
-        }) { Timeout = TimeSpan.FromSeconds(3) };
+        }) { Timeout = TransferTimeout };
+
+    /// <summary>
+    /// A poll gives up after 3 s (the next one asks again); a transfer (a 1,000,000-entry capture or committed table,
+    /// encoded by a member of a loaded machine) after 60 s: 3 s was not enough at load average 26.
+    /// </summary>
+    private static readonly TimeSpan PollTimeout = TimeSpan.FromSeconds(3), TransferTimeout = TimeSpan.FromSeconds(60);
 
     private static int FreePort(SocketType type, HashSet<int> taken)
     {
@@ -533,10 +539,12 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
 
         try
         {
-            using var doc = JsonDocument.Parse(await Http.GetStringAsync(Endpoint(member) + path, token).ConfigureAwait(false));
+            using var poll = CancellationTokenSource.CreateLinkedTokenSource(token);
+            poll.CancelAfter(PollTimeout);
+            using var doc = JsonDocument.Parse(await Http.GetStringAsync(Endpoint(member) + path, poll.Token).ConfigureAwait(false));
             return doc.RootElement.Clone();
         }
-        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is TaskCanceledException && !token.IsCancellationRequested))
+        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is OperationCanceledException && !token.IsCancellationRequested))
         {
             return null;
         }
