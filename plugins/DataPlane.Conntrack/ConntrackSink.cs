@@ -60,6 +60,8 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
     private long _lastFirstBatchUnixUs;
     private long _lastEndedUnixUs;
     private bool _firstBatchPending;
+    private long _lastCommitted;
+    private long _lastRefused;
     private readonly TemplatePickup? _pickup;
 
     public ConntrackSink(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
@@ -146,6 +148,7 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
         Interlocked.Exchange(ref _lastFirstBatchUnixUs, 0);
         Interlocked.Exchange(ref _lastEndedUnixUs, 0);
         _firstBatchPending = true;
+        long refusedBefore = Interlocked.Read(ref _refused);
         long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         int ok = 0;
         foreach (var wave in Waves(replica))
@@ -154,6 +157,8 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
         }
 
         Interlocked.Add(ref _committed, ok);
+        Interlocked.Exchange(ref _lastCommitted, ok);
+        Interlocked.Exchange(ref _lastRefused, Interlocked.Read(ref _refused) - refusedBefore);
         Interlocked.Increment(ref _commits);
         Interlocked.Exchange(ref _lastEntries, replica.Count);
         Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
@@ -275,6 +280,8 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
             ["last_commit_send_us"] = Interlocked.Read(ref _lastSendMicroseconds),
             ["last_commit_drain_us"] = Interlocked.Read(ref _lastDrainMicroseconds),
             ["last_commit_entries_per_second"] = us > 0 ? entries * 1_000_000 / us : 0,
+            ["last_commit_committed"] = Interlocked.Read(ref _lastCommitted),
+            ["last_commit_refused"] = Interlocked.Read(ref _lastRefused),
             ["last_commit_started_unix_us"] = Interlocked.Read(ref _lastStartedUnixUs),
             ["last_commit_first_batch_unix_us"] = Interlocked.Read(ref _lastFirstBatchUnixUs),
             ["last_commit_ended_unix_us"] = Interlocked.Read(ref _lastEndedUnixUs),

@@ -60,7 +60,10 @@ internal static class KernelFailover
         long Counter(string name) => c.TryGetProperty(name, out var v) ? v.GetInt64() : -1;
         double kill = result.KillUnixMs;
         double firstUs = Counter("last_commit_first_batch_unix_us"), endedUs = Counter("last_commit_ended_unix_us");
-        long committed = Counter("committed"), refused = Counter("refused"), unmappable = Counter("unmappable");
+        // The last commit's own counts: a member that took over twice (a false failover before the kill, then the
+        // real one) committed twice, and the kernel keeps what the first put there and the second did not replace.
+        long committed = Counter("last_commit_committed"), refused = Counter("last_commit_refused"), commits = Counter("commits");
+        long unmappable = commits == 1 ? Counter("unmappable") : Counter("last_commit_entries") - committed - refused;
         doc["first_commit_ms"] = firstUs > 0 ? Math.Round((firstUs / 1000) - kill, 1) : -1;
         doc["last_commit_ms"] = endedUs > 0 ? Math.Round((endedUs / 1000) - kill, 1) : -1;
         doc["kernel_serving_ms"] = Math.Round(plugin.GetProperty("sinkCommitFinishedUnixMs").GetInt64() - kill, 1);
@@ -73,7 +76,8 @@ internal static class KernelFailover
         doc["kernel_commit_timeouts"] = plugin.GetProperty("sinkCommitTimeouts").GetInt64();
         doc["kernel_entries"] = kernelEntries;
         doc["kernel_entries_other_survivor"] = kernelOther;
-        bool verified = kernelEntries == committed && refused == 0 && committed + unmappable == result.Committed;
+        doc["kernel_commits"] = commits;
+        bool verified = (commits == 1 ? kernelEntries == committed : kernelEntries >= committed) && refused == 0 && committed + unmappable == result.Committed;
         doc["verified"] = verified;
         HeartbeatGaps(doc, result, endedUs > 0 ? endedUs / 1000 : result.ActiveFailover!.Value.GetProperty("commitFinishedUnixMs").GetDouble());
         doc["nf_conntrack_max"] = max.Value;
