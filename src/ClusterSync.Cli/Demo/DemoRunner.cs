@@ -361,14 +361,11 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         if (options.CollectHeard)
         {
             // A data-plane plugin commits after the member announced Active: wait for that commit to end (finished,
-            // failed or timed out), then read what each survivor heard meanwhile.
-            await WaitUntilAsync(async () =>
-            {
-                activeStatus = await GetJsonAsync(newActive, "/status", token).ConfigureAwait(false);
-                return activeStatus is { } st && (!st.GetProperty("dataPlane").TryGetProperty("plugin", out var plugin) || plugin.ValueKind != JsonValueKind.Object
-                    || (!plugin.GetProperty("sinkCommitting").GetBoolean()
-                        && plugin.GetProperty("sinkCommits").GetInt64() + plugin.GetProperty("sinkExceptions").GetInt64() + plugin.GetProperty("sinkCommitTimeouts").GetInt64() > 0));
-            }, $"member {newActive}'s data-plane commit to end", token, skipMember: 1, pollMs: 100).ConfigureAwait(false); // /status walks the table: not at 100 Hz during the commit
+            // failed or timed out: /readyz serving), then read what each survivor heard meanwhile. Polled on /readyz,
+            // not /status: /status counts the table under its lock, and polling it while a 1,000,000-entry member
+            // commits held up that member's control tick for seconds (the tick takes the same lock).
+            await WaitUntilAsync(() => ReadyAsync(newActive, token), $"member {newActive}'s data-plane commit to end (/readyz serving)", token, skipMember: 1, pollMs: 50).ConfigureAwait(false);
+            activeStatus = await GetJsonAsync(newActive, "/status", token).ConfigureAwait(false) ?? throw new DemoException($"member {newActive} does not answer /status");
             heard = [];
             for (int m = 2; m <= Members; m++)
             {
@@ -547,6 +544,22 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is OperationCanceledException && !token.IsCancellationRequested))
         {
             return null;
+        }
+    }
+
+    /// <summary>Whether <c>/readyz</c> answers 200 (Active and no data-plane commit pending).</summary>
+    private async Task<bool> ReadyAsync(int member, CancellationToken token)
+    {
+        try
+        {
+            using var poll = CancellationTokenSource.CreateLinkedTokenSource(token);
+            poll.CancelAfter(PollTimeout);
+            using var response = await Http.GetAsync(Endpoint(member) + "/readyz", poll.Token).ConfigureAwait(false);
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException || (ex is OperationCanceledException && !token.IsCancellationRequested))
+        {
+            return false;
         }
     }
 
