@@ -366,8 +366,9 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             }
         }
 
-        // The tables are fetched after the heard logs: encoding a 1,000,000-entry table allocates hundreds of MB on the
-        // member that serves it, and its collections stopped that member's threads for 0.5-0.9 s during the commit.
+        // The tables are fetched after the commit and the heard logs: encoding a 1,000,000-entry table allocates hundreds
+        // of MB on the member that serves it; fetched during the commit, the other survivor stalled 0.5-0.9 s and
+        // declared the new Active dead (docs/conntrack.md, "Commit at 1M").
         var captures = new List<IReadOnlyDictionary<ConnectionKey, ConnectionEntry>>();
         for (int m = 2; m <= Members; m++)
         {
