@@ -56,6 +56,12 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
     private long _sendTicks;
     private long _drainTicks;
     private long _templatesNotInstalled;
+    private long _lastStartedUnixUs;
+    private long _lastFirstBatchUnixUs;
+    private long _lastEndedUnixUs;
+    private bool _firstBatchPending;
+    private long _lastCommitted;
+    private long _lastRefused;
     private readonly TemplatePickup? _pickup;
 
     public ConntrackSink(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
@@ -138,6 +144,11 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
         var clock = Stopwatch.StartNew();
         _sendTicks = 0;
         _drainTicks = 0;
+        Interlocked.Exchange(ref _lastStartedUnixUs, UnixMicroseconds());
+        Interlocked.Exchange(ref _lastFirstBatchUnixUs, 0);
+        Interlocked.Exchange(ref _lastEndedUnixUs, 0);
+        _firstBatchPending = true;
+        long refusedBefore = Interlocked.Read(ref _refused);
         long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         int ok = 0;
         foreach (var wave in Waves(replica))
@@ -146,12 +157,18 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
         }
 
         Interlocked.Add(ref _committed, ok);
+        Interlocked.Exchange(ref _lastCommitted, ok);
+        Interlocked.Exchange(ref _lastRefused, Interlocked.Read(ref _refused) - refusedBefore);
         Interlocked.Increment(ref _commits);
         Interlocked.Exchange(ref _lastEntries, replica.Count);
         Interlocked.Exchange(ref _lastMicroseconds, (long)clock.Elapsed.TotalMicroseconds);
         Interlocked.Exchange(ref _lastSendMicroseconds, (long)Stopwatch.GetElapsedTime(0, _sendTicks).TotalMicroseconds);
         Interlocked.Exchange(ref _lastDrainMicroseconds, (long)Stopwatch.GetElapsedTime(0, _drainTicks).TotalMicroseconds);
+        Interlocked.Exchange(ref _lastEndedUnixUs, UnixMicroseconds());
     }
+
+    /// <summary>This sink's clock as Unix microseconds (the commit timestamps of <see cref="GetCounters"/>).</summary>
+    private long UnixMicroseconds() => (_time.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
 
     /// <summary>
     /// The entries in the order they must reach the kernel: first every entry without a master, then the related ones
@@ -263,6 +280,11 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
             ["last_commit_send_us"] = Interlocked.Read(ref _lastSendMicroseconds),
             ["last_commit_drain_us"] = Interlocked.Read(ref _lastDrainMicroseconds),
             ["last_commit_entries_per_second"] = us > 0 ? entries * 1_000_000 / us : 0,
+            ["last_commit_committed"] = Interlocked.Read(ref _lastCommitted),
+            ["last_commit_refused"] = Interlocked.Read(ref _lastRefused),
+            ["last_commit_started_unix_us"] = Interlocked.Read(ref _lastStartedUnixUs),
+            ["last_commit_first_batch_unix_us"] = Interlocked.Read(ref _lastFirstBatchUnixUs),
+            ["last_commit_ended_unix_us"] = Interlocked.Read(ref _lastEndedUnixUs),
             ["port_id"] = _socket.PortId,
         };
         c["templates_not_installed"] = Interlocked.Read(ref _templatesNotInstalled);
@@ -400,6 +422,14 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
 
             Drain(first, count, slots, failed, withMaster, op, retry, orphans);
             _drainTicks += Stopwatch.GetTimestamp() - t1;
+            if (_firstBatchPending)
+            {
+                // The kernel inserted the first batch inside the send and its refusals are drained: from here the
+                // commit's first entries are in the table.
+                _firstBatchPending = false;
+                Interlocked.Exchange(ref _lastFirstBatchUnixUs, UnixMicroseconds());
+            }
+
             for (int s = 0; s < count; s++)
             {
                 if (slots[s] >= 0 && !failed[s])

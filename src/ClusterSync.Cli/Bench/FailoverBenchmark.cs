@@ -4,7 +4,7 @@ using ClusterSync.Cli.Demo;
 namespace ClusterSync.Cli.Bench;
 
 /// <summary>
-/// <c>clustersync bench failover [--entries N] [--rate R] [--heartbeat-ms H] [--dead-after K] [--json]</c>: the demo's
+/// <c>clustersync bench failover [--entries N] [--rate R] [--heartbeat-ms H] [--dead-after K] [--data-plane in-process|conntrack] [--json]</c>: the demo's
 /// cluster (three <c>clustersync node</c> processes on loopback, encrypted, heartbeat H ms (100), dead after K missed (3)) with every connection
 /// synchronized at once; the data plane fills the Active until the member that will take over holds N connections,
 /// keeps changing them, and the Active is SIGKILLed under that churn.
@@ -12,6 +12,12 @@ namespace ClusterSync.Cli.Bench;
 /// committing its replica) minus the kill time (Unix ms, taken just before <c>kill(2)</c>), same machine clock;
 /// <c>promoting_ms</c>, <c>first_commit_ms</c> and <c>last_commit_ms</c> the same for its decision to take over (it
 /// announced Promoting), the first connection handed to its data plane and the last (its /failover timestamps).
+/// <c>max_heartbeat_gap_ms</c>: the largest gap the other survivor saw in the new Active's packets from its Promoting
+/// to the end of its commit (both survivors' <c>/failover/heard</c> logs, <see cref="KernelFailover.HeartbeatGaps"/>).
+/// With <c>--data-plane conntrack</c> (<see cref="KernelFailover"/>) the members run in network namespaces and the new
+/// Active also commits into its kernel conntrack table through the conntrack plugin: <c>first_commit_ms</c> and
+/// <c>last_commit_ms</c> are then the plugin's (its first batch in the kernel, its last), the in-process sink's are
+/// <c>inprocess_first_commit_ms</c> and <c>inprocess_last_commit_ms</c>.
 /// </summary>
 internal static class FailoverBenchmark
 {
@@ -21,8 +27,23 @@ internal static class FailoverBenchmark
         var rate = new Option<double>("--rate") { Description = "Changes per second into the Active once it holds N connections (the churn at the kill).", DefaultValueFactory = _ => 5_000 };
         var heartbeat = new Option<int>("--heartbeat-ms") { Description = "The members' heartbeat interval in ms (sync.heartbeatInterval).", DefaultValueFactory = _ => 100 };
         var deadAfter = new Option<int>("--dead-after") { Description = "Heartbeats missed before a member counts as dead (sync.deadAfterMissedHeartbeats).", DefaultValueFactory = _ => 3 };
-        return BenchCommand.Create("failover", "Failover time with N connections: the Active SIGKILLed under churn, the new Active serving with its replica committed.", [entries, rate, heartbeat, deadAfter], async (parse, bench, token) =>
+        var dataPlane = new Option<string>("--data-plane")
         {
+            Description = "Where the new Active commits: in-process (the node's replica sink; members on loopback) or conntrack (the Standbys' kernel conntrack tables through the conntrack plugin, each member in a network namespace of its own; needs root).",
+            DefaultValueFactory = _ => InProcess,
+        };
+        var events = new Option<bool>("--events")
+        {
+            Description = "With --data-plane conntrack: the Standbys' plugin also has its event source (as a node that announces its kernel's connections; the commit then also feeds its subscription and its echo registry). Default: the sink only.",
+        };
+        return BenchCommand.Create("failover", "Failover time with N connections: the Active SIGKILLed under churn, the new Active serving with its replica committed.", [entries, rate, heartbeat, deadAfter, dataPlane, events], async (parse, bench, token) =>
+        {
+            string plane = parse.GetValue(dataPlane)?.Trim().ToLowerInvariant() ?? "";
+            if (plane is not (InProcess or Conntrack))
+            {
+                return bench.Refuse($"--data-plane: expected {InProcess} or {Conntrack}, found '{parse.GetValue(dataPlane)}'");
+            }
+
             int n = parse.GetValue(entries);
             double r = parse.GetValue(rate);
             int hb = parse.GetValue(heartbeat);
@@ -54,32 +75,67 @@ internal static class FailoverBenchmark
                 ChurnSeconds = 2, Rate = r, FillRate = 100_000, Connections = 2 * n, MinReplica = n, Policy = DemoPolicy.SyncAll, ServiceLifetimes = false,
                 HeartbeatInterval = TimeSpan.FromMilliseconds(hb), DeadAfterMissedHeartbeats = missed,
             };
-            var (result, code) = await DemoCommand.RunWithCleanupAsync(options, Console.Error.WriteLine, token).ConfigureAwait(false);
+            if (plane == Conntrack)
+            {
+                if (KernelFailover.Unavailable() is { } why)
+                {
+                    return bench.Refuse($"--data-plane conntrack {why}");
+                }
+
+                bool withEvents = parse.GetValue(events);
+                var (kernelResult, kernelDoc, kernelCode) = await WithCleanupAsync(t => KernelFailover.MeasureAsync(options, n, Console.Error.WriteLine, t, withEvents), token).ConfigureAwait(false);
+                return kernelResult is null
+                    ? kernelCode
+                    : bench.Report(kernelDoc!, 32, DemoCommand.Passed(kernelResult) && kernelResult.Committed >= n && kernelDoc!["verified"] is true
+                        && kernelResult.ExtraTakeovers == 0 && kernelDoc.GetValueOrDefault("survivors_declared_dead") is 0);
+            }
+
+            var (result, code) = await DemoCommand.RunWithCleanupAsync(options with { CollectHeard = true }, Console.Error.WriteLine, token).ConfigureAwait(false);
             if (result is null)
             {
                 return code;
             }
 
-            var doc = new Dictionary<string, object>
-            {
-                ["entries"] = n,
-                ["committed"] = result.Committed,
-                ["failover_ms"] = result.FailoverMs,
-                ["detection_ms"] = result.DetectionMs,
-                ["promoting_ms"] = result.PromotingMs,
-                ["first_commit_ms"] = result.FirstCommitMs,
-                ["last_commit_ms"] = result.LastCommitMs,
-                ["lost_synced"] = result.Tally.Total.LostSynced,
-                ["alive_at_failover"] = result.Tally.Total.Alive,
-                ["synced_at_failover"] = result.Tally.Total.Synced,
-                ["changes_per_second_at_kill"] = result.ChangesPerSecondAtKill,
-                ["heartbeat_ms"] = hb,
-                ["dead_interval_ms"] = hb * missed,
-                ["premature_takeover"] = result.PrematureTakeover,
-                ["extra_takeovers"] = result.ExtraTakeovers,
-                ["survivors"] = result.SurvivorsSeen,
-            };
-            return bench.Report(doc, 28, DemoCommand.Passed(result) && result.Committed >= n);
+            var doc = KernelFailover.Document(result, n, options, InProcess);
+            KernelFailover.HeartbeatGaps(doc, result, result.ActiveFailover?.GetProperty("commitFinishedUnixMs").GetDouble() ?? 0);
+            return bench.Report(doc, 32, DemoCommand.Passed(result) && result.Committed >= n);
         });
+    }
+
+    private const string InProcess = "in-process";
+    private const string Conntrack = "conntrack";
+
+    /// <summary>
+    /// Runs <paramref name="measure"/> with Ctrl+C, SIGTERM and SIGQUIT cancelling it (it then stops its processes and
+    /// removes its namespaces and files on the way out); a misbehaving cluster is reported, exit 1.
+    /// </summary>
+    private static async Task<(DemoResult? Result, Dictionary<string, object>? Doc, int Code)> WithCleanupAsync(
+        Func<CancellationToken, Task<(DemoResult, Dictionary<string, object>)>> measure, CancellationToken token)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
+        void Stop(System.Runtime.InteropServices.PosixSignalContext context)
+        {
+            context.Cancel = true;
+            cts.Cancel();
+        }
+
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Stop);
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Stop);
+        using var sigquit = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGQUIT, Stop);
+        try
+        {
+            var (result, doc) = await measure(cts.Token).ConfigureAwait(false);
+            return (result, doc, CommandLine.Success);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            await Console.Error.WriteLineAsync("clustersync: bench failover: interrupted; processes stopped, namespaces and files removed").ConfigureAwait(false);
+            return (null, null, CommandLine.Failure);
+        }
+        catch (DemoException ex)
+        {
+            await Console.Error.WriteLineAsync($"clustersync: bench failover: {ex.Message}").ConfigureAwait(false);
+            return (null, null, CommandLine.Failure);
+        }
     }
 }

@@ -70,6 +70,34 @@ internal sealed record DemoOptions
     public int DeadAfterMissedHeartbeats { get; init; } = 3;
 
     public CliLauncher Launcher { get; init; } = CliLauncher.Current();
+
+    /// <summary>Where the members run (null: all on this machine's loopback, in this network namespace).</summary>
+    public IDemoNetwork? Network { get; init; }
+
+    /// <summary>
+    /// After the takeover, also read both survivors' <c>/failover/heard</c> logs and the new Active's <c>/status</c>
+    /// once its data-plane plugin (if any) finished committing (<see cref="DemoResult.Heard"/>, <see cref="DemoResult.ActiveStatus"/>).
+    /// </summary>
+    public bool CollectHeard { get; init; }
+}
+
+/// <summary>
+/// Members in network namespaces of their own (<c>bench failover --data-plane conntrack</c>): each member's sync
+/// address, how it is started, its data plane, and how this process reaches its loopback (control endpoint, feed).
+/// </summary>
+internal interface IDemoNetwork
+{
+    /// <summary>The IP address of member <paramref name="member"/>'s sync link and full sync server.</summary>
+    string SyncHost(int member);
+
+    /// <summary>How member <paramref name="member"/> is started, from how this process starts a <c>clustersync</c>.</summary>
+    CliLauncher Launcher(int member, CliLauncher launcher);
+
+    /// <summary>A TCP socket in member <paramref name="member"/>'s network namespace (to reach its 127.0.0.1).</summary>
+    Socket CreateTcpSocket(int member);
+
+    /// <summary>Member <paramref name="member"/>'s data plane; null: the demo's (member 1 fed by the demo, the others none).</summary>
+    DataPlaneConfig? DataPlane(int member);
 }
 
 /// <summary>What one demo run measured (see <see cref="FailoverAccounting"/> for the definitions).</summary>
@@ -137,6 +165,18 @@ internal sealed record DemoResult
 
     /// <summary>Member 1's adaptive decisions (now, delayed, never, ...) just before the kill.</summary>
     public IReadOnlyDictionary<string, long>? Decisions { get; init; }
+
+    /// <summary>With <see cref="DemoOptions.CollectHeard"/>: each survivor's <c>/failover/heard</c> (members 2 and 3, in order).</summary>
+    public IReadOnlyList<JsonElement>? Heard { get; init; }
+
+    /// <summary>With <see cref="DemoOptions.CollectHeard"/>: the new Active's <c>/status</c> after its plugin commit ended.</summary>
+    public JsonElement? ActiveStatus { get; init; }
+
+    /// <summary>The kill time (Unix ms, this machine's clock).</summary>
+    public double KillUnixMs { get; init; }
+
+    /// <summary>The new Active's /failover document at the takeover.</summary>
+    public JsonElement? ActiveFailover { get; init; }
 }
 
 /// <summary>
@@ -150,7 +190,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
 {
     private const int Members = 3;
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(30);
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(3) };
+    private HttpClient? _client;
     private readonly int[] _sync = new int[Members];
     private readonly int[] _fullSync = new int[Members];
     private readonly int[] _control = new int[Members];
@@ -171,7 +211,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
                 n?.Dispose();
             }
 
-            _http.Dispose();
+            _client?.Dispose();
             try
             {
                 Directory.Delete(dir, recursive: true);
@@ -198,7 +238,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         var configs = Enumerable.Range(1, Members).Select(m => WriteConfig(dir, m, m == 1 ? feedPort : 0)).ToArray();
 
         progress($"starting member 1 (priority 100) in {dir}");
-        _nodes[0] = ChildProcess.Start(options.Launcher, "node", "--config", configs[0]);
+        _nodes[0] = ChildProcess.Start(LauncherOf(1), "node", "--config", configs[0]);
         await WaitUntilAsync(async () => await StateAsync(1, token).ConfigureAwait(false) == "Active", "member 1 Active", token).ConfigureAwait(false);
 
         // The data plane: the demo plays member 1's kernel; what it has generated is what is alive there.
@@ -207,7 +247,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             ? ChangeGenerator.WithLifetimes(options.Seed, options.Connections, ServiceMix.Default)
             : new ChangeGenerator(options.Seed, options.Connections);
         using var feed = new FeedWriter(feedPort, generator, catalog,
-            options.MinReplica > 0 ? options.FillRate : options.Rate);
+            options.MinReplica > 0 ? options.FillRate : options.Rate, options.Network is { } net ? () => net.CreateTcpSocket(1) : null);
         if (options.MinReplica > 0)
         {
             // A large table: fill member 1 alone, then the others join it by full sync (as a cluster is built).
@@ -228,8 +268,8 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         }
 
         progress("member 1 is Active; starting members 2 and 3 (they join by full sync)");
-        _nodes[1] = ChildProcess.Start(options.Launcher, "node", "--config", configs[1]);
-        _nodes[2] = ChildProcess.Start(options.Launcher, "node", "--config", configs[2]);
+        _nodes[1] = ChildProcess.Start(LauncherOf(2), "node", "--config", configs[1]);
+        _nodes[2] = ChildProcess.Start(LauncherOf(3), "node", "--config", configs[2]);
         await WaitUntilAsync(async () => await StateAsync(2, token).ConfigureAwait(false) == "Standby"
             && await StateAsync(3, token).ConfigureAwait(false) == "Standby", "members 2 and 3 Standby", token).ConfigureAwait(false);
         if (options.MinReplica == 0)
@@ -300,6 +340,35 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             return newActive != 0 && docs.Skip(1).All(d => d.TryGetProperty("capture", out _));
         }, "a new Active and both survivors' captures", token, skipMember: 1).ConfigureAwait(false);
 
+        var active = docs[newActive - 1];
+        var capture = active.GetProperty("capture");
+        JsonElement? activeStatus = null;
+        List<JsonElement>? heard = null;
+        if (options.CollectHeard)
+        {
+            // A data-plane plugin commits after the member announced Active: wait for that commit to end (finished,
+            // failed or timed out: /readyz serving), then read what each survivor heard meanwhile. Polled on /readyz,
+            // not /status: /status counts the table under its lock, and polling it while a 1,000,000-entry member
+            // commits held up that member's control tick for seconds (the tick takes the same lock).
+            await WaitUntilAsync(() => ReadyAsync(newActive, token), $"member {newActive}'s data-plane commit to end (/readyz serving)", token, skipMember: 1, pollMs: 50).ConfigureAwait(false);
+            activeStatus = await GetJsonAsync(newActive, "/status", token).ConfigureAwait(false) ?? throw new DemoException($"member {newActive} does not answer /status");
+            heard = [];
+            for (int m = 2; m <= Members; m++)
+            {
+                heard.Add(await GetJsonAsync(m, FailoverRoutes.HeardPath, token).ConfigureAwait(false) ?? throw new DemoException($"member {m} does not answer {FailoverRoutes.HeardPath}"));
+            }
+
+            // The takeover counts again, now that the commit is over (a survivor that missed the new Active while it
+            // committed takes over too).
+            for (int m = 2; m <= Members; m++)
+            {
+                docs[m - 1] = await GetJsonAsync(m, FailoverRoutes.StatusPath, token).ConfigureAwait(false) ?? docs[m - 1];
+            }
+        }
+
+        // The tables are fetched after the commit and the heard logs: encoding a 1,000,000-entry table allocates hundreds
+        // of MB on the member that serves it; fetched during the commit, the other survivor stalled 0.5-0.9 s and
+        // declared the new Active dead (docs/conntrack.md, "Commit at 1M").
         var captures = new List<IReadOnlyDictionary<ConnectionKey, ConnectionEntry>>();
         for (int m = 2; m <= Members; m++)
         {
@@ -314,8 +383,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         var committed = RecordStream.DecodeEntries(await GetBytesAsync(newActive, FailoverRoutes.CommittedPath, token).ConfigureAwait(false));
         var templates = FailoverRoutes.DecodeTemplates(await GetBytesAsync(newActive, FailoverRoutes.TemplatesPath, token).ConfigureAwait(false));
         var tally = FailoverAccounting.Compare(kill.Alive, captures, committed, templates, (long)kill.UnixMs);
-        var active = docs[newActive - 1];
-        var capture = active.GetProperty("capture");
+
         return new DemoResult
         {
             Tally = tally,
@@ -344,6 +412,10 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             ModelSource = modelSource,
             ModelTrainedAt = modelTrainedAt,
             Decisions = decisions,
+            Heard = heard,
+            ActiveStatus = activeStatus,
+            KillUnixMs = kill.UnixMs,
+            ActiveFailover = active,
         };
     }
 
@@ -375,7 +447,9 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             {
                 KeyFile = "cluster.key",
                 Mode = ClusterConfig.ModeHighAvailability,
-                Members = NodeConfigWriter.HostMembers(_sync, _fullSync),
+                Members = options.Network is { } network
+                    ? [.. NodeConfigWriter.HostMembers(_sync, _fullSync).Select(m => m with { Address = string.Create(CultureInfo.InvariantCulture, $"{network.SyncHost(m.Id)}:{_sync[m.Id - 1]}") })]
+                    : NodeConfigWriter.HostMembers(_sync, _fullSync),
                 // The demo starts member 1 alone on loopback, where no other cluster can exist: it serves after 1 s
                 // of silence instead of the production 10 s (cluster.aloneAfter), at least three dead intervals.
                 AloneAfter = TimeSpan.FromMilliseconds(Math.Max(1000, 3 * options.DeadAfterMissedHeartbeats * options.HeartbeatInterval.TotalMilliseconds)),
@@ -388,9 +462,9 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
                 DeadAfterMissedHeartbeats = options.DeadAfterMissedHeartbeats,
             },
             Policy = PolicyOptionsFor(options.Policy, options.Templates),
-            DataPlane = feedPort != 0
+            DataPlane = options.Network?.DataPlane(member) ?? (feedPort != 0
                 ? new DataPlaneConfig { Source = DataPlaneConfig.SourceFeed, FeedPort = feedPort }
-                : new DataPlaneConfig { Source = DataPlaneConfig.SourceNone },
+                : new DataPlaneConfig { Source = DataPlaneConfig.SourceNone }),
             // Adaptive: no adaptive.model, so each member uses the shipped model next to its binary.
             Adaptive = new AdaptiveOptions { Enabled = options.Policy == DemoPolicy.Adaptive },
         };
@@ -400,6 +474,38 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
     /// <summary>A timestamp of the new Active's /failover document minus the kill time (ms), or -1 when it does not carry it.</summary>
     private static double SinceKill(JsonElement doc, string property, double killUnixMs)
         => doc.TryGetProperty(property, out var v) && v.GetDouble() > 0 ? Math.Round(v.GetDouble() - killUnixMs, 1) : -1;
+
+    /// <summary>
+    /// The client for the members' control endpoints; with <see cref="DemoOptions.Network"/> its connections are made
+    /// from a socket in the member's namespace (each control endpoint listens on its namespace's 127.0.0.1).
+    /// </summary>
+    private HttpClient Http => _client ??= options.Network is not { } network
+        ? new HttpClient { Timeout = TransferTimeout }
+        : new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, token) =>
+            {
+                int member = Array.IndexOf(_control, context.DnsEndPoint.Port) + 1;
+                var socket = member > 0 ? network.CreateTcpSocket(member) : new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    socket.NoDelay = true;
+                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Port), token).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        }) { Timeout = TransferTimeout };
+
+    /// <summary>
+    /// A poll gives up after 3 s (the next one asks again); a transfer (a 1,000,000-entry capture or committed table,
+    /// encoded by a member of a loaded machine) after 60 s: 3 s was not enough at load average 26.
+    /// </summary>
+    private static readonly TimeSpan PollTimeout = TimeSpan.FromSeconds(3), TransferTimeout = TimeSpan.FromSeconds(60);
 
     private static int FreePort(SocketType type, HashSet<int> taken)
     {
@@ -417,6 +523,8 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         throw new DemoException("no free loopback port");
     }
 
+    private CliLauncher LauncherOf(int member) => options.Network?.Launcher(member, options.Launcher) ?? options.Launcher;
+
     private string Endpoint(int member) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{_control[member - 1]}");
 
     // Poll a node only after it logged its control endpoint listening (the managed HttpListener can fail its own
@@ -432,17 +540,35 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
 
         try
         {
-            using var doc = JsonDocument.Parse(await _http.GetStringAsync(Endpoint(member) + path, token).ConfigureAwait(false));
+            using var poll = CancellationTokenSource.CreateLinkedTokenSource(token);
+            poll.CancelAfter(PollTimeout);
+            using var doc = JsonDocument.Parse(await Http.GetStringAsync(Endpoint(member) + path, poll.Token).ConfigureAwait(false));
             return doc.RootElement.Clone();
         }
-        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is TaskCanceledException && !token.IsCancellationRequested))
+        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is OperationCanceledException && !token.IsCancellationRequested))
         {
             return null;
         }
     }
 
+    /// <summary>Whether <c>/readyz</c> answers 200 (Active and no data-plane commit pending).</summary>
+    private async Task<bool> ReadyAsync(int member, CancellationToken token)
+    {
+        try
+        {
+            using var poll = CancellationTokenSource.CreateLinkedTokenSource(token);
+            poll.CancelAfter(PollTimeout);
+            using var response = await Http.GetAsync(Endpoint(member) + "/readyz", poll.Token).ConfigureAwait(false);
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException || (ex is OperationCanceledException && !token.IsCancellationRequested))
+        {
+            return false;
+        }
+    }
+
     private async Task<byte[]> GetBytesAsync(int member, string path, CancellationToken token)
-        => await _http.GetByteArrayAsync(Endpoint(member) + path, token).ConfigureAwait(false);
+        => await Http.GetByteArrayAsync(Endpoint(member) + path, token).ConfigureAwait(false);
 
     private async Task<string?> StateAsync(int member, CancellationToken token)
         => await GetJsonAsync(member, "/status", token).ConfigureAwait(false) is { } s ? s.GetProperty("membership").GetProperty("state").GetString() : null;
@@ -461,7 +587,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         }
     }
 
-    private async Task WaitUntilAsync(Func<Task<bool>> condition, string what, CancellationToken token, int skipMember = 0)
+    private async Task WaitUntilAsync(Func<Task<bool>> condition, string what, CancellationToken token, int skipMember = 0, int pollMs = 10)
     {
         var clock = Stopwatch.StartNew();
         while (!await condition().ConfigureAwait(false))
@@ -473,7 +599,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
                     + string.Join("\n----\n", _nodes.Where(n => n is not null).Select(n => n!.Output)));
             }
 
-            await Task.Delay(10, token).ConfigureAwait(false);
+            await Task.Delay(pollMs, token).ConfigureAwait(false);
         }
     }
 }

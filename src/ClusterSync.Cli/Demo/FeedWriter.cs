@@ -52,8 +52,12 @@ internal sealed class FeedWriter : IDisposable
     private long _fed;
     private Exception? _failure;
 
-    public FeedWriter(int port, ChangeGenerator generator, ServiceClassCatalog catalog, double rate)
+    private readonly Func<Socket>? _createSocket;
+
+    /// <param name="createSocket">Creates the TCP socket to the feed (null: one in this process's network namespace).</param>
+    public FeedWriter(int port, ChangeGenerator generator, ServiceClassCatalog catalog, double rate, Func<Socket>? createSocket = null)
     {
+        _createSocket = createSocket;
         _port = port;
         _generator = generator;
         _catalog = catalog;
@@ -75,7 +79,8 @@ internal sealed class FeedWriter : IDisposable
 
     public void Start()
     {
-        _socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        _socket = _createSocket?.Invoke() ?? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _socket.NoDelay = true;
         _socket.Connect(new IPEndPoint(IPAddress.Loopback, _port));
         _thread = new Thread(Run) { IsBackground = true, Name = "demo-data-plane" };
         _thread.Start();

@@ -18,6 +18,8 @@ namespace ClusterSync.Node.Control;
 /// <item><c>/failover/committed</c>: what the last promotion committed into the data plane (same encoding).</item>
 /// <item><c>/failover/templates</c>: the connection templates the last promotion committed (back-to-back template
 /// records, <c>TemplateCodec</c>; docs/templates.md).</item>
+/// <item><c>/failover/heard</c>: JSON <see cref="HeartbeatLogSnapshot"/> (when this member heard each peer, tick by
+/// tick, and saw one dead; docs/conntrack.md, "Commit at 1M").</item>
 /// </list>
 /// </summary>
 public static class FailoverRoutes
@@ -26,6 +28,7 @@ public static class FailoverRoutes
     public const string CapturePath = "/failover/capture";
     public const string CommittedPath = "/failover/committed";
     public const string TemplatesPath = "/failover/templates";
+    public const string HeardPath = "/failover/heard";
 
     /// <summary>The routes, for the control endpoint's route table (GET and HEAD).</summary>
     public static IEnumerable<KeyValuePair<string, ControlHandler>> Routes(NodeRuntime node) =>
@@ -37,6 +40,8 @@ public static class FailoverRoutes
             : ControlResponse.Text(404, "no Active member seen dead yet\n"))),
         new(CommittedPath, _ => ValueTask.FromResult(new ControlResponse(200, "application/octet-stream", RecordStream.EncodeEntries(node.ReplicaSink.Committed)))),
         new(TemplatesPath, _ => ValueTask.FromResult(new ControlResponse(200, "application/octet-stream", EncodeTemplates(node.ReplicaSink.CommittedTemplates)))),
+        new(HeardPath, _ => ValueTask.FromResult(new ControlResponse(200, ControlResponse.JsonContent,
+            Encoding.UTF8.GetBytes(JsonSerializer.Serialize(node.Witness.Heard.Snapshot(), FailoverJson.Options) + "\n")))),
     ];
 
     /// <summary>Templates as back-to-back template records.</summary>

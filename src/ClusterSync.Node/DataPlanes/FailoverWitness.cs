@@ -50,12 +50,16 @@ public sealed class FailoverWitness
         _mode = mode;
         _time = time;
         _views = new MemberView[engine.Options.PeerMemberIds.Count];
+        Heard = new HeartbeatLog(engine, time);
         engine.Ticked += OnTick;
         _ = Task.Run(WarmUpCommitPath);
     }
 
     /// <summary>The last capture, or null while this member has not seen an Active peer die.</summary>
     public DeathCapture? Capture => Volatile.Read(ref _capture);
+
+    /// <summary>When this member heard each peer, tick by tick (<c>/failover/heard</c>).</summary>
+    public HeartbeatLog Heard { get; }
 
     /// <summary>When this member last became Active (Unix ms, after its commit), or 0.</summary>
     public double ServingUnixMs => Volatile.Read(ref _servingUnixMs);
@@ -85,6 +89,7 @@ public sealed class FailoverWitness
 
     private void OnTick()
     {
+        Heard.Record();
         var state = _membership?.State ?? MemberState.Init;
         if (_takingOver is { } pending && state != MemberState.Promoting)
         {

@@ -238,9 +238,9 @@ public sealed partial class NodeDataPlane : IDisposable
         return !stop.IsCancellationRequested;
     }
 
-    private void CommitToPlugin(KeyValuePair<ConnectionKey, ConnectionEntry>[] replica)
+    private void CommitToPlugin(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
     {
-        var commit = new PendingCommit(this, replica.Length);
+        var commit = new PendingCommit(this, replica.Count);
         lock (_commitLock)
         {
             if (Interlocked.Increment(ref _commitsPending) == 1)
@@ -258,16 +258,16 @@ public sealed partial class NodeDataPlane : IDisposable
                 {
                     _sink.Commit(replica);
                     Interlocked.Increment(ref _sinkCommits);
-                    Interlocked.Exchange(ref _sinkLastCommitted, replica.Length);
+                    Interlocked.Exchange(ref _sinkLastCommitted, replica.Count);
                     double ms = _time.GetElapsedTime(started).TotalMilliseconds;
                     Interlocked.Exchange(ref _sinkLastCommitMicros, (long)(ms * 1000));
-                    Log.SinkCommitted(_logger, Name, replica.Length, ms);
+                    Log.SinkCommitted(_logger, Name, replica.Count, ms);
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
                     Interlocked.Increment(ref _sinkExceptions);
-                    Volatile.Write(ref _failure, $"sink failed to commit {replica.Length} connections: {ex.GetType().Name}: {ex.Message}");
-                    Log.SinkFailed(_logger, Name, replica.Length, ex);
+                    Volatile.Write(ref _failure, $"sink failed to commit {replica.Count} connections: {ex.GetType().Name}: {ex.Message}");
+                    Log.SinkFailed(_logger, Name, replica.Count, ex);
                 }
                 finally
                 {
@@ -455,7 +455,7 @@ public sealed partial class NodeDataPlane : IDisposable
         }
     }
 
-    /// <summary>Commits into the in-process sink (synchronously), then hands a copy to the plugin's sink on a task.</summary>
+    /// <summary>Commits into the in-process sink (synchronously), then hands the same replica to the plugin's sink on a task.</summary>
     private sealed class ChainedSink(NodeDataPlane owner, InMemoryReplicaSink inner) : IReplicaSink, Templates.ITemplateSink
     {
         public string Name => $"{inner.Name}+{owner._sink.Name}";
@@ -472,8 +472,12 @@ public sealed partial class NodeDataPlane : IDisposable
 
         public void Commit(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica)
         {
+            // The same snapshot, not a copy: the caller hands over a replica it no longer changes (the in-process sink
+            // keeps it as is), so the plugin's task reads it while the in-process sink answers from it. With a copy of
+            // the 1,000,000-entry replica here the in-process commit took 3.1 s on the promotion thread (2-vCPU VM at
+            // load average 26), without it 2-22 ms: the new Active announces itself that much sooner (docs/conntrack.md).
             inner.Commit(replica);
-            owner.CommitToPlugin([.. replica]);
+            owner.CommitToPlugin(replica);
         }
     }
 

@@ -147,6 +147,31 @@ public sealed partial class ConntrackKernelTests
     }
 
     [NetnsFact]
+    public void Sink_SecondCommit_LastCommitCountsAndTimestampsAreItsOwn()
+    {
+        using var ns = Netns.Create();
+        var sink = ns.Run(() => new ConntrackFactory().CreateSink(Context()));
+        long before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
+        sink.Commit([.. Enumerable.Range(0, 3000).Select(i => Tcp(i))]);
+        Assert.Equal(3000, Counter(sink, "last_commit_committed"));
+
+        // The second commit: 1,000 of the same (updated) and 500 new; an unmappable entry is neither committed nor refused.
+        var unmappable = ConnectionKey.IPv4(0x0A090001, 0x0A090002, 1, 2, 132);
+        long started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
+        sink.Commit([.. Enumerable.Range(2000, 1500).Select(i => Tcp(i)), new(unmappable, new ConnectionEntry { Reply = unmappable.InverseTuple, TimeoutSeconds = 60 })]);
+        long ended = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
+
+        Assert.Equal(1500, Counter(sink, "last_commit_committed"));
+        Assert.Equal(0, Counter(sink, "last_commit_refused"));
+        Assert.Equal(4500, Counter(sink, "committed"));
+        Assert.Equal(2, Counter(sink, "commits"));
+        Assert.Equal("3500", ns.Exec("cat", "/proc/sys/net/netfilter/nf_conntrack_count").Trim());
+        long start = Counter(sink, "last_commit_started_unix_us"), first = Counter(sink, "last_commit_first_batch_unix_us"), end = Counter(sink, "last_commit_ended_unix_us");
+        Assert.True(before < started && started - 1000 <= start, $"started {start}, the second commit was called at {started}");
+        Assert.True(start <= first && first <= end && end <= ended + 1000, $"started {start}, first batch {first}, ended {end}, returned by {ended}");
+    }
+
+    [NetnsFact]
     public void Sink_CommitOverExistingEntries_UpdatedOrReplacedNeverRefused()
     {
         using var ns = Netns.Create();
