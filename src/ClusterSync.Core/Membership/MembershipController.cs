@@ -67,6 +67,7 @@ public sealed partial class MembershipController : IDisposable
         _synchronized = options.StartsSynchronized;
         _views = new MemberView[engine.Options.PeerMemberIds.Count];
         PromotionRunner = ReferenceEquals(_time, TimeProvider.System) ? RunOnPromotionThread : RunInline;
+        OwnershipRunner = ReferenceEquals(_time, TimeProvider.System) ? RunOnOwnershipThread : RunInline;
         Publish(MemberState.Init);
         engine.Ticked += Evaluate;
     }
@@ -106,6 +107,7 @@ public sealed partial class MembershipController : IDisposable
         _engine.Ticked -= Evaluate;
         FailPendingAdmin();
         CancelPromotion();
+        CancelOwnershipCommitOnStop();
         Publish(MemberState.Down, "stopping");
     }
 
@@ -263,7 +265,7 @@ public sealed partial class MembershipController : IDisposable
 
             if (_options.Mode == ClusterMode.LoadSharing)
             {
-                UpdateOwners(peers, stalled);
+                UpdateOwners(peers, stalled, now);
             }
         }
     }
