@@ -233,7 +233,7 @@ public sealed partial class MembershipController : IDisposable
                             var electionPeers = WithoutDeafActives(peers, now);
                             var outcome = HighAvailabilityElection.Decide(self, electionPeers, _options.Preemption, waitForStarting: !_sawActive);
                             string takeOverReason = "no live active member";
-                            if (outcome == ElectionOutcome.Stay && SuccessorLate(self, electionPeers, now, out byte late))
+                            if (outcome == ElectionOutcome.Stay && SuccessorLate(self, electionPeers, now, held: stalled || rejoining, out byte late))
                             {
                                 outcome = HighAvailabilityElection.Decide(self, WithoutHigherStandbys(self, electionPeers), _options.Preemption, waitForStarting: !_sawActive);
                                 takeOverReason = $"no live active member, and member {late} of higher rank did not take over within {SuccessorWindowMs():F0} ms";
@@ -464,7 +464,7 @@ public sealed partial class MembershipController : IDisposable
     }
 
     /// <summary>
-    /// A Standby that sees the role free (no live Active or Promoting member) defers to a live Standby of higher rank, which
+    /// A Standby that sees the role free (no live Active or Promoting member) after a failover (it has seen an Active) defers to a live Standby of higher rank, which
     /// sees the same death and takes over, only for <see cref="SuccessorWindowMs"/> from the tick it saw the role free:
     /// past it, with that member still neither Promoting nor Active, this member takes over itself (simulator seed 3467:
     /// the Active crashed, the higher-ranked m2, on a 47 % lossy link, still heard the Active's delayed datagrams, then
@@ -473,9 +473,18 @@ public sealed partial class MembershipController : IDisposable
     /// Promoting announcement arrives within the agreement window this member abandons; if it arrives later, the
     /// higher-ranked member sees this one holding the role and stays Standby (preemption off). Either way one successor.
     /// </summary>
-    private bool SuccessorLate(in MemberView self, ReadOnlySpan<MemberView> peers, long now, out byte late)
+    private bool SuccessorLate(in MemberView self, ReadOnlySpan<MemberView> peers, long now, bool held, out byte late)
     {
         late = 0;
+        if (!_sawActive || held)
+        {
+            // A forming cluster (no Active seen yet: the higher-ranked Standby goes first, as it always did), or this
+            // member may not decide now (a stall, a rejoin): the window counts only while this member could take over,
+            // so when both come out of the same hold the higher-ranked one decides first.
+            _roleFreeSinceTimestamp = 0;
+            return false;
+        }
+
         foreach (var p in peers)
         {
             if (p.Alive && p.HoldsRole)
