@@ -61,6 +61,9 @@ internal sealed class SimMember : IDisposable
                 work();
             }
         });
+
+        // Likewise a load-sharing ownership commit (the simulator runs high availability, where none happens).
+        Membership.OwnershipRunner = Membership.PromotionRunner;
         Membership.StateChanged += OnStateChanged;
         Engine.ResyncNeeded += OnResyncNeeded;
     }

@@ -307,6 +307,21 @@ public sealed class KnownBugSeedsTests
     [InlineData(9316)]
     public void Run_LossyLinkSeed_WindowDropsAStalledPeerAfterTheConfiguredDeadInterval(int seed) => AssertNo(seed, Invariants.WedgedWindow);
 
+    /// <summary>
+    /// Branch member14. 3467: the Active m3 crashed at 3.540 s; the higher-ranked Standby m2, on a 47 % lossy link, still
+    /// heard m3's delayed datagrams 45 ms later and had not seen it dead when it crashed itself (3.838 s); m1 saw m3 dead
+    /// at 3.845 s but waited for m2, alive in its view, until m2 too was seen dead (4.095 s, 555 ms after the crash),
+    /// while the traffic went to m4, an Active isolated since 2.3 s, without 175 of 186 connections. A Standby now waits
+    /// for a higher-ranked Standby only for the successor window (a few ack intervals) once it sees the role free.
+    /// </summary>
+    [Theory]
+    [InlineData(3467)]
+    public void Run_SilentHigherRankedStandbySeed_NextRankedTakesOverWithoutWaitingForItsDeath(int seed)
+    {
+        AssertNo(seed, Invariants.FailoverLoss);
+        AssertNo(seed, Invariants.SingleActive);
+    }
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

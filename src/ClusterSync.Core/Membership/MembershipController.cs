@@ -56,6 +56,7 @@ public sealed partial class MembershipController : IDisposable
     private readonly long[] _ackProgressTimestamp = new long[256]; // when it last moved (or the member was caught up)
     private bool _standbyHandover;
     private long _handoverSinceTimestamp;
+    private long _roleFreeSinceTimestamp; // a Standby: when it first saw no live Active or Promoting member (0: not now)
 
     public MembershipController(SyncEngine engine, MembershipOptions options, IReplicaSink sink, TimeProvider? time = null, ILogger? logger = null)
     {
@@ -67,6 +68,7 @@ public sealed partial class MembershipController : IDisposable
         _synchronized = options.StartsSynchronized;
         _views = new MemberView[engine.Options.PeerMemberIds.Count];
         PromotionRunner = ReferenceEquals(_time, TimeProvider.System) ? RunOnPromotionThread : RunInline;
+        OwnershipRunner = ReferenceEquals(_time, TimeProvider.System) ? RunOnOwnershipThread : RunInline;
         Publish(MemberState.Init);
         engine.Ticked += Evaluate;
     }
@@ -106,6 +108,7 @@ public sealed partial class MembershipController : IDisposable
         _engine.Ticked -= Evaluate;
         FailPendingAdmin();
         CancelPromotion();
+        CancelOwnershipCommitOnStop();
         Publish(MemberState.Down, "stopping");
     }
 
@@ -224,12 +227,21 @@ public sealed partial class MembershipController : IDisposable
                             EvaluatePromotion(self with { State = MemberState.Promoting }, peers, stalled, now);
                             break;
                         case Handoff.ToAnother:
+                            _roleFreeSinceTimestamp = 0;
                             break; // a leaving Active named another successor: no election until it took over or gave up
                         default:
-                            var outcome = HighAvailabilityElection.Decide(self, WithoutDeafActives(peers, now), _options.Preemption, waitForStarting: !_sawActive);
+                            var electionPeers = WithoutDeafActives(peers, now);
+                            var outcome = HighAvailabilityElection.Decide(self, electionPeers, _options.Preemption, waitForStarting: !_sawActive);
+                            string takeOverReason = "no live active member";
+                            if (outcome == ElectionOutcome.Stay && SuccessorLate(self, electionPeers, now, held: stalled || rejoining, out byte late))
+                            {
+                                outcome = HighAvailabilityElection.Decide(self, WithoutHigherStandbys(self, electionPeers), _options.Preemption, waitForStarting: !_sawActive);
+                                takeOverReason = $"no live active member, and member {late} of higher rank did not take over within {SuccessorWindowMs():F0} ms";
+                            }
+
                             if ((outcome is ElectionOutcome.TakeOver or ElectionOutcome.Preempt) && !stalled && !rejoining)
                             {
-                                Promote(peers, outcome == ElectionOutcome.TakeOver ? "no live active member" : "preemption", contested: outcome == ElectionOutcome.TakeOver);
+                                Promote(peers, outcome == ElectionOutcome.TakeOver ? takeOverReason : "preemption", contested: outcome == ElectionOutcome.TakeOver);
                                 EvaluatePromotion(self with { State = MemberState.Promoting }, peers, stalled, now); // done at once when the steps run inline
                             }
 
@@ -263,7 +275,7 @@ public sealed partial class MembershipController : IDisposable
 
             if (_options.Mode == ClusterMode.LoadSharing)
             {
-                UpdateOwners(peers, stalled);
+                UpdateOwners(peers, stalled, now);
             }
         }
     }
@@ -451,6 +463,98 @@ public sealed partial class MembershipController : IDisposable
         return masked is null ? peers : masked;
     }
 
+    /// <summary>
+    /// A Standby that sees the role free (no live Active or Promoting member) after a failover (it has seen an Active) defers to a live Standby of higher rank, which
+    /// sees the same death and takes over, only for <see cref="SuccessorWindowMs"/> from the tick it saw the role free:
+    /// past it, with that member still neither Promoting nor Active, this member takes over itself (simulator seed 3467:
+    /// the Active crashed, the higher-ranked m2, on a 47 % lossy link, still heard the Active's delayed datagrams, then
+    /// crashed too; m1 waited for it until it was seen dead, 555 ms after the Active's crash, while the traffic went to an
+    /// isolated Active that lacked 175 of 186 connections). The takeover is contested: if the higher-ranked member's
+    /// Promoting announcement arrives within the agreement window this member abandons; if it arrives later, the
+    /// higher-ranked member sees this one holding the role and stays Standby (preemption off). Either way one successor.
+    /// </summary>
+    private bool SuccessorLate(in MemberView self, ReadOnlySpan<MemberView> peers, long now, bool held, out byte late)
+    {
+        late = 0;
+        if (!_sawActive || held)
+        {
+            // A forming cluster (no Active seen yet: the higher-ranked Standby goes first, as it always did), or this
+            // member may not decide now (a stall, a rejoin): the window counts only while this member could take over,
+            // so when both come out of the same hold the higher-ranked one decides first.
+            _roleFreeSinceTimestamp = 0;
+            return false;
+        }
+
+        foreach (var p in peers)
+        {
+            if (p.Alive && p.HoldsRole)
+            {
+                _roleFreeSinceTimestamp = 0; // someone holds the role: nothing to wait for
+                return false;
+            }
+
+            if (p.Alive && p.State == MemberState.Standby && p.Outranks(self) && (late == 0 || p.Outranks(peers[IndexOf(peers, late)])))
+            {
+                late = p.Id;
+            }
+        }
+
+        if (late == 0)
+        {
+            return false; // waiting, if at all, for a member starting (a forming cluster): not a successor's delay
+        }
+
+        if (_roleFreeSinceTimestamp == 0)
+        {
+            _roleFreeSinceTimestamp = now;
+            return false;
+        }
+
+        return Elapsed(_roleFreeSinceTimestamp) >= SuccessorWindowMs();
+    }
+
+    private static int IndexOf(ReadOnlySpan<MemberView> peers, byte id)
+    {
+        for (int i = 0; i < peers.Length; i++)
+        {
+            if (peers[i].Id == id)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// How long a Standby waits for a higher-ranked Standby to announce Promoting once it sees the role free: the two see
+    /// the death a tick apart at most on a clean network, and the announcement goes out at once and takes a one-way delay
+    /// (four ack intervals, plus SRTT + 4 RTTVAR of the slowest live peer's link). At most half a heartbeat interval: a
+    /// successor that has not decided by then is slow (a jittery or lossy link stretched its view of the Active) or dead,
+    /// and the failover is not to wait a second dead interval for it.
+    /// </summary>
+    private double SuccessorWindowMs()
+    {
+        double ack = _engine.Options.AckInterval.TotalMilliseconds;
+        double window = _engine.SlowestPeerRetryMs() + (4 * ack);
+        return Math.Min(window, Math.Max(4 * ack, _engine.Options.HeartbeatInterval.TotalMilliseconds / 2));
+    }
+
+    /// <summary>The peers with every live Standby of higher rank than <paramref name="self"/> counted as not alive (it did not take over in time).</summary>
+    private static MemberView[] WithoutHigherStandbys(in MemberView self, ReadOnlySpan<MemberView> peers)
+    {
+        var masked = peers.ToArray();
+        for (int i = 0; i < masked.Length; i++)
+        {
+            if (masked[i].Alive && masked[i].State == MemberState.Standby && masked[i].Outranks(self))
+            {
+                masked[i] = masked[i] with { Alive = false };
+            }
+        }
+
+        return masked;
+    }
+
     /// <summary>The longest a split-brain loser stays Active handing its table over: ten dead intervals.</summary>
     private TimeSpan HandoverLimit => _engine.Options.DeadInterval * 10;
 
@@ -489,6 +593,11 @@ public sealed partial class MembershipController : IDisposable
 
         _sawActive |= state == MemberState.Active;
         var old = State;
+        if (old != state)
+        {
+            _roleFreeSinceTimestamp = 0; // counted again from the next look as a Standby
+        }
+
         State = state;
         // A member in Maintenance takes no part in elections, so its priority field carries its named successor.
         _engine.AdvertisedPriority = state == MemberState.Maintenance ? _namedSuccessor : _options.Priority;

@@ -105,6 +105,34 @@ public sealed class MembershipPromotionTests
         Assert.Equal(0, c[2].Controller.PromotionsAbandoned);
     }
 
+    /// <summary>
+    /// Simulator seed 3467: the higher-ranked Standby is heard alive but does not take over (a lossy, jittery link stretched
+    /// its view of the dead Active; then it died too). The next-ranked Standby waits for it only for the successor window
+    /// (four ack intervals here, the links' round trips being nil), not until it is seen dead.
+    /// </summary>
+    [Fact]
+    public void HigherRankedStandbyAliveButNotTakingOver_NextRankedTakesOverAfterTheSuccessorWindow()
+    {
+        using var c = Formed([(1, 200), (2, 150), (3, 100)]);
+        c[2].Controller.Dispose();
+        c[2].Engine.AdvertisedState = (byte)MemberState.Standby; // alive and heard, synchronized, but it never decides
+        c.Run(Tick * 4);
+        DateTimeOffset? promoting3 = null;
+        c[3].Controller.StateChanged += (_, to) => promoting3 ??= to == MemberState.Promoting ? c.Time.GetUtcNow() : null;
+
+        c[1].Up = false;
+        c.RunUntil(() => SeenBy(c[3], 1) == MemberState.Down, Dead * 2, "member 3 sees the Active dead");
+        var roleFree = c.Time.GetUtcNow();
+        c.RunUntil(() => c[3].State == MemberState.Active, Dead, "member 3 takes over");
+
+        Assert.NotNull(promoting3);
+        var waited = promoting3!.Value - roleFree;
+        Assert.True(waited >= Tick * 3 && waited <= Tick * 6, $"member 3 waited {waited.TotalMilliseconds} ms for member 2 (the window: 4 ack intervals)");
+        Assert.Equal(MemberState.Standby, SeenBy(c[3], 2));
+        Assert.Contains("member 2 of higher rank did not take over within", c[3].Controller.LastReason, StringComparison.Ordinal);
+        Assert.Equal(1, c[3].Controller.Failovers);
+    }
+
     [Fact]
     public void HigherRankedPromotingForLong_LowerRankedStandbyDoesNotTakeOver()
     {
