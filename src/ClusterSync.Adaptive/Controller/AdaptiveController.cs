@@ -44,6 +44,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
     // Feedback state (under _feedbackLock).
     private readonly LifetimeHistogram[] _histograms;
+    private readonly LifetimeHistogram[] _sinceStartLifetimes;
     private readonly double[][] _calHits;
     private readonly double[][] _calCounts;
     private readonly double[] _driftPredicted;
@@ -55,6 +56,11 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private double _neverSyncShare = double.NaN;
     private double _price;
     private readonly BaselineGuard _guard;
+
+    // The budget is above the loss the static policy gives (since start, live connections included): adaptive must
+    // then win on messages; below it, on exposure. Read by the since-start account when it holds a class.
+    private bool _budgetAllowsMoreExposure = true;
+    private double _liveExposureExcess;
 
     // Per-service lifetimes learned on this site since start (protocol × low port, hashed), faded over the guard window.
     private const int ServiceBuckets = 8192;
@@ -160,6 +166,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         ClassCount = classes.Count;
         _histograms = Enumerable.Range(0, 256).Select(_ => new LifetimeHistogram()).ToArray();
+        _sinceStartLifetimes = Enumerable.Range(0, 256).Select(_ => new LifetimeHistogram()).ToArray();
         _calHits = Enumerable.Range(0, 256).Select(_ => new double[CalibrationBins]).ToArray();
         _calCounts = Enumerable.Range(0, 256).Select(_ => new double[CalibrationBins]).ToArray();
         _driftPredicted = new double[256];
@@ -240,8 +247,16 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         var state = _state;
         SyncDecision decision;
-        int ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, out float p);
-        if (ms != int.MinValue)
+        int ms;
+        float p;
+        if (state.ClassHoldMs is { } hold && hold[serviceClass] != int.MinValue)
+        {
+            // The since-start account: the class is behind the static policy on both axes; its static policy, tilted
+            // toward the axis adaptive must win, decides until that is paid back and the model pays again.
+            _guarded++;
+            decision = hold[serviceClass] == 0 ? SyncDecision.Now() : SyncDecision.After(hold[serviceClass]);
+        }
+        else if ((ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, out p)) != int.MinValue)
         {
             if (state.Fallback is { } fallback && fallback[(serviceClass * BaselineGuard.RegionsPerClass) + GridIndexOfMs(ms)])
             {
@@ -453,6 +468,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
                 if (cls.Actable)
                 {
+                    _sinceStartLifetimes[c].Add(life);
+
                     // What the static policy, and the model's own choice, would have done with this connection.
                     int g = -1;
                     double modelDelay = double.PositiveInfinity;
@@ -544,6 +561,32 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             }
 
             _realizedSinceStart = lifetimeSeconds > 0 ? exposureSeconds / lifetimeSeconds : double.NaN;
+            if (lifetimeSeconds > 0)
+            {
+                // The static policy's loss: its exposure on the ended connections, plus at most its delay for each
+                // live one, over the same connection-seconds as the realized loss.
+                double staticExposure = 0;
+                for (int c = 0; c < ClassCount; c++)
+                {
+                    if (_classes[c].Actable)
+                    {
+                        staticExposure += _guard.SinceStart(c).StaticExposureSeconds;
+                    }
+                }
+
+                long live;
+                double endedExposure;
+                lock (_ledgerLock)
+                {
+                    live = _ledger.Live;
+                    endedExposure = _ledger.EndedExposureSeconds;
+                }
+
+                // Static would have exposed a live connection min(age, its delay): at most the delay.
+                double liveStatic = live * _options.Checkpoint.TotalSeconds;
+                _liveExposureExcess = Math.Max(0, exposureSeconds - endedExposure - liveStatic);
+                _budgetAllowsMoreExposure = _options.LossBudget >= (staticExposure + liveStatic) / lifetimeSeconds;
+            }
             _neverSyncShare = lifetimeSeconds + neverSyncSeconds > 0 ? neverSyncSeconds / (lifetimeSeconds + neverSyncSeconds) : double.NaN;
 
             // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
@@ -655,7 +698,75 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         }
 
         return new DecisionState(_price, share, delays, GuardFallback(), _serviceDelays, _serviceShare, _serviceSlots, _servicePrior,
-            _options.ServiceMaxDelay.TotalSeconds);
+            _options.ServiceMaxDelay.TotalSeconds, GuardHold());
+    }
+
+    /// <summary>
+    /// The since-start account's holds as decision delays per class (ms; int.MinValue: not held; null: none held): the
+    /// class's static delay tilted longer when the class must win on messages, shorter when on exposure (<see cref="TiltedMs"/>).
+    /// </summary>
+    private int[]? GuardHold()
+    {
+        if (!_options.Guard || !_options.GuardSinceStart || _model is null || !_guard.UpdateHeld(_budgetAllowsMoreExposure, _options.GuardMinEvidence, _liveExposureExcess))
+        {
+            return null;
+        }
+
+        var hold = new int[256];
+        Array.Fill(hold, int.MinValue);
+        for (int c = 0; c < ClassCount; c++)
+        {
+            if (_guard.Held(c) && _classes[c].Actable)
+            {
+                hold[c] = TiltedMs(c, _guard.HeldForMessages(c));
+            }
+        }
+
+        return hold;
+    }
+
+    /// <summary>
+    /// A held class's delay. <paramref name="longer"/> (fewer messages: each connection synced no more often than static
+    /// syncs it): the longest grid delay above the static one, up to <see cref="AdaptiveOptions.ServiceMaxDelay"/>, whose
+    /// loss as a static policy over the class's lifetimes since start stays within the budget — or within the loss
+    /// already realized, when the model has spent more than that — and at least the next grid delay. Otherwise (less
+    /// exposure: none exposed longer than static exposes it): the longest grid delay below the static one whose loss
+    /// meets the budget, and at least the shortest one above zero. The site's own lifetimes at the operator's budget,
+    /// not the model, and not the price (the model's mistakes have moved it).
+    /// </summary>
+    private int TiltedMs(int cls, bool longer)
+    {
+        double staticSeconds = _classes[cls].CheckpointSeconds;
+        var h = _sinceStartLifetimes[cls];
+        double mean = h.Count > 0 ? h.ExpectedMin(double.PositiveInfinity) : 0;
+        double realized = double.IsNaN(_realizedSinceStart) ? 0 : _realizedSinceStart;
+        double allowance = longer ? Math.Max(_options.LossBudget, realized) : _options.LossBudget;
+        double cap = _options.ServiceMaxDelay.TotalSeconds;
+        double pick = double.NaN;
+        for (int g = 0; g < s_grid.Length; g++)
+        {
+            double d = s_grid[g];
+            bool candidate = longer ? d > staticSeconds && !double.IsPositiveInfinity(d) : d > 0 && d < staticSeconds;
+            if (!candidate)
+            {
+                continue;
+            }
+
+            if (double.IsNaN(pick))
+            {
+                pick = d; // the nearest step toward the target axis (longer), or the shortest delay (shorter): always allowed
+                continue;
+            }
+
+            if ((longer && d > cap) || !(mean > 0 && h.ExpectedMin(d) / mean <= allowance))
+            {
+                break; // the loss of a static delay grows with the delay
+            }
+
+            pick = d;
+        }
+
+        return double.IsNaN(pick) ? _classes[cls].CheckpointMs : (int)Math.Round(pick * 1000);
     }
 
     private bool[]? GuardFallback()
@@ -1014,9 +1125,12 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     }
 
     private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback, int[]? serviceDelayMs, float[]? serviceLongShare,
-        int[]? serviceSlot, double[] servicePrior, double serviceMaxDelay)
+        int[]? serviceSlot, double[] servicePrior, double serviceMaxDelay, int[]? classHoldMs)
     {
         public readonly double Price = price;
+
+        /// <summary>Per class: the since-start account holds it at this delay (ms; int.MinValue: not held); null: no class held.</summary>
+        public readonly int[]? ClassHoldMs = classHoldMs;
 
         /// <summary>Per service bucket: 1 + its slot in <see cref="ServicePrior"/> (a service with few outcomes, blended with the model); 0: none.</summary>
         public readonly int[]? ServiceSlot = serviceSlot;
