@@ -61,6 +61,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     // then win on messages; below it, on exposure. Read by the since-start account when it holds a class.
     private bool _budgetAllowsMoreExposure = true;
     private double _liveExposureExcess;
+    private long _liveCount;
 
     // Per-service lifetimes learned on this site since start (protocol × low port, hashed), faded over the guard window.
     private const int ServiceBuckets = 8192;
@@ -123,6 +124,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private long _static;
     private long _neverSkip;
     private long _guarded;
+    private long _held;
     private long _revisedNow;
     private long _revisedHeld;
     private long _observed;
@@ -254,6 +256,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             // The since-start account: the class is behind the static policy on both axes; its static policy, tilted
             // toward the axis adaptive must win, decides until that is paid back and the model pays again.
             _guarded++;
+            _held++;
             decision = hold[serviceClass] == 0 ? SyncDecision.Now() : SyncDecision.After(hold[serviceClass]);
         }
         else if ((ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, out p)) != int.MinValue)
@@ -585,6 +588,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                 // Static would have exposed a live connection min(age, its delay): at most the delay.
                 double liveStatic = live * _options.Checkpoint.TotalSeconds;
                 _liveExposureExcess = Math.Max(0, exposureSeconds - endedExposure - liveStatic);
+                _liveCount = live;
                 _budgetAllowsMoreExposure = _options.LossBudget >= (staticExposure + liveStatic) / lifetimeSeconds;
             }
             _neverSyncShare = lifetimeSeconds + neverSyncSeconds > 0 ? neverSyncSeconds / (lifetimeSeconds + neverSyncSeconds) : double.NaN;
@@ -726,26 +730,45 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     }
 
     /// <summary>
-    /// A held class's delay. <paramref name="longer"/> (fewer messages: each connection synced no more often than static
-    /// syncs it): the longest grid delay above the static one, up to <see cref="AdaptiveOptions.ServiceMaxDelay"/>, whose
-    /// loss as a static policy over the class's lifetimes since start stays within the budget — or within the loss
-    /// already realized, when the model has spent more than that — and at least the next grid delay. Otherwise (less
-    /// exposure: none exposed longer than static exposes it): the longest grid delay below the static one whose loss
-    /// meets the budget, and at least the shortest one above zero. The site's own lifetimes at the operator's budget,
-    /// not the model, and not the price (the model's mistakes have moved it).
+    /// A held class's delay, from the class's lifetimes since start (site data, not the model; not the price, which the
+    /// model's mistakes have moved). <paramref name="longer"/> (fewer messages: each connection synced no more often than
+    /// static syncs it): from the next grid delay above the static one, longer while the next one's loss as a static
+    /// policy (over the connection-seconds so far, live ones included) stays within the budget — or within the loss
+    /// already realized, when the model has spent more — or while the delay's saving (the share of connections living
+    /// between the static delay and it) would not pay the deficit back within as many connections as the class has seen; up
+    /// to <see cref="AdaptiveOptions.ServiceMaxDelay"/>. Otherwise (less exposure: none exposed longer than static
+    /// exposes it): from the grid delay just below the static one, shorter while its loss is above the budget or its
+    /// saving (E[min(L, static)] − E[min(L, d)]) would not pay the deficit back in that horizon; 0.5 s at the least.
     /// </summary>
     private int TiltedMs(int cls, bool longer)
     {
         double staticSeconds = _classes[cls].CheckpointSeconds;
         var h = _sinceStartLifetimes[cls];
-        double mean = h.Count > 0 ? h.ExpectedMin(double.PositiveInfinity) : 0;
+        var account = _guard.SinceStart(cls);
+        double n = Math.Max(1, h.Total);
+        double horizon = Math.Max(1, account.Connections);
+        double need = longer
+            ? (account.AdaptiveMessages - account.StaticMessages) / (double)BaselineGuard.MessagesPerSync
+            : account.AdaptiveExposureSeconds + _liveExposureExcess - account.StaticExposureSeconds;
+        if (need <= 0)
+        {
+            return _classes[cls].CheckpointMs; // ahead on that axis: the static policy keeps the lead
+        }
+
+        double connectionSeconds = Math.Max(_lastLifetime, 1e-9);
         double realized = double.IsNaN(_realizedSinceStart) ? 0 : _realizedSinceStart;
         double allowance = longer ? Math.Max(_options.LossBudget, realized) : _options.LossBudget;
+        double Loss(double d) => h.Total > 0 ? ((n * h.ExpectedMin(d)) + (_liveCount * d)) / connectionSeconds : 0;
+        double Saving(double d) => h.Total <= 0 ? 0 : longer
+            ? h.FractionAbove(staticSeconds) - h.FractionAbove(d)
+            : h.ExpectedMin(staticSeconds) - h.ExpectedMin(d);
+
+        // The candidates toward the target axis, nearest to the static delay first.
         double cap = _options.ServiceMaxDelay.TotalSeconds;
         double pick = double.NaN;
-        for (int g = 0; g < s_grid.Length; g++)
+        for (int k = 0; k < s_grid.Length; k++)
         {
-            double d = s_grid[g];
+            double d = longer ? s_grid[k] : s_grid[s_grid.Length - 1 - k];
             bool candidate = longer ? d > staticSeconds && !double.IsPositiveInfinity(d) : d > 0 && d < staticSeconds;
             if (!candidate)
             {
@@ -754,13 +777,17 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
             if (double.IsNaN(pick))
             {
-                pick = d; // the nearest step toward the target axis (longer), or the shortest delay (shorter): always allowed
+                pick = d; // the nearest step toward the target axis: always taken
                 continue;
             }
 
-            if ((longer && d > cap) || !(mean > 0 && h.ExpectedMin(d) / mean <= allowance))
+            bool shortOfTheDebt = Saving(pick) * horizon < need;
+            bool go = longer
+                ? d <= cap && (Loss(d) <= allowance || shortOfTheDebt)
+                : Loss(pick) > allowance || shortOfTheDebt;
+            if (!go)
             {
-                break; // the loss of a static delay grows with the delay
+                break;
             }
 
             pick = d;
@@ -882,8 +909,11 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         if (_options.HoldWhileGuarded)
         {
-            long priced = Interlocked.Read(ref _now) + Interlocked.Read(ref _delayed) + Interlocked.Read(ref _never);
-            long unpriced = Interlocked.Read(ref _guarded) + Interlocked.Read(ref _static);
+            // A class held by the since-start account counts as priced: the price keeps following the budget there, so
+            // the model's own choices the hold's way back is judged on are the ones the budget would have it make.
+            long held = Interlocked.Read(ref _held);
+            long priced = Interlocked.Read(ref _now) + Interlocked.Read(ref _delayed) + Interlocked.Read(ref _never) + held;
+            long unpriced = Interlocked.Read(ref _guarded) - held + Interlocked.Read(ref _static);
             _windowPriced = (keep * _windowPriced) + (priced - _lastPriced);
             _windowDecisions = (keep * _windowDecisions) + (priced - _lastPriced) + (unpriced - _lastUnpriced);
             _lastPriced = priced;

@@ -97,7 +97,7 @@ public sealed record AdaptiveOptions
     /// <summary>
     /// The guard's since-start account (needs <see cref="Guard"/>): per class, what was applied against what the static
     /// policy would have done on the same ended connections, never faded. Once the class is behind the static policy on
-    /// both axes (messages and exposure; beyond one standard error of the per-connection differences on at least one),
+    /// the axis it must win (beyond one standard error of the per-connection differences) or on both axes at all,
     /// the whole class is decided by the static policy tilted toward the axis adaptive must win (a longer grid delay,
     /// fewer messages, when the budget allows more exposure than static gives or exposure is the further behind; else
     /// a shorter one, less exposure; as far as the class's lifetimes say the budget allows) until that

@@ -172,18 +172,18 @@ internal sealed class BaselineGuard
     }
 
     /// <summary>
-    /// The since-start account's verdict, per class. A class is held once, over at least <paramref name="minEvidence"/>
-    /// ended connections since start, what was applied there is behind the static policy on both axes at once (more
-    /// syncs and more exposure; the live connections' exposure beyond static's, <paramref name="liveExposureExcess"/>,
-    /// counted), on at least one of them by more than <see cref="HoldZ"/> standard errors of the per-connection
-    /// differences: the margin scales with the evidence, and only one axis needs it — when the budget asks for more
-    /// exposure than static gives, exposure above static's is what the operator bought, and "worse on both" means the
-    /// messages did not drop. Held, the class is decided by its static policy tilted toward the axis adaptive must win
-    /// (<see cref="HeldForMessages"/>: messages when <paramref name="budgetAllowsMoreExposure"/> or when exposure is
-    /// the further behind, else exposure), which pays the account back on that axis connection by connection. It returns
-    /// to the model when the account is ahead on that axis by <see cref="HoldZ"/> standard errors and the model's own
-    /// choices, on at least <paramref name="minEvidence"/> connections ended since the hold began, beat the static
-    /// policy there by <see cref="ReturnZ"/>. Returns whether any class is held.
+    /// The since-start account's verdict, per class (the live connections' exposure beyond static's,
+    /// <paramref name="liveExposureExcess"/>, counted). The axis adaptive must win: messages when
+    /// <paramref name="budgetAllowsMoreExposure"/> (the budget loop spends the budget, so exposure ends above static's
+    /// and only fewer messages can pay for it: if messages do not drop, the model is not paying), else exposure —
+    /// unless the class is behind on both and exposure is the further behind, then messages. A class with at least
+    /// <paramref name="minEvidence"/> ended connections since start is held once it is behind the static policy on that
+    /// axis by more than <see cref="HoldZ"/> standard errors of the per-connection differences (an evidence-scaled
+    /// margin), or behind on both axes at all. Held, it is decided by its static policy tilted toward that axis
+    /// (<see cref="HeldForMessages"/>), which pays the account back connection by connection; it returns to the model
+    /// when the account is ahead on that axis by <see cref="HoldZ"/> standard errors and the model's own choices, on at
+    /// least <paramref name="minEvidence"/> connections ended since the hold began, beat the static policy there by
+    /// <see cref="ReturnZ"/>. Returns whether any class is held.
     /// </summary>
     public bool UpdateHeld(bool budgetAllowsMoreExposure, double minEvidence, double liveExposureExcess = 0)
     {
@@ -199,9 +199,15 @@ internal sealed class BaselineGuard
                 w.ExposureDiffSquares += liveExposureExcess * liveExposureExcess;
             }
 
+            // The axis adaptive must win: messages when the budget allows more exposure than static gives (the budget
+            // loop spends it, so exposure ends above static's and only fewer messages can pay for it), else exposure —
+            // unless it is behind on both and exposure is the further behind (relative to what static costs there),
+            // which a tilt toward less exposure could never pay back (a connection exposed for hours against seconds).
+            bool behindOnBoth = w.BehindOnBoth(0);
+            bool forMessages = budgetAllowsMoreExposure || (behindOnBoth && w.RelativeExposureDeficit >= w.RelativeSyncDeficit);
             if (!_held[c])
             {
-                if (w.Connections >= minEvidence && w.BehindOnBoth(HoldZ))
+                if (w.Connections >= minEvidence && (behindOnBoth || (budgetAllowsMoreExposure && w.Behind(messages: true, HoldZ))))
                 {
                     _held[c] = true;
                     _sinceHold[c] = default;
@@ -211,12 +217,15 @@ internal sealed class BaselineGuard
 
             if (_held[c])
             {
-                // The axis to win: messages when the budget allows more exposure than static gives, else exposure —
-                // unless exposure is the further behind (relative to what static costs there), which a tilt toward
-                // less exposure could never pay back (a connection exposed for hours against static's seconds).
-                bool forMessages = _heldForMessages[c] = budgetAllowsMoreExposure || w.RelativeExposureDeficit >= w.RelativeSyncDeficit;
+                // The axis the hold secures: the one the class is still ahead on (keep the lead: static, or a tilt
+                // toward it, cannot lose it), or, behind on both, the one less behind relative to static.
+                bool aheadOnMessages = w.AdaptiveSyncs < w.StaticSyncs;
+                bool aheadOnExposure = w.AdaptiveExposure < w.StaticExposure;
+                bool secureMessages = aheadOnMessages != aheadOnExposure ? aheadOnMessages
+                    : aheadOnMessages ? forMessages : w.RelativeSyncDeficit <= w.RelativeExposureDeficit;
+                _heldForMessages[c] = secureMessages;
                 var h = _sinceHold[c];
-                bool paidBack = w.Ahead(forMessages, HoldZ);
+                bool paidBack = w.Ahead(secureMessages, HoldZ);
                 bool modelPays = h.Connections >= minEvidence && h.Ahead(forMessages, ReturnZ);
                 if (paidBack && modelPays)
                 {
@@ -419,6 +428,12 @@ internal sealed class BaselineGuard
             double exposure = AdaptiveExposure - StaticExposure;
             return syncs > 0 && exposure > 0 && (syncs > z * Math.Sqrt(SyncsDiffering) || exposure > z * Math.Sqrt(ExposureDiffSquares));
         }
+
+        /// <summary>Behind the static policy on one axis (messages, or exposure) by more than <paramref name="z"/> standard errors (and at all).</summary>
+        public readonly bool Behind(bool messages, double z)
+            => messages
+                ? AdaptiveSyncs - StaticSyncs > 0 && AdaptiveSyncs - StaticSyncs > z * Math.Sqrt(SyncsDiffering)
+                : AdaptiveExposure - StaticExposure > 0 && AdaptiveExposure - StaticExposure > z * Math.Sqrt(ExposureDiffSquares);
 
         /// <summary>Ahead of the static policy on one axis (messages, or exposure) by at least <paramref name="z"/> standard errors (and at all).</summary>
         public readonly bool Ahead(bool messages, double z)

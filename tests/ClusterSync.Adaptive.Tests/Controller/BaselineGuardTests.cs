@@ -116,6 +116,22 @@ public sealed class BaselineGuardTests
         Assert.False(guard.UpdateHeld(budgetAllowsMoreExposure: false, minEvidence: 30));
     }
 
+    [Fact]
+    public void UpdateHeld_BudgetAboveStaticLossAndMessagesBehind_HeldOnStaticKeepingTheExposureLead()
+    {
+        // The same connections, but the budget allows more exposure than static gives: the budget loop will spend it,
+        // so only fewer messages can pay for it — messages behind is enough to hold. The hold keeps what the class is
+        // still ahead on (exposure): the static policy, not a tilt that would lose it.
+        var guard = new BaselineGuard(1);
+        for (int i = 0; i < 200; i++)
+        {
+            guard.Observe(0, 1, synced: true, 0, staticDelay: 3, 0, modelDelay: 0, i * 1000);
+        }
+
+        Assert.True(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
+        Assert.False(guard.HeldForMessages(0));
+    }
+
     private static bool[] Run(bool slowEvidence, double lifetime, double modelDelay, int region)
     {
         var guard = new BaselineGuard(1);
