@@ -96,13 +96,12 @@ public sealed record AdaptiveOptions
 
     /// <summary>
     /// The guard's since-start account (needs <see cref="Guard"/>): per class, what was applied against what the static
-    /// policy would have done on the same ended connections, never faded. Once the class is behind the static policy on
-    /// the axis it must win (beyond one standard error of the per-connection differences) or on both axes at all,
-    /// the whole class is decided by the static policy tilted toward the axis adaptive must win (a longer grid delay,
-    /// fewer messages, when the budget allows more exposure than static gives or exposure is the further behind; else
-    /// a shorter one, less exposure; as far as the class's lifetimes say the budget allows) until that
-    /// axis is paid back with a margin and the model's own choices, judged on the connections ended meanwhile, beat the
-    /// static policy there. The price holds meanwhile (<see cref="HoldWhileGuarded"/>).
+    /// policy would have done on the same ended connections, never faded (live connections' exposure beyond static's
+    /// counted). A class behind the static policy on both axes at all, or on messages by more than one standard error
+    /// when the budget allows more exposure than static gives, is decided by its static policy — securing the axis it is
+    /// still ahead on (or the less-behind one), tilted toward it as far as the budget or the deficit's repayment needs —
+    /// until it is ahead there and the model's own choices, judged on the connections ended meanwhile, beat the static
+    /// policy on the budget's axis.
     /// </summary>
     public bool GuardSinceStart { get; init; } = true;
 

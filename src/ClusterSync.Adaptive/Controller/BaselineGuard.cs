@@ -173,17 +173,16 @@ internal sealed class BaselineGuard
 
     /// <summary>
     /// The since-start account's verdict, per class (the live connections' exposure beyond static's,
-    /// <paramref name="liveExposureExcess"/>, counted). The axis adaptive must win: messages when
-    /// <paramref name="budgetAllowsMoreExposure"/> (the budget loop spends the budget, so exposure ends above static's
-    /// and only fewer messages can pay for it: if messages do not drop, the model is not paying), else exposure —
-    /// unless the class is behind on both and exposure is the further behind, then messages. A class with at least
-    /// <paramref name="minEvidence"/> ended connections since start is held once it is behind the static policy on that
-    /// axis by more than <see cref="HoldZ"/> standard errors of the per-connection differences (an evidence-scaled
-    /// margin), or behind on both axes at all. Held, it is decided by its static policy tilted toward that axis
-    /// (<see cref="HeldForMessages"/>), which pays the account back connection by connection; it returns to the model
-    /// when the account is ahead on that axis by <see cref="HoldZ"/> standard errors and the model's own choices, on at
-    /// least <paramref name="minEvidence"/> connections ended since the hold began, beat the static policy there by
-    /// <see cref="ReturnZ"/>. Returns whether any class is held.
+    /// <paramref name="liveExposureExcess"/>, counted). A class with at least <paramref name="minEvidence"/> ended
+    /// connections since start is held when it is behind the static policy on both axes at all, or — when
+    /// <paramref name="budgetAllowsMoreExposure"/> (the budget loop spends that budget, so exposure ends above static's
+    /// and only fewer messages can pay for it) — behind on messages by more than <see cref="HoldZ"/> standard errors of
+    /// the per-connection differences. Held, it secures one axis (<see cref="HeldForMessages"/>): the one it is still
+    /// ahead on, or, behind on both, the one less behind relative to static. It returns to the model when the account
+    /// is ahead on that axis by <see cref="HoldZ"/> standard errors and the model's own choices, on at least
+    /// <paramref name="minEvidence"/> connections ended since the hold began, beat the static policy by
+    /// <see cref="ReturnZ"/> on the budget's axis (messages when the budget allows more exposure than static gives, or
+    /// when exposure is the further behind; else exposure). Returns whether any class is held.
     /// </summary>
     public bool UpdateHeld(bool budgetAllowsMoreExposure, double minEvidence, double liveExposureExcess = 0)
     {
