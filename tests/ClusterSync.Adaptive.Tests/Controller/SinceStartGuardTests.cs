@@ -54,7 +54,7 @@ public sealed class SinceStartGuardTests
     {
         // A model that knows each lifetime, under a budget above static's loss. (Known cost, 2026-12-06: the budget
         // loop's first minutes push it to more messages than static, the account holds the class on static 3 s and,
-        // on this trace, keeps it there for most of the run — 767 of 800 decisions.)
+        // on this trace, keeps it there for 274 of 800 decisions.)
         var trace = SparseTrace(seed: 810, connections: 800, hours: 10);
         var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = 0.05 }, new OraclePredictor(trace));
 
