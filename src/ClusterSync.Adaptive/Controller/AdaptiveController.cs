@@ -44,6 +44,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
     // Feedback state (under _feedbackLock).
     private readonly LifetimeHistogram[] _histograms;
+    private readonly LifetimeHistogram[] _sinceStartLifetimes;
     private readonly double[][] _calHits;
     private readonly double[][] _calCounts;
     private readonly double[] _driftPredicted;
@@ -55,6 +56,12 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private double _neverSyncShare = double.NaN;
     private double _price;
     private readonly BaselineGuard _guard;
+
+    // The budget is above the loss the static policy gives (since start, live connections included): adaptive must
+    // then win on messages; below it, on exposure. Read by the since-start account when it holds a class.
+    private bool _budgetAllowsMoreExposure = true;
+    private double _liveExposureExcess;
+    private long _liveCount;
 
     // Per-service lifetimes learned on this site since start (protocol × low port, hashed), faded over the guard window.
     private const int ServiceBuckets = 8192;
@@ -160,6 +167,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         ClassCount = classes.Count;
         _histograms = Enumerable.Range(0, 256).Select(_ => new LifetimeHistogram()).ToArray();
+        _sinceStartLifetimes = Enumerable.Range(0, 256).Select(_ => new LifetimeHistogram()).ToArray();
         _calHits = Enumerable.Range(0, 256).Select(_ => new double[CalibrationBins]).ToArray();
         _calCounts = Enumerable.Range(0, 256).Select(_ => new double[CalibrationBins]).ToArray();
         _driftPredicted = new double[256];
@@ -240,8 +248,16 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         var state = _state;
         SyncDecision decision;
-        int ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, out float p);
-        if (ms != int.MinValue)
+        int ms;
+        float p;
+        if (state.ClassHoldMs is { } hold && hold[serviceClass] != int.MinValue)
+        {
+            // The since-start account: the class is behind the static policy on both axes; its static policy, tilted
+            // toward the axis adaptive must win, decides until that is paid back and the model pays again.
+            _guarded++;
+            decision = hold[serviceClass] == 0 ? SyncDecision.Now() : SyncDecision.After(hold[serviceClass]);
+        }
+        else if ((ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, out p)) != int.MinValue)
         {
             if (state.Fallback is { } fallback && fallback[(serviceClass * BaselineGuard.RegionsPerClass) + GridIndexOfMs(ms)])
             {
@@ -453,6 +469,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
                 if (cls.Actable)
                 {
+                    _sinceStartLifetimes[c].Add(life);
+
                     // What the static policy, and the model's own choice, would have done with this connection.
                     int g = -1;
                     double modelDelay = double.PositiveInfinity;
@@ -544,6 +562,33 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             }
 
             _realizedSinceStart = lifetimeSeconds > 0 ? exposureSeconds / lifetimeSeconds : double.NaN;
+            if (lifetimeSeconds > 0)
+            {
+                // The static policy's loss: its exposure on the ended connections, plus at most its delay for each
+                // live one, over the same connection-seconds as the realized loss.
+                double staticExposure = 0;
+                for (int c = 0; c < ClassCount; c++)
+                {
+                    if (_classes[c].Actable)
+                    {
+                        staticExposure += _guard.SinceStart(c).StaticExposureSeconds;
+                    }
+                }
+
+                long live;
+                double endedExposure;
+                lock (_ledgerLock)
+                {
+                    live = _ledger.Live;
+                    endedExposure = _ledger.EndedExposureSeconds;
+                }
+
+                // Static would have exposed a live connection min(age, its delay): at most the delay.
+                double liveStatic = live * _options.Checkpoint.TotalSeconds;
+                _liveExposureExcess = Math.Max(0, exposureSeconds - endedExposure - liveStatic);
+                _liveCount = live;
+                _budgetAllowsMoreExposure = _options.LossBudget >= (staticExposure + liveStatic) / lifetimeSeconds;
+            }
             _neverSyncShare = lifetimeSeconds + neverSyncSeconds > 0 ? neverSyncSeconds / (lifetimeSeconds + neverSyncSeconds) : double.NaN;
 
             // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
@@ -655,7 +700,98 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         }
 
         return new DecisionState(_price, share, delays, GuardFallback(), _serviceDelays, _serviceShare, _serviceSlots, _servicePrior,
-            _options.ServiceMaxDelay.TotalSeconds);
+            _options.ServiceMaxDelay.TotalSeconds, GuardHold());
+    }
+
+    /// <summary>
+    /// The since-start account's holds as decision delays per class (ms; int.MinValue: not held; null: none held): the
+    /// class's static delay tilted longer when the class must win on messages, shorter when on exposure (<see cref="TiltedMs"/>).
+    /// </summary>
+    private int[]? GuardHold()
+    {
+        if (!_options.Guard || !_options.GuardSinceStart || _model is null || !_guard.UpdateHeld(_budgetAllowsMoreExposure, _options.GuardMinEvidence, _liveExposureExcess))
+        {
+            return null;
+        }
+
+        var hold = new int[256];
+        Array.Fill(hold, int.MinValue);
+        for (int c = 0; c < ClassCount; c++)
+        {
+            if (_guard.Held(c) && _classes[c].Actable)
+            {
+                hold[c] = TiltedMs(c, _guard.HeldForMessages(c));
+            }
+        }
+
+        return hold;
+    }
+
+    /// <summary>
+    /// A held class's delay, from the class's lifetimes since start (site data, not the model; not the price, which the
+    /// model's mistakes have moved). <paramref name="longer"/> (fewer messages: each connection synced no more often than
+    /// static syncs it): from the next grid delay above the static one, longer while the next one's loss as a static
+    /// policy (over the connection-seconds so far, live ones included) stays within the budget — or within the loss
+    /// already realized, when the model has spent more — or while the delay's saving (the share of connections living
+    /// between the static delay and it) would not pay the deficit back within as many connections as the class has seen; up
+    /// to <see cref="AdaptiveOptions.ServiceMaxDelay"/>. Otherwise (less exposure: none exposed longer than static
+    /// exposes it): from the grid delay just below the static one, shorter while its loss is above the budget or its
+    /// saving (E[min(L, static)] − E[min(L, d)]) would not pay the deficit back in that horizon; 0.5 s at the least.
+    /// </summary>
+    private int TiltedMs(int cls, bool longer)
+    {
+        double staticSeconds = _classes[cls].CheckpointSeconds;
+        var h = _sinceStartLifetimes[cls];
+        var account = _guard.SinceStart(cls);
+        double n = Math.Max(1, h.Total);
+        double horizon = Math.Max(1, account.Connections);
+        double need = longer
+            ? (account.AdaptiveMessages - account.StaticMessages) / (double)BaselineGuard.MessagesPerSync
+            : account.AdaptiveExposureSeconds + _liveExposureExcess - account.StaticExposureSeconds;
+        if (need <= 0)
+        {
+            return _classes[cls].CheckpointMs; // ahead on that axis: the static policy keeps the lead
+        }
+
+        double connectionSeconds = Math.Max(_lastLifetime, 1e-9);
+        double realized = double.IsNaN(_realizedSinceStart) ? 0 : _realizedSinceStart;
+        double allowance = longer ? Math.Max(_options.LossBudget, realized) : _options.LossBudget;
+        double Loss(double d) => h.Total > 0 ? ((n * h.ExpectedMin(d)) + (_liveCount * d)) / connectionSeconds : 0;
+        double Saving(double d) => h.Total <= 0 ? 0 : longer
+            ? h.FractionAbove(staticSeconds) - h.FractionAbove(d)
+            : h.ExpectedMin(staticSeconds) - h.ExpectedMin(d);
+
+        // The candidates toward the target axis, nearest to the static delay first.
+        double cap = _options.ServiceMaxDelay.TotalSeconds;
+        double pick = double.NaN;
+        for (int k = 0; k < s_grid.Length; k++)
+        {
+            double d = longer ? s_grid[k] : s_grid[s_grid.Length - 1 - k];
+            bool candidate = longer ? d > staticSeconds && !double.IsPositiveInfinity(d) : d > 0 && d < staticSeconds;
+            if (!candidate)
+            {
+                continue;
+            }
+
+            if (double.IsNaN(pick))
+            {
+                pick = d; // the nearest step toward the target axis: always taken
+                continue;
+            }
+
+            bool shortOfTheDebt = Saving(pick) * horizon < need;
+            bool go = longer
+                ? d <= cap && (Loss(d) <= allowance || shortOfTheDebt)
+                : Loss(pick) > allowance || shortOfTheDebt;
+            if (!go)
+            {
+                break;
+            }
+
+            pick = d;
+        }
+
+        return double.IsNaN(pick) ? _classes[cls].CheckpointMs : (int)Math.Round(pick * 1000);
     }
 
     private bool[]? GuardFallback()
@@ -771,6 +907,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         if (_options.HoldWhileGuarded)
         {
+            // Decisions of a class held by the since-start account are the guard's too: the price holds (a price moving
+            // under a hold winds up: CTU day 1 at budget 0.1 ended at 1.78 × the budget that way, 1.03 × held).
             long priced = Interlocked.Read(ref _now) + Interlocked.Read(ref _delayed) + Interlocked.Read(ref _never);
             long unpriced = Interlocked.Read(ref _guarded) + Interlocked.Read(ref _static);
             _windowPriced = (keep * _windowPriced) + (priced - _lastPriced);
@@ -1014,9 +1152,12 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     }
 
     private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback, int[]? serviceDelayMs, float[]? serviceLongShare,
-        int[]? serviceSlot, double[] servicePrior, double serviceMaxDelay)
+        int[]? serviceSlot, double[] servicePrior, double serviceMaxDelay, int[]? classHoldMs)
     {
         public readonly double Price = price;
+
+        /// <summary>Per class: the since-start account holds it at this delay (ms; int.MinValue: not held); null: no class held.</summary>
+        public readonly int[]? ClassHoldMs = classHoldMs;
 
         /// <summary>Per service bucket: 1 + its slot in <see cref="ServicePrior"/> (a service with few outcomes, blended with the model); 0: none.</summary>
         public readonly int[]? ServiceSlot = serviceSlot;

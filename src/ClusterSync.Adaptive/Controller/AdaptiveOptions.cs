@@ -94,6 +94,17 @@ public sealed record AdaptiveOptions
     /// </summary>
     public bool Guard { get; init; } = true;
 
+    /// <summary>
+    /// The guard's since-start account (needs <see cref="Guard"/>): per class, what was applied against what the static
+    /// policy would have done on the same ended connections, never faded (live connections' exposure beyond static's
+    /// counted). A class behind the static policy on both axes at all, or on messages by more than one standard error
+    /// when the budget allows more exposure than static gives, is decided by its static policy — securing the axis it is
+    /// still ahead on (or the less-behind one), tilted toward it as far as the budget or the deficit's repayment needs —
+    /// until it is ahead there and the model's own choices, judged on the connections ended meanwhile, beat the static
+    /// policy on the budget's axis.
+    /// </summary>
+    public bool GuardSinceStart { get; init; } = true;
+
     /// <summary>The time constant of the guard's evidence (older outcomes fade).</summary>
     public TimeSpan GuardWindow { get; init; } = TimeSpan.FromMinutes(30);
 

@@ -7,8 +7,11 @@ namespace ClusterSync.Adaptive.Controller;
 /// model picks, so a region is the set of connections the model treats alike — the guard keeps faded sums of both and
 /// falls back to the static policy where the model's cost <c>price · syncs + exposure</c> is higher, and back to the
 /// model when evidence says it pays again. It also keeps the operator's running comparison (adaptive as applied vs the
-/// static policy on the same ended connections, per class, since start and over the last hour). Not thread-safe: the
-/// feedback loop owns it.
+/// static policy on the same ended connections, per class, since start and over the last hour). That since-start
+/// account — the numbers <c>/status</c> shows and <c>simulate</c> reports — is also a guard of its own
+/// (<see cref="UpdateHeld"/>): a class behind the static policy on both axes since start is held on the static policy,
+/// tilted toward the axis adaptive must win, until that axis is paid back and the model's
+/// own choices beat the static policy there again. Not thread-safe: the feedback loop owns it.
 /// </summary>
 internal sealed class BaselineGuard
 {
@@ -17,6 +20,16 @@ internal sealed class BaselineGuard
 
     private const int Minutes = 60;
     private const double EnterMargin = 0.05;
+
+    /// <summary>
+    /// Standard errors (of the sum of per-connection differences, applied − static) by which a class must be behind on
+    /// at least one axis, while behind on the other too, before the since-start account holds it; and by which it must
+    /// be ahead again on its target axis before it lets the model decide again.
+    /// </summary>
+    private const double HoldZ = 1;
+
+    /// <summary>Standard errors by which the model's own choices, on the connections ended while held, must beat the static policy on the target axis.</summary>
+    private const double ReturnZ = 2;
 
     private readonly int _classes;
     private readonly bool[] _fallback = new bool[256 * RegionsPerClass];
@@ -31,9 +44,19 @@ internal sealed class BaselineGuard
     private readonly Window[] _minutes;
     private readonly long[] _minuteOf;
 
+    // The since-start account's verdict per class: held (decided by the static policy, tilted), toward which axis
+    // (true: fewer messages; false: less exposure), and since the hold began the model's own choices against static.
+    private readonly bool[] _held;
+    private readonly bool[] _heldForMessages;
+    private readonly Window[] _sinceHold;
+    private long _holds;
+
     public BaselineGuard(int classes)
     {
         _classes = Math.Max(1, classes);
+        _held = new bool[_classes];
+        _heldForMessages = new bool[_classes];
+        _sinceHold = new Window[_classes];
         _sinceStart = new Window[_classes];
         _minutes = new Window[_classes * Minutes];
         _minuteOf = new long[_classes * Minutes];
@@ -50,7 +73,7 @@ internal sealed class BaselineGuard
         double staticExposure = Math.Min(lifetime, staticDelay);
         if (cls < _classes)
         {
-            _sinceStart[cls].Add(synced, exposure, staticSynced, staticExposure);
+            _sinceStart[cls].Add(synced, exposure, staticSynced, staticExposure, lifetime);
             long minute = Math.DivRem(nowMs, 60_000, out long rem) - (rem < 0 ? 1 : 0);
             int i = (cls * Minutes) + (int)(((minute % Minutes) + Minutes) % Minutes);
             if (_minuteOf[i] != minute)
@@ -59,7 +82,7 @@ internal sealed class BaselineGuard
                 _minutes[i] = default;
             }
 
-            _minutes[i].Add(synced, exposure, staticSynced, staticExposure);
+            _minutes[i].Add(synced, exposure, staticSynced, staticExposure, lifetime);
         }
 
         if (modelGrid < 0)
@@ -70,6 +93,11 @@ internal sealed class BaselineGuard
         int r = (cls * RegionsPerClass) + Math.Min(modelGrid, RegionsPerClass - 1);
         bool modelSynced = lifetime > modelDelay;
         double modelExposure = Math.Min(lifetime, modelDelay);
+        if (cls < _classes && _held[cls])
+        {
+            _sinceHold[cls].Add(modelSynced, modelExposure, staticSynced, staticExposure, lifetime);
+        }
+
         _fast.Add(cls, r, synced, exposure, modelSynced, modelExposure, staticSynced, staticExposure);
         _slow.Add(cls, r, synced, exposure, modelSynced, modelExposure, staticSynced, staticExposure);
     }
@@ -143,6 +171,82 @@ internal sealed class BaselineGuard
         return copy;
     }
 
+    /// <summary>
+    /// The since-start account's verdict, per class (the live connections' exposure beyond static's,
+    /// <paramref name="liveExposureExcess"/>, counted). A class with at least <paramref name="minEvidence"/> ended
+    /// connections since start is held when it is behind the static policy on both axes at all, or — when
+    /// <paramref name="budgetAllowsMoreExposure"/> (the budget loop spends that budget, so exposure ends above static's
+    /// and only fewer messages can pay for it) — behind on messages by more than <see cref="HoldZ"/> standard errors of
+    /// the per-connection differences. Held, it secures one axis (<see cref="HeldForMessages"/>): the one it is still
+    /// ahead on, or, behind on both, the one less behind relative to static. It returns to the model when the account
+    /// is ahead on that axis by <see cref="HoldZ"/> standard errors and the model's own choices, on at least
+    /// <paramref name="minEvidence"/> connections ended since the hold began, beat the static policy by
+    /// <see cref="ReturnZ"/> on the budget's axis (messages when the budget allows more exposure than static gives, or
+    /// when exposure is the further behind; else exposure). Returns whether any class is held.
+    /// </summary>
+    public bool UpdateHeld(bool budgetAllowsMoreExposure, double minEvidence, double liveExposureExcess = 0)
+    {
+        bool any = false;
+        for (int c = 0; c < _classes; c++)
+        {
+            // The live connections' exposure beyond what static would have had on them (a lower bound, for all classes
+            // together): a connection never synced that lives for hours is behind long before it ends.
+            var w = _sinceStart[c];
+            if (w.Connections > 0)
+            {
+                w.AdaptiveExposure += liveExposureExcess;
+                w.ExposureDiffSquares += liveExposureExcess * liveExposureExcess;
+            }
+
+            // The axis adaptive must win: messages when the budget allows more exposure than static gives (the budget
+            // loop spends it, so exposure ends above static's and only fewer messages can pay for it), else exposure —
+            // unless it is behind on both and exposure is the further behind (relative to what static costs there),
+            // which a tilt toward less exposure could never pay back (a connection exposed for hours against seconds).
+            bool behindOnBoth = w.BehindOnBoth(0);
+            bool forMessages = budgetAllowsMoreExposure || (behindOnBoth && w.RelativeExposureDeficit >= w.RelativeSyncDeficit);
+            if (!_held[c])
+            {
+                if (w.Connections >= minEvidence && (behindOnBoth || (budgetAllowsMoreExposure && w.Behind(messages: true, HoldZ))))
+                {
+                    _held[c] = true;
+                    _sinceHold[c] = default;
+                    _holds++;
+                }
+            }
+
+            if (_held[c])
+            {
+                // The axis the hold secures: the one the class is still ahead on (keep the lead: static, or a tilt
+                // toward it, cannot lose it), or, behind on both, the one less behind relative to static.
+                bool aheadOnMessages = w.AdaptiveSyncs < w.StaticSyncs;
+                bool aheadOnExposure = w.AdaptiveExposure < w.StaticExposure;
+                bool secureMessages = aheadOnMessages != aheadOnExposure ? aheadOnMessages
+                    : aheadOnMessages ? forMessages : w.RelativeSyncDeficit <= w.RelativeExposureDeficit;
+                _heldForMessages[c] = secureMessages;
+                var h = _sinceHold[c];
+                bool paidBack = w.Ahead(secureMessages, HoldZ);
+                bool modelPays = h.Connections >= minEvidence && h.Ahead(forMessages, ReturnZ);
+                if (paidBack && modelPays)
+                {
+                    _held[c] = false;
+                }
+            }
+
+            any |= _held[c];
+        }
+
+        return any;
+    }
+
+    /// <summary>The class is held on the static policy by the since-start account.</summary>
+    public bool Held(int cls) => cls < _classes && _held[cls];
+
+    /// <summary>A held class is tilted toward fewer messages (true) or less exposure (false).</summary>
+    public bool HeldForMessages(int cls) => cls < _classes && _heldForMessages[cls];
+
+    /// <summary>Times a class was held since start (all classes).</summary>
+    public long Holds => _holds;
+
     /// <summary>The class falls back as a whole (the model's own choices are worse than the static policy on both axes).</summary>
     public bool ClassGuarded(int cls) => _classFallback[cls];
 
@@ -153,11 +257,13 @@ internal sealed class BaselineGuard
         _slow.Clear();
         Array.Clear(_fallback);
         Array.Clear(_classFallback);
+        Array.Clear(_held);
+        Array.Clear(_sinceHold);
     }
 
     public int RegionsGuarded(int cls)
     {
-        if (_classFallback[cls])
+        if (_classFallback[cls] || Held(cls))
         {
             return RegionsPerClass;
         }
@@ -269,6 +375,10 @@ internal sealed class BaselineGuard
         }
     }
 
+    /// <summary>
+    /// Sums over ended connections of one policy (as applied, or the model's own choices) against the static policy on
+    /// the same connections, with the sums of squared per-connection differences (the differences' standard error).
+    /// </summary>
     private struct Window
     {
         public long Connections;
@@ -276,14 +386,21 @@ internal sealed class BaselineGuard
         public double AdaptiveExposure;
         public long StaticSyncs;
         public double StaticExposure;
+        public double Lifetime;
+        public long SyncsDiffering;
+        public double ExposureDiffSquares;
 
-        public void Add(bool synced, double exposure, bool staticSynced, double staticExposure)
+        public void Add(bool synced, double exposure, bool staticSynced, double staticExposure, double lifetime)
         {
             Connections++;
             AdaptiveSyncs += synced ? 1 : 0;
             AdaptiveExposure += exposure;
             StaticSyncs += staticSynced ? 1 : 0;
             StaticExposure += staticExposure;
+            Lifetime += lifetime;
+            SyncsDiffering += synced != staticSynced ? 1 : 0;
+            double d = exposure - staticExposure;
+            ExposureDiffSquares += d * d;
         }
 
         public void Add(in Window w)
@@ -293,7 +410,35 @@ internal sealed class BaselineGuard
             AdaptiveExposure += w.AdaptiveExposure;
             StaticSyncs += w.StaticSyncs;
             StaticExposure += w.StaticExposure;
+            Lifetime += w.Lifetime;
+            SyncsDiffering += w.SyncsDiffering;
+            ExposureDiffSquares += w.ExposureDiffSquares;
         }
+
+        /// <summary>How far behind the static policy on each axis, relative to what static costs there.</summary>
+        public readonly double RelativeSyncDeficit => (AdaptiveSyncs - StaticSyncs) / Math.Max(1.0, StaticSyncs);
+
+        public readonly double RelativeExposureDeficit => (AdaptiveExposure - StaticExposure) / Math.Max(1e-3, StaticExposure);
+
+        /// <summary>Behind the static policy on both axes, on at least one by more than <paramref name="z"/> standard errors.</summary>
+        public readonly bool BehindOnBoth(double z)
+        {
+            long syncs = AdaptiveSyncs - StaticSyncs;
+            double exposure = AdaptiveExposure - StaticExposure;
+            return syncs > 0 && exposure > 0 && (syncs > z * Math.Sqrt(SyncsDiffering) || exposure > z * Math.Sqrt(ExposureDiffSquares));
+        }
+
+        /// <summary>Behind the static policy on one axis (messages, or exposure) by more than <paramref name="z"/> standard errors (and at all).</summary>
+        public readonly bool Behind(bool messages, double z)
+            => messages
+                ? AdaptiveSyncs - StaticSyncs > 0 && AdaptiveSyncs - StaticSyncs > z * Math.Sqrt(SyncsDiffering)
+                : AdaptiveExposure - StaticExposure > 0 && AdaptiveExposure - StaticExposure > z * Math.Sqrt(ExposureDiffSquares);
+
+        /// <summary>Ahead of the static policy on one axis (messages, or exposure) by at least <paramref name="z"/> standard errors (and at all).</summary>
+        public readonly bool Ahead(bool messages, double z)
+            => messages
+                ? StaticSyncs - AdaptiveSyncs > 0 && StaticSyncs - AdaptiveSyncs >= z * Math.Sqrt(SyncsDiffering)
+                : StaticExposure - AdaptiveExposure > 0 && StaticExposure - AdaptiveExposure >= z * Math.Sqrt(ExposureDiffSquares);
 
         public readonly BaselineWindow ToWindow()
             => new(Connections, AdaptiveSyncs * MessagesPerSync, AdaptiveExposure, StaticSyncs * MessagesPerSync, StaticExposure);

@@ -146,6 +146,9 @@ internal sealed class ExposureLedger
         return (exposure / 1000, lifetime / 1000, op / 1000);
     }
 
+    /// <summary>Exposure-seconds of the connections that ended (the rest of <see cref="Totals"/>' exposure is the live ones').</summary>
+    public double EndedExposureSeconds => _endedExposureMs / 1000.0;
+
     /// <summary>Live connections the policy acts on (registered, not yet ended).</summary>
     public long Live => _liveCount;
 

@@ -37,7 +37,7 @@ internal static class SimulateCommand
         var templateThreshold = new Option<int>("--template-threshold") { Description = "With --templates: connections of one shape within the window that make a template.", DefaultValueFactory = _ => 20 };
         var templateWindow = new Option<double>("--template-window") { Description = "With --templates: the window, in seconds.", DefaultValueFactory = _ => 10 };
         var templateLifetime = new Option<double>("--template-lifetime") { Description = "With --templates: a template's lifetime after the last connection of its shape, in seconds.", DefaultValueFactory = _ => 60 };
-        var set = new Option<string[]>("--set") { Description = "An adaptive setting for the replays, as NAME=VALUE (durations in seconds; repeatable): gain, lossWindow, guardWindow, guardSlowWindow, guardMinEvidence, serviceMinSamples, servicePriorWeight, serviceMaxDelay, serviceWindow, initialPrice, errorWeighting, holdWhileGuarded, maxErrorWeight, maxOverError.", AllowMultipleArgumentsPerToken = true };
+        var set = new Option<string[]>("--set") { Description = "An adaptive setting for the replays, as NAME=VALUE (durations in seconds; repeatable): gain, lossWindow, guardWindow, guardSlowWindow, guardMinEvidence, serviceMinSamples, servicePriorWeight, serviceMaxDelay, serviceWindow, initialPrice, errorWeighting, holdWhileGuarded, guardSinceStart, maxErrorWeight, maxOverError.", AllowMultipleArgumentsPerToken = true };
         var priceLog = new Option<string?>("--price-log") { Description = "Also replay at the first budget and write what the budget loop saw, one CSV line a minute of trace time (price, realized loss, outcomes in its window, decisions)." };
         var telemetry = new Option<string?>("--telemetry") { Description = "Also replay at the first budget with the node's telemetry recorder attached: write the LiteDB file a node fed this trace would have (for `telemetry export` and `train`)." };
         var command = new Command("simulate", "Replay a trace under static policies and through the node's adaptive controller on a virtual clock; report messages, bytes, exposure and the realized loss against the budget.")
@@ -199,13 +199,14 @@ internal static class SimulateCommand
             "initialPrice" => options with { InitialPrice = v },
             "errorWeighting" => options with { ErrorWeighting = v != 0 },
             "holdWhileGuarded" => options with { HoldWhileGuarded = v != 0 },
+            "guardSinceStart" => options with { GuardSinceStart = v != 0 },
             "maxErrorWeight" => options with { MaxErrorWeight = v },
             "maxOverError" => options with { MaxOverError = v },
             _ => null,
         };
         if (r is null)
         {
-            reason = $"'{setting[..eq]}' is not a setting --set knows (gain, lossWindow, guardWindow, guardSlowWindow, guardMinEvidence, serviceMinSamples, servicePriorWeight, serviceMaxDelay, serviceWindow, initialPrice, errorWeighting, holdWhileGuarded, maxErrorWeight, maxOverError)";
+            reason = $"'{setting[..eq]}' is not a setting --set knows (gain, lossWindow, guardWindow, guardSlowWindow, guardMinEvidence, serviceMinSamples, servicePriorWeight, serviceMaxDelay, serviceWindow, initialPrice, errorWeighting, holdWhileGuarded, guardSinceStart, maxErrorWeight, maxOverError)";
             return false;
         }
 

@@ -61,6 +61,77 @@ public sealed class BaselineGuardTests
         Assert.False(guard.Update(10, 30, slowEvidence: true)[OneSecondRegion]);
     }
 
+    [Fact]
+    public void UpdateHeld_BehindOnBothSinceStart_HeldUntilPaidBackAndTheModelBeatsStatic()
+    {
+        const int NowRegion = 0;
+        const int TenSecondRegion = 6;
+        var guard = new BaselineGuard(1);
+
+        // 40 connections of 1 s synced at 0.5 s (static 3 s: not synced, 1 s exposed) and 10 of 100 s never synced
+        // (static: synced, 3 s exposed): 30 syncs more (√50 ≈ 7 the standard error) and 945 s more exposure.
+        for (int i = 0; i < 40; i++)
+        {
+            guard.Observe(0, 1, synced: true, 0.5, staticDelay: 3, NowRegion, modelDelay: 0, i * 1000);
+        }
+
+        for (int i = 0; i < 10; i++)
+        {
+            guard.Observe(0, 100, synced: false, 100, staticDelay: 3, 12, modelDelay: double.PositiveInfinity, 40_000 + (i * 1000));
+        }
+
+        Assert.True(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
+        Assert.True(guard.HeldForMessages(0), "the budget allows more exposure than static gives: adaptive must win on messages");
+        Assert.Equal(BaselineGuard.RegionsPerClass, guard.RegionsGuarded(0));
+
+        // Held on a longer delay: 5-s connections not synced where static syncs them, while the model would sync them at
+        // once. After 40 the account is 10 syncs ahead (≥ one standard error, √90): paid back, but the model does not pay.
+        for (int i = 0; i < 40; i++)
+        {
+            guard.Observe(0, 5, synced: false, 5, staticDelay: 3, NowRegion, modelDelay: 0, 100_000 + (i * 1000));
+        }
+
+        Assert.True(guard.UpdateHeld(true, 30));
+
+        // Now the model's own choice is 10 s on them: 30 syncs fewer than static (≥ two standard errors, √30): it pays.
+        for (int i = 0; i < 30; i++)
+        {
+            guard.Observe(0, 5, synced: false, 5, staticDelay: 3, TenSecondRegion, modelDelay: 10, 200_000 + (i * 1000));
+        }
+
+        Assert.False(guard.UpdateHeld(true, 30));
+        Assert.False(guard.Held(0));
+    }
+
+    [Fact]
+    public void UpdateHeld_BehindOnOneAxisOnly_NotHeld()
+    {
+        // More syncs than static but less exposure (the model syncs 1-s connections at once): the price's trade, not a loss.
+        var guard = new BaselineGuard(1);
+        for (int i = 0; i < 200; i++)
+        {
+            guard.Observe(0, 1, synced: true, 0, staticDelay: 3, 0, modelDelay: 0, i * 1000);
+        }
+
+        Assert.False(guard.UpdateHeld(budgetAllowsMoreExposure: false, minEvidence: 30));
+    }
+
+    [Fact]
+    public void UpdateHeld_BudgetAboveStaticLossAndMessagesBehind_HeldOnStaticKeepingTheExposureLead()
+    {
+        // The same connections, but the budget allows more exposure than static gives: the budget loop will spend it,
+        // so only fewer messages can pay for it — messages behind is enough to hold. The hold keeps what the class is
+        // still ahead on (exposure): the static policy, not a tilt that would lose it.
+        var guard = new BaselineGuard(1);
+        for (int i = 0; i < 200; i++)
+        {
+            guard.Observe(0, 1, synced: true, 0, staticDelay: 3, 0, modelDelay: 0, i * 1000);
+        }
+
+        Assert.True(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
+        Assert.False(guard.HeldForMessages(0));
+    }
+
     private static bool[] Run(bool slowEvidence, double lifetime, double modelDelay, int region)
     {
         var guard = new BaselineGuard(1);
