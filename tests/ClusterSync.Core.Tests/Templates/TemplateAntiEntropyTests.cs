@@ -38,7 +38,8 @@ public sealed class TemplateAntiEntropyTests : IDisposable
             _pair.Sender.Submit(EngineKit.Destroy(key));
         }
 
-        _pair.WaitDrained(() => _pair.Sender.Counters.TemplateRecordsSent >= 1);
+        // The counter moves when the record is encoded, the datagram reaches the channel when the pass flushes: wait for both.
+        _pair.WaitDrained(() => _pair.Sender.Counters.TemplateRecordsSent >= 1 && _pair.SenderChannel.DataTo(0).Count >= 1);
     }
 
     [Fact]
@@ -51,7 +52,7 @@ public sealed class TemplateAntiEntropyTests : IDisposable
 
         Assert.Equal(1, _pair.Receiver.Counters.AntiEntropyTemplateMismatches);
         Assert.Equal(1, _pair.Sender.Counters.AntiEntropyTemplateRepairs);
-        _pair.WaitDrained(() => _pair.Sender.Counters.TemplateRecordsSent >= 2);
+        _pair.WaitDrained(() => _pair.Sender.Counters.TemplateRecordsSent >= 2 && _pair.SenderChannel.DataTo(0).Count > lost);
         foreach (var d in _pair.SenderChannel.DataTo(0).Skip(lost))
         {
             _pair.Feed(d); // the new record (and any resend of the lost datagram: a copy fed twice is only a replay)
