@@ -101,9 +101,12 @@ public sealed record AdaptiveOptions
     /// when the budget allows more exposure than static gives, is decided by its static policy — securing the axis it is
     /// still ahead on (or the less-behind one), tilted toward it as far as the budget or the deficit's repayment needs —
     /// until it is ahead there and the model's own choices, judged on the connections ended meanwhile, beat the static
-    /// policy on the budget's axis.
+    /// policy on the budget's axis. Off by default: a held class keeps the price frozen and stays held until the model's
+    /// choices at that price beat static, so a good model that starts behind (cold price) can spend half its budget or
+    /// less (2026-12-06: CTU day 1 0.16–0.31 ×, a price-sensitive test model 0.47 ×); turn it on where "never behind
+    /// static 3 s on both axes" matters more than spending the budget.
     /// </summary>
-    public bool GuardSinceStart { get; init; } = true;
+    public bool GuardSinceStart { get; init; }
 
     /// <summary>The time constant of the guard's evidence (older outcomes fade).</summary>
     public TimeSpan GuardWindow { get; init; } = TimeSpan.FromMinutes(30);

@@ -19,7 +19,7 @@ public sealed class SinceStartGuardTests
     public void Replay_OppositeModelOnSparseTrace_NotWorseThanStatic3sOnBothAxes(double budget)
     {
         var trace = SparseTrace(seed: 808, connections: 800, hours: 10);
-        var options = new AdaptiveOptions { Enabled = true, LossBudget = budget };
+        var options = new AdaptiveOptions { Enabled = true, LossBudget = budget, GuardSinceStart = true };
 
         var withGuard = Replay(trace, options, new OppositePredictor(trace));
         var withoutGuard = Replay(trace, options with { Guard = false }, new OppositePredictor(trace));
@@ -44,7 +44,7 @@ public sealed class SinceStartGuardTests
         // A budget far above the loss static 3 s gives: the operator trades exposure for messages, so the guard must
         // bring the messages below static's (not the exposure) — if they do not drop, the model is not paying.
         var trace = SparseTrace(seed: 809, connections: 800, hours: 10);
-        var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = 0.2 }, new OppositePredictor(trace));
+        var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = 0.2, GuardSinceStart = true }, new OppositePredictor(trace));
 
         Assert.True(r.Messages <= r.StaticMessages, r.ToString());
     }
@@ -56,7 +56,7 @@ public sealed class SinceStartGuardTests
         // loop's first minutes push it to more messages than static, the account holds the class on static 3 s and,
         // on this trace, keeps it there for 274 of 800 decisions.)
         var trace = SparseTrace(seed: 810, connections: 800, hours: 10);
-        var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = 0.05 }, new OraclePredictor(trace));
+        var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = 0.05, GuardSinceStart = true }, new OraclePredictor(trace));
 
         Assert.False(r.Messages > r.StaticMessages && r.Exposure > r.StaticExposure, r.ToString());
     }
