@@ -55,7 +55,7 @@ internal static class CommitBenchmark
     private static int Outside(BenchCommand bench, string[] arguments)
     {
         string ns = $"clustersync-bench-{Environment.ProcessId}";
-        var (code, output) = Run("ip", "netns", "add", ns);
+        var (code, output) = BenchHost.Run("ip", "netns", "add", ns);
         if (code != 0)
         {
             return bench.Refuse($"ip netns add {ns} failed: {output.Trim()}", CommandLine.Failure);
@@ -63,7 +63,7 @@ internal static class CommitBenchmark
 
         try
         {
-            Run("ip", "-n", ns, "link", "set", "lo", "up");
+            BenchHost.Run("ip", "-n", ns, "link", "set", "lo", "up");
             var launcher = CliLauncher.Current();
             var info = new ProcessStartInfo("ip") { UseShellExecute = false };
             foreach (var a in (string[])["netns", "exec", ns, launcher.FileName, .. launcher.PrefixArguments, "bench", "commit", .. arguments])
@@ -78,7 +78,7 @@ internal static class CommitBenchmark
         }
         finally
         {
-            Run("ip", "netns", "del", ns);
+            BenchHost.Run("ip", "netns", "del", ns);
         }
     }
 
@@ -111,7 +111,7 @@ internal static class CommitBenchmark
         (sink as IDisposable)?.Dispose();
 
         // A dump of the namespace's table: every committed connection must be there.
-        var (code, listing) = Run("conntrack", "-L", "-p", "tcp");
+        var (code, listing) = BenchHost.Run("conntrack", "-L", "-p", "tcp");
         long inKernel = code == 0 ? listing.Split('\n').Count(l => l.StartsWith("tcp ", StringComparison.Ordinal)) : -1;
         var result = new Dictionary<string, object>
         {
@@ -120,7 +120,7 @@ internal static class CommitBenchmark
             ["entries_per_second"] = Math.Round(count / seconds),
             ["cpu_seconds"] = Math.Round(cpuSeconds, 4),
             ["entries_per_cpu_second"] = cpuSeconds > 0 ? Math.Round(count / cpuSeconds) : 0,
-            ["load_average"] = LoadAverage(),
+            ["load_average"] = BenchHost.LoadAverage(),
             ["refused"] = counters.GetValueOrDefault("refused"),
             ["committed"] = counters.GetValueOrDefault("committed"),
             ["kernel_entries"] = inKernel,
@@ -164,40 +164,5 @@ internal static class CommitBenchmark
         }
 
         return replica;
-    }
-
-    /// <summary>The 1-minute load average (the machine's other work competes for the cores the kernel inserts on).</summary>
-    private static double LoadAverage()
-    {
-        try
-        {
-            return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
-        }
-        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
-        {
-            return -1;
-        }
-    }
-
-    private static (int Code, string Output) Run(params string[] args)
-    {
-        var info = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args.Skip(1))
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        try
-        {
-            using var p = Process.Start(info)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            p.WaitForExit();
-            return (p.ExitCode, stdout.Result + stderr.Result);
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            return (-1, $"{args[0]}: {ex.Message}");
-        }
     }
 }

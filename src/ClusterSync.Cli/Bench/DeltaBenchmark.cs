@@ -96,7 +96,7 @@ internal static class DeltaBenchmark
         Func<int, (IDatagramChannel Sender, IDatagramChannel Receiver)>? channels = null, bool breakdown = false,
         SyncThreadScheduling? scheduler = null, TimeSpan idle = default)
     {
-        double loadAtStart = LoadAverage();
+        double loadAtStart = BenchHost.LoadAverage();
         var key = encrypted ? ClusterKey.Generate() : null;
         IDatagramChannel a, b;
         if (channels is not null)
@@ -338,20 +338,6 @@ internal static class DeltaBenchmark
         }
 
         return result;
-    }
-
-    /// <summary>The 1-minute load average at the start (Linux; -1 elsewhere): every number of a shared machine is read beside it.</summary>
-    private static double LoadAverage()
-    {
-        try
-        {
-            var text = File.ReadAllText("/proc/loadavg");
-            return double.Parse(text.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
-        {
-            return -1;
-        }
     }
 
     private static (TimeSpan Sender, TimeSpan Receiver) CpuOf(SyncEngine sender, SyncEngine receiver, int producerTid)

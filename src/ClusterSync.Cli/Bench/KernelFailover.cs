@@ -112,7 +112,7 @@ internal static class KernelFailover
             ["extra_takeovers"] = result.ExtraTakeovers,
             ["new_active"] = result.NewActive,
             ["survivors"] = result.SurvivorsSeen,
-            ["load_average"] = LoadAverage(),
+            ["load_average"] = BenchHost.LoadAverage(),
         };
     }
 
@@ -177,46 +177,6 @@ internal static class KernelFailover
 
     private static double[] Doubles(JsonElement array) => [.. array.EnumerateArray().Select(e => e.GetDouble())];
 
-    /// <summary>The 1-minute load average.</summary>
-    public static double LoadAverage()
-    {
-        try
-        {
-            return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
-        }
-        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
-        {
-            return -1;
-        }
-    }
-
-    internal static (int Code, string Output) Run(params string[] args)
-    {
-        var info = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args.Skip(1))
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        try
-        {
-            using var p = Process.Start(info)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(60_000))
-            {
-                p.Kill();
-                return (-1, $"'{string.Join(' ', args)}' did not finish within 60 s");
-            }
-
-            return (p.ExitCode, stdout.Result + stderr.Result);
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            return (-1, $"{args[0]}: {ex.Message}");
-        }
-    }
-
     /// <summary>
     /// <c>net.netfilter.nf_conntrack_max</c>, raised for the run when below what it needs. On this kernel it is one value
     /// for the machine (read-only inside a network namespace) and each namespace's table is held to it on its own;
@@ -237,7 +197,7 @@ internal static class KernelFailover
         {
             if (!System.IO.File.Exists(File))
             {
-                Run("modprobe", "nf_conntrack");
+                BenchHost.RunWithin(60_000, "modprobe", "nf_conntrack");
             }
 
             long original = Read();
@@ -326,7 +286,7 @@ internal sealed partial class NamespaceNetwork : IDemoNetwork, IDisposable
     /// <summary>Deletes namespaces a killed earlier run left behind (named after a process that no longer exists).</summary>
     public static void RemoveStale()
     {
-        var (code, list) = KernelFailover.Run("ip", "netns", "list");
+        var (code, list) = BenchHost.RunWithin(60_000, "ip", "netns", "list");
         if (code != 0)
         {
             return;
@@ -339,7 +299,7 @@ internal sealed partial class NamespaceNetwork : IDemoNetwork, IDisposable
             if (name.StartsWith(NamePrefix, StringComparison.Ordinal) && parts.Length == 4 && int.TryParse(parts[1], CultureInfo.InvariantCulture, out int pid)
                 && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
             {
-                KernelFailover.Run("ip", "netns", "del", name);
+                BenchHost.RunWithin(60_000, "ip", "netns", "del", name);
             }
         }
     }
@@ -386,7 +346,7 @@ internal sealed partial class NamespaceNetwork : IDemoNetwork, IDisposable
     /// <summary>Entries in member <paramref name="member"/>'s kernel conntrack table (<c>conntrack -C</c> in its namespace); -1 when that fails.</summary>
     public long CountKernel(int member)
     {
-        var (code, output) = KernelFailover.Run("ip", "netns", "exec", Name(member), "conntrack", "-C");
+        var (code, output) = BenchHost.RunWithin(60_000, "ip", "netns", "exec", Name(member), "conntrack", "-C");
         return code == 0 && long.TryParse(output.Trim(), CultureInfo.InvariantCulture, out long n) ? n : -1;
     }
 
@@ -394,7 +354,7 @@ internal sealed partial class NamespaceNetwork : IDemoNetwork, IDisposable
     {
         foreach (var name in _created)
         {
-            KernelFailover.Run("ip", "netns", "del", name);
+            BenchHost.RunWithin(60_000, "ip", "netns", "del", name);
         }
 
         _created.Clear();
@@ -402,7 +362,7 @@ internal sealed partial class NamespaceNetwork : IDemoNetwork, IDisposable
 
     private void Must(params string[] args)
     {
-        var (code, output) = KernelFailover.Run(args);
+        var (code, output) = BenchHost.RunWithin(60_000, args);
         if (code != 0)
         {
             throw new DemoException($"'{string.Join(' ', args)}' failed: {output.Trim()}");
