@@ -344,7 +344,8 @@ internal static class DeltaBenchmark
         => (ThreadCpu.CpuTime(producerTid) + ThreadCpu.CpuTime(sender.SenderThreadId) + ThreadCpu.CpuTime(sender.ReceiverThreadId),
             ThreadCpu.CpuTime(receiver.ReceiverThreadId) + ThreadCpu.CpuTime(receiver.SenderThreadId));
 
-    private static double Percentile(long[] histogram, double q)
+    /// <summary>The <paramref name="q"/> quantile of a latency histogram with one bucket per microsecond, in milliseconds.</summary>
+    internal static double Percentile(long[] histogram, double q)
     {
         long total = histogram.Sum();
         if (total == 0)

@@ -117,38 +117,11 @@ internal sealed class DeltaStageTrace
 
     private static Dictionary<string, object> Percentiles(long[] histogram) => new()
     {
-        ["p50"] = Percentile(histogram, 0.50),
-        ["p99"] = Percentile(histogram, 0.99),
-        ["p999"] = Percentile(histogram, 0.999),
-        ["max"] = Percentile(histogram, 1.0),
+        ["p50"] = DeltaBenchmark.Percentile(histogram, 0.50),
+        ["p99"] = DeltaBenchmark.Percentile(histogram, 0.99),
+        ["p999"] = DeltaBenchmark.Percentile(histogram, 0.999),
+        ["max"] = DeltaBenchmark.Percentile(histogram, 1.0),
     };
-
-    private static double Percentile(long[] histogram, double q)
-    {
-        long total = 0;
-        foreach (long c in histogram)
-        {
-            total += c;
-        }
-
-        if (total == 0)
-        {
-            return 0;
-        }
-
-        long target = Math.Max(1, (long)Math.Ceiling(total * q));
-        long seen = 0;
-        for (int us = 0; us < histogram.Length; us++)
-        {
-            seen += histogram[us];
-            if (seen >= target)
-            {
-                return Math.Round(us / 1000.0, 3);
-            }
-        }
-
-        return histogram.Length / 1000.0;
-    }
 
     /// <summary>The updates above a latency: how many, the mean of each stage, and in how many each stage was the largest.</summary>
     private sealed class Tail
