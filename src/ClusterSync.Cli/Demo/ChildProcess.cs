@@ -81,6 +81,7 @@ internal sealed class ChildProcess : IDisposable
 
     public void Dispose()
     {
+        KeepOutputIfAsked();
         try
         {
             if (!_process.HasExited)
@@ -95,6 +96,29 @@ internal sealed class ChildProcess : IDisposable
         finally
         {
             _process.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// With <c>CLUSTERSYNC_KEEP_CHILD_OUTPUT=DIR</c> (a diagnosis aid for the demo and the benchmarks, which delete their
+    /// temporary directory): the child's output is written to <c>DIR/child-PID.log</c> when it is disposed.
+    /// </summary>
+    private void KeepOutputIfAsked()
+    {
+        string? dir = Environment.GetEnvironmentVariable("CLUSTERSYNC_KEEP_CHILD_OUTPUT");
+        if (string.IsNullOrEmpty(dir))
+        {
+            return;
+        }
+
+        try
+        {
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, $"child-{_process.Id}.log"), Output);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            // A diagnosis aid only: never fails the run.
         }
     }
 
