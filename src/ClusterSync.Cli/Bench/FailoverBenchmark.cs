@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ClusterSync.Cli.Demo;
+using ClusterSync.Node.Configuration;
 
 namespace ClusterSync.Cli.Bench;
 
@@ -36,8 +37,15 @@ internal static class FailoverBenchmark
         {
             Description = "With --data-plane conntrack: the Standbys' plugin also has its event source (as a node that announces its kernel's connections; the commit then also feeds its subscription and its echo registry). Default: the sink only.",
         };
-        return BenchCommand.Create("failover", "Failover time with N connections: the Active SIGKILLed under churn, the new Active serving with its replica committed.", [entries, rate, heartbeat, deadAfter, dataPlane, events], async (parse, bench, token) =>
+        var scheduler = new Option<string?>("--scheduler") { Description = "The members' sync.scheduler: fifo:PRIORITY, rr:PRIORITY (1-99), nice:N (-20 to 19) or other (default). fifo/rr and a negative nice need root or CAP_SYS_NICE." };
+        return BenchCommand.Create("failover", "Failover time with N connections: the Active SIGKILLed under churn, the new Active serving with its replica committed.", [entries, rate, heartbeat, deadAfter, dataPlane, events, scheduler], async (parse, bench, token) =>
         {
+            var sched = Engine.Scheduling.SyncThreadScheduling.Default;
+            if (parse.GetValue(scheduler) is { } schedText && !DeltaBenchmark.TryParseScheduler(schedText, out sched, out var schedError))
+            {
+                return bench.Refuse(schedError);
+            }
+
             string plane = parse.GetValue(dataPlane)?.Trim().ToLowerInvariant() ?? "";
             if (plane is not (InProcess or Conntrack))
             {
@@ -74,6 +82,12 @@ internal static class FailoverBenchmark
             {
                 ChurnSeconds = 2, Rate = r, FillRate = 100_000, Connections = 2 * n, MinReplica = n, Policy = DemoPolicy.SyncAll, ServiceLifetimes = false,
                 HeartbeatInterval = TimeSpan.FromMilliseconds(hb), DeadAfterMissedHeartbeats = missed,
+                Scheduler = new SchedulerConfig
+                {
+                    Policy = sched.Policy switch { Engine.Scheduling.SyncSchedulingPolicy.Fifo => "fifo", Engine.Scheduling.SyncSchedulingPolicy.RoundRobin => "rr", _ => "other" },
+                    Priority = sched.Priority,
+                    Nice = sched.Nice,
+                },
             };
             if (plane == Conntrack)
             {

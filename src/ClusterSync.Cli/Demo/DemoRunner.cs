@@ -69,6 +69,9 @@ internal sealed record DemoOptions
     /// <summary>Heartbeats missed before a member counts as dead (<c>sync.deadAfterMissedHeartbeats</c>).</summary>
     public int DeadAfterMissedHeartbeats { get; init; } = 3;
 
+    /// <summary>How the members' sync threads are scheduled (<c>sync.scheduler</c>; default: the time-sharing policy).</summary>
+    public SchedulerConfig Scheduler { get; init; } = new();
+
     public CliLauncher Launcher { get; init; } = CliLauncher.Current();
 
     /// <summary>Where the members run (null: all on this machine's loopback, in this network namespace).</summary>
@@ -460,6 +463,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
                 TableCapacity = Math.Max(16_384, options.Connections * 2),
                 HeartbeatInterval = options.HeartbeatInterval,
                 DeadAfterMissedHeartbeats = options.DeadAfterMissedHeartbeats,
+                Scheduler = options.Scheduler,
             },
             Policy = PolicyOptionsFor(options.Policy, options.Templates),
             DataPlane = options.Network?.DataPlane(member) ?? (feedPort != 0

@@ -52,6 +52,7 @@ public sealed class BadInvocationTests : IDisposable
         { "bench delta --scheduler deadline:3", "--scheduler: expected fifo:PRIORITY, rr:PRIORITY (1-99), nice:N (-20 to 19) or other, found 'deadline:3'" },
         { "bench delta --scheduler fifo:0", "--scheduler: priority: expected 1 to 99 with policy 'fifo', found 0" },
         { "bench delta --scheduler nice:25", "--scheduler: nice: expected -20 to 19, found 25" },
+        { "bench failover --scheduler deadline:3", "--scheduler: expected fifo:PRIORITY, rr:PRIORITY (1-99), nice:N (-20 to 19) or other, found 'deadline:3'" },
     };
 
     [Theory]

@@ -48,7 +48,7 @@ public sealed class KernelCommitFailoverTests(ITestOutputHelper log)
         Assert.Equal(0, r.Tally.Total.LostSynced);
 
         // The run removed its namespaces (it does on failure too: MeasureAsync disposes them on the way out).
-        var (_, list) = KernelFailover.Run("ip", "netns", "list");
+        var (_, list) = BenchHost.RunWithin(60_000, "ip", "netns", "list");
         Assert.DoesNotContain($"csfo-{Environment.ProcessId}-", list, StringComparison.Ordinal);
     }
 
