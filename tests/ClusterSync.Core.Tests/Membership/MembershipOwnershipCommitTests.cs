@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ClusterSync.DataPlane;
 using System.Net;
 using Xunit.Abstractions;
@@ -205,22 +204,6 @@ public sealed class MembershipOwnershipCommitTests(ITestOutputHelper output)
         }
     }
 
-    private static bool WaitFor(Func<bool> condition, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            Thread.Sleep(5);
-        }
-
-        return true;
-    }
-
     private static bool Sees(SyncEngine observer, byte member, MemberState state)
     {
         var views = new MemberView[8];
@@ -293,13 +276,13 @@ public sealed class MembershipOwnershipCommitTests(ITestOutputHelper output)
         var ticks = new TickLog(self);
         self.Start();
         peer.Start();
-        Assert.True(WaitFor(() => controller.Owners.SequenceEqual(new byte[] { 1, 2 }), TimeSpan.FromSeconds(30)), $"owners 1,2 (owners {string.Join(',', controller.Owners)})");
+        Assert.True(SpinWait.SpinUntil(() => controller.Owners.SequenceEqual(new byte[] { 1, 2 }), TimeSpan.FromSeconds(30)), $"owners 1,2 (owners {string.Join(',', controller.Owners)})");
 
         peer.Dispose(); // a clean stop: member 1 sees it Down at once and takes its whole share over
-        Assert.True(WaitFor(() => controller.Owners.SequenceEqual(new byte[] { 1 }), TimeSpan.FromSeconds(60)), "member 1 owns everything");
+        Assert.True(SpinWait.SpinUntil(() => controller.Owners.SequenceEqual(new byte[] { 1 }), TimeSpan.FromSeconds(60)), "member 1 owns everything");
 
         var report = controller.LastOwnershipCommit!;
-        Assert.True(WaitFor(() => ticks.Between(report.FinishedUnixMs, double.MaxValue) >= 2, TimeSpan.FromSeconds(10)), "ticks after the commit");
+        Assert.True(SpinWait.SpinUntil(() => ticks.Between(report.FinishedUnixMs, double.MaxValue) >= 2, TimeSpan.FromSeconds(10)), "ticks after the commit");
         double gap = ticks.LongestGap(report.StartedUnixMs, report.FinishedUnixMs);
         double halfDead = self.Options.DeadInterval.TotalMilliseconds / 2;
         output.WriteLine($"{Share} connections: walk {report.WalkMs:F1} ms, sink {report.CommitMs:F3} ms, {report.FinishedUnixMs - report.StartedUnixMs:F1} ms from the tick that started it to the end;" +
@@ -333,7 +316,7 @@ public sealed class MembershipOwnershipCommitTests(ITestOutputHelper output)
             e.Start();
         }
 
-        Assert.True(WaitFor(() => controller.Owners.SequenceEqual(new byte[] { 1, 2, 3 }), TimeSpan.FromSeconds(30)), $"owners 1,2,3 (owners {string.Join(',', controller.Owners)})");
+        Assert.True(SpinWait.SpinUntil(() => controller.Owners.SequenceEqual(new byte[] { 1, 2, 3 }), TimeSpan.FromSeconds(30)), $"owners 1,2,3 (owners {string.Join(',', controller.Owners)})");
         slow.Armed = true;
 
         dying.Dispose();
@@ -342,7 +325,7 @@ public sealed class MembershipOwnershipCommitTests(ITestOutputHelper output)
         int ticked = ticks.Count;
         double blockedAt = (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).TotalMilliseconds;
         // The commit blocks in the sink for as long as the test wants: ten heartbeat intervals (two dead intervals) go by.
-        Assert.True(WaitFor(() => self.Counters.HeartbeatsSent >= heartbeats + 10, TimeSpan.FromSeconds(30)), "heartbeats go on while the commit blocks");
+        Assert.True(SpinWait.SpinUntil(() => self.Counters.HeartbeatsSent >= heartbeats + 10, TimeSpan.FromSeconds(30)), "heartbeats go on while the commit blocks");
 
         double blockedFor = (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).TotalMilliseconds - blockedAt;
         double gap = ticks.LongestGap(blockedAt, blockedAt + blockedFor);
@@ -355,7 +338,7 @@ public sealed class MembershipOwnershipCommitTests(ITestOutputHelper output)
         Assert.True(Sees(observer, 1, MemberState.Active), "the observer hears member 1 alive and Active");
 
         slow.Release.Set();
-        Assert.True(WaitFor(() => controller.Owners.SequenceEqual(new byte[] { 1, 3 }), TimeSpan.FromSeconds(30)), "owners 1,3 once committed");
+        Assert.True(SpinWait.SpinUntil(() => controller.Owners.SequenceEqual(new byte[] { 1, 3 }), TimeSpan.FromSeconds(30)), "owners 1,3 once committed");
         Assert.Equal(gained, controller.LastGained);
         Assert.Equal(keys.Where(k => Ownership.OwnerOf(k, [1, 3]) == 1).ToHashSet(), sink.Committed.Keys.ToHashSet());
         Assert.Equal($"cs-own-{self.MemberId}", slow.CommitThread);
