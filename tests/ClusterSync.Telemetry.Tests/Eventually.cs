@@ -21,7 +21,7 @@ internal static class Eventually
             }
 
             step();
-            Thread.Sleep(1);
+            SpinWait.SpinUntil(condition, TimeSpan.FromMilliseconds(1)); // lets a background thread run, returns as soon as it holds
         }
     }
 }

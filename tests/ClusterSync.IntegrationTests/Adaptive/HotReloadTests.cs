@@ -57,13 +57,13 @@ public sealed class HotReloadTests : IDisposable
                 {
                     if (sender.PendingCount > 16_384)
                     {
-                        Thread.Sleep(1);
+                        SpinWait.SpinUntil(() => sender.PendingCount <= 16_384, TimeSpan.FromMilliseconds(100)); // backpressure: the sender drains
                         continue;
                     }
 
                     LoopbackCluster.SubmitNext(sender, generator, batch);
                     submitted += batch.Length;
-                    Thread.Sleep(0);
+                    Thread.Yield();
                 }
             }
             finally

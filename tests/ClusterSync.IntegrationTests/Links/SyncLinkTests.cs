@@ -29,7 +29,8 @@ public sealed class SyncLinkTests(ITestOutputHelper output)
                 {
                     if (Submitted > ratePerSecond * clock.Elapsed.TotalSeconds)
                     {
-                        Thread.Sleep(1);
+                        // Ahead of the rate: wait until the clock catches up (or the test stops the churn).
+                        SpinWait.SpinUntil(() => _stop || Submitted <= ratePerSecond * clock.Elapsed.TotalSeconds, TimeSpan.FromMilliseconds(100));
                         continue;
                     }
 

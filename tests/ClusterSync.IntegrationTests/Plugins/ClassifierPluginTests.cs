@@ -139,7 +139,7 @@ public class ClassifierPluginTests
 
                 owner.Submit(batch);
                 Interlocked.Add(ref submitted, batch.Length);
-                Thread.Sleep(1);
+                SpinWait.SpinUntil(() => stop.IsSet, TimeSpan.FromMilliseconds(1)); // paced, and ends at once when stopped
             }
         })
         { IsBackground = true };
