@@ -241,6 +241,9 @@ public sealed class LifetimeModel
         return true;
     }
 
+    /// <summary>The compiled ensemble (tests compare its two evaluations).</summary>
+    internal CompiledTrees Trees => _trees;
+
     /// <summary>Predicted ln(lifetime seconds) for a feature vector of <see cref="FeatureSchema.Count"/> floats.</summary>
     public float Score(ReadOnlySpan<float> features) => _trees.Evaluate(features);
 

@@ -95,6 +95,49 @@ public sealed class LifetimeModelTests
     }
 
     [Fact]
+    public void Evaluate_BitTables_SameScoreAsTheWalk_OnEveryThresholdEdgeNaNAndInfinity()
+    {
+        foreach (var path in new[] { _fixture.Result.ModelPath, ShippedModelPath() })
+        {
+            var trees = LifetimeModel.Load(path).Trees;
+            Assert.True(trees.UsesBitTables, path);
+            // Per feature: every threshold, the floats just below and above it, and the edge values.
+            var probes = Enumerable.Range(0, FeatureSchema.Count).Select(f => trees.ThresholdsOf(f)
+                .SelectMany(t => new[] { t, MathF.BitDecrement(t), MathF.BitIncrement(t) })
+                .Concat([float.NaN, float.NegativeInfinity, float.PositiveInfinity, 0f, -1f, 65535f]).ToArray()).ToArray();
+            var rng = new Random(7);
+            var features = new float[FeatureSchema.Count];
+            int checkedVectors = 0;
+            for (int i = 0; i < 20_000; i++)
+            {
+                for (int f = 0; f < features.Length; f++)
+                {
+                    features[f] = rng.Next(4) == 0 ? (float)(rng.NextDouble() * 70_000) - 1000 : probes[f][rng.Next(probes[f].Length)];
+                }
+
+                float walk = trees.Walk(features);
+                float bits = trees.Evaluate(features);
+                Assert.True(BitConverter.SingleToInt32Bits(walk) == BitConverter.SingleToInt32Bits(bits),
+                    $"{path}: {bits} from the bit tables, {walk} from the walk, for {FeatureExtractor.Describe(features)}");
+                checkedVectors++;
+            }
+
+            Assert.Equal(20_000, checkedVectors);
+        }
+    }
+
+    private static string ShippedModelPath()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ClusterSync.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return Path.Combine(dir!.FullName, "models", "lifetime.zip");
+    }
+
+    [Fact]
     public void ChooseDelay_PriceExtremes_SyncAllOrNever()
     {
         var model = LifetimeModel.Load(_fixture.Result.ModelPath);
