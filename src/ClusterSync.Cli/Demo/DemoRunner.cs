@@ -180,6 +180,9 @@ internal sealed record DemoResult
 
     /// <summary>The new Active's /failover document at the takeover.</summary>
     public JsonElement? ActiveFailover { get; init; }
+
+    /// <summary>Both survivors' last <c>/failover</c> documents (members 2 and 3, in order; after the plugin commit with <see cref="DemoOptions.CollectHeard"/>).</summary>
+    public IReadOnlyList<JsonElement> SurvivorFailover { get; init; } = [];
 }
 
 /// <summary>
@@ -419,6 +422,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             ActiveStatus = activeStatus,
             KillUnixMs = kill.UnixMs,
             ActiveFailover = active,
+            SurvivorFailover = [.. docs.Skip(1)],
         };
     }
 

@@ -92,6 +92,7 @@ public static class FailoverRoutes
             },
             FeedSubmitted = node.Feed?.Submitted,
             FeedDropped = node.Feed?.Dropped,
+            Gc = node.GetGcStatus(),
         };
     }
 }
@@ -124,6 +125,9 @@ public sealed record FailoverDocument
     public long? FeedSubmitted { get; init; }
 
     public long? FeedDropped { get; init; }
+
+    /// <summary>This process's garbage-collector pauses (as <c>/status</c> <c>gc</c>): <c>bench failover</c> reads the longest after the kill.</summary>
+    public Runtime.GcStatus? Gc { get; init; }
 }
 
 public sealed record CaptureDocument

@@ -82,6 +82,7 @@ public sealed partial class NodeRuntime
                 LinkSwitches = Engine.LinkSwitches(i),
             }).ToList(),
             Counters = Engine.Counters.ToDictionary(),
+            Gc = GetGcStatus(),
             Templates = TemplatesDocument(),
             Plugins = Plugins.GetStatus(),
             Exposure = Adaptive.GetExposure(),
