@@ -56,7 +56,7 @@ public sealed partial class NodeRuntime
                 PromotingSinceUnixMs = _membership?.PromotingSinceUnixMs is double since && since > 0 ? Math.Round(since, 1) : null,
                 PromotionsAbandoned = _membership?.PromotionsAbandoned ?? 0,
                 HeartbeatStalls = Engine.HeartbeatStalls,
-                Committed = Digest(_sink.Committed),
+                Committed = Digest(_sink.CommittedEntries),
             },
             FullSync = _fullSyncCounters.ToDictionary(),
             Digest = ToDocument(TableDigestAccumulator.Of(Engine)),
