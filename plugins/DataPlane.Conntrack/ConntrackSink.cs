@@ -64,6 +64,22 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
     private long _lastRefused;
     private readonly TemplatePickup? _pickup;
 
+    // Reused by every commit (under _commitLock): a commit of 1,000,000 entries allocates nothing in proportion to it
+    // (issue 13: the new Active's allocations during its kernel commit). The retry lists hold one chunk's answers at most.
+    private readonly int[] _chunk = new int[ChunkEntries];
+    private readonly List<int> _existing = new(ChunkEntries);
+    private readonly List<int> _orphans = [];
+    private readonly List<int> _replace = [];
+    private readonly List<int> _update = [];
+    private readonly List<int> _busy = [];
+    private readonly int[] _slots;          // message slot → replica index (a replace is two messages: delete, create)
+    private readonly ConnectionKey[] _keys;
+    private readonly bool[] _failed;
+    private readonly bool[] _withMaster;
+
+    /// <summary>Entries of a wave created, drained and settled (EEXIST, ENOENT) at a time.</summary>
+    internal const int ChunkEntries = 16_384;
+
     public ConntrackSink(ConntrackSettings settings, CommitRegistry registry, TimeProvider? time = null)
     {
         _settings = settings;
@@ -84,6 +100,11 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
         }
 
         _batch = new byte[settings.BatchBytes];
+        int maxMessages = (_batch.Length / 64) + 1;
+        _slots = new int[maxMessages];
+        _keys = new ConnectionKey[maxMessages];
+        _failed = new bool[maxMessages];
+        _withMaster = new bool[maxMessages];
         _sequence = (uint)Environment.TickCount;
         _registry.AddPort(_socket.PortId);
         if (settings.Templates is { } pickup)
@@ -191,6 +212,53 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
             return [Enumerable.Range(0, replica.Count)];
         }
 
+        if (!replica[replica.Count - related].Value.HasMaster || HasPlainAfter(replica, replica.Count - related))
+        {
+            return WavesAsLists(replica, related);
+        }
+
+        // The contract's order (every entry without a master first, then the related ones, masters first): the waves
+        // are ranges of the replica, no list of indexes.
+        int plainCount = replica.Count - related;
+        var ranges = new List<IEnumerable<int>> { Enumerable.Range(0, plainCount) };
+        var inWave = new HashSet<ConnectionKey>();
+        int start = plainCount;
+        for (int i = plainCount; i < replica.Count; i++)
+        {
+            var kv = replica[i];
+            if (i > start && inWave.Contains(kv.Value.Master))
+            {
+                ranges.Add(Enumerable.Range(start, i - start));
+                start = i;
+                inWave.Clear();
+            }
+
+            inWave.Add(kv.Key);
+        }
+
+        ranges.Add(Enumerable.Range(start, replica.Count - start));
+        Interlocked.Add(ref _related, related);
+        Interlocked.Add(ref _relatedWaves, ranges.Count - 1);
+        return ranges;
+    }
+
+    /// <summary>True when an entry without a master comes at or after <paramref name="from"/> (not the contract's order).</summary>
+    private static bool HasPlainAfter(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, int from)
+    {
+        for (int i = from; i < replica.Count; i++)
+        {
+            if (!replica[i].Value.HasMaster)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The waves of a replica not in the contract's order: index lists (the entries without a master, then each wave).</summary>
+    private List<IEnumerable<int>> WavesAsLists(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, int related)
+    {
         var plain = new List<int>(replica.Count - related);
         var waves = new List<IEnumerable<int>> { plain };
         List<int>? current = null;
@@ -220,37 +288,59 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
         return waves;
     }
 
-    /// <summary>Creates one wave; EEXIST answered by update or delete + create, ENOENT (master missing) by a create without the master.</summary>
+    /// <summary>Creates one wave, <see cref="ChunkEntries"/> at a time (each chunk settled before the next; see <see cref="CommitChunk"/>).</summary>
     private int CommitWave(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, IEnumerable<int> wave, long nowMs)
     {
-        var existing = new List<int>();
-        var orphans = new List<int>();
-        int ok = Send(replica, wave, Op.Create, nowMs, existing, orphans);
-
-        // EEXIST: update in place; NAT'd entries (NAT only on create) and refused updates (EBUSY): delete + create.
-        if (existing.Count > 0)
+        int ok = 0;
+        using var e = wave.GetEnumerator();
+        while (true)
         {
-            var replace = new List<int>();
-            var update = new List<int>();
-            foreach (int i in existing)
+            int n = 0;
+            while (n < _chunk.Length && e.MoveNext())
             {
-                (IsNat(replica[i], nowMs) ? replace : update).Add(i);
+                _chunk[n++] = e.Current;
             }
 
-            var busy = new List<int>();
-            int updated = Send(replica, update, Op.Update, nowMs, busy, null);
+            if (n == 0)
+            {
+                return ok;
+            }
+
+            ok += CommitChunk(replica, new ArraySegment<int>(_chunk, 0, n), nowMs);
+        }
+    }
+
+    /// <summary>Creates one chunk of a wave; EEXIST answered by update or delete + create, ENOENT (master missing) by a create without the master.</summary>
+    private int CommitChunk(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, ArraySegment<int> chunk, long nowMs)
+    {
+        _existing.Clear();
+        _orphans.Clear();
+        int ok = Send(replica, chunk, Op.Create, nowMs, _existing, _orphans);
+
+        // EEXIST: update in place; NAT'd entries (NAT only on create) and refused updates (EBUSY): delete + create.
+        if (_existing.Count > 0)
+        {
+            _replace.Clear();
+            _update.Clear();
+            _busy.Clear();
+            foreach (int i in _existing)
+            {
+                (IsNat(replica[i], nowMs) ? _replace : _update).Add(i);
+            }
+
+            int updated = Send(replica, _update, Op.Update, nowMs, _busy, null);
             Interlocked.Add(ref _updated, updated);
-            replace.AddRange(busy);
-            int replaced = Send(replica, replace, Op.Replace, nowMs, null, orphans);
+            _replace.AddRange(_busy);
+            int replaced = Send(replica, _replace, Op.Replace, nowMs, null, _orphans);
             Interlocked.Add(ref _replaced, replaced);
             ok += updated + replaced;
         }
 
         // The kernel does not hold the master (not replicated, expired, refused): the entry still flows without it.
-        if (orphans.Count > 0)
+        if (_orphans.Count > 0)
         {
-            Interlocked.Add(ref _relatedMasterMissing, orphans.Count);
-            ok += Send(replica, orphans, Op.CreateWithoutMaster, nowMs, null, null);
+            Interlocked.Add(ref _relatedMasterMissing, _orphans.Count);
+            ok += Send(replica, _orphans, Op.CreateWithoutMaster, nowMs, null, null);
         }
 
         return ok;
@@ -323,11 +413,11 @@ internal sealed class ConntrackSink : IReplicaSink, IReplicaTemplateSink, IDataP
     private int Send(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica, IEnumerable<int> indexes, Op op, long nowMs,
         List<int>? retry, List<int>? orphans)
     {
-        int maxMessages = (_batch.Length / 64) + 1;
-        var slots = new int[maxMessages];      // message slot → replica index (a replace is two messages: delete, create)
-        var keys = new ConnectionKey[maxMessages];
-        var failed = new bool[maxMessages];
-        var withMaster = new bool[maxMessages];
+        int maxMessages = _slots.Length;
+        var slots = _slots;
+        var keys = _keys;
+        var failed = _failed;
+        var withMaster = _withMaster;
         int succeeded = 0;
         using var e = indexes.GetEnumerator();
         bool more = e.MoveNext();

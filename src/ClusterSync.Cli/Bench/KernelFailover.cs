@@ -90,7 +90,7 @@ internal static class KernelFailover
     public static Dictionary<string, object> Document(DemoResult result, int entries, DemoOptions options, string dataPlane)
     {
         double hb = options.HeartbeatInterval.TotalMilliseconds;
-        return new Dictionary<string, object>
+        var doc = new Dictionary<string, object>
         {
             ["entries"] = entries,
             ["data_plane"] = dataPlane,
@@ -114,6 +114,52 @@ internal static class KernelFailover
             ["survivors"] = result.SurvivorsSeen,
             ["load_average"] = BenchHost.LoadAverage(),
         };
+        GcPauses(doc, result);
+        return doc;
+    }
+
+    /// <summary>
+    /// From both survivors' last <c>/failover</c> (its <c>gc</c> object): <c>max_gc_pause_ms</c>, the longest
+    /// garbage-collector pause either survivor saw from the kill on (its pauses of 5 ms and more, stamped with its clock);
+    /// <c>new_active_max_gc_pause_ms</c>, the same on the new Active; <c>gc_pauses</c>, per survivor: that, its gen2
+    /// collections and total pause since start, and its longest pause since start (the fill included).
+    /// </summary>
+    public static void GcPauses(Dictionary<string, object> doc, DemoResult result)
+    {
+        double overall = 0;
+        var parts = new List<string>();
+        foreach (var d in result.SurvivorFailover)
+        {
+            if (!d.TryGetProperty("gc", out var gc) || gc.ValueKind != JsonValueKind.Object)
+            {
+                continue;
+            }
+
+            int member = d.GetProperty("memberId").GetInt32();
+            double max = 0;
+            string what = "none >= 5 ms";
+            foreach (var p in gc.GetProperty("recentPauses").EnumerateArray())
+            {
+                double ms = p.GetProperty("ms").GetDouble();
+                if (p.GetProperty("seenUnixMs").GetDouble() >= result.KillUnixMs && ms > max)
+                {
+                    max = ms;
+                    what = string.Create(CultureInfo.InvariantCulture, $"{ms:F1} ms (gen{p.GetProperty("generation").GetInt32()} {p.GetProperty("kind").GetString()}, {p.GetProperty("seenUnixMs").GetDouble() - result.KillUnixMs:F0} ms after the kill)");
+                }
+            }
+
+            overall = Math.Max(overall, max);
+            if (member == result.NewActive)
+            {
+                doc["new_active_max_gc_pause_ms"] = Math.Round(max, 1);
+            }
+
+            parts.Add(string.Create(CultureInfo.InvariantCulture,
+                $"member {member}: after the kill {what}; {gc.GetProperty("gen2Collections").GetInt32()} gen2, {gc.GetProperty("totalPauseMs").GetDouble():F0} ms paused, longest {gc.GetProperty("maxPauseMs").GetDouble():F1} ms since start"));
+        }
+
+        doc["max_gc_pause_ms"] = Math.Round(overall, 1);
+        doc["gc_pauses"] = string.Join("; ", parts);
     }
 
     /// <summary>

@@ -180,6 +180,9 @@ internal sealed record DemoResult
 
     /// <summary>The new Active's /failover document at the takeover.</summary>
     public JsonElement? ActiveFailover { get; init; }
+
+    /// <summary>Both survivors' last <c>/failover</c> documents (members 2 and 3, in order; after the plugin commit with <see cref="DemoOptions.CollectHeard"/>).</summary>
+    public IReadOnlyList<JsonElement> SurvivorFailover { get; init; } = [];
 }
 
 /// <summary>
@@ -375,7 +378,15 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
         var captures = new List<IReadOnlyDictionary<ConnectionKey, ConnectionEntry>>();
         for (int m = 2; m <= Members; m++)
         {
-            captures.Add(RecordStream.DecodeEntries(await GetBytesAsync(m, FailoverRoutes.CapturePath, token).ConfigureAwait(false)));
+            // The capture holds keys only (what the accounting matches on): no entries were copied on the takeover path.
+            var keys = FailoverRoutes.DecodeKeys(await GetBytesAsync(m, FailoverRoutes.CapturePath, token).ConfigureAwait(false));
+            var byKey = new Dictionary<ConnectionKey, ConnectionEntry>(keys.Length);
+            foreach (var k in keys)
+            {
+                byKey[k] = default;
+            }
+
+            captures.Add(byKey);
         }
 
         if (Environment.GetEnvironmentVariable("CLUSTERSYNC_DEMO_DEBUG") == "1")
@@ -419,6 +430,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> progress)
             ActiveStatus = activeStatus,
             KillUnixMs = kill.UnixMs,
             ActiveFailover = active,
+            SurvivorFailover = [.. docs.Skip(1)],
         };
     }
 

@@ -75,6 +75,7 @@ public sealed partial class SyncEngine
             _links?.Evaluate(now);
             RunAntiEntropy(now);
             RelayWalkIfDue();
+            ContinueHandoverWalk();
 
             bool queued;
             lock (_tableLock)

@@ -26,30 +26,98 @@ public sealed partial class SyncEngine
     /// copy would bring it back). A delayed connection not yet announced stays unannounced. Control tick; walks the
     /// table in chunks.
     /// </summary>
-    internal void BeginHandover(byte winner)
+    /// <param name="winner">The member that keeps (or takes) the role.</param>
+    /// <param name="paced">
+    /// Queue the table <see cref="HandoverWalkStep"/> slots per control tick, the next step only once the sender's queue
+    /// is below <see cref="HandoverWalkStep"/> (a Standby re-sending its replica to a new Active: that member is busy
+    /// committing its own replica, and a re-send of 1,000,000 entries at once made it apply them all during its commit,
+    /// issue 13). The first step runs at once. An entry not reached yet goes out as it is when the walk reaches it; one
+    /// already passed that changes again was changed by its owner, which sends it. <see cref="HandoverQueued"/> and
+    /// <see cref="HandedOverTo"/> count the walk as queued until it ends. Not paced in stepped mode (the simulator's
+    /// runs stay as they were).
+    /// </param>
+    internal void BeginHandover(byte winner, bool paced = false)
     {
         _handoverWinner = winner;
         _handingOver = true;
-        QueueTableExcept(winner);
+        if (paced && !_stepped)
+        {
+            _handoverWalkExcept = winner;
+            Volatile.Write(ref _handoverWalkCursor, 0);
+            ContinueHandoverWalk();
+        }
+        else
+        {
+            Volatile.Write(ref _handoverWalkCursor, -1);
+            QueueTableExcept(winner);
+        }
+
         SignalSender();
     }
+
+    /// <summary>Slots of the table a paced handover queues per control tick (<see cref="BeginHandover"/>).</summary>
+    internal const int HandoverWalkStep = WalkChunkSlots;
+
+    private int _handoverWalkCursor = -1; // next slot of a paced handover walk, -1: none under way
+    private byte _handoverWalkExcept;
+
+    /// <summary>Test hook and status: true while a paced handover walk has table left to queue.</summary>
+    internal bool HandoverWalkUnderway => Volatile.Read(ref _handoverWalkCursor) >= 0;
+
+    /// <summary>Control tick: the next step of a paced handover walk, while the sender keeps up (see <see cref="BeginHandover"/>).</summary>
+    private void ContinueHandoverWalk()
+    {
+        int cursor = Volatile.Read(ref _handoverWalkCursor);
+        if (cursor < 0 || !_handingOver || Volatile.Read(ref _pendingCount) >= HandoverWalkStep)
+        {
+            return;
+        }
+
+        int next;
+        lock (_tableLock)
+        {
+            int limit = _table.SlotLimit;
+            int end = (int)Math.Min(limit, (long)cursor + HandoverWalkStep);
+            for (int i = cursor; i < end; i++)
+            {
+                QueueSlotExceptLocked(i, _handoverWalkExcept);
+            }
+
+            next = end >= limit ? -1 : end;
+        }
+
+        Interlocked.Add(ref _handoverWalkSteps, 1);
+        Volatile.Write(ref _handoverWalkCursor, next);
+        SignalSender();
+    }
+
+    private long _handoverWalkSteps;
+
+    /// <summary>Steps of paced handover walks run (a test reads it; one per control tick at most).</summary>
+    internal long HandoverWalkSteps => Interlocked.Read(ref _handoverWalkSteps);
 
     /// <summary>Queues every entry that <paramref name="except"/> did not write last (0: every entry) for the sender; see <see cref="BeginHandover"/>.</summary>
     private void QueueTableExcept(byte except)
     {
         foreach (int i in WalkSlots())
         {
-            ref var e = ref _table.EntryAt(i, out _);
-            if (Unsafe.IsNullRef(ref e))
-            {
-                continue;
-            }
+            QueueSlotExceptLocked(i, except);
+        }
+    }
 
-            bool tombstone = (e.Status & ConnectionStatus.Tombstone) != 0;
-            if (e.Owner != except && (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0))
-            {
-                Enqueue(ref e, i);
-            }
+    /// <summary>One slot of <see cref="QueueTableExcept"/>. Under the table lock.</summary>
+    private void QueueSlotExceptLocked(int i, byte except)
+    {
+        ref var e = ref _table.EntryAt(i, out _);
+        if (Unsafe.IsNullRef(ref e))
+        {
+            return;
+        }
+
+        bool tombstone = (e.Status & ConnectionStatus.Tombstone) != 0;
+        if (e.Owner != except && (tombstone || e.Owner != MemberId || (e.Status & ConnectionStatus.Announced) != 0))
+        {
+            Enqueue(ref e, i);
         }
     }
 
@@ -168,10 +236,14 @@ public sealed partial class SyncEngine
     }
 
     /// <summary>True while a handover's entries wait for the sender.</summary>
-    internal bool HandoverQueued => _handingOver && Volatile.Read(ref _pendingCount) != 0;
+    internal bool HandoverQueued => _handingOver && (Volatile.Read(ref _pendingCount) != 0 || HandoverWalkUnderway);
 
     /// <summary>The handover ended (this member stepped down, or it keeps the role after all, or a Standby's queue drained).</summary>
-    internal void EndHandover() => _handingOver = false;
+    internal void EndHandover()
+    {
+        _handingOver = false;
+        Volatile.Write(ref _handoverWalkCursor, -1);
+    }
 
     /// <summary>Sender, while handing over: a live replica that is pending goes out too, unless the winner wrote it (while relaying, also then).</summary>
     private bool SendsReplicaInHandover(byte owner) => _handingOver && (owner != _handoverWinner || _relaying);
@@ -182,7 +254,7 @@ public sealed partial class SyncEngine
     /// </summary>
     internal bool HandedOverTo(byte peer)
     {
-        if (Volatile.Read(ref _pendingCount) != 0)
+        if (Volatile.Read(ref _pendingCount) != 0 || HandoverWalkUnderway)
         {
             return false;
         }

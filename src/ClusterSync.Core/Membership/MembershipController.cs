@@ -369,7 +369,7 @@ public sealed partial class MembershipController : IDisposable
         if (previous != 0)
         {
             _standbyHandover = true;
-            _engine.BeginHandover(followed);
+            _engine.BeginHandover(followed, paced: true); // in steps: the new Active commits its own replica meanwhile
             Log.HandingOverToNewActive(_logger, _engine.MemberId, previous, followed);
         }
     }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ClusterSync.Connections;
 using ClusterSync.Node.Control.Http;
 using ClusterSync.Node.DataPlanes;
 using ClusterSync.Node.Runtime;
@@ -13,8 +14,8 @@ namespace ClusterSync.Node.Control;
 /// <list type="bullet">
 /// <item><c>/failover</c>: JSON <see cref="FailoverDocument"/> (when this member saw the Active die, what it held then,
 /// when it started serving, what it committed);</item>
-/// <item><c>/failover/capture</c>: the replica held when the Active was seen dead (back-to-back connection records,
-/// <see cref="RecordStream"/>; 404 before any capture);</item>
+/// <item><c>/failover/capture</c>: the keys of the connections held when the Active was seen dead (back-to-back
+/// <see cref="ConnectionKey"/>s in this machine's memory layout, <see cref="EncodeKeys"/>; loopback only; 404 before any capture);</item>
 /// <item><c>/failover/committed</c>: what the last promotion committed into the data plane (same encoding).</item>
 /// <item><c>/failover/templates</c>: the connection templates the last promotion committed (back-to-back template
 /// records, <c>TemplateCodec</c>; docs/templates.md).</item>
@@ -36,13 +37,41 @@ public static class FailoverRoutes
         new(StatusPath, _ => ValueTask.FromResult(new ControlResponse(200, ControlResponse.JsonContent,
             Encoding.UTF8.GetBytes(JsonSerializer.Serialize(Describe(node), FailoverJson.Options) + "\n")))),
         new(CapturePath, _ => ValueTask.FromResult(node.Witness.Capture is { } capture
-            ? new ControlResponse(200, "application/octet-stream", RecordStream.EncodeEntries(capture.Replica))
+            ? new ControlResponse(200, "application/octet-stream", EncodeKeys(capture.Connections))
             : ControlResponse.Text(404, "no Active member seen dead yet\n"))),
         new(CommittedPath, _ => ValueTask.FromResult(new ControlResponse(200, "application/octet-stream", RecordStream.EncodeEntries(node.ReplicaSink.Committed)))),
         new(TemplatesPath, _ => ValueTask.FromResult(new ControlResponse(200, "application/octet-stream", EncodeTemplates(node.ReplicaSink.CommittedTemplates)))),
         new(HeardPath, _ => ValueTask.FromResult(new ControlResponse(200, ControlResponse.JsonContent,
             Encoding.UTF8.GetBytes(JsonSerializer.Serialize(node.Witness.Heard.Snapshot(), FailoverJson.Options) + "\n")))),
     ];
+
+    /// <summary>Keys back to back, as <see cref="ConnectionKey"/> lies in memory (a local dump: same machine, same layout).</summary>
+    public static byte[] EncodeKeys(IReadOnlyCollection<ConnectionKey> keys)
+    {
+        if (keys is ArraySegment<ConnectionKey> segment)
+        {
+            return System.Runtime.InteropServices.MemoryMarshal.AsBytes(segment.AsSpan()).ToArray();
+        }
+
+        var buffer = new byte[keys.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<ConnectionKey>()];
+        var span = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ConnectionKey>(buffer.AsSpan());
+        int at = 0;
+        foreach (var k in keys)
+        {
+            if (at == span.Length)
+            {
+                break;
+            }
+
+            span[at++] = k;
+        }
+
+        return buffer[..(at * System.Runtime.CompilerServices.Unsafe.SizeOf<ConnectionKey>())];
+    }
+
+    /// <summary>Reads what <see cref="EncodeKeys"/> wrote.</summary>
+    public static ConnectionKey[] DecodeKeys(ReadOnlySpan<byte> body)
+        => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ConnectionKey>(body[..(body.Length - (body.Length % System.Runtime.CompilerServices.Unsafe.SizeOf<ConnectionKey>()))]).ToArray();
 
     /// <summary>Templates as back-to-back template records.</summary>
     public static byte[] EncodeTemplates(IReadOnlyCollection<Templates.ConnectionTemplate> templates)
@@ -82,16 +111,17 @@ public static class FailoverRoutes
             PromotingUnixMs = node.Membership?.LastPromotion?.PromotingUnixMs ?? 0,
             CommitStartedUnixMs = node.Membership?.LastPromotion?.CommitStartedUnixMs ?? 0,
             CommitFinishedUnixMs = node.Membership?.LastPromotion?.CommitFinishedUnixMs ?? 0,
-            Committed = node.ReplicaSink.Committed.Count,
+            Committed = node.ReplicaSink.CommittedCount,
             Capture = capture is null ? null : new CaptureDocument
             {
                 Peer = capture.Peer,
                 DetectedUnixMs = capture.DetectedUnixMs,
                 BeforePromotion = capture.BeforePromotion,
-                Connections = capture.Replica.Count,
+                Connections = capture.Connections.Count,
             },
             FeedSubmitted = node.Feed?.Submitted,
             FeedDropped = node.Feed?.Dropped,
+            Gc = node.GetGcStatus(),
         };
     }
 }
@@ -124,6 +154,9 @@ public sealed record FailoverDocument
     public long? FeedSubmitted { get; init; }
 
     public long? FeedDropped { get; init; }
+
+    /// <summary>This process's garbage-collector pauses (as <c>/status</c> <c>gc</c>): <c>bench failover</c> reads the longest after the kill.</summary>
+    public Runtime.GcStatus? Gc { get; init; }
 }
 
 public sealed record CaptureDocument

@@ -8,8 +8,12 @@ namespace ClusterSync.Node.DataPlanes;
 /// <param name="Peer">The member seen dead (the Active this member followed).</param>
 /// <param name="DetectedUnixMs">When (this machine's clock, Unix ms) this member saw it dead.</param>
 /// <param name="BeforePromotion">True when the replica is the one held before this member promoted itself (the normal case).</param>
-/// <param name="Replica">This member's live connections (key → entry with version) at that moment.</param>
-public sealed record DeathCapture(byte Peer, double DetectedUnixMs, bool BeforePromotion, IReadOnlyCollection<KeyValuePair<ConnectionKey, ConnectionEntry>> Replica);
+/// <param name="Connections">
+/// The keys of this member's live connections at that moment: what the failover accounting needs (was a connection
+/// synchronized to a survivor), a third of what copying the entries too would take (issue 13: no copy of the whole
+/// table with its entries on the takeover path).
+/// </param>
+public sealed record DeathCapture(byte Peer, double DetectedUnixMs, bool BeforePromotion, IReadOnlyCollection<ConnectionKey> Connections);
 
 /// <summary>
 /// Records, on a surviving member, what it held at the instant it saw the Active member die, and when this member
@@ -80,7 +84,7 @@ public sealed class FailoverWitness
             if (_takingOver is { } t)
             {
                 _takingOver = null;
-                Volatile.Write(ref _capture, new DeathCapture(t.Peer, t.At, BeforePromotion: true, _sink.CommittedSnapshot));
+                Volatile.Write(ref _capture, new DeathCapture(t.Peer, t.At, BeforePromotion: true, new KeysOf(_sink.CommittedSnapshot)));
             }
         };
     }
@@ -91,10 +95,14 @@ public sealed class FailoverWitness
     {
         Heard.Record();
         var state = _membership?.State ?? MemberState.Init;
-        if (_takingOver is { } pending && state != MemberState.Promoting)
+        if (_takingOver is { } pending && state != MemberState.Promoting
+            && !(state == MemberState.Standby && UnixMs(_time) - pending.At < 2 * _engine.Options.DeadInterval.TotalMilliseconds))
         {
-            // (While Promoting the commit runs off this tick: the capture is the committed replica, taken at Active.)
-            // The controller did not promote on the tick that saw the death: capture the table as it is.
+            // (While Promoting the commit runs off this tick: the capture is the committed replica, taken at Active. A
+            // Standby whose controller has not promoted yet, its own dead-interval check a tick or a stall allowance
+            // behind the witness's, is waited for up to two dead intervals: a copy of the table on the member that is
+            // about to commit it is what issue 13 took out of the takeover path.)
+            // Not promoting after all: capture the table as it is.
             _takingOver = null;
             CaptureOffTick(pending.Peer, pending.At, state != MemberState.Active);
         }
@@ -126,12 +134,60 @@ public sealed class FailoverWitness
     }
 
     /// <summary>
-    /// Copies the replica on the thread pool, in bounded steps of the table lock: a 1,000,000-connection copy on the
+    /// Copies the keys of the live connections on the thread pool, in bounded steps of the table lock: a 1,000,000-connection copy on the
     /// control tick held the tick (and, holding the table lock, the receiver) for hundreds of ms. Exact all the same:
     /// after the death nothing new reaches this member from the dead Active.
     /// </summary>
     private void CaptureOffTick(byte peer, double at, bool beforePromotion)
-        => _ = Task.Run(() => Volatile.Write(ref _capture, new DeathCapture(peer, at, beforePromotion, _engine.SnapshotTableInSteps())));
+        => _ = Task.Run(() => Volatile.Write(ref _capture, new DeathCapture(peer, at, beforePromotion, CaptureKeys(_engine))));
+
+    private const int CaptureStepSlots = 4096;
+
+    /// <summary>The keys of the live connections, <see cref="CaptureStepSlots"/> slots per hold of the table lock, into one array of the table's size (no entries, no list growth, no trimming copy).</summary>
+    internal static ArraySegment<ConnectionKey> CaptureKeys(SyncEngine engine)
+    {
+        var visitor = new KeyCollector(engine.LiveConnectionCount + 1024);
+        int cursor = 0;
+        do
+        {
+            cursor = engine.VisitLive(ref visitor, cursor, CaptureStepSlots);
+        }
+        while (cursor >= 0);
+
+        return new ArraySegment<ConnectionKey>(visitor.Keys, 0, visitor.Count);
+    }
+
+    private struct KeyCollector(int capacity) : ILiveConnectionVisitor
+    {
+        public ConnectionKey[] Keys = GC.AllocateUninitializedArray<ConnectionKey>(capacity);
+        public int Count;
+
+        public void Visit(in ConnectionKey key, in ConnectionEntry entry)
+        {
+            if (Count == Keys.Length)
+            {
+                Array.Resize(ref Keys, Keys.Length * 2);
+            }
+
+            Keys[Count++] = key;
+        }
+    }
+
+    /// <summary>The keys of a committed snapshot, without a copy.</summary>
+    private sealed class KeysOf(IReadOnlyList<KeyValuePair<ConnectionKey, ConnectionEntry>> replica) : IReadOnlyCollection<ConnectionKey>
+    {
+        public int Count => replica.Count;
+
+        public IEnumerator<ConnectionKey> GetEnumerator()
+        {
+            for (int i = 0; i < replica.Count; i++)
+            {
+                yield return replica[i].Key;
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 
     /// <summary>
     /// Compiles the sink's commit and by-key view ahead of need (JIT at tier 0 of a generic dictionary over struct keys

@@ -51,6 +51,9 @@ internal sealed class NodeMetrics
     private readonly Gauge _linkUp;
     private readonly Gauge _linkCarrying;
     private readonly Gauge _pluginCounters;
+    private readonly Gauge _gcMaxPause;
+    private readonly Counter _gcPause;
+    private readonly Counter _gcCollections;
 
     public NodeMetrics(NodeRuntime node)
     {
@@ -91,6 +94,9 @@ internal sealed class NodeMetrics
         _linkUp = factory.CreateGauge("clustersync_link_up", "1 while heartbeats cross the sync link both ways within the dead interval (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
         _linkCarrying = factory.CreateGauge("clustersync_link_carrying", "1 for the sync link that carries the peer's data, acks and NACKs (only with several links).", new GaugeConfiguration { LabelNames = ["peer", "link"] });
         _pluginCounters = factory.CreateGauge("clustersync_dataplane_plugin", "The data-plane plugin's own counters (/status dataPlane.plugin sourceCounters and sinkCounters), by side and name.", new GaugeConfiguration { LabelNames = ["side", "name"] });
+        _gcMaxPause = factory.CreateGauge("clustersync_gc_max_pause_seconds", "The longest single garbage-collector pause of this process since it started (sampled every 20 ms per collection kind).");
+        _gcPause = factory.CreateCounter("clustersync_gc_pause_seconds_total", "Time this process spent paused by the garbage collector.");
+        _gcCollections = factory.CreateCounter("clustersync_gc_collections_total", "Garbage collections of this process, by generation.", new CounterConfiguration { LabelNames = ["generation"] });
         node.Adaptive.RegisterMetrics(factory);
         _registry.AddBeforeCollectCallback(Update);
     }
@@ -181,6 +187,12 @@ internal sealed class NodeMetrics
             }
         }
 
+        var gc = _node.GetGcStatus();
+        _gcMaxPause.Set(gc.MaxPauseMs / 1000.0);
+        _gcPause.IncTo(gc.TotalPauseMs / 1000.0);
+        _gcCollections.WithLabels("0").IncTo(gc.Gen0Collections);
+        _gcCollections.WithLabels("1").IncTo(gc.Gen1Collections);
+        _gcCollections.WithLabels("2").IncTo(gc.Gen2Collections);
         _node.Adaptive.UpdateMetrics();
         if (_generatorLive is not null && _node.GeneratorLiveConnections is { } live)
         {

@@ -34,6 +34,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
     private readonly InMemoryReplicaSink _sink = new();
     private readonly FullSyncCounters _fullSyncCounters = new();
     private readonly TimeProvider _time;
+    private readonly GcPauseMonitor _gc;
     private readonly IStreamChannel? _fullSyncStreams;
     private MembershipController? _membership;
     private StateHooks? _hooks;
@@ -53,7 +54,11 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
         (Model, Engine, Plugins, Adaptive, DataPlanePlugin, Generator) = (model, engine, plugins, adaptive, dataPlane, generator);
         (_fullSyncStreams, _time, _loggerFactory) = (fullSyncStreams, time, loggerFactory);
         _logger = loggerFactory.CreateLogger<NodeRuntime>();
+        _gc = new GcPauseMonitor(time);
     }
+
+    /// <summary>This process's garbage-collector pauses (<c>/status</c> <c>gc</c>, <c>/failover</c>, <c>/metrics</c>).</summary>
+    public GcStatus GetGcStatus() => _gc.GetStatus();
 
     public SyncEngine Engine { get; }
 
@@ -212,6 +217,7 @@ public sealed partial class NodeRuntime : IHostedService, IDisposable
         ShutdownAsync().GetAwaiter().GetResult();
         DataPlanePlugin?.Dispose();
         Plugins.Dispose();
+        _gc.Dispose();
         _stop.Dispose();
     }
 

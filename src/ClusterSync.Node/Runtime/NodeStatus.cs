@@ -67,6 +67,9 @@ public sealed record NodeStatus
     /// <summary>Every engine counter, snake_case name → value (drops as <c>drops_&lt;reason&gt;</c>).</summary>
     public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
 
+    /// <summary>This process's garbage-collector pauses: longest, total, collections by generation, the last long ones.</summary>
+    public GcStatus Gc { get; init; } = new();
+
     /// <summary>The classifier in effect, its isolation counters, and every plugin found (null: no plugin catalog).</summary>
     public PluginsStatus? Plugins { get; init; }
 

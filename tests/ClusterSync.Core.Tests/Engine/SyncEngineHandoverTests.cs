@@ -40,6 +40,69 @@ public sealed class SyncEngineHandoverTests
     }
 
     [Fact]
+    public void BeginHandover_Paced_QueuesOneStepAtOnceTheRestOnLaterTicksAndSendsEveryReplica()
+    {
+        // Issue 13: a Standby re-sending its 1,000,000-entry replica to a new Active queued all of it at once, and the new
+        // Active applied it all while it committed its own replica into the kernel. Paced: one step per control tick.
+        const int Entries = SyncEngine.HandoverWalkStep + 2000;
+        using var pair = new EnginePair(startSender: false);
+        long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        pair.Sender.ApplySnapshot([.. Enumerable.Range(1, Entries).Select(i => Replica(i, owner: 3, now))]);
+
+        pair.Sender.BeginHandover(winner: 2, paced: true);
+
+        Assert.InRange(pair.Sender.PendingCount, 1, SyncEngine.HandoverWalkStep);
+        Assert.True(pair.Sender.HandoverWalkUnderway);
+        Assert.True(pair.Sender.HandoverQueued);
+        Assert.False(pair.Sender.HandedOverTo(2)); // the rest of the table is still to be queued
+        pair.Sender.Start();
+        int fed = 0, acked = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((pair.Sender.HandoverWalkUnderway || pair.Sender.PendingCount != 0 || pair.SenderChannel.DataTo(0).Count > fed
+                || pair.SentRecords().Select(r => r.Key).Distinct().Count() < Entries) && DateTime.UtcNow < deadline)
+        {
+            // The receiver takes the data and acknowledges it, so the sender's window keeps opening.
+            pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromMilliseconds(50));
+            var data = pair.SenderChannel.SentTo(0);
+            for (; fed < data.Count; fed++)
+            {
+                pair.Feed(data[fed]);
+            }
+
+            pair.Receiver.OnTick();
+            var acks = pair.ReceiverChannel.SentTo(0);
+            for (; acked < acks.Count; acked++)
+            {
+                pair.FeedBack(acks[acked]);
+            }
+
+            pair.Sender.OnTick();
+        }
+
+        Assert.False(pair.Sender.HandoverWalkUnderway);
+        Assert.Equal(0, pair.Sender.PendingCount);
+        Assert.True(pair.Sender.HandoverWalkSteps >= 2, $"{pair.Sender.HandoverWalkSteps} steps");
+        var sent = pair.SentRecords().Select(r => r.Key).ToHashSet();
+        Assert.All(Enumerable.Range(1, Entries), i => Assert.Contains(KeyOf(i), sent));
+        pair.Sender.EndHandover();
+    }
+
+    [Fact]
+    public void EndHandover_PacedWalkUnderway_StopsTheWalk()
+    {
+        using var pair = new EnginePair(startSender: false);
+        long now = pair.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        pair.Sender.ApplySnapshot([.. Enumerable.Range(1, SyncEngine.HandoverWalkStep + 100).Select(i => Replica(i, owner: 3, now))]);
+        pair.Sender.BeginHandover(winner: 2, paced: true);
+        Assert.True(pair.Sender.HandoverWalkUnderway);
+
+        pair.Sender.EndHandover();
+
+        Assert.False(pair.Sender.HandoverWalkUnderway);
+        Assert.False(pair.Sender.HandoverQueued);
+    }
+
+    [Fact]
     public void BeginRelay_FirstTime_NextTickResendsEveryReplicaIncludingTheFollowedActivesOwn()
     {
         using var pair = new EnginePair();
