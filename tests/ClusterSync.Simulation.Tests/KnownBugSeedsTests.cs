@@ -322,6 +322,18 @@ public sealed class KnownBugSeedsTests
         AssertNo(seed, Invariants.SingleActive);
     }
 
+    /// <summary>
+    /// Branch soak15. 10244: the serving Active m2 crashed; the only Standby, m3, saw it dead 570 ms later instead of 300,
+    /// and at 400 ms the traffic went to m1, an Active isolated since 2.9 s, without 57 of 191 connections. m3's dead
+    /// interval toward m2 was 600 ms: its only round-trip sample toward m2 (277 ms, RTTVAR = R/2 = 138 ms) came from
+    /// re-sending its replica to m2 over a 35 % lossy link at 2.93 s; the link had been clean for 0.5 s, but a Standby sends
+    /// its Active nothing, so no sample came to replace it. The jitter allowance now counts only an estimate sampled within
+    /// a dead interval before the peer was last heard (m3 promotes 300 ms after the crash).
+    /// </summary>
+    [Theory]
+    [InlineData(10244)]
+    public void Run_StaleJitterEstimateSeed_OnlyStandbyTakesOverAfterTheConfiguredDeadInterval(int seed) => AssertNo(seed, Invariants.FailoverLoss);
+
     private static void AssertNo(int seed, string invariant)
     {
         var result = Simulator.Run(seed);

@@ -72,6 +72,12 @@ internal sealed class PeerState : IDisposable
     public readonly RttEstimator AckRtt = new();
 
     /// <summary>
+    /// When <see cref="AckRtt"/> last took a sample (0: never). Receiver thread writes; the failure detector reads it: an
+    /// estimate with no sample in the dead interval before the peer was last heard says nothing about the link then.
+    /// </summary>
+    public long AckRttSampleTimestamp;
+
+    /// <summary>
     /// How long after resending a datagram to this peer a NACK for it is still an echo of the request that datagram
     /// answers (SRTT + 4 RTTVAR, in timestamp ticks; 0 before the first sample). Written by the receiver thread.
     /// </summary>

@@ -38,10 +38,36 @@ public sealed partial class SyncEngine
     /// widens the gap between two arrivals, and 4 RTTVAR bounds it as in RFC 9002's PTO and SCTP's RTO — at most twice
     /// the configured one. A 0.05 ms loopback link keeps the configured value; a jittery WAN link gets its jitter on top.
     /// </summary>
+    /// <remarks>
+    /// The variation counts only while it is current: the estimate took a sample within the configured dead interval
+    /// before the peer was last heard (<see cref="JitterAllowanceMs"/>). Samples come from the peer's acknowledgements of
+    /// this member's data, so a member that sends the peer nothing (a Standby, toward its Active) keeps whatever it
+    /// measured the last time it did — on a link that was lossy and jittery then — for as long as it runs. Such an
+    /// estimate describes the link as it was, not the heartbeats now being judged (simulator seed 10244: the only
+    /// Standby's one sample toward its Active, 277 ms, came from re-sending its replica to it over a 35 % lossy link, so
+    /// RTTVAR = R/2 and the allowance was the full 300 ms; the link had been clean for 0.5 s, without a sample, when the
+    /// Active crashed; the Standby saw it dead 570 ms later instead of 300, and the traffic went to an isolated Active).
+    /// </remarks>
     private double PeerDeadMs(PeerState p)
     {
         double dead = _options.DeadInterval.TotalMilliseconds;
-        return dead + Math.Min(4 * p.AckRtt.VariationMs, dead) + StallAllowanceMs();
+        return dead + JitterAllowanceMs(p, dead) + StallAllowanceMs();
+    }
+
+    /// <summary>
+    /// 4 RTTVAR of <paramref name="p"/>'s link, at most <paramref name="deadMs"/>, if the estimate took a sample in the
+    /// <paramref name="deadMs"/> before the peer was last heard; otherwise 0 (never measured, or measured long before).
+    /// </summary>
+    private double JitterAllowanceMs(PeerState p, double deadMs)
+    {
+        long sampled = Volatile.Read(ref p.AckRttSampleTimestamp);
+        long heard = Volatile.Read(ref p.LastHeardTimestamp);
+        if (sampled == 0 || (heard - sampled) * 1000.0 / _time.TimestampFrequency > deadMs)
+        {
+            return 0;
+        }
+
+        return Math.Min(4 * p.AckRtt.VariationMs, deadMs);
     }
 
     /// <summary>

@@ -591,6 +591,7 @@ public sealed partial class SyncEngine
         }
 
         peer.AckRtt.Add(ms);
+        Volatile.Write(ref peer.AckRttSampleTimestamp, _time.GetTimestamp());
         double holdoffMs = Math.Min(peer.AckRtt.RetryMs, _options.DeadInterval.TotalMilliseconds / 2);
         Volatile.Write(ref peer.ResendHoldoffTicks, (long)(holdoffMs * _time.TimestampFrequency / 1000));
     }

@@ -156,6 +156,9 @@ public sealed partial class SyncEngine : IDisposable
         _offloadApply = true; // the receiver hands records to the apply thread rather than wait for the table lock
         _senderThread = SyncThread(SenderLoop, "sender", $"cs-send-{MemberId}");
         _receiverThread = SyncThread(ReceiverLoop, "receiver", $"cs-recv-{MemberId}");
+        // With several sync links each link has a receive thread of its own (MultiLinkChannel): they are receivers too and
+        // take the same scheduling, or a real-time receiver would wait on an ordinary thread for every datagram.
+        _multi?.StartReceiving(link => Scheduling.SyncThreadScheduling.ApplyAndLog(_options.Scheduler, _logger, MemberId, $"link {link} receiver"));
         _senderThread.Start();
         _receiverThread.Start();
         _inlineReady = _options.InlineSend; // from now on a submit may send itself while the sender thread is idle
@@ -177,7 +180,8 @@ public sealed partial class SyncEngine : IDisposable
     }
 
     /// <summary>
-    /// A sync thread (sender, receiver, heartbeat, control tick): a dedicated background thread that first takes the configured
+    /// A sync thread (sender, receiver, heartbeat, control tick; a multi-link channel's link receive threads take the same
+    /// setting, see <see cref="Start"/>): a dedicated background thread that first takes the configured
     /// scheduling (<see cref="SyncEngineOptions.Scheduler"/>: a nice value or a real-time policy; logged, 1170/1171).
     /// </summary>
     private Thread SyncThread(Action loop, string role, string name) => new(() =>

@@ -11,6 +11,9 @@ public sealed record SyncLink(byte Id, IDatagramChannel Channel);
 /// <see cref="Route"/>); <see cref="SendOnLinkAsync"/> sends on a given link (heartbeats go on every link).
 /// Each link has its own receive thread; received datagrams are handed to the engine's single receive loop in
 /// arrival order, with the link they came on (<see cref="LastReceivedLink"/>). Links are ordered by id.
+/// The receive threads start with <see cref="StartReceiving"/> (the engine's <c>Start</c>, which first gives each the sync
+/// threads' scheduling, <c>sync.scheduler</c>), or at the first <see cref="ReceiveAsync"/> without an engine; until
+/// then datagrams wait in the links' sockets.
 /// </summary>
 public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDatagramBatchSender, IBufferedReceive
 {
@@ -23,6 +26,10 @@ public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDa
     private readonly SemaphoreSlim _readyCount = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread[] _threads;
+    private readonly int[] _threadIds;
+    private readonly object _startLock = new();
+    private Action<byte>? _prologue;
+    private bool _started;
     private long _receiveFailures;
     private int _disposed;
 
@@ -54,12 +61,57 @@ public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDa
 
         _freeCount = new SemaphoreSlim(BufferCount);
         _threads = new Thread[_links.Length];
+        _threadIds = new int[_links.Length];
         for (int l = 0; l < _links.Length; l++)
         {
             int link = l;
-            _threads[l] = new Thread(() => ReceiveLoop(link)) { IsBackground = true, Name = $"cs-link-{_links[l].Id}" };
-            _threads[l].Start();
+            _threads[l] = new Thread(() => RunLink(link)) { IsBackground = true, Name = $"cs-link-{_links[l].Id}" };
         }
+    }
+
+    /// <summary>
+    /// Starts every link's receive thread (once; later calls do nothing, as do calls after <see cref="Dispose"/>). Each
+    /// thread first runs <paramref name="prologue"/> with its link id — the engine applies the sync threads' scheduling
+    /// there, as its own sender and receiver do — then receives.
+    /// </summary>
+    public void StartReceiving(Action<byte>? prologue = null)
+    {
+        lock (_startLock)
+        {
+            if (_started || Volatile.Read(ref _disposed) != 0)
+            {
+                return;
+            }
+
+            _started = true;
+            _prologue = prologue;
+            foreach (var t in _threads)
+            {
+                t.Start();
+            }
+        }
+    }
+
+    /// <summary>Kernel thread ids of the links' receive threads, in link order (0 until a thread runs), for CPU accounting and tests.</summary>
+    public IReadOnlyList<int> ReceiveThreadIds
+    {
+        get
+        {
+            var ids = new int[_threadIds.Length];
+            for (int i = 0; i < ids.Length; i++)
+            {
+                ids[i] = Volatile.Read(ref _threadIds[i]);
+            }
+
+            return ids;
+        }
+    }
+
+    private void RunLink(int link)
+    {
+        _prologue?.Invoke(_links[link].Id); // the scheduling first: the id recorded below is a thread already under it
+        Volatile.Write(ref _threadIds[link], Engine.ThreadCpu.CurrentThreadId());
+        ReceiveLoop(link);
     }
 
     public int MaxDatagramSize { get; }
@@ -141,6 +193,11 @@ public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDa
 
     public ValueTask<DatagramReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (!Volatile.Read(ref _started))
+        {
+            StartReceiving(); // used without an engine: nobody applies a scheduling first
+        }
+
         while (!_readyCount.Wait(250, cancellationToken))
         {
             if (Volatile.Read(ref _disposed) != 0)
@@ -211,15 +268,24 @@ public sealed class MultiLinkChannel : IDatagramChannel, IReceiveDropCounts, IDa
             return;
         }
 
+        bool started;
+        lock (_startLock)
+        {
+            started = _started; // no thread starts after this (StartReceiving checks _disposed under the lock)
+        }
+
         _stop.Cancel();
         foreach (var l in _links)
         {
             l.Channel.Dispose();
         }
 
-        foreach (var t in _threads)
+        if (started)
         {
-            t.Join(TimeSpan.FromSeconds(5));
+            foreach (var t in _threads)
+            {
+                t.Join(TimeSpan.FromSeconds(5));
+            }
         }
 
         _stop.Dispose();

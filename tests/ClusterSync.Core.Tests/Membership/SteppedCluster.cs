@@ -15,6 +15,8 @@ internal sealed class SteppedCluster : IDisposable
     public static readonly TimeSpan Dead = TimeSpan.FromMilliseconds(300); // 100 ms × 3, the defaults
 
     private readonly HashSet<(byte From, byte To)> _cut = [];
+    private readonly List<(long Due, byte From, byte To, byte[] Datagram)> _held = [];
+    private long _step;
 
     /// <param name="members">Id and priority of each member; every member has every other one as its peer.</param>
     /// <param name="window">The engines' send window, in datagrams (16 at least).</param>
@@ -62,6 +64,12 @@ internal sealed class SteppedCluster : IDisposable
     /// </summary>
     public bool Latency { get; set; }
 
+    /// <summary>
+    /// Extra delay, in steps, of a datagram sent from the first member to the second (null or 0: delivered as usual): a
+    /// jittery link. Held datagrams are delivered in the order they were sent once due, before the step's own traffic.
+    /// </summary>
+    public Func<byte, byte, int>? Hold { get; set; }
+
     /// <summary>Datagrams from <paramref name="from"/> to <paramref name="to"/> are lost from now on (one way).</summary>
     public void Cut(byte from, byte to) => _cut.Add((from, to));
 
@@ -83,13 +91,31 @@ internal sealed class SteppedCluster : IDisposable
     public void Step()
     {
         Time.Advance(Tick);
+        _step++;
         foreach (var m in Members.Where(m => m.Up))
         {
             m.Engine.OnTick();
             m.Engine.StepSender();
         }
 
+        DeliverHeld();
         Deliver();
+    }
+
+    private void DeliverHeld()
+    {
+        var due = _held.Where(h => h.Due <= _step).ToList();
+        _held.RemoveAll(h => h.Due <= _step);
+        foreach (var (_, from, to, datagram) in due)
+        {
+            var m = Members.Single(x => x.Id == from);
+            var target = Members.Single(x => x.Id == to);
+            if (m.Up && target.Up && !_cut.Contains((from, to)))
+            {
+                target.Engine.HandleDatagram(datagram);
+                target.Engine.StepSender();
+            }
+        }
     }
 
     /// <summary>Steps until <paramref name="condition"/> holds; fails after <paramref name="limit"/>. Returns the steps taken.</summary>
@@ -131,6 +157,12 @@ internal sealed class SteppedCluster : IDisposable
                 {
                     any = true;
                     var to = Members.Single(x => x.Id == d.To);
+                    if (m.Up && Hold?.Invoke(m.Id, to.Id) is int hold and > 0)
+                    {
+                        _held.Add((_step + hold, m.Id, to.Id, d.Datagram));
+                        continue;
+                    }
+
                     if (m.Up && to.Up && !_cut.Contains((m.Id, to.Id)))
                     {
                         to.Engine.HandleDatagram(d.Datagram);

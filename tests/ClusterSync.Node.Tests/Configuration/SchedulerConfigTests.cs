@@ -10,7 +10,8 @@ namespace ClusterSync.Node.Tests.Configuration;
 /// <summary>
 /// <c>sync.scheduler</c> (conntrackd's <c>Scheduler</c> and <c>NiceValue</c> for the sync threads): each bad field is
 /// named with what was expected; a valid setting reaches the engine's options; with the privilege (root, as CI runs)
-/// the engine's sender, receiver and heartbeat threads run under it.
+/// the engine's sender, receiver and heartbeat threads run under it, and so do the receive threads of every sync link
+/// when a member has several.
 /// </summary>
 public sealed class SchedulerConfigTests : IDisposable
 {
@@ -134,6 +135,58 @@ public sealed class SchedulerConfigTests : IDisposable
         foreach (var tid in new[] { plain.SenderThreadId, plain.ReceiverThreadId, plain.HeartbeatThreadId })
         {
             Assert.Equal(inherited, ReadScheduling(tid)); // the default leaves a member's threads as the process made them
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData(SyncSchedulingPolicy.Fifo, 1)]
+    [InlineData(SyncSchedulingPolicy.RoundRobin, 2)]
+    [InlineData(SyncSchedulingPolicy.Other, 0)]
+    public void Start_WithSchedulerOnTwoSyncLinks_EveryLinkReceiveThreadRunsUnderIt(SyncSchedulingPolicy policy, int kernelPolicy)
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "thread scheduling is Linux only");
+        Skip.IfNot(HasCapSysNice(), "needs root or CAP_SYS_NICE to raise a thread's priority (CI runs as root)");
+        var scheduling = policy == SyncSchedulingPolicy.Other
+            ? new SyncThreadScheduling { Nice = -3 }
+            : new SyncThreadScheduling { Policy = policy, Priority = 7 };
+        // Two members on two sync links each (ids 1 and 2), as a node with `cluster.members[].links` runs them.
+        var sockets = new UdpDatagramChannel[4];
+        for (int i = 0; i < sockets.Length; i++)
+        {
+            sockets[i] = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
+        }
+
+        sockets[0].SetPeers([sockets[2].LocalEndPoint]);
+        sockets[1].SetPeers([sockets[3].LocalEndPoint]);
+        sockets[2].SetPeers([sockets[0].LocalEndPoint]);
+        sockets[3].SetPeers([sockets[1].LocalEndPoint]);
+        var links = new MultiLinkChannel([new SyncLink(1, sockets[0]), new SyncLink(2, sockets[1])]);
+        var plainLinks = new MultiLinkChannel([new SyncLink(1, sockets[2]), new SyncLink(2, sockets[3])]);
+        using var engine = new SyncEngine(new SyncEngineOptions { MemberId = 1, PeerMemberIds = [2], Insecure = true, Scheduler = scheduling }, links, null);
+        using var plain = new SyncEngine(new SyncEngineOptions { MemberId = 2, PeerMemberIds = [1], Insecure = true }, plainLinks, null);
+
+        engine.Start();
+        plain.Start();
+
+        Assert.True(Wait.Until(() => links.ReceiveThreadIds.All(t => t != 0) && plainLinks.ReceiveThreadIds.All(t => t != 0) && engine.ReceiverThreadId != 0,
+            TimeSpan.FromSeconds(10)), "the link receive threads did not start");
+        Assert.Equal(2, links.ReceiveThreadIds.Count);
+        foreach (var tid in links.ReceiveThreadIds)
+        {
+            // A link's thread takes the setting before it records its id (MultiLinkChannel.StartReceiving): what /proc shows is final.
+            var (kernel, priority, nice) = ReadScheduling(tid);
+            Assert.Equal(kernelPolicy, kernel);
+            Assert.Equal(scheduling.Priority, priority);
+            if (policy == SyncSchedulingPolicy.Other)
+            {
+                Assert.Equal(-3, nice);
+            }
+        }
+
+        var inherited = ReadScheduling(ThreadCpu.CurrentThreadId());
+        foreach (var tid in plainLinks.ReceiveThreadIds)
+        {
+            Assert.Equal(inherited, ReadScheduling(tid)); // the default leaves the link threads as the process made them
         }
     }
 

@@ -17,7 +17,8 @@ public enum SyncSchedulingPolicy
 }
 
 /// <summary>
-/// How the engine's sync threads (sender, receiver, heartbeat, control tick) are scheduled: conntrackd's
+/// How the engine's sync threads (sender, receiver, heartbeat, control tick, apply; each sync link's receive thread on a
+/// <see cref="Transport.MultiLinkChannel"/>) are scheduled: conntrackd's
 /// <c>Scheduler { Type FIFO; Priority N }</c> and <c>NiceValue</c>. The default leaves them as every other thread.
 /// A real-time policy or a negative nice value needs root or <c>CAP_SYS_NICE</c> (or a matching <c>RLIMIT_RTPRIO</c> /
 /// <c>RLIMIT_NICE</c>) and Linux; <see cref="CheckAllowed"/> says why not before anything starts.
