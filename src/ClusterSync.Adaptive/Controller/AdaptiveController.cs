@@ -99,6 +99,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private double _lastExposure;
     private double _lastLifetime;
     private double _windowExposure;
+    private double _windowCounterfactual;
     private double _windowLifetime;
     private double _windowOutcomes;
     private double _windowPriced;
@@ -124,6 +125,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private long _static;
     private long _neverSkip;
     private long _guarded;
+    private long _heldDecisions;
     private long _revisedNow;
     private long _revisedHeld;
     private long _observed;
@@ -252,9 +254,10 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         float p;
         if (state.ClassHoldMs is { } hold && hold[serviceClass] != int.MinValue)
         {
-            // The since-start account: the class is behind the static policy on both axes; its static policy, tilted
-            // toward the axis adaptive must win, decides until that is paid back and the model pays again.
+            // The since-start account: the class is behind the static policy on both axes (or on the way there); its
+            // static policy, tilted toward the axis it secures, decides until that is paid back and the model pays again.
             _guarded++;
+            _heldDecisions++;
             decision = hold[serviceClass] == 0 ? SyncDecision.Now() : SyncDecision.After(hold[serviceClass]);
         }
         else if ((ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, out p)) != int.MinValue)
@@ -449,6 +452,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         {
             long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
             var model = _model;
+            double counterfactual = 0;
             foreach (var o in batch)
             {
                 var c = o.ServiceClass;
@@ -506,6 +510,13 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                         sh.Add(life);
                     }
 
+                    if (g >= 0 && _options.GuardSinceStart && _guard.Held(c))
+                    {
+                        // Held: what the model's own choice (at the price of the moment) would have exposed instead of
+                        // what the hold applied — the price keeps learning from the model's choices, not the hold's.
+                        counterfactual += Math.Min(life, modelDelay) - (o.ExposureMs / 1000.0);
+                    }
+
                     _guard.Observe(c, life, o.Synced, o.ExposureMs / 1000.0, cls.CheckpointSeconds, g, modelDelay, nowMs);
                 }
 
@@ -547,6 +558,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             double memory = _options.LossWindow.TotalSeconds;
             double keep = Math.Exp(-dt / memory);
             _windowExposure = (keep * _windowExposure) + (exposureSeconds - _lastExposure);
+            _windowCounterfactual = (keep * _windowCounterfactual) + counterfactual;
             _windowLifetime = (keep * _windowLifetime) + (lifetimeSeconds - _lastLifetime);
             _windowOutcomes = (keep * _windowOutcomes) + batch.Count;
             _lastExposure = exposureSeconds;
@@ -594,7 +606,13 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             // Over budget: lower the price (sync earlier); under: raise it (fewer messages).
             double previous = _price;
             double weight = EvidenceWeight(dt, memory, keep, lifetimeSeconds);
-            double error = Math.Clamp((_realized / _options.LossBudget) - 1, -1, _options.ErrorWeighting ? _options.MaxOverError : 1);
+            // While a class is held by the since-start account the price follows the loss the model's own choices would
+            // have realized (the held connections' exposure replaced by theirs): the hold ends when the model pays at
+            // the price the budget needs, not at the price the hold began with. What is applied meanwhile stays the hold's.
+            double followed = _windowLifetime > 0 && _windowCounterfactual != 0
+                ? Math.Max(0, (_windowExposure + _windowCounterfactual) / _windowLifetime)
+                : _realized;
+            double error = Math.Clamp((followed / _options.LossBudget) - 1, -1, _options.ErrorWeighting ? _options.MaxOverError : 1);
             int sign = Math.Sign(error);
             if (sign != 0 && sign != _lastErrorSign)
             {
@@ -907,10 +925,12 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
         if (_options.HoldWhileGuarded)
         {
-            // Decisions of a class held by the since-start account are the guard's too: the price holds (a price moving
-            // under a hold winds up: CTU day 1 at budget 0.1 ended at 1.78 × the budget that way, 1.03 × held).
-            long priced = Interlocked.Read(ref _now) + Interlocked.Read(ref _delayed) + Interlocked.Read(ref _never);
-            long unpriced = Interlocked.Read(ref _guarded) + Interlocked.Read(ref _static);
+            // A class held by the since-start account is not: the price follows the model's counterfactual choices for
+            // it (Process), which answer the price. (Following the hold's own loss wound the price up — CTU day 1 at
+            // budget 0.1 ended at 1.78 × the budget that way; holding the price instead left a good model held all day.)
+            long held = _options.GuardSinceStart ? Interlocked.Read(ref _heldDecisions) : 0;
+            long priced = Interlocked.Read(ref _now) + Interlocked.Read(ref _delayed) + Interlocked.Read(ref _never) + held;
+            long unpriced = Interlocked.Read(ref _guarded) + Interlocked.Read(ref _static) - held;
             _windowPriced = (keep * _windowPriced) + (priced - _lastPriced);
             _windowDecisions = (keep * _windowDecisions) + (priced - _lastPriced) + (unpriced - _lastUnpriced);
             _lastPriced = priced;

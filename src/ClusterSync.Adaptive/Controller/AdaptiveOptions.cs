@@ -100,11 +100,14 @@ public sealed record AdaptiveOptions
     /// counted). A class behind the static policy on both axes at all, or on messages by more than one standard error
     /// when the budget allows more exposure than static gives, is decided by its static policy — securing the axis it is
     /// still ahead on (or the less-behind one), tilted toward it as far as the budget or the deficit's repayment needs —
-    /// until it is ahead there and the model's own choices, judged on the connections ended meanwhile, beat the static
-    /// policy on the budget's axis. Off by default: a held class keeps the price frozen and stays held until the model's
-    /// choices at that price beat static, so a good model that starts behind (cold price) can spend half its budget or
-    /// less (2026-12-06: CTU day 1 0.16–0.31 ×, a price-sensitive test model 0.47 ×); turn it on where "never behind
-    /// static 3 s on both axes" matters more than spending the budget.
+    /// until it is ahead there and the model's own choices, judged on the connections ended meanwhile (faded over
+    /// <see cref="GuardWindow"/>, or <see cref="GuardSlowWindow"/> while that holds too few), beat the static policy on
+    /// the budget's axis. While held, the price follows the loss the model's own choices would have realized on the held
+    /// class's ended connections (what is applied stays the hold's, static's or less on the secured axis), so the hold
+    /// ends when the model pays at the price the budget needs. Still off by default (round 6, 2026-12-06): with it on,
+    /// the site-retraining test finds no replay at any budget up to 0.5 with static 3 s's messages or fewer (a class
+    /// behind on messages and ahead on exposure stays held on static); off, a trace can end worse than static 3 s on
+    /// both axes (home/lab log at 0.1).
     /// </summary>
     public bool GuardSinceStart { get; init; }
 

@@ -28,8 +28,11 @@ internal sealed class BaselineGuard
     /// </summary>
     private const double HoldZ = 1;
 
-    /// <summary>Standard errors by which the model's own choices, on the connections ended while held, must beat the static policy on the target axis.</summary>
-    private const double ReturnZ = 2;
+    /// <summary>
+    /// Standard errors (of the per-connection mean differences) by which the model's own choices, on the connections
+    /// ended while held, are taken worse than they read before the account projects their path (<see cref="PathEntersWorse"/>).
+    /// </summary>
+    private const double ReturnZ = 1;
 
     private readonly int _classes;
     private readonly bool[] _fallback = new bool[256 * RegionsPerClass];
@@ -48,7 +51,8 @@ internal sealed class BaselineGuard
     // (true: fewer messages; false: less exposure), and since the hold began the model's own choices against static.
     private readonly bool[] _held;
     private readonly bool[] _heldForMessages;
-    private readonly Window[] _sinceHold;
+    private readonly HoldEvidence[] _sinceHold;
+    private readonly HoldEvidence[] _sinceHoldSlow;
     private long _holds;
 
     public BaselineGuard(int classes)
@@ -56,7 +60,8 @@ internal sealed class BaselineGuard
         _classes = Math.Max(1, classes);
         _held = new bool[_classes];
         _heldForMessages = new bool[_classes];
-        _sinceHold = new Window[_classes];
+        _sinceHold = new HoldEvidence[_classes];
+        _sinceHoldSlow = new HoldEvidence[_classes];
         _sinceStart = new Window[_classes];
         _minutes = new Window[_classes * Minutes];
         _minuteOf = new long[_classes * Minutes];
@@ -95,7 +100,8 @@ internal sealed class BaselineGuard
         double modelExposure = Math.Min(lifetime, modelDelay);
         if (cls < _classes && _held[cls])
         {
-            _sinceHold[cls].Add(modelSynced, modelExposure, staticSynced, staticExposure, lifetime);
+            _sinceHold[cls].Add(modelSynced, modelExposure, staticSynced, staticExposure);
+            _sinceHoldSlow[cls].Add(modelSynced, modelExposure, staticSynced, staticExposure);
         }
 
         _fast.Add(cls, r, synced, exposure, modelSynced, modelExposure, staticSynced, staticExposure);
@@ -107,6 +113,11 @@ internal sealed class BaselineGuard
     {
         _fast.Fade(factor);
         _slow.Fade(slowFactor);
+        for (int c = 0; c < _classes; c++)
+        {
+            _sinceHold[c].Fade(factor);
+            _sinceHoldSlow[c].Fade(slowFactor);
+        }
     }
 
     /// <summary>
@@ -174,15 +185,15 @@ internal sealed class BaselineGuard
     /// <summary>
     /// The since-start account's verdict, per class (the live connections' exposure beyond static's,
     /// <paramref name="liveExposureExcess"/>, counted). A class with at least <paramref name="minEvidence"/> ended
-    /// connections since start is held when it is behind the static policy on both axes at all, or — when
-    /// <paramref name="budgetAllowsMoreExposure"/> (the budget loop spends that budget, so exposure ends above static's
-    /// and only fewer messages can pay for it) — behind on messages by more than <see cref="HoldZ"/> standard errors of
-    /// the per-connection differences. Held, it secures one axis (<see cref="HeldForMessages"/>): the one it is still
-    /// ahead on, or, behind on both, the one less behind relative to static. It returns to the model when the account
-    /// is ahead on that axis by <see cref="HoldZ"/> standard errors and the model's own choices, on at least
-    /// <paramref name="minEvidence"/> connections ended since the hold began, beat the static policy by
-    /// <see cref="ReturnZ"/> on the budget's axis (messages when the budget allows more exposure than static gives, or
-    /// when exposure is the further behind; else exposure). Returns whether any class is held.
+    /// connections since start is held when it is behind the static policy on both axes at all, or on the way there:
+    /// what was applied recently (per connection, against static, over the guard window or the long one) leads its
+    /// totals there within as many connections again as it has seen. Held, it secures one axis
+    /// (<see cref="HeldForMessages"/>): the one it is still ahead on, or, behind on both, the one less behind relative to
+    /// static (<paramref name="budgetAllowsMoreExposure"/> breaks a tie toward messages). It returns to the model when
+    /// the account is ahead on that axis by <see cref="HoldZ"/> standard errors and the model's own choices, on at
+    /// least <paramref name="minEvidence"/> (faded) connections ended since the hold began, asked at the price of the
+    /// moment (which keeps learning from them) and read <see cref="ReturnZ"/> standard errors worse than they are,
+    /// would not lead the totals to "behind on both" within that horizon. Returns whether any class is held.
     /// </summary>
     public bool UpdateHeld(bool budgetAllowsMoreExposure, double minEvidence, double liveExposureExcess = 0)
     {
@@ -206,10 +217,18 @@ internal sealed class BaselineGuard
             bool forMessages = budgetAllowsMoreExposure || (behindOnBoth && w.RelativeExposureDeficit >= w.RelativeSyncDeficit);
             if (!_held[c])
             {
-                if (w.Connections >= minEvidence && (behindOnBoth || (budgetAllowsMoreExposure && w.Behind(messages: true, HoldZ))))
+                // Behind on both at all, or on the way there: the per-connection rates of what was applied recently
+                // (the guard window, or the long one while that holds too few) lead the totals into "behind on both"
+                // within as many connections again as the class has seen (e.g. a budget loop buying exposure while the
+                // class is still behind on messages, faster than its exposure lead can absorb).
+                var e = _fast.ClassN[c] >= minEvidence ? _fast : _slow.ClassN[c] >= minEvidence ? _slow : null;
+                bool onTheWay = e is not null && PathEntersWorse(w, (e.AppliedSyncs[c] - e.ClassStaticSyncs[c]) / e.ClassN[c],
+                    (e.AppliedExposure[c] - e.ClassStaticExposure[c]) / e.ClassN[c], Math.Max(w.Connections, minEvidence));
+                if (w.Connections >= minEvidence && (behindOnBoth || onTheWay))
                 {
                     _held[c] = true;
                     _sinceHold[c] = default;
+                    _sinceHoldSlow[c] = default;
                     _holds++;
                 }
             }
@@ -223,9 +242,14 @@ internal sealed class BaselineGuard
                 bool secureMessages = aheadOnMessages != aheadOnExposure ? aheadOnMessages
                     : aheadOnMessages ? forMessages : w.RelativeSyncDeficit <= w.RelativeExposureDeficit;
                 _heldForMessages[c] = secureMessages;
-                var h = _sinceHold[c];
+                // The model's own choices, asked at the price of the moment (the price keeps learning from them while
+                // the class is held), judged over the guard window — over the long one while that holds too few.
+                var h = _sinceHold[c].N >= minEvidence ? _sinceHold[c] : _sinceHoldSlow[c];
                 bool paidBack = w.Ahead(secureMessages, HoldZ);
-                bool modelPays = h.Connections >= minEvidence && h.Ahead(forMessages, ReturnZ);
+                bool modelPays = h.N >= minEvidence && !PathEntersWorse(w,
+                    ((h.ModelSyncs - h.StaticSyncs) / h.N) + (ReturnZ * Math.Sqrt(h.SyncsDiffering) / h.N),
+                    ((h.ModelExposure - h.StaticExposure) / h.N) + (ReturnZ * Math.Sqrt(h.ExposureDiffSquares) / h.N),
+                    Math.Max(w.Connections, minEvidence));
                 if (paidBack && modelPays)
                 {
                     _held[c] = false;
@@ -236,6 +260,26 @@ internal sealed class BaselineGuard
         }
 
         return any;
+    }
+
+    /// <summary>
+    /// Whether the since-start totals <paramref name="w"/>, moved on by <paramref name="syncRate"/> syncs and
+    /// <paramref name="exposureRate"/> exposure-seconds per connection (each against the static policy), are behind the
+    /// static policy on both axes at once within <paramref name="horizon"/> connections (now included).
+    /// </summary>
+    private static bool PathEntersWorse(in Window w, double syncRate, double exposureRate, double horizon)
+    {
+        var (mLo, mHi) = BehindWhile(w.AdaptiveSyncs - w.StaticSyncs, syncRate);
+        var (eLo, eHi) = BehindWhile(w.AdaptiveExposure - w.StaticExposure, exposureRate);
+        double lo = Math.Max(mLo, eLo);
+        return lo <= horizon && lo < Math.Min(mHi, eHi);
+
+        // The connections k ≥ 0 (an interval) after which a deficit d moving by r per connection is positive.
+        static (double Lo, double Hi) BehindWhile(double d, double r)
+            => r > 0 ? (Math.Max(0, -d / r), double.PositiveInfinity)
+                : d <= 0 ? (1, 0)
+                : r < 0 ? (0, d / -r)
+                : (0, double.PositiveInfinity);
     }
 
     /// <summary>The class is held on the static policy by the since-start account.</summary>
@@ -259,6 +303,7 @@ internal sealed class BaselineGuard
         Array.Clear(_classFallback);
         Array.Clear(_held);
         Array.Clear(_sinceHold);
+        Array.Clear(_sinceHoldSlow);
     }
 
     public int RegionsGuarded(int cls)
@@ -376,6 +421,49 @@ internal sealed class BaselineGuard
     }
 
     /// <summary>
+    /// Faded sums, over the connections of a held class ended since the hold began, of the model's own choices (at the
+    /// price of the moment) against the static policy, with the per-connection differences' squares.
+    /// </summary>
+    private struct HoldEvidence
+    {
+        public double N;
+        public double ModelSyncs;
+        public double StaticSyncs;
+        public double SyncsDiffering;
+        public double ModelExposure;
+        public double StaticExposure;
+        public double ExposureDiffSquares;
+
+        public void Add(bool synced, double exposure, bool staticSynced, double staticExposure)
+        {
+            N++;
+            ModelSyncs += synced ? 1 : 0;
+            StaticSyncs += staticSynced ? 1 : 0;
+            SyncsDiffering += synced != staticSynced ? 1 : 0;
+            ModelExposure += exposure;
+            StaticExposure += staticExposure;
+            double d = exposure - staticExposure;
+            ExposureDiffSquares += d * d;
+        }
+
+        public void Fade(double factor)
+        {
+            if (factor >= 1 || N <= 0)
+            {
+                return;
+            }
+
+            N *= factor;
+            ModelSyncs *= factor;
+            StaticSyncs *= factor;
+            SyncsDiffering *= factor;
+            ModelExposure *= factor;
+            StaticExposure *= factor;
+            ExposureDiffSquares *= factor;
+        }
+    }
+
+    /// <summary>
     /// Sums over ended connections of one policy (as applied, or the model's own choices) against the static policy on
     /// the same connections, with the sums of squared per-connection differences (the differences' standard error).
     /// </summary>
@@ -427,12 +515,6 @@ internal sealed class BaselineGuard
             double exposure = AdaptiveExposure - StaticExposure;
             return syncs > 0 && exposure > 0 && (syncs > z * Math.Sqrt(SyncsDiffering) || exposure > z * Math.Sqrt(ExposureDiffSquares));
         }
-
-        /// <summary>Behind the static policy on one axis (messages, or exposure) by more than <paramref name="z"/> standard errors (and at all).</summary>
-        public readonly bool Behind(bool messages, double z)
-            => messages
-                ? AdaptiveSyncs - StaticSyncs > 0 && AdaptiveSyncs - StaticSyncs > z * Math.Sqrt(SyncsDiffering)
-                : AdaptiveExposure - StaticExposure > 0 && AdaptiveExposure - StaticExposure > z * Math.Sqrt(ExposureDiffSquares);
 
         /// <summary>Ahead of the static policy on one axis (messages, or exposure) by at least <paramref name="z"/> standard errors (and at all).</summary>
         public readonly bool Ahead(bool messages, double z)

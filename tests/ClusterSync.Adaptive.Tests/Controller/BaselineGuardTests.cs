@@ -84,16 +84,21 @@ public sealed class BaselineGuardTests
         Assert.True(guard.HeldForMessages(0), "the budget allows more exposure than static gives: adaptive must win on messages");
         Assert.Equal(BaselineGuard.RegionsPerClass, guard.RegionsGuarded(0));
 
-        // Held on a longer delay: 5-s connections not synced where static syncs them, while the model would sync them at
-        // once. After 40 the account is 10 syncs ahead (≥ one standard error, √90): paid back, but the model does not pay.
+        // Held on a longer delay: 5-s connections not synced where static syncs them. After 40 the account is 10 syncs
+        // ahead (≥ one standard error, √90): paid back. But the model would sync them at once, and 1-s ones too (half a
+        // sync more than static per connection): its path spends the 10-sync lead in 20 connections while the exposure
+        // is still behind — it does not pay.
         for (int i = 0; i < 40; i++)
         {
             guard.Observe(0, 5, synced: false, 5, staticDelay: 3, NowRegion, modelDelay: 0, 100_000 + (i * 1000));
+            guard.Observe(0, 1, synced: false, 1, staticDelay: 3, NowRegion, modelDelay: 0, 100_500 + (i * 1000));
         }
 
         Assert.True(guard.UpdateHeld(true, 30));
 
-        // Now the model's own choice is 10 s on them: 30 syncs fewer than static (≥ two standard errors, √30): it pays.
+        // Now the model's own choice is 10 s on the 5-s ones: 30 syncs fewer than static. Read one standard error worse
+        // than it is, its path would spend the lead (now 40 syncs) in about 240 connections, more than the class has seen
+        // (160): it pays.
         for (int i = 0; i < 30; i++)
         {
             guard.Observe(0, 5, synced: false, 5, staticDelay: 3, TenSecondRegion, modelDelay: 10, 200_000 + (i * 1000));
@@ -117,19 +122,28 @@ public sealed class BaselineGuardTests
     }
 
     [Fact]
-    public void UpdateHeld_BudgetAboveStaticLossAndMessagesBehind_HeldOnStaticKeepingTheExposureLead()
+    public void UpdateHeld_MessagesBehindAndRecentChoicesSpendTheExposureLead_HeldKeepingTheExposureLead()
     {
-        // The same connections, but the budget allows more exposure than static gives: the budget loop will spend it,
-        // so only fewer messages can pay for it — messages behind is enough to hold. The hold keeps what the class is
-        // still ahead on (exposure): the static policy, not a tilt that would lose it.
+        // Behind on messages, ahead on exposure (1-s connections synced at once: 400 syncs more, 400 s less). Then the
+        // budget loop buys exposure: 10-s connections never synced (a sync less, 7 s more each). Not behind on both yet
+        // (370 syncs behind, 190 s ahead), but at that rate the exposure lead is gone in ~31 connections while the
+        // messages are still behind: held before, keeping what the class is still ahead on (exposure).
         var guard = new BaselineGuard(1);
-        for (int i = 0; i < 200; i++)
+        for (int i = 0; i < 400; i++)
         {
             guard.Observe(0, 1, synced: true, 0, staticDelay: 3, 0, modelDelay: 0, i * 1000);
         }
 
+        Assert.False(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30)); // exposure ahead and getting further ahead
+        guard.Fade(0.01, 0.01);
+        for (int i = 0; i < 30; i++)
+        {
+            guard.Observe(0, 10, synced: false, 10, staticDelay: 3, 12, modelDelay: double.PositiveInfinity, 400_000 + (i * 1000));
+        }
+
         Assert.True(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
         Assert.False(guard.HeldForMessages(0));
+        Assert.Equal(1, guard.Holds);
     }
 
     private static bool[] Run(bool slowEvidence, double lifetime, double modelDelay, int region)

@@ -5,7 +5,8 @@ namespace ClusterSync.Adaptive.Tests.Controller;
 
 /// <summary>
 /// The guard's since-start account: a model that is wrong on purpose, replayed through the controller on a virtual
-/// clock over a sparse home/lab-like trace, must not leave adaptive behind static 3 s on both axes at once.
+/// clock over a sparse home/lab-like trace, must not leave adaptive behind static 3 s on both axes at once (with
+/// <c>guardSinceStart</c> on: still off by default after round 6, see docs/adaptive.md).
 /// </summary>
 public sealed class SinceStartGuardTests
 {
@@ -160,7 +161,7 @@ public sealed class SinceStartGuardTests
         }
 
         var status = controller.GetStatus();
-        return new ReplayTotals(messages, exposure, staticMessages, staticExposure, status.DecidedGuarded, status.Comparison);
+        return new ReplayTotals(messages, exposure, staticMessages, staticExposure, status.DecidedGuarded, status.Comparison, status.RealizedLossSinceStart);
 
         void Advance(long ms)
         {
@@ -209,10 +210,10 @@ public sealed class SinceStartGuardTests
 
     private readonly record struct Connection(ConnectionKey Key, long CreatedMs, long EndedMs);
 
-    private sealed record ReplayTotals(long Messages, double Exposure, long StaticMessages, double StaticExposure, long Guarded, AdaptiveComparison Comparison)
+    private sealed record ReplayTotals(long Messages, double Exposure, long StaticMessages, double StaticExposure, long Guarded, AdaptiveComparison Comparison, double RealizedSinceStart)
     {
         public override string ToString()
-            => $"adaptive {Messages} messages ({100.0 * Messages / StaticMessages:F1} %), {Exposure:F0} s ({100 * Exposure / StaticExposure:F1} %) against static 3 s {StaticMessages} / {StaticExposure:F0} s; {Guarded} guarded decisions";
+            => $"adaptive {Messages} messages ({100.0 * Messages / StaticMessages:F1} %), {Exposure:F0} s ({100 * Exposure / StaticExposure:F1} %) against static 3 s {StaticMessages} / {StaticExposure:F0} s; {Guarded} guarded decisions, realized loss since start {RealizedSinceStart:F4}";
     }
 
     /// <summary>A model wrong on purpose: it believes each connection lives 9 s² / its true lifetime (the opposite side of 3 s, as far from it), and applies the price rule to that belief.</summary>
