@@ -80,6 +80,11 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     private int[]? _serviceSlots;
     private double[] _servicePrior = [];
 
+    // Per service deciding on its own lifetimes: 1 + its slot in _serviceOwnDist (P(L > d), then E[min(L, d)] on the
+    // grid), so a held class can ask the service's rule at a price other than the price of the moment.
+    private int[]? _serviceOwnSlots;
+    private double[] _serviceOwnDist = [];
+
     // Per service (faded with the service histograms): what the model's own choices and the service's own rule would
     // have cost on the same ended connections — the evidence whether the service's lifetimes may overrule the model.
     private const double ServiceEnterMargin = 0.05;
@@ -254,13 +259,23 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         float p;
         if (state.ClassHoldMs is { } hold && hold[serviceClass] != int.MinValue)
         {
-            // The since-start account: the class is behind the static policy on both axes (or on the way there); its
-            // static policy, tilted toward the axis it secures, decides until that is paid back and the model pays again.
+            // The since-start account: the class is behind the static policy on both axes (or on the way there). The model
+            // decides at the price at which its choices on the held class's ended connections beat static on both axes
+            // (that pays the deficit back on both); without one, its static policy, tilted toward the axis it secures,
+            // decides until that is paid back and the model pays again.
             _guarded++;
             _heldDecisions++;
-            decision = hold[serviceClass] == 0 ? SyncDecision.Now() : SyncDecision.After(hold[serviceClass]);
+            double heldPrice = state.ClassHoldPrice is { } prices ? prices[serviceClass] : double.NaN;
+            if (!double.IsNaN(heldPrice) && (ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, heldPrice, out p)) != int.MinValue)
+            {
+                decision = ms == 0 ? SyncDecision.Now(p) : ms < 0 ? SyncDecision.Never(p) : SyncDecision.After(ms, p);
+            }
+            else
+            {
+                decision = hold[serviceClass] == 0 ? SyncDecision.Now() : SyncDecision.After(hold[serviceClass]);
+            }
         }
-        else if ((ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, out p)) != int.MinValue)
+        else if ((ms = ChooseMs(state, _model, key, entry.CreatedMs, cls.CheckpointSeconds, state.Price, out p)) != int.MinValue)
         {
             if (state.Fallback is { } fallback && fallback[(serviceClass * BaselineGuard.RegionsPerClass) + GridIndexOfMs(ms)])
             {
@@ -314,14 +329,15 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     /// <see cref="AdaptiveOptions.ServicePriorWeight"/> outcomes; the model alone for a service not seen yet.
     /// int.MinValue: neither a model nor a service's lifetimes (cold start). The decision and the guard both ask this.
     /// </summary>
-    private static int ChooseMs(DecisionState state, LoadedModel? model, in ConnectionKey key, long createdMs, double checkpointSeconds, out float p)
+    private static int ChooseMs(DecisionState state, LoadedModel? model, in ConnectionKey key, long createdMs, double checkpointSeconds, double price, out float p)
     {
         int b = ServiceBucket(key);
         if (state.ServiceDelayMs is { } sd && sd[b] != int.MinValue)
         {
-            // What this site has taught the node about this service since start outweighs the model's prior.
+            // What this site has taught the node about this service since start outweighs the model's prior (asked at
+            // another price than the moment's — a held class at its dominating price — its rule at that price).
             p = state.ServiceLongShare![b];
-            return sd[b];
+            return price != state.Price && OwnDistribution(state, b) is { Length: > 0 } own ? s_gridMs[Argmin(own, price, state.ServiceMaxDelay)] : sd[b];
         }
 
         if (model is null)
@@ -333,14 +349,14 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         int slot = state.ServiceSlot is { } slots ? slots[b] - 1 : -1;
         if (slot < 0)
         {
-            return model.Predictor.ChooseDelayMs(key, createdMs, state.Price, checkpointSeconds, out p);
+            return model.Predictor.ChooseDelayMs(key, createdMs, price, checkpointSeconds, out p);
         }
 
         Span<double> survival = stackalloc double[s_grid.Length];
         Span<double> exposure = stackalloc double[s_grid.Length];
         if (!model.Predictor.TryDistribution(key, createdMs, survival, exposure))
         {
-            return model.Predictor.ChooseDelayMs(key, createdMs, state.Price, checkpointSeconds, out p);
+            return model.Predictor.ChooseDelayMs(key, createdMs, price, checkpointSeconds, out p);
         }
 
         var site = state.ServicePrior.AsSpan(slot * SlotWidth, SlotWidth);
@@ -349,7 +365,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         double bestCost = double.PositiveInfinity;
         for (int g = 0; g < s_grid.Length && s_grid[g] <= state.ServiceMaxDelay; g++)
         {
-            double cost = (state.Price * (((1 - w) * survival[g]) + (w * site[1 + g]))) + ((1 - w) * exposure[g]) + (w * site[1 + s_grid.Length + g]);
+            double cost = (price * (((1 - w) * survival[g]) + (w * site[1 + g]))) + ((1 - w) * exposure[g]) + (w * site[1 + s_grid.Length + g]);
             if (cost < bestCost)
             {
                 bestCost = cost;
@@ -360,6 +376,101 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         int c = LifetimeModelPredictor.GridIndex(checkpointSeconds);
         p = (float)(((1 - w) * survival[c]) + (w * site[1 + c]));
         return s_gridMs[best];
+    }
+
+    /// <summary>
+    /// What <see cref="ChooseMs"/> would choose (as a grid delay, seconds) at each of the since-start account's candidate
+    /// prices (<see cref="BaselineGuard.CandidatePrice"/>) — one distribution, one argmin per price. False: no model (cold start).
+    /// </summary>
+    private static bool CandidateDelays(DecisionState state, LoadedModel? model, in ConnectionKey key, long createdMs, double checkpointSeconds, Span<double> delays)
+    {
+        int b = ServiceBucket(key);
+        if (state.ServiceDelayMs is { } sd && sd[b] != int.MinValue)
+        {
+            // The service's own lifetimes decide: its rule at each candidate price.
+            var own = OwnDistribution(state, b);
+            for (int k = 0; k < delays.Length; k++)
+            {
+                delays[k] = own.Length > 0 ? s_grid[Argmin(own, BaselineGuard.CandidatePrice(k), state.ServiceMaxDelay)] : s_grid[GridIndexOfMs(sd[b])];
+            }
+
+            return true;
+        }
+
+        if (model is null)
+        {
+            return false;
+        }
+
+        Span<double> survival = stackalloc double[s_grid.Length];
+        Span<double> exposure = stackalloc double[s_grid.Length];
+        if (!model.Predictor.TryDistribution(key, createdMs, survival, exposure))
+        {
+            for (int k = 0; k < delays.Length; k++)
+            {
+                int ms = model.Predictor.ChooseDelayMs(key, createdMs, BaselineGuard.CandidatePrice(k), checkpointSeconds, out _);
+                delays[k] = s_grid[GridIndexOfMs(ms)];
+            }
+
+            return true;
+        }
+
+        int slot = state.ServiceSlot is { } slots ? slots[b] - 1 : -1;
+        var site = slot < 0 ? default : state.ServicePrior.AsSpan(slot * SlotWidth, SlotWidth);
+        double w = slot < 0 ? 0 : site[0];
+        double maxDelay = slot < 0 ? double.PositiveInfinity : state.ServiceMaxDelay;
+        for (int g = 0; g < s_grid.Length && w > 0; g++)
+        {
+            // Blended with the service's few outcomes, as ChooseMs blends them.
+            survival[g] = ((1 - w) * survival[g]) + (w * site[1 + g]);
+            exposure[g] = ((1 - w) * exposure[g]) + (w * site[1 + s_grid.Length + g]);
+        }
+
+        for (int k = 0; k < delays.Length; k++)
+        {
+            double price = BaselineGuard.CandidatePrice(k);
+            int best = 0;
+            double bestCost = double.PositiveInfinity;
+            for (int g = 0; g < s_grid.Length && s_grid[g] <= maxDelay; g++)
+            {
+                double cost = (price * survival[g]) + exposure[g];
+                if (cost < bestCost)
+                {
+                    bestCost = cost;
+                    best = g;
+                }
+            }
+
+            delays[k] = s_grid[best];
+        }
+
+        return true;
+    }
+
+    /// <summary>A service's own lifetimes on the grid (P(L &gt; d), then E[min(L, d)]); empty: none kept.</summary>
+    private static ReadOnlySpan<double> OwnDistribution(DecisionState state, int bucket)
+    {
+        int slot = state.ServiceOwnSlot is { } slots ? slots[bucket] - 1 : -1;
+        return slot < 0 ? default : state.ServiceOwnDist.AsSpan(slot * 2 * s_grid.Length, 2 * s_grid.Length);
+    }
+
+    /// <summary>The grid index minimizing price · P(L &gt; d) + E[min(L, d)] over <paramref name="dist"/> (as <see cref="OwnDistribution"/>), delays up to <paramref name="maxDelay"/>.</summary>
+    private static int Argmin(ReadOnlySpan<double> dist, double price, double maxDelay)
+    {
+        int n = s_grid.Length;
+        int best = 0;
+        double bestCost = double.PositiveInfinity;
+        for (int g = 0; g < n && s_grid[g] <= maxDelay; g++)
+        {
+            double cost = (price * dist[g]) + dist[n + g];
+            if (cost < bestCost)
+            {
+                bestCost = cost;
+                best = g;
+            }
+        }
+
+        return best;
     }
 
     /// <summary>The grid index of a predictor's delay (milliseconds, −1 never); the nearest one when off the grid.</summary>
@@ -453,6 +564,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
             var model = _model;
             double counterfactual = 0;
+            Span<double> candidateDelays = stackalloc double[BaselineGuard.CandidatePrices];
             foreach (var o in batch)
             {
                 var c = o.ServiceClass;
@@ -478,7 +590,7 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                     // What the static policy, and the model's own choice, would have done with this connection.
                     int g = -1;
                     double modelDelay = double.PositiveInfinity;
-                    int chosenMs = ChooseMs(_state, model, o.Key, o.CreatedMs, cls.CheckpointSeconds, out _);
+                    int chosenMs = ChooseMs(_state, model, o.Key, o.CreatedMs, cls.CheckpointSeconds, _state.Price, out _);
                     if (chosenMs != int.MinValue)
                     {
                         g = GridIndexOfMs(chosenMs);
@@ -515,6 +627,13 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                         // Held: what the model's own choice (at the price of the moment) would have exposed instead of
                         // what the hold applied — the price keeps learning from the model's choices, not the hold's.
                         counterfactual += Math.Min(life, modelDelay) - (o.ExposureMs / 1000.0);
+
+                        // And at the candidate prices: where the model's choices beat static on both axes, the
+                        // held class is decided by the model at that price (GuardHold).
+                        if (CandidateDelays(_state, model, o.Key, o.CreatedMs, cls.CheckpointSeconds, candidateDelays))
+                        {
+                            _guard.ObserveCandidates(c, life, cls.CheckpointSeconds, candidateDelays);
+                        }
                     }
 
                     _guard.Observe(c, life, o.Synced, o.ExposureMs / 1000.0, cls.CheckpointSeconds, g, modelDelay, nowMs);
@@ -717,16 +836,18 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             delays[c] = BestDelayMs(h, _price);
         }
 
+        var hold = GuardHold(out var holdPrice);
         return new DecisionState(_price, share, delays, GuardFallback(), _serviceDelays, _serviceShare, _serviceSlots, _servicePrior,
-            _options.ServiceMaxDelay.TotalSeconds, GuardHold());
+            _options.ServiceMaxDelay.TotalSeconds, hold, holdPrice, _serviceOwnSlots, _serviceOwnDist);
     }
 
     /// <summary>
     /// The since-start account's holds as decision delays per class (ms; int.MinValue: not held; null: none held): the
     /// class's static delay tilted longer when the class must win on messages, shorter when on exposure (<see cref="TiltedMs"/>).
     /// </summary>
-    private int[]? GuardHold()
+    private int[]? GuardHold(out double[]? holdPrice)
     {
+        holdPrice = null;
         if (!_options.Guard || !_options.GuardSinceStart || _model is null || !_guard.UpdateHeld(_budgetAllowsMoreExposure, _options.GuardMinEvidence, _liveExposureExcess))
         {
             return null;
@@ -739,6 +860,17 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
             if (_guard.Held(c) && _classes[c].Actable)
             {
                 hold[c] = TiltedMs(c, _guard.HeldForMessages(c));
+                int k = _guard.DominatingCandidate(c);
+                if (k >= 0)
+                {
+                    if (holdPrice is null)
+                    {
+                        holdPrice = new double[256];
+                        Array.Fill(holdPrice, double.NaN);
+                    }
+
+                    holdPrice[c] = BaselineGuard.CandidatePrice(k);
+                }
             }
         }
 
@@ -832,6 +964,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         int[]? serviceDelays = null;
         float[]? serviceShare = null;
         int[]? slots = null;
+        int[]? ownSlots = null;
+        var ownDist = new List<double>();
         int[]? candidates = null;
         int kept = 0;
         var prior = new List<double>();
@@ -889,6 +1023,17 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
                 // Learned from ended connections only, a service's histogram under-weights its longest lives (they have
                 // not ended yet): its delay is capped (never-sync stays the model's or the operator's call).
                 serviceDelays[b] = own != int.MinValue ? own : BestDelayMs(h, _price, maxDelay);
+                ownSlots ??= new int[ServiceBuckets];
+                ownSlots[b] = (ownDist.Count / (2 * s_grid.Length)) + 1;
+                foreach (double d in s_grid)
+                {
+                    ownDist.Add(d == 0 ? 1 : double.IsPositiveInfinity(d) ? 0 : h.FractionAbove(d));
+                }
+
+                foreach (double d in s_grid)
+                {
+                    ownDist.Add(d == 0 ? 0 : h.ExpectedMin(d));
+                }
                 serviceShare![b] = (float)h.FractionAbove(_options.Checkpoint.TotalSeconds);
             }
         }
@@ -897,6 +1042,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         _serviceShare = serviceShare;
         _serviceSlots = slots;
         _servicePrior = [.. prior];
+        _serviceOwnSlots = ownSlots;
+        _serviceOwnDist = [.. ownDist];
         _serviceCandidateMs = candidates;
         _servicesKeptByModel = kept;
     }
@@ -1172,9 +1319,18 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     }
 
     private sealed class DecisionState(double price, float[] classLongShare, int[] classDelayMs, bool[]? fallback, int[]? serviceDelayMs, float[]? serviceLongShare,
-        int[]? serviceSlot, double[] servicePrior, double serviceMaxDelay, int[]? classHoldMs)
+        int[]? serviceSlot, double[] servicePrior, double serviceMaxDelay, int[]? classHoldMs, double[]? classHoldPrice, int[]? serviceOwnSlot, double[] serviceOwnDist)
     {
         public readonly double Price = price;
+
+        /// <summary>Per service bucket deciding on its own lifetimes: 1 + its slot in <see cref="ServiceOwnDist"/>; 0: none.</summary>
+        public readonly int[]? ServiceOwnSlot = serviceOwnSlot;
+
+        /// <summary>Per slot: P(L &gt; d) then E[min(L, d)] on the grid, from the service's own lifetimes.</summary>
+        public readonly double[] ServiceOwnDist = serviceOwnDist;
+
+        /// <summary>Per held class: the price at which the model's choices dominate static (NaN: none, <see cref="ClassHoldMs"/> decides); null: none.</summary>
+        public readonly double[]? ClassHoldPrice = classHoldPrice;
 
         /// <summary>Per class: the since-start account holds it at this delay (ms; int.MinValue: not held); null: no class held.</summary>
         public readonly int[]? ClassHoldMs = classHoldMs;

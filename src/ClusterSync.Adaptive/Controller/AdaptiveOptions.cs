@@ -104,10 +104,14 @@ public sealed record AdaptiveOptions
     /// <see cref="GuardWindow"/>, or <see cref="GuardSlowWindow"/> while that holds too few), beat the static policy on
     /// the budget's axis. While held, the price follows the loss the model's own choices would have realized on the held
     /// class's ended connections (what is applied stays the hold's, static's or less on the secured axis), so the hold
-    /// ends when the model pays at the price the budget needs. Still off by default (round 6, 2026-12-06): with it on,
-    /// the site-retraining test finds no replay at any budget up to 0.5 with static 3 s's messages or fewer (a class
-    /// behind on messages and ahead on exposure stays held on static); off, a trace can end worse than static 3 s on
-    /// both axes (home/lab log at 0.1).
+    /// ends when the model pays at the price the budget needs. Round 7: while held, the model is also asked on each
+    /// ended connection at 40 fixed candidate prices; where its choices at one of them beat the static policy on both
+    /// axes (by a standard error each, on <see cref="GuardMinEvidence"/> outcomes), the held class is decided by the model
+    /// at that price instead of static — a deficit on both axes is paid back on both, and the hold releases. Still off by
+    /// default (round 7, 2026-12-06): a model no better than static on a site (the shipped model in the site-retraining
+    /// test, the generator days at 0.05) finds no such price and stays held a hair behind on messages, so the
+    /// site-retraining test finds no shipped-model replay with static 3 s's messages or fewer. Off: a trace can end worse
+    /// than static 3 s on both axes (home/lab log at 0.1).
     /// </summary>
     public bool GuardSinceStart { get; init; }
 

@@ -55,6 +55,13 @@ internal sealed class BaselineGuard
     private readonly HoldEvidence[] _sinceHoldSlow;
     private long _holds;
 
+    // While a class is held: per class and candidate price (class · CandidatePrices + k), the model's counterfactual
+    // choices at that price against static on the same ended connections, faded like the hold's other evidence; and
+    // the candidate that dominates static on both axes (−1: none; the hold decides by static, tilted).
+    private readonly HoldEvidence[] _candidates;
+    private readonly HoldEvidence[] _candidatesSlow;
+    private readonly int[] _dominating;
+
     public BaselineGuard(int classes)
     {
         _classes = Math.Max(1, classes);
@@ -62,6 +69,10 @@ internal sealed class BaselineGuard
         _heldForMessages = new bool[_classes];
         _sinceHold = new HoldEvidence[_classes];
         _sinceHoldSlow = new HoldEvidence[_classes];
+        _candidates = new HoldEvidence[_classes * CandidatePrices];
+        _candidatesSlow = new HoldEvidence[_classes * CandidatePrices];
+        _dominating = new int[_classes];
+        Array.Fill(_dominating, -1);
         _sinceStart = new Window[_classes];
         _minutes = new Window[_classes * Minutes];
         _minuteOf = new long[_classes * Minutes];
@@ -108,6 +119,82 @@ internal sealed class BaselineGuard
         _slow.Add(cls, r, synced, exposure, modelSynced, modelExposure, staticSynced, staticExposure);
     }
 
+    /// <summary>
+    /// Candidate prices a held class is judged at (<see cref="CandidatePrice"/>): a fixed grid, not one around the price
+    /// of the moment — while a class is held the price can move far from where the model beats static (a model that
+    /// knows every lifetime, held at 107 % / 100 % with the price run off: the window is just above the static delay).
+    /// </summary>
+    public const int CandidatePrices = 40;
+
+    /// <summary>Candidate price <paramref name="k"/>: 2^((k − 12) / 2) exposure-seconds per sync, 1/64 to 11,585 in steps of √2.</summary>
+    public static double CandidatePrice(int k) => s_candidatePrices[k];
+
+    private static readonly double[] s_candidatePrices = [.. Enumerable.Range(0, CandidatePrices).Select(k => Math.Pow(2, (k - 12) / 2.0))];
+
+    /// <summary>
+    /// One ended connection of a held class (<see cref="Held"/>; ignored otherwise): the delays the model would have
+    /// chosen for it at each candidate price (<paramref name="candidateDelays"/>, <see cref="CandidatePrices"/> of them,
+    /// seconds), against the class's static delay, on its true lifetime.
+    /// </summary>
+    public void ObserveCandidates(byte cls, double lifetime, double staticDelay, ReadOnlySpan<double> candidateDelays)
+    {
+        if (cls >= _classes || !_held[cls])
+        {
+            return;
+        }
+
+        bool staticSynced = lifetime > staticDelay;
+        double staticExposure = Math.Min(lifetime, staticDelay);
+        int row = cls * CandidatePrices;
+        for (int k = 0; k < CandidatePrices && k < candidateDelays.Length; k++)
+        {
+            double d = candidateDelays[k];
+            bool synced = lifetime > d;
+            double exposure = Math.Min(lifetime, d);
+            _candidates[row + k].Add(synced, exposure, staticSynced, staticExposure);
+            _candidatesSlow[row + k].Add(synced, exposure, staticSynced, staticExposure);
+        }
+    }
+
+    /// <summary>
+    /// The candidate price (index into <see cref="CandidatePrice"/>) at which a held class is decided by the model, as
+    /// of the last <see cref="UpdateHeld"/>: the model's choices there, on at least the minimum evidence of (faded)
+    /// connections ended while held, beat static on both axes by <see cref="HoldZ"/> standard errors each — the one with
+    /// the largest smaller relative gain. −1: none (static, tilted, decides).
+    /// </summary>
+    public int DominatingCandidate(int cls) => cls < _classes && _held[cls] ? _dominating[cls] : -1;
+
+    private int FindDominating(int cls, double minEvidence)
+    {
+        int best = -1;
+        double bestGain = 0;
+        int row = cls * CandidatePrices;
+        for (int k = 0; k < CandidatePrices; k++)
+        {
+            var h = _candidates[row + k].N >= minEvidence ? _candidates[row + k] : _candidatesSlow[row + k];
+            if (h.N < minEvidence)
+            {
+                continue;
+            }
+
+            double syncs = h.StaticSyncs - h.ModelSyncs;
+            double exposure = h.StaticExposure - h.ModelExposure;
+            if (syncs <= 0 || exposure <= 0 || syncs < HoldZ * Math.Sqrt(h.SyncsDiffering) || exposure < HoldZ * Math.Sqrt(h.ExposureDiffSquares))
+            {
+                continue;
+            }
+
+            double gain = Math.Min(syncs / Math.Max(1, h.StaticSyncs), exposure / Math.Max(1e-3, h.StaticExposure));
+            if (gain > bestGain)
+            {
+                bestGain = gain;
+                best = k;
+            }
+        }
+
+        return best;
+    }
+
     /// <summary>Older evidence weighs less (0-1): <paramref name="factor"/> for the guard window, <paramref name="slowFactor"/> for the long one.</summary>
     public void Fade(double factor, double slowFactor = 1)
     {
@@ -117,6 +204,14 @@ internal sealed class BaselineGuard
         {
             _sinceHold[c].Fade(factor);
             _sinceHoldSlow[c].Fade(slowFactor);
+            if (_held[c])
+            {
+                for (int k = c * CandidatePrices; k < (c + 1) * CandidatePrices; k++)
+                {
+                    _candidates[k].Fade(factor);
+                    _candidatesSlow[k].Fade(slowFactor);
+                }
+            }
         }
     }
 
@@ -193,7 +288,9 @@ internal sealed class BaselineGuard
     /// the account is ahead on that axis by <see cref="HoldZ"/> standard errors and the model's own choices, on at
     /// least <paramref name="minEvidence"/> (faded) connections ended since the hold began, asked at the price of the
     /// moment (which keeps learning from them) and read <see cref="ReturnZ"/> standard errors worse than they are,
-    /// would not lead the totals to "behind on both" within that horizon. Returns whether any class is held.
+    /// would not lead the totals to "behind on both" within that horizon. While held, the candidate price whose model
+    /// choices beat static on both axes is found again on each call (<see cref="DominatingCandidate"/>): the class is
+    /// decided by the model there instead of static. Returns whether any class is held.
     /// </summary>
     public bool UpdateHeld(bool budgetAllowsMoreExposure, double minEvidence, double liveExposureExcess = 0)
     {
@@ -229,6 +326,8 @@ internal sealed class BaselineGuard
                     _held[c] = true;
                     _sinceHold[c] = default;
                     _sinceHoldSlow[c] = default;
+                    Array.Clear(_candidates, c * CandidatePrices, CandidatePrices);
+                    Array.Clear(_candidatesSlow, c * CandidatePrices, CandidatePrices);
                     _holds++;
                 }
             }
@@ -255,6 +354,8 @@ internal sealed class BaselineGuard
                     _held[c] = false;
                 }
             }
+
+            _dominating[c] = _held[c] ? FindDominating(c, minEvidence) : -1;
 
             any |= _held[c];
         }
@@ -304,6 +405,9 @@ internal sealed class BaselineGuard
         Array.Clear(_held);
         Array.Clear(_sinceHold);
         Array.Clear(_sinceHoldSlow);
+        Array.Clear(_candidates);
+        Array.Clear(_candidatesSlow);
+        Array.Fill(_dominating, -1);
     }
 
     public int RegionsGuarded(int cls)

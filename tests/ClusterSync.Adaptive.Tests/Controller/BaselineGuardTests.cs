@@ -146,6 +146,117 @@ public sealed class BaselineGuardTests
         Assert.Equal(1, guard.Holds);
     }
 
+    [Fact]
+    public void UpdateHeld_HeldAndOneCandidatePriceBeatsStaticOnBothAxes_ThatCandidateDecides()
+    {
+        const int Smart = 2;
+        const int Longer = BaselineGuard.CandidatePrices - 1;
+        var guard = HeldClass();
+        Assert.Equal(-1, guard.DominatingCandidate(0)); // no evidence at any candidate price yet
+
+        // Ended while held: 5-s and 20-s connections (static 3 s: both synced, 3 s exposed each). At the candidate
+        // "Smart" the model holds the 5-s ones 10 s (a sync less, 2 s more) and syncs the 20-s ones at once (3 s less):
+        // per pair a sync and a second fewer — ahead on both axes. "Longer" holds everything 10 s: fewer syncs, but 9 s
+        // more exposure per pair. The others choose static's 3 s: never ahead.
+        Span<double> five = stackalloc double[BaselineGuard.CandidatePrices];
+        Span<double> twenty = stackalloc double[BaselineGuard.CandidatePrices];
+        for (int i = 0; i < 20; i++)
+        {
+            five.Fill(3);
+            twenty.Fill(3);
+            five[Smart] = 10;
+            twenty[Smart] = 0;
+            five[Longer] = 10;
+            twenty[Longer] = 10;
+            guard.ObserveCandidates(0, 5, staticDelay: 3, five);
+            guard.ObserveCandidates(0, 20, staticDelay: 3, twenty);
+        }
+
+        Assert.True(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
+        Assert.Equal(Smart, guard.DominatingCandidate(0));
+    }
+
+    [Fact]
+    public void UpdateHeld_HeldAndEachCandidateAheadOnOneAxisOnly_NoCandidateDecides()
+    {
+        // Each candidate is ahead of static on one axis only: it trades a sync for exposure, or saves exposure at as many
+        // syncs. Neither pays back a deficit on both axes: static (tilted) keeps deciding.
+        var guard = HeldClass();
+        Span<double> d = stackalloc double[BaselineGuard.CandidatePrices];
+        for (int i = 0; i < 60; i++)
+        {
+            for (int k = 0; k < d.Length; k++)
+            {
+                d[k] = k % 2 == 0 ? 10 : 0; // 5-s connections: 10 s (a sync fewer, 2 s more) or now (as many syncs, 3 s less)
+            }
+
+            guard.ObserveCandidates(0, 5, staticDelay: 3, d);
+        }
+
+        Assert.True(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
+        Assert.Equal(-1, guard.DominatingCandidate(0));
+    }
+
+    [Fact]
+    public void UpdateHeld_HeldAndACandidateAheadOnMessagesByLessThanAStandardError_NoCandidateDecides()
+    {
+        // One candidate: 20 5-s connections held 10 s (a sync fewer, 2 s more each), 18 2-s ones synced at once (a sync
+        // more, 2 s less), 10 20-s ones synced at once (3 s less). Ahead on exposure by 26 s (standard error √332 ≈ 18)
+        // but on messages by 2 syncs, under the standard error of √38 ≈ 6: not evidence enough to decide the class.
+        var guard = HeldClass();
+        void Add(double life, double delay, int times)
+        {
+            Span<double> one = stackalloc double[BaselineGuard.CandidatePrices];
+            one.Fill(3);
+            one[7] = delay;
+            for (int i = 0; i < times; i++)
+            {
+                guard.ObserveCandidates(0, life, staticDelay: 3, one);
+            }
+        }
+
+        Add(5, 10, 20);
+        Add(2, 0, 18);
+        Add(20, 0, 10);
+
+        Assert.True(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
+        Assert.Equal(-1, guard.DominatingCandidate(0));
+    }
+
+    [Fact]
+    public void ObserveCandidates_ClassNotHeld_NoCandidateDecides()
+    {
+        var guard = new BaselineGuard(1);
+        Span<double> d = stackalloc double[BaselineGuard.CandidatePrices];
+        d.Fill(0);
+        for (int i = 0; i < 100; i++)
+        {
+            guard.Observe(0, 1, synced: false, 1, staticDelay: 3, OneSecondRegion, modelDelay: 1, i * 1000);
+            guard.ObserveCandidates(0, 20, staticDelay: 3, d);
+        }
+
+        Assert.False(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
+        Assert.Equal(-1, guard.DominatingCandidate(0));
+    }
+
+    /// <summary>A class behind static 3 s on both axes since start (as in the first UpdateHeld test): held.</summary>
+    private static BaselineGuard HeldClass()
+    {
+        var guard = new BaselineGuard(1);
+        for (int i = 0; i < 40; i++)
+        {
+            guard.Observe(0, 1, synced: true, 0.5, staticDelay: 3, 0, modelDelay: 0, i * 1000);
+        }
+
+        for (int i = 0; i < 10; i++)
+        {
+            guard.Observe(0, 100, synced: false, 100, staticDelay: 3, NeverRegion, modelDelay: double.PositiveInfinity, 40_000 + (i * 1000));
+        }
+
+        Assert.True(guard.UpdateHeld(budgetAllowsMoreExposure: true, minEvidence: 30));
+        return guard;
+    }
+
     private static bool[] Run(bool slowEvidence, double lifetime, double modelDelay, int region)
     {
         var guard = new BaselineGuard(1);

@@ -6,7 +6,7 @@ namespace ClusterSync.Adaptive.Tests.Controller;
 /// <summary>
 /// The guard's since-start account: a model that is wrong on purpose, replayed through the controller on a virtual
 /// clock over a sparse home/lab-like trace, must not leave adaptive behind static 3 s on both axes at once (with
-/// <c>guardSinceStart</c> on: still off by default after round 6, see docs/adaptive.md).
+/// <c>guardSinceStart</c> on).
 /// </summary>
 public sealed class SinceStartGuardTests
 {
@@ -53,13 +53,28 @@ public sealed class SinceStartGuardTests
     [Fact]
     public void Replay_ModelThatKnowsTheLifetimes_NotWorseThanStatic3sOnBothAxes()
     {
-        // A model that knows each lifetime, under a budget above static's loss. (Known cost, 2026-12-06: the budget
-        // loop's first minutes push it to more messages than static, the account holds the class on static 3 s and,
-        // on this trace, keeps it there for 274 of 800 decisions.)
+        // A model that knows each lifetime, under a budget above static's loss. (Round 5 held it on static 3 s for 274
+        // of 800 decisions on this trace; since round 6 it is not held here — seed 811 below is.)
         var trace = SparseTrace(seed: 810, connections: 800, hours: 10);
         var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = 0.05, GuardSinceStart = true }, new OraclePredictor(trace));
 
         Assert.False(r.Messages > r.StaticMessages && r.Exposure > r.StaticExposure, r.ToString());
+    }
+
+    [Fact]
+    public void Replay_ModelThatKnowsTheLifetimesHeldEarly_DecidedAtADominatingPriceMeetsTheBudget()
+    {
+        // On this seed the budget loop's first hour leaves a model that knows every lifetime a hair behind static 3 s
+        // on messages and even on exposure. Held on static 3 s (round 6 rules) it stayed there for 742 of 800 decisions
+        // at 106.7 % / 100.0 % of static's messages / exposure and 0.23 × the budget. Round 7: the held class is decided
+        // by the model at a price where its choices beat static on both axes (just above the 3-s delay for this model),
+        // the deficit is paid back on both and the hold releases: the run spends its budget.
+        var trace = SparseTrace(seed: 811, connections: 800, hours: 10);
+        var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = 0.05, GuardSinceStart = true }, new OraclePredictor(trace));
+
+        Assert.False(r.Messages > r.StaticMessages && r.Exposure > r.StaticExposure, r.ToString());
+        Assert.InRange(r.RealizedSinceStart, 0.75 * 0.05, 1.25 * 0.05);
+        Assert.True(r.Guarded < trace.Length / 2, r.ToString());
     }
 
     /// <summary>A home/lab-like day: name lookups, short web, some minutes-long sessions, a few connections of hours.</summary>
