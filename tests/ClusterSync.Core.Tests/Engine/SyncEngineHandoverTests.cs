@@ -62,7 +62,8 @@ public sealed class SyncEngineHandoverTests
                 || pair.SentRecords().Select(r => r.Key).Distinct().Count() < Entries) && DateTime.UtcNow < deadline)
         {
             // The receiver takes the data and acknowledges it, so the sender's window keeps opening.
-            pair.SenderChannel.WaitUntil(_ => pair.Sender.PendingCount == 0, TimeSpan.FromMilliseconds(50));
+            // Until the sender has sent something new (or has nothing left queued): no fixed pause per round.
+            pair.SenderChannel.WaitUntil(c => c.SentTo(0).Count > fed || pair.Sender.PendingCount == 0, TimeSpan.FromSeconds(5));
             var data = pair.SenderChannel.SentTo(0);
             for (; fed < data.Count; fed++)
             {
