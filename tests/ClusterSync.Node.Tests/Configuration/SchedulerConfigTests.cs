@@ -104,9 +104,7 @@ public sealed class SchedulerConfigTests : IDisposable
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "thread scheduling is Linux only");
         Skip.IfNot(HasCapSysNice(), "needs root or CAP_SYS_NICE to raise a thread's priority (CI runs as root)");
-        var scheduling = policy == SyncSchedulingPolicy.Other
-            ? new SyncThreadScheduling { Nice = -3 }
-            : new SyncThreadScheduling { Policy = policy, Priority = 7 };
+        var scheduling = SchedulingFor(policy);
         using var a = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
         using var b = new UdpDatagramChannel(new IPEndPoint(IPAddress.Loopback, 0), [], 1500);
         a.SetPeers([b.LocalEndPoint]);
@@ -146,9 +144,7 @@ public sealed class SchedulerConfigTests : IDisposable
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "thread scheduling is Linux only");
         Skip.IfNot(HasCapSysNice(), "needs root or CAP_SYS_NICE to raise a thread's priority (CI runs as root)");
-        var scheduling = policy == SyncSchedulingPolicy.Other
-            ? new SyncThreadScheduling { Nice = -3 }
-            : new SyncThreadScheduling { Policy = policy, Priority = 7 };
+        var scheduling = SchedulingFor(policy);
         // Two members on two sync links each (ids 1 and 2), as a node with `cluster.members[].links` runs them.
         var sockets = new UdpDatagramChannel[4];
         for (int i = 0; i < sockets.Length; i++)
@@ -204,4 +200,9 @@ public sealed class SchedulerConfigTests : IDisposable
         var line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapEff:", StringComparison.Ordinal)) : null;
         return line is not null && (Convert.ToUInt64(line["CapEff:".Length..].Trim(), 16) & (1UL << 23)) != 0;
     }
+
+    /// <summary>The setting a thread-scheduling test applies: nice −3 for <c>Other</c>, else the policy at priority 7.</summary>
+    private static SyncThreadScheduling SchedulingFor(SyncSchedulingPolicy policy) => policy == SyncSchedulingPolicy.Other
+        ? new SyncThreadScheduling { Nice = -3 }
+        : new SyncThreadScheduling { Policy = policy, Priority = 7 };
 }
