@@ -114,8 +114,14 @@ public sealed class SyncEngineHandoverTests
         pair.Sender.BeginRelay(active: 2);
         pair.Sender.OnTick();
 
+        // The queue empties before its datagram is sent: wait for the records themselves (both, or the timeout).
+        List<ConnectionKey> sent = [];
+        SpinWait.SpinUntil(() =>
+        {
+            sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0).Skip(before), pair.Key, pair.Sender).Select(r => r.Key).ToList();
+            return sent.Contains(KeyOf(1)) && sent.Contains(KeyOf(2));
+        }, TimeSpan.FromSeconds(10));
         pair.WaitDrained();
-        var sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0).Skip(before), pair.Key, pair.Sender).Select(r => r.Key).ToList();
         Assert.Contains(KeyOf(1), sent); // the other Active's connection, for the followed one
         Assert.Contains(KeyOf(2), sent); // the followed Active's own, for the other one (it may have missed it)
         int afterFirst = pair.SenderChannel.DataTo(0).Count;
