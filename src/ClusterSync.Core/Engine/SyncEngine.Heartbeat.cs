@@ -137,12 +137,6 @@ public sealed partial class SyncEngine
         }
     }
 
-    private void StartHeartbeatThread()
-    {
-        _heartbeatThread = SyncThread(HeartbeatLoop, "heartbeat", $"cs-hb-{MemberId}");
-        _heartbeatThread.Start();
-    }
-
     /// <summary>The heartbeat thread: a heartbeat every interval, at once after a state change; notes its own lateness.</summary>
     private void HeartbeatLoop()
     {

@@ -168,9 +168,12 @@ public sealed partial class SyncEngine : IDisposable
             // timers can lag by hundreds of milliseconds, and a late heartbeat is a false failover.
             // It takes the sync threads' scheduling too: it holds the table lock for every tick's sweep, and a real-time
             // sender or receiver blocked on a lock held by a preempted ordinary thread waits as long as that thread does.
+            // The heartbeat thread exists before the control thread starts: a tick that saw no heartbeat thread would
+            // send heartbeats itself (the test-clock path), a second one at start on a loaded machine.
+            _heartbeatThread = SyncThread(HeartbeatLoop, "heartbeat", $"cs-hb-{MemberId}");
             _controlThread = SyncThread(ControlLoop, "control", $"cs-ctl-{MemberId}");
+            _heartbeatThread.Start(); // heartbeats on a thread of their own (SyncEngine.Heartbeat.cs)
             _controlThread.Start();
-            StartHeartbeatThread(); // heartbeats on a thread of their own (SyncEngine.Heartbeat.cs)
         }
         else
         {
