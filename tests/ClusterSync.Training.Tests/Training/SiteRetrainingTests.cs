@@ -30,7 +30,7 @@ public sealed class SiteRetrainingTests(ITestOutputHelper output) : IDisposable
         var before = Simulation.Run(day2, shipped, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false);
         var after = Simulation.Run(day2, site, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false);
         var overruled = Simulation.Run(day2, site, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false, options: new AdaptiveOptions { ServiceEvidence = false });
-        var b = before.Frontier!.AtStaticMessages!;
+        var b = ShippedReference(before);
         var a = after.Frontier!.AtStaticMessages!;
         var o = overruled.Frontier!.AtStaticMessages;
         double staticExposure = before.Static3s.ExposureSeconds;
@@ -92,15 +92,33 @@ public sealed class SiteRetrainingTests(ITestOutputHelper output) : IDisposable
         // 4. day 2, the controller in the loop, frontier point at static 3 s's messages: the site's model wins.
         var before = Simulation.Run(day2, shipped, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false);
         var after = Simulation.Run(day2, site, [0.05], TimeSpan.FromHours(1), guard: true, modelOnly: false);
-        var b = before.Frontier!.AtStaticMessages!;
+        var b = ShippedReference(before);
         var a = after.Frontier!.AtStaticMessages!;
         double staticExposure = before.Static3s.ExposureSeconds;
         output.WriteLine($"day 2, exposure at static 3 s's messages: shipped {b.ExposureSeconds / staticExposure:P1} ({b.Messages} messages), "
             + $"site {a.ExposureSeconds / staticExposure:P1} ({a.Messages} messages); static 3 s {before.Static3s.Messages} messages");
         Assert.True(a.Messages <= before.Static3s.Messages, $"{a.Messages} > {before.Static3s.Messages}");
+        // The shipped reference b sends static's messages or fewer too, or (never getting there) more: either way the
+        // site model sends no more than it, and must expose less than 0.8 × what it exposes.
         Assert.True(a.ExposureSeconds < 0.8 * b.ExposureSeconds,
             $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure, shipped {b.ExposureSeconds / staticExposure:P1}");
         Assert.True(a.ExposureSeconds < 0.5 * staticExposure, $"site model {a.ExposureSeconds / staticExposure:P1} of static 3 s's exposure");
+    }
+
+    /// <summary>
+    /// The shipped model's point the site model must beat on both axes: its least-exposure replay with static 3 s's
+    /// messages or fewer; when no budget gets it there, its replay with the fewest messages. The since-start guard
+    /// (adaptive.guardSinceStart, on by default) holds a model that is no better than static on a site on static's
+    /// point, a hair above static's messages (the shipped model on <see cref="Site"/>'s day 2: 100.8–101.7 % of them at
+    /// 99.96–99.98 % of its exposure, budgets 0.075–0.5) — the nearest it gets.
+    /// </summary>
+    private ReplayResult ShippedReference(SimulationRun run)
+    {
+        var sweep = run.Frontier!.Sweep;
+        var point = run.Frontier.AtStaticMessages ?? sweep.OrderBy(r => r.Messages).ThenBy(r => r.ExposureSeconds).First();
+        output.WriteLine($"shipped model's reference point: budget {point.Budget:G4}, {100.0 * point.Messages / run.Static3s.Messages:F2} % of static 3 s's messages, "
+            + $"{100.0 * point.ExposureSeconds / run.Static3s.ExposureSeconds:F2} % of its exposure ({(run.Frontier.AtStaticMessages is null ? "no replay at static's messages: the fewest" : "at static's messages")})");
+        return point;
     }
 
     /// <summary>Day 1 through the node's controller with the shipped model and its telemetry recorder, exported, trained on (20 trees).</summary>
