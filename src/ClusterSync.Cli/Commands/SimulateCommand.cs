@@ -224,7 +224,8 @@ internal static class SimulateCommand
             report.Policies.Select(p => new PolicyJson(p.Name, p.Messages, p.Bytes, p.ExposureSeconds, p.ExpectedLoss)).ToList(),
             run.Warmup.TotalHours, run.Guard, run.ServiceClasses, run.NeverSyncClassShare,
             run.Budgets.Select(r => new BudgetJson(r.Budget, r.RealizedLoss, r.RealizedLoss / r.Budget, r.ControllerRealizedLoss, r.FinalPrice, r.Guarded)).ToList(),
-            run.Frontier is null ? null : new FrontierJson(Point(run.Frontier.AtStaticMessages), Point(run.Frontier.AtStaticExposure)),
+            run.Frontier is null ? null : new FrontierJson(Point(run.Frontier.AtStaticMessages), Point(run.Frontier.AtStaticExposure),
+                run.Frontier.Sweep.Select(r => Point(r)!).ToList(), WorseOnBoth(run.Frontier, s3)),
             run.ServiceBound is not { } sb ? null : new ServiceBoundJson(sb.Services, sb.PooledConnections, Bound(sb.AtMessages), Bound(sb.AtExposure)))
         {
             Templates = templates?.Select(t => new TemplatePolicyJson(t.Name, t.Messages, t.ExposureSeconds, t.MessagesWithTemplates,
@@ -235,6 +236,10 @@ internal static class SimulateCommand
         ServiceBoundPointJson Bound(ServiceBoundPoint p)
             => new(p.Messages, p.ExposureSeconds, Ratio(p.Messages, s3.Messages), Ratio(p.ExposureSeconds, s3.ExposureSeconds), p.Price, p.MixedService);
     }
+
+    /// <summary>Replays of the frontier search (every budget tried) that sent more messages and exposed more than static 3 s.</summary>
+    private static int WorseOnBoth(ControllerFrontierResult frontier, PolicyResult s3)
+        => frontier.Sweep.Count(r => r.Messages > s3.Messages && r.ExposureSeconds > s3.ExposureSeconds);
 
     private static void RenderTemplates(IReadOnlyList<TemplatePolicyResult> results, ClusterSync.Policy.TemplateOptions o)
     {
@@ -293,6 +298,8 @@ internal static class SimulateCommand
 
             Row("adaptive (≤ static-3s messages)", f.AtStaticMessages);
             Row("adaptive (≤ static-3s exposure)", f.AtStaticExposure);
+            int worse = WorseOnBoth(f, s3);
+            ft.AddRow($"budgets searched: {f.Sweep.Count}, worse than static-3s on both axes: {worse}", "-", "-", "-", "-", "-", "-");
             if (run.ServiceBound is { } sb)
             {
                 foreach (var (name, p) in new[] { ("best-per-service (= static-3s messages; in-sample reference)", sb.AtMessages), ("best-per-service (= static-3s exposure; in-sample reference)", sb.AtExposure) })
@@ -332,7 +339,9 @@ internal sealed record FrontierPointJson(
 
 internal sealed record FrontierJson(
     [property: JsonPropertyName("at_static_3s_messages")] FrontierPointJson? AtStaticMessages,
-    [property: JsonPropertyName("at_static_3s_exposure")] FrontierPointJson? AtStaticExposure);
+    [property: JsonPropertyName("at_static_3s_exposure")] FrontierPointJson? AtStaticExposure,
+    [property: JsonPropertyName("sweep")] IReadOnlyList<FrontierPointJson> Sweep,
+    [property: JsonPropertyName("worse_than_static_3s_on_both")] int WorseOnBoth);
 
 internal sealed record ServiceBoundPointJson(
     [property: JsonPropertyName("messages")] double Messages,

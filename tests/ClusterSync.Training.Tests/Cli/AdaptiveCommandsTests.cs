@@ -119,6 +119,12 @@ public sealed class AdaptiveCommandsTests
         Assert.InRange(atMessages.GetProperty("messages_vs_static_3s").GetDouble(), 0, 1);
         Assert.True(atMessages.GetProperty("budget").GetDouble() > 0);
         Assert.True(frontier.TryGetProperty("at_static_3s_exposure", out _));
+        // Every budget the search replayed, and how many of them were worse than static 3 s on both axes (counted, not assumed).
+        var sweep = frontier.GetProperty("sweep").EnumerateArray().ToList();
+        Assert.True(sweep.Count >= 10, $"{sweep.Count} replays");
+        Assert.Contains(sweep, p => p.GetProperty("budget").GetDouble() == atMessages.GetProperty("budget").GetDouble());
+        int worse = sweep.Count(p => p.GetProperty("messages_vs_static_3s").GetDouble() > 1 && p.GetProperty("exposure_vs_static_3s").GetDouble() > 1);
+        Assert.Equal(worse, frontier.GetProperty("worse_than_static_3s_on_both").GetInt32());
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
     }
 
