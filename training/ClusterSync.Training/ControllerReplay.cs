@@ -134,7 +134,7 @@ internal sealed class ControllerReplay
         if (priceLog is not null)
         {
             // One line a minute of trace time: what the budget loop saw and did (simulate --price-log).
-            priceLog.WriteLine("time_utc,price,realized_window,realized_since_start,window_outcomes,error_weight,live,decided_now,decided_delayed,decided_never,guarded,services_kept_by_model");
+            priceLog.WriteLine("time_utc,price,realized_window,realized_since_start,window_outcomes,error_weight,live,decided_now,decided_delayed,decided_never,guarded,services_kept_by_model,since_start_messages_vs_static,since_start_exposure_vs_static,held_classes,held_price,held_delay_ms,held_for");
             controller.BatchProcessed += () =>
             {
                 long now = clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -145,8 +145,9 @@ internal sealed class ControllerReplay
 
                 nextLogMs = now + 60_000;
                 var st = controller.GetStatus();
+                var hold = controller.HoldSummary;
                 priceLog.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                    $"{clock.GetUtcNow():yyyy-MM-ddTHH:mm:ss},{st.Price:G5},{st.RealizedLoss:G4},{st.RealizedLossSinceStart:G4},{controller.WindowOutcomes:0.#},{controller.ErrorWeight:0.###},{st.LiveConnections},{st.DecidedNow},{st.DecidedDelayed},{st.DecidedNever},{st.DecidedGuarded},{controller.ServicesKeptByModel}"));
+                    $"{clock.GetUtcNow():yyyy-MM-ddTHH:mm:ss},{st.Price:G5},{st.RealizedLoss:G4},{st.RealizedLossSinceStart:G4},{controller.WindowOutcomes:0.#},{controller.ErrorWeight:0.###},{st.LiveConnections},{st.DecidedNow},{st.DecidedDelayed},{st.DecidedNever},{st.DecidedGuarded},{controller.ServicesKeptByModel},{st.Comparison.SinceStart.MessagesRatio:0.#####},{st.Comparison.SinceStart.ExposureRatio:0.#####},{hold.Held},{hold.Price:G4},{(hold.Held > 0 ? hold.DelayMs : 0)},{(hold.Held == 0 ? "" : hold.ForMessages ? "messages" : "exposure")}"));
             };
         }
 

@@ -887,6 +887,8 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
     /// to <see cref="AdaptiveOptions.ServiceMaxDelay"/>. Otherwise (less exposure: none exposed longer than static
     /// exposes it): from the grid delay just below the static one, shorter while its loss is above the budget or its
     /// saving (E[min(L, static)] − E[min(L, d)]) would not pay the deficit back in that horizon; 0.5 s at the least.
+    /// The deficit counts the lead the hold keeps on that axis (<see cref="BaselineGuard.SecuredMargin"/>): the static
+    /// policy itself decides only while the class is ahead there by one standard error.
     /// </summary>
     private int TiltedMs(int cls, bool longer)
     {
@@ -895,12 +897,14 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         var account = _guard.SinceStart(cls);
         double n = Math.Max(1, h.Total);
         double horizon = Math.Max(1, account.Connections);
-        double need = longer
+        // What the class must gain on that axis: its deficit there plus the lead a hold keeps (one standard error:
+        // a class held on static's point must not end a hair behind on both).
+        double need = (longer
             ? (account.AdaptiveMessages - account.StaticMessages) / (double)BaselineGuard.MessagesPerSync
-            : account.AdaptiveExposureSeconds + _liveExposureExcess - account.StaticExposureSeconds;
+            : account.AdaptiveExposureSeconds + _liveExposureExcess - account.StaticExposureSeconds) + _guard.SecuredMargin(cls, longer);
         if (need <= 0)
         {
-            return _classes[cls].CheckpointMs; // ahead on that axis: the static policy keeps the lead
+            return _classes[cls].CheckpointMs; // ahead on that axis by the margin: the static policy keeps the lead
         }
 
         double connectionSeconds = Math.Max(_lastLifetime, 1e-9);
@@ -1139,6 +1143,43 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         }
 
         return _modelKeepsService[b];
+    }
+
+    /// <summary>
+    /// The since-start account's holds as of the last refresh (for <c>simulate --price-log</c>): how many classes are
+    /// held, and for the first held class its decision (the model's candidate price, or NaN when its static policy,
+    /// tilted, decides at <c>DelayMs</c>) and the axis it secures.
+    /// </summary>
+    public (int Held, double Price, int DelayMs, bool ForMessages) HoldSummary
+    {
+        get
+        {
+            var state = _state;
+            if (state.ClassHoldMs is not { } hold)
+            {
+                return (0, double.NaN, int.MinValue, false);
+            }
+
+            int held = 0, first = -1;
+            for (int c = 0; c < hold.Length; c++)
+            {
+                if (hold[c] != int.MinValue)
+                {
+                    held++;
+                    first = first < 0 ? c : first;
+                }
+            }
+
+            if (first < 0)
+            {
+                return (0, double.NaN, int.MinValue, false);
+            }
+
+            lock (_feedbackLock)
+            {
+                return (held, state.ClassHoldPrice is { } prices ? prices[first] : double.NaN, hold[first], _guard.HeldForMessages(first));
+            }
+        }
     }
 
     /// <summary>Services with enough outcomes to decide themselves that the model decides because the evidence says it does better there (as of the last refresh).</summary>

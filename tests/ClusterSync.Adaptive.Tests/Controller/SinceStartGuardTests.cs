@@ -68,13 +68,41 @@ public sealed class SinceStartGuardTests
         // on messages and even on exposure. Held on static 3 s (round 6 rules) it stayed there for 742 of 800 decisions
         // at 106.7 % / 100.0 % of static's messages / exposure and 0.23 × the budget. Round 7: the held class is decided
         // by the model at a price where its choices beat static on both axes (just above the 3-s delay for this model),
-        // the deficit is paid back on both and the hold releases: the run spends its budget.
+        // the deficit is paid back on both and the hold releases: the run spends its budget. (Round 8: while no price
+        // dominates, the tilt keeps a one-standard-error lead on the secured axis, not just any lead; the hold lasts
+        // 426 decisions instead of under 400, still far from round 6's 742.)
         var trace = SparseTrace(seed: 811, connections: 800, hours: 10);
         var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = 0.05, GuardSinceStart = true }, new OraclePredictor(trace));
 
         Assert.False(r.Messages > r.StaticMessages && r.Exposure > r.StaticExposure, r.ToString());
         Assert.InRange(r.RealizedSinceStart, 0.75 * 0.05, 1.25 * 0.05);
-        Assert.True(r.Guarded < trace.Length / 2, r.ToString());
+        Assert.True(r.Guarded < trace.Length * 0.6, r.ToString());
+    }
+
+    [Fact]
+    public void Replay_ModelNoBetterThanStaticOnManySeeds_NoRunEndsBehindStaticOnBothAxes()
+    {
+        // A model with little skill (its belief is the true lifetime times e^N(0, 2)) is held on static's point on many
+        // of these runs. A hold that only kept the secured axis at static's total ended a hair behind on both on some
+        // (the generator day at budget 0.19: 100.66 % / 100.0016 %); the hold keeps a one-standard-error lead there.
+        var behind = new List<string>();
+        int held = 0;
+        for (int seed = 900; seed < 930; seed++)
+        {
+            var trace = SparseTrace(seed, connections: 800, hours: 10);
+            foreach (double budget in new[] { 0.05, 0.1, 0.2 })
+            {
+                var r = Replay(trace, new AdaptiveOptions { Enabled = true, LossBudget = budget, GuardSinceStart = true }, new NoisyPredictor(trace, seed));
+                held += r.Guarded > 0 ? 1 : 0;
+                if (r.Messages > r.StaticMessages && r.Exposure > r.StaticExposure)
+                {
+                    behind.Add($"seed {seed} budget {budget}: {r}");
+                }
+            }
+        }
+
+        Assert.True(held >= 30, $"{held} of 90 runs guarded: the model must be bad enough to be held");
+        Assert.True(behind.Count == 0, string.Join("\n", behind));
     }
 
     /// <summary>A home/lab-like day: name lookups, short web, some minutes-long sessions, a few connections of hours.</summary>
@@ -229,6 +257,31 @@ public sealed class SinceStartGuardTests
     {
         public override string ToString()
             => $"adaptive {Messages} messages ({100.0 * Messages / StaticMessages:F1} %), {Exposure:F0} s ({100 * Exposure / StaticExposure:F1} %) against static 3 s {StaticMessages} / {StaticExposure:F0} s; {Guarded} guarded decisions, realized loss since start {RealizedSinceStart:F4}";
+    }
+
+    /// <summary>A model with little skill: it believes each connection lives its true lifetime times e^N(0, 2) (seeded), and applies the price rule to that belief.</summary>
+    private sealed class NoisyPredictor(Connection[] trace, int seed) : ILifetimePredictor
+    {
+        private readonly Dictionary<ConnectionKey, double> _belief = Beliefs(trace, seed);
+
+        public string Name => "noisy";
+
+        public int ChooseDelayMs(in ConnectionKey key, long createdMs, double price, double checkpointSeconds, out float probabilityLong)
+        {
+            double belief = _belief[key];
+            probabilityLong = belief > checkpointSeconds ? 0.7f : 0.3f;
+            return Choose(belief, price);
+        }
+
+        private static Dictionary<ConnectionKey, double> Beliefs(Connection[] trace, int seed)
+        {
+            var rng = new Random(seed * 7919);
+            return trace.ToDictionary(c => c.Key, c =>
+            {
+                double z = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+                return (c.EndedMs - c.CreatedMs) / 1000.0 * Math.Exp(2 * z);
+            });
+        }
     }
 
     /// <summary>A model wrong on purpose: it believes each connection lives 9 s² / its true lifetime (the opposite side of 3 s, as far from it), and applies the price rule to that belief.</summary>
