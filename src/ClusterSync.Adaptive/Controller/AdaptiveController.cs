@@ -897,19 +897,24 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
         var account = _guard.SinceStart(cls);
         double n = Math.Max(1, h.Total);
         double horizon = Math.Max(1, account.Connections);
-        // What the class must gain on that axis: its deficit there plus the lead a hold keeps (one standard error:
-        // a class held on static's point must not end a hair behind on both).
-        double need = (longer
+        // The deficit on that axis; the static policy itself decides only while the class is ahead there by the lead a
+        // hold keeps (one standard error: a class held on static's point must not end a hair behind on both). Within
+        // that margin the tilt takes its nearest step and goes further only as the budget allows; the deficit alone
+        // (not the margin) may push it past the budget, and a class ahead only short of the margin takes no longer step
+        // past the budget at all (CTU day 1 at budget 0.01: 1.63 × the budget with it, 1.12 × without the margin).
+        double need = longer
             ? (account.AdaptiveMessages - account.StaticMessages) / (double)BaselineGuard.MessagesPerSync
-            : account.AdaptiveExposureSeconds + _liveExposureExcess - account.StaticExposureSeconds) + _guard.SecuredMargin(cls, longer);
-        if (need <= 0)
+            : account.AdaptiveExposureSeconds + _liveExposureExcess - account.StaticExposureSeconds;
+        if (need + _guard.SecuredMargin(cls, longer) <= 0)
         {
             return _classes[cls].CheckpointMs; // ahead on that axis by the margin: the static policy keeps the lead
         }
 
         double connectionSeconds = Math.Max(_lastLifetime, 1e-9);
         double realized = double.IsNaN(_realizedSinceStart) ? 0 : _realizedSinceStart;
-        double allowance = longer ? Math.Max(_options.LossBudget, realized) : _options.LossBudget;
+        // The loss a longer tilt may reach: the budget, or the loss already realized when the model has spent more — but
+        // only to pay a deficit back: a class ahead, only short of the margin, keeps to the budget.
+        double allowance = longer && need > 0 ? Math.Max(_options.LossBudget, realized) : _options.LossBudget;
         double Loss(double d) => h.Total > 0 ? ((n * h.ExpectedMin(d)) + (_liveCount * d)) / connectionSeconds : 0;
         double Saving(double d) => h.Total <= 0 ? 0 : longer
             ? h.FractionAbove(staticSeconds) - h.FractionAbove(d)
@@ -929,7 +934,12 @@ public sealed partial class AdaptiveController : ISyncDecider, IConnectionOutcom
 
             if (double.IsNaN(pick))
             {
-                pick = d; // the nearest step toward the target axis: always taken
+                if (need <= 0 && longer && Loss(d) > allowance)
+                {
+                    break; // ahead, only short of the margin: not a step past the budget for it
+                }
+
+                pick = d; // the nearest step toward the target axis: taken when behind there
                 continue;
             }
 
