@@ -303,7 +303,6 @@ internal static class SimulateCommand
 
             Row("adaptive (≤ static-3s messages)", f.AtStaticMessages);
             Row("adaptive (≤ static-3s exposure)", f.AtStaticExposure);
-
             if (run.ServiceBound is { } sb)
             {
                 foreach (var (name, p) in new[] { ("best-per-service (= static-3s messages; in-sample reference)", sb.AtMessages), ("best-per-service (= static-3s exposure; in-sample reference)", sb.AtExposure) })

@@ -116,9 +116,9 @@ public sealed class SyncEngineHandoverTests
 
         // The queue empties before its datagram is sent: wait for the records themselves (both, or the timeout).
         List<ConnectionKey> sent = [];
-        SpinWait.SpinUntil(() =>
+        pair.SenderChannel.WaitUntil(c =>
         {
-            sent = EngineKit.DecodeAll(pair.SenderChannel.DataTo(0).Skip(before), pair.Key, pair.Sender).Select(r => r.Key).ToList();
+            sent = EngineKit.DecodeAll(c.DataTo(0).Skip(before), pair.Key, pair.Sender).Select(r => r.Key).ToList();
             return sent.Contains(KeyOf(1)) && sent.Contains(KeyOf(2));
         }, TimeSpan.FromSeconds(10));
         pair.WaitDrained();

@@ -117,23 +117,9 @@ public sealed class SchedulerConfigTests : IDisposable
 
         Assert.True(Wait.Until(() => engine.SenderThreadId != 0 && engine.ReceiverThreadId != 0 && engine.HeartbeatThreadId != 0
             && plain.SenderThreadId != 0 && plain.ReceiverThreadId != 0 && plain.HeartbeatThreadId != 0, TimeSpan.FromSeconds(10)), "the sync threads did not start");
-        foreach (var tid in new[] { engine.SenderThreadId, engine.ReceiverThreadId, engine.HeartbeatThreadId })
-        {
-            // The thread takes the setting as its first step, before it records its id: what /proc shows is final.
-            var (kernel, priority, nice) = ReadScheduling(tid);
-            Assert.Equal(kernelPolicy, kernel);
-            Assert.Equal(scheduling.Priority, priority);
-            if (policy == SyncSchedulingPolicy.Other)
-            {
-                Assert.Equal(-3, nice);
-            }
-        }
-
-        var inherited = ReadScheduling(ThreadCpu.CurrentThreadId());
-        foreach (var tid in new[] { plain.SenderThreadId, plain.ReceiverThreadId, plain.HeartbeatThreadId })
-        {
-            Assert.Equal(inherited, ReadScheduling(tid)); // the default leaves a member's threads as the process made them
-        }
+        // The thread takes the setting as its first step, before it records its id: what /proc shows is final.
+        AssertRunUnder([engine.SenderThreadId, engine.ReceiverThreadId, engine.HeartbeatThreadId], scheduling, kernelPolicy);
+        AssertAsInherited([plain.SenderThreadId, plain.ReceiverThreadId, plain.HeartbeatThreadId]); // the default leaves a member's threads as the process made them
     }
 
     [SkippableTheory]
@@ -167,22 +153,33 @@ public sealed class SchedulerConfigTests : IDisposable
         Assert.True(Wait.Until(() => links.ReceiveThreadIds.All(t => t != 0) && plainLinks.ReceiveThreadIds.All(t => t != 0) && engine.ReceiverThreadId != 0,
             TimeSpan.FromSeconds(10)), "the link receive threads did not start");
         Assert.Equal(2, links.ReceiveThreadIds.Count);
-        foreach (var tid in links.ReceiveThreadIds)
+        // A link's thread takes the setting before it records its id (MultiLinkChannel.StartReceiving): what /proc shows is final.
+        AssertRunUnder(links.ReceiveThreadIds, scheduling, kernelPolicy);
+        AssertAsInherited(plainLinks.ReceiveThreadIds); // the default leaves the link threads as the process made them
+    }
+
+    /// <summary>Each thread runs under <paramref name="scheduling"/>: kernel policy, real-time priority, and nice −3 for <c>other</c>.</summary>
+    private static void AssertRunUnder(IEnumerable<int> threadIds, SyncThreadScheduling scheduling, int kernelPolicy)
+    {
+        foreach (var tid in threadIds)
         {
-            // A link's thread takes the setting before it records its id (MultiLinkChannel.StartReceiving): what /proc shows is final.
             var (kernel, priority, nice) = ReadScheduling(tid);
             Assert.Equal(kernelPolicy, kernel);
             Assert.Equal(scheduling.Priority, priority);
-            if (policy == SyncSchedulingPolicy.Other)
+            if (scheduling.Policy == SyncSchedulingPolicy.Other)
             {
                 Assert.Equal(-3, nice);
             }
         }
+    }
 
+    /// <summary>Each thread runs as this (test) thread does: the process's own scheduling, untouched.</summary>
+    private static void AssertAsInherited(IEnumerable<int> threadIds)
+    {
         var inherited = ReadScheduling(ThreadCpu.CurrentThreadId());
-        foreach (var tid in plainLinks.ReceiveThreadIds)
+        foreach (var tid in threadIds)
         {
-            Assert.Equal(inherited, ReadScheduling(tid)); // the default leaves the link threads as the process made them
+            Assert.Equal(inherited, ReadScheduling(tid));
         }
     }
 
